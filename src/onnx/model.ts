@@ -1,0 +1,79 @@
+/** A model read from disk: its `ModelProto`, where it lives, and lazy access to every tensor's values. */
+import { dtypeName } from './dtypes.ts';
+import { type ExternalRef, isExternal, readExternal } from './external-data.ts';
+import type { ModelProto, TensorProto } from './proto.ts';
+import {
+  arrayToFloat32,
+  type NumericArray,
+  rawToArray,
+  tensorByteLength,
+  tensorElementCount,
+  tensorStorage,
+  typedFieldToRaw,
+} from './tensor.ts';
+import { ConfigurationError } from '../errors.ts';
+
+export class OnnxModel {
+  constructor(
+    readonly proto: ModelProto,
+    /** Folder that external data locations are relative to. */
+    readonly dir: string,
+    /** The file the model was read from, when it was. */
+    readonly path: string | undefined,
+    /** Size of the `.onnx` file in bytes (0 for a model built in memory). */
+    readonly fileBytes: number,
+    private readonly externalRefs: Map<TensorProto, ExternalRef> = new Map(),
+  ) {}
+
+  /** The external data reference of a tensor, if its values live in another file. */
+  externalRef(tensor: TensorProto): ExternalRef | undefined {
+    return this.externalRefs.get(tensor);
+  }
+
+  /** Distinct external data files, with how many bytes of each the model references. */
+  externalFiles(): { location: string; file: string; referencedBytes: number; tensors: number }[] {
+    const files = new Map<string, { location: string; file: string; referencedBytes: number; tensors: number }>();
+    for (const ref of this.externalRefs.values()) {
+      const entry = files.get(ref.file) ?? { location: ref.location, file: ref.file, referencedBytes: 0, tensors: 0 };
+      entry.referencedBytes += ref.length;
+      entry.tensors += 1;
+      files.set(ref.file, entry);
+    }
+    return [...files.values()].sort((a, b) => a.location.localeCompare(b.location));
+  }
+
+  /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
+  tensorBytes(tensor: TensorProto): Uint8Array {
+    switch (tensorStorage(tensor)) {
+      case 'external': {
+        const ref = this.externalRefs.get(tensor);
+        if (!ref) throw new ConfigurationError(`tensor "${tensor.name}" is external but was not resolved against a folder`);
+        return readExternal(ref);
+      }
+      case 'raw':
+        return tensor.rawData;
+      case 'typed':
+        return typedFieldToRaw(tensor);
+      case 'empty':
+        if (tensorByteLength(tensor) === 0) return new Uint8Array(0);
+        throw new ConfigurationError(`tensor "${tensor.name}" (${dtypeName(tensor.dataType)}) holds no values`, {
+          subject: this.path,
+          fix: 'The model is damaged; re-export it',
+        });
+    }
+  }
+
+  /** The tensor's values in their natural typed array (see `rawToArray`). */
+  tensorArray(tensor: TensorProto): NumericArray {
+    return rawToArray(tensor.dataType, this.tensorBytes(tensor), tensorElementCount(tensor));
+  }
+
+  /** The tensor's values as float32. */
+  tensorFloat32(tensor: TensorProto): Float32Array {
+    return arrayToFloat32(tensor.dataType, this.tensorArray(tensor));
+  }
+
+  isExternal(tensor: TensorProto): boolean {
+    return isExternal(tensor);
+  }
+}
