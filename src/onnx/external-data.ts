@@ -124,9 +124,9 @@ export function resolveExternalRef(
   return { location, file, offset, length };
 }
 
-/** Reads `ref.length` bytes at `ref.offset`. */
-export function readExternal(ref: ExternalRef): Buffer {
-  const out = Buffer.allocUnsafe(ref.length);
+/** Reads `ref.length` bytes at `ref.offset`, into `into` when given (it must hold at least that many bytes). */
+export function readExternal(ref: ExternalRef, into?: Buffer): Buffer {
+  const out = into ? into.subarray(0, ref.length) : Buffer.allocUnsafe(ref.length);
   const fd = openSync(ref.file, 'r');
   try {
     let done = 0;

@@ -13,7 +13,17 @@ import {
 } from './tensor.ts';
 import { ConfigurationError } from '../errors.ts';
 
+export interface TensorReadOptions {
+  /**
+   * Reuse one buffer owned by the model for external reads and alignment copies, instead of allocating per tensor.
+   * The returned data is valid only until the next call with `reuse`: for streaming over large models.
+   */
+  reuse?: boolean;
+}
+
 export class OnnxModel {
+  private scratch: Buffer | undefined;
+
   constructor(
     readonly proto: ModelProto,
     /** Folder that external data locations are relative to. */
@@ -43,12 +53,12 @@ export class OnnxModel {
   }
 
   /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
-  tensorBytes(tensor: TensorProto): Uint8Array {
+  tensorBytes(tensor: TensorProto, options: TensorReadOptions = {}): Uint8Array {
     switch (tensorStorage(tensor)) {
       case 'external': {
         const ref = this.externalRefs.get(tensor);
         if (!ref) throw new ConfigurationError(`tensor "${tensor.name}" is external but was not resolved against a folder`);
-        return readExternal(ref);
+        return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : undefined);
       }
       case 'raw':
         return tensor.rawData;
@@ -63,14 +73,28 @@ export class OnnxModel {
     }
   }
 
-  /** The tensor's values in their natural typed array (see `rawToArray`). */
-  tensorArray(tensor: TensorProto): NumericArray {
-    return rawToArray(tensor.dataType, this.tensorBytes(tensor), tensorElementCount(tensor));
+  /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
+  tensorArray(tensor: TensorProto, options: TensorReadOptions = {}): NumericArray {
+    let bytes = this.tensorBytes(tensor, options);
+    if (options.reuse && bytes.byteOffset % 8 !== 0) {
+      const aligned = this.scratchOf(bytes.length);
+      aligned.set(bytes);
+      bytes = aligned.subarray(0, bytes.length);
+    }
+    return rawToArray(tensor.dataType, bytes, tensorElementCount(tensor));
   }
 
   /** The tensor's values as float32. */
-  tensorFloat32(tensor: TensorProto): Float32Array {
-    return arrayToFloat32(tensor.dataType, this.tensorArray(tensor));
+  tensorFloat32(tensor: TensorProto, options: TensorReadOptions = {}): Float32Array {
+    return arrayToFloat32(tensor.dataType, this.tensorArray(tensor, options));
+  }
+
+  private scratchOf(length: number): Buffer {
+    if (!this.scratch || this.scratch.length < length) {
+      // allocUnsafeSlow: its own ArrayBuffer, so views start at offset 0 (aligned for every element type).
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(length, (this.scratch?.length ?? 0) * 2));
+    }
+    return this.scratch;
   }
 
   isExternal(tensor: TensorProto): boolean {

@@ -3,7 +3,7 @@
  * Files are written to temporary names and renamed into place, so a failure leaves nothing half-written; the source
  * model is never modified (its tensors are re-pointed only while encoding, then restored).
  */
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigurationError } from '../errors.ts';
 import { DataType } from './dtypes.ts';
@@ -149,12 +149,10 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
     const fd = openSync(tmpModel, 'w');
     try {
       writeAll(fd, encoded, 0);
-      fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     if (dataFd !== undefined) {
-      fsyncSync(dataFd);
       closeSync(dataFd);
       dataFd = undefined;
       renameSync(tmpData!, dataPath!);
