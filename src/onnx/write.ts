@@ -26,6 +26,8 @@ export interface WriteModelOptions {
   location?: string;
   /** Smallest tensor (bytes) moved to external data. Default 1024, as the onnx package does. */
   threshold?: number;
+  /** With `'auto'`: the tensor bytes above which external data is used. Default just under protobuf's 2 GB limit. */
+  inlineLimitBytes?: number;
 }
 
 export interface WrittenModel {
@@ -83,7 +85,8 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
     if (model.isExternal(tensor)) hadExternal = true;
   });
   const mode = options.externalData ?? 'auto';
-  const external = mode === true || (mode === 'auto' && (hadExternal || inlineBytes > PROTOBUF_LIMIT_BYTES));
+  const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
+  const external = mode === true || (mode === 'auto' && (hadExternal || inlineBytes > limit));
   if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
     throw new ConfigurationError(`the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`, {
       subject: outPath,
@@ -127,7 +130,14 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
           closeSync(src);
         }
       } else {
-        writeAll(dataFd!, model.tensorBytes(tensor), offset);
+        const bytes = model.tensorBytes(tensor);
+        if (bytes.length !== length) {
+          throw new ConfigurationError(`tensor "${tensor.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`, {
+            subject: outPath,
+            fix: 'The model is inconsistent; fix the tensor before writing it',
+          });
+        }
+        writeAll(dataFd!, bytes, offset);
       }
       dataBytes = offset + length;
       Object.assign(tensor, {
