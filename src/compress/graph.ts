@@ -1,0 +1,161 @@
+/**
+ * Graph editing for compression passes: constant lookup (initializers and Constant nodes), consumer counts that
+ * include uses from subgraphs, unique names, and building nodes and tensors.
+ */
+import { DataType } from '../onnx/dtypes.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import {
+  type AttributeProto,
+  AttributeType,
+  createTensorProto,
+  type GraphProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+} from '../onnx/proto.ts';
+import { dimsOf } from '../onnx/tensor.ts';
+import { forEachGraph, forEachNode } from '../onnx/walk.ts';
+
+/** Every value name used anywhere in the model (inputs, outputs, initializers, node outputs). */
+function allNames(model: ModelProto): Set<string> {
+  const names = new Set<string>();
+  forEachGraph(model, ({ graph }) => {
+    for (const t of graph.initializer) names.add(t.name);
+    for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) names.add(v.name);
+    for (const n of graph.node) {
+      for (const o of n.output) names.add(o);
+      for (const i of n.input) names.add(i);
+      if (n.name) names.add(n.name);
+    }
+  });
+  return names;
+}
+
+export class Namer {
+  private readonly used: Set<string>;
+  constructor(model: ModelProto) {
+    this.used = allNames(model);
+  }
+  /** `base` if unused, else `base_1`, `base_2`, … (deterministic). */
+  unique(base: string): string {
+    let name = base;
+    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+/** A weight a pass may change: an initializer of the graph the node lives in. */
+export interface ConstantRef {
+  tensor: TensorProto;
+  graph: GraphProto;
+}
+
+/** Counts how many node inputs (in any graph, functions excluded) read each value name. */
+export function countConsumers(model: ModelProto): Map<string, number> {
+  const counts = new Map<string, number>();
+  forEachNode(model, ({ node, function: fn }) => {
+    if (fn) return;
+    for (const input of node.input) if (input) counts.set(input, (counts.get(input) ?? 0) + 1);
+  });
+  forEachGraph(model, ({ graph }) => {
+    for (const output of graph.output) counts.set(output.name, (counts.get(output.name) ?? 0) + 1);
+  });
+  return counts;
+}
+
+export function initializerIndex(graph: GraphProto): Map<string, TensorProto> {
+  return new Map(graph.initializer.map((t) => [t.name, t]));
+}
+
+/** Removes an initializer (and a same-named graph input, as IR < 4 models list them) when nothing reads it. */
+export function removeInitializerIfUnused(graph: GraphProto, name: string, consumers: Map<string, number>): boolean {
+  if ((consumers.get(name) ?? 0) > 0) return false;
+  const index = graph.initializer.findIndex((t) => t.name === name);
+  if (index < 0) return false;
+  graph.initializer.splice(index, 1);
+  const input = graph.input.findIndex((v) => v.name === name);
+  if (input >= 0) graph.input.splice(input, 1);
+  return true;
+}
+
+export function tensor(name: string, dataType: number, dims: number[], bytes: Uint8Array): TensorProto {
+  return createTensorProto({ name, dataType, dims, rawData: bytes });
+}
+
+export function floatTensor(name: string, dims: number[], values: Float32Array): TensorProto {
+  return tensor(name, DataType.FLOAT, dims, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+}
+
+type AttributeValue = number | string | number[] | TensorProto;
+
+function attribute(name: string, value: AttributeValue, kind?: 'int' | 'float'): AttributeProto {
+  const base = { name } as AttributeProto;
+  if (typeof value === 'string') return { ...base, type: AttributeType.String, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { ...base, type: AttributeType.Ints, ints: value };
+  if (typeof value === 'number') {
+    return kind === 'float' || !Number.isInteger(value)
+      ? { ...base, type: AttributeType.Float, f: value }
+      : { ...base, type: AttributeType.Int, i: value };
+  }
+  return { ...base, type: AttributeType.Tensor, t: value };
+}
+
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  options: { name?: string; domain?: string; attributes?: Record<string, AttributeValue>; floats?: string[] } = {},
+): NodeProto {
+  return {
+    opType,
+    input: inputs,
+    output: outputs,
+    name: options.name ?? '',
+    domain: options.domain ?? '',
+    attribute: Object.entries(options.attributes ?? {}).map(([k, v]) =>
+      attribute(k, v, options.floats?.includes(k) ? 'float' : 'int'),
+    ),
+  } as NodeProto;
+}
+
+export function intAttr(n: NodeProto, name: string, fallback: number): number {
+  const a = n.attribute.find((x) => x.name === name);
+  if (!a) return fallback;
+  return typeof a.i === 'number' ? a.i : a.i.toNumber();
+}
+
+export function floatAttr(n: NodeProto, name: string, fallback: number): number {
+  const a = n.attribute.find((x) => x.name === name);
+  return a ? a.f : fallback;
+}
+
+/** Makes sure the model imports `domain` (at least `version`). */
+export function ensureOpset(model: ModelProto, domain: string, version: number): void {
+  const existing = model.opsetImport.find((o) => (o.domain || '') === domain);
+  if (!existing) model.opsetImport.push({ domain, version });
+}
+
+export function opsetVersion(model: ModelProto, domain = ''): number {
+  const entry = model.opsetImport.find((o) => (o.domain || '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+  if (!entry) return 0;
+  return typeof entry.version === 'number' ? entry.version : entry.version.toNumber();
+}
+
+/** A float weight of a node: the initializer feeding input `index` in the node's graph, float32 or float16. */
+export function floatWeight(graph: GraphProto, index: Map<string, TensorProto>, n: NodeProto, input: number): ConstantRef | undefined {
+  const name = n.input[input];
+  if (!name) return undefined;
+  const t = index.get(name);
+  if (!t || (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16)) return undefined;
+  return { tensor: t, graph };
+}
+
+export function shapeOf(t: TensorProto): number[] {
+  return dimsOf(t);
+}
+
+/** Values of a weight as float32 (copied: the pass may keep them while it reads others). */
+export function weightValues(model: OnnxModel, t: TensorProto): Float32Array {
+  return model.tensorFloat32(t, { reuse: true }).slice();
+}

@@ -1,0 +1,188 @@
+/**
+ * int4: block-wise weight-only quantization of MatMul and Gemm weights to `com.microsoft::MatMulNBits`.
+ *
+ * Gemm (Y = alpha·A'·B' + beta·C) is handled too, unlike onnxruntime's own int4 tool: transB picks the weight
+ * layout, alpha is folded into the scales, transA becomes a Transpose, and the bias stays as an Add (beta folded
+ * into a constant C, or applied by a Mul). Float16 weights get float16 scales, as MatMulNBits requires.
+ */
+import { DataType, dtypeName } from '../onnx/dtypes.ts';
+import { floatToHalf } from '../onnx/float16.ts';
+import type { GraphProto, NodeProto, TensorProto } from '../onnx/proto.ts';
+import { forEachGraph } from '../onnx/walk.ts';
+import {
+  countConsumers,
+  ensureOpset,
+  floatAttr,
+  floatTensor,
+  floatWeight,
+  initializerIndex,
+  intAttr,
+  node,
+  removeInitializerIfUnused,
+  shapeOf,
+  tensor,
+  weightValues,
+} from './graph.ts';
+import { quantizeBlocks4, sqnrDb, transpose } from './int4-blocks.ts';
+import { finite, type PassContext, type PassOutcome } from './pass.ts';
+import type { Int4Options, Selection } from './recipe-spec.ts';
+import { applySelection, type Candidate } from './select.ts';
+
+interface Int4Candidate extends Candidate {
+  node: NodeProto;
+  weight: TensorProto;
+  /** Weight stored as [N, K] (Gemm transB=1) rather than [K, N]. */
+  transposed: boolean;
+  k: number;
+  n: number;
+}
+
+function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int4Candidate[] {
+  const index = initializerIndex(graph);
+  const found: Int4Candidate[] = [];
+  for (const n of graph.node) {
+    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
+    const ref = floatWeight(graph, index, n, 1);
+    if (!ref) continue;
+    const dims = shapeOf(ref.tensor);
+    const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
+    if (squeezed.length !== 2) {
+      outcome.skipped.push({ name: ref.tensor.name, reason: `weight has shape [${dims.join(', ')}], not 2-D` });
+      continue;
+    }
+    if (n.opType === 'MatMul' && dims.length > 2) {
+      outcome.skipped.push({ name: ref.tensor.name, reason: 'MatMul weight with leading unit dims is not handled yet' });
+      continue;
+    }
+    const transposed = n.opType === 'Gemm' && intAttr(n, 'transB', 0) === 1;
+    const [k, nOut] = transposed ? [squeezed[1]!, squeezed[0]!] : [squeezed[0]!, squeezed[1]!];
+    found.push({
+      op: n.opType,
+      nodeName: n.name,
+      weightName: ref.tensor.name,
+      elements: k * nOut,
+      node: n,
+      weight: ref.tensor,
+      transposed,
+      k,
+      n: nOut,
+    });
+  }
+  return found;
+}
+
+export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Selection): PassOutcome {
+  const proto = ctx.model.proto;
+  const outcome: PassOutcome = { tensors: [], skipped: [], notes: [] };
+  const graphs: GraphProto[] = [];
+  forEachGraph(proto, ({ graph }) => graphs.push(graph));
+  const replaced = new Set<string>();
+  let changed = 0;
+
+  for (const graph of graphs) {
+    const chosen = applySelection(candidatesIn(graph, outcome), select);
+    if (chosen.length === 0) continue;
+    const replacement = new Map<NodeProto, NodeProto[]>();
+    const done = new Map<string, { q: string; scales: string; zeros?: string }>();
+    for (const c of chosen) {
+      const fp16 = c.weight.dataType === DataType.FLOAT16;
+      let names = done.get(c.weightName);
+      const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
+      if (!names || alpha !== 1) {
+        ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
+        const values = weightValues(ctx.model, c.weight);
+        const columns = c.transposed ? values : transpose(values, c.k, c.n);
+        const q = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
+        if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i]! *= alpha;
+        const qName = ctx.namer.unique(`${c.weightName}_Q4`);
+        const sName = ctx.namer.unique(`${c.weightName}_scales`);
+        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q.blocks, options.block / 2], q.packed));
+        if (fp16) {
+          const half = Uint16Array.from(q.scales, floatToHalf);
+          graph.initializer.push(tensor(sName, DataType.FLOAT16, [c.n, q.blocks], new Uint8Array(half.buffer)));
+        } else {
+          graph.initializer.push(floatTensor(sName, [c.n, q.blocks], q.scales));
+        }
+        names = { q: qName, scales: sName };
+        if (q.zeroPoints) {
+          names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
+          graph.initializer.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints));
+        }
+        if (alpha === 1) done.set(c.weightName, names);
+        outcome.tensors.push({
+          name: c.weightName,
+          node: c.nodeName,
+          dtypeBefore: dtypeName(c.weight.dataType),
+          dtypeAfter: 'int4',
+          elementCount: c.k * c.n,
+          ...(finite(sqnrDb(q.signal, q.noise)) === undefined ? {} : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
+        });
+      }
+      replacement.set(c.node, rewrite(ctx, graph, c, names, options));
+      replaced.add(c.weightName);
+      changed += 1;
+    }
+    graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
+  }
+  if (changed === 0) return outcome;
+  ensureOpset(proto, 'com.microsoft', 1);
+  const consumers = countConsumers(proto);
+  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
+  outcome.notes.push(`${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`);
+  return outcome;
+}
+
+function rewrite(
+  ctx: PassContext,
+  graph: GraphProto,
+  c: Int4Candidate,
+  names: { q: string; scales: string; zeros?: string },
+  options: Int4Options,
+): NodeProto[] {
+  const nodes: NodeProto[] = [];
+  const base = c.nodeName || c.weightName;
+  let a = c.node.input[0]!;
+  if (c.op === 'Gemm' && intAttr(c.node, 'transA', 0) === 1) {
+    const t = ctx.namer.unique(`${base}_A_T`);
+    nodes.push(node('Transpose', [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } }));
+    a = t;
+  }
+  const bias = c.op === 'Gemm' ? c.node.input[2] : undefined;
+  const out = c.node.output[0]!;
+  const mmOut = bias ? ctx.namer.unique(`${base}_matmul`) : out;
+  const inputs = [a, names.q, names.scales, ...(names.zeros ? [names.zeros] : [])];
+  nodes.push(
+    node('MatMulNBits', inputs, [mmOut], {
+      name: ctx.namer.unique(`${base}_Q4`),
+      domain: 'com.microsoft',
+      attributes: {
+        K: c.k,
+        N: c.n,
+        bits: 4,
+        block_size: options.block,
+        ...(options.accuracyLevel ? { accuracy_level: options.accuracyLevel } : {}),
+      },
+    }),
+  );
+  if (bias) {
+    const beta = floatAttr(c.node, 'beta', 1);
+    let biasName = bias;
+    if (beta !== 1) {
+      const index = initializerIndex(graph);
+      const constant = index.get(bias);
+      if (constant && constant.dataType === DataType.FLOAT) {
+        const scaled = weightValues(ctx.model, constant).map((v) => v * beta);
+        biasName = ctx.namer.unique(`${bias}_beta`);
+        graph.initializer.push(floatTensor(biasName, shapeOf(constant), scaled));
+      } else {
+        const betaName = ctx.namer.unique(`${base}_beta`);
+        graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
+        biasName = ctx.namer.unique(`${base}_bias_scaled`);
+        nodes.push(node('Mul', [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) }));
+      }
+    }
+    nodes.push(node('Add', [mmOut, biasName], [out], { name: ctx.namer.unique(`${base}_bias`) }));
+  }
+  return nodes;
+}
