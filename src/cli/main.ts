@@ -1,3 +1,4 @@
+import { runChildIfRequested } from '../compress/fidelity.ts';
 import { runCli } from './program.ts';
 
-process.exitCode = await runCli(process.argv.slice(2));
+if (!(await runChildIfRequested())) process.exitCode = await runCli(process.argv.slice(2));

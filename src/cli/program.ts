@@ -1,6 +1,7 @@
 /** The `slmops` command line: one command per capability, each calling the same functions as the actions. */
 import { Command, CommanderError } from 'commander';
 import { ConfigurationError, ExitCode, exitCodeOf } from '../errors.ts';
+import { registerCompress } from './compress-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
 import { VERSION } from '../version.ts';
@@ -13,6 +14,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerInspect(program, io);
+  registerCompress(program, io);
   return program;
 }
 

@@ -37,13 +37,15 @@ export class OnnxModel {
 
   /** The external data reference of a tensor, if its values live in another file. */
   externalRef(tensor: TensorProto): ExternalRef | undefined {
-    return this.externalRefs.get(tensor);
+    // A pass may have replaced the values in place (now inline): the old reference no longer applies.
+    return isExternal(tensor) ? this.externalRefs.get(tensor) : undefined;
   }
 
   /** Distinct external data files, with how many bytes of each the model references. */
   externalFiles(): { location: string; file: string; referencedBytes: number; tensors: number }[] {
     const files = new Map<string, { location: string; file: string; referencedBytes: number; tensors: number }>();
-    for (const ref of this.externalRefs.values()) {
+    for (const [tensor, ref] of this.externalRefs) {
+      if (!isExternal(tensor)) continue;
       const entry = files.get(ref.file) ?? { location: ref.location, file: ref.file, referencedBytes: 0, tensors: 0 };
       entry.referencedBytes += ref.length;
       entry.tensors += 1;

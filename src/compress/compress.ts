@@ -1,0 +1,190 @@
+/**
+ * `slmops compress`: apply a recipe's passes to a model, write the variant and its compress-report.json, and check
+ * fidelity. The input is never modified; outputs are written to temporary names and renamed, and a failure leaves
+ * no partial output behind.
+ */
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { validateDocument } from '../config/load.ts';
+import type { CompressReport } from '../config/types.ts';
+import { modelId as deriveModelId, variantId } from '../contracts/ids.ts';
+import { ConfigurationError } from '../errors.ts';
+import { readModel } from '../onnx/read.ts';
+import { writeModel } from '../onnx/write.ts';
+import { sha256File } from '../util/hash.ts';
+import { VERSION } from '../version.ts';
+import { type FidelityMeasurement, measureFidelity, measureFidelityInChild } from './fidelity.ts';
+import { convertFp16 } from './fp16.ts';
+import { Namer } from './graph.ts';
+import type { PassContext, PassOutcome } from './pass.ts';
+import { prune } from './prune.ts';
+import { quantizeInt4 } from './quantize-int4.ts';
+import { quantizeInt8Dynamic } from './quantize-int8.ts';
+import { formatRecipeSpec, type PassSpec, type Recipe } from './recipe-spec.ts';
+
+export type FidelityMode = 'auto' | 'on' | 'off';
+
+export interface CompressOptions {
+  modelPath: string;
+  recipe: Recipe;
+  outDir: string;
+  evalData?: string;
+  /** Model id; default derived from the path (contracts). */
+  name?: string;
+  fidelity?: FidelityMode;
+  /** Eval records or synthesized inputs for the fidelity check; default 64. */
+  fidelitySamples?: number;
+  /** Write the variant even when the recipe changes nothing. */
+  allowNoop?: boolean;
+  threads?: number;
+  /** Run the fidelity check in this process instead of a child (tests and embedding). */
+  fidelityInProcess?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface CompressResult {
+  report: CompressReport;
+  modelPath: string;
+  reportPath: string;
+  fidelity?: FidelityMeasurement;
+}
+
+/** Above this much weight data, `--fidelity auto` skips the check (two sessions of a big model are slow). */
+export const FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
+
+function runPass(ctx: PassContext, spec: PassSpec): PassOutcome {
+  switch (spec.pass) {
+    case 'int8':
+      return quantizeInt8Dynamic(ctx, spec.options, spec.select);
+    case 'int4':
+      return quantizeInt4(ctx, spec.options, spec.select);
+    case 'fp16':
+      return convertFp16(ctx, spec.options, spec.select);
+    case 'prune':
+      return prune(ctx, spec.options, spec.select);
+  }
+}
+
+async function fileRef(path: string, base: string): Promise<{ path: string; sha256: string; bytes: number }> {
+  return { path: relative(base, path) || basename(path), sha256: await sha256File(path), bytes: statSync(path).size };
+}
+
+export async function compressModel(options: CompressOptions): Promise<CompressResult> {
+  const log = options.log ?? (() => {});
+  const started = performance.now();
+  const spec = formatRecipeSpec(options.recipe);
+  const id = options.name ?? deriveModelId(undefined, options.modelPath);
+  const model = readModel(options.modelPath);
+  const inputFiles = [model.path!, ...model.externalFiles().map((f) => f.file)];
+  const inputBytes = inputFiles.reduce((n, f) => n + statSync(f).size, 0);
+
+  const ctx: PassContext = { model, namer: new Namer(model.proto), log };
+  const passes: CompressReport['passes'] = [];
+  const notes: string[] = [];
+  let touched = 0;
+  for (const pass of options.recipe.passes) {
+    const passStarted = performance.now();
+    log(`${pass.pass}: running`);
+    const outcome = runPass(ctx, pass);
+    touched += outcome.tensors.length;
+    notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
+    for (const s of outcome.skipped) log(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
+    passes.push({
+      name: pass.pass,
+      options: { ...pass.options },
+      elapsedMs: Math.round(performance.now() - passStarted),
+      tensors: outcome.tensors.map(({ node: _node, ...t }) => t),
+    });
+  }
+  if (touched === 0 && !options.allowNoop) {
+    throw new ConfigurationError(`nothing to compress: recipe "${spec}" finds no weight it can change in this model`, {
+      subject: options.modelPath,
+      fix: 'Check the recipe\'s selection options, or pass --allow-noop to write the model unchanged',
+    });
+  }
+
+  // Write into a staging folder beside the output, then move the files into place.
+  const outDir = resolve(options.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const staging = join(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
+  mkdirSync(staging);
+  try {
+    const written = writeModel(model, join(staging, 'model.onnx'), { externalData: 'auto' });
+    const finalModel = join(outDir, 'model.onnx');
+    const finalData = written.dataFile ? join(outDir, written.dataFile.location) : undefined;
+    if (finalData) renameSync(written.dataFile!.path, finalData);
+    renameSync(written.path, finalModel);
+    const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
+    log(`wrote ${finalModel} (${outputBytes} bytes, ${((outputBytes / inputBytes) * 100).toFixed(1)} % of the input)`);
+
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
+    const inputRef = await fileRef(model.path!, dirname(model.path!));
+    const report: CompressReport = {
+      schema: 'slmops.compress/v1',
+      tool: { name: 'slmops', version: VERSION },
+      modelId: id,
+      variantId: variantId(id, options.recipe),
+      recipe: { spec, passes: options.recipe.passes.map((p) => JSON.parse(JSON.stringify(p))) },
+      input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
+      output: {
+        ...(await fileRef(finalModel, outDir)),
+        bytes: outputBytes,
+        ...(finalData ? { externalData: [await fileRef(finalData, outDir)] } : {}),
+      },
+      sizeRatio: outputBytes / inputBytes,
+      passes,
+      elapsedMs: Math.round(performance.now() - started),
+      fidelity: fidelity.report,
+    };
+    const withNotes = { ...report, notes };
+    validateDocument('compress', withNotes, 'compress-report.json');
+    const reportPath = join(outDir, 'compress-report.json');
+    writeFileSync(join(staging, 'compress-report.json'), `${JSON.stringify(withNotes, null, 2)}\n`);
+    renameSync(join(staging, 'compress-report.json'), reportPath);
+    return { report: withNotes, modelPath: finalModel, reportPath, ...(fidelity.measurement ? { fidelity: fidelity.measurement } : {}) };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+async function checkFidelity(
+  options: CompressOptions,
+  candidate: string,
+  weightBytes: number,
+  log: (m: string) => void,
+): Promise<{ report: CompressReport['fidelity']; measurement?: FidelityMeasurement }> {
+  const mode = options.fidelity ?? 'auto';
+  if (mode === 'off') return { report: { status: 'skipped', reason: 'fidelity check turned off (--fidelity off)' } };
+  if (mode === 'auto' && weightBytes > FIDELITY_AUTO_LIMIT_BYTES) {
+    const reason = `skipped above 1 GB of weights (${(weightBytes / 2 ** 30).toFixed(1)} GiB); use --fidelity on to force it`;
+    log(`fidelity: ${reason}`);
+    return { report: { status: 'skipped', reason } };
+  }
+  const spec = {
+    reference: resolve(options.modelPath),
+    candidate,
+    ...(options.evalData ? { evalData: resolve(options.evalData) } : {}),
+    samples: options.fidelitySamples ?? 64,
+    threads: options.threads ?? 1,
+  };
+  log('fidelity: running the original and the variant in onnxruntime');
+  try {
+    const m = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    return {
+      measurement: m,
+      report: {
+        status: 'ran',
+        samples: m.samples,
+        maxAbsDiff: Number.isFinite(m.maxAbsDiff) ? m.maxAbsDiff : Number.MAX_VALUE,
+        cosine: Math.max(-1, Math.min(1, m.cosine)),
+        top1Agreement: m.top1Agreement,
+        ...(m.metric ? { metric: m.metric } : {}),
+      },
+    };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    log(`fidelity: failed: ${reason}`);
+    return { report: { status: 'failed', reason } };
+  }
+}
