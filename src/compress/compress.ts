@@ -33,7 +33,7 @@ export interface CompressOptions {
   /** Model id; default derived from the path (contracts). */
   name?: string;
   fidelity?: FidelityMode;
-  /** Eval records or synthesized inputs for the fidelity check; default 64. */
+  /** Eval records (default all) or synthesized inputs (default 8) for the fidelity check. */
   fidelitySamples?: number;
   /** Write the variant even when the recipe changes nothing. */
   allowNoop?: boolean;
@@ -165,7 +165,7 @@ async function checkFidelity(
     reference: resolve(options.modelPath),
     candidate,
     ...(options.evalData ? { evalData: resolve(options.evalData) } : {}),
-    samples: options.fidelitySamples ?? 64,
+    samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
     threads: options.threads ?? 1,
   };
   log('fidelity: running the original and the variant in onnxruntime');

@@ -10,11 +10,14 @@ import { agreement, classifierAccuracy, languageModelQuality } from '../evaluate
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
 
+/** Eval records per onnxruntime call. */
+const BATCH = 64;
+
 export interface FidelitySpec {
   reference: string;
   candidate: string;
   evalData?: string;
-  /** How many eval records (or synthesized inputs) to run. */
+  /** How many eval records (all of them by default) or synthesized inputs to run. */
   samples: number;
   threads: number;
 }
@@ -54,9 +57,14 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : undefined;
-    const feeds: Record<string, TensorValue>[] = records
-      ? [evalFeeds(reference.inputs, records, spec.evalData!)]
-      : Array.from({ length: spec.samples }, (_, i) => synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
+    const feeds: Record<string, TensorValue>[] = [];
+    if (records) {
+      for (let i = 0; i < records.length; i += BATCH) {
+        feeds.push(evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData!));
+      }
+    } else {
+      for (let i = 0; i < spec.samples; i++) feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
+    }
     const [a, b] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
     const floatOutputs = reference.outputs.filter((o) => o.type === 'float32' || o.type === 'float16');
     const primary = floatOutputs[0] ?? reference.outputs[0]!;
@@ -79,8 +87,8 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
       const rows = records.map((r) => (r.kind === 'tokens' ? r.inputIds : []));
       result.metric = {
         name: 'perplexity',
-        value: languageModelQuality(candValues, dims, rows).perplexity,
-        reference: languageModelQuality(refValues, dims, rows).perplexity,
+        value: languageModelQuality(candValues, [records.length, ...dims.slice(1)], rows).perplexity,
+        reference: languageModelQuality(refValues, [records.length, ...dims.slice(1)], rows).perplexity,
       };
     } else if (records?.every((r) => r.kind === 'tensor' && r.label !== undefined)) {
       const labels = records.map((r) => (r.kind === 'tensor' ? r.label! : 0));

@@ -35,7 +35,7 @@ export function tokenFeeds(inputs: readonly IoInfo[], records: EvalRecord[], sub
     return r.inputIds;
   });
   const length = rows[0]?.length ?? 0;
-  const ragged = records.find((r, i) => rows[i]!.length !== length);
+  const ragged = records.find((_, i) => rows[i]!.length !== length);
   if (ragged) {
     throw new ConfigurationError(`line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)]!.length} tokens where the first line has ${length}`, {
       subject,
