@@ -1,0 +1,86 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compressModel } from '../../src/compress/compress.ts';
+import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
+import { validateDocument } from '../../src/config/load.ts';
+import { ConfigurationError } from '../../src/errors.ts';
+import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+import { sha256File } from '../../src/util/hash.ts';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+
+describe('compressModel', () => {
+  it('gives a byte-identical model for the same input and recipe', async () => {
+    const run = async (dir: string) =>
+      compressModel({ modelPath: fixtureModel('tiny-shakespeare-kv'), recipe: parseRecipeSpec('prune:0.3+int8'), outDir: join(tmp.path, dir), fidelity: 'off' });
+    const [a, b] = [await run('same-a'), await run('same-b')];
+    expect(readFileSync(a.modelPath).equals(readFileSync(b.modelPath))).toBe(true);
+    expect(a.report.output.sha256).toBe(b.report.output.sha256);
+  });
+
+  it('writes a report that validates against slmops.compress/v1 and names input and output digests', async () => {
+    const model = fixtureModel('digits-cnn');
+    const { report, reportPath } = await compressModel({ modelPath: model, recipe: parseRecipeSpec('int8'), outDir: join(tmp.path, 'report'), fidelity: 'off' });
+    const written = JSON.parse(readFileSync(reportPath, 'utf8'));
+    expect(() => validateDocument('compress', written, reportPath)).not.toThrow();
+    expect(report.variantId).toBe('digits-cnn@int8:per-tensor,sym');
+    expect(report.input.sha256).toBe(await sha256File(model));
+    expect(report.fidelity).toEqual({ status: 'skipped', reason: 'fidelity check turned off (--fidelity off)' });
+    expect(report.passes[0]!.tensors.every((t) => typeof t.sqnrDb === 'number' && t.sqnrDb > 20)).toBe(true);
+  });
+
+  it('runs the fidelity check on synthesized inputs when no eval data is given', async () => {
+    const { report } = await compressModel({
+      modelPath: fixtureModel('newer-exporter'),
+      recipe: parseRecipeSpec('int4:block=16'),
+      outDir: join(tmp.path, 'synth'),
+      fidelity: 'on',
+      fidelityInProcess: true,
+    });
+    expect(report.fidelity.status).toBe('ran');
+    expect(report.fidelity.samples).toBe(8);
+    expect(report.fidelity.metric).toBeUndefined();
+    expect(report.fidelity.cosine).toBeGreaterThan(0.99);
+  });
+
+  it('exits as an input error with "nothing to compress" when the recipe touches nothing, and writes nothing', async () => {
+    const outDir = join(tmp.path, 'noop');
+    const attempt = compressModel({
+      modelPath: fixtureModel('digits-cnn'),
+      recipe: parseRecipeSpec('int4:include-ops=Conv'),
+      outDir,
+      fidelity: 'off',
+    });
+    await expect(attempt).rejects.toThrowError(ConfigurationError);
+    await expect(attempt).rejects.toThrowError(/nothing to compress.*--allow-noop/);
+    expect(existsSync(join(outDir, 'model.onnx'))).toBe(false);
+  });
+
+  it('writes the model unchanged with allowNoop', async () => {
+    const { report } = await compressModel({
+      modelPath: fixtureModel('digits-cnn'),
+      recipe: parseRecipeSpec('int4:include-ops=Conv'),
+      outDir: join(tmp.path, 'noop-allowed'),
+      fidelity: 'off',
+      allowNoop: true,
+    });
+    expect(report.passes[0]!.tensors).toEqual([]);
+  });
+
+  it('records a failed fidelity check in the report instead of failing the compression', async () => {
+    const outDir = join(tmp.path, 'fidelity-fails');
+    const { report } = await compressModel({
+      modelPath: fixtureModel('digits-cnn'),
+      recipe: parseRecipeSpec('int8'),
+      outDir,
+      fidelity: 'on',
+      evalData: fixtureModel('tiny-shakespeare-lm', 'eval.jsonl'),
+      fidelityInProcess: true,
+    });
+    expect(report.fidelity.status).toBe('failed');
+    expect(report.fidelity.reason).toMatch(/input_ids|cannot be derived|input/);
+    expect(readdirSync(outDir).sort()).toEqual(['compress-report.json', 'model.onnx']);
+  });
+});
