@@ -12,6 +12,7 @@ import { modelId as deriveModelId, variantId } from '../contracts/ids.ts';
 import { ConfigurationError } from '../errors.ts';
 import { readModel } from '../onnx/read.ts';
 import { writeModel } from '../onnx/write.ts';
+import { gzipSize } from '../util/gzip-size.ts';
 import { sha256File } from '../util/hash.ts';
 import { VERSION } from '../version.ts';
 import { type FidelityMeasurement, measureFidelity, measureFidelityInChild } from './fidelity.ts';
@@ -131,6 +132,10 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
         ...(await fileRef(finalModel, outDir)),
         bytes: outputBytes,
         ...(finalData ? { externalData: [await fileRef(finalData, outDir)] } : {}),
+        // Pruning pays off in a compressed download: report it where a recipe prunes.
+        ...(options.recipe.passes.some((p) => p.pass === 'prune')
+          ? { gzipBytes: await gzipSize([finalModel, ...(finalData ? [finalData] : [])]) }
+          : {}),
       },
       sizeRatio: outputBytes / inputBytes,
       passes,

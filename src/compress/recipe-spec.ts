@@ -345,12 +345,12 @@ function parseOptionTokens(
       throw problem(`pass "${pass}" has an empty option (two "," in a row, or one at an end)`);
     const equals = token.indexOf('=');
     if (equals < 0) {
-      const flag = grammar.flags[token];
+      const flag = own(grammar.flags, token);
       if (flag !== undefined) {
         set(flag.target, flag.field, flag.value, token);
         continue;
       }
-      const keyed = grammar.keyed[token] ?? SELECTION_KEYED[token];
+      const keyed = own(grammar.keyed, token) ?? own(SELECTION_KEYED, token);
       if (keyed?.bare !== undefined) {
         set(keyed.target, keyed.field, keyed.bare, token);
         continue;
@@ -367,13 +367,18 @@ function parseOptionTokens(
     }
     const key = token.slice(0, equals).trim();
     const value = token.slice(equals + 1).trim();
-    const keyed = grammar.keyed[key] ?? SELECTION_KEYED[key];
+    const keyed = own(grammar.keyed, key) ?? own(SELECTION_KEYED, key);
     if (keyed === undefined) throw unknown(token, key);
     const parsed = keyed.parse(value);
     if ('error' in parsed) throw problem(`option "${key}" of ${pass} ${parsed.error} (got "${value}")`);
     set(keyed.target, keyed.field, parsed.value, token);
   }
   return raw;
+}
+
+/** `table[key]` when `key` is the table's own (so `constructor` or `toString` is no option). */
+function own<T>(table: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }
 
 /** ` (did you mean "x"?)` when a candidate is close to `word`, else an empty string. */

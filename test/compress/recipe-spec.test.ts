@@ -138,6 +138,8 @@ describe('parseRecipeSpec', () => {
       'option "block" of int4 needs a value: block=16|32|64|128',
     );
     expect(errorOf('int8:include-ops=MatMul;;Gemm').message).toContain('without empty items');
+    expect(errorOf('int8:constructor').message).toContain('unknown option "constructor" for pass int8');
+    expect(errorOf('int4:toString=1').message).toContain('unknown option "toString=1" for pass int4');
   });
 
   it('needs a sparsity for unstructured pruning and keeps 2:4 at one half', () => {

@@ -1,0 +1,296 @@
+/**
+ * TypeScript shapes of the documents slmops reads and writes. Each mirrors a schema under `schemas/` (the schema is
+ * the contract; keep both in step). Values of these types come out of `validateDocument` / the loaders in
+ * `./load.ts`, so fields the schema requires are present and typed as written here.
+ */
+
+/** `[low, high]` */
+export type Interval = [number, number];
+
+export interface FileRef {
+  path: string;
+  sha256: string;
+  bytes: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// budgets.yml — slmops.budgets/v1
+
+export interface BudgetLimits {
+  latency?: { p50Ms?: number; p90Ms?: number; ratioTolerance?: number };
+  tokensPerSec?: { min: number };
+  sizeBytes?: { max?: number; growth?: number };
+  peakRssBytes?: { max: number };
+  loadMs?: { max: number };
+  perplexity?: { max?: number; increasePct?: number };
+  accuracy?: { min?: number; drop?: number };
+  agreement?: { min: number };
+}
+
+export interface BudgetRule extends BudgetLimits {
+  /** A profile id or `*`. */
+  profile: string;
+  /** A glob over variant ids; omitted: every variant. */
+  variant?: string;
+}
+
+export interface BudgetsDocument {
+  schema: 'slmops.budgets/v1';
+  defaults?: BudgetLimits;
+  rules: BudgetRule[];
+  onInconclusive?: 'warn' | 'fail' | 'rerun';
+  acceptLabel?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// recipe files — slmops.recipe/v1 (options as written; `recipeFromDocument` fills the defaults)
+
+export interface SelectionDocument {
+  includeOps?: string[];
+  excludeOps?: string[];
+  includeNames?: string[];
+  excludeNames?: string[];
+  minElements?: number;
+  keepFirstLast?: boolean;
+}
+
+export type RecipePassDocument =
+  | { pass: 'int8'; options?: { perChannel?: boolean; symmetric?: boolean }; select?: SelectionDocument }
+  | {
+      pass: 'int4';
+      options?: { block?: 16 | 32 | 64 | 128; symmetric?: boolean; accuracyLevel?: number };
+      select?: SelectionDocument;
+    }
+  | { pass: 'fp16'; options?: { keepIo?: boolean; blockOps?: string[] }; select?: SelectionDocument }
+  | {
+      pass: 'prune';
+      options?: { sparsity?: number; pattern?: 'unstructured' | '2:4'; scope?: 'per-tensor' | 'global' };
+      select?: SelectionDocument;
+    };
+
+export interface RecipeDocument {
+  schema: 'slmops.recipe/v1';
+  name?: string;
+  description?: string;
+  passes: RecipePassDocument[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// slmops.yml — slmops.config/v1
+
+export interface ConfigDocument {
+  schema: 'slmops.config/v1';
+  /** The model id; default derived from `model` (see `modelId` in src/contracts/ids.ts). */
+  name?: string;
+  model: string;
+  evalData?: string;
+  /** Recipe spec strings or recipe file paths (.yml/.yaml/.json). */
+  recipes: string[];
+  /** Profile ids or profile file paths (.json). */
+  profiles: string[];
+  budgets?: string;
+  baseline?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// device profiles — slmops.profile/v1
+
+export interface ProfileSource {
+  field: string;
+  value: number | string | boolean;
+  kind: 'spec' | 'measured' | 'derived';
+  source: string;
+  derivation?: string;
+}
+
+export interface ProfileDocument {
+  schema: 'slmops.profile/v1';
+  id: string;
+  name: string;
+  description?: string;
+  arch: 'x86_64' | 'arm64';
+  clusters: { name: string; cores: number; microarchitecture: string; maxClockGHz: number }[];
+  isaFeatures: string[];
+  peaks: { fp32GflopsPerCore: number; int8GopsPerCore: number };
+  dramBandwidthGBs: number;
+  ramBytes: number;
+  sources: ProfileSource[];
+  calibration?: { measuredAt?: string; threads?: number; [key: string]: unknown };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// compress-report.json — slmops.compress/v1
+
+export interface CompressedTensor {
+  name: string;
+  dtypeBefore: string;
+  dtypeAfter: string;
+  elementCount: number;
+  sqnrDb?: number | null;
+  sparsity?: number;
+}
+
+export interface CompressReport {
+  schema: 'slmops.compress/v1';
+  tool: { name: string; version: string };
+  modelId: string;
+  variantId: string;
+  /** `spec` is the canonical recipe spec; `passes` the fully defaulted `PassSpec`s of src/compress/recipe-spec.ts. */
+  recipe: {
+    spec: string;
+    passes: { pass: string; options: Record<string, unknown>; select?: Record<string, unknown> }[];
+  };
+  input: FileRef;
+  output: FileRef & { externalData?: FileRef[] };
+  sizeRatio: number;
+  passes: {
+    name: string;
+    options: Record<string, unknown>;
+    elapsedMs: number;
+    tensors: CompressedTensor[];
+  }[];
+  elapsedMs: number;
+  fidelity: {
+    status: 'ran' | 'skipped' | 'failed';
+    reason?: string;
+    samples?: number;
+    maxAbsDiff?: number;
+    cosine?: number;
+    top1Agreement?: number;
+    metric?: { name: string; value: number; reference: number };
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// bench-result.json — slmops.bench/v1
+
+export interface HostFingerprint {
+  cpuModel: string;
+  isaFlags: string[];
+  physicalCores: number;
+  logicalCores: number;
+  ramBytes: number;
+  os: string;
+  kernel: string;
+  node: string;
+  onnxruntime: string;
+  /** CPUs allowed by cpu.max (quota / period) and memory.max in bytes; null: unlimited. */
+  cgroup?: { cpuMax?: number | null; memoryMax?: number | null };
+}
+
+export type SamplesMs = number[] | { histogram: { binEdgesMs: number[]; counts: number[] } };
+
+export type DecodeResult =
+  | { measured?: true; msPerToken: number; tokensPerSec: number }
+  | { measured: false; reason: string };
+
+export interface BenchResult {
+  schema: 'slmops.bench/v1';
+  model: { path: string; sha256: string; bytes: number; params: number };
+  modelId: string;
+  variantId: string;
+  profile: { id: string; mode: 'native' | 'emulated' };
+  host: HostFingerprint;
+  workload: {
+    kind: 'generic' | 'prefill' | 'decode';
+    batch: number;
+    sequenceLength?: number;
+    threads: number;
+    protocol: 'quick' | 'full';
+  };
+  latencyMs: {
+    p50: number;
+    p90: number | null;
+    p99: number | null;
+    mean: number;
+    mad: number;
+    n: number;
+    /** 95 % confidence interval of the median. */
+    ci95: Interval;
+  };
+  samplesMs: SamplesMs;
+  throughput?: { tokensPerSec: number };
+  decode?: DecodeResult;
+  loadMs: number;
+  firstRunMs: number;
+  peakRssBytes: number;
+  predicted?: {
+    p50Ms: number;
+    intervalMs: Interval;
+    calibrated: boolean;
+    modelError: 'unvalidated' | number;
+  };
+  quality?: {
+    metric: string;
+    value: number;
+    reference: number | null;
+    delta: number | null;
+    agreement: number | null;
+  };
+  comparison?: { baselineVariantId: string; ratioP50: number; ci95: Interval };
+  pullRequest?: { number: number; headSha: string };
+  createdAt: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// verdict.json — slmops.verdict/v1
+
+export type RuleVerdict = 'pass' | 'fail' | 'inconclusive' | 'acknowledged';
+
+export interface VerdictRule {
+  variantId: string;
+  profileId: string;
+  /** The budget field checked, e.g. `latency.p50Ms`. */
+  metric: string;
+  kind: 'absolute' | 'relative';
+  limit: number;
+  value: number | null;
+  baseline?: number | null;
+  ci95?: Interval;
+  verdict: RuleVerdict;
+  reason: string;
+}
+
+export interface Verdict {
+  schema: 'slmops.verdict/v1';
+  overall: 'pass' | 'fail' | 'inconclusive';
+  advisory: boolean;
+  rules: VerdictRule[];
+  inputs: { path: string; sha256: string }[];
+  acknowledgedBy?: string;
+  createdAt: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// manifest.json — slmops.manifest/v1
+
+export interface ManifestFile extends FileRef {
+  parts?: { name: string; sha256: string; bytes: number }[];
+}
+
+export interface Manifest {
+  schema: 'slmops.manifest/v1';
+  name: string;
+  version: string;
+  files: ManifestFile[];
+  recipe?: { spec: string; passes?: Record<string, unknown>[] };
+  source: { repository: string; commit: string; ref: string };
+  tools: { slmops: string; onnxruntime?: string };
+  createdAt: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+/** The document kinds and their TypeScript types. */
+export interface DocumentTypes {
+  budgets: BudgetsDocument;
+  recipe: RecipeDocument;
+  config: ConfigDocument;
+  profile: ProfileDocument;
+  compress: CompressReport;
+  bench: BenchResult;
+  verdict: Verdict;
+  manifest: Manifest;
+}
+
+export type DocumentKind = keyof DocumentTypes;
