@@ -24,7 +24,9 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['onnxruntime-node', 'esbuild'],
-  banner: { js: "import { createRequire as __slmopsRequire } from 'node:module'; const require = __slmopsRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __slmopsRequire } from 'node:module'; const require = __slmopsRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 const result = spawnSync(process.execPath, ['--expose-gc', outfile, ...args], { stdio: 'inherit' });

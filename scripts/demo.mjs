@@ -11,7 +11,10 @@ const model = join('examples', 'digits-cnn', 'model.onnx');
 
 function step(title, args) {
   process.stdout.write(`\n== ${title}\n$ slmops ${args.join(' ')}\n`);
-  const result = spawnSync(process.execPath, [join(root, 'bin', 'slmops.js'), ...args], { cwd: root, stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'slmops.js'), ...args], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (result.status !== 0) {
     process.stderr.write(`demo: "${title}" failed with exit code ${result.status}\n`);
     process.exit(result.status ?? 3);

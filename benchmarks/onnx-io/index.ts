@@ -52,8 +52,18 @@ function generate(params: number, path: string, external: boolean): void {
       node: [] as ModelProto['graph'] extends infer G ? (G extends { node: infer N } ? N : never) : never,
       initializer: [] as ReturnType<typeof createTensorProto>[],
       sparseInitializer: [],
-      input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: d }] } } } }],
-      output: [{ name: `h${layers}`, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: d }] } } } }],
+      input: [
+        {
+          name: 'x',
+          type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: d }] } } },
+        },
+      ],
+      output: [
+        {
+          name: `h${layers}`,
+          type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: d }] } } },
+        },
+      ],
       valueInfo: [],
     },
   } as unknown as ModelProto;
@@ -80,10 +90,14 @@ function generate(params: number, path: string, external: boolean): void {
 }
 
 function child(mode: string, path: string, out?: string): Record<string, number> {
-  const result = spawnSync(process.execPath, ['--expose-gc', self, '--child', mode, path, ...(out ? [out] : [])], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+  const result = spawnSync(
+    process.execPath,
+    ['--expose-gc', self, '--child', mode, path, ...(out ? [out] : [])],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    },
+  );
   if (result.status !== 0) throw new Error(`child ${mode} failed: ${result.stderr}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, number>;
 }
@@ -122,7 +136,10 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const inFile = join(dir, 'in-file', 'model.onnx');
   const external = join(dir, 'external', 'model.onnx');
-  for (const [path, ext] of [[inFile, false], [external, true]] as const) {
+  for (const [path, ext] of [
+    [inFile, false],
+    [external, true],
+  ] as const) {
     mkdirSync(join(path, '..'), { recursive: true });
     if (!existsSync(path)) {
       process.stderr.write(`generating ${path} (${params / 1e6} M params)…\n`);
@@ -144,12 +161,19 @@ async function main(): Promise<void> {
   child('inspect', external);
   const decodeIn = child('decode', inFile);
   const mbps = decodeIn.bytes! / MB / decodeIn.seconds!;
-  line('decode, in one file', decodeIn, `≥ 500 MB/s; RSS ${(decodeIn.peakRss! / fileBytes).toFixed(2)}× file (≤ 1.3×)`,
-    mbps >= 500 && decodeIn.peakRss! <= 1.3 * fileBytes);
+  line(
+    'decode, in one file',
+    decodeIn,
+    `≥ 500 MB/s; RSS ${(decodeIn.peakRss! / fileBytes).toFixed(2)}× file (≤ 1.3×)`,
+    mbps >= 500 && decodeIn.peakRss! <= 1.3 * fileBytes,
+  );
   const decodeExt = child('decode', external);
-  line('decode, external data (lazy)', decodeExt,
+  line(
+    'decode, external data (lazy)',
+    decodeExt,
     `≥ 500 MB/s; RSS ${(decodeExt.peakRss! / dataBytes).toFixed(2)}× data (≤ 0.2×)`,
-    decodeExt.bytes! / MB / decodeExt.seconds! >= 500 && decodeExt.peakRss! <= 0.2 * dataBytes);
+    decodeExt.bytes! / MB / decodeExt.seconds! >= 500 && decodeExt.peakRss! <= 0.2 * dataBytes,
+  );
   line('inspect (with sha256), in one file', child('inspect', inFile), '');
   line('inspect (with sha256), external', child('inspect', external), '');
   const outDir = join(dir, 'written');

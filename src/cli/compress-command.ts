@@ -24,7 +24,7 @@ export function formatCompressResult(result: CompressResult): string {
     `  ${result.modelPath}: ${r.output.bytes} bytes (${(r.sizeRatio * 100).toFixed(1)} % of ${r.input.bytes}) in ${r.elapsedMs} ms`,
   ];
   for (const p of r.passes) lines.push(`  ${p.name}: ${p.tensors.length} tensors in ${p.elapsedMs} ms`);
-  for (const n of (r as { notes?: string[] }).notes ?? []) lines.push(`  ${n}`);
+  for (const n of r.notes ?? []) lines.push(`  ${n}`);
   const f = r.fidelity;
   if (f.status === 'ran') {
     lines.push(
@@ -32,7 +32,9 @@ export function formatCompressResult(result: CompressResult): string {
     );
     if (f.metric) {
       const delta = ((f.metric.value / f.metric.reference - 1) * 100).toFixed(2);
-      lines.push(`  ${f.metric.name}: ${f.metric.value.toFixed(4)} (original ${f.metric.reference.toFixed(4)}, ${delta} %)`);
+      lines.push(
+        `  ${f.metric.name}: ${f.metric.value.toFixed(4)} (original ${f.metric.reference.toFixed(4)}, ${delta} %)`,
+      );
     }
   } else {
     lines.push(`  fidelity ${f.status}: ${f.reason}`);
@@ -44,9 +46,14 @@ export function formatCompressResult(result: CompressResult): string {
 export function registerCompress(program: Command, io: CliIo): void {
   program
     .command('compress')
-    .description('compress an ONNX model with a recipe (int8, int4, fp16, prune, or a chain such as prune:0.5+int8)')
+    .description(
+      'compress an ONNX model with a recipe (int8, int4, fp16, prune, or a chain such as prune:0.5+int8)',
+    )
     .argument('<model>', 'path of the .onnx file (never modified)')
-    .requiredOption('--recipe <recipe>', 'recipe spec (int8, int8:per-channel, int4:block=32, fp16, prune:0.5+int8) or a recipe YAML file')
+    .requiredOption(
+      '--recipe <recipe>',
+      'recipe spec (int8, int8:per-channel, int4:block=32, fp16, prune:0.5+int8) or a recipe YAML file',
+    )
     .requiredOption('--out <dir>', 'output folder: model.onnx (+ external data) and compress-report.json')
     .option('--eval <file>', 'eval data (JSONL) for the fidelity check and quality metrics')
     .option('--fidelity <mode>', 'auto (skip above 1 GB of weights), on, off', 'auto')
@@ -56,9 +63,12 @@ export function registerCompress(program: Command, io: CliIo): void {
     .option('--json', 'print the compress report as JSON')
     .action(async (model: string, flags: CompressFlags) => {
       if (!FIDELITY_MODES.includes(flags.fidelity)) {
-        throw new ConfigurationError(`--fidelity "${flags.fidelity}" is not one of ${FIDELITY_MODES.join(', ')}`, {
-          subject: 'slmops compress',
-        });
+        throw new ConfigurationError(
+          `--fidelity "${flags.fidelity}" is not one of ${FIDELITY_MODES.join(', ')}`,
+          {
+            subject: 'slmops compress',
+          },
+        );
       }
       const recipe = await resolveRecipe(flags.recipe);
       const result = await compressModel({

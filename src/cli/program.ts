@@ -1,10 +1,10 @@
 /** The `slmops` command line: one command per capability, each calling the same functions as the actions. */
 import { Command, CommanderError } from 'commander';
 import { ConfigurationError, ExitCode, exitCodeOf } from '../errors.ts';
+import { VERSION } from '../version.ts';
 import { registerCompress } from './compress-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
-import { VERSION } from '../version.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('slmops')

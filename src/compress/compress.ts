@@ -68,7 +68,11 @@ function runPass(ctx: PassContext, spec: PassSpec): PassOutcome {
 }
 
 async function fileRef(path: string, base: string): Promise<{ path: string; sha256: string; bytes: number }> {
-  return { path: relative(base, path) || basename(path), sha256: await sha256File(path), bytes: statSync(path).size };
+  return {
+    path: relative(base, path) || basename(path),
+    sha256: await sha256File(path),
+    bytes: statSync(path).size,
+  };
 }
 
 export async function compressModel(options: CompressOptions): Promise<CompressResult> {
@@ -99,10 +103,13 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
     });
   }
   if (touched === 0 && !options.allowNoop) {
-    throw new ConfigurationError(`nothing to compress: recipe "${spec}" finds no weight it can change in this model`, {
-      subject: options.modelPath,
-      fix: 'Check the recipe\'s selection options, or pass --allow-noop to write the model unchanged',
-    });
+    throw new ConfigurationError(
+      `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+      {
+        subject: options.modelPath,
+        fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged",
+      },
+    );
   }
 
   // Write into a staging folder beside the output, then move the files into place.
@@ -117,7 +124,9 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
     if (finalData) renameSync(written.dataFile!.path, finalData);
     renameSync(written.path, finalModel);
     const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
-    log(`wrote ${finalModel} (${outputBytes} bytes, ${((outputBytes / inputBytes) * 100).toFixed(1)} % of the input)`);
+    log(
+      `wrote ${finalModel} (${outputBytes} bytes, ${((outputBytes / inputBytes) * 100).toFixed(1)} % of the input)`,
+    );
 
     const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
     const inputRef = await fileRef(model.path!, dirname(model.path!));
@@ -141,13 +150,18 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
       passes,
       elapsedMs: Math.round(performance.now() - started),
       fidelity: fidelity.report,
+      notes,
     };
-    const withNotes = { ...report, notes };
-    validateDocument('compress', withNotes, 'compress-report.json');
+    validateDocument('compress', report, 'compress-report.json');
     const reportPath = join(outDir, 'compress-report.json');
-    writeFileSync(join(staging, 'compress-report.json'), `${JSON.stringify(withNotes, null, 2)}\n`);
+    writeFileSync(join(staging, 'compress-report.json'), `${JSON.stringify(report, null, 2)}\n`);
     renameSync(join(staging, 'compress-report.json'), reportPath);
-    return { report: withNotes, modelPath: finalModel, reportPath, ...(fidelity.measurement ? { fidelity: fidelity.measurement } : {}) };
+    return {
+      report,
+      modelPath: finalModel,
+      reportPath,
+      ...(fidelity.measurement ? { fidelity: fidelity.measurement } : {}),
+    };
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
@@ -160,7 +174,8 @@ async function checkFidelity(
   log: (m: string) => void,
 ): Promise<{ report: CompressReport['fidelity']; measurement?: FidelityMeasurement }> {
   const mode = options.fidelity ?? 'auto';
-  if (mode === 'off') return { report: { status: 'skipped', reason: 'fidelity check turned off (--fidelity off)' } };
+  if (mode === 'off')
+    return { report: { status: 'skipped', reason: 'fidelity check turned off (--fidelity off)' } };
   if (mode === 'auto' && weightBytes > FIDELITY_AUTO_LIMIT_BYTES) {
     const reason = `skipped above 1 GB of weights (${(weightBytes / 2 ** 30).toFixed(1)} GiB); use --fidelity on to force it`;
     log(`fidelity: ${reason}`);

@@ -34,7 +34,10 @@ export interface FidelityMeasurement {
   metric?: { name: 'perplexity' | 'accuracy'; value: number; reference: number };
 }
 
-async function runAll(session: Session, feeds: Record<string, TensorValue>[]): Promise<Record<string, TensorValue>[]> {
+async function runAll(
+  session: Session,
+  feeds: Record<string, TensorValue>[],
+): Promise<Record<string, TensorValue>[]> {
   const out = [];
   for (const f of feeds) out.push(await session.run(f));
   return out;
@@ -63,7 +66,8 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
         feeds.push(evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData!));
       }
     } else {
-      for (let i = 0; i < spec.samples; i++) feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
+      for (let i = 0; i < spec.samples; i++)
+        feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
     }
     const [a, b] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
     const floatOutputs = reference.outputs.filter((o) => o.type === 'float32' || o.type === 'float16');
@@ -111,7 +115,10 @@ export function childEntry(): string | undefined {
 }
 
 /** Runs `measureFidelity` in a child process of the same entry script. */
-export function measureFidelityInChild(spec: FidelitySpec, entry = childEntry()): Promise<FidelityMeasurement> {
+export function measureFidelityInChild(
+  spec: FidelitySpec,
+  entry = childEntry(),
+): Promise<FidelityMeasurement> {
   return new Promise((resolve, reject) => {
     if (!entry) {
       reject(new Error('no entry script to start the fidelity child process from'));
@@ -136,7 +143,9 @@ export function measureFidelityInChild(spec: FidelitySpec, entry = childEntry())
         resolve(JSON.parse(line) as FidelityMeasurement);
       } else {
         const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(new Error(`the fidelity check ${why}: ${stderr.trim().split('\n').slice(-3).join(' ') || line}`));
+        reject(
+          new Error(`the fidelity check ${why}: ${stderr.trim().split('\n').slice(-3).join(' ') || line}`),
+        );
       }
     });
   });

@@ -4,11 +4,12 @@
  * load). Weights feeding operators in the block list keep float32: those use constants as sizes, thresholds or
  * indices, where fp16 rounding changes behaviour, not only precision.
  */
+
+import { ConfigurationError } from '../errors.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { floatToHalf, halfToFloat } from '../onnx/float16.ts';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
-import { ConfigurationError } from '../errors.ts';
 import { initializerIndex, node, shapeOf, tensor, weightValues } from './graph.ts';
 import { finite, type PassContext, type PassOutcome } from './pass.ts';
 import type { Fp16Options, Selection } from './recipe-spec.ts';
@@ -46,10 +47,13 @@ function consumersOf(graph: GraphProto): Map<string, NodeProto[]> {
 
 export function convertFp16(ctx: PassContext, options: Fp16Options, select: Selection): PassOutcome {
   if (!options.keepIo) {
-    throw new ConfigurationError('fp16:keep-io=false (float16 model inputs and outputs) is not supported yet', {
-      subject: 'recipe',
-      fix: 'Use fp16 (keep-io=true): weights are stored in float16 and the model keeps float32 inputs and outputs',
-    });
+    throw new ConfigurationError(
+      'fp16:keep-io=false (float16 model inputs and outputs) is not supported yet',
+      {
+        subject: 'recipe',
+        fix: 'Use fp16 (keep-io=true): weights are stored in float16 and the model keeps float32 inputs and outputs',
+      },
+    );
   }
   const blocked = new Set<string>([...FP16_BLOCK_LIST, ...options.blockOps]);
   const outcome: PassOutcome = { tensors: [], skipped: [], notes: [] };
@@ -67,10 +71,19 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
       if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
       const block = users.find((u) => blocked.has(u.opType));
       if (block) {
-        outcome.skipped.push({ name: weight.name, reason: `read by ${block.opType}, which is in the fp16 block list` });
+        outcome.skipped.push({
+          name: weight.name,
+          reason: `read by ${block.opType}, which is in the fp16 block list`,
+        });
         continue;
       }
-      candidates.push({ op: users[0]!.opType, nodeName: users[0]!.name, weightName: weight.name, elements, weight });
+      candidates.push({
+        op: users[0]!.opType,
+        nodeName: users[0]!.name,
+        weightName: weight.name,
+        elements,
+        weight,
+      });
     }
     const chosen = applySelection(candidates, select);
     if (chosen.length === 0) continue;
@@ -96,7 +109,12 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
         shapeOf(c.weight),
         new Uint8Array(half.buffer),
       );
-      casts.push(node('Cast', [name16], [c.weightName], { name: ctx.namer.unique(`${c.weightName}_cast_fp32`), attributes: { to: DataType.FLOAT } }));
+      casts.push(
+        node('Cast', [name16], [c.weightName], {
+          name: ctx.namer.unique(`${c.weightName}_cast_fp32`),
+          attributes: { to: DataType.FLOAT },
+        }),
+      );
       const graphInput = graph.input.findIndex((v) => v.name === c.weightName);
       if (graphInput >= 0) graph.input.splice(graphInput, 1);
       const sqnr = finite(noise === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(signal / noise));

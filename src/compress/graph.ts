@@ -69,7 +69,11 @@ export function initializerIndex(graph: GraphProto): Map<string, TensorProto> {
 }
 
 /** Removes an initializer (and a same-named graph input, as IR < 4 models list them) when nothing reads it. */
-export function removeInitializerIfUnused(graph: GraphProto, name: string, consumers: Map<string, number>): boolean {
+export function removeInitializerIfUnused(
+  graph: GraphProto,
+  name: string,
+  consumers: Map<string, number>,
+): boolean {
   if ((consumers.get(name) ?? 0) > 0) return false;
   const index = graph.initializer.findIndex((t) => t.name === name);
   if (index < 0) return false;
@@ -84,14 +88,20 @@ export function tensor(name: string, dataType: number, dims: number[], bytes: Ui
 }
 
 export function floatTensor(name: string, dims: number[], values: Float32Array): TensorProto {
-  return tensor(name, DataType.FLOAT, dims, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  return tensor(
+    name,
+    DataType.FLOAT,
+    dims,
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  );
 }
 
 type AttributeValue = number | string | number[] | TensorProto;
 
 function attribute(name: string, value: AttributeValue, kind?: 'int' | 'float'): AttributeProto {
   const base = { name } as AttributeProto;
-  if (typeof value === 'string') return { ...base, type: AttributeType.String, s: new TextEncoder().encode(value) };
+  if (typeof value === 'string')
+    return { ...base, type: AttributeType.String, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { ...base, type: AttributeType.Ints, ints: value };
   if (typeof value === 'number') {
     return kind === 'float' || !Number.isInteger(value)
@@ -105,7 +115,12 @@ export function node(
   opType: string,
   inputs: string[],
   outputs: string[],
-  options: { name?: string; domain?: string; attributes?: Record<string, AttributeValue>; floats?: string[] } = {},
+  options: {
+    name?: string;
+    domain?: string;
+    attributes?: Record<string, AttributeValue>;
+    floats?: string[];
+  } = {},
 ): NodeProto {
   return {
     opType,
@@ -137,13 +152,20 @@ export function ensureOpset(model: ModelProto, domain: string, version: number):
 }
 
 export function opsetVersion(model: ModelProto, domain = ''): number {
-  const entry = model.opsetImport.find((o) => (o.domain || '') === domain || (domain === '' && o.domain === 'ai.onnx'));
+  const entry = model.opsetImport.find(
+    (o) => (o.domain || '') === domain || (domain === '' && o.domain === 'ai.onnx'),
+  );
   if (!entry) return 0;
   return typeof entry.version === 'number' ? entry.version : entry.version.toNumber();
 }
 
 /** A float weight of a node: the initializer feeding input `index` in the node's graph, float32 or float16. */
-export function floatWeight(graph: GraphProto, index: Map<string, TensorProto>, n: NodeProto, input: number): ConstantRef | undefined {
+export function floatWeight(
+  graph: GraphProto,
+  index: Map<string, TensorProto>,
+  n: NodeProto,
+  input: number,
+): ConstantRef | undefined {
   const name = n.input[input];
   if (!name) return undefined;
   const t = index.get(name);

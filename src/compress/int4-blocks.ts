@@ -76,7 +76,7 @@ export function quantizeBlocks4(
           for (let i = 0; i < len; i++) {
             const v = columns[start + i]!;
             let q = Math.round(v * inv) + 8;
-            q = q < 0 ? 0 : q > 15 ? 15 : q;
+            q = q < 0 ? 0 : Math.min(q, 15);
             codes[i] = q;
             const d = v - (q - 8) * s;
             error += d * d;
@@ -95,7 +95,7 @@ export function quantizeBlocks4(
         for (let i = 0; i < len; i++) {
           const v = columns[start + i]!;
           let q = Math.round(v * inv) + zero;
-          q = q < 0 ? 0 : q > 15 ? 15 : q;
+          q = q < 0 ? 0 : Math.min(q, 15);
           best[i] = q;
           const d = v - (q - zero) * scale;
           bestError += d * d;

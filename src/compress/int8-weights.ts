@@ -56,7 +56,7 @@ export function quantizeInt8(
       for (let i = 0; i < inner; i++) {
         const v = values[base + i]!;
         let q = Math.round(v * inv) + zp;
-        q = q < lo ? lo : q > 127 ? 127 : q;
+        q = q < lo ? lo : Math.min(q, 127);
         out[base + i] = q;
         const d = v - (q - zp) * s;
         signal += v * v;

@@ -47,7 +47,16 @@ function candidates(graphs: GraphProto[]): PruneCandidate[] {
         reduceLength = dims[dims.length - 2]!; // [.., K, N]
         reduceStride = dims[dims.length - 1]!;
       }
-      found.push({ op: n.opType, nodeName: n.name, weightName: weight.name, elements, weight, graph, reduceLength, reduceStride });
+      found.push({
+        op: n.opType,
+        nodeName: n.name,
+        weightName: weight.name,
+        elements,
+        weight,
+        graph,
+        reduceLength,
+        reduceStride,
+      });
     }
   }
   return found;
@@ -75,7 +84,9 @@ function prune24(values: Float32Array, c: PruneCandidate): void {
     for (let s = 0; s < c.reduceStride; s++) {
       for (let k = 0; k + 4 <= c.reduceLength; k += 4) {
         for (let j = 0; j < 4; j++) group[j] = (o * c.reduceLength + k + j) * c.reduceStride + s;
-        const order = [0, 1, 2, 3].sort((a, b) => Math.abs(values[group[a]!]!) - Math.abs(values[group[b]!]!));
+        const order = [0, 1, 2, 3].sort(
+          (a, b) => Math.abs(values[group[a]!]!) - Math.abs(values[group[b]!]!),
+        );
         values[group[order[0]!]!] = 0;
         values[group[order[1]!]!] = 0;
       }
@@ -94,7 +105,8 @@ export function prune(ctx: PassContext, options: PruneOptions, select: Selection
   if (options.pattern === 'unstructured' && options.scope === 'global') {
     // One threshold over every selected weight: a histogram of magnitudes, in two streaming passes.
     let max = 0;
-    for (const c of chosen) for (const v of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v));
+    for (const c of chosen)
+      for (const v of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v));
     const bins = 1 << 16;
     const histogram = new Float64Array(bins);
     let total = 0;
@@ -119,12 +131,16 @@ export function prune(ctx: PassContext, options: PruneOptions, select: Selection
     const values = weightValues(ctx.model, c.weight);
     if (options.pattern === '2:4') {
       if (c.reduceLength % 4 !== 0) {
-        outcome.skipped.push({ name: c.weightName, reason: `reduction axis of ${c.reduceLength} is not a multiple of 4` });
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `reduction axis of ${c.reduceLength} is not a multiple of 4`,
+        });
         continue;
       }
       prune24(values, c);
     } else {
-      const limit = options.scope === 'global' ? globalThreshold : threshold(magnitudes(values), options.sparsity);
+      const limit =
+        options.scope === 'global' ? globalThreshold : threshold(magnitudes(values), options.sparsity);
       for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) <= limit) values[i] = 0;
     }
     let zeros = 0;

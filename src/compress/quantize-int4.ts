@@ -48,11 +48,17 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int4Candidate[] 
     const dims = shapeOf(ref.tensor);
     const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
     if (squeezed.length !== 2) {
-      outcome.skipped.push({ name: ref.tensor.name, reason: `weight has shape [${dims.join(', ')}], not 2-D` });
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: `weight has shape [${dims.join(', ')}], not 2-D`,
+      });
       continue;
     }
     if (n.opType === 'MatMul' && dims.length > 2) {
-      outcome.skipped.push({ name: ref.tensor.name, reason: 'MatMul weight with leading unit dims is not handled yet' });
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: 'MatMul weight with leading unit dims is not handled yet',
+      });
       continue;
     }
     const transposed = n.opType === 'Gemm' && intAttr(n, 'transB', 0) === 1;
@@ -100,14 +106,18 @@ export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Sel
         graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q.blocks, options.block / 2], q.packed));
         if (fp16) {
           const half = Uint16Array.from(q.scales, floatToHalf);
-          graph.initializer.push(tensor(sName, DataType.FLOAT16, [c.n, q.blocks], new Uint8Array(half.buffer)));
+          graph.initializer.push(
+            tensor(sName, DataType.FLOAT16, [c.n, q.blocks], new Uint8Array(half.buffer)),
+          );
         } else {
           graph.initializer.push(floatTensor(sName, [c.n, q.blocks], q.scales));
         }
         names = { q: qName, scales: sName };
         if (q.zeroPoints) {
           names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
-          graph.initializer.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints));
+          graph.initializer.push(
+            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints),
+          );
         }
         if (alpha === 1) done.set(c.weightName, names);
         outcome.tensors.push({
@@ -116,7 +126,9 @@ export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Sel
           dtypeBefore: dtypeName(c.weight.dataType),
           dtypeAfter: 'int4',
           elementCount: c.k * c.n,
-          ...(finite(sqnrDb(q.signal, q.noise)) === undefined ? {} : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
+          ...(finite(sqnrDb(q.signal, q.noise)) === undefined
+            ? {}
+            : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
         });
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
@@ -129,7 +141,9 @@ export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Sel
   ensureOpset(proto, 'com.microsoft', 1);
   const consumers = countConsumers(proto);
   for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
-  outcome.notes.push(`${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`);
+  outcome.notes.push(
+    `${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`,
+  );
   return outcome;
 }
 
@@ -145,7 +159,9 @@ function rewrite(
   let a = c.node.input[0]!;
   if (c.op === 'Gemm' && intAttr(c.node, 'transA', 0) === 1) {
     const t = ctx.namer.unique(`${base}_A_T`);
-    nodes.push(node('Transpose', [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } }));
+    nodes.push(
+      node('Transpose', [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } }),
+    );
     a = t;
   }
   const bias = c.op === 'Gemm' ? c.node.input[2] : undefined;

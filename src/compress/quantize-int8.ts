@@ -48,14 +48,23 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] 
     const weight = index.get(n.input[WEIGHT_INPUT[kind]] ?? '');
     if (!weight) continue;
     if (weight.dataType !== DataType.FLOAT) {
-      if (weight.dataType === DataType.FLOAT16) outcome.skipped.push({ name: weight.name, reason: 'float16 weight (int8 dynamic needs float32)' });
+      if (weight.dataType === DataType.FLOAT16)
+        outcome.skipped.push({ name: weight.name, reason: 'float16 weight (int8 dynamic needs float32)' });
       continue;
     }
     const dims = shapeOf(weight);
     if ((kind === 'MatMul' || kind === 'Gemm' || kind === 'Gather') && dims.length !== 2) continue;
     if (kind === 'Gather' && intAttr(n, 'axis', 0) !== 0) continue;
     if (kind === 'Conv' && dims.length < 3) continue;
-    found.push({ op: kind, nodeName: n.name, weightName: weight.name, elements: dims.reduce((a, b) => a * b, 1), node: n, weight, kind });
+    found.push({
+      op: kind,
+      nodeName: n.name,
+      weightName: weight.name,
+      elements: dims.reduce((a, b) => a * b, 1),
+      node: n,
+      weight,
+      kind,
+    });
   }
   return found;
 }
@@ -98,7 +107,9 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
       };
       graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q.values.buffer)));
       graph.initializer.push(floatTensor(names.scale, scaleDims, q.scales));
-      graph.initializer.push(tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q.zeroPoints.buffer)));
+      graph.initializer.push(
+        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q.zeroPoints.buffer)),
+      );
       stored.set(key, names);
       outcome.tensors.push({
         name: c.weightName,
@@ -106,13 +117,18 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         dtypeBefore: dtypeName(c.weight.dataType),
         dtypeAfter: 'int8',
         elementCount: q.values.length,
-        ...(finite(sqnrDb(q.signal, q.noise)) === undefined ? {} : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
+        ...(finite(sqnrDb(q.signal, q.noise)) === undefined
+          ? {}
+          : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
       });
       return names;
     };
 
     /** One DynamicQuantizeLinear per activation, shared by every node that reads it. */
-    const quantizeActivation = (input: string, nodes: NodeProto[]): { q: string; scale: string; zero: string } => {
+    const quantizeActivation = (
+      input: string,
+      nodes: NodeProto[],
+    ): { q: string; scale: string; zero: string } => {
       const existing = activations.get(input);
       if (existing) return existing;
       const base = input.replace(/[^\w.]/g, '_');
@@ -141,8 +157,17 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         const q = quantizeInt8(values, 1, 1, values.length, options.symmetric);
         const s = store(c, `gather:${c.weightName}`, q, dims, []);
         const gathered = ctx.namer.unique(`${base}_quantized_output`);
-        nodes.push(node('Gather', [s.q, c.node.input[1]!], [gathered], { name: ctx.namer.unique(`${base}_quant`), attributes: { axis: 0 } }));
-        nodes.push(node('DequantizeLinear', [gathered, s.scale, s.zero], [out], { name: ctx.namer.unique(`${base}_DequantizeLinear`) }));
+        nodes.push(
+          node('Gather', [s.q, c.node.input[1]!], [gathered], {
+            name: ctx.namer.unique(`${base}_quant`),
+            attributes: { axis: 0 },
+          }),
+        );
+        nodes.push(
+          node('DequantizeLinear', [gathered, s.scale, s.zero], [out], {
+            name: ctx.namer.unique(`${base}_DequantizeLinear`),
+          }),
+        );
       } else if (c.kind === 'Conv') {
         const m = dims[0]!;
         const inner = values.length / m;
@@ -150,24 +175,50 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         // (all zero points 0, stored once), so asymmetric per-channel falls back to per-tensor for Conv.
         const perChannel = options.perChannel && options.symmetric;
         if (options.perChannel && !perChannel) {
-          outcome.notes.push(`${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`);
+          outcome.notes.push(
+            `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`,
+          );
         }
-        const q = quantizeInt8(values, 1, perChannel ? m : 1, perChannel ? inner : values.length, options.symmetric);
+        const q = quantizeInt8(
+          values,
+          1,
+          perChannel ? m : 1,
+          perChannel ? inner : values.length,
+          options.symmetric,
+        );
         if (perChannel) q.zeroPoints = new Int8Array(1);
         // Per-channel scales [M] must broadcast over the output [N, M, spatial…]: stored as [M, 1, …, 1].
-        const s = store(c, `conv:${c.weightName}`, q, dims, perChannel ? [m, ...dims.slice(2).map(() => 1)] : [], []);
+        const s = store(
+          c,
+          `conv:${c.weightName}`,
+          q,
+          dims,
+          perChannel ? [m, ...dims.slice(2).map(() => 1)] : [],
+          [],
+        );
         const a = quantizeActivation(c.node.input[0]!, nodes);
         const integer = ctx.namer.unique(`${base}_output_quantized`);
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
         const scaleName = ctx.namer.unique(`${base}_scales_mul`);
-        const conv = node('ConvInteger', [a.q, s.q, a.zero, s.zero], [integer], { name: ctx.namer.unique(`${base}_quant`) });
+        const conv = node('ConvInteger', [a.q, s.q, a.zero, s.zero], [integer], {
+          name: ctx.namer.unique(`${base}_quant`),
+        });
         conv.attribute = [...c.node.attribute]; // same kernel, pads, strides, dilations and group
         nodes.push(conv);
-        nodes.push(node('Cast', [integer], [cast], { name: ctx.namer.unique(`${base}_cast`), attributes: { to: DataType.FLOAT } }));
-        nodes.push(node('Mul', [a.scale, s.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) }));
+        nodes.push(
+          node('Cast', [integer], [cast], {
+            name: ctx.namer.unique(`${base}_cast`),
+            attributes: { to: DataType.FLOAT },
+          }),
+        );
+        nodes.push(
+          node('Mul', [a.scale, s.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) }),
+        );
         const bias = c.node.input[2];
         const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
-        nodes.push(node('Mul', [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) }));
+        nodes.push(
+          node('Mul', [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) }),
+        );
         if (bias) {
           const biasTensor = initializerIndex(graph).get(bias);
           let biasName = bias;
@@ -177,9 +228,20 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
             graph.initializer.push(floatTensor(biasName, shape, weightValues(ctx.model, biasTensor)));
           } else {
             const shapeName = ctx.namer.unique(`${base}_bias_shape`);
-            graph.initializer.push(tensor(shapeName, DataType.INT64, [shape.length], new Uint8Array(BigInt64Array.from(shape.map(BigInt)).buffer)));
+            graph.initializer.push(
+              tensor(
+                shapeName,
+                DataType.INT64,
+                [shape.length],
+                new Uint8Array(BigInt64Array.from(shape.map(BigInt)).buffer),
+              ),
+            );
             biasName = ctx.namer.unique(`${bias}_reshaped`);
-            nodes.push(node('Reshape', [bias, shapeName], [biasName], { name: ctx.namer.unique(`${base}_bias_reshape`) }));
+            nodes.push(
+              node('Reshape', [bias, shapeName], [biasName], {
+                name: ctx.namer.unique(`${base}_bias_reshape`),
+              }),
+            );
           }
           nodes.push(node('Add', [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
           replaced.add(bias);
@@ -189,7 +251,13 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         const transB = c.kind === 'Gemm' && intAttr(c.node, 'transB', 0) === 1;
         const [k, n] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
         const kn = transB ? transpose(values, n, k) : values;
-        const q = quantizeInt8(kn, k, options.perChannel ? n : 1, options.perChannel ? 1 : n, options.symmetric);
+        const q = quantizeInt8(
+          kn,
+          k,
+          options.perChannel ? n : 1,
+          options.perChannel ? 1 : n,
+          options.symmetric,
+        );
         const alpha = c.kind === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
         if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i]! *= alpha;
         const key = `mm:${c.weightName}:${transB}:${alpha}`;
@@ -197,19 +265,39 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         let a = c.node.input[0]!;
         if (c.kind === 'Gemm' && intAttr(c.node, 'transA', 0) === 1) {
           const t = ctx.namer.unique(`${base}_A_T`);
-          nodes.push(node('Transpose', [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } }));
+          nodes.push(
+            node('Transpose', [a], [t], {
+              name: ctx.namer.unique(`${base}_transA`),
+              attributes: { perm: [1, 0] },
+            }),
+          );
           a = t;
         }
         const aq = quantizeActivation(a, nodes);
         const integer = ctx.namer.unique(`${base}_output_quantized`);
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
         const scaleName = ctx.namer.unique(`${base}_scales_mul`);
-        nodes.push(node('MatMulInteger', [aq.q, s.q, aq.zero, s.zero], [integer], { name: ctx.namer.unique(`${base}_quant`) }));
-        nodes.push(node('Cast', [integer], [cast], { name: ctx.namer.unique(`${base}_cast`), attributes: { to: DataType.FLOAT } }));
-        nodes.push(node('Mul', [aq.scale, s.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) }));
+        nodes.push(
+          node('MatMulInteger', [aq.q, s.q, aq.zero, s.zero], [integer], {
+            name: ctx.namer.unique(`${base}_quant`),
+          }),
+        );
+        nodes.push(
+          node('Cast', [integer], [cast], {
+            name: ctx.namer.unique(`${base}_cast`),
+            attributes: { to: DataType.FLOAT },
+          }),
+        );
+        nodes.push(
+          node('Mul', [aq.scale, s.scale], [scaleName], {
+            name: ctx.namer.unique(`${base}_scales_mul_node`),
+          }),
+        );
         const bias = c.kind === 'Gemm' ? c.node.input[2] : undefined;
         const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
-        nodes.push(node('Mul', [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) }));
+        nodes.push(
+          node('Mul', [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) }),
+        );
         if (bias) {
           const beta = floatAttr(c.node, 'beta', 1);
           let biasName = bias;
@@ -217,7 +305,9 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
             const betaName = ctx.namer.unique(`${base}_beta`);
             graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
             biasName = ctx.namer.unique(`${base}_bias_scaled`);
-            nodes.push(node('Mul', [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) }));
+            nodes.push(
+              node('Mul', [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) }),
+            );
           }
           nodes.push(node('Add', [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
         }
@@ -232,7 +322,9 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
   if (total === 0) return outcome;
   const consumers = countConsumers(proto);
   for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
-  const parts = (Object.entries(counts) as [Kind, number][]).filter(([, v]) => v > 0).map(([k, v]) => `${v} ${k}`);
+  const parts = (Object.entries(counts) as [Kind, number][])
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${v} ${k}`);
   outcome.notes.push(
     `${parts.join(', ')} quantized to int8 (${options.perChannel ? 'per-channel' : 'per-tensor'}, ${options.symmetric ? 'symmetric' : 'asymmetric'}); ` +
       'graph form DynamicQuantizeLinear + MatMulInteger/ConvInteger, which onnxruntime fuses into DynamicQuantizeMatMul at load',

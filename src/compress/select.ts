@@ -11,7 +11,10 @@ export interface Candidate {
 
 function globToRegExp(glob: string): RegExp {
   if (glob.length > 2 && glob.startsWith('/') && glob.endsWith('/')) return new RegExp(glob.slice(1, -1));
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const escaped = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${escaped}$`);
 }
 
@@ -31,7 +34,8 @@ export function applySelection<T extends Candidate>(candidates: T[], select: Sel
   const kept = candidates.filter((c) => {
     if (select.includeOps.length && !select.includeOps.includes(c.op)) return false;
     if (select.excludeOps.includes(c.op)) return false;
-    if (select.includeNames.length && !matchesAny(select.includeNames, c.nodeName, c.weightName)) return false;
+    if (select.includeNames.length && !matchesAny(select.includeNames, c.nodeName, c.weightName))
+      return false;
     if (matchesAny(select.excludeNames, c.nodeName, c.weightName)) return false;
     return c.elements >= select.minElements;
   });

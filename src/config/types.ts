@@ -141,7 +141,7 @@ export interface CompressReport {
     passes: { pass: string; options: Record<string, unknown>; select?: Record<string, unknown> }[];
   };
   input: FileRef;
-  output: FileRef & { externalData?: FileRef[] };
+  output: FileRef & { externalData?: FileRef[]; gzipBytes?: number };
   sizeRatio: number;
   passes: {
     name: string;
@@ -150,6 +150,8 @@ export interface CompressReport {
     tensors: CompressedTensor[];
   }[];
   elapsedMs: number;
+  /** What the passes did that a reviewer should know. */
+  notes?: string[];
   fidelity: {
     status: 'ran' | 'skipped' | 'failed';
     reason?: string;

@@ -23,7 +23,9 @@ export function kvLayout(inputs: readonly IoInfo[], outputs: readonly IoInfo[]):
   const pastToPresent = new Map<string, string>();
   for (const past of pasts) {
     const suffix = past.name.replace(/^past_key_values|^past/, '');
-    const present = outputNames.find((o) => /^present/.test(o) && o.replace(/^present(_key_values)?/, '') === suffix);
+    const present = outputNames.find(
+      (o) => /^present/.test(o) && o.replace(/^present(_key_values)?/, '') === suffix,
+    );
     if (!present) return undefined;
     pastToPresent.set(past.name, present);
   }
@@ -40,7 +42,9 @@ function int64(values: number[], dims: number[]): TensorValue {
 }
 
 function emptyPast(info: IoInfo): TensorValue {
-  const dims = info.shape.map((d, axis) => (typeof d === 'number' ? d : axis === 0 ? 1 : /past|seq|len/i.test(d) ? 0 : 1));
+  const dims = info.shape.map((d, axis) =>
+    typeof d === 'number' ? d : axis === 0 ? 1 : /past|seq|len/i.test(d) ? 0 : 1,
+  );
   return { type: 'float32', dims, data: new Float32Array(0) };
 }
 
@@ -61,16 +65,24 @@ export async function greedyDecode(session: Session, prompt: number[], steps: nu
     });
   }
   let pasts = new Map<string, TensorValue>();
-  for (const input of session.inputs) if (layout.pastToPresent.has(input.name)) pasts.set(input.name, emptyPast(input));
+  for (const input of session.inputs)
+    if (layout.pastToPresent.has(input.name)) pasts.set(input.name, emptyPast(input));
   const stepLogits: Float32Array[] = [];
   const tokens: number[] = [];
   let fed = prompt;
   let past = 0;
   let cacheLength = 0;
   for (let step = 0; step <= steps; step++) {
-    const feeds: Record<string, TensorValue> = { [layout.ids]: int64(fed, [1, fed.length]), ...Object.fromEntries(pasts) };
+    const feeds: Record<string, TensorValue> = {
+      [layout.ids]: int64(fed, [1, fed.length]),
+      ...Object.fromEntries(pasts),
+    };
     if (layout.mask) feeds[layout.mask] = int64(new Array(past + fed.length).fill(1), [1, past + fed.length]);
-    if (layout.positions) feeds[layout.positions] = int64(fed.map((_, i) => past + i), [1, fed.length]);
+    if (layout.positions)
+      feeds[layout.positions] = int64(
+        fed.map((_, i) => past + i),
+        [1, fed.length],
+      );
     const out = await session.run(feeds);
     const logits = out[layout.logits]!;
     const vocab = logits.dims[logits.dims.length - 1]!;

@@ -34,7 +34,8 @@ export function parseEvalData(text: string, subject: string): EvalRecord[] {
         subject,
         fix: 'Use {"input_ids":[...]} for language models or {"input":[...],"label":k} for classifiers',
       });
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw bad('(line)', 'must be a JSON object');
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw bad('(line)', 'must be a JSON object');
     const record = value as Record<string, unknown>;
     const label = record.label;
     if (label !== undefined && (typeof label !== 'number' || !Number.isInteger(label))) {
@@ -47,17 +48,30 @@ export function parseEvalData(text: string, subject: string): EvalRecord[] {
       records.push({ kind: 'tokens', inputIds: record.input_ids, line });
     } else if ('input' in record) {
       if (!isNumberArray(record.input)) throw bad('input', 'must be an array of numbers');
-      records.push({ kind: 'tensor', inputs: { '': record.input }, ...(label === undefined ? {} : { label }), line });
+      records.push({
+        kind: 'tensor',
+        inputs: { '': record.input },
+        ...(label === undefined ? {} : { label }),
+        line,
+      });
     } else if ('inputs' in record) {
       const inputs = record.inputs;
-      if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) throw bad('inputs', 'must be an object');
-      for (const [name, v] of Object.entries(inputs)) if (!isNumberArray(v)) throw bad(`inputs.${name}`, 'must be an array of numbers');
-      records.push({ kind: 'tensor', inputs: inputs as Record<string, number[]>, ...(label === undefined ? {} : { label }), line });
+      if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs))
+        throw bad('inputs', 'must be an object');
+      for (const [name, v] of Object.entries(inputs))
+        if (!isNumberArray(v)) throw bad(`inputs.${name}`, 'must be an array of numbers');
+      records.push({
+        kind: 'tensor',
+        inputs: inputs as Record<string, number[]>,
+        ...(label === undefined ? {} : { label }),
+        line,
+      });
     } else {
       throw bad('(line)', 'has none of "input_ids", "input" or "inputs"');
     }
   });
-  if (records.length === 0) throw new ConfigurationError('holds no records', { subject, fix: 'Add at least one JSON line' });
+  if (records.length === 0)
+    throw new ConfigurationError('holds no records', { subject, fix: 'Add at least one JSON line' });
   return records;
 }
 

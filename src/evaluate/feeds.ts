@@ -29,18 +29,26 @@ export function isPastInput(name: string): boolean {
 }
 
 /** Feeds for a batch of token records: ids [B, L], all-ones attention mask, zero-length pasts, position ids 0..L-1. */
-export function tokenFeeds(inputs: readonly IoInfo[], records: EvalRecord[], subject: string): Record<string, TensorValue> {
+export function tokenFeeds(
+  inputs: readonly IoInfo[],
+  records: EvalRecord[],
+  subject: string,
+): Record<string, TensorValue> {
   const rows = records.map((r) => {
-    if (r.kind !== 'tokens') throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
+    if (r.kind !== 'tokens')
+      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
     return r.inputIds;
   });
   const length = rows[0]?.length ?? 0;
   const ragged = records.find((_, i) => rows[i]!.length !== length);
   if (ragged) {
-    throw new ConfigurationError(`line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)]!.length} tokens where the first line has ${length}`, {
-      subject,
-      fix: 'Batch windows of one length together, or feed them one at a time',
-    });
+    throw new ConfigurationError(
+      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)]!.length} tokens where the first line has ${length}`,
+      {
+        subject,
+        fix: 'Batch windows of one length together, or feed them one at a time',
+      },
+    );
   }
   const batch = rows.length;
   const feeds: Record<string, TensorValue> = {};
@@ -49,7 +57,11 @@ export function tokenFeeds(inputs: readonly IoInfo[], records: EvalRecord[], sub
     if (/input_ids|^ids$|tokens/i.test(input.name)) {
       feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
     } else if (/attention_mask/i.test(input.name)) {
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, new Array(batch * length).fill(1), subject) };
+      feeds[input.name] = {
+        type,
+        dims: [batch, length],
+        data: allocate(type, new Array(batch * length).fill(1), subject),
+      };
     } else if (/position_ids/i.test(input.name)) {
       const positions = Array.from({ length: batch * length }, (_, i) => i % length);
       feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
@@ -71,15 +83,23 @@ export function tokenFeeds(inputs: readonly IoInfo[], records: EvalRecord[], sub
 }
 
 /** Feeds for a batch of tensor records: each input's values reshaped to the input's shape with the batch first. */
-export function tensorFeeds(inputs: readonly IoInfo[], records: EvalRecord[], subject: string): Record<string, TensorValue> {
+export function tensorFeeds(
+  inputs: readonly IoInfo[],
+  records: EvalRecord[],
+  subject: string,
+): Record<string, TensorValue> {
   const feeds: Record<string, TensorValue> = {};
   const tensorInputs = inputs.filter((i) => i.isTensor);
   for (const input of tensorInputs) {
     const values: number[] = [];
     for (const record of records) {
-      if (record.kind !== 'tensor') throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
+      if (record.kind !== 'tensor')
+        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
       const v = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[''] : undefined);
-      if (!v) throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, { subject });
+      if (!v)
+        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
+          subject,
+        });
       values.push(...v);
     }
     const per = values.length / records.length;
@@ -107,6 +127,12 @@ export function tensorFeeds(inputs: readonly IoInfo[], records: EvalRecord[], su
 }
 
 /** Feeds for a batch of records of either kind. */
-export function evalFeeds(inputs: readonly IoInfo[], records: EvalRecord[], subject: string): Record<string, TensorValue> {
-  return records[0]?.kind === 'tokens' ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
+export function evalFeeds(
+  inputs: readonly IoInfo[],
+  records: EvalRecord[],
+  subject: string,
+): Record<string, TensorValue> {
+  return records[0]?.kind === 'tokens'
+    ? tokenFeeds(inputs, records, subject)
+    : tensorFeeds(inputs, records, subject);
 }

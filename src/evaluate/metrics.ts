@@ -9,7 +9,11 @@ export interface LanguageModelQuality {
   predictions: number;
 }
 
-function logSumExp(values: ArrayLike<number>, start: number, length: number): { lse: number; argmax: number } {
+function logSumExp(
+  values: ArrayLike<number>,
+  start: number,
+  length: number,
+): { lse: number; argmax: number } {
   let max = Number.NEGATIVE_INFINITY;
   let argmax = 0;
   for (let i = 0; i < length; i++) {
@@ -28,7 +32,11 @@ function logSumExp(values: ArrayLike<number>, start: number, length: number): { 
  * Next-token quality: logits [B, L, V] for token rows [B][L]; position t predicts ids[t+1], so each row gives
  * L-1 predictions. Perplexity = exp(mean NLL).
  */
-export function languageModelQuality(logits: ArrayLike<number>, dims: number[], rows: number[][]): LanguageModelQuality {
+export function languageModelQuality(
+  logits: ArrayLike<number>,
+  dims: number[],
+  rows: number[][],
+): LanguageModelQuality {
   const [batch, length, vocab] = dims as [number, number, number];
   let nll = 0;
   let correct = 0;
@@ -49,7 +57,11 @@ export function languageModelQuality(logits: ArrayLike<number>, dims: number[], 
 }
 
 /** Share of rows of logits [N, C] whose argmax equals the label. */
-export function classifierAccuracy(logits: ArrayLike<number>, classes: number, labels: number[]): { accuracy: number; errors: number } {
+export function classifierAccuracy(
+  logits: ArrayLike<number>,
+  classes: number,
+  labels: number[],
+): { accuracy: number; errors: number } {
   let errors = 0;
   labels.forEach((label, i) => {
     if (logSumExp(logits, i * classes, classes).argmax !== label) errors += 1;
@@ -68,7 +80,11 @@ export interface Agreement {
 }
 
 /** How closely `candidate` follows `reference` (same shape; rows are the last axis of length `width`). */
-export function agreement(reference: ArrayLike<number>, candidate: ArrayLike<number>, width: number): Agreement {
+export function agreement(
+  reference: ArrayLike<number>,
+  candidate: ArrayLike<number>,
+  width: number,
+): Agreement {
   const rows = Math.floor(reference.length / width);
   let same = 0;
   let maxAbs = 0;

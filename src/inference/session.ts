@@ -76,7 +76,10 @@ export interface ProfileEvent {
 export interface Session {
   readonly inputs: readonly IoInfo[];
   readonly outputs: readonly IoInfo[];
-  run(feeds: Record<string, TensorValue>, outputNames?: readonly string[]): Promise<Record<string, TensorValue>>;
+  run(
+    feeds: Record<string, TensorValue>,
+    outputNames?: readonly string[],
+  ): Promise<Record<string, TensorValue>>;
   /** Stops profiling and returns the events recorded since the session began (empty when profiling was off). */
   endProfiling(): ProfileEvent[];
   release(): Promise<void>;
@@ -87,7 +90,12 @@ export function defaultThreads(): number {
   return Number.isInteger(env) && env > 0 ? env : 1;
 }
 
-function ioInfo(meta: { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }): IoInfo {
+function ioInfo(meta: {
+  name: string;
+  isTensor: boolean;
+  type?: string;
+  shape?: readonly (number | string)[];
+}): IoInfo {
   return {
     name: meta.name,
     isTensor: meta.isTensor,
@@ -97,7 +105,10 @@ function ioInfo(meta: { name: string; isTensor: boolean; type?: string; shape?: 
 }
 
 /** Opens a model (path or bytes) in onnxruntime-node with our defaults. */
-export async function createSession(model: string | Uint8Array, options: SessionOptions = {}): Promise<Session> {
+export async function createSession(
+  model: string | Uint8Array,
+  options: SessionOptions = {},
+): Promise<Session> {
   const ort = await loadOnnxRuntime();
   const profileDir = options.profiling ? mkdtempSync(join(tmpdir(), 'slmops-profile-')) : undefined;
   const spin = options.allowSpinning ? '1' : '0';
@@ -137,10 +148,16 @@ export async function createSession(model: string | Uint8Array, options: Session
       for (const [name, value] of Object.entries(feeds)) {
         ortFeeds[name] = new ort.Tensor(value.type, value.data as never, value.dims);
       }
-      const results = outputNames ? await session.run(ortFeeds, outputNames as string[]) : await session.run(ortFeeds);
+      const results = outputNames
+        ? await session.run(ortFeeds, outputNames as string[])
+        : await session.run(ortFeeds);
       const out: Record<string, TensorValue> = {};
       for (const [name, tensor] of Object.entries(results)) {
-        out[name] = { type: tensor.type as ElementType, dims: [...tensor.dims], data: tensor.data as TensorData };
+        out[name] = {
+          type: tensor.type as ElementType,
+          dims: [...tensor.dims],
+          data: tensor.data as TensorData,
+        };
       }
       return out;
     },

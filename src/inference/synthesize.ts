@@ -72,7 +72,10 @@ function fill(type: ElementType, count: number, random: () => number, intHigh: n
 /**
  * One input per tensor input. Inputs whose name says "mask" are all ones; integer ids draw from [0, intHigh).
  */
-export function synthesizeInputs(inputs: readonly IoInfo[], options: SynthesizeOptions = {}): Record<string, TensorValue> {
+export function synthesizeInputs(
+  inputs: readonly IoInfo[],
+  options: SynthesizeOptions = {},
+): Record<string, TensorValue> {
   const random = prng(options.seed ?? 1);
   const dims = options.dims ?? {};
   const defaultDim = options.defaultDim ?? 1;

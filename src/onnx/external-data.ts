@@ -24,13 +24,21 @@ function entries(tensor: TensorProto): Map<string, string> {
   return new Map(tensor.externalData.map((entry) => [entry.key, entry.value]));
 }
 
-function parseCount(value: string | undefined, what: string, tensorName: string, modelPath: string): number | undefined {
+function parseCount(
+  value: string | undefined,
+  what: string,
+  tensorName: string,
+  modelPath: string,
+): number | undefined {
   if (value === undefined || value === '') return undefined;
   if (!/^\d+$/.test(value)) {
-    throw new ExternalDataError(`tensor "${tensorName}" has external data ${what} "${value}", which is not a whole number`, {
-      subject: modelPath,
-      fix: 'Re-save the model with onnx.save(..., save_as_external_data=True) or slmops',
-    });
+    throw new ExternalDataError(
+      `tensor "${tensorName}" has external data ${what} "${value}", which is not a whole number`,
+      {
+        subject: modelPath,
+        fix: 'Re-save the model with onnx.save(..., save_as_external_data=True) or slmops',
+      },
+    );
   }
   return Number(value);
 }
@@ -41,10 +49,13 @@ function parseCount(value: string | undefined, what: string, tensorName: string,
  */
 export function resolveInside(dir: string, location: string, subject: string, what: string): string {
   if (location === '' || isAbsolute(location) || win32.isAbsolute(location) || location.includes('\0')) {
-    throw new UnsafePathError(`${what} location "${location}" is absolute or empty; it must be relative to the model's folder`, {
-      subject,
-      fix: 'Re-save the model so external data sits next to it (a relative location such as "model.onnx.data")',
-    });
+    throw new UnsafePathError(
+      `${what} location "${location}" is absolute or empty; it must be relative to the model's folder`,
+      {
+        subject,
+        fix: 'Re-save the model so external data sits next to it (a relative location such as "model.onnx.data")',
+      },
+    );
   }
   const root = resolve(dir);
   const target = resolve(root, location);
@@ -65,10 +76,13 @@ export function resolveInside(dir: string, location: string, subject: string, wh
   }
   const realRel = relative(realRoot, realTarget);
   if (realRel === '' || realRel === '..' || realRel.startsWith(`..${sep}`) || isAbsolute(realRel)) {
-    throw new UnsafePathError(`${what} location "${location}" is a symbolic link that leads out of the model's folder`, {
-      subject,
-      fix: 'Copy the data file into the model folder instead of linking to it',
-    });
+    throw new UnsafePathError(
+      `${what} location "${location}" is a symbolic link that leads out of the model's folder`,
+      {
+        subject,
+        fix: 'Copy the data file into the model folder instead of linking to it',
+      },
+    );
   }
   return target;
 }
@@ -108,7 +122,8 @@ export function resolveExternalRef(
     fileSizes.set(file, size);
   }
   const offset = parseCount(map.get('offset'), 'offset', tensor.name, modelPath) ?? 0;
-  const length = parseCount(map.get('length'), 'length', tensor.name, modelPath) ?? expectedBytes ?? size - offset;
+  const length =
+    parseCount(map.get('length'), 'length', tensor.name, modelPath) ?? expectedBytes ?? size - offset;
   if (expectedBytes !== undefined && length !== expectedBytes) {
     throw new ExternalDataError(
       `tensor "${tensor.name}" declares ${length} bytes of external data but its dtype and shape need ${expectedBytes}`,
@@ -118,7 +133,10 @@ export function resolveExternalRef(
   if (offset + length > size) {
     throw new ExternalDataError(
       `tensor "${tensor.name}" needs bytes ${offset}..${offset + length} of "${location}", but that file has only ${size} bytes`,
-      { subject: modelPath, fix: 'The data file is truncated or belongs to another model; copy or export it again' },
+      {
+        subject: modelPath,
+        fix: 'The data file is truncated or belongs to another model; copy or export it again',
+      },
     );
   }
   return { location, file, offset, length };
@@ -133,10 +151,13 @@ export function readExternal(ref: ExternalRef, into?: Buffer): Buffer {
     while (done < ref.length) {
       const n = readSync(fd, out, done, ref.length - done, ref.offset + done);
       if (n === 0) {
-        throw new ExternalDataError(`"${ref.location}" ended after ${done} of ${ref.length} bytes at offset ${ref.offset}`, {
-          subject: ref.file,
-          fix: 'The data file changed while it was read, or is truncated; copy it again',
-        });
+        throw new ExternalDataError(
+          `"${ref.location}" ended after ${done} of ${ref.length} bytes at offset ${ref.offset}`,
+          {
+            subject: ref.file,
+            fix: 'The data file changed while it was read, or is truncated; copy it again',
+          },
+        );
       }
       done += n;
     }

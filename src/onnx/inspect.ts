@@ -36,7 +36,13 @@ export interface InspectReport {
   subgraphCount: number;
   functions: { domain: string; name: string; nodes: number }[];
   largestTensors: { name: string; dtype: string; dims: number[]; bytes: number; storage: string }[];
-  externalData: { location: string; bytes: number; referencedBytes: number; tensors: number; sha256: string }[];
+  externalData: {
+    location: string;
+    bytes: number;
+    referencedBytes: number;
+    tensors: number;
+    sha256: string;
+  }[];
   warnings: string[];
 }
 
@@ -44,7 +50,11 @@ function describeType(type: TypeProto | null | undefined): Pick<ValueSummary, 't
   if (type?.tensorType) {
     const shape = type.tensorType.shape
       ? type.tensorType.shape.dim.map((d) =>
-          d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : null,
+          d.dimParam
+            ? d.dimParam
+            : d.dimValue !== undefined && d.dimValue !== null
+              ? toNumber(d.dimValue)
+              : null,
         )
       : null;
     return { type: dtypeName(type.tensorType.elemType), shape };
@@ -52,7 +62,8 @@ function describeType(type: TypeProto | null | undefined): Pick<ValueSummary, 't
   if (type?.sequenceType) return { type: 'sequence', shape: null };
   if (type?.mapType) return { type: 'map', shape: null };
   if (type?.optionalType) return { type: 'optional', shape: null };
-  if (type?.sparseTensorType) return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
+  if (type?.sparseTensorType)
+    return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
   return { type: 'unknown', shape: null };
 }
 
@@ -61,13 +72,18 @@ function summarize(values: ValueInfoProto[], exclude: Set<string> = new Set()): 
 }
 
 /** Computes the report for an already-read model. */
-export async function inspectLoadedModel(model: OnnxModel, options: { largest?: number } = {}): Promise<InspectReport> {
+export async function inspectLoadedModel(
+  model: OnnxModel,
+  options: { largest?: number } = {},
+): Promise<InspectReport> {
   const proto = model.proto;
   const graph = proto.graph!;
   const warnings: string[] = [];
   const irVersion = toNumber(proto.irVersion);
   if (irVersion > MAX_KNOWN_IR_VERSION) {
-    warnings.push(`IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`);
+    warnings.push(
+      `IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`,
+    );
   }
 
   let parameters = 0;
@@ -92,7 +108,13 @@ export async function inspectLoadedModel(model: OnnxModel, options: { largest?: 
     entry.bytes += bytes;
     byDtype.set(dtype, entry);
     const ref = model.externalRef(tensor);
-    tensors.push({ name: tensor.name, dtype, dims, bytes, storage: ref ? `external:${ref.location}` : 'inline' });
+    tensors.push({
+      name: tensor.name,
+      dtype,
+      dims,
+      bytes,
+      storage: ref ? `external:${ref.location}` : 'inline',
+    });
   });
   forEachGraph(proto, ({ graph: g }) => {
     for (const sparse of g.sparseInitializer ?? []) {
@@ -181,18 +203,26 @@ export function formatInspectReport(report: InspectReport): string {
   const lines: string[] = [];
   lines.push(`${report.path}`);
   lines.push(`  size        ${formatBytes(report.bytes)} (${report.bytes} bytes)  sha256 ${report.sha256}`);
-  lines.push(`  IR version  ${report.irVersion}   producer ${report.producer.name} ${report.producer.version}`.trimEnd());
+  lines.push(
+    `  IR version  ${report.irVersion}   producer ${report.producer.name} ${report.producer.version}`.trimEnd(),
+  );
   lines.push(`  opsets      ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(', ')}`);
-  lines.push(`  parameters  ${report.parameters.toLocaleString('en-US')} in ${report.initializerCount} initializers`);
+  lines.push(
+    `  parameters  ${report.parameters.toLocaleString('en-US')} in ${report.initializerCount} initializers`,
+  );
   lines.push('inputs');
   for (const v of report.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
   lines.push('outputs');
   for (const v of report.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
   lines.push('bytes by dtype');
   for (const d of report.bytesByDtype) {
-    lines.push(`  ${d.dtype.padEnd(10)} ${formatBytes(d.bytes).padStart(10)}  ${d.elements.toLocaleString('en-US')} elements in ${d.tensors} tensors`);
+    lines.push(
+      `  ${d.dtype.padEnd(10)} ${formatBytes(d.bytes).padStart(10)}  ${d.elements.toLocaleString('en-US')} elements in ${d.tensors} tensors`,
+    );
   }
-  lines.push(`ops (${report.nodeCount} nodes${report.subgraphCount ? `, ${report.subgraphCount} subgraphs` : ''})`);
+  lines.push(
+    `ops (${report.nodeCount} nodes${report.subgraphCount ? `, ${report.subgraphCount} subgraphs` : ''})`,
+  );
   lines.push(`  ${report.opHistogram.map((o) => `${o.op}×${o.count}`).join(', ')}`);
   if (report.functions.length) {
     lines.push('functions');

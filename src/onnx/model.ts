@@ -1,4 +1,6 @@
 /** A model read from disk: its `ModelProto`, where it lives, and lazy access to every tensor's values. */
+
+import { ConfigurationError } from '../errors.ts';
 import { dtypeName } from './dtypes.ts';
 import { type ExternalRef, isExternal, readExternal } from './external-data.ts';
 import type { ModelProto, TensorProto } from './proto.ts';
@@ -11,7 +13,6 @@ import {
   tensorStorage,
   typedFieldToRaw,
 } from './tensor.ts';
-import { ConfigurationError } from '../errors.ts';
 
 export interface TensorReadOptions {
   /**
@@ -43,10 +44,18 @@ export class OnnxModel {
 
   /** Distinct external data files, with how many bytes of each the model references. */
   externalFiles(): { location: string; file: string; referencedBytes: number; tensors: number }[] {
-    const files = new Map<string, { location: string; file: string; referencedBytes: number; tensors: number }>();
+    const files = new Map<
+      string,
+      { location: string; file: string; referencedBytes: number; tensors: number }
+    >();
     for (const [tensor, ref] of this.externalRefs) {
       if (!isExternal(tensor)) continue;
-      const entry = files.get(ref.file) ?? { location: ref.location, file: ref.file, referencedBytes: 0, tensors: 0 };
+      const entry = files.get(ref.file) ?? {
+        location: ref.location,
+        file: ref.file,
+        referencedBytes: 0,
+        tensors: 0,
+      };
       entry.referencedBytes += ref.length;
       entry.tensors += 1;
       files.set(ref.file, entry);
@@ -59,7 +68,10 @@ export class OnnxModel {
     switch (tensorStorage(tensor)) {
       case 'external': {
         const ref = this.externalRefs.get(tensor);
-        if (!ref) throw new ConfigurationError(`tensor "${tensor.name}" is external but was not resolved against a folder`);
+        if (!ref)
+          throw new ConfigurationError(
+            `tensor "${tensor.name}" is external but was not resolved against a folder`,
+          );
         return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : undefined);
       }
       case 'raw':
@@ -68,10 +80,13 @@ export class OnnxModel {
         return typedFieldToRaw(tensor);
       case 'empty':
         if (tensorByteLength(tensor) === 0) return new Uint8Array(0);
-        throw new ConfigurationError(`tensor "${tensor.name}" (${dtypeName(tensor.dataType)}) holds no values`, {
-          subject: this.path,
-          fix: 'The model is damaged; re-export it',
-        });
+        throw new ConfigurationError(
+          `tensor "${tensor.name}" (${dtypeName(tensor.dataType)}) holds no values`,
+          {
+            subject: this.path,
+            fix: 'The model is damaged; re-export it',
+          },
+        );
     }
   }
 

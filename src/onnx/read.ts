@@ -26,7 +26,8 @@ function sniff(head: Buffer): string | undefined {
 }
 
 function sniffFix(kind: string): string {
-  if (kind.startsWith('a Git LFS')) return 'Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)';
+  if (kind.startsWith('a Git LFS'))
+    return 'Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)';
   return 'Pass the path of an .onnx model file';
 }
 
@@ -35,18 +36,22 @@ export function parseModelBytes(bytes: Uint8Array, subject: string): ModelProto 
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buffer.length === 0) throw new ModelFormatError('the file is empty', { subject, fix: REEXPORT });
   const kind = sniff(buffer.subarray(0, 64));
-  if (kind) throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
+  if (kind)
+    throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
   let proto: ModelProto;
   try {
     proto = decodeModelProto(buffer);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/index out of range/i.test(message)) {
-      throw new ModelFormatError(`the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`, {
-        subject,
-        fix: REEXPORT,
-        cause: error,
-      });
+      throw new ModelFormatError(
+        `the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`,
+        {
+          subject,
+          fix: REEXPORT,
+          cause: error,
+        },
+      );
     }
     throw new ModelFormatError(`not an ONNX model: it is not a valid protobuf ModelProto (${message})`, {
       subject,
@@ -62,7 +67,10 @@ export function parseModelBytes(bytes: Uint8Array, subject: string): ModelProto 
     );
   }
   if (proto.opsetImport.length === 0 && ir >= 3) {
-    throw new ModelFormatError('the model has no opset imports (the file may be truncated)', { subject, fix: REEXPORT });
+    throw new ModelFormatError('the model has no opset imports (the file may be truncated)', {
+      subject,
+      fix: REEXPORT,
+    });
   }
   return proto;
 }
@@ -74,11 +82,16 @@ function expectedBytes(tensor: TensorProto): number | undefined {
 }
 
 /** Resolves and checks every external data reference of a model against the folder it lives in. */
-export function resolveExternalData(proto: ModelProto, dir: string, subject: string): Map<TensorProto, ExternalRef> {
+export function resolveExternalData(
+  proto: ModelProto,
+  dir: string,
+  subject: string,
+): Map<TensorProto, ExternalRef> {
   const refs = new Map<TensorProto, ExternalRef>();
   const sizes = new Map<string, number>();
   forEachTensor(proto, ({ tensor }) => {
-    if (isExternal(tensor)) refs.set(tensor, resolveExternalRef(tensor, dir, subject, expectedBytes(tensor), sizes));
+    if (isExternal(tensor))
+      refs.set(tensor, resolveExternalRef(tensor, dir, subject, expectedBytes(tensor), sizes));
   });
   return refs;
 }
@@ -98,12 +111,18 @@ export function readModel(path: string, options: ReadModelOptions = {}): OnnxMod
   try {
     const stat = statSync(absolute);
     if (stat.isDirectory()) {
-      throw new ModelFormatError('is a folder, not a model file', { subject: path, fix: 'Pass the path of the .onnx file inside it' });
+      throw new ModelFormatError('is a folder, not a model file', {
+        subject: path,
+        fix: 'Pass the path of the .onnx file inside it',
+      });
     }
     size = stat.size;
   } catch (error) {
     if (error instanceof ModelFormatError) throw error;
-    throw new ModelFormatError('no such file', { subject: path, fix: 'Check the path (it is relative to the working directory)' });
+    throw new ModelFormatError('no such file', {
+      subject: path,
+      fix: 'Check the path (it is relative to the working directory)',
+    });
   }
   const bytes = readFileSync(absolute);
   const proto = parseModelBytes(bytes, path);

@@ -4,8 +4,8 @@
  */
 import { ConfigurationError } from '../errors.ts';
 import { DataType, dtypeInfo, dtypeName, elementsPerInt32, rawByteLength } from './dtypes.ts';
-import { bfloat16ToFloat, halfToFloat } from './float16.ts';
 import { isExternal } from './external-data.ts';
+import { bfloat16ToFloat, halfToFloat } from './float16.ts';
 import { type Int64, type TensorProto, toBigInt, toNumber } from './proto.ts';
 
 export type NumericArray =
@@ -54,9 +54,12 @@ export function tensorByteLength(tensor: TensorProto): number {
 }
 
 function unsupported(tensor: TensorProto, what: string): ConfigurationError {
-  return new ConfigurationError(`tensor "${tensor.name}" has dtype ${dtypeName(tensor.dataType)}, which ${what}`, {
-    fix: 'Convert the tensor to a supported dtype before using slmops on it',
-  });
+  return new ConfigurationError(
+    `tensor "${tensor.name}" has dtype ${dtypeName(tensor.dataType)}, which ${what}`,
+    {
+      fix: 'Convert the tensor to a supported dtype before using slmops on it',
+    },
+  );
 }
 
 /**
@@ -71,22 +74,32 @@ export function typedFieldToRaw(tensor: TensorProto): Uint8Array {
   const view = new DataView(out.buffer);
   switch (info.field) {
     case 'floatData': {
-      tensor.floatData.forEach((v, i) => view.setFloat32(i * 4, v, true));
+      tensor.floatData.forEach((v, i) => {
+        view.setFloat32(i * 4, v, true);
+      });
       break;
     }
     case 'doubleData': {
-      tensor.doubleData.forEach((v, i) => view.setFloat64(i * 8, v, true));
+      tensor.doubleData.forEach((v, i) => {
+        view.setFloat64(i * 8, v, true);
+      });
       break;
     }
     case 'int64Data': {
-      tensor.int64Data.forEach((v, i) => view.setBigInt64(i * 8, toBigInt(v), true));
+      tensor.int64Data.forEach((v, i) => {
+        view.setBigInt64(i * 8, toBigInt(v), true);
+      });
       break;
     }
     case 'uint64Data': {
       if (tensor.dataType === DataType.UINT32) {
-        tensor.uint64Data.forEach((v, i) => view.setUint32(i * 4, Number(toBigInt(v, true)), true));
+        tensor.uint64Data.forEach((v, i) => {
+          view.setUint32(i * 4, Number(toBigInt(v, true)), true);
+        });
       } else {
-        tensor.uint64Data.forEach((v, i) => view.setBigUint64(i * 8, toBigInt(v, true), true));
+        tensor.uint64Data.forEach((v, i) => {
+          view.setBigUint64(i * 8, toBigInt(v, true), true);
+        });
       }
       break;
     }
@@ -127,15 +140,23 @@ export function typedFieldToRaw(tensor: TensorProto): Uint8Array {
  */
 export function rawToArray(dataType: number, bytes: Uint8Array, count: number): NumericArray {
   const info = dtypeInfo(dataType);
-  if (!info || info.bits === 0) throw new ConfigurationError(`dtype ${dtypeName(dataType)} has no numeric array form`);
+  if (!info || info.bits === 0)
+    throw new ConfigurationError(`dtype ${dtypeName(dataType)} has no numeric array form`);
   const need = rawByteLength(dataType, count);
   if (bytes.length < need) {
-    throw new ConfigurationError(`tensor data holds ${bytes.length} bytes but ${count} ${info.name} values need ${need}`, {
-      fix: 'The model is damaged; re-export it',
-    });
+    throw new ConfigurationError(
+      `tensor data holds ${bytes.length} bytes but ${count} ${info.name} values need ${need}`,
+      {
+        fix: 'The model is damaged; re-export it',
+      },
+    );
   }
-  const view = <T>(Ctor: { new (b: ArrayBufferLike, o: number, n: number): T; BYTES_PER_ELEMENT: number }): T => {
-    if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0) return new Ctor(bytes.buffer, bytes.byteOffset, count);
+  const view = <T>(Ctor: {
+    new (b: ArrayBufferLike, o: number, n: number): T;
+    BYTES_PER_ELEMENT: number;
+  }): T => {
+    if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0)
+      return new Ctor(bytes.buffer, bytes.byteOffset, count);
     const copy = new Uint8Array(count * Ctor.BYTES_PER_ELEMENT);
     copy.set(bytes.subarray(0, copy.length));
     return new Ctor(copy.buffer, 0, count);
@@ -200,7 +221,8 @@ export function arrayToFloat32(dataType: number, array: NumericArray): Float32Ar
     for (let i = 0; i < array.length; i++) out[i] = Number(array[i]);
   } else {
     const info = dtypeInfo(dataType);
-    if (info?.isFloat && info.bits === 8) throw new ConfigurationError(`float8 values are not decoded by slmops yet`);
+    if (info?.isFloat && info.bits === 8)
+      throw new ConfigurationError(`float8 values are not decoded by slmops yet`);
     out.set(array as ArrayLike<number>);
   }
   return out;

@@ -1,7 +1,7 @@
 /** Traversal of every graph, node and tensor of a model: main graph, subgraphs (If/Loop/Scan), functions, training. */
 import {
-  AttributeType,
   type AttributeProto,
+  AttributeType,
   type FunctionProto,
   type GraphProto,
   type ModelProto,
@@ -50,7 +50,8 @@ export function forEachGraph(model: ModelProto, visit: (site: GraphSite) => void
     visit({ graph, scope, depth });
     graph.node.forEach((node, index) => {
       for (const attribute of node.attribute) {
-        for (const sub of subgraphsOf(attribute)) walk(sub, `${scope}/${nodeLabel(node, index)}.${attribute.name}`, depth + 1);
+        for (const sub of subgraphsOf(attribute))
+          walk(sub, `${scope}/${nodeLabel(node, index)}.${attribute.name}`, depth + 1);
       }
     });
   };
@@ -62,7 +63,8 @@ export function forEachGraph(model: ModelProto, visit: (site: GraphSite) => void
   for (const fn of model.functions) {
     fn.node.forEach((node, index) => {
       for (const attribute of node.attribute) {
-        for (const sub of subgraphsOf(attribute)) walk(sub, `function:${fn.domain}.${fn.name}/${nodeLabel(node, index)}`, 1);
+        for (const sub of subgraphsOf(attribute))
+          walk(sub, `function:${fn.domain}.${fn.name}/${nodeLabel(node, index)}`, 1);
       }
     });
   }
@@ -87,7 +89,10 @@ function attributeTensors(attribute: AttributeProto): TensorProto[] {
   return tensors;
 }
 
-function pushSparse(into: TensorProto[], sparse: { values?: TensorProto | null; indices?: TensorProto | null }): void {
+function pushSparse(
+  into: TensorProto[],
+  sparse: { values?: TensorProto | null; indices?: TensorProto | null },
+): void {
   if (sparse.values) into.push(sparse.values);
   if (sparse.indices) into.push(sparse.indices);
 }

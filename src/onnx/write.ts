@@ -55,8 +55,19 @@ interface SavedFields {
 }
 
 function save(tensor: TensorProto): SavedFields {
-  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor;
-  return { tensor, rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data };
+  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } =
+    tensor;
+  return {
+    tensor,
+    rawData,
+    externalData,
+    dataLocation,
+    floatData,
+    int32Data,
+    int64Data,
+    doubleData,
+    uint64Data,
+  };
 }
 
 function restore(saved: SavedFields): void {
@@ -88,10 +99,13 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
   const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
   const external = mode === true || (mode === 'auto' && (hadExternal || inlineBytes > limit));
   if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
-    throw new ConfigurationError(`the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`, {
-      subject: outPath,
-      fix: 'Write it with external data',
-    });
+    throw new ConfigurationError(
+      `the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`,
+      {
+        subject: outPath,
+        fix: 'Write it with external data',
+      },
+    );
   }
   const location = options.location ?? `${basename(out)}.data`;
   const dataPath = external ? resolveInside(dirname(out), location, outPath, 'output data') : undefined;
@@ -122,7 +136,10 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
         try {
           for (let done = 0; done < length; ) {
             const n = readSync(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
-            if (n === 0) throw new ConfigurationError(`external data of "${tensor.name}" ended early`, { subject: ref.file });
+            if (n === 0)
+              throw new ConfigurationError(`external data of "${tensor.name}" ended early`, {
+                subject: ref.file,
+              });
             writeAll(dataFd!, chunk.subarray(0, n), offset + done);
             done += n;
           }
@@ -132,10 +149,13 @@ export function writeModel(model: OnnxModel, outPath: string, options: WriteMode
       } else {
         const bytes = model.tensorBytes(tensor);
         if (bytes.length !== length) {
-          throw new ConfigurationError(`tensor "${tensor.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`, {
-            subject: outPath,
-            fix: 'The model is inconsistent; fix the tensor before writing it',
-          });
+          throw new ConfigurationError(
+            `tensor "${tensor.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
+            {
+              subject: outPath,
+              fix: 'The model is inconsistent; fix the tensor before writing it',
+            },
+          );
         }
         writeAll(dataFd!, bytes, offset);
       }

@@ -4,7 +4,8 @@ import { createReadStream } from 'node:fs';
 /** sha256 of a file, streamed (constant memory). */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 2 ** 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 2 ** 20 }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 

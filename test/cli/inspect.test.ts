@@ -27,7 +27,9 @@ describe('slmops inspect', () => {
   it('loads and runs the model once with --run', async () => {
     const result = await cli('inspect', fixtureModel('digits-cnn'), '--run', '--json');
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.out).smoke.outputs).toEqual([{ name: 'logits', type: 'float32', dims: [1, 10] }]);
+    expect(JSON.parse(result.out).smoke.outputs).toEqual([
+      { name: 'logits', type: 'float32', dims: [1, 10] },
+    ]);
   });
 
   it('exits 2 with one line naming a truncated file, the problem and the fix, and no stack trace', async () => {
@@ -53,7 +55,10 @@ describe('slmops inspect', () => {
   it('exits 2 when external data is missing', async () => {
     const dir = join(tmp.path, 'lonely');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'model.onnx'), readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx')));
+    writeFileSync(
+      join(dir, 'model.onnx'),
+      readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx')),
+    );
     const result = await cli('inspect', join(dir, 'model.onnx'));
     expect(result.code).toBe(2);
     expect(result.err).toMatch(/external data file "model\.onnx\.data" .* is missing/);

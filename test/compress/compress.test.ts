@@ -5,8 +5,8 @@ import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { ConfigurationError } from '../../src/errors.ts';
-import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
 import { sha256File } from '../../src/util/hash.ts';
+import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -14,7 +14,12 @@ afterAll(() => tmp.remove());
 describe('compressModel', () => {
   it('gives a byte-identical model for the same input and recipe', async () => {
     const run = async (dir: string) =>
-      compressModel({ modelPath: fixtureModel('tiny-shakespeare-kv'), recipe: parseRecipeSpec('prune:0.3+int8'), outDir: join(tmp.path, dir), fidelity: 'off' });
+      compressModel({
+        modelPath: fixtureModel('tiny-shakespeare-kv'),
+        recipe: parseRecipeSpec('prune:0.3+int8'),
+        outDir: join(tmp.path, dir),
+        fidelity: 'off',
+      });
     const [a, b] = [await run('same-a'), await run('same-b')];
     expect(readFileSync(a.modelPath).equals(readFileSync(b.modelPath))).toBe(true);
     expect(a.report.output.sha256).toBe(b.report.output.sha256);
@@ -22,12 +27,20 @@ describe('compressModel', () => {
 
   it('writes a report that validates against slmops.compress/v1 and names input and output digests', async () => {
     const model = fixtureModel('digits-cnn');
-    const { report, reportPath } = await compressModel({ modelPath: model, recipe: parseRecipeSpec('int8'), outDir: join(tmp.path, 'report'), fidelity: 'off' });
+    const { report, reportPath } = await compressModel({
+      modelPath: model,
+      recipe: parseRecipeSpec('int8'),
+      outDir: join(tmp.path, 'report'),
+      fidelity: 'off',
+    });
     const written = JSON.parse(readFileSync(reportPath, 'utf8'));
     expect(() => validateDocument('compress', written, reportPath)).not.toThrow();
     expect(report.variantId).toBe('digits-cnn@int8:per-tensor,sym');
     expect(report.input.sha256).toBe(await sha256File(model));
-    expect(report.fidelity).toEqual({ status: 'skipped', reason: 'fidelity check turned off (--fidelity off)' });
+    expect(report.fidelity).toEqual({
+      status: 'skipped',
+      reason: 'fidelity check turned off (--fidelity off)',
+    });
     expect(report.passes[0]!.tensors.every((t) => typeof t.sqnrDb === 'number' && t.sqnrDb > 20)).toBe(true);
   });
 

@@ -22,12 +22,21 @@ async function decodeVersusFullPass(modelPath: string): Promise<number> {
     const run = await greedyDecode(session, prompt, 32);
     expect(run.cacheLength).toBe(prompt.length + 32);
     const all = [...prompt, ...run.tokens];
-    const zero = (n: string) => ({ type: 'float32' as const, dims: [1, 4, 0, 48], data: new Float32Array(0), name: n });
-    const feeds: Record<string, { type: 'float32' | 'int64'; dims: number[]; data: Float32Array | BigInt64Array }> = {
+    const zero = (n: string) => ({
+      type: 'float32' as const,
+      dims: [1, 4, 0, 48],
+      data: new Float32Array(0),
+      name: n,
+    });
+    const feeds: Record<
+      string,
+      { type: 'float32' | 'int64'; dims: number[]; data: Float32Array | BigInt64Array }
+    > = {
       input_ids: { type: 'int64', dims: [1, all.length], data: BigInt64Array.from(all.map(BigInt)) },
       attention_mask: { type: 'int64', dims: [1, all.length], data: new BigInt64Array(all.length).fill(1n) },
     };
-    for (const input of session.inputs) if (input.name.startsWith('past')) feeds[input.name] = zero(input.name);
+    for (const input of session.inputs)
+      if (input.name.startsWith('past')) feeds[input.name] = zero(input.name);
     const full = (await session.run(feeds)).logits!;
     const data = full.data as Float32Array;
     let max = 0;
@@ -56,19 +65,24 @@ describe('compressing the KV-cache decoder tiny-shakespeare-kv (Gemm projections
     expect(metric.value / metric.reference - 1).toBeLessThanOrEqual(0.015);
     expect(result.fidelity?.dtypeChanges).toEqual([]);
     const session = await createSession(result.modelPath);
-    expect(session.outputs.filter((o) => o.name.startsWith('present')).map((o) => o.type)).toEqual(new Array(6).fill('float32'));
+    expect(session.outputs.filter((o) => o.name.startsWith('present')).map((o) => o.type)).toEqual(
+      new Array(6).fill('float32'),
+    );
     await session.release();
   });
 
-  it.each(['int4:block=32', 'fp16'])('%s decodes token by token to the logits of its own full pass within 1e-3', async (recipe) => {
-    const { modelPath } = await compressModel({
-      modelPath: kv,
-      recipe: parseRecipeSpec(recipe),
-      outDir: join(tmp.path, `decode-${recipe.replace(/\W/g, '_')}`),
-      fidelity: 'off',
-    });
-    expect(await decodeVersusFullPass(modelPath)).toBeLessThanOrEqual(1e-3);
-  });
+  it.each(['int4:block=32', 'fp16'])(
+    '%s decodes token by token to the logits of its own full pass within 1e-3',
+    async (recipe) => {
+      const { modelPath } = await compressModel({
+        modelPath: kv,
+        recipe: parseRecipeSpec(recipe),
+        outDir: join(tmp.path, `decode-${recipe.replace(/\W/g, '_')}`),
+        fidelity: 'off',
+      });
+      expect(await decodeVersusFullPass(modelPath)).toBeLessThanOrEqual(1e-3);
+    },
+  );
 
   it('the original decodes to its full pass within 1e-4, as its README states', async () => {
     expect(await decodeVersusFullPass(kv)).toBeLessThanOrEqual(1e-4);

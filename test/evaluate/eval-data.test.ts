@@ -21,15 +21,28 @@ describe('eval data', () => {
   });
 
   it('shapes classifier inputs to the model input with the batch first', () => {
-    const records = parseEvalData(`${JSON.stringify({ input: new Array(64).fill(0.5), label: 1 })}\n`.repeat(3), 'x');
-    const feeds = evalFeeds([{ name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] }], records, 'x');
+    const records = parseEvalData(
+      `${JSON.stringify({ input: new Array(64).fill(0.5), label: 1 })}\n`.repeat(3),
+      'x',
+    );
+    const feeds = evalFeeds(
+      [{ name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] }],
+      records,
+      'x',
+    );
     expect(feeds.input!.dims).toEqual([3, 1, 8, 8]);
   });
 
   it('says which line does not fit the model input', () => {
     const records = parseEvalData(`${JSON.stringify({ input: [1, 2, 3] })}\n`, 'x.jsonl');
     expect(() =>
-      evalFeeds([{ name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] }], records, 'x.jsonl'),
-    ).toThrowError(/line 1, field "input": 3 values where input "input" \[batch, 1, 8, 8\] takes 64 per item/);
+      evalFeeds(
+        [{ name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] }],
+        records,
+        'x.jsonl',
+      ),
+    ).toThrowError(
+      /line 1, field "input": 3 values where input "input" \[batch, 1, 8, 8\] takes 64 per item/,
+    );
   });
 });

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../../src/errors.ts';
 import { createSession } from '../../src/inference/session.ts';
 import { smokeRun } from '../../src/inference/smoke.ts';
 import { resolveDim, synthesizeInputs } from '../../src/inference/synthesize.ts';
-import { ConfigurationError } from '../../src/errors.ts';
 import { fixtureModel } from '../helpers/fixtures.ts';
 
 describe('Session over onnxruntime-node', () => {
   it('exposes input and output metadata with symbolic dims', async () => {
     const session = await createSession(fixtureModel('digits-cnn'));
-    expect(session.inputs).toEqual([{ name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] }]);
+    expect(session.inputs).toEqual([
+      { name: 'input', isTensor: true, type: 'float32', shape: ['batch', 1, 8, 8] },
+    ]);
     expect(session.outputs.map((o) => o.name)).toEqual(['logits']);
     await session.release();
   });

@@ -46,12 +46,15 @@ describe('inspecting the shared models', () => {
 });
 
 describe('inspecting models from other writers', () => {
-  it('reads a newer exporter\'s model-local function and opset 23 import', async () => {
+  it("reads a newer exporter's model-local function and opset 23 import", async () => {
     const expected = JSON.parse(readFileSync(fixtureModel('newer-exporter', 'expected.json'), 'utf8'));
     const report = await inspectModel(fixtureModel('newer-exporter'));
     expect(report.parameters).toBe(expected.parameter_count);
     expect(report.opsets).toEqual(
-      expected.opset_imports.map((o: { domain: string; version: number }) => ({ domain: o.domain || 'ai.onnx', version: o.version })),
+      expected.opset_imports.map((o: { domain: string; version: number }) => ({
+        domain: o.domain || 'ai.onnx',
+        version: o.version,
+      })),
     );
     expect(report.functions.map((f) => `${f.domain}.${f.name}`)).toEqual(
       expected.functions.map((f: { domain: string; name: string }) => `${f.domain}.${f.name}`),
@@ -70,11 +73,15 @@ describe('inspecting models from other writers', () => {
     const report = await inspectModel(fixtureModel('external-nested'));
     expect(report.parameters).toBe(expected.parameter_count);
     expect(report.externalData.map((f) => [f.location, f.bytes, f.sha256])).toEqual(
-      Object.entries(expected.files as Record<string, { bytes: number; sha256: string }>).map(([p, f]) => [p, f.bytes, f.sha256]),
+      Object.entries(expected.files as Record<string, { bytes: number; sha256: string }>).map(([p, f]) => [
+        p,
+        f.bytes,
+        f.sha256,
+      ]),
     );
   });
 
-  it('runs the newer exporter\'s model in onnxruntime to the logits onnxruntime recorded in Python', async () => {
+  it("runs the newer exporter's model in onnxruntime to the logits onnxruntime recorded in Python", async () => {
     const expected = JSON.parse(readFileSync(fixtureModel('newer-exporter', 'expected.json'), 'utf8'));
     const ids: number[] = expected.eval_first_line.input_ids;
     const session = await createSession(fixtureModel('newer-exporter'));

@@ -24,7 +24,9 @@ function externalCopy(folder: string, location?: string): string {
   const model = readModel(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'));
   if (location !== undefined) {
     const first = model.proto.graph!.initializer.find((t) => t.externalData.length)!;
-    first.externalData = first.externalData.map((e) => (e.key === 'location' ? { key: 'location', value: location } : e));
+    first.externalData = first.externalData.map((e) =>
+      e.key === 'location' ? { key: 'location', value: location } : e,
+    );
   }
   writeFileSync(join(dir, 'model.onnx'), encodeModelProto(model.proto));
   return join(dir, 'model.onnx');
@@ -41,7 +43,10 @@ describe('reading a model that is not a whole ONNX file', () => {
 
   it('refuses a file cut at any of many points without crashing', () => {
     for (const fraction of [0.01, 0.1, 0.33, 0.77, 0.99]) {
-      const path = write(`cut-${fraction}.onnx`, original.subarray(0, Math.floor(original.length * fraction)));
+      const path = write(
+        `cut-${fraction}.onnx`,
+        original.subarray(0, Math.floor(original.length * fraction)),
+      );
       expect(() => readModel(path), `cut at ${fraction}`).toThrowError(ModelFormatError);
     }
   });
@@ -85,18 +90,24 @@ describe('reading a model with external data', () => {
     mkdirSync(lone);
     copyFileSync(path, join(lone, 'model.onnx'));
     expect(() => readModel(join(lone, 'model.onnx'))).toThrowError(ExternalDataError);
-    expect(() => readModel(join(lone, 'model.onnx'))).toThrowError(/"model\.onnx\.data" of tensor ".*" is missing\. Put "model\.onnx\.data" next to the model/);
+    expect(() => readModel(join(lone, 'model.onnx'))).toThrowError(
+      /"model\.onnx\.data" of tensor ".*" is missing\. Put "model\.onnx\.data" next to the model/,
+    );
   });
 
   it('refuses offsets and lengths past the end of the data file', () => {
     const path = externalCopy('short');
     truncateSync(join(path, '..', 'model.onnx.data'), 100_000);
-    expect(() => readModel(path)).toThrowError(/needs bytes \d+\.\.\d+ of "model\.onnx\.data", but that file has only 100000 bytes/);
+    expect(() => readModel(path)).toThrowError(
+      /needs bytes \d+\.\.\d+ of "model\.onnx\.data", but that file has only 100000 bytes/,
+    );
   });
 
   it('refuses a location that climbs out of the model folder', () => {
     expect(() => readModel(externalCopy('escape', '../model.onnx.data'))).toThrowError(UnsafePathError);
-    expect(() => readModel(externalCopy('escape2', 'sub/../../x.data'))).toThrowError(/escapes the model's folder/);
+    expect(() => readModel(externalCopy('escape2', 'sub/../../x.data'))).toThrowError(
+      /escapes the model's folder/,
+    );
   });
 
   it('refuses an absolute location', () => {

@@ -21,14 +21,26 @@ async function outputsOf(modelPath: string, evalPath: string): Promise<Record<st
 }
 
 const cases = [
-  { name: 'digits-cnn', model: fixtureModel('digits-cnn'), evalData: fixtureModel('digits-cnn', 'eval.jsonl') },
-  { name: 'tiny-shakespeare-lm', model: fixtureModel('tiny-shakespeare-lm'), evalData: fixtureModel('tiny-shakespeare-lm', 'eval.jsonl') },
+  {
+    name: 'digits-cnn',
+    model: fixtureModel('digits-cnn'),
+    evalData: fixtureModel('digits-cnn', 'eval.jsonl'),
+  },
+  {
+    name: 'tiny-shakespeare-lm',
+    model: fixtureModel('tiny-shakespeare-lm'),
+    evalData: fixtureModel('tiny-shakespeare-lm', 'eval.jsonl'),
+  },
   {
     name: 'tiny-shakespeare-lm (external data)',
     model: fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'),
     evalData: fixtureModel('tiny-shakespeare-lm', 'eval.jsonl'),
   },
-  { name: 'tiny-shakespeare-kv', model: fixtureModel('tiny-shakespeare-kv'), evalData: fixtureModel('tiny-shakespeare-kv', 'eval.jsonl') },
+  {
+    name: 'tiny-shakespeare-kv',
+    model: fixtureModel('tiny-shakespeare-kv'),
+    evalData: fixtureModel('tiny-shakespeare-kv', 'eval.jsonl'),
+  },
 ];
 
 describe.each(cases)('round trip of $name', ({ name, model, evalData }) => {
@@ -37,19 +49,24 @@ describe.each(cases)('round trip of $name', ({ name, model, evalData }) => {
   it.each([
     ['in one file', false],
     ['with external data', true],
-  ] as const)('read then write %s gives outputs equal to the original on every eval input', async (_label, external) => {
-    const outDir = join(tmp.path, `${slug}-${external}`);
-    await import('node:fs').then((fs) => fs.mkdirSync(outDir, { recursive: true }));
-    const written = writeModel(readModel(model), join(outDir, 'model.onnx'), { externalData: external });
-    expect(Boolean(written.dataFile)).toBe(external);
-    expect(readdirSync(outDir).sort()).toEqual(external ? ['model.onnx', 'model.onnx.data'] : ['model.onnx']);
+  ] as const)(
+    'read then write %s gives outputs equal to the original on every eval input',
+    async (_label, external) => {
+      const outDir = join(tmp.path, `${slug}-${external}`);
+      await import('node:fs').then((fs) => fs.mkdirSync(outDir, { recursive: true }));
+      const written = writeModel(readModel(model), join(outDir, 'model.onnx'), { externalData: external });
+      expect(Boolean(written.dataFile)).toBe(external);
+      expect(readdirSync(outDir).sort()).toEqual(
+        external ? ['model.onnx', 'model.onnx.data'] : ['model.onnx'],
+      );
 
-    const [before, after] = [await outputsOf(model, evalData), await outputsOf(written.path, evalData)];
-    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
-    for (const [key, value] of Object.entries(before)) {
-      const other = after[key]!;
-      expect(other.dims).toEqual(value.dims);
-      expect(sameBytes(other.data as Float32Array, value.data as Float32Array)).toBe(true);
-    }
-  });
+      const [before, after] = [await outputsOf(model, evalData), await outputsOf(written.path, evalData)];
+      expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+      for (const [key, value] of Object.entries(before)) {
+        const other = after[key]!;
+        expect(other.dims).toEqual(value.dims);
+        expect(sameBytes(other.data as Float32Array, value.data as Float32Array)).toBe(true);
+      }
+    },
+  );
 });

@@ -26,7 +26,10 @@ interface ExpectedTensor {
 interface Expected {
   tensors: ExpectedTensor[];
   element_counts: Record<string, number>;
-  runs: { inputs: Record<string, number[]>; outputs: Record<string, { dims: number[]; values: unknown[] }> }[];
+  runs: {
+    inputs: Record<string, number[]>;
+    outputs: Record<string, { dims: number[]; values: unknown[] }>;
+  }[];
 }
 
 const modelPath = fixtureModel('tensor-forms');
@@ -42,9 +45,12 @@ function byName(model: OnnxModel): Map<string, TensorProto[]> {
 
 function decoded(model: OnnxModel, tensor: TensorProto, spec: ExpectedTensor): unknown[] {
   if (spec.data_type_name === 'STRING') return stringValues(tensor);
-  if (spec.data_type_name === 'BOOL') return Array.from(model.tensorArray(tensor) as Uint8Array, (v) => v === 1);
-  if (/INT64/.test(spec.data_type_name)) return Array.from(model.tensorArray(tensor) as BigInt64Array, String);
-  if (spec.data_type_name === 'UINT64') return Array.from(model.tensorArray(tensor) as BigUint64Array, String);
+  if (spec.data_type_name === 'BOOL')
+    return Array.from(model.tensorArray(tensor) as Uint8Array, (v) => v === 1);
+  if (/INT64/.test(spec.data_type_name))
+    return Array.from(model.tensorArray(tensor) as BigInt64Array, String);
+  if (spec.data_type_name === 'UINT64')
+    return Array.from(model.tensorArray(tensor) as BigUint64Array, String);
   if (/FLOAT8/.test(spec.data_type_name)) return Array.from(model.tensorArray(tensor) as Uint8Array);
   if (/FLOAT|DOUBLE/.test(spec.data_type_name)) return Array.from(model.tensorFloat32(tensor));
   return Array.from(model.tensorArray(tensor) as Int32Array);
@@ -73,7 +79,9 @@ describe('decoding tensors written by the onnx Python package in every storage f
     (name, _dtype, storage, spec) => {
       const tensor = tensors.get(name)?.[0];
       expect(tensor, name).toBeDefined();
-      expect(tensorStorage(tensor!)).toBe(storage === 'none' ? 'empty' : storage === 'raw_data' ? 'raw' : 'typed');
+      expect(tensorStorage(tensor!)).toBe(
+        storage === 'none' ? 'empty' : storage === 'raw_data' ? 'raw' : 'typed',
+      );
       if (spec.data_type_name === 'DOUBLE') {
         expectSame(Array.from(model.tensorArray(tensor!) as Float64Array), spec.values, name);
       } else if (/FLOAT8/.test(spec.data_type_name)) {
@@ -89,16 +97,27 @@ describe('decoding tensors written by the onnx Python package in every storage f
 
   it('decodes the values and indices of sparse initializers', () => {
     for (const spec of expected.tensors.filter((t) => t.kind === 'sparse_initializer')) {
-      const sparse = model.proto.graph!.sparseInitializer.find((s) => s.values?.name === spec.sparse_values!.name)!;
-      expectSame(decoded(model, sparse.values!, spec.sparse_values!), spec.sparse_values!.values, `${spec.name}.values`);
-      expectSame(decoded(model, sparse.indices!, spec.sparse_indices!), spec.sparse_indices!.values, `${spec.name}.indices`);
+      const sparse = model.proto.graph!.sparseInitializer.find(
+        (s) => s.values?.name === spec.sparse_values!.name,
+      )!;
+      expectSame(
+        decoded(model, sparse.values!, spec.sparse_values!),
+        spec.sparse_values!.values,
+        `${spec.name}.values`,
+      );
+      expectSame(
+        decoded(model, sparse.indices!, spec.sparse_indices!),
+        spec.sparse_indices!.values,
+        `${spec.name}.indices`,
+      );
     }
   });
 
   it('counts parameters over the initializers of every graph, sparse ones by their dense shape', async () => {
     const report = await inspectModel(modelPath);
     const counts = expected.element_counts;
-    const want = counts.main_initializers! + counts.subgraph_initializers! + counts.sparse_initializers_dense!;
+    const want =
+      counts.main_initializers! + counts.subgraph_initializers! + counts.sparse_initializers_dense!;
     expect(report.parameters).toBe(want);
     expect(report.constantTensors).toBe(expected.tensors.filter((t) => t.kind === 'node_attribute').length);
     expect(report.subgraphCount).toBeGreaterThanOrEqual(3);
@@ -120,21 +139,24 @@ describe('writing the tensor-forms model back', () => {
     }
   }
 
-  it.each([false, true])('with externalData=%s runs in onnxruntime to the outputs onnx recorded', async (external) => {
-    const out = join(tmp.path, `forms-${external}.onnx`);
-    writeModel(readModel(modelPath), out, { externalData: external, threshold: 8 });
-    if (external) expect(readModel(out).externalFiles().length).toBe(1);
-    for (const runSpec of expected.runs) {
-      const outputs = await run(out, runSpec.inputs);
-      for (const [name, want] of Object.entries(runSpec.outputs)) {
-        const got = outputs[name]!;
-        expect(got.dims, name).toEqual(want.dims);
-        const values = Array.from(got.data as ArrayLike<number | bigint>, (v) =>
-          typeof v === 'bigint' ? String(v) : v,
-        );
-        const wanted = want.values.map((v) => (typeof v === 'boolean' ? Number(v) : v));
-        expectSame(values, wanted, name);
+  it.each([false, true])(
+    'with externalData=%s runs in onnxruntime to the outputs onnx recorded',
+    async (external) => {
+      const out = join(tmp.path, `forms-${external}.onnx`);
+      writeModel(readModel(modelPath), out, { externalData: external, threshold: 8 });
+      if (external) expect(readModel(out).externalFiles().length).toBe(1);
+      for (const runSpec of expected.runs) {
+        const outputs = await run(out, runSpec.inputs);
+        for (const [name, want] of Object.entries(runSpec.outputs)) {
+          const got = outputs[name]!;
+          expect(got.dims, name).toEqual(want.dims);
+          const values = Array.from(got.data as ArrayLike<number | bigint>, (v) =>
+            typeof v === 'bigint' ? String(v) : v,
+          );
+          const wanted = want.values.map((v) => (typeof v === 'boolean' ? Number(v) : v));
+          expectSame(values, wanted, name);
+        }
       }
-    }
-  });
+    },
+  );
 });

@@ -36,7 +36,9 @@ describe('writing a model with external data', () => {
 
   it('switches to external data by itself when the tensors pass the inline limit', () => {
     const dir = folder('auto');
-    const written = writeModel(readModel(fixtureModel('digits-cnn')), join(dir, 'model.onnx'), { inlineLimitBytes: 100_000 });
+    const written = writeModel(readModel(fixtureModel('digits-cnn')), join(dir, 'model.onnx'), {
+      inlineLimitBytes: 100_000,
+    });
     expect(written.dataFile?.bytes).toBeGreaterThan(100_000);
     expect(readModel(written.path).externalFiles()).toHaveLength(1);
   });
@@ -54,7 +56,10 @@ describe('writing a model with external data', () => {
   it('refuses a data location outside the output folder and leaves nothing behind', () => {
     const dir = folder('escape');
     expect(() =>
-      writeModel(readModel(fixtureModel('digits-cnn')), join(dir, 'model.onnx'), { externalData: true, location: '../x.data' }),
+      writeModel(readModel(fixtureModel('digits-cnn')), join(dir, 'model.onnx'), {
+        externalData: true,
+        location: '../x.data',
+      }),
     ).toThrowError(UnsafePathError);
     expect(readdirSync(dir)).toEqual([]);
   });
