@@ -63,7 +63,11 @@ export interface BootstrapOptions {
   seed?: number;
 }
 
-function resampleMedian(groups: readonly ArrayLike<number>[], random: () => number, scratch: number[]): number {
+function resampleMedian(
+  groups: readonly ArrayLike<number>[],
+  random: () => number,
+  scratch: number[],
+): number {
   scratch.length = 0;
   for (let g = 0; g < groups.length; g++) {
     const group = groups[Math.floor(random() * groups.length)]!;
@@ -73,7 +77,10 @@ function resampleMedian(groups: readonly ArrayLike<number>[], random: () => numb
 }
 
 /** Hierarchical bootstrap CI of the median over groups (processes) of samples (iterations). */
-export function bootstrapMedianCi(groups: readonly ArrayLike<number>[], options: BootstrapOptions = {}): [number, number] {
+export function bootstrapMedianCi(
+  groups: readonly ArrayLike<number>[],
+  options: BootstrapOptions = {},
+): [number, number] {
   const resamples = options.resamples ?? 2000;
   const alpha = (1 - (options.level ?? 0.95)) / 2;
   const random = prng(options.seed ?? 12345);
@@ -114,5 +121,8 @@ export function bootstrapRatioCi(
   }
   ratios.sort();
   const ratio = median(head.flatMap((g) => Array.from(g))) / median(base.flatMap((g) => Array.from(g)));
-  return { ratio, ci95: [percentileSorted(ratios, alpha * 100), percentileSorted(ratios, (1 - alpha) * 100)] };
+  return {
+    ratio,
+    ci95: [percentileSorted(ratios, alpha * 100), percentileSorted(ratios, (1 - alpha) * 100)],
+  };
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { bootstrapMedianCi, bootstrapRatioCi, mad, percentileSorted, summarize } from '../../src/bench/statistics.ts';
+import {
+  bootstrapMedianCi,
+  bootstrapRatioCi,
+  mad,
+  percentileSorted,
+  summarize,
+} from '../../src/bench/statistics.ts';
 import { prng } from '../../src/inference/synthesize.ts';
 
 /** Latencies of `processes` processes: each has its own offset (process noise) plus iteration noise. */
