@@ -27,7 +27,10 @@ export class ConfigurationError extends Error {
   readonly exitCode: ExitCode = ExitCode.UsageOrInput;
 
   constructor(problem: string, details: ProblemDetails = {}) {
-    super(formatProblem(problem, details), details.cause === undefined ? undefined : { cause: details.cause });
+    super(
+      formatProblem(problem, details),
+      details.cause === undefined ? undefined : { cause: details.cause },
+    );
     this.name = 'ConfigurationError';
     this.subject = details.subject;
     this.fix = details.fix;
