@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // `npm run demo`: the slmops pipeline on the bundled example model, as far as it exists today.
-// Today: inspect the example model and run it once in onnxruntime. Later steps (compress, bench, gate, pack) join
-// here as they land.
+// Today: inspect the example model and run it once in onnxruntime, then compress it to int8 and int4 with a
+// fidelity check on its eval data. Later steps (bench, gate, pack) join here as they land.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const model = join('examples', 'digits-cnn', 'model.onnx');
+const evalData = join('examples', 'digits-cnn', 'eval.jsonl');
+const out = join('.tmp', 'demo');
 
 function step(title, args) {
   process.stdout.write(`\n== ${title}\n$ slmops ${args.join(' ')}\n`);
@@ -22,4 +24,16 @@ function step(title, args) {
 }
 
 step('inspect the example model and run it once in onnxruntime', ['inspect', model, '--run']);
+for (const recipe of ['int8', 'int4:block=32']) {
+  step(`compress it (${recipe}) and check the variant against the original on the eval data`, [
+    'compress',
+    model,
+    '--recipe',
+    recipe,
+    '--out',
+    join(out, recipe.replace(/[^\w.-]+/g, '_')),
+    '--eval',
+    evalData,
+  ]);
+}
 process.stdout.write('\ndemo: done\n');

@@ -25676,7 +25676,8 @@ var package_default = {
     test: "vitest run",
     typecheck: "tsc --noEmit",
     lint: "biome check .",
-    format: "biome check --write ."
+    format: "biome check --write .",
+    "docs:actions": "SLMOPS_UPDATE_DOCS=1 vitest run test/actions/docs.test.ts"
   },
   dependencies: {
     "@actions/core": "3.0.1",

@@ -1,9 +1,16 @@
+import { coreLogger } from '../../action-kit/core-logger.ts';
+import { setOutputs } from '../../action-kit/outputs.ts';
 import { runAction } from '../../action-kit/run.ts';
-import { notAvailableYet } from '../not-available.ts';
+import { writeSummary } from '../../action-kit/summary.ts';
+import { runChildIfRequested } from '../../compress/fidelity.ts';
 import { parseInputs } from './inputs.ts';
+import { runCompress } from './run.ts';
 
-// Contract only: the inputs are parsed and validated, and the capability lands in a later version.
-await runAction('compress', async () => {
-  parseInputs();
-  throw notAvailableYet('compress');
-});
+// The fidelity check re-enters this script in a child process (src/compress/fidelity.ts).
+if (!(await runChildIfRequested())) {
+  await runAction('compress', async () => {
+    const result = await runCompress(parseInputs(), { log: coreLogger, env: process.env });
+    setOutputs(result.outputs);
+    await writeSummary(result.summary);
+  });
+}
