@@ -31373,7 +31373,11 @@ async function runCompress(inputs, deps) {
     bytes: r.report.output.bytes,
     sizeRatio: Math.round(r.report.sizeRatio * 1e4) / 1e4
   }));
-  return { variants, summary: renderSummary(inputs.model, results), outputs: { [Outputs.Variants]: variants } };
+  return {
+    variants,
+    summary: renderSummary(inputs.model, results),
+    outputs: { [Outputs.Variants]: variants }
+  };
 }
 function quality(r) {
   const f2 = r.report.fidelity;
@@ -31381,7 +31385,9 @@ function quality(r) {
   const parts = [`top-1 agreement ${f2.top1Agreement?.toFixed(4)}`];
   if (f2.metric) {
     const delta = (f2.metric.value / f2.metric.reference - 1) * 100;
-    parts.unshift(`${f2.metric.name} ${f2.metric.value.toFixed(4)} (${delta >= 0 ? "+" : ""}${delta.toFixed(2)} %)`);
+    parts.unshift(
+      `${f2.metric.name} ${f2.metric.value.toFixed(4)} (${delta >= 0 ? "+" : ""}${delta.toFixed(2)} %)`
+    );
   }
   return parts.join(", ");
 }
