@@ -2,9 +2,11 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigurationError, ExitCode, exitCodeOf } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { registerBench } from './bench-command.ts';
 import { registerCompress } from './compress-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
+import { registerProfiles } from './profiles-command.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('slmops')
@@ -15,6 +17,8 @@ export function buildProgram(io: CliIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerInspect(program, io);
   registerCompress(program, io);
+  registerBench(program, io);
+  registerProfiles(program, io);
   return program;
 }
 

@@ -1,14 +1,13 @@
 /**
  * Fidelity check: run the original and the compressed model in onnxruntime on the same inputs and compare. It runs
- * in a child process (a crash or the memory of two sessions stays out of the caller), started from the same entry
- * script with SLMOPS_CHILD=fidelity; every slmops entry calls `runChildIfRequested()` first.
+ * in a child process (src/workers), so a crash or the memory of two sessions stays out of the caller.
  */
-import { spawn } from 'node:child_process';
 import { readEvalData } from '../evaluate/eval-data.ts';
 import { evalFeeds } from '../evaluate/feeds.ts';
 import { agreement, classifierAccuracy, languageModelQuality } from '../evaluate/metrics.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
+import { runInChild } from '../workers/spawn.ts';
 
 /** Eval records per onnxruntime call. */
 const BATCH = 64;
@@ -109,53 +108,7 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
   }
 }
 
-/** The script a child process runs: SLMOPS_CHILD_ENTRY, else this process's own entry script. */
-export function childEntry(): string | undefined {
-  return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
-}
-
 /** Runs `measureFidelity` in a child process of the same entry script. */
-export function measureFidelityInChild(
-  spec: FidelitySpec,
-  entry = childEntry(),
-): Promise<FidelityMeasurement> {
-  return new Promise((resolve, reject) => {
-    if (!entry) {
-      reject(new Error('no entry script to start the fidelity child process from'));
-      return;
-    }
-    const child = spawn(process.execPath, [entry], {
-      env: { ...process.env, SLMOPS_CHILD: 'fidelity', SLMOPS_CHILD_SPEC: JSON.stringify(spec) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const line = stdout.trim().split('\n').pop() ?? '';
-      if (code === 0 && line.startsWith('{')) {
-        resolve(JSON.parse(line) as FidelityMeasurement);
-      } else {
-        const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(
-          new Error(`the fidelity check ${why}: ${stderr.trim().split('\n').slice(-3).join(' ') || line}`),
-        );
-      }
-    });
-  });
-}
-
-/** In a child started by `measureFidelityInChild`: measure, print the result, return true. Else return false. */
-export async function runChildIfRequested(): Promise<boolean> {
-  if (process.env.SLMOPS_CHILD !== 'fidelity') return false;
-  const spec = JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? '{}') as FidelitySpec;
-  const result = await measureFidelity(spec);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  return true;
+export function measureFidelityInChild(spec: FidelitySpec): Promise<FidelityMeasurement> {
+  return runInChild<FidelityMeasurement>('fidelity', spec);
 }

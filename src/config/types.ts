@@ -96,11 +96,31 @@ export interface ConfigDocument {
 // device profiles — slmops.profile/v1
 
 export interface ProfileSource {
+  /** The cited field as a path (`clusters[0].maxClockGHz`, `peaks.int8GopsPerCore`, `isaFeatures`). */
   field: string;
   value: number | string | boolean;
-  kind: 'spec' | 'measured' | 'derived';
+  /** `assumed`: a chosen or unverified figure; `derivation` says why. */
+  kind: 'spec' | 'measured' | 'derived' | 'assumed';
   source: string;
   derivation?: string;
+}
+
+/** Peak throughput of one core: an FMA counts as 2 FLOP, an int8 multiply-accumulate as 2 ops. */
+export interface ProfilePeaks {
+  fp32GflopsPerCore: number;
+  int8GopsPerCore: number;
+}
+
+export interface ProfileCluster {
+  name: string;
+  /** Physical cores. */
+  cores: number;
+  microarchitecture: string;
+  maxClockGHz: number;
+  /** 2 with SMT / Hyper-Threading; absent: 1. */
+  threadsPerCore?: number;
+  /** This cluster's per-core peaks; the top-level `peaks` are those of clusters[0]. */
+  peaks?: ProfilePeaks;
 }
 
 export interface ProfileDocument {
@@ -109,11 +129,19 @@ export interface ProfileDocument {
   name: string;
   description?: string;
   arch: 'x86_64' | 'arm64';
-  clusters: { name: string; cores: number; microarchitecture: string; maxClockGHz: number }[];
+  /** clusters[0] holds the cores benchmarks run on first; left-out clusters are named in `description`. */
+  clusters: ProfileCluster[];
   isaFeatures: string[];
-  peaks: { fp32GflopsPerCore: number; int8GopsPerCore: number };
+  /** Per-core peaks of clusters[0]. */
+  peaks: ProfilePeaks;
   dramBandwidthGBs: number;
   ramBytes: number;
+  /** `shared`: dramBandwidthGBs is the whole host's, shared with other tenants (a cloud VM). */
+  memory?: { type: string; busWidthBits?: number; transferRateMTs?: number; shared?: boolean };
+  /** Substrings of the host fingerprint's cpuModel that identify this device. */
+  cpuModels?: string[];
+  /** Hints for running this device's code paths elsewhere (same kernels, not the same speed). */
+  emulation?: { qemuCpu?: string; note?: string };
   sources: ProfileSource[];
   calibration?: { measuredAt?: string; threads?: number; [key: string]: unknown };
 }
@@ -221,6 +249,8 @@ export interface BenchResult {
     intervalMs: Interval;
     calibrated: boolean;
     modelError: 'unvalidated' | number;
+    /** Caveats of this prediction (different int8 kernel families, a shared-host bandwidth figure…). */
+    notes?: string[];
   };
   quality?: {
     metric: string;
@@ -231,6 +261,8 @@ export interface BenchResult {
   };
   comparison?: { baselineVariantId: string; ratioP50: number; ci95: Interval };
   pullRequest?: { number: number; headSha: string };
+  /** Facts a reviewer must see, such as a model that needs more RAM than the profile's device has. */
+  findings?: string[];
   createdAt: string;
 }
 

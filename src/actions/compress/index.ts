@@ -2,7 +2,7 @@ import { coreLogger } from '../../action-kit/core-logger.ts';
 import { setOutputs } from '../../action-kit/outputs.ts';
 import { runAction } from '../../action-kit/run.ts';
 import { writeSummary } from '../../action-kit/summary.ts';
-import { runChildIfRequested } from '../../compress/fidelity.ts';
+import { runChildIfRequested } from '../../workers/dispatch.ts';
 import { parseInputs } from './inputs.ts';
 import { runCompress } from './run.ts';
 

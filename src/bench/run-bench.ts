@@ -1,0 +1,381 @@
+/**
+ * `slmops bench`: measure a model (and its baseline, interleaved) in fresh processes on this host, and write one
+ * `slmops.bench/v1` result per device profile. Native profiles (this host is the device) get the measurement;
+ * emulated ones also get a prediction for the device, derived from the same measurement (one per thread count).
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { type FidelityMeasurement, measureFidelity } from '../compress/fidelity.ts';
+import { validateDocument } from '../config/load.ts';
+import type { BenchResult, HostFingerprint, ProfileDocument } from '../config/types.ts';
+import { modelId as deriveModelId } from '../contracts/ids.ts';
+import { calibrateHost } from '../devices/calibrate.ts';
+import { hostFingerprint } from '../devices/fingerprint.ts';
+import { resolveProfile } from '../devices/profiles.ts';
+import { readEvalData } from '../evaluate/eval-data.ts';
+import { createSession } from '../inference/session.ts';
+import { inspectModel } from '../onnx/inspect.ts';
+import { runInChild } from '../workers/spawn.ts';
+import { resolveBaseline } from './baseline.ts';
+import { compareLikeWithLike, readCompressReport } from './like-with-like.ts';
+import type { NodeCost } from './node-costs.ts';
+import { int8Family, type Prediction, predictLatency, type Throughputs } from './predict.ts';
+import { bootstrapMedianCi, bootstrapRatioCi, summarize } from './statistics.ts';
+import type { TimingResult, TimingSpec } from './timing-process.ts';
+import { chooseWorkload, tokensPerRun, type WorkloadKind, type WorkloadSpec } from './workload.ts';
+
+export type Protocol = 'quick' | 'full';
+
+export interface BenchOptions {
+  modelPath: string;
+  /** Profile ids or profile files. */
+  profiles: string[];
+  baseline?: string;
+  evalData?: string;
+  protocol?: Protocol;
+  threads?: number;
+  workload?: WorkloadKind | 'auto';
+  sequenceLength?: number;
+  batch?: number;
+  dims?: Record<string, number>;
+  mode?: 'auto' | 'native' | 'emulated';
+  name?: string;
+  pullRequest?: { number: number; headSha: string };
+  /** Override the protocol's process and iteration counts. */
+  processes?: number;
+  iterations?: number;
+  /** Run the quality check in this process (tests). */
+  inProcess?: boolean;
+  log?: (message: string) => void;
+}
+
+export interface ProtocolSettings {
+  processes: number;
+  iterations: number;
+  warmupRuns: number;
+  warmupMs: number;
+  decodeTokens: number;
+  calibrationMs: number;
+}
+
+export const PROTOCOLS: Record<Protocol, ProtocolSettings> = {
+  full: {
+    processes: 5,
+    iterations: 60,
+    warmupRuns: 5,
+    warmupMs: 1000,
+    decodeTokens: 32,
+    calibrationMs: 10_000,
+  },
+  quick: {
+    processes: 2,
+    iterations: 20,
+    warmupRuns: 2,
+    warmupMs: 200,
+    decodeTokens: 8,
+    calibrationMs: 2_000,
+  },
+};
+
+export interface BenchOutput {
+  profile: ProfileDocument;
+  result: BenchResult;
+}
+
+/** Beyond this many samples, a result keeps a fixed-bin histogram instead of every latency. */
+const MAX_RAW_SAMPLES = 2000;
+
+function profileCores(profile: ProfileDocument): number {
+  return profile.clusters.reduce((n, c) => n + c.cores, 0);
+}
+
+function archOf(hostArch: string): 'x86_64' | 'arm64' | string {
+  return hostArch === 'x64' ? 'x86_64' : hostArch;
+}
+
+/** Whether this host is plausibly the profile's device (same arch, every feature, the same core type). */
+export function hostMatchesProfile(host: HostFingerprint, profile: ProfileDocument): boolean {
+  if (archOf(process.arch) !== profile.arch) return false;
+  if (!profile.isaFeatures.every((f) => host.isaFlags.includes(f))) return false;
+  const normal = (text: string) => text.toLowerCase().replace(/[\s_-]/g, '');
+  const model = normal(host.cpuModel);
+  if (profile.cpuModels?.some((m) => model.includes(normal(m)))) return true;
+  return profile.clusters.some((c) => model.includes(normal(c.microarchitecture)));
+}
+
+function histogram(samples: number[], bins = 100): { binEdgesMs: number[]; counts: number[] } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const lo = sorted[0]!;
+  const hi = sorted[Math.floor(sorted.length * 0.999)]!;
+  const width = (hi - lo) / bins || 1;
+  const counts = new Array(bins).fill(0);
+  for (const s of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s - lo) / width)))] += 1;
+  return { binEdgesMs: Array.from({ length: bins + 1 }, (_, i) => lo + i * width), counts };
+}
+
+function deviceThroughputs(
+  profile: ProfileDocument,
+  threads: number,
+): { figures: Throughputs; calibrated: boolean } {
+  const calibration = profile.calibration as { threads?: Record<string, Partial<Throughputs>> } | undefined;
+  const measured = calibration?.threads?.[String(threads)];
+  if (measured?.fp32Gflops && measured.int8Gops && measured.bandwidthGBs) {
+    return { figures: measured as Throughputs, calibrated: true };
+  }
+  // Datasheet peaks are never reached: assume the share of peak onnxruntime typically gets on CPUs.
+  const cores = Math.min(threads, profileCores(profile));
+  return {
+    calibrated: false,
+    figures: {
+      fp32Gflops: profile.peaks.fp32GflopsPerCore * cores * 0.5,
+      int8Gops: profile.peaks.int8GopsPerCore * cores * 0.4,
+      bandwidthGBs: profile.dramBandwidthGBs * 0.6,
+    },
+  };
+}
+
+interface Measured {
+  timings: TimingResult[];
+  rss: Record<string, number>;
+  nodes?: NodeCost[];
+  host?: Throughputs;
+}
+
+async function measure(
+  arms: { name: string; path: string }[],
+  workload: WorkloadSpec,
+  threads: number,
+  settings: ProtocolSettings,
+  needPrediction: boolean,
+  log: (m: string) => void,
+): Promise<Measured> {
+  const timings: TimingResult[] = [];
+  for (let p = 0; p < settings.processes; p++) {
+    log(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? '' : 's'})`);
+    const spec: TimingSpec = {
+      arms,
+      workload,
+      threads,
+      warmupRuns: settings.warmupRuns,
+      warmupMs: settings.warmupMs,
+      iterations: settings.iterations,
+      decodeTokens: workload.kind === 'decode' ? settings.decodeTokens : 0,
+      seed: p + 1,
+    };
+    timings.push(await runInChild<TimingResult>('bench', spec));
+  }
+  const rss: Record<string, number> = {};
+  for (const arm of arms) {
+    log(`peak memory of ${arm.name} in its own process`);
+    rss[arm.name] = (
+      await runInChild<{ peakRssBytes: number }>('rss', { path: arm.path, workload, threads, runs: 3 })
+    ).peakRssBytes;
+  }
+  if (!needPrediction) return { timings, rss };
+  log('per-node profile and host calibration for the device prediction');
+  const { nodes } = await runInChild<{ nodes: NodeCost[] }>('profile', {
+    path: arms[0]!.path,
+    workload,
+    threads,
+    runs: 10,
+  });
+  const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
+  const figures = calibration.threads[String(threads)] as Throughputs | undefined;
+  return { timings, rss, nodes, ...(figures ? { host: figures } : {}) };
+}
+
+async function quality(
+  head: string,
+  reference: string | undefined,
+  evalData: string,
+  threads: number,
+  inProcess: boolean,
+): Promise<BenchResult['quality']> {
+  const spec = {
+    reference: reference ?? head,
+    candidate: head,
+    evalData,
+    samples: Number.MAX_SAFE_INTEGER,
+    threads,
+  };
+  const m = inProcess ? await measureFidelity(spec) : await runInChild<FidelityMeasurement>('fidelity', spec);
+  if (!m.metric) return undefined;
+  return reference
+    ? {
+        metric: m.metric.name,
+        value: m.metric.value,
+        reference: m.metric.reference,
+        delta: m.metric.value - m.metric.reference,
+        agreement: m.top1Agreement,
+      }
+    : { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null };
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
+  const log = options.log ?? (() => {});
+  const settings = { ...PROTOCOLS[options.protocol ?? 'full'] };
+  if (options.processes) settings.processes = options.processes;
+  if (options.iterations) settings.iterations = options.iterations;
+  const host = await hostFingerprint();
+  const profiles = await Promise.all(options.profiles.map((p) => resolveProfile(p)));
+
+  const headPath = resolve(options.modelPath);
+  const headReport = readCompressReport(headPath);
+  const id = options.name ?? headReport?.modelId ?? deriveModelId(undefined, options.modelPath);
+  const variant = headReport?.variantId ?? id;
+  const inspected = await inspectModel(headPath);
+  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f) => n + f.bytes, 0);
+
+  let baseline: { path: string; variantId: string } | undefined;
+  if (options.baseline) {
+    const basePath = resolveBaseline(options.baseline);
+    baseline = await compareLikeWithLike(basePath, headReport, log);
+  }
+  const arms = [
+    { name: 'head', path: headPath },
+    ...(baseline ? [{ name: 'base', path: baseline.path }] : []),
+  ];
+
+  const probe = await createSession(headPath);
+  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? 'auto');
+  await probe.release();
+  const records = options.evalData ? readEvalData(options.evalData) : [];
+  const tokens = records[0]?.kind === 'tokens' ? records[0].inputIds : undefined;
+  const workload: WorkloadSpec = {
+    kind,
+    batch: options.batch ?? 1,
+    sequenceLength: options.sequenceLength ?? 128,
+    dims: options.dims ?? {},
+    ...(tokens ? { tokens } : {}),
+  };
+
+  // One measurement per thread count, shared by every profile that runs at it.
+  const plans = profiles.map((profile) => {
+    const native =
+      options.mode === 'native' || (options.mode !== 'emulated' && hostMatchesProfile(host, profile));
+    const threads =
+      options.threads ??
+      Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
+    return { profile, native, threads };
+  });
+  const measurements = new Map<number, Measured>();
+  for (const threads of [...new Set(plans.map((p) => p.threads))]) {
+    const needPrediction = plans.some((p) => p.threads === threads && !p.native);
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
+  }
+
+  const reference =
+    baseline?.path ?? (headReport && existsSync(headReport.input.path) ? headReport.input.path : undefined);
+  const qualityBlock = options.evalData
+    ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess))
+    : undefined;
+
+  return plans.map(({ profile, native, threads }) => {
+    const m = measurements.get(threads)!;
+    const headGroups = m.timings.map((t) => t.samplesMs.head!);
+    const samples = headGroups.flat();
+    const stats = summarize(samples);
+    const ci95 = bootstrapMedianCi(headGroups);
+    const perRun = tokensPerRun(workload);
+    const findings: string[] = [];
+    if (!native && m.rss.head! > profile.ramBytes) {
+      findings.push(
+        `peak memory ${(m.rss.head! / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`,
+      );
+    }
+    let predicted: Prediction | undefined;
+    if (!native && m.nodes && m.host) {
+      const device = deviceThroughputs(profile, threads);
+      const notes: string[] = [];
+      const hostFamily = int8Family(host.isaFlags);
+      const deviceFamily = int8Family(profile.isaFeatures);
+      if (hostFamily !== deviceFamily && m.nodes.some((n) => n.int8)) {
+        notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
+      }
+      if (!device.calibrated && profile.memory?.shared) {
+        notes.push(
+          `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`,
+        );
+      }
+      predicted = predictLatency(stats.p50, m.nodes, m.host, device.figures, device.calibrated, notes);
+    }
+    const decodeMs = m.timings
+      .map((t) => t.decodeMsPerToken.head)
+      .filter((v): v is number => v !== undefined);
+    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b) => a + b, 0) / decodeMs.length : undefined;
+    const result: BenchResult & Record<string, unknown> = {
+      schema: 'slmops.bench/v1',
+      model: {
+        path: options.modelPath,
+        sha256: inspected.sha256,
+        bytes: headBytes,
+        params: inspected.parameters,
+      },
+      modelId: id,
+      variantId: variant,
+      profile: { id: profile.id, mode: native ? 'native' : 'emulated' },
+      host,
+      workload: {
+        kind,
+        batch: workload.batch,
+        ...(kind === 'generic' ? {} : { sequenceLength: workload.sequenceLength }),
+        threads,
+        protocol: options.protocol ?? 'full',
+      },
+      latencyMs: {
+        p50: stats.p50,
+        p90: stats.p90,
+        p99: stats.p99,
+        mean: stats.mean,
+        mad: stats.mad,
+        n: stats.n,
+        ci95,
+      },
+      samplesMs:
+        samples.length > MAX_RAW_SAMPLES
+          ? { histogram: histogram(samples) }
+          : samples.map((s) => Math.round(s * 1e4) / 1e4),
+      ...(perRun ? { throughput: { tokensPerSec: (perRun * 1000) / stats.p50 } } : {}),
+      ...(kind === 'generic'
+        ? {}
+        : {
+            decode:
+              kind === 'decode' && meanDecode !== undefined
+                ? { measured: true as const, msPerToken: meanDecode, tokensPerSec: 1000 / meanDecode }
+                : {
+                    measured: false as const,
+                    reason: 'the model has no KV cache (past_key_values inputs): decode is not measured',
+                  },
+          }),
+      loadMs: m.timings.reduce((s, t) => s + t.loadMs.head!, 0) / m.timings.length,
+      firstRunMs: m.timings.reduce((s, t) => s + t.firstRunMs.head!, 0) / m.timings.length,
+      peakRssBytes: m.rss.head!,
+      ...(predicted
+        ? {
+            predicted: {
+              p50Ms: predicted.p50Ms,
+              intervalMs: predicted.intervalMs,
+              calibrated: predicted.calibrated,
+              modelError: predicted.modelError,
+              notes: predicted.notes,
+            },
+          }
+        : {}),
+      ...(qualityBlock ? { quality: qualityBlock } : {}),
+      ...(baseline
+        ? (() => {
+            const c = bootstrapRatioCi(
+              headGroups,
+              m.timings.map((t) => t.samplesMs.base!),
+            );
+            return { comparison: { baselineVariantId: baseline.variantId, ratioP50: c.ratio, ci95: c.ci95 } };
+          })()
+        : {}),
+      ...(options.pullRequest ? { pullRequest: options.pullRequest } : {}),
+      ...(findings.length ? { findings } : {}),
+      createdAt: new Date().toISOString(),
+    };
+    validateDocument('bench', result, `bench result for ${profile.id}`);
+    return { profile, result };
+  });
+}

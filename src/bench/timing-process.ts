@@ -1,0 +1,73 @@
+/**
+ * One timing process of a benchmark (a child process): load every arm, time the first run, warm up, then time the
+ * arms interleaved in randomized ABBA blocks; for decoders, also time a real greedy decode loop.
+ */
+import { performance } from 'node:perf_hooks';
+import { greedyDecode } from '../evaluate/decode-loop.ts';
+import { createSession, type Session } from '../inference/session.ts';
+import { type Arm, measureInterleaved } from './interleave.ts';
+import { type WorkloadSpec, workloadFeeds } from './workload.ts';
+
+export interface TimingSpec {
+  arms: { name: string; path: string }[];
+  workload: WorkloadSpec;
+  threads: number;
+  warmupRuns: number;
+  warmupMs: number;
+  iterations: number;
+  /** Tokens generated in the decode loop (decode workloads); 0 skips it. */
+  decodeTokens: number;
+  seed: number;
+}
+
+export interface TimingResult {
+  loadMs: Record<string, number>;
+  firstRunMs: Record<string, number>;
+  samplesMs: Record<string, number[]>;
+  decodeMsPerToken: Record<string, number>;
+}
+
+export async function runTimingProcess(spec: TimingSpec): Promise<TimingResult> {
+  const sessions: Record<string, Session> = {};
+  const loadMs: Record<string, number> = {};
+  const firstRunMs: Record<string, number> = {};
+  const arms: Arm[] = [];
+  try {
+    for (const arm of spec.arms) {
+      const started = performance.now();
+      const session = await createSession(arm.path, { intraOpThreads: spec.threads });
+      loadMs[arm.name] = performance.now() - started;
+      sessions[arm.name] = session;
+      const feeds = await workloadFeeds(session, spec.workload);
+      const first = performance.now();
+      await session.run(feeds);
+      firstRunMs[arm.name] = performance.now() - first;
+      arms.push({ name: arm.name, session, feeds });
+    }
+    const samplesMs = await measureInterleaved(arms, {
+      warmupRuns: spec.warmupRuns,
+      warmupMs: spec.warmupMs,
+      iterations: spec.iterations,
+      seed: spec.seed,
+    });
+    const decodeMsPerToken: Record<string, number> = {};
+    if (spec.workload.kind === 'decode' && spec.decodeTokens > 0) {
+      const prompt = Array.from(
+        { length: spec.workload.sequenceLength },
+        (_, i) => spec.workload.tokens?.[i] ?? i % 2,
+      );
+      for (const arm of arms) {
+        // Time the steps after the prefill: greedyDecode runs prefill + decodeTokens steps.
+        const prefillStart = performance.now();
+        await greedyDecode(arm.session, prompt, 0);
+        const prefillMs = performance.now() - prefillStart;
+        const started = performance.now();
+        await greedyDecode(arm.session, prompt, spec.decodeTokens);
+        decodeMsPerToken[arm.name] = Math.max(0, performance.now() - started - prefillMs) / spec.decodeTokens;
+      }
+    }
+    return { loadMs, firstRunMs, samplesMs, decodeMsPerToken };
+  } finally {
+    for (const session of Object.values(sessions)) await session.release();
+  }
+}
