@@ -1,0 +1,132 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path, { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkoutGitBaseline, parseGitBaseline } from '../../src/bench/baseline.ts';
+import { runBench } from '../../src/bench/run-bench.ts';
+import { compressModel } from '../../src/compress/compress.ts';
+import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
+import { validateDocument } from '../../src/config/load.ts';
+import { repoRoot } from '../harness/prepare.ts';
+import { harnessContext } from '../harness/run-action.ts';
+import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+
+const tmp = tempDir();
+const saved = { ...process.env };
+
+beforeAll(async () => {
+  // Timing, memory and profile run in child processes of a built CLI bundle, as in production.
+  const context = await harnessContext();
+  process.env.SLMOPS_CHILD_ENTRY = join(context.distDir, 'cli', 'index.js');
+  process.env.SLMOPS_ORT_DIR = repoRoot;
+  process.env.XDG_CACHE_HOME = join(tmp.path, 'cache');
+}, 300_000);
+
+afterAll(() => {
+  process.env = saved;
+  tmp.remove();
+});
+
+const quick = { protocol: 'quick' as const, processes: 1, iterations: 10 };
+
+describe('runBench', () => {
+  it('measures a classifier on an emulated profile and predicts the device latency', async () => {
+    const [out] = await runBench({ modelPath: fixtureModel('digits-cnn'), profiles: ['raspberry-pi-4'], mode: 'emulated', ...quick });
+    const r = out!.result;
+    expect(() => validateDocument('bench', r, 'result')).not.toThrow();
+    expect(r.profile).toEqual({ id: 'raspberry-pi-4', mode: 'emulated' });
+    expect(r.workload.kind).toBe('generic');
+    expect(r.latencyMs.n).toBe(10);
+    expect(r.latencyMs.ci95[0]).toBeLessThanOrEqual(r.latencyMs.p50);
+    expect(r.predicted?.calibrated).toBe(false);
+    expect(r.predicted?.modelError).toBe('unvalidated');
+    expect(r.predicted!.p50Ms).toBeGreaterThan(0);
+    expect(r.decode).toBeUndefined();
+    expect(r.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
+    expect(r.model.params).toBe(38_282);
+  }, 120_000);
+
+  it('times a KV-cache decode step against a baseline, interleaved, and reports the ratio with its CI', async () => {
+    const kv = fixtureModel('tiny-shakespeare-kv');
+    const [out] = await runBench({ modelPath: kv, profiles: ['github-ubuntu-x64'], baseline: kv, mode: 'native', ...quick });
+    const r = out!.result;
+    expect(r.workload).toMatchObject({ kind: 'decode', sequenceLength: 128, batch: 1 });
+    expect(r.decode).toMatchObject({ measured: true });
+    expect(r.comparison!.ratioP50).toBeGreaterThan(0.5);
+    expect(r.comparison!.ratioP50).toBeLessThan(2);
+    expect(r.comparison!.ci95[0]).toBeLessThanOrEqual(r.comparison!.ci95[1]);
+    expect(r.predicted).toBeUndefined();
+  }, 120_000);
+
+  it('measures prefill and perplexity of a language model without a KV cache, and says decode is not measured', async () => {
+    const lm = fixtureModel('tiny-shakespeare-lm');
+    const [out] = await runBench({
+      modelPath: lm,
+      profiles: ['github-ubuntu-x64'],
+      mode: 'native',
+      evalData: fixtureModel('tiny-shakespeare-lm', 'eval.jsonl'),
+      inProcess: true,
+      ...quick,
+    });
+    const r = out!.result;
+    expect(r.workload.kind).toBe('prefill');
+    expect(r.throughput!.tokensPerSec).toBeGreaterThan(0);
+    expect(r.decode).toEqual({ measured: false, reason: expect.stringMatching(/no KV cache/) });
+    expect(r.quality).toMatchObject({ metric: 'perplexity', reference: null });
+    expect(r.quality!.value).toBeCloseTo(5.4465, 3);
+  }, 120_000);
+
+  it('compresses an uncompressed baseline with the head\'s recipe to compare like with like', async () => {
+    const variantDir = join(tmp.path, 'head-int8');
+    await compressModel({ modelPath: fixtureModel('digits-cnn'), recipe: parseRecipeSpec('int8'), outDir: variantDir, fidelity: 'off' });
+    const [out] = await runBench({
+      modelPath: join(variantDir, 'model.onnx'),
+      profiles: ['github-ubuntu-x64'],
+      baseline: fixtureModel('digits-cnn'),
+      mode: 'native',
+      ...quick,
+    });
+    expect(out!.result.variantId).toBe('digits-cnn@int8:per-tensor,sym');
+    expect(out!.result.comparison!.baselineVariantId).toBe('digits-cnn@int8:per-tensor,sym');
+  }, 120_000);
+});
+
+describe('git baselines', () => {
+  function repo(): string {
+    const dir = join(tmp.path, 'repo');
+    mkdirSync(join(dir, 'models/lm'), { recursive: true });
+    copyFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'), join(dir, 'models/lm/model.onnx'));
+    copyFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx.data'), join(dir, 'models/lm/model.onnx.data'));
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+    git('init', '-q');
+    git('add', '.');
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'model');
+    writeFileSync(join(dir, 'models/lm/model.onnx'), 'changed in the working tree');
+    return dir;
+  }
+
+  it('reads a model and its external data from the repository history', () => {
+    const dir = repo();
+    const model = checkoutGitBaseline(parseGitBaseline('git:HEAD:models/lm/model.onnx')!, dir);
+    expect(readFileSync(model).equals(readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx')))).toBe(true);
+    const data = path.join(path.dirname(model), 'model.onnx.data');
+    expect(readFileSync(data).length).toBe(7_297_536);
+  });
+
+  it('names a missing ref and a malformed spec', () => {
+    const dir = join(tmp.path, 'repo');
+    expect(() => checkoutGitBaseline({ ref: 'no-such-ref', path: 'models/lm/model.onnx' }, dir)).toThrowError(/cannot read models\/lm\/model\.onnx at no-such-ref.*fetch-depth/);
+    expect(() => parseGitBaseline('git:main')).toThrowError(/git:<ref>:<path>/);
+  });
+
+  it('refuses a Git LFS pointer with the fix', () => {
+    const dir = join(tmp.path, 'lfs');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'model.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 1\n');
+    const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
+    git('init', '-q');
+    git('add', '.');
+    git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'pointer');
+    expect(() => checkoutGitBaseline({ ref: 'HEAD', path: 'model.onnx' }, dir)).toThrowError(/Git LFS pointer.*lfs/);
+  });
+});
