@@ -16,12 +16,24 @@ var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require
   if (typeof require !== "undefined") return require.apply(this, arguments);
   throw Error('Dynamic require of "' + x + '" is not supported');
 });
+var __esm = (fn, res, err) => function __init() {
+  if (err) throw err[0];
+  try {
+    return fn && (res = (0, fn[__getOwnPropNames(fn)[0]])(fn = 0)), res;
+  } catch (e) {
+    throw err = [e], e;
+  }
+};
 var __commonJS = (cb, mod) => function __require2() {
   try {
     return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
   } catch (e) {
     throw mod = 0, e;
   }
+};
+var __export = (target, all) => {
+  for (var name in all)
+    __defProp(target, name, { get: all[name], enumerable: true });
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -39,6 +51,772 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
   mod
 ));
+
+// src/errors.ts
+function formatProblem(problem, details) {
+  const head = details.subject ? `${details.subject}: ${problem}` : problem;
+  return details.fix ? `${head}. ${details.fix}` : head;
+}
+function exitCodeOf(error) {
+  if (error instanceof ConfigurationError) return error.exitCode;
+  if (error instanceof GateFailedError) return error.exitCode;
+  return ExitCode.Internal;
+}
+var ExitCode, ConfigurationError, ModelFormatError, ExternalDataError, UnsafePathError, GateFailedError;
+var init_errors = __esm({
+  "src/errors.ts"() {
+    "use strict";
+    ExitCode = {
+      Success: 0,
+      GateFailed: 1,
+      UsageOrInput: 2,
+      Internal: 3
+    };
+    ConfigurationError = class extends Error {
+      subject;
+      fix;
+      exitCode = ExitCode.UsageOrInput;
+      constructor(problem, details = {}) {
+        super(
+          formatProblem(problem, details),
+          details.cause === void 0 ? void 0 : { cause: details.cause }
+        );
+        this.name = "ConfigurationError";
+        this.subject = details.subject;
+        this.fix = details.fix;
+      }
+    };
+    ModelFormatError = class extends ConfigurationError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "ModelFormatError";
+      }
+    };
+    ExternalDataError = class extends ConfigurationError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "ExternalDataError";
+      }
+    };
+    UnsafePathError = class extends ExternalDataError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "UnsafePathError";
+      }
+    };
+    GateFailedError = class extends Error {
+      exitCode = ExitCode.GateFailed;
+      constructor(message) {
+        super(message);
+        this.name = "GateFailedError";
+      }
+    };
+  }
+});
+
+// src/evaluate/feeds.ts
+function allocate(type, values, subject) {
+  switch (type) {
+    case "float32":
+      return Float32Array.from(values);
+    case "float64":
+      return Float64Array.from(values);
+    case "int64":
+      return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)));
+    case "int32":
+      return Int32Array.from(values);
+    case "uint8":
+    case "bool":
+      return Uint8Array.from(values);
+    case "int8":
+      return Int8Array.from(values);
+    default:
+      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+  }
+}
+function isPastInput(name) {
+  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
+}
+function tokenFeeds(inputs, records, subject) {
+  const rows = records.map((r) => {
+    if (r.kind !== "tokens")
+      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
+    return r.inputIds;
+  });
+  const length = rows[0]?.length ?? 0;
+  const ragged = records.find((_, i) => rows[i].length !== length);
+  if (ragged) {
+    throw new ConfigurationError(
+      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
+      {
+        subject,
+        fix: "Batch windows of one length together, or feed them one at a time"
+      }
+    );
+  }
+  const batch = rows.length;
+  const feeds = {};
+  for (const input of inputs) {
+    const type = input.type ?? "float32";
+    if (/input_ids|^ids$|tokens/i.test(input.name)) {
+      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
+    } else if (/attention_mask/i.test(input.name)) {
+      feeds[input.name] = {
+        type,
+        dims: [batch, length],
+        data: allocate(type, new Array(batch * length).fill(1), subject)
+      };
+    } else if (/position_ids/i.test(input.name)) {
+      const positions = Array.from({ length: batch * length }, (_, i) => i % length);
+      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
+    } else if (isPastInput(input.name)) {
+      const dims = input.shape.map((d, axis) => {
+        if (typeof d === "number") return d;
+        if (axis === 0) return batch;
+        return /past|cache|seq|len/i.test(d) ? 0 : 1;
+      });
+      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
+    } else {
+      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
+        subject,
+        fix: 'Give eval lines as {"inputs": {...}} naming every model input'
+      });
+    }
+  }
+  return feeds;
+}
+function tensorFeeds(inputs, records, subject) {
+  const feeds = {};
+  const tensorInputs = inputs.filter((i) => i.isTensor);
+  for (const input of tensorInputs) {
+    const values = [];
+    for (const record of records) {
+      if (record.kind !== "tensor")
+        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
+      const v = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
+      if (!v)
+        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
+          subject
+        });
+      values.push(...v);
+    }
+    const per = values.length / records.length;
+    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
+    const known = fixed.filter((d) => d > 0).reduce((a, b) => a * b, 1);
+    const unknown = fixed.filter((d) => d <= 0).length;
+    let dims;
+    if (unknown === 0) {
+      if (known !== per) {
+        throw new ConfigurationError(
+          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
+          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
+        );
+      }
+      dims = [records.length, ...fixed];
+    } else if (unknown === 1 && per % known === 0) {
+      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
+    } else {
+      dims = [records.length, per];
+    }
+    const type = input.type ?? "float32";
+    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
+  }
+  return feeds;
+}
+function evalFeeds(inputs, records, subject) {
+  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
+}
+var init_feeds = __esm({
+  "src/evaluate/feeds.ts"() {
+    "use strict";
+    init_errors();
+  }
+});
+
+// src/inference/ort.ts
+import { createRequire } from "node:module";
+import { join } from "node:path";
+async function load() {
+  const dir = process.env.SLMOPS_ORT_DIR;
+  if (dir) {
+    try {
+      return createRequire(join(dir, "package.json"))("onnxruntime-node");
+    } catch (error) {
+      throw new ConfigurationError(`onnxruntime-node could not be loaded from ${dir}`, {
+        subject: "SLMOPS_ORT_DIR",
+        fix: "Delete that folder so the action installs the runtime again, or unset SLMOPS_ORT_DIR",
+        cause: error
+      });
+    }
+  }
+  try {
+    const module = await import("onnxruntime-node");
+    return module.default ?? module;
+  } catch (error) {
+    throw new ConfigurationError("onnxruntime-node is not installed", {
+      fix: "Run npm install in the slmops folder (the GitHub Actions install it themselves)",
+      cause: error
+    });
+  }
+}
+function loadOnnxRuntime() {
+  cached ??= load();
+  return cached;
+}
+var cached;
+var init_ort = __esm({
+  "src/inference/ort.ts"() {
+    "use strict";
+    init_errors();
+  }
+});
+
+// src/inference/session.ts
+import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as join2 } from "node:path";
+function defaultThreads() {
+  const env = Number(process.env.SLMOPS_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : 1;
+}
+function ioInfo(meta) {
+  return {
+    name: meta.name,
+    isTensor: meta.isTensor,
+    ...meta.type ? { type: meta.type } : {},
+    shape: [...meta.shape ?? []]
+  };
+}
+async function createSession(model, options = {}) {
+  const ort = await loadOnnxRuntime();
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const spin = options.allowSpinning ? "1" : "0";
+  let session;
+  try {
+    const sessionOptions = {
+      intraOpNumThreads: options.intraOpThreads ?? defaultThreads(),
+      interOpNumThreads: options.interOpThreads ?? 1,
+      graphOptimizationLevel: options.graphOptimization ?? "all",
+      executionMode: "sequential",
+      logSeverityLevel: 3,
+      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+      ...options.freeDimensions ? { freeDimensionOverrides: options.freeDimensions } : {},
+      ...profileDir ? { enableProfiling: true, profileFilePrefix: join2(profileDir, "profile") } : {}
+    };
+    session = typeof model === "string" ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (error) {
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ConfigurationError(`onnxruntime could not load the model: ${message.split("\n")[0]}`, {
+      subject: typeof model === "string" ? model : "model",
+      fix: "Check that the model is valid for onnxruntime (opset, operators, IR version ≤ 13)",
+      cause: error
+    });
+  }
+  const inputs = session.inputMetadata.map(ioInfo);
+  const outputs = session.outputMetadata.map(ioInfo);
+  let profiling = Boolean(profileDir);
+  return {
+    inputs,
+    outputs,
+    async run(feeds, outputNames) {
+      const ortFeeds = {};
+      for (const [name, value] of Object.entries(feeds)) {
+        ortFeeds[name] = new ort.Tensor(value.type, value.data, value.dims);
+      }
+      const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
+      const out = {};
+      for (const [name, tensor2] of Object.entries(results)) {
+        out[name] = {
+          type: tensor2.type,
+          dims: [...tensor2.dims],
+          data: tensor2.data
+        };
+      }
+      return out;
+    },
+    endProfiling() {
+      if (!profiling || !profileDir) return [];
+      profiling = false;
+      session.endProfiling();
+      const file = readdirSync(profileDir).find((name) => name.endsWith(".json"));
+      const events = file ? JSON.parse(readFileSync2(join2(profileDir, file), "utf8")) : [];
+      rmSync(profileDir, { recursive: true, force: true });
+      return events;
+    },
+    async release() {
+      await session.release();
+      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    }
+  };
+}
+var init_session = __esm({
+  "src/inference/session.ts"() {
+    "use strict";
+    init_errors();
+    init_ort();
+  }
+});
+
+// src/inference/synthesize.ts
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = a + 1831565813 >>> 0;
+    let t = a;
+    t = Math.imul(t ^ t >>> 15, t | 1);
+    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
+    return ((t ^ t >>> 14) >>> 0) / 4294967296;
+  };
+}
+function resolveDim(dim, dims, defaultDim) {
+  if (typeof dim === "number" && dim >= 0) return dim;
+  if (typeof dim !== "string" || dim === "") return defaultDim;
+  const named = dims[dim];
+  if (named !== void 0) return named;
+  if (dim.includes("+")) {
+    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
+  }
+  if (/past/i.test(dim)) return 0;
+  return defaultDim;
+}
+function fill(type, count, random, intHigh) {
+  switch (type) {
+    case "float32":
+      return Float32Array.from({ length: count }, () => random() * 2 - 1);
+    case "float64":
+      return Float64Array.from({ length: count }, () => random() * 2 - 1);
+    case "float16":
+      return new Uint16Array(count);
+    case "int64":
+      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
+    case "uint64":
+      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
+    case "int32":
+      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint32":
+      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "int16":
+      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint16":
+      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "int8":
+      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
+    case "uint8":
+      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
+    case "bool":
+      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
+    case "string":
+      return Array.from({ length: count }, () => "");
+  }
+}
+function synthesizeInputs(inputs, options = {}) {
+  const random = prng(options.seed ?? 1);
+  const dims = options.dims ?? {};
+  const defaultDim = options.defaultDim ?? 1;
+  const feeds = {};
+  for (const input of inputs) {
+    if (!input.isTensor || !input.type) continue;
+    const type = input.type;
+    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
+    const count = shape.reduce((a, b) => a * b, 1);
+    let data = fill(type, count, random, options.intHigh ?? 2);
+    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
+      data = fill(type, count, () => 0.9999, 2);
+      if (type === "float32" || type === "float64") data.fill(1);
+    }
+    feeds[input.name] = { type, dims: shape, data };
+  }
+  return feeds;
+}
+var init_synthesize = __esm({
+  "src/inference/synthesize.ts"() {
+    "use strict";
+  }
+});
+
+// src/evaluate/decode-loop.ts
+function kvLayout(inputs, outputs) {
+  const pasts = inputs.filter((i) => isPastInput(i.name));
+  if (pasts.length === 0) return void 0;
+  const outputNames = outputs.map((o) => o.name);
+  const pastToPresent = /* @__PURE__ */ new Map();
+  for (const past of pasts) {
+    const suffix = past.name.replace(/^past_key_values|^past/, "");
+    const present = outputNames.find(
+      (o) => /^present/.test(o) && o.replace(/^present(_key_values)?/, "") === suffix
+    );
+    if (!present) return void 0;
+    pastToPresent.set(past.name, present);
+  }
+  const ids2 = inputs.find((i) => /input_ids/.test(i.name))?.name;
+  const logits = outputs.find((o) => /logits/.test(o.name))?.name ?? outputs[0]?.name;
+  if (!ids2 || !logits) return void 0;
+  const mask = inputs.find((i) => /attention_mask/.test(i.name))?.name;
+  const positions = inputs.find((i) => /position_ids/.test(i.name))?.name;
+  return { ids: ids2, logits, pastToPresent, ...mask ? { mask } : {}, ...positions ? { positions } : {} };
+}
+function int64(values, dims) {
+  return { type: "int64", dims, data: BigInt64Array.from(values, (v) => BigInt(v)) };
+}
+function emptyPast(info) {
+  const dims = info.shape.map(
+    (d, axis) => typeof d === "number" ? d : axis === 0 ? 1 : /past|seq|len/i.test(d) ? 0 : 1
+  );
+  return { type: "float32", dims, data: new Float32Array(0) };
+}
+async function greedyDecode(session, prompt, steps) {
+  const layout = kvLayout(session.inputs, session.outputs);
+  if (!layout) {
+    throw new ConfigurationError("the model has no KV-cache inputs (past_key_values.* / present.*)", {
+      fix: "Decode loops need a decoder exported with past key values"
+    });
+  }
+  let pasts = /* @__PURE__ */ new Map();
+  for (const input of session.inputs)
+    if (layout.pastToPresent.has(input.name)) pasts.set(input.name, emptyPast(input));
+  const stepLogits = [];
+  const tokens = [];
+  let fed = prompt;
+  let past = 0;
+  let cacheLength = 0;
+  for (let step = 0; step <= steps; step++) {
+    const feeds = {
+      [layout.ids]: int64(fed, [1, fed.length]),
+      ...Object.fromEntries(pasts)
+    };
+    if (layout.mask) feeds[layout.mask] = int64(new Array(past + fed.length).fill(1), [1, past + fed.length]);
+    if (layout.positions)
+      feeds[layout.positions] = int64(
+        fed.map((_, i) => past + i),
+        [1, fed.length]
+      );
+    const out = await session.run(feeds);
+    const logits = out[layout.logits];
+    const vocab = logits.dims[logits.dims.length - 1];
+    const data = logits.data;
+    const last = data.slice(data.length - vocab);
+    stepLogits.push(last);
+    let best = 0;
+    for (let v = 1; v < vocab; v++) if (last[v] > last[best]) best = v;
+    tokens.push(best);
+    past += fed.length;
+    fed = [best];
+    const next = /* @__PURE__ */ new Map();
+    for (const [pastName, presentName] of layout.pastToPresent) {
+      const present = out[presentName];
+      next.set(pastName, present);
+      cacheLength = present.dims[present.dims.length - 2] ?? 0;
+    }
+    pasts = next;
+  }
+  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength };
+}
+var init_decode_loop = __esm({
+  "src/evaluate/decode-loop.ts"() {
+    "use strict";
+    init_errors();
+    init_feeds();
+  }
+});
+
+// src/bench/interleave.ts
+import { performance as performance2 } from "node:perf_hooks";
+async function time(arm) {
+  const started = performance2.now();
+  await arm.session.run(arm.feeds);
+  return performance2.now() - started;
+}
+async function measureInterleaved(arms, options) {
+  const random = prng(options.seed ?? 7);
+  const warmupRuns = options.warmupRuns ?? 5;
+  const warmupMs = options.warmupMs ?? 1e3;
+  const started = performance2.now();
+  for (let i = 0; i < warmupRuns || performance2.now() - started < warmupMs; i++) {
+    for (const arm of arms) await time(arm);
+  }
+  const samples = Object.fromEntries(arms.map((a2) => [a2.name, []]));
+  const [a, b] = arms;
+  if (arms.length === 1) {
+    for (let i = 0; i < options.iterations; i++) samples[a.name].push(await time(a));
+    return samples;
+  }
+  while (samples[a.name].length < options.iterations) {
+    const order = random() < 0.5 ? [a, b, b, a] : [b, a, a, b];
+    for (const arm of order) samples[arm.name].push(await time(arm));
+  }
+  for (const arm of arms) samples[arm.name] = samples[arm.name].slice(0, options.iterations);
+  return samples;
+}
+var init_interleave = __esm({
+  "src/bench/interleave.ts"() {
+    "use strict";
+    init_synthesize();
+  }
+});
+
+// src/bench/workload.ts
+function isLanguageModel(inputs) {
+  return inputs.some((i) => /input_ids/.test(i.name));
+}
+function chooseWorkload(inputs, outputs, requested) {
+  if (requested !== "auto") return requested;
+  if (kvLayout(inputs, outputs)) return "decode";
+  return isLanguageModel(inputs) ? "prefill" : "generic";
+}
+function tokenRow(spec, length) {
+  const source = spec.tokens?.length ? spec.tokens : [0, 1];
+  return Array.from({ length }, (_, i) => source[i % source.length]);
+}
+function ids(spec, length) {
+  const row = tokenRow(spec, length);
+  const data = new BigInt64Array(spec.batch * length);
+  for (let b = 0; b < spec.batch; b++)
+    for (let t = 0; t < length; t++) data[b * length + t] = BigInt(row[t]);
+  return { type: "int64", dims: [spec.batch, length], data };
+}
+function ones(batch, length) {
+  return { type: "int64", dims: [batch, length], data: new BigInt64Array(batch * length).fill(1n) };
+}
+function prefillFeeds(session, spec, length) {
+  const layout = kvLayout(session.inputs, session.outputs);
+  const feeds = {};
+  for (const input of session.inputs) {
+    if (/input_ids/.test(input.name)) feeds[input.name] = ids(spec, length);
+    else if (/attention_mask/.test(input.name)) feeds[input.name] = ones(spec.batch, length);
+    else if (/position_ids/.test(input.name)) {
+      const data = new BigInt64Array(spec.batch * length);
+      for (let i = 0; i < data.length; i++) data[i] = BigInt(i % length);
+      feeds[input.name] = { type: "int64", dims: [spec.batch, length], data };
+    } else if (layout?.pastToPresent.has(input.name)) {
+      const dims = input.shape.map(
+        (d, axis) => typeof d === "number" ? d : axis === 0 ? spec.batch : /past|seq|len/i.test(d) ? 0 : 1
+      );
+      feeds[input.name] = { type: "float32", dims, data: new Float32Array(0) };
+    } else {
+      Object.assign(feeds, synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } }));
+    }
+  }
+  return feeds;
+}
+async function workloadFeeds(session, spec) {
+  if (spec.kind === "generic") {
+    return synthesizeInputs(session.inputs, { dims: { batch: spec.batch, ...spec.dims }, defaultDim: 1 });
+  }
+  if (spec.kind === "prefill") return prefillFeeds(session, spec, spec.sequenceLength);
+  const layout = kvLayout(session.inputs, session.outputs);
+  const prefill = await session.run(prefillFeeds(session, spec, spec.sequenceLength));
+  const step = {};
+  for (const input of session.inputs) {
+    if (input.name === layout.ids)
+      step[input.name] = ids({ ...spec, tokens: [tokenRow(spec, spec.sequenceLength + 1).at(-1)] }, 1);
+    else if (input.name === layout.mask) step[input.name] = ones(spec.batch, spec.sequenceLength + 1);
+    else if (input.name === layout.positions) {
+      step[input.name] = {
+        type: "int64",
+        dims: [spec.batch, 1],
+        data: new BigInt64Array(spec.batch).fill(BigInt(spec.sequenceLength))
+      };
+    } else if (layout.pastToPresent.has(input.name))
+      step[input.name] = prefill[layout.pastToPresent.get(input.name)];
+  }
+  return step;
+}
+function tokensPerRun(spec) {
+  if (spec.kind === "prefill") return spec.batch * spec.sequenceLength;
+  if (spec.kind === "decode") return spec.batch;
+  return 0;
+}
+var init_workload = __esm({
+  "src/bench/workload.ts"() {
+    "use strict";
+    init_decode_loop();
+    init_synthesize();
+  }
+});
+
+// src/bench/timing-process.ts
+var timing_process_exports = {};
+__export(timing_process_exports, {
+  runTimingProcess: () => runTimingProcess
+});
+import { performance as performance3 } from "node:perf_hooks";
+async function runTimingProcess(spec) {
+  const sessions = {};
+  const loadMs = {};
+  const firstRunMs = {};
+  const arms = [];
+  try {
+    for (const arm of spec.arms) {
+      const started = performance3.now();
+      const session = await createSession(arm.path, { intraOpThreads: spec.threads });
+      loadMs[arm.name] = performance3.now() - started;
+      sessions[arm.name] = session;
+      const feeds = await workloadFeeds(session, spec.workload);
+      const first = performance3.now();
+      await session.run(feeds);
+      firstRunMs[arm.name] = performance3.now() - first;
+      arms.push({ name: arm.name, session, feeds });
+    }
+    const samplesMs = await measureInterleaved(arms, {
+      warmupRuns: spec.warmupRuns,
+      warmupMs: spec.warmupMs,
+      iterations: spec.iterations,
+      seed: spec.seed
+    });
+    const decodeMsPerToken = {};
+    if (spec.workload.kind === "decode" && spec.decodeTokens > 0) {
+      const prompt = Array.from(
+        { length: spec.workload.sequenceLength },
+        (_, i) => spec.workload.tokens?.[i] ?? i % 2
+      );
+      for (const arm of arms) {
+        const prefillStart = performance3.now();
+        await greedyDecode(arm.session, prompt, 0);
+        const prefillMs = performance3.now() - prefillStart;
+        const started = performance3.now();
+        await greedyDecode(arm.session, prompt, spec.decodeTokens);
+        decodeMsPerToken[arm.name] = Math.max(0, performance3.now() - started - prefillMs) / spec.decodeTokens;
+      }
+    }
+    return { loadMs, firstRunMs, samplesMs, decodeMsPerToken };
+  } finally {
+    for (const session of Object.values(sessions)) await session.release();
+  }
+}
+var init_timing_process = __esm({
+  "src/bench/timing-process.ts"() {
+    "use strict";
+    init_decode_loop();
+    init_session();
+    init_interleave();
+    init_workload();
+  }
+});
+
+// src/bench/rss-process.ts
+var rss_process_exports = {};
+__export(rss_process_exports, {
+  runRssProcess: () => runRssProcess
+});
+async function runRssProcess(spec) {
+  const session = await createSession(spec.path, { intraOpThreads: spec.threads });
+  try {
+    const feeds = await workloadFeeds(session, spec.workload);
+    for (let i = 0; i < spec.runs; i++) await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+  return { peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+var init_rss_process = __esm({
+  "src/bench/rss-process.ts"() {
+    "use strict";
+    init_session();
+    init_workload();
+  }
+});
+
+// src/bench/node-costs.ts
+function dimsOf(shapes, index) {
+  const entry = shapes?.[index];
+  return entry ? Object.values(entry)[0] : void 0;
+}
+function arithmeticOps(op, inputs, outputs) {
+  const a = dimsOf(inputs, 0);
+  const out = dimsOf(outputs, 0);
+  if (!a || !out || a.length === 0 || out.length === 0) return 0;
+  switch (op) {
+    case "MatMul":
+    case "FusedMatMul":
+    case "MatMulInteger":
+    case "DynamicQuantizeMatMul":
+    case "MatMulIntegerToFloat":
+    case "QLinearMatMul":
+    case "MatMulNBits":
+    case "Gemm":
+    case "FusedGemm":
+    case "QGemm": {
+      const k = a[a.length - 1];
+      return 2 * product(out) * k;
+    }
+    case "Conv":
+    case "FusedConv":
+    case "NchwcConv":
+    case "ConvInteger":
+    case "QLinearConv": {
+      const w = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
+      return w ? 2 * product(out) * product(w.slice(1)) : 0;
+    }
+    default:
+      return 0;
+  }
+}
+function nodeCosts(events, runs) {
+  const byName = /* @__PURE__ */ new Map();
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+    const args = e.args ?? {};
+    const op = String(args.op_name ?? "");
+    const name = e.name.slice(0, -"_kernel_time".length);
+    const inputs = args.input_type_shape;
+    const outputs = args.output_type_shape;
+    const bytes = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
+    const entry = byName.get(name) ?? {
+      name,
+      op,
+      us: 0,
+      ops: arithmeticOps(op, inputs, outputs),
+      int8: INT8_OPS.has(op),
+      bytes
+    };
+    entry.us += e.dur / runs;
+    byName.set(name, entry);
+  }
+  return [...byName.values()];
+}
+var product, INT8_OPS;
+var init_node_costs = __esm({
+  "src/bench/node-costs.ts"() {
+    "use strict";
+    product = (dims) => dims.reduce((a, b) => a * b, 1);
+    INT8_OPS = /* @__PURE__ */ new Set([
+      "MatMulInteger",
+      "DynamicQuantizeMatMul",
+      "ConvInteger",
+      "QLinearMatMul",
+      "QLinearConv",
+      "QGemm",
+      "MatMulIntegerToFloat"
+    ]);
+  }
+});
+
+// src/bench/profile-process.ts
+var profile_process_exports = {};
+__export(profile_process_exports, {
+  runProfileProcess: () => runProfileProcess
+});
+async function runProfileProcess(spec) {
+  const builder = await createSession(spec.path, { intraOpThreads: spec.threads });
+  const feeds = await workloadFeeds(builder, spec.workload);
+  await builder.release();
+  const session = await createSession(spec.path, { intraOpThreads: spec.threads, profiling: true });
+  try {
+    for (let i = 0; i < spec.runs; i++) await session.run(feeds);
+    return { nodes: nodeCosts(session.endProfiling(), spec.runs) };
+  } finally {
+    await session.release();
+  }
+}
+var init_profile_process = __esm({
+  "src/bench/profile-process.ts"() {
+    "use strict";
+    init_session();
+    init_node_costs();
+    init_workload();
+  }
+});
 
 // node_modules/commander/lib/error.js
 var require_error = __commonJS({
@@ -4450,7 +5228,7 @@ var require_foldFlowLines = __commonJS({
         else
           end = lineWidth - indentAtStart;
       }
-      let split = void 0;
+      let split2 = void 0;
       let prev = void 0;
       let overflow = false;
       let i = -1;
@@ -4483,18 +5261,18 @@ var require_foldFlowLines = __commonJS({
           if (mode === FOLD_BLOCK)
             i = consumeMoreIndentedLines(text, i, indent.length);
           end = i + indent.length + endStep;
-          split = void 0;
+          split2 = void 0;
         } else {
           if (ch === " " && prev && prev !== " " && prev !== "\n" && prev !== "	") {
             const next = text[i + 1];
             if (next && next !== " " && next !== "\n" && next !== "	")
-              split = i;
+              split2 = i;
           }
           if (i >= end) {
-            if (split) {
-              folds.push(split);
-              end = split + endStep;
-              split = void 0;
+            if (split2) {
+              folds.push(split2);
+              end = split2 + endStep;
+              split2 = void 0;
             } else if (mode === FOLD_QUOTED) {
               while (prev === " " || prev === "	") {
                 prev = ch;
@@ -4507,7 +5285,7 @@ var require_foldFlowLines = __commonJS({
               folds.push(j);
               escapedFolds[j] = true;
               end = j + endStep;
-              split = void 0;
+              split2 = void 0;
             } else {
               overflow = true;
             }
@@ -8041,13 +8819,13 @@ var require_resolve_block_scalar = __commonJS({
       return { mode, indent, chomp, comment, length };
     }
     function splitLines(source) {
-      const split = source.split(/\n( *)/);
-      const first = split[0];
+      const split2 = source.split(/\n( *)/);
+      const first = split2[0];
       const m = first.match(/^( *)/);
       const line0 = m?.[1] ? [m[1], first.slice(m[1].length)] : ["", first];
       const lines = [line0];
-      for (let i = 1; i < split.length; i += 2)
-        lines.push([split[i], split[i + 1]]);
+      for (let i = 1; i < split2.length; i += 2)
+        lines.push([split2[i], split2[i + 1]]);
       return lines;
     }
     exports.resolveBlockScalar = resolveBlockScalar;
@@ -13747,7 +14525,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve7.call(this, root2, ref);
+      let _sch = resolve10.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -13774,7 +14552,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s2) {
       return s1.schema === s2.schema && s1.root === s2.root && s1.baseId === s2.baseId;
     }
-    function resolve7(root2, ref) {
+    function resolve10(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -14146,9 +14924,9 @@ var require_utils = __commonJS({
       let output = "";
       for (let i = 0; i < input.length; i++) {
         if (input[i] === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (decodeUnreserved && isUnreserved(decoded)) {
               output += decoded;
@@ -14168,9 +14946,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (decoded !== "." && isUnreserved(decoded)) {
               output += decoded;
@@ -14210,9 +14988,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -14248,9 +15026,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -14295,9 +15073,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (isUnreserved(decoded)) {
               output += decoded;
@@ -14335,9 +15113,9 @@ var require_utils = __commonJS({
       let output = "";
       for (let i = 0; i < input.length; i++) {
         if (input[i] === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -14638,7 +15416,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve7(baseURI, relativeURI, options) {
+    function resolve10(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -15029,7 +15807,7 @@ var require_fast_uri = __commonJS({
     var fastUri = {
       SCHEMES,
       normalize,
-      resolve: resolve7,
+      resolve: resolve10,
       resolveComponent,
       equal,
       serialize,
@@ -17715,7 +18493,7 @@ var require_discriminator = __commonJS({
       error,
       code(cxt) {
         const { gen, data, schema, parentSchema, it } = cxt;
-        const { oneOf: oneOf2 } = parentSchema;
+        const { oneOf: oneOf3 } = parentSchema;
         if (!it.opts.discriminator) {
           throw new Error("discriminator: requires discriminator option");
         }
@@ -17724,7 +18502,7 @@ var require_discriminator = __commonJS({
           throw new Error("discriminator: requires propertyName");
         if (schema.mapping)
           throw new Error("discriminator: mapping is not supported");
-        if (!oneOf2)
+        if (!oneOf3)
           throw new Error("discriminator: requires oneOf keyword");
         const valid = gen.let("valid", false);
         const tag = gen.const("tag", (0, codegen_1._)`${data}${(0, codegen_1.getProperty)(tagName)}`);
@@ -17752,8 +18530,8 @@ var require_discriminator = __commonJS({
           const oneOfMapping = {};
           const topRequired = hasRequired(parentSchema);
           let tagRequired = true;
-          for (let i = 0; i < oneOf2.length; i++) {
-            let sch = oneOf2[i];
+          for (let i = 0; i < oneOf3.length; i++) {
+            let sch = oneOf3[i];
             if ((sch === null || sch === void 0 ? void 0 : sch.$ref) && !(0, util_1.schemaHasRulesButRef)(sch, it.self.RULES)) {
               const ref = sch.$ref;
               sch = compile_1.resolveRef.call(it.self, it.schemaEnv.root, it.baseId, ref);
@@ -18373,7 +19151,7 @@ var require_formats = __commonJS({
     }
     var TIME = /^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$/i;
     function getTime(strictTimeZone) {
-      return function time(str) {
+      return function time2(str) {
         const matches = TIME.exec(str);
         if (!matches)
           return false;
@@ -18419,10 +19197,10 @@ var require_formats = __commonJS({
     }
     var DATE_TIME_SEPARATOR = /t|\s/i;
     function getDateTime(strictTimeZone) {
-      const time = getTime(strictTimeZone);
+      const time2 = getTime(strictTimeZone);
       return function date_time(str) {
         const dateTime = str.split(DATE_TIME_SEPARATOR);
-        return dateTime.length === 2 && date(dateTime[0]) && time(dateTime[1]);
+        return dateTime.length === 2 && date(dateTime[0]) && time2(dateTime[1]);
       };
     }
     function compareDateTime(dt1, dt2) {
@@ -18851,7 +19629,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve7, reject) {
+      return new Promise(function executor(resolve10, reject) {
         params[offset] = function callback(err) {
           if (pending) {
             pending = false;
@@ -18861,7 +19639,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve7.apply(null, params2);
+              resolve10.apply(null, params2);
             }
           }
         };
@@ -22041,13 +22819,13 @@ var require_path = __commonJS({
         return null;
       }
     }
-    var isAbsolute2 = (
+    var isAbsolute3 = (
       /**
        * Tests if the specified path is absolute.
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path.isAbsolute = function isAbsolute3(path2) {
+      path.isAbsolute = function isAbsolute4(path2) {
         return /^(?:\/|\w+:|\\\\\w+)/.test(path2);
       }
     );
@@ -22068,7 +22846,7 @@ var require_path = __commonJS({
           path2 = path2.substring(2);
         }
         path2 = path2.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path2.split("/"), absolute = isAbsolute2(path2), prefix = "";
+        var parts = path2.split("/"), absolute = isAbsolute3(path2), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -22087,13 +22865,13 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve7(originPath, includePath, alreadyNormalized) {
+    path.resolve = function resolve10(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
       if (!alreadyNormalized)
         includePath = normalize(includePath);
-      if (isAbsolute2(includePath))
+      if (isAbsolute3(includePath))
         return includePath;
       if (!alreadyNormalized)
         originPath = normalize(originPath);
@@ -22453,7 +23231,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve7() {
+    MapField.prototype.resolve = function resolve10() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -22539,7 +23317,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve7() {
+    Method.prototype.resolve = function resolve10() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -24346,7 +25124,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve7() {
+    Field.prototype.resolve = function resolve10() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -24636,7 +25414,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve7() {
+    ReflectionObject.prototype.resolve = function resolve10() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -25011,69 +25789,9 @@ var require_light = __commonJS({
   }
 });
 
-// src/compress/fidelity.ts
-import { spawn } from "node:child_process";
-
 // src/evaluate/eval-data.ts
+init_errors();
 import { readFileSync } from "node:fs";
-
-// src/errors.ts
-var ExitCode = {
-  Success: 0,
-  GateFailed: 1,
-  UsageOrInput: 2,
-  Internal: 3
-};
-var ConfigurationError = class extends Error {
-  subject;
-  fix;
-  exitCode = ExitCode.UsageOrInput;
-  constructor(problem, details = {}) {
-    super(
-      formatProblem(problem, details),
-      details.cause === void 0 ? void 0 : { cause: details.cause }
-    );
-    this.name = "ConfigurationError";
-    this.subject = details.subject;
-    this.fix = details.fix;
-  }
-};
-var ModelFormatError = class extends ConfigurationError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "ModelFormatError";
-  }
-};
-var ExternalDataError = class extends ConfigurationError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "ExternalDataError";
-  }
-};
-var UnsafePathError = class extends ExternalDataError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "UnsafePathError";
-  }
-};
-var GateFailedError = class extends Error {
-  exitCode = ExitCode.GateFailed;
-  constructor(message) {
-    super(message);
-    this.name = "GateFailedError";
-  }
-};
-function formatProblem(problem, details) {
-  const head = details.subject ? `${details.subject}: ${problem}` : problem;
-  return details.fix ? `${head}. ${details.fix}` : head;
-}
-function exitCodeOf(error) {
-  if (error instanceof ConfigurationError) return error.exitCode;
-  if (error instanceof GateFailedError) return error.exitCode;
-  return ExitCode.Internal;
-}
-
-// src/evaluate/eval-data.ts
 function isNumberArray(value) {
   return Array.isArray(value) && value.every((v) => typeof v === "number" && Number.isFinite(v));
 }
@@ -25146,118 +25864,8 @@ function readEvalData(path) {
   return parseEvalData(text, path);
 }
 
-// src/evaluate/feeds.ts
-function allocate(type, values, subject) {
-  switch (type) {
-    case "float32":
-      return Float32Array.from(values);
-    case "float64":
-      return Float64Array.from(values);
-    case "int64":
-      return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)));
-    case "int32":
-      return Int32Array.from(values);
-    case "uint8":
-    case "bool":
-      return Uint8Array.from(values);
-    case "int8":
-      return Int8Array.from(values);
-    default:
-      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
-  }
-}
-function isPastInput(name) {
-  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
-}
-function tokenFeeds(inputs, records, subject) {
-  const rows = records.map((r) => {
-    if (r.kind !== "tokens")
-      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
-    return r.inputIds;
-  });
-  const length = rows[0]?.length ?? 0;
-  const ragged = records.find((_, i) => rows[i].length !== length);
-  if (ragged) {
-    throw new ConfigurationError(
-      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
-      {
-        subject,
-        fix: "Batch windows of one length together, or feed them one at a time"
-      }
-    );
-  }
-  const batch = rows.length;
-  const feeds = {};
-  for (const input of inputs) {
-    const type = input.type ?? "float32";
-    if (/input_ids|^ids$|tokens/i.test(input.name)) {
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
-    } else if (/attention_mask/i.test(input.name)) {
-      feeds[input.name] = {
-        type,
-        dims: [batch, length],
-        data: allocate(type, new Array(batch * length).fill(1), subject)
-      };
-    } else if (/position_ids/i.test(input.name)) {
-      const positions = Array.from({ length: batch * length }, (_, i) => i % length);
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
-    } else if (isPastInput(input.name)) {
-      const dims = input.shape.map((d, axis) => {
-        if (typeof d === "number") return d;
-        if (axis === 0) return batch;
-        return /past|cache|seq|len/i.test(d) ? 0 : 1;
-      });
-      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
-    } else {
-      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
-        subject,
-        fix: 'Give eval lines as {"inputs": {...}} naming every model input'
-      });
-    }
-  }
-  return feeds;
-}
-function tensorFeeds(inputs, records, subject) {
-  const feeds = {};
-  const tensorInputs = inputs.filter((i) => i.isTensor);
-  for (const input of tensorInputs) {
-    const values = [];
-    for (const record of records) {
-      if (record.kind !== "tensor")
-        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
-      const v = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
-      if (!v)
-        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
-          subject
-        });
-      values.push(...v);
-    }
-    const per = values.length / records.length;
-    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
-    const known = fixed.filter((d) => d > 0).reduce((a, b) => a * b, 1);
-    const unknown = fixed.filter((d) => d <= 0).length;
-    let dims;
-    if (unknown === 0) {
-      if (known !== per) {
-        throw new ConfigurationError(
-          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
-          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
-        );
-      }
-      dims = [records.length, ...fixed];
-    } else if (unknown === 1 && per % known === 0) {
-      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
-    } else {
-      dims = [records.length, per];
-    }
-    const type = input.type ?? "float32";
-    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
-  }
-  return feeds;
-}
-function evalFeeds(inputs, records, subject) {
-  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
-}
+// src/compress/fidelity.ts
+init_feeds();
 
 // src/evaluate/metrics.ts
 function logSumExp(values, start, length) {
@@ -25280,18 +25888,18 @@ function languageModelQuality(logits, dims, rows) {
   let correct = 0;
   let predictions = 0;
   for (let b = 0; b < batch; b++) {
-    const ids = rows[b];
-    for (let t = 0; t + 1 < Math.min(length, ids.length); t++) {
+    const ids2 = rows[b];
+    for (let t = 0; t + 1 < Math.min(length, ids2.length); t++) {
       const start = (b * length + t) * vocab;
       const { lse, argmax } = logSumExp(logits, start, vocab);
-      const target = ids[t + 1];
+      const target = ids2[t + 1];
       nll += lse - logits[start + target];
       if (argmax === target) correct += 1;
       predictions += 1;
     }
   }
-  const mean = nll / predictions;
-  return { nll: mean, perplexity: Math.exp(mean), top1: correct / predictions, predictions };
+  const mean2 = nll / predictions;
+  return { nll: mean2, perplexity: Math.exp(mean2), top1: correct / predictions, predictions };
 }
 function classifierAccuracy(logits, classes, labels) {
   let errors = 0;
@@ -25339,190 +25947,54 @@ function agreement(reference, candidate, width) {
   };
 }
 
-// src/inference/session.ts
-import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join as join2 } from "node:path";
+// src/compress/fidelity.ts
+init_session();
+init_synthesize();
 
-// src/inference/ort.ts
-import { createRequire } from "node:module";
-import { join } from "node:path";
-var cached;
-async function load() {
-  const dir = process.env.SLMOPS_ORT_DIR;
-  if (dir) {
-    try {
-      return createRequire(join(dir, "package.json"))("onnxruntime-node");
-    } catch (error) {
-      throw new ConfigurationError(`onnxruntime-node could not be loaded from ${dir}`, {
-        subject: "SLMOPS_ORT_DIR",
-        fix: "Delete that folder so the action installs the runtime again, or unset SLMOPS_ORT_DIR",
-        cause: error
-      });
-    }
+// src/workers/spawn.ts
+import { spawn } from "node:child_process";
+function childEntry() {
+  return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
+}
+var ChildProcessError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ChildProcessError";
   }
-  try {
-    const module = await import("onnxruntime-node");
-    return module.default ?? module;
-  } catch (error) {
-    throw new ConfigurationError("onnxruntime-node is not installed", {
-      fix: "Run npm install in the slmops folder (the GitHub Actions install it themselves)",
-      cause: error
+};
+function runInChild(kind, spec, entry = childEntry()) {
+  return new Promise((resolve10, reject) => {
+    if (!entry) {
+      reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
+      return;
+    }
+    const child = spawn(process.execPath, [entry], {
+      env: { ...process.env, SLMOPS_CHILD: kind, SLMOPS_CHILD_SPEC: JSON.stringify(spec) },
+      stdio: ["ignore", "pipe", "pipe"]
     });
-  }
-}
-function loadOnnxRuntime() {
-  cached ??= load();
-  return cached;
-}
-
-// src/inference/session.ts
-function defaultThreads() {
-  const env = Number(process.env.SLMOPS_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : 1;
-}
-function ioInfo(meta) {
-  return {
-    name: meta.name,
-    isTensor: meta.isTensor,
-    ...meta.type ? { type: meta.type } : {},
-    shape: [...meta.shape ?? []]
-  };
-}
-async function createSession(model, options = {}) {
-  const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
-  const spin = options.allowSpinning ? "1" : "0";
-  let session;
-  try {
-    const sessionOptions = {
-      intraOpNumThreads: options.intraOpThreads ?? defaultThreads(),
-      interOpNumThreads: options.interOpThreads ?? 1,
-      graphOptimizationLevel: options.graphOptimization ?? "all",
-      executionMode: "sequential",
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-      ...options.freeDimensions ? { freeDimensionOverrides: options.freeDimensions } : {},
-      ...profileDir ? { enableProfiling: true, profileFilePrefix: join2(profileDir, "profile") } : {}
-    };
-    session = typeof model === "string" ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
-  } catch (error) {
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-    const message = error instanceof Error ? error.message : String(error);
-    throw new ConfigurationError(`onnxruntime could not load the model: ${message.split("\n")[0]}`, {
-      subject: typeof model === "string" ? model : "model",
-      fix: "Check that the model is valid for onnxruntime (opset, operators, IR version ≤ 13)",
-      cause: error
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk.toString();
     });
-  }
-  const inputs = session.inputMetadata.map(ioInfo);
-  const outputs = session.outputMetadata.map(ioInfo);
-  let profiling = Boolean(profileDir);
-  return {
-    inputs,
-    outputs,
-    async run(feeds, outputNames) {
-      const ortFeeds = {};
-      for (const [name, value] of Object.entries(feeds)) {
-        ortFeeds[name] = new ort.Tensor(value.type, value.data, value.dims);
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const line = stdout.trim().split("\n").pop() ?? "";
+      if (code === 0 && line.startsWith("{")) {
+        resolve10(JSON.parse(line));
+        return;
       }
-      const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
-      const out = {};
-      for (const [name, tensor2] of Object.entries(results)) {
-        out[name] = {
-          type: tensor2.type,
-          dims: [...tensor2.dims],
-          data: tensor2.data
-        };
-      }
-      return out;
-    },
-    endProfiling() {
-      if (!profiling || !profileDir) return [];
-      profiling = false;
-      session.endProfiling();
-      const file = readdirSync(profileDir).find((name) => name.endsWith(".json"));
-      const events = file ? JSON.parse(readFileSync2(join2(profileDir, file), "utf8")) : [];
-      rmSync(profileDir, { recursive: true, force: true });
-      return events;
-    },
-    async release() {
-      await session.release();
-      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-    }
-  };
+      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const detail = stderr.trim().split("\n").slice(-3).join(" ") || line;
+      reject(new ChildProcessError(`the ${kind} child process ${why}${detail ? `: ${detail}` : ""}`));
+    });
+  });
 }
-
-// src/inference/synthesize.ts
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = a + 1831565813 >>> 0;
-    let t = a;
-    t = Math.imul(t ^ t >>> 15, t | 1);
-    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
-    return ((t ^ t >>> 14) >>> 0) / 4294967296;
-  };
-}
-function resolveDim(dim, dims, defaultDim) {
-  if (typeof dim === "number" && dim >= 0) return dim;
-  if (typeof dim !== "string" || dim === "") return defaultDim;
-  const named = dims[dim];
-  if (named !== void 0) return named;
-  if (dim.includes("+")) {
-    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
-  }
-  if (/past/i.test(dim)) return 0;
-  return defaultDim;
-}
-function fill(type, count, random, intHigh) {
-  switch (type) {
-    case "float32":
-      return Float32Array.from({ length: count }, () => random() * 2 - 1);
-    case "float64":
-      return Float64Array.from({ length: count }, () => random() * 2 - 1);
-    case "float16":
-      return new Uint16Array(count);
-    case "int64":
-      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "uint64":
-      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "int32":
-      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint32":
-      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int16":
-      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint16":
-      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int8":
-      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
-    case "uint8":
-      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
-    case "bool":
-      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
-    case "string":
-      return Array.from({ length: count }, () => "");
-  }
-}
-function synthesizeInputs(inputs, options = {}) {
-  const random = prng(options.seed ?? 1);
-  const dims = options.dims ?? {};
-  const defaultDim = options.defaultDim ?? 1;
-  const feeds = {};
-  for (const input of inputs) {
-    if (!input.isTensor || !input.type) continue;
-    const type = input.type;
-    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
-    const count = shape.reduce((a, b) => a * b, 1);
-    let data = fill(type, count, random, options.intHigh ?? 2);
-    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
-      data = fill(type, count, () => 0.9999, 2);
-      if (type === "float32" || type === "float64") data.fill(1);
-    }
-    feeds[input.name] = { type, dims: shape, data };
-  }
-  return feeds;
+function childSpec() {
+  return JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? "{}");
 }
 
 // src/compress/fidelity.ts
@@ -25595,45 +26067,37 @@ async function measureFidelity(spec) {
     await candidate.release();
   }
 }
-function childEntry() {
-  return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
+function measureFidelityInChild(spec) {
+  return runInChild("fidelity", spec);
 }
-function measureFidelityInChild(spec, entry = childEntry()) {
-  return new Promise((resolve7, reject) => {
-    if (!entry) {
-      reject(new Error("no entry script to start the fidelity child process from"));
-      return;
-    }
-    const child = spawn(process.execPath, [entry], {
-      env: { ...process.env, SLMOPS_CHILD: "fidelity", SLMOPS_CHILD_SPEC: JSON.stringify(spec) },
-      stdio: ["ignore", "pipe", "pipe"]
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const line = stdout.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) {
-        resolve7(JSON.parse(line));
-      } else {
-        const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(
-          new Error(`the fidelity check ${why}: ${stderr.trim().split("\n").slice(-3).join(" ") || line}`)
-        );
-      }
-    });
-  });
-}
+
+// src/workers/dispatch.ts
 async function runChildIfRequested() {
-  if (process.env.SLMOPS_CHILD !== "fidelity") return false;
-  const spec = JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? "{}");
-  const result = await measureFidelity(spec);
+  const kind = process.env.SLMOPS_CHILD;
+  if (!kind) return false;
+  let result;
+  switch (kind) {
+    case "fidelity":
+      result = await measureFidelity(childSpec());
+      break;
+    case "bench": {
+      const { runTimingProcess: runTimingProcess2 } = await Promise.resolve().then(() => (init_timing_process(), timing_process_exports));
+      result = await runTimingProcess2(childSpec());
+      break;
+    }
+    case "rss": {
+      const { runRssProcess: runRssProcess2 } = await Promise.resolve().then(() => (init_rss_process(), rss_process_exports));
+      result = await runRssProcess2(childSpec());
+      break;
+    }
+    case "profile": {
+      const { runProfileProcess: runProfileProcess2 } = await Promise.resolve().then(() => (init_profile_process(), profile_process_exports));
+      result = await runProfileProcess2(childSpec());
+      break;
+    }
+    default:
+      throw new Error(`unknown SLMOPS_CHILD kind "${kind}"`);
+  }
   process.stdout.write(`${JSON.stringify(result)}
 `);
   return true;
@@ -25655,6 +26119,9 @@ var {
   Option,
   Help
 } = import_index.default;
+
+// src/cli/program.ts
+init_errors();
 
 // package.json
 var package_default = {
@@ -25703,10 +26170,13 @@ var package_default = {
 // src/version.ts
 var VERSION = package_default.version;
 
-// src/compress/compress.ts
-import { mkdirSync, renameSync as renameSync2, rmSync as rmSync3, statSync as statSync3, writeFileSync } from "node:fs";
-import { basename as basename2, dirname as dirname3, join as join4, relative as relative2, resolve as resolve6 } from "node:path";
-import { performance } from "node:perf_hooks";
+// src/cli/bench-command.ts
+import { mkdirSync as mkdirSync4, writeFileSync as writeFileSync3 } from "node:fs";
+import { dirname as dirname6, join as join11, resolve as resolve9 } from "node:path";
+
+// src/bench/run-bench.ts
+import { existsSync as existsSync2 } from "node:fs";
+import { resolve as resolve8 } from "node:path";
 
 // src/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -25792,6 +26262,9 @@ var manifest_schema_default = {
   }
 };
 
+// src/config/load.ts
+init_errors();
+
 // src/config/schemas.ts
 var import__ = __toESM(require__(), 1);
 var import_ajv_formats = __toESM(require_dist2(), 1);
@@ -25819,14 +26292,25 @@ var bench_schema_default = {
     "createdAt"
   ],
   properties: {
-    schema: { const: "slmops.bench/v1" },
+    schema: {
+      const: "slmops.bench/v1"
+    },
     model: {
       type: "object",
       required: ["path", "sha256", "bytes", "params"],
       properties: {
-        path: { type: "string", minLength: 1 },
-        sha256: { $ref: "#/$defs/sha256" },
-        bytes: { type: "integer", minimum: 0, description: "Model size, external data included." },
+        path: {
+          type: "string",
+          minLength: 1
+        },
+        sha256: {
+          $ref: "#/$defs/sha256"
+        },
+        bytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Model size, external data included."
+        },
         params: {
           type: "integer",
           minimum: 0,
@@ -25834,13 +26318,22 @@ var bench_schema_default = {
         }
       }
     },
-    modelId: { type: "string", minLength: 1 },
-    variantId: { type: "string", minLength: 1 },
+    modelId: {
+      type: "string",
+      minLength: 1
+    },
+    variantId: {
+      type: "string",
+      minLength: 1
+    },
     profile: {
       type: "object",
       required: ["id", "mode"],
       properties: {
-        id: { type: "string", pattern: "^[a-z0-9][a-z0-9._-]*$" },
+        id: {
+          type: "string",
+          pattern: "^[a-z0-9][a-z0-9._-]*$"
+        },
         mode: {
           enum: ["native", "emulated"],
           description: "native: measured on the device itself; emulated: measured on this host, `predicted` holds the device estimate."
@@ -25861,15 +26354,39 @@ var bench_schema_default = {
         "onnxruntime"
       ],
       properties: {
-        cpuModel: { type: "string" },
-        isaFlags: { type: "array", items: { type: "string" } },
-        physicalCores: { type: "integer", minimum: 1 },
-        logicalCores: { type: "integer", minimum: 1 },
-        ramBytes: { type: "integer", minimum: 0 },
-        os: { type: "string" },
-        kernel: { type: "string" },
-        node: { type: "string" },
-        onnxruntime: { type: "string" },
+        cpuModel: {
+          type: "string"
+        },
+        isaFlags: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        },
+        physicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        logicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        ramBytes: {
+          type: "integer",
+          minimum: 0
+        },
+        os: {
+          type: "string"
+        },
+        kernel: {
+          type: "string"
+        },
+        node: {
+          type: "string"
+        },
+        onnxruntime: {
+          type: "string"
+        },
         cgroup: {
           type: "object",
           properties: {
@@ -25891,33 +26408,71 @@ var bench_schema_default = {
       type: "object",
       required: ["kind", "batch", "threads", "protocol"],
       properties: {
-        kind: { enum: ["generic", "prefill", "decode"] },
-        batch: { type: "integer", minimum: 1 },
-        sequenceLength: { type: "integer", minimum: 1 },
-        threads: { type: "integer", minimum: 1 },
-        protocol: { enum: ["quick", "full"] }
+        kind: {
+          enum: ["generic", "prefill", "decode"]
+        },
+        batch: {
+          type: "integer",
+          minimum: 1
+        },
+        sequenceLength: {
+          type: "integer",
+          minimum: 1
+        },
+        threads: {
+          type: "integer",
+          minimum: 1
+        },
+        protocol: {
+          enum: ["quick", "full"]
+        }
       }
     },
     latencyMs: {
       type: "object",
       required: ["p50", "p90", "p99", "mean", "mad", "n", "ci95"],
       properties: {
-        p50: { type: "number", minimum: 0 },
-        p90: { type: ["number", "null"], minimum: 0 },
+        p50: {
+          type: "number",
+          minimum: 0
+        },
+        p90: {
+          type: ["number", "null"],
+          minimum: 0
+        },
         p99: {
           type: ["number", "null"],
           minimum: 0,
           description: "null when there are too few samples for a 99th percentile."
         },
-        mean: { type: "number", minimum: 0 },
-        mad: { type: "number", minimum: 0, description: "Median absolute deviation." },
-        n: { type: "integer", minimum: 1 },
-        ci95: { $ref: "#/$defs/interval", description: "95 % confidence interval of the median." }
+        mean: {
+          type: "number",
+          minimum: 0
+        },
+        mad: {
+          type: "number",
+          minimum: 0,
+          description: "Median absolute deviation."
+        },
+        n: {
+          type: "integer",
+          minimum: 1
+        },
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the median."
+        }
       }
     },
     samplesMs: {
       oneOf: [
-        { type: "array", items: { type: "number", minimum: 0 } },
+        {
+          type: "array",
+          items: {
+            type: "number",
+            minimum: 0
+          }
+        },
         {
           type: "object",
           required: ["histogram"],
@@ -25926,8 +26481,21 @@ var bench_schema_default = {
               type: "object",
               required: ["binEdgesMs", "counts"],
               properties: {
-                binEdgesMs: { type: "array", minItems: 2, items: { type: "number" } },
-                counts: { type: "array", minItems: 1, items: { type: "integer", minimum: 0 } }
+                binEdgesMs: {
+                  type: "array",
+                  minItems: 2,
+                  items: {
+                    type: "number"
+                  }
+                },
+                counts: {
+                  type: "array",
+                  minItems: 1,
+                  items: {
+                    type: "integer",
+                    minimum: 0
+                  }
+                }
               }
             }
           }
@@ -25938,7 +26506,12 @@ var bench_schema_default = {
     throughput: {
       type: "object",
       required: ["tokensPerSec"],
-      properties: { tokensPerSec: { type: "number", minimum: 0 } }
+      properties: {
+        tokensPerSec: {
+          type: "number",
+          minimum: 0
+        }
+      }
     },
     decode: {
       oneOf: [
@@ -25946,34 +26519,78 @@ var bench_schema_default = {
           type: "object",
           required: ["msPerToken", "tokensPerSec"],
           properties: {
-            measured: { const: true },
-            msPerToken: { type: "number", minimum: 0 },
-            tokensPerSec: { type: "number", minimum: 0 }
+            measured: {
+              const: true
+            },
+            msPerToken: {
+              type: "number",
+              minimum: 0
+            },
+            tokensPerSec: {
+              type: "number",
+              minimum: 0
+            }
           }
         },
         {
           type: "object",
           required: ["measured", "reason"],
-          properties: { measured: { const: false }, reason: { type: "string", minLength: 1 } }
+          properties: {
+            measured: {
+              const: false
+            },
+            reason: {
+              type: "string",
+              minLength: 1
+            }
+          }
         }
       ]
     },
-    loadMs: { type: "number", minimum: 0 },
-    firstRunMs: { type: "number", minimum: 0 },
-    peakRssBytes: { type: "integer", minimum: 0 },
+    loadMs: {
+      type: "number",
+      minimum: 0
+    },
+    firstRunMs: {
+      type: "number",
+      minimum: 0
+    },
+    peakRssBytes: {
+      type: "integer",
+      minimum: 0
+    },
     predicted: {
       type: "object",
       required: ["p50Ms", "intervalMs", "calibrated", "modelError"],
       properties: {
-        p50Ms: { type: "number", minimum: 0 },
-        intervalMs: { $ref: "#/$defs/interval" },
+        p50Ms: {
+          type: "number",
+          minimum: 0
+        },
+        intervalMs: {
+          $ref: "#/$defs/interval"
+        },
         calibrated: {
           type: "boolean",
           description: "Whether a calibration measured on the real device was used."
         },
         modelError: {
-          oneOf: [{ const: "unvalidated" }, { type: "number", minimum: 0 }],
+          oneOf: [
+            {
+              const: "unvalidated"
+            },
+            {
+              type: "number",
+              minimum: 0
+            }
+          ],
           description: `The emulator's measured median absolute relative error for this profile, or "unvalidated".`
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
         }
       }
     },
@@ -25981,13 +26598,22 @@ var bench_schema_default = {
       type: "object",
       required: ["metric", "value", "reference", "delta", "agreement"],
       properties: {
-        metric: { type: "string", minLength: 1, description: "perplexity | accuracy | ..." },
-        value: { type: "number" },
+        metric: {
+          type: "string",
+          minLength: 1,
+          description: "perplexity | accuracy | ..."
+        },
+        value: {
+          type: "number"
+        },
         reference: {
           type: ["number", "null"],
           description: "The same metric for the reference (uncompressed) model."
         },
-        delta: { type: ["number", "null"], description: "value - reference." },
+        delta: {
+          type: ["number", "null"],
+          description: "value - reference."
+        },
         agreement: {
           type: ["number", "null"],
           minimum: 0,
@@ -26000,13 +26626,19 @@ var bench_schema_default = {
       type: "object",
       required: ["baselineVariantId", "ratioP50", "ci95"],
       properties: {
-        baselineVariantId: { type: "string", minLength: 1 },
+        baselineVariantId: {
+          type: "string",
+          minLength: 1
+        },
         ratioP50: {
           type: "number",
           exclusiveMinimum: 0,
           description: "head / baseline median latency."
         },
-        ci95: { $ref: "#/$defs/interval", description: "95 % confidence interval of the ratio." }
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the ratio."
+        }
       }
     },
     pullRequest: {
@@ -26014,17 +26646,43 @@ var bench_schema_default = {
       required: ["number", "headSha"],
       description: "The pull request measured, carried so a workflow_run job can post the comment.",
       properties: {
-        number: { type: "integer", minimum: 1 },
-        headSha: { type: "string", pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$" }
+        number: {
+          type: "integer",
+          minimum: 1
+        },
+        headSha: {
+          type: "string",
+          pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$"
+        }
       }
     },
-    createdAt: { type: "string", format: "date-time" }
+    createdAt: {
+      type: "string",
+      format: "date-time"
+    },
+    findings: {
+      type: "array",
+      items: {
+        type: "string"
+      },
+      description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    }
   },
   $defs: {
-    sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$"
+    },
     interval: {
       type: "array",
-      prefixItems: [{ type: "number" }, { type: "number" }],
+      prefixItems: [
+        {
+          type: "number"
+        },
+        {
+          type: "number"
+        }
+      ],
       minItems: 2,
       maxItems: 2,
       description: "[low, high]"
@@ -26612,15 +27270,25 @@ var profile_schema_default = {
     clusters: {
       type: "array",
       minItems: 1,
+      description: "Groups of identical cores; clusters[0] holds the cores benchmarks run on first. Clusters a profile leaves out (little cores) are named in `description`.",
       items: {
         type: "object",
         additionalProperties: false,
         required: ["name", "cores", "microarchitecture", "maxClockGHz"],
         properties: {
           name: { type: "string", minLength: 1 },
-          cores: { type: "integer", minimum: 1 },
+          cores: { type: "integer", minimum: 1, description: "Physical cores in this cluster." },
           microarchitecture: { type: "string", minLength: 1 },
-          maxClockGHz: { type: "number", exclusiveMinimum: 0 }
+          maxClockGHz: { type: "number", exclusiveMinimum: 0 },
+          threadsPerCore: {
+            type: "integer",
+            minimum: 1,
+            description: "Hardware threads per core (2 with SMT/Hyper-Threading); 1 when absent."
+          },
+          peaks: {
+            $ref: "#/$defs/peaks",
+            description: "Per-core peaks of this cluster; the top-level `peaks` are those of clusters[0]."
+          }
         }
       }
     },
@@ -26631,13 +27299,8 @@ var profile_schema_default = {
       description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
     },
     peaks: {
-      type: "object",
-      additionalProperties: false,
-      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
-      properties: {
-        fp32GflopsPerCore: { type: "number", exclusiveMinimum: 0 },
-        int8GopsPerCore: { type: "number", exclusiveMinimum: 0 }
-      }
+      $ref: "#/$defs/peaks",
+      description: "Per-core peaks of clusters[0] at its maxClockGHz; `sources` gives the derivation."
     },
     dramBandwidthGBs: {
       type: "number",
@@ -26645,9 +27308,56 @@ var profile_schema_default = {
       description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
     },
     ramBytes: { type: "integer", minimum: 1 },
+    memory: {
+      type: "object",
+      additionalProperties: false,
+      required: ["type"],
+      description: "The DRAM behind dramBandwidthGBs.",
+      properties: {
+        type: {
+          type: "string",
+          minLength: 1,
+          description: "Memory type and speed grade (LPDDR4X-4267, DDR5-4800)."
+        },
+        busWidthBits: {
+          type: "integer",
+          minimum: 1,
+          description: "Total data bus width in bits, all channels together."
+        },
+        transferRateMTs: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Millions of transfers per second (MT/s)."
+        },
+        shared: {
+          type: "boolean",
+          description: "true when dramBandwidthGBs is the whole host's, shared with other tenants (a cloud VM): this machine alone gets less; measure it with `slmops calibrate`."
+        }
+      }
+    },
+    cpuModels: {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      uniqueItems: true,
+      description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
+    },
+    emulation: {
+      type: "object",
+      additionalProperties: false,
+      description: "Hints for running this device's code paths on another host. They select the same kernels, not the same speed.",
+      properties: {
+        qemuCpu: {
+          type: "string",
+          minLength: 1,
+          description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
+        },
+        note: { type: "string", description: "What the hint gets wrong or leaves out." }
+      }
+    },
     sources: {
       type: "array",
       minItems: 1,
+      description: "Where the figures come from: one entry per cited field (every number, and isaFeatures), with its value.",
       items: {
         type: "object",
         additionalProperties: false,
@@ -26659,7 +27369,10 @@ var profile_schema_default = {
             description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
           },
           value: { type: ["number", "string", "boolean"] },
-          kind: { enum: ["spec", "measured", "derived"] },
+          kind: {
+            enum: ["spec", "measured", "derived", "assumed"],
+            description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
+          },
           source: {
             type: "string",
             minLength: 1,
@@ -26667,7 +27380,7 @@ var profile_schema_default = {
           },
           derivation: {
             type: "string",
-            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz)."
+            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz), or why an assumed one was chosen."
           }
         }
       }
@@ -26678,6 +27391,25 @@ var profile_schema_default = {
       properties: {
         measuredAt: { type: "string", format: "date-time" },
         threads: { type: "integer", minimum: 1 }
+      }
+    }
+  },
+  $defs: {
+    peaks: {
+      type: "object",
+      additionalProperties: false,
+      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
+      properties: {
+        fp32GflopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak fp32 GFLOP/s of one core (a fused multiply-add counts as 2 FLOP)."
+        },
+        int8GopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak int8 GOP/s of one core (a multiply-accumulate counts as 2 ops)."
+        }
       }
     }
   }
@@ -27065,6 +27797,9 @@ async function loadDocument(kind, path) {
 function loadRecipeFile(path) {
   return loadDocument("recipe", path);
 }
+function loadProfile(path) {
+  return loadDocument("profile", path);
+}
 function parseDocumentText(text, subject) {
   const body = text.charCodeAt(0) === 65279 ? text.slice(1) : text;
   const extension = extname(subject).toLowerCase();
@@ -27295,8 +28030,12 @@ function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+// src/contracts/ids.ts
+import { createHash } from "node:crypto";
+
 // src/compress/recipe-spec.ts
 import { resolve as resolve2 } from "node:path";
+init_errors();
 var PASS_NAMES = ["int8", "int4", "fp16", "prune"];
 var INT4_BLOCK_SIZES = [16, 32, 64, 128];
 var SPEC_FIX = 'Write passes joined by "+", each as name[:option,...], e.g. "prune:0.5+int8:per-channel" (see docs/contracts.md)';
@@ -27506,8 +28245,8 @@ function parseOptionTokens(pass, tokens, problem) {
   }
   return raw;
 }
-function own(table2, key) {
-  return Object.hasOwn(table2, key) ? table2[key] : void 0;
+function own(table3, key) {
+  return Object.hasOwn(table3, key) ? table3[key] : void 0;
 }
 function suggest(word, candidates2) {
   const match = closest(word, candidates2);
@@ -27643,9 +28382,9 @@ function percentEncode(text) {
 }
 function percentDecode(text) {
   let invalid = false;
-  const decoded = text.replace(/%(.{0,2})/gs, (_, hex) => {
-    if (!/^[0-7][0-9A-Fa-f]$/.test(hex)) invalid = true;
-    return String.fromCharCode(Number.parseInt(hex, 16));
+  const decoded = text.replace(/%(.{0,2})/gs, (_, hex2) => {
+    if (!/^[0-7][0-9A-Fa-f]$/.test(hex2)) invalid = true;
+    return String.fromCharCode(Number.parseInt(hex2, 16));
   });
   return invalid ? void 0 : decoded;
 }
@@ -27666,6 +28405,8 @@ async function resolveRecipe(ref, baseDir = ".") {
 }
 
 // src/contracts/ids.ts
+init_errors();
+init_errors();
 var MODEL_ID = /^[^@\s\p{Cc}]+$/u;
 var GENERIC_STEMS = /* @__PURE__ */ new Set(["model"]);
 function modelId(configName, modelPath) {
@@ -27714,10 +28455,475 @@ function variantId(model, recipe) {
   if (parsed.passes.length === 0) return model;
   return `${model}@${formatRecipeSpec(parsed)}`;
 }
+var SLUG_MAX_LENGTH = 200;
+var HASH_LENGTH = 10;
+var WINDOWS_RESERVED = /^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$/i;
+function slug(id) {
+  if (id === "")
+    throw new ConfigurationError("cannot make a file name from an empty id", { subject: "slug" });
+  let safe = id.replace(/\s/gu, "-").replace(/[^A-Za-z0-9._@=,+-]/gu, "_");
+  safe = safe.replace(/^\.+/, (dots) => "_".repeat(dots.length)).replace(/\.+$/, (dots) => "_".repeat(dots.length));
+  if (safe === id && id.length <= SLUG_MAX_LENGTH && !WINDOWS_RESERVED.test(id)) return id;
+  const hash = createHash("sha256").update(id, "utf8").digest("hex").slice(0, HASH_LENGTH);
+  const head = [...safe].slice(0, SLUG_MAX_LENGTH - HASH_LENGTH - 1).join("");
+  return `${head}~${hash}`;
+}
 
-// src/onnx/read.ts
-import { readFileSync as readFileSync3, statSync as statSync2 } from "node:fs";
-import { dirname, resolve as resolve4 } from "node:path";
+// src/devices/calibrate.ts
+import { mkdtempSync as mkdtempSync2, rmSync as rmSync2 } from "node:fs";
+import { freemem, tmpdir as tmpdir2 } from "node:os";
+import { join as join6 } from "node:path";
+
+// src/bench/statistics.ts
+init_synthesize();
+function percentileSorted(sorted, p) {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = p / 100 * (sorted.length - 1);
+  const lo = Math.floor(rank);
+  const hi = Math.ceil(rank);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+}
+function sortedCopy(values) {
+  return Float64Array.from(values).sort();
+}
+function median(values) {
+  return percentileSorted(sortedCopy(values), 50);
+}
+function mean(values) {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum / values.length;
+}
+function mad(values) {
+  const m = median(values);
+  return median(Array.from(values, (v) => Math.abs(v - m)));
+}
+function summarize(values) {
+  const sorted = sortedCopy(values);
+  return {
+    p50: percentileSorted(sorted, 50),
+    p90: percentileSorted(sorted, 90),
+    p99: sorted.length >= 1e3 ? percentileSorted(sorted, 99) : null,
+    mean: mean(sorted),
+    mad: mad(sorted),
+    n: sorted.length
+  };
+}
+function resampleMedian(groups, random, scratch) {
+  scratch.length = 0;
+  for (let g = 0; g < groups.length; g++) {
+    const group = groups[Math.floor(random() * groups.length)];
+    for (let i = 0; i < group.length; i++) scratch.push(group[Math.floor(random() * group.length)]);
+  }
+  return median(scratch);
+}
+function bootstrapMedianCi(groups, options = {}) {
+  const resamples = options.resamples ?? 2e3;
+  const alpha = (1 - (options.level ?? 0.95)) / 2;
+  const random = prng(options.seed ?? 12345);
+  const scratch = [];
+  const medians = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) medians[r] = resampleMedian(groups, random, scratch);
+  medians.sort();
+  return [percentileSorted(medians, alpha * 100), percentileSorted(medians, (1 - alpha) * 100)];
+}
+function bootstrapRatioCi(head, base, options = {}) {
+  if (head.length !== base.length) throw new Error("head and base need the same processes");
+  const resamples = options.resamples ?? 2e3;
+  const alpha = (1 - (options.level ?? 0.95)) / 2;
+  const random = prng(options.seed ?? 12345);
+  const ratios = new Float64Array(resamples);
+  const h = [];
+  const b = [];
+  for (let r = 0; r < resamples; r++) {
+    h.length = 0;
+    b.length = 0;
+    for (let g = 0; g < head.length; g++) {
+      const pick = Math.floor(random() * head.length);
+      const hg = head[pick];
+      const bg = base[pick];
+      for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]);
+      for (let i = 0; i < bg.length; i++) b.push(bg[Math.floor(random() * bg.length)]);
+    }
+    ratios[r] = median(h) / median(b);
+  }
+  ratios.sort();
+  const ratio = median(head.flatMap((g) => Array.from(g))) / median(base.flatMap((g) => Array.from(g)));
+  return {
+    ratio,
+    ci95: [percentileSorted(ratios, alpha * 100), percentileSorted(ratios, (1 - alpha) * 100)]
+  };
+}
+
+// src/devices/calibrate.ts
+init_errors();
+init_session();
+
+// src/devices/calibration-cache.ts
+import { mkdirSync, readFileSync as readFileSync3, renameSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join as join3 } from "node:path";
+function defaultCalibrationCacheDir(env = process.env) {
+  if (env.RUNNER_TOOL_CACHE) return join3(env.RUNNER_TOOL_CACHE, "slmops-calibration");
+  const base = env.XDG_CACHE_HOME || join3(homedir(), ".cache");
+  return join3(base, "slmops", "calibration");
+}
+function looksLikeCalibration(value, key) {
+  if (typeof value !== "object" || value === null) return false;
+  const c = value;
+  return c.fingerprintKey === key && typeof c.measuredAt === "string" && typeof c.probes === "object" && c.probes !== null && typeof c.threads === "object" && c.threads !== null;
+}
+function calibrationCache(dir = defaultCalibrationCacheDir()) {
+  const pathOf = (key) => {
+    if (!/^[0-9a-f]{8,128}$/.test(key)) throw new Error(`not a fingerprint key: ${key}`);
+    return join3(dir, `${key}.json`);
+  };
+  return {
+    dir,
+    pathOf,
+    read(key) {
+      let text;
+      try {
+        text = readFileSync3(pathOf(key), "utf8");
+      } catch {
+        return void 0;
+      }
+      try {
+        const value = JSON.parse(text);
+        return looksLikeCalibration(value, key) ? value : void 0;
+      } catch {
+        return void 0;
+      }
+    },
+    write(key, calibration) {
+      const { cache: _annotation, ...stored } = calibration;
+      const path = pathOf(key);
+      mkdirSync(dir, { recursive: true });
+      const temporary = `${path}.${process.pid}.tmp`;
+      writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}
+`);
+      renameSync(temporary, path);
+      return path;
+    }
+  };
+}
+
+// src/devices/fingerprint.ts
+init_ort();
+import { createHash as createHash2 } from "node:crypto";
+import { readFileSync as readFileSync4 } from "node:fs";
+import os from "node:os";
+import { posix } from "node:path";
+var KERNEL_FLAGS = [
+  "avx",
+  "avx2",
+  "fma",
+  "f16c",
+  "avx512f",
+  "avx512bw",
+  "avx512_vnni",
+  "avx512_bf16",
+  "avx_vnni",
+  "amx_tile",
+  "amx_int8",
+  "asimd",
+  "asimddp",
+  "asimdhp",
+  "fphp",
+  "i8mm",
+  "bf16",
+  "sve",
+  "sve2",
+  "sme",
+  "sme2"
+];
+var ARM_PARTS = {
+  3331: "Cortex-A53",
+  3332: "Cortex-A35",
+  3333: "Cortex-A55",
+  3335: "Cortex-A57",
+  3336: "Cortex-A72",
+  3337: "Cortex-A73",
+  3338: "Cortex-A75",
+  3339: "Cortex-A76",
+  3340: "Neoverse-N1",
+  3341: "Cortex-A77",
+  3392: "Neoverse-V1",
+  3393: "Cortex-A78",
+  3394: "Cortex-A78AE",
+  3396: "Cortex-X1",
+  3398: "Cortex-A510",
+  3399: "Cortex-A710",
+  3400: "Cortex-X2",
+  3401: "Neoverse-N2",
+  3403: "Cortex-A78C",
+  3407: "Neoverse-V2"
+};
+var ARM_IMPLEMENTERS = {
+  65: "Arm",
+  66: "Broadcom",
+  78: "NVIDIA",
+  81: "Qualcomm",
+  97: "Apple",
+  192: "Ampere"
+};
+function cpuinfoBlocks(text) {
+  const blocks = [];
+  let current = /* @__PURE__ */ new Map();
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (line.trim() === "" || colon < 0) {
+      if (current.size > 0) blocks.push(current);
+      current = /* @__PURE__ */ new Map();
+      continue;
+    }
+    current.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  if (current.size > 0) blocks.push(current);
+  return blocks;
+}
+function hex(value) {
+  return value && /^0x[0-9a-f]+$/i.test(value) ? Number.parseInt(value.slice(2), 16) : Number.NaN;
+}
+function armCoreName(implementer, part) {
+  const known = implementer === 65 ? ARM_PARTS[part] : void 0;
+  if (known) return known;
+  const vendor = ARM_IMPLEMENTERS[implementer] ?? `implementer 0x${implementer.toString(16)}`;
+  return `${vendor} part 0x${part.toString(16).padStart(3, "0")}`;
+}
+function parseCpuInfo(text) {
+  const blocks = cpuinfoBlocks(text);
+  const processors = blocks.filter((b) => b.has("processor"));
+  const flagLine = processors.map((b) => b.get("flags") ?? b.get("features")).find((f) => f !== void 0);
+  const present = new Set((flagLine ?? "").split(/\s+/).filter(Boolean));
+  const isaFlags = KERNEL_FLAGS.filter((f) => present.has(f));
+  let model = processors.map((b) => b.get("model name")).find((m) => m) ?? null;
+  if (!model) {
+    const counts = /* @__PURE__ */ new Map();
+    for (const b of processors) {
+      const implementer = hex(b.get("cpu implementer"));
+      const part = hex(b.get("cpu part"));
+      if (Number.isNaN(implementer) || Number.isNaN(part)) continue;
+      const name = armCoreName(implementer, part);
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    }
+    if (counts.size === 1) model = [...counts.keys()][0] ?? null;
+    else if (counts.size > 1) {
+      model = [...counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([name, n]) => `${n}x ${name}`).join(" + ");
+    }
+  }
+  const pairs = /* @__PURE__ */ new Set();
+  for (const b of processors) {
+    const physical = b.get("physical id");
+    const core = b.get("core id");
+    if (physical !== void 0 && core !== void 0) pairs.add(`${physical}/${core}`);
+  }
+  const logicalCores = processors.length;
+  return {
+    model,
+    isaFlags,
+    logicalCores,
+    physicalCores: pairs.size > 0 ? pairs.size : logicalCores
+  };
+}
+function parseOsRelease(text) {
+  for (const line of text.split("\n")) {
+    const match = /^PRETTY_NAME=(.*)$/.exec(line.trim());
+    if (!match) continue;
+    let value = (match[1] ?? "").trim();
+    const quote = value[0];
+    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+      value = value.slice(1, -1);
+    }
+    value = value.replace(/\\(["'$`\\])/g, "$1").trim();
+    return value || null;
+  }
+  return null;
+}
+function parseProcCgroup(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const match = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!match) continue;
+    out.push({
+      hierarchy: Number(match[1]),
+      controllers: match[2] ? match[2].split(",").filter(Boolean) : [],
+      path: match[3] || "/"
+    });
+  }
+  return out;
+}
+function unescapeMount(field) {
+  return field.replace(
+    /\\([0-7]{3})/g,
+    (_m, octal) => String.fromCharCode(Number.parseInt(octal, 8))
+  );
+}
+function parseCgroupMounts(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const fields = left.split(" ");
+    const [fsType, , superOptions = ""] = right.split(" ");
+    const root2 = fields[3];
+    const mountPoint = fields[4];
+    if (!root2 || !mountPoint) continue;
+    if (fsType === "cgroup2") {
+      out.push({
+        version: 2,
+        root: unescapeMount(root2),
+        mountPoint: unescapeMount(mountPoint),
+        controllers: []
+      });
+    } else if (fsType === "cgroup") {
+      out.push({
+        version: 1,
+        root: unescapeMount(root2),
+        mountPoint: unescapeMount(mountPoint),
+        controllers: superOptions.split(",").filter((o) => o !== "rw" && o !== "ro" && !o.includes("="))
+      });
+    }
+  }
+  return out;
+}
+function parseCpuMax(text) {
+  const [quota, period = "100000"] = text.trim().split(/\s+/);
+  if (!quota || quota === "max") return null;
+  const q = Number(quota);
+  const p = Number(period);
+  return q > 0 && p > 0 && Number.isFinite(q / p) ? q / p : null;
+}
+var UNLIMITED_BYTES = 2 ** 60;
+function parseMemoryMax(text) {
+  const value = text.trim();
+  if (!value || value === "max" || !/^\d+$/.test(value)) return null;
+  const bytes = Number(value);
+  return bytes >= UNLIMITED_BYTES ? null : bytes;
+}
+function parseCfsQuota(quotaText, periodText) {
+  const quota = Number(quotaText.trim());
+  const period = Number(periodText.trim());
+  return quota > 0 && period > 0 ? quota / period : null;
+}
+var readTextFile = (path) => {
+  try {
+    return readFileSync4(path, "utf8");
+  } catch {
+    return void 0;
+  }
+};
+function cgroupDirs(mount, cgroupPath) {
+  const root2 = mount.root === "/" ? "" : mount.root.replace(/\/$/, "");
+  let relative3 = cgroupPath;
+  if (root2 && (cgroupPath === root2 || cgroupPath.startsWith(`${root2}/`)))
+    relative3 = cgroupPath.slice(root2.length);
+  const parts = relative3.split("/").filter((p) => p && p !== ".." && p !== ".");
+  const dirs = [];
+  for (let depth = parts.length; depth >= 0; depth--) {
+    dirs.push(posix.join(mount.mountPoint, ...parts.slice(0, depth)));
+  }
+  return dirs;
+}
+function tightest(values) {
+  const limits = values.filter((v) => v !== null);
+  return limits.length > 0 ? Math.min(...limits) : null;
+}
+function readCgroupLimits(readText = readTextFile) {
+  const memberships = parseProcCgroup(readText("/proc/self/cgroup") ?? "");
+  const mounts = parseCgroupMounts(readText("/proc/self/mountinfo") ?? "");
+  const unified = memberships.find((m) => m.hierarchy === 0 && m.controllers.length === 0);
+  const v2Mount = mounts.find((m) => m.version === 2) ?? {
+    version: 2,
+    root: "/",
+    mountPoint: "/sys/fs/cgroup",
+    controllers: []
+  };
+  const v2Dirs = unified ? cgroupDirs(v2Mount, unified.path) : [];
+  const v2Controllers = new Set(
+    (readText(posix.join(v2Mount.mountPoint, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean)
+  );
+  const v1Dirs = (controller) => {
+    const mount = mounts.find((m) => m.version === 1 && m.controllers.includes(controller));
+    const member = memberships.find((m) => m.controllers.includes(controller));
+    return mount && member ? cgroupDirs(mount, member.path) : [];
+  };
+  const readV2 = (file, parse) => v2Dirs.map((dir) => {
+    const text = readText(posix.join(dir, file));
+    return text === void 0 ? null : parse(text);
+  });
+  let cpuMax = null;
+  const cpuV2 = v2Dirs.length > 0 && (v2Controllers.has("cpu") || v2Controllers.size === 0);
+  if (cpuV2) cpuMax = tightest(readV2("cpu.max", parseCpuMax));
+  if (cpuMax === null && !v2Controllers.has("cpu")) {
+    cpuMax = tightest(
+      v1Dirs("cpu").map((dir) => {
+        const quota = readText(posix.join(dir, "cpu.cfs_quota_us"));
+        const period = readText(posix.join(dir, "cpu.cfs_period_us"));
+        return quota === void 0 || period === void 0 ? null : parseCfsQuota(quota, period);
+      })
+    );
+  }
+  let memoryMax = null;
+  const memoryV2 = v2Dirs.length > 0 && (v2Controllers.has("memory") || v2Controllers.size === 0);
+  if (memoryV2) memoryMax = tightest(readV2("memory.max", parseMemoryMax));
+  if (memoryMax === null && !v2Controllers.has("memory")) {
+    memoryMax = tightest(
+      v1Dirs("memory").map((dir) => {
+        const text = readText(posix.join(dir, "memory.limit_in_bytes"));
+        return text === void 0 ? null : parseMemoryMax(text);
+      })
+    );
+  }
+  return { cpuMax, memoryMax };
+}
+async function onnxRuntimeVersion() {
+  const ort = await loadOnnxRuntime();
+  const versions = ort.env.versions;
+  return versions?.node ?? versions?.common ?? "unknown";
+}
+async function hostFingerprint(options = {}) {
+  const readText = options.readText ?? readTextFile;
+  const platform = os.platform();
+  const cpus = os.cpus();
+  const cpuinfoText = platform === "linux" ? readText("/proc/cpuinfo") : void 0;
+  const cpuinfo = cpuinfoText === void 0 ? void 0 : parseCpuInfo(cpuinfoText);
+  const fallbackModel = cpus[0]?.model.trim();
+  const cpuModel = cpuinfo?.model ?? (fallbackModel && fallbackModel.toLowerCase() !== "unknown" ? fallbackModel : "unknown");
+  const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus.length || os.availableParallelism());
+  const physicalCores = Math.max(1, Math.min(cpuinfo?.physicalCores || logicalCores, logicalCores));
+  const distro = platform === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
+  const osName = `${platform}-${os.arch()}${distro ? `, ${distro}` : ""}`;
+  const fingerprint = {
+    cpuModel,
+    isaFlags: cpuinfo?.isaFlags ?? [],
+    physicalCores,
+    logicalCores,
+    ramBytes: os.totalmem(),
+    os: osName,
+    kernel: os.release(),
+    node: process.versions.node,
+    onnxruntime: options.onnxruntime ?? await onnxRuntimeVersion()
+  };
+  if (platform === "linux") fingerprint.cgroup = readCgroupLimits(readText);
+  return fingerprint;
+}
+function fingerprintKey(fp) {
+  const fields = {
+    cpuModel: fp.cpuModel,
+    isaFlags: [...fp.isaFlags].sort(),
+    physicalCores: fp.physicalCores,
+    logicalCores: fp.logicalCores,
+    ramBytes: fp.ramBytes,
+    onnxruntime: fp.onnxruntime,
+    cpuMax: fp.cgroup?.cpuMax ?? null
+  };
+  return createHash2("sha256").update(JSON.stringify(fields)).digest("hex");
+}
+
+// src/devices/probe-models.ts
+import { closeSync as closeSync2, openSync as openSync2, writeSync } from "node:fs";
+import { join as join5 } from "node:path";
 
 // src/onnx/dtypes.ts
 var DataType = {
@@ -27800,10 +29006,6 @@ function elementsPerInt32(id) {
   if (info.bits === 2) return 4;
   return 1;
 }
-
-// src/onnx/external-data.ts
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, join as join3, relative, resolve as resolve3, sep, win32 } from "node:path";
 
 // node_modules/long/index.js
 var wasm = null;
@@ -28777,7 +29979,13 @@ var AttributeType = {
   TypeProtos: 14
 };
 
+// src/onnx/tensor.ts
+init_errors();
+
 // src/onnx/external-data.ts
+init_errors();
+import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { isAbsolute, join as join4, relative, resolve as resolve3, sep, win32 } from "node:path";
 function isExternal(tensor2) {
   return tensor2.dataLocation === DataLocation.External;
 }
@@ -28855,7 +30063,7 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
     } catch {
       throw new ExternalDataError(`external data file "${location}" of tensor "${tensor2.name}" is missing`, {
         subject: modelPath,
-        fix: `Put "${location}" next to the model (locations are relative to the .onnx file's folder: ${join3(modelDir, location)})`
+        fix: `Put "${location}" next to the model (locations are relative to the .onnx file's folder: ${join4(modelDir, location)})`
       });
     }
     fileSizes.set(file, size);
@@ -28945,7 +30153,7 @@ function bfloat16ToFloat(b) {
 }
 
 // src/onnx/tensor.ts
-function dimsOf(tensor2) {
+function dimsOf2(tensor2) {
   return tensor2.dims.map((d) => toNumber2(d));
 }
 function elementCount(dims) {
@@ -28954,7 +30162,7 @@ function elementCount(dims) {
   return n;
 }
 function tensorElementCount(tensor2) {
-  return elementCount(dimsOf(tensor2));
+  return elementCount(dimsOf2(tensor2));
 }
 function tensorStorage(tensor2) {
   if (isExternal(tensor2)) return "external";
@@ -29127,93 +30335,6 @@ function arrayToFloat32(dataType, array) {
   return out;
 }
 
-// src/onnx/model.ts
-var OnnxModel = class {
-  constructor(proto, dir, path, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
-    this.proto = proto;
-    this.dir = dir;
-    this.path = path;
-    this.fileBytes = fileBytes;
-    this.externalRefs = externalRefs;
-  }
-  proto;
-  dir;
-  path;
-  fileBytes;
-  externalRefs;
-  scratch;
-  /** The external data reference of a tensor, if its values live in another file. */
-  externalRef(tensor2) {
-    return isExternal(tensor2) ? this.externalRefs.get(tensor2) : void 0;
-  }
-  /** Distinct external data files, with how many bytes of each the model references. */
-  externalFiles() {
-    const files = /* @__PURE__ */ new Map();
-    for (const [tensor2, ref] of this.externalRefs) {
-      if (!isExternal(tensor2)) continue;
-      const entry = files.get(ref.file) ?? {
-        location: ref.location,
-        file: ref.file,
-        referencedBytes: 0,
-        tensors: 0
-      };
-      entry.referencedBytes += ref.length;
-      entry.tensors += 1;
-      files.set(ref.file, entry);
-    }
-    return [...files.values()].sort((a, b) => a.location.localeCompare(b.location));
-  }
-  /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
-  tensorBytes(tensor2, options = {}) {
-    switch (tensorStorage(tensor2)) {
-      case "external": {
-        const ref = this.externalRefs.get(tensor2);
-        if (!ref)
-          throw new ConfigurationError(
-            `tensor "${tensor2.name}" is external but was not resolved against a folder`
-          );
-        return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : void 0);
-      }
-      case "raw":
-        return tensor2.rawData;
-      case "typed":
-        return typedFieldToRaw(tensor2);
-      case "empty":
-        if (tensorByteLength(tensor2) === 0) return new Uint8Array(0);
-        throw new ConfigurationError(
-          `tensor "${tensor2.name}" (${dtypeName(tensor2.dataType)}) holds no values`,
-          {
-            subject: this.path,
-            fix: "The model is damaged; re-export it"
-          }
-        );
-    }
-  }
-  /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
-  tensorArray(tensor2, options = {}) {
-    let bytes = this.tensorBytes(tensor2, options);
-    if (options.reuse && bytes.byteOffset % 8 !== 0) {
-      const aligned = this.scratchOf(bytes.length);
-      aligned.set(bytes);
-      bytes = aligned.subarray(0, bytes.length);
-    }
-    return rawToArray(tensor2.dataType, bytes, tensorElementCount(tensor2));
-  }
-  /** The tensor's values as float32. */
-  tensorFloat32(tensor2, options = {}) {
-    return arrayToFloat32(tensor2.dataType, this.tensorArray(tensor2, options));
-  }
-  scratchOf(length) {
-    if (!this.scratch || this.scratch.length < length) {
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(length, (this.scratch?.length ?? 0) * 2));
-    }
-    return this.scratch;
-  }
-  isExternal(tensor2) {
-    return isExternal(tensor2);
-  }
-};
-
 // src/onnx/walk.ts
 function subgraphsOf(attribute2) {
   const graphs = [];
@@ -29287,289 +30408,6 @@ function forEachTensor(model, visit) {
   for (const fn of model.functions) {
     for (const node2 of fn.node) visitNodeAttributes(node2, `function:${fn.domain}.${fn.name}`);
   }
-}
-
-// src/onnx/read.ts
-var MAX_KNOWN_IR_VERSION = 13;
-var REEXPORT = "Re-export or re-download the model; check that the copy was complete";
-function sniff(head) {
-  const text = head.toString("latin1");
-  if (text.startsWith("version https://git-lfs")) return "a Git LFS pointer, not the model itself";
-  if (text.startsWith("PK")) return "a zip archive (a PyTorch checkpoint or a zipped model?)";
-  if (text.startsWith("HDF")) return "an HDF5 file (a Keras model?)";
-  if (/^\s*[{[]/.test(text)) return "JSON text";
-  if (text.startsWith("<")) return "HTML or XML text (an error page saved instead of the model?)";
-  if (text.startsWith("TFL3", 4)) return "a TensorFlow Lite model";
-  return void 0;
-}
-function sniffFix(kind) {
-  if (kind.startsWith("a Git LFS"))
-    return "Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)";
-  return "Pass the path of an .onnx model file";
-}
-function parseModelBytes(bytes, subject) {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buffer.length === 0) throw new ModelFormatError("the file is empty", { subject, fix: REEXPORT });
-  const kind = sniff(buffer.subarray(0, 64));
-  if (kind)
-    throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
-  let proto;
-  try {
-    proto = decodeModelProto(buffer);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/index out of range/i.test(message)) {
-      throw new ModelFormatError(
-        `the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`,
-        {
-          subject,
-          fix: REEXPORT,
-          cause: error
-        }
-      );
-    }
-    throw new ModelFormatError(`not an ONNX model: it is not a valid protobuf ModelProto (${message})`, {
-      subject,
-      fix: "Pass the path of an .onnx model file",
-      cause: error
-    });
-  }
-  const ir = toNumber2(proto.irVersion);
-  if (!proto.graph || ir <= 0 || ir > 100) {
-    throw new ModelFormatError(
-      proto.graph ? `not an ONNX model: IR version ${ir} is not valid` : "not an ONNX model: it has no graph",
-      { subject, fix: "Pass the path of an .onnx model file; if it is one, it is truncated or damaged" }
-    );
-  }
-  if (proto.opsetImport.length === 0 && ir >= 3) {
-    throw new ModelFormatError("the model has no opset imports (the file may be truncated)", {
-      subject,
-      fix: REEXPORT
-    });
-  }
-  return proto;
-}
-function expectedBytes(tensor2) {
-  const info = dtypeInfo(tensor2.dataType);
-  if (!info || info.bits === 0) return void 0;
-  return rawByteLength(tensor2.dataType, tensorElementCount(tensor2));
-}
-function resolveExternalData(proto, dir, subject) {
-  const refs = /* @__PURE__ */ new Map();
-  const sizes = /* @__PURE__ */ new Map();
-  forEachTensor(proto, ({ tensor: tensor2 }) => {
-    if (isExternal(tensor2))
-      refs.set(tensor2, resolveExternalRef(tensor2, dir, subject, expectedBytes(tensor2), sizes));
-  });
-  return refs;
-}
-function readModel(path, options = {}) {
-  const absolute = resolve4(path);
-  let size;
-  try {
-    const stat = statSync2(absolute);
-    if (stat.isDirectory()) {
-      throw new ModelFormatError("is a folder, not a model file", {
-        subject: path,
-        fix: "Pass the path of the .onnx file inside it"
-      });
-    }
-    size = stat.size;
-  } catch (error) {
-    if (error instanceof ModelFormatError) throw error;
-    throw new ModelFormatError("no such file", {
-      subject: path,
-      fix: "Check the path (it is relative to the working directory)"
-    });
-  }
-  const bytes = readFileSync3(absolute);
-  const proto = parseModelBytes(bytes, path);
-  const dir = options.baseDir ? resolve4(options.baseDir) : dirname(absolute);
-  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path));
-}
-
-// src/onnx/write.ts
-import { closeSync as closeSync2, openSync as openSync2, readSync as readSync2, renameSync, rmSync as rmSync2, writeSync } from "node:fs";
-import { basename, dirname as dirname2, resolve as resolve5 } from "node:path";
-var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
-var COPY_CHUNK = 8 * 2 ** 20;
-function alignmentFor(bytes) {
-  return bytes >= 64 * 1024 ? 4096 : 16;
-}
-function save(tensor2) {
-  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
-  return {
-    tensor: tensor2,
-    rawData,
-    externalData,
-    dataLocation,
-    floatData,
-    int32Data,
-    int64Data,
-    doubleData,
-    uint64Data
-  };
-}
-function restore(saved) {
-  const { tensor: tensor2, ...fields } = saved;
-  Object.assign(tensor2, fields);
-}
-function writeAll(fd, bytes, position) {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-function tempName(path) {
-  return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-}
-function writeModel(model, outPath, options = {}) {
-  const out = resolve5(outPath);
-  const proto = model.proto;
-  const threshold2 = options.threshold ?? 1024;
-  let inlineBytes = 0;
-  let hadExternal = false;
-  forEachTensor(proto, ({ tensor: tensor2 }) => {
-    inlineBytes += tensorByteLength(tensor2);
-    if (model.isExternal(tensor2)) hadExternal = true;
-  });
-  const mode = options.externalData ?? "auto";
-  const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
-  const external = mode === true || mode === "auto" && (hadExternal || inlineBytes > limit);
-  if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
-    throw new ConfigurationError(
-      `the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`,
-      {
-        subject: outPath,
-        fix: "Write it with external data"
-      }
-    );
-  }
-  const location = options.location ?? `${basename(out)}.data`;
-  const dataPath = external ? resolveInside(dirname2(out), location, outPath, "output data") : void 0;
-  const tmpModel = tempName(out);
-  const tmpData = dataPath ? tempName(dataPath) : void 0;
-  const saved = [];
-  let dataFd;
-  let dataBytes = 0;
-  try {
-    if (tmpData) dataFd = openSync2(tmpData, "w");
-    forEachTensor(proto, ({ tensor: tensor2 }) => {
-      const length = tensorByteLength(tensor2);
-      const toExternal = dataFd !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
-      const ref = model.externalRef(tensor2);
-      if (!toExternal && !ref) return;
-      saved.push(save(tensor2));
-      if (!toExternal) {
-        tensor2.rawData = model.tensorBytes(tensor2);
-        tensor2.externalData = [];
-        tensor2.dataLocation = DataLocation.Default;
-        return;
-      }
-      const align = alignmentFor(length);
-      const offset = Math.ceil(dataBytes / align) * align;
-      if (ref) {
-        const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, length));
-        const src = openSync2(ref.file, "r");
-        try {
-          for (let done = 0; done < length; ) {
-            const n = readSync2(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
-            if (n === 0)
-              throw new ConfigurationError(`external data of "${tensor2.name}" ended early`, {
-                subject: ref.file
-              });
-            writeAll(dataFd, chunk.subarray(0, n), offset + done);
-            done += n;
-          }
-        } finally {
-          closeSync2(src);
-        }
-      } else {
-        const bytes = model.tensorBytes(tensor2);
-        if (bytes.length !== length) {
-          throw new ConfigurationError(
-            `tensor "${tensor2.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
-            {
-              subject: outPath,
-              fix: "The model is inconsistent; fix the tensor before writing it"
-            }
-          );
-        }
-        writeAll(dataFd, bytes, offset);
-      }
-      dataBytes = offset + length;
-      Object.assign(tensor2, {
-        rawData: new Uint8Array(0),
-        floatData: [],
-        int32Data: [],
-        int64Data: [],
-        doubleData: [],
-        uint64Data: [],
-        dataLocation: DataLocation.External,
-        externalData: [
-          { key: "location", value: location },
-          { key: "offset", value: String(offset) },
-          { key: "length", value: String(length) }
-        ]
-      });
-    });
-    const encoded = encodeModelProto(proto);
-    const fd = openSync2(tmpModel, "w");
-    try {
-      writeAll(fd, encoded, 0);
-    } finally {
-      closeSync2(fd);
-    }
-    if (dataFd !== void 0) {
-      closeSync2(dataFd);
-      dataFd = void 0;
-      renameSync(tmpData, dataPath);
-    }
-    renameSync(tmpModel, out);
-    return {
-      path: out,
-      bytes: encoded.length,
-      ...dataPath ? { dataFile: { path: dataPath, location, bytes: dataBytes } } : {}
-    };
-  } catch (error) {
-    if (dataFd !== void 0) closeSync2(dataFd);
-    rmSync2(tmpModel, { force: true });
-    if (tmpData) rmSync2(tmpData, { force: true });
-    throw error;
-  } finally {
-    for (const fields of saved.reverse()) restore(fields);
-  }
-}
-
-// src/util/gzip-size.ts
-import { createReadStream } from "node:fs";
-import { createGzip } from "node:zlib";
-async function gzipSize(paths, level = 6) {
-  let bytes = 0;
-  const gzip = createGzip({ level });
-  gzip.on("data", (chunk) => {
-    bytes += chunk.length;
-  });
-  const done = new Promise((resolve7, reject) => {
-    gzip.on("end", resolve7);
-    gzip.on("error", reject);
-  });
-  for (const path of paths) {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-      if (!gzip.write(chunk)) await new Promise((r) => gzip.once("drain", r));
-    }
-  }
-  gzip.end();
-  await done;
-  return bytes;
-}
-
-// src/util/hash.ts
-import { createHash } from "node:crypto";
-import { createReadStream as createReadStream2 } from "node:fs";
-async function sha256File(path) {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream2(path, { highWaterMark: 4 * 2 ** 20 }))
-    hash.update(chunk);
-  return hash.digest("hex");
 }
 
 // src/compress/graph.ts
@@ -29676,11 +30514,2032 @@ function floatWeight(graph, index, n, input) {
   return { tensor: t, graph };
 }
 function shapeOf(t) {
-  return dimsOf(t);
+  return dimsOf2(t);
 }
 function weightValues(model, t) {
   return model.tensorFloat32(t, { reuse: true }).slice();
 }
+
+// src/devices/probe-models.ts
+function valueInfo(name, elemType, dims) {
+  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+}
+function modelProto(name, nodes, inputs, outputs, initializers) {
+  return {
+    irVersion: 8,
+    opsetImport: [{ domain: "", version: 17 }],
+    producerName: "slmops-calibrate",
+    producerVersion: "",
+    domain: "",
+    modelVersion: 0,
+    docString: "",
+    metadataProps: [],
+    trainingInfo: [],
+    functions: [],
+    graph: {
+      name,
+      node: nodes,
+      initializer: initializers,
+      sparseInitializer: [],
+      input: inputs,
+      output: outputs,
+      valueInfo: []
+    }
+  };
+}
+function fillPattern(values, seed = 1) {
+  let s = seed >>> 0;
+  for (let i = 0; i < values.length; i++) {
+    s = Math.imul(s, 1664525) + 1013904223 >>> 0;
+    values[i] = s / 2 ** 31 - 1;
+  }
+  return values;
+}
+function fp32GemmModel(m, k, n) {
+  const b = fillPattern(new Float32Array(k * n), 7);
+  for (let i = 0; i < b.length; i++) b[i] = b[i] * 0.05;
+  return encodeModelProto(
+    modelProto(
+      "calibrate-fp32-gemm",
+      [node("MatMul", ["A", "B"], ["Y"])],
+      [valueInfo("A", DataType.FLOAT, [m, k])],
+      [valueInfo("Y", DataType.FLOAT, [m, n])],
+      [floatTensor("B", [k, n], b)]
+    )
+  );
+}
+function int8GemmModel(m, k, n) {
+  const weights = new Int8Array(k * n);
+  let s = 11;
+  for (let i = 0; i < weights.length; i++) {
+    s = Math.imul(s, 1664525) + 1013904223 >>> 0;
+    weights[i] = (s >>> 24) - 128;
+  }
+  const bytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  return encodeModelProto(
+    modelProto(
+      "calibrate-int8-gemm",
+      [
+        node("DynamicQuantizeLinear", ["A"], ["A_q", "A_scale", "A_zp"]),
+        node("MatMulInteger", ["A_q", "W_q", "A_zp", "W_zp"], ["Y_i32"]),
+        node("Cast", ["Y_i32"], ["Y_f"], { attributes: { to: DataType.FLOAT } }),
+        node("Mul", ["A_scale", "W_scale"], ["scale"]),
+        node("Mul", ["Y_f", "scale"], ["Y"])
+      ],
+      [valueInfo("A", DataType.FLOAT, [m, k])],
+      [valueInfo("Y", DataType.FLOAT, [m, n])],
+      [
+        tensor("W_q", DataType.INT8, [k, n], bytes(weights)),
+        tensor("W_zp", DataType.INT8, [], new Uint8Array(1)),
+        floatTensor("W_scale", [], new Float32Array([0.01]))
+      ]
+    )
+  );
+}
+function writeGemvModel(dir, k, n) {
+  const dataFile = "gemv.weights";
+  const weightBytes = k * n * 4;
+  const fd = openSync2(join5(dir, dataFile), "w");
+  try {
+    const chunkRows = Math.max(1, Math.floor(8 * 2 ** 20 / (n * 4)));
+    const chunk = new Float32Array(chunkRows * n);
+    fillPattern(chunk, 3);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = chunk[i] * 0.05;
+    for (let row = 0; row < k; row += chunkRows) {
+      const rows = Math.min(chunkRows, k - row);
+      writeSync(fd, new Uint8Array(chunk.buffer, 0, rows * n * 4));
+    }
+  } finally {
+    closeSync2(fd);
+  }
+  const weight = createTensorProto({
+    name: "W",
+    dataType: DataType.FLOAT,
+    dims: [k, n],
+    dataLocation: DataLocation.External,
+    externalData: [
+      { key: "location", value: dataFile },
+      { key: "offset", value: "0" },
+      { key: "length", value: String(weightBytes) }
+    ]
+  });
+  const proto = modelProto(
+    "calibrate-gemv",
+    [node("MatMul", ["x", "W"], ["y"])],
+    [valueInfo("x", DataType.FLOAT, [1, k])],
+    [valueInfo("y", DataType.FLOAT, [1, n])],
+    [weight]
+  );
+  const path = join5(dir, "gemv.onnx");
+  const fdModel = openSync2(path, "w");
+  try {
+    writeSync(fdModel, encodeModelProto(proto));
+  } finally {
+    closeSync2(fdModel);
+  }
+  return path;
+}
+
+// src/devices/calibrate.ts
+var PROBE_VERSION = 1;
+var MiB = 2 ** 20;
+var GiB = 2 ** 30;
+function parseCacheSize(text) {
+  const match = /^(\d+)\s*([KMG]?)i?B?$/i.exec(text.trim());
+  if (!match) return null;
+  const unit = (match[2] ?? "").toUpperCase();
+  const scale = unit === "K" ? 1024 : unit === "M" ? MiB : unit === "G" ? GiB : 1;
+  return Number(match[1]) * scale;
+}
+function lastLevelCacheBytes(readText = readTextFile) {
+  let bestLevel = -1;
+  let bestBytes = null;
+  for (let index = 0; index < 16; index++) {
+    const dir = `/sys/devices/system/cpu/cpu0/cache/index${index}`;
+    const level = Number(readText(`${dir}/level`)?.trim());
+    const type = readText(`${dir}/type`)?.trim();
+    const size = parseCacheSize(readText(`${dir}/size`) ?? "");
+    if (!Number.isInteger(level) || size === null || type === "Instruction") continue;
+    if (level > bestLevel || level === bestLevel && size > (bestBytes ?? 0)) {
+      bestLevel = level;
+      bestBytes = size;
+    }
+  }
+  return bestBytes;
+}
+function gemvWeightBytes(llcBytes, freeBytes) {
+  const wanted = Math.max(8 * (llcBytes ?? 32 * MiB), 64 * MiB);
+  const quarterFree = Math.floor(freeBytes / 4);
+  const bytes = Math.max(4 * MiB, Math.min(wanted, GiB, quarterFree));
+  if (bytes >= wanted) return { bytes };
+  const why = quarterFree < GiB ? "a quarter of free memory" : "the 1 GiB limit";
+  return {
+    bytes,
+    note: `GEMV weight capped at ${(bytes / MiB).toFixed(0)} MiB (${why}) instead of ${(wanted / MiB).toFixed(0)} MiB (8x the last-level cache): the bandwidth may be inflated by the cache`
+  };
+}
+function gemvShape(bytes) {
+  const k = Math.min(2048, Math.max(16, 2 ** Math.floor(Math.log2(Math.sqrt(bytes / 4)))));
+  const n = Math.max(16, Math.floor(bytes / 4 / k / 16) * 16);
+  return { k, n, weightBytes: k * n * 4 };
+}
+function summarizeRates(rates) {
+  const sorted = sortedCopy(rates);
+  const value = percentileSorted(sorted, 50);
+  const deviations = sortedCopy(Array.from(sorted, (r) => Math.abs(r - value)));
+  return {
+    value,
+    spread: {
+      runs: sorted.length,
+      p10: percentileSorted(sorted, 10),
+      p90: percentileSorted(sorted, 90),
+      madPct: value > 0 ? percentileSorted(deviations, 50) / value * 100 : 0
+    }
+  };
+}
+async function timeRuns(session, feeds, plan) {
+  const start = performance.now();
+  const warmupUntil = start + (plan.until - start) * 0.15;
+  for (let i = 0; i < plan.warmupRuns || performance.now() < warmupUntil; i++) {
+    await session.run(feeds);
+    if (i >= 50) break;
+  }
+  const times = [];
+  while (times.length < plan.minRuns || performance.now() < plan.until && times.length < plan.maxRuns) {
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return times;
+}
+var PROBE_WEIGHT = { fp32: 1, int8: 1, gemv: 1.5 };
+function floatInput(dims, seed) {
+  const size = dims.reduce((a, b) => a * b, 1);
+  return { type: "float32", dims, data: fillPattern(new Float32Array(size), seed) };
+}
+function validateThreads(threads) {
+  const unique = [...new Set(threads)].sort((a, b) => a - b);
+  if (unique.length === 0 || unique.some((t) => !Number.isInteger(t) || t < 1 || t > 1024)) {
+    throw new ConfigurationError(
+      `thread counts must be whole numbers from 1 to 1024, got "${threads.join(",")}"`,
+      {
+        subject: "threads",
+        fix: "Pass thread counts such as 1,2,4"
+      }
+    );
+  }
+  return unique;
+}
+function chooseGemmSize(msAt512) {
+  let chosen = 512;
+  for (const n of [640, 768, 1024, 1536, 2048]) {
+    if (msAt512 * (n / 512) ** 3 <= 20) chosen = n;
+  }
+  return chosen;
+}
+async function pilotGemmSize(threads) {
+  const session = await createSession(fp32GemmModel(512, 512, 512), { intraOpThreads: threads });
+  try {
+    const feeds = { A: floatInput([512, 512], 1) };
+    let best = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 4; i++) {
+      const t0 = performance.now();
+      await session.run(feeds);
+      if (i > 0) best = Math.min(best, performance.now() - t0);
+    }
+    return chooseGemmSize(best);
+  } finally {
+    await session.release();
+  }
+}
+function answers(cached2, requestKey, threads) {
+  return cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey && threads.every((t) => cached2.threads?.[String(t)] !== void 0);
+}
+function validateSizes(sizes) {
+  const gemm = sizes?.gemm;
+  if (gemm !== void 0 && !(Number.isInteger(gemm) && gemm >= 1 && gemm <= 8192)) {
+    throw new ConfigurationError(`the GEMM probe size must be a whole number from 1 to 8192, got ${gemm}`, {
+      subject: "gemm size"
+    });
+  }
+  const gemv = sizes?.gemvBytes;
+  if (gemv !== void 0 && !(Number.isInteger(gemv) && gemv >= 1024 && gemv <= 4 * GiB)) {
+    throw new ConfigurationError(`the GEMV probe weight must be 1 KiB to 4 GiB, got ${gemv} bytes`, {
+      subject: "gemv bytes"
+    });
+  }
+}
+function sizesKey(sizes) {
+  if (!sizes || sizes.gemm === void 0 && sizes.gemvBytes === void 0) return "auto";
+  return `gemm=${sizes.gemm ?? "auto"};gemv=${sizes.gemvBytes ?? "auto"}`;
+}
+async function calibrateHost(options) {
+  const threads = validateThreads(options.threads);
+  const budgetMs = options.budgetMs ?? 1e4;
+  if (!(budgetMs > 0)) {
+    throw new ConfigurationError(`the calibration budget must be a positive number of ms, got ${budgetMs}`, {
+      subject: "budgetMs"
+    });
+  }
+  validateSizes(options.sizes);
+  const log = options.log ?? (() => {
+  });
+  const readText = options.readText ?? readTextFile;
+  const host = options.fingerprint ?? await hostFingerprint();
+  const key = fingerprintKey(host);
+  const requestKey = sizesKey(options.sizes);
+  const cache = options.cacheDir === null ? void 0 : calibrationCache(options.cacheDir);
+  let previous;
+  if (cache && !options.force) {
+    const cached2 = cache.read(key);
+    if (cached2 && answers(cached2, requestKey, threads)) {
+      log(
+        `using the cached calibration of ${cached2.measuredAt} (${cache.pathOf(key)}); --force measures again`
+      );
+      return { ...cached2, cache: { path: cache.pathOf(key), reused: true } };
+    }
+    if (cached2 && cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey) {
+      previous = cached2;
+    }
+  }
+  const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === void 0) : threads;
+  const started = performance.now();
+  const deadline = started + budgetMs;
+  const notes = [...previous?.probes.notes ?? []];
+  for (const t of missing) {
+    if (t > host.logicalCores) {
+      const note = `${t} threads is more than the ${host.logicalCores} logical cores: figures at ${t} threads are oversubscribed`;
+      if (!notes.includes(note)) notes.push(note);
+      log(note);
+    }
+  }
+  const llcBytes = previous ? previous.probes.llcBytes : lastLevelCacheBytes(readText);
+  let gemmN = previous?.probes.gemm.n ?? options.sizes?.gemm;
+  if (gemmN === void 0) {
+    gemmN = await pilotGemmSize(missing[0] ?? 1);
+    log(`GEMM probe size ${gemmN}×${gemmN}×${gemmN}`);
+  }
+  let gemv = previous?.probes.gemv;
+  if (!gemv) {
+    let bytes = options.sizes?.gemvBytes;
+    if (bytes === void 0) {
+      const free = Math.min(freemem(), host.cgroup?.memoryMax ?? Number.POSITIVE_INFINITY);
+      const sized = gemvWeightBytes(llcBytes, free);
+      bytes = sized.bytes;
+      if (sized.note) {
+        notes.push(sized.note);
+        log(sized.note);
+      }
+    }
+    gemv = gemvShape(bytes);
+  }
+  const probes = {
+    version: PROBE_VERSION,
+    gemm: { m: gemmN, k: gemmN, n: gemmN },
+    gemv,
+    llcBytes,
+    request: requestKey,
+    notes
+  };
+  const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
+  const measured = {};
+  try {
+    const gemvPath = writeGemvModel(dir, gemv.k, gemv.n);
+    const models = {
+      fp32: fp32GemmModel(gemmN, gemmN, gemmN),
+      int8: int8GemmModel(gemmN, gemmN, gemmN)
+    };
+    const gemmFeeds = { A: floatInput([gemmN, gemmN], 2) };
+    const gemvFeeds = { x: floatInput([1, gemv.k], 3) };
+    const gemmOps = 2 * gemmN ** 3;
+    const queue = missing.flatMap(
+      (t) => ["fp32", "int8", "gemv"].map((kind) => ({ threads: t, kind }))
+    );
+    let remainingWeight = queue.reduce((sum, p) => sum + PROBE_WEIGHT[p.kind], 0);
+    const rates = /* @__PURE__ */ new Map();
+    for (const probe of queue) {
+      const now = performance.now();
+      const share = PROBE_WEIGHT[probe.kind] / remainingWeight;
+      remainingWeight -= PROBE_WEIGHT[probe.kind];
+      const sliceEnd = now + Math.max(0, deadline - now) * share;
+      const session = await createSession(probe.kind === "gemv" ? gemvPath : models[probe.kind], {
+        intraOpThreads: probe.threads,
+        interOpThreads: 1
+      });
+      let times;
+      try {
+        times = await timeRuns(session, probe.kind === "gemv" ? gemvFeeds : gemmFeeds, {
+          until: sliceEnd,
+          warmupRuns: 3,
+          minRuns: 5,
+          maxRuns: 2e3
+        });
+      } finally {
+        await session.release();
+      }
+      const work = probe.kind === "gemv" ? gemv.weightBytes : gemmOps;
+      const perRun = times.map((ms2) => work / ms2 / 1e6);
+      rates.set(`${probe.threads}:${probe.kind}`, perRun);
+      const summary = summarizeRates(perRun);
+      const unit = probe.kind === "fp32" ? "GFLOPS" : probe.kind === "int8" ? "GOPS" : "GB/s";
+      log(
+        `${probe.threads} thread${probe.threads === 1 ? "" : "s"} ${probe.kind === "gemv" ? "GEMV bandwidth" : `${probe.kind} GEMM`}: ${summary.value.toFixed(1)} ${unit} (±${summary.spread.madPct.toFixed(1)} % MAD, ${times.length} runs)`
+      );
+    }
+    for (const t of missing) {
+      const fp32 = summarizeRates(rates.get(`${t}:fp32`) ?? []);
+      const int8 = summarizeRates(rates.get(`${t}:int8`) ?? []);
+      const bw = summarizeRates(rates.get(`${t}:gemv`) ?? []);
+      measured[String(t)] = {
+        fp32Gflops: fp32.value,
+        int8Gops: int8.value,
+        bandwidthGBs: bw.value,
+        spread: { fp32Gflops: fp32.spread, int8Gops: int8.spread, bandwidthGBs: bw.spread }
+      };
+    }
+  } finally {
+    rmSync2(dir, { recursive: true, force: true });
+  }
+  const allThreads = { ...previous?.threads ?? {}, ...measured };
+  const ordered = Object.fromEntries(
+    Object.keys(allThreads).sort((a, b) => Number(a) - Number(b)).map((t) => [t, allThreads[t]])
+  );
+  const calibration = {
+    fingerprintKey: key,
+    measuredAt: (/* @__PURE__ */ new Date()).toISOString(),
+    onnxruntime: host.onnxruntime,
+    host,
+    probes,
+    elapsedMs: Math.round((previous?.elapsedMs ?? 0) + performance.now() - started),
+    threads: ordered
+  };
+  if (!cache) return calibration;
+  const path = cache.write(key, calibration);
+  log(`calibration cached at ${path}`);
+  return { ...calibration, cache: { path, reused: false } };
+}
+
+// src/devices/profiles.ts
+import { isAbsolute as isAbsolute2, join as join7 } from "node:path";
+
+// profiles/github-ubuntu-arm64.json
+var github_ubuntu_arm64_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "github-ubuntu-arm64",
+  name: "GitHub-hosted runner ubuntu-24.04-arm (arm64, public repositories)",
+  description: "4 vCPU = 4 Neoverse N2 cores of a Microsoft Azure Cobalt 100 at 3.4 GHz (one physical core per vCPU), 16 GB RAM. Armv9.0-A: SVE2 with 128-bit vectors, i8mm, bf16, dot product. The pool has at times served Neoverse N1 hosts (dot product only, no i8mm or SVE): check the fingerprint. dramBandwidthGBs is the whole socket's (the DDR5 speed is assumed), shared with every other VM on the host: measure what this VM gets with `slmops calibrate`.",
+  arch: "arm64",
+  clusters: [
+    {
+      name: "vcpu",
+      cores: 4,
+      microarchitecture: "neoverse-n2",
+      maxClockGHz: 3.4
+    }
+  ],
+  isaFeatures: ["asimd", "asimddp", "asimdhp", "fphp", "i8mm", "bf16", "sve", "sve2"],
+  peaks: {
+    fp32GflopsPerCore: 54.4,
+    int8GopsPerCore: 435.2
+  },
+  dramBandwidthGBs: 460.8,
+  ramBytes: 17179869184,
+  memory: {
+    type: "DDR5, 12 channels per socket",
+    busWidthBits: 768,
+    transferRateMTs: 4800,
+    shared: true
+  },
+  cpuModels: ["Neoverse-N2"],
+  emulation: {
+    qemuCpu: "neoverse-n2"
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 4,
+      kind: "measured",
+      source: "https://github.com/EESSI/software-layer/issues/1100 (lscpu on ubuntu-24.04-arm: 4 CPUs, Neoverse-N2, 1 thread per core)"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 3.4,
+      kind: "spec",
+      source: "https://learn.microsoft.com/en-us/azure/virtual-machines/sizes/cobalt-overview (Cobalt 100: Neoverse N2 at 3.4 GHz, one physical core per vCPU)"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd asimddp asimdhp fphp i8mm bf16 sve sve2",
+      kind: "measured",
+      source: "https://github.com/EESSI/software-layer/issues/1100 (lscpu on ubuntu-24.04-arm: 4 CPUs, Neoverse-N2, 1 thread per core)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 54.4,
+      kind: "derived",
+      source: "Arm Neoverse N2 Software Optimization Guide",
+      derivation: "Neoverse N2: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 3.4 GHz = 54.4 GFLOP/s"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 435.2,
+      kind: "derived",
+      source: "Arm Neoverse N2 Software Optimization Guide",
+      derivation: "Neoverse N2: SMMLA (i8mm) multiplies a 2x8 by an 8x2 int8 block = 32 multiply-accumulates per 128-bit instruction, 2 per cycle = 64 MAC = 128 ops/cycle; x 3.4 GHz = 435.2 GOP/s (peak; unverified on this core)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 460.8,
+      kind: "derived",
+      source: "https://forums.tomshardware.com/threads/microsoft-reveals-custom-128-core-arm-datacenter-cpu-massive-maia-100-gpu-designed-for-ai.3827357 (quoting SemiAnalysis: 128 Neoverse N2 cores, 12 DDR5 channels)",
+      derivation: "12 x 64-bit DDR5 x 4800 MT/s (speed assumed) = 96 B x 4800 MT/s = 460.8 GB/s for the whole 128-core socket"
+    },
+    {
+      field: "ramBytes",
+      value: 17179869184,
+      kind: "spec",
+      source: "https://docs.github.com/en/actions/reference/runners/github-hosted-runners"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 768,
+      kind: "spec",
+      source: "https://forums.tomshardware.com/threads/microsoft-reveals-custom-128-core-arm-datacenter-cpu-massive-maia-100-gpu-designed-for-ai.3827357 (12 DDR5 channels)"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 4800,
+      kind: "assumed",
+      source: "Microsoft does not publish it",
+      derivation: "DDR5-4800, the lowest common DDR5 server speed"
+    }
+  ]
+};
+
+// profiles/github-ubuntu-x64.json
+var github_ubuntu_x64_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "github-ubuntu-x64",
+  name: "GitHub-hosted runner ubuntu-latest (x64, public repositories)",
+  description: "4 vCPU = 2 cores x 2 SMT threads of an AMD EPYC 7763 (Zen 3) on Azure, 16 GB RAM (private repositories get 2 vCPU and 8 GB). AVX2 and FMA; no AVX-512 and no VNNI, so int8 GEMM takes the AVX2 path. The pool is not uniform: other CPUs appear (AMD EPYC 9V74, Zen 4 with AVX-512, reported in 2026), which is why every result records the host fingerprint. dramBandwidthGBs is the whole socket's, shared with every other VM on the host: measure what this VM gets with `slmops calibrate`.",
+  arch: "x86_64",
+  clusters: [
+    {
+      name: "vcpu",
+      cores: 2,
+      microarchitecture: "zen3",
+      maxClockGHz: 3.5,
+      threadsPerCore: 2
+    }
+  ],
+  isaFeatures: ["avx", "avx2", "fma", "f16c"],
+  peaks: {
+    fp32GflopsPerCore: 112,
+    int8GopsPerCore: 224
+  },
+  dramBandwidthGBs: 204.8,
+  ramBytes: 17179869184,
+  memory: {
+    type: "DDR4-3200, 8 channels per socket",
+    busWidthBits: 512,
+    transferRateMTs: 3200,
+    shared: true
+  },
+  cpuModels: ["AMD EPYC 7763 64-Core Processor"],
+  emulation: {
+    qemuCpu: "EPYC-Milan"
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 2,
+      kind: "measured",
+      source: "https://github.com/aws/s2n-tls/pull/5674 (lscpu on ubuntu-latest: 4 CPUs, 2 cores per socket, 2 threads per core)"
+    },
+    {
+      field: "clusters[0].threadsPerCore",
+      value: 2,
+      kind: "measured",
+      source: "https://github.com/aws/s2n-tls/pull/5674"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 3.5,
+      kind: "spec",
+      source: "https://www.amd.com/en/products/processors/server/epyc/7003-series/amd-epyc-7763.html (boost up to 3.5 GHz, base 2.45 GHz); 3243 MHz observed in https://github.com/ansys/pymapdl/issues/2520"
+    },
+    {
+      field: "isaFeatures",
+      value: "avx avx2 fma f16c",
+      kind: "measured",
+      source: "https://github.com/ansys/pymapdl/issues/2520 (/proc/cpuinfo of an ubuntu-latest runner: avx2, fma, no avx512)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 112,
+      kind: "derived",
+      source: "AMD Software Optimization Guide for AMD EPYC 7003 Processors (publication 56665); https://uops.info",
+      derivation: "Zen 3: two 256-bit FMA pipes = 2 x 8 fp32 lanes x 2 FLOP = 32 FLOP/cycle; x 3.5 GHz = 112 GFLOP/s per physical core (its two SMT threads share it)"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 224,
+      kind: "derived",
+      source: "AMD Software Optimization Guide for AMD EPYC 7003 Processors (publication 56665); https://uops.info",
+      derivation: "Zen 3 has no VNNI: onnxruntime's AVX2 u8s8 kernel multiplies with VPMADDUBSW then VPMADDWD (32 multiply-accumulates for two multiply-pipe instructions; two such pipes) = 32 MAC = 64 ops/cycle; x 3.5 GHz = 224 GOP/s (unverified)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 204.8,
+      kind: "spec",
+      source: "https://www.amd.com/en/products/processors/server/epyc/7003-series/amd-epyc-7763.html (per-socket memory bandwidth; 8 x 64-bit DDR4 x 3200 MT/s = 204.8 GB/s, shared by every VM on the host)"
+    },
+    {
+      field: "ramBytes",
+      value: 17179869184,
+      kind: "spec",
+      source: "https://docs.github.com/en/actions/reference/runners/github-hosted-runners"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 512,
+      kind: "spec",
+      source: "https://www.amd.com/en/products/processors/server/epyc/7003-series/amd-epyc-7763.html (8 DDR4 channels)"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 3200,
+      kind: "spec",
+      source: "https://www.amd.com/en/products/processors/server/epyc/7003-series/amd-epyc-7763.html"
+    }
+  ]
+};
+
+// profiles/intel-n100.json
+var intel_n100_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "intel-n100",
+  name: "Intel N100 mini PC (16 GB DDR5-4800)",
+  description: "Alder Lake-N: 4 Gracemont E-cores up to 3.4 GHz, no Hyper-Threading, 6 MB L3. AVX2, FMA and AVX-VNNI; no AVX-512. Memory is single-channel: DDR5-4800 here, boxes with DDR4-3200 have 25.6 GB/s. 6 W base power (PL1); mini PCs often set higher limits, so sustained speed depends on the box.",
+  arch: "x86_64",
+  clusters: [
+    {
+      name: "e-core",
+      cores: 4,
+      microarchitecture: "gracemont",
+      maxClockGHz: 3.4
+    }
+  ],
+  isaFeatures: ["avx", "avx2", "fma", "f16c", "avx_vnni"],
+  peaks: {
+    fp32GflopsPerCore: 54.4,
+    int8GopsPerCore: 217.6
+  },
+  dramBandwidthGBs: 38.4,
+  ramBytes: 17179869184,
+  memory: {
+    type: "DDR5-4800",
+    busWidthBits: 64,
+    transferRateMTs: 4800
+  },
+  cpuModels: ["Intel(R) N100"],
+  emulation: {
+    qemuCpu: "Skylake-Client,+avx-vnni",
+    note: "QEMU has no Gracemont model; Skylake-Client with avx-vnni gives the same AVX2/FMA/AVX-VNNI kernel choice and no AVX-512."
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 4,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 3.4,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100"
+    },
+    {
+      field: "isaFeatures",
+      value: "avx avx2 fma f16c avx_vnni",
+      kind: "spec",
+      source: "Intel ARK (instruction set extensions: SSE4.2, AVX2); https://www.tomshardware.com/uk/news/intels-upcoming-gracemont-microarchitecture-to-support-avx-avx2-and-avx-vnni"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 54.4,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Gracemont: two 128-bit FMA pipes (a 256-bit AVX2 FMA is split in two) = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 3.4 GHz = 54.4 GFLOP/s"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 217.6,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Gracemont: AVX-VNNI VPDPBUSD on 256 bits = 32 u8 x s8 multiply-accumulates, executed as two 128-bit halves = 1 per cycle = 32 MAC = 64 ops/cycle; x 3.4 GHz = 217.6 GOP/s (unverified)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 38.4,
+      kind: "derived",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100",
+      derivation: "single channel: 64-bit DDR5 x 4800 MT/s = 8 B x 4800 MT/s = 38.4 GB/s. Measured memcpy: 9.9-11.6 GB/s (https://github.com/ThomasKaiser/sbc-bench/issues/65)"
+    },
+    {
+      field: "ramBytes",
+      value: 17179869184,
+      kind: "assumed",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100",
+      derivation: "16 GB chosen: the maximum Intel lists; boxes ship with 8-32 GB"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 64,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100 (single-channel memory)"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 4800,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/N100-vs-M1-Max-vs-N50_14932_13843_14971.247596.0.html; Intel ARK: Intel Processor N100 (DDR4-3200, DDR5-4800 or LPDDR5-4800)"
+    }
+  ]
+};
+
+// profiles/jetson-orin-nano.json
+var jetson_orin_nano_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "jetson-orin-nano",
+  name: "NVIDIA Jetson Orin Nano 8 GB (CPU only)",
+  description: '6x Cortex-A78AE (a 4-core and a 2-core cluster, 4 MB L3) at 1.5 GHz in the original 7-15 W modes. JetPack 6.2 adds the "Super" mode (MAXN SUPER): CPU at 1.728 GHz, memory at 102 GB/s; write your own profile for it. onnxruntime runs on the CPU here: the Ampere GPU is not used.',
+  arch: "arm64",
+  clusters: [
+    {
+      name: "cpu",
+      cores: 6,
+      microarchitecture: "cortex-a78ae",
+      maxClockGHz: 1.5
+    }
+  ],
+  isaFeatures: ["asimd", "asimddp", "asimdhp", "fphp"],
+  peaks: {
+    fp32GflopsPerCore: 24,
+    int8GopsPerCore: 96
+  },
+  dramBandwidthGBs: 68,
+  ramBytes: 8589934592,
+  memory: {
+    type: "LPDDR5",
+    busWidthBits: 128
+  },
+  cpuModels: ["Cortex-A78AE"],
+  emulation: {
+    qemuCpu: "cortex-a76",
+    note: "QEMU has no Cortex-A78AE model; cortex-a76 takes the same Armv8.2-A dot-product kernels (it lacks pointer authentication, which onnxruntime does not dispatch on)."
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 6,
+      kind: "spec",
+      source: "NVIDIA Jetson Orin Nano Series Data Sheet (DS-11105-001); https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 1.5,
+      kind: "spec",
+      source: "NVIDIA Jetson Orin Nano Series Data Sheet (DS-11105-001); https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/; 1510 MHz measured by https://github.com/ThomasKaiser/sbc-bench/issues/65"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd asimddp asimdhp fphp",
+      kind: "measured",
+      source: "https://github.com/KavrakiLab/vamp/issues/20 (lscpu of a Jetson AGX Orin, the same Cortex-A78AE core)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 24,
+      kind: "derived",
+      source: "Arm Cortex-A78AE Technical Reference Manual; Arm Cortex-A78 Software Optimization Guide (same FP/ASIMD pipeline)",
+      derivation: "Cortex-A78AE: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 1.5 GHz = 24 GFLOP/s"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 96,
+      kind: "derived",
+      source: "Arm Cortex-A78AE Technical Reference Manual; Arm Cortex-A78 Software Optimization Guide (same FP/ASIMD pipeline)",
+      derivation: "Cortex-A78AE: SDOT does 16 int8 multiply-accumulates per 128-bit instruction, 2 per cycle (both ASIMD pipes) = 32 MAC = 64 ops/cycle; x 1.5 GHz = 96 GOP/s (peak; not measured on the device)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 68,
+      kind: "spec",
+      source: "NVIDIA Jetson Orin Nano Series Data Sheet (DS-11105-001); https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/ (8 GB 128-bit LPDDR5, 68 GB/s). Measured memcpy: 6.7 GB/s (https://github.com/ThomasKaiser/sbc-bench/issues/65)"
+    },
+    {
+      field: "ramBytes",
+      value: 8589934592,
+      kind: "spec",
+      source: "NVIDIA Jetson Orin Nano Series Data Sheet (DS-11105-001); https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 128,
+      kind: "spec",
+      source: "NVIDIA Jetson Orin Nano Series Data Sheet (DS-11105-001); https://www.nvidia.com/en-us/autonomous-machines/embedded-systems/jetson-orin/"
+    }
+  ]
+};
+
+// profiles/raspberry-pi-4.json
+var raspberry_pi_4_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "raspberry-pi-4",
+  name: "Raspberry Pi 4 Model B (8 GB)",
+  description: "Broadcom BCM2711: 4x Cortex-A72 (Armv8.0-A: NEON, no dot product, no fp16 arithmetic), 1 MB shared L2. 1.8 GHz is the default clock of board revision 1.4 and later (arm_boost=1, set by Raspberry Pi OS); older boards run at 1.5 GHz, so scale the peaks by 1.5/1.8 or write your own profile. Throttles without a cooler.",
+  arch: "arm64",
+  clusters: [
+    {
+      name: "cpu",
+      cores: 4,
+      microarchitecture: "cortex-a72",
+      maxClockGHz: 1.8
+    }
+  ],
+  isaFeatures: ["asimd"],
+  peaks: {
+    fp32GflopsPerCore: 14.4,
+    int8GopsPerCore: 28.8
+  },
+  dramBandwidthGBs: 12.8,
+  ramBytes: 8589934592,
+  memory: {
+    type: "LPDDR4-3200",
+    busWidthBits: 32,
+    transferRateMTs: 3200
+  },
+  cpuModels: ["Cortex-A72"],
+  emulation: {
+    qemuCpu: "cortex-a72"
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 4,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 1.8,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/documentation/computers/config_txt.html#overclocking (arm_freq default: 1800 on Pi 4B R1.4 with arm_boost=1, 1500 before)"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd",
+      kind: "measured",
+      source: "https://github.com/nicolargo/glances/issues/2616 (/proc/cpuinfo of a Pi 4B Rev 1.5: fp asimd evtstrm crc32 cpuid)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 14.4,
+      kind: "derived",
+      source: "Arm Cortex-A72 Software Optimization Guide (UAN0016A); https://github.com/OpenMathLib/OpenBLAS/issues/4149",
+      derivation: "Cortex-A72: one 128-bit FMLA per cycle (a Q-form FP operation occupies both FP pipes) = 4 fp32 lanes x 2 FLOP = 8 FLOP/cycle; x 1.8 GHz = 14.4 GFLOP/s. Cross-check: single-core HPL reaches 3.2 of a 4 FP64 FLOP/cycle peak (OpenBLAS #4149)"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 28.8,
+      kind: "derived",
+      source: "Arm Cortex-A72 Software Optimization Guide (UAN0016A); https://github.com/OpenMathLib/OpenBLAS/issues/4149",
+      derivation: "Cortex-A72 has no SDOT (Armv8.0-A): int8 GEMM widens with SMULL/SMLAL (8 int8 multiply-accumulates per instruction, F0 pipe only, 1 per cycle) and accumulates with SADALP on F1 = 8 MAC = 16 ops/cycle; x 1.8 GHz = 28.8 GOP/s (upper bound; unverified)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 12.8,
+      kind: "derived",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/",
+      derivation: "32-bit LPDDR4 x 3200 MT/s = 4 B x 3200 MT/s = 12.8 GB/s. Measured STREAM copy: 5.5 GB/s on one thread (https://sci-pi.org.uk/bench/stream.html)"
+    },
+    {
+      field: "ramBytes",
+      value: 8589934592,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/ (1, 2, 4 or 8 GB; 8 GB chosen)"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 32,
+      kind: "spec",
+      source: "https://zbotic.in/raspberry-pi-5-benchmarks-real-performance-numbers-vs-pi-4"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 3200,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-4-model-b/specifications/ (LPDDR4-3200 SDRAM)"
+    }
+  ]
+};
+
+// profiles/raspberry-pi-5.json
+var raspberry_pi_5_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "raspberry-pi-5",
+  name: "Raspberry Pi 5 (8 GB)",
+  description: "Broadcom BCM2712: 4x Cortex-A76 at 2.4 GHz, 512 KB L2 per core, 2 MB shared L3. Armv8.2-A with dot product (asimddp) and fp16 arithmetic; no i8mm, no SVE. Four-thread scaling is limited by the small L3 and the 32-bit memory bus; use the active cooler for sustained runs.",
+  arch: "arm64",
+  clusters: [
+    {
+      name: "cpu",
+      cores: 4,
+      microarchitecture: "cortex-a76",
+      maxClockGHz: 2.4
+    }
+  ],
+  isaFeatures: ["asimd", "asimddp", "asimdhp", "fphp"],
+  peaks: {
+    fp32GflopsPerCore: 38.4,
+    int8GopsPerCore: 153.6
+  },
+  dramBandwidthGBs: 17.1,
+  ramBytes: 8589934592,
+  memory: {
+    type: "LPDDR4X-4267",
+    busWidthBits: 32,
+    transferRateMTs: 4267
+  },
+  cpuModels: ["Cortex-A76"],
+  emulation: {
+    qemuCpu: "cortex-a76"
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 4,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-5/"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 2.4,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-5/"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd asimddp asimdhp fphp",
+      kind: "measured",
+      source: "https://github.com/hrw/arm-socs-table/issues/96 (/proc/cpuinfo of a Pi 5)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 38.4,
+      kind: "derived",
+      source: "Arm Cortex-A76 Software Optimization Guide (PJDOC-466751330-7215)",
+      derivation: "Cortex-A76: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 2.4 GHz = 38.4 GFLOP/s. Cross-check: single-thread HPL reaches 6.5 of 8 FP64 FLOP/cycle (https://github.com/OpenMathLib/OpenBLAS/issues/4581)"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 153.6,
+      kind: "derived",
+      source: "Arm Cortex-A76 Software Optimization Guide (PJDOC-466751330-7215)",
+      derivation: "Cortex-A76: SDOT does 16 int8 multiply-accumulates per 128-bit instruction, 2 per cycle (both ASIMD pipes) = 32 MAC = 64 ops/cycle; x 2.4 GHz = 153.6 GOP/s (peak; not measured on the device)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 17.1,
+      kind: "derived",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-5/",
+      derivation: "32-bit LPDDR4X x 4267 MT/s = 4 B x 4267 MT/s = 17.07 GB/s. Measured tinymembench C copy (bytes copied): 4.9-5.7 GB/s (https://github.com/geerlingguy/sbc-reviews/issues/21)"
+    },
+    {
+      field: "ramBytes",
+      value: 8589934592,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-5/ (2, 4, 8 or 16 GB; 8 GB chosen)"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 32,
+      kind: "spec",
+      source: "https://circuitdigest.com/news/the-new-raspberry-pi-5-is-here-faster-than-ever (32-bit LPDDR4X at 4267 MT/s)"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 4267,
+      kind: "spec",
+      source: "https://www.raspberrypi.com/products/raspberry-pi-5/ (LPDDR4X-4267 SDRAM)"
+    }
+  ]
+};
+
+// profiles/rk3588.json
+var rk3588_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "rk3588",
+  name: "Rockchip RK3588 board, big cores (Rock 5B / Orange Pi 5 class, 8 GB)",
+  description: "The 4 Cortex-A76 big cores at 2.4 GHz (512 KB L2 each, 3 MB shared L3). The 4 Cortex-A55 little cores (1.8 GHz) are excluded: run benchmarks pinned to the A76 cores (taskset -c 4-7 on most boards). Boards differ: some clock the A76 at 2.256-2.352 GHz, memory is LPDDR4X or LPDDR5 with 4-32 GB. The NPU is not used.",
+  arch: "arm64",
+  clusters: [
+    {
+      name: "big",
+      cores: 4,
+      microarchitecture: "cortex-a76",
+      maxClockGHz: 2.4
+    }
+  ],
+  isaFeatures: ["asimd", "asimddp", "asimdhp", "fphp"],
+  peaks: {
+    fp32GflopsPerCore: 38.4,
+    int8GopsPerCore: 153.6
+  },
+  dramBandwidthGBs: 34.1,
+  ramBytes: 8589934592,
+  memory: {
+    type: "LPDDR4X-4267",
+    busWidthBits: 64,
+    transferRateMTs: 4267
+  },
+  cpuModels: ["4x Cortex-A55 + 4x Cortex-A76"],
+  emulation: {
+    qemuCpu: "cortex-a76"
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 4,
+      kind: "spec",
+      source: "Rockchip RK3588 Datasheet (4x Cortex-A76 up to 2.4 GHz + 4x Cortex-A55 up to 1.8 GHz); https://turingpi.com/?p=721854"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 2.4,
+      kind: "spec",
+      source: "Rockchip RK3588 Datasheet (4x Cortex-A76 up to 2.4 GHz + 4x Cortex-A55 up to 1.8 GHz); https://turingpi.com/?p=721854"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd asimddp asimdhp fphp",
+      kind: "measured",
+      source: "https://github.com/hrw/arm-socs-table/issues/18 (/proc/cpuinfo of a Radxa Rock 5B)"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 38.4,
+      kind: "derived",
+      source: "Arm Cortex-A76 Software Optimization Guide (PJDOC-466751330-7215)",
+      derivation: "Cortex-A76: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 2.4 GHz = 38.4 GFLOP/s. Cross-check: HPL FP64 60-63 GFLOP/s on the four A76 cores at 2.3 GHz (https://github.com/OpenMathLib/OpenBLAS/issues/4581)"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 153.6,
+      kind: "derived",
+      source: "Arm Cortex-A76 Software Optimization Guide (PJDOC-466751330-7215)",
+      derivation: "Cortex-A76: SDOT does 16 int8 multiply-accumulates per 128-bit instruction, 2 per cycle (both ASIMD pipes) = 32 MAC = 64 ops/cycle; x 2.4 GHz = 153.6 GOP/s (peak; not measured on the device)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 34.1,
+      kind: "derived",
+      source: "https://forum.radxa.com/t/rock-5a-lpddr4x-memory-bandwidth/19293",
+      derivation: "4 channels x 16 bit = 64-bit LPDDR4X x 4267 MT/s = 8 B x 4267 MT/s = 34.1 GB/s. Measured: 17-22 GB/s sequential (https://turingpi.com/?p=721854); tinymembench C copy about 12 GB/s (https://github.com/geerlingguy/sbc-reviews/issues/38)"
+    },
+    {
+      field: "ramBytes",
+      value: 8589934592,
+      kind: "assumed",
+      source: "https://radxa.com/products/rock5/5b/",
+      derivation: "8 GB chosen; RK3588 boards ship with 4, 8, 16 or 32 GB"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 64,
+      kind: "spec",
+      source: "Rockchip RK3588 Datasheet (four 16-bit LPDDR4/4X/5 channels); https://forum.radxa.com/t/rock-5a-lpddr4x-memory-bandwidth/19293"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 4267,
+      kind: "assumed",
+      source: "https://forum.radxa.com/t/rock-5a-lpddr4x-memory-bandwidth/19293",
+      derivation: "the LPDDR4X speed grade; boards may clock it lower (4224 MT/s)"
+    }
+  ]
+};
+
+// profiles/snapdragon-7-gen-1.json
+var snapdragon_7_gen_1_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "snapdragon-7-gen-1",
+  name: "Qualcomm Snapdragon 7 Gen 1 phone (8 GB), Cortex-A710 cores",
+  description: "Kryo CPU: 1x Cortex-A710 at 2.4 GHz (prime) + 3x Cortex-A710 at 2.36 GHz + 4x Cortex-A510 at 1.8 GHz; the A510 little cores are excluded. Armv9.0-A with dot product, i8mm and bf16. SVE/SVE2 are left out on purpose: the A710 implements them, but Qualcomm parts with the same core (Snapdragon 8 Gen 1 and Gen 2) do not expose them to Linux, so onnxruntime will not use them. Phones throttle within minutes: sustained clocks are lower than these.",
+  arch: "arm64",
+  clusters: [
+    {
+      name: "prime",
+      cores: 1,
+      microarchitecture: "cortex-a710",
+      maxClockGHz: 2.4
+    },
+    {
+      name: "big",
+      cores: 3,
+      microarchitecture: "cortex-a710",
+      maxClockGHz: 2.36,
+      peaks: {
+        fp32GflopsPerCore: 37.76,
+        int8GopsPerCore: 302.08
+      }
+    }
+  ],
+  isaFeatures: ["asimd", "asimddp", "asimdhp", "fphp", "i8mm", "bf16"],
+  peaks: {
+    fp32GflopsPerCore: 38.4,
+    int8GopsPerCore: 307.2
+  },
+  dramBandwidthGBs: 51.2,
+  ramBytes: 8589934592,
+  memory: {
+    type: "LPDDR5-6400",
+    busWidthBits: 64,
+    transferRateMTs: 6400
+  },
+  cpuModels: ["4x Cortex-A510 + 4x Cortex-A710"],
+  emulation: {
+    qemuCpu: "cortex-a710,sve=off",
+    note: "QEMU's cortex-a710 has SVE2; sve=off matches the Snapdragon, which does not expose it."
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 1,
+      kind: "spec",
+      source: "https://techstory.in/qualcomm-snapdragon-7-gen-1-supporting-upto-200mp-camera-unveiled/; https://www.purepc.pl/qualcomm-snapdragon-7-gen-1-nowy-procesor-dla-smartfonow-z-wyzszego-segmentu-juz-bez-zadnych-tajemnic"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 2.4,
+      kind: "spec",
+      source: "https://techstory.in/qualcomm-snapdragon-7-gen-1-supporting-upto-200mp-camera-unveiled/; https://www.purepc.pl/qualcomm-snapdragon-7-gen-1-nowy-procesor-dla-smartfonow-z-wyzszego-segmentu-juz-bez-zadnych-tajemnic"
+    },
+    {
+      field: "clusters[1].cores",
+      value: 3,
+      kind: "spec",
+      source: "https://techstory.in/qualcomm-snapdragon-7-gen-1-supporting-upto-200mp-camera-unveiled/; https://www.purepc.pl/qualcomm-snapdragon-7-gen-1-nowy-procesor-dla-smartfonow-z-wyzszego-segmentu-juz-bez-zadnych-tajemnic"
+    },
+    {
+      field: "clusters[1].maxClockGHz",
+      value: 2.36,
+      kind: "spec",
+      source: "https://techstory.in/qualcomm-snapdragon-7-gen-1-supporting-upto-200mp-camera-unveiled/; https://www.purepc.pl/qualcomm-snapdragon-7-gen-1-nowy-procesor-dla-smartfonow-z-wyzszego-segmentu-juz-bez-zadnych-tajemnic"
+    },
+    {
+      field: "isaFeatures",
+      value: "asimd asimddp asimdhp fphp i8mm bf16",
+      kind: "assumed",
+      source: "https://github.com/hrw/arm-socs-table/issues/90; https://github.com/hrw/arm-socs-table/issues/88; https://github.com/FEX-Emu/FEX/pull/4722",
+      derivation: "no /proc/cpuinfo of a Snapdragon 7 Gen 1 found; taken from Snapdragon 8 Gen 1 and 8 Gen 2 phones (same Cortex-A710 core, same vendor): asimddp, i8mm and bf16 present, sve/sve2 absent because Qualcomm disables SVE"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 38.4,
+      kind: "derived",
+      source: "Arm Cortex-A710 Software Optimization Guide; Arm Cortex-A720 Software Optimization Guide (109720) lists SDOT and SMMLA at 2 per cycle on the same two 128-bit pipes",
+      derivation: "Cortex-A710: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 2.4 GHz = 38.4 GFLOP/s"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 307.2,
+      kind: "derived",
+      source: "Arm Cortex-A710 Software Optimization Guide; Arm Cortex-A720 Software Optimization Guide (109720) lists SDOT and SMMLA at 2 per cycle on the same two 128-bit pipes",
+      derivation: "Cortex-A710: SMMLA (i8mm) multiplies a 2x8 by an 8x2 int8 block = 32 multiply-accumulates per 128-bit instruction, 2 per cycle = 64 MAC = 128 ops/cycle; x 2.4 GHz = 307.2 GOP/s (peak; unverified on this core)"
+    },
+    {
+      field: "clusters[1].peaks.fp32GflopsPerCore",
+      value: 37.76,
+      kind: "derived",
+      source: "Arm Cortex-A710 Software Optimization Guide; Arm Cortex-A720 Software Optimization Guide (109720) lists SDOT and SMMLA at 2 per cycle on the same two 128-bit pipes",
+      derivation: "Cortex-A710: two 128-bit FP/ASIMD pipes each issue one FMLA per cycle = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 2.36 GHz = 37.76 GFLOP/s"
+    },
+    {
+      field: "clusters[1].peaks.int8GopsPerCore",
+      value: 302.08,
+      kind: "derived",
+      source: "Arm Cortex-A710 Software Optimization Guide; Arm Cortex-A720 Software Optimization Guide (109720) lists SDOT and SMMLA at 2 per cycle on the same two 128-bit pipes",
+      derivation: "Cortex-A710: SMMLA (i8mm) multiplies a 2x8 by an 8x2 int8 block = 32 multiply-accumulates per 128-bit instruction, 2 per cycle = 64 MAC = 128 ops/cycle; x 2.36 GHz = 302.08 GOP/s (peak; unverified on this core)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 51.2,
+      kind: "derived",
+      source: "https://komorkomania.pl/snapdragon-7-gen-1-oficjalnie-smartfony-ze-sredniej-polki-nabiora-mocy,6782148168431233a",
+      derivation: "LPDDR5 at 3200 MHz = 6400 MT/s x 8 B (64-bit bus, assumed) = 51.2 GB/s"
+    },
+    {
+      field: "ramBytes",
+      value: 8589934592,
+      kind: "assumed",
+      source: "https://wccftech.com/qualcomm-snapdragon-7-gen-1-brings-upgraded-performance-to-mid-range-phones/",
+      derivation: "8 GB chosen; the platform supports up to 16 GB of LPDDR5"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 64,
+      kind: "assumed",
+      source: "Qualcomm does not publish it",
+      derivation: "four 16-bit LPDDR5 channels, as on Snapdragon 8-series parts"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 6400,
+      kind: "spec",
+      source: "https://komorkomania.pl/snapdragon-7-gen-1-oficjalnie-smartfony-ze-sredniej-polki-nabiora-mocy,6782148168431233a (LPDDR5 up to 3200 MHz)"
+    }
+  ]
+};
+
+// profiles/x86-laptop-i5-1235u.json
+var x86_laptop_i5_1235u_default = {
+  $schema: "../schemas/profile.schema.json",
+  schema: "slmops.profile/v1",
+  id: "x86-laptop-i5-1235u",
+  name: "Laptop with Intel Core i5-1235U (16 GB DDR4-3200, dual channel)",
+  description: "Alder Lake-U: 2 Golden Cove P-cores (Hyper-Threading, up to 4.4 GHz) + 8 Gracemont E-cores (up to 3.3 GHz), 12 MB L3. AVX2, FMA and AVX-VNNI; AVX-512 is disabled on Alder Lake. 15 W base power, but OEMs set the long-term limit anywhere up to about 27 W, so the same chip differs up to 2x between laptops. Memory depends on the laptop (DDR4-3200 up to LPDDR5-5200); this profile assumes dual-channel DDR4-3200.",
+  arch: "x86_64",
+  clusters: [
+    {
+      name: "p-core",
+      cores: 2,
+      microarchitecture: "golden-cove",
+      maxClockGHz: 4.4,
+      threadsPerCore: 2
+    },
+    {
+      name: "e-core",
+      cores: 8,
+      microarchitecture: "gracemont",
+      maxClockGHz: 3.3,
+      peaks: {
+        fp32GflopsPerCore: 52.8,
+        int8GopsPerCore: 211.2
+      }
+    }
+  ],
+  isaFeatures: ["avx", "avx2", "fma", "f16c", "avx_vnni"],
+  peaks: {
+    fp32GflopsPerCore: 140.8,
+    int8GopsPerCore: 563.2
+  },
+  dramBandwidthGBs: 51.2,
+  ramBytes: 17179869184,
+  memory: {
+    type: "DDR4-3200",
+    busWidthBits: 128,
+    transferRateMTs: 3200
+  },
+  cpuModels: ["12th Gen Intel(R) Core(TM) i5-1235U"],
+  emulation: {
+    qemuCpu: "Skylake-Client,+avx-vnni",
+    note: "QEMU has no Alder Lake model; Skylake-Client with avx-vnni gives the same AVX2/FMA/AVX-VNNI kernel choice and no AVX-512."
+  },
+  sources: [
+    {
+      field: "clusters[0].cores",
+      value: 2,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U"
+    },
+    {
+      field: "clusters[0].maxClockGHz",
+      value: 4.4,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U"
+    },
+    {
+      field: "clusters[0].threadsPerCore",
+      value: 2,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U"
+    },
+    {
+      field: "clusters[1].cores",
+      value: 8,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U"
+    },
+    {
+      field: "clusters[1].maxClockGHz",
+      value: 3.3,
+      kind: "spec",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U"
+    },
+    {
+      field: "isaFeatures",
+      value: "avx avx2 fma f16c avx_vnni",
+      kind: "spec",
+      source: "Intel ARK (instruction set extensions: SSE4.2, AVX2); https://www.tomshardware.com/uk/news/intels-upcoming-gracemont-microarchitecture-to-support-avx-avx2-and-avx-vnni"
+    },
+    {
+      field: "peaks.fp32GflopsPerCore",
+      value: 140.8,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Golden Cove: two 256-bit FMA ports (p0, p1) = 2 x 8 fp32 lanes x 2 FLOP = 32 FLOP/cycle; x 4.4 GHz = 140.8 GFLOP/s"
+    },
+    {
+      field: "peaks.int8GopsPerCore",
+      value: 563.2,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Golden Cove: AVX-VNNI VPDPBUSD on 256 bits = 32 u8 x s8 multiply-accumulates, 2 per cycle (p0, p1) = 64 MAC = 128 ops/cycle; x 4.4 GHz = 563.2 GOP/s (unverified)"
+    },
+    {
+      field: "clusters[1].peaks.fp32GflopsPerCore",
+      value: 52.8,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Gracemont: two 128-bit FMA pipes (a 256-bit AVX2 FMA is split in two) = 2 x 4 fp32 lanes x 2 FLOP = 16 FLOP/cycle; x 3.3 GHz = 52.8 GFLOP/s"
+    },
+    {
+      field: "clusters[1].peaks.int8GopsPerCore",
+      value: 211.2,
+      kind: "derived",
+      source: "Intel 64 and IA-32 Architectures Optimization Reference Manual; https://uops.info",
+      derivation: "Gracemont: AVX-VNNI VPDPBUSD on 256 bits = 32 u8 x s8 multiply-accumulates, executed as two 128-bit halves = 1 per cycle = 32 MAC = 64 ops/cycle; x 3.3 GHz = 211.2 GOP/s (unverified)"
+    },
+    {
+      field: "dramBandwidthGBs",
+      value: 51.2,
+      kind: "derived",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U",
+      derivation: "dual channel: 2 x 64-bit DDR4 x 3200 MT/s = 16 B x 3200 MT/s = 51.2 GB/s"
+    },
+    {
+      field: "ramBytes",
+      value: 17179869184,
+      kind: "assumed",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U",
+      derivation: "16 GB chosen, a common configuration of i5-1235U laptops"
+    },
+    {
+      field: "memory.busWidthBits",
+      value: 128,
+      kind: "assumed",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U",
+      derivation: "dual-channel memory assumed; single-channel laptops have half"
+    },
+    {
+      field: "memory.transferRateMTs",
+      value: 3200,
+      kind: "assumed",
+      source: "https://www.notebookcheck.net/i5-1235U-vs-SD-X1-26-100_14078_18623.247596.0.html; Intel ARK: Intel Core i5-1235U",
+      derivation: "DDR4-3200 assumed; the chip also supports LPDDR4x-4267, DDR5-4800 and LPDDR5-5200"
+    }
+  ]
+};
+
+// src/devices/profiles.ts
+init_errors();
+var BUILT_IN_FILES = [
+  ["raspberry-pi-4.json", raspberry_pi_4_default],
+  ["raspberry-pi-5.json", raspberry_pi_5_default],
+  ["jetson-orin-nano.json", jetson_orin_nano_default],
+  ["rk3588.json", rk3588_default],
+  ["snapdragon-7-gen-1.json", snapdragon_7_gen_1_default],
+  ["intel-n100.json", intel_n100_default],
+  ["x86-laptop-i5-1235u.json", x86_laptop_i5_1235u_default],
+  ["github-ubuntu-x64.json", github_ubuntu_x64_default],
+  ["github-ubuntu-arm64.json", github_ubuntu_arm64_default]
+];
+var builtIns;
+function builtInProfiles() {
+  builtIns ??= BUILT_IN_FILES.map(([file, document]) => {
+    const { $schema: _editorHint, ...rest } = document;
+    try {
+      return validateDocument("profile", rest, `profiles/${file}`);
+    } catch (error) {
+      throw new Error(`built-in profile ${error.message}`, { cause: error });
+    }
+  });
+  return builtIns;
+}
+function listProfiles() {
+  return builtInProfiles().map((profile) => structuredClone(profile));
+}
+function builtInProfileIds() {
+  return builtInProfiles().map((profile) => profile.id);
+}
+function isProfilePath(reference) {
+  return /\.(json|ya?ml)$/i.test(reference) || /[\\/]/.test(reference);
+}
+async function resolveProfile(idOrPath, baseDir) {
+  const reference = idOrPath.trim();
+  if (isProfilePath(reference)) {
+    const path = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
+    return loadProfile(path);
+  }
+  const ids2 = builtInProfileIds();
+  const found = builtInProfiles().find((profile) => profile.id === reference);
+  if (found) return structuredClone(found);
+  const fix = "Use a built-in profile id or the path of your own profile file (./my-device.json, see docs/profiles.md); `slmops profiles` lists the built-ins with their figures";
+  if (reference === "") throw new ConfigurationError("the device profile is empty", { fix });
+  throw new ConfigurationError(
+    `unknown device profile "${reference}"${didYouMean(reference, ids2)}; built-in profiles: ${ids2.join(", ")}`,
+    { fix }
+  );
+}
+
+// src/bench/run-bench.ts
+init_session();
+
+// src/onnx/inspect.ts
+import { statSync as statSync3 } from "node:fs";
+
+// src/util/hash.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream } from "node:fs";
+async function sha256File(path) {
+  const hash = createHash3("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 2 ** 20 }))
+    hash.update(chunk);
+  return hash.digest("hex");
+}
+
+// src/onnx/read.ts
+init_errors();
+import { readFileSync as readFileSync5, statSync as statSync2 } from "node:fs";
+import { dirname, resolve as resolve4 } from "node:path";
+
+// src/onnx/model.ts
+init_errors();
+var OnnxModel = class {
+  constructor(proto, dir, path, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
+    this.proto = proto;
+    this.dir = dir;
+    this.path = path;
+    this.fileBytes = fileBytes;
+    this.externalRefs = externalRefs;
+  }
+  proto;
+  dir;
+  path;
+  fileBytes;
+  externalRefs;
+  scratch;
+  /** The external data reference of a tensor, if its values live in another file. */
+  externalRef(tensor2) {
+    return isExternal(tensor2) ? this.externalRefs.get(tensor2) : void 0;
+  }
+  /** Distinct external data files, with how many bytes of each the model references. */
+  externalFiles() {
+    const files = /* @__PURE__ */ new Map();
+    for (const [tensor2, ref] of this.externalRefs) {
+      if (!isExternal(tensor2)) continue;
+      const entry = files.get(ref.file) ?? {
+        location: ref.location,
+        file: ref.file,
+        referencedBytes: 0,
+        tensors: 0
+      };
+      entry.referencedBytes += ref.length;
+      entry.tensors += 1;
+      files.set(ref.file, entry);
+    }
+    return [...files.values()].sort((a, b) => a.location.localeCompare(b.location));
+  }
+  /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
+  tensorBytes(tensor2, options = {}) {
+    switch (tensorStorage(tensor2)) {
+      case "external": {
+        const ref = this.externalRefs.get(tensor2);
+        if (!ref)
+          throw new ConfigurationError(
+            `tensor "${tensor2.name}" is external but was not resolved against a folder`
+          );
+        return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : void 0);
+      }
+      case "raw":
+        return tensor2.rawData;
+      case "typed":
+        return typedFieldToRaw(tensor2);
+      case "empty":
+        if (tensorByteLength(tensor2) === 0) return new Uint8Array(0);
+        throw new ConfigurationError(
+          `tensor "${tensor2.name}" (${dtypeName(tensor2.dataType)}) holds no values`,
+          {
+            subject: this.path,
+            fix: "The model is damaged; re-export it"
+          }
+        );
+    }
+  }
+  /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
+  tensorArray(tensor2, options = {}) {
+    let bytes = this.tensorBytes(tensor2, options);
+    if (options.reuse && bytes.byteOffset % 8 !== 0) {
+      const aligned = this.scratchOf(bytes.length);
+      aligned.set(bytes);
+      bytes = aligned.subarray(0, bytes.length);
+    }
+    return rawToArray(tensor2.dataType, bytes, tensorElementCount(tensor2));
+  }
+  /** The tensor's values as float32. */
+  tensorFloat32(tensor2, options = {}) {
+    return arrayToFloat32(tensor2.dataType, this.tensorArray(tensor2, options));
+  }
+  scratchOf(length) {
+    if (!this.scratch || this.scratch.length < length) {
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(length, (this.scratch?.length ?? 0) * 2));
+    }
+    return this.scratch;
+  }
+  isExternal(tensor2) {
+    return isExternal(tensor2);
+  }
+};
+
+// src/onnx/read.ts
+var MAX_KNOWN_IR_VERSION = 13;
+var REEXPORT = "Re-export or re-download the model; check that the copy was complete";
+function sniff(head) {
+  const text = head.toString("latin1");
+  if (text.startsWith("version https://git-lfs")) return "a Git LFS pointer, not the model itself";
+  if (text.startsWith("PK")) return "a zip archive (a PyTorch checkpoint or a zipped model?)";
+  if (text.startsWith("HDF")) return "an HDF5 file (a Keras model?)";
+  if (/^\s*[{[]/.test(text)) return "JSON text";
+  if (text.startsWith("<")) return "HTML or XML text (an error page saved instead of the model?)";
+  if (text.startsWith("TFL3", 4)) return "a TensorFlow Lite model";
+  return void 0;
+}
+function sniffFix(kind) {
+  if (kind.startsWith("a Git LFS"))
+    return "Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)";
+  return "Pass the path of an .onnx model file";
+}
+function parseModelBytes(bytes, subject) {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.length === 0) throw new ModelFormatError("the file is empty", { subject, fix: REEXPORT });
+  const kind = sniff(buffer.subarray(0, 64));
+  if (kind)
+    throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
+  let proto;
+  try {
+    proto = decodeModelProto(buffer);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/index out of range/i.test(message)) {
+      throw new ModelFormatError(
+        `the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`,
+        {
+          subject,
+          fix: REEXPORT,
+          cause: error
+        }
+      );
+    }
+    throw new ModelFormatError(`not an ONNX model: it is not a valid protobuf ModelProto (${message})`, {
+      subject,
+      fix: "Pass the path of an .onnx model file",
+      cause: error
+    });
+  }
+  const ir = toNumber2(proto.irVersion);
+  if (!proto.graph || ir <= 0 || ir > 100) {
+    throw new ModelFormatError(
+      proto.graph ? `not an ONNX model: IR version ${ir} is not valid` : "not an ONNX model: it has no graph",
+      { subject, fix: "Pass the path of an .onnx model file; if it is one, it is truncated or damaged" }
+    );
+  }
+  if (proto.opsetImport.length === 0 && ir >= 3) {
+    throw new ModelFormatError("the model has no opset imports (the file may be truncated)", {
+      subject,
+      fix: REEXPORT
+    });
+  }
+  return proto;
+}
+function expectedBytes(tensor2) {
+  const info = dtypeInfo(tensor2.dataType);
+  if (!info || info.bits === 0) return void 0;
+  return rawByteLength(tensor2.dataType, tensorElementCount(tensor2));
+}
+function resolveExternalData(proto, dir, subject) {
+  const refs = /* @__PURE__ */ new Map();
+  const sizes = /* @__PURE__ */ new Map();
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    if (isExternal(tensor2))
+      refs.set(tensor2, resolveExternalRef(tensor2, dir, subject, expectedBytes(tensor2), sizes));
+  });
+  return refs;
+}
+function readModel(path, options = {}) {
+  const absolute = resolve4(path);
+  let size;
+  try {
+    const stat = statSync2(absolute);
+    if (stat.isDirectory()) {
+      throw new ModelFormatError("is a folder, not a model file", {
+        subject: path,
+        fix: "Pass the path of the .onnx file inside it"
+      });
+    }
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof ModelFormatError) throw error;
+    throw new ModelFormatError("no such file", {
+      subject: path,
+      fix: "Check the path (it is relative to the working directory)"
+    });
+  }
+  const bytes = readFileSync5(absolute);
+  const proto = parseModelBytes(bytes, path);
+  const dir = options.baseDir ? resolve4(options.baseDir) : dirname(absolute);
+  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path));
+}
+
+// src/onnx/inspect.ts
+function describeType(type) {
+  if (type?.tensorType) {
+    const shape = type.tensorType.shape ? type.tensorType.shape.dim.map(
+      (d) => d.dimParam ? d.dimParam : d.dimValue !== void 0 && d.dimValue !== null ? toNumber2(d.dimValue) : null
+    ) : null;
+    return { type: dtypeName(type.tensorType.elemType), shape };
+  }
+  if (type?.sequenceType) return { type: "sequence", shape: null };
+  if (type?.mapType) return { type: "map", shape: null };
+  if (type?.optionalType) return { type: "optional", shape: null };
+  if (type?.sparseTensorType)
+    return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
+  return { type: "unknown", shape: null };
+}
+function summarize2(values, exclude = /* @__PURE__ */ new Set()) {
+  return values.filter((v) => !exclude.has(v.name)).map((v) => ({ name: v.name, ...describeType(v.type) }));
+}
+async function inspectLoadedModel(model, options = {}) {
+  const proto = model.proto;
+  const graph = proto.graph;
+  const warnings = [];
+  const irVersion = toNumber2(proto.irVersion);
+  if (irVersion > MAX_KNOWN_IR_VERSION) {
+    warnings.push(
+      `IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`
+    );
+  }
+  let parameters = 0;
+  let initializerCount = 0;
+  let constantTensors = 0;
+  const byDtype = /* @__PURE__ */ new Map();
+  const tensors = [];
+  forEachTensor(proto, ({ tensor: tensor2, kind }) => {
+    const dims = dimsOf2(tensor2);
+    const elements = elementCount(dims);
+    const bytes = tensorByteLength(tensor2);
+    if (kind === "initializer") {
+      parameters += elements;
+      initializerCount += 1;
+    } else if (kind === "attribute") {
+      constantTensors += 1;
+    }
+    const dtype = dtypeName(tensor2.dataType);
+    const entry = byDtype.get(dtype) ?? { dtype, tensors: 0, elements: 0, bytes: 0 };
+    entry.tensors += 1;
+    entry.elements += elements;
+    entry.bytes += bytes;
+    byDtype.set(dtype, entry);
+    const ref = model.externalRef(tensor2);
+    tensors.push({
+      name: tensor2.name,
+      dtype,
+      dims,
+      bytes,
+      storage: ref ? `external:${ref.location}` : "inline"
+    });
+  });
+  forEachGraph(proto, ({ graph: g }) => {
+    for (const sparse of g.sparseInitializer ?? []) {
+      parameters += elementCount(sparse.dims.map((d) => toNumber2(d)));
+      initializerCount += 1;
+    }
+  });
+  const ops = /* @__PURE__ */ new Map();
+  let nodeCount = 0;
+  forEachNode(proto, ({ node: node2, function: fn }) => {
+    if (fn) return;
+    nodeCount += 1;
+    const op = node2.domain && node2.domain !== "ai.onnx" ? `${node2.domain}::${node2.opType}` : node2.opType;
+    ops.set(op, (ops.get(op) ?? 0) + 1);
+  });
+  let subgraphCount = -1;
+  forEachGraph(proto, ({ scope }) => {
+    if (scope === "graph" || !scope.startsWith("training")) subgraphCount += 1;
+  });
+  const externalData = [];
+  for (const file of model.externalFiles()) {
+    externalData.push({
+      location: file.location,
+      bytes: statSync3(file.file).size,
+      referencedBytes: file.referencedBytes,
+      tensors: file.tensors,
+      sha256: await sha256File(file.file)
+    });
+  }
+  const initializerNames = new Set(graph.initializer.map((t) => t.name));
+  return {
+    path: model.path ?? "",
+    bytes: model.fileBytes,
+    sha256: model.path ? await sha256File(model.path) : "",
+    irVersion,
+    producer: { name: proto.producerName, version: proto.producerVersion },
+    opsets: proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: toNumber2(o.version) })),
+    // Before IR 4, initializers were also listed as graph inputs; they are not inputs a caller feeds.
+    inputs: summarize2(graph.input, initializerNames),
+    outputs: summarize2(graph.output),
+    parameters,
+    initializerCount,
+    constantTensors,
+    bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype)),
+    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
+    nodeCount,
+    subgraphCount: Math.max(0, subgraphCount),
+    functions: proto.functions.map((f) => ({ domain: f.domain, name: f.name, nodes: f.node.length })),
+    largestTensors: tensors.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, options.largest ?? 10),
+    externalData,
+    warnings
+  };
+}
+async function inspectModel(path, options = {}) {
+  return inspectLoadedModel(readModel(path), options);
+}
+function formatBytes(bytes) {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
+}
+function formatShape(shape) {
+  if (!shape) return "?";
+  return `[${shape.map((d) => d === null ? "?" : String(d)).join(", ")}]`;
+}
+function formatInspectReport(report) {
+  const lines = [];
+  lines.push(`${report.path}`);
+  lines.push(`  size        ${formatBytes(report.bytes)} (${report.bytes} bytes)  sha256 ${report.sha256}`);
+  lines.push(
+    `  IR version  ${report.irVersion}   producer ${report.producer.name} ${report.producer.version}`.trimEnd()
+  );
+  lines.push(`  opsets      ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(", ")}`);
+  lines.push(
+    `  parameters  ${report.parameters.toLocaleString("en-US")} in ${report.initializerCount} initializers`
+  );
+  lines.push("inputs");
+  for (const v of report.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  lines.push("outputs");
+  for (const v of report.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  lines.push("bytes by dtype");
+  for (const d of report.bytesByDtype) {
+    lines.push(
+      `  ${d.dtype.padEnd(10)} ${formatBytes(d.bytes).padStart(10)}  ${d.elements.toLocaleString("en-US")} elements in ${d.tensors} tensors`
+    );
+  }
+  lines.push(
+    `ops (${report.nodeCount} nodes${report.subgraphCount ? `, ${report.subgraphCount} subgraphs` : ""})`
+  );
+  lines.push(`  ${report.opHistogram.map((o) => `${o.op}×${o.count}`).join(", ")}`);
+  if (report.functions.length) {
+    lines.push("functions");
+    for (const f of report.functions) lines.push(`  ${f.domain}.${f.name} (${f.nodes} nodes)`);
+  }
+  lines.push("largest tensors");
+  for (const t of report.largestTensors) {
+    lines.push(`  ${t.name}  ${t.dtype} [${t.dims.join(", ")}]  ${formatBytes(t.bytes)}  ${t.storage}`);
+  }
+  if (report.externalData.length) {
+    lines.push("external data");
+    for (const f of report.externalData) {
+      lines.push(`  ${f.location}  ${formatBytes(f.bytes)}, ${f.tensors} tensors  sha256 ${f.sha256}`);
+    }
+  }
+  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  return lines.join("\n");
+}
+
+// src/bench/baseline.ts
+init_errors();
+import { execFileSync } from "node:child_process";
+import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync6 } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
+function parseGitBaseline(spec) {
+  if (!spec.startsWith("git:")) return void 0;
+  const rest = spec.slice(4);
+  const colon = rest.indexOf(":");
+  if (colon <= 0 || colon === rest.length - 1) {
+    throw new ConfigurationError(`baseline "${spec}" is not of the form git:<ref>:<path>`, {
+      subject: "baseline",
+      fix: "Write it like git:origin/main:models/tiny-lm/model.onnx"
+    });
+  }
+  return { ref: rest.slice(0, colon), path: rest.slice(colon + 1).replace(/^\.\//, "") };
+}
+function gitBlobToFile(cwd, ref, path, target) {
+  const fd = openSync3(target, "w");
+  try {
+    execFileSync("git", ["cat-file", "blob", `${ref}:${path}`], {
+      cwd,
+      stdio: ["ignore", fd, "pipe"],
+      maxBuffer: 1 << 20
+    });
+  } catch (error) {
+    const stderr = error.stderr?.toString().trim() ?? "";
+    throw new ConfigurationError(
+      `cannot read ${path} at ${ref} from git (${stderr.split("\n")[0] || "git failed"})`,
+      {
+        subject: "baseline",
+        fix: "Check the ref and path, and fetch enough history (actions/checkout with fetch-depth: 0, or git fetch the base ref)"
+      }
+    );
+  } finally {
+    closeSync3(fd);
+  }
+}
+function checkoutGitBaseline(ref, cwd = process.cwd()) {
+  const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
+  const name = posix2.basename(ref.path);
+  const model = join8(dir, name);
+  gitBlobToFile(cwd, ref.ref, ref.path, model);
+  const subject = `git:${ref.ref}:${ref.path}`;
+  const proto = parseModelBytes(readFileSync6(model), subject);
+  const locations = /* @__PURE__ */ new Set();
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    const location = tensor2.externalData.find((e) => e.key === "location")?.value;
+    if (location) locations.add(location);
+  });
+  for (const location of locations) {
+    const target = resolveInside(dir, location, subject, "external data");
+    mkdirSync2(dirname2(target), { recursive: true });
+    gitBlobToFile(cwd, ref.ref, posix2.join(posix2.dirname(ref.path), location), target);
+    const head = readFileSync6(target).subarray(0, 64).toString("latin1");
+    if (head.startsWith("version https://git-lfs")) {
+      throw new ConfigurationError(`external data "${location}" at ${ref.ref} is a Git LFS pointer`, {
+        subject,
+        fix: "Check out with Git LFS (actions/checkout with lfs: true, or git lfs fetch the base ref)"
+      });
+    }
+  }
+  return model;
+}
+function resolveBaseline(spec, cwd = process.cwd()) {
+  const git = parseGitBaseline(spec);
+  return git ? checkoutGitBaseline(git, cwd) : spec;
+}
+
+// src/bench/like-with-like.ts
+import { existsSync, readFileSync as readFileSync7 } from "node:fs";
+import { homedir as homedir2 } from "node:os";
+import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
+
+// src/compress/compress.ts
+import { mkdirSync as mkdirSync3, renameSync as renameSync3, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve6 } from "node:path";
+import { performance as performance4 } from "node:perf_hooks";
+init_errors();
+
+// src/onnx/write.ts
+init_errors();
+import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync3, writeSync as writeSync2 } from "node:fs";
+import { basename, dirname as dirname3, resolve as resolve5 } from "node:path";
+var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
+var COPY_CHUNK = 8 * 2 ** 20;
+function alignmentFor(bytes) {
+  return bytes >= 64 * 1024 ? 4096 : 16;
+}
+function save(tensor2) {
+  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
+  return {
+    tensor: tensor2,
+    rawData,
+    externalData,
+    dataLocation,
+    floatData,
+    int32Data,
+    int64Data,
+    doubleData,
+    uint64Data
+  };
+}
+function restore(saved) {
+  const { tensor: tensor2, ...fields } = saved;
+  Object.assign(tensor2, fields);
+}
+function writeAll(fd, bytes, position) {
+  let done = 0;
+  while (done < bytes.length) done += writeSync2(fd, bytes, done, bytes.length - done, position + done);
+}
+function tempName(path) {
+  return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+function writeModel(model, outPath, options = {}) {
+  const out = resolve5(outPath);
+  const proto = model.proto;
+  const threshold2 = options.threshold ?? 1024;
+  let inlineBytes = 0;
+  let hadExternal = false;
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    inlineBytes += tensorByteLength(tensor2);
+    if (model.isExternal(tensor2)) hadExternal = true;
+  });
+  const mode = options.externalData ?? "auto";
+  const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
+  const external = mode === true || mode === "auto" && (hadExternal || inlineBytes > limit);
+  if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
+    throw new ConfigurationError(
+      `the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`,
+      {
+        subject: outPath,
+        fix: "Write it with external data"
+      }
+    );
+  }
+  const location = options.location ?? `${basename(out)}.data`;
+  const dataPath = external ? resolveInside(dirname3(out), location, outPath, "output data") : void 0;
+  const tmpModel = tempName(out);
+  const tmpData = dataPath ? tempName(dataPath) : void 0;
+  const saved = [];
+  let dataFd;
+  let dataBytes = 0;
+  try {
+    if (tmpData) dataFd = openSync4(tmpData, "w");
+    forEachTensor(proto, ({ tensor: tensor2 }) => {
+      const length = tensorByteLength(tensor2);
+      const toExternal = dataFd !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
+      const ref = model.externalRef(tensor2);
+      if (!toExternal && !ref) return;
+      saved.push(save(tensor2));
+      if (!toExternal) {
+        tensor2.rawData = model.tensorBytes(tensor2);
+        tensor2.externalData = [];
+        tensor2.dataLocation = DataLocation.Default;
+        return;
+      }
+      const align = alignmentFor(length);
+      const offset = Math.ceil(dataBytes / align) * align;
+      if (ref) {
+        const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, length));
+        const src = openSync4(ref.file, "r");
+        try {
+          for (let done = 0; done < length; ) {
+            const n = readSync2(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
+            if (n === 0)
+              throw new ConfigurationError(`external data of "${tensor2.name}" ended early`, {
+                subject: ref.file
+              });
+            writeAll(dataFd, chunk.subarray(0, n), offset + done);
+            done += n;
+          }
+        } finally {
+          closeSync4(src);
+        }
+      } else {
+        const bytes = model.tensorBytes(tensor2);
+        if (bytes.length !== length) {
+          throw new ConfigurationError(
+            `tensor "${tensor2.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
+            {
+              subject: outPath,
+              fix: "The model is inconsistent; fix the tensor before writing it"
+            }
+          );
+        }
+        writeAll(dataFd, bytes, offset);
+      }
+      dataBytes = offset + length;
+      Object.assign(tensor2, {
+        rawData: new Uint8Array(0),
+        floatData: [],
+        int32Data: [],
+        int64Data: [],
+        doubleData: [],
+        uint64Data: [],
+        dataLocation: DataLocation.External,
+        externalData: [
+          { key: "location", value: location },
+          { key: "offset", value: String(offset) },
+          { key: "length", value: String(length) }
+        ]
+      });
+    });
+    const encoded = encodeModelProto(proto);
+    const fd = openSync4(tmpModel, "w");
+    try {
+      writeAll(fd, encoded, 0);
+    } finally {
+      closeSync4(fd);
+    }
+    if (dataFd !== void 0) {
+      closeSync4(dataFd);
+      dataFd = void 0;
+      renameSync2(tmpData, dataPath);
+    }
+    renameSync2(tmpModel, out);
+    return {
+      path: out,
+      bytes: encoded.length,
+      ...dataPath ? { dataFile: { path: dataPath, location, bytes: dataBytes } } : {}
+    };
+  } catch (error) {
+    if (dataFd !== void 0) closeSync4(dataFd);
+    rmSync3(tmpModel, { force: true });
+    if (tmpData) rmSync3(tmpData, { force: true });
+    throw error;
+  } finally {
+    for (const fields of saved.reverse()) restore(fields);
+  }
+}
+
+// src/util/gzip-size.ts
+import { createReadStream as createReadStream2 } from "node:fs";
+import { createGzip } from "node:zlib";
+async function gzipSize(paths, level = 6) {
+  let bytes = 0;
+  const gzip = createGzip({ level });
+  gzip.on("data", (chunk) => {
+    bytes += chunk.length;
+  });
+  const done = new Promise((resolve10, reject) => {
+    gzip.on("end", resolve10);
+    gzip.on("error", reject);
+  });
+  for (const path of paths) {
+    for await (const chunk of createReadStream2(path, { highWaterMark: 1 << 20 })) {
+      if (!gzip.write(chunk)) await new Promise((r) => gzip.once("drain", r));
+    }
+  }
+  gzip.end();
+  await done;
+  return bytes;
+}
+
+// src/compress/fp16.ts
+init_errors();
 
 // src/compress/pass.ts
 function finite(value) {
@@ -29907,17 +32766,17 @@ function prune(ctx, options, select) {
     for (const c of chosen)
       for (const v of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v));
     const bins = 1 << 16;
-    const histogram = new Float64Array(bins);
+    const histogram2 = new Float64Array(bins);
     let total = 0;
     for (const c of chosen) {
       for (const v of weightValues(ctx.model, c.weight)) {
-        histogram[Math.min(bins - 1, Math.floor(Math.abs(v) / (max || 1) * bins))] += 1;
+        histogram2[Math.min(bins - 1, Math.floor(Math.abs(v) / (max || 1) * bins))] += 1;
         total += 1;
       }
     }
     let cumulative = 0;
     for (let b = 0; b < bins; b++) {
-      cumulative += histogram[b];
+      cumulative += histogram2[b];
       if (cumulative >= options.sparsity * total) {
         globalThreshold = (b + 1) / bins * max;
         break;
@@ -30547,24 +33406,24 @@ async function fileRef(path, base) {
   return {
     path: relative2(base, path) || basename2(path),
     sha256: await sha256File(path),
-    bytes: statSync3(path).size
+    bytes: statSync4(path).size
   };
 }
 async function compressModel(options) {
   const log = options.log ?? (() => {
   });
-  const started = performance.now();
+  const started = performance4.now();
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const model = readModel(options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f) => f.file)];
-  const inputBytes = inputFiles.reduce((n, f) => n + statSync3(f).size, 0);
+  const inputBytes = inputFiles.reduce((n, f) => n + statSync4(f).size, 0);
   const ctx = { model, namer: new Namer(model.proto), log };
   const passes = [];
   const notes = [];
   let touched = 0;
   for (const pass of options.recipe.passes) {
-    const passStarted = performance.now();
+    const passStarted = performance4.now();
     log(`${pass.pass}: running`);
     const outcome = runPass(ctx, pass);
     touched += outcome.tensors.length;
@@ -30573,7 +33432,7 @@ async function compressModel(options) {
     passes.push({
       name: pass.pass,
       options: { ...pass.options },
-      elapsedMs: Math.round(performance.now() - passStarted),
+      elapsedMs: Math.round(performance4.now() - passStarted),
       tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
     });
   }
@@ -30587,21 +33446,21 @@ async function compressModel(options) {
     );
   }
   const outDir = resolve6(options.outDir);
-  mkdirSync(outDir, { recursive: true });
-  const staging = join4(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
-  mkdirSync(staging);
+  mkdirSync3(outDir, { recursive: true });
+  const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
+  mkdirSync3(staging);
   try {
-    const written = writeModel(model, join4(staging, "model.onnx"), { externalData: "auto" });
-    const finalModel = join4(outDir, "model.onnx");
-    const finalData = written.dataFile ? join4(outDir, written.dataFile.location) : void 0;
-    if (finalData) renameSync2(written.dataFile.path, finalData);
-    renameSync2(written.path, finalModel);
+    const written = writeModel(model, join9(staging, "model.onnx"), { externalData: "auto" });
+    const finalModel = join9(outDir, "model.onnx");
+    const finalData = written.dataFile ? join9(outDir, written.dataFile.location) : void 0;
+    if (finalData) renameSync3(written.dataFile.path, finalData);
+    renameSync3(written.path, finalModel);
     const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
     log(
       `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
     );
     const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
-    const inputRef = await fileRef(model.path, dirname3(model.path));
+    const inputRef = await fileRef(model.path, dirname4(model.path));
     const report = {
       schema: "slmops.compress/v1",
       tool: { name: "slmops", version: VERSION },
@@ -30618,15 +33477,15 @@ async function compressModel(options) {
       },
       sizeRatio: outputBytes / inputBytes,
       passes,
-      elapsedMs: Math.round(performance.now() - started),
+      elapsedMs: Math.round(performance4.now() - started),
       fidelity: fidelity.report,
       notes
     };
     validateDocument("compress", report, "compress-report.json");
-    const reportPath = join4(outDir, "compress-report.json");
-    writeFileSync(join4(staging, "compress-report.json"), `${JSON.stringify(report, null, 2)}
+    const reportPath = join9(outDir, "compress-report.json");
+    writeFileSync2(join9(staging, "compress-report.json"), `${JSON.stringify(report, null, 2)}
 `);
-    renameSync2(join4(staging, "compress-report.json"), reportPath);
+    renameSync3(join9(staging, "compress-report.json"), reportPath);
     return {
       report,
       modelPath: finalModel,
@@ -30634,7 +33493,7 @@ async function compressModel(options) {
       ...fidelity.measurement ? { fidelity: fidelity.measurement } : {}
     };
   } finally {
-    rmSync3(staging, { recursive: true, force: true });
+    rmSync4(staging, { recursive: true, force: true });
   }
 }
 async function checkFidelity(options, candidate, weightBytes, log) {
@@ -30674,7 +33533,484 @@ async function checkFidelity(options, candidate, weightBytes, log) {
   }
 }
 
+// src/bench/like-with-like.ts
+function readCompressReport(modelPath) {
+  const path = join10(dirname5(resolve7(modelPath)), "compress-report.json");
+  if (!existsSync(path)) return void 0;
+  return JSON.parse(readFileSync7(path, "utf8"));
+}
+function variantCacheDir() {
+  const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
+  return root2;
+}
+async function compareLikeWithLike(basePath, headReport, log) {
+  const baseReport = readCompressReport(basePath);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, basePath);
+  if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
+    return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
+  }
+  const spec = headReport.recipe.spec;
+  const source = baseReport && existsSync(baseReport.input.path) ? baseReport.input.path : basePath;
+  const key = `${(await sha256File(source)).slice(0, 16)}-${slug(spec)}`;
+  const outDir = join10(variantCacheDir(), key);
+  const variantId2 = `${baseId}@${spec}`;
+  if (existsSync(join10(outDir, "model.onnx")) && existsSync(join10(outDir, "compress-report.json"))) {
+    log(`baseline: reusing ${variantId2} from the cache (${outDir})`);
+  } else {
+    log(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
+    await compressModel({
+      modelPath: source,
+      recipe: parseRecipeSpec(spec),
+      outDir,
+      name: baseId,
+      fidelity: "off",
+      allowNoop: true
+    });
+  }
+  return { path: join10(outDir, "model.onnx"), variantId: variantId2, compressed: true };
+}
+
+// src/bench/predict.ts
+var SPREAD = { calibrated: 1.25, uncalibrated: 2 };
+function split(node2, host) {
+  const rate = node2.int8 ? host.int8Gops : host.fp32Gflops;
+  const computeTime = node2.ops > 0 ? node2.ops / (rate * 1e9) : 0;
+  const memoryTime = node2.bytes / (host.bandwidthGBs * 1e9);
+  const total = computeTime + memoryTime;
+  if (total === 0) return { compute: 0, memory: node2.us };
+  return { compute: node2.us * computeTime / total, memory: node2.us * memoryTime / total };
+}
+function deviceScale(nodes, host, device) {
+  let hostTotal = 0;
+  let deviceTotal = 0;
+  let computeTotal = 0;
+  for (const node2 of nodes) {
+    const { compute, memory } = split(node2, host);
+    const computeRatio = node2.int8 ? host.int8Gops / device.int8Gops : host.fp32Gflops / device.fp32Gflops;
+    hostTotal += node2.us;
+    computeTotal += compute;
+    deviceTotal += compute * computeRatio + memory * (host.bandwidthGBs / device.bandwidthGBs);
+  }
+  if (hostTotal === 0) return { scale: 1, computeShare: 0 };
+  return { scale: deviceTotal / hostTotal, computeShare: computeTotal / hostTotal };
+}
+function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) {
+  const { scale, computeShare } = deviceScale(nodes, host, device);
+  const p50Ms = hostP50Ms * scale;
+  const spread = calibrated ? SPREAD.calibrated : SPREAD.uncalibrated;
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / spread, p50Ms * spread],
+    calibrated,
+    modelError: "unvalidated",
+    computeShare,
+    notes
+  };
+}
+function int8Family(features) {
+  const has = (f) => features.includes(f);
+  if (has("amx_int8")) return "amx";
+  if (has("avx512_vnni")) return "avx512-vnni";
+  if (has("avx_vnni")) return "avx-vnni";
+  if (has("avx2")) return "avx2";
+  if (has("i8mm")) return "i8mm";
+  if (has("asimddp")) return "dotprod";
+  if (has("asimd")) return "neon";
+  return "none";
+}
+
+// src/bench/run-bench.ts
+init_workload();
+var PROTOCOLS = {
+  full: {
+    processes: 5,
+    iterations: 60,
+    warmupRuns: 5,
+    warmupMs: 1e3,
+    decodeTokens: 32,
+    calibrationMs: 1e4
+  },
+  quick: {
+    processes: 2,
+    iterations: 20,
+    warmupRuns: 2,
+    warmupMs: 200,
+    decodeTokens: 8,
+    calibrationMs: 2e3
+  }
+};
+var MAX_RAW_SAMPLES = 2e3;
+function profileCores(profile) {
+  return profile.clusters.reduce((n, c) => n + c.cores, 0);
+}
+function archOf(hostArch) {
+  return hostArch === "x64" ? "x86_64" : hostArch;
+}
+function hostMatchesProfile(host, profile) {
+  if (archOf(process.arch) !== profile.arch) return false;
+  if (!profile.isaFeatures.every((f) => host.isaFlags.includes(f))) return false;
+  const normal = (text) => text.toLowerCase().replace(/[\s_-]/g, "");
+  const model = normal(host.cpuModel);
+  if (profile.cpuModels?.some((m) => model.includes(normal(m)))) return true;
+  return profile.clusters.some((c) => model.includes(normal(c.microarchitecture)));
+}
+function histogram(samples, bins = 100) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const lo = sorted[0];
+  const hi = sorted[Math.floor(sorted.length * 0.999)];
+  const width = (hi - lo) / bins || 1;
+  const counts = new Array(bins).fill(0);
+  for (const s of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s - lo) / width)))] += 1;
+  return { binEdgesMs: Array.from({ length: bins + 1 }, (_, i) => lo + i * width), counts };
+}
+function deviceThroughputs(profile, threads) {
+  const calibration = profile.calibration;
+  const measured = calibration?.threads?.[String(threads)];
+  if (measured?.fp32Gflops && measured.int8Gops && measured.bandwidthGBs) {
+    return { figures: measured, calibrated: true };
+  }
+  const cores = Math.min(threads, profileCores(profile));
+  return {
+    calibrated: false,
+    figures: {
+      fp32Gflops: profile.peaks.fp32GflopsPerCore * cores * 0.5,
+      int8Gops: profile.peaks.int8GopsPerCore * cores * 0.4,
+      bandwidthGBs: profile.dramBandwidthGBs * 0.6
+    }
+  };
+}
+async function measure(arms, workload, threads, settings, needPrediction, log) {
+  const timings = [];
+  for (let p = 0; p < settings.processes; p++) {
+    log(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
+    const spec = {
+      arms,
+      workload,
+      threads,
+      warmupRuns: settings.warmupRuns,
+      warmupMs: settings.warmupMs,
+      iterations: settings.iterations,
+      decodeTokens: workload.kind === "decode" ? settings.decodeTokens : 0,
+      seed: p + 1
+    };
+    timings.push(await runInChild("bench", spec));
+  }
+  const rss = {};
+  for (const arm of arms) {
+    log(`peak memory of ${arm.name} in its own process`);
+    rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
+  }
+  if (!needPrediction) return { timings, rss };
+  log("per-node profile and host calibration for the device prediction");
+  const { nodes } = await runInChild("profile", {
+    path: arms[0].path,
+    workload,
+    threads,
+    runs: 10
+  });
+  const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
+  const figures = calibration.threads[String(threads)];
+  return { timings, rss, nodes, ...figures ? { host: figures } : {} };
+}
+async function quality(head, reference, evalData, threads, inProcess) {
+  const spec = {
+    reference: reference ?? head,
+    candidate: head,
+    evalData,
+    samples: Number.MAX_SAFE_INTEGER,
+    threads
+  };
+  const m = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
+  if (!m.metric) return void 0;
+  return reference ? {
+    metric: m.metric.name,
+    value: m.metric.value,
+    reference: m.metric.reference,
+    delta: m.metric.value - m.metric.reference,
+    agreement: m.top1Agreement
+  } : { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null };
+}
+var RUNNER_PROFILE_ID = "this-runner";
+function runnerProfile(host) {
+  return {
+    schema: "slmops.profile/v1",
+    id: RUNNER_PROFILE_ID,
+    name: host.cpuModel,
+    arch: archOf(process.arch) === "arm64" ? "arm64" : "x86_64",
+    clusters: [{ name: "all", cores: host.physicalCores, microarchitecture: host.cpuModel, maxClockGHz: 1 }],
+    isaFeatures: host.isaFlags,
+    peaks: { fp32GflopsPerCore: 1, int8GopsPerCore: 1 },
+    dramBandwidthGBs: 1,
+    ramBytes: host.ramBytes,
+    sources: []
+  };
+}
+async function runBench(options) {
+  const log = options.log ?? (() => {
+  });
+  const settings = { ...PROTOCOLS[options.protocol ?? "full"] };
+  if (options.processes) settings.processes = options.processes;
+  if (options.iterations) settings.iterations = options.iterations;
+  const host = await hostFingerprint();
+  const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p) => resolveProfile(p))) : [runnerProfile(host)];
+  const headPath = resolve8(options.modelPath);
+  const headReport = readCompressReport(headPath);
+  const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
+  const variant = headReport?.variantId ?? id;
+  const inspected = await inspectModel(headPath);
+  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f) => n + f.bytes, 0);
+  let baseline;
+  if (options.baseline) {
+    const basePath = resolveBaseline(options.baseline);
+    baseline = await compareLikeWithLike(basePath, headReport, log);
+  }
+  const arms = [
+    { name: "head", path: headPath },
+    ...baseline ? [{ name: "base", path: baseline.path }] : []
+  ];
+  const probe = await createSession(headPath);
+  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
+  await probe.release();
+  const records = options.evalData ? readEvalData(options.evalData) : [];
+  const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
+  const workload = {
+    kind,
+    batch: options.batch ?? 1,
+    sequenceLength: options.sequenceLength ?? 128,
+    dims: options.dims ?? {},
+    ...tokens ? { tokens } : {}
+  };
+  const plans = profiles.map((profile) => {
+    const native = profile.id === RUNNER_PROFILE_ID || options.mode === "native" || options.mode !== "emulated" && hostMatchesProfile(host, profile);
+    const threads = options.threads ?? Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
+    return { profile, native, threads };
+  });
+  const measurements = /* @__PURE__ */ new Map();
+  for (const threads of [...new Set(plans.map((p) => p.threads))]) {
+    const needPrediction = plans.some((p) => p.threads === threads && !p.native);
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
+  }
+  const reference = baseline?.path ?? (headReport && existsSync2(headReport.input.path) ? headReport.input.path : void 0);
+  const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
+  return plans.map(({ profile, native, threads }) => {
+    const m = measurements.get(threads);
+    const headGroups = m.timings.map((t) => t.samplesMs.head);
+    const samples = headGroups.flat();
+    const stats = summarize(samples);
+    const ci95 = bootstrapMedianCi(headGroups);
+    const perRun = tokensPerRun(workload);
+    const findings = [];
+    if (!native && m.rss.head > profile.ramBytes) {
+      findings.push(
+        `peak memory ${(m.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
+      );
+    }
+    let predicted;
+    if (!native && m.nodes && m.host) {
+      const device = deviceThroughputs(profile, threads);
+      const notes = [];
+      const hostFamily = int8Family(host.isaFlags);
+      const deviceFamily = int8Family(profile.isaFeatures);
+      if (hostFamily !== deviceFamily && m.nodes.some((n) => n.int8)) {
+        notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
+      }
+      if (!device.calibrated && profile.memory?.shared) {
+        notes.push(
+          `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`
+        );
+      }
+      predicted = predictLatency(stats.p50, m.nodes, m.host, device.figures, device.calibrated, notes);
+    }
+    const decodeMs = m.timings.map((t) => t.decodeMsPerToken.head).filter((v) => v !== void 0);
+    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b) => a + b, 0) / decodeMs.length : void 0;
+    const result = {
+      schema: "slmops.bench/v1",
+      model: {
+        path: options.modelPath,
+        sha256: inspected.sha256,
+        bytes: headBytes,
+        params: inspected.parameters
+      },
+      modelId: id,
+      variantId: variant,
+      profile: { id: profile.id, mode: native ? "native" : "emulated" },
+      host,
+      workload: {
+        kind,
+        batch: workload.batch,
+        ...kind === "generic" ? {} : { sequenceLength: workload.sequenceLength },
+        threads,
+        protocol: options.protocol ?? "full"
+      },
+      latencyMs: {
+        p50: stats.p50,
+        p90: stats.p90,
+        p99: stats.p99,
+        mean: stats.mean,
+        mad: stats.mad,
+        n: stats.n,
+        ci95
+      },
+      samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s) => Math.round(s * 1e4) / 1e4),
+      ...perRun ? { throughput: { tokensPerSec: perRun * 1e3 / stats.p50 } } : {},
+      ...kind === "generic" ? {} : {
+        decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : {
+          measured: false,
+          reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
+        }
+      },
+      loadMs: m.timings.reduce((s, t) => s + t.loadMs.head, 0) / m.timings.length,
+      firstRunMs: m.timings.reduce((s, t) => s + t.firstRunMs.head, 0) / m.timings.length,
+      peakRssBytes: m.rss.head,
+      ...predicted ? {
+        predicted: {
+          p50Ms: predicted.p50Ms,
+          intervalMs: predicted.intervalMs,
+          calibrated: predicted.calibrated,
+          modelError: predicted.modelError,
+          notes: predicted.notes
+        }
+      } : {},
+      ...qualityBlock ? { quality: qualityBlock } : {},
+      ...baseline ? (() => {
+        const c = bootstrapRatioCi(
+          headGroups,
+          m.timings.map((t) => t.samplesMs.base)
+        );
+        return { comparison: { baselineVariantId: baseline.variantId, ratioP50: c.ratio, ci95: c.ci95 } };
+      })() : {},
+      ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
+      ...findings.length ? { findings } : {},
+      createdAt: (/* @__PURE__ */ new Date()).toISOString()
+    };
+    validateDocument("bench", result, `bench result for ${profile.id}`);
+    return { profile, result };
+  });
+}
+
+// src/cli/bench-command.ts
+init_errors();
+var WORKLOADS = ["auto", "generic", "prefill", "decode"];
+var MODES = ["auto", "native", "emulated"];
+function oneOf2(flag, value, allowed) {
+  if (!allowed.includes(value)) {
+    throw new ConfigurationError(`${flag} "${value}" is not one of ${allowed.join(", ")}`, {
+      subject: "slmops bench"
+    });
+  }
+  return value;
+}
+function positiveInt(flag, value) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigurationError(`${flag} "${value}" must be a whole number ≥ 1`, {
+      subject: "slmops bench"
+    });
+  return n;
+}
+function parseDims(entries2) {
+  const dims = {};
+  for (const entry of entries2) {
+    const [name, value] = entry.split("=");
+    if (!name || value === void 0) {
+      throw new ConfigurationError(`--dim "${entry}" is not name=value`, {
+        subject: "slmops bench",
+        fix: "Write e.g. --dim batch=1"
+      });
+    }
+    dims[name] = positiveInt(`--dim ${name}`, value);
+  }
+  return dims;
+}
+function ms(v) {
+  return v === null || v === void 0 ? "–" : `${v.toFixed(v < 10 ? 3 : 1)} ms`;
+}
+function formatBenchResult(r) {
+  const lines = [
+    `${r.variantId} on ${r.profile.id} (${r.profile.mode}${r.profile.mode === "emulated" ? `: measured on ${r.host.cpuModel}` : ""})`,
+    `  workload ${r.workload.kind}${r.workload.sequenceLength ? ` at ${r.workload.sequenceLength} tokens` : ""}, batch ${r.workload.batch}, ${r.workload.threads} thread(s), ${r.workload.protocol} protocol`,
+    `  latency p50 ${ms(r.latencyMs.p50)} (95 % CI ${ms(r.latencyMs.ci95[0])}–${ms(r.latencyMs.ci95[1])}), p90 ${ms(r.latencyMs.p90)}, p99 ${ms(r.latencyMs.p99)}, n=${r.latencyMs.n}`
+  ];
+  if (r.throughput) lines.push(`  throughput ${r.throughput.tokensPerSec.toFixed(1)} tokens/s`);
+  if (r.decode) {
+    lines.push(
+      r.decode.measured === false ? `  decode: ${r.decode.reason}` : `  decode ${r.decode.msPerToken.toFixed(3)} ms/token (${r.decode.tokensPerSec.toFixed(1)} tokens/s)`
+    );
+  }
+  lines.push(
+    `  load ${ms(r.loadMs)}, first run ${ms(r.firstRunMs)}, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(1)} MiB`
+  );
+  if (r.predicted) {
+    lines.push(
+      `  predicted on ${r.profile.id}: p50 ${ms(r.predicted.p50Ms)} (interval ${ms(r.predicted.intervalMs[0])}–${ms(r.predicted.intervalMs[1])}; ${r.predicted.calibrated ? "calibrated" : "uncalibrated"}; model error ${r.predicted.modelError})`
+    );
+    for (const n of r.predicted.notes ?? []) lines.push(`  note: ${n}`);
+  }
+  if (r.quality) {
+    lines.push(
+      `  ${r.quality.metric} ${r.quality.value.toFixed(4)}${r.quality.reference === null ? "" : ` (reference ${r.quality.reference.toFixed(4)}, top-1 agreement ${r.quality.agreement?.toFixed(4)})`}`
+    );
+  }
+  if (r.comparison) {
+    lines.push(
+      `  vs ${r.comparison.baselineVariantId}: median ratio ${r.comparison.ratioP50.toFixed(3)} (95 % CI ${r.comparison.ci95[0].toFixed(3)}–${r.comparison.ci95[1].toFixed(3)})`
+    );
+  }
+  for (const f of r.findings ?? []) lines.push(`  finding: ${f}`);
+  return lines.join("\n");
+}
+function registerBench(program2, io) {
+  program2.command("bench").description(
+    "benchmark a model on device profiles: latency, throughput, memory, load time, accuracy; A/B with a baseline"
+  ).argument("<model>", "path of the .onnx file").option("--profile <id...>", "device profile ids or profile files (slmops profiles lists them)", [
+    "github-ubuntu-x64"
+  ]).option("--baseline <model>", "baseline to compare with, interleaved: a path or git:<ref>:<path>").option("--eval <file>", "eval data (JSONL) for accuracy or perplexity").option("--out <file>", "write the result (one profile) to this file").option("--out-dir <dir>", "write one result per profile into this folder").option("--quick", "quick protocol (fewer processes and iterations), clearly labelled in the result").option("--threads <n>", "intra-op threads (default: the profile's cores, at most this host's)").option("--workload <kind>", "auto, generic, prefill or decode", "auto").option("--seq <n>", "sequence length of prefill, or cache length of a decode step", "128").option("--batch <n>", "batch size", "1").option("--dim <name=value...>", "values for other symbolic dims", []).option(
+    "--mode <mode>",
+    "auto (native when this host is the profile's device), native or emulated",
+    "auto"
+  ).option("--name <id>", "model id (default: from the compress report or the path)").option("--json", "print the results as JSON").action(async (model, flags) => {
+    const profiles = flags.profile.flatMap((p) => p.split(",")).filter(Boolean);
+    if (flags.out && profiles.length > 1) {
+      throw new ConfigurationError("--out takes one result; several profiles need --out-dir", {
+        subject: "slmops bench"
+      });
+    }
+    const outputs = await runBench({
+      modelPath: model,
+      profiles,
+      ...flags.baseline ? { baseline: flags.baseline } : {},
+      ...flags.eval ? { evalData: flags.eval } : {},
+      protocol: flags.quick ? "quick" : "full",
+      ...flags.threads ? { threads: positiveInt("--threads", flags.threads) } : {},
+      workload: oneOf2("--workload", flags.workload, WORKLOADS),
+      sequenceLength: positiveInt("--seq", flags.seq),
+      batch: positiveInt("--batch", flags.batch),
+      dims: parseDims(flags.dim),
+      mode: oneOf2("--mode", flags.mode, MODES),
+      ...flags.name ? { name: flags.name } : {},
+      log: (m) => io.err(m)
+    });
+    for (const { profile, result } of outputs) {
+      const target = flags.out ? resolve9(flags.out) : flags.outDir ? join11(resolve9(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
+      if (target) {
+        mkdirSync4(dirname6(target), { recursive: true });
+        writeFileSync3(target, `${JSON.stringify(result, null, 2)}
+`);
+        io.err(`wrote ${target}`);
+      }
+    }
+    io.out(
+      flags.json ? JSON.stringify(
+        outputs.map((o) => o.result),
+        null,
+        2
+      ) : outputs.map((o) => formatBenchResult(o.result)).join("\n\n")
+    );
+  });
+}
+
 // src/cli/compress-command.ts
+init_errors();
 var FIDELITY_MODES = ["auto", "on", "off"];
 function formatCompressResult(result) {
   const r = result.report;
@@ -30733,16 +34069,18 @@ function registerCompress(program2, io) {
 }
 
 // src/inference/smoke.ts
-import { performance as performance2 } from "node:perf_hooks";
+init_session();
+init_synthesize();
+import { performance as performance5 } from "node:perf_hooks";
 async function smokeRun(modelPath, options = {}) {
-  const started = performance2.now();
+  const started = performance5.now();
   const session = await createSession(modelPath, { intraOpThreads: options.threads ?? 1 });
-  const loadMs = performance2.now() - started;
+  const loadMs = performance5.now() - started;
   try {
     const feeds = synthesizeInputs(session.inputs, { dims: { seq: 8, ...options.dims } });
-    const runStarted = performance2.now();
+    const runStarted = performance5.now();
     const results = await session.run(feeds);
-    const runMs = performance2.now() - runStarted;
+    const runMs = performance5.now() - runStarted;
     return {
       loadMs,
       runMs,
@@ -30752,178 +34090,6 @@ async function smokeRun(modelPath, options = {}) {
   } finally {
     await session.release();
   }
-}
-
-// src/onnx/inspect.ts
-import { statSync as statSync4 } from "node:fs";
-function describeType(type) {
-  if (type?.tensorType) {
-    const shape = type.tensorType.shape ? type.tensorType.shape.dim.map(
-      (d) => d.dimParam ? d.dimParam : d.dimValue !== void 0 && d.dimValue !== null ? toNumber2(d.dimValue) : null
-    ) : null;
-    return { type: dtypeName(type.tensorType.elemType), shape };
-  }
-  if (type?.sequenceType) return { type: "sequence", shape: null };
-  if (type?.mapType) return { type: "map", shape: null };
-  if (type?.optionalType) return { type: "optional", shape: null };
-  if (type?.sparseTensorType)
-    return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
-  return { type: "unknown", shape: null };
-}
-function summarize(values, exclude = /* @__PURE__ */ new Set()) {
-  return values.filter((v) => !exclude.has(v.name)).map((v) => ({ name: v.name, ...describeType(v.type) }));
-}
-async function inspectLoadedModel(model, options = {}) {
-  const proto = model.proto;
-  const graph = proto.graph;
-  const warnings = [];
-  const irVersion = toNumber2(proto.irVersion);
-  if (irVersion > MAX_KNOWN_IR_VERSION) {
-    warnings.push(
-      `IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`
-    );
-  }
-  let parameters = 0;
-  let initializerCount = 0;
-  let constantTensors = 0;
-  const byDtype = /* @__PURE__ */ new Map();
-  const tensors = [];
-  forEachTensor(proto, ({ tensor: tensor2, kind }) => {
-    const dims = dimsOf(tensor2);
-    const elements = elementCount(dims);
-    const bytes = tensorByteLength(tensor2);
-    if (kind === "initializer") {
-      parameters += elements;
-      initializerCount += 1;
-    } else if (kind === "attribute") {
-      constantTensors += 1;
-    }
-    const dtype = dtypeName(tensor2.dataType);
-    const entry = byDtype.get(dtype) ?? { dtype, tensors: 0, elements: 0, bytes: 0 };
-    entry.tensors += 1;
-    entry.elements += elements;
-    entry.bytes += bytes;
-    byDtype.set(dtype, entry);
-    const ref = model.externalRef(tensor2);
-    tensors.push({
-      name: tensor2.name,
-      dtype,
-      dims,
-      bytes,
-      storage: ref ? `external:${ref.location}` : "inline"
-    });
-  });
-  forEachGraph(proto, ({ graph: g }) => {
-    for (const sparse of g.sparseInitializer ?? []) {
-      parameters += elementCount(sparse.dims.map((d) => toNumber2(d)));
-      initializerCount += 1;
-    }
-  });
-  const ops = /* @__PURE__ */ new Map();
-  let nodeCount = 0;
-  forEachNode(proto, ({ node: node2, function: fn }) => {
-    if (fn) return;
-    nodeCount += 1;
-    const op = node2.domain && node2.domain !== "ai.onnx" ? `${node2.domain}::${node2.opType}` : node2.opType;
-    ops.set(op, (ops.get(op) ?? 0) + 1);
-  });
-  let subgraphCount = -1;
-  forEachGraph(proto, ({ scope }) => {
-    if (scope === "graph" || !scope.startsWith("training")) subgraphCount += 1;
-  });
-  const externalData = [];
-  for (const file of model.externalFiles()) {
-    externalData.push({
-      location: file.location,
-      bytes: statSync4(file.file).size,
-      referencedBytes: file.referencedBytes,
-      tensors: file.tensors,
-      sha256: await sha256File(file.file)
-    });
-  }
-  const initializerNames = new Set(graph.initializer.map((t) => t.name));
-  return {
-    path: model.path ?? "",
-    bytes: model.fileBytes,
-    sha256: model.path ? await sha256File(model.path) : "",
-    irVersion,
-    producer: { name: proto.producerName, version: proto.producerVersion },
-    opsets: proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: toNumber2(o.version) })),
-    // Before IR 4, initializers were also listed as graph inputs; they are not inputs a caller feeds.
-    inputs: summarize(graph.input, initializerNames),
-    outputs: summarize(graph.output),
-    parameters,
-    initializerCount,
-    constantTensors,
-    bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype)),
-    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
-    nodeCount,
-    subgraphCount: Math.max(0, subgraphCount),
-    functions: proto.functions.map((f) => ({ domain: f.domain, name: f.name, nodes: f.node.length })),
-    largestTensors: tensors.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, options.largest ?? 10),
-    externalData,
-    warnings
-  };
-}
-async function inspectModel(path, options = {}) {
-  return inspectLoadedModel(readModel(path), options);
-}
-function formatBytes(bytes) {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
-}
-function formatShape(shape) {
-  if (!shape) return "?";
-  return `[${shape.map((d) => d === null ? "?" : String(d)).join(", ")}]`;
-}
-function formatInspectReport(report) {
-  const lines = [];
-  lines.push(`${report.path}`);
-  lines.push(`  size        ${formatBytes(report.bytes)} (${report.bytes} bytes)  sha256 ${report.sha256}`);
-  lines.push(
-    `  IR version  ${report.irVersion}   producer ${report.producer.name} ${report.producer.version}`.trimEnd()
-  );
-  lines.push(`  opsets      ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(", ")}`);
-  lines.push(
-    `  parameters  ${report.parameters.toLocaleString("en-US")} in ${report.initializerCount} initializers`
-  );
-  lines.push("inputs");
-  for (const v of report.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
-  lines.push("outputs");
-  for (const v of report.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
-  lines.push("bytes by dtype");
-  for (const d of report.bytesByDtype) {
-    lines.push(
-      `  ${d.dtype.padEnd(10)} ${formatBytes(d.bytes).padStart(10)}  ${d.elements.toLocaleString("en-US")} elements in ${d.tensors} tensors`
-    );
-  }
-  lines.push(
-    `ops (${report.nodeCount} nodes${report.subgraphCount ? `, ${report.subgraphCount} subgraphs` : ""})`
-  );
-  lines.push(`  ${report.opHistogram.map((o) => `${o.op}×${o.count}`).join(", ")}`);
-  if (report.functions.length) {
-    lines.push("functions");
-    for (const f of report.functions) lines.push(`  ${f.domain}.${f.name} (${f.nodes} nodes)`);
-  }
-  lines.push("largest tensors");
-  for (const t of report.largestTensors) {
-    lines.push(`  ${t.name}  ${t.dtype} [${t.dims.join(", ")}]  ${formatBytes(t.bytes)}  ${t.storage}`);
-  }
-  if (report.externalData.length) {
-    lines.push("external data");
-    for (const f of report.externalData) {
-      lines.push(`  ${f.location}  ${formatBytes(f.bytes)}, ${f.tensors} tensors  sha256 ${f.sha256}`);
-    }
-  }
-  for (const w of report.warnings) lines.push(`warning: ${w}`);
-  return lines.join("\n");
 }
 
 // src/cli/inspect-command.ts
@@ -30955,11 +34121,136 @@ var processIo = {
 `)
 };
 
+// src/cli/profiles-command.ts
+var KEY_FEATURES = /* @__PURE__ */ new Set([
+  "asimddp",
+  "asimdhp",
+  "i8mm",
+  "bf16",
+  "sve",
+  "sve2",
+  "sme",
+  "sme2",
+  "avx2",
+  "fma",
+  "avx_vnni",
+  "avx512f",
+  "avx512_vnni",
+  "avx512_bf16",
+  "amx_int8"
+]);
+var GIB = 1024 ** 3;
+function formatRam(bytes) {
+  const gib = bytes / GIB;
+  return `${Number.isInteger(gib) ? gib : gib.toFixed(1)} GiB`;
+}
+function formatCores(cluster) {
+  const threads = cluster.threadsPerCore ?? 1;
+  return threads > 1 ? `${cluster.cores}c/${cluster.cores * threads}t` : String(cluster.cores);
+}
+function keyFeatures(profile) {
+  const key = profile.isaFeatures.filter((flag) => KEY_FEATURES.has(flag));
+  return (key.length > 0 ? key : profile.isaFeatures).join(" ");
+}
+function clusterPeaks(profile, kind) {
+  return profile.clusters.map((cluster, index) => (index === 0 ? profile.peaks : cluster.peaks)?.[kind] ?? "?").join("/");
+}
+function table2(header, rows) {
+  const widths = header.map(
+    (title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length))
+  );
+  const line = (cells) => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
+}
+function formatProfileTable(profiles) {
+  const header = [
+    "ID",
+    "NAME",
+    "ARCH",
+    "CORES",
+    "GHZ",
+    "KEY ISA",
+    "FP32 GFLOP/S/CORE",
+    "INT8 GOP/S/CORE",
+    "DRAM GB/S",
+    "RAM"
+  ];
+  const rows = profiles.map((p) => [
+    p.id,
+    p.name,
+    p.arch,
+    p.clusters.map(formatCores).join("+"),
+    p.clusters.map((c) => c.maxClockGHz).join("/"),
+    keyFeatures(p),
+    clusterPeaks(p, "fp32GflopsPerCore"),
+    clusterPeaks(p, "int8GopsPerCore"),
+    `${p.dramBandwidthGBs}${p.memory?.shared ? " shared" : ""}`,
+    formatRam(p.ramBytes)
+  ]);
+  return table2(header, rows);
+}
+function formatProfileDetails(p) {
+  const lines = [`${p.id}  ${p.name}`];
+  if (p.description) lines.push(`  ${p.description}`);
+  lines.push(`  arch        ${p.arch}`);
+  p.clusters.forEach((c, index) => {
+    const peaks = index === 0 ? p.peaks : c.peaks;
+    const smt = (c.threadsPerCore ?? 1) > 1 ? `, ${c.threadsPerCore} threads each` : "";
+    const peakText = peaks ? `; per core ${peaks.fp32GflopsPerCore} GFLOP/s fp32, ${peaks.int8GopsPerCore} GOP/s int8` : "";
+    const label = (index === 0 ? "cores" : "").padEnd(11);
+    lines.push(
+      `  ${label} ${c.cores}x ${c.microarchitecture} at ${c.maxClockGHz} GHz (${c.name})${smt}${peakText}`
+    );
+  });
+  lines.push(`  isa         ${p.isaFeatures.join(" ")}`);
+  const memory = p.memory ? ` (${[
+    p.memory.type,
+    p.memory.busWidthBits && `${p.memory.busWidthBits}-bit`,
+    p.memory.transferRateMTs && `${p.memory.transferRateMTs} MT/s`,
+    p.memory.shared && "shared with the other tenants of the host"
+  ].filter(Boolean).join(", ")})` : "";
+  lines.push(`  dram        ${p.dramBandwidthGBs} GB/s${memory}`);
+  lines.push(`  ram         ${formatRam(p.ramBytes)}`);
+  if (p.emulation?.qemuCpu) lines.push(`  qemu -cpu   ${p.emulation.qemuCpu}`);
+  if (p.emulation?.note) lines.push(`              ${p.emulation.note}`);
+  if (p.calibration)
+    lines.push(`  calibration measured${p.calibration.measuredAt ? ` ${p.calibration.measuredAt}` : ""}`);
+  lines.push("  sources:");
+  for (const s of p.sources) {
+    lines.push(`    ${s.field} = ${s.value} (${s.kind}) ${s.source}`);
+    if (s.derivation) lines.push(`      ${s.derivation}`);
+  }
+  return lines.join("\n");
+}
+function registerProfiles(program2, io) {
+  program2.command("profiles").description(
+    "list the built-in device profiles, or show one profile (a built-in id or your own profile file) with its sources"
+  ).argument("[profile]", "a built-in profile id or the path of a profile file (.json, .yml)").option("--json", "print the profiles (or the one profile) as JSON").action(async (profile, options) => {
+    if (profile !== void 0) {
+      const document = await resolveProfile(profile);
+      io.out(options.json ? JSON.stringify(document, null, 2) : formatProfileDetails(document));
+      return;
+    }
+    const profiles = listProfiles();
+    if (options.json) {
+      io.out(JSON.stringify(profiles, null, 2));
+      return;
+    }
+    io.out(formatProfileTable(profiles));
+    io.out("");
+    io.out(
+      `${profiles.length} built-in profiles. \`slmops profiles <id>\` shows one with its sources; a profile file path (./my-device.json) works wherever an id goes (docs/profiles.md).`
+    );
+  });
+}
+
 // src/cli/program.ts
 function buildProgram(io) {
   const program2 = new Command("slmops").description("compress, benchmark, gate and publish ONNX models for edge devices").version(VERSION).option("--debug", "print stack traces of errors").exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
   registerInspect(program2, io);
   registerCompress(program2, io);
+  registerBench(program2, io);
+  registerProfiles(program2, io);
   return program2;
 }
 async function runCli(argv, io = processIo) {

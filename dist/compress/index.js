@@ -16,12 +16,24 @@ var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require
   if (typeof require !== "undefined") return require.apply(this, arguments);
   throw Error('Dynamic require of "' + x + '" is not supported');
 });
+var __esm = (fn, res, err) => function __init() {
+  if (err) throw err[0];
+  try {
+    return fn && (res = (0, fn[__getOwnPropNames(fn)[0]])(fn = 0)), res;
+  } catch (e) {
+    throw err = [e], e;
+  }
+};
 var __commonJS = (cb, mod) => function __require2() {
   try {
     return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
   } catch (e) {
     throw mod = 0, e;
   }
+};
+var __export = (target, all) => {
+  for (var name in all)
+    __defProp(target, name, { get: all[name], enumerable: true });
 };
 var __copyProps = (to2, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -39,6 +51,759 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   isNodeMode || !mod || !mod.__esModule ? __defProp(target, "default", { value: mod, enumerable: true }) : target,
   mod
 ));
+
+// src/errors.ts
+function formatProblem(problem, details) {
+  const head = details.subject ? `${details.subject}: ${problem}` : problem;
+  return details.fix ? `${head}. ${details.fix}` : head;
+}
+function exitCodeOf(error2) {
+  if (error2 instanceof ConfigurationError) return error2.exitCode;
+  if (error2 instanceof GateFailedError) return error2.exitCode;
+  return ExitCode2.Internal;
+}
+var ExitCode2, ConfigurationError, ModelFormatError, ExternalDataError, UnsafePathError, GateFailedError;
+var init_errors = __esm({
+  "src/errors.ts"() {
+    "use strict";
+    ExitCode2 = {
+      Success: 0,
+      GateFailed: 1,
+      UsageOrInput: 2,
+      Internal: 3
+    };
+    ConfigurationError = class extends Error {
+      subject;
+      fix;
+      exitCode = ExitCode2.UsageOrInput;
+      constructor(problem, details = {}) {
+        super(
+          formatProblem(problem, details),
+          details.cause === void 0 ? void 0 : { cause: details.cause }
+        );
+        this.name = "ConfigurationError";
+        this.subject = details.subject;
+        this.fix = details.fix;
+      }
+    };
+    ModelFormatError = class extends ConfigurationError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "ModelFormatError";
+      }
+    };
+    ExternalDataError = class extends ConfigurationError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "ExternalDataError";
+      }
+    };
+    UnsafePathError = class extends ExternalDataError {
+      constructor(problem, details = {}) {
+        super(problem, details);
+        this.name = "UnsafePathError";
+      }
+    };
+    GateFailedError = class extends Error {
+      exitCode = ExitCode2.GateFailed;
+      constructor(message) {
+        super(message);
+        this.name = "GateFailedError";
+      }
+    };
+  }
+});
+
+// src/evaluate/feeds.ts
+function allocate(type, values, subject) {
+  switch (type) {
+    case "float32":
+      return Float32Array.from(values);
+    case "float64":
+      return Float64Array.from(values);
+    case "int64":
+      return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
+    case "int32":
+      return Int32Array.from(values);
+    case "uint8":
+    case "bool":
+      return Uint8Array.from(values);
+    case "int8":
+      return Int8Array.from(values);
+    default:
+      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+  }
+}
+function isPastInput(name) {
+  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
+}
+function tokenFeeds(inputs, records, subject) {
+  const rows = records.map((r) => {
+    if (r.kind !== "tokens")
+      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
+    return r.inputIds;
+  });
+  const length = rows[0]?.length ?? 0;
+  const ragged = records.find((_2, i) => rows[i].length !== length);
+  if (ragged) {
+    throw new ConfigurationError(
+      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
+      {
+        subject,
+        fix: "Batch windows of one length together, or feed them one at a time"
+      }
+    );
+  }
+  const batch = rows.length;
+  const feeds = {};
+  for (const input of inputs) {
+    const type = input.type ?? "float32";
+    if (/input_ids|^ids$|tokens/i.test(input.name)) {
+      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
+    } else if (/attention_mask/i.test(input.name)) {
+      feeds[input.name] = {
+        type,
+        dims: [batch, length],
+        data: allocate(type, new Array(batch * length).fill(1), subject)
+      };
+    } else if (/position_ids/i.test(input.name)) {
+      const positions = Array.from({ length: batch * length }, (_2, i) => i % length);
+      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
+    } else if (isPastInput(input.name)) {
+      const dims = input.shape.map((d, axis) => {
+        if (typeof d === "number") return d;
+        if (axis === 0) return batch;
+        return /past|cache|seq|len/i.test(d) ? 0 : 1;
+      });
+      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
+    } else {
+      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
+        subject,
+        fix: 'Give eval lines as {"inputs": {...}} naming every model input'
+      });
+    }
+  }
+  return feeds;
+}
+function tensorFeeds(inputs, records, subject) {
+  const feeds = {};
+  const tensorInputs = inputs.filter((i) => i.isTensor);
+  for (const input of tensorInputs) {
+    const values = [];
+    for (const record of records) {
+      if (record.kind !== "tensor")
+        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
+      const v2 = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
+      if (!v2)
+        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
+          subject
+        });
+      values.push(...v2);
+    }
+    const per = values.length / records.length;
+    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
+    const known = fixed.filter((d) => d > 0).reduce((a, b2) => a * b2, 1);
+    const unknown = fixed.filter((d) => d <= 0).length;
+    let dims;
+    if (unknown === 0) {
+      if (known !== per) {
+        throw new ConfigurationError(
+          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
+          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
+        );
+      }
+      dims = [records.length, ...fixed];
+    } else if (unknown === 1 && per % known === 0) {
+      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
+    } else {
+      dims = [records.length, per];
+    }
+    const type = input.type ?? "float32";
+    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
+  }
+  return feeds;
+}
+function evalFeeds(inputs, records, subject) {
+  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
+}
+var init_feeds = __esm({
+  "src/evaluate/feeds.ts"() {
+    "use strict";
+    init_errors();
+  }
+});
+
+// src/inference/ort.ts
+import { createRequire } from "node:module";
+import { join } from "node:path";
+async function load() {
+  const dir = process.env.SLMOPS_ORT_DIR;
+  if (dir) {
+    try {
+      return createRequire(join(dir, "package.json"))("onnxruntime-node");
+    } catch (error2) {
+      throw new ConfigurationError(`onnxruntime-node could not be loaded from ${dir}`, {
+        subject: "SLMOPS_ORT_DIR",
+        fix: "Delete that folder so the action installs the runtime again, or unset SLMOPS_ORT_DIR",
+        cause: error2
+      });
+    }
+  }
+  try {
+    const module = await import("onnxruntime-node");
+    return module.default ?? module;
+  } catch (error2) {
+    throw new ConfigurationError("onnxruntime-node is not installed", {
+      fix: "Run npm install in the slmops folder (the GitHub Actions install it themselves)",
+      cause: error2
+    });
+  }
+}
+function loadOnnxRuntime() {
+  cached ??= load();
+  return cached;
+}
+var cached;
+var init_ort = __esm({
+  "src/inference/ort.ts"() {
+    "use strict";
+    init_errors();
+  }
+});
+
+// src/inference/session.ts
+import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join as join2 } from "node:path";
+function defaultThreads() {
+  const env = Number(process.env.SLMOPS_THREADS);
+  return Number.isInteger(env) && env > 0 ? env : 1;
+}
+function ioInfo(meta) {
+  return {
+    name: meta.name,
+    isTensor: meta.isTensor,
+    ...meta.type ? { type: meta.type } : {},
+    shape: [...meta.shape ?? []]
+  };
+}
+async function createSession(model, options = {}) {
+  const ort = await loadOnnxRuntime();
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const spin = options.allowSpinning ? "1" : "0";
+  let session;
+  try {
+    const sessionOptions = {
+      intraOpNumThreads: options.intraOpThreads ?? defaultThreads(),
+      interOpNumThreads: options.interOpThreads ?? 1,
+      graphOptimizationLevel: options.graphOptimization ?? "all",
+      executionMode: "sequential",
+      logSeverityLevel: 3,
+      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+      ...options.freeDimensions ? { freeDimensionOverrides: options.freeDimensions } : {},
+      ...profileDir ? { enableProfiling: true, profileFilePrefix: join2(profileDir, "profile") } : {}
+    };
+    session = typeof model === "string" ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
+  } catch (error2) {
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    const message = error2 instanceof Error ? error2.message : String(error2);
+    throw new ConfigurationError(`onnxruntime could not load the model: ${message.split("\n")[0]}`, {
+      subject: typeof model === "string" ? model : "model",
+      fix: "Check that the model is valid for onnxruntime (opset, operators, IR version ≤ 13)",
+      cause: error2
+    });
+  }
+  const inputs = session.inputMetadata.map(ioInfo);
+  const outputs = session.outputMetadata.map(ioInfo);
+  let profiling = Boolean(profileDir);
+  return {
+    inputs,
+    outputs,
+    async run(feeds, outputNames) {
+      const ortFeeds = {};
+      for (const [name, value] of Object.entries(feeds)) {
+        ortFeeds[name] = new ort.Tensor(value.type, value.data, value.dims);
+      }
+      const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
+      const out = {};
+      for (const [name, tensor2] of Object.entries(results)) {
+        out[name] = {
+          type: tensor2.type,
+          dims: [...tensor2.dims],
+          data: tensor2.data
+        };
+      }
+      return out;
+    },
+    endProfiling() {
+      if (!profiling || !profileDir) return [];
+      profiling = false;
+      session.endProfiling();
+      const file = readdirSync(profileDir).find((name) => name.endsWith(".json"));
+      const events = file ? JSON.parse(readFileSync2(join2(profileDir, file), "utf8")) : [];
+      rmSync(profileDir, { recursive: true, force: true });
+      return events;
+    },
+    async release() {
+      await session.release();
+      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+    }
+  };
+}
+var init_session = __esm({
+  "src/inference/session.ts"() {
+    "use strict";
+    init_errors();
+    init_ort();
+  }
+});
+
+// src/inference/synthesize.ts
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = a + 1831565813 >>> 0;
+    let t = a;
+    t = Math.imul(t ^ t >>> 15, t | 1);
+    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
+    return ((t ^ t >>> 14) >>> 0) / 4294967296;
+  };
+}
+function resolveDim(dim, dims, defaultDim) {
+  if (typeof dim === "number" && dim >= 0) return dim;
+  if (typeof dim !== "string" || dim === "") return defaultDim;
+  const named = dims[dim];
+  if (named !== void 0) return named;
+  if (dim.includes("+")) {
+    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
+  }
+  if (/past/i.test(dim)) return 0;
+  return defaultDim;
+}
+function fill(type, count, random, intHigh) {
+  switch (type) {
+    case "float32":
+      return Float32Array.from({ length: count }, () => random() * 2 - 1);
+    case "float64":
+      return Float64Array.from({ length: count }, () => random() * 2 - 1);
+    case "float16":
+      return new Uint16Array(count);
+    case "int64":
+      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
+    case "uint64":
+      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
+    case "int32":
+      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint32":
+      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "int16":
+      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint16":
+      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "int8":
+      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
+    case "uint8":
+      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
+    case "bool":
+      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
+    case "string":
+      return Array.from({ length: count }, () => "");
+  }
+}
+function synthesizeInputs(inputs, options = {}) {
+  const random = prng(options.seed ?? 1);
+  const dims = options.dims ?? {};
+  const defaultDim = options.defaultDim ?? 1;
+  const feeds = {};
+  for (const input of inputs) {
+    if (!input.isTensor || !input.type) continue;
+    const type = input.type;
+    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
+    const count = shape.reduce((a, b2) => a * b2, 1);
+    let data = fill(type, count, random, options.intHigh ?? 2);
+    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
+      data = fill(type, count, () => 0.9999, 2);
+      if (type === "float32" || type === "float64") data.fill(1);
+    }
+    feeds[input.name] = { type, dims: shape, data };
+  }
+  return feeds;
+}
+var init_synthesize = __esm({
+  "src/inference/synthesize.ts"() {
+    "use strict";
+  }
+});
+
+// src/evaluate/decode-loop.ts
+function kvLayout(inputs, outputs) {
+  const pasts = inputs.filter((i) => isPastInput(i.name));
+  if (pasts.length === 0) return void 0;
+  const outputNames = outputs.map((o) => o.name);
+  const pastToPresent = /* @__PURE__ */ new Map();
+  for (const past of pasts) {
+    const suffix = past.name.replace(/^past_key_values|^past/, "");
+    const present = outputNames.find(
+      (o) => /^present/.test(o) && o.replace(/^present(_key_values)?/, "") === suffix
+    );
+    if (!present) return void 0;
+    pastToPresent.set(past.name, present);
+  }
+  const ids2 = inputs.find((i) => /input_ids/.test(i.name))?.name;
+  const logits = outputs.find((o) => /logits/.test(o.name))?.name ?? outputs[0]?.name;
+  if (!ids2 || !logits) return void 0;
+  const mask = inputs.find((i) => /attention_mask/.test(i.name))?.name;
+  const positions = inputs.find((i) => /position_ids/.test(i.name))?.name;
+  return { ids: ids2, logits, pastToPresent, ...mask ? { mask } : {}, ...positions ? { positions } : {} };
+}
+function int64(values, dims) {
+  return { type: "int64", dims, data: BigInt64Array.from(values, (v2) => BigInt(v2)) };
+}
+function emptyPast(info2) {
+  const dims = info2.shape.map(
+    (d, axis) => typeof d === "number" ? d : axis === 0 ? 1 : /past|seq|len/i.test(d) ? 0 : 1
+  );
+  return { type: "float32", dims, data: new Float32Array(0) };
+}
+async function greedyDecode(session, prompt, steps) {
+  const layout = kvLayout(session.inputs, session.outputs);
+  if (!layout) {
+    throw new ConfigurationError("the model has no KV-cache inputs (past_key_values.* / present.*)", {
+      fix: "Decode loops need a decoder exported with past key values"
+    });
+  }
+  let pasts = /* @__PURE__ */ new Map();
+  for (const input of session.inputs)
+    if (layout.pastToPresent.has(input.name)) pasts.set(input.name, emptyPast(input));
+  const stepLogits = [];
+  const tokens = [];
+  let fed = prompt;
+  let past = 0;
+  let cacheLength = 0;
+  for (let step = 0; step <= steps; step++) {
+    const feeds = {
+      [layout.ids]: int64(fed, [1, fed.length]),
+      ...Object.fromEntries(pasts)
+    };
+    if (layout.mask) feeds[layout.mask] = int64(new Array(past + fed.length).fill(1), [1, past + fed.length]);
+    if (layout.positions)
+      feeds[layout.positions] = int64(
+        fed.map((_2, i) => past + i),
+        [1, fed.length]
+      );
+    const out = await session.run(feeds);
+    const logits = out[layout.logits];
+    const vocab = logits.dims[logits.dims.length - 1];
+    const data = logits.data;
+    const last = data.slice(data.length - vocab);
+    stepLogits.push(last);
+    let best = 0;
+    for (let v2 = 1; v2 < vocab; v2++) if (last[v2] > last[best]) best = v2;
+    tokens.push(best);
+    past += fed.length;
+    fed = [best];
+    const next = /* @__PURE__ */ new Map();
+    for (const [pastName, presentName] of layout.pastToPresent) {
+      const present = out[presentName];
+      next.set(pastName, present);
+      cacheLength = present.dims[present.dims.length - 2] ?? 0;
+    }
+    pasts = next;
+  }
+  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength };
+}
+var init_decode_loop = __esm({
+  "src/evaluate/decode-loop.ts"() {
+    "use strict";
+    init_errors();
+    init_feeds();
+  }
+});
+
+// src/bench/interleave.ts
+import { performance as performance2 } from "node:perf_hooks";
+async function time(arm) {
+  const started = performance2.now();
+  await arm.session.run(arm.feeds);
+  return performance2.now() - started;
+}
+async function measureInterleaved(arms, options) {
+  const random = prng(options.seed ?? 7);
+  const warmupRuns = options.warmupRuns ?? 5;
+  const warmupMs = options.warmupMs ?? 1e3;
+  const started = performance2.now();
+  for (let i = 0; i < warmupRuns || performance2.now() - started < warmupMs; i++) {
+    for (const arm of arms) await time(arm);
+  }
+  const samples = Object.fromEntries(arms.map((a2) => [a2.name, []]));
+  const [a, b2] = arms;
+  if (arms.length === 1) {
+    for (let i = 0; i < options.iterations; i++) samples[a.name].push(await time(a));
+    return samples;
+  }
+  while (samples[a.name].length < options.iterations) {
+    const order = random() < 0.5 ? [a, b2, b2, a] : [b2, a, a, b2];
+    for (const arm of order) samples[arm.name].push(await time(arm));
+  }
+  for (const arm of arms) samples[arm.name] = samples[arm.name].slice(0, options.iterations);
+  return samples;
+}
+var init_interleave = __esm({
+  "src/bench/interleave.ts"() {
+    "use strict";
+    init_synthesize();
+  }
+});
+
+// src/bench/workload.ts
+function tokenRow(spec, length) {
+  const source = spec.tokens?.length ? spec.tokens : [0, 1];
+  return Array.from({ length }, (_2, i) => source[i % source.length]);
+}
+function ids(spec, length) {
+  const row = tokenRow(spec, length);
+  const data = new BigInt64Array(spec.batch * length);
+  for (let b2 = 0; b2 < spec.batch; b2++)
+    for (let t = 0; t < length; t++) data[b2 * length + t] = BigInt(row[t]);
+  return { type: "int64", dims: [spec.batch, length], data };
+}
+function ones(batch, length) {
+  return { type: "int64", dims: [batch, length], data: new BigInt64Array(batch * length).fill(1n) };
+}
+function prefillFeeds(session, spec, length) {
+  const layout = kvLayout(session.inputs, session.outputs);
+  const feeds = {};
+  for (const input of session.inputs) {
+    if (/input_ids/.test(input.name)) feeds[input.name] = ids(spec, length);
+    else if (/attention_mask/.test(input.name)) feeds[input.name] = ones(spec.batch, length);
+    else if (/position_ids/.test(input.name)) {
+      const data = new BigInt64Array(spec.batch * length);
+      for (let i = 0; i < data.length; i++) data[i] = BigInt(i % length);
+      feeds[input.name] = { type: "int64", dims: [spec.batch, length], data };
+    } else if (layout?.pastToPresent.has(input.name)) {
+      const dims = input.shape.map(
+        (d, axis) => typeof d === "number" ? d : axis === 0 ? spec.batch : /past|seq|len/i.test(d) ? 0 : 1
+      );
+      feeds[input.name] = { type: "float32", dims, data: new Float32Array(0) };
+    } else {
+      Object.assign(feeds, synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } }));
+    }
+  }
+  return feeds;
+}
+async function workloadFeeds(session, spec) {
+  if (spec.kind === "generic") {
+    return synthesizeInputs(session.inputs, { dims: { batch: spec.batch, ...spec.dims }, defaultDim: 1 });
+  }
+  if (spec.kind === "prefill") return prefillFeeds(session, spec, spec.sequenceLength);
+  const layout = kvLayout(session.inputs, session.outputs);
+  const prefill = await session.run(prefillFeeds(session, spec, spec.sequenceLength));
+  const step = {};
+  for (const input of session.inputs) {
+    if (input.name === layout.ids)
+      step[input.name] = ids({ ...spec, tokens: [tokenRow(spec, spec.sequenceLength + 1).at(-1)] }, 1);
+    else if (input.name === layout.mask) step[input.name] = ones(spec.batch, spec.sequenceLength + 1);
+    else if (input.name === layout.positions) {
+      step[input.name] = {
+        type: "int64",
+        dims: [spec.batch, 1],
+        data: new BigInt64Array(spec.batch).fill(BigInt(spec.sequenceLength))
+      };
+    } else if (layout.pastToPresent.has(input.name))
+      step[input.name] = prefill[layout.pastToPresent.get(input.name)];
+  }
+  return step;
+}
+var init_workload = __esm({
+  "src/bench/workload.ts"() {
+    "use strict";
+    init_decode_loop();
+    init_synthesize();
+  }
+});
+
+// src/bench/timing-process.ts
+var timing_process_exports = {};
+__export(timing_process_exports, {
+  runTimingProcess: () => runTimingProcess
+});
+import { performance as performance3 } from "node:perf_hooks";
+async function runTimingProcess(spec) {
+  const sessions = {};
+  const loadMs = {};
+  const firstRunMs = {};
+  const arms = [];
+  try {
+    for (const arm of spec.arms) {
+      const started = performance3.now();
+      const session = await createSession(arm.path, { intraOpThreads: spec.threads });
+      loadMs[arm.name] = performance3.now() - started;
+      sessions[arm.name] = session;
+      const feeds = await workloadFeeds(session, spec.workload);
+      const first = performance3.now();
+      await session.run(feeds);
+      firstRunMs[arm.name] = performance3.now() - first;
+      arms.push({ name: arm.name, session, feeds });
+    }
+    const samplesMs = await measureInterleaved(arms, {
+      warmupRuns: spec.warmupRuns,
+      warmupMs: spec.warmupMs,
+      iterations: spec.iterations,
+      seed: spec.seed
+    });
+    const decodeMsPerToken = {};
+    if (spec.workload.kind === "decode" && spec.decodeTokens > 0) {
+      const prompt = Array.from(
+        { length: spec.workload.sequenceLength },
+        (_2, i) => spec.workload.tokens?.[i] ?? i % 2
+      );
+      for (const arm of arms) {
+        const prefillStart = performance3.now();
+        await greedyDecode(arm.session, prompt, 0);
+        const prefillMs = performance3.now() - prefillStart;
+        const started = performance3.now();
+        await greedyDecode(arm.session, prompt, spec.decodeTokens);
+        decodeMsPerToken[arm.name] = Math.max(0, performance3.now() - started - prefillMs) / spec.decodeTokens;
+      }
+    }
+    return { loadMs, firstRunMs, samplesMs, decodeMsPerToken };
+  } finally {
+    for (const session of Object.values(sessions)) await session.release();
+  }
+}
+var init_timing_process = __esm({
+  "src/bench/timing-process.ts"() {
+    "use strict";
+    init_decode_loop();
+    init_session();
+    init_interleave();
+    init_workload();
+  }
+});
+
+// src/bench/rss-process.ts
+var rss_process_exports = {};
+__export(rss_process_exports, {
+  runRssProcess: () => runRssProcess
+});
+async function runRssProcess(spec) {
+  const session = await createSession(spec.path, { intraOpThreads: spec.threads });
+  try {
+    const feeds = await workloadFeeds(session, spec.workload);
+    for (let i = 0; i < spec.runs; i++) await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+  return { peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+}
+var init_rss_process = __esm({
+  "src/bench/rss-process.ts"() {
+    "use strict";
+    init_session();
+    init_workload();
+  }
+});
+
+// src/bench/node-costs.ts
+function dimsOf(shapes, index) {
+  const entry = shapes?.[index];
+  return entry ? Object.values(entry)[0] : void 0;
+}
+function arithmeticOps(op, inputs, outputs) {
+  const a = dimsOf(inputs, 0);
+  const out = dimsOf(outputs, 0);
+  if (!a || !out || a.length === 0 || out.length === 0) return 0;
+  switch (op) {
+    case "MatMul":
+    case "FusedMatMul":
+    case "MatMulInteger":
+    case "DynamicQuantizeMatMul":
+    case "MatMulIntegerToFloat":
+    case "QLinearMatMul":
+    case "MatMulNBits":
+    case "Gemm":
+    case "FusedGemm":
+    case "QGemm": {
+      const k2 = a[a.length - 1];
+      return 2 * product(out) * k2;
+    }
+    case "Conv":
+    case "FusedConv":
+    case "NchwcConv":
+    case "ConvInteger":
+    case "QLinearConv": {
+      const w2 = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
+      return w2 ? 2 * product(out) * product(w2.slice(1)) : 0;
+    }
+    default:
+      return 0;
+  }
+}
+function nodeCosts(events, runs) {
+  const byName = /* @__PURE__ */ new Map();
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
+    const args = e.args ?? {};
+    const op = String(args.op_name ?? "");
+    const name = e.name.slice(0, -"_kernel_time".length);
+    const inputs = args.input_type_shape;
+    const outputs = args.output_type_shape;
+    const bytes = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
+    const entry = byName.get(name) ?? {
+      name,
+      op,
+      us: 0,
+      ops: arithmeticOps(op, inputs, outputs),
+      int8: INT8_OPS.has(op),
+      bytes
+    };
+    entry.us += e.dur / runs;
+    byName.set(name, entry);
+  }
+  return [...byName.values()];
+}
+var product, INT8_OPS;
+var init_node_costs = __esm({
+  "src/bench/node-costs.ts"() {
+    "use strict";
+    product = (dims) => dims.reduce((a, b2) => a * b2, 1);
+    INT8_OPS = /* @__PURE__ */ new Set([
+      "MatMulInteger",
+      "DynamicQuantizeMatMul",
+      "ConvInteger",
+      "QLinearMatMul",
+      "QLinearConv",
+      "QGemm",
+      "MatMulIntegerToFloat"
+    ]);
+  }
+});
+
+// src/bench/profile-process.ts
+var profile_process_exports = {};
+__export(profile_process_exports, {
+  runProfileProcess: () => runProfileProcess
+});
+async function runProfileProcess(spec) {
+  const builder = await createSession(spec.path, { intraOpThreads: spec.threads });
+  const feeds = await workloadFeeds(builder, spec.workload);
+  await builder.release();
+  const session = await createSession(spec.path, { intraOpThreads: spec.threads, profiling: true });
+  try {
+    for (let i = 0; i < spec.runs; i++) await session.run(feeds);
+    return { nodes: nodeCosts(session.endProfiling(), spec.runs) };
+  } finally {
+    await session.release();
+  }
+}
+var init_profile_process = __esm({
+  "src/bench/profile-process.ts"() {
+    "use strict";
+    init_session();
+    init_node_costs();
+    init_workload();
+  }
+});
 
 // node_modules/yaml/dist/nodes/identity.js
 var require_identity = __commonJS({
@@ -14947,7 +15712,7 @@ var require_formats = __commonJS({
     }
     var TIME = /^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$/i;
     function getTime(strictTimeZone) {
-      return function time(str) {
+      return function time2(str) {
         const matches = TIME.exec(str);
         if (!matches)
           return false;
@@ -14993,10 +15758,10 @@ var require_formats = __commonJS({
     }
     var DATE_TIME_SEPARATOR = /t|\s/i;
     function getDateTime(strictTimeZone) {
-      const time = getTime(strictTimeZone);
+      const time2 = getTime(strictTimeZone);
       return function date_time(str) {
         const dateTime = str.split(DATE_TIME_SEPARATOR);
-        return dateTime.length === 2 && date(dateTime[0]) && time(dateTime[1]);
+        return dateTime.length === 2 && date(dateTime[0]) && time2(dateTime[1]);
       };
     }
     function compareDateTime(dt1, dt2) {
@@ -22104,63 +22869,8 @@ function setOutputs(values, sink = coreOutputs) {
   }
 }
 
-// src/errors.ts
-var ExitCode2 = {
-  Success: 0,
-  GateFailed: 1,
-  UsageOrInput: 2,
-  Internal: 3
-};
-var ConfigurationError = class extends Error {
-  subject;
-  fix;
-  exitCode = ExitCode2.UsageOrInput;
-  constructor(problem, details = {}) {
-    super(
-      formatProblem(problem, details),
-      details.cause === void 0 ? void 0 : { cause: details.cause }
-    );
-    this.name = "ConfigurationError";
-    this.subject = details.subject;
-    this.fix = details.fix;
-  }
-};
-var ModelFormatError = class extends ConfigurationError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "ModelFormatError";
-  }
-};
-var ExternalDataError = class extends ConfigurationError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "ExternalDataError";
-  }
-};
-var UnsafePathError = class extends ExternalDataError {
-  constructor(problem, details = {}) {
-    super(problem, details);
-    this.name = "UnsafePathError";
-  }
-};
-var GateFailedError = class extends Error {
-  exitCode = ExitCode2.GateFailed;
-  constructor(message) {
-    super(message);
-    this.name = "GateFailedError";
-  }
-};
-function formatProblem(problem, details) {
-  const head = details.subject ? `${details.subject}: ${problem}` : problem;
-  return details.fix ? `${head}. ${details.fix}` : head;
-}
-function exitCodeOf(error2) {
-  if (error2 instanceof ConfigurationError) return error2.exitCode;
-  if (error2 instanceof GateFailedError) return error2.exitCode;
-  return ExitCode2.Internal;
-}
-
 // src/action-kit/run.ts
+init_errors();
 var coreReporter = {
   fail: (message) => setFailed(message),
   debug: (message) => debug(message)
@@ -22196,10 +22906,8 @@ function markdownTable(header, rows) {
   return [line(header), `|${header.map(() => " --- ").join("|")}|`, ...rows.map(line)].join("\n");
 }
 
-// src/compress/fidelity.ts
-import { spawn } from "node:child_process";
-
 // src/evaluate/eval-data.ts
+init_errors();
 import { readFileSync } from "node:fs";
 function isNumberArray(value) {
   return Array.isArray(value) && value.every((v2) => typeof v2 === "number" && Number.isFinite(v2));
@@ -22273,118 +22981,8 @@ function readEvalData(path4) {
   return parseEvalData(text, path4);
 }
 
-// src/evaluate/feeds.ts
-function allocate(type, values, subject) {
-  switch (type) {
-    case "float32":
-      return Float32Array.from(values);
-    case "float64":
-      return Float64Array.from(values);
-    case "int64":
-      return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
-    case "int32":
-      return Int32Array.from(values);
-    case "uint8":
-    case "bool":
-      return Uint8Array.from(values);
-    case "int8":
-      return Int8Array.from(values);
-    default:
-      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
-  }
-}
-function isPastInput(name) {
-  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
-}
-function tokenFeeds(inputs, records, subject) {
-  const rows = records.map((r) => {
-    if (r.kind !== "tokens")
-      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
-    return r.inputIds;
-  });
-  const length = rows[0]?.length ?? 0;
-  const ragged = records.find((_2, i) => rows[i].length !== length);
-  if (ragged) {
-    throw new ConfigurationError(
-      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
-      {
-        subject,
-        fix: "Batch windows of one length together, or feed them one at a time"
-      }
-    );
-  }
-  const batch = rows.length;
-  const feeds = {};
-  for (const input of inputs) {
-    const type = input.type ?? "float32";
-    if (/input_ids|^ids$|tokens/i.test(input.name)) {
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
-    } else if (/attention_mask/i.test(input.name)) {
-      feeds[input.name] = {
-        type,
-        dims: [batch, length],
-        data: allocate(type, new Array(batch * length).fill(1), subject)
-      };
-    } else if (/position_ids/i.test(input.name)) {
-      const positions = Array.from({ length: batch * length }, (_2, i) => i % length);
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
-    } else if (isPastInput(input.name)) {
-      const dims = input.shape.map((d, axis) => {
-        if (typeof d === "number") return d;
-        if (axis === 0) return batch;
-        return /past|cache|seq|len/i.test(d) ? 0 : 1;
-      });
-      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
-    } else {
-      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
-        subject,
-        fix: 'Give eval lines as {"inputs": {...}} naming every model input'
-      });
-    }
-  }
-  return feeds;
-}
-function tensorFeeds(inputs, records, subject) {
-  const feeds = {};
-  const tensorInputs = inputs.filter((i) => i.isTensor);
-  for (const input of tensorInputs) {
-    const values = [];
-    for (const record of records) {
-      if (record.kind !== "tensor")
-        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
-      const v2 = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
-      if (!v2)
-        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
-          subject
-        });
-      values.push(...v2);
-    }
-    const per = values.length / records.length;
-    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
-    const known = fixed.filter((d) => d > 0).reduce((a, b2) => a * b2, 1);
-    const unknown = fixed.filter((d) => d <= 0).length;
-    let dims;
-    if (unknown === 0) {
-      if (known !== per) {
-        throw new ConfigurationError(
-          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
-          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
-        );
-      }
-      dims = [records.length, ...fixed];
-    } else if (unknown === 1 && per % known === 0) {
-      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
-    } else {
-      dims = [records.length, per];
-    }
-    const type = input.type ?? "float32";
-    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
-  }
-  return feeds;
-}
-function evalFeeds(inputs, records, subject) {
-  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
-}
+// src/compress/fidelity.ts
+init_feeds();
 
 // src/evaluate/metrics.ts
 function logSumExp(values, start, length) {
@@ -22407,11 +23005,11 @@ function languageModelQuality(logits, dims, rows) {
   let correct = 0;
   let predictions = 0;
   for (let b2 = 0; b2 < batch; b2++) {
-    const ids = rows[b2];
-    for (let t = 0; t + 1 < Math.min(length, ids.length); t++) {
+    const ids2 = rows[b2];
+    for (let t = 0; t + 1 < Math.min(length, ids2.length); t++) {
       const start = (b2 * length + t) * vocab;
       const { lse, argmax } = logSumExp(logits, start, vocab);
-      const target = ids[t + 1];
+      const target = ids2[t + 1];
       nll += lse - logits[start + target];
       if (argmax === target) correct += 1;
       predictions += 1;
@@ -22466,190 +23064,54 @@ function agreement(reference, candidate, width) {
   };
 }
 
-// src/inference/session.ts
-import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join as join2 } from "node:path";
+// src/compress/fidelity.ts
+init_session();
+init_synthesize();
 
-// src/inference/ort.ts
-import { createRequire } from "node:module";
-import { join } from "node:path";
-var cached;
-async function load() {
-  const dir = process.env.SLMOPS_ORT_DIR;
-  if (dir) {
-    try {
-      return createRequire(join(dir, "package.json"))("onnxruntime-node");
-    } catch (error2) {
-      throw new ConfigurationError(`onnxruntime-node could not be loaded from ${dir}`, {
-        subject: "SLMOPS_ORT_DIR",
-        fix: "Delete that folder so the action installs the runtime again, or unset SLMOPS_ORT_DIR",
-        cause: error2
-      });
-    }
+// src/workers/spawn.ts
+import { spawn } from "node:child_process";
+function childEntry() {
+  return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
+}
+var ChildProcessError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ChildProcessError";
   }
-  try {
-    const module = await import("onnxruntime-node");
-    return module.default ?? module;
-  } catch (error2) {
-    throw new ConfigurationError("onnxruntime-node is not installed", {
-      fix: "Run npm install in the slmops folder (the GitHub Actions install it themselves)",
-      cause: error2
+};
+function runInChild(kind, spec, entry = childEntry()) {
+  return new Promise((resolve7, reject) => {
+    if (!entry) {
+      reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
+      return;
+    }
+    const child = spawn(process.execPath, [entry], {
+      env: { ...process.env, SLMOPS_CHILD: kind, SLMOPS_CHILD_SPEC: JSON.stringify(spec) },
+      stdio: ["ignore", "pipe", "pipe"]
     });
-  }
-}
-function loadOnnxRuntime() {
-  cached ??= load();
-  return cached;
-}
-
-// src/inference/session.ts
-function defaultThreads() {
-  const env = Number(process.env.SLMOPS_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : 1;
-}
-function ioInfo(meta) {
-  return {
-    name: meta.name,
-    isTensor: meta.isTensor,
-    ...meta.type ? { type: meta.type } : {},
-    shape: [...meta.shape ?? []]
-  };
-}
-async function createSession(model, options = {}) {
-  const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
-  const spin = options.allowSpinning ? "1" : "0";
-  let session;
-  try {
-    const sessionOptions = {
-      intraOpNumThreads: options.intraOpThreads ?? defaultThreads(),
-      interOpNumThreads: options.interOpThreads ?? 1,
-      graphOptimizationLevel: options.graphOptimization ?? "all",
-      executionMode: "sequential",
-      logSeverityLevel: 3,
-      extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
-      ...options.freeDimensions ? { freeDimensionOverrides: options.freeDimensions } : {},
-      ...profileDir ? { enableProfiling: true, profileFilePrefix: join2(profileDir, "profile") } : {}
-    };
-    session = typeof model === "string" ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
-  } catch (error2) {
-    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-    const message = error2 instanceof Error ? error2.message : String(error2);
-    throw new ConfigurationError(`onnxruntime could not load the model: ${message.split("\n")[0]}`, {
-      subject: typeof model === "string" ? model : "model",
-      fix: "Check that the model is valid for onnxruntime (opset, operators, IR version ≤ 13)",
-      cause: error2
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk.toString();
     });
-  }
-  const inputs = session.inputMetadata.map(ioInfo);
-  const outputs = session.outputMetadata.map(ioInfo);
-  let profiling = Boolean(profileDir);
-  return {
-    inputs,
-    outputs,
-    async run(feeds, outputNames) {
-      const ortFeeds = {};
-      for (const [name, value] of Object.entries(feeds)) {
-        ortFeeds[name] = new ort.Tensor(value.type, value.data, value.dims);
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const line = stdout.trim().split("\n").pop() ?? "";
+      if (code === 0 && line.startsWith("{")) {
+        resolve7(JSON.parse(line));
+        return;
       }
-      const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
-      const out = {};
-      for (const [name, tensor2] of Object.entries(results)) {
-        out[name] = {
-          type: tensor2.type,
-          dims: [...tensor2.dims],
-          data: tensor2.data
-        };
-      }
-      return out;
-    },
-    endProfiling() {
-      if (!profiling || !profileDir) return [];
-      profiling = false;
-      session.endProfiling();
-      const file = readdirSync(profileDir).find((name) => name.endsWith(".json"));
-      const events = file ? JSON.parse(readFileSync2(join2(profileDir, file), "utf8")) : [];
-      rmSync(profileDir, { recursive: true, force: true });
-      return events;
-    },
-    async release() {
-      await session.release();
-      if (profileDir) rmSync(profileDir, { recursive: true, force: true });
-    }
-  };
+      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const detail = stderr.trim().split("\n").slice(-3).join(" ") || line;
+      reject(new ChildProcessError(`the ${kind} child process ${why}${detail ? `: ${detail}` : ""}`));
+    });
+  });
 }
-
-// src/inference/synthesize.ts
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = a + 1831565813 >>> 0;
-    let t = a;
-    t = Math.imul(t ^ t >>> 15, t | 1);
-    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
-    return ((t ^ t >>> 14) >>> 0) / 4294967296;
-  };
-}
-function resolveDim(dim, dims, defaultDim) {
-  if (typeof dim === "number" && dim >= 0) return dim;
-  if (typeof dim !== "string" || dim === "") return defaultDim;
-  const named = dims[dim];
-  if (named !== void 0) return named;
-  if (dim.includes("+")) {
-    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
-  }
-  if (/past/i.test(dim)) return 0;
-  return defaultDim;
-}
-function fill(type, count, random, intHigh) {
-  switch (type) {
-    case "float32":
-      return Float32Array.from({ length: count }, () => random() * 2 - 1);
-    case "float64":
-      return Float64Array.from({ length: count }, () => random() * 2 - 1);
-    case "float16":
-      return new Uint16Array(count);
-    case "int64":
-      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "uint64":
-      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "int32":
-      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint32":
-      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int16":
-      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint16":
-      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int8":
-      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
-    case "uint8":
-      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
-    case "bool":
-      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
-    case "string":
-      return Array.from({ length: count }, () => "");
-  }
-}
-function synthesizeInputs(inputs, options = {}) {
-  const random = prng(options.seed ?? 1);
-  const dims = options.dims ?? {};
-  const defaultDim = options.defaultDim ?? 1;
-  const feeds = {};
-  for (const input of inputs) {
-    if (!input.isTensor || !input.type) continue;
-    const type = input.type;
-    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
-    const count = shape.reduce((a, b2) => a * b2, 1);
-    let data = fill(type, count, random, options.intHigh ?? 2);
-    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
-      data = fill(type, count, () => 0.9999, 2);
-      if (type === "float32" || type === "float64") data.fill(1);
-    }
-    feeds[input.name] = { type, dims: shape, data };
-  }
-  return feeds;
+function childSpec() {
+  return JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? "{}");
 }
 
 // src/compress/fidelity.ts
@@ -22722,51 +23184,44 @@ async function measureFidelity(spec) {
     await candidate.release();
   }
 }
-function childEntry() {
-  return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
+function measureFidelityInChild(spec) {
+  return runInChild("fidelity", spec);
 }
-function measureFidelityInChild(spec, entry = childEntry()) {
-  return new Promise((resolve7, reject) => {
-    if (!entry) {
-      reject(new Error("no entry script to start the fidelity child process from"));
-      return;
-    }
-    const child = spawn(process.execPath, [entry], {
-      env: { ...process.env, SLMOPS_CHILD: "fidelity", SLMOPS_CHILD_SPEC: JSON.stringify(spec) },
-      stdio: ["ignore", "pipe", "pipe"]
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      const line = stdout.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) {
-        resolve7(JSON.parse(line));
-      } else {
-        const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        reject(
-          new Error(`the fidelity check ${why}: ${stderr.trim().split("\n").slice(-3).join(" ") || line}`)
-        );
-      }
-    });
-  });
-}
+
+// src/workers/dispatch.ts
 async function runChildIfRequested() {
-  if (process.env.SLMOPS_CHILD !== "fidelity") return false;
-  const spec = JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? "{}");
-  const result = await measureFidelity(spec);
+  const kind = process.env.SLMOPS_CHILD;
+  if (!kind) return false;
+  let result;
+  switch (kind) {
+    case "fidelity":
+      result = await measureFidelity(childSpec());
+      break;
+    case "bench": {
+      const { runTimingProcess: runTimingProcess2 } = await Promise.resolve().then(() => (init_timing_process(), timing_process_exports));
+      result = await runTimingProcess2(childSpec());
+      break;
+    }
+    case "rss": {
+      const { runRssProcess: runRssProcess2 } = await Promise.resolve().then(() => (init_rss_process(), rss_process_exports));
+      result = await runRssProcess2(childSpec());
+      break;
+    }
+    case "profile": {
+      const { runProfileProcess: runProfileProcess2 } = await Promise.resolve().then(() => (init_profile_process(), profile_process_exports));
+      result = await runProfileProcess2(childSpec());
+      break;
+    }
+    default:
+      throw new Error(`unknown SLMOPS_CHILD kind "${kind}"`);
+  }
   process.stdout.write(`${JSON.stringify(result)}
 `);
   return true;
 }
 
 // src/action-kit/inputs.ts
+init_errors();
 var coreInputs = {
   get: (name) => getInput(name),
   mask: (secret) => setSecret(secret)
@@ -22890,6 +23345,9 @@ var manifest_schema_default = {
   }
 };
 
+// src/config/load.ts
+init_errors();
+
 // src/config/schemas.ts
 var import__ = __toESM(require__(), 1);
 var import_ajv_formats = __toESM(require_dist2(), 1);
@@ -22917,14 +23375,25 @@ var bench_schema_default = {
     "createdAt"
   ],
   properties: {
-    schema: { const: "slmops.bench/v1" },
+    schema: {
+      const: "slmops.bench/v1"
+    },
     model: {
       type: "object",
       required: ["path", "sha256", "bytes", "params"],
       properties: {
-        path: { type: "string", minLength: 1 },
-        sha256: { $ref: "#/$defs/sha256" },
-        bytes: { type: "integer", minimum: 0, description: "Model size, external data included." },
+        path: {
+          type: "string",
+          minLength: 1
+        },
+        sha256: {
+          $ref: "#/$defs/sha256"
+        },
+        bytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Model size, external data included."
+        },
         params: {
           type: "integer",
           minimum: 0,
@@ -22932,13 +23401,22 @@ var bench_schema_default = {
         }
       }
     },
-    modelId: { type: "string", minLength: 1 },
-    variantId: { type: "string", minLength: 1 },
+    modelId: {
+      type: "string",
+      minLength: 1
+    },
+    variantId: {
+      type: "string",
+      minLength: 1
+    },
     profile: {
       type: "object",
       required: ["id", "mode"],
       properties: {
-        id: { type: "string", pattern: "^[a-z0-9][a-z0-9._-]*$" },
+        id: {
+          type: "string",
+          pattern: "^[a-z0-9][a-z0-9._-]*$"
+        },
         mode: {
           enum: ["native", "emulated"],
           description: "native: measured on the device itself; emulated: measured on this host, `predicted` holds the device estimate."
@@ -22959,15 +23437,39 @@ var bench_schema_default = {
         "onnxruntime"
       ],
       properties: {
-        cpuModel: { type: "string" },
-        isaFlags: { type: "array", items: { type: "string" } },
-        physicalCores: { type: "integer", minimum: 1 },
-        logicalCores: { type: "integer", minimum: 1 },
-        ramBytes: { type: "integer", minimum: 0 },
-        os: { type: "string" },
-        kernel: { type: "string" },
-        node: { type: "string" },
-        onnxruntime: { type: "string" },
+        cpuModel: {
+          type: "string"
+        },
+        isaFlags: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        },
+        physicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        logicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        ramBytes: {
+          type: "integer",
+          minimum: 0
+        },
+        os: {
+          type: "string"
+        },
+        kernel: {
+          type: "string"
+        },
+        node: {
+          type: "string"
+        },
+        onnxruntime: {
+          type: "string"
+        },
         cgroup: {
           type: "object",
           properties: {
@@ -22989,33 +23491,71 @@ var bench_schema_default = {
       type: "object",
       required: ["kind", "batch", "threads", "protocol"],
       properties: {
-        kind: { enum: ["generic", "prefill", "decode"] },
-        batch: { type: "integer", minimum: 1 },
-        sequenceLength: { type: "integer", minimum: 1 },
-        threads: { type: "integer", minimum: 1 },
-        protocol: { enum: ["quick", "full"] }
+        kind: {
+          enum: ["generic", "prefill", "decode"]
+        },
+        batch: {
+          type: "integer",
+          minimum: 1
+        },
+        sequenceLength: {
+          type: "integer",
+          minimum: 1
+        },
+        threads: {
+          type: "integer",
+          minimum: 1
+        },
+        protocol: {
+          enum: ["quick", "full"]
+        }
       }
     },
     latencyMs: {
       type: "object",
       required: ["p50", "p90", "p99", "mean", "mad", "n", "ci95"],
       properties: {
-        p50: { type: "number", minimum: 0 },
-        p90: { type: ["number", "null"], minimum: 0 },
+        p50: {
+          type: "number",
+          minimum: 0
+        },
+        p90: {
+          type: ["number", "null"],
+          minimum: 0
+        },
         p99: {
           type: ["number", "null"],
           minimum: 0,
           description: "null when there are too few samples for a 99th percentile."
         },
-        mean: { type: "number", minimum: 0 },
-        mad: { type: "number", minimum: 0, description: "Median absolute deviation." },
-        n: { type: "integer", minimum: 1 },
-        ci95: { $ref: "#/$defs/interval", description: "95 % confidence interval of the median." }
+        mean: {
+          type: "number",
+          minimum: 0
+        },
+        mad: {
+          type: "number",
+          minimum: 0,
+          description: "Median absolute deviation."
+        },
+        n: {
+          type: "integer",
+          minimum: 1
+        },
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the median."
+        }
       }
     },
     samplesMs: {
       oneOf: [
-        { type: "array", items: { type: "number", minimum: 0 } },
+        {
+          type: "array",
+          items: {
+            type: "number",
+            minimum: 0
+          }
+        },
         {
           type: "object",
           required: ["histogram"],
@@ -23024,8 +23564,21 @@ var bench_schema_default = {
               type: "object",
               required: ["binEdgesMs", "counts"],
               properties: {
-                binEdgesMs: { type: "array", minItems: 2, items: { type: "number" } },
-                counts: { type: "array", minItems: 1, items: { type: "integer", minimum: 0 } }
+                binEdgesMs: {
+                  type: "array",
+                  minItems: 2,
+                  items: {
+                    type: "number"
+                  }
+                },
+                counts: {
+                  type: "array",
+                  minItems: 1,
+                  items: {
+                    type: "integer",
+                    minimum: 0
+                  }
+                }
               }
             }
           }
@@ -23036,7 +23589,12 @@ var bench_schema_default = {
     throughput: {
       type: "object",
       required: ["tokensPerSec"],
-      properties: { tokensPerSec: { type: "number", minimum: 0 } }
+      properties: {
+        tokensPerSec: {
+          type: "number",
+          minimum: 0
+        }
+      }
     },
     decode: {
       oneOf: [
@@ -23044,34 +23602,78 @@ var bench_schema_default = {
           type: "object",
           required: ["msPerToken", "tokensPerSec"],
           properties: {
-            measured: { const: true },
-            msPerToken: { type: "number", minimum: 0 },
-            tokensPerSec: { type: "number", minimum: 0 }
+            measured: {
+              const: true
+            },
+            msPerToken: {
+              type: "number",
+              minimum: 0
+            },
+            tokensPerSec: {
+              type: "number",
+              minimum: 0
+            }
           }
         },
         {
           type: "object",
           required: ["measured", "reason"],
-          properties: { measured: { const: false }, reason: { type: "string", minLength: 1 } }
+          properties: {
+            measured: {
+              const: false
+            },
+            reason: {
+              type: "string",
+              minLength: 1
+            }
+          }
         }
       ]
     },
-    loadMs: { type: "number", minimum: 0 },
-    firstRunMs: { type: "number", minimum: 0 },
-    peakRssBytes: { type: "integer", minimum: 0 },
+    loadMs: {
+      type: "number",
+      minimum: 0
+    },
+    firstRunMs: {
+      type: "number",
+      minimum: 0
+    },
+    peakRssBytes: {
+      type: "integer",
+      minimum: 0
+    },
     predicted: {
       type: "object",
       required: ["p50Ms", "intervalMs", "calibrated", "modelError"],
       properties: {
-        p50Ms: { type: "number", minimum: 0 },
-        intervalMs: { $ref: "#/$defs/interval" },
+        p50Ms: {
+          type: "number",
+          minimum: 0
+        },
+        intervalMs: {
+          $ref: "#/$defs/interval"
+        },
         calibrated: {
           type: "boolean",
           description: "Whether a calibration measured on the real device was used."
         },
         modelError: {
-          oneOf: [{ const: "unvalidated" }, { type: "number", minimum: 0 }],
+          oneOf: [
+            {
+              const: "unvalidated"
+            },
+            {
+              type: "number",
+              minimum: 0
+            }
+          ],
           description: `The emulator's measured median absolute relative error for this profile, or "unvalidated".`
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
         }
       }
     },
@@ -23079,13 +23681,22 @@ var bench_schema_default = {
       type: "object",
       required: ["metric", "value", "reference", "delta", "agreement"],
       properties: {
-        metric: { type: "string", minLength: 1, description: "perplexity | accuracy | ..." },
-        value: { type: "number" },
+        metric: {
+          type: "string",
+          minLength: 1,
+          description: "perplexity | accuracy | ..."
+        },
+        value: {
+          type: "number"
+        },
         reference: {
           type: ["number", "null"],
           description: "The same metric for the reference (uncompressed) model."
         },
-        delta: { type: ["number", "null"], description: "value - reference." },
+        delta: {
+          type: ["number", "null"],
+          description: "value - reference."
+        },
         agreement: {
           type: ["number", "null"],
           minimum: 0,
@@ -23098,13 +23709,19 @@ var bench_schema_default = {
       type: "object",
       required: ["baselineVariantId", "ratioP50", "ci95"],
       properties: {
-        baselineVariantId: { type: "string", minLength: 1 },
+        baselineVariantId: {
+          type: "string",
+          minLength: 1
+        },
         ratioP50: {
           type: "number",
           exclusiveMinimum: 0,
           description: "head / baseline median latency."
         },
-        ci95: { $ref: "#/$defs/interval", description: "95 % confidence interval of the ratio." }
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the ratio."
+        }
       }
     },
     pullRequest: {
@@ -23112,17 +23729,43 @@ var bench_schema_default = {
       required: ["number", "headSha"],
       description: "The pull request measured, carried so a workflow_run job can post the comment.",
       properties: {
-        number: { type: "integer", minimum: 1 },
-        headSha: { type: "string", pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$" }
+        number: {
+          type: "integer",
+          minimum: 1
+        },
+        headSha: {
+          type: "string",
+          pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$"
+        }
       }
     },
-    createdAt: { type: "string", format: "date-time" }
+    createdAt: {
+      type: "string",
+      format: "date-time"
+    },
+    findings: {
+      type: "array",
+      items: {
+        type: "string"
+      },
+      description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    }
   },
   $defs: {
-    sha256: { type: "string", pattern: "^[0-9a-f]{64}$" },
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$"
+    },
     interval: {
       type: "array",
-      prefixItems: [{ type: "number" }, { type: "number" }],
+      prefixItems: [
+        {
+          type: "number"
+        },
+        {
+          type: "number"
+        }
+      ],
       minItems: 2,
       maxItems: 2,
       description: "[low, high]"
@@ -23710,15 +24353,25 @@ var profile_schema_default = {
     clusters: {
       type: "array",
       minItems: 1,
+      description: "Groups of identical cores; clusters[0] holds the cores benchmarks run on first. Clusters a profile leaves out (little cores) are named in `description`.",
       items: {
         type: "object",
         additionalProperties: false,
         required: ["name", "cores", "microarchitecture", "maxClockGHz"],
         properties: {
           name: { type: "string", minLength: 1 },
-          cores: { type: "integer", minimum: 1 },
+          cores: { type: "integer", minimum: 1, description: "Physical cores in this cluster." },
           microarchitecture: { type: "string", minLength: 1 },
-          maxClockGHz: { type: "number", exclusiveMinimum: 0 }
+          maxClockGHz: { type: "number", exclusiveMinimum: 0 },
+          threadsPerCore: {
+            type: "integer",
+            minimum: 1,
+            description: "Hardware threads per core (2 with SMT/Hyper-Threading); 1 when absent."
+          },
+          peaks: {
+            $ref: "#/$defs/peaks",
+            description: "Per-core peaks of this cluster; the top-level `peaks` are those of clusters[0]."
+          }
         }
       }
     },
@@ -23729,13 +24382,8 @@ var profile_schema_default = {
       description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
     },
     peaks: {
-      type: "object",
-      additionalProperties: false,
-      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
-      properties: {
-        fp32GflopsPerCore: { type: "number", exclusiveMinimum: 0 },
-        int8GopsPerCore: { type: "number", exclusiveMinimum: 0 }
-      }
+      $ref: "#/$defs/peaks",
+      description: "Per-core peaks of clusters[0] at its maxClockGHz; `sources` gives the derivation."
     },
     dramBandwidthGBs: {
       type: "number",
@@ -23743,9 +24391,56 @@ var profile_schema_default = {
       description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
     },
     ramBytes: { type: "integer", minimum: 1 },
+    memory: {
+      type: "object",
+      additionalProperties: false,
+      required: ["type"],
+      description: "The DRAM behind dramBandwidthGBs.",
+      properties: {
+        type: {
+          type: "string",
+          minLength: 1,
+          description: "Memory type and speed grade (LPDDR4X-4267, DDR5-4800)."
+        },
+        busWidthBits: {
+          type: "integer",
+          minimum: 1,
+          description: "Total data bus width in bits, all channels together."
+        },
+        transferRateMTs: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Millions of transfers per second (MT/s)."
+        },
+        shared: {
+          type: "boolean",
+          description: "true when dramBandwidthGBs is the whole host's, shared with other tenants (a cloud VM): this machine alone gets less; measure it with `slmops calibrate`."
+        }
+      }
+    },
+    cpuModels: {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      uniqueItems: true,
+      description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
+    },
+    emulation: {
+      type: "object",
+      additionalProperties: false,
+      description: "Hints for running this device's code paths on another host. They select the same kernels, not the same speed.",
+      properties: {
+        qemuCpu: {
+          type: "string",
+          minLength: 1,
+          description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
+        },
+        note: { type: "string", description: "What the hint gets wrong or leaves out." }
+      }
+    },
     sources: {
       type: "array",
       minItems: 1,
+      description: "Where the figures come from: one entry per cited field (every number, and isaFeatures), with its value.",
       items: {
         type: "object",
         additionalProperties: false,
@@ -23757,7 +24452,10 @@ var profile_schema_default = {
             description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
           },
           value: { type: ["number", "string", "boolean"] },
-          kind: { enum: ["spec", "measured", "derived"] },
+          kind: {
+            enum: ["spec", "measured", "derived", "assumed"],
+            description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
+          },
           source: {
             type: "string",
             minLength: 1,
@@ -23765,7 +24463,7 @@ var profile_schema_default = {
           },
           derivation: {
             type: "string",
-            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz)."
+            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz), or why an assumed one was chosen."
           }
         }
       }
@@ -23776,6 +24474,25 @@ var profile_schema_default = {
       properties: {
         measuredAt: { type: "string", format: "date-time" },
         threads: { type: "integer", minimum: 1 }
+      }
+    }
+  },
+  $defs: {
+    peaks: {
+      type: "object",
+      additionalProperties: false,
+      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
+      properties: {
+        fp32GflopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak fp32 GFLOP/s of one core (a fused multiply-add counts as 2 FLOP)."
+        },
+        int8GopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak int8 GOP/s of one core (a multiply-accumulate counts as 2 ops)."
+        }
       }
     }
   }
@@ -24394,6 +25111,7 @@ function isRecord(value) {
 }
 
 // src/compress/recipe-spec.ts
+init_errors();
 var PASS_NAMES = ["int8", "int4", "fp16", "prune"];
 var INT4_BLOCK_SIZES = [16, 32, 64, 128];
 var SPEC_FIX = 'Write passes joined by "+", each as name[:option,...], e.g. "prune:0.5+int8:per-channel" (see docs/contracts.md)';
@@ -24766,6 +25484,7 @@ async function resolveRecipe(ref, baseDir = ".") {
 }
 
 // src/actions/compress/inputs.ts
+init_errors();
 var Inputs = {
   Model: "model",
   Recipes: "recipes",
@@ -24819,10 +25538,12 @@ import path3 from "node:path";
 // src/compress/compress.ts
 import { mkdirSync, renameSync as renameSync2, rmSync as rmSync3, statSync as statSync3, writeFileSync } from "node:fs";
 import { basename as basename2, dirname as dirname3, join as join4, relative as relative2, resolve as resolve6 } from "node:path";
-import { performance as performance2 } from "node:perf_hooks";
+import { performance as performance4 } from "node:perf_hooks";
 
 // src/contracts/ids.ts
 import { createHash } from "node:crypto";
+init_errors();
+init_errors();
 var MODEL_ID = /^[^@\s\p{Cc}]+$/u;
 var GENERIC_STEMS = /* @__PURE__ */ new Set(["model"]);
 function modelId(configName, modelPath) {
@@ -24885,7 +25606,11 @@ function slug(id) {
   return `${head}~${hash}`;
 }
 
+// src/compress/compress.ts
+init_errors();
+
 // src/onnx/read.ts
+init_errors();
 import { readFileSync as readFileSync3, statSync as statSync2 } from "node:fs";
 import { dirname, resolve as resolve4 } from "node:path";
 
@@ -24972,6 +25697,7 @@ function elementsPerInt32(id) {
 }
 
 // src/onnx/external-data.ts
+init_errors();
 import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join as join3, relative, resolve as resolve3, sep, win32 } from "node:path";
 
@@ -26073,6 +26799,12 @@ function readExternal(ref, into) {
   return out;
 }
 
+// src/onnx/model.ts
+init_errors();
+
+// src/onnx/tensor.ts
+init_errors();
+
 // src/onnx/float16.ts
 var f32 = new Float32Array(1);
 var u32 = new Uint32Array(f32.buffer);
@@ -26115,7 +26847,7 @@ function bfloat16ToFloat(b2) {
 }
 
 // src/onnx/tensor.ts
-function dimsOf(tensor2) {
+function dimsOf2(tensor2) {
   return tensor2.dims.map((d) => toNumber2(d));
 }
 function elementCount(dims) {
@@ -26124,7 +26856,7 @@ function elementCount(dims) {
   return n;
 }
 function tensorElementCount(tensor2) {
-  return elementCount(dimsOf(tensor2));
+  return elementCount(dimsOf2(tensor2));
 }
 function tensorStorage(tensor2) {
   if (isExternal(tensor2)) return "external";
@@ -26558,6 +27290,7 @@ function readModel(path4, options = {}) {
 }
 
 // src/onnx/write.ts
+init_errors();
 import { closeSync as closeSync2, openSync as openSync2, readSync as readSync2, renameSync, rmSync as rmSync2, writeSync } from "node:fs";
 import { basename, dirname as dirname2, resolve as resolve5 } from "node:path";
 var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
@@ -26788,6 +27521,9 @@ var package_default = {
 // src/version.ts
 var VERSION = package_default.version;
 
+// src/compress/fp16.ts
+init_errors();
+
 // src/compress/graph.ts
 function allNames(model) {
   const names = /* @__PURE__ */ new Set();
@@ -26892,7 +27628,7 @@ function floatWeight(graph, index, n, input) {
   return { tensor: t, graph };
 }
 function shapeOf(t) {
-  return dimsOf(t);
+  return dimsOf2(t);
 }
 function weightValues(model, t) {
   return model.tensorFloat32(t, { reuse: true }).slice();
@@ -27769,7 +28505,7 @@ async function fileRef(path4, base) {
 async function compressModel(options) {
   const log = options.log ?? (() => {
   });
-  const started = performance2.now();
+  const started = performance4.now();
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const model = readModel(options.modelPath);
@@ -27780,7 +28516,7 @@ async function compressModel(options) {
   const notes = [];
   let touched = 0;
   for (const pass of options.recipe.passes) {
-    const passStarted = performance2.now();
+    const passStarted = performance4.now();
     log(`${pass.pass}: running`);
     const outcome = runPass(ctx, pass);
     touched += outcome.tensors.length;
@@ -27789,7 +28525,7 @@ async function compressModel(options) {
     passes.push({
       name: pass.pass,
       options: { ...pass.options },
-      elapsedMs: Math.round(performance2.now() - passStarted),
+      elapsedMs: Math.round(performance4.now() - passStarted),
       tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
     });
   }
@@ -27834,7 +28570,7 @@ async function compressModel(options) {
       },
       sizeRatio: outputBytes / inputBytes,
       passes,
-      elapsedMs: Math.round(performance2.now() - started),
+      elapsedMs: Math.round(performance4.now() - started),
       fidelity: fidelity.report,
       notes
     };
@@ -27891,6 +28627,7 @@ async function checkFidelity(options, candidate, weightBytes, log) {
 }
 
 // src/runtime/install.ts
+init_errors();
 import { existsSync as existsSync2 } from "node:fs";
 import { mkdir as mkdir3, mkdtemp, readdir as readdir3, readFile as readFile3, rename as rename2, rm as rm3, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
 import os6 from "node:os";
@@ -30910,6 +31647,7 @@ var LOCKED_RUNTIME = {
 };
 
 // src/runtime/platform.ts
+init_errors();
 function currentHost() {
   let glibc;
   if (process.platform === "linux") {
@@ -30942,6 +31680,7 @@ import { readdir as readdir2, rm as rm2 } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+init_errors();
 
 // src/runtime/integrity.ts
 import { createHash as createHash3 } from "node:crypto";

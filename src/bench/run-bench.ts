@@ -211,13 +211,33 @@ async function quality(
     : { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null };
 }
 
+/** "This runner as it is": a profile of the host itself, always measured natively. */
+export const RUNNER_PROFILE_ID = 'this-runner';
+
+function runnerProfile(host: HostFingerprint): ProfileDocument {
+  return {
+    schema: 'slmops.profile/v1',
+    id: RUNNER_PROFILE_ID,
+    name: host.cpuModel,
+    arch: archOf(process.arch) === 'arm64' ? 'arm64' : 'x86_64',
+    clusters: [{ name: 'all', cores: host.physicalCores, microarchitecture: host.cpuModel, maxClockGHz: 1 }],
+    isaFeatures: host.isaFlags,
+    peaks: { fp32GflopsPerCore: 1, int8GopsPerCore: 1 },
+    dramBandwidthGBs: 1,
+    ramBytes: host.ramBytes,
+    sources: [],
+  } as unknown as ProfileDocument;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const log = options.log ?? (() => {});
   const settings = { ...PROTOCOLS[options.protocol ?? 'full'] };
   if (options.processes) settings.processes = options.processes;
   if (options.iterations) settings.iterations = options.iterations;
   const host = await hostFingerprint();
-  const profiles = await Promise.all(options.profiles.map((p) => resolveProfile(p)));
+  const profiles = options.profiles.length
+    ? await Promise.all(options.profiles.map((p) => resolveProfile(p)))
+    : [runnerProfile(host)];
 
   const headPath = resolve(options.modelPath);
   const headReport = readCompressReport(headPath);
@@ -252,7 +272,9 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   // One measurement per thread count, shared by every profile that runs at it.
   const plans = profiles.map((profile) => {
     const native =
-      options.mode === 'native' || (options.mode !== 'emulated' && hostMatchesProfile(host, profile));
+      profile.id === RUNNER_PROFILE_ID ||
+      options.mode === 'native' ||
+      (options.mode !== 'emulated' && hostMatchesProfile(host, profile));
     const threads =
       options.threads ??
       Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { FAKE_TOKEN, runAction } from '../harness/run-action.ts';
 
 const REQUIRED: Record<string, Record<string, string>> = {
-  benchmark: { models: 'model.onnx' },
   gate: { results: 'results/' },
   publish: { 'model-dir': 'slmops/variants' },
 };
@@ -22,9 +21,9 @@ describe.each(Object.keys(REQUIRED))('the contract-only %s action', (name) => {
 
 describe('contract-only actions', () => {
   it('report an invalid input before saying they are not available', async () => {
-    const run = await runAction({ action: 'benchmark', inputs: { models: 'm.onnx', protocol: 'fast' } });
+    const run = await runAction({ action: 'gate', inputs: { results: 'r/', mode: 'fast' } });
     expect(run.exitCode).toBe(2);
-    expect(run.errors).toEqual(["input 'protocol': 'fast' is not valid. Use one of quick, full"]);
+    expect(run.errors).toEqual(["input 'mode': 'fast' is not valid. Use one of gate, comment"]);
   });
 
   it('mask the default github-token (the workflow token) as soon as they read it', async () => {
