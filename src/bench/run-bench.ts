@@ -246,10 +246,16 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const inspected = await inspectModel(headPath);
   const headBytes = inspected.bytes + inspected.externalData.reduce((n, f) => n + f.bytes, 0);
 
-  let baseline: { path: string; variantId: string } | undefined;
+  let baseline: { path: string; variantId: string; bytes: number; sha256: string } | undefined;
   if (options.baseline) {
     const basePath = resolveBaseline(options.baseline);
-    baseline = await compareLikeWithLike(basePath, headReport, log);
+    const like = await compareLikeWithLike(basePath, headReport, log);
+    const base = await inspectModel(like.path);
+    baseline = {
+      ...like,
+      bytes: base.bytes + base.externalData.reduce((n, f) => n + f.bytes, 0),
+      sha256: base.sha256,
+    };
   }
   const arms = [
     { name: 'head', path: headPath },
@@ -386,11 +392,18 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
       ...(qualityBlock ? { quality: qualityBlock } : {}),
       ...(baseline
         ? (() => {
-            const c = bootstrapRatioCi(
-              headGroups,
-              m.timings.map((t) => t.samplesMs.base!),
-            );
-            return { comparison: { baselineVariantId: baseline.variantId, ratioP50: c.ratio, ci95: c.ci95 } };
+            const baseGroups = m.timings.map((t) => t.samplesMs.base!);
+            const c = bootstrapRatioCi(headGroups, baseGroups);
+            return {
+              comparison: {
+                baselineVariantId: baseline.variantId,
+                ratioP50: c.ratio,
+                ci95: c.ci95,
+                baselineBytes: baseline.bytes,
+                baselineSha256: baseline.sha256,
+                baselineP50Ms: summarize(baseGroups.flat()).p50,
+              },
+            };
           })()
         : {}),
       ...(options.pullRequest ? { pullRequest: options.pullRequest } : {}),

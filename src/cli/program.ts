@@ -1,9 +1,10 @@
 /** The `slmops` command line: one command per capability, each calling the same functions as the actions. */
 import { Command, CommanderError } from 'commander';
-import { ConfigurationError, ExitCode, exitCodeOf } from '../errors.ts';
+import { ConfigurationError, ExitCode, exitCodeOf, GateFailedError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBench } from './bench-command.ts';
 import { registerCompress } from './compress-command.ts';
+import { registerGate } from './gate-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
 import { registerProfiles } from './profiles-command.ts';
@@ -19,6 +20,7 @@ export function buildProgram(io: CliIo): Command {
   registerCompress(program, io);
   registerBench(program, io);
   registerProfiles(program, io);
+  registerGate(program, io);
   return program;
 }
 
@@ -36,7 +38,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     const debug = argv.includes('--debug') || process.env.SLMOPS_DEBUG === '1';
     const code = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof ConfigurationError) io.err(`error: ${message}`);
+    if (error instanceof GateFailedError) io.err(message);
+    else if (error instanceof ConfigurationError) io.err(`error: ${message}`);
     else io.err(`internal error: ${message}${debug ? '' : ' (run with --debug for the stack trace)'}`);
     if (debug && error instanceof Error && error.stack) io.err(error.stack);
     return code;

@@ -259,7 +259,14 @@ export interface BenchResult {
     delta: number | null;
     agreement: number | null;
   };
-  comparison?: { baselineVariantId: string; ratioP50: number; ci95: Interval };
+  comparison?: {
+    baselineVariantId: string;
+    ratioP50: number;
+    ci95: Interval;
+    baselineBytes?: number;
+    baselineSha256?: string;
+    baselineP50Ms?: number;
+  };
   pullRequest?: { number: number; headSha: string };
   /** Facts a reviewer must see, such as a model that needs more RAM than the profile's device has. */
   findings?: string[];

@@ -1,0 +1,73 @@
+/**
+ * The one way slmops talks to GitHub: octokit with retry (5xx bursts), throttling (primary and secondary rate
+ * limits) and pagination. Only this folder imports octokit; domain code uses the ports in ./ports.ts.
+ */
+import { Octokit } from '@octokit/core';
+import { paginateRest } from '@octokit/plugin-paginate-rest';
+import { restEndpointMethods } from '@octokit/plugin-rest-endpoint-methods';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { VERSION } from '../version.ts';
+
+const SlmopsOctokit = Octokit.plugin(paginateRest, restEndpointMethods, retry, throttling);
+export type GitHubClient = InstanceType<typeof SlmopsOctokit>;
+
+export interface ClientOptions {
+  token: string;
+  /** REST API base URL: GITHUB_API_URL on a runner (GitHub Enterprise Server too). */
+  baseUrl?: string;
+  log?: { warning(message: string): void; debug(message: string): void };
+  /** Retries of a request refused by a rate limit (secondary or primary). */
+  rateLimitRetries?: number;
+  /** Base of the retry backoff for 5xx answers, ms (default 1000; tests set it low). */
+  retryBaseMs?: number;
+}
+
+export function createGitHubClient(options: ClientOptions): GitHubClient {
+  const retries = options.rateLimitRetries ?? 3;
+  const baseMs = options.retryBaseMs ?? (Number(process.env.SLMOPS_GITHUB_RETRY_BASE_MS) || 1000);
+  const log = options.log;
+  return new SlmopsOctokit({
+    auth: options.token,
+    baseUrl: options.baseUrl ?? process.env.GITHUB_API_URL ?? 'https://api.github.com',
+    userAgent: `slmops/${VERSION}`,
+    log: {
+      debug: () => {},
+      info: () => {},
+      warn: (m: string) => log?.debug(m),
+      error: (m: string) => log?.debug(m),
+    },
+    retry: { retries: 3, retryAfterBaseValue: baseMs, doNotRetry: [400, 401, 403, 404, 410, 422, 451] },
+    throttle: {
+      fallbackSecondaryRateRetryAfter: 60,
+      onRateLimit: (
+        retryAfter: number,
+        request: { method: string; url: string },
+        _octokit: unknown,
+        retryCount: number,
+      ) => {
+        log?.warning(
+          `GitHub rate limit on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
+        );
+        return retryCount < retries;
+      },
+      onSecondaryRateLimit: (
+        retryAfter: number,
+        request: { method: string; url: string },
+        _octokit: unknown,
+        retryCount: number,
+      ) => {
+        log?.warning(
+          `GitHub secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
+        );
+        return retryCount < retries;
+      },
+    },
+  });
+}
+
+/** An HTTP status from a failed octokit request, if it is one. */
+export function statusOf(error: unknown): number | undefined {
+  const status = (error as { status?: unknown }).status;
+  return typeof status === 'number' ? status : undefined;
+}
