@@ -31,7 +31,12 @@ const quick = { protocol: 'quick' as const, processes: 1, iterations: 10 };
 
 describe('runBench', () => {
   it('measures a classifier on an emulated profile and predicts the device latency', async () => {
-    const [out] = await runBench({ modelPath: fixtureModel('digits-cnn'), profiles: ['raspberry-pi-4'], mode: 'emulated', ...quick });
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: ['raspberry-pi-4'],
+      mode: 'emulated',
+      ...quick,
+    });
     const r = out!.result;
     expect(() => validateDocument('bench', r, 'result')).not.toThrow();
     expect(r.profile).toEqual({ id: 'raspberry-pi-4', mode: 'emulated' });
@@ -48,7 +53,13 @@ describe('runBench', () => {
 
   it('times a KV-cache decode step against a baseline, interleaved, and reports the ratio with its CI', async () => {
     const kv = fixtureModel('tiny-shakespeare-kv');
-    const [out] = await runBench({ modelPath: kv, profiles: ['github-ubuntu-x64'], baseline: kv, mode: 'native', ...quick });
+    const [out] = await runBench({
+      modelPath: kv,
+      profiles: ['github-ubuntu-x64'],
+      baseline: kv,
+      mode: 'native',
+      ...quick,
+    });
     const r = out!.result;
     expect(r.workload).toMatchObject({ kind: 'decode', sequenceLength: 128, batch: 1 });
     expect(r.decode).toMatchObject({ measured: true });
@@ -76,9 +87,14 @@ describe('runBench', () => {
     expect(r.quality!.value).toBeCloseTo(5.4465, 3);
   }, 120_000);
 
-  it('compresses an uncompressed baseline with the head\'s recipe to compare like with like', async () => {
+  it("compresses an uncompressed baseline with the head's recipe to compare like with like", async () => {
     const variantDir = join(tmp.path, 'head-int8');
-    await compressModel({ modelPath: fixtureModel('digits-cnn'), recipe: parseRecipeSpec('int8'), outDir: variantDir, fidelity: 'off' });
+    await compressModel({
+      modelPath: fixtureModel('digits-cnn'),
+      recipe: parseRecipeSpec('int8'),
+      outDir: variantDir,
+      fidelity: 'off',
+    });
     const [out] = await runBench({
       modelPath: join(variantDir, 'model.onnx'),
       profiles: ['github-ubuntu-x64'],
@@ -95,8 +111,14 @@ describe('git baselines', () => {
   function repo(): string {
     const dir = join(tmp.path, 'repo');
     mkdirSync(join(dir, 'models/lm'), { recursive: true });
-    copyFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'), join(dir, 'models/lm/model.onnx'));
-    copyFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx.data'), join(dir, 'models/lm/model.onnx.data'));
+    copyFileSync(
+      fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'),
+      join(dir, 'models/lm/model.onnx'),
+    );
+    copyFileSync(
+      fixtureModel('tiny-shakespeare-lm', 'external/model.onnx.data'),
+      join(dir, 'models/lm/model.onnx.data'),
+    );
     const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
     git('init', '-q');
     git('add', '.');
@@ -108,25 +130,34 @@ describe('git baselines', () => {
   it('reads a model and its external data from the repository history', () => {
     const dir = repo();
     const model = checkoutGitBaseline(parseGitBaseline('git:HEAD:models/lm/model.onnx')!, dir);
-    expect(readFileSync(model).equals(readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx')))).toBe(true);
+    expect(
+      readFileSync(model).equals(readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'))),
+    ).toBe(true);
     const data = path.join(path.dirname(model), 'model.onnx.data');
     expect(readFileSync(data).length).toBe(7_297_536);
   });
 
   it('names a missing ref and a malformed spec', () => {
     const dir = join(tmp.path, 'repo');
-    expect(() => checkoutGitBaseline({ ref: 'no-such-ref', path: 'models/lm/model.onnx' }, dir)).toThrowError(/cannot read models\/lm\/model\.onnx at no-such-ref.*fetch-depth/);
+    expect(() => checkoutGitBaseline({ ref: 'no-such-ref', path: 'models/lm/model.onnx' }, dir)).toThrowError(
+      /cannot read models\/lm\/model\.onnx at no-such-ref.*fetch-depth/,
+    );
     expect(() => parseGitBaseline('git:main')).toThrowError(/git:<ref>:<path>/);
   });
 
   it('refuses a Git LFS pointer with the fix', () => {
     const dir = join(tmp.path, 'lfs');
     mkdirSync(dir);
-    writeFileSync(join(dir, 'model.onnx'), 'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 1\n');
+    writeFileSync(
+      join(dir, 'model.onnx'),
+      'version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 1\n',
+    );
     const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
     git('init', '-q');
     git('add', '.');
     git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'pointer');
-    expect(() => checkoutGitBaseline({ ref: 'HEAD', path: 'model.onnx' }, dir)).toThrowError(/Git LFS pointer.*lfs/);
+    expect(() => checkoutGitBaseline({ ref: 'HEAD', path: 'model.onnx' }, dir)).toThrowError(
+      /Git LFS pointer.*lfs/,
+    );
   });
 });
