@@ -23785,6 +23785,20 @@ var bench_schema_default = {
         ci95: {
           $ref: "#/$defs/interval",
           description: "95 % confidence interval of the ratio."
+        },
+        baselineBytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Bytes of the baseline model (external data included), for size-growth budgets."
+        },
+        baselineSha256: {
+          type: "string",
+          pattern: "^[0-9a-f]{64}$"
+        },
+        baselineP50Ms: {
+          type: "number",
+          minimum: 0,
+          description: "Median latency of the baseline, measured interleaved with the head."
         }
       }
     },
@@ -29631,17 +29645,25 @@ var package_default = {
   },
   dependencies: {
     "@actions/core": "3.0.1",
+    "@octokit/core": "7.0.8",
+    "@octokit/plugin-paginate-rest": "16.0.0",
+    "@octokit/plugin-rest-endpoint-methods": "17.0.0",
+    "@octokit/plugin-retry": "8.1.1",
+    "@octokit/plugin-throttling": "11.0.5",
     ajv: "8.20.0",
     "ajv-formats": "3.0.1",
     commander: "14.0.3",
+    fflate: "0.8.3",
     long: "5.3.2",
     "onnxruntime-node": "1.30.0",
     protobufjs: "8.8.1",
     tar: "7.5.23",
+    tinyglobby: "0.2.17",
     yaml: "2.9.1"
   },
   devDependencies: {
     "@biomejs/biome": "2.6.8",
+    "@octokit/openapi": "23.0.2",
     "@types/node": "20.19.43",
     esbuild: "0.28.2",
     typescript: "7.0.2",
@@ -30877,7 +30899,13 @@ async function runBench(options) {
   let baseline;
   if (options.baseline) {
     const basePath = resolveBaseline(options.baseline);
-    baseline = await compareLikeWithLike(basePath, headReport, log);
+    const like = await compareLikeWithLike(basePath, headReport, log);
+    const base = await inspectModel(like.path);
+    baseline = {
+      ...like,
+      bytes: base.bytes + base.externalData.reduce((n, f2) => n + f2.bytes, 0),
+      sha256: base.sha256
+    };
   }
   const arms = [
     { name: "head", path: headPath },
@@ -30988,11 +31016,18 @@ async function runBench(options) {
       } : {},
       ...qualityBlock ? { quality: qualityBlock } : {},
       ...baseline ? (() => {
-        const c = bootstrapRatioCi(
-          headGroups,
-          m2.timings.map((t) => t.samplesMs.base)
-        );
-        return { comparison: { baselineVariantId: baseline.variantId, ratioP50: c.ratio, ci95: c.ci95 } };
+        const baseGroups = m2.timings.map((t) => t.samplesMs.base);
+        const c = bootstrapRatioCi(headGroups, baseGroups);
+        return {
+          comparison: {
+            baselineVariantId: baseline.variantId,
+            ratioP50: c.ratio,
+            ci95: c.ci95,
+            baselineBytes: baseline.bytes,
+            baselineSha256: baseline.sha256,
+            baselineP50Ms: summarize(baseGroups.flat()).p50
+          }
+        };
       })() : {},
       ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
       ...findings.length ? { findings } : {},

@@ -24,7 +24,7 @@ var __esm = (fn, res, err) => function __init() {
     throw err = [e], e;
   }
 };
-var __commonJS = (cb, mod) => function __require2() {
+var __commonJS = (cb, mod) => function __require3() {
   try {
     return mod || (0, cb[__getOwnPropNames(cb)[0]])((mod = { exports: {} }).exports, mod), mod.exports;
   } catch (e) {
@@ -53,9 +53,9 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 ));
 
 // src/errors.ts
-function formatProblem(problem, details) {
-  const head = details.subject ? `${details.subject}: ${problem}` : problem;
-  return details.fix ? `${head}. ${details.fix}` : head;
+function formatProblem(problem, details2) {
+  const head = details2.subject ? `${details2.subject}: ${problem}` : problem;
+  return details2.fix ? `${head}. ${details2.fix}` : head;
 }
 function exitCodeOf(error) {
   if (error instanceof ConfigurationError) return error.exitCode;
@@ -76,31 +76,31 @@ var init_errors = __esm({
       subject;
       fix;
       exitCode = ExitCode.UsageOrInput;
-      constructor(problem, details = {}) {
+      constructor(problem, details2 = {}) {
         super(
-          formatProblem(problem, details),
-          details.cause === void 0 ? void 0 : { cause: details.cause }
+          formatProblem(problem, details2),
+          details2.cause === void 0 ? void 0 : { cause: details2.cause }
         );
         this.name = "ConfigurationError";
-        this.subject = details.subject;
-        this.fix = details.fix;
+        this.subject = details2.subject;
+        this.fix = details2.fix;
       }
     };
     ModelFormatError = class extends ConfigurationError {
-      constructor(problem, details = {}) {
-        super(problem, details);
+      constructor(problem, details2 = {}) {
+        super(problem, details2);
         this.name = "ModelFormatError";
       }
     };
     ExternalDataError = class extends ConfigurationError {
-      constructor(problem, details = {}) {
-        super(problem, details);
+      constructor(problem, details2 = {}) {
+        super(problem, details2);
         this.name = "ExternalDataError";
       }
     };
     UnsafePathError = class extends ExternalDataError {
-      constructor(problem, details = {}) {
-        super(problem, details);
+      constructor(problem, details2 = {}) {
+        super(problem, details2);
         this.name = "UnsafePathError";
       }
     };
@@ -828,11 +828,11 @@ var require_error = __commonJS({
        * @param {string} code an id string representing the error
        * @param {string} message human-readable description of the error
        */
-      constructor(exitCode, code, message) {
+      constructor(exitCode, code2, message) {
         super(message);
         Error.captureStackTrace(this, this.constructor);
         this.name = this.constructor.name;
-        this.code = code;
+        this.code = code2;
         this.exitCode = exitCode;
         this.nestedError = void 0;
       }
@@ -2426,9 +2426,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return never
        * @private
        */
-      _exit(exitCode, code, message) {
+      _exit(exitCode, code2, message) {
         if (this._exitCallback) {
-          this._exitCallback(new CommanderError2(exitCode, code, message));
+          this._exitCallback(new CommanderError2(exitCode, code2, message));
         }
         process2.exit(exitCode);
       }
@@ -3066,14 +3066,14 @@ Expecting one of '${allowedValues.join("', '")}'`);
           });
         }
         const exitCallback = this._exitCallback;
-        proc.on("close", (code) => {
-          code = code ?? 1;
+        proc.on("close", (code2) => {
+          code2 = code2 ?? 1;
           if (!exitCallback) {
-            process2.exit(code);
+            process2.exit(code2);
           } else {
             exitCallback(
               new CommanderError2(
-                code,
+                code2,
                 "commander.executeSubCommandAsync",
                 "(close)"
               )
@@ -3216,9 +3216,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {(Promise|undefined)}
        * @private
        */
-      _chainOrCall(promise, fn) {
-        if (promise?.then && typeof promise.then === "function") {
-          return promise.then(() => fn());
+      _chainOrCall(promise2, fn) {
+        if (promise2?.then && typeof promise2.then === "function") {
+          return promise2.then(() => fn());
         }
         return fn();
       }
@@ -3229,12 +3229,12 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {(Promise|undefined)}
        * @private
        */
-      _chainOrCallHooks(promise, event) {
-        let result = promise;
+      _chainOrCallHooks(promise2, event) {
+        let result = promise2;
         const hooks = [];
         this._getCommandAndAncestors().reverse().filter((cmd) => cmd._lifeCycleHooks[event] !== void 0).forEach((hookedCommand) => {
-          hookedCommand._lifeCycleHooks[event].forEach((callback) => {
-            hooks.push({ hookedCommand, callback });
+          hookedCommand._lifeCycleHooks[event].forEach((callback2) => {
+            hooks.push({ hookedCommand, callback: callback2 });
           });
         });
         if (event === "postAction") {
@@ -3255,8 +3255,8 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {(Promise|undefined)}
        * @private
        */
-      _chainOrCallSubCommandHook(promise, subCommand, event) {
-        let result = promise;
+      _chainOrCallSubCommandHook(promise2, subCommand, event) {
+        let result = promise2;
         if (this._lifeCycleHooks[event] !== void 0) {
           this._lifeCycleHooks[event].forEach((hook) => {
             result = this._chainOrCall(result, () => {
@@ -3580,8 +3580,8 @@ Expecting one of '${allowedValues.join("', '")}'`);
         }
         const config = errorOptions || {};
         const exitCode = config.exitCode || 1;
-        const code = config.code || "commander.error";
-        this._exit(exitCode, code, message);
+        const code2 = config.code || "commander.error";
+        this._exit(exitCode, code2, message);
       }
       /**
        * Apply any option related environment variables, if option does
@@ -5391,8 +5391,8 @@ var require_stringifyString = __commonJS({
             case "u":
               {
                 str += json.slice(start, i);
-                const code = json.substr(i + 2, 4);
-                switch (code) {
+                const code2 = json.substr(i + 2, 4);
+                switch (code2) {
                   case "0000":
                     str += "\\0";
                     break;
@@ -5418,8 +5418,8 @@ var require_stringifyString = __commonJS({
                     str += "\\P";
                     break;
                   default:
-                    if (code.substr(0, 2) === "00")
-                      str += "\\x" + code.substr(2);
+                    if (code2.substr(0, 2) === "00")
+                      str += "\\x" + code2.substr(2);
                     else
                       str += json.substr(i, 6);
                 }
@@ -5966,7 +5966,7 @@ var require_merge = __commonJS({
 var require_addPairToJSMap = __commonJS({
   "node_modules/yaml/dist/nodes/addPairToJSMap.js"(exports) {
     "use strict";
-    var log = require_log();
+    var log2 = require_log();
     var merge = require_merge();
     var stringify = require_stringify();
     var identity = require_identity();
@@ -6015,7 +6015,7 @@ var require_addPairToJSMap = __commonJS({
           let jsonStr = JSON.stringify(strKey);
           if (jsonStr.length > 40)
             jsonStr = jsonStr.substring(0, 36) + '..."';
-          log.warn(ctx.doc.options.logLevel, `Keys with collection values will be stringified due to JS Object restrictions: ${jsonStr}. Set mapAsMap: true to use object keys.`);
+          log2.warn(ctx.doc.options.logLevel, `Keys with collection values will be stringified due to JS Object restrictions: ${jsonStr}. Set mapAsMap: true to use object keys.`);
           ctx.mapKeyWarned = true;
         }
         return strKey;
@@ -7918,22 +7918,22 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code, message) {
+      constructor(name, pos, code2, message) {
         super();
         this.name = name;
-        this.code = code;
+        this.code = code2;
         this.message = message;
         this.pos = pos;
       }
     };
     var YAMLParseError = class extends YAMLError {
-      constructor(pos, code, message) {
-        super("YAMLParseError", pos, code, message);
+      constructor(pos, code2, message) {
+        super("YAMLParseError", pos, code2, message);
       }
     };
     var YAMLWarning = class extends YAMLError {
-      constructor(pos, code, message) {
-        super("YAMLWarning", pos, code, message);
+      constructor(pos, code2, message) {
+        super("YAMLWarning", pos, code2, message);
       }
     };
     var prettifyError = (src, lc) => (error) => {
@@ -8207,10 +8207,10 @@ var require_resolve_block_map = __commonJS({
       let offset = bm.offset;
       let commentEnd = null;
       for (const collItem of bm.items) {
-        const { start, key, sep: sep2, value } = collItem;
+        const { start, key, sep: sep3, value } = collItem;
         const keyProps = resolveProps.resolveProps(start, {
           indicator: "explicit-key-ind",
-          next: key ?? sep2?.[0],
+          next: key ?? sep3?.[0],
           offset,
           onError,
           parentIndent: bm.indent,
@@ -8224,7 +8224,7 @@ var require_resolve_block_map = __commonJS({
             else if ("indent" in key && key.indent !== bm.indent)
               onError(offset, "BAD_INDENT", startColMsg);
           }
-          if (!keyProps.anchor && !keyProps.tag && !sep2) {
+          if (!keyProps.anchor && !keyProps.tag && !sep3) {
             commentEnd = keyProps.end;
             if (keyProps.comment) {
               if (map.comment)
@@ -8248,7 +8248,7 @@ var require_resolve_block_map = __commonJS({
         ctx.atKey = false;
         if (utilMapIncludes.mapIncludes(ctx, map.items, keyNode))
           onError(keyStart, "DUPLICATE_KEY", "Map keys must be unique");
-        const valueProps = resolveProps.resolveProps(sep2 ?? [], {
+        const valueProps = resolveProps.resolveProps(sep3 ?? [], {
           indicator: "map-value-ind",
           next: value,
           offset: keyNode.range[2],
@@ -8264,7 +8264,7 @@ var require_resolve_block_map = __commonJS({
             if (ctx.options.strict && keyProps.start < valueProps.found.offset - 1024)
               onError(keyNode.range, "KEY_OVER_1024_CHARS", "The : indicator must be at most 1024 chars after the start of an implicit block mapping key");
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep2, null, valueProps, onError);
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : composeEmptyNode(ctx, offset, sep3, null, valueProps, onError);
           if (ctx.schema.compat)
             utilFlowIndentCheck.flowIndentCheck(bm.indent, value, onError);
           offset = valueNode.range[2];
@@ -8355,7 +8355,7 @@ var require_resolve_end = __commonJS({
       let comment = "";
       if (end) {
         let hasSpace = false;
-        let sep2 = "";
+        let sep3 = "";
         for (const token of end) {
           const { source, type } = token;
           switch (type) {
@@ -8369,13 +8369,13 @@ var require_resolve_end = __commonJS({
               if (!comment)
                 comment = cb;
               else
-                comment += sep2 + cb;
-              sep2 = "";
+                comment += sep3 + cb;
+              sep3 = "";
               break;
             }
             case "newline":
               if (comment)
-                sep2 += source;
+                sep3 += source;
               hasSpace = true;
               break;
             default:
@@ -8418,18 +8418,18 @@ var require_resolve_flow_collection = __commonJS({
       let offset = fc.offset + fc.start.source.length;
       for (let i = 0; i < fc.items.length; ++i) {
         const collItem = fc.items[i];
-        const { start, key, sep: sep2, value } = collItem;
+        const { start, key, sep: sep3, value } = collItem;
         const props = resolveProps.resolveProps(start, {
           flow: fcName,
           indicator: "explicit-key-ind",
-          next: key ?? sep2?.[0],
+          next: key ?? sep3?.[0],
           offset,
           onError,
           parentIndent: fc.indent,
           startOnNewline: false
         });
         if (!props.found) {
-          if (!props.anchor && !props.tag && !sep2 && !value) {
+          if (!props.anchor && !props.tag && !sep3 && !value) {
             if (i === 0 && props.comma)
               onError(props.comma, "UNEXPECTED_TOKEN", `Unexpected , in ${fcName}`);
             else if (i < fc.items.length - 1)
@@ -8483,8 +8483,8 @@ var require_resolve_flow_collection = __commonJS({
             }
           }
         }
-        if (!isMap && !sep2 && !props.found) {
-          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep2, null, props, onError);
+        if (!isMap && !sep3 && !props.found) {
+          const valueNode = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, sep3, null, props, onError);
           coll.items.push(valueNode);
           offset = valueNode.range[2];
           if (isBlock(value))
@@ -8496,7 +8496,7 @@ var require_resolve_flow_collection = __commonJS({
           if (isBlock(key))
             onError(keyNode.range, "BLOCK_IN_FLOW", blockMsg);
           ctx.atKey = false;
-          const valueProps = resolveProps.resolveProps(sep2 ?? [], {
+          const valueProps = resolveProps.resolveProps(sep3 ?? [], {
             flow: fcName,
             indicator: "map-value-ind",
             next: value,
@@ -8507,8 +8507,8 @@ var require_resolve_flow_collection = __commonJS({
           });
           if (valueProps.found) {
             if (!isMap && !props.found && ctx.options.strict) {
-              if (sep2)
-                for (const st of sep2) {
+              if (sep3)
+                for (const st of sep3) {
                   if (st === valueProps.found)
                     break;
                   if (st.type === "newline") {
@@ -8525,7 +8525,7 @@ var require_resolve_flow_collection = __commonJS({
             else
               onError(valueProps.start, "MISSING_CHAR", `Missing , or : between ${fcName} items`);
           }
-          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep2, null, valueProps, onError) : null;
+          const valueNode = value ? composeNode(ctx, value, valueProps, onError) : valueProps.found ? composeEmptyNode(ctx, valueProps.end, sep3, null, valueProps, onError) : null;
           if (valueNode) {
             if (isBlock(value))
               onError(valueNode.range, "BLOCK_IN_FLOW", blockMsg);
@@ -8705,7 +8705,7 @@ var require_resolve_block_scalar = __commonJS({
           chompStart = i + 1;
       }
       let value = "";
-      let sep2 = "";
+      let sep3 = "";
       let prevMoreIndented = false;
       for (let i = 0; i < contentStart; ++i)
         value += lines[i][0].slice(trimIndent) + "\n";
@@ -8722,24 +8722,24 @@ var require_resolve_block_scalar = __commonJS({
           indent = "";
         }
         if (type === Scalar.Scalar.BLOCK_LITERAL) {
-          value += sep2 + indent.slice(trimIndent) + content;
-          sep2 = "\n";
+          value += sep3 + indent.slice(trimIndent) + content;
+          sep3 = "\n";
         } else if (indent.length > trimIndent || content[0] === "	") {
-          if (sep2 === " ")
-            sep2 = "\n";
-          else if (!prevMoreIndented && sep2 === "\n")
-            sep2 = "\n\n";
-          value += sep2 + indent.slice(trimIndent) + content;
-          sep2 = "\n";
+          if (sep3 === " ")
+            sep3 = "\n";
+          else if (!prevMoreIndented && sep3 === "\n")
+            sep3 = "\n\n";
+          value += sep3 + indent.slice(trimIndent) + content;
+          sep3 = "\n";
           prevMoreIndented = true;
         } else if (content === "") {
-          if (sep2 === "\n")
+          if (sep3 === "\n")
             value += "\n";
           else
-            sep2 = "\n";
+            sep3 = "\n";
         } else {
-          value += sep2 + content;
-          sep2 = " ";
+          value += sep3 + content;
+          sep3 = " ";
           prevMoreIndented = false;
         }
       }
@@ -8842,7 +8842,7 @@ var require_resolve_flow_scalar = __commonJS({
       const { offset, type, source, end } = scalar;
       let _type;
       let value;
-      const _onError = (rel, code, msg) => onError(offset + rel, code, msg);
+      const _onError = (rel, code2, msg) => onError(offset + rel, code2, msg);
       switch (type) {
         case "scalar":
           _type = Scalar.Scalar.PLAIN;
@@ -8922,25 +8922,25 @@ var require_resolve_flow_scalar = __commonJS({
         trimBoth = /^[ \t]+|[ \t]+$/g;
       }
       let res = match[1].replace(trimEnd, "");
-      let sep2 = " ";
+      let sep3 = " ";
       let pos = line.lastIndex;
       while (match = line.exec(source)) {
         const lm = match[1].replace(trimBoth, "");
         if (lm === "") {
-          if (sep2 === "\n")
-            res += sep2;
+          if (sep3 === "\n")
+            res += sep3;
           else
-            sep2 = "\n";
+            sep3 = "\n";
         } else {
-          res += sep2 + lm;
-          sep2 = " ";
+          res += sep3 + lm;
+          sep3 = " ";
         }
         pos = line.lastIndex;
       }
       const last = /[ \t]*(.*)/sy;
       last.lastIndex = pos;
       match = last.exec(source);
-      return res + sep2 + (match?.[1] ?? "");
+      return res + sep3 + (match?.[1] ?? "");
     }
     function doubleQuotedValue(source, onError) {
       let res = "";
@@ -9040,9 +9040,9 @@ var require_resolve_flow_scalar = __commonJS({
     function parseCharCode(source, offset, length, onError) {
       const cc = source.substr(offset, length);
       const ok = cc.length === length && /^[0-9a-fA-F]+$/.test(cc);
-      const code = ok ? parseInt(cc, 16) : NaN;
+      const code2 = ok ? parseInt(cc, 16) : NaN;
       try {
-        return String.fromCodePoint(code);
+        return String.fromCodePoint(code2);
       } catch {
         const raw = source.substr(offset - 2, length + 2);
         onError(offset - 2, "BAD_DQ_ESCAPE", `Invalid escape sequence ${raw}`);
@@ -9364,12 +9364,12 @@ var require_composer = __commonJS({
         this.prelude = [];
         this.errors = [];
         this.warnings = [];
-        this.onError = (source, code, message, warning) => {
+        this.onError = (source, code2, message, warning) => {
           const pos = getErrorPos(source);
           if (warning)
-            this.warnings.push(new errors.YAMLWarning(pos, code, message));
+            this.warnings.push(new errors.YAMLWarning(pos, code2, message));
           else
-            this.errors.push(new errors.YAMLParseError(pos, code, message));
+            this.errors.push(new errors.YAMLParseError(pos, code2, message));
         };
         this.directives = new directives.Directives({ version: options.version || "1.2" });
         this.options = options;
@@ -9531,12 +9531,12 @@ var require_cst_scalar = __commonJS({
     var stringifyString = require_stringifyString();
     function resolveAsScalar(token, strict = true, onError) {
       if (token) {
-        const _onError = (pos, code, message) => {
+        const _onError = (pos, code2, message) => {
           const offset = typeof pos === "number" ? pos : Array.isArray(pos) ? pos[0] : pos.offset;
           if (onError)
-            onError(offset, code, message);
+            onError(offset, code2, message);
           else
-            throw new errors.YAMLParseError([offset, offset + 1], code, message);
+            throw new errors.YAMLParseError([offset, offset + 1], code2, message);
         };
         switch (token.type) {
           case "scalar":
@@ -9750,14 +9750,14 @@ var require_cst_stringify = __commonJS({
         }
       }
     }
-    function stringifyItem({ start, key, sep: sep2, value }) {
+    function stringifyItem({ start, key, sep: sep3, value }) {
       let res = "";
       for (const st of start)
         res += st.source;
       if (key)
         res += stringifyToken(key);
-      if (sep2)
-        for (const st of sep2)
+      if (sep3)
+        for (const st of sep3)
           res += st.source;
       if (value)
         res += stringifyToken(value);
@@ -10924,18 +10924,18 @@ var require_parser = __commonJS({
         if (this.type === "map-value-ind") {
           const prev = getPrevProps(this.peek(2));
           const start = getFirstKeyStartProps(prev);
-          let sep2;
+          let sep3;
           if (scalar.end) {
-            sep2 = scalar.end;
-            sep2.push(this.sourceToken);
+            sep3 = scalar.end;
+            sep3.push(this.sourceToken);
             delete scalar.end;
           } else
-            sep2 = [this.sourceToken];
+            sep3 = [this.sourceToken];
           const map = {
             type: "block-map",
             offset: scalar.offset,
             indent: scalar.indent,
-            items: [{ start, key: scalar, sep: sep2 }]
+            items: [{ start, key: scalar, sep: sep3 }]
           };
           this.onKeyLine = true;
           this.stack[this.stack.length - 1] = map;
@@ -11088,15 +11088,15 @@ var require_parser = __commonJS({
                 } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
                   const start2 = getFirstKeyStartProps(it.start);
                   const key = it.key;
-                  const sep2 = it.sep;
-                  sep2.push(this.sourceToken);
+                  const sep3 = it.sep;
+                  sep3.push(this.sourceToken);
                   delete it.key;
                   delete it.sep;
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
-                    items: [{ start: start2, key, sep: sep2 }]
+                    items: [{ start: start2, key, sep: sep3 }]
                   });
                 } else if (start.length > 0) {
                   it.sep = it.sep.concat(start, this.sourceToken);
@@ -11290,13 +11290,13 @@ var require_parser = __commonJS({
             const prev = getPrevProps(parent);
             const start = getFirstKeyStartProps(prev);
             fixFlowSeqItems(fc);
-            const sep2 = fc.end.splice(1, fc.end.length);
-            sep2.push(this.sourceToken);
+            const sep3 = fc.end.splice(1, fc.end.length);
+            sep3.push(this.sourceToken);
             const map = {
               type: "block-map",
               offset: fc.offset,
               indent: fc.indent,
-              items: [{ start, key: fc, sep: sep2 }]
+              items: [{ start, key: fc, sep: sep3 }]
             };
             this.onKeyLine = true;
             this.stack[this.stack.length - 1] = map;
@@ -11432,7 +11432,7 @@ var require_public_api = __commonJS({
     var composer = require_composer();
     var Document = require_Document();
     var errors = require_errors();
-    var log = require_log();
+    var log2 = require_log();
     var identity = require_identity();
     var lineCounter = require_line_counter();
     var parser = require_parser();
@@ -11484,7 +11484,7 @@ var require_public_api = __commonJS({
       const doc = parseDocument2(src, options);
       if (!doc)
         return null;
-      doc.warnings.forEach((warning) => log.warn(doc.options.logLevel, warning));
+      doc.warnings.forEach((warning) => log2.warn(doc.options.logLevel, warning));
       if (doc.errors.length > 0) {
         if (doc.options.logLevel !== "silent")
           throw doc.errors[0];
@@ -11603,9 +11603,9 @@ var require_code = __commonJS({
     };
     exports.Name = Name;
     var _Code = class extends _CodeOrName {
-      constructor(code) {
+      constructor(code2) {
         super();
-        this._items = typeof code === "string" ? [code] : code;
+        this._items = typeof code2 === "string" ? [code2] : code2;
       }
       toString() {
         return this.str;
@@ -11632,13 +11632,13 @@ var require_code = __commonJS({
     exports._Code = _Code;
     exports.nil = new _Code("");
     function _(strs, ...args) {
-      const code = [strs[0]];
+      const code2 = [strs[0]];
       let i = 0;
       while (i < args.length) {
-        addCodeArg(code, args[i]);
-        code.push(strs[++i]);
+        addCodeArg(code2, args[i]);
+        code2.push(strs[++i]);
       }
-      return new _Code(code);
+      return new _Code(code2);
     }
     exports._ = _;
     var plus = new _Code("+");
@@ -11654,13 +11654,13 @@ var require_code = __commonJS({
       return new _Code(expr);
     }
     exports.str = str;
-    function addCodeArg(code, arg) {
+    function addCodeArg(code2, arg) {
       if (arg instanceof _Code)
-        code.push(...arg._items);
+        code2.push(...arg._items);
       else if (arg instanceof Name)
-        code.push(arg);
+        code2.push(arg);
       else
-        code.push(interpolate(arg));
+        code2.push(interpolate(arg));
     }
     exports.addCodeArg = addCodeArg;
     function optimize(expr) {
@@ -11844,7 +11844,7 @@ var require_scope = __commonJS({
         }, usedValues, getCode);
       }
       _reduceValues(values, valueCode, usedValues = {}, getCode) {
-        let code = code_1.nil;
+        let code2 = code_1.nil;
         for (const prefix in values) {
           const vs = values[prefix];
           if (!vs)
@@ -11857,16 +11857,16 @@ var require_scope = __commonJS({
             let c = valueCode(name);
             if (c) {
               const def = this.opts.es5 ? exports.varKinds.var : exports.varKinds.const;
-              code = (0, code_1._)`${code}${def} ${name} = ${c};${this.opts._n}`;
+              code2 = (0, code_1._)`${code2}${def} ${name} = ${c};${this.opts._n}`;
             } else if (c = getCode === null || getCode === void 0 ? void 0 : getCode(name)) {
-              code = (0, code_1._)`${code}${c}${this.opts._n}`;
+              code2 = (0, code_1._)`${code2}${c}${this.opts._n}`;
             } else {
               throw new ValueError(name);
             }
             nameSet.set(name, UsedValueState.Completed);
           });
         }
-        return code;
+        return code2;
       }
     };
     exports.ValueScope = ValueScope;
@@ -12026,9 +12026,9 @@ var require_codegen = __commonJS({
       }
     };
     var AnyCode = class extends Node {
-      constructor(code) {
+      constructor(code2) {
         super();
-        this.code = code;
+        this.code = code2;
       }
       render({ _n }) {
         return `${this.code};` + _n;
@@ -12050,7 +12050,7 @@ var require_codegen = __commonJS({
         this.nodes = nodes;
       }
       render(opts) {
-        return this.nodes.reduce((code, n) => code + n.render(opts), "");
+        return this.nodes.reduce((code2, n) => code2 + n.render(opts), "");
       }
       optimizeNodes() {
         const { nodes } = this;
@@ -12098,10 +12098,10 @@ var require_codegen = __commonJS({
         this.condition = condition;
       }
       render(opts) {
-        let code = `if(${this.condition})` + super.render(opts);
+        let code2 = `if(${this.condition})` + super.render(opts);
         if (this.else)
-          code += "else " + this.else.render(opts);
-        return code;
+          code2 += "else " + this.else.render(opts);
+        return code2;
       }
       optimizeNodes() {
         super.optimizeNodes();
@@ -12222,12 +12222,12 @@ var require_codegen = __commonJS({
     Return.kind = "return";
     var Try = class extends BlockNode {
       render(opts) {
-        let code = "try" + super.render(opts);
+        let code2 = "try" + super.render(opts);
         if (this.catch)
-          code += this.catch.render(opts);
+          code2 += this.catch.render(opts);
         if (this.finally)
-          code += this.finally.render(opts);
-        return code;
+          code2 += this.finally.render(opts);
+        return code2;
       }
       optimizeNodes() {
         var _a, _b;
@@ -12344,18 +12344,18 @@ var require_codegen = __commonJS({
       }
       // returns code for object literal for the passed argument list of key-value pairs
       object(...keyValues) {
-        const code = ["{"];
+        const code2 = ["{"];
         for (const [key, value] of keyValues) {
-          if (code.length > 1)
-            code.push(",");
-          code.push(key);
+          if (code2.length > 1)
+            code2.push(",");
+          code2.push(key);
           if (key !== value || this.opts.es5) {
-            code.push(":");
-            (0, code_1.addCodeArg)(code, value);
+            code2.push(":");
+            (0, code_1.addCodeArg)(code2, value);
           }
         }
-        code.push("}");
-        return new code_1._Code(code);
+        code2.push("}");
+        return new code_1._Code(code2);
       }
       // `if` clause (or statement if `thenBody` and, optionally, `elseBody` are passed)
       if(condition, thenBody, elseBody) {
@@ -13776,8 +13776,8 @@ var require_resolve = __commonJS({
       }
       return count;
     }
-    function getFullPath(resolver, id = "", normalize) {
-      if (normalize !== false)
+    function getFullPath(resolver, id = "", normalize2) {
+      if (normalize2 !== false)
         id = normalizeId(id);
       const p = resolver.parse(id);
       return _getFullPath(resolver, p);
@@ -14525,7 +14525,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve10.call(this, root2, ref);
+      let _sch = resolve14.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -14552,7 +14552,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s2) {
       return s1.schema === s2.schema && s1.root === s2.root && s1.baseId === s2.baseId;
     }
-    function resolve10(root2, ref) {
+    function resolve14(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -14674,22 +14674,22 @@ var require_utils = __commonJS({
     }
     function stringArrayToHexStripped(input) {
       let acc = "";
-      let code = 0;
+      let code2 = 0;
       let i = 0;
       for (i = 0; i < input.length; i++) {
-        code = input[i].charCodeAt(0);
-        if (code === 48) {
+        code2 = input[i].charCodeAt(0);
+        if (code2 === 48) {
           continue;
         }
-        if (!(code >= 48 && code <= 57 || code >= 65 && code <= 70 || code >= 97 && code <= 102)) {
+        if (!(code2 >= 48 && code2 <= 57 || code2 >= 65 && code2 <= 70 || code2 >= 97 && code2 <= 102)) {
           return "";
         }
         acc += input[i];
         break;
       }
       for (i += 1; i < input.length; i++) {
-        code = input[i].charCodeAt(0);
-        if (!(code >= 48 && code <= 57 || code >= 65 && code <= 70 || code >= 97 && code <= 102)) {
+        code2 = input[i].charCodeAt(0);
+        if (!(code2 >= 48 && code2 <= 57 || code2 >= 65 && code2 <= 70 || code2 >= 97 && code2 <= 102)) {
           return "";
         }
         acc += input[i];
@@ -14962,15 +14962,15 @@ var require_utils = __commonJS({
         if (isPathCharacter(ch)) {
           output += ch;
         } else {
-          const code = input.charCodeAt(i);
-          if (code < 128) {
-            output += isEscapeSafe(code) ? ch : BYTE_HEX[code];
-          } else if (code < 55296 || code > 57343) {
-            output += percentEncodeNonAscii(code);
-          } else if (code <= 56319 && i + 1 < input.length) {
+          const code2 = input.charCodeAt(i);
+          if (code2 < 128) {
+            output += isEscapeSafe(code2) ? ch : BYTE_HEX[code2];
+          } else if (code2 < 55296 || code2 > 57343) {
+            output += percentEncodeNonAscii(code2);
+          } else if (code2 <= 56319 && i + 1 < input.length) {
             const low = input.charCodeAt(i + 1);
             if (low >= 56320 && low <= 57343) {
-              output += percentEncodeNonAscii(65536 + (code - 55296 << 10) + (low - 56320));
+              output += percentEncodeNonAscii(65536 + (code2 - 55296 << 10) + (low - 56320));
               i++;
             } else {
               output += percentEncodeNonAscii(65533);
@@ -15001,15 +15001,15 @@ var require_utils = __commonJS({
         if (isPathCharacter(ch) && (ch !== ":" || !firstSegment)) {
           output += ch;
         } else {
-          const code = input.charCodeAt(i);
-          if (code < 128) {
-            output += BYTE_HEX[code];
-          } else if (code < 55296 || code > 57343) {
-            output += percentEncodeNonAscii(code);
-          } else if (code <= 56319 && i + 1 < input.length) {
+          const code2 = input.charCodeAt(i);
+          if (code2 < 128) {
+            output += BYTE_HEX[code2];
+          } else if (code2 < 55296 || code2 > 57343) {
+            output += percentEncodeNonAscii(code2);
+          } else if (code2 <= 56319 && i + 1 < input.length) {
             const low = input.charCodeAt(i + 1);
             if (low >= 56320 && low <= 57343) {
-              output += percentEncodeNonAscii(65536 + (code - 55296 << 10) + (low - 56320));
+              output += percentEncodeNonAscii(65536 + (code2 - 55296 << 10) + (low - 56320));
               i++;
             } else {
               output += percentEncodeNonAscii(65533);
@@ -15036,15 +15036,15 @@ var require_utils = __commonJS({
         if (isAllowed(ch)) {
           output += ch;
         } else {
-          const code = input.charCodeAt(i);
-          if (code < 128) {
-            output += BYTE_HEX[code];
-          } else if (code < 55296 || code > 57343) {
-            output += percentEncodeNonAscii(code);
-          } else if (code <= 56319 && i + 1 < input.length) {
+          const code2 = input.charCodeAt(i);
+          if (code2 < 128) {
+            output += BYTE_HEX[code2];
+          } else if (code2 < 55296 || code2 > 57343) {
+            output += percentEncodeNonAscii(code2);
+          } else if (code2 <= 56319 && i + 1 < input.length) {
             const low = input.charCodeAt(i + 1);
             if (low >= 56320 && low <= 57343) {
-              output += percentEncodeNonAscii(65536 + (code - 55296 << 10) + (low - 56320));
+              output += percentEncodeNonAscii(65536 + (code2 - 55296 << 10) + (low - 56320));
               i++;
             } else {
               output += percentEncodeNonAscii(65533);
@@ -15089,15 +15089,15 @@ var require_utils = __commonJS({
         if (isQueryFragmentCharacter(ch)) {
           output += ch;
         } else {
-          const code = input.charCodeAt(i);
-          if (code < 128) {
-            output += isEscapeSafe(code) ? ch : BYTE_HEX[code];
-          } else if (code < 55296 || code > 57343) {
-            output += percentEncodeNonAscii(code);
-          } else if (code <= 56319 && i + 1 < input.length) {
+          const code2 = input.charCodeAt(i);
+          if (code2 < 128) {
+            output += isEscapeSafe(code2) ? ch : BYTE_HEX[code2];
+          } else if (code2 < 55296 || code2 > 57343) {
+            output += percentEncodeNonAscii(code2);
+          } else if (code2 <= 56319 && i + 1 < input.length) {
             const low = input.charCodeAt(i + 1);
             if (low >= 56320 && low <= 57343) {
-              output += percentEncodeNonAscii(65536 + (code - 55296 << 10) + (low - 56320));
+              output += percentEncodeNonAscii(65536 + (code2 - 55296 << 10) + (low - 56320));
               i++;
             } else {
               output += percentEncodeNonAscii(65533);
@@ -15406,7 +15406,7 @@ var require_fast_uri = __commonJS({
       }
       return stringScheme;
     }
-    function normalize(uri, options) {
+    function normalize2(uri, options) {
       if (typeof uri === "string") {
         uri = /** @type {T} */
         normalizeString(uri, options);
@@ -15416,7 +15416,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve10(baseURI, relativeURI, options) {
+    function resolve14(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -15452,50 +15452,50 @@ var require_fast_uri = __commonJS({
       schemelessOptions.skipEscape = true;
       return serialize(resolved, schemelessOptions);
     }
-    function resolveComponent(base, relative3, options, skipNormalization) {
+    function resolveComponent(base, relative4, options, skipNormalization) {
       const target = {};
       if (!skipNormalization) {
         base = parse(serialize(base, options), options);
-        relative3 = parse(serialize(relative3, options), options);
+        relative4 = parse(serialize(relative4, options), options);
       }
       options = options || {};
-      if (!options.tolerant && relative3.scheme) {
-        target.scheme = relative3.scheme;
-        target.userinfo = relative3.userinfo;
-        target.host = relative3.host;
-        target.port = relative3.port;
-        target.path = removeDotSegments(relative3.path || "");
-        target.query = relative3.query;
+      if (!options.tolerant && relative4.scheme) {
+        target.scheme = relative4.scheme;
+        target.userinfo = relative4.userinfo;
+        target.host = relative4.host;
+        target.port = relative4.port;
+        target.path = removeDotSegments(relative4.path || "");
+        target.query = relative4.query;
       } else {
-        if (relative3.userinfo !== void 0 || relative3.host !== void 0 || relative3.port !== void 0) {
-          target.userinfo = relative3.userinfo;
-          target.host = relative3.host;
-          target.port = relative3.port;
-          target.path = removeDotSegments(relative3.path || "");
-          target.query = relative3.query;
+        if (relative4.userinfo !== void 0 || relative4.host !== void 0 || relative4.port !== void 0) {
+          target.userinfo = relative4.userinfo;
+          target.host = relative4.host;
+          target.port = relative4.port;
+          target.path = removeDotSegments(relative4.path || "");
+          target.query = relative4.query;
         } else {
-          if (!relative3.path) {
+          if (!relative4.path) {
             target.path = base.path;
-            if (relative3.query !== void 0) {
-              target.query = relative3.query;
+            if (relative4.query !== void 0) {
+              target.query = relative4.query;
             } else {
               target.query = base.query;
             }
           } else {
-            if (relative3.path[0] === "/") {
-              target.path = removeDotSegments(relative3.path);
+            if (relative4.path[0] === "/") {
+              target.path = removeDotSegments(relative4.path);
             } else {
               const baseHasAuthority = base.userinfo !== void 0 || base.host !== void 0 || base.port !== void 0;
               if (baseHasAuthority && !base.path) {
-                target.path = "/" + relative3.path;
+                target.path = "/" + relative4.path;
               } else if (!base.path) {
-                target.path = relative3.path;
+                target.path = relative4.path;
               } else {
-                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative3.path;
+                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative4.path;
               }
               target.path = base.scheme === void 0 && !baseHasAuthority && target.path[0] !== "/" ? removeDotSegmentsRelative(target.path) : removeDotSegments(target.path);
             }
-            target.query = relative3.query;
+            target.query = relative4.query;
           }
           target.userinfo = base.userinfo;
           target.host = base.host;
@@ -15503,7 +15503,7 @@ var require_fast_uri = __commonJS({
         }
         target.scheme = base.scheme;
       }
-      target.fragment = relative3.fragment;
+      target.fragment = relative4.fragment;
       return target;
     }
     function equal(uriA, uriB, options) {
@@ -15806,8 +15806,8 @@ var require_fast_uri = __commonJS({
     }
     var fastUri = {
       SCHEMES,
-      normalize,
-      resolve: resolve10,
+      normalize: normalize2,
+      resolve: resolve14,
       resolveComponent,
       equal,
       serialize,
@@ -16311,11 +16311,11 @@ var require_core = __commonJS({
     Ajv.ValidationError = validation_error_1.default;
     Ajv.MissingRefError = ref_error_1.default;
     exports.default = Ajv;
-    function checkOptions(checkOpts, options, msg, log = "error") {
+    function checkOptions(checkOpts, options, msg, log2 = "error") {
       for (const key in checkOpts) {
         const opt = key;
         if (opt in options)
-          this.logger[log](`${msg}: option ${key}. ${checkOpts[opt]}`);
+          this.logger[log2](`${msg}: option ${key}. ${checkOpts[opt]}`);
       }
     }
     function getSchEnv(keyRef) {
@@ -18374,12 +18374,12 @@ var require_format = __commonJS({
             }
           }
           function getFormat(fmtDef) {
-            const code = fmtDef instanceof RegExp ? (0, codegen_1.regexpCode)(fmtDef) : opts.code.formats ? (0, codegen_1._)`${opts.code.formats}${(0, codegen_1.getProperty)(schema)}` : void 0;
-            const fmt = gen.scopeValue("formats", { key: schema, ref: fmtDef, code });
+            const code2 = fmtDef instanceof RegExp ? (0, codegen_1.regexpCode)(fmtDef) : opts.code.formats ? (0, codegen_1._)`${opts.code.formats}${(0, codegen_1.getProperty)(schema)}` : void 0;
+            const fmt2 = gen.scopeValue("formats", { key: schema, ref: fmtDef, code: code2 });
             if (typeof fmtDef == "object" && !(fmtDef instanceof RegExp)) {
-              return [fmtDef.type || "string", fmtDef.validate, (0, codegen_1._)`${fmt}.validate`];
+              return [fmtDef.type || "string", fmtDef.validate, (0, codegen_1._)`${fmt2}.validate`];
             }
-            return ["string", fmtDef, fmt];
+            return ["string", fmtDef, fmt2];
           }
           function validCondition() {
             if (typeof formatDef == "object" && !(formatDef instanceof RegExp) && formatDef.async) {
@@ -19546,8 +19546,8 @@ var require_limit = __commonJS({
             ref: self2.formats,
             code: opts.code.formats
           });
-          const fmt = gen.const("fmt", (0, codegen_1._)`${fmts}[${fCxt.schemaCode}]`);
-          cxt.fail$data((0, codegen_1.or)((0, codegen_1._)`typeof ${fmt} != "object"`, (0, codegen_1._)`${fmt} instanceof RegExp`, (0, codegen_1._)`typeof ${fmt}.compare != "function"`, compareCode(fmt)));
+          const fmt2 = gen.const("fmt", (0, codegen_1._)`${fmts}[${fCxt.schemaCode}]`);
+          cxt.fail$data((0, codegen_1.or)((0, codegen_1._)`typeof ${fmt2} != "object"`, (0, codegen_1._)`${fmt2} instanceof RegExp`, (0, codegen_1._)`typeof ${fmt2}.compare != "function"`, compareCode(fmt2)));
         }
         function validateFormat() {
           const format = fCxt.schema;
@@ -19557,15 +19557,15 @@ var require_limit = __commonJS({
           if (typeof fmtDef != "object" || fmtDef instanceof RegExp || typeof fmtDef.compare != "function") {
             throw new Error(`"${keyword}": format "${format}" does not define "compare" function`);
           }
-          const fmt = gen.scopeValue("formats", {
+          const fmt2 = gen.scopeValue("formats", {
             key: format,
             ref: fmtDef,
             code: opts.code.formats ? (0, codegen_1._)`${opts.code.formats}${(0, codegen_1.getProperty)(format)}` : void 0
           });
-          cxt.fail$data(compareCode(fmt));
+          cxt.fail$data(compareCode(fmt2));
         }
-        function compareCode(fmt) {
-          return (0, codegen_1._)`${fmt}.compare(${data}, ${schemaCode}) ${KWDs[keyword].fail} 0`;
+        function compareCode(fmt2) {
+          return (0, codegen_1._)`${fmt2}.compare(${data}, ${schemaCode}) ${KWDs[keyword].fail} 0`;
         }
       },
       dependencies: ["format"]
@@ -19629,8 +19629,8 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve10, reject) {
-        params[offset] = function callback(err) {
+      return new Promise(function executor(resolve14, reject) {
+        params[offset] = function callback2(err) {
           if (pending) {
             pending = false;
             if (err)
@@ -19639,7 +19639,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve10.apply(null, params2);
+              resolve14.apply(null, params2);
             }
           }
         };
@@ -22537,15 +22537,15 @@ var require_service = __commonJS({
       this.requestDelimited = Boolean(requestDelimited);
       this.responseDelimited = Boolean(responseDelimited);
     }
-    Service.prototype.rpcCall = function rpcCall(method, requestCtor, responseCtor, request, callback) {
+    Service.prototype.rpcCall = function rpcCall(method, requestCtor, responseCtor, request, callback2) {
       if (!request)
         throw TypeError("request must be specified");
       var self2 = this;
-      if (!callback)
+      if (!callback2)
         return util.asPromise(rpcCall, self2, method, requestCtor, responseCtor, request);
       if (!self2.rpcImpl) {
         setTimeout(function() {
-          callback(Error("already ended"));
+          callback2(Error("already ended"));
         }, 0);
         return void 0;
       }
@@ -22556,7 +22556,7 @@ var require_service = __commonJS({
           function rpcCallback(err, response) {
             if (err) {
               self2.emit("error", err, method);
-              return callback(err);
+              return callback2(err);
             }
             if (response === null) {
               self2.end(
@@ -22570,17 +22570,17 @@ var require_service = __commonJS({
                 response = responseCtor[self2.responseDelimited ? "decodeDelimited" : "decode"](response);
               } catch (err2) {
                 self2.emit("error", err2, method);
-                return callback(err2);
+                return callback2(err2);
               }
             }
             self2.emit("data", response, method);
-            return callback(null, response);
+            return callback2(null, response);
           }
         );
       } catch (err) {
         self2.emit("error", err, method);
         setTimeout(function() {
-          callback(err);
+          callback2(err);
         }, 0);
         return void 0;
       }
@@ -22752,27 +22752,27 @@ var require_fetch = __commonJS({
     module.exports = fetch;
     var asPromise = require_aspromise();
     var fs = require_fs();
-    function fetch(filename, options, callback) {
+    function fetch(filename, options, callback2) {
       if (typeof options === "function") {
-        callback = options;
+        callback2 = options;
         options = {};
       } else if (!options)
         options = {};
-      if (!callback)
+      if (!callback2)
         return asPromise(fetch, this, filename, options);
       if (!options.xhr && fs && fs.readFile)
         return fs.readFile(filename, function fetchReadFileCallback(err, contents) {
-          return err && typeof XMLHttpRequest !== "undefined" ? fetch.xhr(filename, options, callback) : err ? callback(err) : callback(null, options.binary ? contents : contents.toString("utf8"));
+          return err && typeof XMLHttpRequest !== "undefined" ? fetch.xhr(filename, options, callback2) : err ? callback2(err) : callback2(null, options.binary ? contents : contents.toString("utf8"));
         });
-      return fetch.xhr(filename, options, callback);
+      return fetch.xhr(filename, options, callback2);
     }
-    fetch.xhr = function fetch_xhr(filename, options, callback) {
+    fetch.xhr = function fetch_xhr(filename, options, callback2) {
       var xhr = new XMLHttpRequest();
       xhr.onreadystatechange = function fetchOnReadyStateChange() {
         if (xhr.readyState !== 4)
           return void 0;
         if (xhr.status !== 0 && xhr.status !== 200)
-          return callback(Error("status " + xhr.status));
+          return callback2(Error("status " + xhr.status));
         if (options.binary) {
           var buffer = xhr.response;
           if (!buffer) {
@@ -22780,9 +22780,9 @@ var require_fetch = __commonJS({
             for (var i = 0; i < xhr.responseText.length; ++i)
               buffer.push(xhr.responseText.charCodeAt(i) & 255);
           }
-          return callback(null, typeof Uint8Array !== "undefined" ? new Uint8Array(buffer) : buffer);
+          return callback2(null, typeof Uint8Array !== "undefined" ? new Uint8Array(buffer) : buffer);
         }
-        return callback(null, xhr.responseText);
+        return callback2(null, xhr.responseText);
       };
       if (options.binary) {
         if ("overrideMimeType" in xhr)
@@ -22819,23 +22819,23 @@ var require_path = __commonJS({
         return null;
       }
     }
-    var isAbsolute3 = (
+    var isAbsolute4 = (
       /**
        * Tests if the specified path is absolute.
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path.isAbsolute = function isAbsolute4(path2) {
+      path.isAbsolute = function isAbsolute5(path2) {
         return /^(?:\/|\w+:|\\\\\w+)/.test(path2);
       }
     );
-    var normalize = (
+    var normalize2 = (
       /**
        * Normalizes the specified path.
        * @param {string} path Path to normalize
        * @returns {string} Normalized path
        */
-      path.normalize = function normalize2(path2) {
+      path.normalize = function normalize3(path2) {
         var normalizedUrl = normalizeUrl(path2);
         if (normalizedUrl)
           return normalizedUrl;
@@ -22846,7 +22846,7 @@ var require_path = __commonJS({
           path2 = path2.substring(2);
         }
         path2 = path2.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path2.split("/"), absolute = isAbsolute3(path2), prefix = "";
+        var parts = path2.split("/"), absolute = isAbsolute4(path2), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -22865,17 +22865,17 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve10(originPath, includePath, alreadyNormalized) {
+    path.resolve = function resolve14(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
       if (!alreadyNormalized)
-        includePath = normalize(includePath);
-      if (isAbsolute3(includePath))
+        includePath = normalize2(includePath);
+      if (isAbsolute4(includePath))
         return includePath;
       if (!alreadyNormalized)
-        originPath = normalize(originPath);
-      return (originPath = originPath.replace(/(?:\/|^)[^/]+$/, "")).length ? normalize(originPath + "/" + includePath) : includePath;
+        originPath = normalize2(originPath);
+      return (originPath = originPath.replace(/(?:\/|^)[^/]+$/, "")).length ? normalize2(originPath + "/" + includePath) : includePath;
     };
   }
 });
@@ -23231,7 +23231,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve10() {
+    MapField.prototype.resolve = function resolve14() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -23317,7 +23317,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve10() {
+    Method.prototype.resolve = function resolve14() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -23448,8 +23448,8 @@ var require_service2 = __commonJS({
       this.methodsArray.length; ++i) {
         var methodName = util.lcFirst((method = this._methodsArray[i]).resolve().name).replace(/[^$\w_]/g, "");
         rpcService[methodName] = /* @__PURE__ */ (function(method2, requestType, responseType) {
-          return function rpcMethod(request, callback) {
-            return rpc.Service.prototype.rpcCall.call(this, method2, requestType, responseType, request, callback);
+          return function rpcMethod(request, callback2) {
+            return rpc.Service.prototype.rpcCall.call(this, method2, requestType, responseType, request, callback2);
           };
         })(method, method.resolvedRequestType.ctor, method.resolvedResponseType.ctor);
       }
@@ -24448,28 +24448,28 @@ var require_root = __commonJS({
     Root.prototype.fetch = util.fetch;
     function SYNC() {
     }
-    Root.prototype.load = function load2(filename, options, callback) {
+    Root.prototype.load = function load2(filename, options, callback2) {
       if (typeof options === "function") {
-        callback = options;
+        callback2 = options;
         options = void 0;
       }
       var self2 = this;
-      if (!callback) {
+      if (!callback2) {
         return util.asPromise(load2, self2, filename, options);
       }
-      var sync = callback === SYNC;
+      var sync2 = callback2 === SYNC;
       function finish(err, root2) {
-        if (!callback) {
+        if (!callback2) {
           return;
         }
-        if (sync) {
+        if (sync2) {
           throw err;
         }
         if (root2) {
           root2.resolveAll();
         }
-        var cb = callback;
-        callback = null;
+        var cb = callback2;
+        callback2 = null;
         cb(err, root2);
       }
       function getBundledFileName(filename2) {
@@ -24508,7 +24508,7 @@ var require_root = __commonJS({
         } catch (err) {
           finish(err);
         }
-        if (!sync && !queued) {
+        if (!sync2 && !queued) {
           finish(null, self2);
         }
       }
@@ -24521,7 +24521,7 @@ var require_root = __commonJS({
         }
         self2.files.push(filename2);
         if (Object.prototype.hasOwnProperty.call(common, filename2)) {
-          if (sync) {
+          if (sync2) {
             process2(filename2, common[filename2], depth);
           } else {
             ++queued;
@@ -24532,7 +24532,7 @@ var require_root = __commonJS({
           }
           return;
         }
-        if (sync) {
+        if (sync2) {
           var source;
           try {
             source = util.fs.readFileSync(filename2).toString("utf8");
@@ -24546,7 +24546,7 @@ var require_root = __commonJS({
           ++queued;
           self2.fetch(filename2, function(err, source2) {
             --queued;
-            if (!callback) {
+            if (!callback2) {
               return;
             }
             if (err) {
@@ -24567,7 +24567,7 @@ var require_root = __commonJS({
       for (var i = 0, resolved; i < filename.length; ++i)
         if (resolved = self2.resolvePath("", filename[i]))
           fetch(resolved);
-      if (sync) {
+      if (sync2) {
         self2.resolveAll();
         return self2;
       }
@@ -25124,7 +25124,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve10() {
+    Field.prototype.resolve = function resolve14() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -25414,7 +25414,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve10() {
+    ReflectionObject.prototype.resolve = function resolve14() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -25741,13 +25741,13 @@ var require_index_light = __commonJS({
     "use strict";
     exports = module.exports = require_index_minimal();
     exports.build = "light";
-    function load2(filename, root2, callback) {
+    function load2(filename, root2, callback2) {
       if (typeof root2 === "function") {
-        callback = root2;
+        callback2 = root2;
         root2 = new exports.Root();
       } else if (!root2)
         root2 = new exports.Root();
-      return root2.load(filename, callback);
+      return root2.load(filename, callback2);
     }
     exports.load = load2;
     function loadSync(filename, root2) {
@@ -25786,6 +25786,1782 @@ var require_light = __commonJS({
   "node_modules/protobufjs/light.js"(exports, module) {
     "use strict";
     module.exports = require_index_light();
+  }
+});
+
+// node_modules/picomatch/lib/constants.js
+var require_constants = __commonJS({
+  "node_modules/picomatch/lib/constants.js"(exports, module) {
+    "use strict";
+    var WIN_SLASH = "\\\\/";
+    var WIN_NO_SLASH = `[^${WIN_SLASH}]`;
+    var DEFAULT_MAX_EXTGLOB_RECURSION = 0;
+    var DOT_LITERAL = "\\.";
+    var PLUS_LITERAL = "\\+";
+    var QMARK_LITERAL = "\\?";
+    var SLASH_LITERAL = "\\/";
+    var ONE_CHAR = "(?=.)";
+    var QMARK = "[^/]";
+    var END_ANCHOR = `(?:${SLASH_LITERAL}|$)`;
+    var START_ANCHOR = `(?:^|${SLASH_LITERAL})`;
+    var DOTS_SLASH = `${DOT_LITERAL}{1,2}${END_ANCHOR}`;
+    var NO_DOT = `(?!${DOT_LITERAL})`;
+    var NO_DOTS = `(?!${START_ANCHOR}${DOTS_SLASH})`;
+    var NO_DOT_SLASH = `(?!${DOT_LITERAL}{0,1}${END_ANCHOR})`;
+    var NO_DOTS_SLASH = `(?!${DOTS_SLASH})`;
+    var QMARK_NO_DOT = `[^.${SLASH_LITERAL}]`;
+    var STAR = `${QMARK}*?`;
+    var SEP = "/";
+    var POSIX_CHARS = {
+      DOT_LITERAL,
+      PLUS_LITERAL,
+      QMARK_LITERAL,
+      SLASH_LITERAL,
+      ONE_CHAR,
+      QMARK,
+      END_ANCHOR,
+      DOTS_SLASH,
+      NO_DOT,
+      NO_DOTS,
+      NO_DOT_SLASH,
+      NO_DOTS_SLASH,
+      QMARK_NO_DOT,
+      STAR,
+      START_ANCHOR,
+      SEP
+    };
+    var WINDOWS_CHARS = {
+      ...POSIX_CHARS,
+      SLASH_LITERAL: `[${WIN_SLASH}]`,
+      QMARK: WIN_NO_SLASH,
+      STAR: `${WIN_NO_SLASH}*?`,
+      DOTS_SLASH: `${DOT_LITERAL}{1,2}(?:[${WIN_SLASH}]|$)`,
+      NO_DOT: `(?!${DOT_LITERAL})`,
+      NO_DOTS: `(?!(?:^|[${WIN_SLASH}])${DOT_LITERAL}{1,2}(?:[${WIN_SLASH}]|$))`,
+      NO_DOT_SLASH: `(?!${DOT_LITERAL}{0,1}(?:[${WIN_SLASH}]|$))`,
+      NO_DOTS_SLASH: `(?!${DOT_LITERAL}{1,2}(?:[${WIN_SLASH}]|$))`,
+      QMARK_NO_DOT: `[^.${WIN_SLASH}]`,
+      START_ANCHOR: `(?:^|[${WIN_SLASH}])`,
+      END_ANCHOR: `(?:[${WIN_SLASH}]|$)`,
+      SEP: "\\"
+    };
+    var POSIX_REGEX_SOURCE = {
+      __proto__: null,
+      alnum: "a-zA-Z0-9",
+      alpha: "a-zA-Z",
+      ascii: "\\x00-\\x7F",
+      blank: " \\t",
+      cntrl: "\\x00-\\x1F\\x7F",
+      digit: "0-9",
+      graph: "\\x21-\\x7E",
+      lower: "a-z",
+      print: "\\x20-\\x7E ",
+      punct: "\\-!\"#$%&'()\\*+,./:;<=>?@[\\]^_`{|}~",
+      space: " \\t\\r\\n\\v\\f",
+      upper: "A-Z",
+      word: "A-Za-z0-9_",
+      xdigit: "A-Fa-f0-9"
+    };
+    module.exports = {
+      DEFAULT_MAX_EXTGLOB_RECURSION,
+      MAX_LENGTH: 1024 * 64,
+      POSIX_REGEX_SOURCE,
+      // regular expressions
+      REGEX_BACKSLASH: /\\(?![*+?^${}(|)[\]])/g,
+      REGEX_NON_SPECIAL_CHARS: /^[^@![\].,$*+?^{}()|\\/]+/,
+      REGEX_SPECIAL_CHARS: /[-*+?.^${}(|)[\]]/,
+      REGEX_SPECIAL_CHARS_BACKREF: /(\\?)((\W)(\3*))/g,
+      REGEX_SPECIAL_CHARS_GLOBAL: /([-*+?.^${}(|)[\]])/g,
+      REGEX_REMOVE_BACKSLASH: /(?:\[.*?[^\\]\]|\\(?=.))/g,
+      // Replace globs with equivalent patterns to reduce parsing time.
+      REPLACEMENTS: {
+        __proto__: null,
+        "***": "*",
+        "**/**": "**",
+        "**/**/**": "**"
+      },
+      // Digits
+      CHAR_0: 48,
+      /* 0 */
+      CHAR_9: 57,
+      /* 9 */
+      // Alphabet chars.
+      CHAR_UPPERCASE_A: 65,
+      /* A */
+      CHAR_LOWERCASE_A: 97,
+      /* a */
+      CHAR_UPPERCASE_Z: 90,
+      /* Z */
+      CHAR_LOWERCASE_Z: 122,
+      /* z */
+      CHAR_LEFT_PARENTHESES: 40,
+      /* ( */
+      CHAR_RIGHT_PARENTHESES: 41,
+      /* ) */
+      CHAR_ASTERISK: 42,
+      /* * */
+      // Non-alphabetic chars.
+      CHAR_AMPERSAND: 38,
+      /* & */
+      CHAR_AT: 64,
+      /* @ */
+      CHAR_BACKWARD_SLASH: 92,
+      /* \ */
+      CHAR_CARRIAGE_RETURN: 13,
+      /* \r */
+      CHAR_CIRCUMFLEX_ACCENT: 94,
+      /* ^ */
+      CHAR_COLON: 58,
+      /* : */
+      CHAR_COMMA: 44,
+      /* , */
+      CHAR_DOT: 46,
+      /* . */
+      CHAR_DOUBLE_QUOTE: 34,
+      /* " */
+      CHAR_EQUAL: 61,
+      /* = */
+      CHAR_EXCLAMATION_MARK: 33,
+      /* ! */
+      CHAR_FORM_FEED: 12,
+      /* \f */
+      CHAR_FORWARD_SLASH: 47,
+      /* / */
+      CHAR_GRAVE_ACCENT: 96,
+      /* ` */
+      CHAR_HASH: 35,
+      /* # */
+      CHAR_HYPHEN_MINUS: 45,
+      /* - */
+      CHAR_LEFT_ANGLE_BRACKET: 60,
+      /* < */
+      CHAR_LEFT_CURLY_BRACE: 123,
+      /* { */
+      CHAR_LEFT_SQUARE_BRACKET: 91,
+      /* [ */
+      CHAR_LINE_FEED: 10,
+      /* \n */
+      CHAR_NO_BREAK_SPACE: 160,
+      /* \u00A0 */
+      CHAR_PERCENT: 37,
+      /* % */
+      CHAR_PLUS: 43,
+      /* + */
+      CHAR_QUESTION_MARK: 63,
+      /* ? */
+      CHAR_RIGHT_ANGLE_BRACKET: 62,
+      /* > */
+      CHAR_RIGHT_CURLY_BRACE: 125,
+      /* } */
+      CHAR_RIGHT_SQUARE_BRACKET: 93,
+      /* ] */
+      CHAR_SEMICOLON: 59,
+      /* ; */
+      CHAR_SINGLE_QUOTE: 39,
+      /* ' */
+      CHAR_SPACE: 32,
+      /*   */
+      CHAR_TAB: 9,
+      /* \t */
+      CHAR_UNDERSCORE: 95,
+      /* _ */
+      CHAR_VERTICAL_LINE: 124,
+      /* | */
+      CHAR_ZERO_WIDTH_NOBREAK_SPACE: 65279,
+      /* \uFEFF */
+      /**
+       * Create EXTGLOB_CHARS
+       */
+      extglobChars(chars) {
+        return {
+          "!": { type: "negate", open: "(?:(?!(?:", close: `))${chars.STAR})` },
+          "?": { type: "qmark", open: "(?:", close: ")?" },
+          "+": { type: "plus", open: "(?:", close: ")+" },
+          "*": { type: "star", open: "(?:", close: ")*" },
+          "@": { type: "at", open: "(?:", close: ")" }
+        };
+      },
+      /**
+       * Create GLOB_CHARS
+       */
+      globChars(win322) {
+        return win322 === true ? WINDOWS_CHARS : POSIX_CHARS;
+      }
+    };
+  }
+});
+
+// node_modules/picomatch/lib/utils.js
+var require_utils2 = __commonJS({
+  "node_modules/picomatch/lib/utils.js"(exports) {
+    "use strict";
+    var {
+      REGEX_BACKSLASH,
+      REGEX_REMOVE_BACKSLASH,
+      REGEX_SPECIAL_CHARS,
+      REGEX_SPECIAL_CHARS_GLOBAL
+    } = require_constants();
+    exports.isObject = (val) => val !== null && typeof val === "object" && !Array.isArray(val);
+    exports.hasRegexChars = (str) => REGEX_SPECIAL_CHARS.test(str);
+    exports.isRegexChar = (str) => str.length === 1 && exports.hasRegexChars(str);
+    exports.escapeRegex = (str) => str.replace(REGEX_SPECIAL_CHARS_GLOBAL, "\\$1");
+    exports.toPosixSlashes = (str) => str.replace(REGEX_BACKSLASH, "/");
+    exports.isWindows = () => {
+      if (typeof navigator !== "undefined" && navigator.platform) {
+        const platform = navigator.platform.toLowerCase();
+        return platform === "win32" || platform === "windows";
+      }
+      if (typeof process !== "undefined" && process.platform) {
+        return process.platform === "win32";
+      }
+      return false;
+    };
+    exports.removeBackslashes = (str) => {
+      return str.replace(REGEX_REMOVE_BACKSLASH, (match) => {
+        return match === "\\" ? "" : match;
+      });
+    };
+    exports.escapeLast = (input, char, lastIdx) => {
+      const idx = input.lastIndexOf(char, lastIdx);
+      if (idx === -1) return input;
+      if (input[idx - 1] === "\\") return exports.escapeLast(input, char, idx - 1);
+      return `${input.slice(0, idx)}\\${input.slice(idx)}`;
+    };
+    exports.removePrefix = (input, state = {}) => {
+      let output = input;
+      if (output.startsWith("./")) {
+        output = output.slice(2);
+        state.prefix = "./";
+      }
+      return output;
+    };
+    exports.wrapOutput = (input, state = {}, options = {}) => {
+      const prepend = options.contains ? "" : "^";
+      const append = options.contains ? "" : "$";
+      let output = `${prepend}(?:${input})${append}`;
+      if (state.negated === true) {
+        output = `(?:^(?!${output}).*$)`;
+      }
+      return output;
+    };
+    exports.basename = (path, { windows } = {}) => {
+      const segs = path.split(windows ? /[\\/]/ : "/");
+      const last = segs[segs.length - 1];
+      if (last === "") {
+        return segs[segs.length - 2];
+      }
+      return last;
+    };
+  }
+});
+
+// node_modules/picomatch/lib/scan.js
+var require_scan = __commonJS({
+  "node_modules/picomatch/lib/scan.js"(exports, module) {
+    "use strict";
+    var utils = require_utils2();
+    var {
+      CHAR_ASTERISK,
+      /* * */
+      CHAR_AT,
+      /* @ */
+      CHAR_BACKWARD_SLASH,
+      /* \ */
+      CHAR_COMMA,
+      /* , */
+      CHAR_DOT,
+      /* . */
+      CHAR_EXCLAMATION_MARK,
+      /* ! */
+      CHAR_FORWARD_SLASH,
+      /* / */
+      CHAR_LEFT_CURLY_BRACE,
+      /* { */
+      CHAR_LEFT_PARENTHESES,
+      /* ( */
+      CHAR_LEFT_SQUARE_BRACKET,
+      /* [ */
+      CHAR_PLUS,
+      /* + */
+      CHAR_QUESTION_MARK,
+      /* ? */
+      CHAR_RIGHT_CURLY_BRACE,
+      /* } */
+      CHAR_RIGHT_PARENTHESES,
+      /* ) */
+      CHAR_RIGHT_SQUARE_BRACKET
+      /* ] */
+    } = require_constants();
+    var isPathSeparator = (code2) => {
+      return code2 === CHAR_FORWARD_SLASH || code2 === CHAR_BACKWARD_SLASH;
+    };
+    var depth = (token) => {
+      if (token.isPrefix !== true) {
+        token.depth = token.isGlobstar ? Infinity : 1;
+      }
+    };
+    var scan = (input, options) => {
+      const opts = options || {};
+      const length = input.length - 1;
+      const scanToEnd = opts.parts === true || opts.tokens === true || opts.scanToEnd === true;
+      const slashes = [];
+      const tokens = [];
+      const parts = [];
+      let str = input;
+      let index = -1;
+      let start = 0;
+      let lastIndex = 0;
+      let isBrace = false;
+      let isBracket = false;
+      let isGlob = false;
+      let isExtglob = false;
+      let isGlobstar = false;
+      let braceEscaped = false;
+      let backslashes = false;
+      let negated = false;
+      let negatedExtglob = false;
+      let finished = false;
+      let braces = 0;
+      let prev;
+      let code2;
+      let token = { value: "", depth: 0, isGlob: false };
+      const eos = () => index >= length;
+      const peek = () => str.charCodeAt(index + 1);
+      const advance = () => {
+        prev = code2;
+        return str.charCodeAt(++index);
+      };
+      while (index < length) {
+        code2 = advance();
+        let next;
+        if (code2 === CHAR_BACKWARD_SLASH) {
+          backslashes = token.backslashes = true;
+          code2 = advance();
+          if (code2 === CHAR_LEFT_CURLY_BRACE) {
+            braceEscaped = true;
+          }
+          continue;
+        }
+        if (braceEscaped === true || code2 === CHAR_LEFT_CURLY_BRACE) {
+          braces++;
+          while (eos() !== true && (code2 = advance())) {
+            if (code2 === CHAR_BACKWARD_SLASH) {
+              backslashes = token.backslashes = true;
+              advance();
+              continue;
+            }
+            if (code2 === CHAR_LEFT_CURLY_BRACE) {
+              braces++;
+              continue;
+            }
+            if (braceEscaped !== true && code2 === CHAR_DOT && (code2 = advance()) === CHAR_DOT) {
+              isBrace = token.isBrace = true;
+              isGlob = token.isGlob = true;
+              finished = true;
+              if (scanToEnd === true) {
+                continue;
+              }
+              break;
+            }
+            if (braceEscaped !== true && code2 === CHAR_COMMA) {
+              isBrace = token.isBrace = true;
+              isGlob = token.isGlob = true;
+              finished = true;
+              if (scanToEnd === true) {
+                continue;
+              }
+              break;
+            }
+            if (code2 === CHAR_RIGHT_CURLY_BRACE) {
+              braces--;
+              if (braces === 0) {
+                braceEscaped = false;
+                isBrace = token.isBrace = true;
+                finished = true;
+                break;
+              }
+            }
+          }
+          if (scanToEnd === true) {
+            continue;
+          }
+          break;
+        }
+        if (code2 === CHAR_FORWARD_SLASH) {
+          slashes.push(index);
+          tokens.push(token);
+          token = { value: "", depth: 0, isGlob: false };
+          if (finished === true) continue;
+          if (prev === CHAR_DOT && index === start + 1) {
+            start += 2;
+            continue;
+          }
+          lastIndex = index + 1;
+          continue;
+        }
+        if (opts.noext !== true) {
+          const isExtglobChar = code2 === CHAR_PLUS || code2 === CHAR_AT || code2 === CHAR_ASTERISK || code2 === CHAR_QUESTION_MARK || code2 === CHAR_EXCLAMATION_MARK;
+          if (isExtglobChar === true && peek() === CHAR_LEFT_PARENTHESES) {
+            isGlob = token.isGlob = true;
+            isExtglob = token.isExtglob = true;
+            finished = true;
+            if (code2 === CHAR_EXCLAMATION_MARK && index === start) {
+              negatedExtglob = true;
+            }
+            if (scanToEnd === true) {
+              let parens = 0;
+              while (eos() !== true && (code2 = advance())) {
+                if (code2 === CHAR_BACKWARD_SLASH) {
+                  backslashes = token.backslashes = true;
+                  advance();
+                  continue;
+                }
+                if (code2 === CHAR_LEFT_PARENTHESES) {
+                  parens++;
+                  continue;
+                }
+                if (code2 === CHAR_RIGHT_PARENTHESES && --parens === 0) {
+                  finished = true;
+                  break;
+                }
+              }
+              continue;
+            }
+            break;
+          }
+        }
+        if (code2 === CHAR_ASTERISK) {
+          if (prev === CHAR_ASTERISK) isGlobstar = token.isGlobstar = true;
+          isGlob = token.isGlob = true;
+          finished = true;
+          if (scanToEnd === true) {
+            continue;
+          }
+          break;
+        }
+        if (code2 === CHAR_QUESTION_MARK) {
+          isGlob = token.isGlob = true;
+          finished = true;
+          if (scanToEnd === true) {
+            continue;
+          }
+          break;
+        }
+        if (code2 === CHAR_LEFT_SQUARE_BRACKET) {
+          while (eos() !== true && (next = advance())) {
+            if (next === CHAR_BACKWARD_SLASH) {
+              backslashes = token.backslashes = true;
+              advance();
+              continue;
+            }
+            if (next === CHAR_RIGHT_SQUARE_BRACKET) {
+              isBracket = token.isBracket = true;
+              isGlob = token.isGlob = true;
+              finished = true;
+              break;
+            }
+          }
+          if (scanToEnd === true) {
+            continue;
+          }
+          break;
+        }
+        if (opts.nonegate !== true && code2 === CHAR_EXCLAMATION_MARK && index === start) {
+          negated = token.negated = true;
+          start++;
+          continue;
+        }
+        if (opts.noparen !== true && code2 === CHAR_LEFT_PARENTHESES) {
+          isGlob = token.isGlob = true;
+          if (scanToEnd === true) {
+            let parens = 1;
+            while (eos() !== true && (code2 = advance())) {
+              if (code2 === CHAR_BACKWARD_SLASH) {
+                backslashes = token.backslashes = true;
+                advance();
+                continue;
+              }
+              if (code2 === CHAR_LEFT_PARENTHESES) {
+                parens++;
+                continue;
+              }
+              if (code2 === CHAR_RIGHT_PARENTHESES && --parens === 0) {
+                finished = true;
+                break;
+              }
+            }
+            continue;
+          }
+          break;
+        }
+        if (isGlob === true) {
+          finished = true;
+          if (scanToEnd === true) {
+            continue;
+          }
+          break;
+        }
+      }
+      if (opts.noext === true) {
+        isExtglob = false;
+        isGlob = false;
+      }
+      let base = str;
+      let prefix = "";
+      let glob2 = "";
+      if (start > 0) {
+        prefix = str.slice(0, start);
+        str = str.slice(start);
+        lastIndex -= start;
+      }
+      if (base && isGlob === true && lastIndex > 0) {
+        base = str.slice(0, lastIndex);
+        glob2 = str.slice(lastIndex);
+      } else if (isGlob === true) {
+        base = "";
+        glob2 = str;
+      } else {
+        base = str;
+      }
+      if (base && base !== "" && base !== "/" && base !== str) {
+        if (isPathSeparator(base.charCodeAt(base.length - 1))) {
+          base = base.slice(0, -1);
+        }
+      }
+      if (opts.unescape === true) {
+        if (glob2) glob2 = utils.removeBackslashes(glob2);
+        if (base && backslashes === true) {
+          base = utils.removeBackslashes(base);
+        }
+      }
+      const state = {
+        prefix,
+        input,
+        start,
+        base,
+        glob: glob2,
+        isBrace,
+        isBracket,
+        isGlob,
+        isExtglob,
+        isGlobstar,
+        negated,
+        negatedExtglob
+      };
+      if (opts.tokens === true) {
+        state.maxDepth = 0;
+        if (!isPathSeparator(code2)) {
+          tokens.push(token);
+        }
+        state.tokens = tokens;
+      }
+      if (opts.parts === true || opts.tokens === true) {
+        let prevIndex;
+        for (let idx = 0; idx < slashes.length; idx++) {
+          const n2 = prevIndex !== void 0 ? prevIndex + 1 : start;
+          const i = slashes[idx];
+          const value2 = input.slice(n2, i);
+          if (opts.tokens) {
+            if (idx === 0 && start !== 0) {
+              tokens[idx].isPrefix = true;
+              tokens[idx].value = prefix;
+            } else {
+              tokens[idx].value = value2;
+            }
+            depth(tokens[idx]);
+            state.maxDepth += tokens[idx].depth;
+          }
+          if (i >= start) {
+            parts.push(value2);
+            prevIndex = i;
+          }
+        }
+        const n = prevIndex !== void 0 ? prevIndex + 1 : start;
+        const value = input.slice(n);
+        parts.push(value);
+        if (opts.tokens && prevIndex && prevIndex + 1 < input.length) {
+          tokens[tokens.length - 1].value = value;
+          depth(tokens[tokens.length - 1]);
+          state.maxDepth += tokens[tokens.length - 1].depth;
+        }
+        state.slashes = slashes;
+        state.parts = parts;
+      }
+      return state;
+    };
+    module.exports = scan;
+  }
+});
+
+// node_modules/picomatch/lib/parse.js
+var require_parse = __commonJS({
+  "node_modules/picomatch/lib/parse.js"(exports, module) {
+    "use strict";
+    var constants = require_constants();
+    var utils = require_utils2();
+    var {
+      MAX_LENGTH,
+      POSIX_REGEX_SOURCE,
+      REGEX_NON_SPECIAL_CHARS,
+      REGEX_SPECIAL_CHARS_BACKREF,
+      REPLACEMENTS
+    } = constants;
+    var expandRange = (args, options) => {
+      if (typeof options.expandRange === "function") {
+        return options.expandRange(...args, options);
+      }
+      args.sort();
+      const value = `[${args.join("-")}]`;
+      try {
+        new RegExp(value);
+      } catch (ex) {
+        return args.map((v) => utils.escapeRegex(v)).join("..");
+      }
+      return value;
+    };
+    var syntaxError = (type, char) => {
+      return `Missing ${type}: "${char}" - use "\\\\${char}" to match literal characters`;
+    };
+    var splitTopLevel = (input) => {
+      const parts = [];
+      let bracket = 0;
+      let paren = 0;
+      let quote = 0;
+      let value = "";
+      let escaped = false;
+      for (const ch of input) {
+        if (escaped === true) {
+          value += ch;
+          escaped = false;
+          continue;
+        }
+        if (ch === "\\") {
+          value += ch;
+          escaped = true;
+          continue;
+        }
+        if (ch === '"') {
+          quote = quote === 1 ? 0 : 1;
+          value += ch;
+          continue;
+        }
+        if (quote === 0) {
+          if (ch === "[") {
+            bracket++;
+          } else if (ch === "]" && bracket > 0) {
+            bracket--;
+          } else if (bracket === 0) {
+            if (ch === "(") {
+              paren++;
+            } else if (ch === ")" && paren > 0) {
+              paren--;
+            } else if (ch === "|" && paren === 0) {
+              parts.push(value);
+              value = "";
+              continue;
+            }
+          }
+        }
+        value += ch;
+      }
+      parts.push(value);
+      return parts;
+    };
+    var isPlainBranch = (branch) => {
+      let escaped = false;
+      for (const ch of branch) {
+        if (escaped === true) {
+          escaped = false;
+          continue;
+        }
+        if (ch === "\\") {
+          escaped = true;
+          continue;
+        }
+        if (/[?*+@!()[\]{}]/.test(ch)) {
+          return false;
+        }
+      }
+      return true;
+    };
+    var normalizeSimpleBranch = (branch) => {
+      let value = branch.trim();
+      let changed = true;
+      while (changed === true) {
+        changed = false;
+        if (/^@\([^\\()[\]{}|]+\)$/.test(value)) {
+          value = value.slice(2, -1);
+          changed = true;
+        }
+      }
+      if (!isPlainBranch(value)) {
+        return;
+      }
+      return value.replace(/\\(.)/g, "$1");
+    };
+    var hasRepeatedCharPrefixOverlap = (branches) => {
+      const values = branches.map(normalizeSimpleBranch).filter(Boolean);
+      for (let i = 0; i < values.length; i++) {
+        for (let j = i + 1; j < values.length; j++) {
+          const a = values[i];
+          const b = values[j];
+          const char = a[0];
+          if (!char || a !== char.repeat(a.length) || b !== char.repeat(b.length)) {
+            continue;
+          }
+          if (a === b || a.startsWith(b) || b.startsWith(a)) {
+            return true;
+          }
+        }
+      }
+      return false;
+    };
+    var parseRepeatedExtglob = (pattern, requireEnd = true) => {
+      if (pattern[0] !== "+" && pattern[0] !== "*" || pattern[1] !== "(") {
+        return;
+      }
+      let bracket = 0;
+      let paren = 0;
+      let quote = 0;
+      let escaped = false;
+      for (let i = 1; i < pattern.length; i++) {
+        const ch = pattern[i];
+        if (escaped === true) {
+          escaped = false;
+          continue;
+        }
+        if (ch === "\\") {
+          escaped = true;
+          continue;
+        }
+        if (ch === '"') {
+          quote = quote === 1 ? 0 : 1;
+          continue;
+        }
+        if (quote === 1) {
+          continue;
+        }
+        if (ch === "[") {
+          bracket++;
+          continue;
+        }
+        if (ch === "]" && bracket > 0) {
+          bracket--;
+          continue;
+        }
+        if (bracket > 0) {
+          continue;
+        }
+        if (ch === "(") {
+          paren++;
+          continue;
+        }
+        if (ch === ")") {
+          paren--;
+          if (paren === 0) {
+            if (requireEnd === true && i !== pattern.length - 1) {
+              return;
+            }
+            return {
+              type: pattern[0],
+              body: pattern.slice(2, i),
+              end: i
+            };
+          }
+        }
+      }
+    };
+    var buildCharClassStar = (chars) => {
+      const source = chars.length === 1 ? utils.escapeRegex(chars[0]) : `[${chars.map((ch) => utils.escapeRegex(ch)).join("")}]`;
+      return `${source}*`;
+    };
+    var getStarExtglobSequenceChars = (pattern) => {
+      let index = 0;
+      const chars = [];
+      while (index < pattern.length) {
+        const match = parseRepeatedExtglob(pattern.slice(index), false);
+        if (!match || match.type !== "*") {
+          return;
+        }
+        const branches = splitTopLevel(match.body).map((branch2) => branch2.trim());
+        if (branches.length !== 1) {
+          return;
+        }
+        const branch = normalizeSimpleBranch(branches[0]);
+        if (!branch || branch.length !== 1) {
+          return;
+        }
+        chars.push(branch);
+        index += match.end + 1;
+      }
+      if (chars.length < 1) {
+        return;
+      }
+      return chars;
+    };
+    var repeatedExtglobRecursion = (pattern) => {
+      let depth = 0;
+      let value = pattern.trim();
+      let match = parseRepeatedExtglob(value);
+      while (match) {
+        depth++;
+        value = match.body.trim();
+        match = parseRepeatedExtglob(value);
+      }
+      return depth;
+    };
+    var analyzeRepeatedExtglob = (body, options) => {
+      if (options.maxExtglobRecursion === false) {
+        return { risky: false };
+      }
+      const max = typeof options.maxExtglobRecursion === "number" ? options.maxExtglobRecursion : constants.DEFAULT_MAX_EXTGLOB_RECURSION;
+      const branches = splitTopLevel(body).map((branch) => branch.trim());
+      if (branches.length > 1) {
+        if (branches.some((branch) => branch === "") || branches.some((branch) => /^[*?]+$/.test(branch)) || hasRepeatedCharPrefixOverlap(branches)) {
+          return { risky: true };
+        }
+      }
+      const safeChars = [];
+      let sawStarSequence = false;
+      let combinable = true;
+      for (const branch of branches) {
+        const chars = getStarExtglobSequenceChars(branch);
+        if (chars) {
+          sawStarSequence = true;
+          safeChars.push(...chars);
+          continue;
+        }
+        const literal = normalizeSimpleBranch(branch);
+        if (literal && literal.length === 1) {
+          safeChars.push(literal);
+          continue;
+        }
+        combinable = false;
+        if (repeatedExtglobRecursion(branch) > max) {
+          return { risky: true };
+        }
+      }
+      if (sawStarSequence) {
+        return combinable ? { risky: true, safeOutput: buildCharClassStar([...new Set(safeChars)]) } : { risky: true };
+      }
+      return { risky: false };
+    };
+    var parse = (input, options) => {
+      if (typeof input !== "string") {
+        throw new TypeError("Expected a string");
+      }
+      input = REPLACEMENTS[input] || input;
+      const opts = { ...options };
+      const max = typeof opts.maxLength === "number" ? Math.min(MAX_LENGTH, opts.maxLength) : MAX_LENGTH;
+      let len = input.length;
+      if (len > max) {
+        throw new SyntaxError(`Input length: ${len}, exceeds maximum allowed length: ${max}`);
+      }
+      const bos = { type: "bos", value: "", output: opts.prepend || "" };
+      const tokens = [bos];
+      const capture = opts.capture ? "" : "?:";
+      const PLATFORM_CHARS = constants.globChars(opts.windows);
+      const EXTGLOB_CHARS = constants.extglobChars(PLATFORM_CHARS);
+      const {
+        DOT_LITERAL,
+        PLUS_LITERAL,
+        SLASH_LITERAL,
+        ONE_CHAR,
+        DOTS_SLASH,
+        NO_DOT,
+        NO_DOT_SLASH,
+        NO_DOTS_SLASH,
+        QMARK,
+        QMARK_NO_DOT,
+        STAR,
+        START_ANCHOR
+      } = PLATFORM_CHARS;
+      const globstar = (opts2) => {
+        return `(${capture}(?:(?!${START_ANCHOR}${opts2.dot ? DOTS_SLASH : DOT_LITERAL}).)*?)`;
+      };
+      const nodot = opts.dot ? "" : NO_DOT;
+      const qmarkNoDot = opts.dot ? QMARK : QMARK_NO_DOT;
+      let star = opts.bash === true ? globstar(opts) : STAR;
+      if (opts.capture) {
+        star = `(${star})`;
+      }
+      if (typeof opts.noext === "boolean") {
+        opts.noextglob = opts.noext;
+      }
+      const state = {
+        input,
+        index: -1,
+        start: 0,
+        dot: opts.dot === true,
+        consumed: "",
+        output: "",
+        prefix: "",
+        backtrack: false,
+        negated: false,
+        brackets: 0,
+        braces: 0,
+        parens: 0,
+        quotes: 0,
+        globstar: false,
+        tokens
+      };
+      input = utils.removePrefix(input, state);
+      len = input.length;
+      const extglobs = [];
+      const braces = [];
+      const stack = [];
+      let prev = bos;
+      let value;
+      const eos = () => state.index === len - 1;
+      const peek = state.peek = (n = 1) => input[state.index + n];
+      const advance = state.advance = () => input[++state.index] || "";
+      const remaining = () => input.slice(state.index + 1);
+      const consume = (value2 = "", num = 0) => {
+        state.consumed += value2;
+        state.index += num;
+      };
+      const append = (token) => {
+        state.output += token.output != null ? token.output : token.value;
+        consume(token.value);
+      };
+      const negate2 = () => {
+        let count = 1;
+        while (peek() === "!" && (peek(2) !== "(" || peek(3) === "?")) {
+          advance();
+          state.start++;
+          count++;
+        }
+        if (count % 2 === 0) {
+          return false;
+        }
+        state.negated = true;
+        state.start++;
+        return true;
+      };
+      const increment = (type) => {
+        state[type]++;
+        stack.push(type);
+      };
+      const decrement = (type) => {
+        state[type]--;
+        stack.pop();
+      };
+      const push = (tok) => {
+        if (prev.type === "globstar") {
+          const isBrace = state.braces > 0 && (tok.type === "comma" || tok.type === "brace");
+          const isExtglob = tok.extglob === true || extglobs.length && (tok.type === "pipe" || tok.type === "paren");
+          if (tok.type !== "slash" && tok.type !== "paren" && !isBrace && !isExtglob) {
+            state.output = state.output.slice(0, -prev.output.length);
+            prev.type = "star";
+            prev.value = "*";
+            prev.output = star;
+            state.output += prev.output;
+          }
+        }
+        if (extglobs.length && tok.type !== "paren") {
+          extglobs[extglobs.length - 1].inner += tok.value;
+        }
+        if (tok.value || tok.output) append(tok);
+        if (prev && prev.type === "text" && tok.type === "text") {
+          prev.output = (prev.output || prev.value) + tok.value;
+          prev.value += tok.value;
+          return;
+        }
+        tok.prev = prev;
+        tokens.push(tok);
+        prev = tok;
+      };
+      const extglobOpen = (type, value2) => {
+        const token = { ...EXTGLOB_CHARS[value2], conditions: 1, inner: "" };
+        token.prev = prev;
+        token.parens = state.parens;
+        token.output = state.output;
+        token.startIndex = state.index;
+        token.tokensIndex = tokens.length;
+        const output = (opts.capture ? "(" : "") + token.open;
+        increment("parens");
+        push({ type, value: value2, output: state.output ? "" : ONE_CHAR });
+        push({ type: "paren", extglob: true, value: advance(), output });
+        extglobs.push(token);
+      };
+      const extglobClose = (token) => {
+        const literal = input.slice(token.startIndex, state.index + 1);
+        const body = input.slice(token.startIndex + 2, state.index);
+        const analysis = analyzeRepeatedExtglob(body, opts);
+        if ((token.type === "plus" || token.type === "star") && analysis.risky) {
+          const safeOutput = analysis.safeOutput ? (token.output ? "" : ONE_CHAR) + (opts.capture ? `(${analysis.safeOutput})` : analysis.safeOutput) : void 0;
+          const open = tokens[token.tokensIndex];
+          open.type = "text";
+          open.value = literal;
+          open.output = safeOutput || utils.escapeRegex(literal);
+          for (let i = token.tokensIndex + 1; i < tokens.length; i++) {
+            tokens[i].value = "";
+            tokens[i].output = "";
+            delete tokens[i].suffix;
+          }
+          state.output = token.output + open.output;
+          state.backtrack = true;
+          push({ type: "paren", extglob: true, value, output: "" });
+          decrement("parens");
+          return;
+        }
+        let output = token.close + (opts.capture ? ")" : "");
+        let rest;
+        if (token.type === "negate") {
+          let extglobStar = star;
+          if (token.inner && token.inner.length > 1 && token.inner.includes("/")) {
+            extglobStar = globstar(opts);
+          }
+          if (extglobStar !== star || eos() || /^\)+$/.test(remaining())) {
+            output = token.close = `)$))${extglobStar}`;
+          }
+          if (token.inner.includes("*") && (rest = remaining()) && /^\.[^\\/.]+$/.test(rest)) {
+            const expression = parse(rest, { ...options, fastpaths: false }).output;
+            output = token.close = `)${expression})${extglobStar})`;
+          }
+          if (token.prev.type === "bos") {
+            state.negatedExtglob = true;
+          }
+        }
+        push({ type: "paren", extglob: true, value, output });
+        decrement("parens");
+      };
+      if (opts.fastpaths !== false && !/(^[*!]|[/()[\]{}"])/.test(input)) {
+        let backslashes = false;
+        let output = input.replace(REGEX_SPECIAL_CHARS_BACKREF, (m, esc, chars, first, rest, index) => {
+          if (first === "\\") {
+            backslashes = true;
+            return m;
+          }
+          if (first === "?") {
+            if (esc) {
+              return esc + first + (rest ? QMARK.repeat(rest.length) : "");
+            }
+            if (index === 0) {
+              return qmarkNoDot + (rest ? QMARK.repeat(rest.length) : "");
+            }
+            return QMARK.repeat(chars.length);
+          }
+          if (first === ".") {
+            return DOT_LITERAL.repeat(chars.length);
+          }
+          if (first === "*") {
+            if (esc) {
+              return esc + first + (rest ? star : "");
+            }
+            return star;
+          }
+          return esc ? m : `\\${m}`;
+        });
+        if (backslashes === true) {
+          if (opts.unescape === true) {
+            output = output.replace(/\\/g, "");
+          } else {
+            output = output.replace(/\\+/g, (m) => {
+              return m.length % 2 === 0 ? "\\\\" : m ? "\\" : "";
+            });
+          }
+        }
+        if (output === input && opts.contains === true) {
+          state.output = input;
+          return state;
+        }
+        state.output = utils.wrapOutput(output, state, options);
+        return state;
+      }
+      while (!eos()) {
+        value = advance();
+        if (value === "\0") {
+          continue;
+        }
+        if (value === "\\") {
+          const next = peek();
+          if (next === "/" && opts.bash !== true) {
+            continue;
+          }
+          if (next === "." || next === ";") {
+            continue;
+          }
+          if (!next) {
+            value += "\\";
+            push({ type: "text", value });
+            continue;
+          }
+          const match = /^\\+/.exec(remaining());
+          let slashes = 0;
+          if (match && match[0].length > 2) {
+            slashes = match[0].length;
+            state.index += slashes;
+            if (slashes % 2 !== 0) {
+              value += "\\";
+            }
+          }
+          if (opts.unescape === true) {
+            value = advance();
+          } else {
+            value += advance();
+          }
+          if (state.brackets === 0) {
+            push({ type: "text", value });
+            continue;
+          }
+        }
+        if (state.brackets > 0 && (value !== "]" || prev.value === "[" || prev.value === "[^")) {
+          if (opts.posix !== false && value === ":") {
+            const inner = prev.value.slice(1);
+            if (inner.includes("[")) {
+              prev.posix = true;
+              if (inner.includes(":")) {
+                const idx = prev.value.lastIndexOf("[");
+                const pre = prev.value.slice(0, idx);
+                const rest2 = prev.value.slice(idx + 2);
+                const posix4 = POSIX_REGEX_SOURCE[rest2];
+                if (posix4) {
+                  prev.value = pre + posix4;
+                  state.backtrack = true;
+                  advance();
+                  if (!bos.output && tokens.indexOf(prev) === 1) {
+                    bos.output = ONE_CHAR;
+                  }
+                  continue;
+                }
+              }
+            }
+          }
+          if (value === "[" && peek() !== ":" || value === "-" && peek() === "]") {
+            value = `\\${value}`;
+          }
+          if (value === "]" && (prev.value === "[" || prev.value === "[^")) {
+            value = `\\${value}`;
+          }
+          if (opts.posix === true && value === "!" && prev.value === "[") {
+            value = "^";
+          }
+          prev.value += value;
+          append({ value });
+          continue;
+        }
+        if (state.quotes === 1 && value !== '"') {
+          value = utils.escapeRegex(value);
+          prev.value += value;
+          append({ value });
+          continue;
+        }
+        if (value === '"') {
+          state.quotes = state.quotes === 1 ? 0 : 1;
+          if (opts.keepQuotes === true) {
+            push({ type: "text", value });
+          }
+          continue;
+        }
+        if (value === "(") {
+          increment("parens");
+          push({ type: "paren", value });
+          continue;
+        }
+        if (value === ")") {
+          if (state.parens === 0 && opts.strictBrackets === true) {
+            throw new SyntaxError(syntaxError("opening", "("));
+          }
+          const extglob = extglobs[extglobs.length - 1];
+          if (extglob && state.parens === extglob.parens + 1) {
+            extglobClose(extglobs.pop());
+            continue;
+          }
+          push({ type: "paren", value, output: state.parens ? ")" : "\\)" });
+          decrement("parens");
+          continue;
+        }
+        if (value === "[") {
+          if (opts.nobracket === true || !remaining().includes("]")) {
+            if (opts.nobracket !== true && opts.strictBrackets === true) {
+              throw new SyntaxError(syntaxError("closing", "]"));
+            }
+            value = `\\${value}`;
+          } else {
+            increment("brackets");
+          }
+          push({ type: "bracket", value });
+          continue;
+        }
+        if (value === "]") {
+          if (opts.nobracket === true || prev && prev.type === "bracket" && prev.value.length === 1) {
+            push({ type: "text", value, output: `\\${value}` });
+            continue;
+          }
+          if (state.brackets === 0) {
+            if (opts.strictBrackets === true) {
+              throw new SyntaxError(syntaxError("opening", "["));
+            }
+            push({ type: "text", value, output: `\\${value}` });
+            continue;
+          }
+          decrement("brackets");
+          const prevValue = prev.value.slice(1);
+          if (prev.posix !== true && prevValue[0] === "^" && !prevValue.includes("/")) {
+            value = `/${value}`;
+          }
+          prev.value += value;
+          append({ value });
+          if (opts.literalBrackets === false || utils.hasRegexChars(prevValue)) {
+            continue;
+          }
+          const escaped = utils.escapeRegex(prev.value);
+          state.output = state.output.slice(0, -prev.value.length);
+          if (opts.literalBrackets === true) {
+            state.output += escaped;
+            prev.value = escaped;
+            continue;
+          }
+          prev.value = `(${capture}${escaped}|${prev.value})`;
+          state.output += prev.value;
+          continue;
+        }
+        if (value === "{" && opts.nobrace !== true) {
+          increment("braces");
+          const open = {
+            type: "brace",
+            value,
+            output: "(",
+            outputIndex: state.output.length,
+            tokensIndex: state.tokens.length
+          };
+          braces.push(open);
+          push(open);
+          continue;
+        }
+        if (value === "}") {
+          const brace = braces[braces.length - 1];
+          if (opts.nobrace === true || !brace) {
+            push({ type: "text", value, output: value });
+            continue;
+          }
+          let output = ")";
+          if (brace.dots === true) {
+            const arr = tokens.slice();
+            const range = [];
+            for (let i = arr.length - 1; i >= 0; i--) {
+              tokens.pop();
+              if (arr[i].type === "brace") {
+                break;
+              }
+              if (arr[i].type !== "dots") {
+                range.unshift(arr[i].value);
+              }
+            }
+            output = expandRange(range, opts);
+            state.backtrack = true;
+          }
+          if (brace.comma !== true && brace.dots !== true) {
+            const out = state.output.slice(0, brace.outputIndex);
+            const toks = state.tokens.slice(brace.tokensIndex);
+            brace.value = brace.output = "\\{";
+            value = output = "\\}";
+            state.output = out;
+            for (const t of toks) {
+              state.output += t.output || t.value;
+            }
+          }
+          push({ type: "brace", value, output });
+          decrement("braces");
+          braces.pop();
+          continue;
+        }
+        if (value === "|") {
+          if (extglobs.length > 0) {
+            extglobs[extglobs.length - 1].conditions++;
+          }
+          push({ type: "text", value });
+          continue;
+        }
+        if (value === ",") {
+          let output = value;
+          const brace = braces[braces.length - 1];
+          if (brace && stack[stack.length - 1] === "braces") {
+            brace.comma = true;
+            output = "|";
+          }
+          push({ type: "comma", value, output });
+          continue;
+        }
+        if (value === "/") {
+          if (prev.type === "dot" && state.index === state.start + 1) {
+            state.start = state.index + 1;
+            state.consumed = "";
+            state.output = "";
+            tokens.pop();
+            prev = bos;
+            continue;
+          }
+          push({ type: "slash", value, output: SLASH_LITERAL });
+          continue;
+        }
+        if (value === ".") {
+          if (state.braces > 0 && prev.type === "dot") {
+            if (prev.value === ".") prev.output = DOT_LITERAL;
+            const brace = braces[braces.length - 1];
+            prev.type = "dots";
+            prev.output += value;
+            prev.value += value;
+            brace.dots = true;
+            continue;
+          }
+          if (state.braces + state.parens === 0 && prev.type !== "bos" && prev.type !== "slash") {
+            push({ type: "text", value, output: DOT_LITERAL });
+            continue;
+          }
+          push({ type: "dot", value, output: DOT_LITERAL });
+          continue;
+        }
+        if (value === "?") {
+          const isGroup = prev && prev.value === "(";
+          if (!isGroup && opts.noextglob !== true && peek() === "(" && peek(2) !== "?") {
+            extglobOpen("qmark", value);
+            continue;
+          }
+          if (prev && prev.type === "paren") {
+            const next = peek();
+            let output = value;
+            if (prev.value === "(" && !/[!=<:]/.test(next) || next === "<" && !/<([!=]|\w+>)/.test(remaining())) {
+              output = `\\${value}`;
+            }
+            push({ type: "text", value, output });
+            continue;
+          }
+          if (opts.dot !== true && (prev.type === "slash" || prev.type === "bos")) {
+            push({ type: "qmark", value, output: QMARK_NO_DOT });
+            continue;
+          }
+          push({ type: "qmark", value, output: QMARK });
+          continue;
+        }
+        if (value === "!") {
+          if (opts.noextglob !== true && peek() === "(") {
+            if (peek(2) !== "?" || !/[!=<:]/.test(peek(3))) {
+              extglobOpen("negate", value);
+              continue;
+            }
+          }
+          if (opts.nonegate !== true && state.index === 0) {
+            negate2();
+            continue;
+          }
+        }
+        if (value === "+") {
+          if (opts.noextglob !== true && peek() === "(" && peek(2) !== "?") {
+            extglobOpen("plus", value);
+            continue;
+          }
+          if (prev && prev.value === "(" || opts.regex === false) {
+            push({ type: "plus", value, output: PLUS_LITERAL });
+            continue;
+          }
+          if (prev && (prev.type === "bracket" || prev.type === "paren" || prev.type === "brace") || state.parens > 0) {
+            push({ type: "plus", value });
+            continue;
+          }
+          push({ type: "plus", value: PLUS_LITERAL });
+          continue;
+        }
+        if (value === "@") {
+          if (opts.noextglob !== true && peek() === "(" && peek(2) !== "?") {
+            push({ type: "at", extglob: true, value, output: "" });
+            continue;
+          }
+          push({ type: "text", value });
+          continue;
+        }
+        if (value !== "*") {
+          if (value === "$" || value === "^") {
+            value = `\\${value}`;
+          }
+          const match = REGEX_NON_SPECIAL_CHARS.exec(remaining());
+          if (match) {
+            value += match[0];
+            state.index += match[0].length;
+          }
+          push({ type: "text", value });
+          continue;
+        }
+        if (prev && (prev.type === "globstar" || prev.star === true)) {
+          prev.type = "star";
+          prev.star = true;
+          prev.value += value;
+          prev.output = star;
+          state.backtrack = true;
+          state.globstar = true;
+          consume(value);
+          continue;
+        }
+        let rest = remaining();
+        if (opts.noextglob !== true && /^\([^?]/.test(rest)) {
+          extglobOpen("star", value);
+          continue;
+        }
+        if (prev.type === "star") {
+          if (opts.noglobstar === true) {
+            consume(value);
+            continue;
+          }
+          const prior = prev.prev;
+          const before = prior.prev;
+          const isStart = prior.type === "slash" || prior.type === "bos";
+          const afterStar = before && (before.type === "star" || before.type === "globstar");
+          if (opts.bash === true && (!isStart || rest[0] && rest[0] !== "/")) {
+            push({ type: "star", value, output: "" });
+            continue;
+          }
+          const isBrace = state.braces > 0 && (prior.type === "comma" || prior.type === "brace");
+          const isExtglob = extglobs.length && (prior.type === "pipe" || prior.type === "paren");
+          if (!isStart && prior.type !== "paren" && !isBrace && !isExtglob) {
+            push({ type: "star", value, output: "" });
+            continue;
+          }
+          while (rest.slice(0, 3) === "/**") {
+            const after = input[state.index + 4];
+            if (after && after !== "/") {
+              break;
+            }
+            rest = rest.slice(3);
+            consume("/**", 3);
+          }
+          const isEnd = eos() || state.parens > 0 && rest === ")".repeat(state.parens) && !extglobs.some((extglob) => extglob.type === "negate");
+          if (prior.type === "bos" && eos()) {
+            prev.type = "globstar";
+            prev.value += value;
+            prev.output = globstar(opts);
+            state.output = prev.output;
+            state.globstar = true;
+            consume(value);
+            continue;
+          }
+          if (prior.type === "slash" && prior.prev.type !== "bos" && !afterStar && isEnd) {
+            state.output = state.output.slice(0, -(prior.output + prev.output).length);
+            prior.output = `(?:${prior.output}`;
+            prev.type = "globstar";
+            prev.output = globstar(opts) + (opts.strictSlashes ? ")" : "|$)");
+            prev.value += value;
+            state.globstar = true;
+            state.output += prior.output + prev.output;
+            consume(value);
+            continue;
+          }
+          if (prior.type === "slash" && prior.prev.type !== "bos" && rest[0] === "/") {
+            const end = rest[1] !== void 0 ? "|$" : "";
+            state.output = state.output.slice(0, -(prior.output + prev.output).length);
+            prior.output = `(?:${prior.output}`;
+            prev.type = "globstar";
+            prev.output = `${globstar(opts)}${SLASH_LITERAL}|${SLASH_LITERAL}${end})`;
+            prev.value += value;
+            state.output += prior.output + prev.output;
+            state.globstar = true;
+            consume(value + advance());
+            push({ type: "slash", value: "/", output: "" });
+            continue;
+          }
+          if (prior.type === "bos" && rest[0] === "/") {
+            prev.type = "globstar";
+            prev.value += value;
+            prev.output = `(?:^|${SLASH_LITERAL}|${globstar(opts)}${SLASH_LITERAL})`;
+            state.output = prev.output;
+            state.globstar = true;
+            consume(value + advance());
+            push({ type: "slash", value: "/", output: "" });
+            continue;
+          }
+          state.output = state.output.slice(0, -prev.output.length);
+          prev.type = "globstar";
+          prev.output = globstar(opts);
+          prev.value += value;
+          state.output += prev.output;
+          state.globstar = true;
+          consume(value);
+          continue;
+        }
+        const token = { type: "star", value, output: star };
+        if (opts.bash === true) {
+          token.output = ".*?";
+          if (prev.type === "bos" || prev.type === "slash") {
+            token.output = nodot + token.output;
+          }
+          push(token);
+          continue;
+        }
+        if (prev && (prev.type === "bracket" || prev.type === "paren") && opts.regex === true) {
+          token.output = value;
+          push(token);
+          continue;
+        }
+        if (state.index === state.start || prev.type === "slash" || prev.type === "dot") {
+          if (prev.type === "dot") {
+            state.output += NO_DOT_SLASH;
+            prev.output += NO_DOT_SLASH;
+          } else if (opts.dot === true) {
+            state.output += NO_DOTS_SLASH;
+            prev.output += NO_DOTS_SLASH;
+          } else {
+            state.output += nodot;
+            prev.output += nodot;
+          }
+          if (peek() !== "*") {
+            state.output += ONE_CHAR;
+            prev.output += ONE_CHAR;
+          }
+        }
+        push(token);
+      }
+      while (state.brackets > 0) {
+        if (opts.strictBrackets === true) throw new SyntaxError(syntaxError("closing", "]"));
+        state.output = utils.escapeLast(state.output, "[");
+        decrement("brackets");
+      }
+      while (state.parens > 0) {
+        if (opts.strictBrackets === true) throw new SyntaxError(syntaxError("closing", ")"));
+        state.output = utils.escapeLast(state.output, "(");
+        decrement("parens");
+      }
+      while (state.braces > 0) {
+        if (opts.strictBrackets === true) throw new SyntaxError(syntaxError("closing", "}"));
+        state.output = utils.escapeLast(state.output, "{");
+        decrement("braces");
+      }
+      if (opts.strictSlashes !== true && (prev.type === "star" || prev.type === "bracket")) {
+        push({ type: "maybe_slash", value: "", output: `${SLASH_LITERAL}?` });
+      }
+      if (state.backtrack === true) {
+        state.output = "";
+        for (const token of state.tokens) {
+          state.output += token.output != null ? token.output : token.value;
+          if (token.suffix) {
+            state.output += token.suffix;
+          }
+        }
+      }
+      return state;
+    };
+    parse.fastpaths = (input, options) => {
+      const opts = { ...options };
+      const max = typeof opts.maxLength === "number" ? Math.min(MAX_LENGTH, opts.maxLength) : MAX_LENGTH;
+      const len = input.length;
+      if (len > max) {
+        throw new SyntaxError(`Input length: ${len}, exceeds maximum allowed length: ${max}`);
+      }
+      input = REPLACEMENTS[input] || input;
+      const {
+        DOT_LITERAL,
+        SLASH_LITERAL,
+        ONE_CHAR,
+        DOTS_SLASH,
+        NO_DOT,
+        NO_DOTS,
+        NO_DOTS_SLASH,
+        STAR,
+        START_ANCHOR
+      } = constants.globChars(opts.windows);
+      const nodot = opts.dot ? NO_DOTS : NO_DOT;
+      const slashDot = opts.dot ? NO_DOTS_SLASH : NO_DOT;
+      const capture = opts.capture ? "" : "?:";
+      const state = { negated: false, prefix: "" };
+      let star = opts.bash === true ? ".*?" : STAR;
+      if (opts.capture) {
+        star = `(${star})`;
+      }
+      const globstar = (opts2) => {
+        if (opts2.noglobstar === true) return star;
+        return `(${capture}(?:(?!${START_ANCHOR}${opts2.dot ? DOTS_SLASH : DOT_LITERAL}).)*?)`;
+      };
+      const create = (str) => {
+        switch (str) {
+          case "*":
+            return `${nodot}${ONE_CHAR}${star}`;
+          case ".*":
+            return `${DOT_LITERAL}${ONE_CHAR}${star}`;
+          case "*.*":
+            return `${nodot}${star}${DOT_LITERAL}${ONE_CHAR}${star}`;
+          case "*/*":
+            return `${nodot}${star}${SLASH_LITERAL}${ONE_CHAR}${slashDot}${star}`;
+          case "**":
+            return nodot + globstar(opts);
+          case "**/*":
+            return `(?:${nodot}${globstar(opts)}${SLASH_LITERAL})?${slashDot}${ONE_CHAR}${star}`;
+          case "**/*.*":
+            return `(?:${nodot}${globstar(opts)}${SLASH_LITERAL})?${slashDot}${star}${DOT_LITERAL}${ONE_CHAR}${star}`;
+          case "**/.*":
+            return `(?:${nodot}${globstar(opts)}${SLASH_LITERAL})?${DOT_LITERAL}${ONE_CHAR}${star}`;
+          default: {
+            const match = /^(.*?)\.(\w+)$/.exec(str);
+            if (!match) return;
+            const source2 = create(match[1]);
+            if (!source2) return;
+            return source2 + DOT_LITERAL + match[2];
+          }
+        }
+      };
+      const output = utils.removePrefix(input, state);
+      let source = create(output);
+      if (source && opts.strictSlashes !== true) {
+        source += `${SLASH_LITERAL}?`;
+      }
+      return source;
+    };
+    module.exports = parse;
+  }
+});
+
+// node_modules/picomatch/lib/picomatch.js
+var require_picomatch = __commonJS({
+  "node_modules/picomatch/lib/picomatch.js"(exports, module) {
+    "use strict";
+    var scan = require_scan();
+    var parse = require_parse();
+    var utils = require_utils2();
+    var constants = require_constants();
+    var isObject = (val) => val && typeof val === "object" && !Array.isArray(val);
+    var picomatch2 = (glob2, options, returnState = false) => {
+      if (Array.isArray(glob2)) {
+        const fns = glob2.map((input) => picomatch2(input, options, returnState));
+        const arrayMatcher = (str) => {
+          for (const isMatch of fns) {
+            const state2 = isMatch(str);
+            if (state2) return state2;
+          }
+          return false;
+        };
+        return arrayMatcher;
+      }
+      const isState = isObject(glob2) && glob2.tokens && glob2.input;
+      if (glob2 === "" || typeof glob2 !== "string" && !isState) {
+        throw new TypeError("Expected pattern to be a non-empty string");
+      }
+      const opts = options || {};
+      const posix4 = opts.windows;
+      const regex = isState ? picomatch2.compileRe(glob2, options) : picomatch2.makeRe(glob2, options, false, true);
+      const state = regex.state;
+      delete regex.state;
+      let isIgnored = () => false;
+      if (opts.ignore) {
+        const ignoreOpts = { ...options, ignore: null, onMatch: null, onResult: null };
+        isIgnored = picomatch2(opts.ignore, ignoreOpts, returnState);
+      }
+      const matcher = (input, returnObject = false) => {
+        const { isMatch, match, output } = picomatch2.test(input, regex, options, { glob: glob2, posix: posix4 });
+        const result = { glob: glob2, state, regex, posix: posix4, input, output, match, isMatch };
+        if (typeof opts.onResult === "function") {
+          opts.onResult(result);
+        }
+        if (isMatch === false) {
+          result.isMatch = false;
+          return returnObject ? result : false;
+        }
+        if (isIgnored(input)) {
+          if (typeof opts.onIgnore === "function") {
+            opts.onIgnore(result);
+          }
+          result.isMatch = false;
+          return returnObject ? result : false;
+        }
+        if (typeof opts.onMatch === "function") {
+          opts.onMatch(result);
+        }
+        return returnObject ? result : true;
+      };
+      if (returnState) {
+        matcher.state = state;
+      }
+      return matcher;
+    };
+    picomatch2.test = (input, regex, options, { glob: glob2, posix: posix4 } = {}) => {
+      if (typeof input !== "string") {
+        throw new TypeError("Expected input to be a string");
+      }
+      if (input === "") {
+        return { isMatch: false, output: "" };
+      }
+      const opts = options || {};
+      const format = opts.format || (posix4 ? utils.toPosixSlashes : null);
+      let match = input === glob2;
+      let output = match && format ? format(input) : input;
+      if (match === false) {
+        output = format ? format(input) : input;
+        match = output === glob2;
+      }
+      if (match === false || opts.capture === true) {
+        if (opts.matchBase === true || opts.basename === true) {
+          match = picomatch2.matchBase(input, regex, options, posix4);
+        } else {
+          match = regex.exec(output);
+        }
+      }
+      return { isMatch: Boolean(match), match, output };
+    };
+    picomatch2.matchBase = (input, glob2, options, posix4 = options && options.windows) => {
+      const regex = glob2 instanceof RegExp ? glob2 : picomatch2.makeRe(glob2, options);
+      return regex.test(utils.basename(input, { windows: posix4 }));
+    };
+    picomatch2.isMatch = (str, patterns, options) => picomatch2(patterns, options)(str);
+    picomatch2.parse = (pattern, options) => {
+      if (Array.isArray(pattern)) return pattern.map((p) => picomatch2.parse(p, options));
+      return parse(pattern, { ...options, fastpaths: false });
+    };
+    picomatch2.scan = (input, options) => scan(input, options);
+    picomatch2.compileRe = (state, options, returnOutput = false, returnState = false) => {
+      if (returnOutput === true) {
+        return state.output;
+      }
+      const opts = options || {};
+      const prepend = opts.contains ? "" : "^";
+      const append = opts.contains ? "" : "$";
+      let source = `${prepend}(?:${state.output})${append}`;
+      if (state && state.negated === true) {
+        source = `^(?!${source}).*$`;
+      }
+      const regex = picomatch2.toRegex(source, options);
+      if (returnState === true) {
+        regex.state = state;
+      }
+      return regex;
+    };
+    picomatch2.makeRe = (input, options = {}, returnOutput = false, returnState = false) => {
+      if (!input || typeof input !== "string") {
+        throw new TypeError("Expected a non-empty string");
+      }
+      let parsed = { negated: false, fastpaths: true };
+      if (options.fastpaths !== false && (input[0] === "." || input[0] === "*")) {
+        parsed.output = parse.fastpaths(input, options);
+      }
+      if (!parsed.output) {
+        parsed = parse(input, options);
+      }
+      return picomatch2.compileRe(parsed, options, returnOutput, returnState);
+    };
+    picomatch2.toRegex = (source, options) => {
+      try {
+        const opts = options || {};
+        return new RegExp(source, opts.flags || (opts.nocase ? "i" : ""));
+      } catch (err) {
+        if (options && options.debug === true) throw err;
+        return /$^/;
+      }
+    };
+    picomatch2.constants = constants;
+    module.exports = picomatch2;
+  }
+});
+
+// node_modules/picomatch/index.js
+var require_picomatch2 = __commonJS({
+  "node_modules/picomatch/index.js"(exports, module) {
+    "use strict";
+    var pico = require_picomatch();
+    var utils = require_utils2();
+    function picomatch2(glob2, options, returnState = false) {
+      if (options && (options.windows === null || options.windows === void 0)) {
+        options = { ...options, windows: utils.isWindows() };
+      }
+      return pico(glob2, options, returnState);
+    }
+    Object.assign(picomatch2, pico);
+    module.exports = picomatch2;
   }
 });
 
@@ -25963,7 +27739,7 @@ var ChildProcessError = class extends Error {
   }
 };
 function runInChild(kind, spec, entry = childEntry()) {
-  return new Promise((resolve10, reject) => {
+  return new Promise((resolve14, reject) => {
     if (!entry) {
       reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
       return;
@@ -25981,13 +27757,13 @@ function runInChild(kind, spec, entry = childEntry()) {
       stderr += chunk.toString();
     });
     child.on("error", reject);
-    child.on("close", (code, signal) => {
+    child.on("close", (code2, signal) => {
       const line = stdout.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) {
-        resolve10(JSON.parse(line));
+      if (code2 === 0 && line.startsWith("{")) {
+        resolve14(JSON.parse(line));
         return;
       }
-      const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      const why = signal ? `was killed by ${signal}` : `exited with code ${code2}`;
       const detail = stderr.trim().split("\n").slice(-3).join(" ") || line;
       reject(new ChildProcessError(`the ${kind} child process ${why}${detail ? `: ${detail}` : ""}`));
     });
@@ -26148,17 +27924,25 @@ var package_default = {
   },
   dependencies: {
     "@actions/core": "3.0.1",
+    "@octokit/core": "7.0.8",
+    "@octokit/plugin-paginate-rest": "16.0.0",
+    "@octokit/plugin-rest-endpoint-methods": "17.0.0",
+    "@octokit/plugin-retry": "8.1.1",
+    "@octokit/plugin-throttling": "11.0.5",
     ajv: "8.20.0",
     "ajv-formats": "3.0.1",
     commander: "14.0.3",
+    fflate: "0.8.3",
     long: "5.3.2",
     "onnxruntime-node": "1.30.0",
     protobufjs: "8.8.1",
     tar: "7.5.23",
+    tinyglobby: "0.2.17",
     yaml: "2.9.1"
   },
   devDependencies: {
     "@biomejs/biome": "2.6.8",
+    "@octokit/openapi": "23.0.2",
     "@types/node": "20.19.43",
     esbuild: "0.28.2",
     typescript: "7.0.2",
@@ -26638,6 +28422,20 @@ var bench_schema_default = {
         ci95: {
           $ref: "#/$defs/interval",
           description: "95 % confidence interval of the ratio."
+        },
+        baselineBytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Bytes of the baseline model (external data included), for size-growth budgets."
+        },
+        baselineSha256: {
+          type: "string",
+          pattern: "^[0-9a-f]{64}$"
+        },
+        baselineP50Ms: {
+          type: "number",
+          minimum: 0,
+          description: "Median latency of the baseline, measured interleaved with the head."
         }
       }
     },
@@ -27794,6 +29592,9 @@ async function loadDocument(kind, path) {
   }
   return validateDocument(kind, value, path);
 }
+function loadBudgets(path) {
+  return loadDocument("budgets", path);
+}
 function loadRecipeFile(path) {
   return loadDocument("recipe", path);
 }
@@ -27847,22 +29648,22 @@ async function readUserFile(path) {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    const code = error.code;
+    const code2 = error.code;
     const absolute = resolve(path);
-    if (code === "ENOENT") {
+    if (code2 === "ENOENT") {
       throw new ConfigurationError(`file not found (looked for ${absolute})`, {
         subject: path,
         fix: `Check the path; relative paths are resolved against ${process.cwd()}`,
         cause: error
       });
     }
-    if (code === "EISDIR") {
+    if (code2 === "EISDIR") {
       throw new ConfigurationError(`is a directory, expected a file`, {
         subject: path,
         fix: "Name the file itself"
       });
     }
-    if (code === "EACCES" || code === "EPERM") {
+    if (code2 === "EACCES" || code2 === "EPERM") {
       throw new ConfigurationError(`cannot be read (permission denied)`, {
         subject: path,
         fix: `Make ${absolute} readable by the user running slmops`,
@@ -28376,8 +30177,8 @@ function formatList(values) {
 }
 function percentEncode(text) {
   return text.replace(/[%,;+\s\p{Cc}]/gu, (c) => {
-    const code = c.codePointAt(0);
-    return code < 128 ? `%${code.toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c);
+    const code2 = c.codePointAt(0);
+    return code2 < 128 ? `%${code2.toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c);
   });
 }
 function percentDecode(text) {
@@ -28815,10 +30616,10 @@ var readTextFile = (path) => {
 };
 function cgroupDirs(mount, cgroupPath) {
   const root2 = mount.root === "/" ? "" : mount.root.replace(/\/$/, "");
-  let relative3 = cgroupPath;
+  let relative4 = cgroupPath;
   if (root2 && (cgroupPath === root2 || cgroupPath.startsWith(`${root2}/`)))
-    relative3 = cgroupPath.slice(root2.length);
-  const parts = relative3.split("/").filter((p) => p && p !== ".." && p !== ".");
+    relative4 = cgroupPath.slice(root2.length);
+  const parts = relative4.split("/").filter((p) => p && p !== ".." && p !== ".");
   const dirs = [];
   for (let depth = parts.length; depth >= 0; depth--) {
     dirs.push(posix.join(mount.mountPoint, ...parts.slice(0, depth)));
@@ -30057,9 +31858,9 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat = statSync(file);
-      if (!stat.isFile()) throw new Error("not a file");
-      size = stat.size;
+      const stat2 = statSync(file);
+      if (!stat2.isFile()) throw new Error("not a file");
+      size = stat2.size;
     } catch {
       throw new ExternalDataError(`external data file "${location}" of tensor "${tensor2.name}" is missing`, {
         subject: modelPath,
@@ -30782,7 +32583,7 @@ async function calibrateHost(options) {
     });
   }
   validateSizes(options.sizes);
-  const log = options.log ?? (() => {
+  const log2 = options.log ?? (() => {
   });
   const readText = options.readText ?? readTextFile;
   const host = options.fingerprint ?? await hostFingerprint();
@@ -30793,7 +32594,7 @@ async function calibrateHost(options) {
   if (cache && !options.force) {
     const cached2 = cache.read(key);
     if (cached2 && answers(cached2, requestKey, threads)) {
-      log(
+      log2(
         `using the cached calibration of ${cached2.measuredAt} (${cache.pathOf(key)}); --force measures again`
       );
       return { ...cached2, cache: { path: cache.pathOf(key), reused: true } };
@@ -30810,14 +32611,14 @@ async function calibrateHost(options) {
     if (t > host.logicalCores) {
       const note = `${t} threads is more than the ${host.logicalCores} logical cores: figures at ${t} threads are oversubscribed`;
       if (!notes.includes(note)) notes.push(note);
-      log(note);
+      log2(note);
     }
   }
   const llcBytes = previous ? previous.probes.llcBytes : lastLevelCacheBytes(readText);
   let gemmN = previous?.probes.gemm.n ?? options.sizes?.gemm;
   if (gemmN === void 0) {
     gemmN = await pilotGemmSize(missing[0] ?? 1);
-    log(`GEMM probe size ${gemmN}×${gemmN}×${gemmN}`);
+    log2(`GEMM probe size ${gemmN}×${gemmN}×${gemmN}`);
   }
   let gemv = previous?.probes.gemv;
   if (!gemv) {
@@ -30828,7 +32629,7 @@ async function calibrateHost(options) {
       bytes = sized.bytes;
       if (sized.note) {
         notes.push(sized.note);
-        log(sized.note);
+        log2(sized.note);
       }
     }
     gemv = gemvShape(bytes);
@@ -30882,7 +32683,7 @@ async function calibrateHost(options) {
       rates.set(`${probe.threads}:${probe.kind}`, perRun);
       const summary = summarizeRates(perRun);
       const unit = probe.kind === "fp32" ? "GFLOPS" : probe.kind === "int8" ? "GOPS" : "GB/s";
-      log(
+      log2(
         `${probe.threads} thread${probe.threads === 1 ? "" : "s"} ${probe.kind === "gemv" ? "GEMV bandwidth" : `${probe.kind} GEMM`}: ${summary.value.toFixed(1)} ${unit} (±${summary.spread.madPct.toFixed(1)} % MAD, ${times.length} runs)`
       );
     }
@@ -30915,7 +32716,7 @@ async function calibrateHost(options) {
   };
   if (!cache) return calibration;
   const path = cache.write(key, calibration);
-  log(`calibration cached at ${path}`);
+  log2(`calibration cached at ${path}`);
   return { ...calibration, cache: { path, reused: false } };
 }
 
@@ -32090,14 +33891,14 @@ function readModel(path, options = {}) {
   const absolute = resolve4(path);
   let size;
   try {
-    const stat = statSync2(absolute);
-    if (stat.isDirectory()) {
+    const stat2 = statSync2(absolute);
+    if (stat2.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
         subject: path,
         fix: "Pass the path of the .onnx file inside it"
       });
     }
-    size = stat.size;
+    size = stat2.size;
   } catch (error) {
     if (error instanceof ModelFormatError) throw error;
     throw new ModelFormatError("no such file", {
@@ -32239,46 +34040,46 @@ function formatShape(shape) {
   if (!shape) return "?";
   return `[${shape.map((d) => d === null ? "?" : String(d)).join(", ")}]`;
 }
-function formatInspectReport(report) {
+function formatInspectReport(report2) {
   const lines = [];
-  lines.push(`${report.path}`);
-  lines.push(`  size        ${formatBytes(report.bytes)} (${report.bytes} bytes)  sha256 ${report.sha256}`);
+  lines.push(`${report2.path}`);
+  lines.push(`  size        ${formatBytes(report2.bytes)} (${report2.bytes} bytes)  sha256 ${report2.sha256}`);
   lines.push(
-    `  IR version  ${report.irVersion}   producer ${report.producer.name} ${report.producer.version}`.trimEnd()
+    `  IR version  ${report2.irVersion}   producer ${report2.producer.name} ${report2.producer.version}`.trimEnd()
   );
-  lines.push(`  opsets      ${report.opsets.map((o) => `${o.domain} ${o.version}`).join(", ")}`);
+  lines.push(`  opsets      ${report2.opsets.map((o) => `${o.domain} ${o.version}`).join(", ")}`);
   lines.push(
-    `  parameters  ${report.parameters.toLocaleString("en-US")} in ${report.initializerCount} initializers`
+    `  parameters  ${report2.parameters.toLocaleString("en-US")} in ${report2.initializerCount} initializers`
   );
   lines.push("inputs");
-  for (const v of report.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  for (const v of report2.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
   lines.push("outputs");
-  for (const v of report.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  for (const v of report2.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
   lines.push("bytes by dtype");
-  for (const d of report.bytesByDtype) {
+  for (const d of report2.bytesByDtype) {
     lines.push(
       `  ${d.dtype.padEnd(10)} ${formatBytes(d.bytes).padStart(10)}  ${d.elements.toLocaleString("en-US")} elements in ${d.tensors} tensors`
     );
   }
   lines.push(
-    `ops (${report.nodeCount} nodes${report.subgraphCount ? `, ${report.subgraphCount} subgraphs` : ""})`
+    `ops (${report2.nodeCount} nodes${report2.subgraphCount ? `, ${report2.subgraphCount} subgraphs` : ""})`
   );
-  lines.push(`  ${report.opHistogram.map((o) => `${o.op}×${o.count}`).join(", ")}`);
-  if (report.functions.length) {
+  lines.push(`  ${report2.opHistogram.map((o) => `${o.op}×${o.count}`).join(", ")}`);
+  if (report2.functions.length) {
     lines.push("functions");
-    for (const f of report.functions) lines.push(`  ${f.domain}.${f.name} (${f.nodes} nodes)`);
+    for (const f of report2.functions) lines.push(`  ${f.domain}.${f.name} (${f.nodes} nodes)`);
   }
   lines.push("largest tensors");
-  for (const t of report.largestTensors) {
+  for (const t of report2.largestTensors) {
     lines.push(`  ${t.name}  ${t.dtype} [${t.dims.join(", ")}]  ${formatBytes(t.bytes)}  ${t.storage}`);
   }
-  if (report.externalData.length) {
+  if (report2.externalData.length) {
     lines.push("external data");
-    for (const f of report.externalData) {
+    for (const f of report2.externalData) {
       lines.push(`  ${f.location}  ${formatBytes(f.bytes)}, ${f.tensors} tensors  sha256 ${f.sha256}`);
     }
   }
-  for (const w of report.warnings) lines.push(`warning: ${w}`);
+  for (const w of report2.warnings) lines.push(`warning: ${w}`);
   return lines.join("\n");
 }
 
@@ -32524,8 +34325,8 @@ async function gzipSize(paths, level = 6) {
   gzip.on("data", (chunk) => {
     bytes += chunk.length;
   });
-  const done = new Promise((resolve10, reject) => {
-    gzip.on("end", resolve10);
+  const done = new Promise((resolve14, reject) => {
+    gzip.on("end", resolve14);
     gzip.on("error", reject);
   });
   for (const path of paths) {
@@ -32547,9 +34348,9 @@ function finite(value) {
 }
 
 // src/compress/select.ts
-function globToRegExp(glob) {
-  if (glob.length > 2 && glob.startsWith("/") && glob.endsWith("/")) return new RegExp(glob.slice(1, -1));
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+function globToRegExp(glob2) {
+  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
+  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${escaped}$`);
 }
 function matchesAny(patterns, ...names) {
@@ -33410,7 +35211,7 @@ async function fileRef(path, base) {
   };
 }
 async function compressModel(options) {
-  const log = options.log ?? (() => {
+  const log2 = options.log ?? (() => {
   });
   const started = performance4.now();
   const spec = formatRecipeSpec(options.recipe);
@@ -33418,17 +35219,17 @@ async function compressModel(options) {
   const model = readModel(options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f) => f.file)];
   const inputBytes = inputFiles.reduce((n, f) => n + statSync4(f).size, 0);
-  const ctx = { model, namer: new Namer(model.proto), log };
+  const ctx = { model, namer: new Namer(model.proto), log: log2 };
   const passes = [];
   const notes = [];
   let touched = 0;
   for (const pass of options.recipe.passes) {
     const passStarted = performance4.now();
-    log(`${pass.pass}: running`);
+    log2(`${pass.pass}: running`);
     const outcome = runPass(ctx, pass);
     touched += outcome.tensors.length;
     notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
-    for (const s of outcome.skipped) log(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
+    for (const s of outcome.skipped) log2(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
     passes.push({
       name: pass.pass,
       options: { ...pass.options },
@@ -33456,12 +35257,12 @@ async function compressModel(options) {
     if (finalData) renameSync3(written.dataFile.path, finalData);
     renameSync3(written.path, finalModel);
     const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
-    log(
+    log2(
       `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
     );
-    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log2);
     const inputRef = await fileRef(model.path, dirname4(model.path));
-    const report = {
+    const report2 = {
       schema: "slmops.compress/v1",
       tool: { name: "slmops", version: VERSION },
       modelId: id,
@@ -33481,13 +35282,13 @@ async function compressModel(options) {
       fidelity: fidelity.report,
       notes
     };
-    validateDocument("compress", report, "compress-report.json");
+    validateDocument("compress", report2, "compress-report.json");
     const reportPath = join9(outDir, "compress-report.json");
-    writeFileSync2(join9(staging, "compress-report.json"), `${JSON.stringify(report, null, 2)}
+    writeFileSync2(join9(staging, "compress-report.json"), `${JSON.stringify(report2, null, 2)}
 `);
     renameSync3(join9(staging, "compress-report.json"), reportPath);
     return {
-      report,
+      report: report2,
       modelPath: finalModel,
       reportPath,
       ...fidelity.measurement ? { fidelity: fidelity.measurement } : {}
@@ -33496,13 +35297,13 @@ async function compressModel(options) {
     rmSync4(staging, { recursive: true, force: true });
   }
 }
-async function checkFidelity(options, candidate, weightBytes, log) {
+async function checkFidelity(options, candidate, weightBytes, log2) {
   const mode = options.fidelity ?? "auto";
   if (mode === "off")
     return { report: { status: "skipped", reason: "fidelity check turned off (--fidelity off)" } };
   if (mode === "auto" && weightBytes > FIDELITY_AUTO_LIMIT_BYTES) {
     const reason = `skipped above 1 GB of weights (${(weightBytes / 2 ** 30).toFixed(1)} GiB); use --fidelity on to force it`;
-    log(`fidelity: ${reason}`);
+    log2(`fidelity: ${reason}`);
     return { report: { status: "skipped", reason } };
   }
   const spec = {
@@ -33512,7 +35313,7 @@ async function checkFidelity(options, candidate, weightBytes, log) {
     samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
     threads: options.threads ?? 1
   };
-  log("fidelity: running the original and the variant in onnxruntime");
+  log2("fidelity: running the original and the variant in onnxruntime");
   try {
     const m = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
     return {
@@ -33528,7 +35329,7 @@ async function checkFidelity(options, candidate, weightBytes, log) {
     };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    log(`fidelity: failed: ${reason}`);
+    log2(`fidelity: failed: ${reason}`);
     return { report: { status: "failed", reason } };
   }
 }
@@ -33543,7 +35344,7 @@ function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
   return root2;
 }
-async function compareLikeWithLike(basePath, headReport, log) {
+async function compareLikeWithLike(basePath, headReport, log2) {
   const baseReport = readCompressReport(basePath);
   const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, basePath);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
@@ -33555,9 +35356,9 @@ async function compareLikeWithLike(basePath, headReport, log) {
   const outDir = join10(variantCacheDir(), key);
   const variantId2 = `${baseId}@${spec}`;
   if (existsSync(join10(outDir, "model.onnx")) && existsSync(join10(outDir, "compress-report.json"))) {
-    log(`baseline: reusing ${variantId2} from the cache (${outDir})`);
+    log2(`baseline: reusing ${variantId2} from the cache (${outDir})`);
   } else {
-    log(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
+    log2(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
     await compressModel({
       modelPath: source,
       recipe: parseRecipeSpec(spec),
@@ -33679,10 +35480,10 @@ function deviceThroughputs(profile, threads) {
     }
   };
 }
-async function measure(arms, workload, threads, settings, needPrediction, log) {
+async function measure(arms, workload, threads, settings, needPrediction, log2) {
   const timings = [];
   for (let p = 0; p < settings.processes; p++) {
-    log(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
+    log2(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
     const spec = {
       arms,
       workload,
@@ -33697,11 +35498,11 @@ async function measure(arms, workload, threads, settings, needPrediction, log) {
   }
   const rss = {};
   for (const arm of arms) {
-    log(`peak memory of ${arm.name} in its own process`);
+    log2(`peak memory of ${arm.name} in its own process`);
     rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
   }
   if (!needPrediction) return { timings, rss };
-  log("per-node profile and host calibration for the device prediction");
+  log2("per-node profile and host calibration for the device prediction");
   const { nodes } = await runInChild("profile", {
     path: arms[0].path,
     workload,
@@ -33746,7 +35547,7 @@ function runnerProfile(host) {
   };
 }
 async function runBench(options) {
-  const log = options.log ?? (() => {
+  const log2 = options.log ?? (() => {
   });
   const settings = { ...PROTOCOLS[options.protocol ?? "full"] };
   if (options.processes) settings.processes = options.processes;
@@ -33762,7 +35563,13 @@ async function runBench(options) {
   let baseline;
   if (options.baseline) {
     const basePath = resolveBaseline(options.baseline);
-    baseline = await compareLikeWithLike(basePath, headReport, log);
+    const like = await compareLikeWithLike(basePath, headReport, log2);
+    const base = await inspectModel(like.path);
+    baseline = {
+      ...like,
+      bytes: base.bytes + base.externalData.reduce((n, f) => n + f.bytes, 0),
+      sha256: base.sha256
+    };
   }
   const arms = [
     { name: "head", path: headPath },
@@ -33788,7 +35595,7 @@ async function runBench(options) {
   const measurements = /* @__PURE__ */ new Map();
   for (const threads of [...new Set(plans.map((p) => p.threads))]) {
     const needPrediction = plans.some((p) => p.threads === threads && !p.native);
-    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log2));
   }
   const reference = baseline?.path ?? (headReport && existsSync2(headReport.input.path) ? headReport.input.path : void 0);
   const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
@@ -33873,11 +35680,18 @@ async function runBench(options) {
       } : {},
       ...qualityBlock ? { quality: qualityBlock } : {},
       ...baseline ? (() => {
-        const c = bootstrapRatioCi(
-          headGroups,
-          m.timings.map((t) => t.samplesMs.base)
-        );
-        return { comparison: { baselineVariantId: baseline.variantId, ratioP50: c.ratio, ci95: c.ci95 } };
+        const baseGroups = m.timings.map((t) => t.samplesMs.base);
+        const c = bootstrapRatioCi(headGroups, baseGroups);
+        return {
+          comparison: {
+            baselineVariantId: baseline.variantId,
+            ratioP50: c.ratio,
+            ci95: c.ci95,
+            baselineBytes: baseline.bytes,
+            baselineSha256: baseline.sha256,
+            baselineP50Ms: summarize(baseGroups.flat()).p50
+          }
+        };
       })() : {},
       ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
       ...findings.length ? { findings } : {},
@@ -34068,6 +35882,1417 @@ function registerCompress(program2, io) {
   });
 }
 
+// src/cli/gate-command.ts
+init_errors();
+
+// src/gate/budgets.ts
+import { existsSync as existsSync3 } from "node:fs";
+init_errors();
+var DEFAULT_BUDGETS = {
+  schema: "slmops.budgets/v1",
+  defaults: { latency: { ratioTolerance: 0.05 }, sizeBytes: { growth: 0.02 } },
+  rules: [],
+  onInconclusive: "warn",
+  acceptLabel: "slmops:accept-regression"
+};
+async function loadBudgetsOrDefault(path) {
+  if (!path) return { budgets: DEFAULT_BUDGETS, source: "defaults" };
+  if (!existsSync3(path)) {
+    throw new ConfigurationError("budgets file not found", {
+      subject: path,
+      fix: "Check the path, or leave the input empty to use the default budgets"
+    });
+  }
+  return { budgets: await loadBudgets(path), source: path };
+}
+function globToRegExp2(glob2) {
+  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}
+function limitsFor(budgets, variantId2, profileId) {
+  const merged = {};
+  const apply = (limits) => {
+    for (const [metric, values] of Object.entries(limits ?? {})) {
+      if (typeof values !== "object" || values === null) continue;
+      merged[metric] = { ...merged[metric] ?? {}, ...values };
+    }
+  };
+  apply(budgets.defaults);
+  for (const rule of budgets.rules) {
+    const profileMatches = rule.profile === "*" || rule.profile === profileId;
+    const variantMatches = !rule.variant || globToRegExp2(rule.variant).test(variantId2);
+    if (profileMatches && variantMatches) {
+      const { profile: _p, variant: _v, ...limits } = rule;
+      apply(limits);
+    }
+  }
+  return merged;
+}
+
+// src/gate/judge.ts
+function byInterval(interval, limit, higherIsWorse) {
+  const [lo, hi] = interval;
+  if (higherIsWorse) return lo > limit ? "fail" : hi <= limit ? "pass" : "inconclusive";
+  return hi < limit ? "fail" : lo >= limit ? "pass" : "inconclusive";
+}
+function hard(value, limit, higherIsWorse) {
+  return (higherIsWorse ? value > limit : value < limit) ? "fail" : "pass";
+}
+var pct = (x) => `${(x * 100).toFixed(1)} %`;
+function judgeResult(result, limits, options = {}) {
+  const rules = [];
+  const base = { variantId: result.variantId, profileId: result.profile.id };
+  const add2 = (rule) => rules.push({ ...base, ...rule });
+  const missing = (metric, kind, limit, what) => add2({ metric, kind, limit, value: null, verdict: "inconclusive", reason: `no ${what} in the result` });
+  const emulated = result.profile.mode === "emulated";
+  const predictionAdvisory = emulated && !options.gatePredictions;
+  const latency = limits.latency;
+  for (const key of ["p50Ms", "p90Ms"]) {
+    const limit = latency?.[key];
+    if (limit === void 0) continue;
+    const metric = `latency.${key}`;
+    if (emulated) {
+      if (!result.predicted) {
+        missing(metric, "absolute", limit, "device prediction");
+        continue;
+      }
+      const scale = key === "p50Ms" ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
+      const interval = [
+        result.predicted.intervalMs[0] * scale,
+        result.predicted.intervalMs[1] * scale
+      ];
+      add2({
+        metric,
+        kind: "absolute",
+        limit,
+        value: result.predicted.p50Ms * scale,
+        ci95: interval,
+        verdict: byInterval(interval, limit, true),
+        reason: `predicted for ${result.profile.id} (${result.predicted.calibrated ? "calibrated" : "uncalibrated"}, model error ${result.predicted.modelError}); prediction interval against ${limit} ms`,
+        ...predictionAdvisory ? { advisory: true } : {}
+      });
+    } else if (key === "p50Ms") {
+      add2({
+        metric,
+        kind: "absolute",
+        limit,
+        value: result.latencyMs.p50,
+        ci95: result.latencyMs.ci95,
+        verdict: byInterval(result.latencyMs.ci95, limit, true),
+        reason: `95 % CI of the median against ${limit} ms`
+      });
+    } else {
+      const p90 = result.latencyMs.p90;
+      if (p90 === null) missing(metric, "absolute", limit, "p90");
+      else
+        add2({
+          metric,
+          kind: "absolute",
+          limit,
+          value: p90,
+          verdict: hard(p90, limit, true),
+          reason: `measured p90 against ${limit} ms`
+        });
+    }
+  }
+  if (latency?.ratioTolerance !== void 0) {
+    const limit = 1 + latency.ratioTolerance;
+    if (!result.comparison) missing("latency.ratioTolerance", "relative", limit, "baseline comparison");
+    else {
+      const verdict = byInterval(result.comparison.ci95, limit, true);
+      add2({
+        metric: "latency.ratioTolerance",
+        kind: "relative",
+        limit,
+        value: result.comparison.ratioP50,
+        baseline: result.comparison.baselineP50Ms ?? null,
+        ci95: result.comparison.ci95,
+        verdict,
+        reason: verdict === "fail" ? `clearly slower than ${result.comparison.baselineVariantId}: the whole 95 % CI of head/base is above ${limit.toFixed(2)}` : verdict === "inconclusive" ? `the 95 % CI of head/base straddles ${limit.toFixed(2)}: not clearly within the tolerance; re-run or widen it` : `head/base within ${pct(latency.ratioTolerance)} of ${result.comparison.baselineVariantId}`
+      });
+    }
+  }
+  if (limits.tokensPerSec?.min !== void 0) {
+    const limit = limits.tokensPerSec.min;
+    const measured = result.throughput?.tokensPerSec;
+    if (measured === void 0) missing("tokensPerSec.min", "absolute", limit, "throughput");
+    else if (emulated && result.predicted) {
+      const predicted = measured * (result.latencyMs.p50 / result.predicted.p50Ms);
+      const interval = [
+        measured * (result.latencyMs.p50 / result.predicted.intervalMs[1]),
+        measured * (result.latencyMs.p50 / result.predicted.intervalMs[0])
+      ];
+      add2({
+        metric: "tokensPerSec.min",
+        kind: "absolute",
+        limit,
+        value: predicted,
+        ci95: interval,
+        verdict: byInterval(interval, limit, false),
+        reason: `predicted tokens/s on ${result.profile.id} against ${limit}`,
+        ...predictionAdvisory ? { advisory: true } : {}
+      });
+    } else {
+      add2({
+        metric: "tokensPerSec.min",
+        kind: "absolute",
+        limit,
+        value: measured,
+        verdict: hard(measured, limit, false),
+        reason: `measured tokens/s against ${limit}`
+      });
+    }
+  }
+  if (limits.sizeBytes?.max !== void 0) {
+    const limit = limits.sizeBytes.max;
+    add2({
+      metric: "sizeBytes.max",
+      kind: "absolute",
+      limit,
+      value: result.model.bytes,
+      verdict: hard(result.model.bytes, limit, true),
+      reason: `model size against ${limit} bytes`
+    });
+  }
+  if (limits.sizeBytes?.growth !== void 0) {
+    const limit = limits.sizeBytes.growth;
+    const baseBytes = result.comparison?.baselineBytes;
+    if (!baseBytes) missing("sizeBytes.growth", "relative", limit, "baseline size");
+    else {
+      const growth = result.model.bytes / baseBytes - 1;
+      add2({
+        metric: "sizeBytes.growth",
+        kind: "relative",
+        limit,
+        value: growth,
+        baseline: baseBytes,
+        verdict: hard(growth, limit, true),
+        reason: `size ${growth >= 0 ? "+" : ""}${pct(growth)} against ${result.comparison.baselineVariantId} (allowed +${pct(limit)})`
+      });
+    }
+  }
+  if (limits.peakRssBytes?.max !== void 0) {
+    const limit = limits.peakRssBytes.max;
+    add2({
+      metric: "peakRssBytes.max",
+      kind: "absolute",
+      limit,
+      value: result.peakRssBytes,
+      verdict: hard(result.peakRssBytes, limit, true),
+      reason: `peak RSS against ${limit} bytes`
+    });
+  }
+  if (limits.loadMs?.max !== void 0) {
+    const limit = limits.loadMs.max;
+    add2({
+      metric: "loadMs.max",
+      kind: "absolute",
+      limit,
+      value: result.loadMs,
+      verdict: hard(result.loadMs, limit, true),
+      reason: `load time against ${limit} ms`
+    });
+  }
+  const quality2 = result.quality;
+  const qualityRule = (metric, kind, limit, name, compute) => {
+    if (!quality2 || quality2.metric !== name) {
+      missing(metric, kind, limit, `${name} (give eval data to the benchmark)`);
+      return;
+    }
+    add2({ metric, kind, limit, ...compute() });
+  };
+  if (limits.perplexity?.max !== void 0) {
+    const limit = limits.perplexity.max;
+    qualityRule("perplexity.max", "absolute", limit, "perplexity", () => ({
+      value: quality2.value,
+      verdict: hard(quality2.value, limit, true),
+      reason: `perplexity on the eval data against ${limit}`
+    }));
+  }
+  if (limits.perplexity?.increasePct !== void 0) {
+    const limit = limits.perplexity.increasePct;
+    qualityRule("perplexity.increasePct", "relative", limit, "perplexity", () => {
+      if (quality2.reference === null)
+        return {
+          value: null,
+          verdict: "inconclusive",
+          reason: "no reference perplexity (run the benchmark with a baseline)"
+        };
+      const increase = (quality2.value / quality2.reference - 1) * 100;
+      return {
+        value: increase,
+        baseline: quality2.reference,
+        verdict: hard(increase, limit, true),
+        reason: `perplexity ${increase >= 0 ? "+" : ""}${increase.toFixed(2)} % against the reference (allowed +${limit} %)`
+      };
+    });
+  }
+  if (limits.accuracy?.min !== void 0) {
+    const limit = limits.accuracy.min;
+    qualityRule("accuracy.min", "absolute", limit, "accuracy", () => ({
+      value: quality2.value,
+      verdict: hard(quality2.value, limit, false),
+      reason: `accuracy on the eval data against ${limit}`
+    }));
+  }
+  if (limits.accuracy?.drop !== void 0) {
+    const limit = limits.accuracy.drop;
+    qualityRule("accuracy.drop", "relative", limit, "accuracy", () => {
+      if (quality2.reference === null)
+        return {
+          value: null,
+          verdict: "inconclusive",
+          reason: "no reference accuracy (run the benchmark with a baseline)"
+        };
+      const drop = quality2.reference - quality2.value;
+      return {
+        value: drop,
+        baseline: quality2.reference,
+        verdict: hard(drop, limit, true),
+        reason: `accuracy drop ${(drop * 100).toFixed(2)} points (allowed ${(limit * 100).toFixed(2)})`
+      };
+    });
+  }
+  if (limits.agreement?.min !== void 0) {
+    const limit = limits.agreement.min;
+    const value = quality2?.agreement;
+    if (value === null || value === void 0)
+      missing("agreement.min", "absolute", limit, "top-1 agreement with a reference");
+    else
+      add2({
+        metric: "agreement.min",
+        kind: "absolute",
+        limit,
+        value,
+        verdict: hard(value, limit, false),
+        reason: `top-1 agreement with the reference against ${limit}`
+      });
+  }
+  return rules;
+}
+function hostKey(result) {
+  const h = result.host;
+  return `${h.cpuModel} | ${h.isaFlags.join(" ")} | ${h.physicalCores}c/${h.logicalCores}t | onnxruntime ${h.onnxruntime}`;
+}
+function judge(results, budgets, options = {}) {
+  const notes = [];
+  const rules = [];
+  for (const { result } of results)
+    rules.push(...judgeResult(result, limitsFor(budgets, result.variantId, result.profile.id), options));
+  const hosts = /* @__PURE__ */ new Map();
+  for (const { result } of results) {
+    const key = `${result.variantId} on ${result.profile.id}`;
+    hosts.set(key, (hosts.get(key) ?? /* @__PURE__ */ new Set()).add(hostKey(result)));
+  }
+  for (const [key, set] of hosts) {
+    if (set.size > 1)
+      notes.push(
+        `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`
+      );
+  }
+  const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
+  if (distinctHosts.size > 1)
+    notes.push(
+      `results come from ${distinctHosts.size} different hosts (matrix legs); comparisons stay within each result`
+    );
+  const acceptLabel = options.acceptLabel ?? budgets.acceptLabel;
+  const accepted = Boolean(acceptLabel && options.labels?.includes(acceptLabel));
+  if (accepted) {
+    for (const rule of rules) {
+      if (rule.verdict === "fail" && !rule.advisory) {
+        rule.verdict = "acknowledged";
+        rule.reason = `${rule.reason} — accepted with the label "${acceptLabel}"`;
+      }
+    }
+  }
+  const deciding = rules.filter((r) => !r.advisory);
+  const overall = deciding.some((r) => r.verdict === "fail") ? "fail" : deciding.some((r) => r.verdict === "inconclusive") ? "inconclusive" : "pass";
+  return {
+    schema: "slmops.verdict/v1",
+    overall,
+    advisory: Boolean(options.untrusted),
+    rules,
+    inputs: results.map((r) => ({ path: r.path, sha256: r.sha256 })),
+    ...accepted && rules.some((r) => r.verdict === "acknowledged") ? { acknowledgedBy: acceptLabel } : {},
+    notes,
+    createdAt: (/* @__PURE__ */ new Date()).toISOString()
+  };
+}
+function gateFails(verdict, failOn, onInconclusive) {
+  if (verdict.advisory) return false;
+  if (verdict.overall === "fail") return true;
+  return verdict.overall === "inconclusive" && (failOn === "inconclusive" || onInconclusive === "fail");
+}
+
+// src/gate/run-gate.ts
+import { mkdirSync as mkdirSync5, renameSync as renameSync4, writeFileSync as writeFileSync4 } from "node:fs";
+import { dirname as dirname8, resolve as resolve13 } from "node:path";
+
+// src/report/escape.ts
+function escapeMarkdown(text) {
+  return text.replace(/[\\`*_{}[\]()#+!|<>~]/g, (c) => `\\${c}`).replace(/&/g, "&amp;").replace(/@(?=[A-Za-z0-9-])/g, "@​").replace(/\r?\n/g, " ");
+}
+function code(text) {
+  return `\`${text.replace(/`/g, "'").replace(/\r?\n/g, " ").replace(/@/g, "@​")}\``;
+}
+
+// src/report/gate-report.ts
+var COMMENT_LIMIT = 65536;
+var ICON = {
+  pass: "✅",
+  fail: "❌",
+  inconclusive: "⚠️",
+  acknowledged: "☑️"
+};
+function headline(verdict) {
+  const counts = { pass: 0, fail: 0, inconclusive: 0, acknowledged: 0 };
+  for (const r of verdict.rules) if (!r.advisory) counts[r.verdict] += 1;
+  const word = { pass: "passed", fail: "failed", inconclusive: "inconclusive" }[verdict.overall];
+  const parts = [`${counts.pass} passed`, `${counts.fail} failed`, `${counts.inconclusive} inconclusive`];
+  if (counts.acknowledged) parts.push(`${counts.acknowledged} accepted`);
+  return `## ${ICON[verdict.overall]} slmops gate ${word}
+
+${parts.join(" · ")}${verdict.acknowledgedBy ? ` · regressions accepted with the label ${code(verdict.acknowledgedBy)}` : ""}`;
+}
+function fmt(value, metric) {
+  if (value === null || value === void 0) return "–";
+  if (metric.startsWith("sizeBytes.max") || metric.startsWith("peakRssBytes"))
+    return `${(value / 2 ** 20).toFixed(2)} MiB`;
+  if (metric === "sizeBytes.growth") return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(2)} %`;
+  if (metric === "latency.ratioTolerance") return `×${value.toFixed(3)}`;
+  if (metric.startsWith("latency") || metric.startsWith("loadMs"))
+    return `${value.toFixed(value < 10 ? 3 : 1)} ms`;
+  if (metric === "accuracy.drop") return `${(value * 100).toFixed(2)} pts`;
+  if (metric === "perplexity.increasePct") return `${value >= 0 ? "+" : ""}${value.toFixed(2)} %`;
+  return value.toFixed(value < 10 ? 4 : 1);
+}
+function limitText(rule) {
+  switch (rule.metric) {
+    case "latency.ratioTolerance":
+      return `≤ ×${rule.limit.toFixed(2)}`;
+    case "sizeBytes.growth":
+      return `≤ +${(rule.limit * 100).toFixed(1)} %`;
+    case "accuracy.drop":
+      return `≤ ${(rule.limit * 100).toFixed(2)} pts`;
+    case "perplexity.increasePct":
+      return `≤ +${rule.limit} %`;
+    case "tokensPerSec.min":
+    case "accuracy.min":
+    case "agreement.min":
+      return `≥ ${fmt(rule.limit, rule.metric)}`;
+    default:
+      return `≤ ${fmt(rule.limit, rule.metric)}`;
+  }
+}
+function ruleRow(rule, text) {
+  const ci = rule.ci95 ? `[${fmt(rule.ci95[0], rule.metric)}, ${fmt(rule.ci95[1], rule.metric)}]` : "–";
+  const baseline = rule.metric === "latency.ratioTolerance" && rule.baseline !== void 0 && rule.baseline !== null ? `${rule.baseline.toFixed(3)} ms` : rule.metric === "sizeBytes.growth" && rule.baseline ? `${(rule.baseline / 2 ** 20).toFixed(2)} MiB` : rule.metric === "accuracy.drop" || rule.metric === "perplexity.increasePct" ? fmt(rule.baseline, "quality") : fmt(rule.baseline, rule.metric);
+  const verdict = `${ICON[rule.verdict]} ${rule.verdict}${rule.advisory ? " (advisory)" : ""}`;
+  return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci} | ${limitText(rule)} | ${verdict} |`;
+}
+function chart(results, text) {
+  if (results.length < 2) return void 0;
+  const sizes = results.map((r) => r.model.bytes);
+  const latencies = results.map((r) => r.predicted?.p50Ms ?? r.latencyMs.p50);
+  const norm = (v, all) => {
+    const lo = Math.min(...all);
+    const hi = Math.max(...all);
+    return hi === lo ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
+  };
+  const label = (s) => text(s).replace(/[:[\]"]/g, " ").slice(0, 60);
+  return [
+    "```mermaid",
+    "quadrantChart",
+    "  title Size against latency",
+    "  x-axis Smaller --> Larger",
+    "  y-axis Faster --> Slower",
+    ...results.map(
+      (r, i) => `  ${label(r.variantId) || `variant ${i + 1}`}: [${norm(sizes[i], sizes).toFixed(3)}, ${norm(latencies[i], latencies).toFixed(3)}]`
+    ),
+    "```"
+  ].join("\n");
+}
+function details(verdict, results, text) {
+  const hosts = /* @__PURE__ */ new Map();
+  for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
+  const lines = ["<details><summary>Hosts, protocol and caveats</summary>", ""];
+  for (const host of hosts.values()) {
+    lines.push(
+      `- Host: ${text(host.cpuModel)}, ${host.physicalCores} cores / ${host.logicalCores} threads, ${(host.ramBytes / 2 ** 30).toFixed(1)} GiB, ${text(host.os)} ${text(host.kernel)}, Node ${text(host.node)}, onnxruntime ${text(host.onnxruntime)}; ISA ${text(host.isaFlags.join(" "))}`
+    );
+  }
+  const protocols = new Set(
+    results.map((r) => `${r.result.workload.protocol} protocol, ${r.result.latencyMs.n} timed runs per arm`)
+  );
+  for (const p of protocols) lines.push(`- ${p}`);
+  if (results.some((r) => r.result.profile.mode === "emulated")) {
+    lines.push(
+      "- Emulated profiles were measured on the host above; device figures are predictions from per-node profiles scaled by compute and bandwidth ratios. Their model error is unvalidated until real device runs measure it, so they inform and do not gate."
+    );
+  }
+  for (const { result } of results) {
+    for (const note of result.predicted?.notes ?? [])
+      lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
+    for (const finding of result.findings ?? [])
+      lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
+  }
+  for (const note of verdict.notes) lines.push(`- ${text(note)}`);
+  lines.push("", "</details>");
+  return lines.join("\n");
+}
+function renderGateReport(verdict, results, options = {}) {
+  const limit = options.limit ?? COMMENT_LIMIT;
+  const text = options.untrusted ? escapeMarkdown : (s) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+  const head = [];
+  if (options.marker) head.push(options.marker);
+  head.push(headline(verdict));
+  if (options.untrusted) {
+    head.push(
+      "> [!NOTE]\n> These results come from a fork pull request: they were produced by its code, so this verdict is advisory and no check run was created."
+    );
+  }
+  const profiles = [
+    ...new Set(verdict.rules.map((r) => r.profileId).concat(results.map((r) => r.result.profile.id)))
+  ].sort();
+  const sections = profiles.map((profile) => {
+    const rules = verdict.rules.filter((r) => r.profileId === profile);
+    const profileResults = results.filter((r) => r.result.profile.id === profile).map((r) => r.result);
+    const mode = profileResults.some((r) => r.profile.mode === "emulated") ? "emulated: measured on the runner, device figures predicted" : "native";
+    const rows = rules.map((r) => ruleRow(r, text));
+    return {
+      title: `### ${text(profile)} (${mode})`,
+      header: "| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |",
+      rows,
+      chart: chart(profileResults, text)
+    };
+  });
+  const footer = options.runUrl ? `<sub>[Workflow run](${options.runUrl}) · slmops</sub>` : "<sub>slmops</sub>";
+  const build2 = (withDetails, withCharts, maxRows) => {
+    const parts = [...head];
+    let cut = 0;
+    for (const s of sections) {
+      const rows = s.rows.slice(0, maxRows);
+      cut += s.rows.length - rows.length;
+      parts.push(
+        [
+          s.title,
+          "",
+          rows.length ? `${s.header}
+${rows.join("\n")}` : "_No budget applies to these results._"
+        ].join("\n")
+      );
+      if (withCharts && s.chart) parts.push(s.chart);
+    }
+    if (cut)
+      parts.push(
+        `_${cut} rows were cut to stay under GitHub's comment limit; the full verdict is in verdict.json (job artifacts)._`
+      );
+    if (withDetails) parts.push(details(verdict, results, text));
+    else
+      parts.push(
+        "_Details were cut to stay under GitHub's comment limit; they are in the job summary and verdict.json._"
+      );
+    parts.push(footer);
+    return parts.join("\n\n");
+  };
+  let body = build2(true, true, Number.POSITIVE_INFINITY);
+  if (body.length <= limit) return body;
+  body = build2(false, true, Number.POSITIVE_INFINITY);
+  if (body.length <= limit) return body;
+  body = build2(false, false, Number.POSITIVE_INFINITY);
+  for (let rows = 200; body.length > limit && rows >= 0; rows = rows > 10 ? Math.floor(rows / 2) : rows - 1)
+    body = build2(false, false, rows);
+  return body.slice(0, limit);
+}
+
+// src/gate/results.ts
+import { createHash as createHash4 } from "node:crypto";
+import { readFileSync as readFileSync8, statSync as statSync6 } from "node:fs";
+import { resolve as resolve12 } from "node:path";
+
+// node_modules/tinyglobby/dist/index.mjs
+import { readdir, readdirSync as readdirSync2, realpath, realpathSync as realpathSync2, stat, statSync as statSync5 } from "fs";
+import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve11 } from "path";
+import { fileURLToPath } from "url";
+
+// node_modules/fdir/dist/index.mjs
+import { createRequire as createRequire2 } from "module";
+import { basename as basename3, dirname as dirname7, normalize, relative as relative3, resolve as resolve10, sep as sep2 } from "path";
+import * as nativeFs from "fs";
+var __require2 = /* @__PURE__ */ createRequire2(import.meta.url);
+function cleanPath(path) {
+  let normalized = normalize(path);
+  if (normalized.length > 1 && normalized[normalized.length - 1] === sep2) normalized = normalized.substring(0, normalized.length - 1);
+  return normalized;
+}
+var SLASHES_REGEX = /[\\/]/g;
+function convertSlashes(path, separator) {
+  return path.replace(SLASHES_REGEX, separator);
+}
+var WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
+function isRootDirectory(path) {
+  return path === "/" || WINDOWS_ROOT_DIR_REGEX.test(path);
+}
+function normalizePath(path, options) {
+  const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
+  const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
+  if (resolvePaths) path = resolve10(path);
+  if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
+  if (path === ".") return "";
+  const needsSeperator = path[path.length - 1] !== pathSeparator;
+  return convertSlashes(needsSeperator ? path + pathSeparator : path, pathSeparator);
+}
+function joinPathWithBasePath(filename, directoryPath) {
+  return directoryPath + filename;
+}
+function joinPathWithRelativePath(root2, options) {
+  return function(filename, directoryPath) {
+    const sameRoot = directoryPath.startsWith(root2);
+    if (sameRoot) return directoryPath.slice(root2.length) + filename;
+    else return convertSlashes(relative3(root2, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
+  };
+}
+function joinPath(filename) {
+  return filename;
+}
+function joinDirectoryPath(filename, directoryPath, separator) {
+  return directoryPath + filename + separator;
+}
+function build$7(root2, options) {
+  const { relativePaths, includeBasePath } = options;
+  return relativePaths && root2 ? joinPathWithRelativePath(root2, options) : includeBasePath ? joinPathWithBasePath : joinPath;
+}
+function pushDirectoryWithRelativePath(root2) {
+  return function(directoryPath, paths) {
+    paths.push(directoryPath.substring(root2.length) || ".");
+  };
+}
+function pushDirectoryFilterWithRelativePath(root2) {
+  return function(directoryPath, paths, filters) {
+    const relativePath = directoryPath.substring(root2.length) || ".";
+    if (filters.every((filter) => filter(relativePath, true))) paths.push(relativePath);
+  };
+}
+var pushDirectory = (directoryPath, paths) => {
+  paths.push(directoryPath || ".");
+};
+var pushDirectoryFilter = (directoryPath, paths, filters) => {
+  const path = directoryPath || ".";
+  if (filters.every((filter) => filter(path, true))) paths.push(path);
+};
+var empty$2 = () => {
+};
+function build$6(root2, options) {
+  const { includeDirs, filters, relativePaths } = options;
+  if (!includeDirs) return empty$2;
+  if (relativePaths) return filters && filters.length ? pushDirectoryFilterWithRelativePath(root2) : pushDirectoryWithRelativePath(root2);
+  return filters && filters.length ? pushDirectoryFilter : pushDirectory;
+}
+var pushFileFilterAndCount = (filename, _paths, counts, filters) => {
+  if (filters.every((filter) => filter(filename, false))) counts.files++;
+};
+var pushFileFilter = (filename, paths, _counts, filters) => {
+  if (filters.every((filter) => filter(filename, false))) paths.push(filename);
+};
+var pushFileCount = (_filename, _paths, counts, _filters) => {
+  counts.files++;
+};
+var pushFile = (filename, paths) => {
+  paths.push(filename);
+};
+var empty$1 = () => {
+};
+function build$5(options) {
+  const { excludeFiles, filters, onlyCounts } = options;
+  if (excludeFiles) return empty$1;
+  if (filters && filters.length) return onlyCounts ? pushFileFilterAndCount : pushFileFilter;
+  else if (onlyCounts) return pushFileCount;
+  else return pushFile;
+}
+var getArray = (paths) => {
+  return paths;
+};
+var getArrayGroup = () => {
+  return [""].slice(0, 0);
+};
+function build$4(options) {
+  return options.group ? getArrayGroup : getArray;
+}
+var groupFiles = (groups, directory, files) => {
+  groups.push({
+    directory,
+    files,
+    dir: directory
+  });
+};
+var empty = () => {
+};
+function build$3(options) {
+  return options.group ? groupFiles : empty;
+}
+var resolveSymlinksAsync = function(path, state, callback$1) {
+  const { queue, fs, options: { suppressErrors } } = state;
+  queue.enqueue();
+  fs.realpath(path, (error, resolvedPath) => {
+    if (error) return queue.dequeue(suppressErrors ? null : error, state);
+    fs.stat(resolvedPath, (error$1, stat2) => {
+      if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
+      if (stat2.isDirectory() && isRecursive(path, resolvedPath, state)) return queue.dequeue(null, state);
+      callback$1(stat2, resolvedPath);
+      queue.dequeue(null, state);
+    });
+  });
+};
+var resolveSymlinks = function(path, state, callback$1) {
+  const { queue, fs, options: { suppressErrors } } = state;
+  queue.enqueue();
+  try {
+    const resolvedPath = fs.realpathSync(path);
+    const stat2 = fs.statSync(resolvedPath);
+    if (stat2.isDirectory() && isRecursive(path, resolvedPath, state)) return;
+    callback$1(stat2, resolvedPath);
+  } catch (e) {
+    if (!suppressErrors) throw e;
+  }
+};
+function build$2(options, isSynchronous) {
+  if (!options.resolveSymlinks || options.excludeSymlinks) return null;
+  return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
+}
+function isRecursive(path, resolved, state) {
+  if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
+  let parent = dirname7(path);
+  let depth = 1;
+  while (parent !== state.root && depth < 2) {
+    const resolvedPath = state.symlinks.get(parent);
+    const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
+    if (isSameRoot) depth++;
+    else parent = dirname7(parent);
+  }
+  state.symlinks.set(path, resolved);
+  return depth > 1;
+}
+function isRecursiveUsingRealPaths(resolved, state) {
+  return state.visited.includes(resolved + state.options.pathSeparator);
+}
+var onlyCountsSync = (state) => {
+  return state.counts;
+};
+var groupsSync = (state) => {
+  return state.groups;
+};
+var defaultSync = (state) => {
+  return state.paths;
+};
+var limitFilesSync = (state) => {
+  return state.paths.slice(0, state.options.maxFiles);
+};
+var onlyCountsAsync = (state, error, callback$1) => {
+  report(error, callback$1, state.counts, state.options.suppressErrors);
+  return null;
+};
+var defaultAsync = (state, error, callback$1) => {
+  report(error, callback$1, state.paths, state.options.suppressErrors);
+  return null;
+};
+var limitFilesAsync = (state, error, callback$1) => {
+  report(error, callback$1, state.paths.slice(0, state.options.maxFiles), state.options.suppressErrors);
+  return null;
+};
+var groupsAsync = (state, error, callback$1) => {
+  report(error, callback$1, state.groups, state.options.suppressErrors);
+  return null;
+};
+function report(error, callback$1, output, suppressErrors) {
+  if (error && !suppressErrors) callback$1(error, output);
+  else callback$1(null, output);
+}
+function build$1(options, isSynchronous) {
+  const { onlyCounts, group, maxFiles } = options;
+  if (onlyCounts) return isSynchronous ? onlyCountsSync : onlyCountsAsync;
+  else if (group) return isSynchronous ? groupsSync : groupsAsync;
+  else if (maxFiles) return isSynchronous ? limitFilesSync : limitFilesAsync;
+  else return isSynchronous ? defaultSync : defaultAsync;
+}
+var readdirOpts = { withFileTypes: true };
+var walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+  state.queue.enqueue();
+  if (currentDepth < 0) return state.queue.dequeue(null, state);
+  const { fs } = state;
+  state.visited.push(crawlPath);
+  state.counts.directories++;
+  fs.readdir(crawlPath || ".", readdirOpts, (error, entries2 = []) => {
+    callback$1(entries2, directoryPath, currentDepth);
+    state.queue.dequeue(state.options.suppressErrors ? null : error, state);
+  });
+};
+var walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+  const { fs } = state;
+  if (currentDepth < 0) return;
+  state.visited.push(crawlPath);
+  state.counts.directories++;
+  let entries2 = [];
+  try {
+    entries2 = fs.readdirSync(crawlPath || ".", readdirOpts);
+  } catch (e) {
+    if (!state.options.suppressErrors) throw e;
+  }
+  callback$1(entries2, directoryPath, currentDepth);
+};
+function build(isSynchronous) {
+  return isSynchronous ? walkSync : walkAsync;
+}
+var Queue = class {
+  count = 0;
+  constructor(onQueueEmpty) {
+    this.onQueueEmpty = onQueueEmpty;
+  }
+  enqueue() {
+    this.count++;
+    return this.count;
+  }
+  dequeue(error, output) {
+    if (this.onQueueEmpty && (--this.count <= 0 || error)) {
+      this.onQueueEmpty(error, output);
+      if (error) {
+        output.controller.abort();
+        this.onQueueEmpty = void 0;
+      }
+    }
+  }
+};
+var Counter = class {
+  _files = 0;
+  _directories = 0;
+  set files(num) {
+    this._files = num;
+  }
+  get files() {
+    return this._files;
+  }
+  set directories(num) {
+    this._directories = num;
+  }
+  get directories() {
+    return this._directories;
+  }
+  /**
+  * @deprecated use `directories` instead
+  */
+  /* c8 ignore next 3 */
+  get dirs() {
+    return this._directories;
+  }
+};
+var Aborter = class {
+  aborted = false;
+  abort() {
+    this.aborted = true;
+  }
+};
+var Walker = class {
+  root;
+  isSynchronous;
+  state;
+  joinPath;
+  pushDirectory;
+  pushFile;
+  getArray;
+  groupFiles;
+  resolveSymlink;
+  walkDirectory;
+  callbackInvoker;
+  constructor(root2, options, callback$1) {
+    this.isSynchronous = !callback$1;
+    this.callbackInvoker = build$1(options, this.isSynchronous);
+    this.root = normalizePath(root2, options);
+    this.state = {
+      root: isRootDirectory(this.root) ? this.root : this.root.slice(0, -1),
+      paths: [""].slice(0, 0),
+      groups: [],
+      counts: new Counter(),
+      options,
+      queue: new Queue((error, state) => this.callbackInvoker(state, error, callback$1)),
+      symlinks: /* @__PURE__ */ new Map(),
+      visited: [""].slice(0, 0),
+      controller: new Aborter(),
+      fs: options.fs || nativeFs
+    };
+    this.joinPath = build$7(this.root, options);
+    this.pushDirectory = build$6(this.root, options);
+    this.pushFile = build$5(options);
+    this.getArray = build$4(options);
+    this.groupFiles = build$3(options);
+    this.resolveSymlink = build$2(options, this.isSynchronous);
+    this.walkDirectory = build(this.isSynchronous);
+  }
+  start() {
+    this.pushDirectory(this.root, this.state.paths, this.state.options.filters);
+    this.walkDirectory(this.state, this.root, this.root, this.state.options.maxDepth, this.walk);
+    return this.isSynchronous ? this.callbackInvoker(this.state, null) : null;
+  }
+  walk = (entries2, directoryPath, depth) => {
+    const { paths, options: { filters, resolveSymlinks: resolveSymlinks$1, excludeSymlinks, exclude, maxFiles, signal, useRealPaths, pathSeparator }, controller } = this.state;
+    if (controller.aborted || signal && signal.aborted || maxFiles && paths.length > maxFiles) return;
+    const files = this.getArray(this.state.paths);
+    for (let i = 0; i < entries2.length; ++i) {
+      const entry = entries2[i];
+      if (entry.isFile() || entry.isSymbolicLink() && !resolveSymlinks$1 && !excludeSymlinks) {
+        const filename = this.joinPath(entry.name, directoryPath);
+        this.pushFile(filename, files, this.state.counts, filters);
+      } else if (entry.isDirectory()) {
+        let path = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
+        if (exclude && exclude(entry.name, path)) continue;
+        this.pushDirectory(path, paths, filters);
+        this.walkDirectory(this.state, path, path, depth - 1, this.walk);
+      } else if (this.resolveSymlink && entry.isSymbolicLink()) {
+        let path = joinPathWithBasePath(entry.name, directoryPath);
+        this.resolveSymlink(path, this.state, (stat2, resolvedPath) => {
+          if (stat2.isDirectory()) {
+            resolvedPath = normalizePath(resolvedPath, this.state.options);
+            if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path + pathSeparator)) return;
+            this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
+          } else {
+            resolvedPath = useRealPaths ? resolvedPath : path;
+            const filename = basename3(resolvedPath);
+            const directoryPath$1 = normalizePath(dirname7(resolvedPath), this.state.options);
+            resolvedPath = this.joinPath(filename, directoryPath$1);
+            this.pushFile(resolvedPath, files, this.state.counts, filters);
+          }
+        });
+      }
+    }
+    this.groupFiles(this.state.groups, directoryPath, files);
+  };
+};
+function promise(root2, options) {
+  return new Promise((resolve$1, reject) => {
+    callback(root2, options, (err, output) => {
+      if (err) return reject(err);
+      resolve$1(output);
+    });
+  });
+}
+function callback(root2, options, callback$1) {
+  let walker = new Walker(root2, options, callback$1);
+  walker.start();
+}
+function sync(root2, options) {
+  const walker = new Walker(root2, options);
+  return walker.start();
+}
+var APIBuilder = class {
+  constructor(root2, options) {
+    this.root = root2;
+    this.options = options;
+  }
+  withPromise() {
+    return promise(this.root, this.options);
+  }
+  withCallback(cb) {
+    callback(this.root, this.options, cb);
+  }
+  sync() {
+    return sync(this.root, this.options);
+  }
+};
+var pm = null;
+try {
+  __require2.resolve("picomatch");
+  pm = __require2("picomatch");
+} catch {
+}
+var Builder = class {
+  globCache = {};
+  options = {
+    maxDepth: Infinity,
+    suppressErrors: true,
+    pathSeparator: sep2,
+    filters: []
+  };
+  globFunction;
+  constructor(options) {
+    this.options = {
+      ...this.options,
+      ...options
+    };
+    this.globFunction = this.options.globFunction;
+  }
+  group() {
+    this.options.group = true;
+    return this;
+  }
+  withPathSeparator(separator) {
+    this.options.pathSeparator = separator;
+    return this;
+  }
+  withBasePath() {
+    this.options.includeBasePath = true;
+    return this;
+  }
+  withRelativePaths() {
+    this.options.relativePaths = true;
+    return this;
+  }
+  withDirs() {
+    this.options.includeDirs = true;
+    return this;
+  }
+  withMaxDepth(depth) {
+    this.options.maxDepth = depth;
+    return this;
+  }
+  withMaxFiles(limit) {
+    this.options.maxFiles = limit;
+    return this;
+  }
+  withFullPaths() {
+    this.options.resolvePaths = true;
+    this.options.includeBasePath = true;
+    return this;
+  }
+  withErrors() {
+    this.options.suppressErrors = false;
+    return this;
+  }
+  withSymlinks({ resolvePaths = true } = {}) {
+    this.options.resolveSymlinks = true;
+    this.options.useRealPaths = resolvePaths;
+    return this.withFullPaths();
+  }
+  withAbortSignal(signal) {
+    this.options.signal = signal;
+    return this;
+  }
+  normalize() {
+    this.options.normalizePath = true;
+    return this;
+  }
+  filter(predicate) {
+    this.options.filters.push(predicate);
+    return this;
+  }
+  onlyDirs() {
+    this.options.excludeFiles = true;
+    this.options.includeDirs = true;
+    return this;
+  }
+  exclude(predicate) {
+    this.options.exclude = predicate;
+    return this;
+  }
+  onlyCounts() {
+    this.options.onlyCounts = true;
+    return this;
+  }
+  crawl(root2) {
+    return new APIBuilder(root2 || ".", this.options);
+  }
+  withGlobFunction(fn) {
+    this.globFunction = fn;
+    return this;
+  }
+  /**
+  * @deprecated Pass options using the constructor instead:
+  * ```ts
+  * new fdir(options).crawl("/path/to/root");
+  * ```
+  * This method will be removed in v7.0
+  */
+  /* c8 ignore next 4 */
+  crawlWithOptions(root2, options) {
+    this.options = {
+      ...this.options,
+      ...options
+    };
+    return new APIBuilder(root2 || ".", this.options);
+  }
+  glob(...patterns) {
+    if (this.globFunction) return this.globWithOptions(patterns);
+    return this.globWithOptions(patterns, ...[{ dot: true }]);
+  }
+  globWithOptions(patterns, ...options) {
+    const globFn = this.globFunction || pm;
+    if (!globFn) throw new Error("Please specify a glob function to use glob matching.");
+    var isMatch = this.globCache[patterns.join("\0")];
+    if (!isMatch) {
+      isMatch = globFn(patterns, ...options);
+      this.globCache[patterns.join("\0")] = isMatch;
+    }
+    this.options.filters.push((path) => isMatch(path));
+    return this;
+  }
+};
+
+// node_modules/tinyglobby/dist/index.mjs
+var import_picomatch = __toESM(require_picomatch2(), 1);
+var isReadonlyArray = Array.isArray;
+var BACKSLASHES = /\\/g;
+var DRIVE_RELATIVE_PATH = /^[A-Za-z]:$/;
+var isWin = process.platform === "win32";
+var ONLY_PARENT_DIRECTORIES = /^(\/?\.\.)+$/;
+function getPartialMatcher(patterns, options = {}) {
+  const patternsCount = patterns.length;
+  const patternsParts = Array(patternsCount);
+  const matchers = Array(patternsCount);
+  let i, j;
+  for (i = 0; i < patternsCount; i++) {
+    const parts = splitPattern(patterns[i]);
+    patternsParts[i] = parts;
+    const partsCount = parts.length;
+    const partMatchers = Array(partsCount);
+    for (j = 0; j < partsCount; j++) partMatchers[j] = (0, import_picomatch.default)(parts[j], options);
+    matchers[i] = partMatchers;
+  }
+  return (input) => {
+    const inputParts = input.split("/");
+    if (inputParts[0] === ".." && ONLY_PARENT_DIRECTORIES.test(input)) return true;
+    for (i = 0; i < patternsCount; i++) {
+      const patternParts = patternsParts[i];
+      const matcher = matchers[i];
+      const inputPatternCount = inputParts.length;
+      const minParts = Math.min(inputPatternCount, patternParts.length);
+      j = 0;
+      while (j < minParts) {
+        const part = patternParts[j];
+        if (part.includes("/")) return true;
+        if (!matcher[j](inputParts[j])) break;
+        if (!options.noglobstar && part === "**") return true;
+        j++;
+      }
+      if (j === inputPatternCount) return true;
+    }
+    return false;
+  };
+}
+var WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
+var isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
+function buildFormat(cwd, root2, absolute) {
+  if (cwd === root2 || root2.startsWith(`${cwd}/`)) {
+    if (absolute) {
+      const start = cwd.length + +!isRoot(cwd);
+      return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
+    }
+    const prefix = root2.slice(cwd.length + 1);
+    if (prefix) return (p, isDir) => {
+      if (p === ".") return prefix;
+      const result = `${prefix}/${p}`;
+      return isDir ? result.slice(0, -1) : result;
+    };
+    return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
+  }
+  if (absolute) return (p) => posix3.relative(cwd, p) || ".";
+  return (p) => posix3.relative(cwd, `${root2}/${p}`) || ".";
+}
+function buildRelative(cwd, root2) {
+  if (root2.startsWith(`${cwd}/`)) {
+    const prefix = root2.slice(cwd.length + 1);
+    return (p) => `${prefix}/${p}`;
+  }
+  return (p) => {
+    const result = posix3.relative(cwd, `${root2}/${p}`);
+    return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
+  };
+}
+function ensureNonDriveRelativePath(path) {
+  return path.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
+}
+var splitPatternOptions = { parts: true };
+function splitPattern(path) {
+  var _result$parts;
+  const result = import_picomatch.default.scan(path, splitPatternOptions);
+  return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path];
+}
+var POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
+var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
+var escapePosixPath = (path) => path.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapeWin32Path = (path) => path.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapePath = isWin ? escapeWin32Path : escapePosixPath;
+function isDynamicPattern(pattern, options) {
+  if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
+  const scan = import_picomatch.default.scan(pattern);
+  return scan.isGlob || scan.negated;
+}
+function log(...tasks) {
+  console.log(`[tinyglobby ${(/* @__PURE__ */ new Date()).toLocaleTimeString("es")}]`, ...tasks);
+}
+function ensureStringArray(value) {
+  return typeof value === "string" ? [value] : value !== null && value !== void 0 ? value : [];
+}
+var PARENT_DIRECTORY = /^(\/?\.\.)+/;
+var ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
+function normalizePattern(pattern, opts, props, isIgnore) {
+  var _PARENT_DIRECTORY$exe;
+  const cwd = opts.cwd;
+  let result = pattern;
+  if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
+  if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
+  const escapedCwd = escapePath(cwd);
+  result = isAbsolute3(result.replace(ESCAPING_BACKSLASHES, "")) ? posix3.relative(escapedCwd, result) : posix3.normalize(result);
+  const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
+  const parts = splitPattern(result);
+  if (parentDir) {
+    const n = (parentDir.length + 1) / 3;
+    let i = 0;
+    const cwdParts = escapedCwd.split("/");
+    while (i < n && parts[i + n] === cwdParts[cwdParts.length + i - n]) {
+      result = result.slice(0, (n - i - 1) * 3) + result.slice((n - i) * 3 + parts[i + n].length + 1) || ".";
+      i++;
+    }
+    const potentialRoot = posix3.join(cwd, parentDir.slice(i * 3));
+    if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
+      props.root = ensureNonDriveRelativePath(potentialRoot);
+      props.depthOffset = -n + i;
+    }
+  }
+  if (!isIgnore && props.depthOffset >= 0) {
+    var _props$commonPath;
+    (_props$commonPath = props.commonPath) !== null && _props$commonPath !== void 0 || (props.commonPath = parts);
+    const newCommonPath = [];
+    const length = Math.min(props.commonPath.length, parts.length);
+    for (let i = 0; i < length; i++) {
+      const part = parts[i];
+      if (part === "**" && !parts[i + 1]) {
+        newCommonPath.pop();
+        break;
+      }
+      if (i === parts.length - 1 || part !== props.commonPath[i] || isDynamicPattern(part)) break;
+      newCommonPath.push(part);
+    }
+    props.depthOffset = newCommonPath.length;
+    props.commonPath = newCommonPath;
+    props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? posix3.join(cwd, ...newCommonPath) : cwd);
+  }
+  return result;
+}
+function processPatterns(options, patterns, props) {
+  const matchPatterns = [];
+  const ignorePatterns = [];
+  for (const pattern of options.ignore) {
+    if (!pattern) continue;
+    if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
+  }
+  for (const pattern of patterns) {
+    if (!pattern) continue;
+    if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
+    else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
+  }
+  return {
+    match: matchPatterns,
+    ignore: ignorePatterns
+  };
+}
+function buildCrawler(options, patterns) {
+  const cwd = options.cwd;
+  const props = {
+    root: cwd,
+    depthOffset: 0
+  };
+  const processed = processPatterns(options, patterns, props);
+  if (options.debug) log("internal processing patterns:", processed);
+  const { absolute, caseSensitiveMatch, debug, dot, followSymbolicLinks, onlyDirectories } = options;
+  const root2 = props.root.replace(BACKSLASHES, "");
+  const matchOptions = {
+    dot,
+    nobrace: options.braceExpansion === false,
+    nocase: !caseSensitiveMatch,
+    noextglob: options.extglob === false,
+    noglobstar: options.globstar === false,
+    posix: true
+  };
+  const matcher = (0, import_picomatch.default)(processed.match, matchOptions);
+  const ignore = (0, import_picomatch.default)(processed.ignore, matchOptions);
+  const partialMatcher = getPartialMatcher(processed.match, matchOptions);
+  const format = buildFormat(cwd, root2, absolute);
+  const excludeFormatter = absolute ? format : buildFormat(cwd, root2, true);
+  const excludePredicate = (_, p) => {
+    const relativePath = excludeFormatter(p, true);
+    return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
+  };
+  let maxDepth;
+  if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
+  const crawler = new Builder({
+    filters: [debug ? (p, isDirectory) => {
+      const path = format(p, isDirectory);
+      const matches = matcher(path) && !ignore(path);
+      if (matches) log(`matched ${path}`);
+      return matches;
+    } : (p, isDirectory) => {
+      const path = format(p, isDirectory);
+      return matcher(path) && !ignore(path);
+    }],
+    exclude: debug ? (_, p) => {
+      const skipped = excludePredicate(_, p);
+      log(`${skipped ? "skipped" : "crawling"} ${p}`);
+      return skipped;
+    } : excludePredicate,
+    fs: options.fs,
+    pathSeparator: "/",
+    relativePaths: !absolute,
+    resolvePaths: absolute,
+    includeBasePath: absolute,
+    resolveSymlinks: followSymbolicLinks,
+    excludeSymlinks: !followSymbolicLinks,
+    excludeFiles: onlyDirectories,
+    includeDirs: onlyDirectories || !options.onlyFiles,
+    maxDepth,
+    signal: options.signal
+  }).crawl(root2);
+  if (options.debug) log("internal properties:", {
+    ...props,
+    root: root2
+  });
+  return [crawler, cwd !== root2 && !absolute && buildRelative(cwd, root2)];
+}
+function formatPaths(paths, mapper) {
+  if (mapper) for (let i = paths.length - 1; i >= 0; i--) paths[i] = mapper(paths[i]);
+  return paths;
+}
+var defaultOptions = {
+  caseSensitiveMatch: true,
+  debug: !!process.env.TINYGLOBBY_DEBUG,
+  expandDirectories: true,
+  followSymbolicLinks: true,
+  onlyFiles: true
+};
+function getOptions(options) {
+  const opts = Object.assign({}, options);
+  for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
+  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve11(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.ignore = ensureStringArray(opts.ignore);
+  opts.fs && (opts.fs = {
+    readdir: opts.fs.readdir || readdir,
+    readdirSync: opts.fs.readdirSync || readdirSync2,
+    realpath: opts.fs.realpath || realpath,
+    realpathSync: opts.fs.realpathSync || realpathSync2,
+    stat: opts.fs.stat || stat,
+    statSync: opts.fs.statSync || statSync5
+  });
+  if (opts.debug) log("globbing with options:", opts);
+  return opts;
+}
+function getCrawler(globInput, inputOptions = {}) {
+  var _ref;
+  if (globInput && (inputOptions === null || inputOptions === void 0 ? void 0 : inputOptions.patterns)) throw new Error("Cannot pass patterns as both an argument and an option");
+  const isModern = isReadonlyArray(globInput) || typeof globInput === "string";
+  const patterns = ensureStringArray((_ref = isModern ? globInput : globInput.patterns) !== null && _ref !== void 0 ? _ref : "**/*");
+  const options = getOptions(isModern ? inputOptions : globInput);
+  return patterns.length > 0 ? buildCrawler(options, patterns) : [];
+}
+async function glob(globInput, options) {
+  const [crawler, relative4] = getCrawler(globInput, options);
+  return crawler ? formatPaths(await crawler.withPromise(), relative4) : [];
+}
+
+// src/gate/results.ts
+init_errors();
+async function expand(pattern, cwd) {
+  let target = pattern;
+  try {
+    if (statSync6(resolve12(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+  } catch {
+  }
+  const files = await glob(target, { cwd, absolute: true, dot: false });
+  return files.map((f) => resolve12(f)).sort();
+}
+function isBenchResult(value) {
+  return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
+}
+async function loadResults(patterns, cwd = process.cwd()) {
+  const loaded = [];
+  for (const pattern of patterns) {
+    const files = await expand(pattern, cwd);
+    let matched = 0;
+    for (const file of files) {
+      const bytes = readFileSync8(file);
+      let value;
+      try {
+        value = JSON.parse(bytes.toString("utf8"));
+      } catch {
+        continue;
+      }
+      if (!isBenchResult(value)) continue;
+      matched += 1;
+      loaded.push({
+        path: file,
+        sha256: createHash4("sha256").update(bytes).digest("hex"),
+        result: validateDocument("bench", value, file)
+      });
+    }
+    if (matched === 0) {
+      throw new ConfigurationError(
+        `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
+        {
+          subject: "results",
+          fix: "Point it at the folder or glob where the benchmark step (or download-artifact) put *.bench.json files"
+        }
+      );
+    }
+  }
+  return loaded;
+}
+
+// src/gate/run-gate.ts
+async function runGate(options) {
+  const cwd = options.cwd ?? process.cwd();
+  const { budgets, source } = await loadBudgetsOrDefault(
+    options.budgets ? resolve13(cwd, options.budgets) : void 0
+  );
+  const results = await loadResults(options.results, cwd);
+  const verdict = judge(results, budgets, {
+    ...options.labels ? { labels: options.labels } : {},
+    ...options.acceptLabel ? { acceptLabel: options.acceptLabel } : {},
+    ...options.untrusted ? { untrusted: true } : {},
+    ...options.gatePredictions ? { gatePredictions: true } : {}
+  });
+  verdict.budgetsSource = source;
+  validateDocument("verdict", verdict, "verdict");
+  return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
+}
+function writeVerdict(verdict, path) {
+  const target = resolve13(path);
+  mkdirSync5(dirname8(target), { recursive: true });
+  const temp = `${target}.tmp-${process.pid}`;
+  writeFileSync4(temp, `${JSON.stringify(verdict, null, 2)}
+`);
+  renameSync4(temp, target);
+}
+
+// src/cli/gate-command.ts
+function registerGate(program2, io) {
+  program2.command("gate").description("judge bench results against budgets; exit 1 when the gate fails").argument("<results...>", "bench result files, folders or globs (quote globs: 'results/**/*.json')").option(
+    "--budgets <file>",
+    "budgets file (YAML or JSON, slmops.budgets/v1); default budgets when omitted"
+  ).option("--out <file>", "write verdict.json here").option("--markdown <file>", "write the Markdown report (PR comment text) here").option(
+    "--fail-on <what>",
+    "fail (a clear regression fails) or inconclusive (an unclear result fails too)",
+    "fail"
+  ).option("--label <name...>", "labels of the pull request (for the acceptance label)", []).option("--accept-label <name>", "label that accepts a regression (overrides the budgets file)").option("--json", "print the verdict as JSON").action(async (patterns, flags) => {
+    if (flags.failOn !== "fail" && flags.failOn !== "inconclusive") {
+      throw new ConfigurationError(`--fail-on "${flags.failOn}" is not one of fail, inconclusive`, {
+        subject: "slmops gate"
+      });
+    }
+    const { verdict, results, onInconclusive } = await runGate({
+      results: patterns,
+      ...flags.budgets ? { budgets: flags.budgets } : {},
+      labels: flags.label,
+      ...flags.acceptLabel ? { acceptLabel: flags.acceptLabel } : {}
+    });
+    if (flags.out) writeVerdict(verdict, flags.out);
+    const report2 = renderGateReport(verdict, results);
+    if (flags.markdown) {
+      const { writeFileSync: writeFileSync5 } = await import("node:fs");
+      writeFileSync5(flags.markdown, `${report2}
+`);
+    }
+    io.out(flags.json ? JSON.stringify(verdict, null, 2) : report2);
+    if (gateFails(verdict, flags.failOn, onInconclusive)) {
+      throw new GateFailedError(`the gate ${verdict.overall === "fail" ? "failed" : "was inconclusive"}`);
+    }
+  });
+}
+
 // src/inference/smoke.ts
 init_session();
 init_synthesize();
@@ -34097,13 +37322,13 @@ function registerInspect(program2, io) {
   program2.command("inspect").description(
     "describe an ONNX model: inputs/outputs, opsets, parameters, ops, tensors, external data, sha256"
   ).argument("<model>", "path of the .onnx file").option("--json", "print the report as JSON").option("--run", "also load the model in onnxruntime and run it once on synthesized inputs").option("--threads <n>", "intra-op threads for --run", "1").action(async (model, options) => {
-    const report = await inspectModel(model);
+    const report2 = await inspectModel(model);
     const smoke = options.run ? await smokeRun(model, { threads: Number(options.threads) || 1 }) : void 0;
     if (options.json) {
-      io.out(JSON.stringify(smoke ? { ...report, smoke } : report, null, 2));
+      io.out(JSON.stringify(smoke ? { ...report2, smoke } : report2, null, 2));
       return;
     }
-    io.out(formatInspectReport(report));
+    io.out(formatInspectReport(report2));
     if (smoke) {
       io.out(
         `onnxruntime: loaded in ${smoke.loadMs.toFixed(1)} ms, one run on synthesized inputs in ${smoke.runMs.toFixed(2)} ms`
@@ -34251,6 +37476,7 @@ function buildProgram(io) {
   registerCompress(program2, io);
   registerBench(program2, io);
   registerProfiles(program2, io);
+  registerGate(program2, io);
   return program2;
 }
 async function runCli(argv, io = processIo) {
@@ -34263,12 +37489,13 @@ async function runCli(argv, io = processIo) {
       return error.exitCode === 0 ? ExitCode.Success : ExitCode.UsageOrInput;
     }
     const debug = argv.includes("--debug") || process.env.SLMOPS_DEBUG === "1";
-    const code = exitCodeOf(error);
+    const code2 = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof ConfigurationError) io.err(`error: ${message}`);
+    if (error instanceof GateFailedError) io.err(message);
+    else if (error instanceof ConfigurationError) io.err(`error: ${message}`);
     else io.err(`internal error: ${message}${debug ? "" : " (run with --debug for the stack trace)"}`);
     if (debug && error instanceof Error && error.stack) io.err(error.stack);
-    return code;
+    return code2;
   }
 }
 

@@ -23721,6 +23721,20 @@ var bench_schema_default = {
         ci95: {
           $ref: "#/$defs/interval",
           description: "95 % confidence interval of the ratio."
+        },
+        baselineBytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Bytes of the baseline model (external data included), for size-growth budgets."
+        },
+        baselineSha256: {
+          type: "string",
+          pattern: "^[0-9a-f]{64}$"
+        },
+        baselineP50Ms: {
+          type: "number",
+          minimum: 0,
+          description: "Median latency of the baseline, measured interleaved with the head."
         }
       }
     },
@@ -27499,17 +27513,25 @@ var package_default = {
   },
   dependencies: {
     "@actions/core": "3.0.1",
+    "@octokit/core": "7.0.8",
+    "@octokit/plugin-paginate-rest": "16.0.0",
+    "@octokit/plugin-rest-endpoint-methods": "17.0.0",
+    "@octokit/plugin-retry": "8.1.1",
+    "@octokit/plugin-throttling": "11.0.5",
     ajv: "8.20.0",
     "ajv-formats": "3.0.1",
     commander: "14.0.3",
+    fflate: "0.8.3",
     long: "5.3.2",
     "onnxruntime-node": "1.30.0",
     protobufjs: "8.8.1",
     tar: "7.5.23",
+    tinyglobby: "0.2.17",
     yaml: "2.9.1"
   },
   devDependencies: {
     "@biomejs/biome": "2.6.8",
+    "@octokit/openapi": "23.0.2",
     "@types/node": "20.19.43",
     esbuild: "0.28.2",
     typescript: "7.0.2",

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { FAKE_TOKEN, runAction } from '../harness/run-action.ts';
 
 const REQUIRED: Record<string, Record<string, string>> = {
-  gate: { results: 'results/' },
   publish: { 'model-dir': 'slmops/variants' },
 };
 
