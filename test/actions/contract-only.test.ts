@@ -26,7 +26,7 @@ describe('contract-only actions', () => {
   });
 
   it('mask the default github-token (the workflow token) as soon as they read it', async () => {
-    const run = await runAction({ action: 'gate', inputs: REQUIRED.gate });
+    const run = await runAction({ action: 'publish', inputs: REQUIRED.publish });
     expect(run.stdout).toContain(`::add-mask::${FAKE_TOKEN}`);
   });
 });
