@@ -28,7 +28,12 @@ const example = JSON.parse(readFileSync(join(repo, 'schemas/examples/bench.examp
 for (let i = 0; i < files; i++) {
   const result = structuredClone(example);
   result.variantId = `model-${i % 10}@int4:block=32,sym,acc=0`;
-  result.profile = { id: ['raspberry-pi-5', 'jetson-orin-nano', 'intel-n100', 'rk3588', 'raspberry-pi-4'][Math.floor(i / 10) % 5], mode: 'emulated' };
+  result.profile = {
+    id: ['raspberry-pi-5', 'jetson-orin-nano', 'intel-n100', 'rk3588', 'raspberry-pi-4'][
+      Math.floor(i / 10) % 5
+    ],
+    mode: 'emulated',
+  };
   result.samplesMs = Array.from({ length: 300 }, (_, k) => 4 + ((k * 7919) % 100) / 100);
   result.comparison.baselineBytes = 320000;
   writeFileSync(join(dir, 'results', `r${i}.bench.json`), JSON.stringify(result, null, 2));
@@ -47,15 +52,29 @@ await build({
   format: 'esm',
   target: 'node20',
   external: ['onnxruntime-node'],
-  banner: { js: "import { createRequire as __slmopsRequire } from 'node:module'; const require = __slmopsRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __slmopsRequire } from 'node:module'; const require = __slmopsRequire(import.meta.url);",
+  },
   logLevel: 'warning',
 });
 const times: number[] = [];
 for (let r = 0; r < runs + 1; r++) {
   const started = performance.now();
-  const run = spawnSync(process.execPath, [cli, 'gate', join(dir, 'results'), '--budgets', join(dir, 'budgets.yml'), '--out', join(dir, 'verdict.json')], {
-    encoding: 'utf8',
-  });
+  const run = spawnSync(
+    process.execPath,
+    [
+      cli,
+      'gate',
+      join(dir, 'results'),
+      '--budgets',
+      join(dir, 'budgets.yml'),
+      '--out',
+      join(dir, 'verdict.json'),
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
   const ms = performance.now() - started;
   if (run.status !== 0 && run.status !== 1) throw new Error(`gate failed: ${run.stderr}`);
   if (r > 0) times.push(ms); // the first run warms the page cache

@@ -24417,17 +24417,30 @@ var profile_schema_default = {
     "sources"
   ],
   properties: {
-    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
-    schema: { const: "slmops.profile/v1", description: "The version of this file format." },
+    $schema: {
+      type: "string",
+      description: "Optional editor hint: the URL of this schema."
+    },
+    schema: {
+      const: "slmops.profile/v1",
+      description: "The version of this file format."
+    },
     id: {
       type: "string",
       pattern: "^[a-z0-9][a-z0-9._-]*$",
       maxLength: 64,
       description: "Profile id: lowercase letters, digits, '-', '.', '_'; starts with a letter or digit (e.g. rpi5-8gb)."
     },
-    name: { type: "string", minLength: 1 },
-    description: { type: "string" },
-    arch: { enum: ["x86_64", "arm64"] },
+    name: {
+      type: "string",
+      minLength: 1
+    },
+    description: {
+      type: "string"
+    },
+    arch: {
+      enum: ["x86_64", "arm64"]
+    },
     clusters: {
       type: "array",
       minItems: 1,
@@ -24437,10 +24450,23 @@ var profile_schema_default = {
         additionalProperties: false,
         required: ["name", "cores", "microarchitecture", "maxClockGHz"],
         properties: {
-          name: { type: "string", minLength: 1 },
-          cores: { type: "integer", minimum: 1, description: "Physical cores in this cluster." },
-          microarchitecture: { type: "string", minLength: 1 },
-          maxClockGHz: { type: "number", exclusiveMinimum: 0 },
+          name: {
+            type: "string",
+            minLength: 1
+          },
+          cores: {
+            type: "integer",
+            minimum: 1,
+            description: "Physical cores in this cluster."
+          },
+          microarchitecture: {
+            type: "string",
+            minLength: 1
+          },
+          maxClockGHz: {
+            type: "number",
+            exclusiveMinimum: 0
+          },
           threadsPerCore: {
             type: "integer",
             minimum: 1,
@@ -24455,7 +24481,10 @@ var profile_schema_default = {
     },
     isaFeatures: {
       type: "array",
-      items: { type: "string", minLength: 1 },
+      items: {
+        type: "string",
+        minLength: 1
+      },
       uniqueItems: true,
       description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
     },
@@ -24468,7 +24497,10 @@ var profile_schema_default = {
       exclusiveMinimum: 0,
       description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
     },
-    ramBytes: { type: "integer", minimum: 1 },
+    ramBytes: {
+      type: "integer",
+      minimum: 1
+    },
     memory: {
       type: "object",
       additionalProperties: false,
@@ -24498,7 +24530,10 @@ var profile_schema_default = {
     },
     cpuModels: {
       type: "array",
-      items: { type: "string", minLength: 1 },
+      items: {
+        type: "string",
+        minLength: 1
+      },
       uniqueItems: true,
       description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
     },
@@ -24512,7 +24547,10 @@ var profile_schema_default = {
           minLength: 1,
           description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
         },
-        note: { type: "string", description: "What the hint gets wrong or leaves out." }
+        note: {
+          type: "string",
+          description: "What the hint gets wrong or leaves out."
+        }
       }
     },
     sources: {
@@ -24529,7 +24567,9 @@ var profile_schema_default = {
             minLength: 1,
             description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
           },
-          value: { type: ["number", "string", "boolean"] },
+          value: {
+            type: ["number", "string", "boolean"]
+          },
           kind: {
             enum: ["spec", "measured", "derived", "assumed"],
             description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
@@ -24548,10 +24588,53 @@ var profile_schema_default = {
     },
     calibration: {
       type: "object",
-      description: "Figures measured on the real device by `slmops calibrate`; free-form for now.",
+      description: "Figures measured on the real device by `slmops calibrate --profile <id>`: effective fp32 GEMM GFLOPS, int8 GEMM GOPS and weight-streaming bandwidth per thread count, measured with onnxruntime. Emulation uses them instead of datasheet peaks.",
+      required: ["measuredAt", "threads"],
       properties: {
-        measuredAt: { type: "string", format: "date-time" },
-        threads: { type: "integer", minimum: 1 }
+        measuredAt: {
+          type: "string",
+          format: "date-time"
+        },
+        onnxruntime: {
+          type: "string"
+        },
+        fingerprintKey: {
+          type: "string"
+        },
+        host: {
+          type: "object"
+        },
+        probes: {
+          type: "object"
+        },
+        threads: {
+          type: "object",
+          minProperties: 1,
+          propertyNames: {
+            pattern: "^[1-9][0-9]*$"
+          },
+          additionalProperties: {
+            type: "object",
+            required: ["fp32Gflops", "int8Gops", "bandwidthGBs"],
+            properties: {
+              fp32Gflops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              int8Gops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              bandwidthGBs: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              spread: {
+                type: "object"
+              }
+            }
+          }
+        }
       }
     }
   },
@@ -30801,10 +30884,16 @@ function histogram(samples, bins = 100) {
   return { binEdgesMs: Array.from({ length: bins + 1 }, (_2, i) => lo2 + i * width), counts };
 }
 function deviceThroughputs(profile, threads) {
-  const calibration = profile.calibration;
-  const measured = calibration?.threads?.[String(threads)];
-  if (measured?.fp32Gflops && measured.int8Gops && measured.bandwidthGBs) {
-    return { figures: measured, calibrated: true };
+  const measured = profile.calibration?.threads[String(threads)];
+  if (measured) {
+    return {
+      figures: {
+        fp32Gflops: measured.fp32Gflops,
+        int8Gops: measured.int8Gops,
+        bandwidthGBs: measured.bandwidthGBs
+      },
+      calibrated: true
+    };
   }
   const cores = Math.min(threads, profileCores(profile));
   return {

@@ -14525,7 +14525,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve14.call(this, root2, ref);
+      let _sch = resolve15.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -14552,7 +14552,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s2) {
       return s1.schema === s2.schema && s1.root === s2.root && s1.baseId === s2.baseId;
     }
-    function resolve14(root2, ref) {
+    function resolve15(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -15416,7 +15416,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve14(baseURI, relativeURI, options) {
+    function resolve15(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -15801,13 +15801,13 @@ var require_fast_uri = __commonJS({
       } catch {
         return void 0;
       }
-      const { normalized, malformedAuthorityOrPort, malformedPercentEncoding, malformedSchemeSpecific, malformedHost, malformedScheme } = normalizeStringWithStatus(value, opts);
-      return malformedAuthorityOrPort || malformedPercentEncoding || malformedSchemeSpecific || malformedHost || malformedScheme ? void 0 : normalized;
+      const { normalized: normalized2, malformedAuthorityOrPort, malformedPercentEncoding, malformedSchemeSpecific, malformedHost, malformedScheme } = normalizeStringWithStatus(value, opts);
+      return malformedAuthorityOrPort || malformedPercentEncoding || malformedSchemeSpecific || malformedHost || malformedScheme ? void 0 : normalized2;
     }
     var fastUri = {
       SCHEMES,
       normalize: normalize2,
-      resolve: resolve14,
+      resolve: resolve15,
       resolveComponent,
       equal,
       serialize,
@@ -19629,7 +19629,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve14, reject) {
+      return new Promise(function executor(resolve15, reject) {
         params[offset] = function callback2(err) {
           if (pending) {
             pending = false;
@@ -19639,7 +19639,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve14.apply(null, params2);
+              resolve15.apply(null, params2);
             }
           }
         };
@@ -22865,7 +22865,7 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve14(originPath, includePath, alreadyNormalized) {
+    path.resolve = function resolve15(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
@@ -23231,7 +23231,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve14() {
+    MapField.prototype.resolve = function resolve15() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -23317,7 +23317,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve14() {
+    Method.prototype.resolve = function resolve15() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -25124,7 +25124,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve14() {
+    Field.prototype.resolve = function resolve15() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -25414,7 +25414,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve14() {
+    ReflectionObject.prototype.resolve = function resolve15() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -27739,7 +27739,7 @@ var ChildProcessError = class extends Error {
   }
 };
 function runInChild(kind, spec, entry = childEntry()) {
-  return new Promise((resolve14, reject) => {
+  return new Promise((resolve15, reject) => {
     if (!entry) {
       reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
       return;
@@ -27760,7 +27760,7 @@ function runInChild(kind, spec, entry = childEntry()) {
     child.on("close", (code2, signal) => {
       const line = stdout.trim().split("\n").pop() ?? "";
       if (code2 === 0 && line.startsWith("{")) {
-        resolve14(JSON.parse(line));
+        resolve15(JSON.parse(line));
         return;
       }
       const why = signal ? `was killed by ${signal}` : `exited with code ${code2}`;
@@ -29054,17 +29054,30 @@ var profile_schema_default = {
     "sources"
   ],
   properties: {
-    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
-    schema: { const: "slmops.profile/v1", description: "The version of this file format." },
+    $schema: {
+      type: "string",
+      description: "Optional editor hint: the URL of this schema."
+    },
+    schema: {
+      const: "slmops.profile/v1",
+      description: "The version of this file format."
+    },
     id: {
       type: "string",
       pattern: "^[a-z0-9][a-z0-9._-]*$",
       maxLength: 64,
       description: "Profile id: lowercase letters, digits, '-', '.', '_'; starts with a letter or digit (e.g. rpi5-8gb)."
     },
-    name: { type: "string", minLength: 1 },
-    description: { type: "string" },
-    arch: { enum: ["x86_64", "arm64"] },
+    name: {
+      type: "string",
+      minLength: 1
+    },
+    description: {
+      type: "string"
+    },
+    arch: {
+      enum: ["x86_64", "arm64"]
+    },
     clusters: {
       type: "array",
       minItems: 1,
@@ -29074,10 +29087,23 @@ var profile_schema_default = {
         additionalProperties: false,
         required: ["name", "cores", "microarchitecture", "maxClockGHz"],
         properties: {
-          name: { type: "string", minLength: 1 },
-          cores: { type: "integer", minimum: 1, description: "Physical cores in this cluster." },
-          microarchitecture: { type: "string", minLength: 1 },
-          maxClockGHz: { type: "number", exclusiveMinimum: 0 },
+          name: {
+            type: "string",
+            minLength: 1
+          },
+          cores: {
+            type: "integer",
+            minimum: 1,
+            description: "Physical cores in this cluster."
+          },
+          microarchitecture: {
+            type: "string",
+            minLength: 1
+          },
+          maxClockGHz: {
+            type: "number",
+            exclusiveMinimum: 0
+          },
           threadsPerCore: {
             type: "integer",
             minimum: 1,
@@ -29092,7 +29118,10 @@ var profile_schema_default = {
     },
     isaFeatures: {
       type: "array",
-      items: { type: "string", minLength: 1 },
+      items: {
+        type: "string",
+        minLength: 1
+      },
       uniqueItems: true,
       description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
     },
@@ -29105,7 +29134,10 @@ var profile_schema_default = {
       exclusiveMinimum: 0,
       description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
     },
-    ramBytes: { type: "integer", minimum: 1 },
+    ramBytes: {
+      type: "integer",
+      minimum: 1
+    },
     memory: {
       type: "object",
       additionalProperties: false,
@@ -29135,7 +29167,10 @@ var profile_schema_default = {
     },
     cpuModels: {
       type: "array",
-      items: { type: "string", minLength: 1 },
+      items: {
+        type: "string",
+        minLength: 1
+      },
       uniqueItems: true,
       description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
     },
@@ -29149,7 +29184,10 @@ var profile_schema_default = {
           minLength: 1,
           description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
         },
-        note: { type: "string", description: "What the hint gets wrong or leaves out." }
+        note: {
+          type: "string",
+          description: "What the hint gets wrong or leaves out."
+        }
       }
     },
     sources: {
@@ -29166,7 +29204,9 @@ var profile_schema_default = {
             minLength: 1,
             description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
           },
-          value: { type: ["number", "string", "boolean"] },
+          value: {
+            type: ["number", "string", "boolean"]
+          },
           kind: {
             enum: ["spec", "measured", "derived", "assumed"],
             description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
@@ -29185,10 +29225,53 @@ var profile_schema_default = {
     },
     calibration: {
       type: "object",
-      description: "Figures measured on the real device by `slmops calibrate`; free-form for now.",
+      description: "Figures measured on the real device by `slmops calibrate --profile <id>`: effective fp32 GEMM GFLOPS, int8 GEMM GOPS and weight-streaming bandwidth per thread count, measured with onnxruntime. Emulation uses them instead of datasheet peaks.",
+      required: ["measuredAt", "threads"],
       properties: {
-        measuredAt: { type: "string", format: "date-time" },
-        threads: { type: "integer", minimum: 1 }
+        measuredAt: {
+          type: "string",
+          format: "date-time"
+        },
+        onnxruntime: {
+          type: "string"
+        },
+        fingerprintKey: {
+          type: "string"
+        },
+        host: {
+          type: "object"
+        },
+        probes: {
+          type: "object"
+        },
+        threads: {
+          type: "object",
+          minProperties: 1,
+          propertyNames: {
+            pattern: "^[1-9][0-9]*$"
+          },
+          additionalProperties: {
+            type: "object",
+            required: ["fp32Gflops", "int8Gops", "bandwidthGBs"],
+            properties: {
+              fp32Gflops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              int8Gops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              bandwidthGBs: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              spread: {
+                type: "object"
+              }
+            }
+          }
+        }
       }
     }
   },
@@ -34325,8 +34408,8 @@ async function gzipSize(paths, level = 6) {
   gzip.on("data", (chunk) => {
     bytes += chunk.length;
   });
-  const done = new Promise((resolve14, reject) => {
-    gzip.on("end", resolve14);
+  const done = new Promise((resolve15, reject) => {
+    gzip.on("end", resolve15);
     gzip.on("error", reject);
   });
   for (const path of paths) {
@@ -35465,10 +35548,16 @@ function histogram(samples, bins = 100) {
   return { binEdgesMs: Array.from({ length: bins + 1 }, (_, i) => lo + i * width), counts };
 }
 function deviceThroughputs(profile, threads) {
-  const calibration = profile.calibration;
-  const measured = calibration?.threads?.[String(threads)];
-  if (measured?.fp32Gflops && measured.int8Gops && measured.bandwidthGBs) {
-    return { figures: measured, calibrated: true };
+  const measured = profile.calibration?.threads[String(threads)];
+  if (measured) {
+    return {
+      figures: {
+        fp32Gflops: measured.fp32Gflops,
+        int8Gops: measured.int8Gops,
+        bandwidthGBs: measured.bandwidthGBs
+      },
+      calibrated: true
+    };
   }
   const cores = Math.min(threads, profileCores(profile));
   return {
@@ -35820,6 +35909,154 @@ function registerBench(program2, io) {
         2
       ) : outputs.map((o) => formatBenchResult(o.result)).join("\n\n")
     );
+  });
+}
+
+// src/cli/calibrate-command.ts
+import { writeFileSync as writeFileSync4 } from "node:fs";
+import { arch } from "node:os";
+import { resolve as resolve10 } from "node:path";
+init_errors();
+function parseThreadList(text) {
+  const parts = text.split(",").map((p) => p.trim());
+  const threads = parts.map(Number);
+  if (parts.length === 0 || threads.some((t, i) => !Number.isInteger(t) || t < 1 || parts[i] === "")) {
+    throw new ConfigurationError(`--threads "${text}" is not a list of positive whole numbers`, {
+      subject: "slmops calibrate",
+      fix: "Pass thread counts separated by commas, such as --threads 1,2,4"
+    });
+  }
+  return [...new Set(threads)].sort((a, b) => a - b);
+}
+function defaultThreads2(cores) {
+  const out = [];
+  for (let t = 1; t < cores; t *= 2) out.push(t);
+  out.push(Math.max(1, cores));
+  return out;
+}
+function positiveInteger(value, flag) {
+  if (value === void 0) return void 0;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigurationError(`${flag} "${value}" is not a positive whole number`, {
+      subject: "slmops calibrate"
+    });
+  }
+  return n;
+}
+function describeHost(host) {
+  const flags = host.isaFlags.length > 0 ? ` [${host.isaFlags.join(" ")}]` : "";
+  const ram = (host.ramBytes / 2 ** 30).toFixed(1);
+  const limits = [];
+  if (host.cgroup?.cpuMax != null) limits.push(`cpu.max ${host.cgroup.cpuMax} CPUs`);
+  if (host.cgroup?.memoryMax != null)
+    limits.push(`memory.max ${(host.cgroup.memoryMax / 2 ** 30).toFixed(1)} GiB`);
+  return `${host.cpuModel}${flags}, ${host.physicalCores} physical / ${host.logicalCores} logical cores, ${ram} GiB RAM${limits.length > 0 ? ` (${limits.join(", ")})` : ""}; ${host.os}, Node ${host.node}, onnxruntime ${host.onnxruntime}`;
+}
+function figure(value, madPct, width) {
+  return `${value.toFixed(1)} ±${madPct.toFixed(1)} %`.padStart(width);
+}
+function formatCalibration(calibration) {
+  const p = calibration.probes;
+  const lines = [
+    `host: ${describeHost(calibration.host)}`,
+    `measured ${calibration.measuredAt} in ${(calibration.elapsedMs / 1e3).toFixed(1)} s` + (calibration.cache ? ` (${calibration.cache.reused ? "reused from" : "cached at"} ${calibration.cache.path})` : ""),
+    `probes: GEMM ${p.gemm.m}×${p.gemm.k}×${p.gemm.n}; GEMV over ${(p.gemv.weightBytes / 2 ** 20).toFixed(0)} MiB of fp32 weights` + (p.llcBytes ? ` (last-level cache ${(p.llcBytes / 2 ** 20).toFixed(1)} MiB)` : " (last-level cache unknown)"),
+    "",
+    `${"threads".padStart(7)}  ${"fp32 GEMM GFLOPS".padStart(18)}  ${"int8 GEMM GOPS".padStart(18)}  ${"bandwidth GB/s".padStart(18)}`
+  ];
+  for (const [threads, t] of Object.entries(calibration.threads)) {
+    lines.push(
+      `${threads.padStart(7)}  ${figure(t.fp32Gflops, t.spread.fp32Gflops.madPct, 18)}  ${figure(t.int8Gops, t.spread.int8Gops.madPct, 18)}  ${figure(t.bandwidthGBs, t.spread.bandwidthGBs.madPct, 18)}`
+    );
+  }
+  lines.push("", "figures: median over timed runs; ± the median absolute deviation between runs");
+  for (const note of p.notes) lines.push(`note: ${note}`);
+  return lines.join("\n");
+}
+function profileCalibrationBlock(calibration) {
+  return {
+    measuredAt: calibration.measuredAt,
+    onnxruntime: calibration.onnxruntime,
+    fingerprintKey: calibration.fingerprintKey,
+    host: calibration.host,
+    probes: calibration.probes,
+    threads: calibration.threads
+  };
+}
+function normalized(text) {
+  return text.toLowerCase().replace(/[\s_-]/g, "");
+}
+function profileMismatch(host, profile, hostArch = arch()) {
+  const archName = hostArch === "x64" ? "x86_64" : hostArch;
+  if (archName !== profile.arch) return `this host is ${archName}, the profile ${profile.arch}`;
+  const model = normalized(host.cpuModel);
+  const names = [...profile.cpuModels ?? [], ...profile.clusters.map((c) => c.microarchitecture)];
+  if (!names.some((name) => model.includes(normalized(name)))) {
+    return `this host's CPU (${host.cpuModel}) is none of ${names.join(", ")}`;
+  }
+  return void 0;
+}
+function registerCalibrate(program2, io) {
+  program2.command("calibrate").description(
+    "measure this host's onnxruntime throughput per thread count (fp32 and int8 GEMM, memory bandwidth); with --profile, write the figures into a copy of a device profile (run it on the device)"
+  ).option(
+    "--profile <id or file>",
+    "device profile to calibrate (a built-in id or a profile file): run on that device, writes a calibrated copy"
+  ).option("--threads <list>", "intra-op thread counts, comma separated (default 1, 2, 4… up to the cores)").option("--out <file>", "where --profile writes the calibrated profile (default <id>.calibrated.json)").option("--force", "measure again even when a cached calibration of this host exists").option("--budget-ms <ms>", "total measuring time in ms", "10000").option("--gemm-size <n>", "GEMM probe side (default: chosen from 512 so a run takes ≤ 20 ms)").option("--gemv-bytes <bytes>", "GEMV probe weight bytes (default: 8× the last-level cache, ≥ 64 MiB)").option("--json", "print the calibration as JSON").action(async (flags) => {
+    const budgetMs = positiveInteger(flags.budgetMs, "--budget-ms");
+    const gemm = positiveInteger(flags.gemmSize, "--gemm-size");
+    const gemvBytes = positiveInteger(flags.gemvBytes, "--gemv-bytes");
+    const sizes = {
+      ...gemm === void 0 ? {} : { gemm },
+      ...gemvBytes === void 0 ? {} : { gemvBytes }
+    };
+    if (flags.out && !flags.profile) {
+      throw new ConfigurationError("--out needs --profile", {
+        subject: "slmops calibrate",
+        fix: "Add --profile <id or file>, or use --json > file to save the host calibration"
+      });
+    }
+    const host = await hostFingerprint();
+    const profile = flags.profile ? await resolveProfile(flags.profile) : void 0;
+    if (profile) {
+      const mismatch = profileMismatch(host, profile);
+      if (mismatch) {
+        io.err(
+          `warning: ${mismatch}: the figures describe this host, not ${profile.name}. Run slmops calibrate --profile on the device itself (a self-hosted runner).`
+        );
+      }
+    }
+    const cores = profile ? profile.clusters.reduce((n, c) => n + c.cores, 0) : host.physicalCores;
+    const threads = flags.threads ? parseThreadList(flags.threads) : defaultThreads2(cores);
+    const calibration = await calibrateHost({
+      threads,
+      ...budgetMs === void 0 ? {} : { budgetMs },
+      ...flags.force ? { force: true } : {},
+      sizes,
+      fingerprint: host,
+      log: (message) => io.err(message)
+    });
+    if (!profile) {
+      io.out(flags.json ? JSON.stringify(calibration, null, 2) : formatCalibration(calibration));
+      return;
+    }
+    const outPath = resolve10(flags.out ?? `${profile.id}.calibrated.json`);
+    const calibrated = {
+      $schema: "https://slmops.dev/schemas/profile.schema.json",
+      ...profile,
+      calibration: profileCalibrationBlock(calibration)
+    };
+    validateDocument("profile", calibrated, outPath);
+    writeFileSync4(outPath, `${JSON.stringify(calibrated, null, 2)}
+`);
+    if (flags.json) {
+      io.out(JSON.stringify({ profile: outPath, calibration }, null, 2));
+      return;
+    }
+    io.out(formatCalibration(calibration));
+    io.out(`
+calibrated profile ${profile.id} written to ${outPath}`);
   });
 }
 
@@ -36225,8 +36462,8 @@ function gateFails(verdict, failOn, onInconclusive) {
 }
 
 // src/gate/run-gate.ts
-import { mkdirSync as mkdirSync5, renameSync as renameSync4, writeFileSync as writeFileSync4 } from "node:fs";
-import { dirname as dirname8, resolve as resolve13 } from "node:path";
+import { mkdirSync as mkdirSync5, renameSync as renameSync4, writeFileSync as writeFileSync5 } from "node:fs";
+import { dirname as dirname8, resolve as resolve14 } from "node:path";
 
 // src/report/escape.ts
 function escapeMarkdown(text) {
@@ -36408,22 +36645,22 @@ ${rows.join("\n")}` : "_No budget applies to these results._"
 // src/gate/results.ts
 import { createHash as createHash4 } from "node:crypto";
 import { readFileSync as readFileSync8, statSync as statSync6 } from "node:fs";
-import { resolve as resolve12 } from "node:path";
+import { resolve as resolve13 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
 import { readdir, readdirSync as readdirSync2, realpath, realpathSync as realpathSync2, stat, statSync as statSync5 } from "fs";
-import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve11 } from "path";
+import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve12 } from "path";
 import { fileURLToPath } from "url";
 
 // node_modules/fdir/dist/index.mjs
 import { createRequire as createRequire2 } from "module";
-import { basename as basename3, dirname as dirname7, normalize, relative as relative3, resolve as resolve10, sep as sep2 } from "path";
+import { basename as basename3, dirname as dirname7, normalize, relative as relative3, resolve as resolve11, sep as sep2 } from "path";
 import * as nativeFs from "fs";
 var __require2 = /* @__PURE__ */ createRequire2(import.meta.url);
 function cleanPath(path) {
-  let normalized = normalize(path);
-  if (normalized.length > 1 && normalized[normalized.length - 1] === sep2) normalized = normalized.substring(0, normalized.length - 1);
-  return normalized;
+  let normalized2 = normalize(path);
+  if (normalized2.length > 1 && normalized2[normalized2.length - 1] === sep2) normalized2 = normalized2.substring(0, normalized2.length - 1);
+  return normalized2;
 }
 var SLASHES_REGEX = /[\\/]/g;
 function convertSlashes(path, separator) {
@@ -36436,7 +36673,7 @@ function isRootDirectory(path) {
 function normalizePath(path, options) {
   const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
   const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
-  if (resolvePaths) path = resolve10(path);
+  if (resolvePaths) path = resolve11(path);
   if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
   if (path === ".") return "";
   const needsSeperator = path[path.length - 1] !== pathSeparator;
@@ -37158,7 +37395,7 @@ var defaultOptions = {
 function getOptions(options) {
   const opts = Object.assign({}, options);
   for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve11(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve12(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
   opts.ignore = ensureStringArray(opts.ignore);
   opts.fs && (opts.fs = {
     readdir: opts.fs.readdir || readdir,
@@ -37189,11 +37426,11 @@ init_errors();
 async function expand(pattern, cwd) {
   let target = pattern;
   try {
-    if (statSync6(resolve12(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync6(resolve13(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
-  return files.map((f) => resolve12(f)).sort();
+  return files.map((f) => resolve13(f)).sort();
 }
 function isBenchResult(value) {
   return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
@@ -37236,7 +37473,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
 async function runGate(options) {
   const cwd = options.cwd ?? process.cwd();
   const { budgets, source } = await loadBudgetsOrDefault(
-    options.budgets ? resolve13(cwd, options.budgets) : void 0
+    options.budgets ? resolve14(cwd, options.budgets) : void 0
   );
   const results = await loadResults(options.results, cwd);
   const verdict = judge(results, budgets, {
@@ -37250,10 +37487,10 @@ async function runGate(options) {
   return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
 }
 function writeVerdict(verdict, path) {
-  const target = resolve13(path);
+  const target = resolve14(path);
   mkdirSync5(dirname8(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}`;
-  writeFileSync4(temp, `${JSON.stringify(verdict, null, 2)}
+  writeFileSync5(temp, `${JSON.stringify(verdict, null, 2)}
 `);
   renameSync4(temp, target);
 }
@@ -37282,8 +37519,8 @@ function registerGate(program2, io) {
     if (flags.out) writeVerdict(verdict, flags.out);
     const report2 = renderGateReport(verdict, results);
     if (flags.markdown) {
-      const { writeFileSync: writeFileSync5 } = await import("node:fs");
-      writeFileSync5(flags.markdown, `${report2}
+      const { writeFileSync: writeFileSync6 } = await import("node:fs");
+      writeFileSync6(flags.markdown, `${report2}
 `);
     }
     io.out(flags.json ? JSON.stringify(verdict, null, 2) : report2);
@@ -37477,6 +37714,7 @@ function buildProgram(io) {
   registerBench(program2, io);
   registerProfiles(program2, io);
   registerGate(program2, io);
+  registerCalibrate(program2, io);
   return program2;
 }
 async function runCli(argv, io = processIo) {

@@ -117,10 +117,16 @@ function deviceThroughputs(
   profile: ProfileDocument,
   threads: number,
 ): { figures: Throughputs; calibrated: boolean } {
-  const calibration = profile.calibration as { threads?: Record<string, Partial<Throughputs>> } | undefined;
-  const measured = calibration?.threads?.[String(threads)];
-  if (measured?.fp32Gflops && measured.int8Gops && measured.bandwidthGBs) {
-    return { figures: measured as Throughputs, calibrated: true };
+  const measured = profile.calibration?.threads[String(threads)];
+  if (measured) {
+    return {
+      figures: {
+        fp32Gflops: measured.fp32Gflops,
+        int8Gops: measured.int8Gops,
+        bandwidthGBs: measured.bandwidthGBs,
+      },
+      calibrated: true,
+    };
   }
   // Datasheet peaks are never reached: assume the share of peak onnxruntime typically gets on CPUs.
   const cores = Math.min(threads, profileCores(profile));

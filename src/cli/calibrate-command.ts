@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { arch } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { validateDocument } from '../config/load.ts';
 import type { HostFingerprint, ProfileDocument } from '../config/types.ts';
 import { type Calibration, calibrateHost, type ProbeSizes } from '../devices/calibrate.ts';
 import { hostFingerprint } from '../devices/fingerprint.ts';
@@ -187,7 +188,12 @@ export function registerCalibrate(program: Command, io: CliIo): void {
         return;
       }
       const outPath = resolve(flags.out ?? `${profile.id}.calibrated.json`);
-      const calibrated = { ...profile, calibration: profileCalibrationBlock(calibration) };
+      const calibrated = {
+        $schema: 'https://slmops.dev/schemas/profile.schema.json',
+        ...profile,
+        calibration: profileCalibrationBlock(calibration),
+      };
+      validateDocument('profile', calibrated, outPath);
       writeFileSync(outPath, `${JSON.stringify(calibrated, null, 2)}\n`);
       if (flags.json) {
         io.out(JSON.stringify({ profile: outPath, calibration }, null, 2));

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigurationError, ExitCode, exitCodeOf, GateFailedError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBench } from './bench-command.ts';
+import { registerCalibrate } from './calibrate-command.ts';
 import { registerCompress } from './compress-command.ts';
 import { registerGate } from './gate-command.ts';
 import { registerInspect } from './inspect-command.ts';
@@ -21,6 +22,7 @@ export function buildProgram(io: CliIo): Command {
   registerBench(program, io);
   registerProfiles(program, io);
   registerGate(program, io);
+  registerCalibrate(program, io);
   return program;
 }
 

@@ -143,7 +143,18 @@ export interface ProfileDocument {
   /** Hints for running this device's code paths elsewhere (same kernels, not the same speed). */
   emulation?: { qemuCpu?: string; note?: string };
   sources: ProfileSource[];
-  calibration?: { measuredAt?: string; threads?: number; [key: string]: unknown };
+  /** Written by `slmops calibrate --profile`: onnxruntime-measured figures per thread count. */
+  calibration?: {
+    measuredAt: string;
+    onnxruntime?: string;
+    fingerprintKey?: string;
+    host?: Record<string, unknown>;
+    probes?: Record<string, unknown>;
+    threads: Record<
+      string,
+      { fp32Gflops: number; int8Gops: number; bandwidthGBs: number; spread?: Record<string, unknown> }
+    >;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
