@@ -29766,12 +29766,14 @@ function finite(value) {
   return Number.isFinite(value) ? Math.round(value * 100) / 100 : void 0;
 }
 
-// src/compress/select.ts
+// src/util/glob.ts
 function globToRegExp(glob) {
   if (glob.length > 2 && glob.startsWith("/") && glob.endsWith("/")) return new RegExp(glob.slice(1, -1));
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${escaped}$`);
 }
+
+// src/compress/select.ts
 function matchesAny(patterns, ...names) {
   return patterns.some((p2) => {
     const re2 = globToRegExp(p2);

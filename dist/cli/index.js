@@ -34430,12 +34430,14 @@ function finite(value) {
   return Number.isFinite(value) ? Math.round(value * 100) / 100 : void 0;
 }
 
-// src/compress/select.ts
+// src/util/glob.ts
 function globToRegExp(glob2) {
   if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
   const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${escaped}$`);
 }
+
+// src/compress/select.ts
 function matchesAny(patterns, ...names) {
   return patterns.some((p) => {
     const re = globToRegExp(p);
@@ -36142,10 +36144,6 @@ async function loadBudgetsOrDefault(path) {
   }
   return { budgets: await loadBudgets(path), source: path };
 }
-function globToRegExp2(glob2) {
-  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
-}
 function limitsFor(budgets, variantId2, profileId) {
   const merged = {};
   const apply = (limits) => {
@@ -36157,7 +36155,7 @@ function limitsFor(budgets, variantId2, profileId) {
   apply(budgets.defaults);
   for (const rule of budgets.rules) {
     const profileMatches = rule.profile === "*" || rule.profile === profileId;
-    const variantMatches = !rule.variant || globToRegExp2(rule.variant).test(variantId2);
+    const variantMatches = !rule.variant || globToRegExp(rule.variant).test(variantId2);
     if (profileMatches && variantMatches) {
       const { profile: _p, variant: _v, ...limits } = rule;
       apply(limits);

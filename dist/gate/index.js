@@ -21612,6 +21612,13 @@ function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+// src/util/glob.ts
+function globToRegExp(glob2) {
+  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
+  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}
+
 // src/gate/budgets.ts
 var DEFAULT_BUDGETS2 = {
   schema: "slmops.budgets/v1",
@@ -21629,10 +21636,6 @@ async function loadBudgetsOrDefault(path2) {
     });
   }
   return { budgets: await loadBudgets(path2), source: path2 };
-}
-function globToRegExp(glob2) {
-  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
 }
 function limitsFor(budgets, variantId, profileId) {
   const merged = {};
@@ -27360,6 +27363,12 @@ function createGitHubClient(options) {
   const retries = options.rateLimitRetries ?? 3;
   const baseMs = options.retryBaseMs ?? (Number(process.env.SLMOPS_GITHUB_RETRY_BASE_MS) || 1e3);
   const log2 = options.log;
+  const onLimit = (what) => (retryAfter, request2, _octokit, retryCount) => {
+    log2?.warning(
+      `GitHub ${what} on ${request2.method} ${request2.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`
+    );
+    return retryCount < retries;
+  };
   return new SlmopsOctokit({
     auth: options.token,
     baseUrl: options.baseUrl ?? process.env.GITHUB_API_URL ?? "https://api.github.com",
@@ -27375,18 +27384,8 @@ function createGitHubClient(options) {
     retry: { retries: 3, retryAfterBaseValue: baseMs, doNotRetry: [400, 401, 403, 404, 410, 422, 451] },
     throttle: {
       fallbackSecondaryRateRetryAfter: 60,
-      onRateLimit: (retryAfter, request2, _octokit, retryCount) => {
-        log2?.warning(
-          `GitHub rate limit on ${request2.method} ${request2.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`
-        );
-        return retryCount < retries;
-      },
-      onSecondaryRateLimit: (retryAfter, request2, _octokit, retryCount) => {
-        log2?.warning(
-          `GitHub secondary rate limit on ${request2.method} ${request2.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`
-        );
-        return retryCount < retries;
-      }
+      onRateLimit: onLimit("rate limit"),
+      onSecondaryRateLimit: onLimit("secondary rate limit")
     }
   });
 }
@@ -27544,11 +27543,7 @@ async function downloadRunArtifacts(client, repo, runId, patterns, log2) {
     false,
     () => client.paginate(client.rest.actions.listWorkflowRunArtifacts, { ...repo, run_id: runId, per_page: 100 })
   );
-  const matchers = patterns.map(
-    (p) => new RegExp(
-      `^${p.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`
-    )
-  );
+  const matchers = patterns.map(globToRegExp);
   const chosen = artifacts.filter((a) => !a.expired && matchers.some((m) => m.test(a.name)));
   if (chosen.length === 0) {
     throw new ConfigurationError(

@@ -1,4 +1,5 @@
 /** Which weights a pass touches: op and name filters, a minimum size, and keeping the first and last layers. */
+import { globToRegExp } from '../util/glob.ts';
 import type { Selection } from './recipe-spec.ts';
 
 export interface Candidate {
@@ -7,15 +8,6 @@ export interface Candidate {
   nodeName: string;
   weightName: string;
   elements: number;
-}
-
-function globToRegExp(glob: string): RegExp {
-  if (glob.length > 2 && glob.startsWith('/') && glob.endsWith('/')) return new RegExp(glob.slice(1, -1));
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
 }
 
 function matchesAny(patterns: string[], ...names: string[]): boolean {

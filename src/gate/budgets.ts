@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { loadBudgets } from '../config/load.ts';
 import type { BudgetLimits, BudgetsDocument } from '../config/types.ts';
 import { ConfigurationError } from '../errors.ts';
+import { globToRegExp } from '../util/glob.ts';
 
 /** Without a budgets file: fail a clear slowdown of more than 5 %, a size growth of more than 2 %. */
 export const DEFAULT_BUDGETS: BudgetsDocument = {
@@ -24,14 +25,6 @@ export async function loadBudgetsOrDefault(
     });
   }
   return { budgets: await loadBudgets(path), source: path };
-}
-
-function globToRegExp(glob: string): RegExp {
-  const escaped = glob
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
 }
 
 /** Merged limits for (variant, profile): defaults, then every matching rule in order (later values win). */

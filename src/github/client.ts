@@ -27,6 +27,15 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
   const retries = options.rateLimitRetries ?? 3;
   const baseMs = options.retryBaseMs ?? (Number(process.env.SLMOPS_GITHUB_RETRY_BASE_MS) || 1000);
   const log = options.log;
+  /** Retries a request a rate limit refused, up to `retries` times, after GitHub's retry-after. */
+  const onLimit =
+    (what: string) =>
+    (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+      log?.warning(
+        `GitHub ${what} on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
+      );
+      return retryCount < retries;
+    };
   return new SlmopsOctokit({
     auth: options.token,
     baseUrl: options.baseUrl ?? process.env.GITHUB_API_URL ?? 'https://api.github.com',
@@ -40,28 +49,8 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
     retry: { retries: 3, retryAfterBaseValue: baseMs, doNotRetry: [400, 401, 403, 404, 410, 422, 451] },
     throttle: {
       fallbackSecondaryRateRetryAfter: 60,
-      onRateLimit: (
-        retryAfter: number,
-        request: { method: string; url: string },
-        _octokit: unknown,
-        retryCount: number,
-      ) => {
-        log?.warning(
-          `GitHub rate limit on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
-        );
-        return retryCount < retries;
-      },
-      onSecondaryRateLimit: (
-        retryAfter: number,
-        request: { method: string; url: string },
-        _octokit: unknown,
-        retryCount: number,
-      ) => {
-        log?.warning(
-          `GitHub secondary rate limit on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
-        );
-        return retryCount < retries;
-      },
+      onRateLimit: onLimit('rate limit'),
+      onSecondaryRateLimit: onLimit('secondary rate limit'),
     },
   });
 }

@@ -16,6 +16,7 @@ import { createGitHubClient, type GitHubClient } from '../../github/client.ts';
 import { checkPort, commentPort, guard, pullRequestPort, type Repo } from '../../github/octokit-ports.ts';
 import { type Annotation, WriteRefusedError } from '../../github/ports.ts';
 import { markerFor, upsertComment } from '../../github/sticky-comment.ts';
+import { globToRegExp } from '../../util/glob.ts';
 import { DEFAULT_BUDGETS, type GateInputs, Outputs } from './inputs.ts';
 
 export interface GateDeps {
@@ -75,15 +76,7 @@ async function downloadRunArtifacts(
   const artifacts = await guard('list the artifacts of the triggering run', false, () =>
     client.paginate(client.rest.actions.listWorkflowRunArtifacts, { ...repo, run_id: runId, per_page: 100 }),
   );
-  const matchers = patterns.map(
-    (p) =>
-      new RegExp(
-        `^${p
-          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-          .replace(/\*/g, '.*')
-          .replace(/\?/g, '.')}$`,
-      ),
-  );
+  const matchers = patterns.map(globToRegExp);
   const chosen = artifacts.filter((a) => !a.expired && matchers.some((m) => m.test(a.name)));
   if (chosen.length === 0) {
     throw new ConfigurationError(
