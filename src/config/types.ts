@@ -317,6 +317,10 @@ export interface Verdict {
 // manifest.json — slmops.manifest/v1
 
 export interface ManifestFile extends FileRef {
+  /** `model` an .onnx file, `data` its external data, `extra` a file added with --include. */
+  kind?: 'model' | 'data' | 'extra';
+  /** The release asset holding the file (with parts, the stem of the part names). */
+  asset?: string;
   parts?: { name: string; sha256: string; bytes: number }[];
 }
 
@@ -324,7 +328,10 @@ export interface Manifest {
   schema: 'slmops.manifest/v1';
   name: string;
   version: string;
+  /** sha256 over the sorted `<sha256>  <path>` lines of the model and data files: what the release is. */
+  identity?: string;
   files: ManifestFile[];
+  variants?: { id: string; path: string; recipe?: { spec: string; passes?: Record<string, unknown>[] } }[];
   recipe?: { spec: string; passes?: Record<string, unknown>[] };
   source: { repository: string; commit: string; ref: string };
   tools: { slmops: string; onnxruntime?: string };

@@ -46,7 +46,7 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
       warn: (m: string) => log?.debug(m),
       error: (m: string) => log?.debug(m),
     },
-    retry: { retries: 3, retryAfterBaseValue: baseMs, doNotRetry: [400, 401, 403, 404, 410, 422, 451] },
+    retry: { retries: 3, retryAfterBaseValue: baseMs, doNotRetry: [400, 401, 403, 404, 410, 422, 429, 451] },
     throttle: {
       fallbackSecondaryRateRetryAfter: 60,
       onRateLimit: onLimit('rate limit'),

@@ -50,8 +50,15 @@ function compile(route: RoutePattern | undefined): (method: string, path: string
 export class Faults {
   private readonly queue: { fault: Fault; matches: (method: string, path: string) => boolean }[] = [];
 
-  private add(kind: FaultKind, status: number, count: number, route: RoutePattern | undefined, seconds: number): Fault {
-    if (!Number.isInteger(count) || count < 1) throw new Error(`fault count must be a positive integer, got ${count}`);
+  private add(
+    kind: FaultKind,
+    status: number,
+    count: number,
+    route: RoutePattern | undefined,
+    seconds: number,
+  ): Fault {
+    if (!Number.isInteger(count) || count < 1)
+      throw new Error(`fault count must be a positive integer, got ${count}`);
     const fault: Fault = { kind, status, route, remaining: count, hits: 0, seconds };
     this.queue.push({ fault, matches: compile(route) });
     return fault;
@@ -66,16 +73,32 @@ export class Faults {
    * The next `count` matching requests hit the secondary rate limit: 403 (or 429), `retry-after` (default 1 s), and
    * GitHub's message, which octokit's throttling plugin recognizes.
    */
-  secondaryRateLimit(options: { count?: number; route?: RoutePattern; retryAfter?: number; status?: 403 | 429 } = {}): Fault {
-    return this.add('secondary-rate-limit', options.status ?? 403, options.count ?? 1, options.route, options.retryAfter ?? 1);
+  secondaryRateLimit(
+    options: { count?: number; route?: RoutePattern; retryAfter?: number; status?: 403 | 429 } = {},
+  ): Fault {
+    return this.add(
+      'secondary-rate-limit',
+      options.status ?? 403,
+      options.count ?? 1,
+      options.route,
+      options.retryAfter ?? 1,
+    );
   }
 
   /**
    * The next `count` matching requests find the primary rate limit spent: 403 (or 429) with
    * `x-ratelimit-remaining: 0` and `x-ratelimit-reset` `resetAfter` seconds ahead (default 1).
    */
-  primaryRateLimit(options: { count?: number; route?: RoutePattern; resetAfter?: number; status?: 403 | 429 } = {}): Fault {
-    return this.add('primary-rate-limit', options.status ?? 403, options.count ?? 1, options.route, options.resetAfter ?? 1);
+  primaryRateLimit(
+    options: { count?: number; route?: RoutePattern; resetAfter?: number; status?: 403 | 429 } = {},
+  ): Fault {
+    return this.add(
+      'primary-rate-limit',
+      options.status ?? 403,
+      options.count ?? 1,
+      options.route,
+      options.resetAfter ?? 1,
+    );
   }
 
   /** Faults that have requests left to answer. */

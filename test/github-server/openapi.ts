@@ -17,7 +17,7 @@ import addFormatsModule from 'ajv-formats';
 const addFormats = addFormatsModule.default;
 
 /** Bump when the shape of the extract changes, so stale caches are rebuilt. */
-const EXTRACTOR_VERSION = 3;
+const EXTRACTOR_VERSION = 4;
 
 const repoRoot = path.resolve(import.meta.dirname, '..', '..');
 export const DEFAULT_CACHE_FILE = path.join(repoRoot, '.tmp', 'github-openapi-subset.json');
@@ -84,7 +84,14 @@ export interface ApiSubset {
   /** `basic-error` and `validation-error`, for the errors GitHub may send on any operation. */
   readonly errors: { readonly basic: JsonSchema; readonly validation: JsonSchema };
   readonly webhooks: Readonly<Record<WebhookName, JsonSchema>>;
+  /**
+   * Subschemas that occur more than once in the responses and webhooks (users, repositories, …), hoisted here and
+   * referenced as `{ $ref: 'github#/definitions/dN' }`, so ajv compiles each of them once.
+   */
+  readonly definitions: Readonly<Record<string, JsonSchema>>;
 }
+
+const DEFINITIONS_ID = 'github';
 
 const require = createRequire(import.meta.url);
 
@@ -104,20 +111,22 @@ function operationName(op: OperationKey): string {
 const loaded = new Map<string, ApiSubset>();
 
 /**
- * The extract for these operations: from memory, else from the cache file when its key matches (same
- * `@octokit/openapi` version, extractor version and operation list), else from the full description (slow once).
+ * The extract for these operations: from memory (unless `reuse: false`), else from the cache file when its key
+ * matches (same `@octokit/openapi` version, extractor version and operation list), else from the full description
+ * (a few seconds, once per machine and version). `specFile` replaces the packaged description (tests).
  */
 export function loadApiSubset(
   operations: readonly OperationKey[],
-  options: { cacheFile?: string; log?: (message: string) => void } = {},
+  options: { cacheFile?: string; log?: (message: string) => void; reuse?: boolean; specFile?: string } = {},
 ): ApiSubset {
-  const { version, specFile } = openApiPackage();
+  const { version, specFile: packagedSpec } = openApiPackage();
+  const specFile = options.specFile ?? packagedSpec;
   const names = [...new Set(operations.map(operationName))].sort();
   const key = createHash('sha256')
-    .update(JSON.stringify({ version, EXTRACTOR_VERSION, names, WEBHOOKS }))
+    .update(JSON.stringify({ version, EXTRACTOR_VERSION, names, WEBHOOKS, spec: options.specFile }))
     .digest('hex')
     .slice(0, 16);
-  const inMemory = loaded.get(key);
+  const inMemory = options.reuse === false ? undefined : loaded.get(key);
   if (inMemory) return inMemory;
 
   const cacheFile = options.cacheFile ?? DEFAULT_CACHE_FILE;
@@ -209,7 +218,101 @@ function extractSubset(
     }),
   ) as Record<WebhookName, JsonSchema>;
 
-  return { key, source, operations, paths, errors, webhooks };
+  return hoistSharedSchemas({ key, source, operations, paths, errors, webhooks, definitions: {} });
+}
+
+const SUBSCHEMA_ARRAYS = ['allOf', 'anyOf', 'oneOf'] as const;
+
+function forEachSubschema(schema: JsonSchema, visit: (child: JsonSchema) => void): void {
+  if (typeof schema === 'boolean') return;
+  if (isRecord(schema.properties))
+    for (const child of Object.values(schema.properties)) visit(child as JsonSchema);
+  for (const keyword of ['items', 'additionalProperties', 'not'] as const) {
+    const child = schema[keyword];
+    if (isRecord(child)) visit(child);
+  }
+  for (const keyword of SUBSCHEMA_ARRAYS) {
+    const children = schema[keyword];
+    if (Array.isArray(children)) for (const child of children) visit(child as JsonSchema);
+  }
+}
+
+function mapSubschemas(schema: JsonSchema, map: (child: JsonSchema) => JsonSchema): JsonSchema {
+  if (typeof schema === 'boolean') return schema;
+  const out: Record<string, unknown> = { ...schema };
+  if (isRecord(schema.properties)) {
+    out.properties = Object.fromEntries(
+      Object.entries(schema.properties).map(([name, child]) => [name, map(child as JsonSchema)]),
+    );
+  }
+  for (const keyword of ['items', 'additionalProperties', 'not'] as const) {
+    const child = schema[keyword];
+    if (isRecord(child)) out[keyword] = map(child);
+  }
+  for (const keyword of SUBSCHEMA_ARRAYS) {
+    const children = schema[keyword];
+    if (Array.isArray(children)) out[keyword] = children.map((child: JsonSchema) => map(child));
+  }
+  return out;
+}
+
+/**
+ * Moves every subschema of the responses and webhooks that is large (≥ 300 characters) and occurs at least twice
+ * into `definitions`, largest first. Request bodies and parameters stay inline (`closeObjects` rewrites them).
+ */
+function hoistSharedSchemas(subset: ApiSubset): ApiSubset {
+  const roots: JsonSchema[] = [];
+  for (const op of subset.operations) {
+    for (const response of Object.values(op.responses)) {
+      for (const schema of Object.values(response.content)) if (schema) roots.push(schema);
+    }
+  }
+  roots.push(...Object.values(subset.webhooks), subset.errors.basic, subset.errors.validation);
+
+  const counts = new Map<string, number>();
+  const count = (schema: JsonSchema): void => {
+    const key = JSON.stringify(schema);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    forEachSubschema(schema, count);
+  };
+  roots.forEach(count);
+
+  const definitions: Record<string, JsonSchema> = {};
+  const names = new Map<string, string>();
+  const rewrite = (schema: JsonSchema, isDefinitionRoot = false): JsonSchema => {
+    const key = JSON.stringify(schema);
+    if (!isDefinitionRoot && key.length >= 300 && (counts.get(key) ?? 0) >= 2) {
+      let name = names.get(key);
+      if (!name) {
+        name = `d${names.size}`;
+        names.set(key, name);
+        definitions[name] = rewrite(schema, true);
+      }
+      return { $ref: `${DEFINITIONS_ID}#/definitions/${name}` };
+    }
+    return mapSubschemas(schema, (child) => rewrite(child));
+  };
+  const content = (c: Readonly<Record<string, JsonSchema | null>>) =>
+    Object.fromEntries(Object.entries(c).map(([type, schema]) => [type, schema ? rewrite(schema) : null]));
+
+  return {
+    ...subset,
+    operations: subset.operations.map((op) => ({
+      ...op,
+      responses: Object.fromEntries(
+        Object.entries(op.responses).map(([status, r]) => [
+          status,
+          { headers: r.headers, content: content(r.content) },
+        ]),
+      ),
+    })),
+    errors: { basic: rewrite(subset.errors.basic), validation: rewrite(subset.errors.validation) },
+    webhooks: Object.fromEntries(Object.entries(subset.webhooks).map(([n, s]) => [n, rewrite(s)])) as Record<
+      WebhookName,
+      JsonSchema
+    >,
+    definitions,
+  };
 }
 
 function convertOperation(raw: RawOperation, method: HttpMethod, template: string): OperationSpec {
@@ -357,12 +460,18 @@ function describeErrors(errors: readonly ErrorObject[] | null | undefined, root:
   });
 }
 
-function newAjv(options: { coerceTypes?: boolean; useDefaults?: boolean } = {}): Ajv {
+function newAjv(
+  definitions: Readonly<Record<string, JsonSchema>>,
+  options: { coerceTypes?: boolean; useDefaults?: boolean } = {},
+): Ajv {
   const ajv = new Ajv({
     strict: false,
     allErrors: true,
     logger: false,
     validateSchema: false,
+    // Each shared definition becomes one function, compiled once; unoptimized code compiles twice as fast.
+    inlineRefs: false,
+    code: { optimize: false },
     coerceTypes: options.coerceTypes ?? false,
     useDefaults: options.useDefaults ?? false,
   });
@@ -371,6 +480,7 @@ function newAjv(options: { coerceTypes?: boolean; useDefaults?: boolean } = {}):
   for (const format of ['int32', 'int64', 'double', 'float', 'timestamp', 'repo.nwo', 'binary']) {
     ajv.addFormat(format, true);
   }
+  ajv.addSchema({ $id: DEFINITIONS_ID, definitions });
   return ajv;
 }
 
@@ -385,13 +495,15 @@ export interface ValidatedParameters {
 export class OpenApiValidator {
   readonly subset: ApiSubset;
   readonly strictBodies: boolean;
-  private readonly ajv = newAjv();
-  private readonly paramAjv = newAjv({ coerceTypes: true, useDefaults: true });
+  private readonly ajv: Ajv;
+  private readonly paramAjv: Ajv;
   private readonly cache = new Map<string, ValidateFunction>();
 
   constructor(subset: ApiSubset, options: { strictBodies?: boolean } = {}) {
     this.subset = subset;
     this.strictBodies = options.strictBodies ?? true;
+    this.ajv = newAjv(subset.definitions);
+    this.paramAjv = newAjv(subset.definitions, { coerceTypes: true, useDefaults: true });
   }
 
   private compiled(cacheKey: string, ajv: Ajv, schema: () => JsonSchema): ValidateFunction {

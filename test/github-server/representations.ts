@@ -47,7 +47,10 @@ export function userJson(user: Account, urls: Urls): Json {
     avatar_url: `${urls.web}/avatars/u/${user.id}?v=4`,
     gravatar_id: '',
     url: api,
-    html_url: user.type === 'Bot' ? `${urls.web}/apps/${enc(user.login.replace(/\[bot\]$/, ''))}` : `${urls.web}/${enc(user.login)}`,
+    html_url:
+      user.type === 'Bot'
+        ? `${urls.web}/apps/${enc(user.login.replace(/\[bot\]$/, ''))}`
+        : `${urls.web}/${enc(user.login)}`,
     followers_url: `${api}/followers`,
     following_url: `${api}/following{/other_user}`,
     gists_url: `${api}/gists{/gist_id}`,
@@ -288,7 +291,11 @@ export function pullMinimalJson(repo: Repo, pull: PullRequest, urls: Urls): Json
     id: pull.id,
     number: pull.number,
     url: `${api}/pulls/${pull.number}`,
-    head: { ref: pull.headRef, sha: pull.headSha, repo: { id: pull.headRepo.id, url: headApi, name: pull.headRepo.name } },
+    head: {
+      ref: pull.headRef,
+      sha: pull.headSha,
+      repo: { id: pull.headRepo.id, url: headApi, name: pull.headRepo.name },
+    },
     base: { ref: pull.baseRef, sha: pull.baseSha, repo: { id: repo.id, url: api, name: repo.name } },
   };
 }
@@ -424,7 +431,10 @@ export function refJson(repo: Repo, ref: string, sha: string, urls: Urls): Json 
   const api = `${urls.api}/repos/${repo.owner.login}/${repo.name}`;
   return {
     ref,
-    node_id: nodeId('REF', Buffer.from(ref).reduce((h, b) => (h * 31 + b) % 1_000_000_007, repo.id)),
+    node_id: nodeId(
+      'REF',
+      Buffer.from(ref).reduce((h, b) => (h * 31 + b) % 1_000_000_007, repo.id),
+    ),
     url: `${api}/git/${ref.split('/').map(encodeURIComponent).join('/')}`,
     object: { type: 'commit', sha, url: `${api}/git/commits/${sha}` },
   };
@@ -446,7 +456,13 @@ export function commitJson(repo: Repo, commit: Commit, urls: Urls): Json {
       message: commit.message,
       comment_count: 0,
       tree: { sha: commit.treeSha, url: `${api}/git/trees/${commit.treeSha}` },
-      verification: { verified: false, reason: 'unsigned', signature: null, payload: null, verified_at: null },
+      verification: {
+        verified: false,
+        reason: 'unsigned',
+        signature: null,
+        payload: null,
+        verified_at: null,
+      },
     },
     author: null,
     committer: null,
@@ -532,8 +548,14 @@ export function workflowRunJson(repo: Repo, run: WorkflowRun, urls: Urls): Json 
       tree_id: commit?.treeSha ?? run.headSha,
       message: commit?.message ?? 'commit',
       timestamp: commit?.author.date ?? run.createdAt,
-      author: { name: commit?.author.name ?? 'Octo Cat', email: commit?.author.email ?? 'octocat@example.com' },
-      committer: { name: commit?.author.name ?? 'Octo Cat', email: commit?.author.email ?? 'octocat@example.com' },
+      author: {
+        name: commit?.author.name ?? 'Octo Cat',
+        email: commit?.author.email ?? 'octocat@example.com',
+      },
+      committer: {
+        name: commit?.author.name ?? 'Octo Cat',
+        email: commit?.author.email ?? 'octocat@example.com',
+      },
     },
     repository: repoJson(repo, urls),
     head_repository: repoJson(run.headRepo, urls),

@@ -24,7 +24,14 @@ import { bySpecificity, type CompiledTemplate, compileTemplate, matchTemplate } 
 import type { RawBody, Reply, Route, RouteContext } from './routes/common.ts';
 import { errorBody } from './routes/common.ts';
 import { routes } from './routes/index.ts';
-import { account, createState, findRepo, GITHUB_ACTIONS_BOT, type GitHubState, type TokenInfo } from './state.ts';
+import {
+  account,
+  createState,
+  findRepo,
+  GITHUB_ACTIONS_BOT,
+  type GitHubState,
+  type TokenInfo,
+} from './state.ts';
 
 export interface GitHubServerOptions {
   /** Check requests and responses against the OpenAPI description (default true). */
@@ -133,7 +140,10 @@ function prepare(options: GitHubServerOptions): { validator: OpenApiValidator; r
 /** The operation of the whole API with this method and path, if any (to tell unknown from unimplemented). */
 function apiOperation(subset: ApiSubset, method: string, path: string): string | undefined {
   apiTemplates ??= Object.entries(subset.paths)
-    .map(([template, info]) => ({ template: compileTemplate(template, new Set(info.multiSegment)), methods: info.methods }))
+    .map(([template, info]) => ({
+      template: compileTemplate(template, new Set(info.multiSegment)),
+      methods: info.methods,
+    }))
     .sort((a, b) => bySpecificity(a.template, b.template));
   const found = apiTemplates.find((t) => t.methods.includes(method) && matchTemplate(t.template, path));
   return found?.template.template;
@@ -217,7 +227,11 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   function faultReply(fault: NonNullable<ReturnType<Faults['take']>>, id: string): Outcome {
     if (fault.kind === 'server-error') {
       const message = fault.status === 503 ? 'Service Unavailable' : 'Server Error';
-      return { status: fault.status, body: errorBody(message, 'https://docs.github.com/rest', fault.status), unchecked: true };
+      return {
+        status: fault.status,
+        body: errorBody(message, 'https://docs.github.com/rest', fault.status),
+        unchecked: true,
+      };
     }
     if (fault.kind === 'secondary-rate-limit') {
       return {
@@ -259,9 +273,14 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     id: string,
   ): Promise<Outcome> {
     const target = compiled
-      .map((c) => ({ c, params: c.op.host === host && c.route.method === method ? matchTemplate(c.template, apiPath) : undefined }))
+      .map((c) => ({
+        c,
+        params:
+          c.op.host === host && c.route.method === method ? matchTemplate(c.template, apiPath) : undefined,
+      }))
       .find((m) => m.params !== undefined);
     const route = target?.c;
+    if (route) record.operationId = route.op.operationId;
     let bodyBuffer: Buffer | undefined;
     if (!route?.route.rawBody) bodyBuffer = await readAll(req);
 
@@ -293,10 +312,10 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       return notFound;
     }
     const { op } = route;
-    record.operationId = op.operationId;
 
     const authorization = req.headers.authorization;
-    if (!authorization) return { status: 401, body: errorBody('Requires authentication', op.documentationUrl, 401), op };
+    if (!authorization)
+      return { status: 401, body: errorBody('Requires authentication', op.documentationUrl, 401), op };
     const token = /^(?:token|bearer)\s+(\S+)$/i.exec(authorization)?.[1];
     const info = token === undefined ? undefined : state.tokens.get(token);
     if (token === undefined || !info || info.expired) {
@@ -308,9 +327,17 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     const params = validator.parameters(op, target.params, Object.fromEntries(url.searchParams));
     if (!params.ok && validate) {
       await drain();
-      return violation({ kind: 'request', method, path: url.pathname, operationId: op.operationId, message: describe(op, params.problem) });
+      return violation({
+        kind: 'request',
+        method,
+        path: url.pathname,
+        operationId: op.operationId,
+        message: describe(op, params.problem),
+      });
     }
-    const values = params.ok ? params.value : { path: { ...target.params }, query: Object.fromEntries(url.searchParams) };
+    const values = params.ok
+      ? params.value
+      : { path: { ...target.params }, query: Object.fromEntries(url.searchParams) };
 
     let body: unknown;
     const declaredLength = Number(req.headers['content-length'] ?? Number.NaN);
@@ -333,21 +360,39 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       try {
         body = JSON.parse(bodyBuffer.toString('utf8'));
       } catch {
-        violations.push({ kind: 'request', method, path: url.pathname, operationId: op.operationId, message: 'the body is not JSON' });
-        return { status: 400, body: errorBody('Problems parsing JSON', op.documentationUrl, 400), unchecked: true, op };
+        violations.push({
+          kind: 'request',
+          method,
+          path: url.pathname,
+          operationId: op.operationId,
+          message: 'the body is not JSON',
+        });
+        return {
+          status: 400,
+          body: errorBody('Problems parsing JSON', op.documentationUrl, 400),
+          unchecked: true,
+          op,
+        };
       }
       record.body = body;
     }
     if (!route.route.rawBody && validate) {
       const problem = validator.requestBody(op, body);
       if (problem) {
-        return violation({ kind: 'request', method, path: url.pathname, operationId: op.operationId, message: describe(op, problem) });
+        return violation({
+          kind: 'request',
+          method,
+          path: url.pathname,
+          operationId: op.operationId,
+          message: describe(op, problem),
+        });
       }
     }
 
     const owner = values.path.owner;
     const name = values.path.repo;
-    const repo = typeof owner === 'string' && typeof name === 'string' ? findRepo(state, owner, name) : undefined;
+    const repo =
+      typeof owner === 'string' && typeof name === 'string' ? findRepo(state, owner, name) : undefined;
     if (!repo) {
       await drain();
       return { status: 404, body: errorBody('Not Found', op.documentationUrl, 404), op };
@@ -412,7 +457,9 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       if (kind === 'artifacts') {
         const artifact = repo.artifacts.get(id);
         if (artifact) {
-          res.writeHead(200, { 'content-type': 'application/zip', 'content-length': artifact.zip.length }).end(artifact.zip);
+          res
+            .writeHead(200, { 'content-type': 'application/zip', 'content-length': artifact.zip.length })
+            .end(artifact.zip);
           return;
         }
         continue;
@@ -439,7 +486,9 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   async function serveWeb(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     await readAll(req);
     const match = /^\/_web\/([^/]+)\/([^/]+)\/releases\/download\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    const repo = match ? findRepo(state, decodeURIComponent(match[1] as string), decodeURIComponent(match[2] as string)) : undefined;
+    const repo = match
+      ? findRepo(state, decodeURIComponent(match[1] as string), decodeURIComponent(match[2] as string))
+      : undefined;
     const token = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const info = token === undefined ? undefined : state.tokens.get(token);
     const canSeeDrafts = info !== undefined && !info.expired && info.scopes === 'write';
@@ -450,7 +499,12 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         if (releaseWebTag(release) !== tag || (release.draft && !canSeeDrafts)) continue;
         const asset = [...release.assets.values()].find((a) => a.name === name);
         if (asset) {
-          res.writeHead(302, { location: objectUrl('release-assets', asset.id, asset.name), 'content-length': 0 }).end();
+          res
+            .writeHead(302, {
+              location: objectUrl('release-assets', asset.id, asset.name),
+              'content-length': 0,
+            })
+            .end();
           return;
         }
       }
@@ -475,14 +529,28 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     } catch (error) {
       outcome = {
         status: 500,
-        body: errorBody(`test server error: ${(error as Error).stack ?? String(error)}`, 'https://docs.github.com/rest', 500),
+        body: errorBody(
+          `test server error: ${(error as Error).stack ?? String(error)}`,
+          'https://docs.github.com/rest',
+          500,
+        ),
         unchecked: true,
       };
-      violations.push({ kind: 'response', method, path: url.pathname, message: `the handler threw: ${String(error)}` });
+      violations.push({
+        kind: 'response',
+        method,
+        path: url.pathname,
+        message: `the handler threw: ${String(error)}`,
+      });
     }
 
     if (validate && !outcome.unchecked && outcome.op) {
-      const problem = validator.response(outcome.op, outcome.status, outcome.body, ANY_OPERATION_STATUSES.has(outcome.status));
+      const problem = validator.response(
+        outcome.op,
+        outcome.status,
+        outcome.body,
+        ANY_OPERATION_STATUSES.has(outcome.status),
+      );
       if (problem) {
         outcome = violation({
           kind: 'response',
@@ -571,4 +639,3 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     },
   } satisfies GitHubServer;
 }
-

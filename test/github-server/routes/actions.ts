@@ -26,7 +26,10 @@ export const actionsRoutes: readonly Route[] = [
       const page = paginate(ctx, artifacts);
       return json(
         200,
-        { total_count: artifacts.length, artifacts: page.items.map((a) => artifactJson(ctx.repo, a, ctx.urls)) },
+        {
+          total_count: artifacts.length,
+          artifacts: page.items.map((a) => artifactJson(ctx.repo, a, ctx.urls)),
+        },
         page.headers,
       );
     },
@@ -47,8 +50,12 @@ export const actionsRoutes: readonly Route[] = [
     handle(ctx) {
       const artifact = ctx.repo.artifacts.get(intParam(ctx, 'artifact_id'));
       if (!artifact || stringParam(ctx, 'archive_format') !== 'zip') return notFound(ctx);
-      if (artifact.expired) return { status: 410, body: errorBody('Artifact has expired', ctx.op.documentationUrl, 410) };
-      return { status: 302, headers: { location: ctx.objectUrl('artifacts', artifact.id, `${artifact.name}.zip`) } };
+      if (artifact.expired)
+        return { status: 410, body: errorBody('Artifact has expired', ctx.op.documentationUrl, 410) };
+      return {
+        status: 302,
+        headers: { location: ctx.objectUrl('artifacts', artifact.id, `${artifact.name}.zip`) },
+      };
     },
   },
 ];

@@ -55,7 +55,11 @@ export interface Route {
   handle(ctx: RouteContext): Reply | Promise<Reply>;
 }
 
-export function errorBody(message: string, documentationUrl: string, status: number): Record<string, unknown> {
+export function errorBody(
+  message: string,
+  documentationUrl: string,
+  status: number,
+): Record<string, unknown> {
   return { message, documentation_url: documentationUrl, status: String(status) };
 }
 
@@ -113,7 +117,10 @@ export function optionalBoolean(record: unknown, name: string): boolean | undefi
  * One page of `items` as GitHub pages lists: `per_page` (default 30, at most 100), `page` (from 1), and a `Link`
  * header with `prev`, `next`, `last` and `first` relations built on the request URL.
  */
-export function paginate<T>(ctx: Pick<RouteContext, 'query' | 'requestUrl'>, items: readonly T[]): { items: T[]; headers: Record<string, string> } {
+export function paginate<T>(
+  ctx: Pick<RouteContext, 'query' | 'requestUrl'>,
+  items: readonly T[],
+): { items: T[]; headers: Record<string, string> } {
   const requested = typeof ctx.query.per_page === 'number' ? ctx.query.per_page : 30;
   const perPage = requested < 1 ? 30 : Math.min(requested, 100);
   const page = Math.max(1, typeof ctx.query.page === 'number' ? ctx.query.page : 1);

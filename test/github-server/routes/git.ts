@@ -38,7 +38,9 @@ export const gitRoutes: readonly Route[] = [
     handle(ctx) {
       const ref = stringParam(ctx, 'ref');
       const commit = resolveCommit(ctx.repo, ref);
-      return commit ? json(200, commitJson(ctx.repo, commit, ctx.urls)) : unprocessable(ctx, `No commit found for SHA: ${ref}`);
+      return commit
+        ? json(200, commitJson(ctx.repo, commit, ctx.urls))
+        : unprocessable(ctx, `No commit found for SHA: ${ref}`);
     },
   },
 ];

@@ -27,7 +27,12 @@ function tooLong(ctx: RouteContext, body: string): Reply | undefined {
   const max = ctx.state.limits.maxCommentLength;
   if (body.length <= max) return undefined;
   return validationFailed(ctx, [
-    { resource: 'IssueComment', code: 'custom', field: 'body', message: `body is too long (maximum is ${max} characters)` },
+    {
+      resource: 'IssueComment',
+      code: 'custom',
+      field: 'body',
+      message: `body is too long (maximum is ${max} characters)`,
+    },
   ]);
 }
 
@@ -151,7 +156,8 @@ export const issueRoutes: readonly Route[] = [
       for (const entry of requested) {
         const name = typeof entry === 'string' ? entry : entry.name;
         const label = ensureLabel(ctx, ctx.repo, name);
-        if (!issue.labels.some((n) => n.toLowerCase() === label.name.toLowerCase())) issue.labels.push(label.name);
+        if (!issue.labels.some((n) => n.toLowerCase() === label.name.toLowerCase()))
+          issue.labels.push(label.name);
       }
       issue.updatedAt = ctx.state.now();
       return json(200, issueLabelsJson(ctx, issue));

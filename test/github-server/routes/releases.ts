@@ -42,7 +42,10 @@ function publishedWithTag(repo: Repo, tag: string, except?: number): Release | u
  * What publishing a release needs: no other published release with the tag, and the tag itself, created at
  * `target_commitish` (default branch by default) when it does not exist yet.
  */
-function prepareTag(ctx: RouteContext, release: Pick<Release, 'id' | 'tagName' | 'targetCommitish' | 'draft'>): Reply | undefined {
+function prepareTag(
+  ctx: RouteContext,
+  release: Pick<Release, 'id' | 'tagName' | 'targetCommitish' | 'draft'>,
+): Reply | undefined {
   if (release.tagName.trim() === '') {
     return validationFailed(ctx, [{ resource: 'Release', code: 'missing_field', field: 'tag_name' }]);
   }
@@ -52,7 +55,8 @@ function prepareTag(ctx: RouteContext, release: Pick<Release, 'id' | 'tagName' |
   const tagRef = `refs/tags/${release.tagName}`;
   if (ctx.repo.refs.has(tagRef)) return undefined;
   const target = resolveCommit(ctx.repo, release.targetCommitish);
-  if (!target) return validationFailed(ctx, [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }]);
+  if (!target)
+    return validationFailed(ctx, [{ resource: 'Release', code: 'invalid', field: 'target_commitish' }]);
   if (!release.draft) ctx.repo.refs.set(tagRef, target.sha);
   return undefined;
 }
@@ -119,7 +123,9 @@ export const releaseRoutes: readonly Route[] = [
     path: '/repos/{owner}/{repo}/releases',
     permission: 'contents=read',
     handle(ctx) {
-      const releases = [...ctx.repo.releases.values()].filter((r) => visible(ctx, r)).sort((a, b) => b.id - a.id);
+      const releases = [...ctx.repo.releases.values()]
+        .filter((r) => visible(ctx, r))
+        .sort((a, b) => b.id - a.id);
       const page = paginate(ctx, releases);
       return json(
         200,
@@ -208,7 +214,12 @@ export const releaseRoutes: readonly Route[] = [
       const max = ctx.state.limits.maxAssetBytes;
       if (ctx.declaredLength > max) {
         return validationFailed(ctx, [
-          { resource: 'ReleaseAsset', code: 'custom', field: 'size', message: `size must be less than ${max + 1}` },
+          {
+            resource: 'ReleaseAsset',
+            code: 'custom',
+            field: 'size',
+            message: `size must be less than ${max + 1}`,
+          },
         ]);
       }
       const name = normalizeAssetName(String(ctx.query.name));
@@ -252,7 +263,10 @@ export const releaseRoutes: readonly Route[] = [
       if (!found || !visible(ctx, found.release)) return notFound(ctx);
       const accept = String(ctx.headers.accept ?? '');
       if (accept.includes('application/octet-stream')) {
-        return { status: 302, headers: { location: ctx.objectUrl('release-assets', found.asset.id, found.asset.name) } };
+        return {
+          status: 302,
+          headers: { location: ctx.objectUrl('release-assets', found.asset.id, found.asset.name) },
+        };
       }
       return json(200, assetJson(ctx.repo, found.release, found.asset, ctx.urls));
     },
