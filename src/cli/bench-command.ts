@@ -111,9 +111,11 @@ export function registerBench(program: Command, io: CliIo): void {
       'benchmark a model on device profiles: latency, throughput, memory, load time, accuracy; A/B with a baseline',
     )
     .argument('<model>', 'path of the .onnx file')
-    .option('--profile <id...>', 'device profile ids or profile files (slmops profiles lists them)', [
-      'github-ubuntu-x64',
-    ])
+    .option(
+      '--profile <id...>',
+      'device profile ids or profile files (slmops profiles lists them); default: this host as it is',
+      [],
+    )
     .option('--baseline <model>', 'baseline to compare with, interleaved: a path or git:<ref>:<path>')
     .option('--eval <file>', 'eval data (JSONL) for accuracy or perplexity')
     .option('--out <file>', 'write the result (one profile) to this file')
