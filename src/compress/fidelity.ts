@@ -9,8 +9,11 @@ import { createSession, type Session, type TensorValue } from '../inference/sess
 import { synthesizeInputs } from '../inference/synthesize.ts';
 import { runInChild } from '../workers/spawn.ts';
 
-/** Eval records per onnxruntime call. */
-const BATCH = 64;
+/**
+ * Eval records per onnxruntime call: one, as a device runs them. Batching changes int8 dynamic variants' results
+ * (one activation scale per call), so quality measured in batches would not be the quality users get.
+ */
+const BATCH = 1;
 
 export interface FidelitySpec {
   reference: string;
