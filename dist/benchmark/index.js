@@ -23128,7 +23128,7 @@ function childSpec() {
 }
 
 // src/compress/fidelity.ts
-var BATCH = 64;
+var BATCH = 1;
 async function runAll(session, feeds) {
   const out = [];
   for (const f2 of feeds) out.push(await session.run(f2));

@@ -27774,7 +27774,7 @@ function childSpec() {
 }
 
 // src/compress/fidelity.ts
-var BATCH = 64;
+var BATCH = 1;
 async function runAll(session, feeds) {
   const out = [];
   for (const f of feeds) out.push(await session.run(f));
@@ -35867,9 +35867,11 @@ function formatBenchResult(r) {
 function registerBench(program2, io) {
   program2.command("bench").description(
     "benchmark a model on device profiles: latency, throughput, memory, load time, accuracy; A/B with a baseline"
-  ).argument("<model>", "path of the .onnx file").option("--profile <id...>", "device profile ids or profile files (slmops profiles lists them)", [
-    "github-ubuntu-x64"
-  ]).option("--baseline <model>", "baseline to compare with, interleaved: a path or git:<ref>:<path>").option("--eval <file>", "eval data (JSONL) for accuracy or perplexity").option("--out <file>", "write the result (one profile) to this file").option("--out-dir <dir>", "write one result per profile into this folder").option("--quick", "quick protocol (fewer processes and iterations), clearly labelled in the result").option("--threads <n>", "intra-op threads (default: the profile's cores, at most this host's)").option("--workload <kind>", "auto, generic, prefill or decode", "auto").option("--seq <n>", "sequence length of prefill, or cache length of a decode step", "128").option("--batch <n>", "batch size", "1").option("--dim <name=value...>", "values for other symbolic dims", []).option(
+  ).argument("<model>", "path of the .onnx file").option(
+    "--profile <id...>",
+    "device profile ids or profile files (slmops profiles lists them); default: this host as it is",
+    []
+  ).option("--baseline <model>", "baseline to compare with, interleaved: a path or git:<ref>:<path>").option("--eval <file>", "eval data (JSONL) for accuracy or perplexity").option("--out <file>", "write the result (one profile) to this file").option("--out-dir <dir>", "write one result per profile into this folder").option("--quick", "quick protocol (fewer processes and iterations), clearly labelled in the result").option("--threads <n>", "intra-op threads (default: the profile's cores, at most this host's)").option("--workload <kind>", "auto, generic, prefill or decode", "auto").option("--seq <n>", "sequence length of prefill, or cache length of a decode step", "128").option("--batch <n>", "batch size", "1").option("--dim <name=value...>", "values for other symbolic dims", []).option(
     "--mode <mode>",
     "auto (native when this host is the profile's device), native or emulated",
     "auto"
