@@ -361,7 +361,10 @@ export function judge(
   };
 }
 
-/** The exit code of a verdict: 1 when the gate fails (an inconclusive result too, with failOn 'inconclusive'). */
+/**
+ * Whether the step fails: on a failed gate, and on an inconclusive one with failOn 'inconclusive' or the budgets'
+ * `onInconclusive: fail | rerun` (rerun fails the step so that "Re-run failed jobs" measures again).
+ */
 export function gateFails(
   verdict: Verdict,
   failOn: 'fail' | 'inconclusive',
@@ -369,5 +372,8 @@ export function gateFails(
 ): boolean {
   if (verdict.advisory) return false;
   if (verdict.overall === 'fail') return true;
-  return verdict.overall === 'inconclusive' && (failOn === 'inconclusive' || onInconclusive === 'fail');
+  return (
+    verdict.overall === 'inconclusive' &&
+    (failOn === 'inconclusive' || onInconclusive === 'fail' || onInconclusive === 'rerun')
+  );
 }

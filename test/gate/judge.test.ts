@@ -166,3 +166,15 @@ describe('the overall verdict', () => {
     expect(verdict.notes.join('\n')).toMatch(/measured on 2 different hosts/);
   });
 });
+
+describe('onInconclusive: rerun', () => {
+  it('fails the step on an inconclusive verdict so that a re-run measures again', () => {
+    const unclear = benchResult({
+      profile: { id: 'rpi5', mode: 'native' },
+      comparison: { baselineVariantId: 'b', ratioP50: 1.04, ci95: [1.0, 1.09], baselineBytes: 320000 },
+    });
+    const verdict = judge([loaded(unclear)], DEFAULT_BUDGETS);
+    expect(gateFails(verdict, 'fail', 'rerun')).toBe(true);
+    expect(gateFails(verdict, 'fail', 'warn')).toBe(false);
+  });
+});
