@@ -12,6 +12,7 @@ import { modelId as deriveModelId } from '../contracts/ids.ts';
 import { calibrateHost } from '../devices/calibrate.ts';
 import { hostFingerprint } from '../devices/fingerprint.ts';
 import { resolveProfile } from '../devices/profiles.ts';
+import { runFunctionalCheck } from '../devices/qemu/functional.ts';
 import { readEvalData } from '../evaluate/eval-data.ts';
 import { createSession } from '../inference/session.ts';
 import { inspectModel } from '../onnx/inspect.ts';
@@ -46,6 +47,12 @@ export interface BenchOptions {
   iterations?: number;
   /** Run the quality check in this process (tests). */
   inProcess?: boolean;
+  /**
+   * Run the arm64 functional check under qemu for emulated arm64 profiles (src/devices/qemu): does the variant
+   * load, run and agree with x86-64 on the device's own CPU features? Downloads and caches qemu and an arm64
+   * Node sysroot on first use.
+   */
+  functional?: boolean;
   log?: (message: string) => void;
 }
 
@@ -304,6 +311,25 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
     ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess))
     : undefined;
 
+  const functional = new Map<string, Awaited<ReturnType<typeof runFunctionalCheck>>>();
+  if (options.functional) {
+    for (const { profile, native } of plans) {
+      if (native || profile.arch !== 'arm64') continue;
+      log(`functional check of ${variant} on ${profile.id} under qemu`);
+      functional.set(
+        profile.id,
+        await runFunctionalCheck({
+          model: headPath,
+          profile,
+          ...(reference ? { reference } : {}),
+          ...(options.evalData ? { evalData: options.evalData } : {}),
+          prepare: true,
+          log: { info: log, warning: log, error: log, debug() {}, group: (_name, fn) => fn() },
+        }),
+      );
+    }
+  }
+
   return plans.map(({ profile, native, threads }) => {
     const m = measurements.get(threads)!;
     const headGroups = m.timings.map((t) => t.samplesMs.head!);
@@ -414,6 +440,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
         : {}),
       ...(options.pullRequest ? { pullRequest: options.pullRequest } : {}),
       ...(findings.length ? { findings } : {}),
+      ...(functional.has(profile.id) ? { functional: functional.get(profile.id)! } : {}),
       createdAt: new Date().toISOString(),
     };
     validateDocument('bench', result, `bench result for ${profile.id}`);

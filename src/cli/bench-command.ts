@@ -23,6 +23,7 @@ interface BenchFlags {
   dim: string[];
   mode: string;
   name?: string;
+  functional?: boolean;
 }
 
 const WORKLOADS = ['auto', 'generic', 'prefill', 'decode'];
@@ -132,6 +133,10 @@ export function registerBench(program: Command, io: CliIo): void {
       'auto',
     )
     .option('--name <id>', 'model id (default: from the compress report or the path)')
+    .option(
+      '--functional',
+      "for emulated arm64 profiles, also run the variant under qemu on the device's CPU features",
+    )
     .option('--json', 'print the results as JSON')
     .action(async (model: string, flags: BenchFlags) => {
       const profiles = flags.profile.flatMap((p) => p.split(',')).filter(Boolean);
@@ -153,6 +158,7 @@ export function registerBench(program: Command, io: CliIo): void {
         dims: parseDims(flags.dim),
         mode: oneOf('--mode', flags.mode, MODES) as 'auto' | 'native' | 'emulated',
         ...(flags.name ? { name: flags.name } : {}),
+        functional: Boolean(flags.functional) || process.env.SLMOPS_FUNCTIONAL === '1',
         log: (m) => io.err(m),
       });
       for (const { profile, result } of outputs) {

@@ -5,6 +5,7 @@ import { VERSION } from '../version.ts';
 import { registerBench } from './bench-command.ts';
 import { registerCalibrate } from './calibrate-command.ts';
 import { registerCompress } from './compress-command.ts';
+import { registerFunctional } from './functional-command.ts';
 import { registerGate } from './gate-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
@@ -23,6 +24,7 @@ export function buildProgram(io: CliIo): Command {
   registerProfiles(program, io);
   registerGate(program, io);
   registerCalibrate(program, io);
+  registerFunctional(program, io);
   return program;
 }
 

@@ -281,7 +281,38 @@ export interface BenchResult {
   pullRequest?: { number: number; headSha: string };
   /** Facts a reviewer must see, such as a model that needs more RAM than the profile's device has. */
   findings?: string[];
+  /** The arm64 functional check under qemu-user (src/devices/qemu): loads, runs, agrees on the device's features. */
+  functional?: FunctionalResult;
   createdAt: string;
+}
+
+/**
+ * Does the variant load, run and agree with x86-64 on the device's own CPU features (arm64 under qemu-user)?
+ * Agreement and `maxAbsDiff` compare the arm64 run with the x86-64 run of the same variant; `reference` compares it
+ * with the x86-64 run of the uncompressed model. `seconds` is the wall time of the whole check: never a latency.
+ */
+export interface FunctionalResult {
+  status: 'passed' | 'failed' | 'skipped';
+  profile: string;
+  qemuCpu: string | null;
+  qemuVersion: string | null;
+  /** The profile's Linux feature flags (its /proc/cpuinfo `Features` line). */
+  features: string[];
+  /** Why it failed or was skipped (names the profile and, for a crash, the signal and the instruction). */
+  reason?: string;
+  samples: number;
+  seconds: number;
+  agreement?: number;
+  maxAbsDiff?: number;
+  /** Accuracy or perplexity on the arm64 run minus the x86-64 run of the same variant. */
+  metricDelta?: number;
+  metric?: { name: 'accuracy' | 'perplexity'; arm64: number; x86: number };
+  reference?: { agreement: number; maxAbsDiff: number; metricDelta?: number };
+  /** What the guest saw: its /proc/cpuinfo Features, its hwcaps, and which of the two qemu made up. */
+  guest?: { cpuinfo: string[]; hwcaps: string[]; cpuinfoFrom: 'sysroot' | 'qemu' };
+  /** The crash: signal, where the run was, and the instruction when it could be read. */
+  fault?: { signal: string; stage?: string; instruction?: string; address?: string; feature?: string };
+  notes?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -331,7 +362,13 @@ export interface Manifest {
   /** sha256 over the sorted `<sha256>  <path>` lines of the model and data files: what the release is. */
   identity?: string;
   files: ManifestFile[];
-  variants?: { id: string; path: string; recipe?: { spec: string; passes?: Record<string, unknown>[] } }[];
+  variants?: {
+    id: string;
+    path: string;
+    /** Bundle paths of the variant's external data files. */
+    data?: string[];
+    recipe?: { spec: string; passes?: Record<string, unknown>[] };
+  }[];
   recipe?: { spec: string; passes?: Record<string, unknown>[] };
   source: { repository: string; commit: string; ref: string };
   tools: { slmops: string; onnxruntime?: string };

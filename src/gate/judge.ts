@@ -296,7 +296,48 @@ export function judgeResult(result: Result, limits: BudgetLimits, options: Judge
         reason: `top-1 agreement with the reference against ${limit}`,
       });
   }
+  if (result.functional) add(functionalRule(result.functional, limits.agreement?.min));
   return rules;
+}
+
+/**
+ * The arm64 functional check (src/devices/qemu): a failed check fails; a skipped one is an advisory inconclusive
+ * (visible, never a silent pass); a passed one fails when its top-1 agreement (with the reference model when it ran,
+ * else with the x86-64 run of the variant) is below the budget's `agreement.min`. `limit` is that floor (0: none).
+ */
+function functionalRule(
+  functional: NonNullable<BenchResult['functional']>,
+  floor: number | undefined,
+): Omit<JudgedRule, 'variantId' | 'profileId'> {
+  const value = functional.reference?.agreement ?? functional.agreement ?? null;
+  const limit = floor ?? 0;
+  const where = `arm64 under qemu (${functional.qemuCpu ?? 'no CPU model'})`;
+  const base = { metric: 'functional', kind: 'absolute' as const, limit, value };
+  if (functional.status === 'failed')
+    return {
+      ...base,
+      verdict: 'fail',
+      reason: `${where}: ${functional.reason ?? 'the functional check failed'}`,
+    };
+  if (functional.status === 'skipped')
+    return {
+      ...base,
+      verdict: 'inconclusive',
+      advisory: true,
+      reason: `${where}: skipped: ${functional.reason ?? 'no reason given'}`,
+    };
+  const against = functional.reference ? 'the reference model' : 'the x86-64 run';
+  if (floor !== undefined && value !== null && value < floor)
+    return {
+      ...base,
+      verdict: 'fail',
+      reason: `${where}: top-1 agreement with ${against} ${value.toFixed(4)} is below the floor ${floor}`,
+    };
+  return {
+    ...base,
+    verdict: 'pass',
+    reason: `${where}: loads, runs and agrees on ${functional.samples} inputs${value === null ? '' : ` (top-1 agreement with ${against} ${value.toFixed(4)})`}`,
+  };
 }
 
 function hostKey(result: Result): string {

@@ -64,6 +64,8 @@ function limitText(rule: JudgedRule): string {
     case 'accuracy.min':
     case 'agreement.min':
       return `≥ ${fmt(rule.limit, rule.metric)}`;
+    case 'functional':
+      return rule.limit > 0 ? `runs; agreement ≥ ${fmt(rule.limit, rule.metric)}` : 'loads, runs, agrees';
     default:
       return `≤ ${fmt(rule.limit, rule.metric)}`;
   }
@@ -81,6 +83,42 @@ function ruleRow(rule: JudgedRule, text: (s: string) => string): string {
           : fmt(rule.baseline, rule.metric);
   const verdict = `${ICON[rule.verdict]} ${rule.verdict}${rule.advisory ? ' (advisory)' : ''}`;
   return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci} | ${limitText(rule)} | ${verdict} |`;
+}
+
+const FUNCTIONAL_ICON: Record<string, string> = { passed: '✅', failed: '❌', skipped: '⚠️' };
+
+/**
+ * The arm64 functional status of a profile's results (src/devices/qemu), for its section: the worst status in the
+ * title, then one line per variant with its figures or its reason. Undefined when no result has the check.
+ */
+function functionalSummary(
+  results: BenchResult[],
+  text: (s: string) => string,
+): { status: string; lines: string[] } | undefined {
+  const checked = results.filter((r) => r.functional);
+  if (checked.length === 0) return undefined;
+  const statuses = checked.map((r) => r.functional!.status);
+  const status = statuses.includes('failed') ? 'failed' : statuses.includes('skipped') ? 'skipped' : 'passed';
+  const lines = checked.map((r) => {
+    const f = r.functional!;
+    const where = f.qemuCpu
+      ? `QEMU_CPU=${f.qemuCpu}${f.qemuVersion ? `, QEMU ${f.qemuVersion}` : ''}`
+      : 'no emulator';
+    const figures =
+      f.status === 'skipped'
+        ? ''
+        : [
+            `${f.samples} inputs`,
+            ...(f.agreement === undefined ? [] : [`top-1 agreement with x86-64 ${f.agreement.toFixed(4)}`]),
+            ...(f.maxAbsDiff === undefined ? [] : [`max |Δ| ${f.maxAbsDiff.toExponential(2)}`]),
+            ...(f.metric && f.metricDelta !== undefined
+              ? [`${f.metric.name} Δ ${f.metricDelta >= 0 ? '+' : ''}${f.metricDelta.toFixed(4)}`]
+              : []),
+          ].join(', ');
+    const reason = f.reason ? ` — ${text(f.reason)}` : '';
+    return `- ${FUNCTIONAL_ICON[f.status]} ${text(r.variantId)}: ${f.status} (${text(where)})${figures ? `: ${figures}` : ''}${reason}`;
+  });
+  return { status, lines };
 }
 
 /** A Mermaid quadrant chart of size (x) against median latency (y) of every variant on one profile. */
@@ -168,8 +206,10 @@ export function renderGateReport(
       ? 'emulated: measured on the runner, device figures predicted'
       : 'native';
     const rows = rules.map((r) => ruleRow(r, text));
+    const functional = functionalSummary(profileResults, text);
     return {
-      title: `### ${text(profile)} (${mode})`,
+      title: `### ${text(profile)} (${mode})${functional ? ` · arm64 functional check ${FUNCTIONAL_ICON[functional.status]} ${functional.status}` : ''}`,
+      functional: functional?.lines,
       header:
         '| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |',
       rows,
@@ -190,6 +230,13 @@ export function renderGateReport(
           s.title,
           '',
           rows.length ? `${s.header}\n${rows.join('\n')}` : '_No budget applies to these results._',
+          ...(s.functional
+            ? [
+                '',
+                'Functional check on arm64 under qemu-user (timings under emulation are not latencies):',
+                ...s.functional,
+              ]
+            : []),
         ].join('\n'),
       );
       if (withCharts && s.chart) parts.push(s.chart);

@@ -60,6 +60,7 @@ export async function runBenchmark(inputs: BenchmarkInputs, deps: BenchmarkDeps)
         protocol: inputs.protocol,
         ...(inputs.threads ? { threads: inputs.threads } : {}),
         ...(pullRequest ? { pullRequest } : {}),
+        functional: env.SLMOPS_FUNCTIONAL === '1',
         log: (m) => log.info(m),
       }),
     );
