@@ -895,17 +895,17 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node2, visitor, path4) {
-      const ctrl = callVisitor(key, node2, visitor, path4);
+    function visit_(key, node2, visitor, path7) {
+      const ctrl = callVisitor(key, node2, visitor, path7);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path4, ctrl);
-        return visit_(key, ctrl, visitor, path4);
+        replaceNode(key, path7, ctrl);
+        return visit_(key, ctrl, visitor, path7);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path4 = Object.freeze(path4.concat(node2));
+          path7 = Object.freeze(path7.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci2 = visit_(i, node2.items[i], visitor, path4);
+            const ci2 = visit_(i, node2.items[i], visitor, path7);
             if (typeof ci2 === "number")
               i = ci2 - 1;
             else if (ci2 === BREAK)
@@ -916,13 +916,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path4 = Object.freeze(path4.concat(node2));
-          const ck = visit_("key", node2.key, visitor, path4);
+          path7 = Object.freeze(path7.concat(node2));
+          const ck = visit_("key", node2.key, visitor, path7);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = visit_("value", node2.value, visitor, path4);
+          const cv = visit_("value", node2.value, visitor, path7);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -943,17 +943,17 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node2, visitor, path4) {
-      const ctrl = await callVisitor(key, node2, visitor, path4);
+    async function visitAsync_(key, node2, visitor, path7) {
+      const ctrl = await callVisitor(key, node2, visitor, path7);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path4, ctrl);
-        return visitAsync_(key, ctrl, visitor, path4);
+        replaceNode(key, path7, ctrl);
+        return visitAsync_(key, ctrl, visitor, path7);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path4 = Object.freeze(path4.concat(node2));
+          path7 = Object.freeze(path7.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci2 = await visitAsync_(i, node2.items[i], visitor, path4);
+            const ci2 = await visitAsync_(i, node2.items[i], visitor, path7);
             if (typeof ci2 === "number")
               i = ci2 - 1;
             else if (ci2 === BREAK)
@@ -964,13 +964,13 @@ var require_visit = __commonJS({
             }
           }
         } else if (identity.isPair(node2)) {
-          path4 = Object.freeze(path4.concat(node2));
-          const ck = await visitAsync_("key", node2.key, visitor, path4);
+          path7 = Object.freeze(path7.concat(node2));
+          const ck = await visitAsync_("key", node2.key, visitor, path7);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = await visitAsync_("value", node2.value, visitor, path4);
+          const cv = await visitAsync_("value", node2.value, visitor, path7);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -997,23 +997,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node2, visitor, path4) {
+    function callVisitor(key, node2, visitor, path7) {
       if (typeof visitor === "function")
-        return visitor(key, node2, path4);
+        return visitor(key, node2, path7);
       if (identity.isMap(node2))
-        return visitor.Map?.(key, node2, path4);
+        return visitor.Map?.(key, node2, path7);
       if (identity.isSeq(node2))
-        return visitor.Seq?.(key, node2, path4);
+        return visitor.Seq?.(key, node2, path7);
       if (identity.isPair(node2))
-        return visitor.Pair?.(key, node2, path4);
+        return visitor.Pair?.(key, node2, path7);
       if (identity.isScalar(node2))
-        return visitor.Scalar?.(key, node2, path4);
+        return visitor.Scalar?.(key, node2, path7);
       if (identity.isAlias(node2))
-        return visitor.Alias?.(key, node2, path4);
+        return visitor.Alias?.(key, node2, path7);
       return void 0;
     }
-    function replaceNode(key, path4, node2) {
-      const parent = path4[path4.length - 1];
+    function replaceNode(key, path7, node2) {
+      const parent = path7[path7.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node2;
       } else if (identity.isPair(parent)) {
@@ -1435,19 +1435,19 @@ var require_Alias = __commonJS({
           if (ctx)
             ctx.aliasResolveCache = nodes;
         }
-        let found = void 0;
+        let found2 = void 0;
         for (const node2 of nodes) {
           if (node2 === this)
             break;
           if (node2.anchor === this.source)
-            found = node2;
+            found2 = node2;
         }
-        if (found && ctx) {
+        if (found2 && ctx) {
           const { anchors: anchors2, doc: doc2, maxAliasCount } = ctx;
-          let data = anchors2.get(found);
+          let data = anchors2.get(found2);
           if (!data) {
-            toJS.toJS(found, null, ctx);
-            data = anchors2.get(found);
+            toJS.toJS(found2, null, ctx);
+            data = anchors2.get(found2);
           }
           if (data?.res === void 0) {
             const msg = "This should not happen: Alias anchor was not resolved?";
@@ -1456,14 +1456,14 @@ var require_Alias = __commonJS({
           if (maxAliasCount >= 0) {
             data.count += 1;
             if (data.aliasCount === 0)
-              data.aliasCount = getAliasCount(doc2, found, anchors2);
+              data.aliasCount = getAliasCount(doc2, found2, anchors2);
             if (data.count * data.aliasCount > maxAliasCount) {
               const msg = "Excessive alias count indicates a resource exhaustion attack";
               throw new ReferenceError(msg);
             }
           }
         }
-        return found;
+        return found2;
       }
       toJSON(_arg, ctx) {
         if (!ctx)
@@ -1625,10 +1625,10 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path4, value) {
+    function collectionFromPath(schema, path7, value) {
       let v2 = value;
-      for (let i = path4.length - 1; i >= 0; --i) {
-        const k2 = path4[i];
+      for (let i = path7.length - 1; i >= 0; --i) {
+        const k2 = path7[i];
         if (typeof k2 === "number" && Number.isInteger(k2) && k2 >= 0) {
           const a = [];
           a[k2] = v2;
@@ -1647,7 +1647,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path4) => path4 == null || typeof path4 === "object" && !!path4[Symbol.iterator]().next().done;
+    var isEmptyPath = (path7) => path7 == null || typeof path7 === "object" && !!path7[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -1677,11 +1677,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path4, value) {
-        if (isEmptyPath(path4))
+      addIn(path7, value) {
+        if (isEmptyPath(path7))
           this.add(value);
         else {
-          const [key, ...rest] = path4;
+          const [key, ...rest] = path7;
           const node2 = this.get(key, true);
           if (identity.isCollection(node2))
             node2.addIn(rest, value);
@@ -1695,8 +1695,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path4) {
-        const [key, ...rest] = path4;
+      deleteIn(path7) {
+        const [key, ...rest] = path7;
         if (rest.length === 0)
           return this.delete(key);
         const node2 = this.get(key, true);
@@ -1710,8 +1710,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path4, keepScalar) {
-        const [key, ...rest] = path4;
+      getIn(path7, keepScalar) {
+        const [key, ...rest] = path7;
         const node2 = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node2) ? node2.value : node2;
@@ -1729,8 +1729,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path4) {
-        const [key, ...rest] = path4;
+      hasIn(path7) {
+        const [key, ...rest] = path7;
         if (rest.length === 0)
           return this.has(key);
         const node2 = this.get(key, true);
@@ -1740,8 +1740,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path4, value) {
-        const [key, ...rest] = path4;
+      setIn(path7, value) {
+        const [key, ...rest] = path7;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -4256,9 +4256,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path4, value) {
+      addIn(path7, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path4, value);
+          this.contents.addIn(path7, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -4333,14 +4333,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path4) {
-        if (Collection.isEmptyPath(path4)) {
+      deleteIn(path7) {
+        if (Collection.isEmptyPath(path7)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path4) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path7) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -4355,10 +4355,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path4, keepScalar) {
-        if (Collection.isEmptyPath(path4))
+      getIn(path7, keepScalar) {
+        if (Collection.isEmptyPath(path7))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path4, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path7, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -4369,10 +4369,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path4) {
-        if (Collection.isEmptyPath(path4))
+      hasIn(path7) {
+        if (Collection.isEmptyPath(path7))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path4) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path7) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -4389,13 +4389,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path4, value) {
-        if (Collection.isEmptyPath(path4)) {
+      setIn(path7, value) {
+        if (Collection.isEmptyPath(path7)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path4), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path7), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path4, value);
+          this.contents.setIn(path7, value);
         }
       }
       /**
@@ -4569,7 +4569,7 @@ var require_resolve_props = __commonJS({
       let tag = null;
       let newlineAfterProp = null;
       let comma = null;
-      let found = null;
+      let found2 = null;
       let start = null;
       for (const token of tokens) {
         if (reqSpace) {
@@ -4606,7 +4606,7 @@ var require_resolve_props = __commonJS({
             if (atNewline) {
               if (comment)
                 comment += token.source;
-              else if (!found || indicator !== "seq-item-ind")
+              else if (!found2 || indicator !== "seq-item-ind")
                 spaceBefore = true;
             } else
               commentSep += token.source;
@@ -4640,9 +4640,9 @@ var require_resolve_props = __commonJS({
           case indicator:
             if (anchor || tag)
               onError(token, "BAD_PROP_ORDER", `Anchors and tags must be after the ${token.source} indicator`);
-            if (found)
+            if (found2)
               onError(token, "UNEXPECTED_TOKEN", `Unexpected ${token.source} in ${flow ?? "collection"}`);
-            found = token;
+            found2 = token;
             atNewline = indicator === "seq-item-ind" || indicator === "explicit-key-ind";
             hasSpace = false;
             break;
@@ -4671,7 +4671,7 @@ var require_resolve_props = __commonJS({
         onError(tab, "TAB_AS_INDENT", "Tabs are not allowed as indentation");
       return {
         comma,
-        found,
+        found: found2,
         spaceBefore,
         comment,
         hasNewline,
@@ -6356,9 +6356,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path4) => {
+    visit.itemAtPath = (cst, path7) => {
       let item = cst;
-      for (const [field, index] of path4) {
+      for (const [field, index] of path7) {
         const tok = item?.[field];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -6367,23 +6367,23 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path4) => {
-      const parent = visit.itemAtPath(cst, path4.slice(0, -1));
-      const field = path4[path4.length - 1][0];
+    visit.parentCollection = (cst, path7) => {
+      const parent = visit.itemAtPath(cst, path7.slice(0, -1));
+      const field = path7[path7.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path4, item, visitor) {
-      let ctrl = visitor(item, path4);
+    function _visit(path7, item, visitor) {
+      let ctrl = visitor(item, path7);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field of ["key", "value"]) {
         const token = item[field];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci2 = _visit(Object.freeze(path4.concat([[field, i]])), token.items[i], visitor);
+            const ci2 = _visit(Object.freeze(path7.concat([[field, i]])), token.items[i], visitor);
             if (typeof ci2 === "number")
               i = ci2 - 1;
             else if (ci2 === BREAK)
@@ -6394,10 +6394,10 @@ var require_cst_visit = __commonJS({
             }
           }
           if (typeof ctrl === "function" && field === "key")
-            ctrl = ctrl(item, path4);
+            ctrl = ctrl(item, path7);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path4) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path7) : ctrl;
     }
     exports.visit = visit;
   }
@@ -6823,9 +6823,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
+        const quote2 = this.charAt(0);
+        let end = this.buffer.indexOf(quote2, this.pos + 1);
+        if (quote2 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -10909,11 +10909,11 @@ var require_validate = __commonJS({
         jsonPointer = $data;
         data = names_1.default.rootData;
       } else {
-        const matches = RELATIVE_JSON_POINTER.exec($data);
-        if (!matches)
+        const matches2 = RELATIVE_JSON_POINTER.exec($data);
+        if (!matches2)
           throw new Error(`Invalid JSON-pointer: ${$data}`);
-        const up = +matches[1];
-        jsonPointer = matches[2];
+        const up = +matches2[1];
+        jsonPointer = matches2[2];
         if (jsonPointer === "#") {
           if (up >= dataLevel)
             throw new Error(errorMsg("property/index", up));
@@ -11377,8 +11377,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path4) {
-      let input = path4;
+    function removeDotSegments(path7) {
+      let input = path7;
       const output = [];
       let nextSlash = -1;
       let len = 0;
@@ -11452,11 +11452,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path4) {
-      if (path4 === "" || path4[0] === "/") {
-        return removeDotSegments(path4);
+    function removeDotSegmentsRelative(path7) {
+      if (path7 === "" || path7[0] === "/") {
+        return removeDotSegments(path7);
       }
-      const segments = path4.split("/");
+      const segments = path7.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -11819,8 +11819,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path4 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path4 && path4 !== "/" ? path4 : void 0;
+        const path7 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path7 && path7 !== "/" ? path7 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -11832,11 +11832,11 @@ var require_schemes = __commonJS({
         urnComponent.error = "URN can not be parsed";
         return urnComponent;
       }
-      const matches = urnComponent.path.match(URN_REG);
-      if (matches && matches[0] === urnComponent.path) {
+      const matches2 = urnComponent.path.match(URN_REG);
+      if (matches2 && matches2[0] === urnComponent.path) {
         const scheme = options.scheme || urnComponent.scheme || "urn";
-        urnComponent.nid = matches[1].toLowerCase();
-        urnComponent.nss = matches[2];
+        urnComponent.nid = matches2[1].toLowerCase();
+        urnComponent.nss = matches2[2];
         const urnScheme = `${scheme}:${options.nid || urnComponent.nid}`;
         const schemeHandler = getSchemeHandler(urnScheme);
         urnComponent.path = void 0;
@@ -12157,8 +12157,8 @@ var require_fast_uri = __commonJS({
     var URI_PARSE = /^(?:([^#/:?]+):)?(?:\/\/((?:([^#/?@]*)@)?(\[[^#/?\]]+\]|[^#/:?]*)(?::(\d*))?))?([^#?]*)(?:\?([^#]*))?(?:#((?:.|[\n\r])*))?/u;
     var AUTHORITY_PREFIX = /^(?:[^#/:?]+:)?\/\/([^/?#]*)/;
     var AUTHORITY_INTRODUCER_REGION = /^(?:[^#/:?]+:)?([/\\\t\n\r]*)/;
-    function getParseError(parsed, matches) {
-      if (matches[2] !== void 0 && parsed.path && parsed.path[0] !== "/") {
+    function getParseError(parsed, matches2) {
+      if (matches2[2] !== void 0 && parsed.path && parsed.path[0] !== "/") {
         return 'URI path must start with "/" when authority is present.';
       }
       if (typeof parsed.port === "number" && (parsed.port < 0 || parsed.port > 65535)) {
@@ -12180,9 +12180,9 @@ var require_fast_uri = __commonJS({
     function isIPLiteral(host) {
       return host[0] === "[" && host[host.length - 1] === "]";
     }
-    function hasMalformedComponentPercentEncoding(matches) {
-      const host = matches[4];
-      return hasMalformedPercentEncoding(matches[3]) || host !== void 0 && !isIPLiteral(host) && hasMalformedPercentEncoding(host) || hasMalformedPercentEncoding(matches[6]) || hasMalformedPercentEncoding(matches[7]) || hasMalformedPercentEncoding(matches[8]);
+    function hasMalformedComponentPercentEncoding(matches2) {
+      const host = matches2[4];
+      return hasMalformedPercentEncoding(matches2[3]) || host !== void 0 && !isIPLiteral(host) && hasMalformedPercentEncoding(host) || hasMalformedPercentEncoding(matches2[6]) || hasMalformedPercentEncoding(matches2[7]) || hasMalformedPercentEncoding(matches2[8]);
     }
     function canonicalizeHost(parsed, options, schemeHandler, isIP) {
       if (hasForbiddenDomainHost(parsed, options, schemeHandler, isIP)) {
@@ -12257,15 +12257,15 @@ var require_fast_uri = __commonJS({
           }
         }
       }
-      const matches = uri.match(URI_PARSE);
-      if (matches) {
-        parsed.scheme = matches[1];
-        parsed.userinfo = matches[3];
-        parsed.host = matches[4];
-        parsed.port = parseInt(matches[5], 10);
-        parsed.path = matches[6] || "";
-        parsed.query = matches[7];
-        parsed.fragment = matches[8];
+      const matches2 = uri.match(URI_PARSE);
+      if (matches2) {
+        parsed.scheme = matches2[1];
+        parsed.userinfo = matches2[3];
+        parsed.host = matches2[4];
+        parsed.port = parseInt(matches2[5], 10);
+        parsed.path = matches2[6] || "";
+        parsed.query = matches2[7];
+        parsed.fragment = matches2[8];
         if (parsed.scheme !== void 0) {
           if (VALID_SCHEME.test(parsed.scheme)) {
             parsed.scheme = parsed.scheme.toLowerCase();
@@ -12274,14 +12274,14 @@ var require_fast_uri = __commonJS({
             malformedScheme = true;
           }
         }
-        malformedPercentEncoding = hasMalformedComponentPercentEncoding(matches);
+        malformedPercentEncoding = hasMalformedComponentPercentEncoding(matches2);
         if (malformedPercentEncoding) {
           parsed.error = parsed.error || "URI contains malformed percent-encoding.";
         }
         if (isNaN(parsed.port)) {
-          parsed.port = matches[5];
+          parsed.port = matches2[5];
         }
-        const parseError = getParseError(parsed, matches);
+        const parseError = getParseError(parsed, matches2);
         if (parseError !== void 0) {
           parsed.error = parsed.error || parseError;
           malformedAuthorityOrPort = true;
@@ -15706,12 +15706,12 @@ var require_formats = __commonJS({
     var DATE = /^(\d\d\d\d)-(\d\d)-(\d\d)$/;
     var DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     function date(str) {
-      const matches = DATE.exec(str);
-      if (!matches)
+      const matches2 = DATE.exec(str);
+      if (!matches2)
         return false;
-      const year = +matches[1];
-      const month = +matches[2];
-      const day = +matches[3];
+      const year = +matches2[1];
+      const month = +matches2[2];
+      const day = +matches2[3];
       return month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && isLeapYear(year) ? 29 : DAYS[month]);
     }
     function compareDate(d1, d2) {
@@ -15726,16 +15726,16 @@ var require_formats = __commonJS({
     var TIME = /^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$/i;
     function getTime(strictTimeZone) {
       return function time2(str) {
-        const matches = TIME.exec(str);
-        if (!matches)
+        const matches2 = TIME.exec(str);
+        if (!matches2)
           return false;
-        const hr2 = +matches[1];
-        const min = +matches[2];
-        const sec = +matches[3];
-        const tz = matches[4];
-        const tzSign = matches[5] === "-" ? -1 : 1;
-        const tzH = +(matches[6] || 0);
-        const tzM = +(matches[7] || 0);
+        const hr2 = +matches2[1];
+        const min = +matches2[2];
+        const sec = +matches2[3];
+        const tz = matches2[4];
+        const tzSign = matches2[5] === "-" ? -1 : 1;
+        const tzH = +(matches2[6] || 0);
+        const tzM = +(matches2[7] || 0);
         if (tzH > 23 || tzM > 59 || strictTimeZone && !tz)
           return false;
         if (hr2 <= 23 && min <= 59 && sec < 60)
@@ -17893,10 +17893,10 @@ var require_minimal = __commonJS({
       return value ? util.LongBits.from(value).toHash() : util.LongBits.zeroHash;
     };
     util.longFromHash = function longFromHash(hash, unsigned) {
-      var bits = util.LongBits.fromHash(hash);
+      var bits2 = util.LongBits.fromHash(hash);
       if (util.Long)
-        return util.Long.fromBits(bits.lo, bits.hi, unsigned);
-      return bits.toNumber(Boolean(unsigned));
+        return util.Long.fromBits(bits2.lo, bits2.hi, unsigned);
+      return bits2.toNumber(Boolean(unsigned));
     };
     util.longFromKey = function longFromKey(key, unsigned) {
       return util.key64Re.test(key) && !util.key32Re.test(key) ? util.longFromHash(key, unsigned) : key;
@@ -18103,18 +18103,18 @@ var require_writer = __commonJS({
       return pos + 1;
     }
     Writer.prototype.uint64 = function write_uint64(value) {
-      var bits = LongBits.from(value);
+      var bits2 = LongBits.from(value);
       this._reserve(10);
       var pos = this.pos;
-      this.pos = writeVarint64(bits, this.buf, pos);
+      this.pos = writeVarint64(bits2, this.buf, pos);
       return this;
     };
     Writer.prototype.int64 = Writer.prototype.uint64;
     Writer.prototype.sint64 = function write_sint64(value) {
-      var bits = LongBits.from(value).zzEncode();
+      var bits2 = LongBits.from(value).zzEncode();
       this._reserve(10);
       var pos = this.pos;
-      this.pos = writeVarint64(bits, this.buf, pos);
+      this.pos = writeVarint64(bits2, this.buf, pos);
       return this;
     };
     Writer.prototype.bool = function write_bool(value) {
@@ -18136,10 +18136,10 @@ var require_writer = __commonJS({
     };
     Writer.prototype.sfixed32 = Writer.prototype.fixed32;
     Writer.prototype.fixed64 = function write_fixed64(value) {
-      var bits = LongBits.from(value);
+      var bits2 = LongBits.from(value);
       this._reserve(8);
-      writeFixed32(bits.lo, this.buf, this.pos);
-      writeFixed32(bits.hi, this.buf, this.pos + 4);
+      writeFixed32(bits2.lo, this.buf, this.pos);
+      writeFixed32(bits2.hi, this.buf, this.pos + 4);
       this.pos += 8;
       return this;
     };
@@ -18305,20 +18305,20 @@ var require_writer = __commonJS({
       var n = value.length, bytes = n * 8;
       this.uint32(bytes);
       this._reserve(bytes);
-      var p2 = this.pos, i, bits, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
+      var p2 = this.pos, i, bits2, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
       if (dv)
         for (i = 0; i < n; ++i) {
-          bits = LongBits.from(value[i]);
-          dv.setUint32(p2, bits.lo, true);
-          dv.setUint32(p2 + 4, bits.hi, true);
+          bits2 = LongBits.from(value[i]);
+          dv.setUint32(p2, bits2.lo, true);
+          dv.setUint32(p2 + 4, bits2.hi, true);
           p2 += 8;
         }
       else {
         var buf = this.buf;
         for (i = 0; i < n; ++i) {
-          bits = LongBits.from(value[i]);
-          writeFixed32(bits.lo, buf, p2);
-          writeFixed32(bits.hi, buf, p2 + 4);
+          bits2 = LongBits.from(value[i]);
+          writeFixed32(bits2.lo, buf, p2);
+          writeFixed32(bits2.hi, buf, p2 + 4);
           p2 += 8;
         }
       }
@@ -18405,7 +18405,7 @@ var require_writer = __commonJS({
       }
       return this;
     };
-    Writer.prototype.finish = function finish(shared) {
+    Writer.prototype.finish = function finish2(shared) {
       if (shared)
         return this.buf.subarray(0, this.pos);
       var buf = this.constructor.alloc(this.pos);
@@ -18660,42 +18660,42 @@ var require_reader = __commonJS({
       return value >>> 1 ^ -(value & 1) | 0;
     };
     function readLongVarint() {
-      var bits = new LongBits(0, 0);
+      var bits2 = new LongBits(0, 0);
       var i = 0;
       if (this.len - this.pos > 4) {
         for (; i < 4; ++i) {
-          bits.lo = (bits.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
+          bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
-        bits.lo = (bits.lo | (this.buf[this.pos] & 127) << 28) >>> 0;
-        bits.hi = (bits.hi | (this.buf[this.pos] & 127) >> 4) >>> 0;
+        bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << 28) >>> 0;
+        bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) >> 4) >>> 0;
         if (this.buf[this.pos++] < 128)
-          return bits;
+          return bits2;
         i = 0;
       } else {
         for (; i < 4; ++i) {
           if (this.pos >= this.len)
             throw indexOutOfRange(this);
-          bits.lo = (bits.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
+          bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
         throw indexOutOfRange(this);
       }
       if (this.len - this.pos > 4) {
         for (; i < 5; ++i) {
-          bits.hi = (bits.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
+          bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
       } else {
         for (; i < 5; ++i) {
           if (this.pos >= this.len)
             throw indexOutOfRange(this);
-          bits.hi = (bits.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
+          bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
       }
       throw Error("invalid varint encoding");
@@ -18969,7 +18969,7 @@ var require_reader = __commonJS({
       this.pos = end;
       return utf8.readStrict(this.buf, start, end);
     };
-    Reader.prototype.skip = function skip(length) {
+    Reader.prototype.skip = function skip2(length) {
       if (typeof length === "number") {
         if (this.pos + length > this.len)
           throw indexOutOfRange(this, length);
@@ -19373,13 +19373,13 @@ var require_fetch = __commonJS({
 var require_path = __commonJS({
   "../../work/main/node_modules/protobufjs/src/util/path.js"(exports) {
     "use strict";
-    var path4 = exports;
+    var path7 = exports;
     var urlRe = /^[a-zA-Z][a-zA-Z0-9+.-]+:\/\//;
-    function normalizeUrl(path5) {
-      if (typeof URL === "undefined" || !urlRe.test(path5))
+    function normalizeUrl(path8) {
+      if (typeof URL === "undefined" || !urlRe.test(path8))
         return null;
       try {
-        return new URL(path5).href;
+        return new URL(path8).href;
       } catch (e) {
         return null;
       }
@@ -19399,8 +19399,8 @@ var require_path = __commonJS({
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path4.isAbsolute = function isAbsolute4(path5) {
-        return /^(?:\/|\w+:|\\\\\w+)/.test(path5);
+      path7.isAbsolute = function isAbsolute4(path8) {
+        return /^(?:\/|\w+:|\\\\\w+)/.test(path8);
       }
     );
     var normalize = (
@@ -19409,18 +19409,18 @@ var require_path = __commonJS({
        * @param {string} path Path to normalize
        * @returns {string} Normalized path
        */
-      path4.normalize = function normalize2(path5) {
-        var normalizedUrl = normalizeUrl(path5);
+      path7.normalize = function normalize2(path8) {
+        var normalizedUrl = normalizeUrl(path8);
         if (normalizedUrl)
           return normalizedUrl;
-        var firstTwoCharacters = path5.substring(0, 2);
+        var firstTwoCharacters = path8.substring(0, 2);
         var uncPrefix = "";
         if (firstTwoCharacters === "\\\\") {
           uncPrefix = firstTwoCharacters;
-          path5 = path5.substring(2);
+          path8 = path8.substring(2);
         }
-        path5 = path5.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path5.split("/"), absolute = isAbsolute3(path5), prefix = "";
+        path8 = path8.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
+        var parts = path8.split("/"), absolute = isAbsolute3(path8), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -19439,7 +19439,7 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path4.resolve = function resolve8(originPath, includePath, alreadyNormalized) {
+    path7.resolve = function resolve8(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
@@ -19612,18 +19612,18 @@ var require_namespace = __commonJS({
       object.onRemove(this);
       return clearCache(this);
     };
-    Namespace.prototype.define = function define2(path4, json) {
-      if (util.isString(path4))
-        path4 = path4.split(".");
-      else if (!Array.isArray(path4))
+    Namespace.prototype.define = function define2(path7, json) {
+      if (util.isString(path7))
+        path7 = path7.split(".");
+      else if (!Array.isArray(path7))
         throw TypeError("illegal path");
-      if (path4 && path4.length && path4[0] === "")
+      if (path7 && path7.length && path7[0] === "")
         throw Error("path must be relative");
-      if (path4.length > util.recursionLimit)
+      if (path7.length > util.recursionLimit)
         throw Error("max depth exceeded");
       var ptr = this;
-      while (path4.length > 0) {
-        var part = path4.shift();
+      while (path7.length > 0) {
+        var part = path7.shift();
         if (ptr.nested && ptr.nested[part]) {
           ptr = ptr.nested[part];
           if (!(ptr instanceof Namespace))
@@ -19659,87 +19659,87 @@ var require_namespace = __commonJS({
       });
       return this;
     };
-    Namespace.prototype.lookup = function lookup(path4, filterTypes, parentAlreadyChecked) {
+    Namespace.prototype.lookup = function lookup(path7, filterTypes, parentAlreadyChecked) {
       if (typeof filterTypes === "boolean") {
         parentAlreadyChecked = filterTypes;
         filterTypes = void 0;
       } else if (filterTypes && !Array.isArray(filterTypes))
         filterTypes = [filterTypes];
-      if (util.isString(path4) && path4.length) {
-        if (path4 === ".")
+      if (util.isString(path7) && path7.length) {
+        if (path7 === ".")
           return this.root;
-        path4 = path4.split(".");
-      } else if (!path4.length)
+        path7 = path7.split(".");
+      } else if (!path7.length)
         return this;
-      var flatPath = path4.join(".");
-      if (path4[0] === "")
-        return this.root.lookup(path4.slice(1), filterTypes);
-      var found = this._lookupImpl(path4, flatPath);
-      if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-        return found;
+      var flatPath = path7.join(".");
+      if (path7[0] === "")
+        return this.root.lookup(path7.slice(1), filterTypes);
+      var found2 = this._lookupImpl(path7, flatPath);
+      if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+        return found2;
       }
-      found = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
-      if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-        return found;
+      found2 = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
+      if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+        return found2;
       }
       if (parentAlreadyChecked)
         return null;
       var current = this;
       while (current.parent) {
-        found = current.parent._lookupImpl(path4, flatPath);
-        if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-          return found;
+        found2 = current.parent._lookupImpl(path7, flatPath);
+        if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+          return found2;
         }
         current = current.parent;
       }
       return null;
     };
-    Namespace.prototype._lookupImpl = function lookup(path4, flatPath) {
+    Namespace.prototype._lookupImpl = function lookup(path7, flatPath) {
       if (Object.prototype.hasOwnProperty.call(this._lookupCache, flatPath)) {
         return this._lookupCache[flatPath];
       }
-      var found = this.get(path4[0]);
+      var found2 = this.get(path7[0]);
       var exact = null;
-      if (found) {
-        if (path4.length === 1) {
-          exact = found;
-        } else if (found instanceof Namespace) {
-          path4 = path4.slice(1);
-          exact = found._lookupImpl(path4, path4.join("."));
+      if (found2) {
+        if (path7.length === 1) {
+          exact = found2;
+        } else if (found2 instanceof Namespace) {
+          path7 = path7.slice(1);
+          exact = found2._lookupImpl(path7, path7.join("."));
         }
       } else {
         for (var i = 0; i < this.nestedArray.length; ++i)
-          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path4, flatPath))) {
-            exact = found;
+          if (this._nestedArray[i] instanceof Namespace && (found2 = this._nestedArray[i]._lookupImpl(path7, flatPath))) {
+            exact = found2;
             break;
           }
       }
       this._lookupCache[flatPath] = exact;
       return exact;
     };
-    Namespace.prototype.lookupType = function lookupType(path4) {
-      var found = this.lookup(path4, [Type]);
-      if (!found)
-        throw Error("no such type: " + path4);
-      return found;
+    Namespace.prototype.lookupType = function lookupType(path7) {
+      var found2 = this.lookup(path7, [Type]);
+      if (!found2)
+        throw Error("no such type: " + path7);
+      return found2;
     };
-    Namespace.prototype.lookupEnum = function lookupEnum(path4) {
-      var found = this.lookup(path4, [Enum]);
-      if (!found)
-        throw Error("no such Enum '" + path4 + "' in " + this);
-      return found;
+    Namespace.prototype.lookupEnum = function lookupEnum(path7) {
+      var found2 = this.lookup(path7, [Enum]);
+      if (!found2)
+        throw Error("no such Enum '" + path7 + "' in " + this);
+      return found2;
     };
-    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path4) {
-      var found = this.lookup(path4, [Type, Enum]);
-      if (!found)
-        throw Error("no such Type or Enum '" + path4 + "' in " + this);
-      return found;
+    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path7) {
+      var found2 = this.lookup(path7, [Type, Enum]);
+      if (!found2)
+        throw Error("no such Type or Enum '" + path7 + "' in " + this);
+      return found2;
     };
-    Namespace.prototype.lookupService = function lookupService(path4) {
-      var found = this.lookup(path4, [Service]);
-      if (!found)
-        throw Error("no such Service '" + path4 + "' in " + this);
-      return found;
+    Namespace.prototype.lookupService = function lookupService(path7) {
+      var found2 = this.lookup(path7, [Service]);
+      if (!found2)
+        throw Error("no such Service '" + path7 + "' in " + this);
+      return found2;
     };
     Namespace._configure = function(Type_, Service_, Enum_) {
       Type = Type_;
@@ -21032,7 +21032,7 @@ var require_root = __commonJS({
         return util.asPromise(load2, self2, filename, options);
       }
       var sync = callback === SYNC;
-      function finish(err, root2) {
+      function finish2(err, root2) {
         if (!callback) {
           return;
         }
@@ -21080,10 +21080,10 @@ var require_root = __commonJS({
             }
           }
         } catch (err) {
-          finish(err);
+          finish2(err);
         }
         if (!sync && !queued) {
-          finish(null, self2);
+          finish2(null, self2);
         }
       }
       function fetch2(filename2, weak, depth) {
@@ -21112,7 +21112,7 @@ var require_root = __commonJS({
             source = util.fs.readFileSync(filename2).toString("utf8");
           } catch (err) {
             if (!weak)
-              finish(err);
+              finish2(err);
             return;
           }
           process2(filename2, source, depth);
@@ -21125,9 +21125,9 @@ var require_root = __commonJS({
             }
             if (err) {
               if (!weak)
-                finish(err);
+                finish2(err);
               else if (!queued)
-                finish(null, self2);
+                finish2(null, self2);
               return;
             }
             process2(filename2, source2, depth);
@@ -21146,7 +21146,7 @@ var require_root = __commonJS({
         return self2;
       }
       if (!queued) {
-        finish(null, self2);
+        finish2(null, self2);
       }
       return self2;
     };
@@ -21355,13 +21355,13 @@ var require_util2 = __commonJS({
       Object.defineProperty(object, "$type", { value: enm, enumerable: false });
       return enm;
     };
-    util.setProperty = function setProperty(dst, path4, value, ifNotSet) {
-      function setProp(dst2, path5, value2) {
-        var part = path5.shift();
+    util.setProperty = function setProperty(dst, path7, value, ifNotSet) {
+      function setProp(dst2, path8, value2) {
+        var part = path8.shift();
         if (util.isUnsafeProperty(part))
           return dst2;
-        if (path5.length > 0) {
-          dst2[part] = setProp(dst2[part] || {}, path5, value2);
+        if (path8.length > 0) {
+          dst2[part] = setProp(dst2[part] || {}, path8, value2);
         } else {
           var prevValue = dst2[part];
           if (prevValue && ifNotSet)
@@ -21374,12 +21374,12 @@ var require_util2 = __commonJS({
       }
       if (typeof dst !== "object")
         throw TypeError("dst must be an object");
-      if (!path4)
+      if (!path7)
         throw TypeError("path must be specified");
-      path4 = path4.split(".");
-      if (path4.length > util.recursionLimit)
+      path7 = path7.split(".");
+      if (path7.length > util.recursionLimit)
         throw Error("max depth exceeded");
-      return setProp(dst, path4, value);
+      return setProp(dst, path7, value);
     };
     Object.defineProperty(util, "decorateRoot", {
       get: function() {
@@ -21959,12 +21959,12 @@ var require_object = __commonJS({
        */
       fullName: {
         get: function() {
-          var path4 = [this.name], ptr = this.parent;
+          var path7 = [this.name], ptr = this.parent;
           while (ptr) {
-            path4.unshift(ptr.name);
+            path7.unshift(ptr.name);
             ptr = ptr.parent;
           }
-          return path4.join(".");
+          return path7.join(".");
         }
       }
     });
@@ -22984,14 +22984,14 @@ function parseEvalData(text, subject) {
     throw new ConfigurationError("holds no records", { subject, fix: "Add at least one JSON line" });
   return records;
 }
-function readEvalData(path4) {
+function readEvalData(path7) {
   let text;
   try {
-    text = readFileSync(path4, "utf8");
+    text = readFileSync(path7, "utf8");
   } catch {
-    throw new ConfigurationError("eval data file not found", { subject: path4, fix: "Check the path" });
+    throw new ConfigurationError("eval data file not found", { subject: path7, fix: "Check the path" });
   }
-  return parseEvalData(text, path4);
+  return parseEvalData(text, path7);
 }
 
 // src/compress/fidelity.ts
@@ -23318,11 +23318,11 @@ function parseInputs(source = coreInputs) {
 }
 
 // src/actions/benchmark/run.ts
-import { mkdirSync as mkdirSync4, readFileSync as readFileSync8, writeFileSync as writeFileSync3 } from "node:fs";
-import path3 from "node:path";
+import { mkdirSync as mkdirSync4, readFileSync as readFileSync9, writeFileSync as writeFileSync3 } from "node:fs";
+import path6 from "node:path";
 
 // src/bench/run-bench.ts
-import { existsSync as existsSync3 } from "node:fs";
+import { existsSync as existsSync7 } from "node:fs";
 import { resolve as resolve7 } from "node:path";
 
 // src/config/load.ts
@@ -23827,6 +23827,144 @@ var bench_schema_default = {
         type: "string"
       },
       description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    },
+    functional: {
+      type: "object",
+      required: ["status", "profile", "qemuCpu", "qemuVersion", "features", "samples", "seconds"],
+      description: "Arm64 functional check under qemu-user: does the variant load, run and agree with the x86-64 run on the device's own CPU features. `seconds` is the wall time of the whole check, never a device latency.",
+      properties: {
+        status: {
+          enum: ["passed", "failed", "skipped"]
+        },
+        profile: {
+          type: "string",
+          minLength: 1
+        },
+        qemuCpu: {
+          type: ["string", "null"],
+          description: "The QEMU_CPU the guest ran with."
+        },
+        qemuVersion: {
+          type: ["string", "null"]
+        },
+        features: {
+          type: "array",
+          items: {
+            type: "string"
+          },
+          description: "The profile's Linux feature flags (its /proc/cpuinfo Features line)."
+        },
+        reason: {
+          type: "string",
+          minLength: 1,
+          description: "Why it failed or was skipped: names the profile and, for a crash, the signal and the faulting instruction."
+        },
+        samples: {
+          type: "integer",
+          minimum: 0
+        },
+        seconds: {
+          type: "number",
+          minimum: 0,
+          description: "Wall time of the whole check (emulation included): not a latency."
+        },
+        agreement: {
+          type: "number",
+          minimum: 0,
+          maximum: 1,
+          description: "Top-1 agreement of the arm64 run with the x86-64 run of the same variant."
+        },
+        maxAbsDiff: {
+          type: "number",
+          minimum: 0
+        },
+        metricDelta: {
+          type: "number",
+          description: "Accuracy or perplexity of the arm64 run minus that of the x86-64 run of the same variant."
+        },
+        metric: {
+          type: "object",
+          required: ["name", "arm64", "x86"],
+          properties: {
+            name: {
+              enum: ["accuracy", "perplexity"]
+            },
+            arm64: {
+              type: "number"
+            },
+            x86: {
+              type: "number"
+            }
+          }
+        },
+        reference: {
+          type: "object",
+          required: ["agreement", "maxAbsDiff"],
+          description: "The arm64 run against the x86-64 run of the uncompressed model.",
+          properties: {
+            agreement: {
+              type: "number",
+              minimum: 0,
+              maximum: 1
+            },
+            maxAbsDiff: {
+              type: "number",
+              minimum: 0
+            },
+            metricDelta: {
+              type: "number"
+            }
+          }
+        },
+        guest: {
+          type: "object",
+          required: ["cpuinfo", "hwcaps", "cpuinfoFrom"],
+          properties: {
+            cpuinfo: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            hwcaps: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            cpuinfoFrom: {
+              enum: ["sysroot", "qemu"]
+            }
+          }
+        },
+        fault: {
+          type: "object",
+          required: ["signal"],
+          properties: {
+            signal: {
+              type: "string"
+            },
+            stage: {
+              type: "string"
+            },
+            instruction: {
+              type: "string"
+            },
+            address: {
+              type: "string"
+            },
+            feature: {
+              type: "string"
+            }
+          }
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        }
+      }
     }
   },
   $defs: {
@@ -25027,19 +25165,19 @@ ${listed.join("\n")}
 ${fix}.`;
   }
 };
-async function loadDocument(kind, path4) {
-  const text = await readUserFile(path4);
-  const value = parseDocumentText(text, path4);
+async function loadDocument(kind, path7) {
+  const text = await readUserFile(path7);
+  const value = parseDocumentText(text, path7);
   if (value === null || value === void 0) {
     throw new ConfigurationError(`the file is empty`, {
-      subject: path4,
+      subject: path7,
       fix: `Write a ${DOCUMENT_LABELS[kind]} starting with \`schema: ${SCHEMA_VERSIONS[kind]}\``
     });
   }
-  return validateDocument(kind, value, path4);
+  return validateDocument(kind, value, path7);
 }
-function loadProfile(path4) {
-  return loadDocument("profile", path4);
+function loadProfile(path7) {
+  return loadDocument("profile", path7);
 }
 function parseDocumentText(text, subject) {
   const body = text.charCodeAt(0) === 65279 ? text.slice(1) : text;
@@ -25084,28 +25222,28 @@ function lineAndColumn(text, offset) {
   const column = offset - before.lastIndexOf("\n");
   return `line ${line}, column ${column}`;
 }
-async function readUserFile(path4) {
+async function readUserFile(path7) {
   try {
-    return await readFile(path4, "utf8");
+    return await readFile(path7, "utf8");
   } catch (error2) {
     const code = error2.code;
-    const absolute = resolve(path4);
+    const absolute = resolve(path7);
     if (code === "ENOENT") {
       throw new ConfigurationError(`file not found (looked for ${absolute})`, {
-        subject: path4,
+        subject: path7,
         fix: `Check the path; relative paths are resolved against ${process.cwd()}`,
         cause: error2
       });
     }
     if (code === "EISDIR") {
       throw new ConfigurationError(`is a directory, expected a file`, {
-        subject: path4,
+        subject: path7,
         fix: "Name the file itself"
       });
     }
     if (code === "EACCES" || code === "EPERM") {
       throw new ConfigurationError(`cannot be read (permission denied)`, {
-        subject: path4,
+        subject: path7,
         fix: `Make ${absolute} readable by the user running slmops`,
         cause: error2
       });
@@ -25822,13 +25960,13 @@ function calibrationCache(dir = defaultCalibrationCacheDir()) {
     },
     write(key, calibration) {
       const { cache: _annotation, ...stored } = calibration;
-      const path4 = pathOf(key);
+      const path7 = pathOf(key);
       mkdirSync(dir, { recursive: true });
-      const temporary = `${path4}.${process.pid}.tmp`;
+      const temporary = `${path7}.${process.pid}.tmp`;
       writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}
 `);
-      renameSync(temporary, path4);
-      return path4;
+      renameSync(temporary, path7);
+      return path7;
     }
   };
 }
@@ -25956,8 +26094,8 @@ function parseOsRelease(text) {
     const match = /^PRETTY_NAME=(.*)$/.exec(line.trim());
     if (!match) continue;
     let value = (match[1] ?? "").trim();
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+    const quote2 = value[0];
+    if ((quote2 === '"' || quote2 === "'") && value.endsWith(quote2) && value.length >= 2) {
       value = value.slice(1, -1);
     }
     value = value.replace(/\\(["'$`\\])/g, "$1").trim();
@@ -26031,9 +26169,9 @@ function parseCfsQuota(quotaText, periodText) {
   const period = Number(periodText.trim());
   return quota > 0 && period > 0 ? quota / period : null;
 }
-var readTextFile = (path4) => {
+var readTextFile = (path7) => {
   try {
-    return readFileSync4(path4, "utf8");
+    return readFileSync4(path7, "utf8");
   } catch {
     return void 0;
   }
@@ -26117,8 +26255,8 @@ async function hostFingerprint(options = {}) {
   const cpuModel = cpuinfo?.model ?? (fallbackModel && fallbackModel.toLowerCase() !== "unknown" ? fallbackModel : "unknown");
   const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus.length || os5.availableParallelism());
   const physicalCores = Math.max(1, Math.min(cpuinfo?.physicalCores || logicalCores, logicalCores));
-  const distro = platform2 === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
-  const osName = `${platform2}-${os5.arch()}${distro ? `, ${distro}` : ""}`;
+  const distro2 = platform2 === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
+  const osName = `${platform2}-${os5.arch()}${distro2 ? `, ${distro2}` : ""}`;
   const fingerprint = {
     cpuModel,
     isaFlags: cpuinfo?.isaFlags ?? [],
@@ -27282,9 +27420,9 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat3 = statSync(file);
-      if (!stat3.isFile()) throw new Error("not a file");
-      size = stat3.size;
+      const stat4 = statSync(file);
+      if (!stat4.isFile()) throw new Error("not a file");
+      size = stat4.size;
     } catch {
       throw new ExternalDataError(`external data file "${location}" of tensor "${tensor2.name}" is missing`, {
         subject: modelPath,
@@ -27855,14 +27993,14 @@ function writeGemvModel(dir, k2, n) {
     [valueInfo("y", DataType.FLOAT, [1, n])],
     [weight]
   );
-  const path4 = join5(dir, "gemv.onnx");
-  const fdModel = openSync2(path4, "w");
+  const path7 = join5(dir, "gemv.onnx");
+  const fdModel = openSync2(path7, "w");
   try {
     writeSync(fdModel, encodeModelProto(proto));
   } finally {
     closeSync2(fdModel);
   }
-  return path4;
+  return path7;
 }
 
 // src/devices/calibrate.ts
@@ -28139,9 +28277,9 @@ async function calibrateHost(options) {
     threads: ordered
   };
   if (!cache) return calibration;
-  const path4 = cache.write(key, calibration);
-  log(`calibration cached at ${path4}`);
-  return { ...calibration, cache: { path: path4, reused: false } };
+  const path7 = cache.write(key, calibration);
+  log(`calibration cached at ${path7}`);
+  return { ...calibration, cache: { path: path7, reused: false } };
 }
 
 // src/devices/profiles.ts
@@ -29111,12 +29249,12 @@ function isProfilePath(reference) {
 async function resolveProfile(idOrPath, baseDir) {
   const reference = idOrPath.trim();
   if (isProfilePath(reference)) {
-    const path4 = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
-    return loadProfile(path4);
+    const path7 = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
+    return loadProfile(path7);
   }
   const ids2 = builtInProfileIds();
-  const found = builtInProfiles().find((profile) => profile.id === reference);
-  if (found) return structuredClone(found);
+  const found2 = builtInProfiles().find((profile) => profile.id === reference);
+  if (found2) return structuredClone(found2);
   const fix = "Use a built-in profile id or the path of your own profile file (./my-device.json, see docs/profiles.md); `slmops profiles` lists the built-ins with their figures";
   if (reference === "") throw new ConfigurationError("the device profile is empty", { fix });
   throw new ConfigurationError(
@@ -29125,2013 +29263,433 @@ async function resolveProfile(idOrPath, baseDir) {
   );
 }
 
-// src/bench/run-bench.ts
+// src/devices/qemu/functional.ts
+init_errors();
+import { existsSync as existsSync5 } from "node:fs";
+import { mkdir as mkdir5, mkdtemp as mkdtemp3, open as open3, readFile as readFile5, rm as rm5, writeFile as writeFile4 } from "node:fs/promises";
+import os9 from "node:os";
+import path5 from "node:path";
+init_feeds();
 init_session();
+init_synthesize();
 
-// src/onnx/inspect.ts
-import { statSync as statSync3 } from "node:fs";
-
-// src/util/hash.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream } from "node:fs";
-async function sha256File(path4) {
-  const hash = createHash3("sha256");
-  for await (const chunk of createReadStream(path4, { highWaterMark: 4 * 2 ** 20 }))
-    hash.update(chunk);
-  return hash.digest("hex");
+// src/devices/qemu/disasm.ts
+var hex8 = (word) => `0x${(word >>> 0).toString(16).padStart(8, "0")}`;
+var bits = (word, lo2, width) => word >>> lo2 & (1 << width) - 1;
+var matches = (word, mask, value) => (word & mask) >>> 0 === value >>> 0;
+function dotOperands(word, byElement) {
+  const q2 = bits(word, 30, 1);
+  const rd = bits(word, 0, 5);
+  const rn2 = bits(word, 5, 5);
+  const acc = q2 ? "4s" : "2s";
+  const src = q2 ? "16b" : "8b";
+  if (!byElement) return `v${rd}.${acc}, v${rn2}.${src}, v${bits(word, 16, 5)}.${src}`;
+  const index = bits(word, 11, 1) << 1 | bits(word, 21, 1);
+  const rm6 = bits(word, 20, 1) << 4 | bits(word, 16, 4);
+  return `v${rd}.${acc}, v${rn2}.${src}, v${rm6}.4b[${index}]`;
 }
-
-// src/onnx/read.ts
-init_errors();
-import { readFileSync as readFileSync5, statSync as statSync2 } from "node:fs";
-import { dirname, resolve as resolve3 } from "node:path";
-
-// src/onnx/model.ts
-init_errors();
-var OnnxModel = class {
-  constructor(proto, dir, path4, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
-    this.proto = proto;
-    this.dir = dir;
-    this.path = path4;
-    this.fileBytes = fileBytes;
-    this.externalRefs = externalRefs;
-  }
-  proto;
-  dir;
-  path;
-  fileBytes;
-  externalRefs;
-  scratch;
-  /** The external data reference of a tensor, if its values live in another file. */
-  externalRef(tensor2) {
-    return isExternal(tensor2) ? this.externalRefs.get(tensor2) : void 0;
-  }
-  /** Distinct external data files, with how many bytes of each the model references. */
-  externalFiles() {
-    const files = /* @__PURE__ */ new Map();
-    for (const [tensor2, ref] of this.externalRefs) {
-      if (!isExternal(tensor2)) continue;
-      const entry = files.get(ref.file) ?? {
-        location: ref.location,
-        file: ref.file,
-        referencedBytes: 0,
-        tensors: 0
-      };
-      entry.referencedBytes += ref.length;
-      entry.tensors += 1;
-      files.set(ref.file, entry);
-    }
-    return [...files.values()].sort((a, b2) => a.location.localeCompare(b2.location));
-  }
-  /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
-  tensorBytes(tensor2, options = {}) {
-    switch (tensorStorage(tensor2)) {
-      case "external": {
-        const ref = this.externalRefs.get(tensor2);
-        if (!ref)
-          throw new ConfigurationError(
-            `tensor "${tensor2.name}" is external but was not resolved against a folder`
-          );
-        return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : void 0);
-      }
-      case "raw":
-        return tensor2.rawData;
-      case "typed":
-        return typedFieldToRaw(tensor2);
-      case "empty":
-        if (tensorByteLength(tensor2) === 0) return new Uint8Array(0);
-        throw new ConfigurationError(
-          `tensor "${tensor2.name}" (${dtypeName(tensor2.dataType)}) holds no values`,
-          {
-            subject: this.path,
-            fix: "The model is damaged; re-export it"
-          }
-        );
-    }
-  }
-  /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
-  tensorArray(tensor2, options = {}) {
-    let bytes = this.tensorBytes(tensor2, options);
-    if (options.reuse && bytes.byteOffset % 8 !== 0) {
-      const aligned = this.scratchOf(bytes.length);
-      aligned.set(bytes);
-      bytes = aligned.subarray(0, bytes.length);
-    }
-    return rawToArray(tensor2.dataType, bytes, tensorElementCount(tensor2));
-  }
-  /** The tensor's values as float32. */
-  tensorFloat32(tensor2, options = {}) {
-    return arrayToFloat32(tensor2.dataType, this.tensorArray(tensor2, options));
-  }
-  scratchOf(length) {
-    if (!this.scratch || this.scratch.length < length) {
-      this.scratch = Buffer.allocUnsafeSlow(Math.max(length, (this.scratch?.length ?? 0) * 2));
-    }
-    return this.scratch;
-  }
-  isExternal(tensor2) {
-    return isExternal(tensor2);
-  }
+function mmlaOperands(word) {
+  return `v${bits(word, 0, 5)}.4s, v${bits(word, 5, 5)}.16b, v${bits(word, 16, 5)}.16b`;
+}
+var FP16_THREE_SAME = {
+  "0 0 0": "fmaxnm",
+  "0 0 1": "fmla",
+  "0 0 2": "fadd",
+  "0 0 3": "fmulx",
+  "0 0 4": "fcmeq",
+  "0 0 6": "fmax",
+  "0 0 7": "frecps",
+  "0 1 0": "fminnm",
+  "0 1 1": "fmls",
+  "0 1 2": "fsub",
+  "0 1 6": "fmin",
+  "0 1 7": "frsqrts",
+  "1 0 0": "fmaxnmp",
+  "1 0 2": "faddp",
+  "1 0 3": "fmul",
+  "1 0 4": "fcmge",
+  "1 0 5": "facge",
+  "1 0 6": "fmaxp",
+  "1 0 7": "fdiv",
+  "1 1 0": "fminnmp",
+  "1 1 2": "fabd",
+  "1 1 4": "fcmgt",
+  "1 1 5": "facgt",
+  "1 1 6": "fminp"
 };
-
-// src/onnx/read.ts
-var MAX_KNOWN_IR_VERSION = 13;
-var REEXPORT = "Re-export or re-download the model; check that the copy was complete";
-function sniff(head) {
-  const text = head.toString("latin1");
-  if (text.startsWith("version https://git-lfs")) return "a Git LFS pointer, not the model itself";
-  if (text.startsWith("PK")) return "a zip archive (a PyTorch checkpoint or a zipped model?)";
-  if (text.startsWith("HDF")) return "an HDF5 file (a Keras model?)";
-  if (/^\s*[{[]/.test(text)) return "JSON text";
-  if (text.startsWith("<")) return "HTML or XML text (an error page saved instead of the model?)";
-  if (text.startsWith("TFL3", 4)) return "a TensorFlow Lite model";
+function decodeInstruction(word) {
+  const w2 = word >>> 0;
+  const u2 = bits(w2, 29, 1);
+  const make = (mnemonic, operands, feature) => ({
+    word: w2,
+    mnemonic,
+    text: operands ? `${mnemonic} ${operands}` : mnemonic,
+    ...feature ? { feature } : {}
+  });
+  if (matches(w2, 2682321920, 243307520)) return make(u2 ? "udot" : "sdot", dotOperands(w2, false), "asimddp");
+  if (matches(w2, 2680222720, 260104192)) return make(u2 ? "udot" : "sdot", dotOperands(w2, true), "asimddp");
+  if (matches(w2, 3219192832, 243309568)) return make("usdot", dotOperands(w2, false), "i8mm");
+  if (matches(w2, 3204510720, 251719680) && (bits(w2, 22, 2) === 0 || bits(w2, 22, 2) === 2))
+    return make(bits(w2, 23, 1) ? "usdot" : "sudot", dotOperands(w2, true), "i8mm");
+  if (matches(w2, 4292934656, 1317053440)) return make("smmla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1853924352)) return make("ummla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1317055488)) return make("usmmla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1849748480))
+    return make("bfmmla", mmlaOperands(w2).replace(/16b/g, "8h"), "bf16");
+  if (matches(w2, 3219192832, 776010752)) return make("bfdot", "", "bf16");
+  if (matches(w2, 3217093632, 255913984)) return make("bfdot", "", "bf16");
+  if (matches(w2, 3219192832, 784399360)) return make(bits(w2, 30, 1) ? "bfmlalt" : "bfmlalb", "", "bf16");
+  if (matches(w2, 2673918976, 239076352)) {
+    const name = FP16_THREE_SAME[`${u2} ${bits(w2, 23, 1)} ${bits(w2, 11, 3)}`] ?? "fp16-op";
+    const arrangement = bits(w2, 30, 1) ? "8h" : "4h";
+    const operands = [bits(w2, 0, 5), bits(w2, 5, 5), bits(w2, 16, 5)].map((r) => `v${r}.${arrangement}`).join(", ");
+    return make(name, operands, "asimdhp");
+  }
+  if (matches(w2, 3217077248, 251662336)) return make(bits(w2, 14, 1) ? "fmls" : "fmla", "", "asimdhp");
+  if (matches(w2, 4292873216, 517998592)) return make("fp16-scalar", "", "fphp");
+  if (matches(w2, 4290772992, 532676608)) return make("fmadd-h", "", "fphp");
+  if (bits(w2, 31, 1) === 1 && bits(w2, 25, 4) === 0) return make("sme", "", "sme");
+  if (bits(w2, 25, 4) === 2) return make("sve", "", "sve");
   return void 0;
 }
-function sniffFix(kind) {
-  if (kind.startsWith("a Git LFS"))
-    return "Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)";
-  return "Pass the path of an .onnx model file";
+function describeInstruction(word) {
+  const decoded = decodeInstruction(word);
+  if (!decoded) return `instruction word ${hex8(word)}`;
+  const needs = decoded.feature ? `, needs ${decoded.feature}` : "";
+  const text = decoded.text === decoded.mnemonic ? `a ${decoded.mnemonic} instruction` : decoded.text;
+  return `${text} (${hex8(word)}${needs})`;
 }
-function parseModelBytes(bytes, subject) {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buffer.length === 0) throw new ModelFormatError("the file is empty", { subject, fix: REEXPORT });
-  const kind = sniff(buffer.subarray(0, 64));
-  if (kind)
-    throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
-  let proto;
-  try {
-    proto = decodeModelProto(buffer);
-  } catch (error2) {
-    const message = error2 instanceof Error ? error2.message : String(error2);
-    if (/index out of range/i.test(message)) {
-      throw new ModelFormatError(
-        `the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`,
-        {
-          subject,
-          fix: REEXPORT,
-          cause: error2
-        }
-      );
+function lastLoggedInstruction(log) {
+  const start = log.lastIndexOf("IN:");
+  if (start < 0) return void 0;
+  const block = log.slice(start).split("\n").slice(1);
+  let address;
+  let last;
+  let objdump = "";
+  for (const line of block) {
+    const asm = /^\s*0x([0-9a-f]+):\s+([0-9a-f]{8})\b\s*(.*)$/i.exec(line);
+    if (asm) {
+      last = {
+        address: `0x${asm[1].replace(/^0+(?=.)/, "")}`,
+        word: Number.parseInt(asm[2], 16),
+        qemuText: asm[3].trim()
+      };
+      continue;
     }
-    throw new ModelFormatError(`not an ONNX model: it is not a valid protobuf ModelProto (${message})`, {
-      subject,
-      fix: "Pass the path of an .onnx model file",
-      cause: error2
-    });
-  }
-  const ir2 = toNumber2(proto.irVersion);
-  if (!proto.graph || ir2 <= 0 || ir2 > 100) {
-    throw new ModelFormatError(
-      proto.graph ? `not an ONNX model: IR version ${ir2} is not valid` : "not an ONNX model: it has no graph",
-      { subject, fix: "Pass the path of an .onnx model file; if it is one, it is truncated or damaged" }
-    );
-  }
-  if (proto.opsetImport.length === 0 && ir2 >= 3) {
-    throw new ModelFormatError("the model has no opset imports (the file may be truncated)", {
-      subject,
-      fix: REEXPORT
-    });
-  }
-  return proto;
-}
-function expectedBytes(tensor2) {
-  const info2 = dtypeInfo(tensor2.dataType);
-  if (!info2 || info2.bits === 0) return void 0;
-  return rawByteLength(tensor2.dataType, tensorElementCount(tensor2));
-}
-function resolveExternalData(proto, dir, subject) {
-  const refs = /* @__PURE__ */ new Map();
-  const sizes = /* @__PURE__ */ new Map();
-  forEachTensor(proto, ({ tensor: tensor2 }) => {
-    if (isExternal(tensor2))
-      refs.set(tensor2, resolveExternalRef(tensor2, dir, subject, expectedBytes(tensor2), sizes));
-  });
-  return refs;
-}
-function readModel(path4, options = {}) {
-  const absolute = resolve3(path4);
-  let size;
-  try {
-    const stat3 = statSync2(absolute);
-    if (stat3.isDirectory()) {
-      throw new ModelFormatError("is a folder, not a model file", {
-        subject: path4,
-        fix: "Pass the path of the .onnx file inside it"
-      });
+    const objd = /^OBJD-[HT]:\s*([0-9a-f]+)/i.exec(line);
+    if (objd) {
+      objdump += objd[1];
+      continue;
     }
-    size = stat3.size;
-  } catch (error2) {
-    if (error2 instanceof ModelFormatError) throw error2;
-    throw new ModelFormatError("no such file", {
-      subject: path4,
-      fix: "Check the path (it is relative to the working directory)"
-    });
+    const head = /^\s*0x([0-9a-f]+):/i.exec(line);
+    if (head && !address) address = `0x${head[1].replace(/^0+(?=.)/, "")}`;
+    if (line.trim() === "" && (last || objdump)) break;
   }
-  const bytes = readFileSync5(absolute);
-  const proto = parseModelBytes(bytes, path4);
-  const dir = options.baseDir ? resolve3(options.baseDir) : dirname(absolute);
-  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path4));
-}
-
-// src/onnx/inspect.ts
-function describeType(type) {
-  if (type?.tensorType) {
-    const shape = type.tensorType.shape ? type.tensorType.shape.dim.map(
-      (d) => d.dimParam ? d.dimParam : d.dimValue !== void 0 && d.dimValue !== null ? toNumber2(d.dimValue) : null
-    ) : null;
-    return { type: dtypeName(type.tensorType.elemType), shape };
-  }
-  if (type?.sequenceType) return { type: "sequence", shape: null };
-  if (type?.mapType) return { type: "map", shape: null };
-  if (type?.optionalType) return { type: "optional", shape: null };
-  if (type?.sparseTensorType)
-    return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
-  return { type: "unknown", shape: null };
-}
-function summarize2(values, exclude = /* @__PURE__ */ new Set()) {
-  return values.filter((v2) => !exclude.has(v2.name)).map((v2) => ({ name: v2.name, ...describeType(v2.type) }));
-}
-async function inspectLoadedModel(model, options = {}) {
-  const proto = model.proto;
-  const graph = proto.graph;
-  const warnings = [];
-  const irVersion = toNumber2(proto.irVersion);
-  if (irVersion > MAX_KNOWN_IR_VERSION) {
-    warnings.push(
-      `IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`
-    );
-  }
-  let parameters = 0;
-  let initializerCount = 0;
-  let constantTensors = 0;
-  const byDtype = /* @__PURE__ */ new Map();
-  const tensors = [];
-  forEachTensor(proto, ({ tensor: tensor2, kind }) => {
-    const dims = dimsOf2(tensor2);
-    const elements = elementCount(dims);
-    const bytes = tensorByteLength(tensor2);
-    if (kind === "initializer") {
-      parameters += elements;
-      initializerCount += 1;
-    } else if (kind === "attribute") {
-      constantTensors += 1;
-    }
-    const dtype = dtypeName(tensor2.dataType);
-    const entry = byDtype.get(dtype) ?? { dtype, tensors: 0, elements: 0, bytes: 0 };
-    entry.tensors += 1;
-    entry.elements += elements;
-    entry.bytes += bytes;
-    byDtype.set(dtype, entry);
-    const ref = model.externalRef(tensor2);
-    tensors.push({
-      name: tensor2.name,
-      dtype,
-      dims,
-      bytes,
-      storage: ref ? `external:${ref.location}` : "inline"
-    });
-  });
-  forEachGraph(proto, ({ graph: g2 }) => {
-    for (const sparse of g2.sparseInitializer ?? []) {
-      parameters += elementCount(sparse.dims.map((d) => toNumber2(d)));
-      initializerCount += 1;
-    }
-  });
-  const ops = /* @__PURE__ */ new Map();
-  let nodeCount = 0;
-  forEachNode(proto, ({ node: node2, function: fn }) => {
-    if (fn) return;
-    nodeCount += 1;
-    const op = node2.domain && node2.domain !== "ai.onnx" ? `${node2.domain}::${node2.opType}` : node2.opType;
-    ops.set(op, (ops.get(op) ?? 0) + 1);
-  });
-  let subgraphCount = -1;
-  forEachGraph(proto, ({ scope }) => {
-    if (scope === "graph" || !scope.startsWith("training")) subgraphCount += 1;
-  });
-  const externalData = [];
-  for (const file of model.externalFiles()) {
-    externalData.push({
-      location: file.location,
-      bytes: statSync3(file.file).size,
-      referencedBytes: file.referencedBytes,
-      tensors: file.tensors,
-      sha256: await sha256File(file.file)
-    });
-  }
-  const initializerNames = new Set(graph.initializer.map((t) => t.name));
-  return {
-    path: model.path ?? "",
-    bytes: model.fileBytes,
-    sha256: model.path ? await sha256File(model.path) : "",
-    irVersion,
-    producer: { name: proto.producerName, version: proto.producerVersion },
-    opsets: proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: toNumber2(o.version) })),
-    // Before IR 4, initializers were also listed as graph inputs; they are not inputs a caller feeds.
-    inputs: summarize2(graph.input, initializerNames),
-    outputs: summarize2(graph.output),
-    parameters,
-    initializerCount,
-    constantTensors,
-    bytesByDtype: [...byDtype.values()].sort((a, b2) => b2.bytes - a.bytes || a.dtype.localeCompare(b2.dtype)),
-    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b2) => b2.count - a.count || a.op.localeCompare(b2.op)),
-    nodeCount,
-    subgraphCount: Math.max(0, subgraphCount),
-    functions: proto.functions.map((f2) => ({ domain: f2.domain, name: f2.name, nodes: f2.node.length })),
-    largestTensors: tensors.sort((a, b2) => b2.bytes - a.bytes || a.name.localeCompare(b2.name)).slice(0, options.largest ?? 10),
-    externalData,
-    warnings
-  };
-}
-async function inspectModel(path4, options = {}) {
-  return inspectLoadedModel(readModel(path4), options);
-}
-
-// src/bench/baseline.ts
-init_errors();
-import { execFileSync } from "node:child_process";
-import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync6 } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
-import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
-function parseGitBaseline(spec) {
-  if (!spec.startsWith("git:")) return void 0;
-  const rest = spec.slice(4);
-  const colon = rest.indexOf(":");
-  if (colon <= 0 || colon === rest.length - 1) {
-    throw new ConfigurationError(`baseline "${spec}" is not of the form git:<ref>:<path>`, {
-      subject: "baseline",
-      fix: "Write it like git:origin/main:models/tiny-lm/model.onnx"
-    });
-  }
-  return { ref: rest.slice(0, colon), path: rest.slice(colon + 1).replace(/^\.\//, "") };
-}
-function gitBlobToFile(cwd, ref, path4, target) {
-  const fd = openSync3(target, "w");
-  try {
-    execFileSync("git", ["cat-file", "blob", `${ref}:${path4}`], {
-      cwd,
-      stdio: ["ignore", fd, "pipe"],
-      maxBuffer: 1 << 20
-    });
-  } catch (error2) {
-    const stderr = error2.stderr?.toString().trim() ?? "";
-    throw new ConfigurationError(
-      `cannot read ${path4} at ${ref} from git (${stderr.split("\n")[0] || "git failed"})`,
-      {
-        subject: "baseline",
-        fix: "Check the ref and path, and fetch enough history (actions/checkout with fetch-depth: 0, or git fetch the base ref)"
-      }
-    );
-  } finally {
-    closeSync3(fd);
-  }
-}
-function checkoutGitBaseline(ref, cwd = process.cwd()) {
-  const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
-  const name = posix2.basename(ref.path);
-  const model = join8(dir, name);
-  gitBlobToFile(cwd, ref.ref, ref.path, model);
-  const subject = `git:${ref.ref}:${ref.path}`;
-  const proto = parseModelBytes(readFileSync6(model), subject);
-  const locations = /* @__PURE__ */ new Set();
-  forEachTensor(proto, ({ tensor: tensor2 }) => {
-    const location = tensor2.externalData.find((e) => e.key === "location")?.value;
-    if (location) locations.add(location);
-  });
-  for (const location of locations) {
-    const target = resolveInside(dir, location, subject, "external data");
-    mkdirSync2(dirname2(target), { recursive: true });
-    gitBlobToFile(cwd, ref.ref, posix2.join(posix2.dirname(ref.path), location), target);
-    const head = readFileSync6(target).subarray(0, 64).toString("latin1");
-    if (head.startsWith("version https://git-lfs")) {
-      throw new ConfigurationError(`external data "${location}" at ${ref.ref} is a Git LFS pointer`, {
-        subject,
-        fix: "Check out with Git LFS (actions/checkout with lfs: true, or git lfs fetch the base ref)"
-      });
-    }
-  }
-  return model;
-}
-function resolveBaseline(spec, cwd = process.cwd()) {
-  const git = parseGitBaseline(spec);
-  return git ? checkoutGitBaseline(git, cwd) : spec;
-}
-
-// src/bench/like-with-like.ts
-import { existsSync as existsSync2, readFileSync as readFileSync7 } from "node:fs";
-import { homedir as homedir2 } from "node:os";
-import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
-
-// src/compress/compress.ts
-import { mkdirSync as mkdirSync3, renameSync as renameSync3, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
-import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
-import { performance as performance4 } from "node:perf_hooks";
-init_errors();
-
-// src/onnx/write.ts
-init_errors();
-import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync3, writeSync as writeSync2 } from "node:fs";
-import { basename, dirname as dirname3, resolve as resolve4 } from "node:path";
-var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
-var COPY_CHUNK = 8 * 2 ** 20;
-function alignmentFor(bytes) {
-  return bytes >= 64 * 1024 ? 4096 : 16;
-}
-function save(tensor2) {
-  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
-  return {
-    tensor: tensor2,
-    rawData,
-    externalData,
-    dataLocation,
-    floatData,
-    int32Data,
-    int64Data,
-    doubleData,
-    uint64Data
-  };
-}
-function restore(saved) {
-  const { tensor: tensor2, ...fields } = saved;
-  Object.assign(tensor2, fields);
-}
-function writeAll(fd, bytes, position) {
-  let done = 0;
-  while (done < bytes.length) done += writeSync2(fd, bytes, done, bytes.length - done, position + done);
-}
-function tempName(path4) {
-  return `${path4}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-}
-function writeModel(model, outPath, options = {}) {
-  const out = resolve4(outPath);
-  const proto = model.proto;
-  const threshold2 = options.threshold ?? 1024;
-  let inlineBytes = 0;
-  let hadExternal = false;
-  forEachTensor(proto, ({ tensor: tensor2 }) => {
-    inlineBytes += tensorByteLength(tensor2);
-    if (model.isExternal(tensor2)) hadExternal = true;
-  });
-  const mode = options.externalData ?? "auto";
-  const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
-  const external = mode === true || mode === "auto" && (hadExternal || inlineBytes > limit);
-  if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
-    throw new ConfigurationError(
-      `the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`,
-      {
-        subject: outPath,
-        fix: "Write it with external data"
-      }
-    );
-  }
-  const location = options.location ?? `${basename(out)}.data`;
-  const dataPath = external ? resolveInside(dirname3(out), location, outPath, "output data") : void 0;
-  const tmpModel = tempName(out);
-  const tmpData = dataPath ? tempName(dataPath) : void 0;
-  const saved = [];
-  let dataFd;
-  let dataBytes = 0;
-  try {
-    if (tmpData) dataFd = openSync4(tmpData, "w");
-    forEachTensor(proto, ({ tensor: tensor2 }) => {
-      const length = tensorByteLength(tensor2);
-      const toExternal = dataFd !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
-      const ref = model.externalRef(tensor2);
-      if (!toExternal && !ref) return;
-      saved.push(save(tensor2));
-      if (!toExternal) {
-        tensor2.rawData = model.tensorBytes(tensor2);
-        tensor2.externalData = [];
-        tensor2.dataLocation = DataLocation.Default;
-        return;
-      }
-      const align = alignmentFor(length);
-      const offset = Math.ceil(dataBytes / align) * align;
-      if (ref) {
-        const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, length));
-        const src = openSync4(ref.file, "r");
-        try {
-          for (let done = 0; done < length; ) {
-            const n = readSync2(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
-            if (n === 0)
-              throw new ConfigurationError(`external data of "${tensor2.name}" ended early`, {
-                subject: ref.file
-              });
-            writeAll(dataFd, chunk.subarray(0, n), offset + done);
-            done += n;
-          }
-        } finally {
-          closeSync4(src);
-        }
-      } else {
-        const bytes = model.tensorBytes(tensor2);
-        if (bytes.length !== length) {
-          throw new ConfigurationError(
-            `tensor "${tensor2.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
-            {
-              subject: outPath,
-              fix: "The model is inconsistent; fix the tensor before writing it"
-            }
-          );
-        }
-        writeAll(dataFd, bytes, offset);
-      }
-      dataBytes = offset + length;
-      Object.assign(tensor2, {
-        rawData: new Uint8Array(0),
-        floatData: [],
-        int32Data: [],
-        int64Data: [],
-        doubleData: [],
-        uint64Data: [],
-        dataLocation: DataLocation.External,
-        externalData: [
-          { key: "location", value: location },
-          { key: "offset", value: String(offset) },
-          { key: "length", value: String(length) }
-        ]
-      });
-    });
-    const encoded = encodeModelProto(proto);
-    const fd = openSync4(tmpModel, "w");
-    try {
-      writeAll(fd, encoded, 0);
-    } finally {
-      closeSync4(fd);
-    }
-    if (dataFd !== void 0) {
-      closeSync4(dataFd);
-      dataFd = void 0;
-      renameSync2(tmpData, dataPath);
-    }
-    renameSync2(tmpModel, out);
+  if (last) return last;
+  if (objdump.length >= 8) {
+    const bytes = objdump.slice(-8);
+    const word = Number.parseInt(bytes.match(/../g).reverse().join(""), 16);
+    const count = Math.floor(objdump.length / 8) - 1;
+    const base = address ? BigInt(address) : void 0;
     return {
-      path: out,
-      bytes: encoded.length,
-      ...dataPath ? { dataFile: { path: dataPath, location, bytes: dataBytes } } : {}
+      address: base === void 0 ? "unknown" : `0x${(base + BigInt(count * 4)).toString(16)}`,
+      word,
+      qemuText: ""
     };
-  } catch (error2) {
-    if (dataFd !== void 0) closeSync4(dataFd);
-    rmSync3(tmpModel, { force: true });
-    if (tmpData) rmSync3(tmpData, { force: true });
-    throw error2;
-  } finally {
-    for (const fields of saved.reverse()) restore(fields);
   }
+  return void 0;
+}
+function parseTargetSignal(stderr) {
+  const match = /uncaught target signal (\d+) \(([^)]*)\)/.exec(stderr);
+  if (!match) return void 0;
+  const number = Number(match[1]);
+  const names = {
+    4: "SIGILL",
+    5: "SIGTRAP",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    11: "SIGSEGV"
+  };
+  return { number, name: names[number] ?? `signal ${number}`, description: match[2] };
 }
 
-// src/util/gzip-size.ts
-import { createReadStream as createReadStream2 } from "node:fs";
-import { createGzip } from "node:zlib";
-async function gzipSize(paths, level = 6) {
-  let bytes = 0;
-  const gzip = createGzip({ level });
-  gzip.on("data", (chunk) => {
-    bytes += chunk.length;
-  });
-  const done = new Promise((resolve8, reject) => {
-    gzip.on("end", resolve8);
-    gzip.on("error", reject);
-  });
-  for (const path4 of paths) {
-    for await (const chunk of createReadStream2(path4, { highWaterMark: 1 << 20 })) {
-      if (!gzip.write(chunk)) await new Promise((r) => gzip.once("drain", r));
-    }
-  }
-  gzip.end();
-  await done;
-  return bytes;
-}
-
-// package.json
-var package_default = {
-  name: "slmops",
-  version: "0.1.0",
-  description: "Compress, benchmark, gate and publish small language models (ONNX) for edge devices, inside GitHub Actions",
-  type: "module",
-  license: "MIT",
-  private: true,
-  engines: {
-    node: ">=20"
-  },
-  bin: {
-    slmops: "bin/slmops.js"
-  },
-  scripts: {
-    build: "node scripts/build.mjs",
-    demo: "node scripts/demo.mjs",
-    test: "vitest run",
-    typecheck: "tsc --noEmit",
-    lint: "biome check .",
-    format: "biome check --write .",
-    "docs:actions": "SLMOPS_UPDATE_DOCS=1 vitest run test/actions/docs.test.ts"
-  },
-  dependencies: {
-    "@actions/core": "3.0.1",
-    "@octokit/core": "7.0.8",
-    "@octokit/plugin-paginate-rest": "16.0.0",
-    "@octokit/plugin-rest-endpoint-methods": "17.0.0",
-    "@octokit/plugin-retry": "8.1.1",
-    "@octokit/plugin-throttling": "11.0.5",
-    ajv: "8.20.0",
-    "ajv-formats": "3.0.1",
-    commander: "14.0.3",
-    fflate: "0.8.3",
-    long: "5.3.2",
-    "onnxruntime-node": "1.30.0",
-    protobufjs: "8.8.1",
-    tar: "7.5.23",
-    tinyglobby: "0.2.17",
-    yaml: "2.9.1"
-  },
-  devDependencies: {
-    "@biomejs/biome": "2.6.8",
-    "@octokit/openapi": "23.0.2",
-    "@types/node": "20.19.43",
-    esbuild: "0.28.2",
-    typescript: "7.0.2",
-    vite: "8.3.8",
-    vitest: "4.1.12"
-  }
-};
-
-// src/version.ts
-var VERSION = package_default.version;
-
-// src/compress/fp16.ts
-init_errors();
-
-// src/compress/pass.ts
-function finite(value) {
-  return Number.isFinite(value) ? Math.round(value * 100) / 100 : void 0;
-}
-
-// src/util/glob.ts
-function globToRegExp(glob) {
-  if (glob.length > 2 && glob.startsWith("/") && glob.endsWith("/")) return new RegExp(glob.slice(1, -1));
-  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
-}
-
-// src/compress/select.ts
-function matchesAny(patterns, ...names) {
-  return patterns.some((p2) => {
-    const re2 = globToRegExp(p2);
-    return names.some((n) => n !== "" && re2.test(n));
-  });
-}
-function applySelection(candidates2, select) {
-  const kept = candidates2.filter((c) => {
-    if (select.includeOps.length && !select.includeOps.includes(c.op)) return false;
-    if (select.excludeOps.includes(c.op)) return false;
-    if (select.includeNames.length && !matchesAny(select.includeNames, c.nodeName, c.weightName))
-      return false;
-    if (matchesAny(select.excludeNames, c.nodeName, c.weightName)) return false;
-    return c.elements >= select.minElements;
-  });
-  if (select.keepFirstLast && kept.length > 0) return kept.slice(1, -1);
-  return kept;
-}
-
-// src/compress/fp16.ts
-var FP16_BLOCK_LIST = [
-  "Resize",
-  "Upsample",
-  "Range",
-  "CumSum",
-  "TopK",
-  "NonMaxSuppression",
-  "RoiAlign",
-  "ConstantOfShape",
-  "Clip",
-  "Min",
-  "Max",
-  "RandomNormalLike",
-  "RandomUniformLike"
+// src/devices/qemu/features.ts
+var HWCAP_NAMES = [
+  "fp",
+  "asimd",
+  "evtstrm",
+  "aes",
+  "pmull",
+  "sha1",
+  "sha2",
+  "crc32",
+  "atomics",
+  "fphp",
+  "asimdhp",
+  "cpuid",
+  "asimdrdm",
+  "jscvt",
+  "fcma",
+  "lrcpc",
+  "dcpop",
+  "sha3",
+  "sm3",
+  "sm4",
+  "asimddp",
+  "sha512",
+  "sve",
+  "asimdfhm",
+  "dit",
+  "uscat",
+  "ilrcpc",
+  "flagm",
+  "ssbs",
+  "sb",
+  "paca",
+  "pacg"
 ];
-var MIN_ELEMENTS = 64;
-function consumersOf(graph) {
-  const map = /* @__PURE__ */ new Map();
-  for (const n of graph.node) for (const i of n.input) if (i) map.set(i, [...map.get(i) ?? [], n]);
-  return map;
-}
-function convertFp16(ctx, options, select) {
-  if (!options.keepIo) {
-    throw new ConfigurationError(
-      "fp16:keep-io=false (float16 model inputs and outputs) is not supported yet",
-      {
-        subject: "recipe",
-        fix: "Use fp16 (keep-io=true): weights are stored in float16 and the model keeps float32 inputs and outputs"
-      }
-    );
-  }
-  const blocked = /* @__PURE__ */ new Set([...FP16_BLOCK_LIST, ...options.blockOps]);
-  const outcome = { tensors: [], skipped: [], notes: [] };
-  const graphs = [];
-  forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
-  let converted = 0;
-  for (const graph of graphs) {
-    const consumers = consumersOf(graph);
-    const outputs = new Set(graph.output.map((o) => o.name));
-    const candidates2 = [];
-    for (const weight of graph.initializer) {
-      if (weight.dataType !== DataType.FLOAT) continue;
-      const users = consumers.get(weight.name) ?? [];
-      const elements = shapeOf(weight).reduce((a, b2) => a * b2, 1);
-      if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
-      const block = users.find((u2) => blocked.has(u2.opType));
-      if (block) {
-        outcome.skipped.push({
-          name: weight.name,
-          reason: `read by ${block.opType}, which is in the fp16 block list`
-        });
-        continue;
-      }
-      candidates2.push({
-        op: users[0].opType,
-        nodeName: users[0].name,
-        weightName: weight.name,
-        elements,
-        weight
-      });
-    }
-    const chosen = applySelection(candidates2, select);
-    if (chosen.length === 0) continue;
-    const index = initializerIndex(graph);
-    const casts = [];
-    for (const c of chosen) {
-      const values = weightValues(ctx.model, c.weight);
-      const half = new Uint16Array(values.length);
-      let signal = 0;
-      let noise = 0;
-      for (let i = 0; i < values.length; i++) {
-        const h = floatToHalf(values[i]);
-        half[i] = h;
-        const v2 = values[i];
-        const r = halfToFloat(h);
-        signal += v2 * v2;
-        noise += (v2 - r) * (v2 - r);
-      }
-      const name16 = ctx.namer.unique(`${c.weightName}_fp16`);
-      graph.initializer[graph.initializer.indexOf(index.get(c.weightName))] = tensor(
-        name16,
-        DataType.FLOAT16,
-        shapeOf(c.weight),
-        new Uint8Array(half.buffer)
-      );
-      casts.push(
-        node("Cast", [name16], [c.weightName], {
-          name: ctx.namer.unique(`${c.weightName}_cast_fp32`),
-          attributes: { to: DataType.FLOAT }
-        })
-      );
-      const graphInput = graph.input.findIndex((v2) => v2.name === c.weightName);
-      if (graphInput >= 0) graph.input.splice(graphInput, 1);
-      const sqnr = finite(noise === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(signal / noise));
-      outcome.tensors.push({
-        name: c.weightName,
-        node: c.nodeName,
-        dtypeBefore: "float32",
-        dtypeAfter: "float16",
-        elementCount: c.elements,
-        ...sqnr === void 0 ? {} : { sqnrDb: sqnr }
-      });
-      converted += 1;
-    }
-    graph.node = [...casts, ...graph.node];
-  }
-  if (converted) {
-    outcome.notes.push(
-      `${converted} float32 weights stored as float16 with a Cast to float32 after each; inputs, outputs and compute stay float32`
-    );
-  }
-  return outcome;
-}
-
-// src/compress/prune.ts
-var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
-function candidates(graphs) {
-  const found = [];
-  const seen = /* @__PURE__ */ new Set();
-  for (const graph of graphs) {
-    const index = initializerIndex(graph);
-    for (const n of graph.node) {
-      if (!WEIGHT_OPS.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
-      const weight = index.get(n.input[1] ?? "");
-      if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
-      const dims = shapeOf(weight);
-      if (dims.length < 2) continue;
-      seen.add(weight);
-      const elements = dims.reduce((a, b2) => a * b2, 1);
-      let reduceLength;
-      let reduceStride;
-      if (n.opType === "Conv") {
-        reduceLength = elements / dims[0];
-        reduceStride = 1;
-      } else if (n.opType === "Gemm" && intAttr(n, "transB", 0) === 1) {
-        reduceLength = dims[1];
-        reduceStride = 1;
-      } else {
-        reduceLength = dims[dims.length - 2];
-        reduceStride = dims[dims.length - 1];
-      }
-      found.push({
-        op: n.opType,
-        nodeName: n.name,
-        weightName: weight.name,
-        elements,
-        weight,
-        graph,
-        reduceLength,
-        reduceStride
-      });
-    }
-  }
-  return found;
-}
-function threshold(magnitudes2, sparsity) {
-  if (sparsity <= 0 || magnitudes2.length === 0) return -1;
-  const sorted = magnitudes2.slice().sort();
-  const k2 = Math.min(sorted.length - 1, Math.floor(sparsity * sorted.length) - 1);
-  return k2 < 0 ? -1 : sorted[k2];
-}
-function magnitudes(values) {
-  const out = new Float32Array(values.length);
-  for (let i = 0; i < values.length; i++) out[i] = Math.abs(values[i]);
-  return out;
-}
-function prune24(values, c) {
-  const outer = values.length / (c.reduceLength * c.reduceStride);
-  const group2 = [0, 0, 0, 0];
-  for (let o = 0; o < outer; o++) {
-    for (let s3 = 0; s3 < c.reduceStride; s3++) {
-      for (let k2 = 0; k2 + 4 <= c.reduceLength; k2 += 4) {
-        for (let j2 = 0; j2 < 4; j2++) group2[j2] = (o * c.reduceLength + k2 + j2) * c.reduceStride + s3;
-        const order = [0, 1, 2, 3].sort(
-          (a, b2) => Math.abs(values[group2[a]]) - Math.abs(values[group2[b2]])
-        );
-        values[group2[order[0]]] = 0;
-        values[group2[order[1]]] = 0;
-      }
-    }
-  }
-}
-function prune(ctx, options, select) {
-  const outcome = { tensors: [], skipped: [], notes: [] };
-  const graphs = [];
-  forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
-  const chosen = applySelection(candidates(graphs), select);
-  if (chosen.length === 0) return outcome;
-  let globalThreshold = -1;
-  if (options.pattern === "unstructured" && options.scope === "global") {
-    let max = 0;
-    for (const c of chosen)
-      for (const v2 of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v2));
-    const bins = 1 << 16;
-    const histogram2 = new Float64Array(bins);
-    let total = 0;
-    for (const c of chosen) {
-      for (const v2 of weightValues(ctx.model, c.weight)) {
-        histogram2[Math.min(bins - 1, Math.floor(Math.abs(v2) / (max || 1) * bins))] += 1;
-        total += 1;
-      }
-    }
-    let cumulative = 0;
-    for (let b2 = 0; b2 < bins; b2++) {
-      cumulative += histogram2[b2];
-      if (cumulative >= options.sparsity * total) {
-        globalThreshold = (b2 + 1) / bins * max;
-        break;
-      }
-    }
-  }
-  for (const c of chosen) {
-    ctx.log(`prune: ${c.weightName}`);
-    const values = weightValues(ctx.model, c.weight);
-    if (options.pattern === "2:4") {
-      if (c.reduceLength % 4 !== 0) {
-        outcome.skipped.push({
-          name: c.weightName,
-          reason: `reduction axis of ${c.reduceLength} is not a multiple of 4`
-        });
-        continue;
-      }
-      prune24(values, c);
-    } else {
-      const limit = options.scope === "global" ? globalThreshold : threshold(magnitudes(values), options.sparsity);
-      for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) <= limit) values[i] = 0;
-    }
-    let zeros = 0;
-    for (const v2 of values) if (v2 === 0) zeros += 1;
-    const replacement = floatTensor(c.weightName, shapeOf(c.weight), values);
-    c.graph.initializer[c.graph.initializer.indexOf(c.weight)] = replacement;
-    outcome.tensors.push({
-      name: c.weightName,
-      node: c.nodeName,
-      dtypeBefore: "float32",
-      dtypeAfter: "float32",
-      elementCount: c.elements,
-      sparsity: Math.round(zeros / values.length * 1e4) / 1e4
-    });
-  }
-  outcome.notes.push(
-    options.pattern === "2:4" ? `2:4 semi-structured pruning of ${outcome.tensors.length} weights along their reduction axis` : `magnitude pruning of ${outcome.tensors.length} weights to ${options.sparsity} sparsity (${options.scope})`
-  );
-  return outcome;
-}
-
-// src/compress/int4-blocks.ts
-var SEARCH = [1, 0.97, 0.94, 0.91, 0.88, 0.85, 0.82];
-function quantizeBlocks4(columns, n, k2, block, symmetric, search = true) {
-  const blocks = Math.ceil(k2 / block);
-  const blob = block / 2;
-  const packed = new Uint8Array(n * blocks * blob);
-  const scales = new Float32Array(n * blocks);
-  const zeroPoints = symmetric ? void 0 : new Uint8Array(n * Math.ceil(blocks / 2));
-  const codes = new Uint8Array(block);
-  const best = new Uint8Array(block);
-  let signal = 0;
-  let noise = 0;
-  for (let col = 0; col < n; col++) {
-    const base = col * k2;
-    for (let b2 = 0; b2 < blocks; b2++) {
-      const start = base + b2 * block;
-      const len = Math.min(block, k2 - b2 * block);
-      let min = 0;
-      let max = 0;
-      let amax = 0;
-      let blockSignal = 0;
-      for (let i = 0; i < len; i++) {
-        const v2 = columns[start + i];
-        blockSignal += v2 * v2;
-        if (v2 < min) min = v2;
-        if (v2 > max) max = v2;
-        if (Math.abs(v2) > Math.abs(amax)) amax = v2;
-      }
-      signal += blockSignal;
-      let scale;
-      let zero;
-      let bestError = Number.POSITIVE_INFINITY;
-      if (symmetric) {
-        const start0 = amax / -8;
-        scale = start0;
-        zero = 8;
-        const tries = search && start0 !== 0 ? SEARCH : [1];
-        for (const f2 of tries) {
-          const s3 = start0 * f2;
-          const inv = s3 === 0 ? 0 : 1 / s3;
-          let error2 = 0;
-          for (let i = 0; i < len; i++) {
-            const v2 = columns[start + i];
-            let q2 = Math.round(v2 * inv) + 8;
-            q2 = q2 < 0 ? 0 : Math.min(q2, 15);
-            codes[i] = q2;
-            const d = v2 - (q2 - 8) * s3;
-            error2 += d * d;
-          }
-          if (error2 < bestError) {
-            bestError = error2;
-            scale = s3;
-            best.set(codes.subarray(0, len));
-          }
-        }
-      } else {
-        scale = (max - min) / 15;
-        const inv = scale === 0 ? 0 : 1 / scale;
-        zero = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-min * inv)));
-        bestError = 0;
-        for (let i = 0; i < len; i++) {
-          const v2 = columns[start + i];
-          let q2 = Math.round(v2 * inv) + zero;
-          q2 = q2 < 0 ? 0 : Math.min(q2, 15);
-          best[i] = q2;
-          const d = v2 - (q2 - zero) * scale;
-          bestError += d * d;
-        }
-      }
-      noise += bestError;
-      for (let i = len; i < block; i++) best[i] = zero;
-      const out = (col * blocks + b2) * blob;
-      for (let j2 = 0; j2 < blob; j2++) packed[out + j2] = best[2 * j2] & 15 | (best[2 * j2 + 1] & 15) << 4;
-      scales[col * blocks + b2] = scale;
-      if (zeroPoints) {
-        const zi2 = col * Math.ceil(blocks / 2) + (b2 >> 1);
-        zeroPoints[zi2] = zeroPoints[zi2] | (zero & 15) << (b2 & 1) * 4;
-      }
-    }
-  }
-  return { packed, scales, ...zeroPoints ? { zeroPoints } : {}, blocks, signal, noise };
-}
-function transpose(values, rows, cols) {
-  const out = new Float32Array(values.length);
-  const tile = 32;
-  for (let r0 = 0; r0 < rows; r0 += tile) {
-    for (let c0 = 0; c0 < cols; c0 += tile) {
-      const rEnd = Math.min(rows, r0 + tile);
-      const cEnd = Math.min(cols, c0 + tile);
-      for (let r = r0; r < rEnd; r++) {
-        for (let c = c0; c < cEnd; c++) out[c * rows + r] = values[r * cols + c];
-      }
-    }
-  }
-  return out;
-}
-function sqnrDb(signal, noise) {
-  if (noise === 0) return Number.POSITIVE_INFINITY;
-  return 10 * Math.log10(signal / noise);
-}
-
-// src/compress/quantize-int4.ts
-function candidatesIn(graph, outcome) {
-  const index = initializerIndex(graph);
-  const found = [];
-  for (const n of graph.node) {
-    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
-    if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
-    const ref = floatWeight(graph, index, n, 1);
-    if (!ref) continue;
-    const dims = shapeOf(ref.tensor);
-    const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
-    if (squeezed.length !== 2) {
-      outcome.skipped.push({
-        name: ref.tensor.name,
-        reason: `weight has shape [${dims.join(", ")}], not 2-D`
-      });
-      continue;
-    }
-    if (n.opType === "MatMul" && dims.length > 2) {
-      outcome.skipped.push({
-        name: ref.tensor.name,
-        reason: "MatMul weight with leading unit dims is not handled yet"
-      });
-      continue;
-    }
-    const transposed = n.opType === "Gemm" && intAttr(n, "transB", 0) === 1;
-    const [k2, nOut] = transposed ? [squeezed[1], squeezed[0]] : [squeezed[0], squeezed[1]];
-    found.push({
-      op: n.opType,
-      nodeName: n.name,
-      weightName: ref.tensor.name,
-      elements: k2 * nOut,
-      node: n,
-      weight: ref.tensor,
-      transposed,
-      k: k2,
-      n: nOut
-    });
-  }
-  return found;
-}
-function quantizeInt4(ctx, options, select) {
-  const proto = ctx.model.proto;
-  const outcome = { tensors: [], skipped: [], notes: [] };
-  const graphs = [];
-  forEachGraph(proto, ({ graph }) => graphs.push(graph));
-  const replaced = /* @__PURE__ */ new Set();
-  let changed = 0;
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn(graph, outcome), select);
-    if (chosen.length === 0) continue;
-    const replacement = /* @__PURE__ */ new Map();
-    const done = /* @__PURE__ */ new Map();
-    for (const c of chosen) {
-      const fp16 = c.weight.dataType === DataType.FLOAT16;
-      let names = done.get(c.weightName);
-      const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-      if (!names || alpha !== 1) {
-        ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
-        const values = weightValues(ctx.model, c.weight);
-        const columns = c.transposed ? values : transpose(values, c.k, c.n);
-        const q2 = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
-        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
-        const qName = ctx.namer.unique(`${c.weightName}_Q4`);
-        const sName = ctx.namer.unique(`${c.weightName}_scales`);
-        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q2.blocks, options.block / 2], q2.packed));
-        if (fp16) {
-          const half = Uint16Array.from(q2.scales, floatToHalf);
-          graph.initializer.push(
-            tensor(sName, DataType.FLOAT16, [c.n, q2.blocks], new Uint8Array(half.buffer))
-          );
-        } else {
-          graph.initializer.push(floatTensor(sName, [c.n, q2.blocks], q2.scales));
-        }
-        names = { q: qName, scales: sName };
-        if (q2.zeroPoints) {
-          names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
-          graph.initializer.push(
-            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints)
-          );
-        }
-        if (alpha === 1) done.set(c.weightName, names);
-        outcome.tensors.push({
-          name: c.weightName,
-          node: c.nodeName,
-          dtypeBefore: dtypeName(c.weight.dataType),
-          dtypeAfter: "int4",
-          elementCount: c.k * c.n,
-          ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
-        });
-      }
-      replacement.set(c.node, rewrite(ctx, graph, c, names, options));
-      replaced.add(c.weightName);
-      changed += 1;
-    }
-    graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
-  }
-  if (changed === 0) return outcome;
-  ensureOpset(proto, "com.microsoft", 1);
-  const consumers = countConsumers(proto);
-  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
-  outcome.notes.push(
-    `${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`
-  );
-  return outcome;
-}
-function rewrite(ctx, graph, c, names, options) {
-  const nodes = [];
-  const base = c.nodeName || c.weightName;
-  let a = c.node.input[0];
-  if (c.op === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
-    const t = ctx.namer.unique(`${base}_A_T`);
-    nodes.push(
-      node("Transpose", [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } })
-    );
-    a = t;
-  }
-  const bias = c.op === "Gemm" ? c.node.input[2] : void 0;
-  const out = c.node.output[0];
-  const mmOut = bias ? ctx.namer.unique(`${base}_matmul`) : out;
-  const inputs = [a, names.q, names.scales, ...names.zeros ? [names.zeros] : []];
-  nodes.push(
-    node("MatMulNBits", inputs, [mmOut], {
-      name: ctx.namer.unique(`${base}_Q4`),
-      domain: "com.microsoft",
-      attributes: {
-        K: c.k,
-        N: c.n,
-        bits: 4,
-        block_size: options.block,
-        ...options.accuracyLevel ? { accuracy_level: options.accuracyLevel } : {}
-      }
-    })
-  );
-  if (bias) {
-    const beta = floatAttr(c.node, "beta", 1);
-    let biasName = bias;
-    if (beta !== 1) {
-      const index = initializerIndex(graph);
-      const constant = index.get(bias);
-      if (constant && constant.dataType === DataType.FLOAT) {
-        const scaled = weightValues(ctx.model, constant).map((v2) => v2 * beta);
-        biasName = ctx.namer.unique(`${bias}_beta`);
-        graph.initializer.push(floatTensor(biasName, shapeOf(constant), scaled));
-      } else {
-        const betaName = ctx.namer.unique(`${base}_beta`);
-        graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
-        biasName = ctx.namer.unique(`${base}_bias_scaled`);
-        nodes.push(node("Mul", [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) }));
-      }
-    }
-    nodes.push(node("Add", [mmOut, biasName], [out], { name: ctx.namer.unique(`${base}_bias`) }));
-  }
-  return nodes;
-}
-
-// src/compress/int8-weights.ts
-function quantizeInt8(values, outer, channels, inner, symmetric) {
-  const min = new Float64Array(channels);
-  const max = new Float64Array(channels);
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (o * channels + c) * inner;
-      for (let i = 0; i < inner; i++) {
-        const v2 = values[base + i];
-        if (v2 < min[c]) min[c] = v2;
-        if (v2 > max[c]) max[c] = v2;
-      }
-    }
-  }
-  const scales = new Float32Array(channels);
-  const zeroPoints = new Int8Array(channels);
-  for (let c = 0; c < channels; c++) {
-    if (symmetric) {
-      scales[c] = Math.max(Math.abs(min[c]), Math.abs(max[c])) / 127;
-    } else {
-      const s3 = (max[c] - min[c]) / 255;
-      scales[c] = s3;
-      zeroPoints[c] = s3 === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min[c] / s3)));
-    }
-  }
-  const out = new Int8Array(values.length);
-  const lo2 = symmetric ? -127 : -128;
-  let signal = 0;
-  let noise = 0;
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const s3 = scales[c];
-      const inv = s3 === 0 ? 0 : 1 / s3;
-      const zp = zeroPoints[c];
-      const base = (o * channels + c) * inner;
-      for (let i = 0; i < inner; i++) {
-        const v2 = values[base + i];
-        let q2 = Math.round(v2 * inv) + zp;
-        q2 = q2 < lo2 ? lo2 : Math.min(q2, 127);
-        out[base + i] = q2;
-        const d = v2 - (q2 - zp) * s3;
-        signal += v2 * v2;
-        noise += d * d;
-      }
-    }
-  }
-  return { values: out, scales, zeroPoints, signal, noise };
-}
-
-// src/compress/quantize-int8.ts
-var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
-function candidatesIn2(graph, outcome) {
-  const index = initializerIndex(graph);
-  const found = [];
-  for (const n of graph.node) {
-    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
-    const kind = n.opType;
-    if (!(kind in WEIGHT_INPUT)) continue;
-    const weight = index.get(n.input[WEIGHT_INPUT[kind]] ?? "");
-    if (!weight) continue;
-    if (weight.dataType !== DataType.FLOAT) {
-      if (weight.dataType === DataType.FLOAT16)
-        outcome.skipped.push({ name: weight.name, reason: "float16 weight (int8 dynamic needs float32)" });
-      continue;
-    }
-    const dims = shapeOf(weight);
-    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
-    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
-    if (kind === "Conv" && dims.length < 3) continue;
-    found.push({
-      op: kind,
-      nodeName: n.name,
-      weightName: weight.name,
-      elements: dims.reduce((a, b2) => a * b2, 1),
-      node: n,
-      weight,
-      kind
-    });
-  }
-  return found;
-}
-function quantizeInt8Dynamic(ctx, options, select) {
-  const proto = ctx.model.proto;
-  const outcome = { tensors: [], skipped: [], notes: [] };
-  const graphs = [];
-  forEachGraph(proto, ({ graph }) => graphs.push(graph));
-  const replaced = /* @__PURE__ */ new Set();
-  const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn2(graph, outcome), select);
-    if (chosen.length === 0) continue;
-    const replacement = /* @__PURE__ */ new Map();
-    const activations = /* @__PURE__ */ new Map();
-    const stored = /* @__PURE__ */ new Map();
-    const store = (c, key, q2, dims, scaleDims, zeroDims = scaleDims) => {
-      const existing = stored.get(key);
-      if (existing) return existing;
-      const names = {
-        q: ctx.namer.unique(`${c.weightName}_quantized`),
-        scale: ctx.namer.unique(`${c.weightName}_scale`),
-        zero: ctx.namer.unique(`${c.weightName}_zero_point`)
-      };
-      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q2.values.buffer)));
-      graph.initializer.push(floatTensor(names.scale, scaleDims, q2.scales));
-      graph.initializer.push(
-        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q2.zeroPoints.buffer))
-      );
-      stored.set(key, names);
-      outcome.tensors.push({
-        name: c.weightName,
-        node: c.nodeName,
-        dtypeBefore: dtypeName(c.weight.dataType),
-        dtypeAfter: "int8",
-        elementCount: q2.values.length,
-        ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
-      });
-      return names;
-    };
-    const quantizeActivation = (input, nodes) => {
-      const existing = activations.get(input);
-      if (existing) return existing;
-      const base = input.replace(/[^\w.]/g, "_");
-      const names = {
-        q: ctx.namer.unique(`${base}_quantized`),
-        scale: ctx.namer.unique(`${base}_scale`),
-        zero: ctx.namer.unique(`${base}_zero_point`)
-      };
-      const dql = node("DynamicQuantizeLinear", [input], [names.q, names.scale, names.zero], {
-        name: ctx.namer.unique(`${base}_QuantizeLinear`)
-      });
-      nodes.push(dql);
-      activations.set(input, { ...names, node: dql });
-      return names;
-    };
-    for (const c of chosen) {
-      const values = weightValues(ctx.model, c.weight);
-      const dims = shapeOf(c.weight);
-      const nodes = [];
-      const base = c.nodeName || c.weightName;
-      const out = c.node.output[0];
-      ctx.log(`int8: ${c.weightName} [${dims.join("×")}] (${c.kind})`);
-      if (c.kind === "Gather") {
-        const q2 = quantizeInt8(values, 1, 1, values.length, options.symmetric);
-        const s3 = store(c, `gather:${c.weightName}`, q2, dims, []);
-        const gathered = ctx.namer.unique(`${base}_quantized_output`);
-        nodes.push(
-          node("Gather", [s3.q, c.node.input[1]], [gathered], {
-            name: ctx.namer.unique(`${base}_quant`),
-            attributes: { axis: 0 }
-          })
-        );
-        nodes.push(
-          node("DequantizeLinear", [gathered, s3.scale, s3.zero], [out], {
-            name: ctx.namer.unique(`${base}_DequantizeLinear`)
-          })
-        );
-      } else if (c.kind === "Conv") {
-        const m2 = dims[0];
-        const inner = values.length / m2;
-        const perChannel = options.perChannel && options.symmetric;
-        if (options.perChannel && !perChannel) {
-          outcome.notes.push(
-            `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`
-          );
-        }
-        const q2 = quantizeInt8(
-          values,
-          1,
-          perChannel ? m2 : 1,
-          perChannel ? inner : values.length,
-          options.symmetric
-        );
-        if (perChannel) q2.zeroPoints = new Int8Array(1);
-        const s3 = store(
-          c,
-          `conv:${c.weightName}`,
-          q2,
-          dims,
-          perChannel ? [m2, ...dims.slice(2).map(() => 1)] : [],
-          []
-        );
-        const a = quantizeActivation(c.node.input[0], nodes);
-        const integer = ctx.namer.unique(`${base}_output_quantized`);
-        const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
-        const scaleName = ctx.namer.unique(`${base}_scales_mul`);
-        const conv = node("ConvInteger", [a.q, s3.q, a.zero, s3.zero], [integer], {
-          name: ctx.namer.unique(`${base}_quant`)
-        });
-        conv.attribute = [...c.node.attribute];
-        nodes.push(conv);
-        nodes.push(
-          node("Cast", [integer], [cast], {
-            name: ctx.namer.unique(`${base}_cast`),
-            attributes: { to: DataType.FLOAT }
-          })
-        );
-        nodes.push(
-          node("Mul", [a.scale, s3.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) })
-        );
-        const bias = c.node.input[2];
-        const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
-        nodes.push(
-          node("Mul", [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) })
-        );
-        if (bias) {
-          const biasTensor = initializerIndex(graph).get(bias);
-          let biasName = bias;
-          const shape = [m2, ...dims.slice(2).map(() => 1)];
-          if (biasTensor) {
-            biasName = ctx.namer.unique(`${bias}_reshaped`);
-            graph.initializer.push(floatTensor(biasName, shape, weightValues(ctx.model, biasTensor)));
-          } else {
-            const shapeName = ctx.namer.unique(`${base}_bias_shape`);
-            graph.initializer.push(
-              tensor(
-                shapeName,
-                DataType.INT64,
-                [shape.length],
-                new Uint8Array(BigInt64Array.from(shape.map(BigInt)).buffer)
-              )
-            );
-            biasName = ctx.namer.unique(`${bias}_reshaped`);
-            nodes.push(
-              node("Reshape", [bias, shapeName], [biasName], {
-                name: ctx.namer.unique(`${base}_bias_reshape`)
-              })
-            );
-          }
-          nodes.push(node("Add", [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
-          replaced.add(bias);
-        }
-      } else {
-        const transB = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
-        const [k2, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
-        const kn2 = transB ? transpose(values, n, k2) : values;
-        const q2 = quantizeInt8(
-          kn2,
-          k2,
-          options.perChannel ? n : 1,
-          options.perChannel ? 1 : n,
-          options.symmetric
-        );
-        const alpha = c.kind === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
-        const key = `mm:${c.weightName}:${transB}:${alpha}`;
-        const s3 = store(c, key, q2, [k2, n], options.perChannel ? [n] : []);
-        let a = c.node.input[0];
-        if (c.kind === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
-          const t = ctx.namer.unique(`${base}_A_T`);
-          nodes.push(
-            node("Transpose", [a], [t], {
-              name: ctx.namer.unique(`${base}_transA`),
-              attributes: { perm: [1, 0] }
-            })
-          );
-          a = t;
-        }
-        const aq = quantizeActivation(a, nodes);
-        const integer = ctx.namer.unique(`${base}_output_quantized`);
-        const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
-        const scaleName = ctx.namer.unique(`${base}_scales_mul`);
-        nodes.push(
-          node("MatMulInteger", [aq.q, s3.q, aq.zero, s3.zero], [integer], {
-            name: ctx.namer.unique(`${base}_quant`)
-          })
-        );
-        nodes.push(
-          node("Cast", [integer], [cast], {
-            name: ctx.namer.unique(`${base}_cast`),
-            attributes: { to: DataType.FLOAT }
-          })
-        );
-        nodes.push(
-          node("Mul", [aq.scale, s3.scale], [scaleName], {
-            name: ctx.namer.unique(`${base}_scales_mul_node`)
-          })
-        );
-        const bias = c.kind === "Gemm" ? c.node.input[2] : void 0;
-        const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
-        nodes.push(
-          node("Mul", [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) })
-        );
-        if (bias) {
-          const beta = floatAttr(c.node, "beta", 1);
-          let biasName = bias;
-          if (beta !== 1) {
-            const betaName = ctx.namer.unique(`${base}_beta`);
-            graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
-            biasName = ctx.namer.unique(`${base}_bias_scaled`);
-            nodes.push(
-              node("Mul", [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) })
-            );
-          }
-          nodes.push(node("Add", [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
-        }
-      }
-      replacement.set(c.node, nodes);
-      replaced.add(c.weightName);
-      counts[c.kind] += 1;
-    }
-    graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
-  }
-  const total = Object.values(counts).reduce((a, b2) => a + b2, 0);
-  if (total === 0) return outcome;
-  const consumers = countConsumers(proto);
-  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
-  const parts = Object.entries(counts).filter(([, v2]) => v2 > 0).map(([k2, v2]) => `${v2} ${k2}`);
-  outcome.notes.push(
-    `${parts.join(", ")} quantized to int8 (${options.perChannel ? "per-channel" : "per-tensor"}, ${options.symmetric ? "symmetric" : "asymmetric"}); graph form DynamicQuantizeLinear + MatMulInteger/ConvInteger, which onnxruntime fuses into DynamicQuantizeMatMul at load`
-  );
-  return outcome;
-}
-
-// src/compress/compress.ts
-var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
-function runPass(ctx, spec) {
-  switch (spec.pass) {
-    case "int8":
-      return quantizeInt8Dynamic(ctx, spec.options, spec.select);
-    case "int4":
-      return quantizeInt4(ctx, spec.options, spec.select);
-    case "fp16":
-      return convertFp16(ctx, spec.options, spec.select);
-    case "prune":
-      return prune(ctx, spec.options, spec.select);
-  }
-}
-async function fileRef(path4, base) {
-  return {
-    path: relative2(base, path4) || basename2(path4),
-    sha256: await sha256File(path4),
-    bytes: statSync4(path4).size
-  };
-}
-async function compressModel(options) {
-  const log = options.log ?? (() => {
-  });
-  const started = performance4.now();
-  const spec = formatRecipeSpec(options.recipe);
-  const id = options.name ?? modelId(void 0, options.modelPath);
-  const model = readModel(options.modelPath);
-  const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
-  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
-  const ctx = { model, namer: new Namer(model.proto), log };
-  const passes = [];
-  const notes = [];
-  let touched = 0;
-  for (const pass of options.recipe.passes) {
-    const passStarted = performance4.now();
-    log(`${pass.pass}: running`);
-    const outcome = runPass(ctx, pass);
-    touched += outcome.tensors.length;
-    notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
-    for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
-    passes.push({
-      name: pass.pass,
-      options: { ...pass.options },
-      elapsedMs: Math.round(performance4.now() - passStarted),
-      tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
-    });
-  }
-  if (touched === 0 && !options.allowNoop) {
-    throw new ConfigurationError(
-      `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
-      {
-        subject: options.modelPath,
-        fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
-      }
-    );
-  }
-  const outDir = resolve5(options.outDir);
-  mkdirSync3(outDir, { recursive: true });
-  const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
-  mkdirSync3(staging);
-  try {
-    const written = writeModel(model, join9(staging, "model.onnx"), { externalData: "auto" });
-    const finalModel = join9(outDir, "model.onnx");
-    const finalData = written.dataFile ? join9(outDir, written.dataFile.location) : void 0;
-    if (finalData) renameSync3(written.dataFile.path, finalData);
-    renameSync3(written.path, finalModel);
-    const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
-    log(
-      `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
-    );
-    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
-    const inputRef = await fileRef(model.path, dirname4(model.path));
-    const report = {
-      schema: "slmops.compress/v1",
-      tool: { name: "slmops", version: VERSION },
-      modelId: id,
-      variantId: variantId(id, options.recipe),
-      recipe: { spec, passes: options.recipe.passes.map((p2) => JSON.parse(JSON.stringify(p2))) },
-      input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
-      output: {
-        ...await fileRef(finalModel, outDir),
-        bytes: outputBytes,
-        ...finalData ? { externalData: [await fileRef(finalData, outDir)] } : {},
-        // Pruning pays off in a compressed download: report it where a recipe prunes.
-        ...options.recipe.passes.some((p2) => p2.pass === "prune") ? { gzipBytes: await gzipSize([finalModel, ...finalData ? [finalData] : []]) } : {}
-      },
-      sizeRatio: outputBytes / inputBytes,
-      passes,
-      elapsedMs: Math.round(performance4.now() - started),
-      fidelity: fidelity.report,
-      notes
-    };
-    validateDocument("compress", report, "compress-report.json");
-    const reportPath = join9(outDir, "compress-report.json");
-    writeFileSync2(join9(staging, "compress-report.json"), `${JSON.stringify(report, null, 2)}
-`);
-    renameSync3(join9(staging, "compress-report.json"), reportPath);
-    return {
-      report,
-      modelPath: finalModel,
-      reportPath,
-      ...fidelity.measurement ? { fidelity: fidelity.measurement } : {}
-    };
-  } finally {
-    rmSync4(staging, { recursive: true, force: true });
-  }
-}
-async function checkFidelity(options, candidate, weightBytes, log) {
-  const mode = options.fidelity ?? "auto";
-  if (mode === "off")
-    return { report: { status: "skipped", reason: "fidelity check turned off (--fidelity off)" } };
-  if (mode === "auto" && weightBytes > FIDELITY_AUTO_LIMIT_BYTES) {
-    const reason = `skipped above 1 GB of weights (${(weightBytes / 2 ** 30).toFixed(1)} GiB); use --fidelity on to force it`;
-    log(`fidelity: ${reason}`);
-    return { report: { status: "skipped", reason } };
-  }
-  const spec = {
-    reference: resolve5(options.modelPath),
-    candidate,
-    ...options.evalData ? { evalData: resolve5(options.evalData) } : {},
-    samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
-    threads: options.threads ?? 1
-  };
-  log("fidelity: running the original and the variant in onnxruntime");
-  try {
-    const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
-    return {
-      measurement: m2,
-      report: {
-        status: "ran",
-        samples: m2.samples,
-        maxAbsDiff: Number.isFinite(m2.maxAbsDiff) ? m2.maxAbsDiff : Number.MAX_VALUE,
-        cosine: Math.max(-1, Math.min(1, m2.cosine)),
-        top1Agreement: m2.top1Agreement,
-        ...m2.metric ? { metric: m2.metric } : {}
-      }
-    };
-  } catch (error2) {
-    const reason = error2 instanceof Error ? error2.message : String(error2);
-    log(`fidelity: failed: ${reason}`);
-    return { report: { status: "failed", reason } };
-  }
-}
-
-// src/bench/like-with-like.ts
-function readCompressReport(modelPath) {
-  const path4 = join10(dirname5(resolve6(modelPath)), "compress-report.json");
-  if (!existsSync2(path4)) return void 0;
-  return JSON.parse(readFileSync7(path4, "utf8"));
-}
-function variantCacheDir() {
-  const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
-  return root2;
-}
-async function compareLikeWithLike(basePath, headReport, log) {
-  const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, basePath);
-  if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
-    return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
-  }
-  const spec = headReport.recipe.spec;
-  const source = baseReport && existsSync2(baseReport.input.path) ? baseReport.input.path : basePath;
-  const key = `${(await sha256File(source)).slice(0, 16)}-${slug(spec)}`;
-  const outDir = join10(variantCacheDir(), key);
-  const variantId2 = `${baseId}@${spec}`;
-  if (existsSync2(join10(outDir, "model.onnx")) && existsSync2(join10(outDir, "compress-report.json"))) {
-    log(`baseline: reusing ${variantId2} from the cache (${outDir})`);
-  } else {
-    log(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
-    await compressModel({
-      modelPath: source,
-      recipe: parseRecipeSpec(spec),
-      outDir,
-      name: baseId,
-      fidelity: "off",
-      allowNoop: true
-    });
-  }
-  return { path: join10(outDir, "model.onnx"), variantId: variantId2, compressed: true };
-}
-
-// src/bench/predict.ts
-var SPREAD = { calibrated: 1.25, uncalibrated: 2 };
-function split(node2, host) {
-  const rate = node2.int8 ? host.int8Gops : host.fp32Gflops;
-  const computeTime = node2.ops > 0 ? node2.ops / (rate * 1e9) : 0;
-  const memoryTime = node2.bytes / (host.bandwidthGBs * 1e9);
-  const total = computeTime + memoryTime;
-  if (total === 0) return { compute: 0, memory: node2.us };
-  return { compute: node2.us * computeTime / total, memory: node2.us * memoryTime / total };
-}
-function deviceScale(nodes, host, device) {
-  let hostTotal = 0;
-  let deviceTotal = 0;
-  let computeTotal = 0;
-  for (const node2 of nodes) {
-    const { compute, memory } = split(node2, host);
-    const computeRatio = node2.int8 ? host.int8Gops / device.int8Gops : host.fp32Gflops / device.fp32Gflops;
-    hostTotal += node2.us;
-    computeTotal += compute;
-    deviceTotal += compute * computeRatio + memory * (host.bandwidthGBs / device.bandwidthGBs);
-  }
-  if (hostTotal === 0) return { scale: 1, computeShare: 0 };
-  return { scale: deviceTotal / hostTotal, computeShare: computeTotal / hostTotal };
-}
-function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) {
-  const { scale, computeShare } = deviceScale(nodes, host, device);
-  const p50Ms = hostP50Ms * scale;
-  const spread = calibrated ? SPREAD.calibrated : SPREAD.uncalibrated;
-  return {
-    p50Ms,
-    intervalMs: [p50Ms / spread, p50Ms * spread],
-    calibrated,
-    modelError: "unvalidated",
-    computeShare,
-    notes
-  };
-}
-function int8Family(features) {
-  const has = (f2) => features.includes(f2);
-  if (has("amx_int8")) return "amx";
-  if (has("avx512_vnni")) return "avx512-vnni";
-  if (has("avx_vnni")) return "avx-vnni";
-  if (has("avx2")) return "avx2";
-  if (has("i8mm")) return "i8mm";
-  if (has("asimddp")) return "dotprod";
-  if (has("asimd")) return "neon";
-  return "none";
-}
-
-// src/bench/run-bench.ts
-init_workload();
-var PROTOCOLS2 = {
-  full: {
-    processes: 5,
-    iterations: 60,
-    warmupRuns: 5,
-    warmupMs: 1e3,
-    decodeTokens: 32,
-    calibrationMs: 1e4
+var HWCAP2_NAMES = [
+  "dcpodp",
+  "sve2",
+  "sveaes",
+  "svepmull",
+  "svebitperm",
+  "svesha3",
+  "svesm4",
+  "flagm2",
+  "frint",
+  "svei8mm",
+  "svef32mm",
+  "svef64mm",
+  "svebf16",
+  "i8mm",
+  "bf16",
+  "dgh",
+  "rng",
+  "bti",
+  "mte",
+  "ecv",
+  "afp",
+  "rpres",
+  "mte3",
+  "sme",
+  "smei16i64",
+  "smef64f64",
+  "smei8i32",
+  "smef16f32",
+  "smeb16f32",
+  "smef32f32",
+  "smefa64",
+  "wfxt",
+  "ebf16",
+  "sveebf16",
+  "cssc",
+  "rprfm",
+  "sve2p1",
+  "sme2",
+  "sme2p1",
+  "smei16i32",
+  "smebi32i32",
+  "smeb16b16",
+  "smef16f16",
+  "mops",
+  "hbc",
+  "sveb16b16",
+  "lrcpc3",
+  "lse128"
+];
+var KERNEL_ORDER = [...HWCAP_NAMES, ...HWCAP2_NAMES];
+var DISPATCH_FEATURES = [
+  "asimd",
+  "asimddp",
+  "fphp",
+  "asimdhp",
+  "i8mm",
+  "bf16",
+  "sve",
+  "sve2",
+  "sme",
+  "sme2"
+];
+var V80 = ["fp", "asimd", "evtstrm", "crc32", "cpuid"];
+var V82 = [
+  "fp",
+  "asimd",
+  "evtstrm",
+  "aes",
+  "pmull",
+  "sha1",
+  "sha2",
+  "crc32",
+  "atomics",
+  "cpuid",
+  "asimdrdm",
+  "lrcpc",
+  "dcpop"
+];
+var V84 = [...V82, "uscat", "ilrcpc", "flagm"];
+var V9 = [
+  ...V84,
+  "jscvt",
+  "fcma",
+  "sha3",
+  "sm3",
+  "sm4",
+  "sha512",
+  "asimdfhm",
+  "dit",
+  "ssbs",
+  "sb",
+  "paca",
+  "pacg",
+  "dcpodp",
+  "flagm2",
+  "frint"
+];
+var CORES = {
+  "cortex-a35": { base: V80, variant: 0, revision: 2 },
+  "cortex-a53": { base: V80, variant: 0, revision: 4 },
+  "cortex-a57": { base: V80, variant: 1, revision: 1 },
+  "cortex-a72": { base: V80, variant: 0, revision: 3 },
+  "cortex-a73": { base: V80, variant: 0, revision: 2 },
+  "cortex-a55": { base: V82, variant: 2, revision: 0 },
+  "cortex-a75": { base: V82, variant: 3, revision: 1 },
+  "cortex-a76": { base: V82, variant: 4, revision: 1 },
+  "cortex-a77": { base: V82, variant: 1, revision: 0 },
+  "neoverse-n1": { base: V82, variant: 3, revision: 1 },
+  "cortex-a78": { base: V84, variant: 1, revision: 1 },
+  "cortex-a78ae": { base: [...V84, "paca", "pacg"], variant: 0, revision: 1 },
+  "cortex-a78c": { base: [...V84, "paca", "pacg"], variant: 0, revision: 0 },
+  "cortex-x1": { base: V84, variant: 1, revision: 0 },
+  "neoverse-v1": {
+    base: [...V84, "jscvt", "fcma", "sha3", "sha512", "asimdfhm", "dit", "ssbs", "paca", "pacg"],
+    variant: 1,
+    revision: 1
   },
-  quick: {
-    processes: 2,
-    iterations: 20,
-    warmupRuns: 2,
-    warmupMs: 200,
-    decodeTokens: 8,
-    calibrationMs: 2e3
-  }
+  "cortex-a510": { base: V9, variant: 0, revision: 1 },
+  "cortex-a710": { base: V9, variant: 2, revision: 0 },
+  "cortex-x2": { base: V9, variant: 2, revision: 0 },
+  "neoverse-n2": { base: V9, variant: 0, revision: 0 },
+  "neoverse-v2": { base: V9, variant: 0, revision: 1 }
 };
-var MAX_RAW_SAMPLES = 2e3;
-function profileCores(profile) {
-  return profile.clusters.reduce((n, c) => n + c.cores, 0);
+var SVE_IMPLIED = [
+  [["sve", "i8mm"], "svei8mm"],
+  [["sve", "bf16"], "svebf16"],
+  [["sve2", "aes"], "sveaes"],
+  [["sve2", "pmull"], "svepmull"],
+  [["sve2"], "svebitperm"]
+];
+function normalizeCore(name) {
+  return name.trim().toLowerCase().replace(/[\s_]+/g, "-");
 }
-function archOf(hostArch) {
-  return hostArch === "x64" ? "x86_64" : hostArch;
+function armPart(core) {
+  const wanted = normalizeCore(core);
+  for (const [part, name] of Object.entries(ARM_PARTS))
+    if (normalizeCore(name) === wanted) return Number(part);
+  return void 0;
 }
-function hostMatchesProfile(host, profile) {
-  if (archOf(process.arch) !== profile.arch) return false;
-  if (!profile.isaFeatures.every((f2) => host.isaFlags.includes(f2))) return false;
-  const normal = (text) => text.toLowerCase().replace(/[\s_-]/g, "");
-  const model = normal(host.cpuModel);
-  if (profile.cpuModels?.some((m2) => model.includes(normal(m2)))) return true;
-  return profile.clusters.some((c) => model.includes(normal(c.microarchitecture)));
+function kernelOrder(flags) {
+  const unique = [...new Set(flags)];
+  const rank = (f2) => {
+    const i = KERNEL_ORDER.indexOf(f2);
+    return i < 0 ? KERNEL_ORDER.length : i;
+  };
+  return unique.sort((a, b2) => rank(a) - rank(b2) || a.localeCompare(b2));
 }
-function histogram(samples, bins = 100) {
-  const sorted = [...samples].sort((a, b2) => a - b2);
-  const lo2 = sorted[0];
-  const hi2 = sorted[Math.floor(sorted.length * 0.999)];
-  const width = (hi2 - lo2) / bins || 1;
-  const counts = new Array(bins).fill(0);
-  for (const s3 of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s3 - lo2) / width)))] += 1;
-  return { binEdgesMs: Array.from({ length: bins + 1 }, (_2, i) => lo2 + i * width), counts };
+function qemuModel(qemuCpu) {
+  return qemuCpu.split(",")[0].trim();
 }
-function deviceThroughputs(profile, threads) {
-  const measured = profile.calibration?.threads[String(threads)];
-  if (measured) {
-    return {
-      figures: {
-        fp32Gflops: measured.fp32Gflops,
-        int8Gops: measured.int8Gops,
-        bandwidthGBs: measured.bandwidthGBs
-      },
-      calibrated: true
-    };
-  }
-  const cores = Math.min(threads, profileCores(profile));
+function deriveCpu(profile) {
+  if (profile.arch !== "arm64") throw new Error(`profile ${profile.id} is ${profile.arch}, not arm64`);
+  const core = normalizeCore(profile.clusters[0]?.microarchitecture ?? "");
+  const traits = CORES[core];
+  const qemuCpu = profile.emulation?.qemuCpu?.trim() || core;
+  const base = (traits?.base ?? ["fp", "asimd", "evtstrm", "cpuid"]).filter(
+    (f2) => !DISPATCH_FEATURES.includes(f2)
+  );
+  const flags = /* @__PURE__ */ new Set([...base, "fp", "asimd", ...profile.isaFeatures]);
+  for (const [needs, implied] of SVE_IMPLIED) if (needs.every((f2) => flags.has(f2))) flags.add(implied);
+  const part = armPart(core) ?? armPart(qemuModel(qemuCpu)) ?? 3336;
   return {
-    calibrated: false,
-    figures: {
-      fp32Gflops: profile.peaks.fp32GflopsPerCore * cores * 0.5,
-      int8Gops: profile.peaks.int8GopsPerCore * cores * 0.4,
-      bandwidthGBs: profile.dramBandwidthGBs * 0.6
+    profile: profile.id,
+    qemuCpu,
+    core,
+    knownCore: traits !== void 0,
+    features: kernelOrder(flags),
+    midr: { implementer: 65, variant: traits?.variant ?? 0, part, revision: traits?.revision ?? 0 }
+  };
+}
+function renderCpuinfo(cpu, processors) {
+  const hex2 = (n, width) => `0x${n.toString(16).padStart(width, "0")}`;
+  const blocks = [];
+  for (let i = 0; i < Math.max(1, processors); i++) {
+    blocks.push(
+      [
+        `processor	: ${i}`,
+        "BogoMIPS	: 108.00",
+        `Features	: ${cpu.features.join(" ")}`,
+        `CPU implementer	: ${hex2(cpu.midr.implementer, 2)}`,
+        "CPU architecture: 8",
+        `CPU variant	: ${hex2(cpu.midr.variant, 1)}`,
+        `CPU part	: ${hex2(cpu.midr.part, 3)}`,
+        `CPU revision	: ${cpu.midr.revision}`,
+        ""
+      ].join("\n")
+    );
+  }
+  return `${blocks.join("\n")}
+`;
+}
+function decodeHwcaps(hwcap, hwcap2 = 0) {
+  const big = (v2) => typeof v2 === "bigint" ? v2 : BigInt(typeof v2 === "string" && !v2.startsWith("0x") ? `0x${v2}` : v2);
+  const flags = [];
+  const decode = (value, names, label) => {
+    for (let bit = 0; bit < 64; bit++) {
+      if ((value >> BigInt(bit) & 1n) === 0n) continue;
+      flags.push(names[bit] ?? `${label}:${bit}`);
     }
   };
+  decode(big(hwcap), HWCAP_NAMES, "hwcap");
+  decode(big(hwcap2), HWCAP2_NAMES, "hwcap2");
+  return flags;
 }
-async function measure(arms, workload, threads, settings, needPrediction, log) {
-  const timings = [];
-  for (let p2 = 0; p2 < settings.processes; p2++) {
-    log(`timing process ${p2 + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
-    const spec = {
-      arms,
-      workload,
-      threads,
-      warmupRuns: settings.warmupRuns,
-      warmupMs: settings.warmupMs,
-      iterations: settings.iterations,
-      decodeTokens: workload.kind === "decode" ? settings.decodeTokens : 0,
-      seed: p2 + 1
-    };
-    timings.push(await runInChild("bench", spec));
-  }
-  const rss = {};
-  for (const arm of arms) {
-    log(`peak memory of ${arm.name} in its own process`);
-    rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
-  }
-  if (!needPrediction) return { timings, rss };
-  log("per-node profile and host calibration for the device prediction");
-  const { nodes } = await runInChild("profile", {
-    path: arms[0].path,
-    workload,
-    threads,
-    runs: 10
-  });
-  const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
-  const figures = calibration.threads[String(threads)];
-  return { timings, rss, nodes, ...figures ? { host: figures } : {} };
-}
-async function quality(head, reference, evalData, threads, inProcess) {
-  const spec = {
-    reference: reference ?? head,
-    candidate: head,
-    evalData,
-    samples: Number.MAX_SAFE_INTEGER,
-    threads
-  };
-  const m2 = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
-  if (!m2.metric) return void 0;
-  return reference ? {
-    metric: m2.metric.name,
-    value: m2.metric.value,
-    reference: m2.metric.reference,
-    delta: m2.metric.value - m2.metric.reference,
-    agreement: m2.top1Agreement
-  } : { metric: m2.metric.name, value: m2.metric.value, reference: null, delta: null, agreement: null };
-}
-var RUNNER_PROFILE_ID = "this-runner";
-function runnerProfile(host) {
-  return {
-    schema: "slmops.profile/v1",
-    id: RUNNER_PROFILE_ID,
-    name: host.cpuModel,
-    arch: archOf(process.arch) === "arm64" ? "arm64" : "x86_64",
-    clusters: [{ name: "all", cores: host.physicalCores, microarchitecture: host.cpuModel, maxClockGHz: 1 }],
-    isaFeatures: host.isaFlags,
-    peaks: { fp32GflopsPerCore: 1, int8GopsPerCore: 1 },
-    dramBandwidthGBs: 1,
-    ramBytes: host.ramBytes,
-    sources: []
-  };
-}
-async function runBench(options) {
-  const log = options.log ?? (() => {
-  });
-  const settings = { ...PROTOCOLS2[options.protocol ?? "full"] };
-  if (options.processes) settings.processes = options.processes;
-  if (options.iterations) settings.iterations = options.iterations;
-  const host = await hostFingerprint();
-  const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p2) => resolveProfile(p2))) : [runnerProfile(host)];
-  const headPath = resolve7(options.modelPath);
-  const headReport = readCompressReport(headPath);
-  const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
-  const variant = headReport?.variantId ?? id;
-  const inspected = await inspectModel(headPath);
-  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f2) => n + f2.bytes, 0);
-  let baseline;
-  if (options.baseline) {
-    const basePath = resolveBaseline(options.baseline);
-    const like = await compareLikeWithLike(basePath, headReport, log);
-    const base = await inspectModel(like.path);
-    baseline = {
-      ...like,
-      bytes: base.bytes + base.externalData.reduce((n, f2) => n + f2.bytes, 0),
-      sha256: base.sha256
-    };
-  }
-  const arms = [
-    { name: "head", path: headPath },
-    ...baseline ? [{ name: "base", path: baseline.path }] : []
+function compareFeatures(expected, seen) {
+  const want = new Set(expected);
+  const have = new Set(seen);
+  const missing = DISPATCH_FEATURES.filter((f2) => want.has(f2) && !have.has(f2));
+  const extra = DISPATCH_FEATURES.filter((f2) => have.has(f2) && !want.has(f2));
+  const other = [
+    ...kernelOrder([...have].filter((f2) => !want.has(f2) && !DISPATCH_FEATURES.includes(f2))).map(
+      (f2) => `+${f2}`
+    ),
+    ...kernelOrder([...want].filter((f2) => !have.has(f2) && !DISPATCH_FEATURES.includes(f2))).map(
+      (f2) => `-${f2}`
+    )
   ];
-  const probe = await createSession(headPath);
-  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
-  await probe.release();
-  const records = options.evalData ? readEvalData(options.evalData) : [];
-  const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
-  const workload = {
-    kind,
-    batch: options.batch ?? 1,
-    sequenceLength: options.sequenceLength ?? 128,
-    dims: options.dims ?? {},
-    ...tokens ? { tokens } : {}
-  };
-  const plans = profiles.map((profile) => {
-    const native = profile.id === RUNNER_PROFILE_ID || options.mode === "native" || options.mode !== "emulated" && hostMatchesProfile(host, profile);
-    const threads = options.threads ?? Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
-    return { profile, native, threads };
-  });
-  const measurements = /* @__PURE__ */ new Map();
-  for (const threads of [...new Set(plans.map((p2) => p2.threads))]) {
-    const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
-    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
-  }
-  const reference = baseline?.path ?? (headReport && existsSync3(headReport.input.path) ? headReport.input.path : void 0);
-  const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
-  return plans.map(({ profile, native, threads }) => {
-    const m2 = measurements.get(threads);
-    const headGroups = m2.timings.map((t) => t.samplesMs.head);
-    const samples = headGroups.flat();
-    const stats = summarize(samples);
-    const ci95 = bootstrapMedianCi(headGroups);
-    const perRun = tokensPerRun(workload);
-    const findings = [];
-    if (!native && m2.rss.head > profile.ramBytes) {
-      findings.push(
-        `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
-      );
-    }
-    let predicted;
-    if (!native && m2.nodes && m2.host) {
-      const device = deviceThroughputs(profile, threads);
-      const notes = [];
-      const hostFamily = int8Family(host.isaFlags);
-      const deviceFamily = int8Family(profile.isaFeatures);
-      if (hostFamily !== deviceFamily && m2.nodes.some((n) => n.int8)) {
-        notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
-      }
-      if (!device.calibrated && profile.memory?.shared) {
-        notes.push(
-          `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`
-        );
-      }
-      predicted = predictLatency(stats.p50, m2.nodes, m2.host, device.figures, device.calibrated, notes);
-    }
-    const decodeMs = m2.timings.map((t) => t.decodeMsPerToken.head).filter((v2) => v2 !== void 0);
-    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b2) => a + b2, 0) / decodeMs.length : void 0;
-    const result = {
-      schema: "slmops.bench/v1",
-      model: {
-        path: options.modelPath,
-        sha256: inspected.sha256,
-        bytes: headBytes,
-        params: inspected.parameters
-      },
-      modelId: id,
-      variantId: variant,
-      profile: { id: profile.id, mode: native ? "native" : "emulated" },
-      host,
-      workload: {
-        kind,
-        batch: workload.batch,
-        ...kind === "generic" ? {} : { sequenceLength: workload.sequenceLength },
-        threads,
-        protocol: options.protocol ?? "full"
-      },
-      latencyMs: {
-        p50: stats.p50,
-        p90: stats.p90,
-        p99: stats.p99,
-        mean: stats.mean,
-        mad: stats.mad,
-        n: stats.n,
-        ci95
-      },
-      samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s3) => Math.round(s3 * 1e4) / 1e4),
-      ...perRun ? { throughput: { tokensPerSec: perRun * 1e3 / stats.p50 } } : {},
-      ...kind === "generic" ? {} : {
-        decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : {
-          measured: false,
-          reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
-        }
-      },
-      loadMs: m2.timings.reduce((s3, t) => s3 + t.loadMs.head, 0) / m2.timings.length,
-      firstRunMs: m2.timings.reduce((s3, t) => s3 + t.firstRunMs.head, 0) / m2.timings.length,
-      peakRssBytes: m2.rss.head,
-      ...predicted ? {
-        predicted: {
-          p50Ms: predicted.p50Ms,
-          intervalMs: predicted.intervalMs,
-          calibrated: predicted.calibrated,
-          modelError: predicted.modelError,
-          notes: predicted.notes
-        }
-      } : {},
-      ...qualityBlock ? { quality: qualityBlock } : {},
-      ...baseline ? (() => {
-        const baseGroups = m2.timings.map((t) => t.samplesMs.base);
-        const c = bootstrapRatioCi(headGroups, baseGroups);
-        return {
-          comparison: {
-            baselineVariantId: baseline.variantId,
-            ratioP50: c.ratio,
-            ci95: c.ci95,
-            baselineBytes: baseline.bytes,
-            baselineSha256: baseline.sha256,
-            baselineP50Ms: summarize(baseGroups.flat()).p50
-          }
-        };
-      })() : {},
-      ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
-      ...findings.length ? { findings } : {},
-      createdAt: (/* @__PURE__ */ new Date()).toISOString()
-    };
-    validateDocument("bench", result, `bench result for ${profile.id}`);
-    return { profile, result };
-  });
+  return { missing, extra, other };
 }
+function sameDispatch(comparison) {
+  return comparison.missing.length === 0 && comparison.extra.length === 0;
+}
+function describeComparison(comparison) {
+  const parts = [];
+  if (comparison.missing.length) parts.push(`lacks ${comparison.missing.join(" ")}`);
+  if (comparison.extra.length) parts.push(`has ${comparison.extra.join(" ")} the device lacks`);
+  if (comparison.other.length)
+    parts.push(`differs in flags no kernel depends on (${comparison.other.join(" ")})`);
+  return parts.length ? parts.join("; ") : "same flags";
+}
+
+// src/devices/qemu/guest-runtime.ts
+init_errors();
+import { existsSync as existsSync3, readFileSync as readFileSync5 } from "node:fs";
+import { createRequire as createRequire2 } from "node:module";
+import path3 from "node:path";
 
 // src/runtime/install.ts
 init_errors();
-import { existsSync as existsSync4 } from "node:fs";
+import { existsSync as existsSync2 } from "node:fs";
 import { mkdir as mkdir3, mkdtemp, readdir as readdir3, readFile as readFile3, rename as rename2, rm as rm3, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
 import os7 from "node:os";
 import path2 from "node:path";
@@ -34186,8 +32744,8 @@ import { pipeline } from "node:stream/promises";
 init_errors();
 
 // src/runtime/integrity.ts
-import { createHash as createHash4 } from "node:crypto";
-import { createReadStream as createReadStream3 } from "node:fs";
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream } from "node:fs";
 var ALGORITHMS = ["sha512", "sha384", "sha256", "sha1"];
 function parseIntegrity(sri) {
   const hashes = sri.trim().split(/\s+/).map((part) => {
@@ -34203,12 +32761,12 @@ function formatIntegrity(hash) {
   return `${hash.algorithm}-${hash.digest}`;
 }
 function integrityHasher(algorithm) {
-  const hash = createHash4(algorithm);
+  const hash = createHash3(algorithm);
   return { hash, result: () => ({ algorithm, digest: hash.digest("base64") }) };
 }
 async function fileIntegrity(file, algorithm = "sha512") {
   const { hash, result } = integrityHasher(algorithm);
-  for await (const chunk of createReadStream3(file)) hash.update(chunk);
+  for await (const chunk of createReadStream(file)) hash.update(chunk);
   return result();
 }
 function sameIntegrity(a, b2) {
@@ -34491,9 +33049,9 @@ async function install(dir, lock, platform2, options) {
     for (const pkg of lock.packages) {
       const tarball = await obtainTarball(pkg, source, downloads, log, unreachableFix);
       const dest = path2.join(temp, "node_modules", ...pkg.name.split("/"));
-      let found;
+      let found2;
       try {
-        found = await extractPackage(tarball.file, dest, platform2);
+        found2 = await extractPackage(tarball.file, dest, platform2);
       } catch (error2) {
         throw new ConfigurationError(`cannot extract ${tarball.file}: ${error2.message}`, {
           subject: "onnxruntime",
@@ -34501,9 +33059,9 @@ async function install(dir, lock, platform2, options) {
           cause: error2
         });
       }
-      if (found.name !== pkg.name || found.version !== pkg.version) {
+      if (found2.name !== pkg.name || found2.version !== pkg.version) {
         throw new ConfigurationError(
-          `${tarball.file} holds ${found.name}@${found.version}, not ${pkg.name}@${pkg.version}`,
+          `${tarball.file} holds ${found2.name}@${found2.version}, not ${pkg.name}@${pkg.version}`,
           { subject: "onnxruntime", fix: `Replace it with the npm tarball of ${pkg.name}@${pkg.version}` }
         );
       }
@@ -34528,8 +33086,8 @@ async function install(dir, lock, platform2, options) {
 async function checkBinaries(root2, lock, platform2) {
   const main = mainPackage(lock);
   const napi = path2.join(root2, "node_modules", main.name, "bin");
-  const folders = existsSync4(napi) ? await readdir3(napi) : [];
-  const binding = folders.map((f2) => path2.join(napi, f2, platform2.platform, platform2.arch, "onnxruntime_binding.node")).find((f2) => existsSync4(f2));
+  const folders = existsSync2(napi) ? await readdir3(napi) : [];
+  const binding = folders.map((f2) => path2.join(napi, f2, platform2.platform, platform2.arch, "onnxruntime_binding.node")).find((f2) => existsSync2(f2));
   if (!binding) {
     throw new ConfigurationError(
       `the ${main.name}@${main.version} tarball holds no onnxruntime_binding.node for ${platform2.platform}/${platform2.arch}`,
@@ -34580,11 +33138,3466 @@ function noSourceFix(dir, lock) {
   return `Give this runner one of: network access to the npm registry (or a mirror in SLMOPS_NPM_REGISTRY); a folder of tarballs made with \`npm pack ${specs}\` in SLMOPS_RUNTIME_TARBALLS; or a pre-seeded tool cache at ${dir} (see docs/adr/0001-onnxruntime-delivery.md)`;
 }
 
+// src/devices/qemu/guest-runtime.ts
+var GUEST_PLATFORM = { platform: "linux", arch: "arm64", key: "linux-arm64" };
+function hasArm64Binding(dir) {
+  const bin = path3.join(dir, "node_modules", "onnxruntime-node", "bin");
+  if (!existsSync3(bin)) return false;
+  return ["napi-v6", "napi-v3", "napi-v8"].some(
+    (napi) => existsSync3(path3.join(bin, napi, "linux", "arm64", "onnxruntime_binding.node"))
+  );
+}
+function runtimeVersion(dir) {
+  try {
+    const file = path3.join(dir, "node_modules", "onnxruntime-node", "package.json");
+    return JSON.parse(readFileSync5(file, "utf8")).version;
+  } catch {
+    return void 0;
+  }
+}
+function installedPackageRoot() {
+  try {
+    const manifest = createRequire2(import.meta.url).resolve("onnxruntime-node/package.json");
+    return path3.resolve(path3.dirname(manifest), "..", "..");
+  } catch {
+    return void 0;
+  }
+}
+var GUEST_RUNTIME_HINT = "Run `slmops functional --prepare` (it installs the locked onnxruntime-node for linux/arm64 into the tool cache), run from a folder where `npm install` put onnxruntime-node (its package ships the linux/arm64 binaries), or set SLMOPS_GUEST_ORT_DIR to a folder whose node_modules/onnxruntime-node has bin/napi-v6/linux/arm64";
+async function resolveGuestRuntime(options) {
+  const env = options.env ?? process.env;
+  const explicit = env.SLMOPS_GUEST_ORT_DIR;
+  if (explicit) {
+    if (!hasArm64Binding(explicit)) {
+      throw new ConfigurationError(
+        `${explicit} has no node_modules/onnxruntime-node with the linux/arm64 binding`,
+        { subject: "SLMOPS_GUEST_ORT_DIR", fix: GUEST_RUNTIME_HINT }
+      );
+    }
+    return found(explicit);
+  }
+  const toolCache = runtimeOptionsFromEnv(env, options.log).toolCache;
+  const cached2 = runtimeDir(toolCache, LOCKED_RUNTIME, GUEST_PLATFORM);
+  const candidates2 = [
+    env.SLMOPS_ORT_DIR,
+    installedPackageRoot(),
+    existsSync3(path3.join(cached2, COMPLETE_MARKER)) ? cached2 : void 0
+  ];
+  for (const dir2 of candidates2) if (dir2 && hasArm64Binding(dir2)) return found(dir2);
+  if (!options.prepare) {
+    return {
+      found: false,
+      reason: "no onnxruntime-node with the linux/arm64 binding",
+      hint: GUEST_RUNTIME_HINT
+    };
+  }
+  const dir = await ensureOnnxRuntime({
+    ...runtimeOptionsFromEnv(env, options.log),
+    host: { platform: "linux", arch: "arm64", glibc: "guest" },
+    // The guest's runtime must not replace this process's SLMOPS_ORT_DIR (the x86-64 one).
+    env: {}
+  });
+  return found(dir);
+}
+function found(dir) {
+  const version = runtimeVersion(dir);
+  return { found: true, dir, ...version ? { version } : {} };
+}
+
+// src/devices/qemu/guest-script.ts
+var GUEST_SCRIPT = String.raw`'use strict';
+// slmops arm64 guest (Node 18, CommonJS). Written by slmops next to each job; see src/devices/qemu/guest-script.ts.
+const fs = require('fs');
+const path = require('path');
+
+const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const started = Date.now();
+
+function stage(name) {
+  fs.writeSync(2, 'slmops-guest: ' + name + '\n');
+}
+function writeJson(name, value) {
+  fs.writeFileSync(path.join(job.outDir, name), JSON.stringify(value));
+}
+function featuresLine(text) {
+  const match = /^Features\s*:\s*(.*)$/m.exec(text);
+  return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+function readHwcaps() {
+  let buffer;
+  try {
+    buffer = fs.readFileSync('/proc/self/auxv');
+  } catch (error) {
+    return { hwcap: '0x0', hwcap2: '0x0', error: String(error && error.message) };
+  }
+  let hwcap = 0n;
+  let hwcap2 = 0n;
+  for (let i = 0; i + 16 <= buffer.length; i += 16) {
+    const type = buffer.readBigUInt64LE(i);
+    const value = buffer.readBigUInt64LE(i + 8);
+    if (type === 0n) break;
+    if (type === 16n) hwcap = value;
+    if (type === 26n) hwcap2 = value;
+  }
+  return { hwcap: '0x' + hwcap.toString(16), hwcap2: '0x' + hwcap2.toString(16) };
+}
+function decode(value, names, label) {
+  const out = [];
+  const big = BigInt(value);
+  for (let bit = 0; bit < 64; bit++) {
+    if (((big >> BigInt(bit)) & 1n) === 1n) out.push(names[bit] || label + ':' + bit);
+  }
+  return out;
+}
+
+// 1. What this guest runs on.
+let cpuinfoText = '';
+try {
+  cpuinfoText = fs.readFileSync('/proc/cpuinfo', 'utf8');
+} catch (error) {
+  cpuinfoText = '';
+}
+const auxv = readHwcaps();
+const hwcaps = decode(auxv.hwcap, job.hwcapNames, 'hwcap').concat(decode(auxv.hwcap2, job.hwcap2Names, 'hwcap2'));
+const cpuinfo = featuresLine(cpuinfoText);
+const part = /^CPU part\s*:\s*(\S+)/m.exec(cpuinfoText);
+const expected = new Set(job.features);
+const mismatches = [];
+for (const flag of job.dispatch) {
+  const want = expected.has(flag);
+  if (want !== hwcaps.includes(flag)) mismatches.push((want ? 'hwcaps lack ' : 'hwcaps have ') + flag);
+  if (want !== cpuinfo.includes(flag)) mismatches.push((want ? 'cpuinfo lacks ' : 'cpuinfo has ') + flag);
+}
+const probe = {
+  node: process.version,
+  arch: process.arch,
+  cpuinfo: cpuinfo,
+  cpuPart: part ? part[1] : null,
+  hwcap: auxv.hwcap,
+  hwcap2: auxv.hwcap2,
+  hwcaps: hwcaps,
+  mismatches: mismatches,
+};
+writeJson('probe.json', probe);
+stage('probe ' + JSON.stringify({ cpuinfo: cpuinfo.join(' '), hwcaps: hwcaps.join(' ') }));
+if (mismatches.length > 0 && job.stopOnMismatch) {
+  writeJson('result.json', { stopped: 'features', mismatches: mismatches });
+  process.exit(0);
+}
+
+// 2. Load, open, run.
+const CTORS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+};
+function typed(type, bytes) {
+  const Ctor = CTORS[type];
+  if (!Ctor) throw new Error('input type ' + type + ' is not supported by the guest');
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return new Ctor(copy.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT);
+}
+
+async function main() {
+  stage('load');
+  const ort = require(path.join(job.ortDir, 'node_modules', 'onnxruntime-node'));
+  const loaded = Date.now();
+  stage('session');
+  const session = await ort.InferenceSession.create(job.model, {
+    intraOpNumThreads: job.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  });
+  const opened = Date.now();
+  const meta = JSON.parse(fs.readFileSync(job.feeds + '.json', 'utf8'));
+  const data = fs.readFileSync(job.feeds + '.bin');
+  const out = fs.openSync(path.join(job.outDir, 'outputs.bin'), 'w');
+  const samples = [];
+  let offset = 0;
+  for (let i = 0; i < meta.samples.length; i++) {
+    stage('sample ' + (i + 1) + '/' + meta.samples.length);
+    const feeds = {};
+    for (const input of meta.samples[i]) {
+      const bytes = data.subarray(input.offset, input.offset + input.bytes);
+      feeds[input.name] = new ort.Tensor(input.type, typed(input.type, bytes), input.dims);
+    }
+    const results = await session.run(feeds, [job.output]);
+    const tensor = results[job.output];
+    const view = tensor.data;
+    const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    fs.writeSync(out, bytes);
+    samples.push({ type: tensor.type, dims: Array.from(tensor.dims), offset: offset, bytes: bytes.length });
+    offset += bytes.length;
+  }
+  fs.closeSync(out);
+  await session.release();
+  writeJson('result.json', {
+    samples: samples,
+    onnxruntime: require(path.join(job.ortDir, 'node_modules', 'onnxruntime-node', 'package.json')).version,
+    wallSeconds: { load: (loaded - started) / 1000, session: (opened - loaded) / 1000, run: (Date.now() - opened) / 1000 },
+  });
+  stage('done');
+}
+
+main().catch(function (error) {
+  const message = error && error.message ? error.message : String(error);
+  fs.writeSync(2, 'slmops-guest: error ' + message.split('\n')[0] + '\n');
+  writeJson('result.json', { error: message });
+  process.exit(3);
+});
+`;
+
+// src/devices/qemu/qemu-version.ts
+function parseQemuVersion(output) {
+  const line = output.split("\n").find((l) => /version\s+\d+\.\d+/.test(l));
+  const match = line ? /version\s+(\d+)\.(\d+)(?:\.(\d+))?/.exec(line) : null;
+  if (!line || !match) return void 0;
+  return {
+    major: Number(match[1]),
+    minor: Number(match[2]),
+    patch: Number(match[3] ?? 0),
+    text: line.trim()
+  };
+}
+function formatQemuVersion(version) {
+  return `${version.major}.${version.minor}.${version.patch}`;
+}
+function qemuBuildsCpuinfo(version) {
+  return version.major > 8 || version.major === 8 && version.minor >= 2;
+}
+function parseCpuModels(output) {
+  const models = [];
+  let inList = false;
+  for (const line of output.split("\n")) {
+    if (/available cpus/i.test(line)) {
+      inList = true;
+      continue;
+    }
+    if (!inList) continue;
+    const match = /^\s+([a-z0-9][\w.-]*)/i.exec(line);
+    if (match) models.push(match[1]);
+    else if (line.trim() !== "") break;
+  }
+  return models;
+}
+
+// src/devices/qemu/run-guest.ts
+import { spawn as spawn2 } from "node:child_process";
+function guestEnv(base, extra) {
+  const env = { ...base };
+  for (const name of Object.keys(env)) {
+    if (/^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|VITEST.*|SLMOPS_CHILD.*)$/.test(name)) delete env[name];
+  }
+  return { ...env, ...extra };
+}
+function runGuest(command) {
+  const started = performance.now();
+  return new Promise((resolve8, reject) => {
+    const child = spawn2(command.emulator.qemu, [command.program, ...command.args], {
+      cwd: command.cwd,
+      env: guestEnv(process.env, {
+        QEMU_CPU: command.qemuCpu,
+        QEMU_LD_PREFIX: command.root,
+        ...command.env
+      }),
+      stdio: ["ignore", "pipe", "pipe"]
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk.toString();
+      if (stdout.length > 1e6) stdout = stdout.slice(-5e5);
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+      if (stderr.length > 1e6) stderr = stderr.slice(-5e5);
+    });
+    let timedOut = false;
+    const timer = command.timeoutMs === void 0 ? void 0 : setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, command.timeoutMs);
+    child.on("error", (error2) => {
+      if (timer) clearTimeout(timer);
+      reject(error2);
+    });
+    child.on("close", (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const stages = [...stderr.matchAll(/^slmops-guest: (.*)$/gm)].map((m2) => m2[1]);
+      const stage = stages.filter((s3) => !s3.startsWith("probe ")).pop();
+      const targetSignal = parseTargetSignal(stderr);
+      resolve8({
+        code,
+        signal,
+        ...targetSignal ? { targetSignal } : {},
+        timedOut,
+        stdout,
+        stderr,
+        ...stage ? { stage } : {},
+        seconds: (performance.now() - started) / 1e3
+      });
+    });
+  });
+}
+async function probeHwcaps(emulator, qemuCpu, cwd) {
+  const exit = await runGuest({
+    emulator,
+    root: emulator.sysroot,
+    qemuCpu,
+    program: emulator.libc,
+    args: [],
+    cwd,
+    env: { LD_SHOW_AUXV: "1" },
+    timeoutMs: 6e4
+  });
+  const hwcap = /^AT_HWCAP:\s*(?:0x)?([0-9a-f]+)/im.exec(exit.stdout)?.[1];
+  const hwcap2 = /^AT_HWCAP2:\s*(?:0x)?([0-9a-f]+)/im.exec(exit.stdout)?.[1] ?? "0";
+  if (!hwcap) {
+    const why = exit.stderr.trim().split("\n").pop() ?? `exit code ${exit.code}`;
+    return { error: why.replace(/^qemu-aarch64(-static)?:\s*/, "") };
+  }
+  return { flags: decodeHwcaps(`0x${hwcap}`, `0x${hwcap2}`), hwcap: `0x${hwcap}`, hwcap2: `0x${hwcap2}` };
+}
+
+// src/devices/qemu/sysroot.ts
+import { execFile, spawn as spawn3 } from "node:child_process";
+import { existsSync as existsSync4 } from "node:fs";
+import {
+  chmod as chmod2,
+  lstat as lstat2,
+  mkdir as mkdir4,
+  mkdtemp as mkdtemp2,
+  open as open2,
+  readdir as readdir4,
+  readFile as readFile4,
+  readlink as readlink2,
+  rename as rename3,
+  rm as rm4,
+  stat as stat3,
+  symlink as symlink2,
+  unlink as unlink2,
+  writeFile as writeFile3
+} from "node:fs/promises";
+import os8 from "node:os";
+import path4 from "node:path";
+init_errors();
+
+// src/devices/qemu/apt.ts
+init_errors();
+var UBUNTU_PORTS = "http://ports.ubuntu.com/ubuntu-ports";
+function parseDeb822Sources(text, origin) {
+  const sources = [];
+  const stanzas = text.split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n").split(/\n\s*\n/);
+  for (const stanza of stanzas) {
+    const fields = /* @__PURE__ */ new Map();
+    let key;
+    for (const line of stanza.split("\n")) {
+      if (/^\s/.test(line) && key) {
+        fields.set(key, `${fields.get(key)}
+${line.trim()}`);
+        continue;
+      }
+      const colon = line.indexOf(":");
+      if (colon <= 0) continue;
+      key = line.slice(0, colon).trim().toLowerCase();
+      fields.set(key, line.slice(colon + 1).trim());
+    }
+    if (!fields.has("uris")) continue;
+    if (/^(no|false|0)$/i.test(fields.get("enabled") ?? "")) continue;
+    const list2 = (name) => (fields.get(name) ?? "").split(/\s+/).filter(Boolean);
+    const architectures = list2("architectures");
+    const signedBy = fields.get("signed-by");
+    sources.push({
+      types: list2("types"),
+      uris: list2("uris"),
+      suites: list2("suites"),
+      components: list2("components"),
+      ...architectures.length ? { architectures } : {},
+      ...signedBy ? { signedBy } : {},
+      origin
+    });
+  }
+  return sources;
+}
+function parseOneLineSources(text, origin) {
+  const sources = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (!line) continue;
+    const match = /^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (!match) continue;
+    const options = /* @__PURE__ */ new Map();
+    for (const option of (match[2] ?? "").split(/\s+/).filter(Boolean)) {
+      const eq = option.indexOf("=");
+      if (eq > 0) options.set(option.slice(0, eq).toLowerCase(), option.slice(eq + 1));
+    }
+    const architectures = options.get("arch")?.split(",").filter(Boolean);
+    const signedBy = options.get("signed-by");
+    sources.push({
+      types: [match[1]],
+      uris: [match[3]],
+      suites: [match[4]],
+      components: (match[5] ?? "").split(/\s+/).filter(Boolean),
+      ...architectures?.length ? { architectures } : {},
+      ...signedBy ? { signedBy } : {},
+      origin
+    });
+  }
+  return sources;
+}
+function parseSources(text, origin) {
+  return origin.endsWith(".sources") ? parseDeb822Sources(text, origin) : parseOneLineSources(text, origin);
+}
+function archiveOf(uri) {
+  let url;
+  try {
+    url = new URL(uri);
+  } catch {
+    return void 0;
+  }
+  const host = url.hostname.toLowerCase();
+  const path7 = url.pathname.replace(/\/+$/, "");
+  if (host === "ports.ubuntu.com" || /\/ubuntu-ports$/.test(path7)) return "ubuntu-ports";
+  if (host.endsWith("ubuntu.com") || /\/ubuntu$/.test(path7)) return "ubuntu";
+  if (host.endsWith("debian.org") || /\/debian(-security)?$/.test(path7)) return "debian";
+  return void 0;
+}
+function sourcesFor(sources, arch2, hostArch) {
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const source of sources) {
+    if (!source.types.includes("deb")) continue;
+    if (source.architectures && !source.architectures.includes(arch2) && arch2 === hostArch) continue;
+    const uris = [];
+    for (const uri of source.uris) {
+      const archive = archiveOf(uri);
+      if (!archive) continue;
+      const foreign = arch2 !== hostArch && !["amd64", "i386"].includes(arch2);
+      uris.push(archive === "ubuntu" && foreign ? UBUNTU_PORTS : uri);
+    }
+    if (uris.length === 0) continue;
+    const rewritten = {
+      types: ["deb"],
+      uris: [...new Set(uris)],
+      suites: source.suites,
+      components: source.components,
+      architectures: [arch2],
+      ...source.signedBy ? { signedBy: source.signedBy } : {},
+      origin: source.origin
+    };
+    const key = JSON.stringify([rewritten.uris, rewritten.suites, rewritten.components]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(rewritten);
+  }
+  return out;
+}
+function renderDeb822(sources) {
+  return sources.map(
+    (s3) => [
+      `Types: ${s3.types.join(" ")}`,
+      `URIs: ${s3.uris.join(" ")}`,
+      `Suites: ${s3.suites.join(" ")}`,
+      `Components: ${s3.components.join(" ")}`,
+      ...s3.architectures ? [`Architectures: ${s3.architectures.join(" ")}`] : [],
+      ...s3.signedBy ? [`Signed-By: ${s3.signedBy.split("\n").join("\n ")}`] : []
+    ].join("\n")
+  ).join("\n\n").concat("\n");
+}
+function quote(value) {
+  if (/["\n]/.test(value)) throw new Error(`cannot put ${JSON.stringify(value)} into an apt configuration`);
+  return `"${value}"`;
+}
+function privateAptConfig(stateDir, arch2, sandboxUser) {
+  const lines = [
+    `APT::Architecture ${quote(arch2)};`,
+    `APT::Architectures { ${quote(arch2)}; };`,
+    `Dir::State ${quote(`${stateDir}/state`)};`,
+    `Dir::State::Lists ${quote(`${stateDir}/state/lists`)};`,
+    `Dir::State::status ${quote(`${stateDir}/state/status`)};`,
+    `Dir::Cache ${quote(`${stateDir}/cache`)};`,
+    `Dir::Etc::SourceList ${quote(`${stateDir}/sources.list`)};`,
+    `Dir::Etc::SourceParts ${quote(`${stateDir}/sources.list.d`)};`,
+    `Dir::Etc::Preferences ${quote(`${stateDir}/preferences`)};`,
+    `Dir::Etc::PreferencesParts ${quote(`${stateDir}/preferences.d`)};`,
+    'Debug::NoLocking "true";',
+    'APT::Get::List-Cleanup "false";',
+    'APT::Install-Recommends "false";',
+    'Acquire::Languages "none";',
+    'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
+    'Acquire::Retries "3";'
+  ];
+  if (sandboxUser) lines.push(`APT::Sandbox::User ${quote(sandboxUser)};`);
+  return `${lines.join("\n")}
+`;
+}
+function parseSimulatedInstall(output) {
+  const packages = [];
+  for (const line of output.split("\n")) {
+    const match = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([^\]]+)\]\)/.exec(line);
+    if (match) packages.push({ name: match[1].replace(/:.*$/, ""), version: match[2], arch: match[3] });
+  }
+  return packages;
+}
+function downloadSpec(pkg) {
+  return pkg.arch === "all" ? `${pkg.name}=${pkg.version}` : `${pkg.name}:${pkg.arch}=${pkg.version}`;
+}
+function parseOsRelease2(text) {
+  const fields = /* @__PURE__ */ new Map();
+  for (const line of text.split("\n")) {
+    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (match) fields.set(match[1], match[2].replace(/^"(.*)"$/, "$1"));
+  }
+  const id = fields.get("ID") ?? "unknown";
+  const codename = fields.get("VERSION_CODENAME") || fields.get("UBUNTU_CODENAME") || fields.get("VERSION_ID") || "unknown";
+  return { id, codename, name: fields.get("PRETTY_NAME") ?? `${id} ${codename}` };
+}
+var SYSROOT_FIX = "Run on a Debian or Ubuntu runner with network access to its package archive (ubuntu-latest works), give the archive in SLMOPS_ARM64_APT_SOURCES (a deb822 .sources file), or pre-seed the cache folder (see docs/arm64-emulation.md)";
+function requireSources(sources, arch2, files) {
+  if (sources.length > 0) return;
+  throw new ConfigurationError(
+    `no Debian or Ubuntu package source for ${arch2} in ${files.length ? files.join(", ") : "the apt configuration"}`,
+    { subject: "arm64 sysroot", fix: SYSROOT_FIX }
+  );
+}
+
+// src/devices/qemu/sysroot.ts
+var GUEST_PACKAGES = ["nodejs"];
+var QEMU_PACKAGES = ["qemu-user-static", "qemu-user"];
+var INSTALL_HINT = "Run `slmops functional --prepare` (or call prepareArm64Emulator) on a Debian or Ubuntu host with access to its package archive: it downloads qemu-user-static and an arm64 Node sysroot (~90 MB, cached); or set SLMOPS_QEMU to a qemu-aarch64 binary";
+var MARKER = ".complete";
+var MARKER_SCHEMA = "slmops.arm64-sysroot/v1";
+var STALE_TEMP_MS2 = 24 * 60 * 60 * 1e3;
+function emulatorCacheRoot(env = process.env) {
+  if (env.SLMOPS_ARM64_CACHE) return path4.resolve(env.SLMOPS_ARM64_CACHE);
+  if (env.RUNNER_TOOL_CACHE) return path4.join(env.RUNNER_TOOL_CACHE, "slmops-arm64-sysroot");
+  return path4.join(env.HOME || os8.homedir(), ".cache", "slmops", "arm64-sysroot");
+}
+function debianArch(nodeArch = process.arch) {
+  return { x64: "amd64", arm64: "arm64", ia32: "i386", arm: "armhf", ppc64: "ppc64el", s390x: "s390x" }[nodeArch] ?? nodeArch;
+}
+async function distro(options) {
+  const text = await readFile4(options.osRelease ?? "/etc/os-release", "utf8").catch(() => "");
+  const release = parseOsRelease2(text);
+  return { key: `${release.id}-${release.codename}-${debianArch()}`, name: release.name };
+}
+function run(command, args, options = {}) {
+  return new Promise((resolve8, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env: options.env, maxBuffer: 64 * 2 ** 20, encoding: "utf8" },
+      (error2, stdout, stderr) => {
+        if (!error2) {
+          resolve8({ stdout, stderr });
+          return;
+        }
+        const code = error2.code;
+        const tail = `${stderr}
+${stdout}`.split("\n").map((l) => l.trim()).filter((l) => l && !/^(W|N): /.test(l)).slice(-4).join(" | ");
+        const problem = code === "ENOENT" ? `${command} is not installed` : `\`${command} ${args.filter((a) => !a.startsWith("-o")).join(" ")}\` failed${tail ? `: ${tail}` : ""}`;
+        reject(
+          new ConfigurationError(problem, {
+            subject: options.subject ?? "arm64 sysroot",
+            fix: options.fix ?? SYSROOT_FIX,
+            cause: error2
+          })
+        );
+      }
+    );
+  });
+}
+async function privateApt(dir, arch2, sources) {
+  for (const sub of ["state/lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"])
+    await mkdir4(path4.join(dir, sub), { recursive: true });
+  await writeFile3(path4.join(dir, "state", "status"), "");
+  await writeFile3(path4.join(dir, "sources.list"), "");
+  await writeFile3(path4.join(dir, "preferences"), "");
+  await writeFile3(path4.join(dir, "sources.list.d", "slmops.sources"), renderDeb822(sources));
+  const sandboxUser = process.getuid?.() === 0 ? "root" : void 0;
+  await writeFile3(path4.join(dir, "apt.conf"), privateAptConfig(dir, arch2, sandboxUser));
+  return ["-c", path4.join(dir, "apt.conf"), "-q"];
+}
+async function hostSources(options) {
+  const env = options.env ?? process.env;
+  const files = [];
+  if (env.SLMOPS_ARM64_APT_SOURCES) files.push(path4.resolve(env.SLMOPS_ARM64_APT_SOURCES));
+  else {
+    const etc = options.aptEtc ?? "/etc/apt";
+    files.push(path4.join(etc, "sources.list"));
+    const parts = path4.join(etc, "sources.list.d");
+    const names = await readdir4(parts).catch(() => []);
+    for (const name of names.sort()) if (/\.(list|sources)$/.test(name)) files.push(path4.join(parts, name));
+  }
+  const sources = [];
+  for (const file of files) {
+    const text = await readFile4(file, "utf8").catch(() => void 0);
+    if (text !== void 0) sources.push(...parseSources(text, file));
+  }
+  return { sources, files: files.filter((f2) => existsSync4(f2)) };
+}
+async function downloadClosure(apt, packages, into, arch2, log) {
+  const update = await run("apt-get", [...apt, "update"]);
+  log.debug(update.stdout.trim().split("\n").slice(-2).join(" | "));
+  const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", ...packages], {
+    fix: `The ${arch2} archive of this distribution must hold ${packages.join(", ")}; ${SYSROOT_FIX}`
+  });
+  const resolved = parseSimulatedInstall(simulated.stdout);
+  if (resolved.length === 0) {
+    throw new ConfigurationError(`apt resolved no ${arch2} packages for ${packages.join(", ")}`, {
+      subject: "arm64 sysroot",
+      fix: SYSROOT_FIX
+    });
+  }
+  await mkdir4(into, { recursive: true });
+  await run("apt-get", [...apt, "download", ...resolved.map(downloadSpec)], { cwd: into });
+  return resolved;
+}
+async function debFile(dir, pkg) {
+  const names = await readdir4(dir);
+  const found2 = names.find((n) => n.startsWith(`${pkg.name}_`) && n.endsWith(`_${pkg.arch}.deb`));
+  if (!found2) throw new Error(`apt-get download left no .deb of ${pkg.name} in ${dir}`);
+  return path4.join(dir, found2);
+}
+function extractDeb(deb, root2, only) {
+  return new Promise((resolve8, reject) => {
+    const child = spawn3("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+    });
+    child.on(
+      "error",
+      (error2) => reject(
+        new ConfigurationError("dpkg-deb is not installed", {
+          subject: "arm64 sysroot",
+          fix: SYSROOT_FIX,
+          cause: error2
+        })
+      )
+    );
+    const untar = So({
+      cwd: root2,
+      preserveOwner: false,
+      ...only ? { filter: (entry) => only(entry.replace(/^\.\//, "")) } : {}
+    });
+    child.stdout.pipe(untar);
+    let exited;
+    let finished = false;
+    const settle = () => {
+      if (exited === void 0 || !finished) return;
+      if (exited === 0) resolve8();
+      else reject(new Error(`dpkg-deb --fsys-tarfile ${deb} exited with ${exited}: ${stderr.trim()}`));
+    };
+    untar.on("finish", () => {
+      finished = true;
+      settle();
+    });
+    untar.on("error", reject);
+    child.on("close", (code) => {
+      exited = code;
+      settle();
+    });
+  });
+}
+async function fixSysroot(root2) {
+  const walk = async (dir) => {
+    for (const entry of await readdir4(dir, { withFileTypes: true })) {
+      const full = path4.join(dir, entry.name);
+      if (entry.isSymbolicLink()) {
+        const target = await readlink2(full);
+        if (path4.isAbsolute(target)) {
+          await unlink2(full);
+          await symlink2(path4.relative(dir, path4.join(root2, target)) || ".", full);
+        }
+      } else if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root2);
+  for (const name of ["lib", "bin", "sbin"]) {
+    const top = path4.join(root2, name);
+    if (!existsSync4(top) && existsSync4(path4.join(root2, "usr", name)))
+      await symlink2(path4.join("usr", name), top);
+  }
+  await mkdir4(path4.join(root2, "proc"), { recursive: true });
+}
+async function isStaticElf(file) {
+  const handle = await open2(file, "r");
+  try {
+    const header = Buffer.alloc(64);
+    await handle.read(header, 0, 64, 0);
+    if (header.readUInt32BE(0) !== 2135247942 || header[4] !== 2) return false;
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phentsize = header.readUInt16LE(54);
+    const phnum = header.readUInt16LE(56);
+    const table2 = Buffer.alloc(phentsize * phnum);
+    await handle.read(table2, 0, table2.length, phoff);
+    for (let i = 0; i < phnum; i++) if (table2.readUInt32LE(i * phentsize) === 3) return false;
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+async function downloadQemu(apt, hostArch, into, qemuDir, log) {
+  const tried = [];
+  await run("apt-get", [...apt, "update"]);
+  for (const name of QEMU_PACKAGES) {
+    const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", name]).catch(
+      () => void 0
+    );
+    const pkg = simulated && parseSimulatedInstall(simulated.stdout).find((p2) => p2.name === name);
+    if (!pkg) {
+      tried.push(`${name} (not in the archive)`);
+      continue;
+    }
+    await mkdir4(into, { recursive: true });
+    await run("apt-get", [...apt, "download", downloadSpec(pkg)], { cwd: into });
+    const deb = await debFile(into, pkg);
+    const staging = path4.join(into, `x-${name}`);
+    await mkdir4(staging, { recursive: true });
+    await extractDeb(deb, staging, (entry) => /^usr\/bin\/qemu-aarch64(-static)?$/.test(entry));
+    await rm4(deb, { force: true });
+    for (const candidate of ["qemu-aarch64-static", "qemu-aarch64"]) {
+      const file = path4.join(staging, "usr", "bin", candidate);
+      if (!existsSync4(file) || !await isStaticElf(file)) continue;
+      await mkdir4(qemuDir, { recursive: true });
+      const binary = path4.join(qemuDir, "qemu-aarch64");
+      await rename3(file, binary);
+      await chmod2(binary, 493);
+      await rm4(staging, { recursive: true, force: true });
+      log.info(`qemu: ${name} ${pkg.version} (${hostArch}), ${candidate}`);
+      return { pkg, binary };
+    }
+    await rm4(staging, { recursive: true, force: true });
+    tried.push(`${name} ${pkg.version} (no static qemu-aarch64 in it)`);
+  }
+  throw new ConfigurationError(`no static qemu-aarch64 in this archive: tried ${tried.join(", ")}`, {
+    subject: "qemu",
+    fix: `Install qemu-user-static and set SLMOPS_QEMU to its qemu-aarch64-static; ${SYSROOT_FIX}`
+  });
+}
+async function folderBytes(dir) {
+  let total = 0;
+  for (const entry of await readdir4(dir, { withFileTypes: true })) {
+    const full = path4.join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderBytes(full);
+    else if (entry.isFile()) total += (await lstat2(full)).size;
+  }
+  return total;
+}
+async function readMarker(dir) {
+  try {
+    const marker = JSON.parse(await readFile4(path4.join(dir, MARKER), "utf8"));
+    return marker.schema === MARKER_SCHEMA ? marker : void 0;
+  } catch {
+    return void 0;
+  }
+}
+async function probeQemu(qemu) {
+  try {
+    const versionOut = await run(qemu, ["--version"], { subject: "qemu" });
+    const version = parseQemuVersion(versionOut.stdout);
+    if (!version) return void 0;
+    const help = await new Promise((resolve8) => {
+      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve8(stdout));
+    });
+    return { version, cpuModels: parseCpuModels(help) };
+  } catch {
+    return void 0;
+  }
+}
+function onPath(names, env) {
+  for (const dir of (env.PATH ?? "").split(path4.delimiter).filter(Boolean)) {
+    for (const name of names) {
+      const file = path4.join(dir, name);
+      if (existsSync4(file)) return file;
+    }
+  }
+  return void 0;
+}
+function findLibc(sysroot) {
+  return ["lib/aarch64-linux-gnu/libc.so.6", "usr/lib/aarch64-linux-gnu/libc.so.6"].map((p2) => path4.join(sysroot, p2)).find((p2) => existsSync4(p2));
+}
+async function findArm64Emulator(options = {}) {
+  const env = options.env ?? process.env;
+  const root2 = options.cacheRoot ?? emulatorCacheRoot(env);
+  const { key } = await distro(options);
+  const dir = path4.join(root2, key);
+  const marker = await readMarker(dir);
+  const sysroot = path4.join(dir, "sysroot");
+  const node2 = path4.join(sysroot, "usr", "bin", "node");
+  const libc = findLibc(sysroot);
+  if (!marker || !existsSync4(node2) || !libc) {
+    return {
+      found: false,
+      reason: `no arm64 sysroot with Node in ${dir}`,
+      hint: INSTALL_HINT
+    };
+  }
+  const cached2 = path4.join(dir, "qemu", "qemu-aarch64");
+  const qemu = env.SLMOPS_QEMU || (existsSync4(cached2) ? cached2 : onPath(["qemu-aarch64-static", "qemu-aarch64"], env));
+  if (!qemu)
+    return { found: false, reason: "no qemu-aarch64 (cache, SLMOPS_QEMU or PATH)", hint: INSTALL_HINT };
+  const probe = await probeQemu(qemu);
+  if (!probe) return { found: false, reason: `${qemu} does not run as qemu-aarch64`, hint: INSTALL_HINT };
+  return {
+    found: true,
+    emulator: {
+      dir,
+      sysroot,
+      qemu,
+      qemuVersion: probe.version,
+      cpuModels: probe.cpuModels,
+      node: node2,
+      libc,
+      packages: marker.packages ?? [],
+      ...marker.qemuPackage ? { qemuPackage: marker.qemuPackage } : {},
+      fromCache: true,
+      bytes: marker.bytes,
+      prepareSeconds: marker.seconds
+    }
+  };
+}
+async function prepareArm64Emulator(options = {}) {
+  const env = options.env ?? process.env;
+  const log = options.log ?? silentLog;
+  const existing = await findArm64Emulator(options);
+  if (existing.found) {
+    log.info(`arm64 emulator: cache hit in ${existing.emulator.dir}`);
+    return existing.emulator;
+  }
+  const root2 = options.cacheRoot ?? emulatorCacheRoot(env);
+  const { key, name } = await distro(options);
+  const dir = path4.join(root2, key);
+  const started = performance.now();
+  let temp;
+  try {
+    await mkdir4(root2, { recursive: true });
+    await removeStaleTemps2(root2, key);
+    temp = await mkdtemp2(path4.join(root2, `.tmp-${key}-`));
+  } catch (error2) {
+    throw new ConfigurationError(`cannot write to ${root2}: ${error2.message}`, {
+      subject: "arm64 sysroot",
+      fix: "Set SLMOPS_ARM64_CACHE (or RUNNER_TOOL_CACHE) to a writable folder",
+      cause: error2
+    });
+  }
+  try {
+    const hostArch = debianArch();
+    const { sources, files } = await hostSources(options);
+    const arm64Sources = sourcesFor(sources, "arm64", hostArch);
+    requireSources(arm64Sources, "arm64", files);
+    const prepared = await log.group(`Preparing the arm64 sysroot (${name}) in ${dir}`, async () => {
+      const apt = await privateApt(path4.join(temp, "apt-arm64"), "arm64", arm64Sources);
+      const debs = path4.join(temp, "debs");
+      const packages = await downloadClosure(apt, GUEST_PACKAGES, debs, "arm64", log);
+      log.info(
+        `arm64: ${packages.length} packages: ${packages.map((p2) => `${p2.name} ${p2.version}`).join(", ")}`
+      );
+      const sysroot = path4.join(temp, "sysroot");
+      await mkdir4(sysroot, { recursive: true });
+      for (const pkg of packages) await extractDeb(await debFile(debs, pkg), sysroot);
+      await fixSysroot(sysroot);
+      await rm4(debs, { recursive: true, force: true });
+      let qemuPackage;
+      if (!env.SLMOPS_QEMU) {
+        const hostSourcesForArch = sourcesFor(sources, hostArch, hostArch);
+        requireSources(hostSourcesForArch, hostArch, files);
+        const hostApt = await privateApt(path4.join(temp, `apt-${hostArch}`), hostArch, hostSourcesForArch);
+        const q2 = await downloadQemu(
+          hostApt,
+          hostArch,
+          path4.join(temp, "qemu-debs"),
+          path4.join(temp, "qemu"),
+          log
+        );
+        qemuPackage = q2.pkg;
+        await rm4(path4.join(temp, "qemu-debs"), { recursive: true, force: true });
+      }
+      return { packages, qemuPackage };
+    });
+    for (const sub of await readdir4(temp))
+      if (sub.startsWith("apt-")) await rm4(path4.join(temp, sub), { recursive: true, force: true });
+    const seconds = (performance.now() - started) / 1e3;
+    const bytes = await folderBytes(temp);
+    const marker = {
+      schema: MARKER_SCHEMA,
+      distro: name,
+      hostArch,
+      packages: prepared.packages,
+      ...prepared.qemuPackage ? { qemuPackage: prepared.qemuPackage } : {},
+      qemu: "qemu/qemu-aarch64",
+      bytes,
+      seconds: Math.round(seconds * 10) / 10,
+      createdAt: (/* @__PURE__ */ new Date()).toISOString()
+    };
+    await writeFile3(path4.join(temp, MARKER), `${JSON.stringify(marker, null, 2)}
+`);
+    await publish2(temp, dir);
+    log.info(
+      `arm64 emulator: prepared in ${seconds.toFixed(1)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB in ${dir}`
+    );
+  } finally {
+    await rm4(temp, { recursive: true, force: true });
+  }
+  const found2 = await findArm64Emulator(options);
+  if (!found2.found) throw new Error(`the arm64 emulator prepared in ${dir} is not usable: ${found2.reason}`);
+  return { ...found2.emulator, fromCache: false };
+}
+async function publish2(temp, dir) {
+  try {
+    await rename3(temp, dir);
+  } catch (error2) {
+    if (await readMarker(dir)) return;
+    const code = error2.code;
+    if (!["EEXIST", "ENOTEMPTY", "EPERM", "EACCES", "EBUSY"].includes(code ?? "")) throw error2;
+    const aside = `${dir}.stale-${process.pid}-${Date.now()}`;
+    await rename3(dir, aside);
+    await rm4(aside, { recursive: true, force: true });
+    await rename3(temp, dir);
+  }
+}
+async function removeStaleTemps2(root2, key) {
+  const now = Date.now();
+  for (const name of await readdir4(root2)) {
+    if (!name.startsWith(`.tmp-${key}-`) && !name.startsWith(`${key}.stale-`)) continue;
+    const info2 = await stat3(path4.join(root2, name)).catch(() => void 0);
+    if (info2 && now - info2.mtimeMs > STALE_TEMP_MS2)
+      await rm4(path4.join(root2, name), { recursive: true, force: true });
+  }
+}
+var silentLog = {
+  info() {
+  },
+  warning() {
+  },
+  error() {
+  },
+  debug() {
+  },
+  group: (_name, fn) => fn()
+};
+async function guestRoot(sysroot, cpuinfo, workDir) {
+  const root2 = path4.join(workDir, "root");
+  await mkdir4(path4.join(root2, "proc"), { recursive: true });
+  for (const entry of await readdir4(sysroot)) {
+    if (entry === "proc") continue;
+    await symlink2(path4.join(sysroot, entry), path4.join(root2, entry));
+  }
+  await writeFile3(path4.join(root2, "proc", "cpuinfo"), cpuinfo);
+  return root2;
+}
+async function possibleCpus() {
+  const text = await readFile4("/sys/devices/system/cpu/possible", "utf8").catch(() => "");
+  let count = 0;
+  for (const range of text.trim().split(",").filter(Boolean)) {
+    const [a, b2] = range.split("-").map(Number);
+    if (a === void 0 || Number.isNaN(a)) continue;
+    count += b2 === void 0 || Number.isNaN(b2) ? 1 : b2 - a + 1;
+  }
+  return count || os8.cpus().length || 1;
+}
+
+// src/devices/qemu/functional.ts
+var DEFAULT_SAMPLES = 8;
+var DEFAULT_LM_SAMPLES = 4;
+var DEFAULT_MIN_AGREEMENT = 0.99;
+var DEFAULT_TIMEOUT_MS = 15 * 60 * 1e3;
+var silent = { info() {
+}, warning() {
+}, error() {
+}, debug() {
+}, group: (_n2, fn) => fn() };
+function finish(ctx, rest) {
+  return {
+    profile: ctx.profile,
+    qemuCpu: ctx.qemuCpu,
+    qemuVersion: ctx.qemuVersion,
+    features: ctx.features,
+    ...rest,
+    seconds: Math.round((performance.now() - ctx.started) / 100) / 10
+  };
+}
+function skip(ctx, reason, notes = []) {
+  const required = ctx.env.SLMOPS_REQUIRE_QEMU === "1";
+  return finish(ctx, {
+    status: required ? "failed" : "skipped",
+    reason: required ? `${reason} (SLMOPS_REQUIRE_QEMU=1 makes a skipped check a failure)` : reason,
+    samples: 0,
+    ...notes.length ? { notes } : {}
+  });
+}
+async function runFunctionalCheck(options) {
+  const started = performance.now();
+  const env = options.env ?? process.env;
+  const log = options.log ?? silent;
+  const profile = typeof options.profile === "string" ? await resolveProfile(options.profile) : options.profile;
+  const ctx = { started, profile: profile.id, qemuCpu: null, qemuVersion: null, features: [], env };
+  if (profile.arch !== "arm64") {
+    return finish(ctx, {
+      status: "skipped",
+      reason: `${profile.id} is an ${profile.arch} profile: the functional check emulates arm64 devices only`,
+      samples: 0
+    });
+  }
+  const cpu = deriveCpu(profile);
+  ctx.qemuCpu = cpu.qemuCpu;
+  ctx.features = cpu.features;
+  if (process.arch === "arm64") {
+    return finish(ctx, {
+      status: "skipped",
+      reason: `this host is arm64: run the benchmark on a ${profile.id} itself (native), no emulation needed`,
+      samples: 0
+    });
+  }
+  let emulator = options.emulator;
+  if (!emulator) {
+    if (options.prepare) {
+      try {
+        emulator = await prepareArm64Emulator({ env, log });
+      } catch (error2) {
+        if (!(error2 instanceof ConfigurationError)) throw error2;
+        return skip(ctx, `${profile.id}: the arm64 emulator could not be prepared: ${error2.message}`);
+      }
+    } else {
+      const found2 = await findArm64Emulator({ env, log });
+      if (!found2.found) return skip(ctx, `${profile.id}: ${found2.reason}. ${found2.hint}`);
+      emulator = found2.emulator;
+    }
+  }
+  ctx.qemuVersion = formatQemuVersion(emulator.qemuVersion);
+  const model = qemuModel(cpu.qemuCpu);
+  const label = `${profile.id} (QEMU_CPU=${cpu.qemuCpu}, QEMU ${ctx.qemuVersion})`;
+  if (!emulator.cpuModels.includes(model)) {
+    return skip(
+      ctx,
+      `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id}: it has no CPU model ${model} (it has ${emulator.cpuModels.join(", ")}); a newer qemu-aarch64 may (QEMU 10.0 of Debian 13 has cortex-a55, cortex-a710, neoverse-n2, neoverse-v1; 'qemu-aarch64 -cpu help' lists them); point SLMOPS_QEMU at one`
+    );
+  }
+  let ortDir = options.guestOrtDir;
+  if (!ortDir) {
+    let runtime;
+    try {
+      runtime = await resolveGuestRuntime({ env, log, prepare: Boolean(options.prepare) });
+    } catch (error2) {
+      if (!(error2 instanceof ConfigurationError)) throw error2;
+      return skip(ctx, `${profile.id}: the arm64 onnxruntime could not be installed: ${error2.message}`);
+    }
+    if (!runtime.found) return skip(ctx, `${profile.id}: ${runtime.reason}. ${runtime.hint}`);
+    ortDir = runtime.dir;
+  }
+  const work = options.workDir ?? await mkdtemp3(path5.join(os9.tmpdir(), "slmops-functional-"));
+  await mkdir5(work, { recursive: true });
+  try {
+    const notes = [];
+    const probed = await probeHwcaps(emulator, cpu.qemuCpu, work);
+    if ("error" in probed)
+      return skip(
+        ctx,
+        `QEMU ${ctx.qemuVersion} refuses QEMU_CPU=${cpu.qemuCpu} for ${profile.id}: ${probed.error}`
+      );
+    const comparison = compareFeatures(cpu.features, probed.flags);
+    if (!sameDispatch(comparison)) {
+      const why = `qemu's ${cpu.qemuCpu} ${describeComparison({ ...comparison, other: [] })} (hwcaps ${probed.flags.join(" ")})`;
+      if ((options.onMismatch ?? "skip") === "skip")
+        return skip(
+          ctx,
+          `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id} faithfully: ${why}; onnxruntime would choose other kernels than on the device`
+        );
+      notes.push(
+        `run although ${why}: onnxruntime sees the profile's core in /proc/cpuinfo and may choose kernels the emulated CPU cannot run`
+      );
+    } else if (comparison.other.length) {
+      notes.push(
+        `qemu's ${cpu.qemuCpu} differs from ${profile.id} only in flags no onnxruntime kernel depends on (${comparison.other.join(" ")})`
+      );
+    }
+    return await checkVariant({
+      options,
+      ctx,
+      cpu,
+      emulator,
+      ortDir,
+      work,
+      notes,
+      label,
+      hwcaps: probed.flags,
+      log
+    });
+  } finally {
+    if (!options.workDir) await rm5(work, { recursive: true, force: true });
+  }
+}
+async function checkVariant(input) {
+  const { options, ctx, cpu, emulator, ortDir, work, notes, label, log } = input;
+  const threads = options.threads ?? 1;
+  const variant = await createSession(options.model, { intraOpThreads: threads });
+  let samples;
+  let outputName;
+  let x86;
+  try {
+    samples = buildSamples(variant, options);
+    const floats2 = variant.outputs.filter((o) => o.type === "float32" || o.type === "float16");
+    outputName = (floats2[0] ?? variant.outputs[0]).name;
+    x86 = await runAll2(variant, samples, outputName);
+  } finally {
+    await variant.release();
+  }
+  let reference;
+  if (options.reference) {
+    const session = await createSession(options.reference, { intraOpThreads: threads });
+    try {
+      reference = await runAll2(session, samples, outputName);
+    } catch (error2) {
+      notes.push(
+        `the reference model did not run the variant's inputs on x86-64: ${error2.message.split("\n")[0]}`
+      );
+    } finally {
+      await session.release();
+    }
+  }
+  const feedsBase = path5.join(work, "feeds");
+  await writeFeeds(samples, feedsBase);
+  const outDir = path5.join(work, "out");
+  await mkdir5(outDir, { recursive: true });
+  const job = {
+    ortDir,
+    model: path5.resolve(options.model),
+    feeds: feedsBase,
+    output: outputName,
+    outDir,
+    threads,
+    features: cpu.features,
+    dispatch: DISPATCH_FEATURES,
+    hwcapNames: HWCAP_NAMES,
+    hwcap2Names: HWCAP2_NAMES,
+    stopOnMismatch: (options.onMismatch ?? "skip") === "skip"
+  };
+  await writeFile4(path5.join(work, "job.json"), JSON.stringify(job));
+  await writeFile4(path5.join(work, "guest.cjs"), GUEST_SCRIPT);
+  const root2 = await guestRoot(emulator.sysroot, renderCpuinfo(cpu, await possibleCpus()), work);
+  const command = {
+    emulator,
+    root: root2,
+    qemuCpu: cpu.qemuCpu,
+    program: path5.join(root2, "usr", "bin", "node"),
+    args: [path5.join(work, "guest.cjs"), path5.join(work, "job.json")],
+    cwd: work,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  };
+  log.info(`functional: running ${path5.basename(options.model)} on ${label} with ${samples.length} inputs`);
+  const exit = await runGuest(command);
+  log.debug(
+    `functional: guest exited (code ${exit.code}, signal ${exit.signal}) after ${exit.seconds.toFixed(1)} s`
+  );
+  const probe = await readJson(path5.join(outDir, "probe.json"));
+  const guest = probe ? guestView(probe, cpu) : void 0;
+  if (guest && guest.cpuinfoFrom === "qemu" && probe?.cpuPart && Number(probe.cpuPart) !== cpu.midr.part) {
+    notes.push(
+      `QEMU ${ctx.qemuVersion} builds /proc/cpuinfo from the CPU model: the guest saw CPU part ${probe.cpuPart} (${qemuModel(cpu.qemuCpu)}), not ${profileCore(cpu)}`
+    );
+  }
+  if (guest && guest.cpuinfoFrom === "qemu" !== qemuBuildsCpuinfo(emulator.qemuVersion)) {
+    notes.push(
+      guest.cpuinfoFrom === "qemu" ? `QEMU ${ctx.qemuVersion} did not show the guest the sysroot's /proc/cpuinfo (it saw: ${guest.cpuinfo.join(" ")})` : `QEMU ${ctx.qemuVersion} showed the guest the sysroot's /proc/cpuinfo although versions from 8.2 on build their own`
+    );
+  }
+  const base = { samples: samples.length, ...guest ? { guest } : {} };
+  const withNotes = () => notes.length ? { notes } : {};
+  const crashed = exit.targetSignal ?? (exit.signal && !exit.timedOut ? { name: exit.signal, number: 0, description: exit.signal } : void 0);
+  if (crashed) {
+    const fault = {
+      signal: crashed.name,
+      ...exit.stage ? { stage: exit.stage } : {}
+    };
+    let where = "";
+    if (crashed.name === "SIGILL" && options.readFaultingInstruction !== false) {
+      const found2 = await faultingInstruction(command, work);
+      if (found2) {
+        const decoded = decodeInstruction(found2.word);
+        fault.instruction = describeInstruction(found2.word);
+        fault.address = found2.address;
+        if (decoded?.feature) fault.feature = decoded.feature;
+        where = ` at ${fault.instruction} (address ${found2.address})`;
+        if (decoded?.feature && !input.hwcaps.includes(decoded.feature))
+          where += `: the emulated ${qemuModel(cpu.qemuCpu)} has no ${decoded.feature}, so onnxruntime chose kernels this CPU cannot run`;
+      } else where = " (the instruction could not be read from the QEMU_LOG=in_asm log)";
+    } else if (crashed.name === "SIGSEGV") {
+      where = " (a segmentation fault; rerun with QEMU_LOG=in_asm,cpu to trace it)";
+    }
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: the arm64 run crashed with ${crashed.name} (${crashed.description}) ${stageText(exit.stage)}${where}`,
+      fault,
+      ...base,
+      ...withNotes()
+    });
+  }
+  if (exit.timedOut) {
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: the arm64 run did not finish within ${Math.round(command.timeoutMs / 1e3)} s ${stageText(exit.stage)}`,
+      ...base,
+      ...withNotes()
+    });
+  }
+  const result = await readJson(path5.join(outDir, "result.json"));
+  if (result?.stopped === "features") {
+    return skip(
+      ctx,
+      `${label}: the guest does not see ${profileCore(cpu)}'s flags (${(result.mismatches ?? []).join(", ")}); QEMU ${ctx.qemuVersion} cannot emulate it faithfully`,
+      notes
+    );
+  }
+  if (exit.code !== 0 || !result?.samples) {
+    const why = result?.error ?? lastLines(exit.stderr);
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: onnxruntime on arm64 failed ${stageText(exit.stage)}: ${why}`,
+      ...base,
+      ...withNotes()
+    });
+  }
+  const arm = await readOutputs(path5.join(outDir, "outputs.bin"), result.samples);
+  for (let i = 0; i < arm.length; i++) {
+    const a = arm[i];
+    const b2 = x86[i];
+    if (a.dims.join("x") !== b2.dims.join("x")) {
+      return finish(ctx, {
+        status: "failed",
+        reason: `${label}: output "${outputName}" of sample ${i + 1} has shape [${a.dims.join(", ")}] on arm64 and [${b2.dims.join(", ")}] on x86-64`,
+        ...base,
+        ...withNotes()
+      });
+    }
+  }
+  const armValues = concat2(arm);
+  const x86Values = concat2(x86);
+  const width = x86[0]?.dims.at(-1) ?? 1;
+  const nonFinite = countNonFinite(armValues) - countNonFinite(x86Values);
+  const same = agreement(x86Values, armValues, width);
+  const metrics = qualityOf(samples, arm, x86, reference);
+  const refAgreement = reference ? agreement(concat2(reference), armValues, width) : void 0;
+  const minAgreement = options.minAgreement ?? DEFAULT_MIN_AGREEMENT;
+  const measured = {
+    agreement: same.top1Agreement,
+    maxAbsDiff: same.maxAbsDiff,
+    ...metrics ? { metric: metrics.metric, metricDelta: metrics.metric.arm64 - metrics.metric.x86 } : {},
+    ...refAgreement ? {
+      reference: {
+        agreement: refAgreement.top1Agreement,
+        maxAbsDiff: refAgreement.maxAbsDiff,
+        ...metrics?.reference !== void 0 ? { metricDelta: metrics.metric.arm64 - metrics.reference } : {}
+      }
+    } : {}
+  };
+  let failure;
+  if (nonFinite > 0) failure = `${nonFinite} output values are NaN or infinite on arm64 and finite on x86-64`;
+  else if (same.top1Agreement < minAgreement)
+    failure = `top-1 agreement of arm64 with x86-64 is ${same.top1Agreement.toFixed(4)}, below ${minAgreement} (max |Δ| ${same.maxAbsDiff.toExponential(2)})`;
+  return finish(ctx, {
+    status: failure ? "failed" : "passed",
+    ...failure ? { reason: `${label}: ${failure}` } : {},
+    ...base,
+    ...measured,
+    ...withNotes()
+  });
+}
+function buildSamples(session, options) {
+  if (options.evalData) {
+    const records = readEvalData(options.evalData);
+    const n2 = options.samples ?? (records[0]?.kind === "tokens" ? DEFAULT_LM_SAMPLES : DEFAULT_SAMPLES);
+    return records.slice(0, n2).map((record) => ({ record, feeds: evalFeeds(session.inputs, [record], options.evalData) }));
+  }
+  const n = options.samples ?? DEFAULT_SAMPLES;
+  return Array.from({ length: n }, (_2, i) => ({
+    feeds: synthesizeInputs(session.inputs, { seed: i + 1, dims: { seq: 16 } })
+  }));
+}
+async function runAll2(session, samples, output) {
+  const out = [];
+  for (const sample of samples) {
+    const result = await session.run(sample.feeds, [output]);
+    out.push(result[output]);
+  }
+  return out;
+}
+async function writeFeeds(samples, base) {
+  const handle = await open3(`${base}.bin`, "w");
+  const meta = {
+    samples: []
+  };
+  let offset = 0;
+  try {
+    for (const sample of samples) {
+      const inputs = [];
+      for (const [name, value] of Object.entries(sample.feeds)) {
+        if (Array.isArray(value.data))
+          throw new Error(`input "${name}" holds strings, which the guest cannot feed`);
+        const view = value.data;
+        const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+        await handle.write(bytes);
+        inputs.push({ name, type: value.type, dims: value.dims, offset, bytes: bytes.length });
+        offset += bytes.length;
+      }
+      meta.samples.push(inputs);
+    }
+  } finally {
+    await handle.close();
+  }
+  await writeFile4(`${base}.json`, JSON.stringify(meta));
+}
+async function readJson(file) {
+  if (!existsSync5(file)) return void 0;
+  try {
+    return JSON.parse(await readFile5(file, "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function guestView(probe, cpu) {
+  const ours = probe.cpuinfo.join(" ") === cpu.features.join(" ") && probe.cpuPart !== null && Number(probe.cpuPart) === cpu.midr.part;
+  return { cpuinfo: probe.cpuinfo, hwcaps: probe.hwcaps, cpuinfoFrom: ours ? "sysroot" : "qemu" };
+}
+function profileCore(cpu) {
+  return `${cpu.profile}'s ${cpu.core || "core"}`;
+}
+function stageText(stage) {
+  if (!stage) return "at start-up";
+  if (stage === "load") return "while loading onnxruntime-node";
+  if (stage === "session") return "while opening the model";
+  const sample = /^sample (\d+)\/(\d+)$/.exec(stage);
+  if (sample) return `while running input ${sample[1]} of ${sample[2]}`;
+  if (stage === "done") return "after the last input";
+  return `at "${stage}"`;
+}
+function lastLines(text) {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("slmops-guest: ")).slice(-3).join(" | ") || "no message";
+}
+async function faultingInstruction(command, work) {
+  const logFile = path5.join(work, "qemu-in_asm.log");
+  await runGuest({ ...command, env: { QEMU_LOG: "in_asm", QEMU_LOG_FILENAME: logFile } });
+  if (!existsSync5(logFile)) return void 0;
+  const handle = await open3(logFile, "r");
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 256 * 1024);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return lastLoggedInstruction(buffer.toString("utf8"));
+  } finally {
+    await handle.close();
+    await rm5(logFile, { force: true });
+  }
+}
+async function readOutputs(file, samples) {
+  const data = await readFile5(file);
+  return samples.map((s3) => {
+    const bytes = new Uint8Array(data.subarray(s3.offset, s3.offset + s3.bytes));
+    const copy = bytes.slice().buffer;
+    const typed = s3.type === "float32" ? new Float32Array(copy) : s3.type === "float16" ? new Uint16Array(copy) : s3.type === "float64" ? new Float64Array(copy) : s3.type === "int64" ? new BigInt64Array(copy) : s3.type === "int32" ? new Int32Array(copy) : new Uint8Array(copy);
+    return { type: s3.type, dims: s3.dims, data: typed };
+  });
+}
+function floats(value) {
+  const data = value.data;
+  if (Array.isArray(data)) return new Float64Array(data.length);
+  if (value.type === "float16") return Float64Array.from(data, halfToFloat);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
+  return Float64Array.from(data);
+}
+function concat2(values) {
+  const parts = values.map(floats);
+  const out = new Float64Array(parts.reduce((n, p2) => n + p2.length, 0));
+  let offset = 0;
+  for (const p2 of parts) {
+    out.set(p2, offset);
+    offset += p2.length;
+  }
+  return out;
+}
+function countNonFinite(values) {
+  let n = 0;
+  for (const v2 of values) if (!Number.isFinite(v2)) n += 1;
+  return n;
+}
+function qualityOf(samples, arm, x86, reference) {
+  const records = samples.map((s3) => s3.record);
+  if (records.some((r) => r === void 0)) return void 0;
+  const all = records;
+  if (all.every((r) => r.kind === "tensor" && r.label !== void 0)) {
+    const labels = all.map((r) => r.kind === "tensor" ? r.label : 0);
+    const accuracy = (values) => {
+      const width = values[0]?.dims.at(-1) ?? 1;
+      return classifierAccuracy(concat2(values), width, labels).accuracy;
+    };
+    return {
+      metric: { name: "accuracy", arm64: accuracy(arm), x86: accuracy(x86) },
+      ...reference ? { reference: accuracy(reference) } : {}
+    };
+  }
+  if (all.every((r) => r.kind === "tokens") && x86[0]?.dims.length === 3) {
+    const perplexity = (values) => {
+      let nll = 0;
+      let predictions = 0;
+      values.forEach((v2, i) => {
+        const record = all[i];
+        const q2 = languageModelQuality(floats(v2), v2.dims, [record.kind === "tokens" ? record.inputIds : []]);
+        nll += q2.nll * q2.predictions;
+        predictions += q2.predictions;
+      });
+      return Math.exp(nll / Math.max(1, predictions));
+    };
+    return {
+      metric: { name: "perplexity", arm64: perplexity(arm), x86: perplexity(x86) },
+      ...reference ? { reference: perplexity(reference) } : {}
+    };
+  }
+  return void 0;
+}
+
+// src/bench/run-bench.ts
+init_session();
+
+// src/onnx/inspect.ts
+import { statSync as statSync3 } from "node:fs";
+
+// src/util/hash.ts
+import { createHash as createHash4 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+async function sha256File(path7) {
+  const hash = createHash4("sha256");
+  for await (const chunk of createReadStream2(path7, { highWaterMark: 4 * 2 ** 20 }))
+    hash.update(chunk);
+  return hash.digest("hex");
+}
+
+// src/onnx/read.ts
+init_errors();
+import { readFileSync as readFileSync6, statSync as statSync2 } from "node:fs";
+import { dirname, resolve as resolve3 } from "node:path";
+
+// src/onnx/model.ts
+init_errors();
+var OnnxModel = class {
+  constructor(proto, dir, path7, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
+    this.proto = proto;
+    this.dir = dir;
+    this.path = path7;
+    this.fileBytes = fileBytes;
+    this.externalRefs = externalRefs;
+  }
+  proto;
+  dir;
+  path;
+  fileBytes;
+  externalRefs;
+  scratch;
+  /** The external data reference of a tensor, if its values live in another file. */
+  externalRef(tensor2) {
+    return isExternal(tensor2) ? this.externalRefs.get(tensor2) : void 0;
+  }
+  /** Distinct external data files, with how many bytes of each the model references. */
+  externalFiles() {
+    const files = /* @__PURE__ */ new Map();
+    for (const [tensor2, ref] of this.externalRefs) {
+      if (!isExternal(tensor2)) continue;
+      const entry = files.get(ref.file) ?? {
+        location: ref.location,
+        file: ref.file,
+        referencedBytes: 0,
+        tensors: 0
+      };
+      entry.referencedBytes += ref.length;
+      entry.tensors += 1;
+      files.set(ref.file, entry);
+    }
+    return [...files.values()].sort((a, b2) => a.location.localeCompare(b2.location));
+  }
+  /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
+  tensorBytes(tensor2, options = {}) {
+    switch (tensorStorage(tensor2)) {
+      case "external": {
+        const ref = this.externalRefs.get(tensor2);
+        if (!ref)
+          throw new ConfigurationError(
+            `tensor "${tensor2.name}" is external but was not resolved against a folder`
+          );
+        return readExternal(ref, options.reuse ? this.scratchOf(ref.length) : void 0);
+      }
+      case "raw":
+        return tensor2.rawData;
+      case "typed":
+        return typedFieldToRaw(tensor2);
+      case "empty":
+        if (tensorByteLength(tensor2) === 0) return new Uint8Array(0);
+        throw new ConfigurationError(
+          `tensor "${tensor2.name}" (${dtypeName(tensor2.dataType)}) holds no values`,
+          {
+            subject: this.path,
+            fix: "The model is damaged; re-export it"
+          }
+        );
+    }
+  }
+  /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
+  tensorArray(tensor2, options = {}) {
+    let bytes = this.tensorBytes(tensor2, options);
+    if (options.reuse && bytes.byteOffset % 8 !== 0) {
+      const aligned = this.scratchOf(bytes.length);
+      aligned.set(bytes);
+      bytes = aligned.subarray(0, bytes.length);
+    }
+    return rawToArray(tensor2.dataType, bytes, tensorElementCount(tensor2));
+  }
+  /** The tensor's values as float32. */
+  tensorFloat32(tensor2, options = {}) {
+    return arrayToFloat32(tensor2.dataType, this.tensorArray(tensor2, options));
+  }
+  scratchOf(length) {
+    if (!this.scratch || this.scratch.length < length) {
+      this.scratch = Buffer.allocUnsafeSlow(Math.max(length, (this.scratch?.length ?? 0) * 2));
+    }
+    return this.scratch;
+  }
+  isExternal(tensor2) {
+    return isExternal(tensor2);
+  }
+};
+
+// src/onnx/read.ts
+var MAX_KNOWN_IR_VERSION = 13;
+var REEXPORT = "Re-export or re-download the model; check that the copy was complete";
+function sniff(head) {
+  const text = head.toString("latin1");
+  if (text.startsWith("version https://git-lfs")) return "a Git LFS pointer, not the model itself";
+  if (text.startsWith("PK")) return "a zip archive (a PyTorch checkpoint or a zipped model?)";
+  if (text.startsWith("HDF")) return "an HDF5 file (a Keras model?)";
+  if (/^\s*[{[]/.test(text)) return "JSON text";
+  if (text.startsWith("<")) return "HTML or XML text (an error page saved instead of the model?)";
+  if (text.startsWith("TFL3", 4)) return "a TensorFlow Lite model";
+  return void 0;
+}
+function sniffFix(kind) {
+  if (kind.startsWith("a Git LFS"))
+    return "Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)";
+  return "Pass the path of an .onnx model file";
+}
+function parseModelBytes(bytes, subject) {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buffer.length === 0) throw new ModelFormatError("the file is empty", { subject, fix: REEXPORT });
+  const kind = sniff(buffer.subarray(0, 64));
+  if (kind)
+    throw new ModelFormatError(`not an ONNX model: the file is ${kind}`, { subject, fix: sniffFix(kind) });
+  let proto;
+  try {
+    proto = decodeModelProto(buffer);
+  } catch (error2) {
+    const message = error2 instanceof Error ? error2.message : String(error2);
+    if (/index out of range/i.test(message)) {
+      throw new ModelFormatError(
+        `the file is truncated: it ends inside a protobuf message (${buffer.length} bytes read)`,
+        {
+          subject,
+          fix: REEXPORT,
+          cause: error2
+        }
+      );
+    }
+    throw new ModelFormatError(`not an ONNX model: it is not a valid protobuf ModelProto (${message})`, {
+      subject,
+      fix: "Pass the path of an .onnx model file",
+      cause: error2
+    });
+  }
+  const ir2 = toNumber2(proto.irVersion);
+  if (!proto.graph || ir2 <= 0 || ir2 > 100) {
+    throw new ModelFormatError(
+      proto.graph ? `not an ONNX model: IR version ${ir2} is not valid` : "not an ONNX model: it has no graph",
+      { subject, fix: "Pass the path of an .onnx model file; if it is one, it is truncated or damaged" }
+    );
+  }
+  if (proto.opsetImport.length === 0 && ir2 >= 3) {
+    throw new ModelFormatError("the model has no opset imports (the file may be truncated)", {
+      subject,
+      fix: REEXPORT
+    });
+  }
+  return proto;
+}
+function expectedBytes(tensor2) {
+  const info2 = dtypeInfo(tensor2.dataType);
+  if (!info2 || info2.bits === 0) return void 0;
+  return rawByteLength(tensor2.dataType, tensorElementCount(tensor2));
+}
+function resolveExternalData(proto, dir, subject) {
+  const refs = /* @__PURE__ */ new Map();
+  const sizes = /* @__PURE__ */ new Map();
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    if (isExternal(tensor2))
+      refs.set(tensor2, resolveExternalRef(tensor2, dir, subject, expectedBytes(tensor2), sizes));
+  });
+  return refs;
+}
+function readModel(path7, options = {}) {
+  const absolute = resolve3(path7);
+  let size;
+  try {
+    const stat4 = statSync2(absolute);
+    if (stat4.isDirectory()) {
+      throw new ModelFormatError("is a folder, not a model file", {
+        subject: path7,
+        fix: "Pass the path of the .onnx file inside it"
+      });
+    }
+    size = stat4.size;
+  } catch (error2) {
+    if (error2 instanceof ModelFormatError) throw error2;
+    throw new ModelFormatError("no such file", {
+      subject: path7,
+      fix: "Check the path (it is relative to the working directory)"
+    });
+  }
+  const bytes = readFileSync6(absolute);
+  const proto = parseModelBytes(bytes, path7);
+  const dir = options.baseDir ? resolve3(options.baseDir) : dirname(absolute);
+  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path7));
+}
+
+// src/onnx/inspect.ts
+function describeType(type) {
+  if (type?.tensorType) {
+    const shape = type.tensorType.shape ? type.tensorType.shape.dim.map(
+      (d) => d.dimParam ? d.dimParam : d.dimValue !== void 0 && d.dimValue !== null ? toNumber2(d.dimValue) : null
+    ) : null;
+    return { type: dtypeName(type.tensorType.elemType), shape };
+  }
+  if (type?.sequenceType) return { type: "sequence", shape: null };
+  if (type?.mapType) return { type: "map", shape: null };
+  if (type?.optionalType) return { type: "optional", shape: null };
+  if (type?.sparseTensorType)
+    return { type: `sparse ${dtypeName(type.sparseTensorType.elemType)}`, shape: null };
+  return { type: "unknown", shape: null };
+}
+function summarize2(values, exclude = /* @__PURE__ */ new Set()) {
+  return values.filter((v2) => !exclude.has(v2.name)).map((v2) => ({ name: v2.name, ...describeType(v2.type) }));
+}
+async function inspectLoadedModel(model, options = {}) {
+  const proto = model.proto;
+  const graph = proto.graph;
+  const warnings = [];
+  const irVersion = toNumber2(proto.irVersion);
+  if (irVersion > MAX_KNOWN_IR_VERSION) {
+    warnings.push(
+      `IR version ${irVersion} is newer than onnxruntime 1.30 reads (13); re-save with ir_version ≤ 13`
+    );
+  }
+  let parameters = 0;
+  let initializerCount = 0;
+  let constantTensors = 0;
+  const byDtype = /* @__PURE__ */ new Map();
+  const tensors = [];
+  forEachTensor(proto, ({ tensor: tensor2, kind }) => {
+    const dims = dimsOf2(tensor2);
+    const elements = elementCount(dims);
+    const bytes = tensorByteLength(tensor2);
+    if (kind === "initializer") {
+      parameters += elements;
+      initializerCount += 1;
+    } else if (kind === "attribute") {
+      constantTensors += 1;
+    }
+    const dtype = dtypeName(tensor2.dataType);
+    const entry = byDtype.get(dtype) ?? { dtype, tensors: 0, elements: 0, bytes: 0 };
+    entry.tensors += 1;
+    entry.elements += elements;
+    entry.bytes += bytes;
+    byDtype.set(dtype, entry);
+    const ref = model.externalRef(tensor2);
+    tensors.push({
+      name: tensor2.name,
+      dtype,
+      dims,
+      bytes,
+      storage: ref ? `external:${ref.location}` : "inline"
+    });
+  });
+  forEachGraph(proto, ({ graph: g2 }) => {
+    for (const sparse of g2.sparseInitializer ?? []) {
+      parameters += elementCount(sparse.dims.map((d) => toNumber2(d)));
+      initializerCount += 1;
+    }
+  });
+  const ops = /* @__PURE__ */ new Map();
+  let nodeCount = 0;
+  forEachNode(proto, ({ node: node2, function: fn }) => {
+    if (fn) return;
+    nodeCount += 1;
+    const op = node2.domain && node2.domain !== "ai.onnx" ? `${node2.domain}::${node2.opType}` : node2.opType;
+    ops.set(op, (ops.get(op) ?? 0) + 1);
+  });
+  let subgraphCount = -1;
+  forEachGraph(proto, ({ scope }) => {
+    if (scope === "graph" || !scope.startsWith("training")) subgraphCount += 1;
+  });
+  const externalData = [];
+  for (const file of model.externalFiles()) {
+    externalData.push({
+      location: file.location,
+      bytes: statSync3(file.file).size,
+      referencedBytes: file.referencedBytes,
+      tensors: file.tensors,
+      sha256: await sha256File(file.file)
+    });
+  }
+  const initializerNames = new Set(graph.initializer.map((t) => t.name));
+  return {
+    path: model.path ?? "",
+    bytes: model.fileBytes,
+    sha256: model.path ? await sha256File(model.path) : "",
+    irVersion,
+    producer: { name: proto.producerName, version: proto.producerVersion },
+    opsets: proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: toNumber2(o.version) })),
+    // Before IR 4, initializers were also listed as graph inputs; they are not inputs a caller feeds.
+    inputs: summarize2(graph.input, initializerNames),
+    outputs: summarize2(graph.output),
+    parameters,
+    initializerCount,
+    constantTensors,
+    bytesByDtype: [...byDtype.values()].sort((a, b2) => b2.bytes - a.bytes || a.dtype.localeCompare(b2.dtype)),
+    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b2) => b2.count - a.count || a.op.localeCompare(b2.op)),
+    nodeCount,
+    subgraphCount: Math.max(0, subgraphCount),
+    functions: proto.functions.map((f2) => ({ domain: f2.domain, name: f2.name, nodes: f2.node.length })),
+    largestTensors: tensors.sort((a, b2) => b2.bytes - a.bytes || a.name.localeCompare(b2.name)).slice(0, options.largest ?? 10),
+    externalData,
+    warnings
+  };
+}
+async function inspectModel(path7, options = {}) {
+  return inspectLoadedModel(readModel(path7), options);
+}
+
+// src/bench/baseline.ts
+init_errors();
+import { execFileSync } from "node:child_process";
+import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync7 } from "node:fs";
+import { tmpdir as tmpdir3 } from "node:os";
+import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
+function parseGitBaseline(spec) {
+  if (!spec.startsWith("git:")) return void 0;
+  const rest = spec.slice(4);
+  const colon = rest.indexOf(":");
+  if (colon <= 0 || colon === rest.length - 1) {
+    throw new ConfigurationError(`baseline "${spec}" is not of the form git:<ref>:<path>`, {
+      subject: "baseline",
+      fix: "Write it like git:origin/main:models/tiny-lm/model.onnx"
+    });
+  }
+  return { ref: rest.slice(0, colon), path: rest.slice(colon + 1).replace(/^\.\//, "") };
+}
+function gitBlobToFile(cwd, ref, path7, target) {
+  const fd = openSync3(target, "w");
+  try {
+    execFileSync("git", ["cat-file", "blob", `${ref}:${path7}`], {
+      cwd,
+      stdio: ["ignore", fd, "pipe"],
+      maxBuffer: 1 << 20
+    });
+  } catch (error2) {
+    const stderr = error2.stderr?.toString().trim() ?? "";
+    throw new ConfigurationError(
+      `cannot read ${path7} at ${ref} from git (${stderr.split("\n")[0] || "git failed"})`,
+      {
+        subject: "baseline",
+        fix: "Check the ref and path, and fetch enough history (actions/checkout with fetch-depth: 0, or git fetch the base ref)"
+      }
+    );
+  } finally {
+    closeSync3(fd);
+  }
+}
+function checkoutGitBaseline(ref, cwd = process.cwd()) {
+  const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
+  const name = posix2.basename(ref.path);
+  const model = join8(dir, name);
+  gitBlobToFile(cwd, ref.ref, ref.path, model);
+  const subject = `git:${ref.ref}:${ref.path}`;
+  const proto = parseModelBytes(readFileSync7(model), subject);
+  const locations = /* @__PURE__ */ new Set();
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    const location = tensor2.externalData.find((e) => e.key === "location")?.value;
+    if (location) locations.add(location);
+  });
+  for (const location of locations) {
+    const target = resolveInside(dir, location, subject, "external data");
+    mkdirSync2(dirname2(target), { recursive: true });
+    gitBlobToFile(cwd, ref.ref, posix2.join(posix2.dirname(ref.path), location), target);
+    const head = readFileSync7(target).subarray(0, 64).toString("latin1");
+    if (head.startsWith("version https://git-lfs")) {
+      throw new ConfigurationError(`external data "${location}" at ${ref.ref} is a Git LFS pointer`, {
+        subject,
+        fix: "Check out with Git LFS (actions/checkout with lfs: true, or git lfs fetch the base ref)"
+      });
+    }
+  }
+  return model;
+}
+function resolveBaseline(spec, cwd = process.cwd()) {
+  const git = parseGitBaseline(spec);
+  return git ? checkoutGitBaseline(git, cwd) : spec;
+}
+
+// src/bench/like-with-like.ts
+import { existsSync as existsSync6, readFileSync as readFileSync8 } from "node:fs";
+import { homedir as homedir2 } from "node:os";
+import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
+
+// src/compress/compress.ts
+import { mkdirSync as mkdirSync3, renameSync as renameSync3, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
+import { performance as performance4 } from "node:perf_hooks";
+init_errors();
+
+// src/onnx/write.ts
+init_errors();
+import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync3, writeSync as writeSync2 } from "node:fs";
+import { basename, dirname as dirname3, resolve as resolve4 } from "node:path";
+var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
+var COPY_CHUNK = 8 * 2 ** 20;
+function alignmentFor(bytes) {
+  return bytes >= 64 * 1024 ? 4096 : 16;
+}
+function save(tensor2) {
+  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
+  return {
+    tensor: tensor2,
+    rawData,
+    externalData,
+    dataLocation,
+    floatData,
+    int32Data,
+    int64Data,
+    doubleData,
+    uint64Data
+  };
+}
+function restore(saved) {
+  const { tensor: tensor2, ...fields } = saved;
+  Object.assign(tensor2, fields);
+}
+function writeAll(fd, bytes, position) {
+  let done = 0;
+  while (done < bytes.length) done += writeSync2(fd, bytes, done, bytes.length - done, position + done);
+}
+function tempName(path7) {
+  return `${path7}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+}
+function writeModel(model, outPath, options = {}) {
+  const out = resolve4(outPath);
+  const proto = model.proto;
+  const threshold2 = options.threshold ?? 1024;
+  let inlineBytes = 0;
+  let hadExternal = false;
+  forEachTensor(proto, ({ tensor: tensor2 }) => {
+    inlineBytes += tensorByteLength(tensor2);
+    if (model.isExternal(tensor2)) hadExternal = true;
+  });
+  const mode = options.externalData ?? "auto";
+  const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
+  const external = mode === true || mode === "auto" && (hadExternal || inlineBytes > limit);
+  if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
+    throw new ConfigurationError(
+      `the model holds ${inlineBytes} bytes of tensors, more than one .onnx file can hold (2 GB)`,
+      {
+        subject: outPath,
+        fix: "Write it with external data"
+      }
+    );
+  }
+  const location = options.location ?? `${basename(out)}.data`;
+  const dataPath = external ? resolveInside(dirname3(out), location, outPath, "output data") : void 0;
+  const tmpModel = tempName(out);
+  const tmpData = dataPath ? tempName(dataPath) : void 0;
+  const saved = [];
+  let dataFd;
+  let dataBytes = 0;
+  try {
+    if (tmpData) dataFd = openSync4(tmpData, "w");
+    forEachTensor(proto, ({ tensor: tensor2 }) => {
+      const length = tensorByteLength(tensor2);
+      const toExternal = dataFd !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
+      const ref = model.externalRef(tensor2);
+      if (!toExternal && !ref) return;
+      saved.push(save(tensor2));
+      if (!toExternal) {
+        tensor2.rawData = model.tensorBytes(tensor2);
+        tensor2.externalData = [];
+        tensor2.dataLocation = DataLocation.Default;
+        return;
+      }
+      const align = alignmentFor(length);
+      const offset = Math.ceil(dataBytes / align) * align;
+      if (ref) {
+        const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, length));
+        const src = openSync4(ref.file, "r");
+        try {
+          for (let done = 0; done < length; ) {
+            const n = readSync2(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
+            if (n === 0)
+              throw new ConfigurationError(`external data of "${tensor2.name}" ended early`, {
+                subject: ref.file
+              });
+            writeAll(dataFd, chunk.subarray(0, n), offset + done);
+            done += n;
+          }
+        } finally {
+          closeSync4(src);
+        }
+      } else {
+        const bytes = model.tensorBytes(tensor2);
+        if (bytes.length !== length) {
+          throw new ConfigurationError(
+            `tensor "${tensor2.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
+            {
+              subject: outPath,
+              fix: "The model is inconsistent; fix the tensor before writing it"
+            }
+          );
+        }
+        writeAll(dataFd, bytes, offset);
+      }
+      dataBytes = offset + length;
+      Object.assign(tensor2, {
+        rawData: new Uint8Array(0),
+        floatData: [],
+        int32Data: [],
+        int64Data: [],
+        doubleData: [],
+        uint64Data: [],
+        dataLocation: DataLocation.External,
+        externalData: [
+          { key: "location", value: location },
+          { key: "offset", value: String(offset) },
+          { key: "length", value: String(length) }
+        ]
+      });
+    });
+    const encoded = encodeModelProto(proto);
+    const fd = openSync4(tmpModel, "w");
+    try {
+      writeAll(fd, encoded, 0);
+    } finally {
+      closeSync4(fd);
+    }
+    if (dataFd !== void 0) {
+      closeSync4(dataFd);
+      dataFd = void 0;
+      renameSync2(tmpData, dataPath);
+    }
+    renameSync2(tmpModel, out);
+    return {
+      path: out,
+      bytes: encoded.length,
+      ...dataPath ? { dataFile: { path: dataPath, location, bytes: dataBytes } } : {}
+    };
+  } catch (error2) {
+    if (dataFd !== void 0) closeSync4(dataFd);
+    rmSync3(tmpModel, { force: true });
+    if (tmpData) rmSync3(tmpData, { force: true });
+    throw error2;
+  } finally {
+    for (const fields of saved.reverse()) restore(fields);
+  }
+}
+
+// src/util/gzip-size.ts
+import { createReadStream as createReadStream3 } from "node:fs";
+import { createGzip } from "node:zlib";
+async function gzipSize(paths, level = 6) {
+  let bytes = 0;
+  const gzip = createGzip({ level });
+  gzip.on("data", (chunk) => {
+    bytes += chunk.length;
+  });
+  const done = new Promise((resolve8, reject) => {
+    gzip.on("end", resolve8);
+    gzip.on("error", reject);
+  });
+  for (const path7 of paths) {
+    for await (const chunk of createReadStream3(path7, { highWaterMark: 1 << 20 })) {
+      if (!gzip.write(chunk)) await new Promise((r) => gzip.once("drain", r));
+    }
+  }
+  gzip.end();
+  await done;
+  return bytes;
+}
+
+// package.json
+var package_default = {
+  name: "slmops",
+  version: "0.1.0",
+  description: "Compress, benchmark, gate and publish small language models (ONNX) for edge devices, inside GitHub Actions",
+  type: "module",
+  license: "MIT",
+  private: true,
+  engines: {
+    node: ">=20"
+  },
+  bin: {
+    slmops: "bin/slmops.js"
+  },
+  scripts: {
+    build: "node scripts/build.mjs",
+    demo: "node scripts/demo.mjs",
+    test: "vitest run",
+    typecheck: "tsc --noEmit",
+    lint: "biome check .",
+    format: "biome check --write .",
+    "docs:actions": "SLMOPS_UPDATE_DOCS=1 vitest run test/actions/docs.test.ts"
+  },
+  dependencies: {
+    "@actions/core": "3.0.1",
+    "@octokit/core": "7.0.8",
+    "@octokit/plugin-paginate-rest": "16.0.0",
+    "@octokit/plugin-rest-endpoint-methods": "17.0.0",
+    "@octokit/plugin-retry": "8.1.1",
+    "@octokit/plugin-throttling": "11.0.5",
+    ajv: "8.20.0",
+    "ajv-formats": "3.0.1",
+    commander: "14.0.3",
+    fflate: "0.8.3",
+    long: "5.3.2",
+    "onnxruntime-node": "1.30.0",
+    protobufjs: "8.8.1",
+    tar: "7.5.23",
+    tinyglobby: "0.2.17",
+    yaml: "2.9.1"
+  },
+  devDependencies: {
+    "@biomejs/biome": "2.6.8",
+    "@octokit/openapi": "23.0.2",
+    "@types/node": "20.19.43",
+    esbuild: "0.28.2",
+    typescript: "7.0.2",
+    vite: "8.3.8",
+    vitest: "4.1.12"
+  }
+};
+
+// src/version.ts
+var VERSION = package_default.version;
+
+// src/compress/fp16.ts
+init_errors();
+
+// src/compress/pass.ts
+function finite(value) {
+  return Number.isFinite(value) ? Math.round(value * 100) / 100 : void 0;
+}
+
+// src/util/glob.ts
+function globToRegExp(glob) {
+  if (glob.length > 2 && glob.startsWith("/") && glob.endsWith("/")) return new RegExp(glob.slice(1, -1));
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}
+
+// src/compress/select.ts
+function matchesAny(patterns, ...names) {
+  return patterns.some((p2) => {
+    const re2 = globToRegExp(p2);
+    return names.some((n) => n !== "" && re2.test(n));
+  });
+}
+function applySelection(candidates2, select) {
+  const kept = candidates2.filter((c) => {
+    if (select.includeOps.length && !select.includeOps.includes(c.op)) return false;
+    if (select.excludeOps.includes(c.op)) return false;
+    if (select.includeNames.length && !matchesAny(select.includeNames, c.nodeName, c.weightName))
+      return false;
+    if (matchesAny(select.excludeNames, c.nodeName, c.weightName)) return false;
+    return c.elements >= select.minElements;
+  });
+  if (select.keepFirstLast && kept.length > 0) return kept.slice(1, -1);
+  return kept;
+}
+
+// src/compress/fp16.ts
+var FP16_BLOCK_LIST = [
+  "Resize",
+  "Upsample",
+  "Range",
+  "CumSum",
+  "TopK",
+  "NonMaxSuppression",
+  "RoiAlign",
+  "ConstantOfShape",
+  "Clip",
+  "Min",
+  "Max",
+  "RandomNormalLike",
+  "RandomUniformLike"
+];
+var MIN_ELEMENTS = 64;
+function consumersOf(graph) {
+  const map = /* @__PURE__ */ new Map();
+  for (const n of graph.node) for (const i of n.input) if (i) map.set(i, [...map.get(i) ?? [], n]);
+  return map;
+}
+function convertFp16(ctx, options, select) {
+  if (!options.keepIo) {
+    throw new ConfigurationError(
+      "fp16:keep-io=false (float16 model inputs and outputs) is not supported yet",
+      {
+        subject: "recipe",
+        fix: "Use fp16 (keep-io=true): weights are stored in float16 and the model keeps float32 inputs and outputs"
+      }
+    );
+  }
+  const blocked = /* @__PURE__ */ new Set([...FP16_BLOCK_LIST, ...options.blockOps]);
+  const outcome = { tensors: [], skipped: [], notes: [] };
+  const graphs = [];
+  forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
+  let converted = 0;
+  for (const graph of graphs) {
+    const consumers = consumersOf(graph);
+    const outputs = new Set(graph.output.map((o) => o.name));
+    const candidates2 = [];
+    for (const weight of graph.initializer) {
+      if (weight.dataType !== DataType.FLOAT) continue;
+      const users = consumers.get(weight.name) ?? [];
+      const elements = shapeOf(weight).reduce((a, b2) => a * b2, 1);
+      if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
+      const block = users.find((u2) => blocked.has(u2.opType));
+      if (block) {
+        outcome.skipped.push({
+          name: weight.name,
+          reason: `read by ${block.opType}, which is in the fp16 block list`
+        });
+        continue;
+      }
+      candidates2.push({
+        op: users[0].opType,
+        nodeName: users[0].name,
+        weightName: weight.name,
+        elements,
+        weight
+      });
+    }
+    const chosen = applySelection(candidates2, select);
+    if (chosen.length === 0) continue;
+    const index = initializerIndex(graph);
+    const casts = [];
+    for (const c of chosen) {
+      const values = weightValues(ctx.model, c.weight);
+      const half = new Uint16Array(values.length);
+      let signal = 0;
+      let noise = 0;
+      for (let i = 0; i < values.length; i++) {
+        const h = floatToHalf(values[i]);
+        half[i] = h;
+        const v2 = values[i];
+        const r = halfToFloat(h);
+        signal += v2 * v2;
+        noise += (v2 - r) * (v2 - r);
+      }
+      const name16 = ctx.namer.unique(`${c.weightName}_fp16`);
+      graph.initializer[graph.initializer.indexOf(index.get(c.weightName))] = tensor(
+        name16,
+        DataType.FLOAT16,
+        shapeOf(c.weight),
+        new Uint8Array(half.buffer)
+      );
+      casts.push(
+        node("Cast", [name16], [c.weightName], {
+          name: ctx.namer.unique(`${c.weightName}_cast_fp32`),
+          attributes: { to: DataType.FLOAT }
+        })
+      );
+      const graphInput = graph.input.findIndex((v2) => v2.name === c.weightName);
+      if (graphInput >= 0) graph.input.splice(graphInput, 1);
+      const sqnr = finite(noise === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(signal / noise));
+      outcome.tensors.push({
+        name: c.weightName,
+        node: c.nodeName,
+        dtypeBefore: "float32",
+        dtypeAfter: "float16",
+        elementCount: c.elements,
+        ...sqnr === void 0 ? {} : { sqnrDb: sqnr }
+      });
+      converted += 1;
+    }
+    graph.node = [...casts, ...graph.node];
+  }
+  if (converted) {
+    outcome.notes.push(
+      `${converted} float32 weights stored as float16 with a Cast to float32 after each; inputs, outputs and compute stay float32`
+    );
+  }
+  return outcome;
+}
+
+// src/compress/prune.ts
+var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
+function candidates(graphs) {
+  const found2 = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const graph of graphs) {
+    const index = initializerIndex(graph);
+    for (const n of graph.node) {
+      if (!WEIGHT_OPS.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
+      const weight = index.get(n.input[1] ?? "");
+      if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
+      const dims = shapeOf(weight);
+      if (dims.length < 2) continue;
+      seen.add(weight);
+      const elements = dims.reduce((a, b2) => a * b2, 1);
+      let reduceLength;
+      let reduceStride;
+      if (n.opType === "Conv") {
+        reduceLength = elements / dims[0];
+        reduceStride = 1;
+      } else if (n.opType === "Gemm" && intAttr(n, "transB", 0) === 1) {
+        reduceLength = dims[1];
+        reduceStride = 1;
+      } else {
+        reduceLength = dims[dims.length - 2];
+        reduceStride = dims[dims.length - 1];
+      }
+      found2.push({
+        op: n.opType,
+        nodeName: n.name,
+        weightName: weight.name,
+        elements,
+        weight,
+        graph,
+        reduceLength,
+        reduceStride
+      });
+    }
+  }
+  return found2;
+}
+function threshold(magnitudes2, sparsity) {
+  if (sparsity <= 0 || magnitudes2.length === 0) return -1;
+  const sorted = magnitudes2.slice().sort();
+  const k2 = Math.min(sorted.length - 1, Math.floor(sparsity * sorted.length) - 1);
+  return k2 < 0 ? -1 : sorted[k2];
+}
+function magnitudes(values) {
+  const out = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = Math.abs(values[i]);
+  return out;
+}
+function prune24(values, c) {
+  const outer = values.length / (c.reduceLength * c.reduceStride);
+  const group2 = [0, 0, 0, 0];
+  for (let o = 0; o < outer; o++) {
+    for (let s3 = 0; s3 < c.reduceStride; s3++) {
+      for (let k2 = 0; k2 + 4 <= c.reduceLength; k2 += 4) {
+        for (let j2 = 0; j2 < 4; j2++) group2[j2] = (o * c.reduceLength + k2 + j2) * c.reduceStride + s3;
+        const order = [0, 1, 2, 3].sort(
+          (a, b2) => Math.abs(values[group2[a]]) - Math.abs(values[group2[b2]])
+        );
+        values[group2[order[0]]] = 0;
+        values[group2[order[1]]] = 0;
+      }
+    }
+  }
+}
+function prune(ctx, options, select) {
+  const outcome = { tensors: [], skipped: [], notes: [] };
+  const graphs = [];
+  forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
+  const chosen = applySelection(candidates(graphs), select);
+  if (chosen.length === 0) return outcome;
+  let globalThreshold = -1;
+  if (options.pattern === "unstructured" && options.scope === "global") {
+    let max = 0;
+    for (const c of chosen)
+      for (const v2 of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v2));
+    const bins = 1 << 16;
+    const histogram2 = new Float64Array(bins);
+    let total = 0;
+    for (const c of chosen) {
+      for (const v2 of weightValues(ctx.model, c.weight)) {
+        histogram2[Math.min(bins - 1, Math.floor(Math.abs(v2) / (max || 1) * bins))] += 1;
+        total += 1;
+      }
+    }
+    let cumulative = 0;
+    for (let b2 = 0; b2 < bins; b2++) {
+      cumulative += histogram2[b2];
+      if (cumulative >= options.sparsity * total) {
+        globalThreshold = (b2 + 1) / bins * max;
+        break;
+      }
+    }
+  }
+  for (const c of chosen) {
+    ctx.log(`prune: ${c.weightName}`);
+    const values = weightValues(ctx.model, c.weight);
+    if (options.pattern === "2:4") {
+      if (c.reduceLength % 4 !== 0) {
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `reduction axis of ${c.reduceLength} is not a multiple of 4`
+        });
+        continue;
+      }
+      prune24(values, c);
+    } else {
+      const limit = options.scope === "global" ? globalThreshold : threshold(magnitudes(values), options.sparsity);
+      for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) <= limit) values[i] = 0;
+    }
+    let zeros = 0;
+    for (const v2 of values) if (v2 === 0) zeros += 1;
+    const replacement = floatTensor(c.weightName, shapeOf(c.weight), values);
+    c.graph.initializer[c.graph.initializer.indexOf(c.weight)] = replacement;
+    outcome.tensors.push({
+      name: c.weightName,
+      node: c.nodeName,
+      dtypeBefore: "float32",
+      dtypeAfter: "float32",
+      elementCount: c.elements,
+      sparsity: Math.round(zeros / values.length * 1e4) / 1e4
+    });
+  }
+  outcome.notes.push(
+    options.pattern === "2:4" ? `2:4 semi-structured pruning of ${outcome.tensors.length} weights along their reduction axis` : `magnitude pruning of ${outcome.tensors.length} weights to ${options.sparsity} sparsity (${options.scope})`
+  );
+  return outcome;
+}
+
+// src/compress/int4-blocks.ts
+var SEARCH = [1, 0.97, 0.94, 0.91, 0.88, 0.85, 0.82];
+function quantizeBlocks4(columns, n, k2, block, symmetric, search = true) {
+  const blocks = Math.ceil(k2 / block);
+  const blob = block / 2;
+  const packed = new Uint8Array(n * blocks * blob);
+  const scales = new Float32Array(n * blocks);
+  const zeroPoints = symmetric ? void 0 : new Uint8Array(n * Math.ceil(blocks / 2));
+  const codes = new Uint8Array(block);
+  const best = new Uint8Array(block);
+  let signal = 0;
+  let noise = 0;
+  for (let col = 0; col < n; col++) {
+    const base = col * k2;
+    for (let b2 = 0; b2 < blocks; b2++) {
+      const start = base + b2 * block;
+      const len = Math.min(block, k2 - b2 * block);
+      let min = 0;
+      let max = 0;
+      let amax = 0;
+      let blockSignal = 0;
+      for (let i = 0; i < len; i++) {
+        const v2 = columns[start + i];
+        blockSignal += v2 * v2;
+        if (v2 < min) min = v2;
+        if (v2 > max) max = v2;
+        if (Math.abs(v2) > Math.abs(amax)) amax = v2;
+      }
+      signal += blockSignal;
+      let scale;
+      let zero;
+      let bestError = Number.POSITIVE_INFINITY;
+      if (symmetric) {
+        const start0 = amax / -8;
+        scale = start0;
+        zero = 8;
+        const tries = search && start0 !== 0 ? SEARCH : [1];
+        for (const f2 of tries) {
+          const s3 = start0 * f2;
+          const inv = s3 === 0 ? 0 : 1 / s3;
+          let error2 = 0;
+          for (let i = 0; i < len; i++) {
+            const v2 = columns[start + i];
+            let q2 = Math.round(v2 * inv) + 8;
+            q2 = q2 < 0 ? 0 : Math.min(q2, 15);
+            codes[i] = q2;
+            const d = v2 - (q2 - 8) * s3;
+            error2 += d * d;
+          }
+          if (error2 < bestError) {
+            bestError = error2;
+            scale = s3;
+            best.set(codes.subarray(0, len));
+          }
+        }
+      } else {
+        scale = (max - min) / 15;
+        const inv = scale === 0 ? 0 : 1 / scale;
+        zero = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-min * inv)));
+        bestError = 0;
+        for (let i = 0; i < len; i++) {
+          const v2 = columns[start + i];
+          let q2 = Math.round(v2 * inv) + zero;
+          q2 = q2 < 0 ? 0 : Math.min(q2, 15);
+          best[i] = q2;
+          const d = v2 - (q2 - zero) * scale;
+          bestError += d * d;
+        }
+      }
+      noise += bestError;
+      for (let i = len; i < block; i++) best[i] = zero;
+      const out = (col * blocks + b2) * blob;
+      for (let j2 = 0; j2 < blob; j2++) packed[out + j2] = best[2 * j2] & 15 | (best[2 * j2 + 1] & 15) << 4;
+      scales[col * blocks + b2] = scale;
+      if (zeroPoints) {
+        const zi2 = col * Math.ceil(blocks / 2) + (b2 >> 1);
+        zeroPoints[zi2] = zeroPoints[zi2] | (zero & 15) << (b2 & 1) * 4;
+      }
+    }
+  }
+  return { packed, scales, ...zeroPoints ? { zeroPoints } : {}, blocks, signal, noise };
+}
+function transpose(values, rows, cols) {
+  const out = new Float32Array(values.length);
+  const tile = 32;
+  for (let r0 = 0; r0 < rows; r0 += tile) {
+    for (let c0 = 0; c0 < cols; c0 += tile) {
+      const rEnd = Math.min(rows, r0 + tile);
+      const cEnd = Math.min(cols, c0 + tile);
+      for (let r = r0; r < rEnd; r++) {
+        for (let c = c0; c < cEnd; c++) out[c * rows + r] = values[r * cols + c];
+      }
+    }
+  }
+  return out;
+}
+function sqnrDb(signal, noise) {
+  if (noise === 0) return Number.POSITIVE_INFINITY;
+  return 10 * Math.log10(signal / noise);
+}
+
+// src/compress/quantize-int4.ts
+function candidatesIn(graph, outcome) {
+  const index = initializerIndex(graph);
+  const found2 = [];
+  for (const n of graph.node) {
+    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
+    if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
+    const ref = floatWeight(graph, index, n, 1);
+    if (!ref) continue;
+    const dims = shapeOf(ref.tensor);
+    const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
+    if (squeezed.length !== 2) {
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: `weight has shape [${dims.join(", ")}], not 2-D`
+      });
+      continue;
+    }
+    if (n.opType === "MatMul" && dims.length > 2) {
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: "MatMul weight with leading unit dims is not handled yet"
+      });
+      continue;
+    }
+    const transposed = n.opType === "Gemm" && intAttr(n, "transB", 0) === 1;
+    const [k2, nOut] = transposed ? [squeezed[1], squeezed[0]] : [squeezed[0], squeezed[1]];
+    found2.push({
+      op: n.opType,
+      nodeName: n.name,
+      weightName: ref.tensor.name,
+      elements: k2 * nOut,
+      node: n,
+      weight: ref.tensor,
+      transposed,
+      k: k2,
+      n: nOut
+    });
+  }
+  return found2;
+}
+function quantizeInt4(ctx, options, select) {
+  const proto = ctx.model.proto;
+  const outcome = { tensors: [], skipped: [], notes: [] };
+  const graphs = [];
+  forEachGraph(proto, ({ graph }) => graphs.push(graph));
+  const replaced = /* @__PURE__ */ new Set();
+  let changed = 0;
+  for (const graph of graphs) {
+    const chosen = applySelection(candidatesIn(graph, outcome), select);
+    if (chosen.length === 0) continue;
+    const replacement = /* @__PURE__ */ new Map();
+    const done = /* @__PURE__ */ new Map();
+    for (const c of chosen) {
+      const fp16 = c.weight.dataType === DataType.FLOAT16;
+      let names = done.get(c.weightName);
+      const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
+      if (!names || alpha !== 1) {
+        ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
+        const values = weightValues(ctx.model, c.weight);
+        const columns = c.transposed ? values : transpose(values, c.k, c.n);
+        const q2 = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
+        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
+        const qName = ctx.namer.unique(`${c.weightName}_Q4`);
+        const sName = ctx.namer.unique(`${c.weightName}_scales`);
+        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q2.blocks, options.block / 2], q2.packed));
+        if (fp16) {
+          const half = Uint16Array.from(q2.scales, floatToHalf);
+          graph.initializer.push(
+            tensor(sName, DataType.FLOAT16, [c.n, q2.blocks], new Uint8Array(half.buffer))
+          );
+        } else {
+          graph.initializer.push(floatTensor(sName, [c.n, q2.blocks], q2.scales));
+        }
+        names = { q: qName, scales: sName };
+        if (q2.zeroPoints) {
+          names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
+          graph.initializer.push(
+            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints)
+          );
+        }
+        if (alpha === 1) done.set(c.weightName, names);
+        outcome.tensors.push({
+          name: c.weightName,
+          node: c.nodeName,
+          dtypeBefore: dtypeName(c.weight.dataType),
+          dtypeAfter: "int4",
+          elementCount: c.k * c.n,
+          ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
+        });
+      }
+      replacement.set(c.node, rewrite(ctx, graph, c, names, options));
+      replaced.add(c.weightName);
+      changed += 1;
+    }
+    graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
+  }
+  if (changed === 0) return outcome;
+  ensureOpset(proto, "com.microsoft", 1);
+  const consumers = countConsumers(proto);
+  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
+  outcome.notes.push(
+    `${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`
+  );
+  return outcome;
+}
+function rewrite(ctx, graph, c, names, options) {
+  const nodes = [];
+  const base = c.nodeName || c.weightName;
+  let a = c.node.input[0];
+  if (c.op === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
+    const t = ctx.namer.unique(`${base}_A_T`);
+    nodes.push(
+      node("Transpose", [a], [t], { name: ctx.namer.unique(`${base}_transA`), attributes: { perm: [1, 0] } })
+    );
+    a = t;
+  }
+  const bias = c.op === "Gemm" ? c.node.input[2] : void 0;
+  const out = c.node.output[0];
+  const mmOut = bias ? ctx.namer.unique(`${base}_matmul`) : out;
+  const inputs = [a, names.q, names.scales, ...names.zeros ? [names.zeros] : []];
+  nodes.push(
+    node("MatMulNBits", inputs, [mmOut], {
+      name: ctx.namer.unique(`${base}_Q4`),
+      domain: "com.microsoft",
+      attributes: {
+        K: c.k,
+        N: c.n,
+        bits: 4,
+        block_size: options.block,
+        ...options.accuracyLevel ? { accuracy_level: options.accuracyLevel } : {}
+      }
+    })
+  );
+  if (bias) {
+    const beta = floatAttr(c.node, "beta", 1);
+    let biasName = bias;
+    if (beta !== 1) {
+      const index = initializerIndex(graph);
+      const constant = index.get(bias);
+      if (constant && constant.dataType === DataType.FLOAT) {
+        const scaled = weightValues(ctx.model, constant).map((v2) => v2 * beta);
+        biasName = ctx.namer.unique(`${bias}_beta`);
+        graph.initializer.push(floatTensor(biasName, shapeOf(constant), scaled));
+      } else {
+        const betaName = ctx.namer.unique(`${base}_beta`);
+        graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
+        biasName = ctx.namer.unique(`${base}_bias_scaled`);
+        nodes.push(node("Mul", [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) }));
+      }
+    }
+    nodes.push(node("Add", [mmOut, biasName], [out], { name: ctx.namer.unique(`${base}_bias`) }));
+  }
+  return nodes;
+}
+
+// src/compress/int8-weights.ts
+function quantizeInt8(values, outer, channels, inner, symmetric) {
+  const min = new Float64Array(channels);
+  const max = new Float64Array(channels);
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const base = (o * channels + c) * inner;
+      for (let i = 0; i < inner; i++) {
+        const v2 = values[base + i];
+        if (v2 < min[c]) min[c] = v2;
+        if (v2 > max[c]) max[c] = v2;
+      }
+    }
+  }
+  const scales = new Float32Array(channels);
+  const zeroPoints = new Int8Array(channels);
+  for (let c = 0; c < channels; c++) {
+    if (symmetric) {
+      scales[c] = Math.max(Math.abs(min[c]), Math.abs(max[c])) / 127;
+    } else {
+      const s3 = (max[c] - min[c]) / 255;
+      scales[c] = s3;
+      zeroPoints[c] = s3 === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min[c] / s3)));
+    }
+  }
+  const out = new Int8Array(values.length);
+  const lo2 = symmetric ? -127 : -128;
+  let signal = 0;
+  let noise = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let c = 0; c < channels; c++) {
+      const s3 = scales[c];
+      const inv = s3 === 0 ? 0 : 1 / s3;
+      const zp = zeroPoints[c];
+      const base = (o * channels + c) * inner;
+      for (let i = 0; i < inner; i++) {
+        const v2 = values[base + i];
+        let q2 = Math.round(v2 * inv) + zp;
+        q2 = q2 < lo2 ? lo2 : Math.min(q2, 127);
+        out[base + i] = q2;
+        const d = v2 - (q2 - zp) * s3;
+        signal += v2 * v2;
+        noise += d * d;
+      }
+    }
+  }
+  return { values: out, scales, zeroPoints, signal, noise };
+}
+
+// src/compress/quantize-int8.ts
+var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
+function candidatesIn2(graph, outcome) {
+  const index = initializerIndex(graph);
+  const found2 = [];
+  for (const n of graph.node) {
+    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
+    const kind = n.opType;
+    if (!(kind in WEIGHT_INPUT)) continue;
+    const weight = index.get(n.input[WEIGHT_INPUT[kind]] ?? "");
+    if (!weight) continue;
+    if (weight.dataType !== DataType.FLOAT) {
+      if (weight.dataType === DataType.FLOAT16)
+        outcome.skipped.push({ name: weight.name, reason: "float16 weight (int8 dynamic needs float32)" });
+      continue;
+    }
+    const dims = shapeOf(weight);
+    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
+    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
+    if (kind === "Conv" && dims.length < 3) continue;
+    found2.push({
+      op: kind,
+      nodeName: n.name,
+      weightName: weight.name,
+      elements: dims.reduce((a, b2) => a * b2, 1),
+      node: n,
+      weight,
+      kind
+    });
+  }
+  return found2;
+}
+function quantizeInt8Dynamic(ctx, options, select) {
+  const proto = ctx.model.proto;
+  const outcome = { tensors: [], skipped: [], notes: [] };
+  const graphs = [];
+  forEachGraph(proto, ({ graph }) => graphs.push(graph));
+  const replaced = /* @__PURE__ */ new Set();
+  const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
+  for (const graph of graphs) {
+    const chosen = applySelection(candidatesIn2(graph, outcome), select);
+    if (chosen.length === 0) continue;
+    const replacement = /* @__PURE__ */ new Map();
+    const activations = /* @__PURE__ */ new Map();
+    const stored = /* @__PURE__ */ new Map();
+    const store = (c, key, q2, dims, scaleDims, zeroDims = scaleDims) => {
+      const existing = stored.get(key);
+      if (existing) return existing;
+      const names = {
+        q: ctx.namer.unique(`${c.weightName}_quantized`),
+        scale: ctx.namer.unique(`${c.weightName}_scale`),
+        zero: ctx.namer.unique(`${c.weightName}_zero_point`)
+      };
+      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q2.values.buffer)));
+      graph.initializer.push(floatTensor(names.scale, scaleDims, q2.scales));
+      graph.initializer.push(
+        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q2.zeroPoints.buffer))
+      );
+      stored.set(key, names);
+      outcome.tensors.push({
+        name: c.weightName,
+        node: c.nodeName,
+        dtypeBefore: dtypeName(c.weight.dataType),
+        dtypeAfter: "int8",
+        elementCount: q2.values.length,
+        ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
+      });
+      return names;
+    };
+    const quantizeActivation = (input, nodes) => {
+      const existing = activations.get(input);
+      if (existing) return existing;
+      const base = input.replace(/[^\w.]/g, "_");
+      const names = {
+        q: ctx.namer.unique(`${base}_quantized`),
+        scale: ctx.namer.unique(`${base}_scale`),
+        zero: ctx.namer.unique(`${base}_zero_point`)
+      };
+      const dql = node("DynamicQuantizeLinear", [input], [names.q, names.scale, names.zero], {
+        name: ctx.namer.unique(`${base}_QuantizeLinear`)
+      });
+      nodes.push(dql);
+      activations.set(input, { ...names, node: dql });
+      return names;
+    };
+    for (const c of chosen) {
+      const values = weightValues(ctx.model, c.weight);
+      const dims = shapeOf(c.weight);
+      const nodes = [];
+      const base = c.nodeName || c.weightName;
+      const out = c.node.output[0];
+      ctx.log(`int8: ${c.weightName} [${dims.join("×")}] (${c.kind})`);
+      if (c.kind === "Gather") {
+        const q2 = quantizeInt8(values, 1, 1, values.length, options.symmetric);
+        const s3 = store(c, `gather:${c.weightName}`, q2, dims, []);
+        const gathered = ctx.namer.unique(`${base}_quantized_output`);
+        nodes.push(
+          node("Gather", [s3.q, c.node.input[1]], [gathered], {
+            name: ctx.namer.unique(`${base}_quant`),
+            attributes: { axis: 0 }
+          })
+        );
+        nodes.push(
+          node("DequantizeLinear", [gathered, s3.scale, s3.zero], [out], {
+            name: ctx.namer.unique(`${base}_DequantizeLinear`)
+          })
+        );
+      } else if (c.kind === "Conv") {
+        const m2 = dims[0];
+        const inner = values.length / m2;
+        const perChannel = options.perChannel && options.symmetric;
+        if (options.perChannel && !perChannel) {
+          outcome.notes.push(
+            `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`
+          );
+        }
+        const q2 = quantizeInt8(
+          values,
+          1,
+          perChannel ? m2 : 1,
+          perChannel ? inner : values.length,
+          options.symmetric
+        );
+        if (perChannel) q2.zeroPoints = new Int8Array(1);
+        const s3 = store(
+          c,
+          `conv:${c.weightName}`,
+          q2,
+          dims,
+          perChannel ? [m2, ...dims.slice(2).map(() => 1)] : [],
+          []
+        );
+        const a = quantizeActivation(c.node.input[0], nodes);
+        const integer = ctx.namer.unique(`${base}_output_quantized`);
+        const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
+        const scaleName = ctx.namer.unique(`${base}_scales_mul`);
+        const conv = node("ConvInteger", [a.q, s3.q, a.zero, s3.zero], [integer], {
+          name: ctx.namer.unique(`${base}_quant`)
+        });
+        conv.attribute = [...c.node.attribute];
+        nodes.push(conv);
+        nodes.push(
+          node("Cast", [integer], [cast], {
+            name: ctx.namer.unique(`${base}_cast`),
+            attributes: { to: DataType.FLOAT }
+          })
+        );
+        nodes.push(
+          node("Mul", [a.scale, s3.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) })
+        );
+        const bias = c.node.input[2];
+        const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
+        nodes.push(
+          node("Mul", [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) })
+        );
+        if (bias) {
+          const biasTensor = initializerIndex(graph).get(bias);
+          let biasName = bias;
+          const shape = [m2, ...dims.slice(2).map(() => 1)];
+          if (biasTensor) {
+            biasName = ctx.namer.unique(`${bias}_reshaped`);
+            graph.initializer.push(floatTensor(biasName, shape, weightValues(ctx.model, biasTensor)));
+          } else {
+            const shapeName = ctx.namer.unique(`${base}_bias_shape`);
+            graph.initializer.push(
+              tensor(
+                shapeName,
+                DataType.INT64,
+                [shape.length],
+                new Uint8Array(BigInt64Array.from(shape.map(BigInt)).buffer)
+              )
+            );
+            biasName = ctx.namer.unique(`${bias}_reshaped`);
+            nodes.push(
+              node("Reshape", [bias, shapeName], [biasName], {
+                name: ctx.namer.unique(`${base}_bias_reshape`)
+              })
+            );
+          }
+          nodes.push(node("Add", [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
+          replaced.add(bias);
+        }
+      } else {
+        const transB = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
+        const [k2, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
+        const kn2 = transB ? transpose(values, n, k2) : values;
+        const q2 = quantizeInt8(
+          kn2,
+          k2,
+          options.perChannel ? n : 1,
+          options.perChannel ? 1 : n,
+          options.symmetric
+        );
+        const alpha = c.kind === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
+        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
+        const key = `mm:${c.weightName}:${transB}:${alpha}`;
+        const s3 = store(c, key, q2, [k2, n], options.perChannel ? [n] : []);
+        let a = c.node.input[0];
+        if (c.kind === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
+          const t = ctx.namer.unique(`${base}_A_T`);
+          nodes.push(
+            node("Transpose", [a], [t], {
+              name: ctx.namer.unique(`${base}_transA`),
+              attributes: { perm: [1, 0] }
+            })
+          );
+          a = t;
+        }
+        const aq = quantizeActivation(a, nodes);
+        const integer = ctx.namer.unique(`${base}_output_quantized`);
+        const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
+        const scaleName = ctx.namer.unique(`${base}_scales_mul`);
+        nodes.push(
+          node("MatMulInteger", [aq.q, s3.q, aq.zero, s3.zero], [integer], {
+            name: ctx.namer.unique(`${base}_quant`)
+          })
+        );
+        nodes.push(
+          node("Cast", [integer], [cast], {
+            name: ctx.namer.unique(`${base}_cast`),
+            attributes: { to: DataType.FLOAT }
+          })
+        );
+        nodes.push(
+          node("Mul", [aq.scale, s3.scale], [scaleName], {
+            name: ctx.namer.unique(`${base}_scales_mul_node`)
+          })
+        );
+        const bias = c.kind === "Gemm" ? c.node.input[2] : void 0;
+        const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
+        nodes.push(
+          node("Mul", [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) })
+        );
+        if (bias) {
+          const beta = floatAttr(c.node, "beta", 1);
+          let biasName = bias;
+          if (beta !== 1) {
+            const betaName = ctx.namer.unique(`${base}_beta`);
+            graph.initializer.push(floatTensor(betaName, [], Float32Array.of(beta)));
+            biasName = ctx.namer.unique(`${base}_bias_scaled`);
+            nodes.push(
+              node("Mul", [bias, betaName], [biasName], { name: ctx.namer.unique(`${base}_beta_mul`) })
+            );
+          }
+          nodes.push(node("Add", [scaled, biasName], [out], { name: ctx.namer.unique(`${base}_bias_add`) }));
+        }
+      }
+      replacement.set(c.node, nodes);
+      replaced.add(c.weightName);
+      counts[c.kind] += 1;
+    }
+    graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
+  }
+  const total = Object.values(counts).reduce((a, b2) => a + b2, 0);
+  if (total === 0) return outcome;
+  const consumers = countConsumers(proto);
+  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
+  const parts = Object.entries(counts).filter(([, v2]) => v2 > 0).map(([k2, v2]) => `${v2} ${k2}`);
+  outcome.notes.push(
+    `${parts.join(", ")} quantized to int8 (${options.perChannel ? "per-channel" : "per-tensor"}, ${options.symmetric ? "symmetric" : "asymmetric"}); graph form DynamicQuantizeLinear + MatMulInteger/ConvInteger, which onnxruntime fuses into DynamicQuantizeMatMul at load`
+  );
+  return outcome;
+}
+
+// src/compress/compress.ts
+var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
+function runPass(ctx, spec) {
+  switch (spec.pass) {
+    case "int8":
+      return quantizeInt8Dynamic(ctx, spec.options, spec.select);
+    case "int4":
+      return quantizeInt4(ctx, spec.options, spec.select);
+    case "fp16":
+      return convertFp16(ctx, spec.options, spec.select);
+    case "prune":
+      return prune(ctx, spec.options, spec.select);
+  }
+}
+async function fileRef(path7, base) {
+  return {
+    path: relative2(base, path7) || basename2(path7),
+    sha256: await sha256File(path7),
+    bytes: statSync4(path7).size
+  };
+}
+async function compressModel(options) {
+  const log = options.log ?? (() => {
+  });
+  const started = performance4.now();
+  const spec = formatRecipeSpec(options.recipe);
+  const id = options.name ?? modelId(void 0, options.modelPath);
+  const model = readModel(options.modelPath);
+  const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
+  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
+  const ctx = { model, namer: new Namer(model.proto), log };
+  const passes = [];
+  const notes = [];
+  let touched = 0;
+  for (const pass of options.recipe.passes) {
+    const passStarted = performance4.now();
+    log(`${pass.pass}: running`);
+    const outcome = runPass(ctx, pass);
+    touched += outcome.tensors.length;
+    notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
+    for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
+    passes.push({
+      name: pass.pass,
+      options: { ...pass.options },
+      elapsedMs: Math.round(performance4.now() - passStarted),
+      tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
+    });
+  }
+  if (touched === 0 && !options.allowNoop) {
+    throw new ConfigurationError(
+      `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+      {
+        subject: options.modelPath,
+        fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
+      }
+    );
+  }
+  const outDir = resolve5(options.outDir);
+  mkdirSync3(outDir, { recursive: true });
+  const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
+  mkdirSync3(staging);
+  try {
+    const written = writeModel(model, join9(staging, "model.onnx"), { externalData: "auto" });
+    const finalModel = join9(outDir, "model.onnx");
+    const finalData = written.dataFile ? join9(outDir, written.dataFile.location) : void 0;
+    if (finalData) renameSync3(written.dataFile.path, finalData);
+    renameSync3(written.path, finalModel);
+    const outputBytes = written.bytes + (written.dataFile?.bytes ?? 0);
+    log(
+      `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
+    );
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
+    const inputRef = await fileRef(model.path, dirname4(model.path));
+    const report = {
+      schema: "slmops.compress/v1",
+      tool: { name: "slmops", version: VERSION },
+      modelId: id,
+      variantId: variantId(id, options.recipe),
+      recipe: { spec, passes: options.recipe.passes.map((p2) => JSON.parse(JSON.stringify(p2))) },
+      input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
+      output: {
+        ...await fileRef(finalModel, outDir),
+        bytes: outputBytes,
+        ...finalData ? { externalData: [await fileRef(finalData, outDir)] } : {},
+        // Pruning pays off in a compressed download: report it where a recipe prunes.
+        ...options.recipe.passes.some((p2) => p2.pass === "prune") ? { gzipBytes: await gzipSize([finalModel, ...finalData ? [finalData] : []]) } : {}
+      },
+      sizeRatio: outputBytes / inputBytes,
+      passes,
+      elapsedMs: Math.round(performance4.now() - started),
+      fidelity: fidelity.report,
+      notes
+    };
+    validateDocument("compress", report, "compress-report.json");
+    const reportPath = join9(outDir, "compress-report.json");
+    writeFileSync2(join9(staging, "compress-report.json"), `${JSON.stringify(report, null, 2)}
+`);
+    renameSync3(join9(staging, "compress-report.json"), reportPath);
+    return {
+      report,
+      modelPath: finalModel,
+      reportPath,
+      ...fidelity.measurement ? { fidelity: fidelity.measurement } : {}
+    };
+  } finally {
+    rmSync4(staging, { recursive: true, force: true });
+  }
+}
+async function checkFidelity(options, candidate, weightBytes, log) {
+  const mode = options.fidelity ?? "auto";
+  if (mode === "off")
+    return { report: { status: "skipped", reason: "fidelity check turned off (--fidelity off)" } };
+  if (mode === "auto" && weightBytes > FIDELITY_AUTO_LIMIT_BYTES) {
+    const reason = `skipped above 1 GB of weights (${(weightBytes / 2 ** 30).toFixed(1)} GiB); use --fidelity on to force it`;
+    log(`fidelity: ${reason}`);
+    return { report: { status: "skipped", reason } };
+  }
+  const spec = {
+    reference: resolve5(options.modelPath),
+    candidate,
+    ...options.evalData ? { evalData: resolve5(options.evalData) } : {},
+    samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
+    threads: options.threads ?? 1
+  };
+  log("fidelity: running the original and the variant in onnxruntime");
+  try {
+    const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    return {
+      measurement: m2,
+      report: {
+        status: "ran",
+        samples: m2.samples,
+        maxAbsDiff: Number.isFinite(m2.maxAbsDiff) ? m2.maxAbsDiff : Number.MAX_VALUE,
+        cosine: Math.max(-1, Math.min(1, m2.cosine)),
+        top1Agreement: m2.top1Agreement,
+        ...m2.metric ? { metric: m2.metric } : {}
+      }
+    };
+  } catch (error2) {
+    const reason = error2 instanceof Error ? error2.message : String(error2);
+    log(`fidelity: failed: ${reason}`);
+    return { report: { status: "failed", reason } };
+  }
+}
+
+// src/bench/like-with-like.ts
+function readCompressReport(modelPath) {
+  const path7 = join10(dirname5(resolve6(modelPath)), "compress-report.json");
+  if (!existsSync6(path7)) return void 0;
+  return JSON.parse(readFileSync8(path7, "utf8"));
+}
+function variantCacheDir() {
+  const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
+  return root2;
+}
+async function compareLikeWithLike(basePath, headReport, log) {
+  const baseReport = readCompressReport(basePath);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, basePath);
+  if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
+    return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
+  }
+  const spec = headReport.recipe.spec;
+  const source = baseReport && existsSync6(baseReport.input.path) ? baseReport.input.path : basePath;
+  const key = `${(await sha256File(source)).slice(0, 16)}-${slug(spec)}`;
+  const outDir = join10(variantCacheDir(), key);
+  const variantId2 = `${baseId}@${spec}`;
+  if (existsSync6(join10(outDir, "model.onnx")) && existsSync6(join10(outDir, "compress-report.json"))) {
+    log(`baseline: reusing ${variantId2} from the cache (${outDir})`);
+  } else {
+    log(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
+    await compressModel({
+      modelPath: source,
+      recipe: parseRecipeSpec(spec),
+      outDir,
+      name: baseId,
+      fidelity: "off",
+      allowNoop: true
+    });
+  }
+  return { path: join10(outDir, "model.onnx"), variantId: variantId2, compressed: true };
+}
+
+// src/bench/predict.ts
+var SPREAD = { calibrated: 1.25, uncalibrated: 2 };
+function split(node2, host) {
+  const rate = node2.int8 ? host.int8Gops : host.fp32Gflops;
+  const computeTime = node2.ops > 0 ? node2.ops / (rate * 1e9) : 0;
+  const memoryTime = node2.bytes / (host.bandwidthGBs * 1e9);
+  const total = computeTime + memoryTime;
+  if (total === 0) return { compute: 0, memory: node2.us };
+  return { compute: node2.us * computeTime / total, memory: node2.us * memoryTime / total };
+}
+function deviceScale(nodes, host, device) {
+  let hostTotal = 0;
+  let deviceTotal = 0;
+  let computeTotal = 0;
+  for (const node2 of nodes) {
+    const { compute, memory } = split(node2, host);
+    const computeRatio = node2.int8 ? host.int8Gops / device.int8Gops : host.fp32Gflops / device.fp32Gflops;
+    hostTotal += node2.us;
+    computeTotal += compute;
+    deviceTotal += compute * computeRatio + memory * (host.bandwidthGBs / device.bandwidthGBs);
+  }
+  if (hostTotal === 0) return { scale: 1, computeShare: 0 };
+  return { scale: deviceTotal / hostTotal, computeShare: computeTotal / hostTotal };
+}
+function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) {
+  const { scale, computeShare } = deviceScale(nodes, host, device);
+  const p50Ms = hostP50Ms * scale;
+  const spread = calibrated ? SPREAD.calibrated : SPREAD.uncalibrated;
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / spread, p50Ms * spread],
+    calibrated,
+    modelError: "unvalidated",
+    computeShare,
+    notes
+  };
+}
+function int8Family(features) {
+  const has = (f2) => features.includes(f2);
+  if (has("amx_int8")) return "amx";
+  if (has("avx512_vnni")) return "avx512-vnni";
+  if (has("avx_vnni")) return "avx-vnni";
+  if (has("avx2")) return "avx2";
+  if (has("i8mm")) return "i8mm";
+  if (has("asimddp")) return "dotprod";
+  if (has("asimd")) return "neon";
+  return "none";
+}
+
+// src/bench/run-bench.ts
+init_workload();
+var PROTOCOLS2 = {
+  full: {
+    processes: 5,
+    iterations: 60,
+    warmupRuns: 5,
+    warmupMs: 1e3,
+    decodeTokens: 32,
+    calibrationMs: 1e4
+  },
+  quick: {
+    processes: 2,
+    iterations: 20,
+    warmupRuns: 2,
+    warmupMs: 200,
+    decodeTokens: 8,
+    calibrationMs: 2e3
+  }
+};
+var MAX_RAW_SAMPLES = 2e3;
+function profileCores(profile) {
+  return profile.clusters.reduce((n, c) => n + c.cores, 0);
+}
+function archOf(hostArch) {
+  return hostArch === "x64" ? "x86_64" : hostArch;
+}
+function hostMatchesProfile(host, profile) {
+  if (archOf(process.arch) !== profile.arch) return false;
+  if (!profile.isaFeatures.every((f2) => host.isaFlags.includes(f2))) return false;
+  const normal = (text) => text.toLowerCase().replace(/[\s_-]/g, "");
+  const model = normal(host.cpuModel);
+  if (profile.cpuModels?.some((m2) => model.includes(normal(m2)))) return true;
+  return profile.clusters.some((c) => model.includes(normal(c.microarchitecture)));
+}
+function histogram(samples, bins = 100) {
+  const sorted = [...samples].sort((a, b2) => a - b2);
+  const lo2 = sorted[0];
+  const hi2 = sorted[Math.floor(sorted.length * 0.999)];
+  const width = (hi2 - lo2) / bins || 1;
+  const counts = new Array(bins).fill(0);
+  for (const s3 of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s3 - lo2) / width)))] += 1;
+  return { binEdgesMs: Array.from({ length: bins + 1 }, (_2, i) => lo2 + i * width), counts };
+}
+function deviceThroughputs(profile, threads) {
+  const measured = profile.calibration?.threads[String(threads)];
+  if (measured) {
+    return {
+      figures: {
+        fp32Gflops: measured.fp32Gflops,
+        int8Gops: measured.int8Gops,
+        bandwidthGBs: measured.bandwidthGBs
+      },
+      calibrated: true
+    };
+  }
+  const cores = Math.min(threads, profileCores(profile));
+  return {
+    calibrated: false,
+    figures: {
+      fp32Gflops: profile.peaks.fp32GflopsPerCore * cores * 0.5,
+      int8Gops: profile.peaks.int8GopsPerCore * cores * 0.4,
+      bandwidthGBs: profile.dramBandwidthGBs * 0.6
+    }
+  };
+}
+async function measure(arms, workload, threads, settings, needPrediction, log) {
+  const timings = [];
+  for (let p2 = 0; p2 < settings.processes; p2++) {
+    log(`timing process ${p2 + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
+    const spec = {
+      arms,
+      workload,
+      threads,
+      warmupRuns: settings.warmupRuns,
+      warmupMs: settings.warmupMs,
+      iterations: settings.iterations,
+      decodeTokens: workload.kind === "decode" ? settings.decodeTokens : 0,
+      seed: p2 + 1
+    };
+    timings.push(await runInChild("bench", spec));
+  }
+  const rss = {};
+  for (const arm of arms) {
+    log(`peak memory of ${arm.name} in its own process`);
+    rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
+  }
+  if (!needPrediction) return { timings, rss };
+  log("per-node profile and host calibration for the device prediction");
+  const { nodes } = await runInChild("profile", {
+    path: arms[0].path,
+    workload,
+    threads,
+    runs: 10
+  });
+  const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
+  const figures = calibration.threads[String(threads)];
+  return { timings, rss, nodes, ...figures ? { host: figures } : {} };
+}
+async function quality(head, reference, evalData, threads, inProcess) {
+  const spec = {
+    reference: reference ?? head,
+    candidate: head,
+    evalData,
+    samples: Number.MAX_SAFE_INTEGER,
+    threads
+  };
+  const m2 = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
+  if (!m2.metric) return void 0;
+  return reference ? {
+    metric: m2.metric.name,
+    value: m2.metric.value,
+    reference: m2.metric.reference,
+    delta: m2.metric.value - m2.metric.reference,
+    agreement: m2.top1Agreement
+  } : { metric: m2.metric.name, value: m2.metric.value, reference: null, delta: null, agreement: null };
+}
+var RUNNER_PROFILE_ID = "this-runner";
+function runnerProfile(host) {
+  return {
+    schema: "slmops.profile/v1",
+    id: RUNNER_PROFILE_ID,
+    name: host.cpuModel,
+    arch: archOf(process.arch) === "arm64" ? "arm64" : "x86_64",
+    clusters: [{ name: "all", cores: host.physicalCores, microarchitecture: host.cpuModel, maxClockGHz: 1 }],
+    isaFeatures: host.isaFlags,
+    peaks: { fp32GflopsPerCore: 1, int8GopsPerCore: 1 },
+    dramBandwidthGBs: 1,
+    ramBytes: host.ramBytes,
+    sources: []
+  };
+}
+async function runBench(options) {
+  const log = options.log ?? (() => {
+  });
+  const settings = { ...PROTOCOLS2[options.protocol ?? "full"] };
+  if (options.processes) settings.processes = options.processes;
+  if (options.iterations) settings.iterations = options.iterations;
+  const host = await hostFingerprint();
+  const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p2) => resolveProfile(p2))) : [runnerProfile(host)];
+  const headPath = resolve7(options.modelPath);
+  const headReport = readCompressReport(headPath);
+  const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
+  const variant = headReport?.variantId ?? id;
+  const inspected = await inspectModel(headPath);
+  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f2) => n + f2.bytes, 0);
+  let baseline;
+  if (options.baseline) {
+    const basePath = resolveBaseline(options.baseline);
+    const like = await compareLikeWithLike(basePath, headReport, log);
+    const base = await inspectModel(like.path);
+    baseline = {
+      ...like,
+      bytes: base.bytes + base.externalData.reduce((n, f2) => n + f2.bytes, 0),
+      sha256: base.sha256
+    };
+  }
+  const arms = [
+    { name: "head", path: headPath },
+    ...baseline ? [{ name: "base", path: baseline.path }] : []
+  ];
+  const probe = await createSession(headPath);
+  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
+  await probe.release();
+  const records = options.evalData ? readEvalData(options.evalData) : [];
+  const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
+  const workload = {
+    kind,
+    batch: options.batch ?? 1,
+    sequenceLength: options.sequenceLength ?? 128,
+    dims: options.dims ?? {},
+    ...tokens ? { tokens } : {}
+  };
+  const plans = profiles.map((profile) => {
+    const native = profile.id === RUNNER_PROFILE_ID || options.mode === "native" || options.mode !== "emulated" && hostMatchesProfile(host, profile);
+    const threads = options.threads ?? Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
+    return { profile, native, threads };
+  });
+  const measurements = /* @__PURE__ */ new Map();
+  for (const threads of [...new Set(plans.map((p2) => p2.threads))]) {
+    const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
+  }
+  const reference = baseline?.path ?? (headReport && existsSync7(headReport.input.path) ? headReport.input.path : void 0);
+  const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
+  const functional = /* @__PURE__ */ new Map();
+  if (options.functional) {
+    for (const { profile, native } of plans) {
+      if (native || profile.arch !== "arm64") continue;
+      log(`functional check of ${variant} on ${profile.id} under qemu`);
+      functional.set(
+        profile.id,
+        await runFunctionalCheck({
+          model: headPath,
+          profile,
+          ...reference ? { reference } : {},
+          ...options.evalData ? { evalData: options.evalData } : {},
+          prepare: true,
+          log: { info: log, warning: log, error: log, debug() {
+          }, group: (_name, fn) => fn() }
+        })
+      );
+    }
+  }
+  return plans.map(({ profile, native, threads }) => {
+    const m2 = measurements.get(threads);
+    const headGroups = m2.timings.map((t) => t.samplesMs.head);
+    const samples = headGroups.flat();
+    const stats = summarize(samples);
+    const ci95 = bootstrapMedianCi(headGroups);
+    const perRun = tokensPerRun(workload);
+    const findings = [];
+    if (!native && m2.rss.head > profile.ramBytes) {
+      findings.push(
+        `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
+      );
+    }
+    let predicted;
+    if (!native && m2.nodes && m2.host) {
+      const device = deviceThroughputs(profile, threads);
+      const notes = [];
+      const hostFamily = int8Family(host.isaFlags);
+      const deviceFamily = int8Family(profile.isaFeatures);
+      if (hostFamily !== deviceFamily && m2.nodes.some((n) => n.int8)) {
+        notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
+      }
+      if (!device.calibrated && profile.memory?.shared) {
+        notes.push(
+          `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`
+        );
+      }
+      predicted = predictLatency(stats.p50, m2.nodes, m2.host, device.figures, device.calibrated, notes);
+    }
+    const decodeMs = m2.timings.map((t) => t.decodeMsPerToken.head).filter((v2) => v2 !== void 0);
+    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b2) => a + b2, 0) / decodeMs.length : void 0;
+    const result = {
+      schema: "slmops.bench/v1",
+      model: {
+        path: options.modelPath,
+        sha256: inspected.sha256,
+        bytes: headBytes,
+        params: inspected.parameters
+      },
+      modelId: id,
+      variantId: variant,
+      profile: { id: profile.id, mode: native ? "native" : "emulated" },
+      host,
+      workload: {
+        kind,
+        batch: workload.batch,
+        ...kind === "generic" ? {} : { sequenceLength: workload.sequenceLength },
+        threads,
+        protocol: options.protocol ?? "full"
+      },
+      latencyMs: {
+        p50: stats.p50,
+        p90: stats.p90,
+        p99: stats.p99,
+        mean: stats.mean,
+        mad: stats.mad,
+        n: stats.n,
+        ci95
+      },
+      samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s3) => Math.round(s3 * 1e4) / 1e4),
+      ...perRun ? { throughput: { tokensPerSec: perRun * 1e3 / stats.p50 } } : {},
+      ...kind === "generic" ? {} : {
+        decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : {
+          measured: false,
+          reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
+        }
+      },
+      loadMs: m2.timings.reduce((s3, t) => s3 + t.loadMs.head, 0) / m2.timings.length,
+      firstRunMs: m2.timings.reduce((s3, t) => s3 + t.firstRunMs.head, 0) / m2.timings.length,
+      peakRssBytes: m2.rss.head,
+      ...predicted ? {
+        predicted: {
+          p50Ms: predicted.p50Ms,
+          intervalMs: predicted.intervalMs,
+          calibrated: predicted.calibrated,
+          modelError: predicted.modelError,
+          notes: predicted.notes
+        }
+      } : {},
+      ...qualityBlock ? { quality: qualityBlock } : {},
+      ...baseline ? (() => {
+        const baseGroups = m2.timings.map((t) => t.samplesMs.base);
+        const c = bootstrapRatioCi(headGroups, baseGroups);
+        return {
+          comparison: {
+            baselineVariantId: baseline.variantId,
+            ratioP50: c.ratio,
+            ci95: c.ci95,
+            baselineBytes: baseline.bytes,
+            baselineSha256: baseline.sha256,
+            baselineP50Ms: summarize(baseGroups.flat()).p50
+          }
+        };
+      })() : {},
+      ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
+      ...findings.length ? { findings } : {},
+      ...functional.has(profile.id) ? { functional: functional.get(profile.id) } : {},
+      createdAt: (/* @__PURE__ */ new Date()).toISOString()
+    };
+    validateDocument("bench", result, `bench result for ${profile.id}`);
+    return { profile, result };
+  });
+}
+
 // src/actions/benchmark/run.ts
 function pullRequestOf(env) {
   if (!env.GITHUB_EVENT_PATH) return void 0;
   try {
-    const event = JSON.parse(readFileSync8(env.GITHUB_EVENT_PATH, "utf8"));
+    const event = JSON.parse(readFileSync9(env.GITHUB_EVENT_PATH, "utf8"));
     const pr2 = event.pull_request;
     return pr2?.number && pr2.head?.sha ? { number: pr2.number, headSha: pr2.head.sha } : void 0;
   } catch {
@@ -34594,7 +36607,7 @@ function pullRequestOf(env) {
 async function runBenchmark(inputs, deps) {
   const { log, env } = deps;
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
-  const outDir = path3.resolve(workspace, inputs.outDir);
+  const outDir = path6.resolve(workspace, inputs.outDir);
   mkdirSync4(outDir, { recursive: true });
   await (deps.ensureRuntime ?? (() => ensureOnnxRuntime(runtimeOptionsFromEnv(env, log))))();
   const pullRequest = pullRequestOf(env);
@@ -34604,34 +36617,35 @@ async function runBenchmark(inputs, deps) {
     const runs = await log.group(
       `benchmark ${model}`,
       () => runBench({
-        modelPath: path3.resolve(workspace, model),
+        modelPath: path6.resolve(workspace, model),
         profiles: [...inputs.profiles],
         ...inputs.baselineModel ? {
-          baseline: inputs.baselineModel.startsWith("git:") ? inputs.baselineModel : path3.resolve(workspace, inputs.baselineModel)
+          baseline: inputs.baselineModel.startsWith("git:") ? inputs.baselineModel : path6.resolve(workspace, inputs.baselineModel)
         } : {},
-        ...inputs.evalData ? { evalData: path3.resolve(workspace, inputs.evalData) } : {},
+        ...inputs.evalData ? { evalData: path6.resolve(workspace, inputs.evalData) } : {},
         protocol: inputs.protocol,
         ...inputs.threads ? { threads: inputs.threads } : {},
         ...pullRequest ? { pullRequest } : {},
+        functional: env.SLMOPS_FUNCTIONAL === "1",
         log: (m2) => log.info(m2)
       })
     );
-    for (const run of runs) {
-      run.result.model.path = path3.relative(workspace, run.result.model.path);
-      const file = path3.join(outDir, `${slug(run.result.variantId)}.${run.profile.id}.bench.json`);
-      writeFileSync3(file, `${JSON.stringify(run.result, null, 2)}
+    for (const run2 of runs) {
+      run2.result.model.path = path6.relative(workspace, run2.result.model.path);
+      const file = path6.join(outDir, `${slug(run2.result.variantId)}.${run2.profile.id}.bench.json`);
+      writeFileSync3(file, `${JSON.stringify(run2.result, null, 2)}
 `);
-      written.push(path3.relative(workspace, file));
-      outputs.push(run);
+      written.push(path6.relative(workspace, file));
+      outputs.push(run2);
     }
   }
   const summary2 = renderSummary(outputs.map((o) => o.result));
-  const summaryPath = path3.join(outDir, "summary.md");
+  const summaryPath = path6.join(outDir, "summary.md");
   writeFileSync3(summaryPath, summary2);
   return {
     results: outputs.map((o) => o.result),
     summary: summary2,
-    outputs: { [Outputs.Results]: written, [Outputs.Summary]: path3.relative(workspace, summaryPath) }
+    outputs: { [Outputs.Results]: written, [Outputs.Summary]: path6.relative(workspace, summaryPath) }
   };
 }
 var ms2 = (v2) => `${v2.toFixed(v2 < 10 ? 3 : 1)} ms`;

@@ -11,7 +11,7 @@ var __getOwnPropNames = Object.getOwnPropertyNames;
 var __getProtoOf = Object.getPrototypeOf;
 var __hasOwnProp = Object.prototype.hasOwnProperty;
 var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require : typeof Proxy !== "undefined" ? new Proxy(x, {
-  get: (a, b) => (typeof require !== "undefined" ? require : a)[b]
+  get: (a, b2) => (typeof require !== "undefined" ? require : a)[b2]
 }) : x)(function(x) {
   if (typeof require !== "undefined") return require.apply(this, arguments);
   throw Error('Dynamic require of "' + x + '" is not supported');
@@ -35,13 +35,13 @@ var __export = (target, all) => {
   for (var name in all)
     __defProp(target, name, { get: all[name], enumerable: true });
 };
-var __copyProps = (to, from, except, desc) => {
+var __copyProps = (to2, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
     for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
+      if (!__hasOwnProp.call(to2, key) && key !== except)
+        __defProp(to2, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
   }
-  return to;
+  return to2;
 };
 var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__getProtoOf(mod)) : {}, __copyProps(
   // If the importer is in node compatibility mode or this is not an ESM
@@ -122,7 +122,7 @@ function allocate(type, values, subject) {
     case "float64":
       return Float64Array.from(values);
     case "int64":
-      return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)));
+      return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
     case "int32":
       return Int32Array.from(values);
     case "uint8":
@@ -144,7 +144,7 @@ function tokenFeeds(inputs, records, subject) {
     return r.inputIds;
   });
   const length = rows[0]?.length ?? 0;
-  const ragged = records.find((_, i) => rows[i].length !== length);
+  const ragged = records.find((_2, i) => rows[i].length !== length);
   if (ragged) {
     throw new ConfigurationError(
       `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
@@ -167,7 +167,7 @@ function tokenFeeds(inputs, records, subject) {
         data: allocate(type, new Array(batch * length).fill(1), subject)
       };
     } else if (/position_ids/i.test(input.name)) {
-      const positions = Array.from({ length: batch * length }, (_, i) => i % length);
+      const positions = Array.from({ length: batch * length }, (_2, i) => i % length);
       feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
     } else if (isPastInput(input.name)) {
       const dims = input.shape.map((d, axis) => {
@@ -193,16 +193,16 @@ function tensorFeeds(inputs, records, subject) {
     for (const record of records) {
       if (record.kind !== "tensor")
         throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
-      const v = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
-      if (!v)
+      const v2 = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
+      if (!v2)
         throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
           subject
         });
-      values.push(...v);
+      values.push(...v2);
     }
     const per = values.length / records.length;
     const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
-    const known = fixed.filter((d) => d > 0).reduce((a, b) => a * b, 1);
+    const known = fixed.filter((d) => d > 0).reduce((a, b2) => a * b2, 1);
     const unknown = fixed.filter((d) => d <= 0).length;
     let dims;
     if (unknown === 0) {
@@ -419,7 +419,7 @@ function synthesizeInputs(inputs, options = {}) {
     if (!input.isTensor || !input.type) continue;
     const type = input.type;
     const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
-    const count = shape.reduce((a, b) => a * b, 1);
+    const count = shape.reduce((a, b2) => a * b2, 1);
     let data = fill(type, count, random, options.intHigh ?? 2);
     if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
       data = fill(type, count, () => 0.9999, 2);
@@ -457,7 +457,7 @@ function kvLayout(inputs, outputs) {
   return { ids: ids2, logits, pastToPresent, ...mask ? { mask } : {}, ...positions ? { positions } : {} };
 }
 function int64(values, dims) {
-  return { type: "int64", dims, data: BigInt64Array.from(values, (v) => BigInt(v)) };
+  return { type: "int64", dims, data: BigInt64Array.from(values, (v2) => BigInt(v2)) };
 }
 function emptyPast(info) {
   const dims = info.shape.map(
@@ -488,7 +488,7 @@ async function greedyDecode(session, prompt, steps) {
     if (layout.mask) feeds[layout.mask] = int64(new Array(past + fed.length).fill(1), [1, past + fed.length]);
     if (layout.positions)
       feeds[layout.positions] = int64(
-        fed.map((_, i) => past + i),
+        fed.map((_2, i) => past + i),
         [1, fed.length]
       );
     const out = await session.run(feeds);
@@ -498,7 +498,7 @@ async function greedyDecode(session, prompt, steps) {
     const last = data.slice(data.length - vocab);
     stepLogits.push(last);
     let best = 0;
-    for (let v = 1; v < vocab; v++) if (last[v] > last[best]) best = v;
+    for (let v2 = 1; v2 < vocab; v2++) if (last[v2] > last[best]) best = v2;
     tokens.push(best);
     past += fed.length;
     fed = [best];
@@ -536,13 +536,13 @@ async function measureInterleaved(arms, options) {
     for (const arm of arms) await time(arm);
   }
   const samples = Object.fromEntries(arms.map((a2) => [a2.name, []]));
-  const [a, b] = arms;
+  const [a, b2] = arms;
   if (arms.length === 1) {
     for (let i = 0; i < options.iterations; i++) samples[a.name].push(await time(a));
     return samples;
   }
   while (samples[a.name].length < options.iterations) {
-    const order = random() < 0.5 ? [a, b, b, a] : [b, a, a, b];
+    const order = random() < 0.5 ? [a, b2, b2, a] : [b2, a, a, b2];
     for (const arm of order) samples[arm.name].push(await time(arm));
   }
   for (const arm of arms) samples[arm.name] = samples[arm.name].slice(0, options.iterations);
@@ -566,13 +566,13 @@ function chooseWorkload(inputs, outputs, requested) {
 }
 function tokenRow(spec, length) {
   const source = spec.tokens?.length ? spec.tokens : [0, 1];
-  return Array.from({ length }, (_, i) => source[i % source.length]);
+  return Array.from({ length }, (_2, i) => source[i % source.length]);
 }
 function ids(spec, length) {
   const row = tokenRow(spec, length);
   const data = new BigInt64Array(spec.batch * length);
-  for (let b = 0; b < spec.batch; b++)
-    for (let t = 0; t < length; t++) data[b * length + t] = BigInt(row[t]);
+  for (let b2 = 0; b2 < spec.batch; b2++)
+    for (let t = 0; t < length; t++) data[b2 * length + t] = BigInt(row[t]);
   return { type: "int64", dims: [spec.batch, length], data };
 }
 function ones(batch, length) {
@@ -668,7 +668,7 @@ async function runTimingProcess(spec) {
     if (spec.workload.kind === "decode" && spec.decodeTokens > 0) {
       const prompt = Array.from(
         { length: spec.workload.sequenceLength },
-        (_, i) => spec.workload.tokens?.[i] ?? i % 2
+        (_2, i) => spec.workload.tokens?.[i] ?? i % 2
       );
       for (const arm of arms) {
         const prefillStart = performance3.now();
@@ -737,16 +737,16 @@ function arithmeticOps(op, inputs, outputs) {
     case "Gemm":
     case "FusedGemm":
     case "QGemm": {
-      const k = a[a.length - 1];
-      return 2 * product(out) * k;
+      const k2 = a[a.length - 1];
+      return 2 * product(out) * k2;
     }
     case "Conv":
     case "FusedConv":
     case "NchwcConv":
     case "ConvInteger":
     case "QLinearConv": {
-      const w = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
-      return w ? 2 * product(out) * product(w.slice(1)) : 0;
+      const w2 = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
+      return w2 ? 2 * product(out) * product(w2.slice(1)) : 0;
     }
     default:
       return 0;
@@ -779,7 +779,7 @@ var product, INT8_OPS;
 var init_node_costs = __esm({
   "src/bench/node-costs.ts"() {
     "use strict";
-    product = (dims) => dims.reduce((a, b) => a * b, 1);
+    product = (dims) => dims.reduce((a, b2) => a * b2, 1);
     INT8_OPS = /* @__PURE__ */ new Set([
       "MatMulInteger",
       "DynamicQuantizeMatMul",
@@ -1017,8 +1017,8 @@ var require_help = __commonJS({
           visibleCommands.push(helpCommand);
         }
         if (this.sortSubcommands) {
-          visibleCommands.sort((a, b) => {
-            return a.name().localeCompare(b.name());
+          visibleCommands.sort((a, b2) => {
+            return a.name().localeCompare(b2.name());
           });
         }
         return visibleCommands;
@@ -1030,11 +1030,11 @@ var require_help = __commonJS({
        * @param {Option} b
        * @returns {number}
        */
-      compareOptions(a, b) {
+      compareOptions(a, b2) {
         const getSortKey = (option) => {
           return option.short ? option.short.replace(/^-/, "") : option.long.replace(/^--/, "");
         };
-        return getSortKey(a).localeCompare(getSortKey(b));
+        return getSortKey(a).localeCompare(getSortKey(b2));
       }
       /**
        * Get an array of the visible options. Includes a placeholder for the implicit help option, if there is one.
@@ -1900,38 +1900,38 @@ var require_option = __commonJS({
 var require_suggestSimilar = __commonJS({
   "../../work/main/node_modules/commander/lib/suggestSimilar.js"(exports) {
     var maxDistance = 3;
-    function editDistance2(a, b) {
-      if (Math.abs(a.length - b.length) > maxDistance)
-        return Math.max(a.length, b.length);
+    function editDistance2(a, b2) {
+      if (Math.abs(a.length - b2.length) > maxDistance)
+        return Math.max(a.length, b2.length);
       const d = [];
       for (let i = 0; i <= a.length; i++) {
         d[i] = [i];
       }
-      for (let j = 0; j <= b.length; j++) {
-        d[0][j] = j;
+      for (let j2 = 0; j2 <= b2.length; j2++) {
+        d[0][j2] = j2;
       }
-      for (let j = 1; j <= b.length; j++) {
+      for (let j2 = 1; j2 <= b2.length; j2++) {
         for (let i = 1; i <= a.length; i++) {
           let cost = 1;
-          if (a[i - 1] === b[j - 1]) {
+          if (a[i - 1] === b2[j2 - 1]) {
             cost = 0;
           } else {
             cost = 1;
           }
-          d[i][j] = Math.min(
-            d[i - 1][j] + 1,
+          d[i][j2] = Math.min(
+            d[i - 1][j2] + 1,
             // deletion
-            d[i][j - 1] + 1,
+            d[i][j2 - 1] + 1,
             // insertion
-            d[i - 1][j - 1] + cost
+            d[i - 1][j2 - 1] + cost
             // substitution
           );
-          if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-            d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+          if (i > 1 && j2 > 1 && a[i - 1] === b2[j2 - 2] && a[i - 2] === b2[j2 - 1]) {
+            d[i][j2] = Math.min(d[i][j2], d[i - 2][j2 - 2] + 1);
           }
         }
       }
-      return d[a.length][b.length];
+      return d[a.length][b2.length];
     }
     function suggestSimilar(word, candidates2) {
       if (!candidates2 || candidates2.length === 0) return "";
@@ -1958,7 +1958,7 @@ var require_suggestSimilar = __commonJS({
           }
         }
       });
-      similar.sort((a, b) => a.localeCompare(b));
+      similar.sort((a, b2) => a.localeCompare(b2));
       if (searchingOptions) {
         similar = similar.map((candidate) => `--${candidate}`);
       }
@@ -1981,8 +1981,8 @@ var require_command = __commonJS({
   "../../work/main/node_modules/commander/lib/command.js"(exports) {
     var EventEmitter = __require("node:events").EventEmitter;
     var childProcess = __require("node:child_process");
-    var path = __require("node:path");
-    var fs = __require("node:fs");
+    var path6 = __require("node:path");
+    var fs2 = __require("node:fs");
     var process2 = __require("node:process");
     var { Argument: Argument2, humanReadableArgName } = require_argument();
     var { CommanderError: CommanderError2 } = require_error();
@@ -2609,8 +2609,8 @@ Expecting one of '${allowedValues.join("', '")}'`);
         } else if (fn instanceof RegExp) {
           const regex = fn;
           fn = (val, def) => {
-            const m = regex.exec(val);
-            return m ? m[0] : def;
+            const m2 = regex.exec(val);
+            return m2 ? m2[0] : def;
           };
           option.default(defaultValue).argParser(fn);
         } else {
@@ -2976,7 +2976,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} subcommandName
        */
       _checkForMissingExecutable(executableFile, executableDir, subcommandName) {
-        if (fs.existsSync(executableFile)) return;
+        if (fs2.existsSync(executableFile)) return;
         const executableDirMessage = executableDir ? `searched for local subcommand relative to directory '${executableDir}'` : "no directory for search for local subcommand, use .executableDir() to supply a custom directory";
         const executableMissing = `'${executableFile}' does not exist
  - if '${subcommandName}' is not meant to be an executable command, remove description parameter from '.command()' and use '.description()' instead
@@ -2994,11 +2994,11 @@ Expecting one of '${allowedValues.join("', '")}'`);
         let launchWithNode = false;
         const sourceExt = [".js", ".ts", ".tsx", ".mjs", ".cjs"];
         function findFile(baseDir, baseName) {
-          const localBin = path.resolve(baseDir, baseName);
-          if (fs.existsSync(localBin)) return localBin;
-          if (sourceExt.includes(path.extname(baseName))) return void 0;
+          const localBin = path6.resolve(baseDir, baseName);
+          if (fs2.existsSync(localBin)) return localBin;
+          if (sourceExt.includes(path6.extname(baseName))) return void 0;
           const foundExt = sourceExt.find(
-            (ext) => fs.existsSync(`${localBin}${ext}`)
+            (ext) => fs2.existsSync(`${localBin}${ext}`)
           );
           if (foundExt) return `${localBin}${foundExt}`;
           return void 0;
@@ -3010,21 +3010,21 @@ Expecting one of '${allowedValues.join("', '")}'`);
         if (this._scriptPath) {
           let resolvedScriptPath;
           try {
-            resolvedScriptPath = fs.realpathSync(this._scriptPath);
+            resolvedScriptPath = fs2.realpathSync(this._scriptPath);
           } catch {
             resolvedScriptPath = this._scriptPath;
           }
-          executableDir = path.resolve(
-            path.dirname(resolvedScriptPath),
+          executableDir = path6.resolve(
+            path6.dirname(resolvedScriptPath),
             executableDir
           );
         }
         if (executableDir) {
           let localFile = findFile(executableDir, executableFile);
           if (!localFile && !subcommand._executableFile && this._scriptPath) {
-            const legacyName = path.basename(
+            const legacyName = path6.basename(
               this._scriptPath,
-              path.extname(this._scriptPath)
+              path6.extname(this._scriptPath)
             );
             if (legacyName !== this._name) {
               localFile = findFile(
@@ -3035,7 +3035,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
           }
           executableFile = localFile || executableFile;
         }
-        launchWithNode = sourceExt.includes(path.extname(executableFile));
+        launchWithNode = sourceExt.includes(path6.extname(executableFile));
         let proc;
         if (process2.platform !== "win32") {
           if (launchWithNode) {
@@ -3191,8 +3191,8 @@ Expecting one of '${allowedValues.join("', '")}'`);
             if (index < this.args.length) {
               value = this.args.slice(index);
               if (declaredArg.parseArg) {
-                value = value.reduce((processed, v) => {
-                  return myParseArg(declaredArg, v, processed);
+                value = value.reduce((processed, v2) => {
+                  return myParseArg(declaredArg, v2, processed);
                 }, declaredArg.defaultValue);
               }
             } else if (value === void 0) {
@@ -3725,9 +3725,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
       _excessArguments(receivedArgs) {
         if (this._allowExcessArguments) return;
         const expected = this.registeredArguments.length;
-        const s = expected === 1 ? "" : "s";
+        const s3 = expected === 1 ? "" : "s";
         const forSubcommand = this.parent ? ` for '${this.name()}'` : "";
-        const message = `error: too many arguments${forSubcommand}. Expected ${expected} argument${s} but got ${receivedArgs.length}.`;
+        const message = `error: too many arguments${forSubcommand}. Expected ${expected} argument${s3} but got ${receivedArgs.length}.`;
         this.error(message, { code: "commander.excessArguments" });
       }
       /**
@@ -3950,7 +3950,7 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @return {Command}
        */
       nameFromFilename(filename) {
-        this._name = path.basename(filename, path.extname(filename));
+        this._name = path6.basename(filename, path6.extname(filename));
         return this;
       }
       /**
@@ -3964,9 +3964,9 @@ Expecting one of '${allowedValues.join("', '")}'`);
        * @param {string} [path]
        * @return {(string|null|Command)}
        */
-      executableDir(path2) {
-        if (path2 === void 0) return this._executableDir;
-        this._executableDir = path2;
+      executableDir(path7) {
+        if (path7 === void 0) return this._executableDir;
+        this._executableDir = path7;
         return this;
       }
       /**
@@ -4321,34 +4321,34 @@ var require_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    function visit_(key, node2, visitor, path) {
-      const ctrl = callVisitor(key, node2, visitor, path);
+    function visit_(key, node2, visitor, path6) {
+      const ctrl = callVisitor(key, node2, visitor, path6);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visit_(key, ctrl, visitor, path);
+        replaceNode(key, path6, ctrl);
+        return visit_(key, ctrl, visitor, path6);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path = Object.freeze(path.concat(node2));
+          path6 = Object.freeze(path6.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = visit_(i, node2.items[i], visitor, path);
-            if (typeof ci === "number")
-              i = ci - 1;
-            else if (ci === BREAK)
+            const ci2 = visit_(i, node2.items[i], visitor, path6);
+            if (typeof ci2 === "number")
+              i = ci2 - 1;
+            else if (ci2 === BREAK)
               return BREAK;
-            else if (ci === REMOVE) {
+            else if (ci2 === REMOVE) {
               node2.items.splice(i, 1);
               i -= 1;
             }
           }
         } else if (identity.isPair(node2)) {
-          path = Object.freeze(path.concat(node2));
-          const ck = visit_("key", node2.key, visitor, path);
+          path6 = Object.freeze(path6.concat(node2));
+          const ck = visit_("key", node2.key, visitor, path6);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = visit_("value", node2.value, visitor, path);
+          const cv = visit_("value", node2.value, visitor, path6);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -4369,34 +4369,34 @@ var require_visit = __commonJS({
     visitAsync.BREAK = BREAK;
     visitAsync.SKIP = SKIP;
     visitAsync.REMOVE = REMOVE;
-    async function visitAsync_(key, node2, visitor, path) {
-      const ctrl = await callVisitor(key, node2, visitor, path);
+    async function visitAsync_(key, node2, visitor, path6) {
+      const ctrl = await callVisitor(key, node2, visitor, path6);
       if (identity.isNode(ctrl) || identity.isPair(ctrl)) {
-        replaceNode(key, path, ctrl);
-        return visitAsync_(key, ctrl, visitor, path);
+        replaceNode(key, path6, ctrl);
+        return visitAsync_(key, ctrl, visitor, path6);
       }
       if (typeof ctrl !== "symbol") {
         if (identity.isCollection(node2)) {
-          path = Object.freeze(path.concat(node2));
+          path6 = Object.freeze(path6.concat(node2));
           for (let i = 0; i < node2.items.length; ++i) {
-            const ci = await visitAsync_(i, node2.items[i], visitor, path);
-            if (typeof ci === "number")
-              i = ci - 1;
-            else if (ci === BREAK)
+            const ci2 = await visitAsync_(i, node2.items[i], visitor, path6);
+            if (typeof ci2 === "number")
+              i = ci2 - 1;
+            else if (ci2 === BREAK)
               return BREAK;
-            else if (ci === REMOVE) {
+            else if (ci2 === REMOVE) {
               node2.items.splice(i, 1);
               i -= 1;
             }
           }
         } else if (identity.isPair(node2)) {
-          path = Object.freeze(path.concat(node2));
-          const ck = await visitAsync_("key", node2.key, visitor, path);
+          path6 = Object.freeze(path6.concat(node2));
+          const ck = await visitAsync_("key", node2.key, visitor, path6);
           if (ck === BREAK)
             return BREAK;
           else if (ck === REMOVE)
             node2.key = null;
-          const cv = await visitAsync_("value", node2.value, visitor, path);
+          const cv = await visitAsync_("value", node2.value, visitor, path6);
           if (cv === BREAK)
             return BREAK;
           else if (cv === REMOVE)
@@ -4423,23 +4423,23 @@ var require_visit = __commonJS({
       }
       return visitor;
     }
-    function callVisitor(key, node2, visitor, path) {
+    function callVisitor(key, node2, visitor, path6) {
       if (typeof visitor === "function")
-        return visitor(key, node2, path);
+        return visitor(key, node2, path6);
       if (identity.isMap(node2))
-        return visitor.Map?.(key, node2, path);
+        return visitor.Map?.(key, node2, path6);
       if (identity.isSeq(node2))
-        return visitor.Seq?.(key, node2, path);
+        return visitor.Seq?.(key, node2, path6);
       if (identity.isPair(node2))
-        return visitor.Pair?.(key, node2, path);
+        return visitor.Pair?.(key, node2, path6);
       if (identity.isScalar(node2))
-        return visitor.Scalar?.(key, node2, path);
+        return visitor.Scalar?.(key, node2, path6);
       if (identity.isAlias(node2))
-        return visitor.Alias?.(key, node2, path);
+        return visitor.Alias?.(key, node2, path6);
       return void 0;
     }
-    function replaceNode(key, path, node2) {
-      const parent = path[path.length - 1];
+    function replaceNode(key, path6, node2) {
+      const parent = path6[path6.length - 1];
       if (identity.isCollection(parent)) {
         parent.items[key] = node2;
       } else if (identity.isPair(parent)) {
@@ -4450,8 +4450,8 @@ var require_visit = __commonJS({
       } else if (identity.isDocument(parent)) {
         parent.contents = node2;
       } else {
-        const pt = identity.isAlias(parent) ? "alias" : "scalar";
-        throw new Error(`Cannot replace node with ${pt} parent`);
+        const pt2 = identity.isAlias(parent) ? "alias" : "scalar";
+        throw new Error(`Cannot replace node with ${pt2} parent`);
       }
     }
     exports.visit = visit;
@@ -4473,7 +4473,7 @@ var require_directives = __commonJS({
       "{": "%7B",
       "}": "%7D"
     };
-    var escapeTagName = (tn) => tn.replace(/[!,[\]{}]/g, (ch) => escapeChars[ch]);
+    var escapeTagName = (tn2) => tn2.replace(/[!,[\]{}]/g, (ch) => escapeChars[ch]);
     var Directives = class _Directives {
       constructor(yaml, tags) {
         this.docStart = null;
@@ -4618,7 +4618,7 @@ var require_directives = __commonJS({
         for (const [handle, prefix] of tagEntries) {
           if (handle === "!!" && prefix === "tag:yaml.org,2002:")
             continue;
-          if (!doc || tagNames.some((tn) => tn.startsWith(prefix)))
+          if (!doc || tagNames.some((tn2) => tn2.startsWith(prefix)))
             lines.push(`%TAG ${handle} ${prefix}`);
         }
         return lines.join("\n");
@@ -4716,13 +4716,13 @@ var require_applyReviver = __commonJS({
               val[i] = v1;
           }
         } else if (val instanceof Map) {
-          for (const k of Array.from(val.keys())) {
-            const v0 = val.get(k);
-            const v1 = applyReviver(reviver, val, k, v0);
+          for (const k2 of Array.from(val.keys())) {
+            const v0 = val.get(k2);
+            const v1 = applyReviver(reviver, val, k2, v0);
             if (v1 === void 0)
-              val.delete(k);
+              val.delete(k2);
             else if (v1 !== v0)
-              val.set(k, v1);
+              val.set(k2, v1);
           }
         } else if (val instanceof Set) {
           for (const v0 of Array.from(val)) {
@@ -4735,12 +4735,12 @@ var require_applyReviver = __commonJS({
             }
           }
         } else {
-          for (const [k, v0] of Object.entries(val)) {
-            const v1 = applyReviver(reviver, val, k, v0);
+          for (const [k2, v0] of Object.entries(val)) {
+            const v1 = applyReviver(reviver, val, k2, v0);
             if (v1 === void 0)
-              delete val[k];
+              delete val[k2];
             else if (v1 !== v0)
-              val[k] = v1;
+              val[k2] = v1;
           }
         }
       }
@@ -4757,7 +4757,7 @@ var require_toJS = __commonJS({
     var identity = require_identity();
     function toJS(value, arg, ctx) {
       if (Array.isArray(value))
-        return value.map((v, i) => toJS(v, String(i), ctx));
+        return value.map((v2, i) => toJS(v2, String(i), ctx));
       if (value && typeof value.toJSON === "function") {
         if (!ctx || !identity.hasAnchor(value))
           return value.toJSON(arg, ctx);
@@ -4861,19 +4861,19 @@ var require_Alias = __commonJS({
           if (ctx)
             ctx.aliasResolveCache = nodes;
         }
-        let found = void 0;
+        let found2 = void 0;
         for (const node2 of nodes) {
           if (node2 === this)
             break;
           if (node2.anchor === this.source)
-            found = node2;
+            found2 = node2;
         }
-        if (found && ctx) {
+        if (found2 && ctx) {
           const { anchors: anchors2, doc: doc2, maxAliasCount } = ctx;
-          let data = anchors2.get(found);
+          let data = anchors2.get(found2);
           if (!data) {
-            toJS.toJS(found, null, ctx);
-            data = anchors2.get(found);
+            toJS.toJS(found2, null, ctx);
+            data = anchors2.get(found2);
           }
           if (data?.res === void 0) {
             const msg = "This should not happen: Alias anchor was not resolved?";
@@ -4882,14 +4882,14 @@ var require_Alias = __commonJS({
           if (maxAliasCount >= 0) {
             data.count += 1;
             if (data.aliasCount === 0)
-              data.aliasCount = getAliasCount(doc2, found, anchors2);
+              data.aliasCount = getAliasCount(doc2, found2, anchors2);
             if (data.count * data.aliasCount > maxAliasCount) {
               const msg = "Excessive alias count indicates a resource exhaustion attack";
               throw new ReferenceError(msg);
             }
           }
         }
-        return found;
+        return found2;
       }
       toJSON(_arg, ctx) {
         if (!ctx)
@@ -5051,19 +5051,19 @@ var require_Collection = __commonJS({
     var createNode = require_createNode();
     var identity = require_identity();
     var Node = require_Node();
-    function collectionFromPath(schema, path, value) {
-      let v = value;
-      for (let i = path.length - 1; i >= 0; --i) {
-        const k = path[i];
-        if (typeof k === "number" && Number.isInteger(k) && k >= 0) {
+    function collectionFromPath(schema, path6, value) {
+      let v2 = value;
+      for (let i = path6.length - 1; i >= 0; --i) {
+        const k2 = path6[i];
+        if (typeof k2 === "number" && Number.isInteger(k2) && k2 >= 0) {
           const a = [];
-          a[k] = v;
-          v = a;
+          a[k2] = v2;
+          v2 = a;
         } else {
-          v = /* @__PURE__ */ new Map([[k, v]]);
+          v2 = /* @__PURE__ */ new Map([[k2, v2]]);
         }
       }
-      return createNode.createNode(v, void 0, {
+      return createNode.createNode(v2, void 0, {
         aliasDuplicateObjects: false,
         keepUndefined: false,
         onAnchor: () => {
@@ -5073,7 +5073,7 @@ var require_Collection = __commonJS({
         sourceObjects: /* @__PURE__ */ new Map()
       });
     }
-    var isEmptyPath = (path) => path == null || typeof path === "object" && !!path[Symbol.iterator]().next().done;
+    var isEmptyPath = (path6) => path6 == null || typeof path6 === "object" && !!path6[Symbol.iterator]().next().done;
     var Collection = class extends Node.NodeBase {
       constructor(type, schema) {
         super(type);
@@ -5093,7 +5093,7 @@ var require_Collection = __commonJS({
         const copy = Object.create(Object.getPrototypeOf(this), Object.getOwnPropertyDescriptors(this));
         if (schema)
           copy.schema = schema;
-        copy.items = copy.items.map((it) => identity.isNode(it) || identity.isPair(it) ? it.clone(schema) : it);
+        copy.items = copy.items.map((it2) => identity.isNode(it2) || identity.isPair(it2) ? it2.clone(schema) : it2);
         if (this.range)
           copy.range = this.range.slice();
         return copy;
@@ -5103,11 +5103,11 @@ var require_Collection = __commonJS({
        * be a Pair instance or a `{ key, value }` object, which may not have a key
        * that already exists in the map.
        */
-      addIn(path, value) {
-        if (isEmptyPath(path))
+      addIn(path6, value) {
+        if (isEmptyPath(path6))
           this.add(value);
         else {
-          const [key, ...rest] = path;
+          const [key, ...rest] = path6;
           const node2 = this.get(key, true);
           if (identity.isCollection(node2))
             node2.addIn(rest, value);
@@ -5121,8 +5121,8 @@ var require_Collection = __commonJS({
        * Removes a value from the collection.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path) {
-        const [key, ...rest] = path;
+      deleteIn(path6) {
+        const [key, ...rest] = path6;
         if (rest.length === 0)
           return this.delete(key);
         const node2 = this.get(key, true);
@@ -5136,8 +5136,8 @@ var require_Collection = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path, keepScalar) {
-        const [key, ...rest] = path;
+      getIn(path6, keepScalar) {
+        const [key, ...rest] = path6;
         const node2 = this.get(key, true);
         if (rest.length === 0)
           return !keepScalar && identity.isScalar(node2) ? node2.value : node2;
@@ -5155,8 +5155,8 @@ var require_Collection = __commonJS({
       /**
        * Checks if the collection includes a value with the key `key`.
        */
-      hasIn(path) {
-        const [key, ...rest] = path;
+      hasIn(path6) {
+        const [key, ...rest] = path6;
         if (rest.length === 0)
           return this.has(key);
         const node2 = this.get(key, true);
@@ -5166,8 +5166,8 @@ var require_Collection = __commonJS({
        * Sets a value in this collection. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path, value) {
-        const [key, ...rest] = path;
+      setIn(path6, value) {
+        const [key, ...rest] = path6;
         if (rest.length === 0) {
           this.set(key, value);
         } else {
@@ -5279,12 +5279,12 @@ var require_foldFlowLines = __commonJS({
                 ch = text[i += 1];
                 overflow = true;
               }
-              const j = i > escEnd + 1 ? i - 2 : escStart - 1;
-              if (escapedFolds[j])
+              const j2 = i > escEnd + 1 ? i - 2 : escStart - 1;
+              if (escapedFolds[j2])
                 return text;
-              folds.push(j);
-              escapedFolds[j] = true;
-              end = j + endStep;
+              folds.push(j2);
+              escapedFolds[j2] = true;
+              end = j2 + endStep;
               split2 = void 0;
             } else {
               overflow = true;
@@ -5460,20 +5460,20 @@ ${indent}`) + "'";
     }
     function quotedString(value, ctx) {
       const { singleQuote } = ctx.options;
-      let qs;
+      let qs2;
       if (singleQuote === false)
-        qs = doubleQuotedString;
+        qs2 = doubleQuotedString;
       else {
         const hasDouble = value.includes('"');
         const hasSingle = value.includes("'");
         if (hasDouble && !hasSingle)
-          qs = singleQuotedString;
+          qs2 = singleQuotedString;
         else if (hasSingle && !hasDouble)
-          qs = doubleQuotedString;
+          qs2 = doubleQuotedString;
         else
-          qs = singleQuote ? singleQuotedString : doubleQuotedString;
+          qs2 = singleQuote ? singleQuotedString : doubleQuotedString;
       }
-      return qs(value, ctx);
+      return qs2(value, ctx);
     }
     var blockEndNewlines;
     try {
@@ -5588,23 +5588,23 @@ ${indent}`);
     }
     function stringifyString(item, ctx, onComment, onChompKeep) {
       const { implicitKey, inFlow } = ctx;
-      const ss = typeof item.value === "string" ? item : Object.assign({}, item, { value: String(item.value) });
+      const ss2 = typeof item.value === "string" ? item : Object.assign({}, item, { value: String(item.value) });
       let { type } = item;
       if (type !== Scalar.Scalar.QUOTE_DOUBLE) {
-        if (/[\x00-\x08\x0b-\x1f\x7f-\x9f\u{D800}-\u{DFFF}]/u.test(ss.value))
+        if (/[\x00-\x08\x0b-\x1f\x7f-\x9f\u{D800}-\u{DFFF}]/u.test(ss2.value))
           type = Scalar.Scalar.QUOTE_DOUBLE;
       }
       const _stringify = (_type) => {
         switch (_type) {
           case Scalar.Scalar.BLOCK_FOLDED:
           case Scalar.Scalar.BLOCK_LITERAL:
-            return implicitKey || inFlow ? quotedString(ss.value, ctx) : blockString(ss, ctx, onComment, onChompKeep);
+            return implicitKey || inFlow ? quotedString(ss2.value, ctx) : blockString(ss2, ctx, onComment, onChompKeep);
           case Scalar.Scalar.QUOTE_DOUBLE:
-            return doubleQuotedString(ss.value, ctx);
+            return doubleQuotedString(ss2.value, ctx);
           case Scalar.Scalar.QUOTE_SINGLE:
-            return singleQuotedString(ss.value, ctx);
+            return singleQuotedString(ss2.value, ctx);
           case Scalar.Scalar.PLAIN:
-            return plainString(ss, ctx, onComment, onChompKeep);
+            return plainString(ss2, ctx, onComment, onChompKeep);
           default:
             return null;
         }
@@ -5828,19 +5828,19 @@ ${indent}:`;
       }
       let valueCommentDone = false;
       const valueStr = stringify.stringify(value, ctx, () => valueCommentDone = true, () => chompKeep = true);
-      let ws = " ";
+      let ws2 = " ";
       if (keyComment || vsb || vcb) {
-        ws = vsb ? "\n" : "";
+        ws2 = vsb ? "\n" : "";
         if (vcb) {
-          const cs = commentString(vcb);
-          ws += `
-${stringifyComment.indentComment(cs, ctx.indent)}`;
+          const cs2 = commentString(vcb);
+          ws2 += `
+${stringifyComment.indentComment(cs2, ctx.indent)}`;
         }
         if (valueStr === "" && !ctx.inFlow) {
-          if (ws === "\n" && valueComment)
-            ws = "\n\n";
+          if (ws2 === "\n" && valueComment)
+            ws2 = "\n\n";
         } else {
-          ws += `
+          ws2 += `
 ${ctx.indent}`;
         }
       } else if (!explicitKey && identity.isCollection(value)) {
@@ -5859,13 +5859,13 @@ ${ctx.indent}`;
               hasPropsLine = true;
           }
           if (!hasPropsLine)
-            ws = `
+            ws2 = `
 ${ctx.indent}`;
         }
       } else if (valueStr === "" || valueStr[0] === "\n") {
-        ws = "";
+        ws2 = "";
       }
-      str += ws + valueStr;
+      str += ws2 + valueStr;
       if (ctx.inFlow) {
         if (valueCommentDone && onComment)
           onComment();
@@ -5923,11 +5923,11 @@ var require_merge = __commonJS({
     function addMergeToJSMap(ctx, map, value) {
       const source = resolveAliasValue(ctx, value);
       if (identity.isSeq(source))
-        for (const it of source.items)
-          mergeValue(ctx, map, it);
+        for (const it2 of source.items)
+          mergeValue(ctx, map, it2);
       else if (Array.isArray(source))
-        for (const it of source)
-          mergeValue(ctx, map, it);
+        for (const it2 of source)
+          mergeValue(ctx, map, it2);
       else
         mergeValue(ctx, map, source);
     }
@@ -6035,9 +6035,9 @@ var require_Pair = __commonJS({
     var addPairToJSMap = require_addPairToJSMap();
     var identity = require_identity();
     function createPair(key, value, ctx) {
-      const k = createNode.createNode(key, void 0, ctx);
-      const v = createNode.createNode(value, void 0, ctx);
-      return new Pair(k, v);
+      const k2 = createNode.createNode(key, void 0, ctx);
+      const v2 = createNode.createNode(value, void 0, ctx);
+      return new Pair(k2, v2);
     }
     var Pair = class _Pair {
       constructor(key, value = null) {
@@ -6053,7 +6053,7 @@ var require_Pair = __commonJS({
           value = value.clone(schema);
         return new _Pair(key, value);
       }
-      toJSON(_, ctx) {
+      toJSON(_2, ctx) {
         const pair = ctx?.mapAsMap ? /* @__PURE__ */ new Map() : {};
         return addPairToJSMap.addPairToJSMap(ctx, pair, this);
       }
@@ -6228,13 +6228,13 @@ var require_YAMLMap = __commonJS({
     var Pair = require_Pair();
     var Scalar = require_Scalar();
     function findPair(items, key) {
-      const k = identity.isScalar(key) ? key.value : key;
-      for (const it of items) {
-        if (identity.isPair(it)) {
-          if (it.key === key || it.key === k)
-            return it;
-          if (identity.isScalar(it.key) && it.key.value === k)
-            return it;
+      const k2 = identity.isScalar(key) ? key.value : key;
+      for (const it2 of items) {
+        if (identity.isPair(it2)) {
+          if (it2.key === key || it2.key === k2)
+            return it2;
+          if (identity.isScalar(it2.key) && it2.key.value === k2)
+            return it2;
         }
       }
       return void 0;
@@ -6308,15 +6308,15 @@ var require_YAMLMap = __commonJS({
         }
       }
       delete(key) {
-        const it = findPair(this.items, key);
-        if (!it)
+        const it2 = findPair(this.items, key);
+        if (!it2)
           return false;
-        const del = this.items.splice(this.items.indexOf(it), 1);
+        const del = this.items.splice(this.items.indexOf(it2), 1);
         return del.length > 0;
       }
       get(key, keepScalar) {
-        const it = findPair(this.items, key);
-        const node2 = it?.value;
+        const it2 = findPair(this.items, key);
+        const node2 = it2?.value;
         return (!keepScalar && identity.isScalar(node2) ? node2.value : node2) ?? void 0;
       }
       has(key) {
@@ -6330,7 +6330,7 @@ var require_YAMLMap = __commonJS({
        * @param {Class} Type - If set, forces the returned collection type
        * @returns Instance of Type, Map, or Object
        */
-      toJSON(_, ctx, Type) {
+      toJSON(_2, ctx, Type) {
         const map = Type ? new Type() : ctx?.mapAsMap ? /* @__PURE__ */ new Map() : {};
         if (ctx?.onCreate)
           ctx.onCreate(map);
@@ -6423,8 +6423,8 @@ var require_YAMLSeq = __commonJS({
         const idx = asItemIndex(key);
         if (typeof idx !== "number")
           return void 0;
-        const it = this.items[idx];
-        return !keepScalar && identity.isScalar(it) ? it.value : it;
+        const it2 = this.items[idx];
+        return !keepScalar && identity.isScalar(it2) ? it2.value : it2;
       }
       /**
        * Checks if the collection includes a value with the key `key`.
@@ -6453,7 +6453,7 @@ var require_YAMLSeq = __commonJS({
         else
           this.items[idx] = value;
       }
-      toJSON(_, ctx) {
+      toJSON(_2, ctx) {
         const seq = [];
         if (ctx?.onCreate)
           ctx.onCreate(seq);
@@ -6478,12 +6478,12 @@ var require_YAMLSeq = __commonJS({
         const seq = new this(schema);
         if (obj && Symbol.iterator in Object(obj)) {
           let i = 0;
-          for (let it of obj) {
+          for (let it2 of obj) {
             if (typeof replacer === "function") {
-              const key = obj instanceof Set ? it : String(i++);
-              it = replacer.call(obj, key, it);
+              const key = obj instanceof Set ? it2 : String(i++);
+              it2 = replacer.call(obj, key, it2);
             }
-            seq.items.push(createNode.createNode(it, void 0, ctx));
+            seq.items.push(createNode.createNode(it2, void 0, ctx));
           }
         }
         return seq;
@@ -6837,10 +6837,10 @@ var require_binary = __commonJS({
         if (typeof node_buffer.Buffer === "function") {
           str = buf instanceof node_buffer.Buffer ? buf.toString("base64") : node_buffer.Buffer.from(buf.buffer).toString("base64");
         } else if (typeof btoa === "function") {
-          let s = "";
+          let s3 = "";
           for (let i = 0; i < buf.length; ++i)
-            s += String.fromCharCode(buf[i]);
-          str = btoa(s);
+            s3 += String.fromCharCode(buf[i]);
+          str = btoa(s3);
         } else {
           throw new Error("This environment does not support writing binary tags; either Buffer or btoa is required");
         }
@@ -6883,9 +6883,9 @@ var require_pairs = __commonJS({
               pair.key.commentBefore = pair.key.commentBefore ? `${item.commentBefore}
 ${pair.key.commentBefore}` : item.commentBefore;
             if (item.comment) {
-              const cn = pair.value ?? pair.key;
-              cn.comment = cn.comment ? `${item.comment}
-${cn.comment}` : item.comment;
+              const cn2 = pair.value ?? pair.key;
+              cn2.comment = cn2.comment ? `${item.comment}
+${cn2.comment}` : item.comment;
             }
             item = pair;
           }
@@ -6901,26 +6901,26 @@ ${cn.comment}` : item.comment;
       pairs2.tag = "tag:yaml.org,2002:pairs";
       let i = 0;
       if (iterable && Symbol.iterator in Object(iterable))
-        for (let it of iterable) {
+        for (let it2 of iterable) {
           if (typeof replacer === "function")
-            it = replacer.call(iterable, String(i++), it);
+            it2 = replacer.call(iterable, String(i++), it2);
           let key, value;
-          if (Array.isArray(it)) {
-            if (it.length === 2) {
-              key = it[0];
-              value = it[1];
+          if (Array.isArray(it2)) {
+            if (it2.length === 2) {
+              key = it2[0];
+              value = it2[1];
             } else
-              throw new TypeError(`Expected [key, value] tuple: ${it}`);
-          } else if (it && it instanceof Object) {
-            const keys = Object.keys(it);
+              throw new TypeError(`Expected [key, value] tuple: ${it2}`);
+          } else if (it2 && it2 instanceof Object) {
+            const keys = Object.keys(it2);
             if (keys.length === 1) {
               key = keys[0];
-              value = it[key];
+              value = it2[key];
             } else {
               throw new TypeError(`Expected tuple with one key, not ${keys.length} keys`);
             }
           } else {
-            key = it;
+            key = it2;
           }
           pairs2.items.push(Pair.createPair(key, value, ctx));
         }
@@ -6962,9 +6962,9 @@ var require_omap = __commonJS({
        * If `ctx` is given, the return type is actually `Map<unknown, unknown>`,
        * but TypeScript won't allow widening the signature of a child method.
        */
-      toJSON(_, ctx) {
+      toJSON(_2, ctx) {
         if (!ctx)
-          return super.toJSON(_);
+          return super.toJSON(_2);
         const map = /* @__PURE__ */ new Map();
         if (ctx?.onCreate)
           ctx.onCreate(map);
@@ -7084,9 +7084,9 @@ var require_float2 = __commonJS({
         const node2 = new Scalar.Scalar(parseFloat(str.replace(/_/g, "")));
         const dot = str.indexOf(".");
         if (dot !== -1) {
-          const f = str.substring(dot + 1).replace(/_/g, "");
-          if (f[f.length - 1] === "0")
-            node2.minFractionDigits = f.length;
+          const f2 = str.substring(dot + 1).replace(/_/g, "");
+          if (f2[f2.length - 1] === "0")
+            node2.minFractionDigits = f2.length;
         }
         return node2;
       },
@@ -7219,8 +7219,8 @@ var require_set = __commonJS({
           this.items.push(new Pair.Pair(key));
         }
       }
-      toJSON(_, ctx) {
-        return super.toJSON(_, ctx, Set);
+      toJSON(_2, ctx) {
+        return super.toJSON(_2, ctx, Set);
       }
       toString(ctx, onComment, onChompKeep) {
         if (!ctx)
@@ -7275,7 +7275,7 @@ var require_timestamp = __commonJS({
       const sign = str[0];
       const parts = sign === "-" || sign === "+" ? str.substring(1) : str;
       const num = (n) => asBigInt ? BigInt(n) : Number(n);
-      const res = parts.replace(/_/g, "").split(":").reduce((res2, p) => res2 * num(60) + num(p), num(0));
+      const res = parts.replace(/_/g, "").split(":").reduce((res2, p2) => res2 * num(60) + num(p2), num(0));
       return sign === "-" ? num(-1) * res : res;
     }
     function stringifySexagesimal(node2) {
@@ -7501,7 +7501,7 @@ var require_Schema = __commonJS({
     var seq = require_seq();
     var string = require_string();
     var tags = require_tags();
-    var sortMapEntriesByKey = (a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+    var sortMapEntriesByKey = (a, b2) => a.key < b2.key ? -1 : a.key > b2.key ? 1 : 0;
     var Schema = class _Schema {
       constructor({ compat, customTags, merge, resolveKnownTags, schema, sortMapEntries, toStringDefaults }) {
         this.compat = Array.isArray(compat) ? tags.getTags(compat, "compat") : compat ? tags.getTags(null, compat) : null;
@@ -7549,8 +7549,8 @@ var require_stringifyDocument = __commonJS({
       if (doc.commentBefore) {
         if (lines.length !== 1)
           lines.unshift("");
-        const cs = commentString(doc.commentBefore);
-        lines.unshift(stringifyComment.indentComment(cs, ""));
+        const cs2 = commentString(doc.commentBefore);
+        lines.unshift(stringifyComment.indentComment(cs2, ""));
       }
       let chompKeep = false;
       let contentComment = null;
@@ -7559,8 +7559,8 @@ var require_stringifyDocument = __commonJS({
           if (doc.contents.spaceBefore && hasDirectives)
             lines.push("");
           if (doc.contents.commentBefore) {
-            const cs = commentString(doc.contents.commentBefore);
-            lines.push(stringifyComment.indentComment(cs, ""));
+            const cs2 = commentString(doc.contents.commentBefore);
+            lines.push(stringifyComment.indentComment(cs2, ""));
           }
           ctx.forceBlockIndent = !!doc.comment;
           contentComment = doc.contents.comment;
@@ -7578,12 +7578,12 @@ var require_stringifyDocument = __commonJS({
       }
       if (doc.directives?.docEnd) {
         if (doc.comment) {
-          const cs = commentString(doc.comment);
-          if (cs.includes("\n")) {
+          const cs2 = commentString(doc.comment);
+          if (cs2.includes("\n")) {
             lines.push("...");
-            lines.push(stringifyComment.indentComment(cs, ""));
+            lines.push(stringifyComment.indentComment(cs2, ""));
           } else {
-            lines.push(`... ${cs}`);
+            lines.push(`... ${cs2}`);
           }
         } else {
           lines.push("...");
@@ -7682,9 +7682,9 @@ var require_Document = __commonJS({
           this.contents.add(value);
       }
       /** Adds a value to the document. */
-      addIn(path, value) {
+      addIn(path6, value) {
         if (assertCollection(this.contents))
-          this.contents.addIn(path, value);
+          this.contents.addIn(path6, value);
       }
       /**
        * Create a new `Alias` node, ensuring that the target `node` has the required anchor.
@@ -7709,7 +7709,7 @@ var require_Document = __commonJS({
           value = replacer.call({ "": value }, "", value);
           _replacer = replacer;
         } else if (Array.isArray(replacer)) {
-          const keyToStr = (v) => typeof v === "number" || v instanceof String || v instanceof Number;
+          const keyToStr = (v2) => typeof v2 === "number" || v2 instanceof String || v2 instanceof Number;
           const asStr = replacer.filter(keyToStr).map(String);
           if (asStr.length > 0)
             replacer = replacer.concat(asStr);
@@ -7744,9 +7744,9 @@ var require_Document = __commonJS({
        * recursively wrapping all values as `Scalar` or `Collection` nodes.
        */
       createPair(key, value, options = {}) {
-        const k = this.createNode(key, null, options);
-        const v = this.createNode(value, null, options);
-        return new Pair.Pair(k, v);
+        const k2 = this.createNode(key, null, options);
+        const v2 = this.createNode(value, null, options);
+        return new Pair.Pair(k2, v2);
       }
       /**
        * Removes a value from the document.
@@ -7759,14 +7759,14 @@ var require_Document = __commonJS({
        * Removes a value from the document.
        * @returns `true` if the item was found and removed.
        */
-      deleteIn(path) {
-        if (Collection.isEmptyPath(path)) {
+      deleteIn(path6) {
+        if (Collection.isEmptyPath(path6)) {
           if (this.contents == null)
             return false;
           this.contents = null;
           return true;
         }
-        return assertCollection(this.contents) ? this.contents.deleteIn(path) : false;
+        return assertCollection(this.contents) ? this.contents.deleteIn(path6) : false;
       }
       /**
        * Returns item at `key`, or `undefined` if not found. By default unwraps
@@ -7781,10 +7781,10 @@ var require_Document = __commonJS({
        * scalar values from their surrounding node; to disable set `keepScalar` to
        * `true` (collections are always returned intact).
        */
-      getIn(path, keepScalar) {
-        if (Collection.isEmptyPath(path))
+      getIn(path6, keepScalar) {
+        if (Collection.isEmptyPath(path6))
           return !keepScalar && identity.isScalar(this.contents) ? this.contents.value : this.contents;
-        return identity.isCollection(this.contents) ? this.contents.getIn(path, keepScalar) : void 0;
+        return identity.isCollection(this.contents) ? this.contents.getIn(path6, keepScalar) : void 0;
       }
       /**
        * Checks if the document includes a value with the key `key`.
@@ -7795,10 +7795,10 @@ var require_Document = __commonJS({
       /**
        * Checks if the document includes a value at `path`.
        */
-      hasIn(path) {
-        if (Collection.isEmptyPath(path))
+      hasIn(path6) {
+        if (Collection.isEmptyPath(path6))
           return this.contents !== void 0;
-        return identity.isCollection(this.contents) ? this.contents.hasIn(path) : false;
+        return identity.isCollection(this.contents) ? this.contents.hasIn(path6) : false;
       }
       /**
        * Sets a value in this document. For `!!set`, `value` needs to be a
@@ -7815,13 +7815,13 @@ var require_Document = __commonJS({
        * Sets a value in this document. For `!!set`, `value` needs to be a
        * boolean to add/remove the item from the set.
        */
-      setIn(path, value) {
-        if (Collection.isEmptyPath(path)) {
+      setIn(path6, value) {
+        if (Collection.isEmptyPath(path6)) {
           this.contents = value;
         } else if (this.contents == null) {
-          this.contents = Collection.collectionFromPath(this.schema, Array.from(path), value);
+          this.contents = Collection.collectionFromPath(this.schema, Array.from(path6), value);
         } else if (assertCollection(this.contents)) {
-          this.contents.setIn(path, value);
+          this.contents.setIn(path6, value);
         }
       }
       /**
@@ -7898,8 +7898,8 @@ var require_Document = __commonJS({
         if (this.errors.length > 0)
           throw new Error("Document with errors cannot be stringified");
         if ("indent" in options && (!Number.isInteger(options.indent) || Number(options.indent) <= 0)) {
-          const s = JSON.stringify(options.indent);
-          throw new Error(`"indent" option must be a positive integer, not ${s}`);
+          const s3 = JSON.stringify(options.indent);
+          throw new Error(`"indent" option must be a positive integer, not ${s3}`);
         }
         return stringifyDocument.stringifyDocument(this, options);
       }
@@ -7942,16 +7942,16 @@ var require_errors = __commonJS({
       error.linePos = error.pos.map((pos) => lc.linePos(pos));
       const { line, col } = error.linePos[0];
       error.message += ` at line ${line}, column ${col}`;
-      let ci = col - 1;
+      let ci2 = col - 1;
       let lineStr = src.substring(lc.lineStarts[line - 1], lc.lineStarts[line]).replace(/[\n\r]+$/, "");
-      if (ci >= 60 && lineStr.length > 80) {
-        const trimStart = Math.min(ci - 39, lineStr.length - 79);
+      if (ci2 >= 60 && lineStr.length > 80) {
+        const trimStart = Math.min(ci2 - 39, lineStr.length - 79);
         lineStr = "…" + lineStr.substring(trimStart);
-        ci -= trimStart - 1;
+        ci2 -= trimStart - 1;
       }
       if (lineStr.length > 80)
         lineStr = lineStr.substring(0, 79) + "…";
-      if (line > 1 && /^ *$/.test(lineStr.substring(0, ci))) {
+      if (line > 1 && /^ *$/.test(lineStr.substring(0, ci2))) {
         let prev = src.substring(lc.lineStarts[line - 2], lc.lineStarts[line - 1]);
         if (prev.length > 80)
           prev = prev.substring(0, 79) + "…\n";
@@ -7961,9 +7961,9 @@ var require_errors = __commonJS({
         let count = 1;
         const end = error.linePos[1];
         if (end?.line === line && end.col > col) {
-          count = Math.max(1, Math.min(end.col - col, 80 - ci));
+          count = Math.max(1, Math.min(end.col - col, 80 - ci2));
         }
-        const pointer = " ".repeat(ci) + "^".repeat(count);
+        const pointer = " ".repeat(ci2) + "^".repeat(count);
         error.message += `:
 
 ${lineStr}
@@ -7995,7 +7995,7 @@ var require_resolve_props = __commonJS({
       let tag = null;
       let newlineAfterProp = null;
       let comma = null;
-      let found = null;
+      let found2 = null;
       let start = null;
       for (const token of tokens) {
         if (reqSpace) {
@@ -8032,7 +8032,7 @@ var require_resolve_props = __commonJS({
             if (atNewline) {
               if (comment)
                 comment += token.source;
-              else if (!found || indicator !== "seq-item-ind")
+              else if (!found2 || indicator !== "seq-item-ind")
                 spaceBefore = true;
             } else
               commentSep += token.source;
@@ -8066,9 +8066,9 @@ var require_resolve_props = __commonJS({
           case indicator:
             if (anchor || tag)
               onError(token, "BAD_PROP_ORDER", `Anchors and tags must be after the ${token.source} indicator`);
-            if (found)
+            if (found2)
               onError(token, "UNEXPECTED_TOKEN", `Unexpected ${token.source} in ${flow ?? "collection"}`);
-            found = token;
+            found2 = token;
             atNewline = indicator === "seq-item-ind" || indicator === "explicit-key-ind";
             hasSpace = false;
             break;
@@ -8097,7 +8097,7 @@ var require_resolve_props = __commonJS({
         onError(tab, "TAB_AS_INDENT", "Tabs are not allowed as indentation");
       return {
         comma,
-        found,
+        found: found2,
         spaceBefore,
         comment,
         hasNewline,
@@ -8127,22 +8127,22 @@ var require_util_contains_newline = __commonJS({
           if (key.source.includes("\n"))
             return true;
           if (key.end) {
-            for (const st of key.end)
-              if (st.type === "newline")
+            for (const st2 of key.end)
+              if (st2.type === "newline")
                 return true;
           }
           return false;
         case "flow-collection":
-          for (const it of key.items) {
-            for (const st of it.start)
-              if (st.type === "newline")
+          for (const it2 of key.items) {
+            for (const st2 of it2.start)
+              if (st2.type === "newline")
                 return true;
-            if (it.sep) {
-              for (const st of it.sep)
-                if (st.type === "newline")
+            if (it2.sep) {
+              for (const st2 of it2.sep)
+                if (st2.type === "newline")
                   return true;
             }
-            if (containsNewline(it.key) || containsNewline(it.value))
+            if (containsNewline(it2.key) || containsNewline(it2.value))
               return true;
           }
           return false;
@@ -8181,7 +8181,7 @@ var require_util_map_includes = __commonJS({
       const { uniqueKeys } = ctx.options;
       if (uniqueKeys === false)
         return false;
-      const isEqual = typeof uniqueKeys === "function" ? uniqueKeys : (a, b) => a === b || identity.isScalar(a) && identity.isScalar(b) && a.value === b.value;
+      const isEqual = typeof uniqueKeys === "function" ? uniqueKeys : (a, b2) => a === b2 || identity.isScalar(a) && identity.isScalar(b2) && a.value === b2.value;
       return items.some((pair) => isEqual(pair.key, search));
     }
     exports.mapIncludes = mapIncludes;
@@ -8303,22 +8303,22 @@ var require_resolve_block_seq = __commonJS({
     var YAMLSeq = require_YAMLSeq();
     var resolveProps = require_resolve_props();
     var utilFlowIndentCheck = require_util_flow_indent_check();
-    function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs, onError, tag) {
+    function resolveBlockSeq({ composeNode, composeEmptyNode }, ctx, bs2, onError, tag) {
       const NodeClass = tag?.nodeClass ?? YAMLSeq.YAMLSeq;
       const seq = new NodeClass(ctx.schema);
       if (ctx.atRoot)
         ctx.atRoot = false;
       if (ctx.atKey)
         ctx.atKey = false;
-      let offset = bs.offset;
+      let offset = bs2.offset;
       let commentEnd = null;
-      for (const { start, value } of bs.items) {
+      for (const { start, value } of bs2.items) {
         const props = resolveProps.resolveProps(start, {
           indicator: "seq-item-ind",
           next: value,
           offset,
           onError,
-          parentIndent: bs.indent,
+          parentIndent: bs2.indent,
           startOnNewline: true
         });
         if (!props.found) {
@@ -8336,11 +8336,11 @@ var require_resolve_block_seq = __commonJS({
         }
         const node2 = value ? composeNode(ctx, value, props, onError) : composeEmptyNode(ctx, props.end, start, null, props, onError);
         if (ctx.schema.compat)
-          utilFlowIndentCheck.flowIndentCheck(bs.indent, value, onError);
+          utilFlowIndentCheck.flowIndentCheck(bs2.indent, value, onError);
         offset = node2.range[2];
         seq.items.push(node2);
       }
-      seq.range = [bs.offset, offset, commentEnd ?? offset];
+      seq.range = [bs2.offset, offset, commentEnd ?? offset];
       return seq;
     }
     exports.resolveBlockSeq = resolveBlockSeq;
@@ -8459,13 +8459,13 @@ var require_resolve_flow_collection = __commonJS({
             onError(props.start, "MISSING_CHAR", `Missing , between ${fcName} items`);
           if (props.comment) {
             let prevItemComment = "";
-            loop: for (const st of start) {
-              switch (st.type) {
+            loop: for (const st2 of start) {
+              switch (st2.type) {
                 case "comma":
                 case "space":
                   break;
                 case "comment":
-                  prevItemComment = st.source.substring(1);
+                  prevItemComment = st2.source.substring(1);
                   break loop;
                 default:
                   break loop;
@@ -8508,11 +8508,11 @@ var require_resolve_flow_collection = __commonJS({
           if (valueProps.found) {
             if (!isMap && !props.found && ctx.options.strict) {
               if (sep3)
-                for (const st of sep3) {
-                  if (st === valueProps.found)
+                for (const st2 of sep3) {
+                  if (st2 === valueProps.found)
                     break;
-                  if (st.type === "newline") {
-                    onError(st, "MULTILINE_IMPLICIT_KEY", "Implicit keys of flow sequence pairs need to be on a single line");
+                  if (st2.type === "newline") {
+                    onError(st2, "MULTILINE_IMPLICIT_KEY", "Implicit keys of flow sequence pairs need to be on a single line");
                     break;
                   }
                 }
@@ -8555,19 +8555,19 @@ var require_resolve_flow_collection = __commonJS({
         }
       }
       const expectedEnd = isMap ? "}" : "]";
-      const [ce, ...ee] = fc.end;
+      const [ce2, ...ee2] = fc.end;
       let cePos = offset;
-      if (ce?.source === expectedEnd)
-        cePos = ce.offset + ce.source.length;
+      if (ce2?.source === expectedEnd)
+        cePos = ce2.offset + ce2.source.length;
       else {
         const name = fcName[0].toUpperCase() + fcName.substring(1);
         const msg = atRoot ? `${name} must end with a ${expectedEnd}` : `${name} in block collection must be sufficiently indented and end with a ${expectedEnd}`;
         onError(offset, atRoot ? "MISSING_CHAR" : "BAD_INDENT", msg);
-        if (ce && ce.source.length !== 1)
-          ee.unshift(ce);
+        if (ce2 && ce2.source.length !== 1)
+          ee2.unshift(ce2);
       }
-      if (ee.length > 0) {
-        const end = resolveEnd.resolveEnd(ee, cePos, ctx.options.strict, onError);
+      if (ee2.length > 0) {
+        const end = resolveEnd.resolveEnd(ee2, cePos, ctx.options.strict, onError);
         if (end.comment) {
           if (coll.comment)
             coll.comment += "\n" + end.comment;
@@ -8623,13 +8623,13 @@ var require_compose_collection = __commonJS({
       }
       let tag = ctx.schema.tags.find((t) => t.tag === tagName && t.collection === expType);
       if (!tag) {
-        const kt = ctx.schema.knownTags[tagName];
-        if (kt?.collection === expType) {
-          ctx.schema.tags.push(Object.assign({}, kt, { default: false }));
-          tag = kt;
+        const kt2 = ctx.schema.knownTags[tagName];
+        if (kt2?.collection === expType) {
+          ctx.schema.tags.push(Object.assign({}, kt2, { default: false }));
+          tag = kt2;
         } else {
-          if (kt) {
-            onError(tagToken, "BAD_COLLECTION_TYPE", `${kt.tag} used for ${expType} collection, but expects ${kt.collection ?? "scalar"}`, true);
+          if (kt2) {
+            onError(tagToken, "BAD_COLLECTION_TYPE", `${kt2.tag} used for ${expType} collection, but expects ${kt2.collection ?? "scalar"}`, true);
           } else {
             onError(tagToken, "TAG_RESOLVE_FAILED", `Unresolved tag: ${tagName}`, true);
           }
@@ -8810,9 +8810,9 @@ var require_resolve_block_scalar = __commonJS({
           default: {
             const message = `Unexpected token in block scalar header: ${token.type}`;
             onError(token, "UNEXPECTED_TOKEN", message);
-            const ts = token.source;
-            if (ts && typeof ts === "string")
-              length += ts.length;
+            const ts2 = token.source;
+            if (ts2 && typeof ts2 === "string")
+              length += ts2.length;
           }
         }
       }
@@ -8821,8 +8821,8 @@ var require_resolve_block_scalar = __commonJS({
     function splitLines(source) {
       const split2 = source.split(/\n( *)/);
       const first = split2[0];
-      const m = first.match(/^( *)/);
-      const line0 = m?.[1] ? [m[1], first.slice(m[1].length)] : ["", first];
+      const m2 = first.match(/^( *)/);
+      const line0 = m2?.[1] ? [m2[1], first.slice(m2[1].length)] : ["", first];
       const lines = [line0];
       for (let i = 1; i < split2.length; i += 2)
         lines.push([split2[i], split2[i + 1]]);
@@ -8867,12 +8867,12 @@ var require_resolve_flow_scalar = __commonJS({
           };
       }
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, strict, onError);
+      const re2 = resolveEnd.resolveEnd(end, valueEnd, strict, onError);
       return {
         value,
         type: _type,
-        comment: re.comment,
-        range: [offset, valueEnd, re.offset]
+        comment: re2.comment,
+        range: [offset, valueEnd, re2.offset]
       };
     }
     function plainValue(source, onError) {
@@ -9109,10 +9109,10 @@ var require_compose_scalar = __commonJS({
       for (const tag of matchWithTest)
         if (tag.test?.test(value))
           return tag;
-      const kt = schema.knownTags[tagName];
-      if (kt && !kt.collection) {
-        schema.tags.push(Object.assign({}, kt, { default: false, test: void 0 }));
-        return kt;
+      const kt2 = schema.knownTags[tagName];
+      if (kt2 && !kt2.collection) {
+        schema.tags.push(Object.assign({}, kt2, { default: false, test: void 0 }));
+        return kt2;
       }
       onError(tagToken, "TAG_RESOLVE_FAILED", `Unresolved tag: ${tagName}`, tagName !== "tag:yaml.org,2002:str");
       return schema[identity.SCALAR];
@@ -9122,9 +9122,9 @@ var require_compose_scalar = __commonJS({
       if (schema.compat) {
         const compat = schema.compat.find((tag2) => tag2.default && tag2.test?.test(value)) ?? schema[identity.SCALAR];
         if (tag.tag !== compat.tag) {
-          const ts = directives.tagString(tag.tag);
-          const cs = directives.tagString(compat.tag);
-          const msg = `Value may be parsed as either ${ts} or ${cs}`;
+          const ts2 = directives.tagString(tag.tag);
+          const cs2 = directives.tagString(compat.tag);
+          const msg = `Value may be parsed as either ${ts2} or ${cs2}`;
           onError(token, "TAG_RESOLVE_FAILED", msg, true);
         }
       }
@@ -9142,18 +9142,18 @@ var require_util_empty_scalar_position = __commonJS({
       if (before) {
         pos ?? (pos = before.length);
         for (let i = pos - 1; i >= 0; --i) {
-          let st = before[i];
-          switch (st.type) {
+          let st2 = before[i];
+          switch (st2.type) {
             case "space":
             case "comment":
             case "newline":
-              offset -= st.source.length;
+              offset -= st2.source.length;
               continue;
           }
-          st = before[++i];
-          while (st?.type === "space") {
-            offset += st.source.length;
-            st = before[++i];
+          st2 = before[++i];
+          while (st2?.type === "space") {
+            offset += st2.source.length;
+            st2 = before[++i];
           }
           break;
         }
@@ -9259,10 +9259,10 @@ var require_compose_node = __commonJS({
       if (alias.source.endsWith(":"))
         onError(offset + source.length - 1, "BAD_ALIAS", "Alias ending in : is ambiguous", true);
       const valueEnd = offset + source.length;
-      const re = resolveEnd.resolveEnd(end, valueEnd, options.strict, onError);
-      alias.range = [offset, valueEnd, re.offset];
-      if (re.comment)
-        alias.comment = re.comment;
+      const re2 = resolveEnd.resolveEnd(end, valueEnd, options.strict, onError);
+      alias.range = [offset, valueEnd, re2.offset];
+      if (re2.comment)
+        alias.comment = re2.comment;
       return alias;
     }
     exports.composeEmptyNode = composeEmptyNode;
@@ -9303,10 +9303,10 @@ var require_compose_doc = __commonJS({
       }
       doc.contents = value ? composeNode.composeNode(ctx, value, props, onError) : composeNode.composeEmptyNode(ctx, props.end, start, null, props, onError);
       const contentEnd = doc.contents.range[2];
-      const re = resolveEnd.resolveEnd(end, contentEnd, false, onError);
-      if (re.comment)
-        doc.comment = re.comment;
-      doc.range = [offset, contentEnd, re.offset];
+      const re2 = resolveEnd.resolveEnd(end, contentEnd, false, onError);
+      if (re2.comment)
+        doc.comment = re2.comment;
+      doc.range = [offset, contentEnd, re2.offset];
       return doc;
     }
     exports.composeDoc = composeDoc;
@@ -9384,11 +9384,11 @@ ${comment}` : comment;
           } else if (afterEmptyLine || doc.directives.docStart || !dc) {
             doc.commentBefore = comment;
           } else if (identity.isCollection(dc) && !dc.flow && dc.items.length > 0) {
-            let it = dc.items[0];
-            if (identity.isPair(it))
-              it = it.key;
-            const cb = it.commentBefore;
-            it.commentBefore = cb ? `${comment}
+            let it2 = dc.items[0];
+            if (identity.isPair(it2))
+              it2 = it2.key;
+            const cb = it2.commentBefore;
+            it2.commentBefore = cb ? `${comment}
 ${cb}` : comment;
           } else {
             const cb = dc.commentBefore;
@@ -9563,9 +9563,9 @@ var require_cst_scalar = __commonJS({
       switch (source[0]) {
         case "|":
         case ">": {
-          const he = source.indexOf("\n");
-          const head = source.substring(0, he);
-          const body = source.substring(he + 1) + "\n";
+          const he2 = source.indexOf("\n");
+          const head = source.substring(0, he2);
+          const body = source.substring(he2 + 1) + "\n";
           const props = [
             { type: "block-scalar-header", offset, indent, source: head }
           ];
@@ -9626,9 +9626,9 @@ var require_cst_scalar = __commonJS({
       }
     }
     function setBlockScalarValue(token, source) {
-      const he = source.indexOf("\n");
-      const head = source.substring(0, he);
-      const body = source.substring(he + 1) + "\n";
+      const he2 = source.indexOf("\n");
+      const head = source.substring(0, he2);
+      const body = source.substring(he2 + 1) + "\n";
       if (token.type === "block-scalar") {
         const header = token.props[0];
         if (header.type !== "block-scalar-header")
@@ -9651,14 +9651,14 @@ var require_cst_scalar = __commonJS({
     }
     function addEndtoBlockProps(props, end) {
       if (end)
-        for (const st of end)
-          switch (st.type) {
+        for (const st2 of end)
+          switch (st2.type) {
             case "space":
             case "comment":
-              props.push(st);
+              props.push(st2);
               break;
             case "newline":
-              props.push(st);
+              props.push(st2);
               return true;
           }
       return false;
@@ -9692,7 +9692,7 @@ var require_cst_scalar = __commonJS({
         }
         default: {
           const indent = "indent" in token ? token.indent : -1;
-          const end = "end" in token && Array.isArray(token.end) ? token.end.filter((st) => st.type === "space" || st.type === "comment" || st.type === "newline") : [];
+          const end = "end" in token && Array.isArray(token.end) ? token.end.filter((st2) => st2.type === "space" || st2.type === "comment" || st2.type === "newline") : [];
           for (const key of Object.keys(token))
             if (key !== "type" && key !== "offset")
               delete token[key];
@@ -9730,35 +9730,35 @@ var require_cst_stringify = __commonJS({
           let res = token.start.source;
           for (const item of token.items)
             res += stringifyItem(item);
-          for (const st of token.end)
-            res += st.source;
+          for (const st2 of token.end)
+            res += st2.source;
           return res;
         }
         case "document": {
           let res = stringifyItem(token);
           if (token.end)
-            for (const st of token.end)
-              res += st.source;
+            for (const st2 of token.end)
+              res += st2.source;
           return res;
         }
         default: {
           let res = token.source;
           if ("end" in token && token.end)
-            for (const st of token.end)
-              res += st.source;
+            for (const st2 of token.end)
+              res += st2.source;
           return res;
         }
       }
     }
     function stringifyItem({ start, key, sep: sep3, value }) {
       let res = "";
-      for (const st of start)
-        res += st.source;
+      for (const st2 of start)
+        res += st2.source;
       if (key)
         res += stringifyToken(key);
       if (sep3)
-        for (const st of sep3)
-          res += st.source;
+        for (const st2 of sep3)
+          res += st2.source;
       if (value)
         res += stringifyToken(value);
       return res;
@@ -9782,9 +9782,9 @@ var require_cst_visit = __commonJS({
     visit.BREAK = BREAK;
     visit.SKIP = SKIP;
     visit.REMOVE = REMOVE;
-    visit.itemAtPath = (cst, path) => {
+    visit.itemAtPath = (cst, path6) => {
       let item = cst;
-      for (const [field, index] of path) {
+      for (const [field, index] of path6) {
         const tok = item?.[field];
         if (tok && "items" in tok) {
           item = tok.items[index];
@@ -9793,37 +9793,37 @@ var require_cst_visit = __commonJS({
       }
       return item;
     };
-    visit.parentCollection = (cst, path) => {
-      const parent = visit.itemAtPath(cst, path.slice(0, -1));
-      const field = path[path.length - 1][0];
+    visit.parentCollection = (cst, path6) => {
+      const parent = visit.itemAtPath(cst, path6.slice(0, -1));
+      const field = path6[path6.length - 1][0];
       const coll = parent?.[field];
       if (coll && "items" in coll)
         return coll;
       throw new Error("Parent collection not found");
     };
-    function _visit(path, item, visitor) {
-      let ctrl = visitor(item, path);
+    function _visit(path6, item, visitor) {
+      let ctrl = visitor(item, path6);
       if (typeof ctrl === "symbol")
         return ctrl;
       for (const field of ["key", "value"]) {
         const token = item[field];
         if (token && "items" in token) {
           for (let i = 0; i < token.items.length; ++i) {
-            const ci = _visit(Object.freeze(path.concat([[field, i]])), token.items[i], visitor);
-            if (typeof ci === "number")
-              i = ci - 1;
-            else if (ci === BREAK)
+            const ci2 = _visit(Object.freeze(path6.concat([[field, i]])), token.items[i], visitor);
+            if (typeof ci2 === "number")
+              i = ci2 - 1;
+            else if (ci2 === BREAK)
               return BREAK;
-            else if (ci === REMOVE) {
+            else if (ci2 === REMOVE) {
               token.items.splice(i, 1);
               i -= 1;
             }
           }
           if (typeof ctrl === "function" && field === "key")
-            ctrl = ctrl(item, path);
+            ctrl = ctrl(item, path6);
         }
       }
-      return typeof ctrl === "function" ? ctrl(item, path) : ctrl;
+      return typeof ctrl === "function" ? ctrl(item, path6) : ctrl;
     }
     exports.visit = visit;
   }
@@ -10013,8 +10013,8 @@ var require_lexer = __commonJS({
           return ch === "\n" || indent >= this.indentNext || !ch && !this.atEnd ? offset + indent : -1;
         }
         if (ch === "-" || ch === ".") {
-          const dt = this.buffer.substr(offset, 3);
-          if ((dt === "---" || dt === "...") && isEmpty(this.buffer[offset + 3]))
+          const dt2 = this.buffer.substr(offset, 3);
+          if ((dt2 === "---" || dt2 === "...") && isEmpty(this.buffer[offset + 3]))
             return -1;
         }
         return offset;
@@ -10074,14 +10074,14 @@ var require_lexer = __commonJS({
         }
         if (line[0] === "%") {
           let dirEnd = line.length;
-          let cs = line.indexOf("#");
-          while (cs !== -1) {
-            const ch = line[cs - 1];
+          let cs2 = line.indexOf("#");
+          while (cs2 !== -1) {
+            const ch = line[cs2 - 1];
             if (ch === " " || ch === "	") {
-              dirEnd = cs - 1;
+              dirEnd = cs2 - 1;
               break;
             } else {
-              cs = line.indexOf("#", cs + 1);
+              cs2 = line.indexOf("#", cs2 + 1);
             }
           }
           while (true) {
@@ -10112,12 +10112,12 @@ var require_lexer = __commonJS({
         if (ch === "-" || ch === ".") {
           if (!this.atEnd && !this.hasChars(4))
             return this.setNext("line-start");
-          const s = this.peek(3);
-          if ((s === "---" || s === "...") && isEmpty(this.charAt(3))) {
+          const s3 = this.peek(3);
+          if ((s3 === "---" || s3 === "...") && isEmpty(this.charAt(3))) {
             yield* this.pushCount(3);
             this.indentValue = 0;
             this.indentNext = 0;
-            return s === "---" ? "doc" : "stream";
+            return s3 === "---" ? "doc" : "stream";
           }
         }
         this.indentValue = yield* this.pushSpaces(false);
@@ -10249,9 +10249,9 @@ var require_lexer = __commonJS({
         }
       }
       *parseQuotedScalar() {
-        const quote = this.charAt(0);
-        let end = this.buffer.indexOf(quote, this.pos + 1);
-        if (quote === "'") {
+        const quote2 = this.charAt(0);
+        let end = this.buffer.indexOf(quote2, this.pos + 1);
+        if (quote2 === "'") {
           while (end !== -1 && this.buffer[end + 1] === "'")
             end = this.buffer.indexOf("'", end + 2);
         } else {
@@ -10268,10 +10268,10 @@ var require_lexer = __commonJS({
         let nl = qb.indexOf("\n", this.pos);
         if (nl !== -1) {
           while (nl !== -1) {
-            const cs = this.continueScalar(nl + 1);
-            if (cs === -1)
+            const cs2 = this.continueScalar(nl + 1);
+            if (cs2 === -1)
               break;
-            nl = qb.indexOf("\n", cs);
+            nl = qb.indexOf("\n", cs2);
           }
           if (nl !== -1) {
             end = nl - (qb[nl - 1] === "\r" ? 2 : 1);
@@ -10334,10 +10334,10 @@ var require_lexer = __commonJS({
             this.indentNext = this.blockScalarIndent + (this.indentNext === 0 ? 1 : this.indentNext);
           }
           do {
-            const cs = this.continueScalar(nl + 1);
-            if (cs === -1)
+            const cs2 = this.continueScalar(nl + 1);
+            if (cs2 === -1)
               break;
-            nl = this.buffer.indexOf("\n", cs);
+            nl = this.buffer.indexOf("\n", cs2);
           } while (nl !== -1);
           if (nl === -1) {
             if (!this.atEnd)
@@ -10396,10 +10396,10 @@ var require_lexer = __commonJS({
             if (next === "#" || inFlow && flowIndicatorChars.has(next))
               break;
             if (ch === "\n") {
-              const cs = this.continueScalar(i + 1);
-              if (cs === -1)
+              const cs2 = this.continueScalar(i + 1);
+              if (cs2 === -1)
                 break;
-              i = Math.max(i, cs - 2);
+              i = Math.max(i, cs2 - 2);
             }
           } else {
             if (inFlow && flowIndicatorChars.has(ch))
@@ -10422,11 +10422,11 @@ var require_lexer = __commonJS({
         return 0;
       }
       *pushToIndex(i, allowEmpty) {
-        const s = this.buffer.slice(this.pos, i);
-        if (s) {
-          yield s;
-          this.pos += s.length;
-          return s.length;
+        const s3 = this.buffer.slice(this.pos, i);
+        if (s3) {
+          yield s3;
+          this.pos += s3.length;
+          return s3.length;
         } else if (allowEmpty)
           yield "";
         return 0;
@@ -10594,8 +10594,8 @@ var require_parser = __commonJS({
         case "document":
           return parent.start;
         case "block-map": {
-          const it = parent.items[parent.items.length - 1];
-          return it.sep ?? it.start;
+          const it2 = parent.items[parent.items.length - 1];
+          return it2.sep ?? it2.start;
         }
         case "block-seq":
           return parent.items[parent.items.length - 1].start;
@@ -10631,19 +10631,19 @@ var require_parser = __commonJS({
     }
     function fixFlowSeqItems(fc) {
       if (fc.start.type === "flow-seq-start") {
-        for (const it of fc.items) {
-          if (it.sep && !it.value && !includesToken(it.start, "explicit-key-ind") && !includesToken(it.sep, "map-value-ind")) {
-            if (it.key)
-              it.value = it.key;
-            delete it.key;
-            if (isFlowToken(it.value)) {
-              if (it.value.end)
-                arrayPushArray(it.value.end, it.sep);
+        for (const it2 of fc.items) {
+          if (it2.sep && !it2.value && !includesToken(it2.start, "explicit-key-ind") && !includesToken(it2.sep, "map-value-ind")) {
+            if (it2.key)
+              it2.value = it2.key;
+            delete it2.key;
+            if (isFlowToken(it2.value)) {
+              if (it2.value.end)
+                arrayPushArray(it2.value.end, it2.sep);
               else
-                it.value.end = it.sep;
+                it2.value.end = it2.sep;
             } else
-              arrayPushArray(it.start, it.sep);
-            delete it.sep;
+              arrayPushArray(it2.start, it2.sep);
+            delete it2.sep;
           }
         }
       }
@@ -10738,13 +10738,13 @@ var require_parser = __commonJS({
           yield* this.pop();
       }
       get sourceToken() {
-        const st = {
+        const st2 = {
           type: this.type,
           offset: this.offset,
           indent: this.indent,
           source: this.source
         };
-        return st;
+        return st2;
       }
       *step() {
         const top = this.peek(1);
@@ -10808,36 +10808,36 @@ var require_parser = __commonJS({
               top.props.push(token);
               break;
             case "block-map": {
-              const it = top.items[top.items.length - 1];
-              if (it.value) {
+              const it2 = top.items[top.items.length - 1];
+              if (it2.value) {
                 top.items.push({ start: [], key: token, sep: [] });
                 this.onKeyLine = true;
                 return;
-              } else if (it.sep) {
-                it.value = token;
+              } else if (it2.sep) {
+                it2.value = token;
               } else {
-                Object.assign(it, { key: token, sep: [] });
-                this.onKeyLine = !it.explicitKey;
+                Object.assign(it2, { key: token, sep: [] });
+                this.onKeyLine = !it2.explicitKey;
                 return;
               }
               break;
             }
             case "block-seq": {
-              const it = top.items[top.items.length - 1];
-              if (it.value)
+              const it2 = top.items[top.items.length - 1];
+              if (it2.value)
                 top.items.push({ start: [], value: token });
               else
-                it.value = token;
+                it2.value = token;
               break;
             }
             case "flow-collection": {
-              const it = top.items[top.items.length - 1];
-              if (!it || it.value)
+              const it2 = top.items[top.items.length - 1];
+              if (!it2 || it2.value)
                 top.items.push({ start: [], key: token, sep: [] });
-              else if (it.sep)
-                it.value = token;
+              else if (it2.sep)
+                it2.value = token;
               else
-                Object.assign(it, { key: token, sep: [] });
+                Object.assign(it2, { key: token, sep: [] });
               return;
             }
             /* istanbul ignore next should not happen */
@@ -10847,7 +10847,7 @@ var require_parser = __commonJS({
           }
           if ((top.type === "document" || top.type === "block-map" || top.type === "block-seq") && (token.type === "block-map" || token.type === "block-seq")) {
             const last = token.items[token.items.length - 1];
-            if (last && !last.sep && !last.value && last.start.length > 0 && findNonEmptyIndex(last.start) === -1 && (token.indent === 0 || last.start.every((st) => st.type !== "comment" || st.indent < token.indent))) {
+            if (last && !last.sep && !last.value && last.start.length > 0 && findNonEmptyIndex(last.start) === -1 && (token.indent === 0 || last.start.every((st2) => st2.type !== "comment" || st2.indent < token.indent))) {
               if (top.type === "document")
                 top.end = last.start;
               else
@@ -10969,60 +10969,60 @@ var require_parser = __commonJS({
         }
       }
       *blockMap(map) {
-        const it = map.items[map.items.length - 1];
+        const it2 = map.items[map.items.length - 1];
         switch (this.type) {
           case "newline":
             this.onKeyLine = false;
-            if (it.value) {
-              const end = "end" in it.value ? it.value.end : void 0;
+            if (it2.value) {
+              const end = "end" in it2.value ? it2.value.end : void 0;
               const last = Array.isArray(end) ? end[end.length - 1] : void 0;
               if (last?.type === "comment")
                 end?.push(this.sourceToken);
               else
                 map.items.push({ start: [this.sourceToken] });
-            } else if (it.sep) {
-              it.sep.push(this.sourceToken);
+            } else if (it2.sep) {
+              it2.sep.push(this.sourceToken);
             } else {
-              it.start.push(this.sourceToken);
+              it2.start.push(this.sourceToken);
             }
             return;
           case "space":
           case "comment":
-            if (it.value) {
+            if (it2.value) {
               map.items.push({ start: [this.sourceToken] });
-            } else if (it.sep) {
-              it.sep.push(this.sourceToken);
+            } else if (it2.sep) {
+              it2.sep.push(this.sourceToken);
             } else {
-              if (this.atIndentedComment(it.start, map.indent)) {
+              if (this.atIndentedComment(it2.start, map.indent)) {
                 const prev = map.items[map.items.length - 2];
                 const end = prev?.value?.end;
                 if (Array.isArray(end)) {
-                  arrayPushArray(end, it.start);
+                  arrayPushArray(end, it2.start);
                   end.push(this.sourceToken);
                   map.items.pop();
                   return;
                 }
               }
-              it.start.push(this.sourceToken);
+              it2.start.push(this.sourceToken);
             }
             return;
         }
         if (this.indent >= map.indent) {
           const atMapIndent = !this.onKeyLine && this.indent === map.indent;
-          const atNextItem = atMapIndent && (it.sep || it.explicitKey) && this.type !== "seq-item-ind";
+          const atNextItem = atMapIndent && (it2.sep || it2.explicitKey) && this.type !== "seq-item-ind";
           let start = [];
-          if (atNextItem && it.sep && !it.value) {
+          if (atNextItem && it2.sep && !it2.value) {
             const nl = [];
-            for (let i = 0; i < it.sep.length; ++i) {
-              const st = it.sep[i];
-              switch (st.type) {
+            for (let i = 0; i < it2.sep.length; ++i) {
+              const st2 = it2.sep[i];
+              switch (st2.type) {
                 case "newline":
                   nl.push(i);
                   break;
                 case "space":
                   break;
                 case "comment":
-                  if (st.indent > map.indent)
+                  if (st2.indent > map.indent)
                     nl.length = 0;
                   break;
                 default:
@@ -11030,26 +11030,26 @@ var require_parser = __commonJS({
               }
             }
             if (nl.length >= 2)
-              start = it.sep.splice(nl[1]);
+              start = it2.sep.splice(nl[1]);
           }
           switch (this.type) {
             case "anchor":
             case "tag":
-              if (atNextItem || it.value) {
+              if (atNextItem || it2.value) {
                 start.push(this.sourceToken);
                 map.items.push({ start });
                 this.onKeyLine = true;
-              } else if (it.sep) {
-                it.sep.push(this.sourceToken);
+              } else if (it2.sep) {
+                it2.sep.push(this.sourceToken);
               } else {
-                it.start.push(this.sourceToken);
+                it2.start.push(this.sourceToken);
               }
               return;
             case "explicit-key-ind":
-              if (!it.sep && !it.explicitKey) {
-                it.start.push(this.sourceToken);
-                it.explicitKey = true;
-              } else if (atNextItem || it.value) {
+              if (!it2.sep && !it2.explicitKey) {
+                it2.start.push(this.sourceToken);
+                it2.explicitKey = true;
+              } else if (atNextItem || it2.value) {
                 start.push(this.sourceToken);
                 map.items.push({ start, explicitKey: true });
               } else {
@@ -11063,12 +11063,12 @@ var require_parser = __commonJS({
               this.onKeyLine = true;
               return;
             case "map-value-ind":
-              if (it.explicitKey) {
-                if (!it.sep) {
-                  if (includesToken(it.start, "newline")) {
-                    Object.assign(it, { key: null, sep: [this.sourceToken] });
+              if (it2.explicitKey) {
+                if (!it2.sep) {
+                  if (includesToken(it2.start, "newline")) {
+                    Object.assign(it2, { key: null, sep: [this.sourceToken] });
                   } else {
-                    const start2 = getFirstKeyStartProps(it.start);
+                    const start2 = getFirstKeyStartProps(it2.start);
                     this.stack.push({
                       type: "block-map",
                       offset: this.offset,
@@ -11076,22 +11076,22 @@ var require_parser = __commonJS({
                       items: [{ start: start2, key: null, sep: [this.sourceToken] }]
                     });
                   }
-                } else if (it.value) {
+                } else if (it2.value) {
                   map.items.push({ start: [], key: null, sep: [this.sourceToken] });
-                } else if (includesToken(it.sep, "map-value-ind")) {
+                } else if (includesToken(it2.sep, "map-value-ind")) {
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
                     indent: this.indent,
                     items: [{ start, key: null, sep: [this.sourceToken] }]
                   });
-                } else if (isFlowToken(it.key) && !includesToken(it.sep, "newline")) {
-                  const start2 = getFirstKeyStartProps(it.start);
-                  const key = it.key;
-                  const sep3 = it.sep;
+                } else if (isFlowToken(it2.key) && !includesToken(it2.sep, "newline")) {
+                  const start2 = getFirstKeyStartProps(it2.start);
+                  const key = it2.key;
+                  const sep3 = it2.sep;
                   sep3.push(this.sourceToken);
-                  delete it.key;
-                  delete it.sep;
+                  delete it2.key;
+                  delete it2.sep;
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
@@ -11099,16 +11099,16 @@ var require_parser = __commonJS({
                     items: [{ start: start2, key, sep: sep3 }]
                   });
                 } else if (start.length > 0) {
-                  it.sep = it.sep.concat(start, this.sourceToken);
+                  it2.sep = it2.sep.concat(start, this.sourceToken);
                 } else {
-                  it.sep.push(this.sourceToken);
+                  it2.sep.push(this.sourceToken);
                 }
               } else {
-                if (!it.sep) {
-                  Object.assign(it, { key: null, sep: [this.sourceToken] });
-                } else if (it.value || atNextItem) {
+                if (!it2.sep) {
+                  Object.assign(it2, { key: null, sep: [this.sourceToken] });
+                } else if (it2.value || atNextItem) {
                   map.items.push({ start, key: null, sep: [this.sourceToken] });
-                } else if (includesToken(it.sep, "map-value-ind")) {
+                } else if (includesToken(it2.sep, "map-value-ind")) {
                   this.stack.push({
                     type: "block-map",
                     offset: this.offset,
@@ -11116,7 +11116,7 @@ var require_parser = __commonJS({
                     items: [{ start: [], key: null, sep: [this.sourceToken] }]
                   });
                 } else {
-                  it.sep.push(this.sourceToken);
+                  it2.sep.push(this.sourceToken);
                 }
               }
               this.onKeyLine = true;
@@ -11125,14 +11125,14 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs = this.flowScalar(this.type);
-              if (atNextItem || it.value) {
-                map.items.push({ start, key: fs, sep: [] });
+              const fs2 = this.flowScalar(this.type);
+              if (atNextItem || it2.value) {
+                map.items.push({ start, key: fs2, sep: [] });
                 this.onKeyLine = true;
-              } else if (it.sep) {
-                this.stack.push(fs);
+              } else if (it2.sep) {
+                this.stack.push(fs2);
               } else {
-                Object.assign(it, { key: fs, sep: [] });
+                Object.assign(it2, { key: fs2, sep: [] });
                 this.onKeyLine = true;
               }
               return;
@@ -11141,7 +11141,7 @@ var require_parser = __commonJS({
               const bv = this.startBlockValue(map);
               if (bv) {
                 if (bv.type === "block-seq") {
-                  if (!it.explicitKey && it.sep && !includesToken(it.sep, "newline")) {
+                  if (!it2.explicitKey && it2.sep && !includesToken(it2.sep, "newline")) {
                     yield* this.pop({
                       type: "error",
                       offset: this.offset,
@@ -11163,50 +11163,50 @@ var require_parser = __commonJS({
         yield* this.step();
       }
       *blockSequence(seq) {
-        const it = seq.items[seq.items.length - 1];
+        const it2 = seq.items[seq.items.length - 1];
         switch (this.type) {
           case "newline":
-            if (it.value) {
-              const end = "end" in it.value ? it.value.end : void 0;
+            if (it2.value) {
+              const end = "end" in it2.value ? it2.value.end : void 0;
               const last = Array.isArray(end) ? end[end.length - 1] : void 0;
               if (last?.type === "comment")
                 end?.push(this.sourceToken);
               else
                 seq.items.push({ start: [this.sourceToken] });
             } else
-              it.start.push(this.sourceToken);
+              it2.start.push(this.sourceToken);
             return;
           case "space":
           case "comment":
-            if (it.value)
+            if (it2.value)
               seq.items.push({ start: [this.sourceToken] });
             else {
-              if (this.atIndentedComment(it.start, seq.indent)) {
+              if (this.atIndentedComment(it2.start, seq.indent)) {
                 const prev = seq.items[seq.items.length - 2];
                 const end = prev?.value?.end;
                 if (Array.isArray(end)) {
-                  arrayPushArray(end, it.start);
+                  arrayPushArray(end, it2.start);
                   end.push(this.sourceToken);
                   seq.items.pop();
                   return;
                 }
               }
-              it.start.push(this.sourceToken);
+              it2.start.push(this.sourceToken);
             }
             return;
           case "anchor":
           case "tag":
-            if (it.value || this.indent <= seq.indent)
+            if (it2.value || this.indent <= seq.indent)
               break;
-            it.start.push(this.sourceToken);
+            it2.start.push(this.sourceToken);
             return;
           case "seq-item-ind":
             if (this.indent !== seq.indent)
               break;
-            if (it.value || includesToken(it.start, "seq-item-ind"))
+            if (it2.value || includesToken(it2.start, "seq-item-ind"))
               seq.items.push({ start: [this.sourceToken] });
             else
-              it.start.push(this.sourceToken);
+              it2.start.push(this.sourceToken);
             return;
         }
         if (this.indent > seq.indent) {
@@ -11220,7 +11220,7 @@ var require_parser = __commonJS({
         yield* this.step();
       }
       *flowCollection(fc) {
-        const it = fc.items[fc.items.length - 1];
+        const it2 = fc.items[fc.items.length - 1];
         if (this.type === "flow-error-end") {
           let top;
           do {
@@ -11231,42 +11231,42 @@ var require_parser = __commonJS({
           switch (this.type) {
             case "comma":
             case "explicit-key-ind":
-              if (!it || it.sep)
+              if (!it2 || it2.sep)
                 fc.items.push({ start: [this.sourceToken] });
               else
-                it.start.push(this.sourceToken);
+                it2.start.push(this.sourceToken);
               return;
             case "map-value-ind":
-              if (!it || it.value)
+              if (!it2 || it2.value)
                 fc.items.push({ start: [], key: null, sep: [this.sourceToken] });
-              else if (it.sep)
-                it.sep.push(this.sourceToken);
+              else if (it2.sep)
+                it2.sep.push(this.sourceToken);
               else
-                Object.assign(it, { key: null, sep: [this.sourceToken] });
+                Object.assign(it2, { key: null, sep: [this.sourceToken] });
               return;
             case "space":
             case "comment":
             case "newline":
             case "anchor":
             case "tag":
-              if (!it || it.value)
+              if (!it2 || it2.value)
                 fc.items.push({ start: [this.sourceToken] });
-              else if (it.sep)
-                it.sep.push(this.sourceToken);
+              else if (it2.sep)
+                it2.sep.push(this.sourceToken);
               else
-                it.start.push(this.sourceToken);
+                it2.start.push(this.sourceToken);
               return;
             case "alias":
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs = this.flowScalar(this.type);
-              if (!it || it.value)
-                fc.items.push({ start: [], key: fs, sep: [] });
-              else if (it.sep)
-                this.stack.push(fs);
+              const fs2 = this.flowScalar(this.type);
+              if (!it2 || it2.value)
+                fc.items.push({ start: [], key: fs2, sep: [] });
+              else if (it2.sep)
+                this.stack.push(fs2);
               else
-                Object.assign(it, { key: fs, sep: [] });
+                Object.assign(it2, { key: fs2, sep: [] });
               return;
             }
             case "flow-map-end":
@@ -11383,7 +11383,7 @@ var require_parser = __commonJS({
           return false;
         if (this.indent <= indent)
           return false;
-        return start.every((st) => st.type === "newline" || st.type === "space");
+        return start.every((st2) => st2.type === "newline" || st2.type === "space");
       }
       *documentEnd(docEnd) {
         if (this.type !== "doc-mode") {
@@ -11585,11 +11585,11 @@ var require_code = __commonJS({
     exports._CodeOrName = _CodeOrName;
     exports.IDENTIFIER = /^[a-z$_][a-z$_0-9]*$/i;
     var Name = class extends _CodeOrName {
-      constructor(s) {
+      constructor(s3) {
         super();
-        if (!exports.IDENTIFIER.test(s))
+        if (!exports.IDENTIFIER.test(s3))
           throw new Error("CodeGen: name must be a valid identifier");
-        this.str = s;
+        this.str = s3;
       }
       toString() {
         return this.str;
@@ -11618,7 +11618,7 @@ var require_code = __commonJS({
       }
       get str() {
         var _a;
-        return (_a = this._str) !== null && _a !== void 0 ? _a : this._str = this._items.reduce((s, c) => `${s}${c}`, "");
+        return (_a = this._str) !== null && _a !== void 0 ? _a : this._str = this._items.reduce((s3, c) => `${s3}${c}`, "");
       }
       get names() {
         var _a;
@@ -11631,7 +11631,7 @@ var require_code = __commonJS({
     };
     exports._Code = _Code;
     exports.nil = new _Code("");
-    function _(strs, ...args) {
+    function _2(strs, ...args) {
       const code2 = [strs[0]];
       let i = 0;
       while (i < args.length) {
@@ -11640,7 +11640,7 @@ var require_code = __commonJS({
       }
       return new _Code(code2);
     }
-    exports._ = _;
+    exports._ = _2;
     var plus = new _Code("+");
     function str(strs, ...args) {
       const expr = [safeStringify(strs[0])];
@@ -11677,22 +11677,22 @@ var require_code = __commonJS({
         i++;
       }
     }
-    function mergeExprItems(a, b) {
-      if (b === '""')
+    function mergeExprItems(a, b2) {
+      if (b2 === '""')
         return a;
       if (a === '""')
-        return b;
+        return b2;
       if (typeof a == "string") {
-        if (b instanceof Name || a[a.length - 1] !== '"')
+        if (b2 instanceof Name || a[a.length - 1] !== '"')
           return;
-        if (typeof b != "string")
-          return `${a.slice(0, -1)}${b}"`;
-        if (b[0] === '"')
-          return a.slice(0, -1) + b.slice(1);
+        if (typeof b2 != "string")
+          return `${a.slice(0, -1)}${b2}"`;
+        if (b2[0] === '"')
+          return a.slice(0, -1) + b2.slice(1);
         return;
       }
-      if (typeof b == "string" && b[0] === '"' && !(a instanceof Name))
-        return `"${a}${b.slice(1)}`;
+      if (typeof b2 == "string" && b2[0] === '"' && !(a instanceof Name))
+        return `"${a}${b2.slice(1)}`;
       return;
     }
     function strConcat(c1, c2) {
@@ -11711,7 +11711,7 @@ var require_code = __commonJS({
     }
     exports.safeStringify = safeStringify;
     function getProperty(key) {
-      return typeof key == "string" && exports.IDENTIFIER.test(key) ? new _Code(`.${key}`) : _`[${key}]`;
+      return typeof key == "string" && exports.IDENTIFIER.test(key) ? new _Code(`.${key}`) : _2`[${key}]`;
     }
     exports.getProperty = getProperty;
     function getEsmExportName(key) {
@@ -11808,26 +11808,26 @@ var require_scope = __commonJS({
         const name = this.toName(nameOrPrefix);
         const { prefix } = name;
         const valueKey = (_a = value.key) !== null && _a !== void 0 ? _a : value.ref;
-        let vs = this._values[prefix];
-        if (vs) {
-          const _name = vs.get(valueKey);
+        let vs2 = this._values[prefix];
+        if (vs2) {
+          const _name = vs2.get(valueKey);
           if (_name)
             return _name;
         } else {
-          vs = this._values[prefix] = /* @__PURE__ */ new Map();
+          vs2 = this._values[prefix] = /* @__PURE__ */ new Map();
         }
-        vs.set(valueKey, name);
-        const s = this._scope[prefix] || (this._scope[prefix] = []);
-        const itemIndex = s.length;
-        s[itemIndex] = value.ref;
+        vs2.set(valueKey, name);
+        const s3 = this._scope[prefix] || (this._scope[prefix] = []);
+        const itemIndex = s3.length;
+        s3[itemIndex] = value.ref;
         name.setValue(value, { property: prefix, itemIndex });
         return name;
       }
       getValue(prefix, keyOrRef) {
-        const vs = this._values[prefix];
-        if (!vs)
+        const vs2 = this._values[prefix];
+        if (!vs2)
           return;
-        return vs.get(keyOrRef);
+        return vs2.get(keyOrRef);
       }
       scopeRefs(scopeName, values = this._values) {
         return this._reduceValues(values, (name) => {
@@ -11846,11 +11846,11 @@ var require_scope = __commonJS({
       _reduceValues(values, valueCode, usedValues = {}, getCode) {
         let code2 = code_1.nil;
         for (const prefix in values) {
-          const vs = values[prefix];
-          if (!vs)
+          const vs2 = values[prefix];
+          if (!vs2)
             continue;
           const nameSet = usedValues[prefix] = usedValues[prefix] || /* @__PURE__ */ new Map();
-          vs.forEach((name) => {
+          vs2.forEach((name) => {
             if (nameSet.has(name))
               return;
             nameSet.set(name, UsedValueState.Started);
@@ -11946,10 +11946,10 @@ var require_codegen = __commonJS({
         this.name = name;
         this.rhs = rhs;
       }
-      render({ es5, _n }) {
+      render({ es5, _n: _n2 }) {
         const varKind = es5 ? scope_1.varKinds.var : this.varKind;
         const rhs = this.rhs === void 0 ? "" : ` = ${this.rhs}`;
-        return `${varKind} ${this.name}${rhs};` + _n;
+        return `${varKind} ${this.name}${rhs};` + _n2;
       }
       optimizeNames(names, constants) {
         if (!names[this.name.str])
@@ -11969,8 +11969,8 @@ var require_codegen = __commonJS({
         this.rhs = rhs;
         this.sideEffects = sideEffects;
       }
-      render({ _n }) {
-        return `${this.lhs} = ${this.rhs};` + _n;
+      render({ _n: _n2 }) {
+        return `${this.lhs} = ${this.rhs};` + _n2;
       }
       optimizeNames(names, constants) {
         if (this.lhs instanceof code_1.Name && !names[this.lhs.str] && !this.sideEffects)
@@ -11988,8 +11988,8 @@ var require_codegen = __commonJS({
         super(lhs, rhs, sideEffects);
         this.op = op;
       }
-      render({ _n }) {
-        return `${this.lhs} ${this.op}= ${this.rhs};` + _n;
+      render({ _n: _n2 }) {
+        return `${this.lhs} ${this.op}= ${this.rhs};` + _n2;
       }
     };
     var Label = class extends Node {
@@ -11998,8 +11998,8 @@ var require_codegen = __commonJS({
         this.label = label;
         this.names = {};
       }
-      render({ _n }) {
-        return `${this.label}:` + _n;
+      render({ _n: _n2 }) {
+        return `${this.label}:` + _n2;
       }
     };
     var Break = class extends Node {
@@ -12008,9 +12008,9 @@ var require_codegen = __commonJS({
         this.label = label;
         this.names = {};
       }
-      render({ _n }) {
+      render({ _n: _n2 }) {
         const label = this.label ? ` ${this.label}` : "";
-        return `break${label};` + _n;
+        return `break${label};` + _n2;
       }
     };
     var Throw = class extends Node {
@@ -12018,8 +12018,8 @@ var require_codegen = __commonJS({
         super();
         this.error = error;
       }
-      render({ _n }) {
-        return `throw ${this.error};` + _n;
+      render({ _n: _n2 }) {
+        return `throw ${this.error};` + _n2;
       }
       get names() {
         return this.error.names;
@@ -12030,8 +12030,8 @@ var require_codegen = __commonJS({
         super();
         this.code = code2;
       }
-      render({ _n }) {
-        return `${this.code};` + _n;
+      render({ _n: _n2 }) {
+        return `${this.code};` + _n2;
       }
       optimizeNodes() {
         return `${this.code}` ? this : void 0;
@@ -12110,8 +12110,8 @@ var require_codegen = __commonJS({
           return this.nodes;
         let e = this.else;
         if (e) {
-          const ns = e.optimizeNodes();
-          e = this.else = Array.isArray(ns) ? new Else(ns) : ns;
+          const ns2 = e.optimizeNodes();
+          e = this.else = Array.isArray(ns2) ? new Else(ns2) : ns2;
         }
         if (e) {
           if (cond === false)
@@ -12163,17 +12163,17 @@ var require_codegen = __commonJS({
       }
     };
     var ForRange = class extends For {
-      constructor(varKind, name, from, to) {
+      constructor(varKind, name, from, to2) {
         super();
         this.varKind = varKind;
         this.name = name;
         this.from = from;
-        this.to = to;
+        this.to = to2;
       }
       render(opts) {
         const varKind = opts.es5 ? scope_1.varKinds.var : this.varKind;
-        const { name, from, to } = this;
-        return `for(${varKind} ${name}=${from}; ${name}<${to}; ${name}++)` + super.render(opts);
+        const { name, from, to: to2 } = this;
+        return `for(${varKind} ${name}=${from}; ${name}<${to2}; ${name}++)` + super.render(opts);
       }
       get names() {
         const names = addExprNames(super.names, this.from);
@@ -12292,8 +12292,8 @@ var require_codegen = __commonJS({
       // reserves unique name in the external scope and assigns value to it
       scopeValue(prefixOrName, value) {
         const name = this._extScope.value(prefixOrName, value);
-        const vs = this._values[name.prefix] || (this._values[name.prefix] = /* @__PURE__ */ new Set());
-        vs.add(name);
+        const vs2 = this._values[name.prefix] || (this._values[name.prefix] = /* @__PURE__ */ new Set());
+        vs2.add(name);
         return name;
       }
       getScopeValue(prefix, keyOrRef) {
@@ -12392,9 +12392,9 @@ var require_codegen = __commonJS({
         return this._for(new ForLoop(iteration), forBody);
       }
       // `for` statement for a range of values
-      forRange(nameOrPrefix, from, to, forBody, varKind = this.opts.es5 ? scope_1.varKinds.var : scope_1.varKinds.let) {
+      forRange(nameOrPrefix, from, to2, forBody, varKind = this.opts.es5 ? scope_1.varKinds.var : scope_1.varKinds.let) {
         const name = this._scope.toName(nameOrPrefix);
-        return this._for(new ForRange(varKind, name, from, to), () => forBody(name));
+        return this._for(new ForRange(varKind, name, from, to2), () => forBody(name));
       }
       // `for-of` statement (in es5 mode replace with a normal for loop)
       forOf(nameOrPrefix, iterable, forBody, varKind = scope_1.varKinds.const) {
@@ -12524,12 +12524,12 @@ var require_codegen = __commonJS({
         return this._nodes[0];
       }
       get _currNode() {
-        const ns = this._nodes;
-        return ns[ns.length - 1];
+        const ns2 = this._nodes;
+        return ns2[ns2.length - 1];
       }
       set _currNode(node2) {
-        const ns = this._nodes;
-        ns[ns.length - 1] = node2;
+        const ns2 = this._nodes;
+        ns2[ns2.length - 1] = node2;
       }
     };
     exports.CodeGen = CodeGen;
@@ -12580,10 +12580,10 @@ var require_codegen = __commonJS({
     }
     exports.and = and2;
     var orCode = mappend(exports.operators.OR);
-    function or2(...args) {
+    function or3(...args) {
       return args.reduce(orCode);
     }
-    exports.or = or2;
+    exports.or = or3;
     function mappend(op) {
       return (x, y) => x === code_1.nil ? y : y === code_1.nil ? x : (0, code_1._)`${par(x)} ${op} ${par(y)}`;
     }
@@ -12608,17 +12608,17 @@ var require_util = __commonJS({
       return hash;
     }
     exports.toHash = toHash;
-    function alwaysValidSchema(it, schema) {
+    function alwaysValidSchema(it2, schema) {
       if (typeof schema == "boolean")
         return schema;
       if (Object.keys(schema).length === 0)
         return true;
-      checkUnknownRules(it, schema);
-      return !schemaHasRules(schema, it.self.RULES.all);
+      checkUnknownRules(it2, schema);
+      return !schemaHasRules(schema, it2.self.RULES.all);
     }
     exports.alwaysValidSchema = alwaysValidSchema;
-    function checkUnknownRules(it, schema = it.schema) {
-      const { opts, self: self2 } = it;
+    function checkUnknownRules(it2, schema = it2.schema) {
+      const { opts, self: self2 } = it2;
       if (!opts.strictSchema)
         return;
       if (typeof schema === "boolean")
@@ -12626,7 +12626,7 @@ var require_util = __commonJS({
       const rules = self2.RULES.keywords;
       for (const key in schema) {
         if (!rules[key])
-          checkStrictMode(it, `unknown keyword: "${key}"`);
+          checkStrictMode(it2, `unknown keyword: "${key}"`);
       }
     }
     exports.checkUnknownRules = checkUnknownRules;
@@ -12676,62 +12676,62 @@ var require_util = __commonJS({
       return str.replace(/~1/g, "/").replace(/~0/g, "~");
     }
     exports.unescapeJsonPointer = unescapeJsonPointer;
-    function eachItem(xs, f) {
-      if (Array.isArray(xs)) {
-        for (const x of xs)
-          f(x);
+    function eachItem(xs2, f2) {
+      if (Array.isArray(xs2)) {
+        for (const x of xs2)
+          f2(x);
       } else {
-        f(xs);
+        f2(xs2);
       }
     }
     exports.eachItem = eachItem;
     function makeMergeEvaluated({ mergeNames, mergeToName, mergeValues, resultToName }) {
-      return (gen, from, to, toName) => {
-        const res = to === void 0 ? from : to instanceof codegen_1.Name ? (from instanceof codegen_1.Name ? mergeNames(gen, from, to) : mergeToName(gen, from, to), to) : from instanceof codegen_1.Name ? (mergeToName(gen, to, from), from) : mergeValues(from, to);
+      return (gen, from, to2, toName) => {
+        const res = to2 === void 0 ? from : to2 instanceof codegen_1.Name ? (from instanceof codegen_1.Name ? mergeNames(gen, from, to2) : mergeToName(gen, from, to2), to2) : from instanceof codegen_1.Name ? (mergeToName(gen, to2, from), from) : mergeValues(from, to2);
         return toName === codegen_1.Name && !(res instanceof codegen_1.Name) ? resultToName(gen, res) : res;
       };
     }
     exports.mergeEvaluated = {
       props: makeMergeEvaluated({
-        mergeNames: (gen, from, to) => gen.if((0, codegen_1._)`${to} !== true && ${from} !== undefined`, () => {
-          gen.if((0, codegen_1._)`${from} === true`, () => gen.assign(to, true), () => gen.assign(to, (0, codegen_1._)`${to} || {}`).code((0, codegen_1._)`Object.assign(${to}, ${from})`));
+        mergeNames: (gen, from, to2) => gen.if((0, codegen_1._)`${to2} !== true && ${from} !== undefined`, () => {
+          gen.if((0, codegen_1._)`${from} === true`, () => gen.assign(to2, true), () => gen.assign(to2, (0, codegen_1._)`${to2} || {}`).code((0, codegen_1._)`Object.assign(${to2}, ${from})`));
         }),
-        mergeToName: (gen, from, to) => gen.if((0, codegen_1._)`${to} !== true`, () => {
+        mergeToName: (gen, from, to2) => gen.if((0, codegen_1._)`${to2} !== true`, () => {
           if (from === true) {
-            gen.assign(to, true);
+            gen.assign(to2, true);
           } else {
-            gen.assign(to, (0, codegen_1._)`${to} || {}`);
-            setEvaluated(gen, to, from);
+            gen.assign(to2, (0, codegen_1._)`${to2} || {}`);
+            setEvaluated(gen, to2, from);
           }
         }),
-        mergeValues: (from, to) => from === true ? true : { ...from, ...to },
+        mergeValues: (from, to2) => from === true ? true : { ...from, ...to2 },
         resultToName: evaluatedPropsToName
       }),
       items: makeMergeEvaluated({
-        mergeNames: (gen, from, to) => gen.if((0, codegen_1._)`${to} !== true && ${from} !== undefined`, () => gen.assign(to, (0, codegen_1._)`${from} === true ? true : ${to} > ${from} ? ${to} : ${from}`)),
-        mergeToName: (gen, from, to) => gen.if((0, codegen_1._)`${to} !== true`, () => gen.assign(to, from === true ? true : (0, codegen_1._)`${to} > ${from} ? ${to} : ${from}`)),
-        mergeValues: (from, to) => from === true ? true : Math.max(from, to),
+        mergeNames: (gen, from, to2) => gen.if((0, codegen_1._)`${to2} !== true && ${from} !== undefined`, () => gen.assign(to2, (0, codegen_1._)`${from} === true ? true : ${to2} > ${from} ? ${to2} : ${from}`)),
+        mergeToName: (gen, from, to2) => gen.if((0, codegen_1._)`${to2} !== true`, () => gen.assign(to2, from === true ? true : (0, codegen_1._)`${to2} > ${from} ? ${to2} : ${from}`)),
+        mergeValues: (from, to2) => from === true ? true : Math.max(from, to2),
         resultToName: (gen, items) => gen.var("items", items)
       })
     };
-    function evaluatedPropsToName(gen, ps) {
-      if (ps === true)
+    function evaluatedPropsToName(gen, ps2) {
+      if (ps2 === true)
         return gen.var("props", true);
       const props = gen.var("props", (0, codegen_1._)`{}`);
-      if (ps !== void 0)
-        setEvaluated(gen, props, ps);
+      if (ps2 !== void 0)
+        setEvaluated(gen, props, ps2);
       return props;
     }
     exports.evaluatedPropsToName = evaluatedPropsToName;
-    function setEvaluated(gen, props, ps) {
-      Object.keys(ps).forEach((p) => gen.assign((0, codegen_1._)`${props}${(0, codegen_1.getProperty)(p)}`, true));
+    function setEvaluated(gen, props, ps2) {
+      Object.keys(ps2).forEach((p2) => gen.assign((0, codegen_1._)`${props}${(0, codegen_1.getProperty)(p2)}`, true));
     }
     exports.setEvaluated = setEvaluated;
     var snippets = {};
-    function useFunc(gen, f) {
+    function useFunc(gen, f2) {
       return gen.scopeValue("func", {
-        ref: f,
-        code: snippets[f.code] || (snippets[f.code] = new code_1._Code(f.code))
+        ref: f2,
+        code: snippets[f2.code] || (snippets[f2.code] = new code_1._Code(f2.code))
       });
     }
     exports.useFunc = useFunc;
@@ -12748,13 +12748,13 @@ var require_util = __commonJS({
       return jsPropertySyntax ? (0, codegen_1.getProperty)(dataProp).toString() : "/" + escapeJsonPointer(dataProp);
     }
     exports.getErrorPath = getErrorPath;
-    function checkStrictMode(it, msg, mode = it.opts.strictSchema) {
+    function checkStrictMode(it2, msg, mode = it2.opts.strictSchema) {
       if (!mode)
         return;
       msg = `strict mode: ${msg}`;
       if (mode === true)
         throw new Error(msg);
-      it.self.logger.warn(msg);
+      it2.self.logger.warn(msg);
     }
     exports.checkStrictMode = checkStrictMode;
   }
@@ -12815,23 +12815,23 @@ var require_errors2 = __commonJS({
       message: ({ keyword, schemaType }) => schemaType ? (0, codegen_1.str)`"${keyword}" keyword must be ${schemaType} ($data)` : (0, codegen_1.str)`"${keyword}" keyword is invalid ($data)`
     };
     function reportError(cxt, error = exports.keywordError, errorPaths, overrideAllErrors) {
-      const { it } = cxt;
-      const { gen, compositeRule, allErrors } = it;
+      const { it: it2 } = cxt;
+      const { gen, compositeRule, allErrors } = it2;
       const errObj = errorObjectCode(cxt, error, errorPaths);
       if (overrideAllErrors !== null && overrideAllErrors !== void 0 ? overrideAllErrors : compositeRule || allErrors) {
         addError(gen, errObj);
       } else {
-        returnErrors(it, (0, codegen_1._)`[${errObj}]`);
+        returnErrors(it2, (0, codegen_1._)`[${errObj}]`);
       }
     }
     exports.reportError = reportError;
     function reportExtraError(cxt, error = exports.keywordError, errorPaths) {
-      const { it } = cxt;
-      const { gen, compositeRule, allErrors } = it;
+      const { it: it2 } = cxt;
+      const { gen, compositeRule, allErrors } = it2;
       const errObj = errorObjectCode(cxt, error, errorPaths);
       addError(gen, errObj);
       if (!(compositeRule || allErrors)) {
-        returnErrors(it, names_1.default.vErrors);
+        returnErrors(it2, names_1.default.vErrors);
       }
     }
     exports.reportExtraError = reportExtraError;
@@ -12840,15 +12840,15 @@ var require_errors2 = __commonJS({
       gen.if((0, codegen_1._)`${names_1.default.vErrors} !== null`, () => gen.if(errsCount, () => gen.assign((0, codegen_1._)`${names_1.default.vErrors}.length`, errsCount), () => gen.assign(names_1.default.vErrors, null)));
     }
     exports.resetErrorsCount = resetErrorsCount;
-    function extendErrors({ gen, keyword, schemaValue, data, errsCount, it }) {
+    function extendErrors({ gen, keyword, schemaValue, data, errsCount, it: it2 }) {
       if (errsCount === void 0)
         throw new Error("ajv implementation error");
       const err = gen.name("err");
       gen.forRange("i", errsCount, names_1.default.errors, (i) => {
         gen.const(err, (0, codegen_1._)`${names_1.default.vErrors}[${i}]`);
-        gen.if((0, codegen_1._)`${err}.instancePath === undefined`, () => gen.assign((0, codegen_1._)`${err}.instancePath`, (0, codegen_1.strConcat)(names_1.default.instancePath, it.errorPath)));
-        gen.assign((0, codegen_1._)`${err}.schemaPath`, (0, codegen_1.str)`${it.errSchemaPath}/${keyword}`);
-        if (it.opts.verbose) {
+        gen.if((0, codegen_1._)`${err}.instancePath === undefined`, () => gen.assign((0, codegen_1._)`${err}.instancePath`, (0, codegen_1.strConcat)(names_1.default.instancePath, it2.errorPath)));
+        gen.assign((0, codegen_1._)`${err}.schemaPath`, (0, codegen_1.str)`${it2.errSchemaPath}/${keyword}`);
+        if (it2.opts.verbose) {
           gen.assign((0, codegen_1._)`${err}.schema`, schemaValue);
           gen.assign((0, codegen_1._)`${err}.data`, data);
         }
@@ -12860,10 +12860,10 @@ var require_errors2 = __commonJS({
       gen.if((0, codegen_1._)`${names_1.default.vErrors} === null`, () => gen.assign(names_1.default.vErrors, (0, codegen_1._)`[${err}]`), (0, codegen_1._)`${names_1.default.vErrors}.push(${err})`);
       gen.code((0, codegen_1._)`${names_1.default.errors}++`);
     }
-    function returnErrors(it, errs) {
-      const { gen, validateName, schemaEnv } = it;
+    function returnErrors(it2, errs) {
+      const { gen, validateName, schemaEnv } = it2;
       if (schemaEnv.$async) {
-        gen.throw((0, codegen_1._)`new ${it.ValidationError}(${errs})`);
+        gen.throw((0, codegen_1._)`new ${it2.ValidationError}(${errs})`);
       } else {
         gen.assign((0, codegen_1._)`${validateName}.errors`, errs);
         gen.return(false);
@@ -12886,9 +12886,9 @@ var require_errors2 = __commonJS({
       return errorObject(cxt, error, errorPaths);
     }
     function errorObject(cxt, error, errorPaths = {}) {
-      const { gen, it } = cxt;
+      const { gen, it: it2 } = cxt;
       const keyValues = [
-        errorInstancePath(it, errorPaths),
+        errorInstancePath(it2, errorPaths),
         errorSchemaPath(cxt, errorPaths)
       ];
       extraErrorProps(cxt, error, keyValues);
@@ -12906,8 +12906,8 @@ var require_errors2 = __commonJS({
       return [E.schemaPath, schPath];
     }
     function extraErrorProps(cxt, { params, message }, keyValues) {
-      const { keyword, data, schemaValue, it } = cxt;
-      const { opts, propertyName, topSchemaRef, schemaPath } = it;
+      const { keyword, data, schemaValue, it: it2 } = cxt;
+      const { opts, propertyName, topSchemaRef, schemaPath } = it2;
       keyValues.push([E.keyword, keyword], [E.params, typeof params == "function" ? params(cxt) : params || (0, codegen_1._)`{}`]);
       if (opts.messages) {
         keyValues.push([E.message, typeof message == "function" ? message(cxt) : message]);
@@ -12933,10 +12933,10 @@ var require_boolSchema = __commonJS({
     var boolError = {
       message: "boolean schema is false"
     };
-    function topBoolOrEmptySchema(it) {
-      const { gen, schema, validateName } = it;
+    function topBoolOrEmptySchema(it2) {
+      const { gen, schema, validateName } = it2;
       if (schema === false) {
-        falseSchemaError(it, false);
+        falseSchemaError(it2, false);
       } else if (typeof schema == "object" && schema.$async === true) {
         gen.return(names_1.default.data);
       } else {
@@ -12945,18 +12945,18 @@ var require_boolSchema = __commonJS({
       }
     }
     exports.topBoolOrEmptySchema = topBoolOrEmptySchema;
-    function boolOrEmptySchema(it, valid) {
-      const { gen, schema } = it;
+    function boolOrEmptySchema(it2, valid) {
+      const { gen, schema } = it2;
       if (schema === false) {
         gen.var(valid, false);
-        falseSchemaError(it);
+        falseSchemaError(it2);
       } else {
         gen.var(valid, true);
       }
     }
     exports.boolOrEmptySchema = boolOrEmptySchema;
-    function falseSchemaError(it, overrideAllErrors) {
-      const { gen, data } = it;
+    function falseSchemaError(it2, overrideAllErrors) {
+      const { gen, data } = it2;
       const cxt = {
         gen,
         keyword: "false schema",
@@ -12965,7 +12965,7 @@ var require_boolSchema = __commonJS({
         schemaCode: false,
         schemaValue: false,
         params: {},
-        it
+        it: it2
       };
       (0, errors_1.reportError)(cxt, boolError, void 0, overrideAllErrors);
     }
@@ -13058,24 +13058,24 @@ var require_dataType = __commonJS({
       return types;
     }
     exports.getSchemaTypes = getSchemaTypes;
-    function getJSONTypes(ts) {
-      const types = Array.isArray(ts) ? ts : ts ? [ts] : [];
+    function getJSONTypes(ts2) {
+      const types = Array.isArray(ts2) ? ts2 : ts2 ? [ts2] : [];
       if (types.every(rules_1.isJSONType))
         return types;
       throw new Error("type must be JSONType or JSONType[]: " + types.join(","));
     }
     exports.getJSONTypes = getJSONTypes;
-    function coerceAndCheckDataType(it, types) {
-      const { gen, data, opts } = it;
+    function coerceAndCheckDataType(it2, types) {
+      const { gen, data, opts } = it2;
       const coerceTo = coerceToTypes(types, opts.coerceTypes);
-      const checkTypes = types.length > 0 && !(coerceTo.length === 0 && types.length === 1 && (0, applicability_1.schemaHasRulesForType)(it, types[0]));
+      const checkTypes = types.length > 0 && !(coerceTo.length === 0 && types.length === 1 && (0, applicability_1.schemaHasRulesForType)(it2, types[0]));
       if (checkTypes) {
         const wrongType = checkDataTypes(types, data, opts.strictNumbers, DataType2.Wrong);
         gen.if(wrongType, () => {
           if (coerceTo.length)
-            coerceData(it, types, coerceTo);
+            coerceData(it2, types, coerceTo);
           else
-            reportTypeError(it);
+            reportTypeError(it2);
         });
       }
       return checkTypes;
@@ -13085,8 +13085,8 @@ var require_dataType = __commonJS({
     function coerceToTypes(types, coerceTypes) {
       return coerceTypes ? types.filter((t) => COERCIBLE.has(t) || coerceTypes === "array" && t === "array") : [];
     }
-    function coerceData(it, types, coerceTo) {
-      const { gen, data, opts } = it;
+    function coerceData(it2, types, coerceTo) {
+      const { gen, data, opts } = it2;
       const dataType = gen.let("dataType", (0, codegen_1._)`typeof ${data}`);
       const coerced = gen.let("coerced", (0, codegen_1._)`undefined`);
       if (opts.coerceTypes === "array") {
@@ -13099,11 +13099,11 @@ var require_dataType = __commonJS({
         }
       }
       gen.else();
-      reportTypeError(it);
+      reportTypeError(it2);
       gen.endIf();
       gen.if((0, codegen_1._)`${coerced} !== undefined`, () => {
         gen.assign(data, coerced);
-        assignParentData(it, coerced);
+        assignParentData(it2, coerced);
       });
       function coerceSpecificType(t) {
         switch (t) {
@@ -13187,14 +13187,14 @@ var require_dataType = __commonJS({
       message: ({ schema }) => `must be ${schema}`,
       params: ({ schema, schemaValue }) => typeof schema == "string" ? (0, codegen_1._)`{type: ${schema}}` : (0, codegen_1._)`{type: ${schemaValue}}`
     };
-    function reportTypeError(it) {
-      const cxt = getTypeErrorContext(it);
+    function reportTypeError(it2) {
+      const cxt = getTypeErrorContext(it2);
       (0, errors_1.reportError)(cxt, typeError);
     }
     exports.reportTypeError = reportTypeError;
-    function getTypeErrorContext(it) {
-      const { gen, data, schema } = it;
-      const schemaCode = (0, util_1.schemaRefOrVal)(it, schema, "type");
+    function getTypeErrorContext(it2) {
+      const { gen, data, schema } = it2;
+      const schemaCode = (0, util_1.schemaRefOrVal)(it2, schema, "type");
       return {
         gen,
         keyword: "type",
@@ -13204,7 +13204,7 @@ var require_dataType = __commonJS({
         schemaValue: schemaCode,
         parentSchema: schema,
         params: {},
-        it
+        it: it2
       };
     }
   }
@@ -13218,24 +13218,24 @@ var require_defaults = __commonJS({
     exports.assignDefaults = void 0;
     var codegen_1 = require_codegen();
     var util_1 = require_util();
-    function assignDefaults(it, ty) {
-      const { properties, items } = it.schema;
+    function assignDefaults(it2, ty) {
+      const { properties, items } = it2.schema;
       if (ty === "object" && properties) {
         for (const key in properties) {
-          assignDefault(it, key, properties[key].default);
+          assignDefault(it2, key, properties[key].default);
         }
       } else if (ty === "array" && Array.isArray(items)) {
-        items.forEach((sch, i) => assignDefault(it, i, sch.default));
+        items.forEach((sch, i) => assignDefault(it2, i, sch.default));
       }
     }
     exports.assignDefaults = assignDefaults;
-    function assignDefault(it, prop, defaultValue) {
-      const { gen, compositeRule, data, opts } = it;
+    function assignDefault(it2, prop, defaultValue) {
+      const { gen, compositeRule, data, opts } = it2;
       if (defaultValue === void 0)
         return;
       const childData = (0, codegen_1._)`${data}${(0, codegen_1.getProperty)(prop)}`;
       if (compositeRule) {
-        (0, util_1.checkStrictMode)(it, `default is ignored for: ${childData}`);
+        (0, util_1.checkStrictMode)(it2, `default is ignored for: ${childData}`);
         return;
       }
       let condition = (0, codegen_1._)`${childData} === undefined`;
@@ -13258,8 +13258,8 @@ var require_code2 = __commonJS({
     var names_1 = require_names();
     var util_2 = require_util();
     function checkReportMissingProp(cxt, prop) {
-      const { gen, data, it } = cxt;
-      gen.if(noPropertyInData(gen, data, prop, it.opts.ownProperties), () => {
+      const { gen, data, it: it2 } = cxt;
+      gen.if(noPropertyInData(gen, data, prop, it2.opts.ownProperties), () => {
         cxt.setParams({ missingProperty: (0, codegen_1._)`${prop}` }, true);
         cxt.error();
       });
@@ -13297,22 +13297,22 @@ var require_code2 = __commonJS({
     }
     exports.noPropertyInData = noPropertyInData;
     function allSchemaProperties(schemaMap) {
-      return schemaMap ? Object.keys(schemaMap).filter((p) => p !== "__proto__") : [];
+      return schemaMap ? Object.keys(schemaMap).filter((p2) => p2 !== "__proto__") : [];
     }
     exports.allSchemaProperties = allSchemaProperties;
-    function schemaProperties(it, schemaMap) {
-      return allSchemaProperties(schemaMap).filter((p) => !(0, util_1.alwaysValidSchema)(it, schemaMap[p]));
+    function schemaProperties(it2, schemaMap) {
+      return allSchemaProperties(schemaMap).filter((p2) => !(0, util_1.alwaysValidSchema)(it2, schemaMap[p2]));
     }
     exports.schemaProperties = schemaProperties;
-    function callValidateCode({ schemaCode, data, it: { gen, topSchemaRef, schemaPath, errorPath }, it }, func, context, passSchema) {
+    function callValidateCode({ schemaCode, data, it: { gen, topSchemaRef, schemaPath, errorPath }, it: it2 }, func, context, passSchema) {
       const dataAndSchema = passSchema ? (0, codegen_1._)`${schemaCode}, ${data}, ${topSchemaRef}${schemaPath}` : data;
       const valCxt = [
         [names_1.default.instancePath, (0, codegen_1.strConcat)(names_1.default.instancePath, errorPath)],
-        [names_1.default.parentData, it.parentData],
-        [names_1.default.parentDataProperty, it.parentDataProperty],
+        [names_1.default.parentData, it2.parentData],
+        [names_1.default.parentDataProperty, it2.parentDataProperty],
         [names_1.default.rootData, names_1.default.rootData]
       ];
-      if (it.opts.dynamicRef)
+      if (it2.opts.dynamicRef)
         valCxt.push([names_1.default.dynamicAnchors, names_1.default.dynamicAnchors]);
       const args = (0, codegen_1._)`${dataAndSchema}, ${gen.object(...valCxt)}`;
       return context !== codegen_1.nil ? (0, codegen_1._)`${func}.call(${context}, ${args})` : (0, codegen_1._)`${func}(${args})`;
@@ -13320,20 +13320,20 @@ var require_code2 = __commonJS({
     exports.callValidateCode = callValidateCode;
     var newRegExp = (0, codegen_1._)`new RegExp`;
     function usePattern({ gen, it: { opts } }, pattern) {
-      const u = opts.unicodeRegExp ? "u" : "";
+      const u2 = opts.unicodeRegExp ? "u" : "";
       const { regExp } = opts.code;
-      const rx = regExp(pattern, u);
+      const rx = regExp(pattern, u2);
       return gen.scopeValue("pattern", {
         key: rx.toString(),
         ref: rx,
-        code: (0, codegen_1._)`${regExp.code === "new RegExp" ? newRegExp : (0, util_2.useFunc)(gen, regExp)}(${pattern}, ${u})`
+        code: (0, codegen_1._)`${regExp.code === "new RegExp" ? newRegExp : (0, util_2.useFunc)(gen, regExp)}(${pattern}, ${u2})`
       });
     }
     exports.usePattern = usePattern;
     function validateArray(cxt) {
-      const { gen, data, keyword, it } = cxt;
+      const { gen, data, keyword, it: it2 } = cxt;
       const valid = gen.name("valid");
-      if (it.allErrors) {
+      if (it2.allErrors) {
         const validArr = gen.let("valid", true);
         validateItems(() => gen.assign(validArr, false));
         return validArr;
@@ -13355,11 +13355,11 @@ var require_code2 = __commonJS({
     }
     exports.validateArray = validateArray;
     function validateUnion(cxt) {
-      const { gen, schema, keyword, it } = cxt;
+      const { gen, schema, keyword, it: it2 } = cxt;
       if (!Array.isArray(schema))
         throw new Error("ajv implementation error");
-      const alwaysValid = schema.some((sch) => (0, util_1.alwaysValidSchema)(it, sch));
-      if (alwaysValid && !it.opts.unevaluated)
+      const alwaysValid = schema.some((sch) => (0, util_1.alwaysValidSchema)(it2, sch));
+      if (alwaysValid && !it2.opts.unevaluated)
         return;
       const valid = gen.let("valid", false);
       const schValid = gen.name("_valid");
@@ -13391,16 +13391,16 @@ var require_keyword = __commonJS({
     var code_1 = require_code2();
     var errors_1 = require_errors2();
     function macroKeywordCode(cxt, def) {
-      const { gen, keyword, schema, parentSchema, it } = cxt;
-      const macroSchema = def.macro.call(it.self, schema, parentSchema, it);
+      const { gen, keyword, schema, parentSchema, it: it2 } = cxt;
+      const macroSchema = def.macro.call(it2.self, schema, parentSchema, it2);
       const schemaRef = useKeyword(gen, keyword, macroSchema);
-      if (it.opts.validateSchema !== false)
-        it.self.validateSchema(macroSchema, true);
+      if (it2.opts.validateSchema !== false)
+        it2.self.validateSchema(macroSchema, true);
       const valid = gen.name("valid");
       cxt.subschema({
         schema: macroSchema,
         schemaPath: codegen_1.nil,
-        errSchemaPath: `${it.errSchemaPath}/${keyword}`,
+        errSchemaPath: `${it2.errSchemaPath}/${keyword}`,
         topSchemaRef: schemaRef,
         compositeRule: true
       }, valid);
@@ -13409,9 +13409,9 @@ var require_keyword = __commonJS({
     exports.macroKeywordCode = macroKeywordCode;
     function funcKeywordCode(cxt, def) {
       var _a;
-      const { gen, keyword, schema, parentSchema, $data, it } = cxt;
-      checkAsyncKeyword(it, def);
-      const validate = !$data && def.compile ? def.compile.call(it.self, schema, parentSchema, it) : def.validate;
+      const { gen, keyword, schema, parentSchema, $data, it: it2 } = cxt;
+      checkAsyncKeyword(it2, def);
+      const validate = !$data && def.compile ? def.compile.call(it2.self, schema, parentSchema, it2) : def.validate;
       const validateRef = useKeyword(gen, keyword, validate);
       const valid = gen.let("valid");
       cxt.block$data(valid, validateKeyword);
@@ -13431,7 +13431,7 @@ var require_keyword = __commonJS({
       }
       function validateAsync() {
         const ruleErrs = gen.let("ruleErrs", null);
-        gen.try(() => assignValid((0, codegen_1._)`await `), (e) => gen.assign(valid, false).if((0, codegen_1._)`${e} instanceof ${it.ValidationError}`, () => gen.assign(ruleErrs, (0, codegen_1._)`${e}.errors`), () => gen.throw(e)));
+        gen.try(() => assignValid((0, codegen_1._)`await `), (e) => gen.assign(valid, false).if((0, codegen_1._)`${e} instanceof ${it2.ValidationError}`, () => gen.assign(ruleErrs, (0, codegen_1._)`${e}.errors`), () => gen.throw(e)));
         return ruleErrs;
       }
       function validateSync() {
@@ -13441,7 +13441,7 @@ var require_keyword = __commonJS({
         return validateErrs;
       }
       function assignValid(_await = def.async ? (0, codegen_1._)`await ` : codegen_1.nil) {
-        const passCxt = it.opts.passContext ? names_1.default.this : names_1.default.self;
+        const passCxt = it2.opts.passContext ? names_1.default.this : names_1.default.self;
         const passSchema = !("compile" in def && !$data || def.schema === false);
         gen.assign(valid, (0, codegen_1._)`${_await}${(0, code_1.callValidateCode)(cxt, validateRef, passCxt, passSchema)}`, def.modifying);
       }
@@ -13452,8 +13452,8 @@ var require_keyword = __commonJS({
     }
     exports.funcKeywordCode = funcKeywordCode;
     function modifyData(cxt) {
-      const { gen, data, it } = cxt;
-      gen.if(it.parentData, () => gen.assign(data, (0, codegen_1._)`${it.parentData}[${it.parentDataProperty}]`));
+      const { gen, data, it: it2 } = cxt;
+      gen.if(it2.parentData, () => gen.assign(data, (0, codegen_1._)`${it2.parentData}[${it2.parentDataProperty}]`));
     }
     function addErrs(cxt, errs) {
       const { gen } = cxt;
@@ -13472,7 +13472,7 @@ var require_keyword = __commonJS({
       return gen.scopeValue("keyword", typeof result == "function" ? { ref: result } : { ref: result, code: (0, codegen_1.stringify)(result) });
     }
     function validSchemaType(schema, schemaType, allowUndefined = false) {
-      return !schemaType.length || schemaType.some((st) => st === "array" ? Array.isArray(schema) : st === "object" ? schema && typeof schema == "object" && !Array.isArray(schema) : typeof schema == st || allowUndefined && typeof schema == "undefined");
+      return !schemaType.length || schemaType.some((st2) => st2 === "array" ? Array.isArray(schema) : st2 === "object" ? schema && typeof schema == "object" && !Array.isArray(schema) : typeof schema == st2 || allowUndefined && typeof schema == "undefined");
     }
     exports.validSchemaType = validSchemaType;
     function validateKeywordUsage({ schema, opts, self: self2, errSchemaPath }, def, keyword) {
@@ -13506,20 +13506,20 @@ var require_subschema = __commonJS({
     exports.extendSubschemaMode = exports.extendSubschemaData = exports.getSubschema = void 0;
     var codegen_1 = require_codegen();
     var util_1 = require_util();
-    function getSubschema(it, { keyword, schemaProp, schema, schemaPath, errSchemaPath, topSchemaRef }) {
+    function getSubschema(it2, { keyword, schemaProp, schema, schemaPath, errSchemaPath, topSchemaRef }) {
       if (keyword !== void 0 && schema !== void 0) {
         throw new Error('both "keyword" and "schema" passed, only one allowed');
       }
       if (keyword !== void 0) {
-        const sch = it.schema[keyword];
+        const sch = it2.schema[keyword];
         return schemaProp === void 0 ? {
           schema: sch,
-          schemaPath: (0, codegen_1._)`${it.schemaPath}${(0, codegen_1.getProperty)(keyword)}`,
-          errSchemaPath: `${it.errSchemaPath}/${keyword}`
+          schemaPath: (0, codegen_1._)`${it2.schemaPath}${(0, codegen_1.getProperty)(keyword)}`,
+          errSchemaPath: `${it2.errSchemaPath}/${keyword}`
         } : {
           schema: sch[schemaProp],
-          schemaPath: (0, codegen_1._)`${it.schemaPath}${(0, codegen_1.getProperty)(keyword)}${(0, codegen_1.getProperty)(schemaProp)}`,
-          errSchemaPath: `${it.errSchemaPath}/${keyword}/${(0, util_1.escapeFragment)(schemaProp)}`
+          schemaPath: (0, codegen_1._)`${it2.schemaPath}${(0, codegen_1.getProperty)(keyword)}${(0, codegen_1.getProperty)(schemaProp)}`,
+          errSchemaPath: `${it2.errSchemaPath}/${keyword}/${(0, util_1.escapeFragment)(schemaProp)}`
         };
       }
       if (schema !== void 0) {
@@ -13536,14 +13536,14 @@ var require_subschema = __commonJS({
       throw new Error('either "keyword" or "schema" must be passed');
     }
     exports.getSubschema = getSubschema;
-    function extendSubschemaData(subschema, it, { dataProp, dataPropType: dpType, data, dataTypes, propertyName }) {
+    function extendSubschemaData(subschema, it2, { dataProp, dataPropType: dpType, data, dataTypes, propertyName }) {
       if (data !== void 0 && dataProp !== void 0) {
         throw new Error('both "data" and "dataProp" passed, only one allowed');
       }
-      const { gen } = it;
+      const { gen } = it2;
       if (dataProp !== void 0) {
-        const { errorPath, dataPathArr, opts } = it;
-        const nextData = gen.let("data", (0, codegen_1._)`${it.data}${(0, codegen_1.getProperty)(dataProp)}`, true);
+        const { errorPath, dataPathArr, opts } = it2;
+        const nextData = gen.let("data", (0, codegen_1._)`${it2.data}${(0, codegen_1.getProperty)(dataProp)}`, true);
         dataContextProps(nextData);
         subschema.errorPath = (0, codegen_1.str)`${errorPath}${(0, util_1.getErrorPath)(dataProp, dpType, opts.jsPropertySyntax)}`;
         subschema.parentDataProperty = (0, codegen_1._)`${dataProp}`;
@@ -13559,11 +13559,11 @@ var require_subschema = __commonJS({
         subschema.dataTypes = dataTypes;
       function dataContextProps(_nextData) {
         subschema.data = _nextData;
-        subschema.dataLevel = it.dataLevel + 1;
+        subschema.dataLevel = it2.dataLevel + 1;
         subschema.dataTypes = [];
-        it.definedProperties = /* @__PURE__ */ new Set();
-        subschema.parentData = it.data;
-        subschema.dataNames = [...it.dataNames, _nextData];
+        it2.definedProperties = /* @__PURE__ */ new Set();
+        subschema.parentData = it2.data;
+        subschema.dataNames = [...it2.dataNames, _nextData];
       }
     }
     exports.extendSubschemaData = extendSubschemaData;
@@ -13585,33 +13585,33 @@ var require_subschema = __commonJS({
 var require_fast_deep_equal = __commonJS({
   "../../work/main/node_modules/fast-deep-equal/index.js"(exports, module) {
     "use strict";
-    module.exports = function equal(a, b) {
-      if (a === b) return true;
-      if (a && b && typeof a == "object" && typeof b == "object") {
-        if (a.constructor !== b.constructor) return false;
+    module.exports = function equal(a, b2) {
+      if (a === b2) return true;
+      if (a && b2 && typeof a == "object" && typeof b2 == "object") {
+        if (a.constructor !== b2.constructor) return false;
         var length, i, keys;
         if (Array.isArray(a)) {
           length = a.length;
-          if (length != b.length) return false;
+          if (length != b2.length) return false;
           for (i = length; i-- !== 0; )
-            if (!equal(a[i], b[i])) return false;
+            if (!equal(a[i], b2[i])) return false;
           return true;
         }
-        if (a.constructor === RegExp) return a.source === b.source && a.flags === b.flags;
-        if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b.valueOf();
-        if (a.toString !== Object.prototype.toString) return a.toString() === b.toString();
+        if (a.constructor === RegExp) return a.source === b2.source && a.flags === b2.flags;
+        if (a.valueOf !== Object.prototype.valueOf) return a.valueOf() === b2.valueOf();
+        if (a.toString !== Object.prototype.toString) return a.toString() === b2.toString();
         keys = Object.keys(a);
         length = keys.length;
-        if (length !== Object.keys(b).length) return false;
+        if (length !== Object.keys(b2).length) return false;
         for (i = length; i-- !== 0; )
-          if (!Object.prototype.hasOwnProperty.call(b, keys[i])) return false;
+          if (!Object.prototype.hasOwnProperty.call(b2, keys[i])) return false;
         for (i = length; i-- !== 0; ) {
           var key = keys[i];
-          if (!equal(a[key], b[key])) return false;
+          if (!equal(a[key], b2[key])) return false;
         }
         return true;
       }
-      return a !== a && b !== b;
+      return a !== a && b2 !== b2;
     };
   }
 });
@@ -13779,12 +13779,12 @@ var require_resolve = __commonJS({
     function getFullPath(resolver, id = "", normalize2) {
       if (normalize2 !== false)
         id = normalizeId(id);
-      const p = resolver.parse(id);
-      return _getFullPath(resolver, p);
+      const p2 = resolver.parse(id);
+      return _getFullPath(resolver, p2);
     }
     exports.getFullPath = getFullPath;
-    function _getFullPath(resolver, p) {
-      const serialized = resolver.serialize(p);
+    function _getFullPath(resolver, p2) {
+      const serialized = resolver.serialize(p2);
       return serialized.split("#")[0] + "#";
     }
     exports._getFullPath = _getFullPath;
@@ -13808,7 +13808,7 @@ var require_resolve = __commonJS({
       const pathPrefix = getFullPath(uriResolver, schId, false);
       const localRefs = {};
       const schemaRefs = /* @__PURE__ */ new Set();
-      traverse(schema, { allKeys: true }, (sch, jsonPtr, _, parentJsonPtr) => {
+      traverse(schema, { allKeys: true }, (sch, jsonPtr, _2, parentJsonPtr) => {
         if (parentJsonPtr === void 0)
           return;
         const fullPath = pathPrefix + jsonPtr;
@@ -13878,15 +13878,15 @@ var require_validate = __commonJS({
     var resolve_1 = require_resolve();
     var util_1 = require_util();
     var errors_1 = require_errors2();
-    function validateFunctionCode(it) {
-      if (isSchemaObj(it)) {
-        checkKeywords(it);
-        if (schemaCxtHasRules(it)) {
-          topSchemaObjCode(it);
+    function validateFunctionCode(it2) {
+      if (isSchemaObj(it2)) {
+        checkKeywords(it2);
+        if (schemaCxtHasRules(it2)) {
+          topSchemaObjCode(it2);
           return;
         }
       }
-      validateFunction(it, () => (0, boolSchema_1.topBoolOrEmptySchema)(it));
+      validateFunction(it2, () => (0, boolSchema_1.topBoolOrEmptySchema)(it2));
     }
     exports.validateFunctionCode = validateFunctionCode;
     function validateFunction({ gen, validateName, schema, schemaEnv, opts }, body) {
@@ -13920,40 +13920,40 @@ var require_validate = __commonJS({
           gen.var(names_1.default.dynamicAnchors, (0, codegen_1._)`{}`);
       });
     }
-    function topSchemaObjCode(it) {
-      const { schema, opts, gen } = it;
-      validateFunction(it, () => {
+    function topSchemaObjCode(it2) {
+      const { schema, opts, gen } = it2;
+      validateFunction(it2, () => {
         if (opts.$comment && schema.$comment)
-          commentKeyword(it);
-        checkNoDefault(it);
+          commentKeyword(it2);
+        checkNoDefault(it2);
         gen.let(names_1.default.vErrors, null);
         gen.let(names_1.default.errors, 0);
         if (opts.unevaluated)
-          resetEvaluated(it);
-        typeAndKeywords(it);
-        returnResults(it);
+          resetEvaluated(it2);
+        typeAndKeywords(it2);
+        returnResults(it2);
       });
       return;
     }
-    function resetEvaluated(it) {
-      const { gen, validateName } = it;
-      it.evaluated = gen.const("evaluated", (0, codegen_1._)`${validateName}.evaluated`);
-      gen.if((0, codegen_1._)`${it.evaluated}.dynamicProps`, () => gen.assign((0, codegen_1._)`${it.evaluated}.props`, (0, codegen_1._)`undefined`));
-      gen.if((0, codegen_1._)`${it.evaluated}.dynamicItems`, () => gen.assign((0, codegen_1._)`${it.evaluated}.items`, (0, codegen_1._)`undefined`));
+    function resetEvaluated(it2) {
+      const { gen, validateName } = it2;
+      it2.evaluated = gen.const("evaluated", (0, codegen_1._)`${validateName}.evaluated`);
+      gen.if((0, codegen_1._)`${it2.evaluated}.dynamicProps`, () => gen.assign((0, codegen_1._)`${it2.evaluated}.props`, (0, codegen_1._)`undefined`));
+      gen.if((0, codegen_1._)`${it2.evaluated}.dynamicItems`, () => gen.assign((0, codegen_1._)`${it2.evaluated}.items`, (0, codegen_1._)`undefined`));
     }
     function funcSourceUrl(schema, opts) {
       const schId = typeof schema == "object" && schema[opts.schemaId];
       return schId && (opts.code.source || opts.code.process) ? (0, codegen_1._)`/*# sourceURL=${schId} */` : codegen_1.nil;
     }
-    function subschemaCode(it, valid) {
-      if (isSchemaObj(it)) {
-        checkKeywords(it);
-        if (schemaCxtHasRules(it)) {
-          subSchemaObjCode(it, valid);
+    function subschemaCode(it2, valid) {
+      if (isSchemaObj(it2)) {
+        checkKeywords(it2);
+        if (schemaCxtHasRules(it2)) {
+          subSchemaObjCode(it2, valid);
           return;
         }
       }
-      (0, boolSchema_1.boolOrEmptySchema)(it, valid);
+      (0, boolSchema_1.boolOrEmptySchema)(it2, valid);
     }
     function schemaCxtHasRules({ schema, self: self2 }) {
       if (typeof schema == "boolean")
@@ -13963,49 +13963,49 @@ var require_validate = __commonJS({
           return true;
       return false;
     }
-    function isSchemaObj(it) {
-      return typeof it.schema != "boolean";
+    function isSchemaObj(it2) {
+      return typeof it2.schema != "boolean";
     }
-    function subSchemaObjCode(it, valid) {
-      const { schema, gen, opts } = it;
+    function subSchemaObjCode(it2, valid) {
+      const { schema, gen, opts } = it2;
       if (opts.$comment && schema.$comment)
-        commentKeyword(it);
-      updateContext(it);
-      checkAsyncSchema(it);
+        commentKeyword(it2);
+      updateContext(it2);
+      checkAsyncSchema(it2);
       const errsCount = gen.const("_errs", names_1.default.errors);
-      typeAndKeywords(it, errsCount);
+      typeAndKeywords(it2, errsCount);
       gen.var(valid, (0, codegen_1._)`${errsCount} === ${names_1.default.errors}`);
     }
-    function checkKeywords(it) {
-      (0, util_1.checkUnknownRules)(it);
-      checkRefsAndKeywords(it);
+    function checkKeywords(it2) {
+      (0, util_1.checkUnknownRules)(it2);
+      checkRefsAndKeywords(it2);
     }
-    function typeAndKeywords(it, errsCount) {
-      if (it.opts.jtd)
-        return schemaKeywords(it, [], false, errsCount);
-      const types = (0, dataType_1.getSchemaTypes)(it.schema);
-      const checkedTypes = (0, dataType_1.coerceAndCheckDataType)(it, types);
-      schemaKeywords(it, types, !checkedTypes, errsCount);
+    function typeAndKeywords(it2, errsCount) {
+      if (it2.opts.jtd)
+        return schemaKeywords(it2, [], false, errsCount);
+      const types = (0, dataType_1.getSchemaTypes)(it2.schema);
+      const checkedTypes = (0, dataType_1.coerceAndCheckDataType)(it2, types);
+      schemaKeywords(it2, types, !checkedTypes, errsCount);
     }
-    function checkRefsAndKeywords(it) {
-      const { schema, errSchemaPath, opts, self: self2 } = it;
+    function checkRefsAndKeywords(it2) {
+      const { schema, errSchemaPath, opts, self: self2 } = it2;
       if (schema.$ref && opts.ignoreKeywordsWithRef && (0, util_1.schemaHasRulesButRef)(schema, self2.RULES)) {
         self2.logger.warn(`$ref: keywords ignored in schema at path "${errSchemaPath}"`);
       }
     }
-    function checkNoDefault(it) {
-      const { schema, opts } = it;
+    function checkNoDefault(it2) {
+      const { schema, opts } = it2;
       if (schema.default !== void 0 && opts.useDefaults && opts.strictSchema) {
-        (0, util_1.checkStrictMode)(it, "default is ignored in the schema root");
+        (0, util_1.checkStrictMode)(it2, "default is ignored in the schema root");
       }
     }
-    function updateContext(it) {
-      const schId = it.schema[it.opts.schemaId];
+    function updateContext(it2) {
+      const schId = it2.schema[it2.opts.schemaId];
       if (schId)
-        it.baseId = (0, resolve_1.resolveUrl)(it.opts.uriResolver, it.baseId, schId);
+        it2.baseId = (0, resolve_1.resolveUrl)(it2.opts.uriResolver, it2.baseId, schId);
     }
-    function checkAsyncSchema(it) {
-      if (it.schema.$async && !it.schemaEnv.$async)
+    function checkAsyncSchema(it2) {
+      if (it2.schema.$async && !it2.schemaEnv.$async)
         throw new Error("async schema in sync schema");
     }
     function commentKeyword({ gen, schemaEnv, schema, errSchemaPath, opts }) {
@@ -14018,14 +14018,14 @@ var require_validate = __commonJS({
         gen.code((0, codegen_1._)`${names_1.default.self}.opts.$comment(${msg}, ${schemaPath}, ${rootName}.schema)`);
       }
     }
-    function returnResults(it) {
-      const { gen, schemaEnv, validateName, ValidationError, opts } = it;
+    function returnResults(it2) {
+      const { gen, schemaEnv, validateName, ValidationError, opts } = it2;
       if (schemaEnv.$async) {
         gen.if((0, codegen_1._)`${names_1.default.errors} === 0`, () => gen.return(names_1.default.data), () => gen.throw((0, codegen_1._)`new ${ValidationError}(${names_1.default.vErrors})`));
       } else {
         gen.assign((0, codegen_1._)`${validateName}.errors`, names_1.default.vErrors);
         if (opts.unevaluated)
-          assignEvaluated(it);
+          assignEvaluated(it2);
         gen.return((0, codegen_1._)`${names_1.default.errors} === 0`);
       }
     }
@@ -14035,15 +14035,15 @@ var require_validate = __commonJS({
       if (items instanceof codegen_1.Name)
         gen.assign((0, codegen_1._)`${evaluated}.items`, items);
     }
-    function schemaKeywords(it, types, typeErrors, errsCount) {
-      const { gen, schema, data, allErrors, opts, self: self2 } = it;
+    function schemaKeywords(it2, types, typeErrors, errsCount) {
+      const { gen, schema, data, allErrors, opts, self: self2 } = it2;
       const { RULES } = self2;
       if (schema.$ref && (opts.ignoreKeywordsWithRef || !(0, util_1.schemaHasRulesButRef)(schema, RULES))) {
-        gen.block(() => keywordCode(it, "$ref", RULES.all.$ref.definition));
+        gen.block(() => keywordCode(it2, "$ref", RULES.all.$ref.definition));
         return;
       }
       if (!opts.jtd)
-        checkStrictTypes(it, types);
+        checkStrictTypes(it2, types);
       gen.block(() => {
         for (const group of RULES.rules)
           groupKeywords(group);
@@ -14054,66 +14054,66 @@ var require_validate = __commonJS({
           return;
         if (group.type) {
           gen.if((0, dataType_2.checkDataType)(group.type, data, opts.strictNumbers));
-          iterateKeywords(it, group);
+          iterateKeywords(it2, group);
           if (types.length === 1 && types[0] === group.type && typeErrors) {
             gen.else();
-            (0, dataType_2.reportTypeError)(it);
+            (0, dataType_2.reportTypeError)(it2);
           }
           gen.endIf();
         } else {
-          iterateKeywords(it, group);
+          iterateKeywords(it2, group);
         }
         if (!allErrors)
           gen.if((0, codegen_1._)`${names_1.default.errors} === ${errsCount || 0}`);
       }
     }
-    function iterateKeywords(it, group) {
-      const { gen, schema, opts: { useDefaults } } = it;
+    function iterateKeywords(it2, group) {
+      const { gen, schema, opts: { useDefaults } } = it2;
       if (useDefaults)
-        (0, defaults_1.assignDefaults)(it, group.type);
+        (0, defaults_1.assignDefaults)(it2, group.type);
       gen.block(() => {
         for (const rule of group.rules) {
           if ((0, applicability_1.shouldUseRule)(schema, rule)) {
-            keywordCode(it, rule.keyword, rule.definition, group.type);
+            keywordCode(it2, rule.keyword, rule.definition, group.type);
           }
         }
       });
     }
-    function checkStrictTypes(it, types) {
-      if (it.schemaEnv.meta || !it.opts.strictTypes)
+    function checkStrictTypes(it2, types) {
+      if (it2.schemaEnv.meta || !it2.opts.strictTypes)
         return;
-      checkContextTypes(it, types);
-      if (!it.opts.allowUnionTypes)
-        checkMultipleTypes(it, types);
-      checkKeywordTypes(it, it.dataTypes);
+      checkContextTypes(it2, types);
+      if (!it2.opts.allowUnionTypes)
+        checkMultipleTypes(it2, types);
+      checkKeywordTypes(it2, it2.dataTypes);
     }
-    function checkContextTypes(it, types) {
+    function checkContextTypes(it2, types) {
       if (!types.length)
         return;
-      if (!it.dataTypes.length) {
-        it.dataTypes = types;
+      if (!it2.dataTypes.length) {
+        it2.dataTypes = types;
         return;
       }
       types.forEach((t) => {
-        if (!includesType(it.dataTypes, t)) {
-          strictTypesError(it, `type "${t}" not allowed by context "${it.dataTypes.join(",")}"`);
+        if (!includesType(it2.dataTypes, t)) {
+          strictTypesError(it2, `type "${t}" not allowed by context "${it2.dataTypes.join(",")}"`);
         }
       });
-      narrowSchemaTypes(it, types);
+      narrowSchemaTypes(it2, types);
     }
-    function checkMultipleTypes(it, ts) {
-      if (ts.length > 1 && !(ts.length === 2 && ts.includes("null"))) {
-        strictTypesError(it, "use allowUnionTypes to allow union type keyword");
+    function checkMultipleTypes(it2, ts2) {
+      if (ts2.length > 1 && !(ts2.length === 2 && ts2.includes("null"))) {
+        strictTypesError(it2, "use allowUnionTypes to allow union type keyword");
       }
     }
-    function checkKeywordTypes(it, ts) {
-      const rules = it.self.RULES.all;
+    function checkKeywordTypes(it2, ts2) {
+      const rules = it2.self.RULES.all;
       for (const keyword in rules) {
         const rule = rules[keyword];
-        if (typeof rule == "object" && (0, applicability_1.shouldUseRule)(it.schema, rule)) {
+        if (typeof rule == "object" && (0, applicability_1.shouldUseRule)(it2.schema, rule)) {
           const { type } = rule.definition;
-          if (type.length && !type.some((t) => hasApplicableType(ts, t))) {
-            strictTypesError(it, `missing type "${type.join(",")}" for keyword "${keyword}"`);
+          if (type.length && !type.some((t) => hasApplicableType(ts2, t))) {
+            strictTypesError(it2, `missing type "${type.join(",")}" for keyword "${keyword}"`);
           }
         }
       }
@@ -14121,41 +14121,41 @@ var require_validate = __commonJS({
     function hasApplicableType(schTs, kwdT) {
       return schTs.includes(kwdT) || kwdT === "number" && schTs.includes("integer");
     }
-    function includesType(ts, t) {
-      return ts.includes(t) || t === "integer" && ts.includes("number");
+    function includesType(ts2, t) {
+      return ts2.includes(t) || t === "integer" && ts2.includes("number");
     }
-    function narrowSchemaTypes(it, withTypes) {
-      const ts = [];
-      for (const t of it.dataTypes) {
+    function narrowSchemaTypes(it2, withTypes) {
+      const ts2 = [];
+      for (const t of it2.dataTypes) {
         if (includesType(withTypes, t))
-          ts.push(t);
+          ts2.push(t);
         else if (withTypes.includes("integer") && t === "number")
-          ts.push("integer");
+          ts2.push("integer");
       }
-      it.dataTypes = ts;
+      it2.dataTypes = ts2;
     }
-    function strictTypesError(it, msg) {
-      const schemaPath = it.schemaEnv.baseId + it.errSchemaPath;
+    function strictTypesError(it2, msg) {
+      const schemaPath = it2.schemaEnv.baseId + it2.errSchemaPath;
       msg += ` at "${schemaPath}" (strictTypes)`;
-      (0, util_1.checkStrictMode)(it, msg, it.opts.strictTypes);
+      (0, util_1.checkStrictMode)(it2, msg, it2.opts.strictTypes);
     }
     var KeywordCxt = class {
-      constructor(it, def, keyword) {
-        (0, keyword_1.validateKeywordUsage)(it, def, keyword);
-        this.gen = it.gen;
-        this.allErrors = it.allErrors;
+      constructor(it2, def, keyword) {
+        (0, keyword_1.validateKeywordUsage)(it2, def, keyword);
+        this.gen = it2.gen;
+        this.allErrors = it2.allErrors;
         this.keyword = keyword;
-        this.data = it.data;
-        this.schema = it.schema[keyword];
-        this.$data = def.$data && it.opts.$data && this.schema && this.schema.$data;
-        this.schemaValue = (0, util_1.schemaRefOrVal)(it, this.schema, keyword, this.$data);
+        this.data = it2.data;
+        this.schema = it2.schema[keyword];
+        this.$data = def.$data && it2.opts.$data && this.schema && this.schema.$data;
+        this.schemaValue = (0, util_1.schemaRefOrVal)(it2, this.schema, keyword, this.$data);
         this.schemaType = def.schemaType;
-        this.parentSchema = it.schema;
+        this.parentSchema = it2.schema;
         this.params = {};
-        this.it = it;
+        this.it = it2;
         this.def = def;
         if (this.$data) {
-          this.schemaCode = it.gen.const("vSchema", getData(this.$data, it));
+          this.schemaCode = it2.gen.const("vSchema", getData(this.$data, it2));
         } else {
           this.schemaCode = this.schemaValue;
           if (!(0, keyword_1.validSchemaType)(this.schema, def.schemaType, def.allowUndefined)) {
@@ -14163,7 +14163,7 @@ var require_validate = __commonJS({
           }
         }
         if ("code" in def ? def.trackErrors : def.errors !== false) {
-          this.errsCount = it.gen.const("_errs", names_1.default.errors);
+          this.errsCount = it2.gen.const("_errs", names_1.default.errors);
         }
       }
       result(condition, successAction, failAction) {
@@ -14263,14 +14263,14 @@ var require_validate = __commonJS({
         gen.else();
       }
       invalid$data() {
-        const { gen, schemaCode, schemaType, def, it } = this;
+        const { gen, schemaCode, schemaType, def, it: it2 } = this;
         return (0, codegen_1.or)(wrong$DataType(), invalid$DataSchema());
         function wrong$DataType() {
           if (schemaType.length) {
             if (!(schemaCode instanceof codegen_1.Name))
               throw new Error("ajv implementation error");
-            const st = Array.isArray(schemaType) ? schemaType : [schemaType];
-            return (0, codegen_1._)`${(0, dataType_2.checkDataTypes)(st, schemaCode, it.opts.strictNumbers, dataType_2.DataType.Wrong)}`;
+            const st2 = Array.isArray(schemaType) ? schemaType : [schemaType];
+            return (0, codegen_1._)`${(0, dataType_2.checkDataTypes)(st2, schemaCode, it2.opts.strictNumbers, dataType_2.DataType.Wrong)}`;
           }
           return codegen_1.nil;
         }
@@ -14291,27 +14291,27 @@ var require_validate = __commonJS({
         return nextContext;
       }
       mergeEvaluated(schemaCxt, toName) {
-        const { it, gen } = this;
-        if (!it.opts.unevaluated)
+        const { it: it2, gen } = this;
+        if (!it2.opts.unevaluated)
           return;
-        if (it.props !== true && schemaCxt.props !== void 0) {
-          it.props = util_1.mergeEvaluated.props(gen, schemaCxt.props, it.props, toName);
+        if (it2.props !== true && schemaCxt.props !== void 0) {
+          it2.props = util_1.mergeEvaluated.props(gen, schemaCxt.props, it2.props, toName);
         }
-        if (it.items !== true && schemaCxt.items !== void 0) {
-          it.items = util_1.mergeEvaluated.items(gen, schemaCxt.items, it.items, toName);
+        if (it2.items !== true && schemaCxt.items !== void 0) {
+          it2.items = util_1.mergeEvaluated.items(gen, schemaCxt.items, it2.items, toName);
         }
       }
       mergeValidEvaluated(schemaCxt, valid) {
-        const { it, gen } = this;
-        if (it.opts.unevaluated && (it.props !== true || it.items !== true)) {
+        const { it: it2, gen } = this;
+        if (it2.opts.unevaluated && (it2.props !== true || it2.items !== true)) {
           gen.if(valid, () => this.mergeEvaluated(schemaCxt, codegen_1.Name));
           return true;
         }
       }
     };
     exports.KeywordCxt = KeywordCxt;
-    function keywordCode(it, keyword, def, ruleType) {
-      const cxt = new KeywordCxt(it, def, keyword);
+    function keywordCode(it2, keyword, def, ruleType) {
+      const cxt = new KeywordCxt(it2, def, keyword);
       if ("code" in def) {
         def.code(cxt, ruleType);
       } else if (cxt.$data && def.validate) {
@@ -14335,11 +14335,11 @@ var require_validate = __commonJS({
         jsonPointer = $data;
         data = names_1.default.rootData;
       } else {
-        const matches = RELATIVE_JSON_POINTER.exec($data);
-        if (!matches)
+        const matches2 = RELATIVE_JSON_POINTER.exec($data);
+        if (!matches2)
           throw new Error(`Invalid JSON-pointer: ${$data}`);
-        const up = +matches[1];
-        jsonPointer = matches[2];
+        const up = +matches2[1];
+        jsonPointer = matches2[2];
         if (jsonPointer === "#") {
           if (up >= dataLevel)
             throw new Error(errorMsg("property/index", up));
@@ -14525,7 +14525,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve15.call(this, root2, ref);
+      let _sch = resolve16.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -14549,21 +14549,21 @@ var require_compile = __commonJS({
       }
     }
     exports.getCompilingSchema = getCompilingSchema;
-    function sameSchemaEnv(s1, s2) {
-      return s1.schema === s2.schema && s1.root === s2.root && s1.baseId === s2.baseId;
+    function sameSchemaEnv(s1, s22) {
+      return s1.schema === s22.schema && s1.root === s22.root && s1.baseId === s22.baseId;
     }
-    function resolve15(root2, ref) {
+    function resolve16(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
       return sch || this.schemas[ref] || resolveSchema.call(this, root2, ref);
     }
     function resolveSchema(root2, ref) {
-      const p = this.opts.uriResolver.parse(ref);
-      const refPath = (0, resolve_1._getFullPath)(this.opts.uriResolver, p);
+      const p2 = this.opts.uriResolver.parse(ref);
+      const refPath = (0, resolve_1._getFullPath)(this.opts.uriResolver, p2);
       let baseId = (0, resolve_1.getFullPath)(this.opts.uriResolver, root2.baseId, void 0);
       if (Object.keys(root2.schema).length > 0 && refPath === baseId) {
-        return getJsonPointer.call(this, p, root2);
+        return getJsonPointer.call(this, p2, root2);
       }
       const id = (0, resolve_1.normalizeId)(refPath);
       const schOrRef = this.refs[id] || this.schemas[id];
@@ -14571,7 +14571,7 @@ var require_compile = __commonJS({
         const sch = resolveSchema.call(this, root2, schOrRef);
         if (typeof (sch === null || sch === void 0 ? void 0 : sch.schema) !== "object")
           return;
-        return getJsonPointer.call(this, p, sch);
+        return getJsonPointer.call(this, p2, sch);
       }
       if (typeof (schOrRef === null || schOrRef === void 0 ? void 0 : schOrRef.schema) !== "object")
         return;
@@ -14585,7 +14585,7 @@ var require_compile = __commonJS({
           baseId = (0, resolve_1.resolveUrl)(this.opts.uriResolver, baseId, schId);
         return new SchemaEnv({ schema, schemaId, root: root2, baseId });
       }
-      return getJsonPointer.call(this, p, schOrRef);
+      return getJsonPointer.call(this, p2, schOrRef);
     }
     exports.resolveSchema = resolveSchema;
     var PREVENT_SCOPE_CHANGE = /* @__PURE__ */ new Set([
@@ -14803,8 +14803,8 @@ var require_utils = __commonJS({
       }
       return ind;
     }
-    function removeDotSegments(path) {
-      let input = path;
+    function removeDotSegments(path6) {
+      let input = path6;
       const output = [];
       let nextSlash = -1;
       let len = 0;
@@ -14878,11 +14878,11 @@ var require_utils = __commonJS({
       }
       return output.join("");
     }
-    function removeDotSegmentsRelative(path) {
-      if (path === "" || path[0] === "/") {
-        return removeDotSegments(path);
+    function removeDotSegmentsRelative(path6) {
+      if (path6 === "" || path6[0] === "/") {
+        return removeDotSegments(path6);
       }
-      const segments = path.split("/");
+      const segments = path6.split("/");
       const last = segments.length - 1;
       const output = [];
       let trailingDirectory = false;
@@ -14913,9 +14913,9 @@ var require_utils = __commonJS({
     var HOST_DELIM_RE = /[@/?#:]/g;
     var HOST_DELIM_NO_COLON_RE = /[@/?#]/g;
     function reescapeHostDelimiters(host, isIP) {
-      const re = isIP ? HOST_DELIM_NO_COLON_RE : HOST_DELIM_RE;
-      re.lastIndex = 0;
-      return host.replace(re, (ch) => HOST_DELIMS[ch]);
+      const re2 = isIP ? HOST_DELIM_NO_COLON_RE : HOST_DELIM_RE;
+      re2.lastIndex = 0;
+      return host.replace(re2, (ch) => HOST_DELIMS[ch]);
     }
     function normalizePercentEncoding(input, decodeUnreserved = false) {
       if (input.indexOf("%") === -1) {
@@ -15245,8 +15245,8 @@ var require_schemes = __commonJS({
       }
       if (wsComponent.resourceName) {
         const queryIndex = wsComponent.resourceName.indexOf("?");
-        const path = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
-        wsComponent.path = path && path !== "/" ? path : void 0;
+        const path6 = queryIndex === -1 ? wsComponent.resourceName : wsComponent.resourceName.slice(0, queryIndex);
+        wsComponent.path = path6 && path6 !== "/" ? path6 : void 0;
         wsComponent.query = queryIndex === -1 ? void 0 : wsComponent.resourceName.slice(queryIndex + 1);
         wsComponent.resourceName = void 0;
       }
@@ -15258,11 +15258,11 @@ var require_schemes = __commonJS({
         urnComponent.error = "URN can not be parsed";
         return urnComponent;
       }
-      const matches = urnComponent.path.match(URN_REG);
-      if (matches && matches[0] === urnComponent.path) {
+      const matches2 = urnComponent.path.match(URN_REG);
+      if (matches2 && matches2[0] === urnComponent.path) {
         const scheme = options.scheme || urnComponent.scheme || "urn";
-        urnComponent.nid = matches[1].toLowerCase();
-        urnComponent.nss = matches[2];
+        urnComponent.nid = matches2[1].toLowerCase();
+        urnComponent.nss = matches2[2];
         const urnScheme = `${scheme}:${options.nid || urnComponent.nid}`;
         const schemeHandler = getSchemeHandler(urnScheme);
         urnComponent.path = void 0;
@@ -15323,7 +15323,7 @@ var require_schemes = __commonJS({
         serialize: httpSerialize
       }
     );
-    var ws = (
+    var ws2 = (
       /** @type {SchemeHandler} */
       {
         scheme: "ws",
@@ -15336,9 +15336,9 @@ var require_schemes = __commonJS({
       /** @type {SchemeHandler} */
       {
         scheme: "wss",
-        domainHost: ws.domainHost,
-        parse: ws.parse,
-        serialize: ws.serialize
+        domainHost: ws2.domainHost,
+        parse: ws2.parse,
+        serialize: ws2.serialize
       }
     );
     var urn = (
@@ -15364,7 +15364,7 @@ var require_schemes = __commonJS({
       {
         http,
         https,
-        ws,
+        ws: ws2,
         wss,
         urn,
         "urn:uuid": urnuuid
@@ -15416,7 +15416,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve15(baseURI, relativeURI, options) {
+    function resolve16(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -15560,17 +15560,17 @@ var require_fast_uri = __commonJS({
         }
       }
       if (component.path !== void 0) {
-        let s = component.path;
+        let s3 = component.path;
         if (!options.absolutePath && (!schemeHandler || !schemeHandler.absolutePath)) {
-          s = schemelessReference && s[0] !== "/" ? removeDotSegmentsRelative(s) : removeDotSegments(s);
+          s3 = schemelessReference && s3[0] !== "/" ? removeDotSegmentsRelative(s3) : removeDotSegments(s3);
         }
         if (schemelessReference) {
-          s = serializePathEncoding(s, true);
+          s3 = serializePathEncoding(s3, true);
         }
-        if (authority === void 0 && s[0] === "/" && s[1] === "/") {
-          s = "/%2F" + s.slice(2);
+        if (authority === void 0 && s3[0] === "/" && s3[1] === "/") {
+          s3 = "/%2F" + s3.slice(2);
         }
-        uriTokens.push(s);
+        uriTokens.push(s3);
       }
       if (component.query !== void 0) {
         uriTokens.push("?", encodeQuery(component.query));
@@ -15583,8 +15583,8 @@ var require_fast_uri = __commonJS({
     var URI_PARSE = /^(?:([^#/:?]+):)?(?:\/\/((?:([^#/?@]*)@)?(\[[^#/?\]]+\]|[^#/:?]*)(?::(\d*))?))?([^#?]*)(?:\?([^#]*))?(?:#((?:.|[\n\r])*))?/u;
     var AUTHORITY_PREFIX = /^(?:[^#/:?]+:)?\/\/([^/?#]*)/;
     var AUTHORITY_INTRODUCER_REGION = /^(?:[^#/:?]+:)?([/\\\t\n\r]*)/;
-    function getParseError(parsed, matches) {
-      if (matches[2] !== void 0 && parsed.path && parsed.path[0] !== "/") {
+    function getParseError(parsed, matches2) {
+      if (matches2[2] !== void 0 && parsed.path && parsed.path[0] !== "/") {
         return 'URI path must start with "/" when authority is present.';
       }
       if (typeof parsed.port === "number" && (parsed.port < 0 || parsed.port > 65535)) {
@@ -15606,9 +15606,9 @@ var require_fast_uri = __commonJS({
     function isIPLiteral(host) {
       return host[0] === "[" && host[host.length - 1] === "]";
     }
-    function hasMalformedComponentPercentEncoding(matches) {
-      const host = matches[4];
-      return hasMalformedPercentEncoding(matches[3]) || host !== void 0 && !isIPLiteral(host) && hasMalformedPercentEncoding(host) || hasMalformedPercentEncoding(matches[6]) || hasMalformedPercentEncoding(matches[7]) || hasMalformedPercentEncoding(matches[8]);
+    function hasMalformedComponentPercentEncoding(matches2) {
+      const host = matches2[4];
+      return hasMalformedPercentEncoding(matches2[3]) || host !== void 0 && !isIPLiteral(host) && hasMalformedPercentEncoding(host) || hasMalformedPercentEncoding(matches2[6]) || hasMalformedPercentEncoding(matches2[7]) || hasMalformedPercentEncoding(matches2[8]);
     }
     function canonicalizeHost(parsed, options, schemeHandler, isIP) {
       if (hasForbiddenDomainHost(parsed, options, schemeHandler, isIP)) {
@@ -15683,15 +15683,15 @@ var require_fast_uri = __commonJS({
           }
         }
       }
-      const matches = uri.match(URI_PARSE);
-      if (matches) {
-        parsed.scheme = matches[1];
-        parsed.userinfo = matches[3];
-        parsed.host = matches[4];
-        parsed.port = parseInt(matches[5], 10);
-        parsed.path = matches[6] || "";
-        parsed.query = matches[7];
-        parsed.fragment = matches[8];
+      const matches2 = uri.match(URI_PARSE);
+      if (matches2) {
+        parsed.scheme = matches2[1];
+        parsed.userinfo = matches2[3];
+        parsed.host = matches2[4];
+        parsed.port = parseInt(matches2[5], 10);
+        parsed.path = matches2[6] || "";
+        parsed.query = matches2[7];
+        parsed.fragment = matches2[8];
         if (parsed.scheme !== void 0) {
           if (VALID_SCHEME.test(parsed.scheme)) {
             parsed.scheme = parsed.scheme.toLowerCase();
@@ -15700,14 +15700,14 @@ var require_fast_uri = __commonJS({
             malformedScheme = true;
           }
         }
-        malformedPercentEncoding = hasMalformedComponentPercentEncoding(matches);
+        malformedPercentEncoding = hasMalformedComponentPercentEncoding(matches2);
         if (malformedPercentEncoding) {
           parsed.error = parsed.error || "URI contains malformed percent-encoding.";
         }
         if (isNaN(parsed.port)) {
-          parsed.port = matches[5];
+          parsed.port = matches2[5];
         }
-        const parseError = getParseError(parsed, matches);
+        const parseError = getParseError(parsed, matches2);
         if (parseError !== void 0) {
           parsed.error = parsed.error || parseError;
           malformedAuthorityOrPort = true;
@@ -15807,7 +15807,7 @@ var require_fast_uri = __commonJS({
     var fastUri = {
       SCHEMES,
       normalize: normalize2,
-      resolve: resolve15,
+      resolve: resolve16,
       resolveComponent,
       equal,
       serialize,
@@ -15911,23 +15911,23 @@ var require_core = __commonJS({
     };
     var MAX_EXPRESSION = 200;
     function requiredOptions(o) {
-      var _a, _b, _c, _d, _e, _f, _g, _h, _j, _k, _l, _m, _o, _p, _q, _r, _s, _t, _u, _v, _w, _x, _y, _z, _0;
-      const s = o.strict;
+      var _a, _b, _c, _d, _e2, _f, _g, _h, _j, _k, _l, _m, _o2, _p, _q, _r2, _s2, _t2, _u, _v, _w, _x, _y, _z, _0;
+      const s3 = o.strict;
       const _optz = (_a = o.code) === null || _a === void 0 ? void 0 : _a.optimize;
       const optimize = _optz === true || _optz === void 0 ? 1 : _optz || 0;
       const regExp = (_c = (_b = o.code) === null || _b === void 0 ? void 0 : _b.regExp) !== null && _c !== void 0 ? _c : defaultRegExp;
       const uriResolver = (_d = o.uriResolver) !== null && _d !== void 0 ? _d : uri_1.default;
       return {
-        strictSchema: (_f = (_e = o.strictSchema) !== null && _e !== void 0 ? _e : s) !== null && _f !== void 0 ? _f : true,
-        strictNumbers: (_h = (_g = o.strictNumbers) !== null && _g !== void 0 ? _g : s) !== null && _h !== void 0 ? _h : true,
-        strictTypes: (_k = (_j = o.strictTypes) !== null && _j !== void 0 ? _j : s) !== null && _k !== void 0 ? _k : "log",
-        strictTuples: (_m = (_l = o.strictTuples) !== null && _l !== void 0 ? _l : s) !== null && _m !== void 0 ? _m : "log",
-        strictRequired: (_p = (_o = o.strictRequired) !== null && _o !== void 0 ? _o : s) !== null && _p !== void 0 ? _p : false,
+        strictSchema: (_f = (_e2 = o.strictSchema) !== null && _e2 !== void 0 ? _e2 : s3) !== null && _f !== void 0 ? _f : true,
+        strictNumbers: (_h = (_g = o.strictNumbers) !== null && _g !== void 0 ? _g : s3) !== null && _h !== void 0 ? _h : true,
+        strictTypes: (_k = (_j = o.strictTypes) !== null && _j !== void 0 ? _j : s3) !== null && _k !== void 0 ? _k : "log",
+        strictTuples: (_m = (_l = o.strictTuples) !== null && _l !== void 0 ? _l : s3) !== null && _m !== void 0 ? _m : "log",
+        strictRequired: (_p = (_o2 = o.strictRequired) !== null && _o2 !== void 0 ? _o2 : s3) !== null && _p !== void 0 ? _p : false,
         code: o.code ? { ...o.code, optimize, regExp } : { optimize, regExp },
         loopRequired: (_q = o.loopRequired) !== null && _q !== void 0 ? _q : MAX_EXPRESSION,
-        loopEnum: (_r = o.loopEnum) !== null && _r !== void 0 ? _r : MAX_EXPRESSION,
-        meta: (_s = o.meta) !== null && _s !== void 0 ? _s : true,
-        messages: (_t = o.messages) !== null && _t !== void 0 ? _t : true,
+        loopEnum: (_r2 = o.loopEnum) !== null && _r2 !== void 0 ? _r2 : MAX_EXPRESSION,
+        meta: (_s2 = o.meta) !== null && _s2 !== void 0 ? _s2 : true,
+        messages: (_t2 = o.messages) !== null && _t2 !== void 0 ? _t2 : true,
         inlineRefs: (_u = o.inlineRefs) !== null && _u !== void 0 ? _u : true,
         schemaId: (_v = o.schemaId) !== null && _v !== void 0 ? _v : "$id",
         addUsedSchema: (_w = o.addUsedSchema) !== null && _w !== void 0 ? _w : true,
@@ -15986,17 +15986,17 @@ var require_core = __commonJS({
         return this.opts.defaultMeta = typeof meta == "object" ? meta[schemaId] || meta : void 0;
       }
       validate(schemaKeyRef, data) {
-        let v;
+        let v2;
         if (typeof schemaKeyRef == "string") {
-          v = this.getSchema(schemaKeyRef);
-          if (!v)
+          v2 = this.getSchema(schemaKeyRef);
+          if (!v2)
             throw new Error(`no schema with key or ref "${schemaKeyRef}"`);
         } else {
-          v = this.compile(schemaKeyRef);
+          v2 = this.compile(schemaKeyRef);
         }
-        const valid = v(data);
-        if (!("$async" in v))
-          this.errors = v.errors;
+        const valid = v2(data);
+        if (!("$async" in v2))
+          this.errors = v2.errors;
         return valid;
       }
       compile(schema, _meta) {
@@ -16043,9 +16043,9 @@ var require_core = __commonJS({
             this.addSchema(_schema, ref, meta);
         }
         async function _loadSchema(ref) {
-          const p = this._loading[ref];
-          if (p)
-            return p;
+          const p2 = this._loading[ref];
+          if (p2)
+            return p2;
           try {
             return await (this._loading[ref] = loadSchema(ref));
           } finally {
@@ -16193,7 +16193,7 @@ var require_core = __commonJS({
           type: (0, dataType_1.getJSONTypes)(def.type),
           schemaType: (0, dataType_1.getJSONTypes)(def.schemaType)
         };
-        (0, util_1.eachItem)(keyword, definition.type.length === 0 ? (k) => addRule.call(this, k, definition) : (k) => definition.type.forEach((t) => addRule.call(this, k, definition, t)));
+        (0, util_1.eachItem)(keyword, definition.type.length === 0 ? (k2) => addRule.call(this, k2, definition) : (k2) => definition.type.forEach((t) => addRule.call(this, k2, definition, t)));
         return this;
       }
       getKeyword(keyword) {
@@ -16472,14 +16472,14 @@ var require_ref = __commonJS({
       keyword: "$ref",
       schemaType: "string",
       code(cxt) {
-        const { gen, schema: $ref, it } = cxt;
-        const { baseId, schemaEnv: env, validateName, opts, self: self2 } = it;
+        const { gen, schema: $ref, it: it2 } = cxt;
+        const { baseId, schemaEnv: env, validateName, opts, self: self2 } = it2;
         const { root: root2 } = env;
         if (($ref === "#" || $ref === "#/") && baseId === root2.baseId)
           return callRootRef();
         const schOrEnv = compile_1.resolveRef.call(self2, root2, baseId, $ref);
         if (schOrEnv === void 0)
-          throw new ref_error_1.default(it.opts.uriResolver, baseId, $ref);
+          throw new ref_error_1.default(it2.opts.uriResolver, baseId, $ref);
         if (schOrEnv instanceof compile_1.SchemaEnv)
           return callValidate(schOrEnv);
         return inlineRefSchema(schOrEnv);
@@ -16490,8 +16490,8 @@ var require_ref = __commonJS({
           return callRef(cxt, (0, codegen_1._)`${rootName}.validate`, root2, root2.$async);
         }
         function callValidate(sch) {
-          const v = getValidate(cxt, sch);
-          callRef(cxt, v, sch, sch.$async);
+          const v2 = getValidate(cxt, sch);
+          callRef(cxt, v2, sch, sch.$async);
         }
         function inlineRefSchema(sch) {
           const schName = gen.scopeValue("schema", opts.code.source === true ? { ref: sch, code: (0, codegen_1.stringify)(sch) } : { ref: sch });
@@ -16513,9 +16513,9 @@ var require_ref = __commonJS({
       return sch.validate ? gen.scopeValue("validate", { ref: sch.validate }) : (0, codegen_1._)`${gen.scopeValue("wrapper", { ref: sch })}.validate`;
     }
     exports.getValidate = getValidate;
-    function callRef(cxt, v, sch, $async) {
-      const { gen, it } = cxt;
-      const { allErrors, schemaEnv: env, opts } = it;
+    function callRef(cxt, v2, sch, $async) {
+      const { gen, it: it2 } = cxt;
+      const { allErrors, schemaEnv: env, opts } = it2;
       const passCxt = opts.passContext ? names_1.default.this : codegen_1.nil;
       if ($async)
         callAsyncRef();
@@ -16526,12 +16526,12 @@ var require_ref = __commonJS({
           throw new Error("async schema referenced by sync schema");
         const valid = gen.let("valid");
         gen.try(() => {
-          gen.code((0, codegen_1._)`await ${(0, code_1.callValidateCode)(cxt, v, passCxt)}`);
-          addEvaluatedFrom(v);
+          gen.code((0, codegen_1._)`await ${(0, code_1.callValidateCode)(cxt, v2, passCxt)}`);
+          addEvaluatedFrom(v2);
           if (!allErrors)
             gen.assign(valid, true);
         }, (e) => {
-          gen.if((0, codegen_1._)`!(${e} instanceof ${it.ValidationError})`, () => gen.throw(e));
+          gen.if((0, codegen_1._)`!(${e} instanceof ${it2.ValidationError})`, () => gen.throw(e));
           addErrorsFrom(e);
           if (!allErrors)
             gen.assign(valid, false);
@@ -16539,7 +16539,7 @@ var require_ref = __commonJS({
         cxt.ok(valid);
       }
       function callSyncRef() {
-        cxt.result((0, code_1.callValidateCode)(cxt, v, passCxt), () => addEvaluatedFrom(v), () => addErrorsFrom(v));
+        cxt.result((0, code_1.callValidateCode)(cxt, v2, passCxt), () => addEvaluatedFrom(v2), () => addErrorsFrom(v2));
       }
       function addErrorsFrom(source) {
         const errs = (0, codegen_1._)`${source}.errors`;
@@ -16548,27 +16548,27 @@ var require_ref = __commonJS({
       }
       function addEvaluatedFrom(source) {
         var _a;
-        if (!it.opts.unevaluated)
+        if (!it2.opts.unevaluated)
           return;
         const schEvaluated = (_a = sch === null || sch === void 0 ? void 0 : sch.validate) === null || _a === void 0 ? void 0 : _a.evaluated;
-        if (it.props !== true) {
+        if (it2.props !== true) {
           if (schEvaluated && !schEvaluated.dynamicProps) {
             if (schEvaluated.props !== void 0) {
-              it.props = util_1.mergeEvaluated.props(gen, schEvaluated.props, it.props);
+              it2.props = util_1.mergeEvaluated.props(gen, schEvaluated.props, it2.props);
             }
           } else {
             const props = gen.var("props", (0, codegen_1._)`${source}.evaluated.props`);
-            it.props = util_1.mergeEvaluated.props(gen, props, it.props, codegen_1.Name);
+            it2.props = util_1.mergeEvaluated.props(gen, props, it2.props, codegen_1.Name);
           }
         }
-        if (it.items !== true) {
+        if (it2.items !== true) {
           if (schEvaluated && !schEvaluated.dynamicItems) {
             if (schEvaluated.items !== void 0) {
-              it.items = util_1.mergeEvaluated.items(gen, schEvaluated.items, it.items);
+              it2.items = util_1.mergeEvaluated.items(gen, schEvaluated.items, it2.items);
             }
           } else {
             const items = gen.var("items", (0, codegen_1._)`${source}.evaluated.items`);
-            it.items = util_1.mergeEvaluated.items(gen, items, it.items, codegen_1.Name);
+            it2.items = util_1.mergeEvaluated.items(gen, items, it2.items, codegen_1.Name);
           }
         }
       }
@@ -16648,8 +16648,8 @@ var require_multipleOf = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, data, schemaCode, it } = cxt;
-        const prec = it.opts.multipleOfPrecision;
+        const { gen, data, schemaCode, it: it2 } = cxt;
+        const prec = it2.opts.multipleOfPrecision;
         const res = gen.let("res");
         const invalid = prec ? (0, codegen_1._)`Math.abs(Math.round(${res}) - ${res}) > 1e-${prec}` : (0, codegen_1._)`${res} !== parseInt(${res})`;
         cxt.fail$data((0, codegen_1._)`(${schemaCode} === 0 || (${res} = ${data}/${schemaCode}, ${invalid}))`);
@@ -16707,9 +16707,9 @@ var require_limitLength = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { keyword, data, schemaCode, it } = cxt;
+        const { keyword, data, schemaCode, it: it2 } = cxt;
         const op = keyword === "maxLength" ? codegen_1.operators.GT : codegen_1.operators.LT;
-        const len = it.opts.unicode === false ? (0, codegen_1._)`${data}.length` : (0, codegen_1._)`${(0, util_1.useFunc)(cxt.gen, ucs2length_1.default)}(${data})`;
+        const len = it2.opts.unicode === false ? (0, codegen_1._)`${data}.length` : (0, codegen_1._)`${(0, util_1.useFunc)(cxt.gen, ucs2length_1.default)}(${data})`;
         cxt.fail$data((0, codegen_1._)`${len} ${op} ${schemaCode}`);
       }
     };
@@ -16736,13 +16736,13 @@ var require_pattern = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, data, $data, schema, schemaCode, it } = cxt;
-        const u = it.opts.unicodeRegExp ? "u" : "";
+        const { gen, data, $data, schema, schemaCode, it: it2 } = cxt;
+        const u2 = it2.opts.unicodeRegExp ? "u" : "";
         if ($data) {
-          const { regExp } = it.opts.code;
+          const { regExp } = it2.opts.code;
           const regExpCode = regExp.code === "new RegExp" ? (0, codegen_1._)`new RegExp` : (0, util_1.useFunc)(gen, regExp);
           const valid = gen.let("valid");
-          gen.try(() => gen.assign(valid, (0, codegen_1._)`${regExpCode}(${schemaCode}, ${u}).test(${data})`), () => gen.assign(valid, false));
+          gen.try(() => gen.assign(valid, (0, codegen_1._)`${regExpCode}(${schemaCode}, ${u2}).test(${data})`), () => gen.assign(valid, false));
           cxt.fail$data((0, codegen_1._)`!${valid}`);
         } else {
           const regExp = (0, code_1.usePattern)(cxt, schema);
@@ -16802,12 +16802,12 @@ var require_required = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, schema, schemaCode, data, $data, it } = cxt;
-        const { opts } = it;
+        const { gen, schema, schemaCode, data, $data, it: it2 } = cxt;
+        const { opts } = it2;
         if (!$data && schema.length === 0)
           return;
         const useLoop = schema.length >= opts.loopRequired;
-        if (it.allErrors)
+        if (it2.allErrors)
           allErrorsMode();
         else
           exitOnErrorMode();
@@ -16816,9 +16816,9 @@ var require_required = __commonJS({
           const { definedProperties } = cxt.it;
           for (const requiredKey of schema) {
             if ((props === null || props === void 0 ? void 0 : props[requiredKey]) === void 0 && !definedProperties.has(requiredKey)) {
-              const schemaPath = it.schemaEnv.baseId + it.errSchemaPath;
+              const schemaPath = it2.schemaEnv.baseId + it2.errSchemaPath;
               const msg = `required property "${requiredKey}" is not defined at "${schemaPath}" (strictRequired)`;
-              (0, util_1.checkStrictMode)(it, msg, it.opts.strictRequired);
+              (0, util_1.checkStrictMode)(it2, msg, it2.opts.strictRequired);
             }
           }
         }
@@ -16915,8 +16915,8 @@ var require_uniqueItems = __commonJS({
     var util_1 = require_util();
     var equal_1 = require_equal();
     var error = {
-      message: ({ params: { i, j } }) => (0, codegen_1.str)`must NOT have duplicate items (items ## ${j} and ${i} are identical)`,
-      params: ({ params: { i, j } }) => (0, codegen_1._)`{i: ${i}, j: ${j}}`
+      message: ({ params: { i, j: j2 } }) => (0, codegen_1.str)`must NOT have duplicate items (items ## ${j2} and ${i} are identical)`,
+      params: ({ params: { i, j: j2 } }) => (0, codegen_1._)`{i: ${i}, j: ${j2}}`
     };
     var def = {
       keyword: "uniqueItems",
@@ -16925,7 +16925,7 @@ var require_uniqueItems = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, data, $data, schema, parentSchema, schemaCode, it } = cxt;
+        const { gen, data, $data, schema, parentSchema, schemaCode, it: it2 } = cxt;
         if (!$data && !schema)
           return;
         const valid = gen.let("valid");
@@ -16934,17 +16934,17 @@ var require_uniqueItems = __commonJS({
         cxt.ok(valid);
         function validateUniqueItems() {
           const i = gen.let("i", (0, codegen_1._)`${data}.length`);
-          const j = gen.let("j");
-          cxt.setParams({ i, j });
+          const j2 = gen.let("j");
+          cxt.setParams({ i, j: j2 });
           gen.assign(valid, true);
-          gen.if((0, codegen_1._)`${i} > 1`, () => (canOptimize() ? loopN : loopN2)(i, j));
+          gen.if((0, codegen_1._)`${i} > 1`, () => (canOptimize() ? loopN : loopN2)(i, j2));
         }
         function canOptimize() {
           return itemTypes.length > 0 && !itemTypes.some((t) => t === "object" || t === "array");
         }
-        function loopN(i, j) {
+        function loopN(i, j2) {
           const item = gen.name("item");
-          const wrongType = (0, dataType_1.checkDataTypes)(itemTypes, item, it.opts.strictNumbers, dataType_1.DataType.Wrong);
+          const wrongType = (0, dataType_1.checkDataTypes)(itemTypes, item, it2.opts.strictNumbers, dataType_1.DataType.Wrong);
           const indices = gen.const("indices", (0, codegen_1._)`{}`);
           gen.for((0, codegen_1._)`;${i}--;`, () => {
             gen.let(item, (0, codegen_1._)`${data}[${i}]`);
@@ -16952,16 +16952,16 @@ var require_uniqueItems = __commonJS({
             if (itemTypes.length > 1)
               gen.if((0, codegen_1._)`typeof ${item} == "string"`, (0, codegen_1._)`${item} += "_"`);
             gen.if((0, codegen_1._)`typeof ${indices}[${item}] == "number"`, () => {
-              gen.assign(j, (0, codegen_1._)`${indices}[${item}]`);
+              gen.assign(j2, (0, codegen_1._)`${indices}[${item}]`);
               cxt.error();
               gen.assign(valid, false).break();
             }).code((0, codegen_1._)`${indices}[${item}] = ${i}`);
           });
         }
-        function loopN2(i, j) {
+        function loopN2(i, j2) {
           const eql = (0, util_1.useFunc)(gen, equal_1.default);
           const outer = gen.name("outer");
-          gen.label(outer).for((0, codegen_1._)`;${i}--;`, () => gen.for((0, codegen_1._)`${j} = ${i}; ${j}--;`, () => gen.if((0, codegen_1._)`${eql}(${data}[${i}], ${data}[${j}])`, () => {
+          gen.label(outer).for((0, codegen_1._)`;${i}--;`, () => gen.for((0, codegen_1._)`${j2} = ${i}; ${j2}--;`, () => gen.if((0, codegen_1._)`${eql}(${data}[${i}], ${data}[${j2}])`, () => {
             cxt.error();
             gen.assign(valid, false).break(outer);
           })));
@@ -17019,10 +17019,10 @@ var require_enum = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, data, $data, schema, schemaCode, it } = cxt;
+        const { gen, data, $data, schema, schemaCode, it: it2 } = cxt;
         if (!$data && schema.length === 0)
           throw new Error("enum must have non-empty array");
-        const useLoop = schema.length >= it.opts.loopEnum;
+        const useLoop = schema.length >= it2.opts.loopEnum;
         let eql;
         const getEql = () => eql !== null && eql !== void 0 ? eql : eql = (0, util_1.useFunc)(gen, equal_1.default);
         let valid;
@@ -17038,7 +17038,7 @@ var require_enum = __commonJS({
         cxt.pass(valid);
         function loopEnum() {
           gen.assign(valid, false);
-          gen.forOf("v", schemaCode, (v) => gen.if((0, codegen_1._)`${getEql()}(${data}, ${v})`, () => gen.assign(valid, true).break()));
+          gen.forOf("v", schemaCode, (v2) => gen.if((0, codegen_1._)`${getEql()}(${data}, ${v2})`, () => gen.assign(valid, true).break()));
         }
         function equalCode(vSchema, i) {
           const sch = schema[i];
@@ -17107,23 +17107,23 @@ var require_additionalItems = __commonJS({
       before: "uniqueItems",
       error,
       code(cxt) {
-        const { parentSchema, it } = cxt;
+        const { parentSchema, it: it2 } = cxt;
         const { items } = parentSchema;
         if (!Array.isArray(items)) {
-          (0, util_1.checkStrictMode)(it, '"additionalItems" is ignored when "items" is not an array of schemas');
+          (0, util_1.checkStrictMode)(it2, '"additionalItems" is ignored when "items" is not an array of schemas');
           return;
         }
         validateAdditionalItems(cxt, items);
       }
     };
     function validateAdditionalItems(cxt, items) {
-      const { gen, schema, data, keyword, it } = cxt;
-      it.items = true;
+      const { gen, schema, data, keyword, it: it2 } = cxt;
+      it2.items = true;
       const len = gen.const("len", (0, codegen_1._)`${data}.length`);
       if (schema === false) {
         cxt.setParams({ len: items.length });
         cxt.pass((0, codegen_1._)`${len} <= ${items.length}`);
-      } else if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it, schema)) {
+      } else if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it2, schema)) {
         const valid = gen.var("valid", (0, codegen_1._)`${len} <= ${items.length}`);
         gen.if((0, codegen_1.not)(valid), () => validateItems(valid));
         cxt.ok(valid);
@@ -17131,7 +17131,7 @@ var require_additionalItems = __commonJS({
       function validateItems(valid) {
         gen.forRange("i", items.length, len, (i) => {
           cxt.subschema({ keyword, dataProp: i, dataPropType: util_1.Type.Num }, valid);
-          if (!it.allErrors)
+          if (!it2.allErrors)
             gen.if((0, codegen_1.not)(valid), () => gen.break());
         });
       }
@@ -17156,25 +17156,25 @@ var require_items = __commonJS({
       schemaType: ["object", "array", "boolean"],
       before: "uniqueItems",
       code(cxt) {
-        const { schema, it } = cxt;
+        const { schema, it: it2 } = cxt;
         if (Array.isArray(schema))
           return validateTuple(cxt, "additionalItems", schema);
-        it.items = true;
-        if ((0, util_1.alwaysValidSchema)(it, schema))
+        it2.items = true;
+        if ((0, util_1.alwaysValidSchema)(it2, schema))
           return;
         cxt.ok((0, code_1.validateArray)(cxt));
       }
     };
     function validateTuple(cxt, extraItems, schArr = cxt.schema) {
-      const { gen, parentSchema, data, keyword, it } = cxt;
+      const { gen, parentSchema, data, keyword, it: it2 } = cxt;
       checkStrictTuple(parentSchema);
-      if (it.opts.unevaluated && schArr.length && it.items !== true) {
-        it.items = util_1.mergeEvaluated.items(gen, schArr.length, it.items);
+      if (it2.opts.unevaluated && schArr.length && it2.items !== true) {
+        it2.items = util_1.mergeEvaluated.items(gen, schArr.length, it2.items);
       }
       const valid = gen.name("valid");
       const len = gen.const("len", (0, codegen_1._)`${data}.length`);
       schArr.forEach((sch, i) => {
-        if ((0, util_1.alwaysValidSchema)(it, sch))
+        if ((0, util_1.alwaysValidSchema)(it2, sch))
           return;
         gen.if((0, codegen_1._)`${len} > ${i}`, () => cxt.subschema({
           keyword,
@@ -17184,12 +17184,12 @@ var require_items = __commonJS({
         cxt.ok(valid);
       });
       function checkStrictTuple(sch) {
-        const { opts, errSchemaPath } = it;
+        const { opts, errSchemaPath } = it2;
         const l = schArr.length;
         const fullTuple = l === sch.minItems && (l === sch.maxItems || sch[extraItems] === false);
         if (opts.strictTuples && !fullTuple) {
           const msg = `"${keyword}" is ${l}-tuple, but minItems or maxItems/${extraItems} are not specified or different at path "${errSchemaPath}"`;
-          (0, util_1.checkStrictMode)(it, msg, opts.strictTuples);
+          (0, util_1.checkStrictMode)(it2, msg, opts.strictTuples);
         }
       }
     }
@@ -17235,10 +17235,10 @@ var require_items2020 = __commonJS({
       before: "uniqueItems",
       error,
       code(cxt) {
-        const { schema, parentSchema, it } = cxt;
+        const { schema, parentSchema, it: it2 } = cxt;
         const { prefixItems } = parentSchema;
-        it.items = true;
-        if ((0, util_1.alwaysValidSchema)(it, schema))
+        it2.items = true;
+        if ((0, util_1.alwaysValidSchema)(it2, schema))
           return;
         if (prefixItems)
           (0, additionalItems_1.validateAdditionalItems)(cxt, prefixItems);
@@ -17269,11 +17269,11 @@ var require_contains = __commonJS({
       trackErrors: true,
       error,
       code(cxt) {
-        const { gen, schema, parentSchema, data, it } = cxt;
+        const { gen, schema, parentSchema, data, it: it2 } = cxt;
         let min;
         let max;
         const { minContains, maxContains } = parentSchema;
-        if (it.opts.next) {
+        if (it2.opts.next) {
           min = minContains === void 0 ? 1 : minContains;
           max = maxContains;
         } else {
@@ -17282,22 +17282,22 @@ var require_contains = __commonJS({
         const len = gen.const("len", (0, codegen_1._)`${data}.length`);
         cxt.setParams({ min, max });
         if (max === void 0 && min === 0) {
-          (0, util_1.checkStrictMode)(it, `"minContains" == 0 without "maxContains": "contains" keyword ignored`);
+          (0, util_1.checkStrictMode)(it2, `"minContains" == 0 without "maxContains": "contains" keyword ignored`);
           return;
         }
         if (max !== void 0 && min > max) {
-          (0, util_1.checkStrictMode)(it, `"minContains" > "maxContains" is always invalid`);
+          (0, util_1.checkStrictMode)(it2, `"minContains" > "maxContains" is always invalid`);
           cxt.fail();
           return;
         }
-        if ((0, util_1.alwaysValidSchema)(it, schema)) {
+        if ((0, util_1.alwaysValidSchema)(it2, schema)) {
           let cond = (0, codegen_1._)`${len} >= ${min}`;
           if (max !== void 0)
             cond = (0, codegen_1._)`${cond} && ${len} <= ${max}`;
           cxt.pass(cond);
           return;
         }
-        it.items = true;
+        it2.items = true;
         const valid = gen.name("valid");
         if (max === void 0 && min === 1) {
           validateItems(valid, () => gen.if(valid, () => gen.break()));
@@ -17387,7 +17387,7 @@ var require_dependencies = __commonJS({
       return [propertyDeps, schemaDeps];
     }
     function validatePropertyDeps(cxt, propertyDeps = cxt.schema) {
-      const { gen, data, it } = cxt;
+      const { gen, data, it: it2 } = cxt;
       if (Object.keys(propertyDeps).length === 0)
         return;
       const missing = gen.let("missing");
@@ -17395,13 +17395,13 @@ var require_dependencies = __commonJS({
         const deps = propertyDeps[prop];
         if (deps.length === 0)
           continue;
-        const hasProperty = (0, code_1.propertyInData)(gen, data, prop, it.opts.ownProperties);
+        const hasProperty = (0, code_1.propertyInData)(gen, data, prop, it2.opts.ownProperties);
         cxt.setParams({
           property: prop,
           depsCount: deps.length,
           deps: deps.join(", ")
         });
-        if (it.allErrors) {
+        if (it2.allErrors) {
           gen.if(hasProperty, () => {
             for (const depProp of deps) {
               (0, code_1.checkReportMissingProp)(cxt, depProp);
@@ -17416,13 +17416,13 @@ var require_dependencies = __commonJS({
     }
     exports.validatePropertyDeps = validatePropertyDeps;
     function validateSchemaDeps(cxt, schemaDeps = cxt.schema) {
-      const { gen, data, keyword, it } = cxt;
+      const { gen, data, keyword, it: it2 } = cxt;
       const valid = gen.name("valid");
       for (const prop in schemaDeps) {
-        if ((0, util_1.alwaysValidSchema)(it, schemaDeps[prop]))
+        if ((0, util_1.alwaysValidSchema)(it2, schemaDeps[prop]))
           continue;
         gen.if(
-          (0, code_1.propertyInData)(gen, data, prop, it.opts.ownProperties),
+          (0, code_1.propertyInData)(gen, data, prop, it2.opts.ownProperties),
           () => {
             const schCxt = cxt.subschema({ keyword, schemaProp: prop }, valid);
             cxt.mergeValidEvaluated(schCxt, valid);
@@ -17455,8 +17455,8 @@ var require_propertyNames = __commonJS({
       schemaType: ["object", "boolean"],
       error,
       code(cxt) {
-        const { gen, schema, data, it } = cxt;
-        if ((0, util_1.alwaysValidSchema)(it, schema))
+        const { gen, schema, data, it: it2 } = cxt;
+        if ((0, util_1.alwaysValidSchema)(it2, schema))
           return;
         const valid = gen.name("valid");
         gen.forIn("key", data, (key) => {
@@ -17470,7 +17470,7 @@ var require_propertyNames = __commonJS({
           }, valid);
           gen.if((0, codegen_1.not)(valid), () => {
             cxt.error(true);
-            if (!it.allErrors)
+            if (!it2.allErrors)
               gen.break();
           });
         });
@@ -17502,12 +17502,12 @@ var require_additionalProperties = __commonJS({
       trackErrors: true,
       error,
       code(cxt) {
-        const { gen, schema, parentSchema, data, errsCount, it } = cxt;
+        const { gen, schema, parentSchema, data, errsCount, it: it2 } = cxt;
         if (!errsCount)
           throw new Error("ajv implementation error");
-        const { allErrors, opts } = it;
-        it.props = true;
-        if (opts.removeAdditional !== "all" && (0, util_1.alwaysValidSchema)(it, schema))
+        const { allErrors, opts } = it2;
+        it2.props = true;
+        if (opts.removeAdditional !== "all" && (0, util_1.alwaysValidSchema)(it2, schema))
           return;
         const props = (0, code_1.allSchemaProperties)(parentSchema.properties);
         const patProps = (0, code_1.allSchemaProperties)(parentSchema.patternProperties);
@@ -17524,15 +17524,15 @@ var require_additionalProperties = __commonJS({
         function isAdditional(key) {
           let definedProp;
           if (props.length > 8) {
-            const propsSchema = (0, util_1.schemaRefOrVal)(it, parentSchema.properties, "properties");
+            const propsSchema = (0, util_1.schemaRefOrVal)(it2, parentSchema.properties, "properties");
             definedProp = (0, code_1.isOwnProperty)(gen, propsSchema, key);
           } else if (props.length) {
-            definedProp = (0, codegen_1.or)(...props.map((p) => (0, codegen_1._)`${key} === ${p}`));
+            definedProp = (0, codegen_1.or)(...props.map((p2) => (0, codegen_1._)`${key} === ${p2}`));
           } else {
             definedProp = codegen_1.nil;
           }
           if (patProps.length) {
-            definedProp = (0, codegen_1.or)(definedProp, ...patProps.map((p) => (0, codegen_1._)`${(0, code_1.usePattern)(cxt, p)}.test(${key})`));
+            definedProp = (0, codegen_1.or)(definedProp, ...patProps.map((p2) => (0, codegen_1._)`${(0, code_1.usePattern)(cxt, p2)}.test(${key})`));
           }
           return (0, codegen_1.not)(definedProp);
         }
@@ -17551,7 +17551,7 @@ var require_additionalProperties = __commonJS({
               gen.break();
             return;
           }
-          if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it, schema)) {
+          if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it2, schema)) {
             const valid = gen.name("valid");
             if (opts.removeAdditional === "failing") {
               applyAdditionalSchema(key, valid, false);
@@ -17601,18 +17601,18 @@ var require_properties = __commonJS({
       type: "object",
       schemaType: "object",
       code(cxt) {
-        const { gen, schema, parentSchema, data, it } = cxt;
-        if (it.opts.removeAdditional === "all" && parentSchema.additionalProperties === void 0) {
-          additionalProperties_1.default.code(new validate_1.KeywordCxt(it, additionalProperties_1.default, "additionalProperties"));
+        const { gen, schema, parentSchema, data, it: it2 } = cxt;
+        if (it2.opts.removeAdditional === "all" && parentSchema.additionalProperties === void 0) {
+          additionalProperties_1.default.code(new validate_1.KeywordCxt(it2, additionalProperties_1.default, "additionalProperties"));
         }
         const allProps = (0, code_1.allSchemaProperties)(schema);
         for (const prop of allProps) {
-          it.definedProperties.add(prop);
+          it2.definedProperties.add(prop);
         }
-        if (it.opts.unevaluated && allProps.length && it.props !== true) {
-          it.props = util_1.mergeEvaluated.props(gen, (0, util_1.toHash)(allProps), it.props);
+        if (it2.opts.unevaluated && allProps.length && it2.props !== true) {
+          it2.props = util_1.mergeEvaluated.props(gen, (0, util_1.toHash)(allProps), it2.props);
         }
-        const properties = allProps.filter((p) => !(0, util_1.alwaysValidSchema)(it, schema[p]));
+        const properties = allProps.filter((p2) => !(0, util_1.alwaysValidSchema)(it2, schema[p2]));
         if (properties.length === 0)
           return;
         const valid = gen.name("valid");
@@ -17620,9 +17620,9 @@ var require_properties = __commonJS({
           if (hasDefault(prop)) {
             applyPropertySchema(prop);
           } else {
-            gen.if((0, code_1.propertyInData)(gen, data, prop, it.opts.ownProperties));
+            gen.if((0, code_1.propertyInData)(gen, data, prop, it2.opts.ownProperties));
             applyPropertySchema(prop);
-            if (!it.allErrors)
+            if (!it2.allErrors)
               gen.else().var(valid, true);
             gen.endIf();
           }
@@ -17630,7 +17630,7 @@ var require_properties = __commonJS({
           cxt.ok(valid);
         }
         function hasDefault(prop) {
-          return it.opts.useDefaults && !it.compositeRule && schema[prop].default !== void 0;
+          return it2.opts.useDefaults && !it2.compositeRule && schema[prop].default !== void 0;
         }
         function applyPropertySchema(prop) {
           cxt.subschema({
@@ -17659,25 +17659,25 @@ var require_patternProperties = __commonJS({
       type: "object",
       schemaType: "object",
       code(cxt) {
-        const { gen, schema, data, parentSchema, it } = cxt;
-        const { opts } = it;
+        const { gen, schema, data, parentSchema, it: it2 } = cxt;
+        const { opts } = it2;
         const patterns = (0, code_1.allSchemaProperties)(schema);
-        const alwaysValidPatterns = patterns.filter((p) => (0, util_1.alwaysValidSchema)(it, schema[p]));
-        if (patterns.length === 0 || alwaysValidPatterns.length === patterns.length && (!it.opts.unevaluated || it.props === true)) {
+        const alwaysValidPatterns = patterns.filter((p2) => (0, util_1.alwaysValidSchema)(it2, schema[p2]));
+        if (patterns.length === 0 || alwaysValidPatterns.length === patterns.length && (!it2.opts.unevaluated || it2.props === true)) {
           return;
         }
         const checkProperties = opts.strictSchema && !opts.allowMatchingProperties && parentSchema.properties;
         const valid = gen.name("valid");
-        if (it.props !== true && !(it.props instanceof codegen_1.Name)) {
-          it.props = (0, util_2.evaluatedPropsToName)(gen, it.props);
+        if (it2.props !== true && !(it2.props instanceof codegen_1.Name)) {
+          it2.props = (0, util_2.evaluatedPropsToName)(gen, it2.props);
         }
-        const { props } = it;
+        const { props } = it2;
         validatePatternProperties();
         function validatePatternProperties() {
           for (const pat of patterns) {
             if (checkProperties)
               checkMatchingProperties(pat);
-            if (it.allErrors) {
+            if (it2.allErrors) {
               validateProperties(pat);
             } else {
               gen.var(valid, true);
@@ -17689,7 +17689,7 @@ var require_patternProperties = __commonJS({
         function checkMatchingProperties(pat) {
           for (const prop in checkProperties) {
             if (new RegExp(pat).test(prop)) {
-              (0, util_1.checkStrictMode)(it, `property ${prop} matches pattern ${pat} (use allowMatchingProperties)`);
+              (0, util_1.checkStrictMode)(it2, `property ${prop} matches pattern ${pat} (use allowMatchingProperties)`);
             }
           }
         }
@@ -17705,9 +17705,9 @@ var require_patternProperties = __commonJS({
                   dataPropType: util_2.Type.Str
                 }, valid);
               }
-              if (it.opts.unevaluated && props !== true) {
+              if (it2.opts.unevaluated && props !== true) {
                 gen.assign((0, codegen_1._)`${props}[${key}]`, true);
-              } else if (!alwaysValid && !it.allErrors) {
+              } else if (!alwaysValid && !it2.allErrors) {
                 gen.if((0, codegen_1.not)(valid), () => gen.break());
               }
             });
@@ -17730,8 +17730,8 @@ var require_not = __commonJS({
       schemaType: ["object", "boolean"],
       trackErrors: true,
       code(cxt) {
-        const { gen, schema, it } = cxt;
-        if ((0, util_1.alwaysValidSchema)(it, schema)) {
+        const { gen, schema, it: it2 } = cxt;
+        if ((0, util_1.alwaysValidSchema)(it2, schema)) {
           cxt.fail();
           return;
         }
@@ -17784,10 +17784,10 @@ var require_oneOf = __commonJS({
       trackErrors: true,
       error,
       code(cxt) {
-        const { gen, schema, parentSchema, it } = cxt;
+        const { gen, schema, parentSchema, it: it2 } = cxt;
         if (!Array.isArray(schema))
           throw new Error("ajv implementation error");
-        if (it.opts.discriminator && parentSchema.discriminator)
+        if (it2.opts.discriminator && parentSchema.discriminator)
           return;
         const schArr = schema;
         const valid = gen.let("valid", false);
@@ -17799,7 +17799,7 @@ var require_oneOf = __commonJS({
         function validateOneOf() {
           schArr.forEach((sch, i) => {
             let schCxt;
-            if ((0, util_1.alwaysValidSchema)(it, sch)) {
+            if ((0, util_1.alwaysValidSchema)(it2, sch)) {
               gen.var(schValid, true);
             } else {
               schCxt = cxt.subschema({
@@ -17835,12 +17835,12 @@ var require_allOf = __commonJS({
       keyword: "allOf",
       schemaType: "array",
       code(cxt) {
-        const { gen, schema, it } = cxt;
+        const { gen, schema, it: it2 } = cxt;
         if (!Array.isArray(schema))
           throw new Error("ajv implementation error");
         const valid = gen.name("valid");
         schema.forEach((sch, i) => {
-          if ((0, util_1.alwaysValidSchema)(it, sch))
+          if ((0, util_1.alwaysValidSchema)(it2, sch))
             return;
           const schCxt = cxt.subschema({ keyword: "allOf", schemaProp: i }, valid);
           cxt.ok(valid);
@@ -17869,12 +17869,12 @@ var require_if = __commonJS({
       trackErrors: true,
       error,
       code(cxt) {
-        const { gen, parentSchema, it } = cxt;
+        const { gen, parentSchema, it: it2 } = cxt;
         if (parentSchema.then === void 0 && parentSchema.else === void 0) {
-          (0, util_1.checkStrictMode)(it, '"if" without "then" and "else" is ignored');
+          (0, util_1.checkStrictMode)(it2, '"if" without "then" and "else" is ignored');
         }
-        const hasThen = hasSchema(it, "then");
-        const hasElse = hasSchema(it, "else");
+        const hasThen = hasSchema(it2, "then");
+        const hasElse = hasSchema(it2, "else");
         if (!hasThen && !hasElse)
           return;
         const valid = gen.let("valid", true);
@@ -17913,9 +17913,9 @@ var require_if = __commonJS({
         }
       }
     };
-    function hasSchema(it, keyword) {
-      const schema = it.schema[keyword];
-      return schema !== void 0 && !(0, util_1.alwaysValidSchema)(it, schema);
+    function hasSchema(it2, keyword) {
+      const schema = it2.schema[keyword];
+      return schema !== void 0 && !(0, util_1.alwaysValidSchema)(it2, schema);
     }
     exports.default = def;
   }
@@ -17930,9 +17930,9 @@ var require_thenElse = __commonJS({
     var def = {
       keyword: ["then", "else"],
       schemaType: ["object", "boolean"],
-      code({ keyword, parentSchema, it }) {
+      code({ keyword, parentSchema, it: it2 }) {
         if (parentSchema.if === void 0)
-          (0, util_1.checkStrictMode)(it, `"${keyword}" without "if" is ignored`);
+          (0, util_1.checkStrictMode)(it2, `"${keyword}" without "if" is ignored`);
       }
     };
     exports.default = def;
@@ -18003,11 +18003,11 @@ var require_dynamicAnchor = __commonJS({
       code: (cxt) => dynamicAnchor(cxt, cxt.schema)
     };
     function dynamicAnchor(cxt, anchor) {
-      const { gen, it } = cxt;
-      it.schemaEnv.root.dynamicAnchors[anchor] = true;
-      const v = (0, codegen_1._)`${names_1.default.dynamicAnchors}${(0, codegen_1.getProperty)(anchor)}`;
-      const validate = it.errSchemaPath === "#" ? it.validateName : _getValidate(cxt);
-      gen.if((0, codegen_1._)`!${v}`, () => gen.assign(v, validate));
+      const { gen, it: it2 } = cxt;
+      it2.schemaEnv.root.dynamicAnchors[anchor] = true;
+      const v2 = (0, codegen_1._)`${names_1.default.dynamicAnchors}${(0, codegen_1.getProperty)(anchor)}`;
+      const validate = it2.errSchemaPath === "#" ? it2.validateName : _getValidate(cxt);
+      gen.if((0, codegen_1._)`!${v2}`, () => gen.assign(v2, validate));
     }
     exports.dynamicAnchor = dynamicAnchor;
     function _getValidate(cxt) {
@@ -18037,11 +18037,11 @@ var require_dynamicRef = __commonJS({
       code: (cxt) => dynamicRef(cxt, cxt.schema)
     };
     function dynamicRef(cxt, ref) {
-      const { gen, keyword, it } = cxt;
+      const { gen, keyword, it: it2 } = cxt;
       if (ref[0] !== "#")
         throw new Error(`"${keyword}" only supports hash fragment reference`);
       const anchor = ref.slice(1);
-      if (it.allErrors) {
+      if (it2.allErrors) {
         _dynamicRef();
       } else {
         const valid = gen.let("valid", false);
@@ -18049,11 +18049,11 @@ var require_dynamicRef = __commonJS({
         cxt.ok(valid);
       }
       function _dynamicRef(valid) {
-        if (it.schemaEnv.root.dynamicAnchors[anchor]) {
-          const v = gen.let("_v", (0, codegen_1._)`${names_1.default.dynamicAnchors}${(0, codegen_1.getProperty)(anchor)}`);
-          gen.if(v, _callRef(v, valid), _callRef(it.validateName, valid));
+        if (it2.schemaEnv.root.dynamicAnchors[anchor]) {
+          const v2 = gen.let("_v", (0, codegen_1._)`${names_1.default.dynamicAnchors}${(0, codegen_1.getProperty)(anchor)}`);
+          gen.if(v2, _callRef(v2, valid), _callRef(it2.validateName, valid));
         } else {
-          _callRef(it.validateName, valid)();
+          _callRef(it2.validateName, valid)();
         }
       }
       function _callRef(validate, valid) {
@@ -18161,9 +18161,9 @@ var require_limitContains = __commonJS({
       keyword: ["maxContains", "minContains"],
       type: "array",
       schemaType: "number",
-      code({ keyword, parentSchema, it }) {
+      code({ keyword, parentSchema, it: it2 }) {
         if (parentSchema.contains === void 0) {
-          (0, util_1.checkStrictMode)(it, `"${keyword}" without "contains" is ignored`);
+          (0, util_1.checkStrictMode)(it2, `"${keyword}" without "contains" is ignored`);
         }
       }
     };
@@ -18203,16 +18203,16 @@ var require_unevaluatedProperties = __commonJS({
       trackErrors: true,
       error,
       code(cxt) {
-        const { gen, schema, data, errsCount, it } = cxt;
+        const { gen, schema, data, errsCount, it: it2 } = cxt;
         if (!errsCount)
           throw new Error("ajv implementation error");
-        const { allErrors, props } = it;
+        const { allErrors, props } = it2;
         if (props instanceof codegen_1.Name) {
           gen.if((0, codegen_1._)`${props} !== true`, () => gen.forIn("key", data, (key) => gen.if(unevaluatedDynamic(props, key), () => unevaluatedPropCode(key))));
         } else if (props !== true) {
           gen.forIn("key", data, (key) => props === void 0 ? unevaluatedPropCode(key) : gen.if(unevaluatedStatic(props, key), () => unevaluatedPropCode(key)));
         }
-        it.props = true;
+        it2.props = true;
         cxt.ok((0, codegen_1._)`${errsCount} === ${names_1.default.errors}`);
         function unevaluatedPropCode(key) {
           if (schema === false) {
@@ -18222,7 +18222,7 @@ var require_unevaluatedProperties = __commonJS({
               gen.break();
             return;
           }
-          if (!(0, util_1.alwaysValidSchema)(it, schema)) {
+          if (!(0, util_1.alwaysValidSchema)(it2, schema)) {
             const valid = gen.name("valid");
             cxt.subschema({
               keyword: "unevaluatedProperties",
@@ -18237,12 +18237,12 @@ var require_unevaluatedProperties = __commonJS({
           return (0, codegen_1._)`!${evaluatedProps} || !${evaluatedProps}[${key}]`;
         }
         function unevaluatedStatic(evaluatedProps, key) {
-          const ps = [];
-          for (const p in evaluatedProps) {
-            if (evaluatedProps[p] === true)
-              ps.push((0, codegen_1._)`${key} !== ${p}`);
+          const ps2 = [];
+          for (const p2 in evaluatedProps) {
+            if (evaluatedProps[p2] === true)
+              ps2.push((0, codegen_1._)`${key} !== ${p2}`);
           }
-          return (0, codegen_1.and)(...ps);
+          return (0, codegen_1.and)(...ps2);
         }
       }
     };
@@ -18267,24 +18267,24 @@ var require_unevaluatedItems = __commonJS({
       schemaType: ["boolean", "object"],
       error,
       code(cxt) {
-        const { gen, schema, data, it } = cxt;
-        const items = it.items || 0;
+        const { gen, schema, data, it: it2 } = cxt;
+        const items = it2.items || 0;
         if (items === true)
           return;
         const len = gen.const("len", (0, codegen_1._)`${data}.length`);
         if (schema === false) {
           cxt.setParams({ len: items });
           cxt.fail((0, codegen_1._)`${len} > ${items}`);
-        } else if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it, schema)) {
+        } else if (typeof schema == "object" && !(0, util_1.alwaysValidSchema)(it2, schema)) {
           const valid = gen.var("valid", (0, codegen_1._)`${len} <= ${items}`);
           gen.if((0, codegen_1.not)(valid), () => validateItems(valid, items));
           cxt.ok(valid);
         }
-        it.items = true;
+        it2.items = true;
         function validateItems(valid, from) {
           gen.forRange("i", from, len, (i) => {
             cxt.subschema({ keyword: "unevaluatedItems", dataProp: i, dataPropType: util_1.Type.Num }, valid);
-            if (!it.allErrors)
+            if (!it2.allErrors)
               gen.if((0, codegen_1.not)(valid), () => gen.break());
           });
         }
@@ -18323,8 +18323,8 @@ var require_format = __commonJS({
       $data: true,
       error,
       code(cxt, ruleType) {
-        const { gen, data, $data, schema, schemaCode, it } = cxt;
-        const { opts, errSchemaPath, schemaEnv, self: self2 } = it;
+        const { gen, data, $data, schema, schemaCode, it: it2 } = cxt;
+        const { opts, errSchemaPath, schemaEnv, self: self2 } = it2;
         if (!opts.validateFormats)
           return;
         if ($data)
@@ -18492,9 +18492,9 @@ var require_discriminator = __commonJS({
       schemaType: "object",
       error,
       code(cxt) {
-        const { gen, data, schema, parentSchema, it } = cxt;
+        const { gen, data, schema, parentSchema, it: it2 } = cxt;
         const { oneOf: oneOf3 } = parentSchema;
-        if (!it.opts.discriminator) {
+        if (!it2.opts.discriminator) {
           throw new Error("discriminator: requires discriminator option");
         }
         const tagName = schema.propertyName;
@@ -18532,13 +18532,13 @@ var require_discriminator = __commonJS({
           let tagRequired = true;
           for (let i = 0; i < oneOf3.length; i++) {
             let sch = oneOf3[i];
-            if ((sch === null || sch === void 0 ? void 0 : sch.$ref) && !(0, util_1.schemaHasRulesButRef)(sch, it.self.RULES)) {
+            if ((sch === null || sch === void 0 ? void 0 : sch.$ref) && !(0, util_1.schemaHasRulesButRef)(sch, it2.self.RULES)) {
               const ref = sch.$ref;
-              sch = compile_1.resolveRef.call(it.self, it.schemaEnv.root, it.baseId, ref);
+              sch = compile_1.resolveRef.call(it2.self, it2.schemaEnv.root, it2.baseId, ref);
               if (sch instanceof compile_1.SchemaEnv)
                 sch = sch.schema;
               if (sch === void 0)
-                throw new ref_error_1.default(it.opts.uriResolver, it.baseId, ref);
+                throw new ref_error_1.default(it2.opts.uriResolver, it2.baseId, ref);
             }
             const propSch = (_a = sch === null || sch === void 0 ? void 0 : sch.properties) === null || _a === void 0 ? void 0 : _a[tagName];
             if (typeof propSch != "object") {
@@ -18999,7 +18999,7 @@ var require__ = __commonJS({
       }
       _addVocabularies() {
         super._addVocabularies();
-        draft2020_1.default.forEach((v) => this.addVocabulary(v));
+        draft2020_1.default.forEach((v2) => this.addVocabulary(v2));
         if (this.opts.discriminator)
           this.addKeyword(discriminator_1.default);
       }
@@ -19132,12 +19132,12 @@ var require_formats = __commonJS({
     var DATE = /^(\d\d\d\d)-(\d\d)-(\d\d)$/;
     var DAYS = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     function date(str) {
-      const matches = DATE.exec(str);
-      if (!matches)
+      const matches2 = DATE.exec(str);
+      if (!matches2)
         return false;
-      const year = +matches[1];
-      const month = +matches[2];
-      const day = +matches[3];
+      const year = +matches2[1];
+      const month = +matches2[2];
+      const day = +matches2[3];
       return month >= 1 && month <= 12 && day >= 1 && day <= (month === 2 && isLeapYear(year) ? 29 : DAYS[month]);
     }
     function compareDate(d1, d2) {
@@ -19152,30 +19152,30 @@ var require_formats = __commonJS({
     var TIME = /^(\d\d):(\d\d):(\d\d(?:\.\d+)?)(z|([+-])(\d\d)(?::?(\d\d))?)?$/i;
     function getTime(strictTimeZone) {
       return function time2(str) {
-        const matches = TIME.exec(str);
-        if (!matches)
+        const matches2 = TIME.exec(str);
+        if (!matches2)
           return false;
-        const hr = +matches[1];
-        const min = +matches[2];
-        const sec = +matches[3];
-        const tz = matches[4];
-        const tzSign = matches[5] === "-" ? -1 : 1;
-        const tzH = +(matches[6] || 0);
-        const tzM = +(matches[7] || 0);
+        const hr2 = +matches2[1];
+        const min = +matches2[2];
+        const sec = +matches2[3];
+        const tz = matches2[4];
+        const tzSign = matches2[5] === "-" ? -1 : 1;
+        const tzH = +(matches2[6] || 0);
+        const tzM = +(matches2[7] || 0);
         if (tzH > 23 || tzM > 59 || strictTimeZone && !tz)
           return false;
-        if (hr <= 23 && min <= 59 && sec < 60)
+        if (hr2 <= 23 && min <= 59 && sec < 60)
           return true;
         const utcMin = min - tzM * tzSign;
-        const utcHr = hr - tzH * tzSign - (utcMin < 0 ? 1 : 0);
+        const utcHr = hr2 - tzH * tzSign - (utcMin < 0 ? 1 : 0);
         return (utcHr === 23 || utcHr === -1) && (utcMin === 59 || utcMin === -1) && sec < 61;
       };
     }
-    function compareTime(s1, s2) {
-      if (!(s1 && s2))
+    function compareTime(s1, s22) {
+      if (!(s1 && s22))
         return void 0;
       const t1 = (/* @__PURE__ */ new Date("2020-01-01T" + s1)).valueOf();
-      const t2 = (/* @__PURE__ */ new Date("2020-01-01T" + s2)).valueOf();
+      const t2 = (/* @__PURE__ */ new Date("2020-01-01T" + s22)).valueOf();
       if (!(t1 && t2))
         return void 0;
       return t1 - t2;
@@ -19451,7 +19451,7 @@ var require_ajv = __commonJS({
     var Ajv = class extends core_1.default {
       _addVocabularies() {
         super._addVocabularies();
-        draft7_1.default.forEach((v) => this.addVocabulary(v));
+        draft7_1.default.forEach((v2) => this.addVocabulary(v2));
         if (this.opts.discriminator)
           this.addKeyword(discriminator_1.default);
       }
@@ -19532,11 +19532,11 @@ var require_limit = __commonJS({
       $data: true,
       error,
       code(cxt) {
-        const { gen, data, schemaCode, keyword, it } = cxt;
-        const { opts, self: self2 } = it;
+        const { gen, data, schemaCode, keyword, it: it2 } = cxt;
+        const { opts, self: self2 } = it2;
         if (!opts.validateFormats)
           return;
-        const fCxt = new ajv_1.KeywordCxt(it, self2.RULES.all.format.definition, "format");
+        const fCxt = new ajv_1.KeywordCxt(it2, self2.RULES.all.format.definition, "format");
         if (fCxt.$data)
           validate$DataFormat();
         else
@@ -19602,17 +19602,17 @@ var require_dist2 = __commonJS({
     };
     formatsPlugin.get = (name, mode = "full") => {
       const formats = mode === "fast" ? formats_1.fastFormats : formats_1.fullFormats;
-      const f = formats[name];
-      if (!f)
+      const f2 = formats[name];
+      if (!f2)
         throw new Error(`Unknown format "${name}"`);
-      return f;
+      return f2;
     };
-    function addFormats2(ajv2, list2, fs, exportName) {
+    function addFormats2(ajv2, list2, fs2, exportName) {
       var _a;
       var _b;
       (_a = (_b = ajv2.opts.code).formats) !== null && _a !== void 0 ? _a : _b.formats = (0, codegen_1._)`require("ajv-formats/dist/formats").${exportName}`;
-      for (const f of list2)
-        ajv2.addFormat(f, fs[f]);
+      for (const f2 of list2)
+        ajv2.addFormat(f2, fs2[f2]);
     }
     module.exports = exports = formatsPlugin;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -19629,7 +19629,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve15, reject) {
+      return new Promise(function executor(resolve16, reject) {
         params[offset] = function callback2(err) {
           if (pending) {
             pending = false;
@@ -19639,7 +19639,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve15.apply(null, params2);
+              resolve16.apply(null, params2);
             }
           }
         };
@@ -19662,12 +19662,12 @@ var require_base64 = __commonJS({
     "use strict";
     var base64 = exports;
     base64.length = function length(string) {
-      var p = string.length;
-      if (!p)
+      var p2 = string.length;
+      if (!p2)
         return 0;
-      while (p > 0 && string.charAt(p - 1) === "=")
-        --p;
-      return Math.floor(p * 3 / 4);
+      while (p2 > 0 && string.charAt(p2 - 1) === "=")
+        --p2;
+      return Math.floor(p2 * 3 / 4);
     };
     var b64 = new Array(64);
     var s64 = new Array(123);
@@ -19678,24 +19678,24 @@ var require_base64 = __commonJS({
     s64[95] = 63;
     base64.encode = function encode(buffer, start, end) {
       var parts = null, chunk = [];
-      var i2 = 0, j = 0, t;
+      var i2 = 0, j2 = 0, t;
       while (start < end) {
-        var b = buffer[start++];
-        switch (j) {
+        var b2 = buffer[start++];
+        switch (j2) {
           case 0:
-            chunk[i2++] = b64[b >> 2];
-            t = (b & 3) << 4;
-            j = 1;
+            chunk[i2++] = b64[b2 >> 2];
+            t = (b2 & 3) << 4;
+            j2 = 1;
             break;
           case 1:
-            chunk[i2++] = b64[t | b >> 4];
-            t = (b & 15) << 2;
-            j = 2;
+            chunk[i2++] = b64[t | b2 >> 4];
+            t = (b2 & 15) << 2;
+            j2 = 2;
             break;
           case 2:
-            chunk[i2++] = b64[t | b >> 6];
-            chunk[i2++] = b64[b & 63];
-            j = 0;
+            chunk[i2++] = b64[t | b2 >> 6];
+            chunk[i2++] = b64[b2 & 63];
+            j2 = 0;
             break;
         }
         if (i2 > 8191) {
@@ -19703,10 +19703,10 @@ var require_base64 = __commonJS({
           i2 = 0;
         }
       }
-      if (j) {
+      if (j2) {
         chunk[i2++] = b64[t];
         chunk[i2++] = 61;
-        if (j === 1)
+        if (j2 === 1)
           chunk[i2++] = 61;
       }
       if (parts) {
@@ -19719,35 +19719,35 @@ var require_base64 = __commonJS({
     var invalidEncoding = "invalid encoding";
     base64.decode = function decode(string, buffer, offset) {
       var start = offset;
-      var j = 0, t;
+      var j2 = 0, t;
       for (var i2 = 0; i2 < string.length; ) {
         var c = string.charCodeAt(i2++);
-        if (c === 61 && j > 1)
+        if (c === 61 && j2 > 1)
           break;
         if ((c = s64[c]) === void 0)
           throw Error(invalidEncoding);
-        switch (j) {
+        switch (j2) {
           case 0:
             t = c;
-            j = 1;
+            j2 = 1;
             break;
           case 1:
             buffer[offset++] = t << 2 | (c & 48) >> 4;
             t = c;
-            j = 2;
+            j2 = 2;
             break;
           case 2:
             buffer[offset++] = (t & 15) << 4 | (c & 60) >> 2;
             t = c;
-            j = 3;
+            j2 = 3;
             break;
           case 3:
             buffer[offset++] = (t & 3) << 6 | c;
-            j = 0;
+            j2 = 0;
             break;
         }
       }
-      if (j === 1)
+      if (j2 === 1)
         throw Error(invalidEncoding);
       return offset - start;
     };
@@ -19815,7 +19815,7 @@ var require_float3 = __commonJS({
     module.exports = factory(factory);
     function factory(exports2) {
       if (typeof Float32Array !== "undefined") (function() {
-        var f322 = new Float32Array([-0]), f8b = new Uint8Array(f322.buffer), le = f8b[3] === 128;
+        var f322 = new Float32Array([-0]), f8b = new Uint8Array(f322.buffer), le2 = f8b[3] === 128;
         function writeFloat_f32_cpy(val, buf, pos) {
           f322[0] = val;
           buf[pos] = f8b[0];
@@ -19830,8 +19830,8 @@ var require_float3 = __commonJS({
           buf[pos + 2] = f8b[1];
           buf[pos + 3] = f8b[0];
         }
-        exports2.writeFloatLE = le ? writeFloat_f32_cpy : writeFloat_f32_rev;
-        exports2.writeFloatBE = le ? writeFloat_f32_rev : writeFloat_f32_cpy;
+        exports2.writeFloatLE = le2 ? writeFloat_f32_cpy : writeFloat_f32_rev;
+        exports2.writeFloatBE = le2 ? writeFloat_f32_rev : writeFloat_f32_cpy;
         function readFloat_f32_cpy(buf, pos) {
           f8b[0] = buf[pos];
           f8b[1] = buf[pos + 1];
@@ -19846,8 +19846,8 @@ var require_float3 = __commonJS({
           f8b[0] = buf[pos + 3];
           return f322[0];
         }
-        exports2.readFloatLE = le ? readFloat_f32_cpy : readFloat_f32_rev;
-        exports2.readFloatBE = le ? readFloat_f32_rev : readFloat_f32_cpy;
+        exports2.readFloatLE = le2 ? readFloat_f32_cpy : readFloat_f32_rev;
+        exports2.readFloatBE = le2 ? readFloat_f32_rev : readFloat_f32_cpy;
       })();
       else (function() {
         function writeFloat_ieee754(writeUint, val, buf, pos) {
@@ -19883,7 +19883,7 @@ var require_float3 = __commonJS({
         exports2.readFloatBE = readFloat_ieee754.bind(null, readUintBE);
       })();
       if (typeof Float64Array !== "undefined") (function() {
-        var f64 = new Float64Array([-0]), f8b = new Uint8Array(f64.buffer), le = f8b[7] === 128;
+        var f64 = new Float64Array([-0]), f8b = new Uint8Array(f64.buffer), le2 = f8b[7] === 128;
         function writeDouble_f64_cpy(val, buf, pos) {
           f64[0] = val;
           buf[pos] = f8b[0];
@@ -19906,8 +19906,8 @@ var require_float3 = __commonJS({
           buf[pos + 6] = f8b[1];
           buf[pos + 7] = f8b[0];
         }
-        exports2.writeDoubleLE = le ? writeDouble_f64_cpy : writeDouble_f64_rev;
-        exports2.writeDoubleBE = le ? writeDouble_f64_rev : writeDouble_f64_cpy;
+        exports2.writeDoubleLE = le2 ? writeDouble_f64_cpy : writeDouble_f64_rev;
+        exports2.writeDoubleBE = le2 ? writeDouble_f64_rev : writeDouble_f64_cpy;
         function readDouble_f64_cpy(buf, pos) {
           f8b[0] = buf[pos];
           f8b[1] = buf[pos + 1];
@@ -19930,8 +19930,8 @@ var require_float3 = __commonJS({
           f8b[0] = buf[pos + 7];
           return f64[0];
         }
-        exports2.readDoubleLE = le ? readDouble_f64_cpy : readDouble_f64_rev;
-        exports2.readDoubleBE = le ? readDouble_f64_rev : readDouble_f64_cpy;
+        exports2.readDoubleLE = le2 ? readDouble_f64_cpy : readDouble_f64_rev;
+        exports2.readDoubleBE = le2 ? readDouble_f64_rev : readDouble_f64_cpy;
       })();
       else (function() {
         function writeDouble_ieee754(writeUint, off0, off1, val, buf, pos) {
@@ -19972,8 +19972,8 @@ var require_float3 = __commonJS({
         exports2.writeDoubleLE = writeDouble_ieee754.bind(null, writeUintLE, 0, 4);
         exports2.writeDoubleBE = writeDouble_ieee754.bind(null, writeUintBE, 4, 0);
         function readDouble_ieee754(readUint, off0, off1, buf, pos) {
-          var lo = readUint(buf, pos + off0), hi = readUint(buf, pos + off1);
-          var sign = (hi >> 31) * 2 + 1, exponent = hi >>> 20 & 2047, mantissa = 4294967296 * (hi & 1048575) + lo;
+          var lo2 = readUint(buf, pos + off0), hi2 = readUint(buf, pos + off1);
+          var sign = (hi2 >> 31) * 2 + 1, exponent = hi2 >>> 20 & 2047, mantissa = 4294967296 * (hi2 & 1048575) + lo2;
           return exponent === 2047 ? mantissa ? NaN : sign * Infinity : exponent === 0 ? sign * 5e-324 * mantissa : sign * Math.pow(2, exponent - 1075) * (mantissa + 4503599627370496);
         }
         exports2.readDoubleLE = readDouble_ieee754.bind(null, readUintLE, 0, 4);
@@ -20148,9 +20148,9 @@ var require_longbits = __commonJS({
     "use strict";
     module.exports = LongBits;
     var Long2;
-    function LongBits(lo, hi) {
-      this.lo = lo >>> 0;
-      this.hi = hi >>> 0;
+    function LongBits(lo2, hi2) {
+      this.lo = lo2 >>> 0;
+      this.hi = hi2 >>> 0;
     }
     var zero = LongBits.zero = new LongBits(0, 0);
     zero.toNumber = function() {
@@ -20169,17 +20169,17 @@ var require_longbits = __commonJS({
       var sign = value < 0;
       if (sign)
         value = -value;
-      var lo = value >>> 0, hi = (value - lo) / 4294967296 >>> 0;
+      var lo2 = value >>> 0, hi2 = (value - lo2) / 4294967296 >>> 0;
       if (sign) {
-        hi = ~hi >>> 0;
-        lo = ~lo >>> 0;
-        if (++lo > 4294967295) {
-          lo = 0;
-          if (++hi > 4294967295)
-            hi = 0;
+        hi2 = ~hi2 >>> 0;
+        lo2 = ~lo2 >>> 0;
+        if (++lo2 > 4294967295) {
+          lo2 = 0;
+          if (++hi2 > 4294967295)
+            hi2 = 0;
         }
       }
-      return new LongBits(lo, hi);
+      return new LongBits(lo2, hi2);
     };
     LongBits.from = function from(value) {
       if (typeof value === "number")
@@ -20194,10 +20194,10 @@ var require_longbits = __commonJS({
     };
     LongBits.prototype.toNumber = function toNumber3(unsigned) {
       if (!unsigned && this.hi >>> 31) {
-        var lo = ~this.lo + 1 >>> 0, hi = ~this.hi >>> 0;
-        if (!lo)
-          hi = hi + 1 >>> 0;
-        return -(lo + hi * 4294967296);
+        var lo2 = ~this.lo + 1 >>> 0, hi2 = ~this.hi >>> 0;
+        if (!lo2)
+          hi2 = hi2 + 1 >>> 0;
+        return -(lo2 + hi2 * 4294967296);
       }
       return this.lo + this.hi * 4294967296;
     };
@@ -20679,9 +20679,9 @@ var require_umd = __commonJS({
             return unsigned ? UZERO2 : ZERO2;
           radix = radix || 10;
           if (radix < 2 || 36 < radix) throw RangeError("radix");
-          var p;
-          if ((p = str.indexOf("-")) > 0) throw Error("interior hyphen");
-          else if (p === 0) {
+          var p2;
+          if ((p2 = str.indexOf("-")) > 0) throw Error("interior hyphen");
+          else if (p2 === 0) {
             return fromString2(str.substring(1), unsigned, radix).neg();
           }
           var radixToPower = fromNumber2(pow_dbl2(radix, 8));
@@ -21046,7 +21046,7 @@ var require_umd = __commonJS({
             this.unsigned
           );
         };
-        LongPrototype2.or = function or2(other) {
+        LongPrototype2.or = function or3(other) {
           if (!isLong2(other)) other = fromValue2(other);
           return fromBits2(
             this.low | other.low,
@@ -21106,45 +21106,45 @@ var require_umd = __commonJS({
         LongPrototype2.shru = LongPrototype2.shiftRightUnsigned;
         LongPrototype2.shr_u = LongPrototype2.shiftRightUnsigned;
         LongPrototype2.rotateLeft = function rotateLeft2(numBits) {
-          var b;
+          var b2;
           if (isLong2(numBits)) numBits = numBits.toInt();
           if ((numBits &= 63) === 0) return this;
           if (numBits === 32) return fromBits2(this.high, this.low, this.unsigned);
           if (numBits < 32) {
-            b = 32 - numBits;
+            b2 = 32 - numBits;
             return fromBits2(
-              this.low << numBits | this.high >>> b,
-              this.high << numBits | this.low >>> b,
+              this.low << numBits | this.high >>> b2,
+              this.high << numBits | this.low >>> b2,
               this.unsigned
             );
           }
           numBits -= 32;
-          b = 32 - numBits;
+          b2 = 32 - numBits;
           return fromBits2(
-            this.high << numBits | this.low >>> b,
-            this.low << numBits | this.high >>> b,
+            this.high << numBits | this.low >>> b2,
+            this.low << numBits | this.high >>> b2,
             this.unsigned
           );
         };
         LongPrototype2.rotl = LongPrototype2.rotateLeft;
         LongPrototype2.rotateRight = function rotateRight2(numBits) {
-          var b;
+          var b2;
           if (isLong2(numBits)) numBits = numBits.toInt();
           if ((numBits &= 63) === 0) return this;
           if (numBits === 32) return fromBits2(this.high, this.low, this.unsigned);
           if (numBits < 32) {
-            b = 32 - numBits;
+            b2 = 32 - numBits;
             return fromBits2(
-              this.high << b | this.low >>> numBits,
-              this.low << b | this.high >>> numBits,
+              this.high << b2 | this.low >>> numBits,
+              this.low << b2 | this.high >>> numBits,
               this.unsigned
             );
           }
           numBits -= 32;
-          b = 32 - numBits;
+          b2 = 32 - numBits;
           return fromBits2(
-            this.low << b | this.high >>> numBits,
-            this.high << b | this.low >>> numBits,
+            this.low << b2 | this.high >>> numBits,
+            this.high << b2 | this.low >>> numBits,
             this.unsigned
           );
         };
@@ -21157,37 +21157,37 @@ var require_umd = __commonJS({
           if (this.unsigned) return this;
           return fromBits2(this.low, this.high, true);
         };
-        LongPrototype2.toBytes = function toBytes2(le) {
-          return le ? this.toBytesLE() : this.toBytesBE();
+        LongPrototype2.toBytes = function toBytes2(le2) {
+          return le2 ? this.toBytesLE() : this.toBytesBE();
         };
         LongPrototype2.toBytesLE = function toBytesLE2() {
-          var hi = this.high, lo = this.low;
+          var hi2 = this.high, lo2 = this.low;
           return [
-            lo & 255,
-            lo >>> 8 & 255,
-            lo >>> 16 & 255,
-            lo >>> 24,
-            hi & 255,
-            hi >>> 8 & 255,
-            hi >>> 16 & 255,
-            hi >>> 24
+            lo2 & 255,
+            lo2 >>> 8 & 255,
+            lo2 >>> 16 & 255,
+            lo2 >>> 24,
+            hi2 & 255,
+            hi2 >>> 8 & 255,
+            hi2 >>> 16 & 255,
+            hi2 >>> 24
           ];
         };
         LongPrototype2.toBytesBE = function toBytesBE2() {
-          var hi = this.high, lo = this.low;
+          var hi2 = this.high, lo2 = this.low;
           return [
-            hi >>> 24,
-            hi >>> 16 & 255,
-            hi >>> 8 & 255,
-            hi & 255,
-            lo >>> 24,
-            lo >>> 16 & 255,
-            lo >>> 8 & 255,
-            lo & 255
+            hi2 >>> 24,
+            hi2 >>> 16 & 255,
+            hi2 >>> 8 & 255,
+            hi2 & 255,
+            lo2 >>> 24,
+            lo2 >>> 16 & 255,
+            lo2 >>> 8 & 255,
+            lo2 & 255
           ];
         };
-        Long2.fromBytes = function fromBytes2(bytes, unsigned, le) {
-          return le ? Long2.fromBytesLE(bytes, unsigned) : Long2.fromBytesBE(bytes, unsigned);
+        Long2.fromBytes = function fromBytes2(bytes, unsigned, le2) {
+          return le2 ? Long2.fromBytesLE(bytes, unsigned) : Long2.fromBytesBE(bytes, unsigned);
         };
         Long2.fromBytesLE = function fromBytesLE2(bytes, unsigned) {
           return new Long2(
@@ -21319,10 +21319,10 @@ var require_minimal = __commonJS({
       return value ? util.LongBits.from(value).toHash() : util.LongBits.zeroHash;
     };
     util.longFromHash = function longFromHash(hash, unsigned) {
-      var bits = util.LongBits.fromHash(hash);
+      var bits2 = util.LongBits.fromHash(hash);
       if (util.Long)
-        return util.Long.fromBits(bits.lo, bits.hi, unsigned);
-      return bits.toNumber(Boolean(unsigned));
+        return util.Long.fromBits(bits2.lo, bits2.hi, unsigned);
+      return bits2.toNumber(Boolean(unsigned));
     };
     util.longFromKey = function longFromKey(key, unsigned) {
       return util.key64Re.test(key) && !util.key32Re.test(key) ? util.longFromHash(key, unsigned) : key;
@@ -21515,32 +21515,32 @@ var require_writer = __commonJS({
       return this.uint32((value << 1 ^ value >> 31) >>> 0);
     };
     function writeVarint64(val, buf, pos) {
-      var lo = val.lo, hi = val.hi;
-      while (hi) {
-        buf[pos++] = lo & 127 | 128;
-        lo = (lo >>> 7 | hi << 25) >>> 0;
-        hi >>>= 7;
+      var lo2 = val.lo, hi2 = val.hi;
+      while (hi2) {
+        buf[pos++] = lo2 & 127 | 128;
+        lo2 = (lo2 >>> 7 | hi2 << 25) >>> 0;
+        hi2 >>>= 7;
       }
-      while (lo > 127) {
-        buf[pos++] = lo & 127 | 128;
-        lo = lo >>> 7;
+      while (lo2 > 127) {
+        buf[pos++] = lo2 & 127 | 128;
+        lo2 = lo2 >>> 7;
       }
-      buf[pos] = lo;
+      buf[pos] = lo2;
       return pos + 1;
     }
     Writer.prototype.uint64 = function write_uint64(value) {
-      var bits = LongBits.from(value);
+      var bits2 = LongBits.from(value);
       this._reserve(10);
       var pos = this.pos;
-      this.pos = writeVarint64(bits, this.buf, pos);
+      this.pos = writeVarint64(bits2, this.buf, pos);
       return this;
     };
     Writer.prototype.int64 = Writer.prototype.uint64;
     Writer.prototype.sint64 = function write_sint64(value) {
-      var bits = LongBits.from(value).zzEncode();
+      var bits2 = LongBits.from(value).zzEncode();
       this._reserve(10);
       var pos = this.pos;
-      this.pos = writeVarint64(bits, this.buf, pos);
+      this.pos = writeVarint64(bits2, this.buf, pos);
       return this;
     };
     Writer.prototype.bool = function write_bool(value) {
@@ -21562,10 +21562,10 @@ var require_writer = __commonJS({
     };
     Writer.prototype.sfixed32 = Writer.prototype.fixed32;
     Writer.prototype.fixed64 = function write_fixed64(value) {
-      var bits = LongBits.from(value);
+      var bits2 = LongBits.from(value);
       this._reserve(8);
-      writeFixed32(bits.lo, this.buf, this.pos);
-      writeFixed32(bits.hi, this.buf, this.pos + 4);
+      writeFixed32(bits2.lo, this.buf, this.pos);
+      writeFixed32(bits2.hi, this.buf, this.pos + 4);
       this.pos += 8;
       return this;
     };
@@ -21642,10 +21642,10 @@ var require_writer = __commonJS({
     Writer.prototype.uint32s = function write_uint32s(value) {
       var n = value.length;
       this._reserve(n * 5 + 5);
-      var buf = this.buf, lenPos = this.pos, p = lenPos + 1;
+      var buf = this.buf, lenPos = this.pos, p2 = lenPos + 1;
       for (var i = 0; i < n; ++i)
-        p = writeVarint32(value[i] >>> 0, buf, p);
-      return this._delim(lenPos, p - lenPos - 1);
+        p2 = writeVarint32(value[i] >>> 0, buf, p2);
+      return this._delim(lenPos, p2 - lenPos - 1);
     };
     Writer.prototype.int32s = function write_int32s(value) {
       var n = value.length;
@@ -21691,9 +21691,9 @@ var require_writer = __commonJS({
       var n = value.length;
       this.uint32(n);
       this._reserve(n);
-      var buf = this.buf, p = this.pos;
+      var buf = this.buf, p2 = this.pos;
       for (var i = 0; i < n; ++i)
-        buf[p++] = value[i] ? 1 : 0;
+        buf[p2++] = value[i] ? 1 : 0;
       this.pos += n;
       return this;
     };
@@ -21710,17 +21710,17 @@ var require_writer = __commonJS({
       var n = value.length, bytes = n * 4;
       this.uint32(bytes);
       this._reserve(bytes);
-      var p = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
+      var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
       if (dv)
         for (i = 0; i < n; ++i) {
-          dv.setUint32(p, value[i] >>> 0, true);
-          p += 4;
+          dv.setUint32(p2, value[i] >>> 0, true);
+          p2 += 4;
         }
       else {
         var buf = this.buf;
         for (i = 0; i < n; ++i) {
-          writeFixed32(value[i] >>> 0, buf, p);
-          p += 4;
+          writeFixed32(value[i] >>> 0, buf, p2);
+          p2 += 4;
         }
       }
       this.pos += bytes;
@@ -21731,21 +21731,21 @@ var require_writer = __commonJS({
       var n = value.length, bytes = n * 8;
       this.uint32(bytes);
       this._reserve(bytes);
-      var p = this.pos, i, bits, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
+      var p2 = this.pos, i, bits2, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
       if (dv)
         for (i = 0; i < n; ++i) {
-          bits = LongBits.from(value[i]);
-          dv.setUint32(p, bits.lo, true);
-          dv.setUint32(p + 4, bits.hi, true);
-          p += 8;
+          bits2 = LongBits.from(value[i]);
+          dv.setUint32(p2, bits2.lo, true);
+          dv.setUint32(p2 + 4, bits2.hi, true);
+          p2 += 8;
         }
       else {
         var buf = this.buf;
         for (i = 0; i < n; ++i) {
-          bits = LongBits.from(value[i]);
-          writeFixed32(bits.lo, buf, p);
-          writeFixed32(bits.hi, buf, p + 4);
-          p += 8;
+          bits2 = LongBits.from(value[i]);
+          writeFixed32(bits2.lo, buf, p2);
+          writeFixed32(bits2.hi, buf, p2 + 4);
+          p2 += 8;
         }
       }
       this.pos += bytes;
@@ -21756,17 +21756,17 @@ var require_writer = __commonJS({
       var n = value.length, bytes = n * 4;
       this.uint32(bytes);
       this._reserve(bytes);
-      var p = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
+      var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
       if (dv)
         for (i = 0; i < n; ++i) {
-          dv.setFloat32(p, value[i], true);
-          p += 4;
+          dv.setFloat32(p2, value[i], true);
+          p2 += 4;
         }
       else {
         var buf = this.buf;
         for (i = 0; i < n; ++i) {
-          util.float.writeFloatLE(value[i], buf, p);
-          p += 4;
+          util.float.writeFloatLE(value[i], buf, p2);
+          p2 += 4;
         }
       }
       this.pos += bytes;
@@ -21776,17 +21776,17 @@ var require_writer = __commonJS({
       var n = value.length, bytes = n * 8;
       this.uint32(bytes);
       this._reserve(bytes);
-      var p = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
+      var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
       if (dv)
         for (i = 0; i < n; ++i) {
-          dv.setFloat64(p, value[i], true);
-          p += 8;
+          dv.setFloat64(p2, value[i], true);
+          p2 += 8;
         }
       else {
         var buf = this.buf;
         for (i = 0; i < n; ++i) {
-          util.float.writeDoubleLE(value[i], buf, p);
-          p += 8;
+          util.float.writeDoubleLE(value[i], buf, p2);
+          p2 += 8;
         }
       }
       this.pos += bytes;
@@ -21831,7 +21831,7 @@ var require_writer = __commonJS({
       }
       return this;
     };
-    Writer.prototype.finish = function finish(shared) {
+    Writer.prototype.finish = function finish2(shared) {
       if (shared)
         return this.buf.subarray(0, this.pos);
       var buf = this.constructor.alloc(this.pos);
@@ -21959,9 +21959,9 @@ var require_reader = __commonJS({
       for (var i = 0; i < 4; ++i) {
         if (reader.pos >= reader.len)
           throw indexOutOfRange(reader);
-        var b = reader.buf[reader.pos++];
-        value = (value | (b & 127) << i * 7) >>> 0;
-        if (b < 128)
+        var b2 = reader.buf[reader.pos++];
+        value = (value | (b2 & 127) << i * 7) >>> 0;
+        if (b2 < 128)
           return value;
       }
       throw indexOutOfRange(reader);
@@ -22086,55 +22086,55 @@ var require_reader = __commonJS({
       return value >>> 1 ^ -(value & 1) | 0;
     };
     function readLongVarint() {
-      var bits = new LongBits(0, 0);
+      var bits2 = new LongBits(0, 0);
       var i = 0;
       if (this.len - this.pos > 4) {
         for (; i < 4; ++i) {
-          bits.lo = (bits.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
+          bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
-        bits.lo = (bits.lo | (this.buf[this.pos] & 127) << 28) >>> 0;
-        bits.hi = (bits.hi | (this.buf[this.pos] & 127) >> 4) >>> 0;
+        bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << 28) >>> 0;
+        bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) >> 4) >>> 0;
         if (this.buf[this.pos++] < 128)
-          return bits;
+          return bits2;
         i = 0;
       } else {
         for (; i < 4; ++i) {
           if (this.pos >= this.len)
             throw indexOutOfRange(this);
-          bits.lo = (bits.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
+          bits2.lo = (bits2.lo | (this.buf[this.pos] & 127) << i * 7) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
         throw indexOutOfRange(this);
       }
       if (this.len - this.pos > 4) {
         for (; i < 5; ++i) {
-          bits.hi = (bits.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
+          bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
       } else {
         for (; i < 5; ++i) {
           if (this.pos >= this.len)
             throw indexOutOfRange(this);
-          bits.hi = (bits.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
+          bits2.hi = (bits2.hi | (this.buf[this.pos] & 127) << i * 7 + 3) >>> 0;
           if (this.buf[this.pos++] < 128)
-            return bits;
+            return bits2;
         }
       }
       throw Error("invalid varint encoding");
     }
     Reader.prototype.bool = function read_bool() {
-      var value = false, b;
+      var value = false, b2;
       for (var i = 0; i < 10; ++i) {
         if (this.pos >= this.len)
           throw indexOutOfRange(this);
-        b = this.buf[this.pos++];
-        if (b & 127)
+        b2 = this.buf[this.pos++];
+        if (b2 & 127)
           value = true;
-        if (b < 128)
+        if (b2 < 128)
           return value;
       }
       throw Error("invalid varint encoding");
@@ -22259,10 +22259,10 @@ var require_reader = __commonJS({
       array.length = i + count;
       var dv = getLazyView(this, count, VIEW_THRESHOLD_INT);
       if (dv)
-        for (var k = 0; k < count; ++k, pos += 4) array[i++] = dv.getUint32(pos, true);
+        for (var k2 = 0; k2 < count; ++k2, pos += 4) array[i++] = dv.getUint32(pos, true);
       else {
         var buf = this.buf;
-        for (var j = 0; j < count; ++j, pos += 4) array[i++] = readFixed32_end(buf, pos + 4);
+        for (var j2 = 0; j2 < count; ++j2, pos += 4) array[i++] = readFixed32_end(buf, pos + 4);
       }
       this.pos = pos;
       if (pos !== end) throw indexOutOfRange(this, 4);
@@ -22276,10 +22276,10 @@ var require_reader = __commonJS({
       array.length = i + count;
       var dv = getLazyView(this, count, VIEW_THRESHOLD_INT);
       if (dv)
-        for (var k = 0; k < count; ++k, pos += 4) array[i++] = dv.getInt32(pos, true);
+        for (var k2 = 0; k2 < count; ++k2, pos += 4) array[i++] = dv.getInt32(pos, true);
       else {
         var buf = this.buf;
-        for (var j = 0; j < count; ++j, pos += 4) array[i++] = readFixed32_end(buf, pos + 4) | 0;
+        for (var j2 = 0; j2 < count; ++j2, pos += 4) array[i++] = readFixed32_end(buf, pos + 4) | 0;
       }
       this.pos = pos;
       if (pos !== end) throw indexOutOfRange(this, 4);
@@ -22293,10 +22293,10 @@ var require_reader = __commonJS({
       array.length = i + count;
       var dv = getLazyView(this, count, VIEW_THRESHOLD_FLOAT);
       if (dv)
-        for (var k = 0; k < count; ++k, pos += 4) array[i++] = dv.getFloat32(pos, true);
+        for (var k2 = 0; k2 < count; ++k2, pos += 4) array[i++] = dv.getFloat32(pos, true);
       else {
         var buf = this.buf;
-        for (var j = 0; j < count; ++j, pos += 4) array[i++] = util.float.readFloatLE(buf, pos);
+        for (var j2 = 0; j2 < count; ++j2, pos += 4) array[i++] = util.float.readFloatLE(buf, pos);
       }
       this.pos = pos;
       if (pos !== end) throw indexOutOfRange(this, 4);
@@ -22310,10 +22310,10 @@ var require_reader = __commonJS({
       array.length = i + count;
       var dv = getLazyView(this, count, VIEW_THRESHOLD_FLOAT);
       if (dv)
-        for (var k = 0; k < count; ++k, pos += 8) array[i++] = dv.getFloat64(pos, true);
+        for (var k2 = 0; k2 < count; ++k2, pos += 8) array[i++] = dv.getFloat64(pos, true);
       else {
         var buf = this.buf;
-        for (var j = 0; j < count; ++j, pos += 8) array[i++] = util.float.readDoubleLE(buf, pos);
+        for (var j2 = 0; j2 < count; ++j2, pos += 8) array[i++] = util.float.readDoubleLE(buf, pos);
       }
       this.pos = pos;
       if (pos !== end) throw indexOutOfRange(this, 8);
@@ -22358,7 +22358,7 @@ var require_reader = __commonJS({
       if (end > this.len) throw indexOutOfRange(this, len);
       var count = len >>> 3;
       array.length = i + count;
-      for (var j = 0; j < count; ++j)
+      for (var j2 = 0; j2 < count; ++j2)
         array[i++] = this.fixed64();
       if (this.pos !== end) throw indexOutOfRange(this, 8);
       return array;
@@ -22369,7 +22369,7 @@ var require_reader = __commonJS({
       if (end > this.len) throw indexOutOfRange(this, len);
       var count = len >>> 3;
       array.length = i + count;
-      for (var j = 0; j < count; ++j)
+      for (var j2 = 0; j2 < count; ++j2)
         array[i++] = this.sfixed64();
       if (this.pos !== end) throw indexOutOfRange(this, 8);
       return array;
@@ -22395,7 +22395,7 @@ var require_reader = __commonJS({
       this.pos = end;
       return utf8.readStrict(this.buf, start, end);
     };
-    Reader.prototype.skip = function skip(length) {
+    Reader.prototype.skip = function skip2(length) {
       if (typeof length === "number") {
         if (this.pos + length > this.len)
           throw indexOutOfRange(this, length);
@@ -22731,17 +22731,17 @@ var require_codegen2 = __commonJS({
 var require_fs = __commonJS({
   "../../work/main/node_modules/protobufjs/src/util/fs.js"(exports, module) {
     "use strict";
-    var fs = null;
+    var fs2 = null;
     try {
-      fs = __require(
+      fs2 = __require(
         /* webpackIgnore: true */
         "fs"
       );
-      if (!fs || !fs.readFile || !fs.readFileSync)
-        fs = null;
+      if (!fs2 || !fs2.readFile || !fs2.readFileSync)
+        fs2 = null;
     } catch (e) {
     }
-    module.exports = fs;
+    module.exports = fs2;
   }
 });
 
@@ -22749,24 +22749,24 @@ var require_fs = __commonJS({
 var require_fetch = __commonJS({
   "../../work/main/node_modules/protobufjs/src/util/fetch.js"(exports, module) {
     "use strict";
-    module.exports = fetch;
+    module.exports = fetch2;
     var asPromise = require_aspromise();
-    var fs = require_fs();
-    function fetch(filename, options, callback2) {
+    var fs2 = require_fs();
+    function fetch2(filename, options, callback2) {
       if (typeof options === "function") {
         callback2 = options;
         options = {};
       } else if (!options)
         options = {};
       if (!callback2)
-        return asPromise(fetch, this, filename, options);
-      if (!options.xhr && fs && fs.readFile)
-        return fs.readFile(filename, function fetchReadFileCallback(err, contents) {
-          return err && typeof XMLHttpRequest !== "undefined" ? fetch.xhr(filename, options, callback2) : err ? callback2(err) : callback2(null, options.binary ? contents : contents.toString("utf8"));
+        return asPromise(fetch2, this, filename, options);
+      if (!options.xhr && fs2 && fs2.readFile)
+        return fs2.readFile(filename, function fetchReadFileCallback(err, contents) {
+          return err && typeof XMLHttpRequest !== "undefined" ? fetch2.xhr(filename, options, callback2) : err ? callback2(err) : callback2(null, options.binary ? contents : contents.toString("utf8"));
         });
-      return fetch.xhr(filename, options, callback2);
+      return fetch2.xhr(filename, options, callback2);
     }
-    fetch.xhr = function fetch_xhr(filename, options, callback2) {
+    fetch2.xhr = function fetch_xhr(filename, options, callback2) {
       var xhr = new XMLHttpRequest();
       xhr.onreadystatechange = function fetchOnReadyStateChange() {
         if (xhr.readyState !== 4)
@@ -22799,13 +22799,13 @@ var require_fetch = __commonJS({
 var require_path = __commonJS({
   "../../work/main/node_modules/protobufjs/src/util/path.js"(exports) {
     "use strict";
-    var path = exports;
+    var path6 = exports;
     var urlRe = /^[a-zA-Z][a-zA-Z0-9+.-]+:\/\//;
-    function normalizeUrl(path2) {
-      if (typeof URL === "undefined" || !urlRe.test(path2))
+    function normalizeUrl(path7) {
+      if (typeof URL === "undefined" || !urlRe.test(path7))
         return null;
       try {
-        return new URL(path2).href;
+        return new URL(path7).href;
       } catch (e) {
         return null;
       }
@@ -22825,8 +22825,8 @@ var require_path = __commonJS({
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path.isAbsolute = function isAbsolute5(path2) {
-        return /^(?:\/|\w+:|\\\\\w+)/.test(path2);
+      path6.isAbsolute = function isAbsolute5(path7) {
+        return /^(?:\/|\w+:|\\\\\w+)/.test(path7);
       }
     );
     var normalize2 = (
@@ -22835,18 +22835,18 @@ var require_path = __commonJS({
        * @param {string} path Path to normalize
        * @returns {string} Normalized path
        */
-      path.normalize = function normalize3(path2) {
-        var normalizedUrl = normalizeUrl(path2);
+      path6.normalize = function normalize3(path7) {
+        var normalizedUrl = normalizeUrl(path7);
         if (normalizedUrl)
           return normalizedUrl;
-        var firstTwoCharacters = path2.substring(0, 2);
+        var firstTwoCharacters = path7.substring(0, 2);
         var uncPrefix = "";
         if (firstTwoCharacters === "\\\\") {
           uncPrefix = firstTwoCharacters;
-          path2 = path2.substring(2);
+          path7 = path7.substring(2);
         }
-        path2 = path2.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path2.split("/"), absolute = isAbsolute4(path2), prefix = "";
+        path7 = path7.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
+        var parts = path7.split("/"), absolute = isAbsolute4(path7), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -22865,7 +22865,7 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve15(originPath, includePath, alreadyNormalized) {
+    path6.resolve = function resolve16(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
@@ -22968,11 +22968,11 @@ var require_namespace = __commonJS({
         depth = 0;
       if (depth > util.recursionLimit)
         throw Error("max depth exceeded");
-      var ns = this;
+      var ns2 = this;
       if (nestedJson) {
         for (var names = Object.keys(nestedJson), i = 0, nested; i < names.length; ++i) {
           nested = nestedJson[names[i]];
-          ns.add(
+          ns2.add(
             // most to least likely
             (nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : nested.id !== void 0 ? Field.fromJSON : Namespace.fromJSON)(names[i], nested, depth + 1)
           );
@@ -23038,18 +23038,18 @@ var require_namespace = __commonJS({
       object.onRemove(this);
       return clearCache(this);
     };
-    Namespace.prototype.define = function define2(path, json) {
-      if (util.isString(path))
-        path = path.split(".");
-      else if (!Array.isArray(path))
+    Namespace.prototype.define = function define2(path6, json) {
+      if (util.isString(path6))
+        path6 = path6.split(".");
+      else if (!Array.isArray(path6))
         throw TypeError("illegal path");
-      if (path && path.length && path[0] === "")
+      if (path6 && path6.length && path6[0] === "")
         throw Error("path must be relative");
-      if (path.length > util.recursionLimit)
+      if (path6.length > util.recursionLimit)
         throw Error("max depth exceeded");
       var ptr = this;
-      while (path.length > 0) {
-        var part = path.shift();
+      while (path6.length > 0) {
+        var part = path6.shift();
         if (ptr.nested && ptr.nested[part]) {
           ptr = ptr.nested[part];
           if (!(ptr instanceof Namespace))
@@ -23085,87 +23085,87 @@ var require_namespace = __commonJS({
       });
       return this;
     };
-    Namespace.prototype.lookup = function lookup(path, filterTypes, parentAlreadyChecked) {
+    Namespace.prototype.lookup = function lookup(path6, filterTypes, parentAlreadyChecked) {
       if (typeof filterTypes === "boolean") {
         parentAlreadyChecked = filterTypes;
         filterTypes = void 0;
       } else if (filterTypes && !Array.isArray(filterTypes))
         filterTypes = [filterTypes];
-      if (util.isString(path) && path.length) {
-        if (path === ".")
+      if (util.isString(path6) && path6.length) {
+        if (path6 === ".")
           return this.root;
-        path = path.split(".");
-      } else if (!path.length)
+        path6 = path6.split(".");
+      } else if (!path6.length)
         return this;
-      var flatPath = path.join(".");
-      if (path[0] === "")
-        return this.root.lookup(path.slice(1), filterTypes);
-      var found = this._lookupImpl(path, flatPath);
-      if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-        return found;
+      var flatPath = path6.join(".");
+      if (path6[0] === "")
+        return this.root.lookup(path6.slice(1), filterTypes);
+      var found2 = this._lookupImpl(path6, flatPath);
+      if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+        return found2;
       }
-      found = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
-      if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-        return found;
+      found2 = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
+      if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+        return found2;
       }
       if (parentAlreadyChecked)
         return null;
       var current = this;
       while (current.parent) {
-        found = current.parent._lookupImpl(path, flatPath);
-        if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
-          return found;
+        found2 = current.parent._lookupImpl(path6, flatPath);
+        if (found2 && (!filterTypes || filterTypes.indexOf(found2.constructor) > -1)) {
+          return found2;
         }
         current = current.parent;
       }
       return null;
     };
-    Namespace.prototype._lookupImpl = function lookup(path, flatPath) {
+    Namespace.prototype._lookupImpl = function lookup(path6, flatPath) {
       if (Object.prototype.hasOwnProperty.call(this._lookupCache, flatPath)) {
         return this._lookupCache[flatPath];
       }
-      var found = this.get(path[0]);
+      var found2 = this.get(path6[0]);
       var exact = null;
-      if (found) {
-        if (path.length === 1) {
-          exact = found;
-        } else if (found instanceof Namespace) {
-          path = path.slice(1);
-          exact = found._lookupImpl(path, path.join("."));
+      if (found2) {
+        if (path6.length === 1) {
+          exact = found2;
+        } else if (found2 instanceof Namespace) {
+          path6 = path6.slice(1);
+          exact = found2._lookupImpl(path6, path6.join("."));
         }
       } else {
         for (var i = 0; i < this.nestedArray.length; ++i)
-          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path, flatPath))) {
-            exact = found;
+          if (this._nestedArray[i] instanceof Namespace && (found2 = this._nestedArray[i]._lookupImpl(path6, flatPath))) {
+            exact = found2;
             break;
           }
       }
       this._lookupCache[flatPath] = exact;
       return exact;
     };
-    Namespace.prototype.lookupType = function lookupType(path) {
-      var found = this.lookup(path, [Type]);
-      if (!found)
-        throw Error("no such type: " + path);
-      return found;
+    Namespace.prototype.lookupType = function lookupType(path6) {
+      var found2 = this.lookup(path6, [Type]);
+      if (!found2)
+        throw Error("no such type: " + path6);
+      return found2;
     };
-    Namespace.prototype.lookupEnum = function lookupEnum(path) {
-      var found = this.lookup(path, [Enum]);
-      if (!found)
-        throw Error("no such Enum '" + path + "' in " + this);
-      return found;
+    Namespace.prototype.lookupEnum = function lookupEnum(path6) {
+      var found2 = this.lookup(path6, [Enum]);
+      if (!found2)
+        throw Error("no such Enum '" + path6 + "' in " + this);
+      return found2;
     };
-    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path) {
-      var found = this.lookup(path, [Type, Enum]);
-      if (!found)
-        throw Error("no such Type or Enum '" + path + "' in " + this);
-      return found;
+    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path6) {
+      var found2 = this.lookup(path6, [Type, Enum]);
+      if (!found2)
+        throw Error("no such Type or Enum '" + path6 + "' in " + this);
+      return found2;
     };
-    Namespace.prototype.lookupService = function lookupService(path) {
-      var found = this.lookup(path, [Service]);
-      if (!found)
-        throw Error("no such Service '" + path + "' in " + this);
-      return found;
+    Namespace.prototype.lookupService = function lookupService(path6) {
+      var found2 = this.lookup(path6, [Service]);
+      if (!found2)
+        throw Error("no such Service '" + path6 + "' in " + this);
+      return found2;
     };
     Namespace._configure = function(Type_, Service_, Enum_) {
       Type = Type_;
@@ -23231,7 +23231,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve15() {
+    MapField.prototype.resolve = function resolve16() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -23317,7 +23317,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve15() {
+    Method.prototype.resolve = function resolve16() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -23634,7 +23634,7 @@ var require_verifier = __commonJS({
         if (resolvedType instanceof Enum) {
           if (resolvedType._features.enum_type === "CLOSED") {
             gen("switch(%s){", ref)("default:")("return%j", invalid(field, "enum value"));
-            for (var keys = Object.keys(resolvedType.values), j = 0; j < keys.length; ++j) gen("case %i:", resolvedType.values[keys[j]]);
+            for (var keys = Object.keys(resolvedType.values), j2 = 0; j2 < keys.length; ++j2) gen("case %i:", resolvedType.values[keys[j2]]);
             gen("break")("}");
           } else gen('if(typeof %s!=="number"||(%s|0)!==%s)', ref, ref, ref)("return%j", invalid(field, "enum value"));
         } else {
@@ -24458,7 +24458,7 @@ var require_root = __commonJS({
         return util.asPromise(load2, self2, filename, options);
       }
       var sync2 = callback2 === SYNC;
-      function finish(err, root2) {
+      function finish2(err, root2) {
         if (!callback2) {
           return;
         }
@@ -24497,22 +24497,22 @@ var require_root = __commonJS({
             if (parsed.imports) {
               for (; i2 < parsed.imports.length; ++i2)
                 if (resolved2 = getBundledFileName(parsed.imports[i2]) || self2.resolvePath(filename2, parsed.imports[i2]))
-                  fetch(resolved2, false, depth + 1);
+                  fetch2(resolved2, false, depth + 1);
             }
             if (parsed.weakImports) {
               for (i2 = 0; i2 < parsed.weakImports.length; ++i2)
                 if (resolved2 = getBundledFileName(parsed.weakImports[i2]) || self2.resolvePath(filename2, parsed.weakImports[i2]))
-                  fetch(resolved2, true, depth + 1);
+                  fetch2(resolved2, true, depth + 1);
             }
           }
         } catch (err) {
-          finish(err);
+          finish2(err);
         }
         if (!sync2 && !queued) {
-          finish(null, self2);
+          finish2(null, self2);
         }
       }
-      function fetch(filename2, weak, depth) {
+      function fetch2(filename2, weak, depth) {
         if (depth === void 0)
           depth = 0;
         filename2 = getBundledFileName(filename2) || filename2;
@@ -24538,7 +24538,7 @@ var require_root = __commonJS({
             source = util.fs.readFileSync(filename2).toString("utf8");
           } catch (err) {
             if (!weak)
-              finish(err);
+              finish2(err);
             return;
           }
           process2(filename2, source, depth);
@@ -24551,9 +24551,9 @@ var require_root = __commonJS({
             }
             if (err) {
               if (!weak)
-                finish(err);
+                finish2(err);
               else if (!queued)
-                finish(null, self2);
+                finish2(null, self2);
               return;
             }
             process2(filename2, source2, depth);
@@ -24566,13 +24566,13 @@ var require_root = __commonJS({
       }
       for (var i = 0, resolved; i < filename.length; ++i)
         if (resolved = self2.resolvePath("", filename[i]))
-          fetch(resolved);
+          fetch2(resolved);
       if (sync2) {
         self2.resolveAll();
         return self2;
       }
       if (!queued) {
-        finish(null, self2);
+        finish2(null, self2);
       }
       return self2;
     };
@@ -24624,9 +24624,9 @@ var require_root = __commonJS({
               this.deferred.splice(i, 1);
             else
               ++i;
-        for (var j = 0; j < /* initializes */
-        object.nestedArray.length; ++j)
-          this._handleAdd(object._nestedArray[j]);
+        for (var j2 = 0; j2 < /* initializes */
+        object.nestedArray.length; ++j2)
+          this._handleAdd(object._nestedArray[j2]);
         if (exposeRe.test(object.name))
           object.parent[object.name] = object;
       }
@@ -24749,8 +24749,8 @@ var require_util2 = __commonJS({
       }
       return result;
     };
-    util.compareFieldsById = function compareFieldsById(a, b) {
-      return a.id - b.id;
+    util.compareFieldsById = function compareFieldsById(a, b2) {
+      return a.id - b2.id;
     };
     util.decorateType = function decorateType(ctor, typeName) {
       if (ctor.$type) {
@@ -24781,13 +24781,13 @@ var require_util2 = __commonJS({
       Object.defineProperty(object, "$type", { value: enm, enumerable: false });
       return enm;
     };
-    util.setProperty = function setProperty(dst, path, value, ifNotSet) {
-      function setProp(dst2, path2, value2) {
-        var part = path2.shift();
+    util.setProperty = function setProperty(dst, path6, value, ifNotSet) {
+      function setProp(dst2, path7, value2) {
+        var part = path7.shift();
         if (util.isUnsafeProperty(part))
           return dst2;
-        if (path2.length > 0) {
-          dst2[part] = setProp(dst2[part] || {}, path2, value2);
+        if (path7.length > 0) {
+          dst2[part] = setProp(dst2[part] || {}, path7, value2);
         } else {
           var prevValue = dst2[part];
           if (prevValue && ifNotSet)
@@ -24800,12 +24800,12 @@ var require_util2 = __commonJS({
       }
       if (typeof dst !== "object")
         throw TypeError("dst must be an object");
-      if (!path)
+      if (!path6)
         throw TypeError("path must be specified");
-      path = path.split(".");
-      if (path.length > util.recursionLimit)
+      path6 = path6.split(".");
+      if (path6.length > util.recursionLimit)
         throw Error("max depth exceeded");
-      return setProp(dst, path, value);
+      return setProp(dst, path6, value);
     };
     Object.defineProperty(util, "decorateRoot", {
       get: function() {
@@ -24821,7 +24821,7 @@ var require_types2 = __commonJS({
     "use strict";
     var types = exports;
     var util = require_util2();
-    var s = [
+    var s3 = [
       "double",
       // 0
       "float",
@@ -24856,7 +24856,7 @@ var require_types2 = __commonJS({
     function bake(values, offset) {
       var i = 0, o = /* @__PURE__ */ Object.create(null);
       offset |= 0;
-      while (i < values.length) o[s[i + offset]] = values[i++];
+      while (i < values.length) o[s3[i + offset]] = values[i++];
       return o;
     }
     types.basic = bake([
@@ -25124,7 +25124,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve15() {
+    Field.prototype.resolve = function resolve16() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -25385,12 +25385,12 @@ var require_object = __commonJS({
        */
       fullName: {
         get: function() {
-          var path = [this.name], ptr = this.parent;
+          var path6 = [this.name], ptr = this.parent;
           while (ptr) {
-            path.unshift(ptr.name);
+            path6.unshift(ptr.name);
             ptr = ptr.parent;
           }
-          return path.join(".");
+          return path6.join(".");
         }
       }
     });
@@ -25414,7 +25414,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve15() {
+    ReflectionObject.prototype.resolve = function resolve16() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -26044,8 +26044,8 @@ var require_utils2 = __commonJS({
       }
       return output;
     };
-    exports.basename = (path, { windows } = {}) => {
-      const segs = path.split(windows ? /[\\/]/ : "/");
+    exports.basename = (path6, { windows } = {}) => {
+      const segs = path6.split(windows ? /[\\/]/ : "/");
       const last = segs[segs.length - 1];
       if (last === "") {
         return segs[segs.length - 2];
@@ -26415,7 +26415,7 @@ var require_parse = __commonJS({
       try {
         new RegExp(value);
       } catch (ex) {
-        return args.map((v) => utils.escapeRegex(v)).join("..");
+        return args.map((v2) => utils.escapeRegex(v2)).join("..");
       }
       return value;
     };
@@ -26426,7 +26426,7 @@ var require_parse = __commonJS({
       const parts = [];
       let bracket = 0;
       let paren = 0;
-      let quote = 0;
+      let quote2 = 0;
       let value = "";
       let escaped = false;
       for (const ch of input) {
@@ -26441,11 +26441,11 @@ var require_parse = __commonJS({
           continue;
         }
         if (ch === '"') {
-          quote = quote === 1 ? 0 : 1;
+          quote2 = quote2 === 1 ? 0 : 1;
           value += ch;
           continue;
         }
-        if (quote === 0) {
+        if (quote2 === 0) {
           if (ch === "[") {
             bracket++;
           } else if (ch === "]" && bracket > 0) {
@@ -26502,14 +26502,14 @@ var require_parse = __commonJS({
     var hasRepeatedCharPrefixOverlap = (branches) => {
       const values = branches.map(normalizeSimpleBranch).filter(Boolean);
       for (let i = 0; i < values.length; i++) {
-        for (let j = i + 1; j < values.length; j++) {
+        for (let j2 = i + 1; j2 < values.length; j2++) {
           const a = values[i];
-          const b = values[j];
+          const b2 = values[j2];
           const char = a[0];
-          if (!char || a !== char.repeat(a.length) || b !== char.repeat(b.length)) {
+          if (!char || a !== char.repeat(a.length) || b2 !== char.repeat(b2.length)) {
             continue;
           }
-          if (a === b || a.startsWith(b) || b.startsWith(a)) {
+          if (a === b2 || a.startsWith(b2) || b2.startsWith(a)) {
             return true;
           }
         }
@@ -26522,7 +26522,7 @@ var require_parse = __commonJS({
       }
       let bracket = 0;
       let paren = 0;
-      let quote = 0;
+      let quote2 = 0;
       let escaped = false;
       for (let i = 1; i < pattern.length; i++) {
         const ch = pattern[i];
@@ -26535,10 +26535,10 @@ var require_parse = __commonJS({
           continue;
         }
         if (ch === '"') {
-          quote = quote === 1 ? 0 : 1;
+          quote2 = quote2 === 1 ? 0 : 1;
           continue;
         }
-        if (quote === 1) {
+        if (quote2 === 1) {
           continue;
         }
         if (ch === "[") {
@@ -26790,16 +26790,16 @@ var require_parse = __commonJS({
         const analysis = analyzeRepeatedExtglob(body, opts);
         if ((token.type === "plus" || token.type === "star") && analysis.risky) {
           const safeOutput = analysis.safeOutput ? (token.output ? "" : ONE_CHAR) + (opts.capture ? `(${analysis.safeOutput})` : analysis.safeOutput) : void 0;
-          const open = tokens[token.tokensIndex];
-          open.type = "text";
-          open.value = literal;
-          open.output = safeOutput || utils.escapeRegex(literal);
+          const open3 = tokens[token.tokensIndex];
+          open3.type = "text";
+          open3.value = literal;
+          open3.output = safeOutput || utils.escapeRegex(literal);
           for (let i = token.tokensIndex + 1; i < tokens.length; i++) {
             tokens[i].value = "";
             tokens[i].output = "";
             delete tokens[i].suffix;
           }
-          state.output = token.output + open.output;
+          state.output = token.output + open3.output;
           state.backtrack = true;
           push({ type: "paren", extglob: true, value, output: "" });
           decrement("parens");
@@ -26828,10 +26828,10 @@ var require_parse = __commonJS({
       };
       if (opts.fastpaths !== false && !/(^[*!]|[/()[\]{}"])/.test(input)) {
         let backslashes = false;
-        let output = input.replace(REGEX_SPECIAL_CHARS_BACKREF, (m, esc, chars, first, rest, index) => {
+        let output = input.replace(REGEX_SPECIAL_CHARS_BACKREF, (m2, esc, chars, first, rest, index) => {
           if (first === "\\") {
             backslashes = true;
-            return m;
+            return m2;
           }
           if (first === "?") {
             if (esc) {
@@ -26851,14 +26851,14 @@ var require_parse = __commonJS({
             }
             return star;
           }
-          return esc ? m : `\\${m}`;
+          return esc ? m2 : `\\${m2}`;
         });
         if (backslashes === true) {
           if (opts.unescape === true) {
             output = output.replace(/\\/g, "");
           } else {
-            output = output.replace(/\\+/g, (m) => {
-              return m.length % 2 === 0 ? "\\\\" : m ? "\\" : "";
+            output = output.replace(/\\+/g, (m2) => {
+              return m2.length % 2 === 0 ? "\\\\" : m2 ? "\\" : "";
             });
           }
         }
@@ -27019,15 +27019,15 @@ var require_parse = __commonJS({
         }
         if (value === "{" && opts.nobrace !== true) {
           increment("braces");
-          const open = {
+          const open3 = {
             type: "brace",
             value,
             output: "(",
             outputIndex: state.output.length,
             tokensIndex: state.tokens.length
           };
-          braces.push(open);
-          push(open);
+          braces.push(open3);
+          push(open3);
           continue;
         }
         if (value === "}") {
@@ -27500,7 +27500,7 @@ var require_picomatch = __commonJS({
     };
     picomatch2.isMatch = (str, patterns, options) => picomatch2(patterns, options)(str);
     picomatch2.parse = (pattern, options) => {
-      if (Array.isArray(pattern)) return pattern.map((p) => picomatch2.parse(p, options));
+      if (Array.isArray(pattern)) return pattern.map((p2) => picomatch2.parse(p2, options));
       return parse(pattern, { ...options, fastpaths: false });
     };
     picomatch2.scan = (input, options) => scan(input, options);
@@ -27569,7 +27569,7 @@ var require_picomatch2 = __commonJS({
 init_errors();
 import { readFileSync } from "node:fs";
 function isNumberArray(value) {
-  return Array.isArray(value) && value.every((v) => typeof v === "number" && Number.isFinite(v));
+  return Array.isArray(value) && value.every((v2) => typeof v2 === "number" && Number.isFinite(v2));
 }
 function parseEvalData(text, subject) {
   const records = [];
@@ -27614,8 +27614,8 @@ function parseEvalData(text, subject) {
       const inputs = record.inputs;
       if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs))
         throw bad("inputs", "must be an object");
-      for (const [name, v] of Object.entries(inputs))
-        if (!isNumberArray(v)) throw bad(`inputs.${name}`, "must be an array of numbers");
+      for (const [name, v2] of Object.entries(inputs))
+        if (!isNumberArray(v2)) throw bad(`inputs.${name}`, "must be an array of numbers");
       records.push({
         kind: "tensor",
         inputs,
@@ -27630,14 +27630,14 @@ function parseEvalData(text, subject) {
     throw new ConfigurationError("holds no records", { subject, fix: "Add at least one JSON line" });
   return records;
 }
-function readEvalData(path) {
+function readEvalData(path6) {
   let text;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(path6, "utf8");
   } catch {
-    throw new ConfigurationError("eval data file not found", { subject: path, fix: "Check the path" });
+    throw new ConfigurationError("eval data file not found", { subject: path6, fix: "Check the path" });
   }
-  return parseEvalData(text, path);
+  return parseEvalData(text, path6);
 }
 
 // src/compress/fidelity.ts
@@ -27648,9 +27648,9 @@ function logSumExp(values, start, length) {
   let max = Number.NEGATIVE_INFINITY;
   let argmax = 0;
   for (let i = 0; i < length; i++) {
-    const v = values[start + i];
-    if (v > max) {
-      max = v;
+    const v2 = values[start + i];
+    if (v2 > max) {
+      max = v2;
       argmax = i;
     }
   }
@@ -27663,10 +27663,10 @@ function languageModelQuality(logits, dims, rows) {
   let nll = 0;
   let correct = 0;
   let predictions = 0;
-  for (let b = 0; b < batch; b++) {
-    const ids2 = rows[b];
+  for (let b2 = 0; b2 < batch; b2++) {
+    const ids2 = rows[b2];
     for (let t = 0; t + 1 < Math.min(length, ids2.length); t++) {
-      const start = (b * length + t) * vocab;
+      const start = (b2 * length + t) * vocab;
       const { lse, argmax } = logSumExp(logits, start, vocab);
       const target = ids2[t + 1];
       nll += lse - logits[start + target];
@@ -27689,7 +27689,7 @@ function agreement(reference, candidate, width) {
   let same = 0;
   let maxAbs = 0;
   let dot = 0;
-  let nr = 0;
+  let nr2 = 0;
   let nc = 0;
   let kl = 0;
   for (let i = 0; i < reference.length; i++) {
@@ -27698,7 +27698,7 @@ function agreement(reference, candidate, width) {
     const d = Math.abs(r - c);
     if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Number.POSITIVE_INFINITY : d;
     dot += r * c;
-    nr += r * r;
+    nr2 += r * r;
     nc += c * c;
   }
   for (let row = 0; row < rows; row++) {
@@ -27706,19 +27706,19 @@ function agreement(reference, candidate, width) {
     const ref = logSumExp(reference, start, width);
     const cand = logSumExp(candidate, start, width);
     if (ref.argmax === cand.argmax) same += 1;
-    let k = 0;
+    let k2 = 0;
     for (let i = 0; i < width; i++) {
       const lp = reference[start + i] - ref.lse;
       const lq = candidate[start + i] - cand.lse;
-      k += Math.exp(lp) * (lp - lq);
+      k2 += Math.exp(lp) * (lp - lq);
     }
-    kl += k;
+    kl += k2;
   }
-  const denominator = Math.sqrt(nr) * Math.sqrt(nc);
+  const denominator = Math.sqrt(nr2) * Math.sqrt(nc);
   return {
     top1Agreement: rows ? same / rows : 1,
     maxAbsDiff: maxAbs,
-    cosine: denominator === 0 ? nr === nc ? 1 : 0 : dot / denominator,
+    cosine: denominator === 0 ? nr2 === nc ? 1 : 0 : dot / denominator,
     klDivergence: rows ? kl / rows : 0
   };
 }
@@ -27739,7 +27739,7 @@ var ChildProcessError = class extends Error {
   }
 };
 function runInChild(kind, spec, entry = childEntry()) {
-  return new Promise((resolve15, reject) => {
+  return new Promise((resolve16, reject) => {
     if (!entry) {
       reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
       return;
@@ -27760,7 +27760,7 @@ function runInChild(kind, spec, entry = childEntry()) {
     child.on("close", (code2, signal) => {
       const line = stdout.trim().split("\n").pop() ?? "";
       if (code2 === 0 && line.startsWith("{")) {
-        resolve15(JSON.parse(line));
+        resolve16(JSON.parse(line));
         return;
       }
       const why = signal ? `was killed by ${signal}` : `exited with code ${code2}`;
@@ -27777,16 +27777,16 @@ function childSpec() {
 var BATCH = 1;
 async function runAll(session, feeds) {
   const out = [];
-  for (const f of feeds) out.push(await session.run(f));
+  for (const f2 of feeds) out.push(await session.run(f2));
   return out;
 }
 function concat(values) {
-  const total = values.reduce((n, v) => n + v.data.length, 0);
+  const total = values.reduce((n, v2) => n + v2.data.length, 0);
   const out = new Float32Array(total);
   let offset = 0;
-  for (const v of values) {
-    out.set(v.data, offset);
-    offset += v.data.length;
+  for (const v2 of values) {
+    out.set(v2.data, offset);
+    offset += v2.data.length;
   }
   return out;
 }
@@ -27804,15 +27804,15 @@ async function measureFidelity(spec) {
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
     }
-    const [a, b] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
+    const [a, b2] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
     const floatOutputs = reference.outputs.filter((o) => o.type === "float32" || o.type === "float16");
     const primary = floatOutputs[0] ?? reference.outputs[0];
     const refValues = concat(a.map((r) => r[primary.name]));
-    const candValues = concat(b.map((r) => r[primary.name]));
+    const candValues = concat(b2.map((r) => r[primary.name]));
     const dims = a[0][primary.name].dims;
     const width = dims[dims.length - 1] ?? 1;
     const agree = agreement(refValues, candValues, width);
-    const dtypeChanges = Object.keys(a[0]).filter((name) => a[0][name].type !== b[0][name]?.type);
+    const dtypeChanges = Object.keys(a[0]).filter((name) => a[0][name].type !== b2[0][name]?.type);
     const result = {
       samples: records ? records.length : spec.samples,
       output: primary.name,
@@ -27959,7 +27959,7 @@ import { mkdirSync as mkdirSync4, writeFileSync as writeFileSync3 } from "node:f
 import { dirname as dirname6, join as join11, resolve as resolve9 } from "node:path";
 
 // src/bench/run-bench.ts
-import { existsSync as existsSync2 } from "node:fs";
+import { existsSync as existsSync6 } from "node:fs";
 import { resolve as resolve8 } from "node:path";
 
 // src/config/load.ts
@@ -28464,6 +28464,144 @@ var bench_schema_default = {
         type: "string"
       },
       description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    },
+    functional: {
+      type: "object",
+      required: ["status", "profile", "qemuCpu", "qemuVersion", "features", "samples", "seconds"],
+      description: "Arm64 functional check under qemu-user: does the variant load, run and agree with the x86-64 run on the device's own CPU features. `seconds` is the wall time of the whole check, never a device latency.",
+      properties: {
+        status: {
+          enum: ["passed", "failed", "skipped"]
+        },
+        profile: {
+          type: "string",
+          minLength: 1
+        },
+        qemuCpu: {
+          type: ["string", "null"],
+          description: "The QEMU_CPU the guest ran with."
+        },
+        qemuVersion: {
+          type: ["string", "null"]
+        },
+        features: {
+          type: "array",
+          items: {
+            type: "string"
+          },
+          description: "The profile's Linux feature flags (its /proc/cpuinfo Features line)."
+        },
+        reason: {
+          type: "string",
+          minLength: 1,
+          description: "Why it failed or was skipped: names the profile and, for a crash, the signal and the faulting instruction."
+        },
+        samples: {
+          type: "integer",
+          minimum: 0
+        },
+        seconds: {
+          type: "number",
+          minimum: 0,
+          description: "Wall time of the whole check (emulation included): not a latency."
+        },
+        agreement: {
+          type: "number",
+          minimum: 0,
+          maximum: 1,
+          description: "Top-1 agreement of the arm64 run with the x86-64 run of the same variant."
+        },
+        maxAbsDiff: {
+          type: "number",
+          minimum: 0
+        },
+        metricDelta: {
+          type: "number",
+          description: "Accuracy or perplexity of the arm64 run minus that of the x86-64 run of the same variant."
+        },
+        metric: {
+          type: "object",
+          required: ["name", "arm64", "x86"],
+          properties: {
+            name: {
+              enum: ["accuracy", "perplexity"]
+            },
+            arm64: {
+              type: "number"
+            },
+            x86: {
+              type: "number"
+            }
+          }
+        },
+        reference: {
+          type: "object",
+          required: ["agreement", "maxAbsDiff"],
+          description: "The arm64 run against the x86-64 run of the uncompressed model.",
+          properties: {
+            agreement: {
+              type: "number",
+              minimum: 0,
+              maximum: 1
+            },
+            maxAbsDiff: {
+              type: "number",
+              minimum: 0
+            },
+            metricDelta: {
+              type: "number"
+            }
+          }
+        },
+        guest: {
+          type: "object",
+          required: ["cpuinfo", "hwcaps", "cpuinfoFrom"],
+          properties: {
+            cpuinfo: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            hwcaps: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            cpuinfoFrom: {
+              enum: ["sysroot", "qemu"]
+            }
+          }
+        },
+        fault: {
+          type: "object",
+          required: ["signal"],
+          properties: {
+            signal: {
+              type: "string"
+            },
+            stage: {
+              type: "string"
+            },
+            instruction: {
+              type: "string"
+            },
+            address: {
+              type: "string"
+            },
+            feature: {
+              type: "string"
+            }
+          }
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        }
+      }
     }
   },
   $defs: {
@@ -29598,24 +29736,24 @@ function validatorFor(kind) {
 }
 
 // src/config/suggest.ts
-function editDistance(a, b) {
-  if (a === b) return 0;
-  if (a.length === 0) return b.length;
-  if (b.length === 0) return a.length;
-  const rows = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+function editDistance(a, b2) {
+  if (a === b2) return 0;
+  if (a.length === 0) return b2.length;
+  if (b2.length === 0) return a.length;
+  const rows = [Array.from({ length: b2.length + 1 }, (_2, j2) => j2)];
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     const above = rows[i - 1];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(above[j] + 1, row[j - 1] + 1, above[j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        best = Math.min(best, rows[i - 2][j - 2] + 1);
-      row[j] = best;
+    for (let j2 = 1; j2 <= b2.length; j2++) {
+      const cost = a[i - 1] === b2[j2 - 1] ? 0 : 1;
+      let best = Math.min(above[j2] + 1, row[j2 - 1] + 1, above[j2 - 1] + cost);
+      if (i > 1 && j2 > 1 && a[i - 1] === b2[j2 - 2] && a[i - 2] === b2[j2 - 1])
+        best = Math.min(best, rows[i - 2][j2 - 2] + 1);
+      row[j2] = best;
     }
     rows.push(row);
   }
-  return rows[a.length][b.length];
+  return rows[a.length][b2.length];
 }
 function closest(word, candidates2) {
   const lower = word.toLowerCase();
@@ -29664,25 +29802,25 @@ ${listed.join("\n")}
 ${fix}.`;
   }
 };
-async function loadDocument(kind, path) {
-  const text = await readUserFile(path);
-  const value = parseDocumentText(text, path);
+async function loadDocument(kind, path6) {
+  const text = await readUserFile(path6);
+  const value = parseDocumentText(text, path6);
   if (value === null || value === void 0) {
     throw new ConfigurationError(`the file is empty`, {
-      subject: path,
+      subject: path6,
       fix: `Write a ${DOCUMENT_LABELS[kind]} starting with \`schema: ${SCHEMA_VERSIONS[kind]}\``
     });
   }
-  return validateDocument(kind, value, path);
+  return validateDocument(kind, value, path6);
 }
-function loadBudgets(path) {
-  return loadDocument("budgets", path);
+function loadBudgets(path6) {
+  return loadDocument("budgets", path6);
 }
-function loadRecipeFile(path) {
-  return loadDocument("recipe", path);
+function loadRecipeFile(path6) {
+  return loadDocument("recipe", path6);
 }
-function loadProfile(path) {
-  return loadDocument("profile", path);
+function loadProfile(path6) {
+  return loadDocument("profile", path6);
 }
 function parseDocumentText(text, subject) {
   const body = text.charCodeAt(0) === 65279 ? text.slice(1) : text;
@@ -29727,28 +29865,28 @@ function lineAndColumn(text, offset) {
   const column = offset - before.lastIndexOf("\n");
   return `line ${line}, column ${column}`;
 }
-async function readUserFile(path) {
+async function readUserFile(path6) {
   try {
-    return await readFile(path, "utf8");
+    return await readFile(path6, "utf8");
   } catch (error) {
     const code2 = error.code;
-    const absolute = resolve(path);
+    const absolute = resolve(path6);
     if (code2 === "ENOENT") {
       throw new ConfigurationError(`file not found (looked for ${absolute})`, {
-        subject: path,
+        subject: path6,
         fix: `Check the path; relative paths are resolved against ${process.cwd()}`,
         cause: error
       });
     }
     if (code2 === "EISDIR") {
       throw new ConfigurationError(`is a directory, expected a file`, {
-        subject: path,
+        subject: path6,
         fix: "Name the file itself"
       });
     }
     if (code2 === "EACCES" || code2 === "EPERM") {
       throw new ConfigurationError(`cannot be read (permission denied)`, {
-        subject: path,
+        subject: path6,
         fix: `Make ${absolute} readable by the user running slmops`,
         cause: error
       });
@@ -29769,7 +29907,7 @@ function checkSchemaField(kind, value, subject) {
   }
   const shown = JSON.stringify(actual);
   const otherKind = DOCUMENT_KINDS.find(
-    (k) => typeof actual === "string" && actual.startsWith(`slmops.${k}/`)
+    (k2) => typeof actual === "string" && actual.startsWith(`slmops.${k2}/`)
   );
   if (otherKind === kind) {
     throw new ConfigurationError(
@@ -29801,7 +29939,7 @@ function describeErrors(errors, root2) {
 }
 function describeError(error, root2) {
   const segments = pointerSegments(error.instancePath);
-  const at = (extra) => formatPath(extra === void 0 ? segments : [...segments, extra], root2);
+  const at2 = (extra) => formatPath(extra === void 0 ? segments : [...segments, extra], root2);
   const params = error.params;
   const got = ` (got ${describeValue(error.data)})`;
   switch (error.keyword) {
@@ -29809,49 +29947,49 @@ function describeError(error, root2) {
       return void 0;
     // the failing `then` branch reports the real problem
     case "required":
-      return `${at(String(params.missingProperty))}: required property is missing`;
+      return `${at2(String(params.missingProperty))}: required property is missing`;
     case "additionalProperties": {
       const name = String(params.additionalProperty);
       const valid = propertyNames(error.parentSchema);
       const hint = didYouMean(name, valid);
       const list2 = valid.length > 0 ? `; valid properties: ${valid.join(", ")}` : "";
-      return `${at(name)}: unknown property${hint || list2}`;
+      return `${at2(name)}: unknown property${hint || list2}`;
     }
     case "type":
-      return `${at()}: must be ${typePhrase(String(params.type))}${got}`;
+      return `${at2()}: must be ${typePhrase(String(params.type))}${got}`;
     case "enum": {
       const allowed = params.allowedValues ?? [];
       const hint = typeof error.data === "string" ? didYouMean(error.data, allowed.map(String)) : "";
-      return `${at()}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${got}${hint}`;
+      return `${at2()}: must be one of ${allowed.map((v2) => JSON.stringify(v2)).join(", ")}${got}${hint}`;
     }
     case "const":
-      return `${at()}: must be ${JSON.stringify(params.allowedValue)}${got}`;
+      return `${at2()}: must be ${JSON.stringify(params.allowedValue)}${got}`;
     case "minimum":
     case "maximum":
     case "exclusiveMinimum":
     case "exclusiveMaximum":
-      return `${at()}: must be ${String(params.comparison)} ${String(params.limit)}${got}`;
+      return `${at2()}: must be ${String(params.comparison)} ${String(params.limit)}${got}`;
     case "pattern":
-      return `${at()}: must be ${PATTERN_HINTS[String(params.pattern)] ?? `a string matching ${String(params.pattern)}`}${got}`;
+      return `${at2()}: must be ${PATTERN_HINTS[String(params.pattern)] ?? `a string matching ${String(params.pattern)}`}${got}`;
     case "format":
-      return `${at()}: must be ${FORMAT_HINTS[String(params.format)] ?? `a ${String(params.format)}`}${got}`;
+      return `${at2()}: must be ${FORMAT_HINTS[String(params.format)] ?? `a ${String(params.format)}`}${got}`;
     case "minLength":
-      return params.limit === 1 ? `${at()}: must not be empty` : `${at()}: must be at least ${String(params.limit)} characters long${got}`;
+      return params.limit === 1 ? `${at2()}: must not be empty` : `${at2()}: must be at least ${String(params.limit)} characters long${got}`;
     case "maxLength":
-      return `${at()}: must be at most ${String(params.limit)} characters long${got}`;
+      return `${at2()}: must be at most ${String(params.limit)} characters long${got}`;
     case "minItems":
-      return `${at()}: must have at least ${plural(Number(params.limit), "item")}`;
+      return `${at2()}: must have at least ${plural(Number(params.limit), "item")}`;
     case "maxItems":
-      return `${at()}: must have at most ${plural(Number(params.limit), "item")}`;
+      return `${at2()}: must have at most ${plural(Number(params.limit), "item")}`;
     case "uniqueItems":
-      return `${at()}: items ${String(params.j)} and ${String(params.i)} are the same; list each value once`;
+      return `${at2()}: items ${String(params.j)} and ${String(params.i)} are the same; list each value once`;
     case "minProperties": {
       const valid = propertyNames(error.parentSchema);
       const list2 = valid.length > 0 ? ` (${valid.join(", ")})` : "";
-      return `${at()}: must set at least ${plural(Number(params.limit), "field")}${list2}`;
+      return `${at2()}: must set at least ${plural(Number(params.limit), "field")}${list2}`;
     }
     default:
-      return `${at()}: ${error.message ?? `fails ${error.keyword}`}`;
+      return `${at2()}: ${error.message ?? `fails ${error.keyword}`}`;
   }
 }
 var PATTERN_HINTS = {
@@ -29894,7 +30032,7 @@ function propertyNames(schema) {
 }
 function pointerSegments(pointer) {
   if (pointer === "") return [];
-  return pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  return pointer.slice(1).split("/").map((s3) => s3.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 function formatPath(segments, root2) {
   let out = "";
@@ -29923,27 +30061,27 @@ init_errors();
 var PASS_NAMES = ["int8", "int4", "fp16", "prune"];
 var INT4_BLOCK_SIZES = [16, 32, 64, 128];
 var SPEC_FIX = 'Write passes joined by "+", each as name[:option,...], e.g. "prune:0.5+int8:per-channel" (see docs/contracts.md)';
-var booleanValue = (v) => v === "true" ? { value: true } : v === "false" ? { value: false } : { error: "must be true or false" };
+var booleanValue = (v2) => v2 === "true" ? { value: true } : v2 === "false" ? { value: false } : { error: "must be true or false" };
 function oneOf(allowed) {
-  return (v) => {
-    const match = allowed.find((a) => String(a) === v);
+  return (v2) => {
+    const match = allowed.find((a) => String(a) === v2);
     return match === void 0 ? { error: `must be one of ${allowed.join(", ")}` } : { value: match };
   };
 }
 function integerIn(min, max) {
-  return (v) => {
-    const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  return (v2) => {
+    const n = /^\d+$/.test(v2) ? Number(v2) : Number.NaN;
     return Number.isSafeInteger(n) && n >= min && n <= max ? { value: n } : {
       error: max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`
     };
   };
 }
-var sparsityValue = (v) => {
-  const n = /^(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(v) ? Number(v) : Number.NaN;
+var sparsityValue = (v2) => {
+  const n = /^(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(v2) ? Number(v2) : Number.NaN;
   return Number.isFinite(n) && n >= 0 && n < 1 ? { value: n } : { error: "must be a number from 0 up to (not including) 1" };
 };
-var listValue = (v) => {
-  const items = v.split(";");
+var listValue = (v2) => {
+  const items = v2.split(";");
   if (items.some((item) => item === "")) return { error: 'must be a ";"-separated list without empty items' };
   const decoded = [];
   for (const item of items) {
@@ -30042,9 +30180,9 @@ function validOptions(pass) {
   const own2 = [
     ...grammar.positional ? ["<sparsity>"] : [],
     ...Object.keys(grammar.flags),
-    ...Object.values(grammar.keyed).map((k) => k.shown)
+    ...Object.values(grammar.keyed).map((k2) => k2.shown)
   ];
-  return [...own2, ...Object.values(SELECTION_KEYED).map((k) => k.shown)];
+  return [...own2, ...Object.values(SELECTION_KEYED).map((k2) => k2.shown)];
 }
 function parseRecipeSpec(spec) {
   const subject = `recipe "${spec}"`;
@@ -30201,8 +30339,8 @@ function completePass(pass, raw, subject) {
     }
   }
 }
-function completeSelection(s) {
-  const d = s;
+function completeSelection(s3) {
+  const d = s3;
   return {
     includeOps: sortedUnique(d.includeOps ?? []),
     excludeOps: sortedUnique(d.excludeOps ?? []),
@@ -30213,7 +30351,7 @@ function completeSelection(s) {
   };
 }
 function sortedUnique(values) {
-  return [...new Set(values)].sort((a, b) => a < b ? -1 : a > b ? 1 : 0);
+  return [...new Set(values)].sort((a, b2) => a < b2 ? -1 : a > b2 ? 1 : 0);
 }
 function formatRecipeSpec(recipe) {
   return recipe.passes.map(formatPass).join("+");
@@ -30246,13 +30384,13 @@ function formatPass(spec) {
       );
       break;
   }
-  const s = spec.select;
-  if (s.includeOps.length > 0) parts.push(`include-ops=${formatList(s.includeOps)}`);
-  if (s.excludeOps.length > 0) parts.push(`exclude-ops=${formatList(s.excludeOps)}`);
-  if (s.includeNames.length > 0) parts.push(`include-names=${formatList(s.includeNames)}`);
-  if (s.excludeNames.length > 0) parts.push(`exclude-names=${formatList(s.excludeNames)}`);
-  if (s.minElements !== 0) parts.push(`min-elements=${s.minElements}`);
-  if (s.keepFirstLast) parts.push("keep-first-last=true");
+  const s3 = spec.select;
+  if (s3.includeOps.length > 0) parts.push(`include-ops=${formatList(s3.includeOps)}`);
+  if (s3.excludeOps.length > 0) parts.push(`exclude-ops=${formatList(s3.excludeOps)}`);
+  if (s3.includeNames.length > 0) parts.push(`include-names=${formatList(s3.includeNames)}`);
+  if (s3.excludeNames.length > 0) parts.push(`exclude-names=${formatList(s3.excludeNames)}`);
+  if (s3.minElements !== 0) parts.push(`min-elements=${s3.minElements}`);
+  if (s3.keepFirstLast) parts.push("keep-first-last=true");
   return `${spec.pass}:${parts.join(",")}`;
 }
 function formatList(values) {
@@ -30266,7 +30404,7 @@ function percentEncode(text) {
 }
 function percentDecode(text) {
   let invalid = false;
-  const decoded = text.replace(/%(.{0,2})/gs, (_, hex2) => {
+  const decoded = text.replace(/%(.{0,2})/gs, (_2, hex2) => {
     if (!/^[0-7][0-9A-Fa-f]$/.test(hex2)) invalid = true;
     return String.fromCharCode(Number.parseInt(hex2, 16));
   });
@@ -30275,7 +30413,7 @@ function percentDecode(text) {
 function recipeFromDocument(document, subject = `recipe "${document.name ?? "file"}"`) {
   return {
     passes: document.passes.map(
-      (p) => completePass(p.pass, { options: { ...p.options ?? {} }, select: { ...p.select ?? {} } }, subject)
+      (p2) => completePass(p2.pass, { options: { ...p2.options ?? {} }, select: { ...p2.select ?? {} } }, subject)
     )
   };
 }
@@ -30284,8 +30422,8 @@ function isRecipeFileRef(ref) {
 }
 async function resolveRecipe(ref, baseDir = ".") {
   if (!isRecipeFileRef(ref)) return parseRecipeSpec(ref);
-  const path = resolve2(baseDir, ref.trim());
-  return recipeFromDocument(await loadRecipeFile(path), path);
+  const path6 = resolve2(baseDir, ref.trim());
+  return recipeFromDocument(await loadRecipeFile(path6), path6);
 }
 
 // src/contracts/ids.ts
@@ -30301,7 +30439,7 @@ function modelId(configName, modelPath) {
       'Choose a name without "@", spaces or control characters'
     );
   }
-  const parts = modelPath.split(/[\\/]+/).filter((p) => p !== "" && p !== ".");
+  const parts = modelPath.split(/[\\/]+/).filter((p2) => p2 !== "" && p2 !== ".");
   const file = parts.at(-1) ?? "";
   const dot = file.lastIndexOf(".");
   let stem = dot > 0 ? file.slice(0, dot) : file;
@@ -30360,12 +30498,12 @@ import { join as join6 } from "node:path";
 
 // src/bench/statistics.ts
 init_synthesize();
-function percentileSorted(sorted, p) {
+function percentileSorted(sorted, p2) {
   if (sorted.length === 0) return Number.NaN;
-  const rank = p / 100 * (sorted.length - 1);
-  const lo = Math.floor(rank);
-  const hi = Math.ceil(rank);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
+  const rank = p2 / 100 * (sorted.length - 1);
+  const lo2 = Math.floor(rank);
+  const hi2 = Math.ceil(rank);
+  return sorted[lo2] + (sorted[hi2] - sorted[lo2]) * (rank - lo2);
 }
 function sortedCopy(values) {
   return Float64Array.from(values).sort();
@@ -30379,8 +30517,8 @@ function mean(values) {
   return sum / values.length;
 }
 function mad(values) {
-  const m = median(values);
-  return median(Array.from(values, (v) => Math.abs(v - m)));
+  const m2 = median(values);
+  return median(Array.from(values, (v2) => Math.abs(v2 - m2)));
 }
 function summarize(values) {
   const sorted = sortedCopy(values);
@@ -30395,7 +30533,7 @@ function summarize(values) {
 }
 function resampleMedian(groups, random, scratch) {
   scratch.length = 0;
-  for (let g = 0; g < groups.length; g++) {
+  for (let g2 = 0; g2 < groups.length; g2++) {
     const group = groups[Math.floor(random() * groups.length)];
     for (let i = 0; i < group.length; i++) scratch.push(group[Math.floor(random() * group.length)]);
   }
@@ -30418,21 +30556,21 @@ function bootstrapRatioCi(head, base, options = {}) {
   const random = prng(options.seed ?? 12345);
   const ratios = new Float64Array(resamples);
   const h = [];
-  const b = [];
+  const b2 = [];
   for (let r = 0; r < resamples; r++) {
     h.length = 0;
-    b.length = 0;
-    for (let g = 0; g < head.length; g++) {
+    b2.length = 0;
+    for (let g2 = 0; g2 < head.length; g2++) {
       const pick = Math.floor(random() * head.length);
       const hg = head[pick];
       const bg = base[pick];
       for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]);
-      for (let i = 0; i < bg.length; i++) b.push(bg[Math.floor(random() * bg.length)]);
+      for (let i = 0; i < bg.length; i++) b2.push(bg[Math.floor(random() * bg.length)]);
     }
-    ratios[r] = median(h) / median(b);
+    ratios[r] = median(h) / median(b2);
   }
   ratios.sort();
-  const ratio = median(head.flatMap((g) => Array.from(g))) / median(base.flatMap((g) => Array.from(g)));
+  const ratio = median(head.flatMap((g2) => Array.from(g2))) / median(base.flatMap((g2) => Array.from(g2)));
   return {
     ratio,
     ci95: [percentileSorted(ratios, alpha * 100), percentileSorted(ratios, (1 - alpha) * 100)]
@@ -30481,13 +30619,13 @@ function calibrationCache(dir = defaultCalibrationCacheDir()) {
     },
     write(key, calibration) {
       const { cache: _annotation, ...stored } = calibration;
-      const path = pathOf(key);
+      const path6 = pathOf(key);
       mkdirSync(dir, { recursive: true });
-      const temporary = `${path}.${process.pid}.tmp`;
+      const temporary = `${path6}.${process.pid}.tmp`;
       writeFileSync(temporary, `${JSON.stringify(stored, null, 2)}
 `);
-      renameSync(temporary, path);
-      return path;
+      renameSync(temporary, path6);
+      return path6;
     }
   };
 }
@@ -30577,29 +30715,29 @@ function armCoreName(implementer, part) {
 }
 function parseCpuInfo(text) {
   const blocks = cpuinfoBlocks(text);
-  const processors = blocks.filter((b) => b.has("processor"));
-  const flagLine = processors.map((b) => b.get("flags") ?? b.get("features")).find((f) => f !== void 0);
+  const processors = blocks.filter((b2) => b2.has("processor"));
+  const flagLine = processors.map((b2) => b2.get("flags") ?? b2.get("features")).find((f2) => f2 !== void 0);
   const present = new Set((flagLine ?? "").split(/\s+/).filter(Boolean));
-  const isaFlags = KERNEL_FLAGS.filter((f) => present.has(f));
-  let model = processors.map((b) => b.get("model name")).find((m) => m) ?? null;
+  const isaFlags = KERNEL_FLAGS.filter((f2) => present.has(f2));
+  let model = processors.map((b2) => b2.get("model name")).find((m2) => m2) ?? null;
   if (!model) {
     const counts = /* @__PURE__ */ new Map();
-    for (const b of processors) {
-      const implementer = hex(b.get("cpu implementer"));
-      const part = hex(b.get("cpu part"));
+    for (const b2 of processors) {
+      const implementer = hex(b2.get("cpu implementer"));
+      const part = hex(b2.get("cpu part"));
       if (Number.isNaN(implementer) || Number.isNaN(part)) continue;
       const name = armCoreName(implementer, part);
       counts.set(name, (counts.get(name) ?? 0) + 1);
     }
     if (counts.size === 1) model = [...counts.keys()][0] ?? null;
     else if (counts.size > 1) {
-      model = [...counts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0).map(([name, n]) => `${n}x ${name}`).join(" + ");
+      model = [...counts].sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0).map(([name, n]) => `${n}x ${name}`).join(" + ");
     }
   }
   const pairs = /* @__PURE__ */ new Set();
-  for (const b of processors) {
-    const physical = b.get("physical id");
-    const core = b.get("core id");
+  for (const b2 of processors) {
+    const physical = b2.get("physical id");
+    const core = b2.get("core id");
     if (physical !== void 0 && core !== void 0) pairs.add(`${physical}/${core}`);
   }
   const logicalCores = processors.length;
@@ -30615,8 +30753,8 @@ function parseOsRelease(text) {
     const match = /^PRETTY_NAME=(.*)$/.exec(line.trim());
     if (!match) continue;
     let value = (match[1] ?? "").trim();
-    const quote = value[0];
-    if ((quote === '"' || quote === "'") && value.endsWith(quote) && value.length >= 2) {
+    const quote2 = value[0];
+    if ((quote2 === '"' || quote2 === "'") && value.endsWith(quote2) && value.length >= 2) {
       value = value.slice(1, -1);
     }
     value = value.replace(/\\(["'$`\\])/g, "$1").trim();
@@ -30674,9 +30812,9 @@ function parseCgroupMounts(text) {
 function parseCpuMax(text) {
   const [quota, period = "100000"] = text.trim().split(/\s+/);
   if (!quota || quota === "max") return null;
-  const q = Number(quota);
-  const p = Number(period);
-  return q > 0 && p > 0 && Number.isFinite(q / p) ? q / p : null;
+  const q2 = Number(quota);
+  const p2 = Number(period);
+  return q2 > 0 && p2 > 0 && Number.isFinite(q2 / p2) ? q2 / p2 : null;
 }
 var UNLIMITED_BYTES = 2 ** 60;
 function parseMemoryMax(text) {
@@ -30690,9 +30828,9 @@ function parseCfsQuota(quotaText, periodText) {
   const period = Number(periodText.trim());
   return quota > 0 && period > 0 ? quota / period : null;
 }
-var readTextFile = (path) => {
+var readTextFile = (path6) => {
   try {
-    return readFileSync4(path, "utf8");
+    return readFileSync4(path6, "utf8");
   } catch {
     return void 0;
   }
@@ -30702,7 +30840,7 @@ function cgroupDirs(mount, cgroupPath) {
   let relative4 = cgroupPath;
   if (root2 && (cgroupPath === root2 || cgroupPath.startsWith(`${root2}/`)))
     relative4 = cgroupPath.slice(root2.length);
-  const parts = relative4.split("/").filter((p) => p && p !== ".." && p !== ".");
+  const parts = relative4.split("/").filter((p2) => p2 && p2 !== ".." && p2 !== ".");
   const dirs = [];
   for (let depth = parts.length; depth >= 0; depth--) {
     dirs.push(posix.join(mount.mountPoint, ...parts.slice(0, depth)));
@@ -30710,14 +30848,14 @@ function cgroupDirs(mount, cgroupPath) {
   return dirs;
 }
 function tightest(values) {
-  const limits = values.filter((v) => v !== null);
+  const limits = values.filter((v2) => v2 !== null);
   return limits.length > 0 ? Math.min(...limits) : null;
 }
 function readCgroupLimits(readText = readTextFile) {
   const memberships = parseProcCgroup(readText("/proc/self/cgroup") ?? "");
   const mounts = parseCgroupMounts(readText("/proc/self/mountinfo") ?? "");
-  const unified = memberships.find((m) => m.hierarchy === 0 && m.controllers.length === 0);
-  const v2Mount = mounts.find((m) => m.version === 2) ?? {
+  const unified = memberships.find((m2) => m2.hierarchy === 0 && m2.controllers.length === 0);
+  const v2Mount = mounts.find((m2) => m2.version === 2) ?? {
     version: 2,
     root: "/",
     mountPoint: "/sys/fs/cgroup",
@@ -30728,8 +30866,8 @@ function readCgroupLimits(readText = readTextFile) {
     (readText(posix.join(v2Mount.mountPoint, "cgroup.controllers")) ?? "").split(/\s+/).filter(Boolean)
   );
   const v1Dirs = (controller) => {
-    const mount = mounts.find((m) => m.version === 1 && m.controllers.includes(controller));
-    const member = memberships.find((m) => m.controllers.includes(controller));
+    const mount = mounts.find((m2) => m2.version === 1 && m2.controllers.includes(controller));
+    const member = memberships.find((m2) => m2.controllers.includes(controller));
     return mount && member ? cgroupDirs(mount, member.path) : [];
   };
   const readV2 = (file, parse) => v2Dirs.map((dir) => {
@@ -30776,8 +30914,8 @@ async function hostFingerprint(options = {}) {
   const cpuModel = cpuinfo?.model ?? (fallbackModel && fallbackModel.toLowerCase() !== "unknown" ? fallbackModel : "unknown");
   const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus.length || os.availableParallelism());
   const physicalCores = Math.max(1, Math.min(cpuinfo?.physicalCores || logicalCores, logicalCores));
-  const distro = platform === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
-  const osName = `${platform}-${os.arch()}${distro ? `, ${distro}` : ""}`;
+  const distro2 = platform === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
+  const osName = `${platform}-${os.arch()}${distro2 ? `, ${distro2}` : ""}`;
   const fingerprint = {
     cpuModel,
     isaFlags: cpuinfo?.isaFlags ?? [],
@@ -31291,9 +31429,9 @@ function fromString(str, unsigned, radix) {
     return unsigned ? UZERO : ZERO;
   radix = radix || 10;
   if (radix < 2 || 36 < radix) throw RangeError("radix");
-  var p;
-  if ((p = str.indexOf("-")) > 0) throw Error("interior hyphen");
-  else if (p === 0) {
+  var p2;
+  if ((p2 = str.indexOf("-")) > 0) throw Error("interior hyphen");
+  else if (p2 === 0) {
     return fromString(str.substring(1), unsigned, radix).neg();
   }
   var radixToPower = fromNumber(pow_dbl(radix, 8));
@@ -31697,45 +31835,45 @@ LongPrototype.shiftRightUnsigned = function shiftRightUnsigned(numBits) {
 LongPrototype.shru = LongPrototype.shiftRightUnsigned;
 LongPrototype.shr_u = LongPrototype.shiftRightUnsigned;
 LongPrototype.rotateLeft = function rotateLeft(numBits) {
-  var b;
+  var b2;
   if (isLong(numBits)) numBits = numBits.toInt();
   if ((numBits &= 63) === 0) return this;
   if (numBits === 32) return fromBits(this.high, this.low, this.unsigned);
   if (numBits < 32) {
-    b = 32 - numBits;
+    b2 = 32 - numBits;
     return fromBits(
-      this.low << numBits | this.high >>> b,
-      this.high << numBits | this.low >>> b,
+      this.low << numBits | this.high >>> b2,
+      this.high << numBits | this.low >>> b2,
       this.unsigned
     );
   }
   numBits -= 32;
-  b = 32 - numBits;
+  b2 = 32 - numBits;
   return fromBits(
-    this.high << numBits | this.low >>> b,
-    this.low << numBits | this.high >>> b,
+    this.high << numBits | this.low >>> b2,
+    this.low << numBits | this.high >>> b2,
     this.unsigned
   );
 };
 LongPrototype.rotl = LongPrototype.rotateLeft;
 LongPrototype.rotateRight = function rotateRight(numBits) {
-  var b;
+  var b2;
   if (isLong(numBits)) numBits = numBits.toInt();
   if ((numBits &= 63) === 0) return this;
   if (numBits === 32) return fromBits(this.high, this.low, this.unsigned);
   if (numBits < 32) {
-    b = 32 - numBits;
+    b2 = 32 - numBits;
     return fromBits(
-      this.high << b | this.low >>> numBits,
-      this.low << b | this.high >>> numBits,
+      this.high << b2 | this.low >>> numBits,
+      this.low << b2 | this.high >>> numBits,
       this.unsigned
     );
   }
   numBits -= 32;
-  b = 32 - numBits;
+  b2 = 32 - numBits;
   return fromBits(
-    this.low << b | this.high >>> numBits,
-    this.high << b | this.low >>> numBits,
+    this.low << b2 | this.high >>> numBits,
+    this.high << b2 | this.low >>> numBits,
     this.unsigned
   );
 };
@@ -31748,37 +31886,37 @@ LongPrototype.toUnsigned = function toUnsigned() {
   if (this.unsigned) return this;
   return fromBits(this.low, this.high, true);
 };
-LongPrototype.toBytes = function toBytes(le) {
-  return le ? this.toBytesLE() : this.toBytesBE();
+LongPrototype.toBytes = function toBytes(le2) {
+  return le2 ? this.toBytesLE() : this.toBytesBE();
 };
 LongPrototype.toBytesLE = function toBytesLE() {
-  var hi = this.high, lo = this.low;
+  var hi2 = this.high, lo2 = this.low;
   return [
-    lo & 255,
-    lo >>> 8 & 255,
-    lo >>> 16 & 255,
-    lo >>> 24,
-    hi & 255,
-    hi >>> 8 & 255,
-    hi >>> 16 & 255,
-    hi >>> 24
+    lo2 & 255,
+    lo2 >>> 8 & 255,
+    lo2 >>> 16 & 255,
+    lo2 >>> 24,
+    hi2 & 255,
+    hi2 >>> 8 & 255,
+    hi2 >>> 16 & 255,
+    hi2 >>> 24
   ];
 };
 LongPrototype.toBytesBE = function toBytesBE() {
-  var hi = this.high, lo = this.low;
+  var hi2 = this.high, lo2 = this.low;
   return [
-    hi >>> 24,
-    hi >>> 16 & 255,
-    hi >>> 8 & 255,
-    hi & 255,
-    lo >>> 24,
-    lo >>> 16 & 255,
-    lo >>> 8 & 255,
-    lo & 255
+    hi2 >>> 24,
+    hi2 >>> 16 & 255,
+    hi2 >>> 8 & 255,
+    hi2 & 255,
+    lo2 >>> 24,
+    lo2 >>> 16 & 255,
+    lo2 >>> 8 & 255,
+    lo2 & 255
   ];
 };
-Long.fromBytes = function fromBytes(bytes, unsigned, le) {
-  return le ? Long.fromBytesLE(bytes, unsigned) : Long.fromBytesBE(bytes, unsigned);
+Long.fromBytes = function fromBytes(bytes, unsigned, le2) {
+  return le2 ? Long.fromBytesLE(bytes, unsigned) : Long.fromBytesBE(bytes, unsigned);
 };
 Long.fromBytesLE = function fromBytesLE(bytes, unsigned) {
   return new Long(
@@ -31839,9 +31977,9 @@ function toNumber2(value) {
 }
 function toBigInt(value, unsigned = false) {
   if (typeof value === "number") return BigInt(value);
-  const lo = BigInt(value.low >>> 0);
-  const hi = BigInt(value.high >>> 0);
-  const raw = hi << 32n | lo;
+  const lo2 = BigInt(value.low >>> 0);
+  const hi2 = BigInt(value.high >>> 0);
+  const raw = hi2 << 32n | lo2;
   return unsigned || value.unsigned ? raw : BigInt.asIntN(64, raw);
 }
 var DataLocation = { Default: 0, External: 1 };
@@ -31941,9 +32079,9 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat2 = statSync(file);
-      if (!stat2.isFile()) throw new Error("not a file");
-      size = stat2.size;
+      const stat4 = statSync(file);
+      if (!stat4.isFile()) throw new Error("not a file");
+      size = stat4.size;
     } catch {
       throw new ExternalDataError(`external data file "${location}" of tensor "${tensor2.name}" is missing`, {
         subject: modelPath,
@@ -32031,8 +32169,8 @@ function floatToHalf(value) {
   if (out >= 31744) e = 31;
   return sign | (e === 31 ? 31744 : out);
 }
-function bfloat16ToFloat(b) {
-  u32[0] = (b & 65535) << 16;
+function bfloat16ToFloat(b2) {
+  u32[0] = (b2 & 65535) << 16;
   return f32[0];
 }
 
@@ -32057,7 +32195,7 @@ function tensorStorage(tensor2) {
 }
 function tensorByteLength(tensor2) {
   if (tensor2.dataType === DataType.STRING) {
-    return tensor2.stringData.reduce((sum, s) => sum + s.length, 0);
+    return tensor2.stringData.reduce((sum, s3) => sum + s3.length, 0);
   }
   return rawByteLength(tensor2.dataType, tensorElementCount(tensor2));
 }
@@ -32077,31 +32215,31 @@ function typedFieldToRaw(tensor2) {
   const view = new DataView(out.buffer);
   switch (info.field) {
     case "floatData": {
-      tensor2.floatData.forEach((v, i) => {
-        view.setFloat32(i * 4, v, true);
+      tensor2.floatData.forEach((v2, i) => {
+        view.setFloat32(i * 4, v2, true);
       });
       break;
     }
     case "doubleData": {
-      tensor2.doubleData.forEach((v, i) => {
-        view.setFloat64(i * 8, v, true);
+      tensor2.doubleData.forEach((v2, i) => {
+        view.setFloat64(i * 8, v2, true);
       });
       break;
     }
     case "int64Data": {
-      tensor2.int64Data.forEach((v, i) => {
-        view.setBigInt64(i * 8, toBigInt(v), true);
+      tensor2.int64Data.forEach((v2, i) => {
+        view.setBigInt64(i * 8, toBigInt(v2), true);
       });
       break;
     }
     case "uint64Data": {
       if (tensor2.dataType === DataType.UINT32) {
-        tensor2.uint64Data.forEach((v, i) => {
-          view.setUint32(i * 4, Number(toBigInt(v, true)), true);
+        tensor2.uint64Data.forEach((v2, i) => {
+          view.setUint32(i * 4, Number(toBigInt(v2, true)), true);
         });
       } else {
-        tensor2.uint64Data.forEach((v, i) => {
-          view.setBigUint64(i * 8, toBigInt(v, true), true);
+        tensor2.uint64Data.forEach((v2, i) => {
+          view.setBigUint64(i * 8, toBigInt(v2, true), true);
         });
       }
       break;
@@ -32110,10 +32248,10 @@ function typedFieldToRaw(tensor2) {
       const values = tensor2.int32Data;
       if (info.bits >= 8) {
         const bytes = info.bits / 8;
-        values.forEach((v, i) => {
-          if (bytes === 1) view.setUint8(i, v & 255);
-          else if (bytes === 2) view.setUint16(i * 2, v & 65535, true);
-          else view.setInt32(i * 4, v, true);
+        values.forEach((v2, i) => {
+          if (bytes === 1) view.setUint8(i, v2 & 255);
+          else if (bytes === 2) view.setUint16(i * 2, v2 & 65535, true);
+          else view.setInt32(i * 4, v2, true);
         });
       } else if (info.bits === 6) {
         throw unsupported(tensor2, "is stored in int32_data and has no packed raw form in slmops yet");
@@ -32193,9 +32331,9 @@ function rawToArray(dataType, bytes, count) {
     const signBit = 1 << info.bits - 1;
     for (let e = 0; e < count; e++) {
       const bitPos = e * info.bits;
-      let v = bytes[bitPos >> 3] >> (bitPos & 7) & mask;
-      if (signed && v & signBit) v -= 1 << info.bits;
-      out[e] = v;
+      let v2 = bytes[bitPos >> 3] >> (bitPos & 7) & mask;
+      if (signed && v2 & signBit) v2 -= 1 << info.bits;
+      out[e] = v2;
     }
     return out;
   }
@@ -32299,7 +32437,7 @@ function allNames(model) {
   const names = /* @__PURE__ */ new Set();
   forEachGraph(model, ({ graph }) => {
     for (const t of graph.initializer) names.add(t.name);
-    for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) names.add(v.name);
+    for (const v2 of [...graph.input, ...graph.output, ...graph.valueInfo]) names.add(v2.name);
     for (const n of graph.node) {
       for (const o of n.output) names.add(o);
       for (const i of n.input) names.add(i);
@@ -32340,7 +32478,7 @@ function removeInitializerIfUnused(graph, name, consumers) {
   const index = graph.initializer.findIndex((t) => t.name === name);
   if (index < 0) return false;
   graph.initializer.splice(index, 1);
-  const input = graph.input.findIndex((v) => v.name === name);
+  const input = graph.input.findIndex((v2) => v2.name === name);
   if (input >= 0) graph.input.splice(input, 1);
   return true;
 }
@@ -32373,7 +32511,7 @@ function node(opType, inputs, outputs, options = {}) {
     name: options.name ?? "",
     domain: options.domain ?? "",
     attribute: Object.entries(options.attributes ?? {}).map(
-      ([k, v]) => attribute(k, v, options.floats?.includes(k) ? "float" : "int")
+      ([k2, v2]) => attribute(k2, v2, options.floats?.includes(k2) ? "float" : "int")
     )
   };
 }
@@ -32432,32 +32570,32 @@ function modelProto(name, nodes, inputs, outputs, initializers) {
   };
 }
 function fillPattern(values, seed = 1) {
-  let s = seed >>> 0;
+  let s3 = seed >>> 0;
   for (let i = 0; i < values.length; i++) {
-    s = Math.imul(s, 1664525) + 1013904223 >>> 0;
-    values[i] = s / 2 ** 31 - 1;
+    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
+    values[i] = s3 / 2 ** 31 - 1;
   }
   return values;
 }
-function fp32GemmModel(m, k, n) {
-  const b = fillPattern(new Float32Array(k * n), 7);
-  for (let i = 0; i < b.length; i++) b[i] = b[i] * 0.05;
+function fp32GemmModel(m2, k2, n) {
+  const b2 = fillPattern(new Float32Array(k2 * n), 7);
+  for (let i = 0; i < b2.length; i++) b2[i] = b2[i] * 0.05;
   return encodeModelProto(
     modelProto(
       "calibrate-fp32-gemm",
       [node("MatMul", ["A", "B"], ["Y"])],
-      [valueInfo("A", DataType.FLOAT, [m, k])],
-      [valueInfo("Y", DataType.FLOAT, [m, n])],
-      [floatTensor("B", [k, n], b)]
+      [valueInfo("A", DataType.FLOAT, [m2, k2])],
+      [valueInfo("Y", DataType.FLOAT, [m2, n])],
+      [floatTensor("B", [k2, n], b2)]
     )
   );
 }
-function int8GemmModel(m, k, n) {
-  const weights = new Int8Array(k * n);
-  let s = 11;
+function int8GemmModel(m2, k2, n) {
+  const weights = new Int8Array(k2 * n);
+  let s3 = 11;
   for (let i = 0; i < weights.length; i++) {
-    s = Math.imul(s, 1664525) + 1013904223 >>> 0;
-    weights[i] = (s >>> 24) - 128;
+    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
+    weights[i] = (s3 >>> 24) - 128;
   }
   const bytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   return encodeModelProto(
@@ -32470,27 +32608,27 @@ function int8GemmModel(m, k, n) {
         node("Mul", ["A_scale", "W_scale"], ["scale"]),
         node("Mul", ["Y_f", "scale"], ["Y"])
       ],
-      [valueInfo("A", DataType.FLOAT, [m, k])],
-      [valueInfo("Y", DataType.FLOAT, [m, n])],
+      [valueInfo("A", DataType.FLOAT, [m2, k2])],
+      [valueInfo("Y", DataType.FLOAT, [m2, n])],
       [
-        tensor("W_q", DataType.INT8, [k, n], bytes(weights)),
+        tensor("W_q", DataType.INT8, [k2, n], bytes(weights)),
         tensor("W_zp", DataType.INT8, [], new Uint8Array(1)),
         floatTensor("W_scale", [], new Float32Array([0.01]))
       ]
     )
   );
 }
-function writeGemvModel(dir, k, n) {
+function writeGemvModel(dir, k2, n) {
   const dataFile = "gemv.weights";
-  const weightBytes = k * n * 4;
+  const weightBytes = k2 * n * 4;
   const fd = openSync2(join5(dir, dataFile), "w");
   try {
     const chunkRows = Math.max(1, Math.floor(8 * 2 ** 20 / (n * 4)));
     const chunk = new Float32Array(chunkRows * n);
     fillPattern(chunk, 3);
     for (let i = 0; i < chunk.length; i++) chunk[i] = chunk[i] * 0.05;
-    for (let row = 0; row < k; row += chunkRows) {
-      const rows = Math.min(chunkRows, k - row);
+    for (let row = 0; row < k2; row += chunkRows) {
+      const rows = Math.min(chunkRows, k2 - row);
       writeSync(fd, new Uint8Array(chunk.buffer, 0, rows * n * 4));
     }
   } finally {
@@ -32499,7 +32637,7 @@ function writeGemvModel(dir, k, n) {
   const weight = createTensorProto({
     name: "W",
     dataType: DataType.FLOAT,
-    dims: [k, n],
+    dims: [k2, n],
     dataLocation: DataLocation.External,
     externalData: [
       { key: "location", value: dataFile },
@@ -32510,18 +32648,18 @@ function writeGemvModel(dir, k, n) {
   const proto = modelProto(
     "calibrate-gemv",
     [node("MatMul", ["x", "W"], ["y"])],
-    [valueInfo("x", DataType.FLOAT, [1, k])],
+    [valueInfo("x", DataType.FLOAT, [1, k2])],
     [valueInfo("y", DataType.FLOAT, [1, n])],
     [weight]
   );
-  const path = join5(dir, "gemv.onnx");
-  const fdModel = openSync2(path, "w");
+  const path6 = join5(dir, "gemv.onnx");
+  const fdModel = openSync2(path6, "w");
   try {
     writeSync(fdModel, encodeModelProto(proto));
   } finally {
     closeSync2(fdModel);
   }
-  return path;
+  return path6;
 }
 
 // src/devices/calibrate.ts
@@ -32563,9 +32701,9 @@ function gemvWeightBytes(llcBytes, freeBytes) {
   };
 }
 function gemvShape(bytes) {
-  const k = Math.min(2048, Math.max(16, 2 ** Math.floor(Math.log2(Math.sqrt(bytes / 4)))));
-  const n = Math.max(16, Math.floor(bytes / 4 / k / 16) * 16);
-  return { k, n, weightBytes: k * n * 4 };
+  const k2 = Math.min(2048, Math.max(16, 2 ** Math.floor(Math.log2(Math.sqrt(bytes / 4)))));
+  const n = Math.max(16, Math.floor(bytes / 4 / k2 / 16) * 16);
+  return { k: k2, n, weightBytes: k2 * n * 4 };
 }
 function summarizeRates(rates) {
   const sorted = sortedCopy(rates);
@@ -32598,11 +32736,11 @@ async function timeRuns(session, feeds, plan) {
 }
 var PROBE_WEIGHT = { fp32: 1, int8: 1, gemv: 1.5 };
 function floatInput(dims, seed) {
-  const size = dims.reduce((a, b) => a * b, 1);
+  const size = dims.reduce((a, b2) => a * b2, 1);
   return { type: "float32", dims, data: fillPattern(new Float32Array(size), seed) };
 }
 function validateThreads(threads) {
-  const unique = [...new Set(threads)].sort((a, b) => a - b);
+  const unique = [...new Set(threads)].sort((a, b2) => a - b2);
   if (unique.length === 0 || unique.some((t) => !Number.isInteger(t) || t < 1 || t > 1024)) {
     throw new ConfigurationError(
       `thread counts must be whole numbers from 1 to 1024, got "${threads.join(",")}"`,
@@ -32739,7 +32877,7 @@ async function calibrateHost(options) {
     const queue = missing.flatMap(
       (t) => ["fp32", "int8", "gemv"].map((kind) => ({ threads: t, kind }))
     );
-    let remainingWeight = queue.reduce((sum, p) => sum + PROBE_WEIGHT[p.kind], 0);
+    let remainingWeight = queue.reduce((sum, p2) => sum + PROBE_WEIGHT[p2.kind], 0);
     const rates = /* @__PURE__ */ new Map();
     for (const probe of queue) {
       const now = performance.now();
@@ -32762,7 +32900,7 @@ async function calibrateHost(options) {
         await session.release();
       }
       const work = probe.kind === "gemv" ? gemv.weightBytes : gemmOps;
-      const perRun = times.map((ms2) => work / ms2 / 1e6);
+      const perRun = times.map((ms3) => work / ms3 / 1e6);
       rates.set(`${probe.threads}:${probe.kind}`, perRun);
       const summary = summarizeRates(perRun);
       const unit = probe.kind === "fp32" ? "GFLOPS" : probe.kind === "int8" ? "GOPS" : "GB/s";
@@ -32786,7 +32924,7 @@ async function calibrateHost(options) {
   }
   const allThreads = { ...previous?.threads ?? {}, ...measured };
   const ordered = Object.fromEntries(
-    Object.keys(allThreads).sort((a, b) => Number(a) - Number(b)).map((t) => [t, allThreads[t]])
+    Object.keys(allThreads).sort((a, b2) => Number(a) - Number(b2)).map((t) => [t, allThreads[t]])
   );
   const calibration = {
     fingerprintKey: key,
@@ -32798,9 +32936,9 @@ async function calibrateHost(options) {
     threads: ordered
   };
   if (!cache) return calibration;
-  const path = cache.write(key, calibration);
-  log2(`calibration cached at ${path}`);
-  return { ...calibration, cache: { path, reused: false } };
+  const path6 = cache.write(key, calibration);
+  log2(`calibration cached at ${path6}`);
+  return { ...calibration, cache: { path: path6, reused: false } };
 }
 
 // src/devices/profiles.ts
@@ -33773,18 +33911,5359 @@ function isProfilePath(reference) {
 async function resolveProfile(idOrPath, baseDir) {
   const reference = idOrPath.trim();
   if (isProfilePath(reference)) {
-    const path = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
-    return loadProfile(path);
+    const path6 = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
+    return loadProfile(path6);
   }
   const ids2 = builtInProfileIds();
-  const found = builtInProfiles().find((profile) => profile.id === reference);
-  if (found) return structuredClone(found);
+  const found2 = builtInProfiles().find((profile) => profile.id === reference);
+  if (found2) return structuredClone(found2);
   const fix = "Use a built-in profile id or the path of your own profile file (./my-device.json, see docs/profiles.md); `slmops profiles` lists the built-ins with their figures";
   if (reference === "") throw new ConfigurationError("the device profile is empty", { fix });
   throw new ConfigurationError(
     `unknown device profile "${reference}"${didYouMean(reference, ids2)}; built-in profiles: ${ids2.join(", ")}`,
     { fix }
   );
+}
+
+// src/devices/qemu/functional.ts
+init_errors();
+import { existsSync as existsSync4 } from "node:fs";
+import { mkdir as mkdir4, mkdtemp as mkdtemp3, open as open2, readFile as readFile5, rm as rm4, writeFile as writeFile3 } from "node:fs/promises";
+import os5 from "node:os";
+import path5 from "node:path";
+init_feeds();
+init_session();
+init_synthesize();
+
+// src/devices/qemu/disasm.ts
+var hex8 = (word) => `0x${(word >>> 0).toString(16).padStart(8, "0")}`;
+var bits = (word, lo2, width) => word >>> lo2 & (1 << width) - 1;
+var matches = (word, mask, value) => (word & mask) >>> 0 === value >>> 0;
+function dotOperands(word, byElement) {
+  const q2 = bits(word, 30, 1);
+  const rd = bits(word, 0, 5);
+  const rn2 = bits(word, 5, 5);
+  const acc = q2 ? "4s" : "2s";
+  const src = q2 ? "16b" : "8b";
+  if (!byElement) return `v${rd}.${acc}, v${rn2}.${src}, v${bits(word, 16, 5)}.${src}`;
+  const index = bits(word, 11, 1) << 1 | bits(word, 21, 1);
+  const rm5 = bits(word, 20, 1) << 4 | bits(word, 16, 4);
+  return `v${rd}.${acc}, v${rn2}.${src}, v${rm5}.4b[${index}]`;
+}
+function mmlaOperands(word) {
+  return `v${bits(word, 0, 5)}.4s, v${bits(word, 5, 5)}.16b, v${bits(word, 16, 5)}.16b`;
+}
+var FP16_THREE_SAME = {
+  "0 0 0": "fmaxnm",
+  "0 0 1": "fmla",
+  "0 0 2": "fadd",
+  "0 0 3": "fmulx",
+  "0 0 4": "fcmeq",
+  "0 0 6": "fmax",
+  "0 0 7": "frecps",
+  "0 1 0": "fminnm",
+  "0 1 1": "fmls",
+  "0 1 2": "fsub",
+  "0 1 6": "fmin",
+  "0 1 7": "frsqrts",
+  "1 0 0": "fmaxnmp",
+  "1 0 2": "faddp",
+  "1 0 3": "fmul",
+  "1 0 4": "fcmge",
+  "1 0 5": "facge",
+  "1 0 6": "fmaxp",
+  "1 0 7": "fdiv",
+  "1 1 0": "fminnmp",
+  "1 1 2": "fabd",
+  "1 1 4": "fcmgt",
+  "1 1 5": "facgt",
+  "1 1 6": "fminp"
+};
+function decodeInstruction(word) {
+  const w2 = word >>> 0;
+  const u2 = bits(w2, 29, 1);
+  const make = (mnemonic, operands, feature) => ({
+    word: w2,
+    mnemonic,
+    text: operands ? `${mnemonic} ${operands}` : mnemonic,
+    ...feature ? { feature } : {}
+  });
+  if (matches(w2, 2682321920, 243307520)) return make(u2 ? "udot" : "sdot", dotOperands(w2, false), "asimddp");
+  if (matches(w2, 2680222720, 260104192)) return make(u2 ? "udot" : "sdot", dotOperands(w2, true), "asimddp");
+  if (matches(w2, 3219192832, 243309568)) return make("usdot", dotOperands(w2, false), "i8mm");
+  if (matches(w2, 3204510720, 251719680) && (bits(w2, 22, 2) === 0 || bits(w2, 22, 2) === 2))
+    return make(bits(w2, 23, 1) ? "usdot" : "sudot", dotOperands(w2, true), "i8mm");
+  if (matches(w2, 4292934656, 1317053440)) return make("smmla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1853924352)) return make("ummla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1317055488)) return make("usmmla", mmlaOperands(w2), "i8mm");
+  if (matches(w2, 4292934656, 1849748480))
+    return make("bfmmla", mmlaOperands(w2).replace(/16b/g, "8h"), "bf16");
+  if (matches(w2, 3219192832, 776010752)) return make("bfdot", "", "bf16");
+  if (matches(w2, 3217093632, 255913984)) return make("bfdot", "", "bf16");
+  if (matches(w2, 3219192832, 784399360)) return make(bits(w2, 30, 1) ? "bfmlalt" : "bfmlalb", "", "bf16");
+  if (matches(w2, 2673918976, 239076352)) {
+    const name = FP16_THREE_SAME[`${u2} ${bits(w2, 23, 1)} ${bits(w2, 11, 3)}`] ?? "fp16-op";
+    const arrangement = bits(w2, 30, 1) ? "8h" : "4h";
+    const operands = [bits(w2, 0, 5), bits(w2, 5, 5), bits(w2, 16, 5)].map((r) => `v${r}.${arrangement}`).join(", ");
+    return make(name, operands, "asimdhp");
+  }
+  if (matches(w2, 3217077248, 251662336)) return make(bits(w2, 14, 1) ? "fmls" : "fmla", "", "asimdhp");
+  if (matches(w2, 4292873216, 517998592)) return make("fp16-scalar", "", "fphp");
+  if (matches(w2, 4290772992, 532676608)) return make("fmadd-h", "", "fphp");
+  if (bits(w2, 31, 1) === 1 && bits(w2, 25, 4) === 0) return make("sme", "", "sme");
+  if (bits(w2, 25, 4) === 2) return make("sve", "", "sve");
+  return void 0;
+}
+function describeInstruction(word) {
+  const decoded = decodeInstruction(word);
+  if (!decoded) return `instruction word ${hex8(word)}`;
+  const needs = decoded.feature ? `, needs ${decoded.feature}` : "";
+  const text = decoded.text === decoded.mnemonic ? `a ${decoded.mnemonic} instruction` : decoded.text;
+  return `${text} (${hex8(word)}${needs})`;
+}
+function lastLoggedInstruction(log2) {
+  const start = log2.lastIndexOf("IN:");
+  if (start < 0) return void 0;
+  const block = log2.slice(start).split("\n").slice(1);
+  let address;
+  let last;
+  let objdump = "";
+  for (const line of block) {
+    const asm = /^\s*0x([0-9a-f]+):\s+([0-9a-f]{8})\b\s*(.*)$/i.exec(line);
+    if (asm) {
+      last = {
+        address: `0x${asm[1].replace(/^0+(?=.)/, "")}`,
+        word: Number.parseInt(asm[2], 16),
+        qemuText: asm[3].trim()
+      };
+      continue;
+    }
+    const objd = /^OBJD-[HT]:\s*([0-9a-f]+)/i.exec(line);
+    if (objd) {
+      objdump += objd[1];
+      continue;
+    }
+    const head = /^\s*0x([0-9a-f]+):/i.exec(line);
+    if (head && !address) address = `0x${head[1].replace(/^0+(?=.)/, "")}`;
+    if (line.trim() === "" && (last || objdump)) break;
+  }
+  if (last) return last;
+  if (objdump.length >= 8) {
+    const bytes = objdump.slice(-8);
+    const word = Number.parseInt(bytes.match(/../g).reverse().join(""), 16);
+    const count = Math.floor(objdump.length / 8) - 1;
+    const base = address ? BigInt(address) : void 0;
+    return {
+      address: base === void 0 ? "unknown" : `0x${(base + BigInt(count * 4)).toString(16)}`,
+      word,
+      qemuText: ""
+    };
+  }
+  return void 0;
+}
+function parseTargetSignal(stderr) {
+  const match = /uncaught target signal (\d+) \(([^)]*)\)/.exec(stderr);
+  if (!match) return void 0;
+  const number = Number(match[1]);
+  const names = {
+    4: "SIGILL",
+    5: "SIGTRAP",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    11: "SIGSEGV"
+  };
+  return { number, name: names[number] ?? `signal ${number}`, description: match[2] };
+}
+
+// src/devices/qemu/features.ts
+var HWCAP_NAMES = [
+  "fp",
+  "asimd",
+  "evtstrm",
+  "aes",
+  "pmull",
+  "sha1",
+  "sha2",
+  "crc32",
+  "atomics",
+  "fphp",
+  "asimdhp",
+  "cpuid",
+  "asimdrdm",
+  "jscvt",
+  "fcma",
+  "lrcpc",
+  "dcpop",
+  "sha3",
+  "sm3",
+  "sm4",
+  "asimddp",
+  "sha512",
+  "sve",
+  "asimdfhm",
+  "dit",
+  "uscat",
+  "ilrcpc",
+  "flagm",
+  "ssbs",
+  "sb",
+  "paca",
+  "pacg"
+];
+var HWCAP2_NAMES = [
+  "dcpodp",
+  "sve2",
+  "sveaes",
+  "svepmull",
+  "svebitperm",
+  "svesha3",
+  "svesm4",
+  "flagm2",
+  "frint",
+  "svei8mm",
+  "svef32mm",
+  "svef64mm",
+  "svebf16",
+  "i8mm",
+  "bf16",
+  "dgh",
+  "rng",
+  "bti",
+  "mte",
+  "ecv",
+  "afp",
+  "rpres",
+  "mte3",
+  "sme",
+  "smei16i64",
+  "smef64f64",
+  "smei8i32",
+  "smef16f32",
+  "smeb16f32",
+  "smef32f32",
+  "smefa64",
+  "wfxt",
+  "ebf16",
+  "sveebf16",
+  "cssc",
+  "rprfm",
+  "sve2p1",
+  "sme2",
+  "sme2p1",
+  "smei16i32",
+  "smebi32i32",
+  "smeb16b16",
+  "smef16f16",
+  "mops",
+  "hbc",
+  "sveb16b16",
+  "lrcpc3",
+  "lse128"
+];
+var KERNEL_ORDER = [...HWCAP_NAMES, ...HWCAP2_NAMES];
+var DISPATCH_FEATURES = [
+  "asimd",
+  "asimddp",
+  "fphp",
+  "asimdhp",
+  "i8mm",
+  "bf16",
+  "sve",
+  "sve2",
+  "sme",
+  "sme2"
+];
+var V80 = ["fp", "asimd", "evtstrm", "crc32", "cpuid"];
+var V82 = [
+  "fp",
+  "asimd",
+  "evtstrm",
+  "aes",
+  "pmull",
+  "sha1",
+  "sha2",
+  "crc32",
+  "atomics",
+  "cpuid",
+  "asimdrdm",
+  "lrcpc",
+  "dcpop"
+];
+var V84 = [...V82, "uscat", "ilrcpc", "flagm"];
+var V9 = [
+  ...V84,
+  "jscvt",
+  "fcma",
+  "sha3",
+  "sm3",
+  "sm4",
+  "sha512",
+  "asimdfhm",
+  "dit",
+  "ssbs",
+  "sb",
+  "paca",
+  "pacg",
+  "dcpodp",
+  "flagm2",
+  "frint"
+];
+var CORES = {
+  "cortex-a35": { base: V80, variant: 0, revision: 2 },
+  "cortex-a53": { base: V80, variant: 0, revision: 4 },
+  "cortex-a57": { base: V80, variant: 1, revision: 1 },
+  "cortex-a72": { base: V80, variant: 0, revision: 3 },
+  "cortex-a73": { base: V80, variant: 0, revision: 2 },
+  "cortex-a55": { base: V82, variant: 2, revision: 0 },
+  "cortex-a75": { base: V82, variant: 3, revision: 1 },
+  "cortex-a76": { base: V82, variant: 4, revision: 1 },
+  "cortex-a77": { base: V82, variant: 1, revision: 0 },
+  "neoverse-n1": { base: V82, variant: 3, revision: 1 },
+  "cortex-a78": { base: V84, variant: 1, revision: 1 },
+  "cortex-a78ae": { base: [...V84, "paca", "pacg"], variant: 0, revision: 1 },
+  "cortex-a78c": { base: [...V84, "paca", "pacg"], variant: 0, revision: 0 },
+  "cortex-x1": { base: V84, variant: 1, revision: 0 },
+  "neoverse-v1": {
+    base: [...V84, "jscvt", "fcma", "sha3", "sha512", "asimdfhm", "dit", "ssbs", "paca", "pacg"],
+    variant: 1,
+    revision: 1
+  },
+  "cortex-a510": { base: V9, variant: 0, revision: 1 },
+  "cortex-a710": { base: V9, variant: 2, revision: 0 },
+  "cortex-x2": { base: V9, variant: 2, revision: 0 },
+  "neoverse-n2": { base: V9, variant: 0, revision: 0 },
+  "neoverse-v2": { base: V9, variant: 0, revision: 1 }
+};
+var SVE_IMPLIED = [
+  [["sve", "i8mm"], "svei8mm"],
+  [["sve", "bf16"], "svebf16"],
+  [["sve2", "aes"], "sveaes"],
+  [["sve2", "pmull"], "svepmull"],
+  [["sve2"], "svebitperm"]
+];
+function normalizeCore(name) {
+  return name.trim().toLowerCase().replace(/[\s_]+/g, "-");
+}
+function armPart(core) {
+  const wanted = normalizeCore(core);
+  for (const [part, name] of Object.entries(ARM_PARTS))
+    if (normalizeCore(name) === wanted) return Number(part);
+  return void 0;
+}
+function kernelOrder(flags) {
+  const unique = [...new Set(flags)];
+  const rank = (f2) => {
+    const i = KERNEL_ORDER.indexOf(f2);
+    return i < 0 ? KERNEL_ORDER.length : i;
+  };
+  return unique.sort((a, b2) => rank(a) - rank(b2) || a.localeCompare(b2));
+}
+function qemuModel(qemuCpu) {
+  return qemuCpu.split(",")[0].trim();
+}
+function deriveCpu(profile) {
+  if (profile.arch !== "arm64") throw new Error(`profile ${profile.id} is ${profile.arch}, not arm64`);
+  const core = normalizeCore(profile.clusters[0]?.microarchitecture ?? "");
+  const traits = CORES[core];
+  const qemuCpu = profile.emulation?.qemuCpu?.trim() || core;
+  const base = (traits?.base ?? ["fp", "asimd", "evtstrm", "cpuid"]).filter(
+    (f2) => !DISPATCH_FEATURES.includes(f2)
+  );
+  const flags = /* @__PURE__ */ new Set([...base, "fp", "asimd", ...profile.isaFeatures]);
+  for (const [needs, implied] of SVE_IMPLIED) if (needs.every((f2) => flags.has(f2))) flags.add(implied);
+  const part = armPart(core) ?? armPart(qemuModel(qemuCpu)) ?? 3336;
+  return {
+    profile: profile.id,
+    qemuCpu,
+    core,
+    knownCore: traits !== void 0,
+    features: kernelOrder(flags),
+    midr: { implementer: 65, variant: traits?.variant ?? 0, part, revision: traits?.revision ?? 0 }
+  };
+}
+function renderCpuinfo(cpu, processors) {
+  const hex2 = (n, width) => `0x${n.toString(16).padStart(width, "0")}`;
+  const blocks = [];
+  for (let i = 0; i < Math.max(1, processors); i++) {
+    blocks.push(
+      [
+        `processor	: ${i}`,
+        "BogoMIPS	: 108.00",
+        `Features	: ${cpu.features.join(" ")}`,
+        `CPU implementer	: ${hex2(cpu.midr.implementer, 2)}`,
+        "CPU architecture: 8",
+        `CPU variant	: ${hex2(cpu.midr.variant, 1)}`,
+        `CPU part	: ${hex2(cpu.midr.part, 3)}`,
+        `CPU revision	: ${cpu.midr.revision}`,
+        ""
+      ].join("\n")
+    );
+  }
+  return `${blocks.join("\n")}
+`;
+}
+function decodeHwcaps(hwcap, hwcap2 = 0) {
+  const big = (v2) => typeof v2 === "bigint" ? v2 : BigInt(typeof v2 === "string" && !v2.startsWith("0x") ? `0x${v2}` : v2);
+  const flags = [];
+  const decode = (value, names, label) => {
+    for (let bit = 0; bit < 64; bit++) {
+      if ((value >> BigInt(bit) & 1n) === 0n) continue;
+      flags.push(names[bit] ?? `${label}:${bit}`);
+    }
+  };
+  decode(big(hwcap), HWCAP_NAMES, "hwcap");
+  decode(big(hwcap2), HWCAP2_NAMES, "hwcap2");
+  return flags;
+}
+function compareFeatures(expected, seen) {
+  const want = new Set(expected);
+  const have = new Set(seen);
+  const missing = DISPATCH_FEATURES.filter((f2) => want.has(f2) && !have.has(f2));
+  const extra = DISPATCH_FEATURES.filter((f2) => have.has(f2) && !want.has(f2));
+  const other = [
+    ...kernelOrder([...have].filter((f2) => !want.has(f2) && !DISPATCH_FEATURES.includes(f2))).map(
+      (f2) => `+${f2}`
+    ),
+    ...kernelOrder([...want].filter((f2) => !have.has(f2) && !DISPATCH_FEATURES.includes(f2))).map(
+      (f2) => `-${f2}`
+    )
+  ];
+  return { missing, extra, other };
+}
+function sameDispatch(comparison) {
+  return comparison.missing.length === 0 && comparison.extra.length === 0;
+}
+function describeComparison(comparison) {
+  const parts = [];
+  if (comparison.missing.length) parts.push(`lacks ${comparison.missing.join(" ")}`);
+  if (comparison.extra.length) parts.push(`has ${comparison.extra.join(" ")} the device lacks`);
+  if (comparison.other.length)
+    parts.push(`differs in flags no kernel depends on (${comparison.other.join(" ")})`);
+  return parts.length ? parts.join("; ") : "same flags";
+}
+
+// src/devices/qemu/guest-runtime.ts
+init_errors();
+import { existsSync as existsSync2, readFileSync as readFileSync5 } from "node:fs";
+import { createRequire as createRequire2 } from "node:module";
+import path3 from "node:path";
+
+// src/runtime/install.ts
+init_errors();
+import { existsSync } from "node:fs";
+import { mkdir as mkdir2, mkdtemp, readdir as readdir2, readFile as readFile3, rename, rm as rm2, stat, writeFile } from "node:fs/promises";
+import os3 from "node:os";
+import path2 from "node:path";
+
+// src/runtime/extract.ts
+import { mkdir, readFile as readFile2 } from "node:fs/promises";
+
+// ../../work/main/node_modules/tar/dist/esm/index.min.js
+import Qr from "events";
+import I from "fs";
+import { EventEmitter as Di } from "node:events";
+import Cs from "node:stream";
+import { StringDecoder as Hr } from "node:string_decoder";
+import cr from "node:path";
+import Kt from "node:fs";
+import { dirname as Fn, parse as kn } from "path";
+import { EventEmitter as Dn } from "events";
+import zi from "assert";
+import { Buffer as Ot } from "buffer";
+import * as Ps from "zlib";
+import en from "zlib";
+import { posix as Zt } from "node:path";
+import { basename as _n } from "node:path";
+import mi from "fs";
+import X from "fs";
+import js from "path";
+import { win32 as Pn } from "node:path";
+import ar from "path";
+import Br from "node:fs";
+import co from "node:assert";
+import { randomBytes as Mr } from "node:crypto";
+import u from "node:fs";
+import R from "node:path";
+import pr from "fs";
+import wi from "node:fs";
+import we from "node:path";
+import k from "node:fs";
+import ro from "node:fs/promises";
+import Si from "node:path";
+import { join as xr } from "node:path";
+import v from "node:fs";
+import Pr from "node:path";
+var zr = Object.defineProperty;
+var Ur = (s3, t) => {
+  for (var e in t) zr(s3, e, { get: t[e], enumerable: true });
+};
+var Ds = typeof process == "object" && process ? process : { stdout: null, stderr: null };
+var Wr = (s3) => !!s3 && typeof s3 == "object" && (s3 instanceof A || s3 instanceof Cs || Gr(s3) || Zr(s3));
+var Gr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.pipe == "function" && s3.pipe !== Cs.Writable.prototype.pipe;
+var Zr = (s3) => !!s3 && typeof s3 == "object" && s3 instanceof Di && typeof s3.write == "function" && typeof s3.end == "function";
+var Q = /* @__PURE__ */ Symbol("EOF");
+var J = /* @__PURE__ */ Symbol("maybeEmitEnd");
+var nt = /* @__PURE__ */ Symbol("emittedEnd");
+var De = /* @__PURE__ */ Symbol("emittingEnd");
+var qt = /* @__PURE__ */ Symbol("emittedError");
+var Ne = /* @__PURE__ */ Symbol("closed");
+var Ns = /* @__PURE__ */ Symbol("read");
+var Ae = /* @__PURE__ */ Symbol("flush");
+var As = /* @__PURE__ */ Symbol("flushChunk");
+var z = /* @__PURE__ */ Symbol("encoding");
+var Mt = /* @__PURE__ */ Symbol("decoder");
+var g = /* @__PURE__ */ Symbol("flowing");
+var Qt = /* @__PURE__ */ Symbol("paused");
+var Bt = /* @__PURE__ */ Symbol("resume");
+var b = /* @__PURE__ */ Symbol("buffer");
+var N = /* @__PURE__ */ Symbol("pipes");
+var _ = /* @__PURE__ */ Symbol("bufferLength");
+var bi = /* @__PURE__ */ Symbol("bufferPush");
+var Ie = /* @__PURE__ */ Symbol("bufferShift");
+var L = /* @__PURE__ */ Symbol("objectMode");
+var S = /* @__PURE__ */ Symbol("destroyed");
+var _i = /* @__PURE__ */ Symbol("error");
+var Oi = /* @__PURE__ */ Symbol("emitData");
+var Is = /* @__PURE__ */ Symbol("emitEnd");
+var Ti = /* @__PURE__ */ Symbol("emitEnd2");
+var Z = /* @__PURE__ */ Symbol("async");
+var xi = /* @__PURE__ */ Symbol("abort");
+var Ce = /* @__PURE__ */ Symbol("aborted");
+var Jt = /* @__PURE__ */ Symbol("signal");
+var Rt = /* @__PURE__ */ Symbol("dataListeners");
+var C = /* @__PURE__ */ Symbol("discarded");
+var jt = (s3) => Promise.resolve().then(s3);
+var Yr = (s3) => s3();
+var Kr = (s3) => s3 === "end" || s3 === "finish" || s3 === "prefinish";
+var Vr = (s3) => s3 instanceof ArrayBuffer || !!s3 && typeof s3 == "object" && s3.constructor && s3.constructor.name === "ArrayBuffer" && s3.byteLength >= 0;
+var $r = (s3) => !Buffer.isBuffer(s3) && ArrayBuffer.isView(s3);
+var Fe = class {
+  src;
+  dest;
+  opts;
+  ondrain;
+  constructor(t, e, i) {
+    this.src = t, this.dest = e, this.opts = i, this.ondrain = () => t[Bt](), this.dest.on("drain", this.ondrain);
+  }
+  unpipe() {
+    this.dest.removeListener("drain", this.ondrain);
+  }
+  proxyErrors(t) {
+  }
+  end() {
+    this.unpipe(), this.opts.end && this.dest.end();
+  }
+};
+var Li = class extends Fe {
+  unpipe() {
+    this.src.removeListener("error", this.proxyErrors), super.unpipe();
+  }
+  constructor(t, e, i) {
+    super(t, e, i), this.proxyErrors = (r) => this.dest.emit("error", r), t.on("error", this.proxyErrors);
+  }
+};
+var Xr = (s3) => !!s3.objectMode;
+var qr = (s3) => !s3.objectMode && !!s3.encoding && s3.encoding !== "buffer";
+var A = class extends Di {
+  [g] = false;
+  [Qt] = false;
+  [N] = [];
+  [b] = [];
+  [L];
+  [z];
+  [Z];
+  [Mt];
+  [Q] = false;
+  [nt] = false;
+  [De] = false;
+  [Ne] = false;
+  [qt] = null;
+  [_] = 0;
+  [S] = false;
+  [Jt];
+  [Ce] = false;
+  [Rt] = 0;
+  [C] = false;
+  writable = true;
+  readable = true;
+  constructor(...t) {
+    let e = t[0] || {};
+    if (super(), e.objectMode && typeof e.encoding == "string") throw new TypeError("Encoding and objectMode may not be used together");
+    Xr(e) ? (this[L] = true, this[z] = null) : qr(e) ? (this[z] = e.encoding, this[L] = false) : (this[L] = false, this[z] = null), this[Z] = !!e.async, this[Mt] = this[z] ? new Hr(this[z]) : null, e && e.debugExposeBuffer === true && Object.defineProperty(this, "buffer", { get: () => this[b] }), e && e.debugExposePipes === true && Object.defineProperty(this, "pipes", { get: () => this[N] });
+    let { signal: i } = e;
+    i && (this[Jt] = i, i.aborted ? this[xi]() : i.addEventListener("abort", () => this[xi]()));
+  }
+  get bufferLength() {
+    return this[_];
+  }
+  get encoding() {
+    return this[z];
+  }
+  set encoding(t) {
+    throw new Error("Encoding must be set at instantiation time");
+  }
+  setEncoding(t) {
+    throw new Error("Encoding must be set at instantiation time");
+  }
+  get objectMode() {
+    return this[L];
+  }
+  set objectMode(t) {
+    throw new Error("objectMode must be set at instantiation time");
+  }
+  get async() {
+    return this[Z];
+  }
+  set async(t) {
+    this[Z] = this[Z] || !!t;
+  }
+  [xi]() {
+    this[Ce] = true, this.emit("abort", this[Jt]?.reason), this.destroy(this[Jt]?.reason);
+  }
+  get aborted() {
+    return this[Ce];
+  }
+  set aborted(t) {
+  }
+  write(t, e, i) {
+    if (this[Ce]) return false;
+    if (this[Q]) throw new Error("write after end");
+    if (this[S]) return this.emit("error", Object.assign(new Error("Cannot call write after a stream was destroyed"), { code: "ERR_STREAM_DESTROYED" })), true;
+    typeof e == "function" && (i = e, e = "utf8"), e || (e = "utf8");
+    let r = this[Z] ? jt : Yr;
+    if (!this[L] && !Buffer.isBuffer(t)) {
+      if ($r(t)) t = Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+      else if (Vr(t)) t = Buffer.from(t);
+      else if (typeof t != "string") throw new Error("Non-contiguous data written to non-objectMode stream");
+    }
+    return this[L] ? (this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : t.length ? (typeof t == "string" && !(e === this[z] && !this[Mt]?.lastNeed) && (t = Buffer.from(t, e)), Buffer.isBuffer(t) && this[z] && (t = this[Mt].write(t)), this[g] && this[_] !== 0 && this[Ae](true), this[g] ? this.emit("data", t) : this[bi](t), this[_] !== 0 && this.emit("readable"), i && r(i), this[g]) : (this[_] !== 0 && this.emit("readable"), i && r(i), this[g]);
+  }
+  read(t) {
+    if (this[S]) return null;
+    if (this[C] = false, this[_] === 0 || t === 0 || t && t > this[_]) return this[J](), null;
+    this[L] && (t = null), this[b].length > 1 && !this[L] && (this[b] = [this[z] ? this[b].join("") : Buffer.concat(this[b], this[_])]);
+    let e = this[Ns](t || null, this[b][0]);
+    return this[J](), e;
+  }
+  [Ns](t, e) {
+    if (this[L]) this[Ie]();
+    else {
+      let i = e;
+      t === i.length || t === null ? this[Ie]() : typeof i == "string" ? (this[b][0] = i.slice(t), e = i.slice(0, t), this[_] -= t) : (this[b][0] = i.subarray(t), e = i.subarray(0, t), this[_] -= t);
+    }
+    return this.emit("data", e), !this[b].length && !this[Q] && this.emit("drain"), e;
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = "utf8"), t !== void 0 && this.write(t, e), i && this.once("end", i), this[Q] = true, this.writable = false, (this[g] || !this[Qt]) && this[J](), this;
+  }
+  [Bt]() {
+    this[S] || (!this[Rt] && !this[N].length && (this[C] = true), this[Qt] = false, this[g] = true, this.emit("resume"), this[b].length ? this[Ae]() : this[Q] ? this[J]() : this.emit("drain"));
+  }
+  resume() {
+    return this[Bt]();
+  }
+  pause() {
+    this[g] = false, this[Qt] = true, this[C] = false;
+  }
+  get destroyed() {
+    return this[S];
+  }
+  get flowing() {
+    return this[g];
+  }
+  get paused() {
+    return this[Qt];
+  }
+  [bi](t) {
+    this[L] ? this[_] += 1 : this[_] += t.length, this[b].push(t);
+  }
+  [Ie]() {
+    return this[L] ? this[_] -= 1 : this[_] -= this[b][0].length, this[b].shift();
+  }
+  [Ae](t = false) {
+    do
+      ;
+    while (this[As](this[Ie]()) && this[b].length);
+    !t && !this[b].length && !this[Q] && this.emit("drain");
+  }
+  [As](t) {
+    return this.emit("data", t), this[g];
+  }
+  pipe(t, e) {
+    if (this[S]) return t;
+    this[C] = false;
+    let i = this[nt];
+    return e = e || {}, t === Ds.stdout || t === Ds.stderr ? e.end = false : e.end = e.end !== false, e.proxyErrors = !!e.proxyErrors, i ? e.end && t.end() : (this[N].push(e.proxyErrors ? new Li(this, t, e) : new Fe(this, t, e)), this[Z] ? jt(() => this[Bt]()) : this[Bt]()), t;
+  }
+  unpipe(t) {
+    let e = this[N].find((i) => i.dest === t);
+    e && (this[N].length === 1 ? (this[g] && this[Rt] === 0 && (this[g] = false), this[N] = []) : this[N].splice(this[N].indexOf(e), 1), e.unpipe());
+  }
+  addListener(t, e) {
+    return this.on(t, e);
+  }
+  on(t, e) {
+    let i = super.on(t, e);
+    if (t === "data") this[C] = false, this[Rt]++, !this[N].length && !this[g] && this[Bt]();
+    else if (t === "readable" && this[_] !== 0) super.emit("readable");
+    else if (Kr(t) && this[nt]) super.emit(t), this.removeAllListeners(t);
+    else if (t === "error" && this[qt]) {
+      let r = e;
+      this[Z] ? jt(() => r.call(this, this[qt])) : r.call(this, this[qt]);
+    }
+    return i;
+  }
+  removeListener(t, e) {
+    return this.off(t, e);
+  }
+  off(t, e) {
+    let i = super.off(t, e);
+    return t === "data" && (this[Rt] = this.listeners("data").length, this[Rt] === 0 && !this[C] && !this[N].length && (this[g] = false)), i;
+  }
+  removeAllListeners(t) {
+    let e = super.removeAllListeners(t);
+    return (t === "data" || t === void 0) && (this[Rt] = 0, !this[C] && !this[N].length && (this[g] = false)), e;
+  }
+  get emittedEnd() {
+    return this[nt];
+  }
+  [J]() {
+    !this[De] && !this[nt] && !this[S] && this[b].length === 0 && this[Q] && (this[De] = true, this.emit("end"), this.emit("prefinish"), this.emit("finish"), this[Ne] && this.emit("close"), this[De] = false);
+  }
+  emit(t, ...e) {
+    let i = e[0];
+    if (t !== "error" && t !== "close" && t !== S && this[S]) return false;
+    if (t === "data") return !this[L] && !i ? false : this[Z] ? (jt(() => this[Oi](i)), true) : this[Oi](i);
+    if (t === "end") return this[Is]();
+    if (t === "close") {
+      if (this[Ne] = true, !this[nt] && !this[S]) return false;
+      let n = super.emit("close");
+      return this.removeAllListeners("close"), n;
+    } else if (t === "error") {
+      this[qt] = i, super.emit(_i, i);
+      let n = !this[Jt] || this.listeners("error").length ? super.emit("error", i) : false;
+      return this[J](), n;
+    } else if (t === "resume") {
+      let n = super.emit("resume");
+      return this[J](), n;
+    } else if (t === "finish" || t === "prefinish") {
+      let n = super.emit(t);
+      return this.removeAllListeners(t), n;
+    }
+    let r = super.emit(t, ...e);
+    return this[J](), r;
+  }
+  [Oi](t) {
+    for (let i of this[N]) i.dest.write(t) === false && this.pause();
+    let e = this[C] ? false : super.emit("data", t);
+    return this[J](), e;
+  }
+  [Is]() {
+    return this[nt] ? false : (this[nt] = true, this.readable = false, this[Z] ? (jt(() => this[Ti]()), true) : this[Ti]());
+  }
+  [Ti]() {
+    if (this[Mt]) {
+      let e = this[Mt].end();
+      if (e) {
+        for (let i of this[N]) i.dest.write(e);
+        this[C] || super.emit("data", e);
+      }
+    }
+    for (let e of this[N]) e.end();
+    let t = super.emit("end");
+    return this.removeAllListeners("end"), t;
+  }
+  async collect() {
+    let t = Object.assign([], { dataLength: 0 });
+    this[L] || (t.dataLength = 0);
+    let e = this.promise();
+    return this.on("data", (i) => {
+      t.push(i), this[L] || (t.dataLength += i.length);
+    }), await e, t;
+  }
+  async concat() {
+    if (this[L]) throw new Error("cannot concat in objectMode");
+    let t = await this.collect();
+    return this[z] ? t.join("") : Buffer.concat(t, t.dataLength);
+  }
+  async promise() {
+    return new Promise((t, e) => {
+      this.on(S, () => e(new Error("stream destroyed"))), this.on("error", (i) => e(i)), this.on("end", () => t());
+    });
+  }
+  [Symbol.asyncIterator]() {
+    this[C] = false;
+    let t = false, e = async () => (this.pause(), t = true, { value: void 0, done: true });
+    return { next: () => {
+      if (t) return e();
+      let r = this.read();
+      if (r !== null) return Promise.resolve({ done: false, value: r });
+      if (this[Q]) return e();
+      let n, o, h = (d) => {
+        this.off("data", a), this.off("end", l), this.off(S, c), e(), o(d);
+      }, a = (d) => {
+        this.off("error", h), this.off("end", l), this.off(S, c), this.pause(), n({ value: d, done: !!this[Q] });
+      }, l = () => {
+        this.off("error", h), this.off("data", a), this.off(S, c), e(), n({ done: true, value: void 0 });
+      }, c = () => h(new Error("stream destroyed"));
+      return new Promise((d, y) => {
+        o = y, n = d, this.once(S, c), this.once("error", h), this.once("end", l), this.once("data", a);
+      });
+    }, throw: e, return: e, [Symbol.asyncIterator]() {
+      return this;
+    }, [Symbol.asyncDispose]: async () => {
+    } };
+  }
+  [Symbol.iterator]() {
+    this[C] = false;
+    let t = false, e = () => (this.pause(), this.off(_i, e), this.off(S, e), this.off("end", e), t = true, { done: true, value: void 0 }), i = () => {
+      if (t) return e();
+      let r = this.read();
+      return r === null ? e() : { done: false, value: r };
+    };
+    return this.once("end", e), this.once(_i, e), this.once(S, e), { next: i, throw: e, return: e, [Symbol.iterator]() {
+      return this;
+    }, [Symbol.dispose]: () => {
+    } };
+  }
+  destroy(t) {
+    if (this[S]) return t ? this.emit("error", t) : this.emit(S), this;
+    this[S] = true, this[C] = true, this[b].length = 0, this[_] = 0;
+    let e = this;
+    return typeof e.close == "function" && !this[Ne] && e.close(), t ? this.emit("error", t) : this.emit(S), this;
+  }
+  static get isStream() {
+    return Wr;
+  }
+};
+var Jr = I.writev;
+var ht = /* @__PURE__ */ Symbol("_autoClose");
+var H = /* @__PURE__ */ Symbol("_close");
+var te = /* @__PURE__ */ Symbol("_ended");
+var m = /* @__PURE__ */ Symbol("_fd");
+var Ni = /* @__PURE__ */ Symbol("_finished");
+var tt = /* @__PURE__ */ Symbol("_flags");
+var Ai = /* @__PURE__ */ Symbol("_flush");
+var ki = /* @__PURE__ */ Symbol("_handleChunk");
+var vi = /* @__PURE__ */ Symbol("_makeBuf");
+var ie = /* @__PURE__ */ Symbol("_mode");
+var ke = /* @__PURE__ */ Symbol("_needDrain");
+var Ut = /* @__PURE__ */ Symbol("_onerror");
+var Ht = /* @__PURE__ */ Symbol("_onopen");
+var Ii = /* @__PURE__ */ Symbol("_onread");
+var Pt = /* @__PURE__ */ Symbol("_onwrite");
+var at = /* @__PURE__ */ Symbol("_open");
+var U = /* @__PURE__ */ Symbol("_path");
+var ot = /* @__PURE__ */ Symbol("_pos");
+var Y = /* @__PURE__ */ Symbol("_queue");
+var zt = /* @__PURE__ */ Symbol("_read");
+var Ci = /* @__PURE__ */ Symbol("_readSize");
+var j = /* @__PURE__ */ Symbol("_reading");
+var ee = /* @__PURE__ */ Symbol("_remain");
+var Fi = /* @__PURE__ */ Symbol("_size");
+var ve = /* @__PURE__ */ Symbol("_write");
+var gt = /* @__PURE__ */ Symbol("_writing");
+var Me = /* @__PURE__ */ Symbol("_defaultFlag");
+var bt = /* @__PURE__ */ Symbol("_errored");
+var _t = class extends A {
+  [bt] = false;
+  [m];
+  [U];
+  [Ci];
+  [j] = false;
+  [Fi];
+  [ee];
+  [ht];
+  constructor(t, e) {
+    if (e = e || {}, super(e), this.readable = true, this.writable = false, typeof t != "string") throw new TypeError("path must be a string");
+    this[bt] = false, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[U] = t, this[Ci] = e.readSize || 16 * 1024 * 1024, this[j] = false, this[Fi] = typeof e.size == "number" ? e.size : 1 / 0, this[ee] = this[Fi], this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true, typeof this[m] == "number" ? this[zt]() : this[at]();
+  }
+  get fd() {
+    return this[m];
+  }
+  get path() {
+    return this[U];
+  }
+  write() {
+    throw new TypeError("this is a readable stream");
+  }
+  end() {
+    throw new TypeError("this is a readable stream");
+  }
+  [at]() {
+    I.open(this[U], "r", (t, e) => this[Ht](t, e));
+  }
+  [Ht](t, e) {
+    t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[zt]());
+  }
+  [vi]() {
+    return Buffer.allocUnsafe(Math.min(this[Ci], this[ee]));
+  }
+  [zt]() {
+    if (!this[j]) {
+      this[j] = true;
+      let t = this[vi]();
+      if (t.length === 0) return process.nextTick(() => this[Ii](null, 0, t));
+      I.read(this[m], t, 0, t.length, null, (e, i, r) => this[Ii](e, i, r));
+    }
+  }
+  [Ii](t, e, i) {
+    this[j] = false, t ? this[Ut](t) : this[ki](e, i) && this[zt]();
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
+    }
+  }
+  [Ut](t) {
+    this[j] = true, this[H](), this.emit("error", t);
+  }
+  [ki](t, e) {
+    let i = false;
+    return this[ee] -= t, t > 0 && (i = super.write(t < e.length ? e.subarray(0, t) : e)), (t === 0 || this[ee] <= 0) && (i = false, this[H](), super.end()), i;
+  }
+  emit(t, ...e) {
+    switch (t) {
+      case "prefinish":
+      case "finish":
+        return false;
+      case "drain":
+        return typeof this[m] == "number" && this[zt](), false;
+      case "error":
+        return this[bt] ? false : (this[bt] = true, super.emit(t, ...e));
+      default:
+        return super.emit(t, ...e);
+    }
+  }
+};
+var Be = class extends _t {
+  [at]() {
+    let t = true;
+    try {
+      this[Ht](null, I.openSync(this[U], "r")), t = false;
+    } finally {
+      t && this[H]();
+    }
+  }
+  [zt]() {
+    let t = true;
+    try {
+      if (!this[j]) {
+        this[j] = true;
+        do {
+          let e = this[vi](), i = e.length === 0 ? 0 : I.readSync(this[m], e, 0, e.length, null);
+          if (!this[ki](i, e)) break;
+        } while (true);
+        this[j] = false;
+      }
+      t = false;
+    } finally {
+      t && this[H]();
+    }
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.closeSync(t), this.emit("close");
+    }
+  }
+};
+var et = class extends Qr {
+  readable = false;
+  writable = true;
+  [bt] = false;
+  [gt] = false;
+  [te] = false;
+  [Y] = [];
+  [ke] = false;
+  [U];
+  [ie];
+  [ht];
+  [m];
+  [Me];
+  [tt];
+  [Ni] = false;
+  [ot];
+  constructor(t, e) {
+    e = e || {}, super(e), this[U] = t, this[m] = typeof e.fd == "number" ? e.fd : void 0, this[ie] = e.mode === void 0 ? 438 : e.mode, this[ot] = typeof e.start == "number" ? e.start : void 0, this[ht] = typeof e.autoClose == "boolean" ? e.autoClose : true;
+    let i = this[ot] !== void 0 ? "r+" : "w";
+    this[Me] = e.flags === void 0, this[tt] = e.flags === void 0 ? i : e.flags, this[m] === void 0 && this[at]();
+  }
+  emit(t, ...e) {
+    if (t === "error") {
+      if (this[bt]) return false;
+      this[bt] = true;
+    }
+    return super.emit(t, ...e);
+  }
+  get fd() {
+    return this[m];
+  }
+  get path() {
+    return this[U];
+  }
+  [Ut](t) {
+    this[H](), this[gt] = true, this.emit("error", t);
+  }
+  [at]() {
+    I.open(this[U], this[tt], this[ie], (t, e) => this[Ht](t, e));
+  }
+  [Ht](t, e) {
+    this[Me] && this[tt] === "r+" && t && t.code === "ENOENT" ? (this[tt] = "w", this[at]()) : t ? this[Ut](t) : (this[m] = e, this.emit("open", e), this[gt] || this[Ai]());
+  }
+  end(t, e) {
+    return t && this.write(t, e), this[te] = true, !this[gt] && !this[Y].length && typeof this[m] == "number" && this[Pt](null, 0), this;
+  }
+  write(t, e) {
+    return typeof t == "string" && (t = Buffer.from(t, e)), this[te] ? (this.emit("error", new Error("write() after end()")), false) : this[m] === void 0 || this[gt] || this[Y].length ? (this[Y].push(t), this[ke] = true, false) : (this[gt] = true, this[ve](t), true);
+  }
+  [ve](t) {
+    I.write(this[m], t, 0, t.length, this[ot], (e, i) => this[Pt](e, i));
+  }
+  [Pt](t, e) {
+    t ? this[Ut](t) : (this[ot] !== void 0 && typeof e == "number" && (this[ot] += e), this[Y].length ? this[Ai]() : (this[gt] = false, this[te] && !this[Ni] ? (this[Ni] = true, this[H](), this.emit("finish")) : this[ke] && (this[ke] = false, this.emit("drain"))));
+  }
+  [Ai]() {
+    if (this[Y].length === 0) this[te] && this[Pt](null, 0);
+    else if (this[Y].length === 1) this[ve](this[Y].pop());
+    else {
+      let t = this[Y];
+      this[Y] = [], Jr(this[m], t, this[ot], (e, i) => this[Pt](e, i));
+    }
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.close(t, (e) => e ? this.emit("error", e) : this.emit("close"));
+    }
+  }
+};
+var Wt = class extends et {
+  [at]() {
+    let t;
+    if (this[Me] && this[tt] === "r+") try {
+      t = I.openSync(this[U], this[tt], this[ie]);
+    } catch (e) {
+      if (e?.code === "ENOENT") return this[tt] = "w", this[at]();
+      throw e;
+    }
+    else t = I.openSync(this[U], this[tt], this[ie]);
+    this[Ht](null, t);
+  }
+  [H]() {
+    if (this[ht] && typeof this[m] == "number") {
+      let t = this[m];
+      this[m] = void 0, I.closeSync(t), this.emit("close");
+    }
+  }
+  [ve](t) {
+    let e = true;
+    try {
+      this[Pt](null, I.writeSync(this[m], t, 0, t.length, this[ot])), e = false;
+    } finally {
+      if (e) try {
+        this[H]();
+      } catch {
+      }
+    }
+  }
+};
+var jr = /* @__PURE__ */ new Map([["C", "cwd"], ["f", "file"], ["z", "gzip"], ["P", "preservePaths"], ["U", "unlink"], ["strip-components", "strip"], ["stripComponents", "strip"], ["keep-newer", "newer"], ["keepNewer", "newer"], ["keep-newer-files", "newer"], ["keepNewerFiles", "newer"], ["k", "keep"], ["keep-existing", "keep"], ["keepExisting", "keep"], ["m", "noMtime"], ["no-mtime", "noMtime"], ["p", "preserveOwner"], ["L", "follow"], ["h", "follow"], ["onentry", "onReadEntry"]]);
+var Fs = (s3) => !!s3.sync && !!s3.file;
+var ks = (s3) => !s3.sync && !!s3.file;
+var vs = (s3) => !!s3.sync && !s3.file;
+var Ms = (s3) => !s3.sync && !s3.file;
+var Bs = (s3) => !!s3.file;
+var tn = (s3) => {
+  let t = jr.get(s3);
+  return t || s3;
+};
+var se = (s3 = {}) => {
+  if (!s3) return {};
+  let t = {};
+  for (let [e, i] of Object.entries(s3)) {
+    let r = tn(e);
+    t[r] = i;
+  }
+  return t.chmod === void 0 && t.noChmod === false && (t.chmod = true), delete t.noChmod, t;
+};
+var K = (s3, t, e, i, r) => Object.assign((n = [], o, h) => {
+  Array.isArray(n) && (o = n, n = {}), typeof o == "function" && (h = o, o = void 0), o = o ? Array.from(o) : [];
+  let a = se(n);
+  if (r?.(a, o), Fs(a)) {
+    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
+    return s3(a, o);
+  } else if (ks(a)) {
+    let l = t(a, o);
+    return h ? l.then(() => h(), h) : l;
+  } else if (vs(a)) {
+    if (typeof h == "function") throw new TypeError("callback not supported for sync tar functions");
+    return e(a, o);
+  } else if (Ms(a)) {
+    if (typeof h == "function") throw new TypeError("callback only supported with file option");
+    return i(a, o);
+  }
+  throw new Error("impossible options??");
+}, { syncFile: s3, asyncFile: t, syncNoFile: e, asyncNoFile: i, validate: r });
+var sn = en.constants || { ZLIB_VERNUM: 4736 };
+var M = Object.freeze(Object.assign(/* @__PURE__ */ Object.create(null), { Z_NO_FLUSH: 0, Z_PARTIAL_FLUSH: 1, Z_SYNC_FLUSH: 2, Z_FULL_FLUSH: 3, Z_FINISH: 4, Z_BLOCK: 5, Z_OK: 0, Z_STREAM_END: 1, Z_NEED_DICT: 2, Z_ERRNO: -1, Z_STREAM_ERROR: -2, Z_DATA_ERROR: -3, Z_MEM_ERROR: -4, Z_BUF_ERROR: -5, Z_VERSION_ERROR: -6, Z_NO_COMPRESSION: 0, Z_BEST_SPEED: 1, Z_BEST_COMPRESSION: 9, Z_DEFAULT_COMPRESSION: -1, Z_FILTERED: 1, Z_HUFFMAN_ONLY: 2, Z_RLE: 3, Z_FIXED: 4, Z_DEFAULT_STRATEGY: 0, DEFLATE: 1, INFLATE: 2, GZIP: 3, GUNZIP: 4, DEFLATERAW: 5, INFLATERAW: 6, UNZIP: 7, BROTLI_DECODE: 8, BROTLI_ENCODE: 9, Z_MIN_WINDOWBITS: 8, Z_MAX_WINDOWBITS: 15, Z_DEFAULT_WINDOWBITS: 15, Z_MIN_CHUNK: 64, Z_MAX_CHUNK: 1 / 0, Z_DEFAULT_CHUNK: 16384, Z_MIN_MEMLEVEL: 1, Z_MAX_MEMLEVEL: 9, Z_DEFAULT_MEMLEVEL: 8, Z_MIN_LEVEL: -1, Z_MAX_LEVEL: 9, Z_DEFAULT_LEVEL: -1, BROTLI_OPERATION_PROCESS: 0, BROTLI_OPERATION_FLUSH: 1, BROTLI_OPERATION_FINISH: 2, BROTLI_OPERATION_EMIT_METADATA: 3, BROTLI_MODE_GENERIC: 0, BROTLI_MODE_TEXT: 1, BROTLI_MODE_FONT: 2, BROTLI_DEFAULT_MODE: 0, BROTLI_MIN_QUALITY: 0, BROTLI_MAX_QUALITY: 11, BROTLI_DEFAULT_QUALITY: 11, BROTLI_MIN_WINDOW_BITS: 10, BROTLI_MAX_WINDOW_BITS: 24, BROTLI_LARGE_MAX_WINDOW_BITS: 30, BROTLI_DEFAULT_WINDOW: 22, BROTLI_MIN_INPUT_BLOCK_BITS: 16, BROTLI_MAX_INPUT_BLOCK_BITS: 24, BROTLI_PARAM_MODE: 0, BROTLI_PARAM_QUALITY: 1, BROTLI_PARAM_LGWIN: 2, BROTLI_PARAM_LGBLOCK: 3, BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING: 4, BROTLI_PARAM_SIZE_HINT: 5, BROTLI_PARAM_LARGE_WINDOW: 6, BROTLI_PARAM_NPOSTFIX: 7, BROTLI_PARAM_NDIRECT: 8, BROTLI_DECODER_RESULT_ERROR: 0, BROTLI_DECODER_RESULT_SUCCESS: 1, BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_PARAM_DISABLE_RING_BUFFER_REALLOCATION: 0, BROTLI_DECODER_PARAM_LARGE_WINDOW: 1, BROTLI_DECODER_NO_ERROR: 0, BROTLI_DECODER_SUCCESS: 1, BROTLI_DECODER_NEEDS_MORE_INPUT: 2, BROTLI_DECODER_NEEDS_MORE_OUTPUT: 3, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_NIBBLE: -1, BROTLI_DECODER_ERROR_FORMAT_RESERVED: -2, BROTLI_DECODER_ERROR_FORMAT_EXUBERANT_META_NIBBLE: -3, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_ALPHABET: -4, BROTLI_DECODER_ERROR_FORMAT_SIMPLE_HUFFMAN_SAME: -5, BROTLI_DECODER_ERROR_FORMAT_CL_SPACE: -6, BROTLI_DECODER_ERROR_FORMAT_HUFFMAN_SPACE: -7, BROTLI_DECODER_ERROR_FORMAT_CONTEXT_MAP_REPEAT: -8, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_1: -9, BROTLI_DECODER_ERROR_FORMAT_BLOCK_LENGTH_2: -10, BROTLI_DECODER_ERROR_FORMAT_TRANSFORM: -11, BROTLI_DECODER_ERROR_FORMAT_DICTIONARY: -12, BROTLI_DECODER_ERROR_FORMAT_WINDOW_BITS: -13, BROTLI_DECODER_ERROR_FORMAT_PADDING_1: -14, BROTLI_DECODER_ERROR_FORMAT_PADDING_2: -15, BROTLI_DECODER_ERROR_FORMAT_DISTANCE: -16, BROTLI_DECODER_ERROR_DICTIONARY_NOT_SET: -19, BROTLI_DECODER_ERROR_INVALID_ARGUMENTS: -20, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES: -21, BROTLI_DECODER_ERROR_ALLOC_TREE_GROUPS: -22, BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MAP: -25, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_1: -26, BROTLI_DECODER_ERROR_ALLOC_RING_BUFFER_2: -27, BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES: -30, BROTLI_DECODER_ERROR_UNREACHABLE: -31 }, sn));
+var rn = Ot.concat;
+var zs = Object.getOwnPropertyDescriptor(Ot, "concat");
+var nn = (s3) => s3;
+var Bi = zs?.writable === true || zs?.set !== void 0 ? (s3) => {
+  Ot.concat = s3 ? nn : rn;
+} : (s3) => {
+};
+var Tt = /* @__PURE__ */ Symbol("_superWrite");
+var Gt = class extends Error {
+  code;
+  errno;
+  constructor(t, e) {
+    super("zlib: " + t.message, { cause: t }), this.code = t.code, this.errno = t.errno, this.code || (this.code = "ZLIB_ERROR"), this.message = "zlib: " + t.message, Error.captureStackTrace(this, e ?? this.constructor);
+  }
+  get name() {
+    return "ZlibError";
+  }
+};
+var Pi = /* @__PURE__ */ Symbol("flushFlag");
+var re = class extends A {
+  #t = false;
+  #i = false;
+  #s;
+  #n;
+  #r;
+  #e;
+  #o;
+  get sawError() {
+    return this.#t;
+  }
+  get handle() {
+    return this.#e;
+  }
+  get flushFlag() {
+    return this.#s;
+  }
+  constructor(t, e) {
+    if (!t || typeof t != "object") throw new TypeError("invalid options for ZlibBase constructor");
+    if (super(t), this.#s = t.flush ?? 0, this.#n = t.finishFlush ?? 0, this.#r = t.fullFlushFlag ?? 0, typeof Ps[e] != "function") throw new TypeError("Compression method not supported: " + e);
+    try {
+      this.#e = new Ps[e](t);
+    } catch (i) {
+      throw new Gt(i, this.constructor);
+    }
+    this.#o = (i) => {
+      this.#t || (this.#t = true, this.close(), this.emit("error", i));
+    }, this.#e?.on("error", (i) => this.#o(new Gt(i))), this.once("end", () => this.close);
+  }
+  close() {
+    this.#e && (this.#e.close(), this.#e = void 0, this.emit("close"));
+  }
+  reset() {
+    if (!this.#t) return zi(this.#e, "zlib binding closed"), this.#e.reset?.();
+  }
+  flush(t) {
+    this.ended || (typeof t != "number" && (t = this.#r), this.write(Object.assign(Ot.alloc(0), { [Pi]: t })));
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), t && (e ? this.write(t, e) : this.write(t)), this.flush(this.#n), this.#i = true, super.end(i);
+  }
+  get ended() {
+    return this.#i;
+  }
+  [Tt](t) {
+    return super.write(t);
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = "utf8"), typeof t == "string" && (t = Ot.from(t, e)), this.#t) return;
+    zi(this.#e, "zlib binding closed");
+    let r = this.#e._handle, n = r.close;
+    r.close = () => {
+    };
+    let o = this.#e.close;
+    this.#e.close = () => {
+    }, Bi(true);
+    let h;
+    try {
+      let l = typeof t[Pi] == "number" ? t[Pi] : this.#s;
+      h = this.#e._processChunk(t, l), Bi(false);
+    } catch (l) {
+      Bi(false), this.#o(new Gt(l, this.write));
+    } finally {
+      this.#e && (this.#e._handle = r, r.close = n, this.#e.close = o, this.#e.removeAllListeners("error"));
+    }
+    this.#e && this.#e.on("error", (l) => this.#o(new Gt(l, this.write)));
+    let a;
+    if (h) if (Array.isArray(h) && h.length > 0) {
+      let l = h[0];
+      a = this[Tt](Ot.from(l));
+      for (let c = 1; c < h.length; c++) a = this[Tt](h[c]);
+    } else a = this[Tt](Ot.from(h));
+    return i && i(), a;
+  }
+};
+var Pe = class extends re {
+  #t;
+  #i;
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.Z_NO_FLUSH, t.finishFlush = t.finishFlush || M.Z_FINISH, t.fullFlushFlag = M.Z_FULL_FLUSH, super(t, e), this.#t = t.level, this.#i = t.strategy;
+  }
+  params(t, e) {
+    if (!this.sawError) {
+      if (!this.handle) throw new Error("cannot switch params when binding is closed");
+      if (!this.handle.params) throw new Error("not supported in this implementation");
+      if (this.#t !== t || this.#i !== e) {
+        this.flush(M.Z_SYNC_FLUSH), zi(this.handle, "zlib binding closed");
+        let i = this.handle.flush;
+        this.handle.flush = (r, n) => {
+          typeof r == "function" && (n = r, r = this.flushFlag), this.flush(r), n?.();
+        };
+        try {
+          this.handle.params(t, e);
+        } finally {
+          this.handle.flush = i;
+        }
+        this.handle && (this.#t = t, this.#i = e);
+      }
+    }
+  }
+};
+var ze = class extends Pe {
+  #t;
+  constructor(t) {
+    super(t, "Gzip"), this.#t = t && !!t.portable;
+  }
+  [Tt](t) {
+    return this.#t ? (this.#t = false, t[9] = 255, super[Tt](t)) : super[Tt](t);
+  }
+};
+var Ue = class extends Pe {
+  constructor(t) {
+    super(t, "Unzip");
+  }
+};
+var He = class extends re {
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.BROTLI_OPERATION_PROCESS, t.finishFlush = t.finishFlush || M.BROTLI_OPERATION_FINISH, t.fullFlushFlag = M.BROTLI_OPERATION_FLUSH, super(t, e);
+  }
+};
+var We = class extends He {
+  constructor(t) {
+    super(t, "BrotliCompress");
+  }
+};
+var Ge = class extends He {
+  constructor(t) {
+    super(t, "BrotliDecompress");
+  }
+};
+var Ze = class extends re {
+  constructor(t, e) {
+    t = t || {}, t.flush = t.flush || M.ZSTD_e_continue, t.finishFlush = t.finishFlush || M.ZSTD_e_end, t.fullFlushFlag = M.ZSTD_e_flush, super(t, e);
+  }
+};
+var Ye = class extends Ze {
+  constructor(t) {
+    super(t, "ZstdCompress");
+  }
+};
+var Ke = class extends Ze {
+  constructor(t) {
+    super(t, "ZstdDecompress");
+  }
+};
+var Us = (s3, t) => {
+  if (Number.isSafeInteger(s3)) s3 < 0 ? an(s3, t) : hn(s3, t);
+  else throw Error("cannot encode number outside of javascript safe integer range");
+  return t;
+};
+var hn = (s3, t) => {
+  t[0] = 128;
+  for (var e = t.length; e > 1; e--) t[e - 1] = s3 & 255, s3 = Math.floor(s3 / 256);
+};
+var an = (s3, t) => {
+  t[0] = 255;
+  var e = false;
+  s3 = s3 * -1;
+  for (var i = t.length; i > 1; i--) {
+    var r = s3 & 255;
+    s3 = Math.floor(s3 / 256), e ? t[i - 1] = Ws(r) : r === 0 ? t[i - 1] = 0 : (e = true, t[i - 1] = Gs(r));
+  }
+};
+var Hs = (s3) => {
+  let t = s3[0], e = t === 128 ? cn(s3.subarray(1, s3.length)) : t === 255 ? ln(s3) : null;
+  if (e === null) throw Error("invalid base256 encoding");
+  if (!Number.isSafeInteger(e)) throw Error("parsed number outside of javascript safe integer range");
+  return e;
+};
+var ln = (s3) => {
+  for (var t = s3.length, e = 0, i = false, r = t - 1; r > -1; r--) {
+    var n = Number(s3[r]), o;
+    i ? o = Ws(n) : n === 0 ? o = n : (i = true, o = Gs(n)), o !== 0 && (e -= o * Math.pow(256, t - r - 1));
+  }
+  return e;
+};
+var cn = (s3) => {
+  for (var t = s3.length, e = 0, i = t - 1; i > -1; i--) {
+    var r = Number(s3[i]);
+    r !== 0 && (e += r * Math.pow(256, t - i - 1));
+  }
+  return e;
+};
+var Ws = (s3) => (255 ^ s3) & 255;
+var Gs = (s3) => (255 ^ s3) + 1 & 255;
+var Hi = {};
+Ur(Hi, { code: () => Ve, isCode: () => ne, isName: () => dn, name: () => oe, normalFsTypes: () => Ui });
+var ne = (s3) => oe.has(s3);
+var dn = (s3) => Ve.has(s3);
+var Ui = /* @__PURE__ */ new Set(["0", "", "1", "2", "3", "4", "5", "6", "7", "D"]);
+var oe = /* @__PURE__ */ new Map([["0", "File"], ["", "OldFile"], ["1", "Link"], ["2", "SymbolicLink"], ["3", "CharacterDevice"], ["4", "BlockDevice"], ["5", "Directory"], ["6", "FIFO"], ["7", "ContiguousFile"], ["g", "GlobalExtendedHeader"], ["x", "ExtendedHeader"], ["A", "SolarisACL"], ["D", "GNUDumpDir"], ["I", "Inode"], ["K", "NextFileHasLongLinkpath"], ["L", "NextFileHasLongPath"], ["M", "ContinuationFile"], ["N", "OldGnuLongPath"], ["S", "SparseFile"], ["V", "TapeVolumeHeader"], ["X", "OldExtendedHeader"]]);
+var Ve = new Map(Array.from(oe).map((s3) => [s3[1], s3[0]]));
+var un = (s3) => s3 === void 0 || s3 < 0 ? void 0 : s3;
+var F = class {
+  cksumValid = false;
+  needPax = false;
+  nullBlock = false;
+  block;
+  path;
+  mode;
+  uid;
+  gid;
+  size;
+  cksum;
+  #t = "Unsupported";
+  linkpath;
+  uname;
+  gname;
+  devmaj = 0;
+  devmin = 0;
+  atime;
+  ctime;
+  mtime;
+  charset;
+  comment;
+  constructor(t, e = 0, i, r) {
+    Buffer.isBuffer(t) ? this.decode(t, e || 0, i, r) : t && this.#i(t);
+  }
+  decode(t, e, i, r) {
+    if (e || (e = 0), !t || !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
+    let n = xt(t, e + 156, 1), o = Ui.has(n), h = o ? i : void 0, a = o ? r : void 0;
+    if (this.path = h?.path ?? xt(t, e, 100), this.mode = h?.mode ?? a?.mode ?? lt(t, e + 100, 8), this.uid = h?.uid ?? a?.uid ?? lt(t, e + 108, 8), this.gid = h?.gid ?? a?.gid ?? lt(t, e + 116, 8), this.size = un(h?.size ?? a?.size ?? lt(t, e + 124, 12)), this.mtime = h?.mtime ?? a?.mtime ?? Wi(t, e + 136, 12), this.cksum = lt(t, e + 148, 12), a && this.#i(a, true), h && this.#i(h), ne(n) && (this.#t = n || "0"), this.#t === "0" && this.path.slice(-1) === "/" && (this.#t = "5"), this.#t === "5" && (this.size = 0), this.linkpath = xt(t, e + 157, 100), t.subarray(e + 257, e + 265).toString() === "ustar\x0000") if (this.uname = h?.uname ?? a?.uname ?? xt(t, e + 265, 32), this.gname = h?.gname ?? a?.gname ?? xt(t, e + 297, 32), this.devmaj = h?.devmaj ?? a?.devmaj ?? lt(t, e + 329, 8) ?? 0, this.devmin = h?.devmin ?? a?.devmin ?? lt(t, e + 337, 8) ?? 0, t[e + 475] !== 0) {
+      let c = xt(t, e + 345, 155);
+      this.path = c + "/" + this.path;
+    } else {
+      let c = xt(t, e + 345, 130);
+      c && (this.path = c + "/" + this.path), this.atime = i?.atime ?? r?.atime ?? Wi(t, e + 476, 12), this.ctime = i?.ctime ?? r?.ctime ?? Wi(t, e + 488, 12);
+    }
+    let l = 256;
+    for (let c = e; c < e + 148; c++) l += t[c];
+    for (let c = e + 156; c < e + 512; c++) l += t[c];
+    this.cksumValid = l === this.cksum, this.cksum === void 0 && l === 256 && (this.nullBlock = true);
+  }
+  #i(t, e = false) {
+    Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "size" && Number(r) < 0 || i === "path" && e || i === "linkpath" && e || i === "global"))));
+  }
+  encode(t, e = 0) {
+    if (t || (t = this.block = Buffer.alloc(512)), this.#t === "Unsupported" && (this.#t = "0"), !(t.length >= e + 512)) throw new Error("need 512 bytes for header");
+    let i = this.ctime || this.atime ? 130 : 155, r = mn(this.path || "", i), n = r[0], o = r[1];
+    this.needPax = !!r[2], this.needPax = Lt(t, e, 100, n) || this.needPax, this.needPax = ct(t, e + 100, 8, this.mode) || this.needPax, this.needPax = ct(t, e + 108, 8, this.uid) || this.needPax, this.needPax = ct(t, e + 116, 8, this.gid) || this.needPax, this.needPax = ct(t, e + 124, 12, this.size) || this.needPax, this.needPax = Gi(t, e + 136, 12, this.mtime) || this.needPax, t[e + 156] = Number(this.#t.codePointAt(0)), this.needPax = Lt(t, e + 157, 100, this.linkpath) || this.needPax, t.write("ustar\x0000", e + 257, 8), this.needPax = Lt(t, e + 265, 32, this.uname) || this.needPax, this.needPax = Lt(t, e + 297, 32, this.gname) || this.needPax, this.needPax = ct(t, e + 329, 8, this.devmaj) || this.needPax, this.needPax = ct(t, e + 337, 8, this.devmin) || this.needPax, this.needPax = Lt(t, e + 345, i, o) || this.needPax, t[e + 475] !== 0 ? this.needPax = Lt(t, e + 345, 155, o) || this.needPax : (this.needPax = Lt(t, e + 345, 130, o) || this.needPax, this.needPax = Gi(t, e + 476, 12, this.atime) || this.needPax, this.needPax = Gi(t, e + 488, 12, this.ctime) || this.needPax);
+    let h = 256;
+    for (let a = e; a < e + 148; a++) h += t[a];
+    for (let a = e + 156; a < e + 512; a++) h += t[a];
+    return this.cksum = h, ct(t, e + 148, 8, this.cksum), this.cksumValid = true, this.needPax;
+  }
+  get type() {
+    return this.#t === "Unsupported" ? this.#t : oe.get(this.#t);
+  }
+  get typeKey() {
+    return this.#t;
+  }
+  set type(t) {
+    let e = String(Ve.get(t));
+    if (ne(e) || e === "Unsupported") this.#t = e;
+    else if (ne(t)) this.#t = t;
+    else throw new TypeError("invalid entry type: " + t);
+  }
+};
+var mn = (s3, t) => {
+  let i = s3, r = "", n, o = Zt.parse(s3).root || ".";
+  if (Buffer.byteLength(i) < 100) n = [i, r, false];
+  else {
+    r = Zt.dirname(i), i = Zt.basename(i);
+    do
+      Buffer.byteLength(i) <= 100 && Buffer.byteLength(r) <= t ? n = [i, r, false] : Buffer.byteLength(i) > 100 && Buffer.byteLength(r) <= t ? n = [i.slice(0, 99), r, true] : (i = Zt.join(Zt.basename(r), i), r = Zt.dirname(r));
+    while (r !== o && n === void 0);
+    n || (n = [s3.slice(0, 99), "", true]);
+  }
+  return n;
+};
+var xt = (s3, t, e) => s3.subarray(t, t + e).toString("utf8").replace(/\0.*/, "");
+var Wi = (s3, t, e) => pn(lt(s3, t, e));
+var pn = (s3) => s3 === void 0 ? void 0 : new Date(s3 * 1e3);
+var lt = (s3, t, e) => Number(s3[t]) & 128 ? Hs(s3.subarray(t, t + e)) : wn(s3, t, e);
+var En = (s3) => isNaN(s3) ? void 0 : s3;
+var wn = (s3, t, e) => En(parseInt(s3.subarray(t, t + e).toString("utf8").replace(/\0.*$/, "").trim(), 8));
+var Sn = { 12: 8589934591, 8: 2097151 };
+var ct = (s3, t, e, i) => i === void 0 ? false : i > Sn[e] || i < 0 ? (Us(i, s3.subarray(t, t + e)), true) : (yn(s3, t, e, i), false);
+var yn = (s3, t, e, i) => s3.write(Rn(i, e), t, e, "ascii");
+var Rn = (s3, t) => gn(Math.floor(s3).toString(8), t);
+var gn = (s3, t) => (s3.length === t - 1 ? s3 : new Array(t - s3.length - 1).join("0") + s3 + " ") + "\0";
+var Gi = (s3, t, e, i) => i === void 0 ? false : ct(s3, t, e, i.getTime() / 1e3);
+var bn = new Array(156).join("\0");
+var Lt = (s3, t, e, i) => i === void 0 ? false : (s3.write(i + bn, t, e, "utf8"), i.length !== Buffer.byteLength(i) || i.length > e);
+var ft = class s {
+  atime;
+  mtime;
+  ctime;
+  charset;
+  comment;
+  gid;
+  uid;
+  gname;
+  uname;
+  linkpath;
+  dev;
+  ino;
+  nlink;
+  path;
+  size;
+  mode;
+  global;
+  constructor(t, e = false) {
+    this.atime = t.atime, this.charset = t.charset, this.comment = t.comment, this.ctime = t.ctime, this.dev = t.dev, this.gid = t.gid, this.global = e, this.gname = t.gname, this.ino = t.ino, this.linkpath = t.linkpath, this.mtime = t.mtime, this.nlink = t.nlink, this.path = t.path, this.size = t.size, this.uid = t.uid, this.uname = t.uname;
+  }
+  encode() {
+    let t = this.encodeBody();
+    if (t === "") return Buffer.allocUnsafe(0);
+    let e = Buffer.byteLength(t), i = 512 * Math.ceil(1 + e / 512), r = Buffer.allocUnsafe(i);
+    for (let n = 0; n < 512; n++) r[n] = 0;
+    new F({ path: ("PaxHeader/" + _n(this.path ?? "")).slice(0, 99), mode: this.mode || 420, uid: this.uid, gid: this.gid, size: e, mtime: this.mtime, type: this.global ? "GlobalExtendedHeader" : "ExtendedHeader", linkpath: "", uname: this.uname || "", gname: this.gname || "", devmaj: 0, devmin: 0, atime: this.atime, ctime: this.ctime }).encode(r), r.write(t, 512, e, "utf8");
+    for (let n = e + 512; n < r.length; n++) r[n] = 0;
+    return r;
+  }
+  encodeBody() {
+    return this.encodeField("path") + this.encodeField("ctime") + this.encodeField("atime") + this.encodeField("dev") + this.encodeField("ino") + this.encodeField("nlink") + this.encodeField("charset") + this.encodeField("comment") + this.encodeField("gid") + this.encodeField("gname") + this.encodeField("linkpath") + this.encodeField("mtime") + this.encodeField("size") + this.encodeField("uid") + this.encodeField("uname");
+  }
+  encodeField(t) {
+    if (this[t] === void 0) return "";
+    let e = this[t], i = e instanceof Date ? e.getTime() / 1e3 : e, r = " " + (t === "dev" || t === "ino" || t === "nlink" ? "SCHILY." : "") + t + "=" + i + `
+`, n = Buffer.byteLength(r), o = Math.floor(Math.log(n) / Math.log(10)) + 1;
+    return n + o >= Math.pow(10, o) && (o += 1), o + n + r;
+  }
+  static parse(t, e, i = false) {
+    return new s(On(Tn(t), e), i);
+  }
+};
+var On = (s3, t) => t ? Object.assign({}, t, s3) : s3;
+var Tn = (s3) => s3.replace(/\n$/, "").split(`
+`).reduce(xn, /* @__PURE__ */ Object.create(null));
+var xn = (s3, t) => {
+  let e = parseInt(t, 10);
+  if (e !== Buffer.byteLength(t) + 1) return s3;
+  t = t.slice((e + " ").length);
+  let i = t.split("="), r = i.shift();
+  if (!r) return s3;
+  let n = r.replace(/^SCHILY\.(dev|ino|nlink)/, "$1"), o = i.join("=").replace(/\0.*/, "");
+  switch (n) {
+    case "path":
+    case "linkpath":
+    case "type":
+    case "charset":
+    case "comment":
+    case "gname":
+    case "uname":
+      s3[n] = o;
+      break;
+    case "ctime":
+    case "atime":
+    case "mtime":
+      s3[n] = new Date(Number(o) * 1e3);
+      break;
+    case "size":
+      let h = +o;
+      h >= 0 && (s3[n] = h);
+      break;
+    case "gid":
+    case "uid":
+    case "dev":
+    case "ino":
+    case "nlink":
+    case "mode":
+      s3[n] = +o;
+      break;
+  }
+  return s3;
+};
+var Ln = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var f = Ln !== "win32" ? (s3) => String(s3) : (s3) => String(s3).replaceAll(/\\/g, "/");
+var $e = class extends A {
+  extended;
+  globalExtended;
+  header;
+  startBlockSize;
+  blockRemain;
+  remain;
+  type;
+  meta = false;
+  ignore = false;
+  path;
+  mode;
+  uid;
+  gid;
+  uname;
+  gname;
+  size = 0;
+  mtime;
+  atime;
+  ctime;
+  linkpath;
+  dev;
+  ino;
+  nlink;
+  invalid = false;
+  absolute;
+  unsupported = false;
+  constructor(t, e, i) {
+    switch (super({}), this.pause(), this.extended = e, this.globalExtended = i, this.header = t, this.remain = t.size ?? 0, this.startBlockSize = 512 * Math.ceil(this.remain / 512), this.blockRemain = this.startBlockSize, this.type = t.type, this.type) {
+      case "File":
+      case "OldFile":
+      case "Link":
+      case "SymbolicLink":
+      case "CharacterDevice":
+      case "BlockDevice":
+      case "Directory":
+      case "FIFO":
+      case "ContiguousFile":
+      case "GNUDumpDir":
+        break;
+      case "NextFileHasLongLinkpath":
+      case "NextFileHasLongPath":
+      case "OldGnuLongPath":
+      case "GlobalExtendedHeader":
+      case "ExtendedHeader":
+      case "OldExtendedHeader":
+        this.meta = true;
+        break;
+      default:
+        this.ignore = true;
+    }
+    if (!t.path) throw new Error("no path provided for tar.ReadEntry");
+    this.path = f(t.path), this.mode = t.mode, this.mode && (this.mode = this.mode & 4095), this.uid = t.uid, this.gid = t.gid, this.uname = t.uname, this.gname = t.gname, this.size = this.remain, this.mtime = t.mtime, this.atime = t.atime, this.ctime = t.ctime, this.linkpath = t.linkpath ? f(t.linkpath) : void 0, this.uname = t.uname, this.gname = t.gname, e && this.#t(e), i && this.#t(i, true);
+  }
+  write(t) {
+    let e = t.length;
+    if (e > this.blockRemain) throw new Error("writing more to entry than is appropriate");
+    let i = this.remain, r = this.blockRemain;
+    return this.remain = Math.max(0, i - e), this.blockRemain = Math.max(0, r - e), this.ignore ? true : i >= e ? super.write(t) : super.write(t.subarray(0, i));
+  }
+  #t(t, e = false) {
+    t.path && (t.path = f(t.path)), t.linkpath && (t.linkpath = f(t.linkpath)), Object.assign(this, Object.fromEntries(Object.entries(t).filter(([i, r]) => !(r == null || i === "path" && e))));
+  }
+};
+var Dt = (s3, t, e, i = {}) => {
+  s3.file && (i.file = s3.file), s3.cwd && (i.cwd = s3.cwd), i.code = e instanceof Error && e.code || t, i.tarCode = t, !s3.strict && i.recoverable !== false ? (e instanceof Error && (i = Object.assign(e, i), e = e.message), s3.emit("warn", t, e, i)) : e instanceof Error ? s3.emit("error", Object.assign(e, i)) : s3.emit("error", Object.assign(new Error(`${t}: ${e}`), i));
+};
+var Nn = 1024 * 1024;
+var Xi = Buffer.from([31, 139]);
+var qi = Buffer.from([40, 181, 47, 253]);
+var An = Math.max(Xi.length, qi.length);
+var B = /* @__PURE__ */ Symbol("state");
+var Nt = /* @__PURE__ */ Symbol("writeEntry");
+var it = /* @__PURE__ */ Symbol("readEntry");
+var Zi = /* @__PURE__ */ Symbol("nextEntry");
+var Zs = /* @__PURE__ */ Symbol("processEntry");
+var V = /* @__PURE__ */ Symbol("extendedHeader");
+var he = /* @__PURE__ */ Symbol("globalExtendedHeader");
+var dt = /* @__PURE__ */ Symbol("meta");
+var Ys = /* @__PURE__ */ Symbol("emitMeta");
+var p = /* @__PURE__ */ Symbol("buffer");
+var st = /* @__PURE__ */ Symbol("queue");
+var ut = /* @__PURE__ */ Symbol("ended");
+var Yi = /* @__PURE__ */ Symbol("emittedEnd");
+var At = /* @__PURE__ */ Symbol("emit");
+var w = /* @__PURE__ */ Symbol("unzip");
+var Xe = /* @__PURE__ */ Symbol("consumeChunk");
+var qe = /* @__PURE__ */ Symbol("consumeChunkSub");
+var Ki = /* @__PURE__ */ Symbol("consumeBody");
+var Ks = /* @__PURE__ */ Symbol("consumeMeta");
+var Vs = /* @__PURE__ */ Symbol("consumeHeader");
+var ae = /* @__PURE__ */ Symbol("consuming");
+var Vi = /* @__PURE__ */ Symbol("bufferConcat");
+var Qe = /* @__PURE__ */ Symbol("maybeEnd");
+var Yt = /* @__PURE__ */ Symbol("writing");
+var $ = /* @__PURE__ */ Symbol("aborted");
+var Je = /* @__PURE__ */ Symbol("onDone");
+var It = /* @__PURE__ */ Symbol("sawValidEntry");
+var je = /* @__PURE__ */ Symbol("sawNullBlock");
+var ti = /* @__PURE__ */ Symbol("sawEOF");
+var $s = /* @__PURE__ */ Symbol("closeStream");
+var In = 1e3;
+var le = /* @__PURE__ */ Symbol("compressedBytesRead");
+var $i = /* @__PURE__ */ Symbol("decompressedBytesRead");
+var Xs = /* @__PURE__ */ Symbol("checkDecompressionRatio");
+var Cn = () => true;
+var rt = class extends Dn {
+  file;
+  strict;
+  maxMetaEntrySize;
+  filter;
+  brotli;
+  zstd;
+  maxDecompressionRatio;
+  writable = true;
+  readable = false;
+  [st] = [];
+  [p];
+  [it];
+  [Nt];
+  [B] = "begin";
+  [dt] = "";
+  [V];
+  [he];
+  [ut] = false;
+  [w];
+  [$] = false;
+  [It];
+  [je] = false;
+  [ti] = false;
+  [Yt] = false;
+  [ae] = false;
+  [Yi] = false;
+  [le] = 0;
+  [$i] = 0;
+  constructor(t = {}) {
+    super(), this.file = t.file || "", this.on(Je, () => {
+      (this[B] === "begin" || this[It] === false) && this.warn("TAR_BAD_ARCHIVE", "Unrecognized archive format");
+    }), t.ondone ? this.on(Je, t.ondone) : this.on(Je, () => {
+      this.emit("prefinish"), this.emit("finish"), this.emit("end");
+    }), this.strict = !!t.strict, this.maxDecompressionRatio = typeof t.maxDecompressionRatio == "number" ? t.maxDecompressionRatio : In, this.maxMetaEntrySize = t.maxMetaEntrySize || Nn, this.filter = typeof t.filter == "function" ? t.filter : Cn;
+    let e = t.file && (t.file.endsWith(".tar.br") || t.file.endsWith(".tbr"));
+    this.brotli = !(t.gzip || t.zstd) && t.brotli !== void 0 ? t.brotli : e ? void 0 : false;
+    let i = t.file && (t.file.endsWith(".tar.zst") || t.file.endsWith(".tzst"));
+    this.zstd = !(t.gzip || t.brotli) && t.zstd !== void 0 ? t.zstd : i ? true : void 0, this.on("end", () => this[$s]()), typeof t.onwarn == "function" && this.on("warn", t.onwarn), typeof t.onReadEntry == "function" && this.on("entry", t.onReadEntry);
+  }
+  warn(t, e, i = {}) {
+    Dt(this, t, e, i);
+  }
+  [Vs](t, e) {
+    this[It] === void 0 && (this[It] = false);
+    let i;
+    try {
+      i = new F(t, e, this[V], this[he]);
+    } catch (r) {
+      return this.warn("TAR_ENTRY_INVALID", r);
+    }
+    if (i.nullBlock) this[je] ? (this[ti] = true, this[B] === "begin" && (this[B] = "header"), this[At]("eof")) : (this[je] = true, this[At]("nullBlock"));
+    else if (this[je] = false, !i.cksumValid) this.warn("TAR_ENTRY_INVALID", "checksum failure", { header: i });
+    else if (!i.path) this.warn("TAR_ENTRY_INVALID", "path is required", { header: i });
+    else {
+      let r = i.type;
+      if (/^(Symbolic)?Link$/.test(r) && !i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath required", { header: i });
+      else if (!/^(Symbolic)?Link$/.test(r) && !/^(Global)?ExtendedHeader$/.test(r) && i.linkpath) this.warn("TAR_ENTRY_INVALID", "linkpath forbidden", { header: i });
+      else {
+        let n = this[Nt] = new $e(i, this[V], this[he]);
+        if (!this[It]) if (n.remain) {
+          let o = () => {
+            n.invalid || (this[It] = true);
+          };
+          n.on("end", o);
+        } else this[It] = true;
+        n.meta ? n.size > this.maxMetaEntrySize ? (n.ignore = true, this[At]("ignoredEntry", n), this[B] = "ignore", n.resume()) : n.size > 0 && (this[dt] = "", n.on("data", (o) => this[dt] += o), this[B] = "meta") : (this[V] = void 0, n.ignore = n.ignore || !this.filter(n.path, n), n.ignore ? (this[At]("ignoredEntry", n), this[B] = n.remain ? "ignore" : "header", n.resume()) : (n.remain ? this[B] = "body" : (this[B] = "header", n.end()), this[it] ? this[st].push(n) : (this[st].push(n), this[Zi]())));
+      }
+    }
+  }
+  [$s]() {
+    queueMicrotask(() => this.emit("close"));
+  }
+  [Zs](t) {
+    let e = true;
+    if (!t) this[it] = void 0, e = false;
+    else if (Array.isArray(t)) {
+      let [i, ...r] = t;
+      this.emit(i, ...r);
+    } else this[it] = t, this.emit("entry", t), t.emittedEnd || (t.on("end", () => this[Zi]()), e = false);
+    return e;
+  }
+  [Zi]() {
+    do
+      ;
+    while (this[Zs](this[st].shift()));
+    if (this[st].length === 0) {
+      let t = this[it];
+      !t || t.flowing || t.size === t.remain ? this[Yt] || this.emit("drain") : t.once("drain", () => this.emit("drain"));
+    }
+  }
+  [Ki](t, e) {
+    let i = this[Nt];
+    if (!i) throw new Error("attempt to consume body without entry??");
+    let r = i.blockRemain ?? 0, n = r >= t.length && e === 0 ? t : t.subarray(e, e + r);
+    return i.write(n), i.blockRemain || (this[B] = "header", this[Nt] = void 0, i.end()), n.length;
+  }
+  [Ks](t, e) {
+    let i = this[Nt], r = this[Ki](t, e);
+    return !this[Nt] && i && this[Ys](i), r;
+  }
+  [At](t, e, i) {
+    this[st].length === 0 && !this[it] ? this.emit(t, e, i) : this[st].push([t, e, i]);
+  }
+  [Ys](t) {
+    switch (this[At]("meta", this[dt]), t.type) {
+      case "ExtendedHeader":
+      case "OldExtendedHeader":
+        this[V] = ft.parse(this[dt], this[V], false);
+        break;
+      case "GlobalExtendedHeader":
+        this[he] = ft.parse(this[dt], this[he], true);
+        break;
+      case "NextFileHasLongPath":
+      case "OldGnuLongPath": {
+        let e = this[V] ?? /* @__PURE__ */ Object.create(null);
+        this[V] = e, e.path = this[dt].replace(/\0.*/, "");
+        break;
+      }
+      case "NextFileHasLongLinkpath": {
+        let e = this[V] || /* @__PURE__ */ Object.create(null);
+        this[V] = e, e.linkpath = this[dt].replace(/\0.*/, "");
+        break;
+      }
+      default:
+        throw new Error("unknown meta: " + t.type);
+    }
+  }
+  abort(t) {
+    if (!this[$]) {
+      if (this[w]) {
+        let e = this[w];
+        e.write = () => true, e.end = () => e, e.emit = () => false, e.destroy?.();
+      }
+      this[$] = true, this.emit("abort", t), this.warn("TAR_ABORT", t, { recoverable: false });
+    }
+  }
+  [Xs](t) {
+    this[$i] += t.length;
+    let e = this[$i] / this[le];
+    return e > this.maxDecompressionRatio ? (this.abort(new Error(`max decompression ratio exceeded: ${e.toFixed(2)} > ${this.maxDecompressionRatio}`)), false) : true;
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this[$]) return i?.(), false;
+    if ((this[w] === void 0 || this.brotli === void 0 && this[w] === false) && t) {
+      if (this[p] && (t = Buffer.concat([this[p], t]), this[p] = void 0), t.length < An) return this[p] = t, i?.(), true;
+      for (let a = 0; this[w] === void 0 && a < Xi.length; a++) t[a] !== Xi[a] && (this[w] = false);
+      let o = false;
+      if (this[w] === false && this.zstd !== false) {
+        o = true;
+        for (let a = 0; a < qi.length; a++) if (t[a] !== qi[a]) {
+          o = false;
+          break;
+        }
+      }
+      let h = this.brotli === void 0 && !o;
+      if (this[w] === false && h) if (t.length < 512) if (this[ut]) this.brotli = true;
+      else return this[p] = t, i?.(), true;
+      else try {
+        new F(t.subarray(0, 512)), this.brotli = false;
+      } catch {
+        this.brotli = true;
+      }
+      if (this[w] === void 0 || this[w] === false && (this.brotli || o)) {
+        let a = this[ut];
+        this[ut] = false, this[w] = this[w] === void 0 ? new Ue({}) : o ? new Ke({}) : new Ge({}), this[w].on("data", (c) => {
+          this[Xs](c) && this[Xe](c);
+        }), this[w].on("error", (c) => {
+          this[$] || this.abort(c);
+        }), this[w].on("end", () => {
+          this[ut] = true, this[Xe]();
+        }), this[Yt] = true, this[le] += t.length;
+        let l = !!this[w][a ? "end" : "write"](t);
+        return this[Yt] = false, i?.(), l;
+      }
+    }
+    this[Yt] = true, this[w] ? (this[le] += t.length, this[w].write(t)) : this[Xe](t), this[Yt] = false;
+    let n = this[st].length > 0 ? false : this[it] ? this[it].flowing : true;
+    return !n && this[st].length === 0 && this[it]?.once("drain", () => this.emit("drain")), i?.(), n;
+  }
+  [Vi](t) {
+    t && !this[$] && (this[p] = this[p] ? Buffer.concat([this[p], t]) : t);
+  }
+  [Qe]() {
+    if (this[ut] && !this[Yi] && !this[$] && !this[ae]) {
+      this[Yi] = true;
+      let t = this[Nt];
+      if (t?.blockRemain) {
+        let e = this[p] ? this[p].length : 0;
+        this.warn("TAR_BAD_ARCHIVE", `Truncated input (needed ${t.blockRemain} more bytes, only ${e} available)`, { entry: t }), this[p] && t.write(this[p]), t.end();
+      }
+      this[At](Je);
+    }
+  }
+  [Xe](t) {
+    if (this[ae] && t) this[Vi](t);
+    else if (!t && !this[p]) this[Qe]();
+    else if (t) {
+      if (this[ae] = true, this[p]) {
+        this[Vi](t);
+        let e = this[p];
+        this[p] = void 0, this[qe](e);
+      } else this[qe](t);
+      for (; this[p] && this[p]?.length >= 512 && !this[$] && !this[ti]; ) {
+        let e = this[p];
+        this[p] = void 0, this[qe](e);
+      }
+      this[ae] = false;
+    }
+    (!this[p] || this[ut]) && this[Qe]();
+  }
+  [qe](t) {
+    let e = 0, i = t.length;
+    for (; e + 512 <= i && !this[$] && !this[ti]; ) switch (this[B]) {
+      case "begin":
+      case "header":
+        this[Vs](t, e), e += 512;
+        break;
+      case "ignore":
+      case "body":
+        e += this[Ki](t, e);
+        break;
+      case "meta":
+        e += this[Ks](t, e);
+        break;
+      default:
+        throw new Error("invalid state: " + this[B]);
+    }
+    e < i && (this[p] = this[p] ? Buffer.concat([t.subarray(e), this[p]]) : t.subarray(e));
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e)), i && this.once("finish", i), this[$] || (this[w] ? (t && (this[le] += t.length, this[w].write(t)), this[w].end()) : (this[ut] = true, (this.brotli === void 0 || this.zstd === void 0) && (t = t || Buffer.alloc(0)), t && this.write(t), this[Qe]())), this;
+  }
+};
+var mt = (s3) => {
+  let t = s3.length - 1, e = -1;
+  for (; t > -1 && s3.charAt(t) === "/"; ) e = t, t--;
+  return e === -1 ? s3 : s3.slice(0, e);
+};
+var vn = (s3) => {
+  let t = s3.onReadEntry;
+  s3.onReadEntry = t ? (e) => {
+    t(e), e.resume();
+  } : (e) => e.resume();
+};
+var Qi = (s3, t) => {
+  let e = new Map(t.map((o) => [mt(o), true])), i = s3.filter, r = 100, n = (o, h = "", a = 0) => {
+    if (a >= r) return e.set(o, false), false;
+    let l = h || kn(o).root || ".", c;
+    if (o === l) c = false;
+    else {
+      let d = e.get(o);
+      c = d !== void 0 ? d : n(Fn(o), l, a + 1);
+    }
+    return e.set(o, c), c;
+  };
+  s3.filter = i ? (o, h) => i(o, h) && n(mt(o)) : (o) => n(mt(o));
+};
+var Mn = (s3) => {
+  let t = new rt(s3), e = s3.file, i;
+  try {
+    i = Kt.openSync(e, "r");
+    let r = Kt.fstatSync(i), n = s3.maxReadSize || 16 * 1024 * 1024;
+    if (r.size < n) {
+      let o = Buffer.allocUnsafe(r.size), h = Kt.readSync(i, o, 0, r.size, 0);
+      t.end(h === o.byteLength ? o : o.subarray(0, h));
+    } else {
+      let o = 0, h = Buffer.allocUnsafe(n);
+      for (; o < r.size; ) {
+        let a = Kt.readSync(i, h, 0, n, o);
+        if (a === 0) break;
+        o += a, t.write(h.subarray(0, a));
+      }
+      t.end();
+    }
+  } finally {
+    if (typeof i == "number") try {
+      Kt.closeSync(i);
+    } catch {
+    }
+  }
+};
+var Bn = (s3, t) => {
+  let e = new rt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
+  return new Promise((o, h) => {
+    e.on("error", h), e.on("end", o), Kt.stat(r, (a, l) => {
+      if (a) h(a);
+      else {
+        let c = new _t(r, { readSize: i, size: l.size });
+        c.on("error", h), c.pipe(e);
+      }
+    });
+  });
+};
+var Ct = K(Mn, Bn, (s3) => new rt(s3), (s3) => new rt(s3), (s3, t) => {
+  t?.length && Qi(s3, t), s3.noResume || vn(s3);
+});
+var Ji = (s3, t, e) => (s3 &= 4095, e && (s3 = (s3 | 384) & -19), t && (s3 & 256 && (s3 |= 64), s3 & 32 && (s3 |= 8), s3 & 4 && (s3 |= 1)), s3);
+var { isAbsolute: zn, parse: qs } = Pn;
+var ce = (s3) => {
+  let t = "", e = qs(s3);
+  for (; zn(s3) || e.root; ) {
+    let i = s3.charAt(0) === "/" && s3.slice(0, 4) !== "//?/" ? "/" : e.root;
+    s3 = s3.slice(i.length), t += i, e = qs(s3);
+  }
+  return [t, s3];
+};
+var ei = ["|", "<", ">", "?", ":"];
+var ji = ei.map((s3) => String.fromCodePoint(61440 + Number(s3.codePointAt(0))));
+var Un = new Map(ei.map((s3, t) => [s3, ji[t]]));
+var Hn = new Map(ji.map((s3, t) => [s3, ei[t]]));
+var ts = (s3) => ei.reduce((t, e) => t.split(e).join(Un.get(e)), s3);
+var Qs = (s3) => ji.reduce((t, e) => t.split(e).join(Hn.get(e)), s3);
+var rr = (s3, t) => t ? (s3 = f(s3).replace(/^\.(\/|$)/, ""), mt(t) + "/" + s3) : f(s3);
+var Wn = 16 * 1024 * 1024;
+var tr = /* @__PURE__ */ Symbol("process");
+var er = /* @__PURE__ */ Symbol("file");
+var ir = /* @__PURE__ */ Symbol("directory");
+var is = /* @__PURE__ */ Symbol("symlink");
+var sr = /* @__PURE__ */ Symbol("hardlink");
+var fe = /* @__PURE__ */ Symbol("header");
+var ii = /* @__PURE__ */ Symbol("read");
+var ss = /* @__PURE__ */ Symbol("lstat");
+var si = /* @__PURE__ */ Symbol("onlstat");
+var rs = /* @__PURE__ */ Symbol("onread");
+var ns = /* @__PURE__ */ Symbol("onreadlink");
+var os2 = /* @__PURE__ */ Symbol("openfile");
+var hs = /* @__PURE__ */ Symbol("onopenfile");
+var pt = /* @__PURE__ */ Symbol("close");
+var ri = /* @__PURE__ */ Symbol("mode");
+var as = /* @__PURE__ */ Symbol("awaitDrain");
+var es = /* @__PURE__ */ Symbol("ondrain");
+var q = /* @__PURE__ */ Symbol("prefix");
+var de = class extends A {
+  path;
+  portable;
+  myuid = process.getuid && process.getuid() || 0;
+  myuser = process.env.USER || "";
+  maxReadSize;
+  linkCache;
+  statCache;
+  preservePaths;
+  cwd;
+  strict;
+  mtime;
+  noPax;
+  noMtime;
+  prefix;
+  fd;
+  blockLen = 0;
+  blockRemain = 0;
+  buf;
+  pos = 0;
+  remain = 0;
+  length = 0;
+  offset = 0;
+  win32;
+  absolute;
+  header;
+  type;
+  linkpath;
+  stat;
+  onWriteEntry;
+  #t = false;
+  constructor(t, e = {}) {
+    let i = se(e);
+    super(), this.path = f(t), this.portable = !!i.portable, this.maxReadSize = i.maxReadSize || Wn, this.linkCache = i.linkCache || /* @__PURE__ */ new Map(), this.statCache = i.statCache || /* @__PURE__ */ new Map(), this.preservePaths = !!i.preservePaths, this.cwd = f(i.cwd || process.cwd()), this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.mtime = i.mtime, this.prefix = i.prefix ? f(i.prefix) : void 0, this.onWriteEntry = i.onWriteEntry, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
+    let r = false;
+    if (!this.preservePaths) {
+      let [o, h] = ce(this.path);
+      o && typeof h == "string" && (this.path = h, r = o);
+    }
+    this.win32 = !!i.win32 || process.platform === "win32", this.win32 && (this.path = Qs(this.path.replaceAll(/\\/g, "/")), t = t.replaceAll(/\\/g, "/")), this.absolute = f(i.absolute || js.resolve(this.cwd, t)), this.path === "" && (this.path = "./"), r && this.warn("TAR_ENTRY_INFO", `stripping ${r} from absolute path`, { entry: this, path: r + this.path });
+    let n = this.statCache.get(this.absolute);
+    n ? this[si](n) : this[ss]();
+  }
+  warn(t, e, i = {}) {
+    return Dt(this, t, e, i);
+  }
+  emit(t, ...e) {
+    return t === "error" && (this.#t = true), super.emit(t, ...e);
+  }
+  [ss]() {
+    X.lstat(this.absolute, (t, e) => {
+      if (t) return this.emit("error", t);
+      this[si](e);
+    });
+  }
+  [si](t) {
+    this.statCache.set(this.absolute, t), this.stat = t, t.isFile() || (t.size = 0), this.type = Gn(t), this.emit("stat", t), this[tr]();
+  }
+  [tr]() {
+    switch (this.type) {
+      case "File":
+        return this[er]();
+      case "Directory":
+        return this[ir]();
+      case "SymbolicLink":
+        return this[is]();
+      default:
+        return this.end();
+    }
+  }
+  [ri](t) {
+    return Ji(t, this.type === "Directory", this.portable);
+  }
+  [q](t) {
+    return rr(t, this.prefix);
+  }
+  [fe]() {
+    if (!this.stat) throw new Error("cannot write header before stat");
+    this.type === "Directory" && this.portable && (this.noMtime = true), this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this[ri](this.stat.mode), uid: this.portable ? void 0 : this.stat.uid, gid: this.portable ? void 0 : this.stat.gid, size: this.stat.size, mtime: this.noMtime ? void 0 : this.mtime || this.stat.mtime, type: this.type === "Unsupported" ? void 0 : this.type, uname: this.portable ? void 0 : this.stat.uid === this.myuid ? this.myuser : "", atime: this.portable ? void 0 : this.stat.atime, ctime: this.portable ? void 0 : this.stat.ctime }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.header.atime, ctime: this.portable ? void 0 : this.header.ctime, gid: this.portable ? void 0 : this.header.gid, mtime: this.noMtime ? void 0 : this.mtime || this.header.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.header.size, uid: this.portable ? void 0 : this.header.uid, uname: this.portable ? void 0 : this.header.uname, dev: this.portable ? void 0 : this.stat.dev, ino: this.portable ? void 0 : this.stat.ino, nlink: this.portable ? void 0 : this.stat.nlink }).encode());
+    let t = this.header?.block;
+    if (!t) throw new Error("failed to encode header");
+    super.write(t);
+  }
+  [ir]() {
+    if (!this.stat) throw new Error("cannot create directory entry without stat");
+    this.path.slice(-1) !== "/" && (this.path += "/"), this.stat.size = 0, this[fe](), this.end();
+  }
+  [is]() {
+    X.readlink(this.absolute, (t, e) => {
+      if (t) return this.emit("error", t);
+      this[ns](e);
+    });
+  }
+  [ns](t) {
+    this.linkpath = f(t), this[fe](), this.end();
+  }
+  [sr](t) {
+    if (!this.stat) throw new Error("cannot create link entry without stat");
+    this.type = "Link", this.linkpath = f(js.relative(this.cwd, t)), this.stat.size = 0, this[fe](), this.end();
+  }
+  [er]() {
+    if (!this.stat) throw new Error("cannot create file entry without stat");
+    if (this.stat.nlink > 1) {
+      let t = `${this.stat.dev}:${this.stat.ino}`, e = this.linkCache.get(t);
+      if (e?.indexOf(this.cwd) === 0) return this[sr](e);
+      this.linkCache.set(t, this.absolute);
+    }
+    if (this[fe](), this.stat.size === 0) return this.end();
+    this[os2]();
+  }
+  [os2]() {
+    X.open(this.absolute, "r", (t, e) => {
+      if (t) return this.emit("error", t);
+      this[hs](e);
+    });
+  }
+  [hs](t) {
+    if (this.fd = t, this.#t) return this[pt]();
+    if (!this.stat) throw new Error("should stat before calling onopenfile");
+    this.blockLen = 512 * Math.ceil(this.stat.size / 512), this.blockRemain = this.blockLen;
+    let e = Math.min(this.blockLen, this.maxReadSize);
+    this.buf = Buffer.allocUnsafe(e), this.offset = 0, this.pos = 0, this.remain = this.stat.size, this.length = this.buf.length, this[ii]();
+  }
+  [ii]() {
+    let { fd: t, buf: e, offset: i, length: r, pos: n } = this;
+    if (t === void 0 || e === void 0) throw new Error("cannot read file without first opening");
+    X.read(t, e, i, r, n, (o, h) => {
+      if (o) return this[pt](() => this.emit("error", o));
+      this[rs](h);
+    });
+  }
+  [pt](t = () => {
+  }) {
+    this.fd !== void 0 && X.close(this.fd, t);
+  }
+  [rs](t) {
+    if (t <= 0 && this.remain > 0) {
+      let r = Object.assign(new Error("encountered unexpected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
+      return this[pt](() => this.emit("error", r));
+    }
+    if (t > this.remain) {
+      let r = Object.assign(new Error("did not encounter expected EOF"), { path: this.absolute, syscall: "read", code: "EOF" });
+      return this[pt](() => this.emit("error", r));
+    }
+    if (!this.buf) throw new Error("should have created buffer prior to reading");
+    if (t === this.remain) for (let r = t; r < this.length && t < this.blockRemain; r++) this.buf[r + this.offset] = 0, t++, this.remain++;
+    let e = this.offset === 0 && t === this.buf.length ? this.buf : this.buf.subarray(this.offset, this.offset + t);
+    this.write(e) ? this[es]() : this[as](() => this[es]());
+  }
+  [as](t) {
+    this.once("drain", t);
+  }
+  write(t, e, i) {
+    if (typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8")), this.blockRemain < t.length) {
+      let r = Object.assign(new Error("writing more data than expected"), { path: this.absolute });
+      return this.emit("error", r);
+    }
+    return this.remain -= t.length, this.blockRemain -= t.length, this.pos += t.length, this.offset += t.length, super.write(t, null, i);
+  }
+  [es]() {
+    if (!this.remain) return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), this[pt]((t) => t ? this.emit("error", t) : this.end());
+    if (!this.buf) throw new Error("buffer lost somehow in ONDRAIN");
+    this.offset >= this.length && (this.buf = Buffer.allocUnsafe(Math.min(this.blockRemain, this.buf.length)), this.offset = 0), this.length = this.buf.length - this.offset, this[ii]();
+  }
+};
+var ni = class extends de {
+  sync = true;
+  [ss]() {
+    this[si](X.lstatSync(this.absolute));
+  }
+  [is]() {
+    this[ns](X.readlinkSync(this.absolute));
+  }
+  [os2]() {
+    this[hs](X.openSync(this.absolute, "r"));
+  }
+  [ii]() {
+    let t = true;
+    try {
+      let { fd: e, buf: i, offset: r, length: n, pos: o } = this;
+      if (e === void 0 || i === void 0) throw new Error("fd and buf must be set in READ method");
+      let h = X.readSync(e, i, r, n, o);
+      this[rs](h), t = false;
+    } finally {
+      if (t) try {
+        this[pt](() => {
+        });
+      } catch {
+      }
+    }
+  }
+  [as](t) {
+    t();
+  }
+  [pt](t = () => {
+  }) {
+    this.fd !== void 0 && X.closeSync(this.fd), t();
+  }
+};
+var oi = class extends A {
+  blockLen = 0;
+  blockRemain = 0;
+  buf = 0;
+  pos = 0;
+  remain = 0;
+  length = 0;
+  preservePaths;
+  portable;
+  strict;
+  noPax;
+  noMtime;
+  readEntry;
+  type;
+  prefix;
+  path;
+  mode;
+  uid;
+  gid;
+  uname;
+  gname;
+  header;
+  mtime;
+  atime;
+  ctime;
+  linkpath;
+  size;
+  onWriteEntry;
+  warn(t, e, i = {}) {
+    return Dt(this, t, e, i);
+  }
+  constructor(t, e = {}) {
+    let i = se(e);
+    super(), this.preservePaths = !!i.preservePaths, this.portable = !!i.portable, this.strict = !!i.strict, this.noPax = !!i.noPax, this.noMtime = !!i.noMtime, this.onWriteEntry = i.onWriteEntry, this.readEntry = t;
+    let { type: r } = t;
+    if (r === "Unsupported") throw new Error("writing entry that should be ignored");
+    this.type = r, this.type === "Directory" && this.portable && (this.noMtime = true), this.prefix = i.prefix, this.path = f(t.path), this.mode = t.mode !== void 0 ? this[ri](t.mode) : void 0, this.uid = this.portable ? void 0 : t.uid, this.gid = this.portable ? void 0 : t.gid, this.uname = this.portable ? void 0 : t.uname, this.gname = this.portable ? void 0 : t.gname, this.size = t.size, this.mtime = this.noMtime ? void 0 : i.mtime || t.mtime, this.atime = this.portable ? void 0 : t.atime, this.ctime = this.portable ? void 0 : t.ctime, this.linkpath = t.linkpath !== void 0 ? f(t.linkpath) : void 0, typeof i.onwarn == "function" && this.on("warn", i.onwarn);
+    let n = false;
+    if (!this.preservePaths) {
+      let [h, a] = ce(this.path);
+      h && typeof a == "string" && (this.path = a, n = h);
+    }
+    this.remain = t.size, this.blockRemain = t.startBlockSize, this.onWriteEntry?.(this), this.header = new F({ path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, mode: this.mode, uid: this.portable ? void 0 : this.uid, gid: this.portable ? void 0 : this.gid, size: this.size, mtime: this.noMtime ? void 0 : this.mtime, type: this.type, uname: this.portable ? void 0 : this.uname, atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime }), n && this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute path`, { entry: this, path: n + this.path }), this.header.encode() && !this.noPax && super.write(new ft({ atime: this.portable ? void 0 : this.atime, ctime: this.portable ? void 0 : this.ctime, gid: this.portable ? void 0 : this.gid, mtime: this.noMtime ? void 0 : this.mtime, path: this[q](this.path), linkpath: this.type === "Link" && this.linkpath !== void 0 ? this[q](this.linkpath) : this.linkpath, size: this.size, uid: this.portable ? void 0 : this.uid, uname: this.portable ? void 0 : this.uname, dev: this.portable ? void 0 : this.readEntry.dev, ino: this.portable ? void 0 : this.readEntry.ino, nlink: this.portable ? void 0 : this.readEntry.nlink }).encode());
+    let o = this.header?.block;
+    if (!o) throw new Error("failed to encode header");
+    super.write(o), t.pipe(this);
+  }
+  [q](t) {
+    return rr(t, this.prefix);
+  }
+  [ri](t) {
+    return Ji(t, this.type === "Directory", this.portable);
+  }
+  write(t, e, i) {
+    typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, typeof e == "string" ? e : "utf8"));
+    let r = t.length;
+    if (r > this.blockRemain) throw new Error("writing more to entry than is appropriate");
+    return this.blockRemain -= r, super.write(t, i);
+  }
+  end(t, e, i) {
+    return this.blockRemain && super.write(Buffer.alloc(this.blockRemain)), typeof t == "function" && (i = t, e = void 0, t = void 0), typeof e == "function" && (i = e, e = void 0), typeof t == "string" && (t = Buffer.from(t, e ?? "utf8")), i && this.once("finish", i), t ? super.end(t, i) : super.end(i), this;
+  }
+};
+var Gn = (s3) => s3.isFile() ? "File" : s3.isDirectory() ? "Directory" : s3.isSymbolicLink() ? "SymbolicLink" : "Unsupported";
+var hi = class s2 {
+  tail;
+  head;
+  length = 0;
+  static create(t = []) {
+    return new s2(t);
+  }
+  constructor(t = []) {
+    for (let e of t) this.push(e);
+  }
+  *[Symbol.iterator]() {
+    for (let t = this.head; t; t = t.next) yield t.value;
+  }
+  removeNode(t) {
+    if (t.list !== this) throw new Error("removing node which does not belong to this list");
+    let e = t.next, i = t.prev;
+    return e && (e.prev = i), i && (i.next = e), t === this.head && (this.head = e), t === this.tail && (this.tail = i), this.length--, t.next = void 0, t.prev = void 0, t.list = void 0, e;
+  }
+  unshiftNode(t) {
+    if (t === this.head) return;
+    t.list && t.list.removeNode(t);
+    let e = this.head;
+    t.list = this, t.next = e, e && (e.prev = t), this.head = t, this.tail || (this.tail = t), this.length++;
+  }
+  pushNode(t) {
+    if (t === this.tail) return;
+    t.list && t.list.removeNode(t);
+    let e = this.tail;
+    t.list = this, t.prev = e, e && (e.next = t), this.tail = t, this.head || (this.head = t), this.length++;
+  }
+  push(...t) {
+    for (let e = 0, i = t.length; e < i; e++) Yn(this, t[e]);
+    return this.length;
+  }
+  unshift(...t) {
+    for (var e = 0, i = t.length; e < i; e++) Kn(this, t[e]);
+    return this.length;
+  }
+  pop() {
+    if (!this.tail) return;
+    let t = this.tail.value, e = this.tail;
+    return this.tail = this.tail.prev, this.tail ? this.tail.next = void 0 : this.head = void 0, e.list = void 0, this.length--, t;
+  }
+  shift() {
+    if (!this.head) return;
+    let t = this.head.value, e = this.head;
+    return this.head = this.head.next, this.head ? this.head.prev = void 0 : this.tail = void 0, e.list = void 0, this.length--, t;
+  }
+  forEach(t, e) {
+    e = e || this;
+    for (let i = this.head, r = 0; i; r++) t.call(e, i.value, r, this), i = i.next;
+  }
+  forEachReverse(t, e) {
+    e = e || this;
+    for (let i = this.tail, r = this.length - 1; i; r--) t.call(e, i.value, r, this), i = i.prev;
+  }
+  get(t) {
+    let e = 0, i = this.head;
+    for (; i && e < t; e++) i = i.next;
+    if (e === t && i) return i.value;
+  }
+  getReverse(t) {
+    let e = 0, i = this.tail;
+    for (; i && e < t; e++) i = i.prev;
+    if (e === t && i) return i.value;
+  }
+  map(t, e) {
+    e = e || this;
+    let i = new s2();
+    for (let r = this.head; r; ) i.push(t.call(e, r.value, this)), r = r.next;
+    return i;
+  }
+  mapReverse(t, e) {
+    e = e || this;
+    var i = new s2();
+    for (let r = this.tail; r; ) i.push(t.call(e, r.value, this)), r = r.prev;
+    return i;
+  }
+  reduce(t, e) {
+    let i, r = this.head;
+    if (arguments.length > 1) i = e;
+    else if (this.head) r = this.head.next, i = this.head.value;
+    else throw new TypeError("Reduce of empty list with no initial value");
+    for (var n = 0; r; n++) i = t(i, r.value, n), r = r.next;
+    return i;
+  }
+  reduceReverse(t, e) {
+    let i, r = this.tail;
+    if (arguments.length > 1) i = e;
+    else if (this.tail) r = this.tail.prev, i = this.tail.value;
+    else throw new TypeError("Reduce of empty list with no initial value");
+    for (let n = this.length - 1; r; n--) i = t(i, r.value, n), r = r.prev;
+    return i;
+  }
+  toArray() {
+    let t = new Array(this.length);
+    for (let e = 0, i = this.head; i; e++) t[e] = i.value, i = i.next;
+    return t;
+  }
+  toArrayReverse() {
+    let t = new Array(this.length);
+    for (let e = 0, i = this.tail; i; e++) t[e] = i.value, i = i.prev;
+    return t;
+  }
+  slice(t = 0, e = this.length) {
+    e < 0 && (e += this.length), t < 0 && (t += this.length);
+    let i = new s2();
+    if (e < t || e < 0) return i;
+    t < 0 && (t = 0), e > this.length && (e = this.length);
+    let r = this.head, n = 0;
+    for (n = 0; r && n < t; n++) r = r.next;
+    for (; r && n < e; n++, r = r.next) i.push(r.value);
+    return i;
+  }
+  sliceReverse(t = 0, e = this.length) {
+    e < 0 && (e += this.length), t < 0 && (t += this.length);
+    let i = new s2();
+    if (e < t || e < 0) return i;
+    t < 0 && (t = 0), e > this.length && (e = this.length);
+    let r = this.length, n = this.tail;
+    for (; n && r > e; r--) n = n.prev;
+    for (; n && r > t; r--, n = n.prev) i.push(n.value);
+    return i;
+  }
+  splice(t, e = 0, ...i) {
+    t > this.length && (t = this.length - 1), t < 0 && (t = this.length + t);
+    let r = this.head;
+    for (let o = 0; r && o < t; o++) r = r.next;
+    let n = [];
+    for (let o = 0; r && o < e; o++) n.push(r.value), r = this.removeNode(r);
+    r ? r !== this.tail && (r = r.prev) : r = this.tail;
+    for (let o of i) r = Zn(this, r, o);
+    return n;
+  }
+  reverse() {
+    let t = this.head, e = this.tail;
+    for (let i = t; i; i = i.prev) {
+      let r = i.prev;
+      i.prev = i.next, i.next = r;
+    }
+    return this.head = e, this.tail = t, this;
+  }
+};
+function Zn(s3, t, e) {
+  let i = t, r = t ? t.next : s3.head, n = new ue(e, i, r, s3);
+  return n.next === void 0 && (s3.tail = n), n.prev === void 0 && (s3.head = n), s3.length++, n;
+}
+function Yn(s3, t) {
+  s3.tail = new ue(t, s3.tail, void 0, s3), s3.head || (s3.head = s3.tail), s3.length++;
+}
+function Kn(s3, t) {
+  s3.head = new ue(t, void 0, s3.head, s3), s3.tail || (s3.tail = s3.head), s3.length++;
+}
+var ue = class {
+  list;
+  next;
+  prev;
+  value;
+  constructor(t, e, i, r) {
+    this.list = r, this.value = t, e ? (e.next = this, this.prev = e) : this.prev = void 0, i ? (i.prev = this, this.next = i) : this.next = void 0;
+  }
+};
+var pi = class {
+  path;
+  absolute;
+  entry;
+  stat;
+  readdir;
+  pending = false;
+  pendingLink = false;
+  ignore = false;
+  piped = false;
+  constructor(t, e) {
+    this.path = t || "./", this.absolute = e;
+  }
+};
+var nr = Buffer.alloc(1024);
+var li = /* @__PURE__ */ Symbol("onStat");
+var me = /* @__PURE__ */ Symbol("ended");
+var W = /* @__PURE__ */ Symbol("queue");
+var pe = /* @__PURE__ */ Symbol("pendingLinks");
+var Et = /* @__PURE__ */ Symbol("current");
+var Ft = /* @__PURE__ */ Symbol("process");
+var Ee = /* @__PURE__ */ Symbol("processing");
+var ai = /* @__PURE__ */ Symbol("processJob");
+var G = /* @__PURE__ */ Symbol("jobs");
+var ls = /* @__PURE__ */ Symbol("jobDone");
+var ci = /* @__PURE__ */ Symbol("addFSEntry");
+var or2 = /* @__PURE__ */ Symbol("addTarEntry");
+var ds = /* @__PURE__ */ Symbol("stat");
+var us = /* @__PURE__ */ Symbol("readdir");
+var fi = /* @__PURE__ */ Symbol("onreaddir");
+var di = /* @__PURE__ */ Symbol("pipe");
+var hr = /* @__PURE__ */ Symbol("entry");
+var cs = /* @__PURE__ */ Symbol("entryOpt");
+var ui = /* @__PURE__ */ Symbol("writeEntryClass");
+var lr = /* @__PURE__ */ Symbol("write");
+var fs = /* @__PURE__ */ Symbol("ondrain");
+var wt = class extends A {
+  sync = false;
+  opt;
+  cwd;
+  maxReadSize;
+  preservePaths;
+  strict;
+  noPax;
+  prefix;
+  linkCache;
+  statCache;
+  file;
+  portable;
+  zip;
+  readdirCache;
+  noDirRecurse;
+  follow;
+  noMtime;
+  mtime;
+  filter;
+  jobs;
+  [ui];
+  onWriteEntry;
+  [W];
+  [pe] = /* @__PURE__ */ new Map();
+  [G] = 0;
+  [Ee] = false;
+  [me] = false;
+  constructor(t = {}) {
+    if (super(), this.opt = t, this.file = t.file || "", this.cwd = t.cwd || process.cwd(), this.maxReadSize = t.maxReadSize, this.preservePaths = !!t.preservePaths, this.strict = !!t.strict, this.noPax = !!t.noPax, this.prefix = f(t.prefix || ""), this.linkCache = t.linkCache || /* @__PURE__ */ new Map(), this.statCache = t.statCache || /* @__PURE__ */ new Map(), this.readdirCache = t.readdirCache || /* @__PURE__ */ new Map(), this.onWriteEntry = t.onWriteEntry, this[ui] = de, typeof t.onwarn == "function" && this.on("warn", t.onwarn), this.portable = !!t.portable, t.gzip || t.brotli || t.zstd) {
+      if ((t.gzip ? 1 : 0) + (t.brotli ? 1 : 0) + (t.zstd ? 1 : 0) > 1) throw new TypeError("gzip, brotli, zstd are mutually exclusive");
+      if (t.gzip && (typeof t.gzip != "object" && (t.gzip = {}), this.portable && (t.gzip.portable = true), this.zip = new ze(t.gzip)), t.brotli && (typeof t.brotli != "object" && (t.brotli = {}), this.zip = new We(t.brotli)), t.zstd && (typeof t.zstd != "object" && (t.zstd = {}), this.zip = new Ye(t.zstd)), !this.zip) throw new Error("impossible");
+      let e = this.zip;
+      e.on("data", (i) => super.write(i)), e.on("end", () => super.end()), e.on("drain", () => this[fs]()), this.on("resume", () => e.resume());
+    } else this.on("drain", this[fs]);
+    this.noDirRecurse = !!t.noDirRecurse, this.follow = !!t.follow, this.noMtime = !!t.noMtime, t.mtime && (this.mtime = t.mtime), this.filter = typeof t.filter == "function" ? t.filter : () => true, this[W] = new hi(), this[G] = 0, this.jobs = Number(t.jobs) || 4, this[Ee] = false, this[me] = false;
+  }
+  [lr](t) {
+    return super.write(t);
+  }
+  add(t) {
+    return this.write(t), this;
+  }
+  end(t, e, i) {
+    return typeof t == "function" && (i = t, t = void 0), typeof e == "function" && (i = e, e = void 0), t && this.add(t), this[me] = true, this[Ft](), i && i(), this;
+  }
+  write(t) {
+    if (this[me]) throw new Error("write after end");
+    return typeof t == "string" ? this[ci](t) : this[or2](t), this.flowing;
+  }
+  [or2](t) {
+    let e = f(ar.resolve(this.cwd, t.path));
+    if (!this.filter(t.path, t)) t.resume();
+    else {
+      let i = new pi(t.path, e);
+      i.entry = new oi(t, this[cs](i)), i.entry.on("end", () => this[ls](i)), this[G] += 1, this[W].push(i);
+    }
+    this[Ft]();
+  }
+  [ci](t) {
+    let e = f(ar.resolve(this.cwd, t));
+    this[W].push(new pi(t, e)), this[Ft]();
+  }
+  [ds](t) {
+    t.pending = true, this[G] += 1;
+    let e = this.follow ? "stat" : "lstat";
+    mi[e](t.absolute, (i, r) => {
+      t.pending = false, this[G] -= 1, i ? this.emit("error", i) : this[li](t, r);
+    });
+  }
+  [li](t, e) {
+    if (this.statCache.set(t.absolute, e), t.stat = e, !this.filter(t.path, e)) t.ignore = true;
+    else if (e.isFile() && e.nlink > 1 && !this.linkCache.get(`${e.dev}:${e.ino}`) && !this.sync) if (t === this[Et]) this[ai](t);
+    else {
+      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
+      r ? r.push(t) : this[pe].set(i, [t]), t.pendingLink = true, t.pending = true;
+    }
+    this[Ft]();
+  }
+  [us](t) {
+    t.pending = true, this[G] += 1, mi.readdir(t.absolute, (e, i) => {
+      if (t.pending = false, this[G] -= 1, e) return this.emit("error", e);
+      this[fi](t, i);
+    });
+  }
+  [fi](t, e) {
+    this.readdirCache.set(t.absolute, e), t.readdir = e, this[Ft]();
+  }
+  [Ft]() {
+    if (!this[Ee]) {
+      this[Ee] = true;
+      for (let t = this[W].head; t && this[G] < this.jobs; t = t.next) if (this[ai](t.value), t.value.ignore) {
+        let e = t.next;
+        this[W].removeNode(t), t.next = e;
+      }
+      this[Ee] = false, this[me] && this[W].length === 0 && this[G] === 0 && (this.zip ? this.zip.end(nr) : (super.write(nr), super.end()));
+    }
+  }
+  get [Et]() {
+    return this[W] && this[W].head && this[W].head.value;
+  }
+  [ls](t) {
+    this[W].shift(), this[G] -= 1;
+    let { stat: e } = t;
+    if (e && e.isFile() && e.nlink > 1) {
+      let i = `${e.dev}:${e.ino}`, r = this[pe].get(i);
+      if (r) {
+        this[pe].delete(i);
+        for (let n of r) n.pending = false, this[ai](n);
+      }
+    }
+    this[Ft]();
+  }
+  [ai](t) {
+    if (t.pending && t.pendingLink && t === this[Et] && (t.pending = false, t.pendingLink = false), !t.pending) {
+      if (t.entry) {
+        t === this[Et] && !t.piped && this[di](t);
+        return;
+      }
+      if (!t.stat) {
+        let e = this.statCache.get(t.absolute);
+        e ? this[li](t, e) : this[ds](t);
+      }
+      if (t.stat && !t.ignore) {
+        if (!this.noDirRecurse && t.stat.isDirectory() && !t.readdir) {
+          let e = this.readdirCache.get(t.absolute);
+          if (e ? this[fi](t, e) : this[us](t), !t.readdir) return;
+        }
+        if (t.entry = this[hr](t), !t.entry) {
+          t.ignore = true;
+          return;
+        }
+        t === this[Et] && !t.piped && this[di](t);
+      }
+    }
+  }
+  [cs](t) {
+    return { onwarn: (e, i, r) => this.warn(e, i, r), noPax: this.noPax, cwd: this.cwd, absolute: t.absolute, preservePaths: this.preservePaths, maxReadSize: this.maxReadSize, strict: this.strict, portable: this.portable, linkCache: this.linkCache, statCache: this.statCache, noMtime: this.noMtime, mtime: this.mtime, prefix: this.prefix, onWriteEntry: this.onWriteEntry };
+  }
+  [hr](t) {
+    this[G] += 1;
+    try {
+      return new this[ui](t.path, this[cs](t)).on("end", () => this[ls](t)).on("error", (i) => this.emit("error", i));
+    } catch (e) {
+      this.emit("error", e);
+    }
+  }
+  [fs]() {
+    this[Et] && this[Et].entry && this[Et].entry.resume();
+  }
+  [di](t) {
+    t.piped = true, t.readdir && t.readdir.forEach((r) => {
+      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
+      this[ci](o + r);
+    });
+    let e = t.entry, i = this.zip;
+    if (!e) throw new Error("cannot pipe without source");
+    i ? e.on("data", (r) => {
+      i.write(r) || e.pause();
+    }) : e.on("data", (r) => {
+      super.write(r) || e.pause();
+    });
+  }
+  pause() {
+    return this.zip && this.zip.pause(), super.pause();
+  }
+  warn(t, e, i = {}) {
+    Dt(this, t, e, i);
+  }
+};
+var kt = class extends wt {
+  sync = true;
+  constructor(t) {
+    super(t), this[ui] = ni;
+  }
+  pause() {
+  }
+  resume() {
+  }
+  [ds](t) {
+    let e = this.follow ? "statSync" : "lstatSync";
+    this[li](t, mi[e](t.absolute));
+  }
+  [us](t) {
+    this[fi](t, mi.readdirSync(t.absolute));
+  }
+  [di](t) {
+    let e = t.entry, i = this.zip;
+    if (t.readdir && t.readdir.forEach((r) => {
+      let n = t.path, o = n === "./" ? "" : n.replace(/\/*$/, "/");
+      this[ci](o + r);
+    }), !e) throw new Error("Cannot pipe without source");
+    i ? e.on("data", (r) => {
+      i.write(r);
+    }) : e.on("data", (r) => {
+      super[lr](r);
+    });
+  }
+};
+var Vn = (s3, t) => {
+  let e = new kt(s3), i = new Wt(s3.file, { mode: s3.mode || 438 });
+  e.pipe(i), fr(e, t);
+};
+var $n = (s3, t) => {
+  let e = new wt(s3), i = new et(s3.file, { mode: s3.mode || 438 });
+  e.pipe(i);
+  let r = new Promise((n, o) => {
+    i.on("error", o), i.on("close", n), e.on("error", o);
+  });
+  return dr(e, t).catch((n) => e.emit("error", n)), r;
+};
+var fr = (s3, t) => {
+  t.forEach((e) => {
+    e.charAt(0) === "@" ? Ct({ file: cr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  }), s3.end();
+};
+var dr = async (s3, t) => {
+  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: cr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => {
+    s3.add(i);
+  } }) : s3.add(e);
+  s3.end();
+};
+var Xn = (s3, t) => {
+  let e = new kt(s3);
+  return fr(e, t), e;
+};
+var qn = (s3, t) => {
+  let e = new wt(s3);
+  return dr(e, t).catch((i) => e.emit("error", i)), e;
+};
+var Qn = K(Vn, $n, Xn, qn, (s3, t) => {
+  if (!t?.length) throw new TypeError("no paths specified to add to archive");
+});
+var Jn = process.env.__FAKE_PLATFORM__ || process.platform;
+var Er = Jn === "win32";
+var { O_CREAT: wr, O_NOFOLLOW: ur, O_TRUNC: Sr, O_WRONLY: yr } = pr.constants;
+var Rr = Number(process.env.__FAKE_FS_O_FILENAME__) || pr.constants.UV_FS_O_FILEMAP || 0;
+var jn = Er && !!Rr;
+var to = 512 * 1024;
+var eo = Rr | Sr | wr | yr;
+var mr = !Er && typeof ur == "number" ? ur | Sr | wr | yr : null;
+var ms = mr !== null ? () => mr : jn ? (s3) => s3 < to ? eo : "w" : () => "w";
+var ps = (s3, t, e) => {
+  try {
+    return wi.lchownSync(s3, t, e);
+  } catch (i) {
+    if (i?.code !== "ENOENT") throw i;
+  }
+};
+var Ei = (s3, t, e, i) => {
+  wi.lchown(s3, t, e, (r) => {
+    i(r && r?.code !== "ENOENT" ? r : null);
+  });
+};
+var io = (s3, t, e, i, r) => {
+  if (t.isDirectory()) Es(we.resolve(s3, t.name), e, i, (n) => {
+    if (n) return r(n);
+    let o = we.resolve(s3, t.name);
+    Ei(o, e, i, r);
+  });
+  else {
+    let n = we.resolve(s3, t.name);
+    Ei(n, e, i, r);
+  }
+};
+var Es = (s3, t, e, i) => {
+  wi.readdir(s3, { withFileTypes: true }, (r, n) => {
+    if (r) {
+      if (r.code === "ENOENT") return i();
+      if (r.code !== "ENOTDIR" && r.code !== "ENOTSUP") return i(r);
+    }
+    if (r || !n.length) return Ei(s3, t, e, i);
+    let o = n.length, h = null, a = (l) => {
+      if (!h) {
+        if (l) return i(h = l);
+        if (--o === 0) return Ei(s3, t, e, i);
+      }
+    };
+    for (let l of n) io(s3, l, t, e, a);
+  });
+};
+var so = (s3, t, e, i) => {
+  t.isDirectory() && ws(we.resolve(s3, t.name), e, i), ps(we.resolve(s3, t.name), e, i);
+};
+var ws = (s3, t, e) => {
+  let i;
+  try {
+    i = wi.readdirSync(s3, { withFileTypes: true });
+  } catch (r) {
+    let n = r;
+    if (n?.code === "ENOENT") return;
+    if (n?.code === "ENOTDIR" || n?.code === "ENOTSUP") return ps(s3, t, e);
+    throw n;
+  }
+  for (let r of i) so(s3, r, t, e);
+  return ps(s3, t, e);
+};
+var Se = class extends Error {
+  path;
+  code;
+  syscall = "chdir";
+  constructor(t, e) {
+    super(`${e}: Cannot cd into '${t}'`), this.path = t, this.code = e;
+  }
+  get name() {
+    return "CwdError";
+  }
+};
+var St = class extends Error {
+  path;
+  symlink;
+  syscall = "symlink";
+  code = "TAR_SYMLINK_ERROR";
+  constructor(t, e) {
+    super("TAR_SYMLINK_ERROR: Cannot extract through symbolic link"), this.symlink = t, this.path = e;
+  }
+  get name() {
+    return "SymlinkError";
+  }
+};
+var no = (s3, t) => {
+  k.stat(s3, (e, i) => {
+    (e || !i.isDirectory()) && (e = new Se(s3, e?.code || "ENOTDIR")), t(e);
+  });
+};
+var gr = (s3, t, e) => {
+  s3 = f(s3);
+  let i = t.umask ?? 18, r = t.mode | 448, n = (r & i) !== 0, o = t.uid, h = t.gid, a = typeof o == "number" && typeof h == "number" && (o !== t.processUid || h !== t.processGid), l = t.preserve, c = t.unlink, d = f(t.cwd), y = (E, x) => {
+    E ? e(E) : x && a ? Es(x, o, h, (Le) => y(Le)) : n ? k.chmod(s3, r, e) : e();
+  };
+  if (s3 === d) return no(s3, y);
+  if (l) return ro.mkdir(s3, { mode: r, recursive: true }).then((E) => y(null, E ?? void 0), y);
+  let D = f(Si.relative(d, s3)).split("/");
+  Ss(d, D, r, c, d, void 0, y);
+};
+var Ss = (s3, t, e, i, r, n, o) => {
+  if (t.length === 0) return o(null, n);
+  let h = t.shift(), a = f(Si.resolve(s3 + "/" + h));
+  k.mkdir(a, e, br(a, t, e, i, r, n, o));
+};
+var br = (s3, t, e, i, r, n, o) => (h) => {
+  h ? k.lstat(s3, (a, l) => {
+    if (a) a.path = a.path && f(a.path), o(a);
+    else if (l.isDirectory()) Ss(s3, t, e, i, r, n, o);
+    else if (i) k.unlink(s3, (c) => {
+      if (c) return o(c);
+      k.mkdir(s3, e, br(s3, t, e, i, r, n, o));
+    });
+    else {
+      if (l.isSymbolicLink()) return o(new St(s3, s3 + "/" + t.join("/")));
+      o(h);
+    }
+  }) : (n = n || s3, Ss(s3, t, e, i, r, n, o));
+};
+var oo = (s3) => {
+  let t = false, e;
+  try {
+    t = k.statSync(s3).isDirectory();
+  } catch (i) {
+    e = i?.code;
+  } finally {
+    if (!t) throw new Se(s3, e ?? "ENOTDIR");
+  }
+};
+var _r = (s3, t) => {
+  s3 = f(s3);
+  let e = t.umask ?? 18, i = t.mode | 448, r = (i & e) !== 0, n = t.uid, o = t.gid, h = typeof n == "number" && typeof o == "number" && (n !== t.processUid || o !== t.processGid), a = t.preserve, l = t.unlink, c = f(t.cwd), d = (E) => {
+    E && h && ws(E, n, o), r && k.chmodSync(s3, i);
+  };
+  if (s3 === c) return oo(c), d();
+  if (a) return d(k.mkdirSync(s3, { mode: i, recursive: true }) ?? void 0);
+  let T = f(Si.relative(c, s3)).split("/"), D;
+  for (let E = T.shift(), x = c; E && (x += "/" + E); E = T.shift()) {
+    x = f(Si.resolve(x));
+    try {
+      k.mkdirSync(x, i), D = D || x;
+    } catch {
+      let Le = k.lstatSync(x);
+      if (Le.isDirectory()) continue;
+      if (l) {
+        k.unlinkSync(x), k.mkdirSync(x, i), D = D || x;
+        continue;
+      } else if (Le.isSymbolicLink()) return new St(x, x + "/" + T.join("/"));
+    }
+  }
+  return d(D);
+};
+var ys = /* @__PURE__ */ Object.create(null);
+var Or = 1e4;
+var Vt = /* @__PURE__ */ new Set();
+var Tr = (s3) => {
+  Vt.has(s3) ? Vt.delete(s3) : ys[s3] = s3.normalize("NFD").toLocaleLowerCase("en").toLocaleUpperCase("en"), Vt.add(s3);
+  let t = ys[s3], e = Vt.size - Or;
+  if (e > Or / 10) {
+    for (let i of Vt) if (Vt.delete(i), delete ys[i], --e <= 0) break;
+  }
+  return t;
+};
+var ho = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var ao = ho === "win32";
+var lo = (s3) => s3.split("/").slice(0, -1).reduce((e, i) => {
+  let r = e.at(-1);
+  return r !== void 0 && (i = xr(r, i)), e.push(i || "/"), e;
+}, []);
+var yi = class {
+  #t = /* @__PURE__ */ new Map();
+  #i = /* @__PURE__ */ new Map();
+  #s = /* @__PURE__ */ new Set();
+  reserve(t, e) {
+    t = ao ? ["win32 parallelization disabled"] : t.map((r) => mt(xr(Tr(r))));
+    let i = new Set(t.map((r) => lo(r)).reduce((r, n) => r.concat(n)));
+    this.#i.set(e, { dirs: i, paths: t });
+    for (let r of t) {
+      let n = this.#t.get(r);
+      n ? n.push(e) : this.#t.set(r, [e]);
+    }
+    for (let r of i) {
+      let n = this.#t.get(r);
+      if (!n) this.#t.set(r, [/* @__PURE__ */ new Set([e])]);
+      else {
+        let o = n.at(-1);
+        o instanceof Set ? o.add(e) : n.push(/* @__PURE__ */ new Set([e]));
+      }
+    }
+    return this.#r(e);
+  }
+  #n(t) {
+    let e = this.#i.get(t);
+    if (!e) throw new Error("function does not have any path reservations");
+    return { paths: e.paths.map((i) => this.#t.get(i)), dirs: [...e.dirs].map((i) => this.#t.get(i)) };
+  }
+  check(t) {
+    let { paths: e, dirs: i } = this.#n(t);
+    return e.every((r) => r && r[0] === t) && i.every((r) => r && r[0] instanceof Set && r[0].has(t));
+  }
+  #r(t) {
+    return this.#s.has(t) || !this.check(t) ? false : (this.#s.add(t), t(() => this.#e(t)), true);
+  }
+  #e(t) {
+    if (!this.#s.has(t)) return false;
+    let e = this.#i.get(t);
+    if (!e) throw new Error("invalid reservation");
+    let { paths: i, dirs: r } = e, n = /* @__PURE__ */ new Set();
+    for (let o of i) {
+      let h = this.#t.get(o);
+      if (!h || h?.[0] !== t) continue;
+      let a = h[1];
+      if (!a) {
+        this.#t.delete(o);
+        continue;
+      }
+      if (h.shift(), typeof a == "function") n.add(a);
+      else for (let l of a) n.add(l);
+    }
+    for (let o of r) {
+      let h = this.#t.get(o), a = h?.[0];
+      if (!(!h || !(a instanceof Set))) if (a.size === 1 && h.length === 1) {
+        this.#t.delete(o);
+        continue;
+      } else if (a.size === 1) {
+        h.shift();
+        let l = h[0];
+        typeof l == "function" && n.add(l);
+      } else a.delete(t);
+    }
+    return this.#s.delete(t), n.forEach((o) => this.#r(o)), true;
+  }
+};
+var Lr = () => process.umask();
+var Dr = /* @__PURE__ */ Symbol("onEntry");
+var _s = /* @__PURE__ */ Symbol("checkFs");
+var Nr = /* @__PURE__ */ Symbol("checkFs2");
+var Os = /* @__PURE__ */ Symbol("isReusable");
+var P = /* @__PURE__ */ Symbol("makeFs");
+var Ts = /* @__PURE__ */ Symbol("file");
+var xs = /* @__PURE__ */ Symbol("directory");
+var gi = /* @__PURE__ */ Symbol("link");
+var Ar = /* @__PURE__ */ Symbol("symlink");
+var Ir = /* @__PURE__ */ Symbol("hardlink");
+var Re = /* @__PURE__ */ Symbol("ensureNoSymlink");
+var Cr = /* @__PURE__ */ Symbol("unsupported");
+var Fr = /* @__PURE__ */ Symbol("checkPath");
+var Rs = /* @__PURE__ */ Symbol("stripAbsolutePath");
+var yt = /* @__PURE__ */ Symbol("mkdir");
+var O = /* @__PURE__ */ Symbol("onError");
+var Ri = /* @__PURE__ */ Symbol("pending");
+var kr = /* @__PURE__ */ Symbol("pend");
+var $t = /* @__PURE__ */ Symbol("unpend");
+var gs = /* @__PURE__ */ Symbol("ended");
+var bs = /* @__PURE__ */ Symbol("maybeClose");
+var Ls = /* @__PURE__ */ Symbol("skip");
+var ge = /* @__PURE__ */ Symbol("doChown");
+var be = /* @__PURE__ */ Symbol("uid");
+var _e = /* @__PURE__ */ Symbol("gid");
+var Oe = /* @__PURE__ */ Symbol("checkedCwd");
+var fo = process.env.TESTING_TAR_FAKE_PLATFORM || process.platform;
+var Te = fo === "win32";
+var uo = 1024;
+var mo = (s3, t) => {
+  if (!Te) return u.unlink(s3, t);
+  let e = s3 + ".DELETE." + Mr(16).toString("hex");
+  u.rename(s3, e, (i) => {
+    if (i) return t(i);
+    u.unlink(e, t);
+  });
+};
+var po = (s3) => {
+  if (!Te) return u.unlinkSync(s3);
+  let t = s3 + ".DELETE." + Mr(16).toString("hex");
+  u.renameSync(s3, t), u.unlinkSync(t);
+};
+var vr = (s3, t, e) => s3 !== void 0 && s3 === s3 >>> 0 ? s3 : t !== void 0 && t === t >>> 0 ? t : e;
+var Xt = class extends rt {
+  [gs] = false;
+  [Oe] = false;
+  [Ri] = 0;
+  reservations = new yi();
+  transform;
+  writable = true;
+  readable = false;
+  uid;
+  gid;
+  setOwner;
+  preserveOwner;
+  processGid;
+  processUid;
+  maxDepth;
+  forceChown;
+  win32;
+  newer;
+  keep;
+  noMtime;
+  preservePaths;
+  unlink;
+  cwd;
+  strip;
+  processUmask;
+  umask;
+  dmode;
+  fmode;
+  chmod;
+  constructor(t = {}) {
+    if (t.ondone = () => {
+      this[gs] = true, this[bs]();
+    }, super(t), this.transform = t.transform, this.chmod = !!t.chmod, typeof t.uid == "number" || typeof t.gid == "number") {
+      if (typeof t.uid != "number" || typeof t.gid != "number") throw new TypeError("cannot set owner without number uid and gid");
+      if (t.preserveOwner) throw new TypeError("cannot preserve owner in archive and also set owner explicitly");
+      this.uid = t.uid, this.gid = t.gid, this.setOwner = true;
+    } else this.uid = void 0, this.gid = void 0, this.setOwner = false;
+    this.preserveOwner = t.preserveOwner === void 0 && typeof t.uid != "number" ? process.getuid?.() === 0 : !!t.preserveOwner, this.processUid = (this.preserveOwner || this.setOwner) && process.getuid ? process.getuid() : void 0, this.processGid = (this.preserveOwner || this.setOwner) && process.getgid ? process.getgid() : void 0, this.maxDepth = typeof t.maxDepth == "number" ? t.maxDepth : uo, this.forceChown = t.forceChown === true, this.win32 = !!t.win32 || Te, this.newer = !!t.newer, this.keep = !!t.keep, this.noMtime = !!t.noMtime, this.preservePaths = !!t.preservePaths, this.unlink = !!t.unlink, this.cwd = f(R.resolve(t.cwd || process.cwd())), this.strip = Number(t.strip) || 0, this.processUmask = this.chmod ? typeof t.processUmask == "number" ? t.processUmask : Lr() : 0, this.umask = typeof t.umask == "number" ? t.umask : this.processUmask, this.dmode = t.dmode || 511 & ~this.umask, this.fmode = t.fmode || 438 & ~this.umask, this.on("entry", (e) => this[Dr](e));
+  }
+  warn(t, e, i = {}) {
+    return (t === "TAR_BAD_ARCHIVE" || t === "TAR_ABORT") && (i.recoverable = false), super.warn(t, e, i);
+  }
+  [bs]() {
+    this[gs] && this[Ri] === 0 && (this.emit("prefinish"), this.emit("finish"), this.emit("end"));
+  }
+  [Rs](t, e) {
+    let i = t[e], { type: r } = t;
+    if (!i || this.preservePaths) return true;
+    let [n, o] = ce(i), h = o.replaceAll(/\\/g, "/").split("/");
+    if (h.includes("..") || Te && /^[a-z]:\.\.$/i.test(h[0] ?? "")) {
+      if (e === "path" || r === "Link") return this.warn("TAR_ENTRY_ERROR", `${e} contains '..'`, { entry: t, [e]: i }), false;
+      let a = R.posix.dirname(t.path), l = R.posix.normalize(R.posix.join(a, h.join("/")));
+      if (l.startsWith("../") || l === "..") return this.warn("TAR_ENTRY_ERROR", `${e} escapes extraction directory`, { entry: t, [e]: i }), false;
+    }
+    return n && (t[e] = String(o), this.warn("TAR_ENTRY_INFO", `stripping ${n} from absolute ${e}`, { entry: t, [e]: i })), true;
+  }
+  [Fr](t) {
+    let e = f(t.path), i = e.split("/");
+    if (this.strip) {
+      if (i.length < this.strip) return false;
+      if (t.type === "Link") {
+        let r = f(String(t.linkpath)).split("/");
+        if (r.length >= this.strip) t.linkpath = r.slice(this.strip).join("/");
+        else return false;
+      }
+      i.splice(0, this.strip), t.path = i.join("/");
+    }
+    if (isFinite(this.maxDepth) && i.length > this.maxDepth) return this.warn("TAR_ENTRY_ERROR", "path excessively deep", { entry: t, path: e, depth: i.length, maxDepth: this.maxDepth }), false;
+    if (!this[Rs](t, "path") || !this[Rs](t, "linkpath")) return false;
+    if (t.absolute = R.isAbsolute(t.path) ? f(R.resolve(t.path)) : f(R.resolve(this.cwd, t.path)), !this.preservePaths && typeof t.absolute == "string" && t.absolute.indexOf(this.cwd + "/") !== 0 && t.absolute !== this.cwd) return this.warn("TAR_ENTRY_ERROR", "path escaped extraction target", { entry: t, path: f(t.path), resolvedPath: t.absolute, cwd: this.cwd }), false;
+    if (t.absolute === this.cwd && t.type !== "Directory" && t.type !== "GNUDumpDir") return false;
+    if (this.win32) {
+      let { root: r } = R.win32.parse(String(t.absolute));
+      t.absolute = r + ts(String(t.absolute).slice(r.length));
+      let { root: n } = R.win32.parse(t.path);
+      t.path = n + ts(t.path.slice(n.length));
+    }
+    return true;
+  }
+  [Dr](t) {
+    if (!this[Fr](t)) return t.resume();
+    switch (co.equal(typeof t.absolute, "string"), t.type) {
+      case "Directory":
+      case "GNUDumpDir":
+        t.mode && (t.mode = t.mode | 448);
+      case "File":
+      case "OldFile":
+      case "ContiguousFile":
+      case "Link":
+      case "SymbolicLink":
+        return this[_s](t);
+      default:
+        return this[Cr](t);
+    }
+  }
+  [O](t, e) {
+    t.name === "CwdError" ? this.emit("error", t) : (this.warn("TAR_ENTRY_ERROR", t, { entry: e }), this[$t](), e.resume());
+  }
+  [yt](t, e, i) {
+    gr(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e }, i);
+  }
+  [ge](t) {
+    return this.forceChown || this.preserveOwner && (typeof t.uid == "number" && t.uid !== this.processUid || typeof t.gid == "number" && t.gid !== this.processGid) || typeof this.uid == "number" && this.uid !== this.processUid || typeof this.gid == "number" && this.gid !== this.processGid;
+  }
+  [be](t) {
+    return vr(this.uid, t.uid, this.processUid);
+  }
+  [_e](t) {
+    return vr(this.gid, t.gid, this.processGid);
+  }
+  [Ts](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = new et(String(t.absolute), { flags: ms(t.size), mode: i, autoClose: false });
+    r.on("error", (a) => {
+      r.fd && u.close(r.fd, () => {
+      }), r.write = () => true, this[O](a, t), e();
+    });
+    let n = 1, o = (a) => {
+      if (a) {
+        r.fd && u.close(r.fd, () => {
+        }), this[O](a, t), e();
+        return;
+      }
+      --n === 0 && r.fd !== void 0 && u.close(r.fd, (l) => {
+        l ? this[O](l, t) : this[$t](), e();
+      });
+    };
+    r.on("finish", () => {
+      let a = String(t.absolute), l = r.fd;
+      if (typeof l == "number" && t.mtime && !this.noMtime) {
+        n++;
+        let c = t.atime || /* @__PURE__ */ new Date(), d = t.mtime;
+        u.futimes(l, c, d, (y) => y ? u.utimes(a, c, d, (T) => o(T && y)) : o());
+      }
+      if (typeof l == "number" && this[ge](t)) {
+        n++;
+        let c = this[be](t), d = this[_e](t);
+        typeof c == "number" && typeof d == "number" && u.fchown(l, c, d, (y) => y ? u.chown(a, c, d, (T) => o(T && y)) : o());
+      }
+      o();
+    });
+    let h = this.transform && this.transform(t) || t;
+    h !== t && (h.on("error", (a) => {
+      this[O](a, t), e();
+    }), t.pipe(h)), h.pipe(r);
+  }
+  [xs](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode;
+    this[yt](String(t.absolute), i, (r) => {
+      if (r) {
+        this[O](r, t), e();
+        return;
+      }
+      let n = 1, o = () => {
+        --n === 0 && (e(), this[$t](), t.resume());
+      };
+      t.mtime && !this.noMtime && (n++, u.utimes(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime, o)), this[ge](t) && (n++, u.chown(String(t.absolute), Number(this[be](t)), Number(this[_e](t)), o)), o();
+    });
+  }
+  [Cr](t) {
+    t.unsupported = true, this.warn("TAR_ENTRY_UNSUPPORTED", `unsupported entry type: ${t.type}`, { entry: t }), t.resume();
+  }
+  [Ar](t, e) {
+    let i = f(R.relative(this.cwd, R.resolve(R.dirname(String(t.absolute)), String(t.linkpath)))).split("/");
+    this[Re](t, this.cwd, i, () => this[gi](t, String(t.linkpath), "symlink", e), (r) => {
+      this[O](r, t), e();
+    });
+  }
+  [Ir](t, e) {
+    let i = f(R.resolve(this.cwd, String(t.linkpath))), r = f(String(t.linkpath)).split("/");
+    this[Re](t, this.cwd, r, () => this[gi](t, i, "link", e), (n) => {
+      this[O](n, t), e();
+    });
+  }
+  [Re](t, e, i, r, n) {
+    let o = i.shift();
+    if (this.preservePaths || o === void 0) return r();
+    let h = R.resolve(e, o);
+    u.lstat(h, (a, l) => {
+      if (a) return r();
+      if (l?.isSymbolicLink()) return n(new St(h, R.resolve(h, i.join("/"))));
+      this[Re](t, h, i, r, n);
+    });
+  }
+  [kr]() {
+    this[Ri]++;
+  }
+  [$t]() {
+    this[Ri]--, this[bs]();
+  }
+  [Ls](t) {
+    this[$t](), t.resume();
+  }
+  [Os](t, e) {
+    return t.type === "File" && !this.unlink && e.isFile() && e.nlink <= 1 && !Te;
+  }
+  [_s](t) {
+    this[kr]();
+    let e = [t.path];
+    t.linkpath && e.push(t.linkpath), this.reservations.reserve(e, (i) => this[Nr](t, i));
+  }
+  [Nr](t, e) {
+    let i = (h) => {
+      e(h);
+    }, r = () => {
+      this[yt](this.cwd, this.dmode, (h) => {
+        if (h) {
+          this[O](h, t), i();
+          return;
+        }
+        this[Oe] = true, n();
+      });
+    }, n = () => {
+      if (t.absolute !== this.cwd) {
+        let h = f(R.dirname(String(t.absolute)));
+        if (h !== this.cwd) return this[yt](h, this.dmode, (a) => {
+          if (a) {
+            this[O](a, t), i();
+            return;
+          }
+          o();
+        });
+      }
+      o();
+    }, o = () => {
+      u.lstat(String(t.absolute), (h, a) => {
+        if (a && (this.keep || this.newer && a.mtime > (t.mtime ?? a.mtime))) {
+          this[Ls](t), i();
+          return;
+        }
+        if (h || this[Os](t, a)) return this[P](null, t, i);
+        if (a.isDirectory()) {
+          if (t.type === "Directory") {
+            let l = this.chmod && t.mode && (a.mode & 4095) !== t.mode, c = (d) => this[P](d ?? null, t, i);
+            return l ? u.chmod(String(t.absolute), Number(t.mode), c) : c();
+          }
+          if (t.absolute !== this.cwd) return u.rmdir(String(t.absolute), (l) => this[P](l ?? null, t, i));
+        }
+        if (t.absolute === this.cwd) return this[P](null, t, i);
+        mo(String(t.absolute), (l) => this[P](l ?? null, t, i));
+      });
+    };
+    this[Oe] ? n() : r();
+  }
+  [P](t, e, i) {
+    if (t) {
+      this[O](t, e), i();
+      return;
+    }
+    switch (e.type) {
+      case "File":
+      case "OldFile":
+      case "ContiguousFile":
+        return this[Ts](e, i);
+      case "Link":
+        return this[Ir](e, i);
+      case "SymbolicLink":
+        return this[Ar](e, i);
+      case "Directory":
+      case "GNUDumpDir":
+        return this[xs](e, i);
+    }
+  }
+  [gi](t, e, i, r) {
+    u[i](e, String(t.absolute), (n) => {
+      n ? this[O](n, t) : (this[$t](), t.resume()), r();
+    });
+  }
+};
+var ye = (s3) => {
+  try {
+    return [null, s3()];
+  } catch (t) {
+    return [t, null];
+  }
+};
+var xe = class extends Xt {
+  sync = true;
+  [P](t, e) {
+    return super[P](t, e, () => {
+    });
+  }
+  [_s](t) {
+    if (!this[Oe]) {
+      let n = this[yt](this.cwd, this.dmode);
+      if (n) return this[O](n, t);
+      this[Oe] = true;
+    }
+    if (t.absolute !== this.cwd) {
+      let n = f(R.dirname(String(t.absolute)));
+      if (n !== this.cwd) {
+        let o = this[yt](n, this.dmode);
+        if (o) return this[O](o, t);
+      }
+    }
+    let [e, i] = ye(() => u.lstatSync(String(t.absolute)));
+    if (i && (this.keep || this.newer && i.mtime > (t.mtime ?? i.mtime))) return this[Ls](t);
+    if (e || this[Os](t, i)) return this[P](null, t);
+    if (i.isDirectory()) {
+      if (t.type === "Directory") {
+        let o = this.chmod && t.mode && (i.mode & 4095) !== t.mode, [h] = o ? ye(() => {
+          u.chmodSync(String(t.absolute), Number(t.mode));
+        }) : [];
+        return this[P](h, t);
+      }
+      let [n] = ye(() => u.rmdirSync(String(t.absolute)));
+      this[P](n, t);
+    }
+    let [r] = t.absolute === this.cwd ? [] : ye(() => po(String(t.absolute)));
+    this[P](r, t);
+  }
+  [Ts](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.fmode, r = (h) => {
+      let a;
+      try {
+        u.closeSync(n);
+      } catch (l) {
+        a = l;
+      }
+      (h || a) && this[O](h || a, t), e();
+    }, n;
+    try {
+      n = u.openSync(String(t.absolute), ms(t.size), i);
+    } catch (h) {
+      return r(h);
+    }
+    let o = this.transform && this.transform(t) || t;
+    o !== t && (o.on("error", (h) => this[O](h, t)), t.pipe(o)), o.on("data", (h) => {
+      try {
+        u.writeSync(n, h, 0, h.length);
+      } catch (a) {
+        r(a);
+      }
+    }), o.on("end", () => {
+      let h = null;
+      if (t.mtime && !this.noMtime) {
+        let a = t.atime || /* @__PURE__ */ new Date(), l = t.mtime;
+        try {
+          u.futimesSync(n, a, l);
+        } catch (c) {
+          try {
+            u.utimesSync(String(t.absolute), a, l);
+          } catch {
+            h = c;
+          }
+        }
+      }
+      if (this[ge](t)) {
+        let a = this[be](t), l = this[_e](t);
+        try {
+          u.fchownSync(n, Number(a), Number(l));
+        } catch (c) {
+          try {
+            u.chownSync(String(t.absolute), Number(a), Number(l));
+          } catch {
+            h = h || c;
+          }
+        }
+      }
+      r(h);
+    });
+  }
+  [xs](t, e) {
+    let i = typeof t.mode == "number" ? t.mode & 4095 : this.dmode, r = this[yt](String(t.absolute), i);
+    if (r) {
+      this[O](r, t), e();
+      return;
+    }
+    if (t.mtime && !this.noMtime) try {
+      u.utimesSync(String(t.absolute), t.atime || /* @__PURE__ */ new Date(), t.mtime);
+    } catch {
+    }
+    if (this[ge](t)) try {
+      u.chownSync(String(t.absolute), Number(this[be](t)), Number(this[_e](t)));
+    } catch {
+    }
+    e(), t.resume();
+  }
+  [yt](t, e) {
+    try {
+      return _r(f(t), { uid: this.uid, gid: this.gid, processUid: this.processUid, processGid: this.processGid, umask: this.processUmask, preserve: this.preservePaths, unlink: this.unlink, cwd: this.cwd, mode: e });
+    } catch (i) {
+      return i;
+    }
+  }
+  [Re](t, e, i, r, n) {
+    if (this.preservePaths || i.length === 0) return r();
+    let o = e;
+    for (let h of i) {
+      o = R.resolve(o, h);
+      let [a, l] = ye(() => u.lstatSync(o));
+      if (a) return r();
+      if (l.isSymbolicLink()) return n(new St(o, R.resolve(e, i.join("/"))));
+    }
+    r();
+  }
+  [gi](t, e, i, r) {
+    let n = `${i}Sync`;
+    try {
+      u[n](e, String(t.absolute)), r(), t.resume();
+    } catch (o) {
+      return this[O](o, t);
+    }
+  }
+};
+var Eo = (s3) => {
+  let t = new xe(s3), e = s3.file, i = Br.statSync(e), r = s3.maxReadSize || 16 * 1024 * 1024;
+  new Be(e, { readSize: r, size: i.size }).pipe(t);
+};
+var wo = (s3, t) => {
+  let e = new Xt(s3), i = s3.maxReadSize || 16 * 1024 * 1024, r = s3.file;
+  return new Promise((o, h) => {
+    e.on("error", h), e.on("close", o), Br.stat(r, (a, l) => {
+      if (a) h(a);
+      else {
+        let c = new _t(r, { readSize: i, size: l.size });
+        c.on("error", h), c.pipe(e);
+      }
+    });
+  });
+};
+var So = K(Eo, wo, (s3) => new xe(s3), (s3) => new Xt(s3), (s3, t) => {
+  t?.length && Qi(s3, t);
+});
+var yo = (s3, t) => {
+  let e = new kt(s3), i = true, r, n;
+  try {
+    try {
+      r = v.openSync(s3.file, "r+");
+    } catch (a) {
+      if (a?.code === "ENOENT") r = v.openSync(s3.file, "w+");
+      else throw a;
+    }
+    let o = v.fstatSync(r), h = Buffer.alloc(512);
+    t: for (n = 0; n < o.size; n += 512) {
+      for (let c = 0, d = 0; c < 512; c += d) {
+        if (d = v.readSync(r, h, c, h.length - c, n + c), n === 0 && h[0] === 31 && h[1] === 139) throw new Error("cannot append to compressed archives");
+        if (!d) break t;
+      }
+      let a = new F(h);
+      if (!a.cksumValid) break;
+      let l = 512 * Math.ceil((a.size || 0) / 512);
+      if (n + l + 512 > o.size) break;
+      n += l, s3.mtimeCache && a.mtime && s3.mtimeCache.set(String(a.path), a.mtime);
+    }
+    i = false, Ro(s3, e, n, r, t);
+  } finally {
+    if (i) try {
+      v.closeSync(r);
+    } catch {
+    }
+  }
+};
+var Ro = (s3, t, e, i, r) => {
+  let n = new Wt(s3.file, { fd: i, start: e });
+  t.pipe(n), bo(t, r);
+};
+var go = (s3, t) => {
+  t = Array.from(t);
+  let e = new wt(s3), i = (n, o, h) => {
+    let a = (T, D) => {
+      T ? v.close(n, (E) => h(T)) : h(null, D);
+    }, l = 0;
+    if (o === 0) return a(null, 0);
+    let c = 0, d = Buffer.alloc(512), y = (T, D) => {
+      if (T || D === void 0) return a(T);
+      if (c += D, c < 512 && D) return v.read(n, d, c, d.length - c, l + c, y);
+      if (l === 0 && d[0] === 31 && d[1] === 139) return a(new Error("cannot append to compressed archives"));
+      if (c < 512) return a(null, l);
+      let E = new F(d);
+      if (!E.cksumValid) return a(null, l);
+      let x = 512 * Math.ceil((E.size ?? 0) / 512);
+      if (l + x + 512 > o || (l += x + 512, l >= o)) return a(null, l);
+      s3.mtimeCache && E.mtime && s3.mtimeCache.set(String(E.path), E.mtime), c = 0, v.read(n, d, 0, 512, l, y);
+    };
+    v.read(n, d, 0, 512, l, y);
+  };
+  return new Promise((n, o) => {
+    e.on("error", o);
+    let h = "r+", a = (l, c) => {
+      if (l && l.code === "ENOENT" && h === "r+") return h = "w+", v.open(s3.file, h, a);
+      if (l || !c) return o(l);
+      v.fstat(c, (d, y) => {
+        if (d) return v.close(c, () => o(d));
+        i(c, y.size, (T, D) => {
+          if (T) return o(T);
+          let E = new et(s3.file, { fd: c, start: D });
+          e.pipe(E), E.on("error", o), E.on("close", n), _o(e, t);
+        });
+      });
+    };
+    v.open(s3.file, h, a);
+  });
+};
+var bo = (s3, t) => {
+  t.forEach((e) => {
+    e.charAt(0) === "@" ? Ct({ file: Pr.resolve(s3.cwd, e.slice(1)), sync: true, noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  }), s3.end();
+};
+var _o = async (s3, t) => {
+  for (let e of t) e.charAt(0) === "@" ? await Ct({ file: Pr.resolve(String(s3.cwd), e.slice(1)), noResume: true, onReadEntry: (i) => s3.add(i) }) : s3.add(e);
+  s3.end();
+};
+var vt = K(yo, go, () => {
+  throw new TypeError("file is required");
+}, () => {
+  throw new TypeError("file is required");
+}, (s3, t) => {
+  if (!Bs(s3)) throw new TypeError("file is required");
+  if (s3.gzip || s3.brotli || s3.zstd || s3.file.endsWith(".br") || s3.file.endsWith(".tbr")) throw new TypeError("cannot append to compressed archives");
+  if (!t?.length) throw new TypeError("no paths specified to add/replace");
+});
+var Oo = K(vt.syncFile, vt.asyncFile, vt.syncNoFile, vt.asyncNoFile, (s3, t = []) => {
+  vt.validate?.(s3, t), To(s3);
+});
+var To = (s3) => {
+  let t = s3.filter;
+  s3.mtimeCache || (s3.mtimeCache = /* @__PURE__ */ new Map()), s3.filter = t ? (e, i) => t(e, i) && !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0)) : (e, i) => !((s3.mtimeCache?.get(e) ?? i.mtime ?? 0) > (i.mtime ?? 0));
+};
+
+// src/runtime/extract.ts
+var NAPI_BINARIES = /^package\/bin\/napi-v\d+\/([^/]+)(?:\/([^/]+))?/;
+function keepEntry(entryPath, platform) {
+  const p2 = entryPath.replace(/^\.\//, "");
+  if (!p2.startsWith("package/")) return false;
+  const binary = NAPI_BINARIES.exec(p2);
+  if (!binary) return true;
+  return binary[1] === platform.platform && (binary[2] === void 0 || binary[2] === platform.arch);
+}
+async function extractPackage(tarball, destDir, platform) {
+  await mkdir(destDir, { recursive: true });
+  await So({
+    file: tarball,
+    cwd: destDir,
+    strip: 1,
+    filter: (entryPath) => keepEntry(entryPath, platform),
+    preserveOwner: false
+  });
+  const manifest = JSON.parse(await readFile2(`${destDir}/package.json`, "utf8"));
+  return { name: String(manifest.name), version: String(manifest.version) };
+}
+
+// src/runtime/lock.generated.ts
+var LOCKED_RUNTIME = {
+  packages: [
+    {
+      name: "onnxruntime-node",
+      version: "1.30.0",
+      integrity: "sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==",
+      tarball: "onnxruntime-node/-/onnxruntime-node-1.30.0.tgz"
+    },
+    {
+      name: "onnxruntime-common",
+      version: "1.30.0",
+      integrity: "sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==",
+      tarball: "onnxruntime-common/-/onnxruntime-common-1.30.0.tgz"
+    }
+  ],
+  platforms: ["darwin/arm64", "linux/arm64", "linux/x64", "win32/arm64", "win32/x64"]
+};
+
+// src/runtime/platform.ts
+init_errors();
+function currentHost() {
+  let glibc;
+  if (process.platform === "linux") {
+    const header = process.report?.getReport()?.header;
+    glibc = header?.glibcVersionRuntime;
+  }
+  return { platform: process.platform, arch: process.arch, glibc };
+}
+function resolvePlatform(host, shipped, version) {
+  const pair = `${host.platform}/${host.arch}`;
+  const list2 = shipped.join(", ");
+  if (!shipped.includes(pair)) {
+    throw new ConfigurationError(
+      `onnxruntime-node ${version} ships no binaries for ${pair}; it ships ${list2}`,
+      { subject: "onnxruntime", fix: `Run this step on one of: ${list2}` }
+    );
+  }
+  if (host.platform === "linux" && host.glibc === void 0) {
+    throw new ConfigurationError(
+      `onnxruntime-node ${version} ships glibc binaries for Linux, and this ${pair} host uses musl (e.g. Alpine)`,
+      { subject: "onnxruntime", fix: "Run this step on a glibc-based image (Debian, Ubuntu, …)" }
+    );
+  }
+  return { platform: host.platform, arch: host.arch, key: `${host.platform}-${host.arch}` };
+}
+
+// src/runtime/sources.ts
+import { createWriteStream } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+init_errors();
+
+// src/runtime/integrity.ts
+import { createHash as createHash3 } from "node:crypto";
+import { createReadStream } from "node:fs";
+var ALGORITHMS = ["sha512", "sha384", "sha256", "sha1"];
+function parseIntegrity(sri) {
+  const hashes = sri.trim().split(/\s+/).map((part) => {
+    const dash = part.indexOf("-");
+    const algorithm = part.slice(0, dash);
+    return { algorithm, digest: part.slice(dash + 1).replace(/\?.*$/, "") };
+  }).filter((h) => ALGORITHMS.includes(h.algorithm) && h.digest.length > 0).sort((a, b2) => ALGORITHMS.indexOf(a.algorithm) - ALGORITHMS.indexOf(b2.algorithm));
+  const best = hashes[0];
+  if (!best) throw new Error(`unsupported integrity string '${sri}' (expected sha512-<base64>)`);
+  return best;
+}
+function formatIntegrity(hash) {
+  return `${hash.algorithm}-${hash.digest}`;
+}
+function integrityHasher(algorithm) {
+  const hash = createHash3(algorithm);
+  return { hash, result: () => ({ algorithm, digest: hash.digest("base64") }) };
+}
+async function fileIntegrity(file, algorithm = "sha512") {
+  const { hash, result } = integrityHasher(algorithm);
+  for await (const chunk of createReadStream(file)) hash.update(chunk);
+  return result();
+}
+function sameIntegrity(a, b2) {
+  return a.algorithm === b2.algorithm && a.digest === b2.digest;
+}
+
+// src/runtime/lock.ts
+function packFileName(pkg) {
+  return `${pkg.name.replace(/^@/, "").replace("/", "-")}-${pkg.version}.tgz`;
+}
+
+// src/runtime/sources.ts
+var DEFAULT_REGISTRY = "https://registry.npmjs.org";
+var CERTIFICATE_ERRORS = /* @__PURE__ */ new Set([
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "CERT_HAS_EXPIRED",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+]);
+function describeSource(source) {
+  return source.kind === "tarballs" ? `local tarballs in ${source.dir}` : `registry ${source.url}`;
+}
+var RuntimeIntegrityError = class extends ConfigurationError {
+  constructor(pkg, origin, actual) {
+    super(
+      `${pkg.name}@${pkg.version} from ${origin} has integrity ${formatIntegrity(actual)}, but package-lock.json locks ${pkg.integrity}; refusing to install it`,
+      {
+        subject: "onnxruntime",
+        fix: "Point SLMOPS_NPM_REGISTRY at a faithful mirror of registry.npmjs.org, or remove the tarball"
+      }
+    );
+    this.name = "RuntimeIntegrityError";
+  }
+};
+async function obtainTarball(pkg, source, workDir, log2, unreachableFix) {
+  if (source.kind === "tarballs") return findLocalTarball(pkg, source.dir, log2);
+  const file = path.join(workDir, packFileName(pkg));
+  await downloadTarball(pkg, source.url, file, log2, unreachableFix, source.download);
+  return { file, integrityVerified: true, temporary: true };
+}
+async function findLocalTarball(pkg, dir, log2) {
+  let names;
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith(".tgz") || n.endsWith(".tar.gz"));
+  } catch (error) {
+    throw new ConfigurationError(`cannot read the folder ${dir}: ${error.message}`, {
+      subject: "SLMOPS_RUNTIME_TARBALLS",
+      fix: "Set it to a folder holding the tarballs of onnxruntime-node and onnxruntime-common (npm pack)",
+      cause: error
+    });
+  }
+  const conventional = packFileName(pkg);
+  const candidates2 = [...names].sort(
+    (a, b2) => Number(b2 === conventional) - Number(a === conventional) || a.localeCompare(b2)
+  );
+  const expected = parseIntegrity(pkg.integrity);
+  for (const name of candidates2) {
+    const file = path.join(dir, name);
+    if (sameIntegrity(await fileIntegrity(file, expected.algorithm), expected)) {
+      log2.info(`${pkg.name}@${pkg.version}: ${file} matches the integrity locked in package-lock.json`);
+      return { file, integrityVerified: true, temporary: false };
+    }
+  }
+  for (const name of candidates2) {
+    const file = path.join(dir, name);
+    const manifest = await readTarballManifest(file);
+    if (manifest?.name === pkg.name && manifest.version === pkg.version) {
+      log2.warning(
+        `${pkg.name}@${pkg.version}: using ${file} by its package.json; its bytes differ from the registry tarball locked in package-lock.json (${pkg.integrity}), so integrity was not checked against the lock`
+      );
+      return { file, integrityVerified: false, temporary: false };
+    }
+  }
+  throw new ConfigurationError(
+    `no tarball of ${pkg.name}@${pkg.version} in ${dir} (found: ${names.length > 0 ? names.join(", ") : "none"})`,
+    {
+      subject: "SLMOPS_RUNTIME_TARBALLS",
+      fix: `Add it on a connected machine with: npm pack ${pkg.name}@${pkg.version} --pack-destination ${dir}`
+    }
+  );
+}
+async function readTarballManifest(file) {
+  let text;
+  try {
+    await Ct({
+      file,
+      filter: (p2) => p2 === "package/package.json",
+      onReadEntry: (entry) => {
+        const chunks = [];
+        entry.on("data", (c) => chunks.push(c));
+        entry.on("end", () => {
+          text = Buffer.concat(chunks).toString("utf8");
+        });
+      }
+    });
+    return text === void 0 ? void 0 : JSON.parse(text);
+  } catch {
+    return void 0;
+  }
+}
+function tarballUrl(pkg, registry) {
+  return `${registry.replace(/\/+$/, "")}/${pkg.tarball}`;
+}
+var RetryableError = class extends Error {
+};
+async function downloadTarball(pkg, registry, file, log2, unreachableFix, options = {}) {
+  const url = tarballUrl(pkg, registry);
+  const attempts = options.attempts ?? 4;
+  const delay = options.retryDelayMs ?? ((n) => 1e3 * 2 ** (n - 1));
+  const expected = parseIntegrity(pkg.integrity);
+  let lastError;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      log2.info(`downloading ${url}${attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : ""}`);
+      const actual = await downloadOnce(url, file, expected, options);
+      if (!sameIntegrity(actual, expected)) throw new RuntimeIntegrityError(pkg, url, actual);
+      return;
+    } catch (error) {
+      await rm(file, { force: true });
+      if (!(error instanceof RetryableError)) throw error;
+      lastError = error;
+      log2.debug(`download of ${url} failed: ${error.message}`);
+      if (attempt < attempts) await new Promise((resolve16) => setTimeout(resolve16, delay(attempt)));
+    }
+  }
+  throw new ConfigurationError(
+    `could not download ${pkg.name}@${pkg.version} from ${url} after ${attempts} attempts (${lastError.message})${proxyHint(options.env ?? process.env)}`,
+    { subject: "onnxruntime", fix: unreachableFix, cause: lastError }
+  );
+}
+function proxyHint(env) {
+  const proxy = env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy;
+  if (!proxy || env.NODE_USE_ENV_PROXY === "1") return "";
+  return "; a proxy is configured (HTTPS_PROXY), which Node uses only with NODE_USE_ENV_PROXY=1 in the runner environment";
+}
+async function downloadOnce(url, file, expected, options) {
+  const fetchImpl = options.fetch ?? fetch;
+  const stallMs = options.stallTimeoutMs ?? 6e4;
+  const controller = new AbortController();
+  let timer;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new Error(`no data for ${stallMs} ms`)), stallMs);
+  };
+  arm();
+  try {
+    let response;
+    try {
+      response = await fetchImpl(url, {
+        signal: controller.signal,
+        headers: { accept: "application/octet-stream", "user-agent": "slmops" }
+      });
+    } catch (error) {
+      const code2 = error.cause?.code;
+      if (code2 && CERTIFICATE_ERRORS.has(code2)) {
+        throw new ConfigurationError(`${url}: the TLS certificate is not trusted (${code2})`, {
+          subject: "onnxruntime",
+          fix: "If a TLS-inspecting proxy sits between this runner and the registry, point NODE_EXTRA_CA_CERTS at its CA certificate (in the runner .env file for self-hosted runners), or use SLMOPS_RUNTIME_TARBALLS",
+          cause: error
+        });
+      }
+      throw new RetryableError(describeFetchError(error), { cause: error });
+    }
+    if (!response.ok || !response.body) {
+      const message = `HTTP ${response.status} ${response.statusText}`.trim();
+      if (response.status === 429 || response.status >= 500) throw new RetryableError(message);
+      throw new ConfigurationError(`${url} answered ${message}`, {
+        subject: "onnxruntime",
+        fix: "Check that SLMOPS_NPM_REGISTRY (if set) is an npm registry that serves this package"
+      });
+    }
+    const { hash, result } = integrityHasher(expected.algorithm);
+    const tap = new Transform({
+      transform(chunk, _encoding, callback2) {
+        arm();
+        hash.update(chunk);
+        callback2(null, chunk);
+      }
+    });
+    try {
+      await pipeline(
+        Readable.fromWeb(response.body),
+        tap,
+        createWriteStream(file)
+      );
+    } catch (error) {
+      throw new RetryableError(describeFetchError(error), { cause: error });
+    }
+    return result();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+function describeFetchError(error) {
+  const err = error;
+  const cause = err.cause?.code ?? err.cause?.message;
+  return cause ? `${err.message ?? String(error)}: ${cause}` : err.message ?? String(error);
+}
+
+// src/runtime/install.ts
+var ORT_DIR_ENV = "SLMOPS_ORT_DIR";
+var COMPLETE_MARKER = ".complete";
+var CACHE_NAME = "slmops-onnxruntime";
+var STALE_TEMP_MS = 24 * 60 * 60 * 1e3;
+function runtimeOptionsFromEnv(env, log2) {
+  const toolCache = env.RUNNER_TOOL_CACHE || path2.join(env.HOME || os3.homedir(), ".cache", "slmops");
+  const tarballs = env.SLMOPS_RUNTIME_TARBALLS;
+  const source = tarballs ? { kind: "tarballs", dir: path2.resolve(tarballs) } : { kind: "registry", url: env.SLMOPS_NPM_REGISTRY || DEFAULT_REGISTRY, download: { env } };
+  return { toolCache, source, log: log2, env };
+}
+function runtimeDir(toolCache, lock, platform) {
+  return path2.join(toolCache, CACHE_NAME, mainPackage(lock).version, platform.key);
+}
+async function ensureOnnxRuntime(options) {
+  const lock = options.lock ?? LOCKED_RUNTIME;
+  const { log: log2 } = options;
+  const main = mainPackage(lock);
+  const platform = resolvePlatform(options.host ?? currentHost(), lock.platforms, main.version);
+  const dir = runtimeDir(options.toolCache, lock, platform);
+  const label = `onnxruntime-node ${main.version} (${platform.key})`;
+  if (await isComplete(dir, lock)) {
+    log2.info(`${label}: cache hit in ${dir}`);
+  } else {
+    const started = performance.now();
+    await log2.group(
+      `Installing ${label} from ${describeSource(options.source)}`,
+      () => install(dir, lock, platform, options)
+    );
+    log2.info(`${label}: installed into ${dir} in ${((performance.now() - started) / 1e3).toFixed(1)} s`);
+  }
+  (options.env ?? process.env)[ORT_DIR_ENV] = dir;
+  return dir;
+}
+function mainPackage(lock) {
+  const main = lock.packages[0];
+  if (!main) throw new Error("the locked runtime lists no packages");
+  return main;
+}
+async function isComplete(dir, lock) {
+  let text;
+  try {
+    text = await readFile3(path2.join(dir, COMPLETE_MARKER), "utf8");
+  } catch {
+    return false;
+  }
+  if (text.trim() === "") return true;
+  let marker;
+  try {
+    marker = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  return lock.packages.every(
+    (p2) => marker.packages?.some((m2) => m2.name === p2.name && m2.version === p2.version)
+  );
+}
+async function install(dir, lock, platform, options) {
+  const { log: log2, source } = options;
+  const parent = path2.dirname(dir);
+  let temp;
+  try {
+    await mkdir2(parent, { recursive: true });
+    await removeStaleTemps(parent, platform.key, log2);
+    temp = await mkdtemp(path2.join(parent, `.tmp-${platform.key}-`));
+  } catch (error) {
+    throw new ConfigurationError(`cannot write to ${parent}: ${error.message}`, {
+      subject: "RUNNER_TOOL_CACHE",
+      fix: "Give the runner user write access to its tool cache, or set RUNNER_TOOL_CACHE to a writable folder",
+      cause: error
+    });
+  }
+  try {
+    const downloads = path2.join(temp, ".downloads");
+    await mkdir2(downloads);
+    const unreachableFix = noSourceFix(dir, lock);
+    const marker = { packages: [] };
+    for (const pkg of lock.packages) {
+      const tarball = await obtainTarball(pkg, source, downloads, log2, unreachableFix);
+      const dest = path2.join(temp, "node_modules", ...pkg.name.split("/"));
+      let found2;
+      try {
+        found2 = await extractPackage(tarball.file, dest, platform);
+      } catch (error) {
+        throw new ConfigurationError(`cannot extract ${tarball.file}: ${error.message}`, {
+          subject: "onnxruntime",
+          fix: `Replace it with the npm tarball of ${pkg.name}@${pkg.version}`,
+          cause: error
+        });
+      }
+      if (found2.name !== pkg.name || found2.version !== pkg.version) {
+        throw new ConfigurationError(
+          `${tarball.file} holds ${found2.name}@${found2.version}, not ${pkg.name}@${pkg.version}`,
+          { subject: "onnxruntime", fix: `Replace it with the npm tarball of ${pkg.name}@${pkg.version}` }
+        );
+      }
+      if (tarball.temporary) await rm2(tarball.file, { force: true });
+      marker.packages.push({ ...pkg, integrityVerified: tarball.integrityVerified });
+      log2.info(`extracted ${pkg.name}@${pkg.version}`);
+    }
+    await rm2(downloads, { recursive: true, force: true });
+    await checkBinaries(temp, lock, platform);
+    await writeFile(
+      path2.join(temp, "package.json"),
+      `${JSON.stringify({ name: "slmops-onnxruntime", private: true, description: "installed by slmops" }, null, 2)}
+`
+    );
+    await writeFile(path2.join(temp, COMPLETE_MARKER), `${JSON.stringify(marker, null, 2)}
+`);
+    await publish(temp, dir, lock, log2);
+  } finally {
+    await rm2(temp, { recursive: true, force: true });
+  }
+}
+async function checkBinaries(root2, lock, platform) {
+  const main = mainPackage(lock);
+  const napi = path2.join(root2, "node_modules", main.name, "bin");
+  const folders = existsSync(napi) ? await readdir2(napi) : [];
+  const binding = folders.map((f2) => path2.join(napi, f2, platform.platform, platform.arch, "onnxruntime_binding.node")).find((f2) => existsSync(f2));
+  if (!binding) {
+    throw new ConfigurationError(
+      `the ${main.name}@${main.version} tarball holds no onnxruntime_binding.node for ${platform.platform}/${platform.arch}`,
+      {
+        subject: "onnxruntime",
+        fix: `Use the registry tarball of ${main.name}@${main.version}, which ships it`
+      }
+    );
+  }
+}
+async function publish(temp, dir, lock, log2) {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await rename(temp, dir);
+      return;
+    } catch (error) {
+      const code2 = error.code;
+      if (!["EEXIST", "ENOTEMPTY", "EPERM", "EACCES", "EBUSY"].includes(code2 ?? "")) throw error;
+      if (await isComplete(dir, lock)) {
+        log2.info(`another job installed ${dir} at the same time; using that one`);
+        return;
+      }
+      if (attempt === 0) {
+        log2.warning(`replacing the incomplete runtime folder ${dir}`);
+        const aside = `${dir}.stale-${process.pid}-${Date.now()}`;
+        await rename(dir, aside).catch(() => void 0);
+        await rm2(aside, { recursive: true, force: true });
+      } else {
+        throw error;
+      }
+    }
+  }
+}
+async function removeStaleTemps(parent, key, log2) {
+  const now = Date.now();
+  for (const name of await readdir2(parent)) {
+    if (!name.startsWith(`.tmp-${key}-`) && !name.startsWith(`${key}.stale-`)) continue;
+    const full = path2.join(parent, name);
+    const info = await stat(full).catch(() => void 0);
+    if (info && now - info.mtimeMs > STALE_TEMP_MS) {
+      log2.debug(`removing ${full}, left by an interrupted install`);
+      await rm2(full, { recursive: true, force: true });
+    }
+  }
+}
+function noSourceFix(dir, lock) {
+  const specs = lock.packages.map((p2) => `${p2.name}@${p2.version}`).join(" ");
+  return `Give this runner one of: network access to the npm registry (or a mirror in SLMOPS_NPM_REGISTRY); a folder of tarballs made with \`npm pack ${specs}\` in SLMOPS_RUNTIME_TARBALLS; or a pre-seeded tool cache at ${dir} (see docs/adr/0001-onnxruntime-delivery.md)`;
+}
+
+// src/devices/qemu/guest-runtime.ts
+var GUEST_PLATFORM = { platform: "linux", arch: "arm64", key: "linux-arm64" };
+function hasArm64Binding(dir) {
+  const bin = path3.join(dir, "node_modules", "onnxruntime-node", "bin");
+  if (!existsSync2(bin)) return false;
+  return ["napi-v6", "napi-v3", "napi-v8"].some(
+    (napi) => existsSync2(path3.join(bin, napi, "linux", "arm64", "onnxruntime_binding.node"))
+  );
+}
+function runtimeVersion(dir) {
+  try {
+    const file = path3.join(dir, "node_modules", "onnxruntime-node", "package.json");
+    return JSON.parse(readFileSync5(file, "utf8")).version;
+  } catch {
+    return void 0;
+  }
+}
+function installedPackageRoot() {
+  try {
+    const manifest = createRequire2(import.meta.url).resolve("onnxruntime-node/package.json");
+    return path3.resolve(path3.dirname(manifest), "..", "..");
+  } catch {
+    return void 0;
+  }
+}
+var GUEST_RUNTIME_HINT = "Run `slmops functional --prepare` (it installs the locked onnxruntime-node for linux/arm64 into the tool cache), run from a folder where `npm install` put onnxruntime-node (its package ships the linux/arm64 binaries), or set SLMOPS_GUEST_ORT_DIR to a folder whose node_modules/onnxruntime-node has bin/napi-v6/linux/arm64";
+async function resolveGuestRuntime(options) {
+  const env = options.env ?? process.env;
+  const explicit = env.SLMOPS_GUEST_ORT_DIR;
+  if (explicit) {
+    if (!hasArm64Binding(explicit)) {
+      throw new ConfigurationError(
+        `${explicit} has no node_modules/onnxruntime-node with the linux/arm64 binding`,
+        { subject: "SLMOPS_GUEST_ORT_DIR", fix: GUEST_RUNTIME_HINT }
+      );
+    }
+    return found(explicit);
+  }
+  const toolCache = runtimeOptionsFromEnv(env, options.log).toolCache;
+  const cached2 = runtimeDir(toolCache, LOCKED_RUNTIME, GUEST_PLATFORM);
+  const candidates2 = [
+    env.SLMOPS_ORT_DIR,
+    installedPackageRoot(),
+    existsSync2(path3.join(cached2, COMPLETE_MARKER)) ? cached2 : void 0
+  ];
+  for (const dir2 of candidates2) if (dir2 && hasArm64Binding(dir2)) return found(dir2);
+  if (!options.prepare) {
+    return {
+      found: false,
+      reason: "no onnxruntime-node with the linux/arm64 binding",
+      hint: GUEST_RUNTIME_HINT
+    };
+  }
+  const dir = await ensureOnnxRuntime({
+    ...runtimeOptionsFromEnv(env, options.log),
+    host: { platform: "linux", arch: "arm64", glibc: "guest" },
+    // The guest's runtime must not replace this process's SLMOPS_ORT_DIR (the x86-64 one).
+    env: {}
+  });
+  return found(dir);
+}
+function found(dir) {
+  const version = runtimeVersion(dir);
+  return { found: true, dir, ...version ? { version } : {} };
+}
+
+// src/devices/qemu/guest-script.ts
+var GUEST_SCRIPT = String.raw`'use strict';
+// slmops arm64 guest (Node 18, CommonJS). Written by slmops next to each job; see src/devices/qemu/guest-script.ts.
+const fs = require('fs');
+const path = require('path');
+
+const job = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const started = Date.now();
+
+function stage(name) {
+  fs.writeSync(2, 'slmops-guest: ' + name + '\n');
+}
+function writeJson(name, value) {
+  fs.writeFileSync(path.join(job.outDir, name), JSON.stringify(value));
+}
+function featuresLine(text) {
+  const match = /^Features\s*:\s*(.*)$/m.exec(text);
+  return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+function readHwcaps() {
+  let buffer;
+  try {
+    buffer = fs.readFileSync('/proc/self/auxv');
+  } catch (error) {
+    return { hwcap: '0x0', hwcap2: '0x0', error: String(error && error.message) };
+  }
+  let hwcap = 0n;
+  let hwcap2 = 0n;
+  for (let i = 0; i + 16 <= buffer.length; i += 16) {
+    const type = buffer.readBigUInt64LE(i);
+    const value = buffer.readBigUInt64LE(i + 8);
+    if (type === 0n) break;
+    if (type === 16n) hwcap = value;
+    if (type === 26n) hwcap2 = value;
+  }
+  return { hwcap: '0x' + hwcap.toString(16), hwcap2: '0x' + hwcap2.toString(16) };
+}
+function decode(value, names, label) {
+  const out = [];
+  const big = BigInt(value);
+  for (let bit = 0; bit < 64; bit++) {
+    if (((big >> BigInt(bit)) & 1n) === 1n) out.push(names[bit] || label + ':' + bit);
+  }
+  return out;
+}
+
+// 1. What this guest runs on.
+let cpuinfoText = '';
+try {
+  cpuinfoText = fs.readFileSync('/proc/cpuinfo', 'utf8');
+} catch (error) {
+  cpuinfoText = '';
+}
+const auxv = readHwcaps();
+const hwcaps = decode(auxv.hwcap, job.hwcapNames, 'hwcap').concat(decode(auxv.hwcap2, job.hwcap2Names, 'hwcap2'));
+const cpuinfo = featuresLine(cpuinfoText);
+const part = /^CPU part\s*:\s*(\S+)/m.exec(cpuinfoText);
+const expected = new Set(job.features);
+const mismatches = [];
+for (const flag of job.dispatch) {
+  const want = expected.has(flag);
+  if (want !== hwcaps.includes(flag)) mismatches.push((want ? 'hwcaps lack ' : 'hwcaps have ') + flag);
+  if (want !== cpuinfo.includes(flag)) mismatches.push((want ? 'cpuinfo lacks ' : 'cpuinfo has ') + flag);
+}
+const probe = {
+  node: process.version,
+  arch: process.arch,
+  cpuinfo: cpuinfo,
+  cpuPart: part ? part[1] : null,
+  hwcap: auxv.hwcap,
+  hwcap2: auxv.hwcap2,
+  hwcaps: hwcaps,
+  mismatches: mismatches,
+};
+writeJson('probe.json', probe);
+stage('probe ' + JSON.stringify({ cpuinfo: cpuinfo.join(' '), hwcaps: hwcaps.join(' ') }));
+if (mismatches.length > 0 && job.stopOnMismatch) {
+  writeJson('result.json', { stopped: 'features', mismatches: mismatches });
+  process.exit(0);
+}
+
+// 2. Load, open, run.
+const CTORS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+};
+function typed(type, bytes) {
+  const Ctor = CTORS[type];
+  if (!Ctor) throw new Error('input type ' + type + ' is not supported by the guest');
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return new Ctor(copy.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT);
+}
+
+async function main() {
+  stage('load');
+  const ort = require(path.join(job.ortDir, 'node_modules', 'onnxruntime-node'));
+  const loaded = Date.now();
+  stage('session');
+  const session = await ort.InferenceSession.create(job.model, {
+    intraOpNumThreads: job.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  });
+  const opened = Date.now();
+  const meta = JSON.parse(fs.readFileSync(job.feeds + '.json', 'utf8'));
+  const data = fs.readFileSync(job.feeds + '.bin');
+  const out = fs.openSync(path.join(job.outDir, 'outputs.bin'), 'w');
+  const samples = [];
+  let offset = 0;
+  for (let i = 0; i < meta.samples.length; i++) {
+    stage('sample ' + (i + 1) + '/' + meta.samples.length);
+    const feeds = {};
+    for (const input of meta.samples[i]) {
+      const bytes = data.subarray(input.offset, input.offset + input.bytes);
+      feeds[input.name] = new ort.Tensor(input.type, typed(input.type, bytes), input.dims);
+    }
+    const results = await session.run(feeds, [job.output]);
+    const tensor = results[job.output];
+    const view = tensor.data;
+    const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    fs.writeSync(out, bytes);
+    samples.push({ type: tensor.type, dims: Array.from(tensor.dims), offset: offset, bytes: bytes.length });
+    offset += bytes.length;
+  }
+  fs.closeSync(out);
+  await session.release();
+  writeJson('result.json', {
+    samples: samples,
+    onnxruntime: require(path.join(job.ortDir, 'node_modules', 'onnxruntime-node', 'package.json')).version,
+    wallSeconds: { load: (loaded - started) / 1000, session: (opened - loaded) / 1000, run: (Date.now() - opened) / 1000 },
+  });
+  stage('done');
+}
+
+main().catch(function (error) {
+  const message = error && error.message ? error.message : String(error);
+  fs.writeSync(2, 'slmops-guest: error ' + message.split('\n')[0] + '\n');
+  writeJson('result.json', { error: message });
+  process.exit(3);
+});
+`;
+
+// src/devices/qemu/qemu-version.ts
+function parseQemuVersion(output) {
+  const line = output.split("\n").find((l) => /version\s+\d+\.\d+/.test(l));
+  const match = line ? /version\s+(\d+)\.(\d+)(?:\.(\d+))?/.exec(line) : null;
+  if (!line || !match) return void 0;
+  return {
+    major: Number(match[1]),
+    minor: Number(match[2]),
+    patch: Number(match[3] ?? 0),
+    text: line.trim()
+  };
+}
+function formatQemuVersion(version) {
+  return `${version.major}.${version.minor}.${version.patch}`;
+}
+function qemuBuildsCpuinfo(version) {
+  return version.major > 8 || version.major === 8 && version.minor >= 2;
+}
+function parseCpuModels(output) {
+  const models = [];
+  let inList = false;
+  for (const line of output.split("\n")) {
+    if (/available cpus/i.test(line)) {
+      inList = true;
+      continue;
+    }
+    if (!inList) continue;
+    const match = /^\s+([a-z0-9][\w.-]*)/i.exec(line);
+    if (match) models.push(match[1]);
+    else if (line.trim() !== "") break;
+  }
+  return models;
+}
+
+// src/devices/qemu/run-guest.ts
+import { spawn as spawn2 } from "node:child_process";
+function guestEnv(base, extra) {
+  const env = { ...base };
+  for (const name of Object.keys(env)) {
+    if (/^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|VITEST.*|SLMOPS_CHILD.*)$/.test(name)) delete env[name];
+  }
+  return { ...env, ...extra };
+}
+function runGuest(command) {
+  const started = performance.now();
+  return new Promise((resolve16, reject) => {
+    const child = spawn2(command.emulator.qemu, [command.program, ...command.args], {
+      cwd: command.cwd,
+      env: guestEnv(process.env, {
+        QEMU_CPU: command.qemuCpu,
+        QEMU_LD_PREFIX: command.root,
+        ...command.env
+      }),
+      stdio: ["ignore", "pipe", "pipe"]
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk.toString();
+      if (stdout.length > 1e6) stdout = stdout.slice(-5e5);
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+      if (stderr.length > 1e6) stderr = stderr.slice(-5e5);
+    });
+    let timedOut = false;
+    const timer = command.timeoutMs === void 0 ? void 0 : setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, command.timeoutMs);
+    child.on("error", (error) => {
+      if (timer) clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code2, signal) => {
+      if (timer) clearTimeout(timer);
+      const stages = [...stderr.matchAll(/^slmops-guest: (.*)$/gm)].map((m2) => m2[1]);
+      const stage = stages.filter((s3) => !s3.startsWith("probe ")).pop();
+      const targetSignal = parseTargetSignal(stderr);
+      resolve16({
+        code: code2,
+        signal,
+        ...targetSignal ? { targetSignal } : {},
+        timedOut,
+        stdout,
+        stderr,
+        ...stage ? { stage } : {},
+        seconds: (performance.now() - started) / 1e3
+      });
+    });
+  });
+}
+async function probeHwcaps(emulator, qemuCpu, cwd) {
+  const exit = await runGuest({
+    emulator,
+    root: emulator.sysroot,
+    qemuCpu,
+    program: emulator.libc,
+    args: [],
+    cwd,
+    env: { LD_SHOW_AUXV: "1" },
+    timeoutMs: 6e4
+  });
+  const hwcap = /^AT_HWCAP:\s*(?:0x)?([0-9a-f]+)/im.exec(exit.stdout)?.[1];
+  const hwcap2 = /^AT_HWCAP2:\s*(?:0x)?([0-9a-f]+)/im.exec(exit.stdout)?.[1] ?? "0";
+  if (!hwcap) {
+    const why = exit.stderr.trim().split("\n").pop() ?? `exit code ${exit.code}`;
+    return { error: why.replace(/^qemu-aarch64(-static)?:\s*/, "") };
+  }
+  return { flags: decodeHwcaps(`0x${hwcap}`, `0x${hwcap2}`), hwcap: `0x${hwcap}`, hwcap2: `0x${hwcap2}` };
+}
+
+// src/devices/qemu/sysroot.ts
+import { execFile, spawn as spawn3 } from "node:child_process";
+import { existsSync as existsSync3 } from "node:fs";
+import {
+  chmod,
+  lstat,
+  mkdir as mkdir3,
+  mkdtemp as mkdtemp2,
+  open,
+  readdir as readdir3,
+  readFile as readFile4,
+  readlink,
+  rename as rename2,
+  rm as rm3,
+  stat as stat2,
+  symlink,
+  unlink,
+  writeFile as writeFile2
+} from "node:fs/promises";
+import os4 from "node:os";
+import path4 from "node:path";
+init_errors();
+
+// src/devices/qemu/apt.ts
+init_errors();
+var UBUNTU_PORTS = "http://ports.ubuntu.com/ubuntu-ports";
+function parseDeb822Sources(text, origin) {
+  const sources = [];
+  const stanzas = text.split("\n").filter((line) => !line.trimStart().startsWith("#")).join("\n").split(/\n\s*\n/);
+  for (const stanza of stanzas) {
+    const fields = /* @__PURE__ */ new Map();
+    let key;
+    for (const line of stanza.split("\n")) {
+      if (/^\s/.test(line) && key) {
+        fields.set(key, `${fields.get(key)}
+${line.trim()}`);
+        continue;
+      }
+      const colon = line.indexOf(":");
+      if (colon <= 0) continue;
+      key = line.slice(0, colon).trim().toLowerCase();
+      fields.set(key, line.slice(colon + 1).trim());
+    }
+    if (!fields.has("uris")) continue;
+    if (/^(no|false|0)$/i.test(fields.get("enabled") ?? "")) continue;
+    const list2 = (name) => (fields.get(name) ?? "").split(/\s+/).filter(Boolean);
+    const architectures = list2("architectures");
+    const signedBy = fields.get("signed-by");
+    sources.push({
+      types: list2("types"),
+      uris: list2("uris"),
+      suites: list2("suites"),
+      components: list2("components"),
+      ...architectures.length ? { architectures } : {},
+      ...signedBy ? { signedBy } : {},
+      origin
+    });
+  }
+  return sources;
+}
+function parseOneLineSources(text, origin) {
+  const sources = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (!line) continue;
+    const match = /^(deb|deb-src)\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
+    if (!match) continue;
+    const options = /* @__PURE__ */ new Map();
+    for (const option of (match[2] ?? "").split(/\s+/).filter(Boolean)) {
+      const eq = option.indexOf("=");
+      if (eq > 0) options.set(option.slice(0, eq).toLowerCase(), option.slice(eq + 1));
+    }
+    const architectures = options.get("arch")?.split(",").filter(Boolean);
+    const signedBy = options.get("signed-by");
+    sources.push({
+      types: [match[1]],
+      uris: [match[3]],
+      suites: [match[4]],
+      components: (match[5] ?? "").split(/\s+/).filter(Boolean),
+      ...architectures?.length ? { architectures } : {},
+      ...signedBy ? { signedBy } : {},
+      origin
+    });
+  }
+  return sources;
+}
+function parseSources(text, origin) {
+  return origin.endsWith(".sources") ? parseDeb822Sources(text, origin) : parseOneLineSources(text, origin);
+}
+function archiveOf(uri) {
+  let url;
+  try {
+    url = new URL(uri);
+  } catch {
+    return void 0;
+  }
+  const host = url.hostname.toLowerCase();
+  const path6 = url.pathname.replace(/\/+$/, "");
+  if (host === "ports.ubuntu.com" || /\/ubuntu-ports$/.test(path6)) return "ubuntu-ports";
+  if (host.endsWith("ubuntu.com") || /\/ubuntu$/.test(path6)) return "ubuntu";
+  if (host.endsWith("debian.org") || /\/debian(-security)?$/.test(path6)) return "debian";
+  return void 0;
+}
+function sourcesFor(sources, arch2, hostArch) {
+  const out = [];
+  const seen = /* @__PURE__ */ new Set();
+  for (const source of sources) {
+    if (!source.types.includes("deb")) continue;
+    if (source.architectures && !source.architectures.includes(arch2) && arch2 === hostArch) continue;
+    const uris = [];
+    for (const uri of source.uris) {
+      const archive = archiveOf(uri);
+      if (!archive) continue;
+      const foreign = arch2 !== hostArch && !["amd64", "i386"].includes(arch2);
+      uris.push(archive === "ubuntu" && foreign ? UBUNTU_PORTS : uri);
+    }
+    if (uris.length === 0) continue;
+    const rewritten = {
+      types: ["deb"],
+      uris: [...new Set(uris)],
+      suites: source.suites,
+      components: source.components,
+      architectures: [arch2],
+      ...source.signedBy ? { signedBy: source.signedBy } : {},
+      origin: source.origin
+    };
+    const key = JSON.stringify([rewritten.uris, rewritten.suites, rewritten.components]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(rewritten);
+  }
+  return out;
+}
+function renderDeb822(sources) {
+  return sources.map(
+    (s3) => [
+      `Types: ${s3.types.join(" ")}`,
+      `URIs: ${s3.uris.join(" ")}`,
+      `Suites: ${s3.suites.join(" ")}`,
+      `Components: ${s3.components.join(" ")}`,
+      ...s3.architectures ? [`Architectures: ${s3.architectures.join(" ")}`] : [],
+      ...s3.signedBy ? [`Signed-By: ${s3.signedBy.split("\n").join("\n ")}`] : []
+    ].join("\n")
+  ).join("\n\n").concat("\n");
+}
+function quote(value) {
+  if (/["\n]/.test(value)) throw new Error(`cannot put ${JSON.stringify(value)} into an apt configuration`);
+  return `"${value}"`;
+}
+function privateAptConfig(stateDir, arch2, sandboxUser) {
+  const lines = [
+    `APT::Architecture ${quote(arch2)};`,
+    `APT::Architectures { ${quote(arch2)}; };`,
+    `Dir::State ${quote(`${stateDir}/state`)};`,
+    `Dir::State::Lists ${quote(`${stateDir}/state/lists`)};`,
+    `Dir::State::status ${quote(`${stateDir}/state/status`)};`,
+    `Dir::Cache ${quote(`${stateDir}/cache`)};`,
+    `Dir::Etc::SourceList ${quote(`${stateDir}/sources.list`)};`,
+    `Dir::Etc::SourceParts ${quote(`${stateDir}/sources.list.d`)};`,
+    `Dir::Etc::Preferences ${quote(`${stateDir}/preferences`)};`,
+    `Dir::Etc::PreferencesParts ${quote(`${stateDir}/preferences.d`)};`,
+    'Debug::NoLocking "true";',
+    'APT::Get::List-Cleanup "false";',
+    'APT::Install-Recommends "false";',
+    'Acquire::Languages "none";',
+    'Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled "false";',
+    'Acquire::Retries "3";'
+  ];
+  if (sandboxUser) lines.push(`APT::Sandbox::User ${quote(sandboxUser)};`);
+  return `${lines.join("\n")}
+`;
+}
+function parseSimulatedInstall(output) {
+  const packages = [];
+  for (const line of output.split("\n")) {
+    const match = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([^\]]+)\]\)/.exec(line);
+    if (match) packages.push({ name: match[1].replace(/:.*$/, ""), version: match[2], arch: match[3] });
+  }
+  return packages;
+}
+function downloadSpec(pkg) {
+  return pkg.arch === "all" ? `${pkg.name}=${pkg.version}` : `${pkg.name}:${pkg.arch}=${pkg.version}`;
+}
+function parseOsRelease2(text) {
+  const fields = /* @__PURE__ */ new Map();
+  for (const line of text.split("\n")) {
+    const match = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (match) fields.set(match[1], match[2].replace(/^"(.*)"$/, "$1"));
+  }
+  const id = fields.get("ID") ?? "unknown";
+  const codename = fields.get("VERSION_CODENAME") || fields.get("UBUNTU_CODENAME") || fields.get("VERSION_ID") || "unknown";
+  return { id, codename, name: fields.get("PRETTY_NAME") ?? `${id} ${codename}` };
+}
+var SYSROOT_FIX = "Run on a Debian or Ubuntu runner with network access to its package archive (ubuntu-latest works), give the archive in SLMOPS_ARM64_APT_SOURCES (a deb822 .sources file), or pre-seed the cache folder (see docs/arm64-emulation.md)";
+function requireSources(sources, arch2, files) {
+  if (sources.length > 0) return;
+  throw new ConfigurationError(
+    `no Debian or Ubuntu package source for ${arch2} in ${files.length ? files.join(", ") : "the apt configuration"}`,
+    { subject: "arm64 sysroot", fix: SYSROOT_FIX }
+  );
+}
+
+// src/devices/qemu/sysroot.ts
+var GUEST_PACKAGES = ["nodejs"];
+var QEMU_PACKAGES = ["qemu-user-static", "qemu-user"];
+var INSTALL_HINT = "Run `slmops functional --prepare` (or call prepareArm64Emulator) on a Debian or Ubuntu host with access to its package archive: it downloads qemu-user-static and an arm64 Node sysroot (~90 MB, cached); or set SLMOPS_QEMU to a qemu-aarch64 binary";
+var MARKER = ".complete";
+var MARKER_SCHEMA = "slmops.arm64-sysroot/v1";
+var STALE_TEMP_MS2 = 24 * 60 * 60 * 1e3;
+function emulatorCacheRoot(env = process.env) {
+  if (env.SLMOPS_ARM64_CACHE) return path4.resolve(env.SLMOPS_ARM64_CACHE);
+  if (env.RUNNER_TOOL_CACHE) return path4.join(env.RUNNER_TOOL_CACHE, "slmops-arm64-sysroot");
+  return path4.join(env.HOME || os4.homedir(), ".cache", "slmops", "arm64-sysroot");
+}
+function debianArch(nodeArch = process.arch) {
+  return { x64: "amd64", arm64: "arm64", ia32: "i386", arm: "armhf", ppc64: "ppc64el", s390x: "s390x" }[nodeArch] ?? nodeArch;
+}
+async function distro(options) {
+  const text = await readFile4(options.osRelease ?? "/etc/os-release", "utf8").catch(() => "");
+  const release = parseOsRelease2(text);
+  return { key: `${release.id}-${release.codename}-${debianArch()}`, name: release.name };
+}
+function run(command, args, options = {}) {
+  return new Promise((resolve16, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd: options.cwd, env: options.env, maxBuffer: 64 * 2 ** 20, encoding: "utf8" },
+      (error, stdout, stderr) => {
+        if (!error) {
+          resolve16({ stdout, stderr });
+          return;
+        }
+        const code2 = error.code;
+        const tail = `${stderr}
+${stdout}`.split("\n").map((l) => l.trim()).filter((l) => l && !/^(W|N): /.test(l)).slice(-4).join(" | ");
+        const problem = code2 === "ENOENT" ? `${command} is not installed` : `\`${command} ${args.filter((a) => !a.startsWith("-o")).join(" ")}\` failed${tail ? `: ${tail}` : ""}`;
+        reject(
+          new ConfigurationError(problem, {
+            subject: options.subject ?? "arm64 sysroot",
+            fix: options.fix ?? SYSROOT_FIX,
+            cause: error
+          })
+        );
+      }
+    );
+  });
+}
+async function privateApt(dir, arch2, sources) {
+  for (const sub of ["state/lists/partial", "cache/archives/partial", "sources.list.d", "preferences.d"])
+    await mkdir3(path4.join(dir, sub), { recursive: true });
+  await writeFile2(path4.join(dir, "state", "status"), "");
+  await writeFile2(path4.join(dir, "sources.list"), "");
+  await writeFile2(path4.join(dir, "preferences"), "");
+  await writeFile2(path4.join(dir, "sources.list.d", "slmops.sources"), renderDeb822(sources));
+  const sandboxUser = process.getuid?.() === 0 ? "root" : void 0;
+  await writeFile2(path4.join(dir, "apt.conf"), privateAptConfig(dir, arch2, sandboxUser));
+  return ["-c", path4.join(dir, "apt.conf"), "-q"];
+}
+async function hostSources(options) {
+  const env = options.env ?? process.env;
+  const files = [];
+  if (env.SLMOPS_ARM64_APT_SOURCES) files.push(path4.resolve(env.SLMOPS_ARM64_APT_SOURCES));
+  else {
+    const etc = options.aptEtc ?? "/etc/apt";
+    files.push(path4.join(etc, "sources.list"));
+    const parts = path4.join(etc, "sources.list.d");
+    const names = await readdir3(parts).catch(() => []);
+    for (const name of names.sort()) if (/\.(list|sources)$/.test(name)) files.push(path4.join(parts, name));
+  }
+  const sources = [];
+  for (const file of files) {
+    const text = await readFile4(file, "utf8").catch(() => void 0);
+    if (text !== void 0) sources.push(...parseSources(text, file));
+  }
+  return { sources, files: files.filter((f2) => existsSync3(f2)) };
+}
+async function downloadClosure(apt, packages, into, arch2, log2) {
+  const update = await run("apt-get", [...apt, "update"]);
+  log2.debug(update.stdout.trim().split("\n").slice(-2).join(" | "));
+  const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", ...packages], {
+    fix: `The ${arch2} archive of this distribution must hold ${packages.join(", ")}; ${SYSROOT_FIX}`
+  });
+  const resolved = parseSimulatedInstall(simulated.stdout);
+  if (resolved.length === 0) {
+    throw new ConfigurationError(`apt resolved no ${arch2} packages for ${packages.join(", ")}`, {
+      subject: "arm64 sysroot",
+      fix: SYSROOT_FIX
+    });
+  }
+  await mkdir3(into, { recursive: true });
+  await run("apt-get", [...apt, "download", ...resolved.map(downloadSpec)], { cwd: into });
+  return resolved;
+}
+async function debFile(dir, pkg) {
+  const names = await readdir3(dir);
+  const found2 = names.find((n) => n.startsWith(`${pkg.name}_`) && n.endsWith(`_${pkg.arch}.deb`));
+  if (!found2) throw new Error(`apt-get download left no .deb of ${pkg.name} in ${dir}`);
+  return path4.join(dir, found2);
+}
+function extractDeb(deb, root2, only) {
+  return new Promise((resolve16, reject) => {
+    const child = spawn3("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk.toString();
+    });
+    child.on(
+      "error",
+      (error) => reject(
+        new ConfigurationError("dpkg-deb is not installed", {
+          subject: "arm64 sysroot",
+          fix: SYSROOT_FIX,
+          cause: error
+        })
+      )
+    );
+    const untar = So({
+      cwd: root2,
+      preserveOwner: false,
+      ...only ? { filter: (entry) => only(entry.replace(/^\.\//, "")) } : {}
+    });
+    child.stdout.pipe(untar);
+    let exited;
+    let finished = false;
+    const settle = () => {
+      if (exited === void 0 || !finished) return;
+      if (exited === 0) resolve16();
+      else reject(new Error(`dpkg-deb --fsys-tarfile ${deb} exited with ${exited}: ${stderr.trim()}`));
+    };
+    untar.on("finish", () => {
+      finished = true;
+      settle();
+    });
+    untar.on("error", reject);
+    child.on("close", (code2) => {
+      exited = code2;
+      settle();
+    });
+  });
+}
+async function fixSysroot(root2) {
+  const walk = async (dir) => {
+    for (const entry of await readdir3(dir, { withFileTypes: true })) {
+      const full = path4.join(dir, entry.name);
+      if (entry.isSymbolicLink()) {
+        const target = await readlink(full);
+        if (path4.isAbsolute(target)) {
+          await unlink(full);
+          await symlink(path4.relative(dir, path4.join(root2, target)) || ".", full);
+        }
+      } else if (entry.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root2);
+  for (const name of ["lib", "bin", "sbin"]) {
+    const top = path4.join(root2, name);
+    if (!existsSync3(top) && existsSync3(path4.join(root2, "usr", name)))
+      await symlink(path4.join("usr", name), top);
+  }
+  await mkdir3(path4.join(root2, "proc"), { recursive: true });
+}
+async function isStaticElf(file) {
+  const handle = await open(file, "r");
+  try {
+    const header = Buffer.alloc(64);
+    await handle.read(header, 0, 64, 0);
+    if (header.readUInt32BE(0) !== 2135247942 || header[4] !== 2) return false;
+    const phoff = Number(header.readBigUInt64LE(32));
+    const phentsize = header.readUInt16LE(54);
+    const phnum = header.readUInt16LE(56);
+    const table3 = Buffer.alloc(phentsize * phnum);
+    await handle.read(table3, 0, table3.length, phoff);
+    for (let i = 0; i < phnum; i++) if (table3.readUInt32LE(i * phentsize) === 3) return false;
+    return true;
+  } finally {
+    await handle.close();
+  }
+}
+async function downloadQemu(apt, hostArch, into, qemuDir, log2) {
+  const tried = [];
+  await run("apt-get", [...apt, "update"]);
+  for (const name of QEMU_PACKAGES) {
+    const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", name]).catch(
+      () => void 0
+    );
+    const pkg = simulated && parseSimulatedInstall(simulated.stdout).find((p2) => p2.name === name);
+    if (!pkg) {
+      tried.push(`${name} (not in the archive)`);
+      continue;
+    }
+    await mkdir3(into, { recursive: true });
+    await run("apt-get", [...apt, "download", downloadSpec(pkg)], { cwd: into });
+    const deb = await debFile(into, pkg);
+    const staging = path4.join(into, `x-${name}`);
+    await mkdir3(staging, { recursive: true });
+    await extractDeb(deb, staging, (entry) => /^usr\/bin\/qemu-aarch64(-static)?$/.test(entry));
+    await rm3(deb, { force: true });
+    for (const candidate of ["qemu-aarch64-static", "qemu-aarch64"]) {
+      const file = path4.join(staging, "usr", "bin", candidate);
+      if (!existsSync3(file) || !await isStaticElf(file)) continue;
+      await mkdir3(qemuDir, { recursive: true });
+      const binary = path4.join(qemuDir, "qemu-aarch64");
+      await rename2(file, binary);
+      await chmod(binary, 493);
+      await rm3(staging, { recursive: true, force: true });
+      log2.info(`qemu: ${name} ${pkg.version} (${hostArch}), ${candidate}`);
+      return { pkg, binary };
+    }
+    await rm3(staging, { recursive: true, force: true });
+    tried.push(`${name} ${pkg.version} (no static qemu-aarch64 in it)`);
+  }
+  throw new ConfigurationError(`no static qemu-aarch64 in this archive: tried ${tried.join(", ")}`, {
+    subject: "qemu",
+    fix: `Install qemu-user-static and set SLMOPS_QEMU to its qemu-aarch64-static; ${SYSROOT_FIX}`
+  });
+}
+async function folderBytes(dir) {
+  let total = 0;
+  for (const entry of await readdir3(dir, { withFileTypes: true })) {
+    const full = path4.join(dir, entry.name);
+    if (entry.isDirectory()) total += await folderBytes(full);
+    else if (entry.isFile()) total += (await lstat(full)).size;
+  }
+  return total;
+}
+async function readMarker(dir) {
+  try {
+    const marker = JSON.parse(await readFile4(path4.join(dir, MARKER), "utf8"));
+    return marker.schema === MARKER_SCHEMA ? marker : void 0;
+  } catch {
+    return void 0;
+  }
+}
+async function probeQemu(qemu) {
+  try {
+    const versionOut = await run(qemu, ["--version"], { subject: "qemu" });
+    const version = parseQemuVersion(versionOut.stdout);
+    if (!version) return void 0;
+    const help = await new Promise((resolve16) => {
+      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve16(stdout));
+    });
+    return { version, cpuModels: parseCpuModels(help) };
+  } catch {
+    return void 0;
+  }
+}
+function onPath(names, env) {
+  for (const dir of (env.PATH ?? "").split(path4.delimiter).filter(Boolean)) {
+    for (const name of names) {
+      const file = path4.join(dir, name);
+      if (existsSync3(file)) return file;
+    }
+  }
+  return void 0;
+}
+function findLibc(sysroot) {
+  return ["lib/aarch64-linux-gnu/libc.so.6", "usr/lib/aarch64-linux-gnu/libc.so.6"].map((p2) => path4.join(sysroot, p2)).find((p2) => existsSync3(p2));
+}
+async function findArm64Emulator(options = {}) {
+  const env = options.env ?? process.env;
+  const root2 = options.cacheRoot ?? emulatorCacheRoot(env);
+  const { key } = await distro(options);
+  const dir = path4.join(root2, key);
+  const marker = await readMarker(dir);
+  const sysroot = path4.join(dir, "sysroot");
+  const node2 = path4.join(sysroot, "usr", "bin", "node");
+  const libc = findLibc(sysroot);
+  if (!marker || !existsSync3(node2) || !libc) {
+    return {
+      found: false,
+      reason: `no arm64 sysroot with Node in ${dir}`,
+      hint: INSTALL_HINT
+    };
+  }
+  const cached2 = path4.join(dir, "qemu", "qemu-aarch64");
+  const qemu = env.SLMOPS_QEMU || (existsSync3(cached2) ? cached2 : onPath(["qemu-aarch64-static", "qemu-aarch64"], env));
+  if (!qemu)
+    return { found: false, reason: "no qemu-aarch64 (cache, SLMOPS_QEMU or PATH)", hint: INSTALL_HINT };
+  const probe = await probeQemu(qemu);
+  if (!probe) return { found: false, reason: `${qemu} does not run as qemu-aarch64`, hint: INSTALL_HINT };
+  return {
+    found: true,
+    emulator: {
+      dir,
+      sysroot,
+      qemu,
+      qemuVersion: probe.version,
+      cpuModels: probe.cpuModels,
+      node: node2,
+      libc,
+      packages: marker.packages ?? [],
+      ...marker.qemuPackage ? { qemuPackage: marker.qemuPackage } : {},
+      fromCache: true,
+      bytes: marker.bytes,
+      prepareSeconds: marker.seconds
+    }
+  };
+}
+async function prepareArm64Emulator(options = {}) {
+  const env = options.env ?? process.env;
+  const log2 = options.log ?? silentLog;
+  const existing = await findArm64Emulator(options);
+  if (existing.found) {
+    log2.info(`arm64 emulator: cache hit in ${existing.emulator.dir}`);
+    return existing.emulator;
+  }
+  const root2 = options.cacheRoot ?? emulatorCacheRoot(env);
+  const { key, name } = await distro(options);
+  const dir = path4.join(root2, key);
+  const started = performance.now();
+  let temp;
+  try {
+    await mkdir3(root2, { recursive: true });
+    await removeStaleTemps2(root2, key);
+    temp = await mkdtemp2(path4.join(root2, `.tmp-${key}-`));
+  } catch (error) {
+    throw new ConfigurationError(`cannot write to ${root2}: ${error.message}`, {
+      subject: "arm64 sysroot",
+      fix: "Set SLMOPS_ARM64_CACHE (or RUNNER_TOOL_CACHE) to a writable folder",
+      cause: error
+    });
+  }
+  try {
+    const hostArch = debianArch();
+    const { sources, files } = await hostSources(options);
+    const arm64Sources = sourcesFor(sources, "arm64", hostArch);
+    requireSources(arm64Sources, "arm64", files);
+    const prepared = await log2.group(`Preparing the arm64 sysroot (${name}) in ${dir}`, async () => {
+      const apt = await privateApt(path4.join(temp, "apt-arm64"), "arm64", arm64Sources);
+      const debs = path4.join(temp, "debs");
+      const packages = await downloadClosure(apt, GUEST_PACKAGES, debs, "arm64", log2);
+      log2.info(
+        `arm64: ${packages.length} packages: ${packages.map((p2) => `${p2.name} ${p2.version}`).join(", ")}`
+      );
+      const sysroot = path4.join(temp, "sysroot");
+      await mkdir3(sysroot, { recursive: true });
+      for (const pkg of packages) await extractDeb(await debFile(debs, pkg), sysroot);
+      await fixSysroot(sysroot);
+      await rm3(debs, { recursive: true, force: true });
+      let qemuPackage;
+      if (!env.SLMOPS_QEMU) {
+        const hostSourcesForArch = sourcesFor(sources, hostArch, hostArch);
+        requireSources(hostSourcesForArch, hostArch, files);
+        const hostApt = await privateApt(path4.join(temp, `apt-${hostArch}`), hostArch, hostSourcesForArch);
+        const q2 = await downloadQemu(
+          hostApt,
+          hostArch,
+          path4.join(temp, "qemu-debs"),
+          path4.join(temp, "qemu"),
+          log2
+        );
+        qemuPackage = q2.pkg;
+        await rm3(path4.join(temp, "qemu-debs"), { recursive: true, force: true });
+      }
+      return { packages, qemuPackage };
+    });
+    for (const sub of await readdir3(temp))
+      if (sub.startsWith("apt-")) await rm3(path4.join(temp, sub), { recursive: true, force: true });
+    const seconds = (performance.now() - started) / 1e3;
+    const bytes = await folderBytes(temp);
+    const marker = {
+      schema: MARKER_SCHEMA,
+      distro: name,
+      hostArch,
+      packages: prepared.packages,
+      ...prepared.qemuPackage ? { qemuPackage: prepared.qemuPackage } : {},
+      qemu: "qemu/qemu-aarch64",
+      bytes,
+      seconds: Math.round(seconds * 10) / 10,
+      createdAt: (/* @__PURE__ */ new Date()).toISOString()
+    };
+    await writeFile2(path4.join(temp, MARKER), `${JSON.stringify(marker, null, 2)}
+`);
+    await publish2(temp, dir);
+    log2.info(
+      `arm64 emulator: prepared in ${seconds.toFixed(1)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB in ${dir}`
+    );
+  } finally {
+    await rm3(temp, { recursive: true, force: true });
+  }
+  const found2 = await findArm64Emulator(options);
+  if (!found2.found) throw new Error(`the arm64 emulator prepared in ${dir} is not usable: ${found2.reason}`);
+  return { ...found2.emulator, fromCache: false };
+}
+async function publish2(temp, dir) {
+  try {
+    await rename2(temp, dir);
+  } catch (error) {
+    if (await readMarker(dir)) return;
+    const code2 = error.code;
+    if (!["EEXIST", "ENOTEMPTY", "EPERM", "EACCES", "EBUSY"].includes(code2 ?? "")) throw error;
+    const aside = `${dir}.stale-${process.pid}-${Date.now()}`;
+    await rename2(dir, aside);
+    await rm3(aside, { recursive: true, force: true });
+    await rename2(temp, dir);
+  }
+}
+async function removeStaleTemps2(root2, key) {
+  const now = Date.now();
+  for (const name of await readdir3(root2)) {
+    if (!name.startsWith(`.tmp-${key}-`) && !name.startsWith(`${key}.stale-`)) continue;
+    const info = await stat2(path4.join(root2, name)).catch(() => void 0);
+    if (info && now - info.mtimeMs > STALE_TEMP_MS2)
+      await rm3(path4.join(root2, name), { recursive: true, force: true });
+  }
+}
+var silentLog = {
+  info() {
+  },
+  warning() {
+  },
+  error() {
+  },
+  debug() {
+  },
+  group: (_name, fn) => fn()
+};
+async function guestRoot(sysroot, cpuinfo, workDir) {
+  const root2 = path4.join(workDir, "root");
+  await mkdir3(path4.join(root2, "proc"), { recursive: true });
+  for (const entry of await readdir3(sysroot)) {
+    if (entry === "proc") continue;
+    await symlink(path4.join(sysroot, entry), path4.join(root2, entry));
+  }
+  await writeFile2(path4.join(root2, "proc", "cpuinfo"), cpuinfo);
+  return root2;
+}
+async function possibleCpus() {
+  const text = await readFile4("/sys/devices/system/cpu/possible", "utf8").catch(() => "");
+  let count = 0;
+  for (const range of text.trim().split(",").filter(Boolean)) {
+    const [a, b2] = range.split("-").map(Number);
+    if (a === void 0 || Number.isNaN(a)) continue;
+    count += b2 === void 0 || Number.isNaN(b2) ? 1 : b2 - a + 1;
+  }
+  return count || os4.cpus().length || 1;
+}
+
+// src/devices/qemu/functional.ts
+var DEFAULT_SAMPLES = 8;
+var DEFAULT_LM_SAMPLES = 4;
+var DEFAULT_MIN_AGREEMENT = 0.99;
+var DEFAULT_TIMEOUT_MS = 15 * 60 * 1e3;
+var silent = { info() {
+}, warning() {
+}, error() {
+}, debug() {
+}, group: (_n2, fn) => fn() };
+function finish(ctx, rest) {
+  return {
+    profile: ctx.profile,
+    qemuCpu: ctx.qemuCpu,
+    qemuVersion: ctx.qemuVersion,
+    features: ctx.features,
+    ...rest,
+    seconds: Math.round((performance.now() - ctx.started) / 100) / 10
+  };
+}
+function skip(ctx, reason, notes = []) {
+  const required = ctx.env.SLMOPS_REQUIRE_QEMU === "1";
+  return finish(ctx, {
+    status: required ? "failed" : "skipped",
+    reason: required ? `${reason} (SLMOPS_REQUIRE_QEMU=1 makes a skipped check a failure)` : reason,
+    samples: 0,
+    ...notes.length ? { notes } : {}
+  });
+}
+async function runFunctionalCheck(options) {
+  const started = performance.now();
+  const env = options.env ?? process.env;
+  const log2 = options.log ?? silent;
+  const profile = typeof options.profile === "string" ? await resolveProfile(options.profile) : options.profile;
+  const ctx = { started, profile: profile.id, qemuCpu: null, qemuVersion: null, features: [], env };
+  if (profile.arch !== "arm64") {
+    return finish(ctx, {
+      status: "skipped",
+      reason: `${profile.id} is an ${profile.arch} profile: the functional check emulates arm64 devices only`,
+      samples: 0
+    });
+  }
+  const cpu = deriveCpu(profile);
+  ctx.qemuCpu = cpu.qemuCpu;
+  ctx.features = cpu.features;
+  if (process.arch === "arm64") {
+    return finish(ctx, {
+      status: "skipped",
+      reason: `this host is arm64: run the benchmark on a ${profile.id} itself (native), no emulation needed`,
+      samples: 0
+    });
+  }
+  let emulator = options.emulator;
+  if (!emulator) {
+    if (options.prepare) {
+      try {
+        emulator = await prepareArm64Emulator({ env, log: log2 });
+      } catch (error) {
+        if (!(error instanceof ConfigurationError)) throw error;
+        return skip(ctx, `${profile.id}: the arm64 emulator could not be prepared: ${error.message}`);
+      }
+    } else {
+      const found2 = await findArm64Emulator({ env, log: log2 });
+      if (!found2.found) return skip(ctx, `${profile.id}: ${found2.reason}. ${found2.hint}`);
+      emulator = found2.emulator;
+    }
+  }
+  ctx.qemuVersion = formatQemuVersion(emulator.qemuVersion);
+  const model = qemuModel(cpu.qemuCpu);
+  const label = `${profile.id} (QEMU_CPU=${cpu.qemuCpu}, QEMU ${ctx.qemuVersion})`;
+  if (!emulator.cpuModels.includes(model)) {
+    return skip(
+      ctx,
+      `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id}: it has no CPU model ${model} (it has ${emulator.cpuModels.join(", ")}); a newer qemu-aarch64 may (QEMU 10.0 of Debian 13 has cortex-a55, cortex-a710, neoverse-n2, neoverse-v1; 'qemu-aarch64 -cpu help' lists them); point SLMOPS_QEMU at one`
+    );
+  }
+  let ortDir = options.guestOrtDir;
+  if (!ortDir) {
+    let runtime;
+    try {
+      runtime = await resolveGuestRuntime({ env, log: log2, prepare: Boolean(options.prepare) });
+    } catch (error) {
+      if (!(error instanceof ConfigurationError)) throw error;
+      return skip(ctx, `${profile.id}: the arm64 onnxruntime could not be installed: ${error.message}`);
+    }
+    if (!runtime.found) return skip(ctx, `${profile.id}: ${runtime.reason}. ${runtime.hint}`);
+    ortDir = runtime.dir;
+  }
+  const work = options.workDir ?? await mkdtemp3(path5.join(os5.tmpdir(), "slmops-functional-"));
+  await mkdir4(work, { recursive: true });
+  try {
+    const notes = [];
+    const probed = await probeHwcaps(emulator, cpu.qemuCpu, work);
+    if ("error" in probed)
+      return skip(
+        ctx,
+        `QEMU ${ctx.qemuVersion} refuses QEMU_CPU=${cpu.qemuCpu} for ${profile.id}: ${probed.error}`
+      );
+    const comparison = compareFeatures(cpu.features, probed.flags);
+    if (!sameDispatch(comparison)) {
+      const why = `qemu's ${cpu.qemuCpu} ${describeComparison({ ...comparison, other: [] })} (hwcaps ${probed.flags.join(" ")})`;
+      if ((options.onMismatch ?? "skip") === "skip")
+        return skip(
+          ctx,
+          `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id} faithfully: ${why}; onnxruntime would choose other kernels than on the device`
+        );
+      notes.push(
+        `run although ${why}: onnxruntime sees the profile's core in /proc/cpuinfo and may choose kernels the emulated CPU cannot run`
+      );
+    } else if (comparison.other.length) {
+      notes.push(
+        `qemu's ${cpu.qemuCpu} differs from ${profile.id} only in flags no onnxruntime kernel depends on (${comparison.other.join(" ")})`
+      );
+    }
+    return await checkVariant({
+      options,
+      ctx,
+      cpu,
+      emulator,
+      ortDir,
+      work,
+      notes,
+      label,
+      hwcaps: probed.flags,
+      log: log2
+    });
+  } finally {
+    if (!options.workDir) await rm4(work, { recursive: true, force: true });
+  }
+}
+async function checkVariant(input) {
+  const { options, ctx, cpu, emulator, ortDir, work, notes, label, log: log2 } = input;
+  const threads = options.threads ?? 1;
+  const variant = await createSession(options.model, { intraOpThreads: threads });
+  let samples;
+  let outputName;
+  let x86;
+  try {
+    samples = buildSamples(variant, options);
+    const floats2 = variant.outputs.filter((o) => o.type === "float32" || o.type === "float16");
+    outputName = (floats2[0] ?? variant.outputs[0]).name;
+    x86 = await runAll2(variant, samples, outputName);
+  } finally {
+    await variant.release();
+  }
+  let reference;
+  if (options.reference) {
+    const session = await createSession(options.reference, { intraOpThreads: threads });
+    try {
+      reference = await runAll2(session, samples, outputName);
+    } catch (error) {
+      notes.push(
+        `the reference model did not run the variant's inputs on x86-64: ${error.message.split("\n")[0]}`
+      );
+    } finally {
+      await session.release();
+    }
+  }
+  const feedsBase = path5.join(work, "feeds");
+  await writeFeeds(samples, feedsBase);
+  const outDir = path5.join(work, "out");
+  await mkdir4(outDir, { recursive: true });
+  const job = {
+    ortDir,
+    model: path5.resolve(options.model),
+    feeds: feedsBase,
+    output: outputName,
+    outDir,
+    threads,
+    features: cpu.features,
+    dispatch: DISPATCH_FEATURES,
+    hwcapNames: HWCAP_NAMES,
+    hwcap2Names: HWCAP2_NAMES,
+    stopOnMismatch: (options.onMismatch ?? "skip") === "skip"
+  };
+  await writeFile3(path5.join(work, "job.json"), JSON.stringify(job));
+  await writeFile3(path5.join(work, "guest.cjs"), GUEST_SCRIPT);
+  const root2 = await guestRoot(emulator.sysroot, renderCpuinfo(cpu, await possibleCpus()), work);
+  const command = {
+    emulator,
+    root: root2,
+    qemuCpu: cpu.qemuCpu,
+    program: path5.join(root2, "usr", "bin", "node"),
+    args: [path5.join(work, "guest.cjs"), path5.join(work, "job.json")],
+    cwd: work,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  };
+  log2.info(`functional: running ${path5.basename(options.model)} on ${label} with ${samples.length} inputs`);
+  const exit = await runGuest(command);
+  log2.debug(
+    `functional: guest exited (code ${exit.code}, signal ${exit.signal}) after ${exit.seconds.toFixed(1)} s`
+  );
+  const probe = await readJson(path5.join(outDir, "probe.json"));
+  const guest = probe ? guestView(probe, cpu) : void 0;
+  if (guest && guest.cpuinfoFrom === "qemu" && probe?.cpuPart && Number(probe.cpuPart) !== cpu.midr.part) {
+    notes.push(
+      `QEMU ${ctx.qemuVersion} builds /proc/cpuinfo from the CPU model: the guest saw CPU part ${probe.cpuPart} (${qemuModel(cpu.qemuCpu)}), not ${profileCore(cpu)}`
+    );
+  }
+  if (guest && guest.cpuinfoFrom === "qemu" !== qemuBuildsCpuinfo(emulator.qemuVersion)) {
+    notes.push(
+      guest.cpuinfoFrom === "qemu" ? `QEMU ${ctx.qemuVersion} did not show the guest the sysroot's /proc/cpuinfo (it saw: ${guest.cpuinfo.join(" ")})` : `QEMU ${ctx.qemuVersion} showed the guest the sysroot's /proc/cpuinfo although versions from 8.2 on build their own`
+    );
+  }
+  const base = { samples: samples.length, ...guest ? { guest } : {} };
+  const withNotes = () => notes.length ? { notes } : {};
+  const crashed = exit.targetSignal ?? (exit.signal && !exit.timedOut ? { name: exit.signal, number: 0, description: exit.signal } : void 0);
+  if (crashed) {
+    const fault = {
+      signal: crashed.name,
+      ...exit.stage ? { stage: exit.stage } : {}
+    };
+    let where = "";
+    if (crashed.name === "SIGILL" && options.readFaultingInstruction !== false) {
+      const found2 = await faultingInstruction(command, work);
+      if (found2) {
+        const decoded = decodeInstruction(found2.word);
+        fault.instruction = describeInstruction(found2.word);
+        fault.address = found2.address;
+        if (decoded?.feature) fault.feature = decoded.feature;
+        where = ` at ${fault.instruction} (address ${found2.address})`;
+        if (decoded?.feature && !input.hwcaps.includes(decoded.feature))
+          where += `: the emulated ${qemuModel(cpu.qemuCpu)} has no ${decoded.feature}, so onnxruntime chose kernels this CPU cannot run`;
+      } else where = " (the instruction could not be read from the QEMU_LOG=in_asm log)";
+    } else if (crashed.name === "SIGSEGV") {
+      where = " (a segmentation fault; rerun with QEMU_LOG=in_asm,cpu to trace it)";
+    }
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: the arm64 run crashed with ${crashed.name} (${crashed.description}) ${stageText(exit.stage)}${where}`,
+      fault,
+      ...base,
+      ...withNotes()
+    });
+  }
+  if (exit.timedOut) {
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: the arm64 run did not finish within ${Math.round(command.timeoutMs / 1e3)} s ${stageText(exit.stage)}`,
+      ...base,
+      ...withNotes()
+    });
+  }
+  const result = await readJson(path5.join(outDir, "result.json"));
+  if (result?.stopped === "features") {
+    return skip(
+      ctx,
+      `${label}: the guest does not see ${profileCore(cpu)}'s flags (${(result.mismatches ?? []).join(", ")}); QEMU ${ctx.qemuVersion} cannot emulate it faithfully`,
+      notes
+    );
+  }
+  if (exit.code !== 0 || !result?.samples) {
+    const why = result?.error ?? lastLines(exit.stderr);
+    return finish(ctx, {
+      status: "failed",
+      reason: `${label}: onnxruntime on arm64 failed ${stageText(exit.stage)}: ${why}`,
+      ...base,
+      ...withNotes()
+    });
+  }
+  const arm = await readOutputs(path5.join(outDir, "outputs.bin"), result.samples);
+  for (let i = 0; i < arm.length; i++) {
+    const a = arm[i];
+    const b2 = x86[i];
+    if (a.dims.join("x") !== b2.dims.join("x")) {
+      return finish(ctx, {
+        status: "failed",
+        reason: `${label}: output "${outputName}" of sample ${i + 1} has shape [${a.dims.join(", ")}] on arm64 and [${b2.dims.join(", ")}] on x86-64`,
+        ...base,
+        ...withNotes()
+      });
+    }
+  }
+  const armValues = concat2(arm);
+  const x86Values = concat2(x86);
+  const width = x86[0]?.dims.at(-1) ?? 1;
+  const nonFinite = countNonFinite(armValues) - countNonFinite(x86Values);
+  const same = agreement(x86Values, armValues, width);
+  const metrics = qualityOf(samples, arm, x86, reference);
+  const refAgreement = reference ? agreement(concat2(reference), armValues, width) : void 0;
+  const minAgreement = options.minAgreement ?? DEFAULT_MIN_AGREEMENT;
+  const measured = {
+    agreement: same.top1Agreement,
+    maxAbsDiff: same.maxAbsDiff,
+    ...metrics ? { metric: metrics.metric, metricDelta: metrics.metric.arm64 - metrics.metric.x86 } : {},
+    ...refAgreement ? {
+      reference: {
+        agreement: refAgreement.top1Agreement,
+        maxAbsDiff: refAgreement.maxAbsDiff,
+        ...metrics?.reference !== void 0 ? { metricDelta: metrics.metric.arm64 - metrics.reference } : {}
+      }
+    } : {}
+  };
+  let failure;
+  if (nonFinite > 0) failure = `${nonFinite} output values are NaN or infinite on arm64 and finite on x86-64`;
+  else if (same.top1Agreement < minAgreement)
+    failure = `top-1 agreement of arm64 with x86-64 is ${same.top1Agreement.toFixed(4)}, below ${minAgreement} (max |Δ| ${same.maxAbsDiff.toExponential(2)})`;
+  return finish(ctx, {
+    status: failure ? "failed" : "passed",
+    ...failure ? { reason: `${label}: ${failure}` } : {},
+    ...base,
+    ...measured,
+    ...withNotes()
+  });
+}
+function buildSamples(session, options) {
+  if (options.evalData) {
+    const records = readEvalData(options.evalData);
+    const n2 = options.samples ?? (records[0]?.kind === "tokens" ? DEFAULT_LM_SAMPLES : DEFAULT_SAMPLES);
+    return records.slice(0, n2).map((record) => ({ record, feeds: evalFeeds(session.inputs, [record], options.evalData) }));
+  }
+  const n = options.samples ?? DEFAULT_SAMPLES;
+  return Array.from({ length: n }, (_2, i) => ({
+    feeds: synthesizeInputs(session.inputs, { seed: i + 1, dims: { seq: 16 } })
+  }));
+}
+async function runAll2(session, samples, output) {
+  const out = [];
+  for (const sample of samples) {
+    const result = await session.run(sample.feeds, [output]);
+    out.push(result[output]);
+  }
+  return out;
+}
+async function writeFeeds(samples, base) {
+  const handle = await open2(`${base}.bin`, "w");
+  const meta = {
+    samples: []
+  };
+  let offset = 0;
+  try {
+    for (const sample of samples) {
+      const inputs = [];
+      for (const [name, value] of Object.entries(sample.feeds)) {
+        if (Array.isArray(value.data))
+          throw new Error(`input "${name}" holds strings, which the guest cannot feed`);
+        const view = value.data;
+        const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+        await handle.write(bytes);
+        inputs.push({ name, type: value.type, dims: value.dims, offset, bytes: bytes.length });
+        offset += bytes.length;
+      }
+      meta.samples.push(inputs);
+    }
+  } finally {
+    await handle.close();
+  }
+  await writeFile3(`${base}.json`, JSON.stringify(meta));
+}
+async function readJson(file) {
+  if (!existsSync4(file)) return void 0;
+  try {
+    return JSON.parse(await readFile5(file, "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function guestView(probe, cpu) {
+  const ours = probe.cpuinfo.join(" ") === cpu.features.join(" ") && probe.cpuPart !== null && Number(probe.cpuPart) === cpu.midr.part;
+  return { cpuinfo: probe.cpuinfo, hwcaps: probe.hwcaps, cpuinfoFrom: ours ? "sysroot" : "qemu" };
+}
+function profileCore(cpu) {
+  return `${cpu.profile}'s ${cpu.core || "core"}`;
+}
+function stageText(stage) {
+  if (!stage) return "at start-up";
+  if (stage === "load") return "while loading onnxruntime-node";
+  if (stage === "session") return "while opening the model";
+  const sample = /^sample (\d+)\/(\d+)$/.exec(stage);
+  if (sample) return `while running input ${sample[1]} of ${sample[2]}`;
+  if (stage === "done") return "after the last input";
+  return `at "${stage}"`;
+}
+function lastLines(text) {
+  return text.split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("slmops-guest: ")).slice(-3).join(" | ") || "no message";
+}
+async function faultingInstruction(command, work) {
+  const logFile = path5.join(work, "qemu-in_asm.log");
+  await runGuest({ ...command, env: { QEMU_LOG: "in_asm", QEMU_LOG_FILENAME: logFile } });
+  if (!existsSync4(logFile)) return void 0;
+  const handle = await open2(logFile, "r");
+  try {
+    const { size } = await handle.stat();
+    const length = Math.min(size, 256 * 1024);
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    return lastLoggedInstruction(buffer.toString("utf8"));
+  } finally {
+    await handle.close();
+    await rm4(logFile, { force: true });
+  }
+}
+async function readOutputs(file, samples) {
+  const data = await readFile5(file);
+  return samples.map((s3) => {
+    const bytes = new Uint8Array(data.subarray(s3.offset, s3.offset + s3.bytes));
+    const copy = bytes.slice().buffer;
+    const typed = s3.type === "float32" ? new Float32Array(copy) : s3.type === "float16" ? new Uint16Array(copy) : s3.type === "float64" ? new Float64Array(copy) : s3.type === "int64" ? new BigInt64Array(copy) : s3.type === "int32" ? new Int32Array(copy) : new Uint8Array(copy);
+    return { type: s3.type, dims: s3.dims, data: typed };
+  });
+}
+function floats(value) {
+  const data = value.data;
+  if (Array.isArray(data)) return new Float64Array(data.length);
+  if (value.type === "float16") return Float64Array.from(data, halfToFloat);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
+  return Float64Array.from(data);
+}
+function concat2(values) {
+  const parts = values.map(floats);
+  const out = new Float64Array(parts.reduce((n, p2) => n + p2.length, 0));
+  let offset = 0;
+  for (const p2 of parts) {
+    out.set(p2, offset);
+    offset += p2.length;
+  }
+  return out;
+}
+function countNonFinite(values) {
+  let n = 0;
+  for (const v2 of values) if (!Number.isFinite(v2)) n += 1;
+  return n;
+}
+function qualityOf(samples, arm, x86, reference) {
+  const records = samples.map((s3) => s3.record);
+  if (records.some((r) => r === void 0)) return void 0;
+  const all = records;
+  if (all.every((r) => r.kind === "tensor" && r.label !== void 0)) {
+    const labels = all.map((r) => r.kind === "tensor" ? r.label : 0);
+    const accuracy = (values) => {
+      const width = values[0]?.dims.at(-1) ?? 1;
+      return classifierAccuracy(concat2(values), width, labels).accuracy;
+    };
+    return {
+      metric: { name: "accuracy", arm64: accuracy(arm), x86: accuracy(x86) },
+      ...reference ? { reference: accuracy(reference) } : {}
+    };
+  }
+  if (all.every((r) => r.kind === "tokens") && x86[0]?.dims.length === 3) {
+    const perplexity = (values) => {
+      let nll = 0;
+      let predictions = 0;
+      values.forEach((v2, i) => {
+        const record = all[i];
+        const q2 = languageModelQuality(floats(v2), v2.dims, [record.kind === "tokens" ? record.inputIds : []]);
+        nll += q2.nll * q2.predictions;
+        predictions += q2.predictions;
+      });
+      return Math.exp(nll / Math.max(1, predictions));
+    };
+    return {
+      metric: { name: "perplexity", arm64: perplexity(arm), x86: perplexity(x86) },
+      ...reference ? { reference: perplexity(reference) } : {}
+    };
+  }
+  return void 0;
+}
+async function emulationSupport(profiles, emulator) {
+  const out = [];
+  const work = await mkdtemp3(path5.join(os5.tmpdir(), "slmops-qemu-probe-"));
+  try {
+    for (const profile of profiles) {
+      if (profile.arch !== "arm64") continue;
+      const cpu = deriveCpu(profile);
+      const model = qemuModel(cpu.qemuCpu);
+      if (!emulator.cpuModels.includes(model)) {
+        out.push({
+          profile: profile.id,
+          qemuCpu: cpu.qemuCpu,
+          emulable: false,
+          detail: `no CPU model ${model} in QEMU ${formatQemuVersion(emulator.qemuVersion)}`
+        });
+        continue;
+      }
+      const probed = await probeHwcaps(emulator, cpu.qemuCpu, work);
+      if ("error" in probed) {
+        out.push({ profile: profile.id, qemuCpu: cpu.qemuCpu, emulable: false, detail: probed.error });
+        continue;
+      }
+      const comparison = compareFeatures(cpu.features, probed.flags);
+      out.push({
+        profile: profile.id,
+        qemuCpu: cpu.qemuCpu,
+        emulable: sameDispatch(comparison),
+        detail: describeComparison(comparison)
+      });
+    }
+  } finally {
+    await rm4(work, { recursive: true, force: true });
+  }
+  return out;
 }
 
 // src/bench/run-bench.ts
@@ -33794,27 +39273,27 @@ init_session();
 import { statSync as statSync3 } from "node:fs";
 
 // src/util/hash.ts
-import { createHash as createHash3 } from "node:crypto";
-import { createReadStream } from "node:fs";
-async function sha256File(path) {
-  const hash = createHash3("sha256");
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 2 ** 20 }))
+import { createHash as createHash4 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+async function sha256File(path6) {
+  const hash = createHash4("sha256");
+  for await (const chunk of createReadStream2(path6, { highWaterMark: 4 * 2 ** 20 }))
     hash.update(chunk);
   return hash.digest("hex");
 }
 
 // src/onnx/read.ts
 init_errors();
-import { readFileSync as readFileSync5, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync6, statSync as statSync2 } from "node:fs";
 import { dirname, resolve as resolve4 } from "node:path";
 
 // src/onnx/model.ts
 init_errors();
 var OnnxModel = class {
-  constructor(proto, dir, path, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
+  constructor(proto, dir, path6, fileBytes, externalRefs = /* @__PURE__ */ new Map()) {
     this.proto = proto;
     this.dir = dir;
-    this.path = path;
+    this.path = path6;
     this.fileBytes = fileBytes;
     this.externalRefs = externalRefs;
   }
@@ -33843,7 +39322,7 @@ var OnnxModel = class {
       entry.tensors += 1;
       files.set(ref.file, entry);
     }
-    return [...files.values()].sort((a, b) => a.location.localeCompare(b.location));
+    return [...files.values()].sort((a, b2) => a.location.localeCompare(b2.location));
   }
   /** The tensor's values as little-endian raw bytes, whatever form they are stored in (external data is read now). */
   tensorBytes(tensor2, options = {}) {
@@ -33941,14 +39420,14 @@ function parseModelBytes(bytes, subject) {
       cause: error
     });
   }
-  const ir = toNumber2(proto.irVersion);
-  if (!proto.graph || ir <= 0 || ir > 100) {
+  const ir2 = toNumber2(proto.irVersion);
+  if (!proto.graph || ir2 <= 0 || ir2 > 100) {
     throw new ModelFormatError(
-      proto.graph ? `not an ONNX model: IR version ${ir} is not valid` : "not an ONNX model: it has no graph",
+      proto.graph ? `not an ONNX model: IR version ${ir2} is not valid` : "not an ONNX model: it has no graph",
       { subject, fix: "Pass the path of an .onnx model file; if it is one, it is truncated or damaged" }
     );
   }
-  if (proto.opsetImport.length === 0 && ir >= 3) {
+  if (proto.opsetImport.length === 0 && ir2 >= 3) {
     throw new ModelFormatError("the model has no opset imports (the file may be truncated)", {
       subject,
       fix: REEXPORT
@@ -33970,29 +39449,29 @@ function resolveExternalData(proto, dir, subject) {
   });
   return refs;
 }
-function readModel(path, options = {}) {
-  const absolute = resolve4(path);
+function readModel(path6, options = {}) {
+  const absolute = resolve4(path6);
   let size;
   try {
-    const stat2 = statSync2(absolute);
-    if (stat2.isDirectory()) {
+    const stat4 = statSync2(absolute);
+    if (stat4.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
-        subject: path,
+        subject: path6,
         fix: "Pass the path of the .onnx file inside it"
       });
     }
-    size = stat2.size;
+    size = stat4.size;
   } catch (error) {
     if (error instanceof ModelFormatError) throw error;
     throw new ModelFormatError("no such file", {
-      subject: path,
+      subject: path6,
       fix: "Check the path (it is relative to the working directory)"
     });
   }
-  const bytes = readFileSync5(absolute);
-  const proto = parseModelBytes(bytes, path);
+  const bytes = readFileSync6(absolute);
+  const proto = parseModelBytes(bytes, path6);
   const dir = options.baseDir ? resolve4(options.baseDir) : dirname(absolute);
-  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path));
+  return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path6));
 }
 
 // src/onnx/inspect.ts
@@ -34011,7 +39490,7 @@ function describeType(type) {
   return { type: "unknown", shape: null };
 }
 function summarize2(values, exclude = /* @__PURE__ */ new Set()) {
-  return values.filter((v) => !exclude.has(v.name)).map((v) => ({ name: v.name, ...describeType(v.type) }));
+  return values.filter((v2) => !exclude.has(v2.name)).map((v2) => ({ name: v2.name, ...describeType(v2.type) }));
 }
 async function inspectLoadedModel(model, options = {}) {
   const proto = model.proto;
@@ -34053,8 +39532,8 @@ async function inspectLoadedModel(model, options = {}) {
       storage: ref ? `external:${ref.location}` : "inline"
     });
   });
-  forEachGraph(proto, ({ graph: g }) => {
-    for (const sparse of g.sparseInitializer ?? []) {
+  forEachGraph(proto, ({ graph: g2 }) => {
+    for (const sparse of g2.sparseInitializer ?? []) {
       parameters += elementCount(sparse.dims.map((d) => toNumber2(d)));
       initializerCount += 1;
     }
@@ -34095,18 +39574,18 @@ async function inspectLoadedModel(model, options = {}) {
     parameters,
     initializerCount,
     constantTensors,
-    bytesByDtype: [...byDtype.values()].sort((a, b) => b.bytes - a.bytes || a.dtype.localeCompare(b.dtype)),
-    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b) => b.count - a.count || a.op.localeCompare(b.op)),
+    bytesByDtype: [...byDtype.values()].sort((a, b2) => b2.bytes - a.bytes || a.dtype.localeCompare(b2.dtype)),
+    opHistogram: [...ops.entries()].map(([op, count]) => ({ op, count })).sort((a, b2) => b2.count - a.count || a.op.localeCompare(b2.op)),
     nodeCount,
     subgraphCount: Math.max(0, subgraphCount),
-    functions: proto.functions.map((f) => ({ domain: f.domain, name: f.name, nodes: f.node.length })),
-    largestTensors: tensors.sort((a, b) => b.bytes - a.bytes || a.name.localeCompare(b.name)).slice(0, options.largest ?? 10),
+    functions: proto.functions.map((f2) => ({ domain: f2.domain, name: f2.name, nodes: f2.node.length })),
+    largestTensors: tensors.sort((a, b2) => b2.bytes - a.bytes || a.name.localeCompare(b2.name)).slice(0, options.largest ?? 10),
     externalData,
     warnings
   };
 }
-async function inspectModel(path, options = {}) {
-  return inspectLoadedModel(readModel(path), options);
+async function inspectModel(path6, options = {}) {
+  return inspectLoadedModel(readModel(path6), options);
 }
 function formatBytes(bytes) {
   if (bytes < 1024) return `${bytes} B`;
@@ -34135,9 +39614,9 @@ function formatInspectReport(report2) {
     `  parameters  ${report2.parameters.toLocaleString("en-US")} in ${report2.initializerCount} initializers`
   );
   lines.push("inputs");
-  for (const v of report2.inputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  for (const v2 of report2.inputs) lines.push(`  ${v2.name}  ${v2.type} ${formatShape(v2.shape)}`);
   lines.push("outputs");
-  for (const v of report2.outputs) lines.push(`  ${v.name}  ${v.type} ${formatShape(v.shape)}`);
+  for (const v2 of report2.outputs) lines.push(`  ${v2.name}  ${v2.type} ${formatShape(v2.shape)}`);
   lines.push("bytes by dtype");
   for (const d of report2.bytesByDtype) {
     lines.push(
@@ -34150,7 +39629,7 @@ function formatInspectReport(report2) {
   lines.push(`  ${report2.opHistogram.map((o) => `${o.op}×${o.count}`).join(", ")}`);
   if (report2.functions.length) {
     lines.push("functions");
-    for (const f of report2.functions) lines.push(`  ${f.domain}.${f.name} (${f.nodes} nodes)`);
+    for (const f2 of report2.functions) lines.push(`  ${f2.domain}.${f2.name} (${f2.nodes} nodes)`);
   }
   lines.push("largest tensors");
   for (const t of report2.largestTensors) {
@@ -34158,18 +39637,18 @@ function formatInspectReport(report2) {
   }
   if (report2.externalData.length) {
     lines.push("external data");
-    for (const f of report2.externalData) {
-      lines.push(`  ${f.location}  ${formatBytes(f.bytes)}, ${f.tensors} tensors  sha256 ${f.sha256}`);
+    for (const f2 of report2.externalData) {
+      lines.push(`  ${f2.location}  ${formatBytes(f2.bytes)}, ${f2.tensors} tensors  sha256 ${f2.sha256}`);
     }
   }
-  for (const w of report2.warnings) lines.push(`warning: ${w}`);
+  for (const w2 of report2.warnings) lines.push(`warning: ${w2}`);
   return lines.join("\n");
 }
 
 // src/bench/baseline.ts
 init_errors();
 import { execFileSync } from "node:child_process";
-import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync6 } from "node:fs";
+import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync7 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
 function parseGitBaseline(spec) {
@@ -34184,10 +39663,10 @@ function parseGitBaseline(spec) {
   }
   return { ref: rest.slice(0, colon), path: rest.slice(colon + 1).replace(/^\.\//, "") };
 }
-function gitBlobToFile(cwd, ref, path, target) {
+function gitBlobToFile(cwd, ref, path6, target) {
   const fd = openSync3(target, "w");
   try {
-    execFileSync("git", ["cat-file", "blob", `${ref}:${path}`], {
+    execFileSync("git", ["cat-file", "blob", `${ref}:${path6}`], {
       cwd,
       stdio: ["ignore", fd, "pipe"],
       maxBuffer: 1 << 20
@@ -34195,7 +39674,7 @@ function gitBlobToFile(cwd, ref, path, target) {
   } catch (error) {
     const stderr = error.stderr?.toString().trim() ?? "";
     throw new ConfigurationError(
-      `cannot read ${path} at ${ref} from git (${stderr.split("\n")[0] || "git failed"})`,
+      `cannot read ${path6} at ${ref} from git (${stderr.split("\n")[0] || "git failed"})`,
       {
         subject: "baseline",
         fix: "Check the ref and path, and fetch enough history (actions/checkout with fetch-depth: 0, or git fetch the base ref)"
@@ -34211,7 +39690,7 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
   const model = join8(dir, name);
   gitBlobToFile(cwd, ref.ref, ref.path, model);
   const subject = `git:${ref.ref}:${ref.path}`;
-  const proto = parseModelBytes(readFileSync6(model), subject);
+  const proto = parseModelBytes(readFileSync7(model), subject);
   const locations = /* @__PURE__ */ new Set();
   forEachTensor(proto, ({ tensor: tensor2 }) => {
     const location = tensor2.externalData.find((e) => e.key === "location")?.value;
@@ -34221,7 +39700,7 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
     const target = resolveInside(dir, location, subject, "external data");
     mkdirSync2(dirname2(target), { recursive: true });
     gitBlobToFile(cwd, ref.ref, posix2.join(posix2.dirname(ref.path), location), target);
-    const head = readFileSync6(target).subarray(0, 64).toString("latin1");
+    const head = readFileSync7(target).subarray(0, 64).toString("latin1");
     if (head.startsWith("version https://git-lfs")) {
       throw new ConfigurationError(`external data "${location}" at ${ref.ref} is a Git LFS pointer`, {
         subject,
@@ -34237,7 +39716,7 @@ function resolveBaseline(spec, cwd = process.cwd()) {
 }
 
 // src/bench/like-with-like.ts
-import { existsSync, readFileSync as readFileSync7 } from "node:fs";
+import { existsSync as existsSync5, readFileSync as readFileSync8 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
@@ -34278,8 +39757,8 @@ function writeAll(fd, bytes, position) {
   let done = 0;
   while (done < bytes.length) done += writeSync2(fd, bytes, done, bytes.length - done, position + done);
 }
-function tempName(path) {
-  return `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+function tempName(path6) {
+  return `${path6}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 function writeModel(model, outPath, options = {}) {
   const out = resolve5(outPath);
@@ -34400,7 +39879,7 @@ function writeModel(model, outPath, options = {}) {
 }
 
 // src/util/gzip-size.ts
-import { createReadStream as createReadStream2 } from "node:fs";
+import { createReadStream as createReadStream3 } from "node:fs";
 import { createGzip } from "node:zlib";
 async function gzipSize(paths, level = 6) {
   let bytes = 0;
@@ -34408,12 +39887,12 @@ async function gzipSize(paths, level = 6) {
   gzip.on("data", (chunk) => {
     bytes += chunk.length;
   });
-  const done = new Promise((resolve15, reject) => {
-    gzip.on("end", resolve15);
+  const done = new Promise((resolve16, reject) => {
+    gzip.on("end", resolve16);
     gzip.on("error", reject);
   });
-  for (const path of paths) {
-    for await (const chunk of createReadStream2(path, { highWaterMark: 1 << 20 })) {
+  for (const path6 of paths) {
+    for await (const chunk of createReadStream3(path6, { highWaterMark: 1 << 20 })) {
       if (!gzip.write(chunk)) await new Promise((r) => gzip.once("drain", r));
     }
   }
@@ -34439,9 +39918,9 @@ function globToRegExp(glob2) {
 
 // src/compress/select.ts
 function matchesAny(patterns, ...names) {
-  return patterns.some((p) => {
-    const re = globToRegExp(p);
-    return names.some((n) => n !== "" && re.test(n));
+  return patterns.some((p2) => {
+    const re2 = globToRegExp(p2);
+    return names.some((n) => n !== "" && re2.test(n));
   });
 }
 function applySelection(candidates2, select) {
@@ -34501,9 +39980,9 @@ function convertFp16(ctx, options, select) {
     for (const weight of graph.initializer) {
       if (weight.dataType !== DataType.FLOAT) continue;
       const users = consumers.get(weight.name) ?? [];
-      const elements = shapeOf(weight).reduce((a, b) => a * b, 1);
+      const elements = shapeOf(weight).reduce((a, b2) => a * b2, 1);
       if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
-      const block = users.find((u) => blocked.has(u.opType));
+      const block = users.find((u2) => blocked.has(u2.opType));
       if (block) {
         outcome.skipped.push({
           name: weight.name,
@@ -34531,10 +40010,10 @@ function convertFp16(ctx, options, select) {
       for (let i = 0; i < values.length; i++) {
         const h = floatToHalf(values[i]);
         half[i] = h;
-        const v = values[i];
+        const v2 = values[i];
         const r = halfToFloat(h);
-        signal += v * v;
-        noise += (v - r) * (v - r);
+        signal += v2 * v2;
+        noise += (v2 - r) * (v2 - r);
       }
       const name16 = ctx.namer.unique(`${c.weightName}_fp16`);
       graph.initializer[graph.initializer.indexOf(index.get(c.weightName))] = tensor(
@@ -34549,7 +40028,7 @@ function convertFp16(ctx, options, select) {
           attributes: { to: DataType.FLOAT }
         })
       );
-      const graphInput = graph.input.findIndex((v) => v.name === c.weightName);
+      const graphInput = graph.input.findIndex((v2) => v2.name === c.weightName);
       if (graphInput >= 0) graph.input.splice(graphInput, 1);
       const sqnr = finite(noise === 0 ? Number.POSITIVE_INFINITY : 10 * Math.log10(signal / noise));
       outcome.tensors.push({
@@ -34575,7 +40054,7 @@ function convertFp16(ctx, options, select) {
 // src/compress/prune.ts
 var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
 function candidates(graphs) {
-  const found = [];
+  const found2 = [];
   const seen = /* @__PURE__ */ new Set();
   for (const graph of graphs) {
     const index = initializerIndex(graph);
@@ -34586,7 +40065,7 @@ function candidates(graphs) {
       const dims = shapeOf(weight);
       if (dims.length < 2) continue;
       seen.add(weight);
-      const elements = dims.reduce((a, b) => a * b, 1);
+      const elements = dims.reduce((a, b2) => a * b2, 1);
       let reduceLength;
       let reduceStride;
       if (n.opType === "Conv") {
@@ -34599,7 +40078,7 @@ function candidates(graphs) {
         reduceLength = dims[dims.length - 2];
         reduceStride = dims[dims.length - 1];
       }
-      found.push({
+      found2.push({
         op: n.opType,
         nodeName: n.name,
         weightName: weight.name,
@@ -34611,13 +40090,13 @@ function candidates(graphs) {
       });
     }
   }
-  return found;
+  return found2;
 }
 function threshold(magnitudes2, sparsity) {
   if (sparsity <= 0 || magnitudes2.length === 0) return -1;
   const sorted = magnitudes2.slice().sort();
-  const k = Math.min(sorted.length - 1, Math.floor(sparsity * sorted.length) - 1);
-  return k < 0 ? -1 : sorted[k];
+  const k2 = Math.min(sorted.length - 1, Math.floor(sparsity * sorted.length) - 1);
+  return k2 < 0 ? -1 : sorted[k2];
 }
 function magnitudes(values) {
   const out = new Float32Array(values.length);
@@ -34628,11 +40107,11 @@ function prune24(values, c) {
   const outer = values.length / (c.reduceLength * c.reduceStride);
   const group = [0, 0, 0, 0];
   for (let o = 0; o < outer; o++) {
-    for (let s = 0; s < c.reduceStride; s++) {
-      for (let k = 0; k + 4 <= c.reduceLength; k += 4) {
-        for (let j = 0; j < 4; j++) group[j] = (o * c.reduceLength + k + j) * c.reduceStride + s;
+    for (let s3 = 0; s3 < c.reduceStride; s3++) {
+      for (let k2 = 0; k2 + 4 <= c.reduceLength; k2 += 4) {
+        for (let j2 = 0; j2 < 4; j2++) group[j2] = (o * c.reduceLength + k2 + j2) * c.reduceStride + s3;
         const order = [0, 1, 2, 3].sort(
-          (a, b) => Math.abs(values[group[a]]) - Math.abs(values[group[b]])
+          (a, b2) => Math.abs(values[group[a]]) - Math.abs(values[group[b2]])
         );
         values[group[order[0]]] = 0;
         values[group[order[1]]] = 0;
@@ -34650,21 +40129,21 @@ function prune(ctx, options, select) {
   if (options.pattern === "unstructured" && options.scope === "global") {
     let max = 0;
     for (const c of chosen)
-      for (const v of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v));
+      for (const v2 of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v2));
     const bins = 1 << 16;
     const histogram2 = new Float64Array(bins);
     let total = 0;
     for (const c of chosen) {
-      for (const v of weightValues(ctx.model, c.weight)) {
-        histogram2[Math.min(bins - 1, Math.floor(Math.abs(v) / (max || 1) * bins))] += 1;
+      for (const v2 of weightValues(ctx.model, c.weight)) {
+        histogram2[Math.min(bins - 1, Math.floor(Math.abs(v2) / (max || 1) * bins))] += 1;
         total += 1;
       }
     }
     let cumulative = 0;
-    for (let b = 0; b < bins; b++) {
-      cumulative += histogram2[b];
+    for (let b2 = 0; b2 < bins; b2++) {
+      cumulative += histogram2[b2];
       if (cumulative >= options.sparsity * total) {
-        globalThreshold = (b + 1) / bins * max;
+        globalThreshold = (b2 + 1) / bins * max;
         break;
       }
     }
@@ -34686,7 +40165,7 @@ function prune(ctx, options, select) {
       for (let i = 0; i < values.length; i++) if (Math.abs(values[i]) <= limit) values[i] = 0;
     }
     let zeros = 0;
-    for (const v of values) if (v === 0) zeros += 1;
+    for (const v2 of values) if (v2 === 0) zeros += 1;
     const replacement = floatTensor(c.weightName, shapeOf(c.weight), values);
     c.graph.initializer[c.graph.initializer.indexOf(c.weight)] = replacement;
     outcome.tensors.push({
@@ -34706,8 +40185,8 @@ function prune(ctx, options, select) {
 
 // src/compress/int4-blocks.ts
 var SEARCH = [1, 0.97, 0.94, 0.91, 0.88, 0.85, 0.82];
-function quantizeBlocks4(columns, n, k, block, symmetric, search = true) {
-  const blocks = Math.ceil(k / block);
+function quantizeBlocks4(columns, n, k2, block, symmetric, search = true) {
+  const blocks = Math.ceil(k2 / block);
   const blob = block / 2;
   const packed = new Uint8Array(n * blocks * blob);
   const scales = new Float32Array(n * blocks);
@@ -34717,20 +40196,20 @@ function quantizeBlocks4(columns, n, k, block, symmetric, search = true) {
   let signal = 0;
   let noise = 0;
   for (let col = 0; col < n; col++) {
-    const base = col * k;
-    for (let b = 0; b < blocks; b++) {
-      const start = base + b * block;
-      const len = Math.min(block, k - b * block);
+    const base = col * k2;
+    for (let b2 = 0; b2 < blocks; b2++) {
+      const start = base + b2 * block;
+      const len = Math.min(block, k2 - b2 * block);
       let min = 0;
       let max = 0;
       let amax = 0;
       let blockSignal = 0;
       for (let i = 0; i < len; i++) {
-        const v = columns[start + i];
-        blockSignal += v * v;
-        if (v < min) min = v;
-        if (v > max) max = v;
-        if (Math.abs(v) > Math.abs(amax)) amax = v;
+        const v2 = columns[start + i];
+        blockSignal += v2 * v2;
+        if (v2 < min) min = v2;
+        if (v2 > max) max = v2;
+        if (Math.abs(v2) > Math.abs(amax)) amax = v2;
       }
       signal += blockSignal;
       let scale;
@@ -34741,21 +40220,21 @@ function quantizeBlocks4(columns, n, k, block, symmetric, search = true) {
         scale = start0;
         zero = 8;
         const tries = search && start0 !== 0 ? SEARCH : [1];
-        for (const f of tries) {
-          const s = start0 * f;
-          const inv = s === 0 ? 0 : 1 / s;
+        for (const f2 of tries) {
+          const s3 = start0 * f2;
+          const inv = s3 === 0 ? 0 : 1 / s3;
           let error = 0;
           for (let i = 0; i < len; i++) {
-            const v = columns[start + i];
-            let q = Math.round(v * inv) + 8;
-            q = q < 0 ? 0 : Math.min(q, 15);
-            codes[i] = q;
-            const d = v - (q - 8) * s;
+            const v2 = columns[start + i];
+            let q2 = Math.round(v2 * inv) + 8;
+            q2 = q2 < 0 ? 0 : Math.min(q2, 15);
+            codes[i] = q2;
+            const d = v2 - (q2 - 8) * s3;
             error += d * d;
           }
           if (error < bestError) {
             bestError = error;
-            scale = s;
+            scale = s3;
             best.set(codes.subarray(0, len));
           }
         }
@@ -34765,22 +40244,22 @@ function quantizeBlocks4(columns, n, k, block, symmetric, search = true) {
         zero = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-min * inv)));
         bestError = 0;
         for (let i = 0; i < len; i++) {
-          const v = columns[start + i];
-          let q = Math.round(v * inv) + zero;
-          q = q < 0 ? 0 : Math.min(q, 15);
-          best[i] = q;
-          const d = v - (q - zero) * scale;
+          const v2 = columns[start + i];
+          let q2 = Math.round(v2 * inv) + zero;
+          q2 = q2 < 0 ? 0 : Math.min(q2, 15);
+          best[i] = q2;
+          const d = v2 - (q2 - zero) * scale;
           bestError += d * d;
         }
       }
       noise += bestError;
       for (let i = len; i < block; i++) best[i] = zero;
-      const out = (col * blocks + b) * blob;
-      for (let j = 0; j < blob; j++) packed[out + j] = best[2 * j] & 15 | (best[2 * j + 1] & 15) << 4;
-      scales[col * blocks + b] = scale;
+      const out = (col * blocks + b2) * blob;
+      for (let j2 = 0; j2 < blob; j2++) packed[out + j2] = best[2 * j2] & 15 | (best[2 * j2 + 1] & 15) << 4;
+      scales[col * blocks + b2] = scale;
       if (zeroPoints) {
-        const zi = col * Math.ceil(blocks / 2) + (b >> 1);
-        zeroPoints[zi] = zeroPoints[zi] | (zero & 15) << (b & 1) * 4;
+        const zi2 = col * Math.ceil(blocks / 2) + (b2 >> 1);
+        zeroPoints[zi2] = zeroPoints[zi2] | (zero & 15) << (b2 & 1) * 4;
       }
     }
   }
@@ -34808,7 +40287,7 @@ function sqnrDb(signal, noise) {
 // src/compress/quantize-int4.ts
 function candidatesIn(graph, outcome) {
   const index = initializerIndex(graph);
-  const found = [];
+  const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
@@ -34831,20 +40310,20 @@ function candidatesIn(graph, outcome) {
       continue;
     }
     const transposed = n.opType === "Gemm" && intAttr(n, "transB", 0) === 1;
-    const [k, nOut] = transposed ? [squeezed[1], squeezed[0]] : [squeezed[0], squeezed[1]];
-    found.push({
+    const [k2, nOut] = transposed ? [squeezed[1], squeezed[0]] : [squeezed[0], squeezed[1]];
+    found2.push({
       op: n.opType,
       nodeName: n.name,
       weightName: ref.tensor.name,
-      elements: k * nOut,
+      elements: k2 * nOut,
       node: n,
       weight: ref.tensor,
       transposed,
-      k,
+      k: k2,
       n: nOut
     });
   }
-  return found;
+  return found2;
 }
 function quantizeInt4(ctx, options, select) {
   const proto = ctx.model.proto;
@@ -34866,24 +40345,24 @@ function quantizeInt4(ctx, options, select) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
         const values = weightValues(ctx.model, c.weight);
         const columns = c.transposed ? values : transpose(values, c.k, c.n);
-        const q = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
-        if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i] *= alpha;
+        const q2 = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
+        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
         const qName = ctx.namer.unique(`${c.weightName}_Q4`);
         const sName = ctx.namer.unique(`${c.weightName}_scales`);
-        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q.blocks, options.block / 2], q.packed));
+        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q2.blocks, options.block / 2], q2.packed));
         if (fp16) {
-          const half = Uint16Array.from(q.scales, floatToHalf);
+          const half = Uint16Array.from(q2.scales, floatToHalf);
           graph.initializer.push(
-            tensor(sName, DataType.FLOAT16, [c.n, q.blocks], new Uint8Array(half.buffer))
+            tensor(sName, DataType.FLOAT16, [c.n, q2.blocks], new Uint8Array(half.buffer))
           );
         } else {
-          graph.initializer.push(floatTensor(sName, [c.n, q.blocks], q.scales));
+          graph.initializer.push(floatTensor(sName, [c.n, q2.blocks], q2.scales));
         }
         names = { q: qName, scales: sName };
-        if (q.zeroPoints) {
+        if (q2.zeroPoints) {
           names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
           graph.initializer.push(
-            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints)
+            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints)
           );
         }
         if (alpha === 1) done.set(c.weightName, names);
@@ -34893,7 +40372,7 @@ function quantizeInt4(ctx, options, select) {
           dtypeBefore: dtypeName(c.weight.dataType),
           dtypeAfter: "int4",
           elementCount: c.k * c.n,
-          ...finite(sqnrDb(q.signal, q.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q.signal, q.noise)) }
+          ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
         });
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
@@ -34946,7 +40425,7 @@ function rewrite(ctx, graph, c, names, options) {
       const index = initializerIndex(graph);
       const constant = index.get(bias);
       if (constant && constant.dataType === DataType.FLOAT) {
-        const scaled = weightValues(ctx.model, constant).map((v) => v * beta);
+        const scaled = weightValues(ctx.model, constant).map((v2) => v2 * beta);
         biasName = ctx.namer.unique(`${bias}_beta`);
         graph.initializer.push(floatTensor(biasName, shapeOf(constant), scaled));
       } else {
@@ -34969,9 +40448,9 @@ function quantizeInt8(values, outer, channels, inner, symmetric) {
     for (let c = 0; c < channels; c++) {
       const base = (o * channels + c) * inner;
       for (let i = 0; i < inner; i++) {
-        const v = values[base + i];
-        if (v < min[c]) min[c] = v;
-        if (v > max[c]) max[c] = v;
+        const v2 = values[base + i];
+        if (v2 < min[c]) min[c] = v2;
+        if (v2 > max[c]) max[c] = v2;
       }
     }
   }
@@ -34981,28 +40460,28 @@ function quantizeInt8(values, outer, channels, inner, symmetric) {
     if (symmetric) {
       scales[c] = Math.max(Math.abs(min[c]), Math.abs(max[c])) / 127;
     } else {
-      const s = (max[c] - min[c]) / 255;
-      scales[c] = s;
-      zeroPoints[c] = s === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min[c] / s)));
+      const s3 = (max[c] - min[c]) / 255;
+      scales[c] = s3;
+      zeroPoints[c] = s3 === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min[c] / s3)));
     }
   }
   const out = new Int8Array(values.length);
-  const lo = symmetric ? -127 : -128;
+  const lo2 = symmetric ? -127 : -128;
   let signal = 0;
   let noise = 0;
   for (let o = 0; o < outer; o++) {
     for (let c = 0; c < channels; c++) {
-      const s = scales[c];
-      const inv = s === 0 ? 0 : 1 / s;
+      const s3 = scales[c];
+      const inv = s3 === 0 ? 0 : 1 / s3;
       const zp = zeroPoints[c];
       const base = (o * channels + c) * inner;
       for (let i = 0; i < inner; i++) {
-        const v = values[base + i];
-        let q = Math.round(v * inv) + zp;
-        q = q < lo ? lo : Math.min(q, 127);
-        out[base + i] = q;
-        const d = v - (q - zp) * s;
-        signal += v * v;
+        const v2 = values[base + i];
+        let q2 = Math.round(v2 * inv) + zp;
+        q2 = q2 < lo2 ? lo2 : Math.min(q2, 127);
+        out[base + i] = q2;
+        const d = v2 - (q2 - zp) * s3;
+        signal += v2 * v2;
         noise += d * d;
       }
     }
@@ -35014,7 +40493,7 @@ function quantizeInt8(values, outer, channels, inner, symmetric) {
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function candidatesIn2(graph, outcome) {
   const index = initializerIndex(graph);
-  const found = [];
+  const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     const kind = n.opType;
@@ -35030,17 +40509,17 @@ function candidatesIn2(graph, outcome) {
     if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
     if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
     if (kind === "Conv" && dims.length < 3) continue;
-    found.push({
+    found2.push({
       op: kind,
       nodeName: n.name,
       weightName: weight.name,
-      elements: dims.reduce((a, b) => a * b, 1),
+      elements: dims.reduce((a, b2) => a * b2, 1),
       node: n,
       weight,
       kind
     });
   }
-  return found;
+  return found2;
 }
 function quantizeInt8Dynamic(ctx, options, select) {
   const proto = ctx.model.proto;
@@ -35055,7 +40534,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
     const replacement = /* @__PURE__ */ new Map();
     const activations = /* @__PURE__ */ new Map();
     const stored = /* @__PURE__ */ new Map();
-    const store = (c, key, q, dims, scaleDims, zeroDims = scaleDims) => {
+    const store = (c, key, q2, dims, scaleDims, zeroDims = scaleDims) => {
       const existing = stored.get(key);
       if (existing) return existing;
       const names = {
@@ -35063,10 +40542,10 @@ function quantizeInt8Dynamic(ctx, options, select) {
         scale: ctx.namer.unique(`${c.weightName}_scale`),
         zero: ctx.namer.unique(`${c.weightName}_zero_point`)
       };
-      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q.values.buffer)));
-      graph.initializer.push(floatTensor(names.scale, scaleDims, q.scales));
+      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q2.values.buffer)));
+      graph.initializer.push(floatTensor(names.scale, scaleDims, q2.scales));
       graph.initializer.push(
-        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q.zeroPoints.buffer))
+        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q2.zeroPoints.buffer))
       );
       stored.set(key, names);
       outcome.tensors.push({
@@ -35074,8 +40553,8 @@ function quantizeInt8Dynamic(ctx, options, select) {
         node: c.nodeName,
         dtypeBefore: dtypeName(c.weight.dataType),
         dtypeAfter: "int8",
-        elementCount: q.values.length,
-        ...finite(sqnrDb(q.signal, q.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q.signal, q.noise)) }
+        elementCount: q2.values.length,
+        ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
       });
       return names;
     };
@@ -35103,50 +40582,50 @@ function quantizeInt8Dynamic(ctx, options, select) {
       const out = c.node.output[0];
       ctx.log(`int8: ${c.weightName} [${dims.join("×")}] (${c.kind})`);
       if (c.kind === "Gather") {
-        const q = quantizeInt8(values, 1, 1, values.length, options.symmetric);
-        const s = store(c, `gather:${c.weightName}`, q, dims, []);
+        const q2 = quantizeInt8(values, 1, 1, values.length, options.symmetric);
+        const s3 = store(c, `gather:${c.weightName}`, q2, dims, []);
         const gathered = ctx.namer.unique(`${base}_quantized_output`);
         nodes.push(
-          node("Gather", [s.q, c.node.input[1]], [gathered], {
+          node("Gather", [s3.q, c.node.input[1]], [gathered], {
             name: ctx.namer.unique(`${base}_quant`),
             attributes: { axis: 0 }
           })
         );
         nodes.push(
-          node("DequantizeLinear", [gathered, s.scale, s.zero], [out], {
+          node("DequantizeLinear", [gathered, s3.scale, s3.zero], [out], {
             name: ctx.namer.unique(`${base}_DequantizeLinear`)
           })
         );
       } else if (c.kind === "Conv") {
-        const m = dims[0];
-        const inner = values.length / m;
+        const m2 = dims[0];
+        const inner = values.length / m2;
         const perChannel = options.perChannel && options.symmetric;
         if (options.perChannel && !perChannel) {
           outcome.notes.push(
             `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`
           );
         }
-        const q = quantizeInt8(
+        const q2 = quantizeInt8(
           values,
           1,
-          perChannel ? m : 1,
+          perChannel ? m2 : 1,
           perChannel ? inner : values.length,
           options.symmetric
         );
-        if (perChannel) q.zeroPoints = new Int8Array(1);
-        const s = store(
+        if (perChannel) q2.zeroPoints = new Int8Array(1);
+        const s3 = store(
           c,
           `conv:${c.weightName}`,
-          q,
+          q2,
           dims,
-          perChannel ? [m, ...dims.slice(2).map(() => 1)] : [],
+          perChannel ? [m2, ...dims.slice(2).map(() => 1)] : [],
           []
         );
         const a = quantizeActivation(c.node.input[0], nodes);
         const integer = ctx.namer.unique(`${base}_output_quantized`);
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
         const scaleName = ctx.namer.unique(`${base}_scales_mul`);
-        const conv = node("ConvInteger", [a.q, s.q, a.zero, s.zero], [integer], {
+        const conv = node("ConvInteger", [a.q, s3.q, a.zero, s3.zero], [integer], {
           name: ctx.namer.unique(`${base}_quant`)
         });
         conv.attribute = [...c.node.attribute];
@@ -35158,7 +40637,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
           })
         );
         nodes.push(
-          node("Mul", [a.scale, s.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) })
+          node("Mul", [a.scale, s3.scale], [scaleName], { name: ctx.namer.unique(`${base}_scales_mul_node`) })
         );
         const bias = c.node.input[2];
         const scaled = bias ? ctx.namer.unique(`${base}_output_scaled`) : out;
@@ -35168,7 +40647,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
         if (bias) {
           const biasTensor = initializerIndex(graph).get(bias);
           let biasName = bias;
-          const shape = [m, ...dims.slice(2).map(() => 1)];
+          const shape = [m2, ...dims.slice(2).map(() => 1)];
           if (biasTensor) {
             biasName = ctx.namer.unique(`${bias}_reshaped`);
             graph.initializer.push(floatTensor(biasName, shape, weightValues(ctx.model, biasTensor)));
@@ -35194,19 +40673,19 @@ function quantizeInt8Dynamic(ctx, options, select) {
         }
       } else {
         const transB = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
-        const [k, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
-        const kn = transB ? transpose(values, n, k) : values;
-        const q = quantizeInt8(
-          kn,
-          k,
+        const [k2, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
+        const kn2 = transB ? transpose(values, n, k2) : values;
+        const q2 = quantizeInt8(
+          kn2,
+          k2,
           options.perChannel ? n : 1,
           options.perChannel ? 1 : n,
           options.symmetric
         );
         const alpha = c.kind === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-        if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i] *= alpha;
+        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
         const key = `mm:${c.weightName}:${transB}:${alpha}`;
-        const s = store(c, key, q, [k, n], options.perChannel ? [n] : []);
+        const s3 = store(c, key, q2, [k2, n], options.perChannel ? [n] : []);
         let a = c.node.input[0];
         if (c.kind === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
           const t = ctx.namer.unique(`${base}_A_T`);
@@ -35223,7 +40702,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
         const scaleName = ctx.namer.unique(`${base}_scales_mul`);
         nodes.push(
-          node("MatMulInteger", [aq.q, s.q, aq.zero, s.zero], [integer], {
+          node("MatMulInteger", [aq.q, s3.q, aq.zero, s3.zero], [integer], {
             name: ctx.namer.unique(`${base}_quant`)
           })
         );
@@ -35234,7 +40713,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
           })
         );
         nodes.push(
-          node("Mul", [aq.scale, s.scale], [scaleName], {
+          node("Mul", [aq.scale, s3.scale], [scaleName], {
             name: ctx.namer.unique(`${base}_scales_mul_node`)
           })
         );
@@ -35263,11 +40742,11 @@ function quantizeInt8Dynamic(ctx, options, select) {
     }
     graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
   }
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const total = Object.values(counts).reduce((a, b2) => a + b2, 0);
   if (total === 0) return outcome;
   const consumers = countConsumers(proto);
   for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
-  const parts = Object.entries(counts).filter(([, v]) => v > 0).map(([k, v]) => `${v} ${k}`);
+  const parts = Object.entries(counts).filter(([, v2]) => v2 > 0).map(([k2, v2]) => `${v2} ${k2}`);
   outcome.notes.push(
     `${parts.join(", ")} quantized to int8 (${options.perChannel ? "per-channel" : "per-tensor"}, ${options.symmetric ? "symmetric" : "asymmetric"}); graph form DynamicQuantizeLinear + MatMulInteger/ConvInteger, which onnxruntime fuses into DynamicQuantizeMatMul at load`
   );
@@ -35288,11 +40767,11 @@ function runPass(ctx, spec) {
       return prune(ctx, spec.options, spec.select);
   }
 }
-async function fileRef(path, base) {
+async function fileRef(path6, base) {
   return {
-    path: relative2(base, path) || basename2(path),
-    sha256: await sha256File(path),
-    bytes: statSync4(path).size
+    path: relative2(base, path6) || basename2(path6),
+    sha256: await sha256File(path6),
+    bytes: statSync4(path6).size
   };
 }
 async function compressModel(options) {
@@ -35302,8 +40781,8 @@ async function compressModel(options) {
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const model = readModel(options.modelPath);
-  const inputFiles = [model.path, ...model.externalFiles().map((f) => f.file)];
-  const inputBytes = inputFiles.reduce((n, f) => n + statSync4(f).size, 0);
+  const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
+  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
   const ctx = { model, namer: new Namer(model.proto), log: log2 };
   const passes = [];
   const notes = [];
@@ -35314,7 +40793,7 @@ async function compressModel(options) {
     const outcome = runPass(ctx, pass);
     touched += outcome.tensors.length;
     notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
-    for (const s of outcome.skipped) log2(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
+    for (const s3 of outcome.skipped) log2(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
     passes.push({
       name: pass.pass,
       options: { ...pass.options },
@@ -35352,14 +40831,14 @@ async function compressModel(options) {
       tool: { name: "slmops", version: VERSION },
       modelId: id,
       variantId: variantId(id, options.recipe),
-      recipe: { spec, passes: options.recipe.passes.map((p) => JSON.parse(JSON.stringify(p))) },
+      recipe: { spec, passes: options.recipe.passes.map((p2) => JSON.parse(JSON.stringify(p2))) },
       input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
       output: {
         ...await fileRef(finalModel, outDir),
         bytes: outputBytes,
         ...finalData ? { externalData: [await fileRef(finalData, outDir)] } : {},
         // Pruning pays off in a compressed download: report it where a recipe prunes.
-        ...options.recipe.passes.some((p) => p.pass === "prune") ? { gzipBytes: await gzipSize([finalModel, ...finalData ? [finalData] : []]) } : {}
+        ...options.recipe.passes.some((p2) => p2.pass === "prune") ? { gzipBytes: await gzipSize([finalModel, ...finalData ? [finalData] : []]) } : {}
       },
       sizeRatio: outputBytes / inputBytes,
       passes,
@@ -35400,16 +40879,16 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
   };
   log2("fidelity: running the original and the variant in onnxruntime");
   try {
-    const m = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
     return {
-      measurement: m,
+      measurement: m2,
       report: {
         status: "ran",
-        samples: m.samples,
-        maxAbsDiff: Number.isFinite(m.maxAbsDiff) ? m.maxAbsDiff : Number.MAX_VALUE,
-        cosine: Math.max(-1, Math.min(1, m.cosine)),
-        top1Agreement: m.top1Agreement,
-        ...m.metric ? { metric: m.metric } : {}
+        samples: m2.samples,
+        maxAbsDiff: Number.isFinite(m2.maxAbsDiff) ? m2.maxAbsDiff : Number.MAX_VALUE,
+        cosine: Math.max(-1, Math.min(1, m2.cosine)),
+        top1Agreement: m2.top1Agreement,
+        ...m2.metric ? { metric: m2.metric } : {}
       }
     };
   } catch (error) {
@@ -35421,9 +40900,9 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
 
 // src/bench/like-with-like.ts
 function readCompressReport(modelPath) {
-  const path = join10(dirname5(resolve7(modelPath)), "compress-report.json");
-  if (!existsSync(path)) return void 0;
-  return JSON.parse(readFileSync7(path, "utf8"));
+  const path6 = join10(dirname5(resolve7(modelPath)), "compress-report.json");
+  if (!existsSync5(path6)) return void 0;
+  return JSON.parse(readFileSync8(path6, "utf8"));
 }
 function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
@@ -35436,11 +40915,11 @@ async function compareLikeWithLike(basePath, headReport, log2) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }
   const spec = headReport.recipe.spec;
-  const source = baseReport && existsSync(baseReport.input.path) ? baseReport.input.path : basePath;
+  const source = baseReport && existsSync5(baseReport.input.path) ? baseReport.input.path : basePath;
   const key = `${(await sha256File(source)).slice(0, 16)}-${slug(spec)}`;
   const outDir = join10(variantCacheDir(), key);
   const variantId2 = `${baseId}@${spec}`;
-  if (existsSync(join10(outDir, "model.onnx")) && existsSync(join10(outDir, "compress-report.json"))) {
+  if (existsSync5(join10(outDir, "model.onnx")) && existsSync5(join10(outDir, "compress-report.json"))) {
     log2(`baseline: reusing ${variantId2} from the cache (${outDir})`);
   } else {
     log2(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
@@ -35494,7 +40973,7 @@ function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) 
   };
 }
 function int8Family(features) {
-  const has = (f) => features.includes(f);
+  const has = (f2) => features.includes(f2);
   if (has("amx_int8")) return "amx";
   if (has("avx512_vnni")) return "avx512-vnni";
   if (has("avx_vnni")) return "avx-vnni";
@@ -35534,20 +41013,20 @@ function archOf(hostArch) {
 }
 function hostMatchesProfile(host, profile) {
   if (archOf(process.arch) !== profile.arch) return false;
-  if (!profile.isaFeatures.every((f) => host.isaFlags.includes(f))) return false;
+  if (!profile.isaFeatures.every((f2) => host.isaFlags.includes(f2))) return false;
   const normal = (text) => text.toLowerCase().replace(/[\s_-]/g, "");
   const model = normal(host.cpuModel);
-  if (profile.cpuModels?.some((m) => model.includes(normal(m)))) return true;
+  if (profile.cpuModels?.some((m2) => model.includes(normal(m2)))) return true;
   return profile.clusters.some((c) => model.includes(normal(c.microarchitecture)));
 }
 function histogram(samples, bins = 100) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const lo = sorted[0];
-  const hi = sorted[Math.floor(sorted.length * 0.999)];
-  const width = (hi - lo) / bins || 1;
+  const sorted = [...samples].sort((a, b2) => a - b2);
+  const lo2 = sorted[0];
+  const hi2 = sorted[Math.floor(sorted.length * 0.999)];
+  const width = (hi2 - lo2) / bins || 1;
   const counts = new Array(bins).fill(0);
-  for (const s of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s - lo) / width)))] += 1;
-  return { binEdgesMs: Array.from({ length: bins + 1 }, (_, i) => lo + i * width), counts };
+  for (const s3 of samples) counts[Math.min(bins - 1, Math.max(0, Math.floor((s3 - lo2) / width)))] += 1;
+  return { binEdgesMs: Array.from({ length: bins + 1 }, (_2, i) => lo2 + i * width), counts };
 }
 function deviceThroughputs(profile, threads) {
   const measured = profile.calibration?.threads[String(threads)];
@@ -35573,8 +41052,8 @@ function deviceThroughputs(profile, threads) {
 }
 async function measure(arms, workload, threads, settings, needPrediction, log2) {
   const timings = [];
-  for (let p = 0; p < settings.processes; p++) {
-    log2(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
+  for (let p2 = 0; p2 < settings.processes; p2++) {
+    log2(`timing process ${p2 + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
     const spec = {
       arms,
       workload,
@@ -35583,7 +41062,7 @@ async function measure(arms, workload, threads, settings, needPrediction, log2) 
       warmupMs: settings.warmupMs,
       iterations: settings.iterations,
       decodeTokens: workload.kind === "decode" ? settings.decodeTokens : 0,
-      seed: p + 1
+      seed: p2 + 1
     };
     timings.push(await runInChild("bench", spec));
   }
@@ -35612,15 +41091,15 @@ async function quality(head, reference, evalData, threads, inProcess) {
     samples: Number.MAX_SAFE_INTEGER,
     threads
   };
-  const m = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
-  if (!m.metric) return void 0;
+  const m2 = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
+  if (!m2.metric) return void 0;
   return reference ? {
-    metric: m.metric.name,
-    value: m.metric.value,
-    reference: m.metric.reference,
-    delta: m.metric.value - m.metric.reference,
-    agreement: m.top1Agreement
-  } : { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null };
+    metric: m2.metric.name,
+    value: m2.metric.value,
+    reference: m2.metric.reference,
+    delta: m2.metric.value - m2.metric.reference,
+    agreement: m2.top1Agreement
+  } : { metric: m2.metric.name, value: m2.metric.value, reference: null, delta: null, agreement: null };
 }
 var RUNNER_PROFILE_ID = "this-runner";
 function runnerProfile(host) {
@@ -35644,13 +41123,13 @@ async function runBench(options) {
   if (options.processes) settings.processes = options.processes;
   if (options.iterations) settings.iterations = options.iterations;
   const host = await hostFingerprint();
-  const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p) => resolveProfile(p))) : [runnerProfile(host)];
+  const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p2) => resolveProfile(p2))) : [runnerProfile(host)];
   const headPath = resolve8(options.modelPath);
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
   const variant = headReport?.variantId ?? id;
   const inspected = await inspectModel(headPath);
-  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f) => n + f.bytes, 0);
+  const headBytes = inspected.bytes + inspected.externalData.reduce((n, f2) => n + f2.bytes, 0);
   let baseline;
   if (options.baseline) {
     const basePath = resolveBaseline(options.baseline);
@@ -35658,7 +41137,7 @@ async function runBench(options) {
     const base = await inspectModel(like.path);
     baseline = {
       ...like,
-      bytes: base.bytes + base.externalData.reduce((n, f) => n + f.bytes, 0),
+      bytes: base.bytes + base.externalData.reduce((n, f2) => n + f2.bytes, 0),
       sha256: base.sha256
     };
   }
@@ -35684,32 +41163,51 @@ async function runBench(options) {
     return { profile, native, threads };
   });
   const measurements = /* @__PURE__ */ new Map();
-  for (const threads of [...new Set(plans.map((p) => p.threads))]) {
-    const needPrediction = plans.some((p) => p.threads === threads && !p.native);
+  for (const threads of [...new Set(plans.map((p2) => p2.threads))]) {
+    const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
     measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log2));
   }
-  const reference = baseline?.path ?? (headReport && existsSync2(headReport.input.path) ? headReport.input.path : void 0);
+  const reference = baseline?.path ?? (headReport && existsSync6(headReport.input.path) ? headReport.input.path : void 0);
   const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
+  const functional = /* @__PURE__ */ new Map();
+  if (options.functional) {
+    for (const { profile, native } of plans) {
+      if (native || profile.arch !== "arm64") continue;
+      log2(`functional check of ${variant} on ${profile.id} under qemu`);
+      functional.set(
+        profile.id,
+        await runFunctionalCheck({
+          model: headPath,
+          profile,
+          ...reference ? { reference } : {},
+          ...options.evalData ? { evalData: options.evalData } : {},
+          prepare: true,
+          log: { info: log2, warning: log2, error: log2, debug() {
+          }, group: (_name, fn) => fn() }
+        })
+      );
+    }
+  }
   return plans.map(({ profile, native, threads }) => {
-    const m = measurements.get(threads);
-    const headGroups = m.timings.map((t) => t.samplesMs.head);
+    const m2 = measurements.get(threads);
+    const headGroups = m2.timings.map((t) => t.samplesMs.head);
     const samples = headGroups.flat();
     const stats = summarize(samples);
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
     const findings = [];
-    if (!native && m.rss.head > profile.ramBytes) {
+    if (!native && m2.rss.head > profile.ramBytes) {
       findings.push(
-        `peak memory ${(m.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
+        `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
       );
     }
     let predicted;
-    if (!native && m.nodes && m.host) {
+    if (!native && m2.nodes && m2.host) {
       const device = deviceThroughputs(profile, threads);
       const notes = [];
       const hostFamily = int8Family(host.isaFlags);
       const deviceFamily = int8Family(profile.isaFeatures);
-      if (hostFamily !== deviceFamily && m.nodes.some((n) => n.int8)) {
+      if (hostFamily !== deviceFamily && m2.nodes.some((n) => n.int8)) {
         notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
       }
       if (!device.calibrated && profile.memory?.shared) {
@@ -35717,10 +41215,10 @@ async function runBench(options) {
           `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`
         );
       }
-      predicted = predictLatency(stats.p50, m.nodes, m.host, device.figures, device.calibrated, notes);
+      predicted = predictLatency(stats.p50, m2.nodes, m2.host, device.figures, device.calibrated, notes);
     }
-    const decodeMs = m.timings.map((t) => t.decodeMsPerToken.head).filter((v) => v !== void 0);
-    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b) => a + b, 0) / decodeMs.length : void 0;
+    const decodeMs = m2.timings.map((t) => t.decodeMsPerToken.head).filter((v2) => v2 !== void 0);
+    const meanDecode = decodeMs.length ? decodeMs.reduce((a, b2) => a + b2, 0) / decodeMs.length : void 0;
     const result = {
       schema: "slmops.bench/v1",
       model: {
@@ -35749,7 +41247,7 @@ async function runBench(options) {
         n: stats.n,
         ci95
       },
-      samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s) => Math.round(s * 1e4) / 1e4),
+      samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s3) => Math.round(s3 * 1e4) / 1e4),
       ...perRun ? { throughput: { tokensPerSec: perRun * 1e3 / stats.p50 } } : {},
       ...kind === "generic" ? {} : {
         decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : {
@@ -35757,9 +41255,9 @@ async function runBench(options) {
           reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
         }
       },
-      loadMs: m.timings.reduce((s, t) => s + t.loadMs.head, 0) / m.timings.length,
-      firstRunMs: m.timings.reduce((s, t) => s + t.firstRunMs.head, 0) / m.timings.length,
-      peakRssBytes: m.rss.head,
+      loadMs: m2.timings.reduce((s3, t) => s3 + t.loadMs.head, 0) / m2.timings.length,
+      firstRunMs: m2.timings.reduce((s3, t) => s3 + t.firstRunMs.head, 0) / m2.timings.length,
+      peakRssBytes: m2.rss.head,
       ...predicted ? {
         predicted: {
           p50Ms: predicted.p50Ms,
@@ -35771,7 +41269,7 @@ async function runBench(options) {
       } : {},
       ...qualityBlock ? { quality: qualityBlock } : {},
       ...baseline ? (() => {
-        const baseGroups = m.timings.map((t) => t.samplesMs.base);
+        const baseGroups = m2.timings.map((t) => t.samplesMs.base);
         const c = bootstrapRatioCi(headGroups, baseGroups);
         return {
           comparison: {
@@ -35786,6 +41284,7 @@ async function runBench(options) {
       })() : {},
       ...options.pullRequest ? { pullRequest: options.pullRequest } : {},
       ...findings.length ? { findings } : {},
+      ...functional.has(profile.id) ? { functional: functional.get(profile.id) } : {},
       createdAt: (/* @__PURE__ */ new Date()).toISOString()
     };
     validateDocument("bench", result, `bench result for ${profile.id}`);
@@ -35827,14 +41326,14 @@ function parseDims(entries2) {
   }
   return dims;
 }
-function ms(v) {
-  return v === null || v === void 0 ? "–" : `${v.toFixed(v < 10 ? 3 : 1)} ms`;
+function ms2(v2) {
+  return v2 === null || v2 === void 0 ? "–" : `${v2.toFixed(v2 < 10 ? 3 : 1)} ms`;
 }
 function formatBenchResult(r) {
   const lines = [
     `${r.variantId} on ${r.profile.id} (${r.profile.mode}${r.profile.mode === "emulated" ? `: measured on ${r.host.cpuModel}` : ""})`,
     `  workload ${r.workload.kind}${r.workload.sequenceLength ? ` at ${r.workload.sequenceLength} tokens` : ""}, batch ${r.workload.batch}, ${r.workload.threads} thread(s), ${r.workload.protocol} protocol`,
-    `  latency p50 ${ms(r.latencyMs.p50)} (95 % CI ${ms(r.latencyMs.ci95[0])}–${ms(r.latencyMs.ci95[1])}), p90 ${ms(r.latencyMs.p90)}, p99 ${ms(r.latencyMs.p99)}, n=${r.latencyMs.n}`
+    `  latency p50 ${ms2(r.latencyMs.p50)} (95 % CI ${ms2(r.latencyMs.ci95[0])}–${ms2(r.latencyMs.ci95[1])}), p90 ${ms2(r.latencyMs.p90)}, p99 ${ms2(r.latencyMs.p99)}, n=${r.latencyMs.n}`
   ];
   if (r.throughput) lines.push(`  throughput ${r.throughput.tokensPerSec.toFixed(1)} tokens/s`);
   if (r.decode) {
@@ -35843,11 +41342,11 @@ function formatBenchResult(r) {
     );
   }
   lines.push(
-    `  load ${ms(r.loadMs)}, first run ${ms(r.firstRunMs)}, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(1)} MiB`
+    `  load ${ms2(r.loadMs)}, first run ${ms2(r.firstRunMs)}, peak RSS ${(r.peakRssBytes / 2 ** 20).toFixed(1)} MiB`
   );
   if (r.predicted) {
     lines.push(
-      `  predicted on ${r.profile.id}: p50 ${ms(r.predicted.p50Ms)} (interval ${ms(r.predicted.intervalMs[0])}–${ms(r.predicted.intervalMs[1])}; ${r.predicted.calibrated ? "calibrated" : "uncalibrated"}; model error ${r.predicted.modelError})`
+      `  predicted on ${r.profile.id}: p50 ${ms2(r.predicted.p50Ms)} (interval ${ms2(r.predicted.intervalMs[0])}–${ms2(r.predicted.intervalMs[1])}; ${r.predicted.calibrated ? "calibrated" : "uncalibrated"}; model error ${r.predicted.modelError})`
     );
     for (const n of r.predicted.notes ?? []) lines.push(`  note: ${n}`);
   }
@@ -35861,10 +41360,10 @@ function formatBenchResult(r) {
       `  vs ${r.comparison.baselineVariantId}: median ratio ${r.comparison.ratioP50.toFixed(3)} (95 % CI ${r.comparison.ci95[0].toFixed(3)}–${r.comparison.ci95[1].toFixed(3)})`
     );
   }
-  for (const f of r.findings ?? []) lines.push(`  finding: ${f}`);
+  for (const f2 of r.findings ?? []) lines.push(`  finding: ${f2}`);
   return lines.join("\n");
 }
-function registerBench(program2, io) {
+function registerBench(program2, io2) {
   program2.command("bench").description(
     "benchmark a model on device profiles: latency, throughput, memory, load time, accuracy; A/B with a baseline"
   ).argument("<model>", "path of the .onnx file").option(
@@ -35875,8 +41374,11 @@ function registerBench(program2, io) {
     "--mode <mode>",
     "auto (native when this host is the profile's device), native or emulated",
     "auto"
-  ).option("--name <id>", "model id (default: from the compress report or the path)").option("--json", "print the results as JSON").action(async (model, flags) => {
-    const profiles = flags.profile.flatMap((p) => p.split(",")).filter(Boolean);
+  ).option("--name <id>", "model id (default: from the compress report or the path)").option(
+    "--functional",
+    "for emulated arm64 profiles, also run the variant under qemu on the device's CPU features"
+  ).option("--json", "print the results as JSON").action(async (model, flags) => {
+    const profiles = flags.profile.flatMap((p2) => p2.split(",")).filter(Boolean);
     if (flags.out && profiles.length > 1) {
       throw new ConfigurationError("--out takes one result; several profiles need --out-dir", {
         subject: "slmops bench"
@@ -35895,7 +41397,8 @@ function registerBench(program2, io) {
       dims: parseDims(flags.dim),
       mode: oneOf2("--mode", flags.mode, MODES),
       ...flags.name ? { name: flags.name } : {},
-      log: (m) => io.err(m)
+      functional: Boolean(flags.functional) || process.env.SLMOPS_FUNCTIONAL === "1",
+      log: (m2) => io2.err(m2)
     });
     for (const { profile, result } of outputs) {
       const target = flags.out ? resolve9(flags.out) : flags.outDir ? join11(resolve9(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
@@ -35903,10 +41406,10 @@ function registerBench(program2, io) {
         mkdirSync4(dirname6(target), { recursive: true });
         writeFileSync3(target, `${JSON.stringify(result, null, 2)}
 `);
-        io.err(`wrote ${target}`);
+        io2.err(`wrote ${target}`);
       }
     }
-    io.out(
+    io2.out(
       flags.json ? JSON.stringify(
         outputs.map((o) => o.result),
         null,
@@ -35922,7 +41425,7 @@ import { arch } from "node:os";
 import { resolve as resolve10 } from "node:path";
 init_errors();
 function parseThreadList(text) {
-  const parts = text.split(",").map((p) => p.trim());
+  const parts = text.split(",").map((p2) => p2.trim());
   const threads = parts.map(Number);
   if (parts.length === 0 || threads.some((t, i) => !Number.isInteger(t) || t < 1 || parts[i] === "")) {
     throw new ConfigurationError(`--threads "${text}" is not a list of positive whole numbers`, {
@@ -35930,7 +41433,7 @@ function parseThreadList(text) {
       fix: "Pass thread counts separated by commas, such as --threads 1,2,4"
     });
   }
-  return [...new Set(threads)].sort((a, b) => a - b);
+  return [...new Set(threads)].sort((a, b2) => a - b2);
 }
 function defaultThreads2(cores) {
   const out = [];
@@ -35961,11 +41464,11 @@ function figure(value, madPct, width) {
   return `${value.toFixed(1)} ±${madPct.toFixed(1)} %`.padStart(width);
 }
 function formatCalibration(calibration) {
-  const p = calibration.probes;
+  const p2 = calibration.probes;
   const lines = [
     `host: ${describeHost(calibration.host)}`,
     `measured ${calibration.measuredAt} in ${(calibration.elapsedMs / 1e3).toFixed(1)} s` + (calibration.cache ? ` (${calibration.cache.reused ? "reused from" : "cached at"} ${calibration.cache.path})` : ""),
-    `probes: GEMM ${p.gemm.m}×${p.gemm.k}×${p.gemm.n}; GEMV over ${(p.gemv.weightBytes / 2 ** 20).toFixed(0)} MiB of fp32 weights` + (p.llcBytes ? ` (last-level cache ${(p.llcBytes / 2 ** 20).toFixed(1)} MiB)` : " (last-level cache unknown)"),
+    `probes: GEMM ${p2.gemm.m}×${p2.gemm.k}×${p2.gemm.n}; GEMV over ${(p2.gemv.weightBytes / 2 ** 20).toFixed(0)} MiB of fp32 weights` + (p2.llcBytes ? ` (last-level cache ${(p2.llcBytes / 2 ** 20).toFixed(1)} MiB)` : " (last-level cache unknown)"),
     "",
     `${"threads".padStart(7)}  ${"fp32 GEMM GFLOPS".padStart(18)}  ${"int8 GEMM GOPS".padStart(18)}  ${"bandwidth GB/s".padStart(18)}`
   ];
@@ -35975,7 +41478,7 @@ function formatCalibration(calibration) {
     );
   }
   lines.push("", "figures: median over timed runs; ± the median absolute deviation between runs");
-  for (const note of p.notes) lines.push(`note: ${note}`);
+  for (const note of p2.notes) lines.push(`note: ${note}`);
   return lines.join("\n");
 }
 function profileCalibrationBlock(calibration) {
@@ -36001,7 +41504,7 @@ function profileMismatch(host, profile, hostArch = arch()) {
   }
   return void 0;
 }
-function registerCalibrate(program2, io) {
+function registerCalibrate(program2, io2) {
   program2.command("calibrate").description(
     "measure this host's onnxruntime throughput per thread count (fp32 and int8 GEMM, memory bandwidth); with --profile, write the figures into a copy of a device profile (run it on the device)"
   ).option(
@@ -36026,7 +41529,7 @@ function registerCalibrate(program2, io) {
     if (profile) {
       const mismatch = profileMismatch(host, profile);
       if (mismatch) {
-        io.err(
+        io2.err(
           `warning: ${mismatch}: the figures describe this host, not ${profile.name}. Run slmops calibrate --profile on the device itself (a self-hosted runner).`
         );
       }
@@ -36039,10 +41542,10 @@ function registerCalibrate(program2, io) {
       ...flags.force ? { force: true } : {},
       sizes,
       fingerprint: host,
-      log: (message) => io.err(message)
+      log: (message) => io2.err(message)
     });
     if (!profile) {
-      io.out(flags.json ? JSON.stringify(calibration, null, 2) : formatCalibration(calibration));
+      io2.out(flags.json ? JSON.stringify(calibration, null, 2) : formatCalibration(calibration));
       return;
     }
     const outPath = resolve10(flags.out ?? `${profile.id}.calibrated.json`);
@@ -36055,11 +41558,11 @@ function registerCalibrate(program2, io) {
     writeFileSync4(outPath, `${JSON.stringify(calibrated, null, 2)}
 `);
     if (flags.json) {
-      io.out(JSON.stringify({ profile: outPath, calibration }, null, 2));
+      io2.out(JSON.stringify({ profile: outPath, calibration }, null, 2));
       return;
     }
-    io.out(formatCalibration(calibration));
-    io.out(`
+    io2.out(formatCalibration(calibration));
+    io2.out(`
 calibrated profile ${profile.id} written to ${outPath}`);
   });
 }
@@ -36073,26 +41576,26 @@ function formatCompressResult(result) {
     `${r.variantId}`,
     `  ${result.modelPath}: ${r.output.bytes} bytes (${(r.sizeRatio * 100).toFixed(1)} % of ${r.input.bytes}) in ${r.elapsedMs} ms`
   ];
-  for (const p of r.passes) lines.push(`  ${p.name}: ${p.tensors.length} tensors in ${p.elapsedMs} ms`);
+  for (const p2 of r.passes) lines.push(`  ${p2.name}: ${p2.tensors.length} tensors in ${p2.elapsedMs} ms`);
   for (const n of r.notes ?? []) lines.push(`  ${n}`);
-  const f = r.fidelity;
-  if (f.status === "ran") {
+  const f2 = r.fidelity;
+  if (f2.status === "ran") {
     lines.push(
-      `  fidelity on ${f.samples} inputs: top-1 agreement ${f.top1Agreement?.toFixed(4)}, cosine ${f.cosine?.toFixed(6)}, max |diff| ${f.maxAbsDiff?.toPrecision(3)}`
+      `  fidelity on ${f2.samples} inputs: top-1 agreement ${f2.top1Agreement?.toFixed(4)}, cosine ${f2.cosine?.toFixed(6)}, max |diff| ${f2.maxAbsDiff?.toPrecision(3)}`
     );
-    if (f.metric) {
-      const delta = ((f.metric.value / f.metric.reference - 1) * 100).toFixed(2);
+    if (f2.metric) {
+      const delta = ((f2.metric.value / f2.metric.reference - 1) * 100).toFixed(2);
       lines.push(
-        `  ${f.metric.name}: ${f.metric.value.toFixed(4)} (original ${f.metric.reference.toFixed(4)}, ${delta} %)`
+        `  ${f2.metric.name}: ${f2.metric.value.toFixed(4)} (original ${f2.metric.reference.toFixed(4)}, ${delta} %)`
       );
     }
   } else {
-    lines.push(`  fidelity ${f.status}: ${f.reason}`);
+    lines.push(`  fidelity ${f2.status}: ${f2.reason}`);
   }
   lines.push(`  report: ${result.reportPath}`);
   return lines.join("\n");
 }
-function registerCompress(program2, io) {
+function registerCompress(program2, io2) {
   program2.command("compress").description(
     "compress an ONNX model with a recipe (int8, int4, fp16, prune, or a chain such as prune:0.5+int8)"
   ).argument("<model>", "path of the .onnx file (never modified)").requiredOption(
@@ -36117,9 +41620,153 @@ function registerCompress(program2, io) {
       fidelity: flags.fidelity,
       allowNoop: Boolean(flags.allowNoop),
       threads: Number(flags.threads) || 1,
-      log: (m) => io.err(m)
+      log: (m2) => io2.err(m2)
     });
-    io.out(flags.json ? JSON.stringify(result.report, null, 2) : formatCompressResult(result));
+    io2.out(flags.json ? JSON.stringify(result.report, null, 2) : formatCompressResult(result));
+  });
+}
+
+// src/cli/functional-command.ts
+import { mkdirSync as mkdirSync5, writeFileSync as writeFileSync5 } from "node:fs";
+import { dirname as dirname7, resolve as resolve11 } from "node:path";
+init_errors();
+function cliLogger(io2, verbose) {
+  return {
+    info: (m2) => io2.err(m2),
+    warning: (m2) => io2.err(`warning: ${m2}`),
+    error: (m2) => io2.err(`error: ${m2}`),
+    debug: (m2) => {
+      if (verbose) io2.err(m2);
+    },
+    group: async (name, fn) => {
+      io2.err(name);
+      return fn();
+    }
+  };
+}
+function positiveInt2(flag, value) {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new ConfigurationError(`${flag} "${value}" must be a whole number ≥ 1`, {
+      subject: "slmops functional"
+    });
+  }
+  return n;
+}
+function formatFunctionalResult(r) {
+  const icon = { passed: "✓", failed: "✗", skipped: "–" }[r.status];
+  const where = r.qemuCpu ? ` (QEMU_CPU=${r.qemuCpu}${r.qemuVersion ? `, QEMU ${r.qemuVersion}` : ""})` : "";
+  const lines = [`${icon} ${r.status} ${r.profile}${where}`];
+  if (r.status !== "skipped" && r.agreement !== void 0) {
+    const parts = [
+      `${r.samples} inputs`,
+      `top-1 agreement with x86-64 ${r.agreement.toFixed(4)}`,
+      `max |Δ| ${r.maxAbsDiff?.toExponential(2)}`
+    ];
+    if (r.metric && r.metricDelta !== void 0)
+      parts.push(
+        `${r.metric.name} ${r.metric.arm64.toFixed(4)} (Δ ${r.metricDelta >= 0 ? "+" : ""}${r.metricDelta.toFixed(4)})`
+      );
+    if (r.reference) parts.push(`agreement with the reference model ${r.reference.agreement.toFixed(4)}`);
+    lines.push(`  ${parts.join(", ")}`);
+  }
+  if (r.reason) lines.push(`  ${r.reason}`);
+  if (r.fault?.instruction)
+    lines.push(`  faulting instruction: ${r.fault.instruction} at ${r.fault.address}`);
+  for (const note of r.notes ?? []) lines.push(`  note: ${note}`);
+  lines.push(`  ${r.seconds.toFixed(1)} s wall time under emulation (not a device latency)`);
+  return lines.join("\n");
+}
+function registerFunctional(program2, io2) {
+  program2.command("functional").description(
+    "run a model under qemu-user with an arm64 device profile's CPU features and compare it with x86-64: does it load, run and agree?"
+  ).argument("[model]", "path of the .onnx file (the variant)").option(
+    "--profile <id...>",
+    "arm64 device profile ids or profile files (e.g. raspberry-pi-4 raspberry-pi-5)"
+  ).option("--eval <file>", "eval data (JSONL): inputs, and accuracy or perplexity").option("--reference <model>", "the uncompressed model, run on x86-64 as the reference").option("--samples <n>", "number of inputs (default 8; 4 for language-model eval data)").option("--threads <n>", "intra-op threads of both runs", "1").option("--no-prepare", "use only what is cached; never download qemu, the arm64 sysroot or runtime").option(
+    "--prepare-only",
+    "download and cache qemu, the arm64 sysroot and the arm64 onnxruntime, then exit"
+  ).option("--list", "list the arm64 profiles and whether the installed qemu can emulate them").option("--out <file>", "write the results (JSON) to this file").option("--json", "print the results as JSON").option("--verbose", "print debug messages").action(async (model, flags) => {
+    const log2 = cliLogger(io2, Boolean(flags.verbose));
+    if (flags.prepareOnly || flags.list) {
+      const started = performance.now();
+      const emulator = flags.prepare ? await prepareArm64Emulator({ log: log2 }) : await findArm64Emulator({ log: log2 }).then((found2) => {
+        if (!found2.found)
+          throw new ConfigurationError(found2.reason, {
+            subject: "slmops functional",
+            fix: INSTALL_HINT
+          });
+        return found2.emulator;
+      });
+      const runtime = await resolveGuestRuntime({ log: log2, prepare: flags.prepare });
+      const summary = {
+        cache: emulator.dir,
+        fromCache: emulator.fromCache,
+        qemu: emulator.qemu,
+        qemuVersion: formatQemuVersion(emulator.qemuVersion),
+        cpuModels: emulator.cpuModels,
+        bytes: emulator.bytes ?? null,
+        prepareSeconds: emulator.prepareSeconds ?? null,
+        seconds: Math.round((performance.now() - started) / 100) / 10,
+        guestRuntime: runtime.found ? runtime.dir : null,
+        ...flags.list ? { profiles: await emulationSupport(listProfiles(), emulator) } : {}
+      };
+      if (flags.json) io2.out(JSON.stringify(summary, null, 2));
+      else {
+        io2.out(
+          [
+            `arm64 emulator: ${summary.cache} (${emulator.fromCache ? "cached" : "prepared"}; ${((summary.bytes ?? 0) / 2 ** 20).toFixed(0)} MiB; prepared in ${summary.prepareSeconds ?? "?"} s)`,
+            `qemu: ${summary.qemu}, QEMU ${summary.qemuVersion}; CPU models: ${summary.cpuModels.join(" ")}`,
+            `arm64 onnxruntime: ${summary.guestRuntime ?? `missing (${runtime.found ? "" : runtime.hint})`}`,
+            ...(summary.profiles ?? []).map(
+              (p2) => `${p2.emulable ? "✓" : "✗"} ${p2.profile} (QEMU_CPU=${p2.qemuCpu}): ${p2.detail}`
+            )
+          ].join("\n")
+        );
+      }
+      return;
+    }
+    if (!model) {
+      throw new ConfigurationError("no model given", {
+        subject: "slmops functional",
+        fix: "Give the .onnx file: slmops functional model.onnx --profile raspberry-pi-5"
+      });
+    }
+    const profiles = (flags.profile ?? []).flatMap((p2) => p2.split(",")).filter(Boolean);
+    if (profiles.length === 0) {
+      const arm = listProfiles().filter((p2) => p2.arch === "arm64").map((p2) => p2.id);
+      throw new ConfigurationError("no --profile given", {
+        subject: "slmops functional",
+        fix: `Name one or more arm64 profiles: ${arm.join(", ")}`
+      });
+    }
+    const results = [];
+    for (const profile of profiles) {
+      const result = await runFunctionalCheck({
+        model,
+        profile,
+        ...flags.eval ? { evalData: flags.eval } : {},
+        ...flags.reference ? { reference: flags.reference } : {},
+        ...flags.samples ? { samples: positiveInt2("--samples", flags.samples) } : {},
+        threads: positiveInt2("--threads", flags.threads ?? "1"),
+        prepare: flags.prepare,
+        log: log2
+      });
+      results.push(result);
+      if (!flags.json) io2.out(formatFunctionalResult(result));
+    }
+    if (flags.out) {
+      const target = resolve11(flags.out);
+      mkdirSync5(dirname7(target), { recursive: true });
+      writeFileSync5(target, `${JSON.stringify(results, null, 2)}
+`);
+      io2.err(`wrote ${target}`);
+    }
+    if (flags.json) io2.out(JSON.stringify(results, null, 2));
+    const failed = results.filter((r) => r.status === "failed");
+    if (failed.length) {
+      throw new GateFailedError(`functional check failed on ${failed.map((r) => r.profile).join(", ")}`);
+    }
   });
 }
 
@@ -36127,7 +41774,7 @@ function registerCompress(program2, io) {
 init_errors();
 
 // src/gate/budgets.ts
-import { existsSync as existsSync3 } from "node:fs";
+import { existsSync as existsSync7 } from "node:fs";
 init_errors();
 var DEFAULT_BUDGETS = {
   schema: "slmops.budgets/v1",
@@ -36136,15 +41783,15 @@ var DEFAULT_BUDGETS = {
   onInconclusive: "warn",
   acceptLabel: "slmops:accept-regression"
 };
-async function loadBudgetsOrDefault(path) {
-  if (!path) return { budgets: DEFAULT_BUDGETS, source: "defaults" };
-  if (!existsSync3(path)) {
+async function loadBudgetsOrDefault(path6) {
+  if (!path6) return { budgets: DEFAULT_BUDGETS, source: "defaults" };
+  if (!existsSync7(path6)) {
     throw new ConfigurationError("budgets file not found", {
-      subject: path,
+      subject: path6,
       fix: "Check the path, or leave the input empty to use the default budgets"
     });
   }
-  return { budgets: await loadBudgets(path), source: path };
+  return { budgets: await loadBudgets(path6), source: path6 };
 }
 function limitsFor(budgets, variantId2, profileId) {
   const merged = {};
@@ -36168,9 +41815,9 @@ function limitsFor(budgets, variantId2, profileId) {
 
 // src/gate/judge.ts
 function byInterval(interval, limit, higherIsWorse) {
-  const [lo, hi] = interval;
-  if (higherIsWorse) return lo > limit ? "fail" : hi <= limit ? "pass" : "inconclusive";
-  return hi < limit ? "fail" : lo >= limit ? "pass" : "inconclusive";
+  const [lo2, hi2] = interval;
+  if (higherIsWorse) return lo2 > limit ? "fail" : hi2 <= limit ? "pass" : "inconclusive";
+  return hi2 < limit ? "fail" : lo2 >= limit ? "pass" : "inconclusive";
 }
 function hard(value, limit, higherIsWorse) {
   return (higherIsWorse ? value > limit : value < limit) ? "fail" : "pass";
@@ -36405,7 +42052,39 @@ function judgeResult(result, limits, options = {}) {
         reason: `top-1 agreement with the reference against ${limit}`
       });
   }
+  if (result.functional) add2(functionalRule(result.functional, limits.agreement?.min));
   return rules;
+}
+function functionalRule(functional, floor) {
+  const value = functional.reference?.agreement ?? functional.agreement ?? null;
+  const limit = floor ?? 0;
+  const where = `arm64 under qemu (${functional.qemuCpu ?? "no CPU model"})`;
+  const base = { metric: "functional", kind: "absolute", limit, value };
+  if (functional.status === "failed")
+    return {
+      ...base,
+      verdict: "fail",
+      reason: `${where}: ${functional.reason ?? "the functional check failed"}`
+    };
+  if (functional.status === "skipped")
+    return {
+      ...base,
+      verdict: "inconclusive",
+      advisory: true,
+      reason: `${where}: skipped: ${functional.reason ?? "no reason given"}`
+    };
+  const against = functional.reference ? "the reference model" : "the x86-64 run";
+  if (floor !== void 0 && value !== null && value < floor)
+    return {
+      ...base,
+      verdict: "fail",
+      reason: `${where}: top-1 agreement with ${against} ${value.toFixed(4)} is below the floor ${floor}`
+    };
+  return {
+    ...base,
+    verdict: "pass",
+    reason: `${where}: loads, runs and agrees on ${functional.samples} inputs${value === null ? "" : ` (top-1 agreement with ${against} ${value.toFixed(4)})`}`
+  };
 }
 function hostKey(result) {
   const h = result.host;
@@ -36458,12 +42137,12 @@ function judge(results, budgets, options = {}) {
 function gateFails(verdict, failOn, onInconclusive) {
   if (verdict.advisory) return false;
   if (verdict.overall === "fail") return true;
-  return verdict.overall === "inconclusive" && (failOn === "inconclusive" || onInconclusive === "fail");
+  return verdict.overall === "inconclusive" && (failOn === "inconclusive" || onInconclusive === "fail" || onInconclusive === "rerun");
 }
 
 // src/gate/run-gate.ts
-import { mkdirSync as mkdirSync5, renameSync as renameSync4, writeFileSync as writeFileSync5 } from "node:fs";
-import { dirname as dirname8, resolve as resolve14 } from "node:path";
+import { mkdirSync as mkdirSync6, renameSync as renameSync4, writeFileSync as writeFileSync6 } from "node:fs";
+import { dirname as dirname9, resolve as resolve15 } from "node:path";
 
 // src/report/escape.ts
 function escapeMarkdown(text) {
@@ -36517,26 +42196,48 @@ function limitText(rule) {
     case "accuracy.min":
     case "agreement.min":
       return `≥ ${fmt(rule.limit, rule.metric)}`;
+    case "functional":
+      return rule.limit > 0 ? `runs; agreement ≥ ${fmt(rule.limit, rule.metric)}` : "loads, runs, agrees";
     default:
       return `≤ ${fmt(rule.limit, rule.metric)}`;
   }
 }
 function ruleRow(rule, text) {
-  const ci = rule.ci95 ? `[${fmt(rule.ci95[0], rule.metric)}, ${fmt(rule.ci95[1], rule.metric)}]` : "–";
+  const ci2 = rule.ci95 ? `[${fmt(rule.ci95[0], rule.metric)}, ${fmt(rule.ci95[1], rule.metric)}]` : "–";
   const baseline = rule.metric === "latency.ratioTolerance" && rule.baseline !== void 0 && rule.baseline !== null ? `${rule.baseline.toFixed(3)} ms` : rule.metric === "sizeBytes.growth" && rule.baseline ? `${(rule.baseline / 2 ** 20).toFixed(2)} MiB` : rule.metric === "accuracy.drop" || rule.metric === "perplexity.increasePct" ? fmt(rule.baseline, "quality") : fmt(rule.baseline, rule.metric);
   const verdict = `${ICON[rule.verdict]} ${rule.verdict}${rule.advisory ? " (advisory)" : ""}`;
-  return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci} | ${limitText(rule)} | ${verdict} |`;
+  return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci2} | ${limitText(rule)} | ${verdict} |`;
+}
+var FUNCTIONAL_ICON = { passed: "✅", failed: "❌", skipped: "⚠️" };
+function functionalSummary(results, text) {
+  const checked = results.filter((r) => r.functional);
+  if (checked.length === 0) return void 0;
+  const statuses = checked.map((r) => r.functional.status);
+  const status = statuses.includes("failed") ? "failed" : statuses.includes("skipped") ? "skipped" : "passed";
+  const lines = checked.map((r) => {
+    const f2 = r.functional;
+    const where = f2.qemuCpu ? `QEMU_CPU=${f2.qemuCpu}${f2.qemuVersion ? `, QEMU ${f2.qemuVersion}` : ""}` : "no emulator";
+    const figures = f2.status === "skipped" ? "" : [
+      `${f2.samples} inputs`,
+      ...f2.agreement === void 0 ? [] : [`top-1 agreement with x86-64 ${f2.agreement.toFixed(4)}`],
+      ...f2.maxAbsDiff === void 0 ? [] : [`max |Δ| ${f2.maxAbsDiff.toExponential(2)}`],
+      ...f2.metric && f2.metricDelta !== void 0 ? [`${f2.metric.name} Δ ${f2.metricDelta >= 0 ? "+" : ""}${f2.metricDelta.toFixed(4)}`] : []
+    ].join(", ");
+    const reason = f2.reason ? ` — ${text(f2.reason)}` : "";
+    return `- ${FUNCTIONAL_ICON[f2.status]} ${text(r.variantId)}: ${f2.status} (${text(where)})${figures ? `: ${figures}` : ""}${reason}`;
+  });
+  return { status, lines };
 }
 function chart(results, text) {
   if (results.length < 2) return void 0;
   const sizes = results.map((r) => r.model.bytes);
   const latencies = results.map((r) => r.predicted?.p50Ms ?? r.latencyMs.p50);
-  const norm = (v, all) => {
-    const lo = Math.min(...all);
-    const hi = Math.max(...all);
-    return hi === lo ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
+  const norm = (v2, all) => {
+    const lo2 = Math.min(...all);
+    const hi2 = Math.max(...all);
+    return hi2 === lo2 ? 0.5 : 0.05 + 0.9 * (v2 - lo2) / (hi2 - lo2);
   };
-  const label = (s) => text(s).replace(/[:[\]"]/g, " ").slice(0, 60);
+  const label = (s3) => text(s3).replace(/[:[\]"]/g, " ").slice(0, 60);
   return [
     "```mermaid",
     "quadrantChart",
@@ -36561,7 +42262,7 @@ function details(verdict, results, text) {
   const protocols = new Set(
     results.map((r) => `${r.result.workload.protocol} protocol, ${r.result.latencyMs.n} timed runs per arm`)
   );
-  for (const p of protocols) lines.push(`- ${p}`);
+  for (const p2 of protocols) lines.push(`- ${p2}`);
   if (results.some((r) => r.result.profile.mode === "emulated")) {
     lines.push(
       "- Emulated profiles were measured on the host above; device figures are predictions from per-node profiles scaled by compute and bandwidth ratios. Their model error is unvalidated until real device runs measure it, so they inform and do not gate."
@@ -36579,7 +42280,7 @@ function details(verdict, results, text) {
 }
 function renderGateReport(verdict, results, options = {}) {
   const limit = options.limit ?? COMMENT_LIMIT;
-  const text = options.untrusted ? escapeMarkdown : (s) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+  const text = options.untrusted ? escapeMarkdown : (s3) => s3.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
   const head = [];
   if (options.marker) head.push(options.marker);
   head.push(headline(verdict));
@@ -36596,8 +42297,10 @@ function renderGateReport(verdict, results, options = {}) {
     const profileResults = results.filter((r) => r.result.profile.id === profile).map((r) => r.result);
     const mode = profileResults.some((r) => r.profile.mode === "emulated") ? "emulated: measured on the runner, device figures predicted" : "native";
     const rows = rules.map((r) => ruleRow(r, text));
+    const functional = functionalSummary(profileResults, text);
     return {
-      title: `### ${text(profile)} (${mode})`,
+      title: `### ${text(profile)} (${mode})${functional ? ` · arm64 functional check ${FUNCTIONAL_ICON[functional.status]} ${functional.status}` : ""}`,
+      functional: functional?.lines,
       header: "| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |",
       rows,
       chart: chart(profileResults, text)
@@ -36607,18 +42310,23 @@ function renderGateReport(verdict, results, options = {}) {
   const build2 = (withDetails, withCharts, maxRows) => {
     const parts = [...head];
     let cut = 0;
-    for (const s of sections) {
-      const rows = s.rows.slice(0, maxRows);
-      cut += s.rows.length - rows.length;
+    for (const s3 of sections) {
+      const rows = s3.rows.slice(0, maxRows);
+      cut += s3.rows.length - rows.length;
       parts.push(
         [
-          s.title,
+          s3.title,
           "",
-          rows.length ? `${s.header}
-${rows.join("\n")}` : "_No budget applies to these results._"
+          rows.length ? `${s3.header}
+${rows.join("\n")}` : "_No budget applies to these results._",
+          ...s3.functional ? [
+            "",
+            "Functional check on arm64 under qemu-user (timings under emulation are not latencies):",
+            ...s3.functional
+          ] : []
         ].join("\n")
       );
-      if (withCharts && s.chart) parts.push(s.chart);
+      if (withCharts && s3.chart) parts.push(s3.chart);
     }
     if (cut)
       parts.push(
@@ -36643,41 +42351,41 @@ ${rows.join("\n")}` : "_No budget applies to these results._"
 }
 
 // src/gate/results.ts
-import { createHash as createHash4 } from "node:crypto";
-import { readFileSync as readFileSync8, statSync as statSync6 } from "node:fs";
-import { resolve as resolve13 } from "node:path";
+import { createHash as createHash5 } from "node:crypto";
+import { readFileSync as readFileSync9, statSync as statSync6 } from "node:fs";
+import { resolve as resolve14 } from "node:path";
 
 // ../../work/main/node_modules/tinyglobby/dist/index.mjs
-import { readdir, readdirSync as readdirSync2, realpath, realpathSync as realpathSync2, stat, statSync as statSync5 } from "fs";
-import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve12 } from "path";
+import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync2, stat as stat3, statSync as statSync5 } from "fs";
+import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve13 } from "path";
 import { fileURLToPath } from "url";
 
 // ../../work/main/node_modules/fdir/dist/index.mjs
-import { createRequire as createRequire2 } from "module";
-import { basename as basename3, dirname as dirname7, normalize, relative as relative3, resolve as resolve11, sep as sep2 } from "path";
+import { createRequire as createRequire3 } from "module";
+import { basename as basename3, dirname as dirname8, normalize, relative as relative3, resolve as resolve12, sep as sep2 } from "path";
 import * as nativeFs from "fs";
-var __require2 = /* @__PURE__ */ createRequire2(import.meta.url);
-function cleanPath(path) {
-  let normalized2 = normalize(path);
+var __require2 = /* @__PURE__ */ createRequire3(import.meta.url);
+function cleanPath(path6) {
+  let normalized2 = normalize(path6);
   if (normalized2.length > 1 && normalized2[normalized2.length - 1] === sep2) normalized2 = normalized2.substring(0, normalized2.length - 1);
   return normalized2;
 }
 var SLASHES_REGEX = /[\\/]/g;
-function convertSlashes(path, separator) {
-  return path.replace(SLASHES_REGEX, separator);
+function convertSlashes(path6, separator) {
+  return path6.replace(SLASHES_REGEX, separator);
 }
 var WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
-function isRootDirectory(path) {
-  return path === "/" || WINDOWS_ROOT_DIR_REGEX.test(path);
+function isRootDirectory(path6) {
+  return path6 === "/" || WINDOWS_ROOT_DIR_REGEX.test(path6);
 }
-function normalizePath(path, options) {
+function normalizePath(path6, options) {
   const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
-  const pathNeedsCleaning = process.platform === "win32" && path.includes("/") || path.startsWith(".");
-  if (resolvePaths) path = resolve11(path);
-  if (normalizePath$1 || pathNeedsCleaning) path = cleanPath(path);
-  if (path === ".") return "";
-  const needsSeperator = path[path.length - 1] !== pathSeparator;
-  return convertSlashes(needsSeperator ? path + pathSeparator : path, pathSeparator);
+  const pathNeedsCleaning = process.platform === "win32" && path6.includes("/") || path6.startsWith(".");
+  if (resolvePaths) path6 = resolve12(path6);
+  if (normalizePath$1 || pathNeedsCleaning) path6 = cleanPath(path6);
+  if (path6 === ".") return "";
+  const needsSeperator = path6[path6.length - 1] !== pathSeparator;
+  return convertSlashes(needsSeperator ? path6 + pathSeparator : path6, pathSeparator);
 }
 function joinPathWithBasePath(filename, directoryPath) {
   return directoryPath + filename;
@@ -36714,8 +42422,8 @@ var pushDirectory = (directoryPath, paths) => {
   paths.push(directoryPath || ".");
 };
 var pushDirectoryFilter = (directoryPath, paths, filters) => {
-  const path = directoryPath || ".";
-  if (filters.every((filter) => filter(path, true))) paths.push(path);
+  const path6 = directoryPath || ".";
+  if (filters.every((filter) => filter(path6, true))) paths.push(path6);
 };
 var empty$2 = () => {
 };
@@ -36767,27 +42475,27 @@ var empty = () => {
 function build$3(options) {
   return options.group ? groupFiles : empty;
 }
-var resolveSymlinksAsync = function(path, state, callback$1) {
-  const { queue, fs, options: { suppressErrors } } = state;
+var resolveSymlinksAsync = function(path6, state, callback$1) {
+  const { queue, fs: fs2, options: { suppressErrors } } = state;
   queue.enqueue();
-  fs.realpath(path, (error, resolvedPath) => {
+  fs2.realpath(path6, (error, resolvedPath) => {
     if (error) return queue.dequeue(suppressErrors ? null : error, state);
-    fs.stat(resolvedPath, (error$1, stat2) => {
+    fs2.stat(resolvedPath, (error$1, stat4) => {
       if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
-      if (stat2.isDirectory() && isRecursive(path, resolvedPath, state)) return queue.dequeue(null, state);
-      callback$1(stat2, resolvedPath);
+      if (stat4.isDirectory() && isRecursive(path6, resolvedPath, state)) return queue.dequeue(null, state);
+      callback$1(stat4, resolvedPath);
       queue.dequeue(null, state);
     });
   });
 };
-var resolveSymlinks = function(path, state, callback$1) {
-  const { queue, fs, options: { suppressErrors } } = state;
+var resolveSymlinks = function(path6, state, callback$1) {
+  const { queue, fs: fs2, options: { suppressErrors } } = state;
   queue.enqueue();
   try {
-    const resolvedPath = fs.realpathSync(path);
-    const stat2 = fs.statSync(resolvedPath);
-    if (stat2.isDirectory() && isRecursive(path, resolvedPath, state)) return;
-    callback$1(stat2, resolvedPath);
+    const resolvedPath = fs2.realpathSync(path6);
+    const stat4 = fs2.statSync(resolvedPath);
+    if (stat4.isDirectory() && isRecursive(path6, resolvedPath, state)) return;
+    callback$1(stat4, resolvedPath);
   } catch (e) {
     if (!suppressErrors) throw e;
   }
@@ -36796,17 +42504,17 @@ function build$2(options, isSynchronous) {
   if (!options.resolveSymlinks || options.excludeSymlinks) return null;
   return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
 }
-function isRecursive(path, resolved, state) {
+function isRecursive(path6, resolved, state) {
   if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
-  let parent = dirname7(path);
+  let parent = dirname8(path6);
   let depth = 1;
   while (parent !== state.root && depth < 2) {
     const resolvedPath = state.symlinks.get(parent);
     const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
     if (isSameRoot) depth++;
-    else parent = dirname7(parent);
+    else parent = dirname8(parent);
   }
-  state.symlinks.set(path, resolved);
+  state.symlinks.set(path6, resolved);
   return depth > 1;
 }
 function isRecursiveUsingRealPaths(resolved, state) {
@@ -36855,22 +42563,22 @@ var readdirOpts = { withFileTypes: true };
 var walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
   state.queue.enqueue();
   if (currentDepth < 0) return state.queue.dequeue(null, state);
-  const { fs } = state;
+  const { fs: fs2 } = state;
   state.visited.push(crawlPath);
   state.counts.directories++;
-  fs.readdir(crawlPath || ".", readdirOpts, (error, entries2 = []) => {
+  fs2.readdir(crawlPath || ".", readdirOpts, (error, entries2 = []) => {
     callback$1(entries2, directoryPath, currentDepth);
     state.queue.dequeue(state.options.suppressErrors ? null : error, state);
   });
 };
 var walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
-  const { fs } = state;
+  const { fs: fs2 } = state;
   if (currentDepth < 0) return;
   state.visited.push(crawlPath);
   state.counts.directories++;
   let entries2 = [];
   try {
-    entries2 = fs.readdirSync(crawlPath || ".", readdirOpts);
+    entries2 = fs2.readdirSync(crawlPath || ".", readdirOpts);
   } catch (e) {
     if (!state.options.suppressErrors) throw e;
   }
@@ -36978,21 +42686,21 @@ var Walker = class {
         const filename = this.joinPath(entry.name, directoryPath);
         this.pushFile(filename, files, this.state.counts, filters);
       } else if (entry.isDirectory()) {
-        let path = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
-        if (exclude && exclude(entry.name, path)) continue;
-        this.pushDirectory(path, paths, filters);
-        this.walkDirectory(this.state, path, path, depth - 1, this.walk);
+        let path6 = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
+        if (exclude && exclude(entry.name, path6)) continue;
+        this.pushDirectory(path6, paths, filters);
+        this.walkDirectory(this.state, path6, path6, depth - 1, this.walk);
       } else if (this.resolveSymlink && entry.isSymbolicLink()) {
-        let path = joinPathWithBasePath(entry.name, directoryPath);
-        this.resolveSymlink(path, this.state, (stat2, resolvedPath) => {
-          if (stat2.isDirectory()) {
+        let path6 = joinPathWithBasePath(entry.name, directoryPath);
+        this.resolveSymlink(path6, this.state, (stat4, resolvedPath) => {
+          if (stat4.isDirectory()) {
             resolvedPath = normalizePath(resolvedPath, this.state.options);
-            if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path + pathSeparator)) return;
-            this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path + pathSeparator, depth - 1, this.walk);
+            if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path6 + pathSeparator)) return;
+            this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path6 + pathSeparator, depth - 1, this.walk);
           } else {
-            resolvedPath = useRealPaths ? resolvedPath : path;
+            resolvedPath = useRealPaths ? resolvedPath : path6;
             const filename = basename3(resolvedPath);
-            const directoryPath$1 = normalizePath(dirname7(resolvedPath), this.state.options);
+            const directoryPath$1 = normalizePath(dirname8(resolvedPath), this.state.options);
             resolvedPath = this.joinPath(filename, directoryPath$1);
             this.pushFile(resolvedPath, files, this.state.counts, filters);
           }
@@ -37156,7 +42864,7 @@ var Builder = class {
       isMatch = globFn(patterns, ...options);
       this.globCache[patterns.join("\0")] = isMatch;
     }
-    this.options.filters.push((path) => isMatch(path));
+    this.options.filters.push((path6) => isMatch(path6));
     return this;
   }
 };
@@ -37172,13 +42880,13 @@ function getPartialMatcher(patterns, options = {}) {
   const patternsCount = patterns.length;
   const patternsParts = Array(patternsCount);
   const matchers = Array(patternsCount);
-  let i, j;
+  let i, j2;
   for (i = 0; i < patternsCount; i++) {
     const parts = splitPattern(patterns[i]);
     patternsParts[i] = parts;
     const partsCount = parts.length;
     const partMatchers = Array(partsCount);
-    for (j = 0; j < partsCount; j++) partMatchers[j] = (0, import_picomatch.default)(parts[j], options);
+    for (j2 = 0; j2 < partsCount; j2++) partMatchers[j2] = (0, import_picomatch.default)(parts[j2], options);
     matchers[i] = partMatchers;
   }
   return (input) => {
@@ -37189,61 +42897,61 @@ function getPartialMatcher(patterns, options = {}) {
       const matcher = matchers[i];
       const inputPatternCount = inputParts.length;
       const minParts = Math.min(inputPatternCount, patternParts.length);
-      j = 0;
-      while (j < minParts) {
-        const part = patternParts[j];
+      j2 = 0;
+      while (j2 < minParts) {
+        const part = patternParts[j2];
         if (part.includes("/")) return true;
-        if (!matcher[j](inputParts[j])) break;
+        if (!matcher[j2](inputParts[j2])) break;
         if (!options.noglobstar && part === "**") return true;
-        j++;
+        j2++;
       }
-      if (j === inputPatternCount) return true;
+      if (j2 === inputPatternCount) return true;
     }
     return false;
   };
 }
 var WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
-var isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
+var isRoot = isWin ? (p2) => WIN32_ROOT_DIR.test(p2) : (p2) => p2 === "/";
 function buildFormat(cwd, root2, absolute) {
   if (cwd === root2 || root2.startsWith(`${cwd}/`)) {
     if (absolute) {
       const start = cwd.length + +!isRoot(cwd);
-      return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
+      return (p2, isDir) => p2.slice(start, isDir ? -1 : void 0) || ".";
     }
     const prefix = root2.slice(cwd.length + 1);
-    if (prefix) return (p, isDir) => {
-      if (p === ".") return prefix;
-      const result = `${prefix}/${p}`;
+    if (prefix) return (p2, isDir) => {
+      if (p2 === ".") return prefix;
+      const result = `${prefix}/${p2}`;
       return isDir ? result.slice(0, -1) : result;
     };
-    return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
+    return (p2, isDir) => isDir && p2 !== "." ? p2.slice(0, -1) : p2;
   }
-  if (absolute) return (p) => posix3.relative(cwd, p) || ".";
-  return (p) => posix3.relative(cwd, `${root2}/${p}`) || ".";
+  if (absolute) return (p2) => posix3.relative(cwd, p2) || ".";
+  return (p2) => posix3.relative(cwd, `${root2}/${p2}`) || ".";
 }
 function buildRelative(cwd, root2) {
   if (root2.startsWith(`${cwd}/`)) {
     const prefix = root2.slice(cwd.length + 1);
-    return (p) => `${prefix}/${p}`;
+    return (p2) => `${prefix}/${p2}`;
   }
-  return (p) => {
-    const result = posix3.relative(cwd, `${root2}/${p}`);
-    return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
+  return (p2) => {
+    const result = posix3.relative(cwd, `${root2}/${p2}`);
+    return p2[p2.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
   };
 }
-function ensureNonDriveRelativePath(path) {
-  return path.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
+function ensureNonDriveRelativePath(path6) {
+  return path6.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
 }
 var splitPatternOptions = { parts: true };
-function splitPattern(path) {
+function splitPattern(path6) {
   var _result$parts;
-  const result = import_picomatch.default.scan(path, splitPatternOptions);
-  return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path];
+  const result = import_picomatch.default.scan(path6, splitPatternOptions);
+  return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path6];
 }
 var POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
 var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
-var escapePosixPath = (path) => path.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-var escapeWin32Path = (path) => path.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapePosixPath = (path6) => path6.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapeWin32Path = (path6) => path6.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
 var escapePath = isWin ? escapeWin32Path : escapePosixPath;
 function isDynamicPattern(pattern, options) {
   if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
@@ -37342,25 +43050,25 @@ function buildCrawler(options, patterns) {
   const partialMatcher = getPartialMatcher(processed.match, matchOptions);
   const format = buildFormat(cwd, root2, absolute);
   const excludeFormatter = absolute ? format : buildFormat(cwd, root2, true);
-  const excludePredicate = (_, p) => {
-    const relativePath = excludeFormatter(p, true);
+  const excludePredicate = (_2, p2) => {
+    const relativePath = excludeFormatter(p2, true);
     return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
   };
   let maxDepth;
   if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
   const crawler = new Builder({
-    filters: [debug ? (p, isDirectory) => {
-      const path = format(p, isDirectory);
-      const matches = matcher(path) && !ignore(path);
-      if (matches) log(`matched ${path}`);
-      return matches;
-    } : (p, isDirectory) => {
-      const path = format(p, isDirectory);
-      return matcher(path) && !ignore(path);
+    filters: [debug ? (p2, isDirectory) => {
+      const path6 = format(p2, isDirectory);
+      const matches2 = matcher(path6) && !ignore(path6);
+      if (matches2) log(`matched ${path6}`);
+      return matches2;
+    } : (p2, isDirectory) => {
+      const path6 = format(p2, isDirectory);
+      return matcher(path6) && !ignore(path6);
     }],
-    exclude: debug ? (_, p) => {
-      const skipped = excludePredicate(_, p);
-      log(`${skipped ? "skipped" : "crawling"} ${p}`);
+    exclude: debug ? (_2, p2) => {
+      const skipped = excludePredicate(_2, p2);
+      log(`${skipped ? "skipped" : "crawling"} ${p2}`);
       return skipped;
     } : excludePredicate,
     fs: options.fs,
@@ -37395,14 +43103,14 @@ var defaultOptions = {
 function getOptions(options) {
   const opts = Object.assign({}, options);
   for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve12(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve13(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
   opts.ignore = ensureStringArray(opts.ignore);
   opts.fs && (opts.fs = {
-    readdir: opts.fs.readdir || readdir,
+    readdir: opts.fs.readdir || readdir4,
     readdirSync: opts.fs.readdirSync || readdirSync2,
     realpath: opts.fs.realpath || realpath,
     realpathSync: opts.fs.realpathSync || realpathSync2,
-    stat: opts.fs.stat || stat,
+    stat: opts.fs.stat || stat3,
     statSync: opts.fs.statSync || statSync5
   });
   if (opts.debug) log("globbing with options:", opts);
@@ -37426,11 +43134,11 @@ init_errors();
 async function expand(pattern, cwd) {
   let target = pattern;
   try {
-    if (statSync6(resolve13(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync6(resolve14(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
-  return files.map((f) => resolve13(f)).sort();
+  return files.map((f2) => resolve14(f2)).sort();
 }
 function isBenchResult(value) {
   return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
@@ -37441,7 +43149,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
     const files = await expand(pattern, cwd);
     let matched = 0;
     for (const file of files) {
-      const bytes = readFileSync8(file);
+      const bytes = readFileSync9(file);
       let value;
       try {
         value = JSON.parse(bytes.toString("utf8"));
@@ -37452,7 +43160,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
       matched += 1;
       loaded.push({
         path: file,
-        sha256: createHash4("sha256").update(bytes).digest("hex"),
+        sha256: createHash5("sha256").update(bytes).digest("hex"),
         result: validateDocument("bench", value, file)
       });
     }
@@ -37473,7 +43181,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
 async function runGate(options) {
   const cwd = options.cwd ?? process.cwd();
   const { budgets, source } = await loadBudgetsOrDefault(
-    options.budgets ? resolve14(cwd, options.budgets) : void 0
+    options.budgets ? resolve15(cwd, options.budgets) : void 0
   );
   const results = await loadResults(options.results, cwd);
   const verdict = judge(results, budgets, {
@@ -37486,17 +43194,17 @@ async function runGate(options) {
   validateDocument("verdict", verdict, "verdict");
   return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
 }
-function writeVerdict(verdict, path) {
-  const target = resolve14(path);
-  mkdirSync5(dirname8(target), { recursive: true });
+function writeVerdict(verdict, path6) {
+  const target = resolve15(path6);
+  mkdirSync6(dirname9(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}`;
-  writeFileSync5(temp, `${JSON.stringify(verdict, null, 2)}
+  writeFileSync6(temp, `${JSON.stringify(verdict, null, 2)}
 `);
   renameSync4(temp, target);
 }
 
 // src/cli/gate-command.ts
-function registerGate(program2, io) {
+function registerGate(program2, io2) {
   program2.command("gate").description("judge bench results against budgets; exit 1 when the gate fails").argument("<results...>", "bench result files, folders or globs (quote globs: 'results/**/*.json')").option(
     "--budgets <file>",
     "budgets file (YAML or JSON, slmops.budgets/v1); default budgets when omitted"
@@ -37519,11 +43227,11 @@ function registerGate(program2, io) {
     if (flags.out) writeVerdict(verdict, flags.out);
     const report2 = renderGateReport(verdict, results);
     if (flags.markdown) {
-      const { writeFileSync: writeFileSync6 } = await import("node:fs");
-      writeFileSync6(flags.markdown, `${report2}
+      const { writeFileSync: writeFileSync7 } = await import("node:fs");
+      writeFileSync7(flags.markdown, `${report2}
 `);
     }
-    io.out(flags.json ? JSON.stringify(verdict, null, 2) : report2);
+    io2.out(flags.json ? JSON.stringify(verdict, null, 2) : report2);
     if (gateFails(verdict, flags.failOn, onInconclusive)) {
       throw new GateFailedError(`the gate ${verdict.overall === "fail" ? "failed" : "was inconclusive"}`);
     }
@@ -37555,22 +43263,22 @@ async function smokeRun(modelPath, options = {}) {
 }
 
 // src/cli/inspect-command.ts
-function registerInspect(program2, io) {
+function registerInspect(program2, io2) {
   program2.command("inspect").description(
     "describe an ONNX model: inputs/outputs, opsets, parameters, ops, tensors, external data, sha256"
   ).argument("<model>", "path of the .onnx file").option("--json", "print the report as JSON").option("--run", "also load the model in onnxruntime and run it once on synthesized inputs").option("--threads <n>", "intra-op threads for --run", "1").action(async (model, options) => {
     const report2 = await inspectModel(model);
     const smoke = options.run ? await smokeRun(model, { threads: Number(options.threads) || 1 }) : void 0;
     if (options.json) {
-      io.out(JSON.stringify(smoke ? { ...report2, smoke } : report2, null, 2));
+      io2.out(JSON.stringify(smoke ? { ...report2, smoke } : report2, null, 2));
       return;
     }
-    io.out(formatInspectReport(report2));
+    io2.out(formatInspectReport(report2));
     if (smoke) {
-      io.out(
+      io2.out(
         `onnxruntime: loaded in ${smoke.loadMs.toFixed(1)} ms, one run on synthesized inputs in ${smoke.runMs.toFixed(2)} ms`
       );
-      for (const o of smoke.outputs) io.out(`  ${o.name}  ${o.type} [${o.dims.join(", ")}]`);
+      for (const o of smoke.outputs) io2.out(`  ${o.name}  ${o.type} [${o.dims.join(", ")}]`);
     }
   });
 }
@@ -37637,26 +43345,26 @@ function formatProfileTable(profiles) {
     "DRAM GB/S",
     "RAM"
   ];
-  const rows = profiles.map((p) => [
-    p.id,
-    p.name,
-    p.arch,
-    p.clusters.map(formatCores).join("+"),
-    p.clusters.map((c) => c.maxClockGHz).join("/"),
-    keyFeatures(p),
-    clusterPeaks(p, "fp32GflopsPerCore"),
-    clusterPeaks(p, "int8GopsPerCore"),
-    `${p.dramBandwidthGBs}${p.memory?.shared ? " shared" : ""}`,
-    formatRam(p.ramBytes)
+  const rows = profiles.map((p2) => [
+    p2.id,
+    p2.name,
+    p2.arch,
+    p2.clusters.map(formatCores).join("+"),
+    p2.clusters.map((c) => c.maxClockGHz).join("/"),
+    keyFeatures(p2),
+    clusterPeaks(p2, "fp32GflopsPerCore"),
+    clusterPeaks(p2, "int8GopsPerCore"),
+    `${p2.dramBandwidthGBs}${p2.memory?.shared ? " shared" : ""}`,
+    formatRam(p2.ramBytes)
   ]);
   return table2(header, rows);
 }
-function formatProfileDetails(p) {
-  const lines = [`${p.id}  ${p.name}`];
-  if (p.description) lines.push(`  ${p.description}`);
-  lines.push(`  arch        ${p.arch}`);
-  p.clusters.forEach((c, index) => {
-    const peaks = index === 0 ? p.peaks : c.peaks;
+function formatProfileDetails(p2) {
+  const lines = [`${p2.id}  ${p2.name}`];
+  if (p2.description) lines.push(`  ${p2.description}`);
+  lines.push(`  arch        ${p2.arch}`);
+  p2.clusters.forEach((c, index) => {
+    const peaks = index === 0 ? p2.peaks : c.peaks;
     const smt = (c.threadsPerCore ?? 1) > 1 ? `, ${c.threadsPerCore} threads each` : "";
     const peakText = peaks ? `; per core ${peaks.fp32GflopsPerCore} GFLOP/s fp32, ${peaks.int8GopsPerCore} GOP/s int8` : "";
     const label = (index === 0 ? "cores" : "").padEnd(11);
@@ -37664,61 +43372,62 @@ function formatProfileDetails(p) {
       `  ${label} ${c.cores}x ${c.microarchitecture} at ${c.maxClockGHz} GHz (${c.name})${smt}${peakText}`
     );
   });
-  lines.push(`  isa         ${p.isaFeatures.join(" ")}`);
-  const memory = p.memory ? ` (${[
-    p.memory.type,
-    p.memory.busWidthBits && `${p.memory.busWidthBits}-bit`,
-    p.memory.transferRateMTs && `${p.memory.transferRateMTs} MT/s`,
-    p.memory.shared && "shared with the other tenants of the host"
+  lines.push(`  isa         ${p2.isaFeatures.join(" ")}`);
+  const memory = p2.memory ? ` (${[
+    p2.memory.type,
+    p2.memory.busWidthBits && `${p2.memory.busWidthBits}-bit`,
+    p2.memory.transferRateMTs && `${p2.memory.transferRateMTs} MT/s`,
+    p2.memory.shared && "shared with the other tenants of the host"
   ].filter(Boolean).join(", ")})` : "";
-  lines.push(`  dram        ${p.dramBandwidthGBs} GB/s${memory}`);
-  lines.push(`  ram         ${formatRam(p.ramBytes)}`);
-  if (p.emulation?.qemuCpu) lines.push(`  qemu -cpu   ${p.emulation.qemuCpu}`);
-  if (p.emulation?.note) lines.push(`              ${p.emulation.note}`);
-  if (p.calibration)
-    lines.push(`  calibration measured${p.calibration.measuredAt ? ` ${p.calibration.measuredAt}` : ""}`);
+  lines.push(`  dram        ${p2.dramBandwidthGBs} GB/s${memory}`);
+  lines.push(`  ram         ${formatRam(p2.ramBytes)}`);
+  if (p2.emulation?.qemuCpu) lines.push(`  qemu -cpu   ${p2.emulation.qemuCpu}`);
+  if (p2.emulation?.note) lines.push(`              ${p2.emulation.note}`);
+  if (p2.calibration)
+    lines.push(`  calibration measured${p2.calibration.measuredAt ? ` ${p2.calibration.measuredAt}` : ""}`);
   lines.push("  sources:");
-  for (const s of p.sources) {
-    lines.push(`    ${s.field} = ${s.value} (${s.kind}) ${s.source}`);
-    if (s.derivation) lines.push(`      ${s.derivation}`);
+  for (const s3 of p2.sources) {
+    lines.push(`    ${s3.field} = ${s3.value} (${s3.kind}) ${s3.source}`);
+    if (s3.derivation) lines.push(`      ${s3.derivation}`);
   }
   return lines.join("\n");
 }
-function registerProfiles(program2, io) {
+function registerProfiles(program2, io2) {
   program2.command("profiles").description(
     "list the built-in device profiles, or show one profile (a built-in id or your own profile file) with its sources"
   ).argument("[profile]", "a built-in profile id or the path of a profile file (.json, .yml)").option("--json", "print the profiles (or the one profile) as JSON").action(async (profile, options) => {
     if (profile !== void 0) {
       const document = await resolveProfile(profile);
-      io.out(options.json ? JSON.stringify(document, null, 2) : formatProfileDetails(document));
+      io2.out(options.json ? JSON.stringify(document, null, 2) : formatProfileDetails(document));
       return;
     }
     const profiles = listProfiles();
     if (options.json) {
-      io.out(JSON.stringify(profiles, null, 2));
+      io2.out(JSON.stringify(profiles, null, 2));
       return;
     }
-    io.out(formatProfileTable(profiles));
-    io.out("");
-    io.out(
+    io2.out(formatProfileTable(profiles));
+    io2.out("");
+    io2.out(
       `${profiles.length} built-in profiles. \`slmops profiles <id>\` shows one with its sources; a profile file path (./my-device.json) works wherever an id goes (docs/profiles.md).`
     );
   });
 }
 
 // src/cli/program.ts
-function buildProgram(io) {
-  const program2 = new Command("slmops").description("compress, benchmark, gate and publish ONNX models for edge devices").version(VERSION).option("--debug", "print stack traces of errors").exitOverride().configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
-  registerInspect(program2, io);
-  registerCompress(program2, io);
-  registerBench(program2, io);
-  registerProfiles(program2, io);
-  registerGate(program2, io);
-  registerCalibrate(program2, io);
+function buildProgram(io2) {
+  const program2 = new Command("slmops").description("compress, benchmark, gate and publish ONNX models for edge devices").version(VERSION).option("--debug", "print stack traces of errors").exitOverride().configureOutput({ writeOut: (s3) => io2.out(s3.trimEnd()), writeErr: (s3) => io2.err(s3.trimEnd()) });
+  registerInspect(program2, io2);
+  registerCompress(program2, io2);
+  registerBench(program2, io2);
+  registerProfiles(program2, io2);
+  registerGate(program2, io2);
+  registerCalibrate(program2, io2);
+  registerFunctional(program2, io2);
   return program2;
 }
-async function runCli(argv, io = processIo) {
-  const program2 = buildProgram(io);
+async function runCli(argv, io2 = processIo) {
+  const program2 = buildProgram(io2);
   try {
     await program2.parseAsync([...argv], { from: "user" });
     return ExitCode.Success;
@@ -37729,10 +43438,10 @@ async function runCli(argv, io = processIo) {
     const debug = argv.includes("--debug") || process.env.SLMOPS_DEBUG === "1";
     const code2 = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
-    if (error instanceof GateFailedError) io.err(message);
-    else if (error instanceof ConfigurationError) io.err(`error: ${message}`);
-    else io.err(`internal error: ${message}${debug ? "" : " (run with --debug for the stack trace)"}`);
-    if (debug && error instanceof Error && error.stack) io.err(error.stack);
+    if (error instanceof GateFailedError) io2.err(message);
+    else if (error instanceof ConfigurationError) io2.err(`error: ${message}`);
+    else io2.err(`internal error: ${message}${debug ? "" : " (run with --debug for the stack trace)"}`);
+    if (debug && error instanceof Error && error.stack) io2.err(error.stack);
     return code2;
   }
 }

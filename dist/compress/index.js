@@ -23763,6 +23763,144 @@ var bench_schema_default = {
         type: "string"
       },
       description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    },
+    functional: {
+      type: "object",
+      required: ["status", "profile", "qemuCpu", "qemuVersion", "features", "samples", "seconds"],
+      description: "Arm64 functional check under qemu-user: does the variant load, run and agree with the x86-64 run on the device's own CPU features. `seconds` is the wall time of the whole check, never a device latency.",
+      properties: {
+        status: {
+          enum: ["passed", "failed", "skipped"]
+        },
+        profile: {
+          type: "string",
+          minLength: 1
+        },
+        qemuCpu: {
+          type: ["string", "null"],
+          description: "The QEMU_CPU the guest ran with."
+        },
+        qemuVersion: {
+          type: ["string", "null"]
+        },
+        features: {
+          type: "array",
+          items: {
+            type: "string"
+          },
+          description: "The profile's Linux feature flags (its /proc/cpuinfo Features line)."
+        },
+        reason: {
+          type: "string",
+          minLength: 1,
+          description: "Why it failed or was skipped: names the profile and, for a crash, the signal and the faulting instruction."
+        },
+        samples: {
+          type: "integer",
+          minimum: 0
+        },
+        seconds: {
+          type: "number",
+          minimum: 0,
+          description: "Wall time of the whole check (emulation included): not a latency."
+        },
+        agreement: {
+          type: "number",
+          minimum: 0,
+          maximum: 1,
+          description: "Top-1 agreement of the arm64 run with the x86-64 run of the same variant."
+        },
+        maxAbsDiff: {
+          type: "number",
+          minimum: 0
+        },
+        metricDelta: {
+          type: "number",
+          description: "Accuracy or perplexity of the arm64 run minus that of the x86-64 run of the same variant."
+        },
+        metric: {
+          type: "object",
+          required: ["name", "arm64", "x86"],
+          properties: {
+            name: {
+              enum: ["accuracy", "perplexity"]
+            },
+            arm64: {
+              type: "number"
+            },
+            x86: {
+              type: "number"
+            }
+          }
+        },
+        reference: {
+          type: "object",
+          required: ["agreement", "maxAbsDiff"],
+          description: "The arm64 run against the x86-64 run of the uncompressed model.",
+          properties: {
+            agreement: {
+              type: "number",
+              minimum: 0,
+              maximum: 1
+            },
+            maxAbsDiff: {
+              type: "number",
+              minimum: 0
+            },
+            metricDelta: {
+              type: "number"
+            }
+          }
+        },
+        guest: {
+          type: "object",
+          required: ["cpuinfo", "hwcaps", "cpuinfoFrom"],
+          properties: {
+            cpuinfo: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            hwcaps: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            cpuinfoFrom: {
+              enum: ["sysroot", "qemu"]
+            }
+          }
+        },
+        fault: {
+          type: "object",
+          required: ["signal"],
+          properties: {
+            signal: {
+              type: "string"
+            },
+            stage: {
+              type: "string"
+            },
+            instruction: {
+              type: "string"
+            },
+            address: {
+              type: "string"
+            },
+            feature: {
+              type: "string"
+            }
+          }
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        }
+      }
     }
   },
   $defs: {
