@@ -125,6 +125,14 @@ function skip(ctx: Context, reason: string, notes: string[] = []): FunctionalRes
   });
 }
 
+/**
+ * A profile the installed qemu cannot emulate faithfully: said in the result, and never turned into a failure by
+ * SLMOPS_REQUIRE_QEMU (that variable guards against a missing emulator, not against a profile's limits).
+ */
+function unsupported(ctx: Context, reason: string, notes: string[] = []): FunctionalResult {
+  return finish(ctx, { status: 'skipped', reason, samples: 0, ...(notes.length ? { notes } : {}) });
+}
+
 /** Runs the functional check of one variant on one arm64 profile. */
 export async function runFunctionalCheck(options: FunctionalOptions): Promise<FunctionalResult> {
   const started = performance.now();
@@ -172,7 +180,7 @@ export async function runFunctionalCheck(options: FunctionalOptions): Promise<Fu
   const model = qemuModel(cpu.qemuCpu);
   const label = `${profile.id} (QEMU_CPU=${cpu.qemuCpu}, QEMU ${ctx.qemuVersion})`;
   if (!emulator.cpuModels.includes(model)) {
-    return skip(
+    return unsupported(
       ctx,
       `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id}: it has no CPU model ${model} (it has ${emulator.cpuModels.join(', ')}); a newer qemu-aarch64 may (QEMU 10.0 of Debian 13 has cortex-a55, cortex-a710, neoverse-n2, neoverse-v1; 'qemu-aarch64 -cpu help' lists them); point SLMOPS_QEMU at one`,
     );
@@ -205,7 +213,7 @@ export async function runFunctionalCheck(options: FunctionalOptions): Promise<Fu
     if (!sameDispatch(comparison)) {
       const why = `qemu's ${cpu.qemuCpu} ${describeComparison({ ...comparison, other: [] })} (hwcaps ${probed.flags.join(' ')})`;
       if ((options.onMismatch ?? 'skip') === 'skip')
-        return skip(
+        return unsupported(
           ctx,
           `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id} faithfully: ${why}; onnxruntime would choose other kernels than on the device`,
         );
@@ -380,7 +388,7 @@ async function checkVariant(input: CheckInput): Promise<FunctionalResult> {
   }
   const result = await readJson<GuestResult>(path.join(outDir, 'result.json'));
   if (result?.stopped === 'features') {
-    return skip(
+    return unsupported(
       ctx,
       `${label}: the guest does not see ${profileCore(cpu)}'s flags (${(result.mismatches ?? []).join(', ')}); QEMU ${ctx.qemuVersion} cannot emulate it faithfully`,
       notes,
