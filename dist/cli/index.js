@@ -38802,6 +38802,9 @@ function skip(ctx, reason, notes = []) {
     ...notes.length ? { notes } : {}
   });
 }
+function unsupported2(ctx, reason, notes = []) {
+  return finish(ctx, { status: "skipped", reason, samples: 0, ...notes.length ? { notes } : {} });
+}
 async function runFunctionalCheck(options) {
   const started = performance.now();
   const env = options.env ?? process.env;
@@ -38844,7 +38847,7 @@ async function runFunctionalCheck(options) {
   const model = qemuModel(cpu.qemuCpu);
   const label = `${profile.id} (QEMU_CPU=${cpu.qemuCpu}, QEMU ${ctx.qemuVersion})`;
   if (!emulator.cpuModels.includes(model)) {
-    return skip(
+    return unsupported2(
       ctx,
       `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id}: it has no CPU model ${model} (it has ${emulator.cpuModels.join(", ")}); a newer qemu-aarch64 may (QEMU 10.0 of Debian 13 has cortex-a55, cortex-a710, neoverse-n2, neoverse-v1; 'qemu-aarch64 -cpu help' lists them); point SLMOPS_QEMU at one`
     );
@@ -38875,7 +38878,7 @@ async function runFunctionalCheck(options) {
     if (!sameDispatch(comparison)) {
       const why = `qemu's ${cpu.qemuCpu} ${describeComparison({ ...comparison, other: [] })} (hwcaps ${probed.flags.join(" ")})`;
       if ((options.onMismatch ?? "skip") === "skip")
-        return skip(
+        return unsupported2(
           ctx,
           `QEMU ${ctx.qemuVersion} cannot emulate ${profile.id} faithfully: ${why}; onnxruntime would choose other kernels than on the device`
         );
@@ -39018,7 +39021,7 @@ async function checkVariant(input) {
   }
   const result = await readJson(path5.join(outDir, "result.json"));
   if (result?.stopped === "features") {
-    return skip(
+    return unsupported2(
       ctx,
       `${label}: the guest does not see ${profileCore(cpu)}'s flags (${(result.mismatches ?? []).join(", ")}); QEMU ${ctx.qemuVersion} cannot emulate it faithfully`,
       notes
