@@ -2,7 +2,7 @@
 // `npm run demo`: the slmops pipeline on the bundled example model, as far as it exists today.
 // Today: inspect the example model and run it once in onnxruntime, compress it to int8 and int4 with a fidelity
 // check on its eval data, benchmark each variant against the original on a device profile (quick protocol), and
-// gate the results on the default budgets. Publishing (pack) joins here when it lands.
+// gate the results on the default budgets, then pack the int8 variant and verify the bundle.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -60,4 +60,14 @@ step(
   ['gate', join(out, 'results'), '--out', join(out, 'verdict.json')],
   [0, 1],
 );
+process.env.GITHUB_REPOSITORY ??= 'example/slmops-demo';
+step('pack the int8 variant as a reproducible, checksummed bundle, and verify it', [
+  'pack',
+  join(out, 'int8'),
+  '--out',
+  join(out, 'bundle.tar.gz'),
+  '--results',
+  join(out, 'results'),
+]);
+step('verify the bundle as a device would before using it', ['verify', join(out, 'bundle.tar.gz')]);
 process.stdout.write('\ndemo: done\n');

@@ -9,7 +9,12 @@ import { registerFunctional } from './functional-command.ts';
 import { registerGate } from './gate-command.ts';
 import { registerInspect } from './inspect-command.ts';
 import { type CliIo, processIo } from './io.ts';
+import { registerPack } from './pack-command.ts';
 import { registerProfiles } from './profiles-command.ts';
+import { registerPromote } from './promote-command.ts';
+import { registerPublish } from './publish-command.ts';
+import { registerPull } from './pull-command.ts';
+import { registerVerify } from './verify-command.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('slmops')
@@ -25,6 +30,11 @@ export function buildProgram(io: CliIo): Command {
   registerGate(program, io);
   registerCalibrate(program, io);
   registerFunctional(program, io);
+  registerPack(program, io);
+  registerPublish(program, io);
+  registerPromote(program, io);
+  registerPull(program, io);
+  registerVerify(program, io);
   return program;
 }
 

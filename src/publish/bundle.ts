@@ -49,6 +49,10 @@ export interface BundleVariant {
   /** Bundle path of the .onnx file. */
   readonly path: string;
   readonly sha256: string;
+  /** Bundle paths of its external data files. */
+  readonly data: readonly string[];
+  /** Bytes of the .onnx file and its external data. */
+  readonly bytes: number;
   readonly recipe?: { spec: string; passes?: Record<string, unknown>[] };
   readonly compress?: CompressReport;
 }
@@ -194,10 +198,11 @@ export async function collectBundle(options: CollectOptions): Promise<CollectedB
   }
 
   const planned = new Map<string, { source: string; kind: FileKind }>();
-  const variants: { id: string; path: string; source: string; compress?: CompressReport }[] = [];
+  const variants: { id: string; path: string; data: string[]; compress?: CompressReport }[] = [];
   for (const model of models) {
     const rel = bundlePath(root, model);
     planned.set(rel, { source: model, kind: 'model' });
+    const data: string[] = [];
     for (const ext of readModel(model).externalFiles()) {
       const relData = bundlePath(root, ext.file);
       if (relData.startsWith('..') || path.isAbsolute(relData)) {
@@ -207,12 +212,13 @@ export async function collectBundle(options: CollectOptions): Promise<CollectedB
         });
       }
       if (!planned.has(relData)) planned.set(relData, { source: ext.file, kind: 'data' });
+      data.push(relData);
     }
     const compress = loadCompressReport(path.join(path.dirname(model), 'compress-report.json'));
     variants.push({
       id: compress?.variantId ?? modelId(options.name, model),
       path: rel,
-      source: model,
+      data,
       ...(compress ? { compress } : {}),
     });
   }
@@ -263,6 +269,8 @@ export async function collectBundle(options: CollectOptions): Promise<CollectedB
     id: v.id,
     path: v.path,
     sha256: byRel.get(v.path)?.sha256 ?? '',
+    data: v.data,
+    bytes: [v.path, ...v.data].reduce((n, p) => n + (byRel.get(p)?.bytes ?? 0), 0),
     ...(v.compress
       ? { recipe: { spec: v.compress.recipe.spec, passes: v.compress.recipe.passes }, compress: v.compress }
       : {}),

@@ -33,6 +33,7 @@ export function buildManifest(bundle: CollectedBundle, version: string, source: 
     variants: bundle.variants.map((v) => ({
       id: v.id,
       path: v.path,
+      ...(v.data.length > 0 ? { data: [...v.data] } : {}),
       ...(v.recipe ? { recipe: v.recipe } : {}),
     })),
     ...(recipes.length === 1 && recipes[0]?.recipe ? { recipe: recipes[0].recipe } : {}),

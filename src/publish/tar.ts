@@ -276,8 +276,8 @@ export async function readArchive(
         else if (type === 'NextFileHasLongLinkpath') longLink = body.toString('utf8').replace(/\0.*$/s, '');
         continue;
       }
-      const entryPath = longPath ?? header.path ?? '';
-      const linkpath = longLink ?? header.linkpath;
+      const entryPath = ex?.path ?? longPath ?? header.path ?? '';
+      const linkpath = ex?.linkpath ?? longLink ?? header.linkpath;
       ex = undefined;
       longPath = undefined;
       longLink = undefined;

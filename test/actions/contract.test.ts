@@ -24,8 +24,9 @@ const CONTRACT: Record<string, { inputs: string[]; outputs: string[] }> = {
     outputs: ['verdict', 'comment-id', 'comment-operation'],
   },
   publish: {
-    inputs: ['model-dir', 'version', 'channel', 'draft', 'github-token'],
-    outputs: ['release-id', 'release-url', 'version', 'assets', 'subjects'],
+    // The contract's names, plus name, include, results (inputs) and tag, result (outputs), added by the publish issue.
+    inputs: ['model-dir', 'name', 'include', 'results', 'version', 'channel', 'draft', 'github-token'],
+    outputs: ['release-id', 'release-url', 'version', 'tag', 'result', 'assets', 'subjects'],
   },
 };
 

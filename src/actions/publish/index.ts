@@ -1,9 +1,12 @@
+import { coreLogger } from '../../action-kit/core-logger.ts';
+import { setOutputs } from '../../action-kit/outputs.ts';
 import { runAction } from '../../action-kit/run.ts';
-import { notAvailableYet } from '../not-available.ts';
+import { writeSummary } from '../../action-kit/summary.ts';
 import { parseInputs } from './inputs.ts';
+import { runPublishAction } from './run.ts';
 
-// Contract only: the inputs are parsed and validated, and the capability lands in a later version.
 await runAction('publish', async () => {
-  parseInputs();
-  throw notAvailableYet('publish');
+  const result = await runPublishAction(parseInputs(), { log: coreLogger, env: process.env });
+  setOutputs(result.outputs);
+  await writeSummary(result.summary);
 });

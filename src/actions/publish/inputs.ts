@@ -1,16 +1,22 @@
 import {
   coreInputs,
   getBooleanInput,
+  getListInput,
   getOptionalInput,
   getRequiredInput,
   getSecretInput,
   type InputSource,
 } from '../../action-kit/inputs.ts';
 import { ConfigurationError } from '../../errors.ts';
+import { CHANNEL_NAME } from '../../publish/channels.ts';
+import { type BumpLevel, parseVersionRequest } from '../../publish/semver.ts';
 
 /** The inputs of actions/publish/action.yml: one definition per name. */
 export const Inputs = {
   ModelDir: 'model-dir',
+  Name: 'name',
+  Include: 'include',
+  Results: 'results',
   Version: 'version',
   Channel: 'channel',
   Draft: 'draft',
@@ -22,19 +28,26 @@ export const Outputs = {
   ReleaseId: 'release-id',
   ReleaseUrl: 'release-url',
   Version: 'version',
+  Tag: 'tag',
+  Result: 'result',
   Assets: 'assets',
   Subjects: 'subjects',
 } as const;
 
-const SEMVER = /^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)$/;
-const CHANNEL = /^[a-z0-9][a-z0-9._-]*$/;
-
 export interface PublishInputs {
   /** The folder holding the models to bundle (compress output). */
   readonly modelDir: string;
-  /** Semantic version without a leading `v`; undefined = from the pushed tag. */
+  /** Model name; undefined = from the compress reports, else the folder's name. */
+  readonly name?: string | undefined;
+  /** Extra files (tokenizer, model card): globs relative to the model folder; undefined = none. */
+  readonly include?: string[] | undefined;
+  /** Bench results, verdict and compress reports (files, folders, globs); undefined = none. */
+  readonly results?: string[] | undefined;
+  /** Semantic version without a leading `v`; undefined = from the pushed tag, or a bump. */
   readonly version: string | undefined;
-  /** Release channel (`stable`, `beta`, …); undefined = none. */
+  /** Bump of the last release (`patch`, `minor`, `major`); undefined = none. */
+  readonly bump?: BumpLevel | undefined;
+  /** Release channel (`stable`, `canary`, …); undefined = none. */
   readonly channel: string | undefined;
   readonly draft: boolean;
   readonly githubToken: string;
@@ -42,21 +55,13 @@ export interface PublishInputs {
 
 export function parseInputs(source: InputSource = coreInputs): PublishInputs {
   const rawVersion = getOptionalInput(Inputs.Version, source);
-  let version: string | undefined;
-  if (rawVersion !== undefined) {
-    version = SEMVER.exec(rawVersion)?.[1];
-    if (version === undefined) {
-      throw new ConfigurationError(`'${rawVersion}' is not a semantic version`, {
-        subject: `input '${Inputs.Version}'`,
-        fix: 'Use MAJOR.MINOR.PATCH, e.g. 1.2.0 or v1.2.0-rc.1, or leave it empty to use the tag',
-      });
-    }
-  }
+  const request =
+    rawVersion === undefined ? undefined : parseVersionRequest(rawVersion, `input '${Inputs.Version}'`);
   const channel = getOptionalInput(Inputs.Channel, source);
-  if (channel !== undefined && !CHANNEL.test(channel)) {
+  if (channel !== undefined && !CHANNEL_NAME.test(channel)) {
     throw new ConfigurationError(`'${channel}' is not valid`, {
       subject: `input '${Inputs.Channel}'`,
-      fix: 'Use lowercase letters, digits, ".", "_" and "-", e.g. stable or beta',
+      fix: 'Use lowercase letters, digits, ".", "_" and "-", e.g. stable or canary',
     });
   }
   const githubToken = getSecretInput(Inputs.GithubToken, source);
@@ -66,11 +71,24 @@ export function parseInputs(source: InputSource = coreInputs): PublishInputs {
       fix: `Pass a token with contents: write (the default is \${{ github.token }})`,
     });
   }
+  const draft = getBooleanInput(Inputs.Draft, false, source);
+  if (draft && channel !== undefined) {
+    throw new ConfigurationError('a channel can only point at a published release, and draft is true', {
+      subject: `input '${Inputs.Channel}'`,
+      fix: 'Remove draft, or promote the version once it is published (slmops promote)',
+    });
+  }
+  const include = getListInput(Inputs.Include, source);
+  const results = getListInput(Inputs.Results, source);
   return {
     modelDir: getRequiredInput(Inputs.ModelDir, source),
-    version,
+    name: getOptionalInput(Inputs.Name, source),
+    include: include.length > 0 ? include : undefined,
+    results: results.length > 0 ? results : undefined,
+    version: request?.kind === 'exact' ? request.version : undefined,
+    bump: request?.kind === 'bump' ? request.level : undefined,
     channel,
-    draft: getBooleanInput(Inputs.Draft, false, source),
+    draft,
     githubToken,
   };
 }
