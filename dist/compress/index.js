@@ -23271,7 +23271,7 @@ var manifest_schema_default = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://slmops.dev/schemas/manifest.schema.json",
   title: "slmops bundle manifest",
-  description: "The manifest.json of a published bundle: every file with its sha256 (files above the asset limit are split into parts), the recipe and where it was built.",
+  description: "The manifest.json of a published bundle: every file with its sha256 (files above the asset limit are split into parts), the identity of the release, the variants and their recipes, and where it was built.",
   type: "object",
   required: ["schema", "name", "version", "files", "source", "tools", "createdAt"],
   properties: {
@@ -23281,6 +23281,10 @@ var manifest_schema_default = {
       type: "string",
       pattern: "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$",
       description: "Semantic version (semver.org), without a leading v."
+    },
+    identity: {
+      $ref: "#/$defs/sha256",
+      description: "What the release is: sha256 over the lines `<sha256>  <path>\\n` of its model and data files (kind model or data), sorted by path. Extra files, the manifest and results.json do not change it: a published version is never re-published with another identity."
     },
     files: {
       type: "array",
@@ -23296,6 +23300,15 @@ var manifest_schema_default = {
           },
           sha256: { $ref: "#/$defs/sha256" },
           bytes: { type: "integer", minimum: 0 },
+          kind: {
+            enum: ["model", "data", "extra"],
+            description: "model: an .onnx file; data: external data of a model; extra: a file added with --include (tokenizer, model card)."
+          },
+          asset: {
+            type: "string",
+            minLength: 1,
+            description: "Name of the release asset holding the file; with parts, the stem of the part names."
+          },
           parts: {
             type: "array",
             minItems: 2,
@@ -23313,7 +23326,26 @@ var manifest_schema_default = {
         }
       }
     },
+    variants: {
+      type: "array",
+      description: "The models of the bundle, one per .onnx file: variant id (from its compress report, else the model id) and recipe.",
+      items: {
+        type: "object",
+        required: ["id", "path"],
+        properties: {
+          id: { type: "string", minLength: 1 },
+          path: { type: "string", minLength: 1, description: "Bundle path of the .onnx file." },
+          data: {
+            type: "array",
+            items: { type: "string", minLength: 1 },
+            description: "Bundle paths of the variant's external data files."
+          },
+          recipe: { $ref: "#/properties/recipe" }
+        }
+      }
+    },
     recipe: {
+      description: "The recipe, when the bundle holds one compressed variant (see variants for several).",
       type: "object",
       required: ["spec"],
       properties: {
