@@ -3,21 +3,26 @@
  * fidelity. The input is never modified; outputs are written to temporary names and renamed, and a failure leaves
  * no partial output behind.
  */
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { validateDocument } from '../config/load.ts';
+import { validatorFor } from '../config/schemas.ts';
 import type { CompressReport } from '../config/types.ts';
 import { modelId as deriveModelId, variantId } from '../contracts/ids.ts';
 import { ConfigurationError } from '../errors.ts';
+import { DataType } from '../onnx/dtypes.ts';
 import { readModel } from '../onnx/read.ts';
-import { writeModel } from '../onnx/write.ts';
+import { tensorElementCount } from '../onnx/tensor.ts';
+import { forEachTensor } from '../onnx/walk.ts';
+import { DataFileWriter, writeModel } from '../onnx/write.ts';
 import { gzipSize } from '../util/gzip-size.ts';
 import { sha256File } from '../util/hash.ts';
 import { VERSION } from '../version.ts';
 import { type FidelityMeasurement, measureFidelity, measureFidelityInChild } from './fidelity.ts';
 import { convertFp16 } from './fp16.ts';
 import { Namer } from './graph.ts';
+import { defaultWorkerCount, KernelPool, PARALLEL_MIN_ELEMENTS } from './kernel-pool.ts';
 import type { PassContext, PassOutcome } from './pass.ts';
 import { prune } from './prune.ts';
 import { quantizeInt4 } from './quantize-int4.ts';
@@ -39,6 +44,12 @@ export interface CompressOptions {
   /** Write the variant even when the recipe changes nothing. */
   allowNoop?: boolean;
   threads?: number;
+  /**
+   * Worker threads that quantize weights in parallel (default min(available cores, 4); 0: all in this thread). They
+   * start only for a pass with at least `parallelMinElements` weights (default PARALLEL_MIN_ELEMENTS).
+   */
+  workers?: number;
+  parallelMinElements?: number;
   /** Run the fidelity check in this process instead of a child (tests and embedding). */
   fidelityInProcess?: boolean;
   log?: (message: string) => void;
@@ -51,15 +62,18 @@ export interface CompressResult {
   fidelity?: FidelityMeasurement;
 }
 
+/** The output's external data file, beside model.onnx. */
+const DATA_FILE = 'model.onnx.data';
+
 /** Above this much weight data, `--fidelity auto` skips the check (two sessions of a big model are slow). */
 export const FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
 
-function runPass(ctx: PassContext, spec: PassSpec): PassOutcome {
+async function runPass(ctx: PassContext, spec: PassSpec): Promise<PassOutcome> {
   switch (spec.pass) {
     case 'int8':
-      return quantizeInt8Dynamic(ctx, spec.options, spec.select);
+      return await quantizeInt8Dynamic(ctx, spec.options, spec.select);
     case 'int4':
-      return quantizeInt4(ctx, spec.options, spec.select);
+      return await quantizeInt4(ctx, spec.options, spec.select);
     case 'fp16':
       return convertFp16(ctx, spec.options, spec.select);
     case 'prune':
@@ -78,47 +92,125 @@ async function fileRef(path: string, base: string): Promise<{ path: string; sha2
 export async function compressModel(options: CompressOptions): Promise<CompressResult> {
   const log = options.log ?? (() => {});
   const started = performance.now();
+  const model = readModel(options.modelPath);
+
+  let pool: KernelPool | undefined;
+  const kernels = (elements: number): KernelPool => {
+    const parallel = elements >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS);
+    if (!pool || (parallel && pool.workers === 0)) {
+      pool?.close().catch(() => {});
+      pool = new KernelPool(parallel ? (options.workers ?? defaultWorkerCount()) : 0);
+    }
+    return pool;
+  };
+  // A quantizing recipe on a large model: start the workers now, they boot while the model is planned.
+  if (options.recipe.passes.some((p) => p.pass === 'int4' || p.pass === 'int8')) {
+    let weights = 0;
+    forEachTensor(model.proto, ({ tensor }) => {
+      if (tensor.dataType === DataType.FLOAT || tensor.dataType === DataType.FLOAT16)
+        weights += tensorElementCount(tensor);
+    });
+    if (weights >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS)) kernels(weights);
+  }
+  // Workers hold memory of their own: stop them once the passes are done.
+  const closeKernels = async (): Promise<void> => {
+    await pool?.close();
+    pool = undefined;
+  };
+  try {
+    const ctx: PassContext = { model, namer: new Namer(model.proto), log, kernels };
+    return await compressWith(options, ctx, started, closeKernels);
+  } finally {
+    await closeKernels();
+  }
+}
+
+async function compressWith(
+  options: CompressOptions,
+  ctx: PassContext,
+  started: number,
+  closeKernels: () => Promise<void>,
+): Promise<CompressResult> {
+  const { model, log } = ctx;
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? deriveModelId(undefined, options.modelPath);
-  const model = readModel(options.modelPath);
   const inputFiles = [model.path!, ...model.externalFiles().map((f) => f.file)];
   const inputBytes = inputFiles.reduce((n, f) => n + statSync(f).size, 0);
-
-  const ctx: PassContext = { model, namer: new Namer(model.proto), log };
   const passes: CompressReport['passes'] = [];
   const notes: string[] = [];
   let touched = 0;
-  for (const pass of options.recipe.passes) {
-    const passStarted = performance.now();
-    log(`${pass.pass}: running`);
-    const outcome = runPass(ctx, pass);
-    touched += outcome.tensors.length;
-    notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
-    for (const s of outcome.skipped) log(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
-    passes.push({
-      name: pass.pass,
-      options: { ...pass.options },
-      elapsedMs: Math.round(performance.now() - passStarted),
-      tensors: outcome.tensors.map(({ node: _node, ...t }) => t),
-    });
-  }
-  if (touched === 0 && !options.allowNoop) {
-    throw new ConfigurationError(
-      `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
-      {
-        subject: options.modelPath,
-        fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged",
-      },
-    );
-  }
 
-  // Write into a staging folder beside the output, then move the files into place.
+  // Everything is written into a staging folder beside the output, then moved into place.
   const outDir = resolve(options.outDir);
+  const createdOutDir = !existsSync(outDir);
   mkdirSync(outDir, { recursive: true });
   const staging = join(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync(staging);
+  let dataFile: DataFileWriter | undefined;
+  let finished = false;
   try {
-    const written = writeModel(model, join(staging, 'model.onnx'), { externalData: 'auto' });
+    // A model with external data gets it in the output too: large pass outputs go straight into the data file as
+    // they are made, instead of all staying in memory until the model is written.
+    if (model.externalFiles().length > 0) dataFile = new DataFileWriter(join(staging, DATA_FILE), DATA_FILE);
+    const result = await passesAndWrite();
+    finished = true;
+    return result;
+  } finally {
+    dataFile?.discard(); // no-op once written
+    rmSync(staging, { recursive: true, force: true });
+    if (!finished && createdOutDir) {
+      try {
+        rmdirSync(outDir); // only if still empty
+      } catch {}
+    }
+  }
+
+  async function passesAndWrite(): Promise<CompressResult> {
+    // Compiling the report's schema takes a few hundred ms: do it while the passes wait on worker threads.
+    setImmediate(() => {
+      try {
+        validatorFor('compress');
+      } catch {} // validateDocument reports any problem later
+    });
+    for (const [i, pass] of options.recipe.passes.entries()) {
+      const passStarted = performance.now();
+      // The last pass's outputs are final: they go to the output's data file as they are made, and what it leaves
+      // alone is copied there while its weights are quantized. (An earlier pass's output may still be replaced.)
+      const writer = i === options.recipe.passes.length - 1 ? dataFile : undefined;
+      ctx.place = writer ? (t) => writer.place(model, t) : undefined;
+      ctx.placeOthers = writer
+        ? (replaced) => writer.placeExternal(model, (t) => !replaced.has(t))
+        : undefined;
+      log(`${pass.pass}: running`);
+      const outcome = await runPass(ctx, pass);
+      // Passes read weights through the model's scratch buffer: give it back before the next step.
+      model.releaseScratch();
+      touched += outcome.tensors.length;
+      notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
+      for (const s of outcome.skipped) log(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
+      passes.push({
+        name: pass.pass,
+        options: { ...pass.options },
+        elapsedMs: Math.round(performance.now() - passStarted),
+        tensors: outcome.tensors.map(({ node: _node, ...t }) => t),
+      });
+    }
+    await closeKernels();
+    if (touched === 0 && !options.allowNoop) {
+      throw new ConfigurationError(
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        {
+          subject: options.modelPath,
+          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged",
+        },
+      );
+    }
+
+    const written = writeModel(
+      model,
+      join(staging, 'model.onnx'),
+      dataFile ? { dataFile } : { externalData: 'auto' },
+    );
     const finalModel = join(outDir, 'model.onnx');
     const finalData = written.dataFile ? join(outDir, written.dataFile.location) : undefined;
     if (finalData) renameSync(written.dataFile!.path, finalData);
@@ -138,9 +230,21 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
       recipe: { spec, passes: options.recipe.passes.map((p) => JSON.parse(JSON.stringify(p))) },
       input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
       output: {
-        ...(await fileRef(finalModel, outDir)),
+        // Digests of the bytes as written (the writer hashes them on the way out).
+        path: relative(outDir, finalModel),
+        sha256: written.sha256,
         bytes: outputBytes,
-        ...(finalData ? { externalData: [await fileRef(finalData, outDir)] } : {}),
+        ...(finalData && written.dataFile
+          ? {
+              externalData: [
+                {
+                  path: relative(outDir, finalData),
+                  sha256: written.dataFile.sha256,
+                  bytes: written.dataFile.bytes,
+                },
+              ],
+            }
+          : {}),
         // Pruning pays off in a compressed download: report it where a recipe prunes.
         ...(options.recipe.passes.some((p) => p.pass === 'prune')
           ? { gzipBytes: await gzipSize([finalModel, ...(finalData ? [finalData] : [])]) }
@@ -162,8 +266,6 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
       reportPath,
       ...(fidelity.measurement ? { fidelity: fidelity.measurement } : {}),
     };
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
   }
 }
 

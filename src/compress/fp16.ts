@@ -103,12 +103,9 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
         noise += (v - r) * (v - r);
       }
       const name16 = ctx.namer.unique(`${c.weightName}_fp16`);
-      graph.initializer[graph.initializer.indexOf(index.get(c.weightName)!)] = tensor(
-        name16,
-        DataType.FLOAT16,
-        shapeOf(c.weight),
-        new Uint8Array(half.buffer),
-      );
+      const half16 = tensor(name16, DataType.FLOAT16, shapeOf(c.weight), new Uint8Array(half.buffer));
+      graph.initializer[graph.initializer.indexOf(index.get(c.weightName)!)] = half16;
+      ctx.place?.(half16);
       casts.push(
         node('Cast', [name16], [c.weightName], {
           name: ctx.namer.unique(`${c.weightName}_cast_fp32`),

@@ -15,6 +15,7 @@ import {
 } from '../onnx/proto.ts';
 import { dimsOf } from '../onnx/tensor.ts';
 import { forEachGraph, forEachNode } from '../onnx/walk.ts';
+import type { JobSource } from './kernel-runner.ts';
 
 /** Every value name used anywhere in the model (inputs, outputs, initializers, node outputs). */
 function allNames(model: ModelProto): Set<string> {
@@ -180,4 +181,10 @@ export function shapeOf(t: TensorProto): number[] {
 /** Values of a weight as float32 (copied: the pass may keep them while it reads others). */
 export function weightValues(model: OnnxModel, t: TensorProto): Float32Array {
   return model.tensorFloat32(t, { reuse: true }).slice();
+}
+
+/** Where a quantization job finds a weight's bytes: its external data file range, or the bytes in memory. */
+export function weightSource(model: OnnxModel, t: TensorProto): JobSource {
+  const ref = model.externalRef(t);
+  return ref ? { file: ref.file, offset: ref.offset, length: ref.length } : { bytes: model.tensorBytes(t) };
 }

@@ -105,13 +105,14 @@ export function prune(ctx: PassContext, options: PruneOptions, select: Selection
   if (options.pattern === 'unstructured' && options.scope === 'global') {
     // One threshold over every selected weight: a histogram of magnitudes, in two streaming passes.
     let max = 0;
+    // Read-only scans: the model's scratch buffer is enough (no copy).
     for (const c of chosen)
-      for (const v of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v));
+      for (const v of ctx.model.tensorFloat32(c.weight, { reuse: true })) max = Math.max(max, Math.abs(v));
     const bins = 1 << 16;
     const histogram = new Float64Array(bins);
     let total = 0;
     for (const c of chosen) {
-      for (const v of weightValues(ctx.model, c.weight)) {
+      for (const v of ctx.model.tensorFloat32(c.weight, { reuse: true })) {
         histogram[Math.min(bins - 1, Math.floor((Math.abs(v) / (max || 1)) * bins))]! += 1;
         total += 1;
       }
@@ -147,6 +148,7 @@ export function prune(ctx: PassContext, options: PruneOptions, select: Selection
     for (const v of values) if (v === 0) zeros += 1;
     const replacement = floatTensor(c.weightName, shapeOf(c.weight), values);
     c.graph.initializer[c.graph.initializer.indexOf(c.weight)] = replacement;
+    ctx.place?.(replacement);
     outcome.tensors.push({
       name: c.weightName,
       node: c.nodeName,

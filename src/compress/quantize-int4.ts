@@ -21,10 +21,11 @@ import {
   removeInitializerIfUnused,
   shapeOf,
   tensor,
+  weightSource,
   weightValues,
 } from './graph.ts';
-import { quantizeBlocks4, sqnrDb, transpose } from './int4-blocks.ts';
-import { finite, type PassContext, type PassOutcome } from './pass.ts';
+import type { Int4Job, Int4Result } from './kernel-runner.ts';
+import { finite, type PassContext, type PassOutcome, sqnrDb } from './pass.ts';
 import type { Int4Options, Selection } from './recipe-spec.ts';
 import { applySelection, type Candidate } from './select.ts';
 
@@ -78,7 +79,11 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int4Candidate[] 
   return found;
 }
 
-export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Selection): PassOutcome {
+export async function quantizeInt4(
+  ctx: PassContext,
+  options: Int4Options,
+  select: Selection,
+): Promise<PassOutcome> {
   const proto = ctx.model.proto;
   const outcome: PassOutcome = { tensors: [], skipped: [], notes: [] };
   const graphs: GraphProto[] = [];
@@ -86,8 +91,39 @@ export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Sel
   const replaced = new Set<string>();
   let changed = 0;
 
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn(graph, outcome), select);
+  // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
+  const plans = graphs.map((graph) => ({
+    graph,
+    chosen: applySelection(candidatesIn(graph, outcome), select),
+  }));
+  const jobs = new Map<Int4Candidate, Int4Job>();
+  for (const { chosen } of plans) {
+    const seen = new Set<string>(); // a weight shared by several nodes is quantized once (unless alpha ≠ 1)
+    for (const c of chosen) {
+      const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
+      if (seen.has(c.weightName) && alpha === 1) continue;
+      if (alpha === 1) seen.add(c.weightName);
+      jobs.set(c, {
+        kind: 'int4',
+        source: weightSource(ctx.model, c.weight),
+        dataType: c.weight.dataType,
+        k: c.k,
+        n: c.n,
+        block: options.block,
+        symmetric: options.symmetric,
+        transposed: c.transposed,
+      });
+    }
+  }
+  const planned = [...jobs];
+  const elements = planned.reduce((sum, [c]) => sum + c.elements, 0);
+  const pool = ctx.kernels(elements);
+  const running = pool.runAll<Int4Result>(planned.map(([c, job]) => ({ job, elements: c.elements })));
+  const results = new Map(planned.map(([c], i) => [c, running[i]!]));
+  // While the weights are quantized, copy what this pass leaves alone into the output.
+  await ctx.placeOthers?.(new Set(planned.map(([c]) => c.weight)));
+
+  for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = new Map<NodeProto, NodeProto[]>();
     const done = new Map<string, { q: string; scales: string; zeros?: string }>();
@@ -97,38 +133,41 @@ export function quantizeInt4(ctx: PassContext, options: Int4Options, select: Sel
       const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
-        const values = weightValues(ctx.model, c.weight);
-        const columns = c.transposed ? values : transpose(values, c.k, c.n);
-        const q = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
+        const q = await results.get(c)!;
+        results.delete(c);
         if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i]! *= alpha;
         const qName = ctx.namer.unique(`${c.weightName}_Q4`);
         const sName = ctx.namer.unique(`${c.weightName}_scales`);
-        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q.blocks, options.block / 2], q.packed));
-        if (fp16) {
-          const half = Uint16Array.from(q.scales, floatToHalf);
-          graph.initializer.push(
-            tensor(sName, DataType.FLOAT16, [c.n, q.blocks], new Uint8Array(half.buffer)),
-          );
-        } else {
-          graph.initializer.push(floatTensor(sName, [c.n, q.blocks], q.scales));
-        }
+        const outputs = [
+          tensor(qName, DataType.UINT8, [c.n, q.blocks, options.block / 2], q.packed),
+          fp16
+            ? tensor(
+                sName,
+                DataType.FLOAT16,
+                [c.n, q.blocks],
+                new Uint8Array(Uint16Array.from(q.scales, floatToHalf).buffer),
+              )
+            : floatTensor(sName, [c.n, q.blocks], q.scales),
+        ];
         names = { q: qName, scales: sName };
         if (q.zeroPoints) {
           names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
-          graph.initializer.push(
-            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints),
-          );
+          outputs.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints));
         }
+        for (const t of outputs) {
+          graph.initializer.push(t);
+          ctx.place?.(t);
+        }
+        pool.release(q, outputs);
         if (alpha === 1) done.set(c.weightName, names);
+        const sqnr = finite(sqnrDb(q.signal, q.noise));
         outcome.tensors.push({
           name: c.weightName,
           node: c.nodeName,
           dtypeBefore: dtypeName(c.weight.dataType),
           dtypeAfter: 'int4',
           elementCount: c.k * c.n,
-          ...(finite(sqnrDb(q.signal, q.noise)) === undefined
-            ? {}
-            : { sqnrDb: finite(sqnrDb(q.signal, q.noise))! }),
+          ...(sqnr === undefined ? {} : { sqnrDb: sqnr }),
         });
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));

@@ -20,11 +20,11 @@ import {
   removeInitializerIfUnused,
   shapeOf,
   tensor,
+  weightSource,
   weightValues,
 } from './graph.ts';
-import { sqnrDb, transpose } from './int4-blocks.ts';
-import { type Int8Quantized, quantizeInt8 } from './int8-weights.ts';
-import { finite, type PassContext, type PassOutcome } from './pass.ts';
+import type { Int8Job, Int8Result } from './kernel-runner.ts';
+import { finite, type PassContext, type PassOutcome, sqnrDb } from './pass.ts';
 import type { Int8Options, Selection } from './recipe-spec.ts';
 import { applySelection, type Candidate } from './select.ts';
 
@@ -75,7 +75,56 @@ interface Stored {
   zero: string;
 }
 
-export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, select: Selection): PassOutcome {
+function bytesOf(a: Int8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** onnxruntime's ConvInteger takes only a per-tensor weight zero point: per-channel needs symmetric weights. */
+function convPerChannel(options: Int8Options): boolean {
+  return options.perChannel && options.symmetric;
+}
+
+/** Candidates with the same key share one quantized weight. */
+function jobKey(c: Int8Candidate): string {
+  if (c.kind === 'Gather') return `gather:${c.weightName}`;
+  if (c.kind === 'Conv') return `conv:${c.weightName}`;
+  const transB = c.kind === 'Gemm' && intAttr(c.node, 'transB', 0) === 1;
+  const alpha = c.kind === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
+  return `mm:${c.weightName}:${transB}:${alpha}`;
+}
+
+function jobOf(ctx: PassContext, c: Int8Candidate, options: Int8Options): Int8Job {
+  const dims = shapeOf(c.weight);
+  const source = weightSource(ctx.model, c.weight);
+  const symmetric = options.symmetric;
+  if (c.kind === 'Gather') {
+    return {
+      kind: 'int8',
+      source,
+      rows: dims[0]!,
+      cols: dims[1]!,
+      transpose: false,
+      channels: 'none',
+      symmetric,
+    };
+  }
+  if (c.kind === 'Conv') {
+    const m = dims[0]!;
+    const inner = c.elements / m;
+    const channels = convPerChannel(options) ? 'rows' : 'none';
+    return { kind: 'int8', source, rows: m, cols: inner, transpose: false, channels, symmetric };
+  }
+  // MatMul [K, N]; Gemm [K, N], or [N, K] with transB = 1, quantized as its transpose.
+  const transpose = c.kind === 'Gemm' && intAttr(c.node, 'transB', 0) === 1;
+  const channels = options.perChannel ? 'cols' : 'none';
+  return { kind: 'int8', source, rows: dims[0]!, cols: dims[1]!, transpose, channels, symmetric };
+}
+
+export async function quantizeInt8Dynamic(
+  ctx: PassContext,
+  options: Int8Options,
+  select: Selection,
+): Promise<PassOutcome> {
   const proto = ctx.model.proto;
   const outcome: PassOutcome = { tensors: [], skipped: [], notes: [] };
   const graphs: GraphProto[] = [];
@@ -83,33 +132,71 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
   const replaced = new Set<string>();
   const counts: Record<Kind, number> = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
 
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn(graph, outcome), select);
+  // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
+  const plans = graphs.map((graph) => ({
+    graph,
+    chosen: applySelection(candidatesIn(graph, outcome), select),
+  }));
+  const jobs = new Map<string, { job: Int8Job; elements: number }>();
+  plans.forEach(({ chosen }, g) => {
+    for (const c of chosen) {
+      const key = `${g}/${jobKey(c)}`;
+      if (!jobs.has(key)) jobs.set(key, { job: jobOf(ctx, c, options), elements: c.elements });
+    }
+  });
+  const planned = [...jobs];
+  const elements = planned.reduce((sum, [, j]) => sum + j.elements, 0);
+  const pool = ctx.kernels(elements);
+  const running = pool.runAll<Int8Result>(planned.map(([, j]) => j));
+  const results = new Map(planned.map(([key], i) => [key, running[i]!]));
+  // While the weights are quantized, copy what this pass leaves alone (not the weights, nor the Conv biases it
+  // reshapes) into the output.
+  const touched = new Set<TensorProto>();
+  for (const { graph, chosen } of plans) {
+    const index = initializerIndex(graph);
+    for (const c of chosen) {
+      touched.add(c.weight);
+      const bias = c.kind === 'Conv' ? index.get(c.node.input[2] ?? '') : undefined;
+      if (bias) touched.add(bias);
+    }
+  }
+  await ctx.placeOthers?.(touched);
+
+  for (const [g, { graph, chosen }] of plans.entries()) {
     if (chosen.length === 0) continue;
     const replacement = new Map<NodeProto, NodeProto[]>();
     const activations = new Map<string, { q: string; scale: string; zero: string; node: NodeProto }>();
     const stored = new Map<string, Stored>();
 
-    const store = (
+    /** The initializers of `c`'s quantized weight (made once per job; `adjust` edits a new result first). */
+    const store = async (
       c: Int8Candidate,
-      key: string,
-      q: Int8Quantized,
       dims: number[],
       scaleDims: number[],
       zeroDims: number[] = scaleDims,
-    ): Stored => {
+      adjust?: (q: Int8Result) => void,
+    ): Promise<Stored> => {
+      const key = jobKey(c);
       const existing = stored.get(key);
       if (existing) return existing;
+      const q = await results.get(`${g}/${key}`)!;
+      results.delete(`${g}/${key}`);
+      adjust?.(q);
       const names = {
         q: ctx.namer.unique(`${c.weightName}_quantized`),
         scale: ctx.namer.unique(`${c.weightName}_scale`),
         zero: ctx.namer.unique(`${c.weightName}_zero_point`),
       };
-      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q.values.buffer)));
-      graph.initializer.push(floatTensor(names.scale, scaleDims, q.scales));
-      graph.initializer.push(
-        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q.zeroPoints.buffer)),
-      );
+      const outputs = [
+        tensor(names.q, DataType.INT8, dims, bytesOf(q.values)),
+        floatTensor(names.scale, scaleDims, q.scales),
+        tensor(names.zero, DataType.INT8, zeroDims, bytesOf(q.zeroPoints)),
+      ];
+      for (const t of outputs) {
+        graph.initializer.push(t);
+        ctx.place?.(t);
+      }
+      pool.release(q, outputs);
       stored.set(key, names);
       outcome.tensors.push({
         name: c.weightName,
@@ -146,7 +233,6 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
     };
 
     for (const c of chosen) {
-      const values = weightValues(ctx.model, c.weight);
       const dims = shapeOf(c.weight);
       const nodes: NodeProto[] = [];
       const base = c.nodeName || c.weightName;
@@ -154,8 +240,7 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
       ctx.log(`int8: ${c.weightName} [${dims.join('×')}] (${c.kind})`);
 
       if (c.kind === 'Gather') {
-        const q = quantizeInt8(values, 1, 1, values.length, options.symmetric);
-        const s = store(c, `gather:${c.weightName}`, q, dims, []);
+        const s = await store(c, dims, []);
         const gathered = ctx.namer.unique(`${base}_quantized_output`);
         nodes.push(
           node('Gather', [s.q, c.node.input[1]!], [gathered], {
@@ -170,32 +255,17 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
         );
       } else if (c.kind === 'Conv') {
         const m = dims[0]!;
-        const inner = values.length / m;
-        // onnxruntime's ConvInteger takes only a per-tensor weight zero point: per-channel needs symmetric weights
-        // (all zero points 0, stored once), so asymmetric per-channel falls back to per-tensor for Conv.
-        const perChannel = options.perChannel && options.symmetric;
+        const perChannel = convPerChannel(options);
         if (options.perChannel && !perChannel) {
           outcome.notes.push(
             `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`,
           );
         }
-        const q = quantizeInt8(
-          values,
-          1,
-          perChannel ? m : 1,
-          perChannel ? inner : values.length,
-          options.symmetric,
-        );
-        if (perChannel) q.zeroPoints = new Int8Array(1);
-        // Per-channel scales [M] must broadcast over the output [N, M, spatial…]: stored as [M, 1, …, 1].
-        const s = store(
-          c,
-          `conv:${c.weightName}`,
-          q,
-          dims,
-          perChannel ? [m, ...dims.slice(2).map(() => 1)] : [],
-          [],
-        );
+        // Per-channel scales [M] must broadcast over the output [N, M, spatial…]: stored as [M, 1, …, 1]. The
+        // zero points (all 0) are stored once.
+        const s = await store(c, dims, perChannel ? [m, ...dims.slice(2).map(() => 1)] : [], [], (q) => {
+          if (perChannel) q.zeroPoints = new Int8Array(1);
+        });
         const a = quantizeActivation(c.node.input[0]!, nodes);
         const integer = ctx.namer.unique(`${base}_output_quantized`);
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
@@ -247,21 +317,13 @@ export function quantizeInt8Dynamic(ctx: PassContext, options: Int8Options, sele
           replaced.add(bias);
         }
       } else {
-        // MatMul: weight [K, N]. Gemm: weight [K, N], or [N, K] with transB=1 (transposed here to [K, N]).
+        // MatMul: weight [K, N]. Gemm: weight [K, N], or [N, K] with transB=1 (quantized transposed to [K, N]).
         const transB = c.kind === 'Gemm' && intAttr(c.node, 'transB', 0) === 1;
         const [k, n] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
-        const kn = transB ? transpose(values, n, k) : values;
-        const q = quantizeInt8(
-          kn,
-          k,
-          options.perChannel ? n : 1,
-          options.perChannel ? 1 : n,
-          options.symmetric,
-        );
         const alpha = c.kind === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
-        if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i]! *= alpha;
-        const key = `mm:${c.weightName}:${transB}:${alpha}`;
-        const s = store(c, key, q, [k, n], options.perChannel ? [n] : []);
+        const s = await store(c, [k, n], options.perChannel ? [n] : [], undefined, (q) => {
+          if (alpha !== 1) for (let i = 0; i < q.scales.length; i++) q.scales[i]! *= alpha;
+        });
         let a = c.node.input[0]!;
         if (c.kind === 'Gemm' && intAttr(c.node, 'transA', 0) === 1) {
           const t = ctx.namer.unique(`${base}_A_T`);

@@ -42,6 +42,11 @@ export class OnnxModel {
     return isExternal(tensor) ? this.externalRefs.get(tensor) : undefined;
   }
 
+  /** Records that a tensor's values now live in an external file (a writer placed them there). */
+  setExternalRef(tensor: TensorProto, ref: ExternalRef): void {
+    this.externalRefs.set(tensor, ref);
+  }
+
   /** Distinct external data files, with how many bytes of each the model references. */
   externalFiles(): { location: string; file: string; referencedBytes: number; tensors: number }[] {
     const files = new Map<
@@ -104,6 +109,11 @@ export class OnnxModel {
   /** The tensor's values as float32. */
   tensorFloat32(tensor: TensorProto, options: TensorReadOptions = {}): Float32Array {
     return arrayToFloat32(tensor.dataType, this.tensorArray(tensor, options));
+  }
+
+  /** Frees the buffer `reuse` reads go through (data returned by those reads is then invalid). */
+  releaseScratch(): void {
+    this.scratch = undefined;
   }
 
   private scratchOf(length: number): Buffer {

@@ -1,12 +1,13 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { ConfigurationError } from '../../src/errors.ts';
+import { readModel } from '../../src/onnx/read.ts';
 import { sha256File } from '../../src/util/hash.ts';
-import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+import { fixtureModel, sameBytes, tempDir } from '../helpers/fixtures.ts';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -96,4 +97,62 @@ describe('compressModel', () => {
     expect(report.fidelity.reason).toMatch(/input_ids|cannot be derived|input/);
     expect(readdirSync(outDir).sort()).toEqual(['compress-report.json', 'model.onnx']);
   });
+
+  it.each(['int4:block=32', 'int8'])(
+    '%s: worker threads and this thread give the same files, streamed into the data file, with the digests reported',
+    async (recipe) => {
+      const run = (dir: string, workers: number) =>
+        compressModel({
+          modelPath: fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'),
+          recipe: parseRecipeSpec(recipe),
+          outDir: join(tmp.path, dir),
+          fidelity: 'off',
+          workers,
+          parallelMinElements: 0,
+        });
+      const slug = recipe.replace(/\W/g, '_');
+      const here = await run(`${slug}-here`, 0);
+      const threads = await run(`${slug}-threads`, 2);
+      const data = (r: typeof here) => join(dirname(r.modelPath), r.report.output.externalData![0]!.path);
+      expect(readFileSync(threads.modelPath).equals(readFileSync(here.modelPath))).toBe(true);
+      expect(readFileSync(data(threads)).equals(readFileSync(data(here)))).toBe(true);
+      expect(threads.report.passes[0]!.tensors).toEqual(here.report.passes[0]!.tensors);
+      expect(here.report.output.sha256).toBe(await sha256File(here.modelPath));
+      expect(here.report.output.externalData![0]!.sha256).toBe(await sha256File(data(here)));
+      expect(readdirSync(dirname(here.modelPath)).sort()).toEqual([
+        'compress-report.json',
+        'model.onnx',
+        'model.onnx.data',
+      ]);
+    },
+  );
+
+  it.each(['int4:block=32', 'int8:per-channel'])(
+    '%s: the same tensors from an inline model on worker threads as from its external-data copy in this thread',
+    async (recipe) => {
+      const slug = recipe.replace(/\W/g, '_');
+      const inline = await compressModel({
+        modelPath: fixtureModel('tiny-shakespeare-lm'),
+        recipe: parseRecipeSpec(recipe),
+        outDir: join(tmp.path, `${slug}-inline`),
+        fidelity: 'off',
+        workers: 2,
+        parallelMinElements: 0,
+      });
+      const external = await compressModel({
+        modelPath: fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'),
+        recipe: parseRecipeSpec(recipe),
+        outDir: join(tmp.path, `${slug}-external`),
+        fidelity: 'off',
+        workers: 0,
+      });
+      const a = readModel(inline.modelPath);
+      const b = readModel(external.modelPath);
+      const bByName = new Map(b.proto.graph!.initializer.map((t) => [t.name, t]));
+      expect(a.proto.graph!.initializer.map((t) => t.name).sort()).toEqual([...bByName.keys()].sort());
+      for (const t of a.proto.graph!.initializer) {
+        expect(sameBytes(a.tensorBytes(t), b.tensorBytes(bByName.get(t.name)!)), t.name).toBe(true);
+      }
+    },
+  );
 });

@@ -1,10 +1,12 @@
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { floatTensor } from '../../src/compress/graph.ts';
 import { UnsafePathError } from '../../src/errors.ts';
 import { readModel } from '../../src/onnx/read.ts';
-import { writeModel } from '../../src/onnx/write.ts';
-import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+import { DataFileWriter, writeModel } from '../../src/onnx/write.ts';
+import { sha256File } from '../../src/util/hash.ts';
+import { fixtureModel, sameBytes, tempDir } from '../helpers/fixtures.ts';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -78,5 +80,53 @@ describe('writing a model with external data', () => {
       tensor.rawData = saved;
     }
     expect(readdirSync(dir)).toEqual(['model.onnx']);
+  });
+});
+
+describe('writing a data file while the model is built (DataFileWriter)', () => {
+  it('keeps tensors placed early where they are, appends the rest, and reports the digests of what it wrote', async () => {
+    const dir = folder('streamed');
+    const model = readModel(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'));
+    const reference = readModel(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'));
+    const writer = new DataFileWriter(join(dir, 'model.onnx.data'), 'model.onnx.data');
+    const initializers = model.proto.graph!.initializer;
+    // A new inline tensor placed now, then the source's external tensors except the first, then the model.
+    const values = Float32Array.from({ length: 600 }, (_, i) => i / 7);
+    const extra = floatTensor('extra', [600], values);
+    initializers.push(extra);
+    writer.place(model, extra);
+    expect(extra.rawData).toHaveLength(0);
+    expect(model.externalRef(extra)?.offset).toBe(0);
+    const first = initializers.find((t) => model.externalRef(t))!;
+    await writer.placeExternal(model, (t) => t !== first);
+    const written = writeModel(model, join(dir, 'model.onnx'), { dataFile: writer });
+
+    expect(readdirSync(dir).sort()).toEqual(['model.onnx', 'model.onnx.data']);
+    expect(written.sha256).toBe(await sha256File(written.path));
+    expect(written.dataFile!.sha256).toBe(await sha256File(join(dir, 'model.onnx.data')));
+    expect(written.dataFile!.bytes).toBe(statSync(join(dir, 'model.onnx.data')).size);
+    const back = readModel(written.path);
+    const byName = new Map(back.proto.graph!.initializer.map((t) => [t.name, t]));
+    expect(sameBytes(back.tensorFloat32(byName.get('extra')!), values)).toBe(true);
+    for (const t of reference.proto.graph!.initializer) {
+      const ref = back.externalRef(byName.get(t.name)!);
+      if (ref) expect(ref.offset % (ref.length >= 65536 ? 4096 : 16)).toBe(0);
+      expect(sameBytes(back.tensorBytes(byName.get(t.name)!), reference.tensorBytes(t))).toBe(true);
+    }
+  });
+
+  it('removes its temporary file when discarded or when writing the model fails', () => {
+    const dir = folder('streamed-fail');
+    const model = readModel(fixtureModel('digits-cnn'));
+    const writer = new DataFileWriter(join(dir, 'model.onnx.data'), 'model.onnx.data', { threshold: 1 });
+    writer.place(model, model.proto.graph!.initializer[0]!);
+    expect(readdirSync(dir)).toHaveLength(1);
+    const tensor = model.proto.graph!.initializer[1]!;
+    tensor.rawData = new Uint8Array(3);
+    expect(() => writeModel(model, join(dir, 'model.onnx'), { dataFile: writer })).toThrowError();
+    expect(readdirSync(dir)).toEqual([]);
+    const other = new DataFileWriter(join(dir, 'other.data'), 'other.data');
+    other.discard();
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
