@@ -32,8 +32,8 @@ var __commonJS = (cb, mod) => function __require2() {
   }
 };
 var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
+  for (var name2 in all)
+    __defProp(target, name2, { get: all[name2], enumerable: true });
 };
 var __copyProps = (to2, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -134,8 +134,8 @@ function allocate(type, values, subject) {
       throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
   }
 }
-function isPastInput(name) {
-  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
+function isPastInput(name2) {
+  return /(^|[._])past|cache/i.test(name2) && !/mask/i.test(name2);
 }
 function tokenFeeds(inputs, records, subject) {
   const rows = records.map((r) => {
@@ -321,13 +321,13 @@ async function createSession(model, options = {}) {
     outputs,
     async run(feeds, outputNames) {
       const ortFeeds = {};
-      for (const [name, value] of Object.entries(feeds)) {
-        ortFeeds[name] = new ort.Tensor(value.type, value.data, value.dims);
+      for (const [name2, value] of Object.entries(feeds)) {
+        ortFeeds[name2] = new ort.Tensor(value.type, value.data, value.dims);
       }
       const results = outputNames ? await session.run(ortFeeds, outputNames) : await session.run(ortFeeds);
       const out = {};
-      for (const [name, tensor2] of Object.entries(results)) {
-        out[name] = {
+      for (const [name2, tensor2] of Object.entries(results)) {
+        out[name2] = {
           type: tensor2.type,
           dims: [...tensor2.dims],
           data: tensor2.data
@@ -339,7 +339,7 @@ async function createSession(model, options = {}) {
       if (!profiling || !profileDir) return [];
       profiling = false;
       session.endProfiling();
-      const file = readdirSync(profileDir).find((name) => name.endsWith(".json"));
+      const file = readdirSync(profileDir).find((name2) => name2.endsWith(".json"));
       const events = file ? JSON.parse(readFileSync2(join2(profileDir, file), "utf8")) : [];
       rmSync(profileDir, { recursive: true, force: true });
       return events;
@@ -758,20 +758,20 @@ function nodeCosts(events, runs) {
     if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
     const args = e.args ?? {};
     const op = String(args.op_name ?? "");
-    const name = e.name.slice(0, -"_kernel_time".length);
+    const name2 = e.name.slice(0, -"_kernel_time".length);
     const inputs = args.input_type_shape;
     const outputs = args.output_type_shape;
-    const bytes = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
-    const entry = byName.get(name) ?? {
-      name,
+    const bytes2 = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
+    const entry = byName.get(name2) ?? {
+      name: name2,
       op,
       us: 0,
       ops: arithmeticOps(op, inputs, outputs),
       int8: INT8_OPS.has(op),
-      bytes
+      bytes: bytes2
     };
     entry.us += e.dur / runs;
-    byName.set(name, entry);
+    byName.set(name2, entry);
   }
   return [...byName.values()];
 }
@@ -1092,8 +1092,8 @@ var require_directives = __commonJS({
           this.atNextDocument = false;
         }
         const parts = line.trim().split(/[ \t]+/);
-        const name = parts.shift();
-        switch (name) {
+        const name2 = parts.shift();
+        switch (name2) {
           case "%TAG": {
             if (parts.length !== 2) {
               onError(0, "%TAG directive should contain exactly two parts");
@@ -1121,7 +1121,7 @@ var require_directives = __commonJS({
             }
           }
           default:
-            onError(0, `Unknown directive ${name}`, true);
+            onError(0, `Unknown directive ${name2}`, true);
             return false;
         }
       }
@@ -1230,9 +1230,9 @@ var require_anchors = __commonJS({
     }
     function findNewAnchor(prefix, exclude) {
       for (let i = 1; true; ++i) {
-        const name = `${prefix}${i}`;
-        if (!exclude.has(name))
-          return name;
+        const name2 = `${prefix}${i}`;
+        if (!exclude.has(name2))
+          return name2;
       }
     }
     function createNodeAnchors(doc, prefix) {
@@ -2269,8 +2269,8 @@ var require_stringify = __commonJS({
         tagObj = tags.find((t) => t.nodeClass && obj instanceof t.nodeClass);
       }
       if (!tagObj) {
-        const name = obj?.constructor?.name ?? (obj === null ? "null" : typeof obj);
-        throw new Error(`Tag not resolved for ${name} value`);
+        const name2 = obj?.constructor?.name ?? (obj === null ? "null" : typeof obj);
+        throw new Error(`Tag not resolved for ${name2} value`);
       }
       return tagObj;
     }
@@ -4269,11 +4269,11 @@ var require_Document = __commonJS({
        * `name` will be used as a prefix for a new unique anchor.
        * If `name` is undefined, the generated anchor will use 'a' as a prefix.
        */
-      createAlias(node2, name) {
+      createAlias(node2, name2) {
         if (!node2.anchor) {
           const prev = anchors.anchorNames(this);
           node2.anchor = // eslint-disable-next-line @typescript-eslint/prefer-nullish-coalescing
-          !name || prev.has(name) ? anchors.findNewAnchor(name || "a", prev) : name;
+          !name2 || prev.has(name2) ? anchors.findNewAnchor(name2 || "a", prev) : name2;
         }
         return new Alias.Alias(node2.anchor);
       }
@@ -4492,9 +4492,9 @@ var require_errors = __commonJS({
   "node_modules/yaml/dist/errors.js"(exports) {
     "use strict";
     var YAMLError = class extends Error {
-      constructor(name, pos, code, message) {
+      constructor(name2, pos, code, message) {
         super();
-        this.name = name;
+        this.name = name2;
         this.code = code;
         this.message = message;
         this.pos = pos;
@@ -5134,8 +5134,8 @@ var require_resolve_flow_collection = __commonJS({
       if (ce2?.source === expectedEnd)
         cePos = ce2.offset + ce2.source.length;
       else {
-        const name = fcName[0].toUpperCase() + fcName.substring(1);
-        const msg = atRoot ? `${name} must end with a ${expectedEnd}` : `${name} in block collection must be sufficiently indented and end with a ${expectedEnd}`;
+        const name2 = fcName[0].toUpperCase() + fcName.substring(1);
+        const msg = atRoot ? `${name2} must end with a ${expectedEnd}` : `${name2} in block collection must be sufficiently indented and end with a ${expectedEnd}`;
         onError(offset, atRoot ? "MISSING_CHAR" : "BAD_INDENT", msg);
         if (ce2 && ce2.source.length !== 1)
           ee2.unshift(ce2);
@@ -7699,14 +7699,14 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs4 = this.flowScalar(this.type);
+              const fs5 = this.flowScalar(this.type);
               if (atNextItem || it2.value) {
-                map.items.push({ start, key: fs4, sep: [] });
+                map.items.push({ start, key: fs5, sep: [] });
                 this.onKeyLine = true;
               } else if (it2.sep) {
-                this.stack.push(fs4);
+                this.stack.push(fs5);
               } else {
-                Object.assign(it2, { key: fs4, sep: [] });
+                Object.assign(it2, { key: fs5, sep: [] });
                 this.onKeyLine = true;
               }
               return;
@@ -7834,13 +7834,13 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs4 = this.flowScalar(this.type);
+              const fs5 = this.flowScalar(this.type);
               if (!it2 || it2.value)
-                fc.items.push({ start: [], key: fs4, sep: [] });
+                fc.items.push({ start: [], key: fs5, sep: [] });
               else if (it2.sep)
-                this.stack.push(fs4);
+                this.stack.push(fs5);
               else
-                Object.assign(it2, { key: fs4, sep: [] });
+                Object.assign(it2, { key: fs5, sep: [] });
               return;
             }
             case "flow-map-end":
@@ -8310,9 +8310,9 @@ var require_scope = __commonJS({
     exports.ValueScope = exports.ValueScopeName = exports.Scope = exports.varKinds = exports.UsedValueState = void 0;
     var code_1 = require_code();
     var ValueError = class extends Error {
-      constructor(name) {
-        super(`CodeGen: "code" for ${name} not defined`);
-        this.value = name.value;
+      constructor(name2) {
+        super(`CodeGen: "code" for ${name2} not defined`);
+        this.value = name2.value;
       }
     };
     var UsedValueState;
@@ -8379,8 +8379,8 @@ var require_scope = __commonJS({
         var _a;
         if (value.ref === void 0)
           throw new Error("CodeGen: ref must be passed in value");
-        const name = this.toName(nameOrPrefix);
-        const { prefix } = name;
+        const name2 = this.toName(nameOrPrefix);
+        const { prefix } = name2;
         const valueKey = (_a = value.key) !== null && _a !== void 0 ? _a : value.ref;
         let vs2 = this._values[prefix];
         if (vs2) {
@@ -8390,12 +8390,12 @@ var require_scope = __commonJS({
         } else {
           vs2 = this._values[prefix] = /* @__PURE__ */ new Map();
         }
-        vs2.set(valueKey, name);
+        vs2.set(valueKey, name2);
         const s3 = this._scope[prefix] || (this._scope[prefix] = []);
         const itemIndex = s3.length;
         s3[itemIndex] = value.ref;
-        name.setValue(value, { property: prefix, itemIndex });
-        return name;
+        name2.setValue(value, { property: prefix, itemIndex });
+        return name2;
       }
       getValue(prefix, keyOrRef) {
         const vs2 = this._values[prefix];
@@ -8404,17 +8404,17 @@ var require_scope = __commonJS({
         return vs2.get(keyOrRef);
       }
       scopeRefs(scopeName, values = this._values) {
-        return this._reduceValues(values, (name) => {
-          if (name.scopePath === void 0)
-            throw new Error(`CodeGen: name "${name}" has no value`);
-          return (0, code_1._)`${scopeName}${name.scopePath}`;
+        return this._reduceValues(values, (name2) => {
+          if (name2.scopePath === void 0)
+            throw new Error(`CodeGen: name "${name2}" has no value`);
+          return (0, code_1._)`${scopeName}${name2.scopePath}`;
         });
       }
       scopeCode(values = this._values, usedValues, getCode) {
-        return this._reduceValues(values, (name) => {
-          if (name.value === void 0)
-            throw new Error(`CodeGen: name "${name}" has no value`);
-          return name.value.code;
+        return this._reduceValues(values, (name2) => {
+          if (name2.value === void 0)
+            throw new Error(`CodeGen: name "${name2}" has no value`);
+          return name2.value.code;
         }, usedValues, getCode);
       }
       _reduceValues(values, valueCode, usedValues = {}, getCode) {
@@ -8424,20 +8424,20 @@ var require_scope = __commonJS({
           if (!vs2)
             continue;
           const nameSet = usedValues[prefix] = usedValues[prefix] || /* @__PURE__ */ new Map();
-          vs2.forEach((name) => {
-            if (nameSet.has(name))
+          vs2.forEach((name2) => {
+            if (nameSet.has(name2))
               return;
-            nameSet.set(name, UsedValueState.Started);
-            let c = valueCode(name);
+            nameSet.set(name2, UsedValueState.Started);
+            let c = valueCode(name2);
             if (c) {
               const def = this.opts.es5 ? exports.varKinds.var : exports.varKinds.const;
-              code = (0, code_1._)`${code}${def} ${name} = ${c};${this.opts._n}`;
-            } else if (c = getCode === null || getCode === void 0 ? void 0 : getCode(name)) {
+              code = (0, code_1._)`${code}${def} ${name2} = ${c};${this.opts._n}`;
+            } else if (c = getCode === null || getCode === void 0 ? void 0 : getCode(name2)) {
               code = (0, code_1._)`${code}${c}${this.opts._n}`;
             } else {
-              throw new ValueError(name);
+              throw new ValueError(name2);
             }
-            nameSet.set(name, UsedValueState.Completed);
+            nameSet.set(name2, UsedValueState.Completed);
           });
         }
         return code;
@@ -8514,10 +8514,10 @@ var require_codegen = __commonJS({
       }
     };
     var Def = class extends Node {
-      constructor(varKind, name, rhs) {
+      constructor(varKind, name2, rhs) {
         super();
         this.varKind = varKind;
-        this.name = name;
+        this.name = name2;
         this.rhs = rhs;
       }
       render({ es5, _n: _n2 }) {
@@ -8737,17 +8737,17 @@ var require_codegen = __commonJS({
       }
     };
     var ForRange = class extends For {
-      constructor(varKind, name, from, to2) {
+      constructor(varKind, name2, from, to2) {
         super();
         this.varKind = varKind;
-        this.name = name;
+        this.name = name2;
         this.from = from;
         this.to = to2;
       }
       render(opts) {
         const varKind = opts.es5 ? scope_1.varKinds.var : this.varKind;
-        const { name, from, to: to2 } = this;
-        return `for(${varKind} ${name}=${from}; ${name}<${to2}; ${name}++)` + super.render(opts);
+        const { name: name2, from, to: to2 } = this;
+        return `for(${varKind} ${name2}=${from}; ${name2}<${to2}; ${name2}++)` + super.render(opts);
       }
       get names() {
         const names = addExprNames(super.names, this.from);
@@ -8755,11 +8755,11 @@ var require_codegen = __commonJS({
       }
     };
     var ForIter = class extends For {
-      constructor(loop, varKind, name, iterable) {
+      constructor(loop, varKind, name2, iterable) {
         super();
         this.loop = loop;
         this.varKind = varKind;
-        this.name = name;
+        this.name = name2;
         this.iterable = iterable;
       }
       render(opts) {
@@ -8776,9 +8776,9 @@ var require_codegen = __commonJS({
       }
     };
     var Func = class extends BlockNode {
-      constructor(name, args, async) {
+      constructor(name2, args, async) {
         super();
-        this.name = name;
+        this.name = name2;
         this.args = args;
         this.async = async;
       }
@@ -8865,10 +8865,10 @@ var require_codegen = __commonJS({
       }
       // reserves unique name in the external scope and assigns value to it
       scopeValue(prefixOrName, value) {
-        const name = this._extScope.value(prefixOrName, value);
-        const vs2 = this._values[name.prefix] || (this._values[name.prefix] = /* @__PURE__ */ new Set());
-        vs2.add(name);
-        return name;
+        const name2 = this._extScope.value(prefixOrName, value);
+        const vs2 = this._values[name2.prefix] || (this._values[name2.prefix] = /* @__PURE__ */ new Set());
+        vs2.add(name2);
+        return name2;
       }
       getScopeValue(prefix, keyOrRef) {
         return this._extScope.getValue(prefix, keyOrRef);
@@ -8882,11 +8882,11 @@ var require_codegen = __commonJS({
         return this._extScope.scopeCode(this._values);
       }
       _def(varKind, nameOrPrefix, rhs, constant) {
-        const name = this._scope.toName(nameOrPrefix);
+        const name2 = this._scope.toName(nameOrPrefix);
         if (rhs !== void 0 && constant)
-          this._constants[name.str] = rhs;
-        this._leafNode(new Def(varKind, name, rhs));
-        return name;
+          this._constants[name2.str] = rhs;
+        this._leafNode(new Def(varKind, name2, rhs));
+        return name2;
       }
       // `const` declaration (`var` in es5 mode)
       const(nameOrPrefix, rhs, _constant) {
@@ -8967,20 +8967,20 @@ var require_codegen = __commonJS({
       }
       // `for` statement for a range of values
       forRange(nameOrPrefix, from, to2, forBody, varKind = this.opts.es5 ? scope_1.varKinds.var : scope_1.varKinds.let) {
-        const name = this._scope.toName(nameOrPrefix);
-        return this._for(new ForRange(varKind, name, from, to2), () => forBody(name));
+        const name2 = this._scope.toName(nameOrPrefix);
+        return this._for(new ForRange(varKind, name2, from, to2), () => forBody(name2));
       }
       // `for-of` statement (in es5 mode replace with a normal for loop)
       forOf(nameOrPrefix, iterable, forBody, varKind = scope_1.varKinds.const) {
-        const name = this._scope.toName(nameOrPrefix);
+        const name2 = this._scope.toName(nameOrPrefix);
         if (this.opts.es5) {
           const arr = iterable instanceof code_1.Name ? iterable : this.var("_arr", iterable);
           return this.forRange("_i", 0, (0, code_1._)`${arr}.length`, (i) => {
-            this.var(name, (0, code_1._)`${arr}[${i}]`);
-            forBody(name);
+            this.var(name2, (0, code_1._)`${arr}[${i}]`);
+            forBody(name2);
           });
         }
-        return this._for(new ForIter("of", varKind, name, iterable), () => forBody(name));
+        return this._for(new ForIter("of", varKind, name2, iterable), () => forBody(name2));
       }
       // `for-in` statement.
       // With option `ownProperties` replaced with a `for-of` loop for object keys
@@ -8988,8 +8988,8 @@ var require_codegen = __commonJS({
         if (this.opts.ownProperties) {
           return this.forOf(nameOrPrefix, (0, code_1._)`Object.keys(${obj})`, forBody);
         }
-        const name = this._scope.toName(nameOrPrefix);
-        return this._for(new ForIter("in", varKind, name, obj), () => forBody(name));
+        const name2 = this._scope.toName(nameOrPrefix);
+        return this._for(new ForIter("in", varKind, name2, obj), () => forBody(name2));
       }
       // end `for` loop
       endFor() {
@@ -9054,8 +9054,8 @@ var require_codegen = __commonJS({
         return this;
       }
       // `function` heading (or definition if funcBody is passed)
-      func(name, args = code_1.nil, async, funcBody) {
-        this._blockNode(new Func(name, args, async));
+      func(name2, args = code_1.nil, async, funcBody) {
+        this._blockNode(new Func(name2, args, async));
         if (funcBody)
           this.code(funcBody).endFunc();
         return this;
@@ -11769,10 +11769,10 @@ var require_schemes = __commonJS({
         "urn:uuid"
       ]
     );
-    function isValidSchemeName(name) {
+    function isValidSchemeName(name2) {
       return supportedSchemeNames.indexOf(
         /** @type {*} */
-        name
+        name2
       ) !== -1;
     }
     function wsIsSecure(wsComponent) {
@@ -12787,10 +12787,10 @@ var require_core = __commonJS({
         return this;
       }
       // Add format
-      addFormat(name, format) {
+      addFormat(name2, format) {
         if (typeof format == "string")
           format = new RegExp(format);
-        this.formats[name] = format;
+        this.formats[name2] = format;
         return this;
       }
       errorsText(errors = this.errors, { separator = ", ", dataVar = "data" } = {}) {
@@ -12907,10 +12907,10 @@ var require_core = __commonJS({
           this.addSchema(optsSchemas[key], key);
     }
     function addInitialFormats() {
-      for (const name in this.opts.formats) {
-        const format = this.opts.formats[name];
+      for (const name2 in this.opts.formats) {
+        const format = this.opts.formats[name2];
         if (format)
-          this.addFormat(name, format);
+          this.addFormat(name2, format);
       }
     }
     function addInitialKeywords(defs) {
@@ -16174,19 +16174,19 @@ var require_dist2 = __commonJS({
         (0, limit_1.default)(ajv2);
       return ajv2;
     };
-    formatsPlugin.get = (name, mode = "full") => {
+    formatsPlugin.get = (name2, mode = "full") => {
       const formats = mode === "fast" ? formats_1.fastFormats : formats_1.fullFormats;
-      const f2 = formats[name];
+      const f2 = formats[name2];
       if (!f2)
-        throw new Error(`Unknown format "${name}"`);
+        throw new Error(`Unknown format "${name2}"`);
       return f2;
     };
-    function addFormats2(ajv2, list2, fs4, exportName) {
+    function addFormats2(ajv2, list2, fs5, exportName) {
       var _a;
       var _b;
       (_a = (_b = ajv2.opts.code).formats) !== null && _a !== void 0 ? _a : _b.formats = (0, codegen_1._)`require("ajv-formats/dist/formats").${exportName}`;
       for (const f2 of list2)
-        ajv2.addFormat(f2, fs4[f2]);
+        ajv2.addFormat(f2, fs5[f2]);
     }
     module.exports = exports = formatsPlugin;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -17760,20 +17760,20 @@ var require_umd = __commonJS({
             lo2 & 255
           ];
         };
-        Long2.fromBytes = function fromBytes2(bytes, unsigned, le2) {
-          return le2 ? Long2.fromBytesLE(bytes, unsigned) : Long2.fromBytesBE(bytes, unsigned);
+        Long2.fromBytes = function fromBytes2(bytes2, unsigned, le2) {
+          return le2 ? Long2.fromBytesLE(bytes2, unsigned) : Long2.fromBytesBE(bytes2, unsigned);
         };
-        Long2.fromBytesLE = function fromBytesLE2(bytes, unsigned) {
+        Long2.fromBytesLE = function fromBytesLE2(bytes2, unsigned) {
           return new Long2(
-            bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24,
-            bytes[4] | bytes[5] << 8 | bytes[6] << 16 | bytes[7] << 24,
+            bytes2[0] | bytes2[1] << 8 | bytes2[2] << 16 | bytes2[3] << 24,
+            bytes2[4] | bytes2[5] << 8 | bytes2[6] << 16 | bytes2[7] << 24,
             unsigned
           );
         };
-        Long2.fromBytesBE = function fromBytesBE2(bytes, unsigned) {
+        Long2.fromBytesBE = function fromBytesBE2(bytes2, unsigned) {
           return new Long2(
-            bytes[4] << 24 | bytes[5] << 16 | bytes[6] << 8 | bytes[7],
-            bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3],
+            bytes2[4] << 24 | bytes2[5] << 16 | bytes2[6] << 8 | bytes2[7],
+            bytes2[0] << 24 | bytes2[1] << 16 | bytes2[2] << 8 | bytes2[3],
             unsigned
           );
         };
@@ -17932,7 +17932,7 @@ var require_minimal = __commonJS({
     util.lcFirst = function lcFirst(str) {
       return str.charAt(0).toLowerCase() + str.substring(1);
     };
-    function newError(name) {
+    function newError(name2) {
       function CustomError(message, properties) {
         if (!(this instanceof CustomError))
           return new CustomError(message, properties);
@@ -17955,7 +17955,7 @@ var require_minimal = __commonJS({
         },
         name: {
           get: function get() {
-            return name;
+            return name2;
           },
           set: void 0,
           enumerable: false,
@@ -17989,9 +17989,9 @@ var require_minimal = __commonJS({
       };
     };
     util.oneOfSetter = function setOneOf(fieldNames) {
-      return function(name) {
+      return function(name2) {
         for (var i = 0; i < fieldNames.length; ++i)
-          if (fieldNames[i] !== name)
+          if (fieldNames[i] !== name2)
             delete this[fieldNames[i]];
       };
     };
@@ -18281,9 +18281,9 @@ var require_writer = __commonJS({
       return writer.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     }
     Writer.prototype.fixed32s = function write_fixed32s(value) {
-      var n = value.length, bytes = n * 4;
-      this.uint32(bytes);
-      this._reserve(bytes);
+      var n = value.length, bytes2 = n * 4;
+      this.uint32(bytes2);
+      this._reserve(bytes2);
       var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
       if (dv)
         for (i = 0; i < n; ++i) {
@@ -18297,14 +18297,14 @@ var require_writer = __commonJS({
           p2 += 4;
         }
       }
-      this.pos += bytes;
+      this.pos += bytes2;
       return this;
     };
     Writer.prototype.sfixed32s = Writer.prototype.fixed32s;
     Writer.prototype.fixed64s = function write_fixed64s(value) {
-      var n = value.length, bytes = n * 8;
-      this.uint32(bytes);
-      this._reserve(bytes);
+      var n = value.length, bytes2 = n * 8;
+      this.uint32(bytes2);
+      this._reserve(bytes2);
       var p2 = this.pos, i, bits2, dv = getLazyView(this, n, VIEW_THRESHOLD_INT);
       if (dv)
         for (i = 0; i < n; ++i) {
@@ -18322,14 +18322,14 @@ var require_writer = __commonJS({
           p2 += 8;
         }
       }
-      this.pos += bytes;
+      this.pos += bytes2;
       return this;
     };
     Writer.prototype.sfixed64s = Writer.prototype.fixed64s;
     Writer.prototype.floats = function write_floats(value) {
-      var n = value.length, bytes = n * 4;
-      this.uint32(bytes);
-      this._reserve(bytes);
+      var n = value.length, bytes2 = n * 4;
+      this.uint32(bytes2);
+      this._reserve(bytes2);
       var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
       if (dv)
         for (i = 0; i < n; ++i) {
@@ -18343,13 +18343,13 @@ var require_writer = __commonJS({
           p2 += 4;
         }
       }
-      this.pos += bytes;
+      this.pos += bytes2;
       return this;
     };
     Writer.prototype.doubles = function write_doubles(value) {
-      var n = value.length, bytes = n * 8;
-      this.uint32(bytes);
-      this._reserve(bytes);
+      var n = value.length, bytes2 = n * 8;
+      this.uint32(bytes2);
+      this._reserve(bytes2);
       var p2 = this.pos, i, dv = getLazyView(this, n, VIEW_THRESHOLD_FLOAT);
       if (dv)
         for (i = 0; i < n; ++i) {
@@ -18363,7 +18363,7 @@ var require_writer = __commonJS({
           p2 += 8;
         }
       }
-      this.pos += bytes;
+      this.pos += bytes2;
       return this;
     };
     Writer.prototype.fork = function fork() {
@@ -19288,15 +19288,15 @@ var require_codegen2 = __commonJS({
       return Codegen;
     }
     codegen.verbose = false;
-    function safeFunctionName(name) {
-      if (!name)
+    function safeFunctionName(name2) {
+      if (!name2)
         return "";
-      name = String(name).replace(/[^\w$]/g, "");
-      if (!name)
+      name2 = String(name2).replace(/[^\w$]/g, "");
+      if (!name2)
         return "";
-      if (/^\d/.test(name))
-        name = "_" + name;
-      return reservedRe.test(name) ? name + "_" : name;
+      if (/^\d/.test(name2))
+        name2 = "_" + name2;
+      return reservedRe.test(name2) ? name2 + "_" : name2;
     }
   }
 });
@@ -19305,17 +19305,17 @@ var require_codegen2 = __commonJS({
 var require_fs = __commonJS({
   "node_modules/protobufjs/src/util/fs.js"(exports, module) {
     "use strict";
-    var fs4 = null;
+    var fs5 = null;
     try {
-      fs4 = __require(
+      fs5 = __require(
         /* webpackIgnore: true */
         "fs"
       );
-      if (!fs4 || !fs4.readFile || !fs4.readFileSync)
-        fs4 = null;
+      if (!fs5 || !fs5.readFile || !fs5.readFileSync)
+        fs5 = null;
     } catch (e) {
     }
-    module.exports = fs4;
+    module.exports = fs5;
   }
 });
 
@@ -19325,7 +19325,7 @@ var require_fetch = __commonJS({
     "use strict";
     module.exports = fetch2;
     var asPromise = require_aspromise();
-    var fs4 = require_fs();
+    var fs5 = require_fs();
     function fetch2(filename, options, callback) {
       if (typeof options === "function") {
         callback = options;
@@ -19334,8 +19334,8 @@ var require_fetch = __commonJS({
         options = {};
       if (!callback)
         return asPromise(fetch2, this, filename, options);
-      if (!options.xhr && fs4 && fs4.readFile)
-        return fs4.readFile(filename, function fetchReadFileCallback(err, contents) {
+      if (!options.xhr && fs5 && fs5.readFile)
+        return fs5.readFile(filename, function fetchReadFileCallback(err, contents) {
           return err && typeof XMLHttpRequest !== "undefined" ? fetch2.xhr(filename, options, callback) : err ? callback(err) : callback(null, options.binary ? contents : contents.toString("utf8"));
         });
       return fetch2.xhr(filename, options, callback);
@@ -19475,12 +19475,12 @@ var require_namespace = __commonJS({
     var Type;
     var Service;
     var Enum;
-    Namespace.fromJSON = function fromJSON(name, json, depth) {
+    Namespace.fromJSON = function fromJSON(name2, json, depth) {
       if (depth === void 0)
         depth = 0;
       if (depth > util.recursionLimit)
         throw Error("max depth exceeded");
-      return new Namespace(name, json.options).addJSON(json.nested, depth);
+      return new Namespace(name2, json.options).addJSON(json.nested, depth);
     };
     function arrayToJSON(array, toJSONOptions) {
       if (!(array && array.length))
@@ -19499,16 +19499,16 @@ var require_namespace = __commonJS({
       }
       return false;
     };
-    Namespace.isReservedName = function isReservedName(reserved, name) {
+    Namespace.isReservedName = function isReservedName(reserved, name2) {
       if (reserved) {
         for (var i = 0; i < reserved.length; ++i)
-          if (reserved[i] === name)
+          if (reserved[i] === name2)
             return true;
       }
       return false;
     };
-    function Namespace(name, options) {
-      ReflectionObject.call(this, name, options);
+    function Namespace(name2, options) {
+      ReflectionObject.call(this, name2, options);
       this.nested = void 0;
       this._nestedArray = null;
       this._lookupCache = /* @__PURE__ */ Object.create(null);
@@ -19554,13 +19554,13 @@ var require_namespace = __commonJS({
       }
       return this;
     };
-    Namespace.prototype.get = function get(name) {
-      return this.nested && Object.prototype.hasOwnProperty.call(this.nested, name) ? this.nested[name] : null;
+    Namespace.prototype.get = function get(name2) {
+      return this.nested && Object.prototype.hasOwnProperty.call(this.nested, name2) ? this.nested[name2] : null;
     };
-    Namespace.prototype.getEnum = function getEnum(name) {
-      if (this.nested && Object.prototype.hasOwnProperty.call(this.nested, name) && this.nested[name] instanceof Enum)
-        return this.nested[name].values;
-      throw Error("no such enum: " + name);
+    Namespace.prototype.getEnum = function getEnum(name2) {
+      if (this.nested && Object.prototype.hasOwnProperty.call(this.nested, name2) && this.nested[name2] instanceof Enum)
+        return this.nested[name2].values;
+      throw Error("no such enum: " + name2);
     };
     Namespace.prototype.add = function add2(object) {
       if (!(object instanceof Field && object.extend !== void 0 || object instanceof Type || object instanceof OneOf || object instanceof Enum || object instanceof Service || object instanceof Namespace))
@@ -19766,16 +19766,16 @@ var require_mapfield = __commonJS({
     MapField.className = "MapField";
     var types = require_types2();
     var util = require_util2();
-    function MapField(name, id, keyType, type, options, comment) {
-      Field.call(this, name, id, type, void 0, void 0, options, comment);
+    function MapField(name2, id, keyType, type, options, comment) {
+      Field.call(this, name2, id, type, void 0, void 0, options, comment);
       if (!util.isString(keyType))
         throw TypeError("keyType must be a string");
       this.keyType = keyType;
       this.resolvedKeyType = null;
       this.map = true;
     }
-    MapField.fromJSON = function fromJSON(name, json) {
-      var field = new MapField(name, json.id, json.keyType, json.type, json.options, json.comment);
+    MapField.fromJSON = function fromJSON(name2, json) {
+      var field = new MapField(name2, json.id, json.keyType, json.type, json.options, json.comment);
       if (json.protoName)
         field.protoName = json.protoName;
       if (json.jsonName !== void 0)
@@ -19840,7 +19840,7 @@ var require_method = __commonJS({
     });
     Method.className = "Method";
     var util = require_util2();
-    function Method(name, type, requestType, responseType, requestStream, responseStream, options, comment, parsedOptions) {
+    function Method(name2, type, requestType, responseType, requestStream, responseStream, options, comment, parsedOptions) {
       if (util.isObject(requestStream)) {
         options = requestStream;
         requestStream = responseStream = void 0;
@@ -19854,7 +19854,7 @@ var require_method = __commonJS({
         throw TypeError("requestType must be a string");
       if (!util.isString(responseType))
         throw TypeError("responseType must be a string");
-      ReflectionObject.call(this, name, options);
+      ReflectionObject.call(this, name2, options);
       this.type = type || "rpc";
       this.requestType = requestType;
       this.requestStream = requestStream ? true : void 0;
@@ -19866,8 +19866,8 @@ var require_method = __commonJS({
       this.comment = comment;
       this.parsedOptions = parsedOptions;
     }
-    Method.fromJSON = function fromJSON(name, json) {
-      return new Method(name, json.type, json.requestType, json.responseType, json.requestStream, json.responseStream, json.options, json.comment, json.parsedOptions);
+    Method.fromJSON = function fromJSON(name2, json) {
+      return new Method(name2, json.type, json.requestType, json.responseType, json.requestStream, json.responseStream, json.options, json.comment, json.parsedOptions);
     };
     Method.prototype.toJSON = function toJSON(toJSONOptions) {
       var keepComments = toJSONOptions ? Boolean(toJSONOptions.keepComments) : false;
@@ -19926,17 +19926,17 @@ var require_service2 = __commonJS({
     var Method = require_method();
     var util = require_util2();
     var rpc = require_rpc();
-    function Service(name, options) {
-      Namespace.call(this, name, options);
+    function Service(name2, options) {
+      Namespace.call(this, name2, options);
       this.methods = {};
       this._methodsArray = null;
     }
-    Service.fromJSON = function fromJSON(name, json, depth) {
+    Service.fromJSON = function fromJSON(name2, json, depth) {
       if (depth === void 0)
         depth = 0;
       if (depth > util.recursionLimit)
         throw Error("max depth exceeded");
-      var service = new Service(name, json.options);
+      var service = new Service(name2, json.options);
       if (json.methods)
         for (var names = Object.keys(json.methods), i = 0; i < names.length; ++i)
           service.add(Method.fromJSON(names[i], json.methods[names[i]]));
@@ -19974,8 +19974,8 @@ var require_service2 = __commonJS({
       service._methodsArray = null;
       return service;
     }
-    Service.prototype.get = function get(name) {
-      return Object.prototype.hasOwnProperty.call(this.methods, name) ? this.methods[name] : Namespace.prototype.get.call(this, name);
+    Service.prototype.get = function get(name2) {
+      return Object.prototype.hasOwnProperty.call(this.methods, name2) ? this.methods[name2] : Namespace.prototype.get.call(this, name2);
     };
     Service.prototype.resolveAll = function resolveAll() {
       if (!this._needsRecursiveResolve) return this;
@@ -20541,8 +20541,8 @@ var require_wrappers = __commonJS({
         if (depth > util.recursionLimit)
           throw Error("max depth exceeded");
         if (object && object["@type"]) {
-          var name = object["@type"].substring(object["@type"].lastIndexOf("/") + 1);
-          var type = this.lookup(name, [this.constructor]);
+          var name2 = object["@type"].substring(object["@type"].lastIndexOf("/") + 1);
+          var type = this.lookup(name2, [this.constructor]);
           if (type) {
             var type_url = object["@type"].charAt(0) === "." ? object["@type"].slice(1) : object["@type"];
             if (type_url.indexOf("/") === -1) {
@@ -20563,11 +20563,11 @@ var require_wrappers = __commonJS({
           throw Error("max depth exceeded");
         var googleApi = "type.googleapis.com/";
         var prefix = "";
-        var name = "";
+        var name2 = "";
         if (options && options.json && message.type_url && message.value) {
-          name = message.type_url.substring(message.type_url.lastIndexOf("/") + 1);
+          name2 = message.type_url.substring(message.type_url.lastIndexOf("/") + 1);
           prefix = message.type_url.substring(0, message.type_url.lastIndexOf("/") + 1);
-          var type = this.lookup(name, [this.constructor]);
+          var type = this.lookup(name2, [this.constructor]);
           if (type)
             message = type.decode(message.value, void 0, void 0, depth + 1);
         }
@@ -20577,8 +20577,8 @@ var require_wrappers = __commonJS({
           if (prefix === "") {
             prefix = googleApi;
           }
-          name = prefix + messageName;
-          object["@type"] = name;
+          name2 = prefix + messageName;
+          object["@type"] = name2;
           return object;
         }
         return this.toObject(message, options, depth);
@@ -20616,9 +20616,9 @@ var require_type = __commonJS({
     var verifier = require_verifier();
     var converter = require_converter();
     var wrappers = require_wrappers();
-    function Type(name, options) {
-      name = name.replace(/\W/g, "");
-      Namespace.call(this, name, options);
+    function Type(name2, options) {
+      name2 = name2.replace(/\W/g, "");
+      Namespace.call(this, name2, options);
       this.fields = {};
       this.oneofs = void 0;
       this.extensions = void 0;
@@ -20734,12 +20734,12 @@ var require_type = __commonJS({
       delete type.verify;
       return type;
     }
-    Type.fromJSON = function fromJSON(name, json, depth) {
+    Type.fromJSON = function fromJSON(name2, json, depth) {
       if (depth === void 0)
         depth = 0;
       if (depth > util.nestingLimit)
         throw Error("max depth exceeded");
-      var type = new Type(name, json.options);
+      var type = new Type(name2, json.options);
       type.extensions = json.extensions;
       type.reserved = json.reserved;
       var names = Object.keys(json.fields), i = 0;
@@ -20825,13 +20825,13 @@ var require_type = __commonJS({
       });
       return this;
     };
-    Type.prototype.get = function get(name) {
-      if (Object.prototype.hasOwnProperty.call(this.fields, name))
-        return this.fields[name];
-      if (this.oneofs && Object.prototype.hasOwnProperty.call(this.oneofs, name))
-        return this.oneofs[name];
-      if (this.nested && Object.prototype.hasOwnProperty.call(this.nested, name))
-        return this.nested[name];
+    Type.prototype.get = function get(name2) {
+      if (Object.prototype.hasOwnProperty.call(this.fields, name2))
+        return this.fields[name2];
+      if (this.oneofs && Object.prototype.hasOwnProperty.call(this.oneofs, name2))
+        return this.oneofs[name2];
+      if (this.nested && Object.prototype.hasOwnProperty.call(this.nested, name2))
+        return this.nested[name2];
       return null;
     };
     Type.prototype.add = function add2(object) {
@@ -20889,8 +20889,8 @@ var require_type = __commonJS({
     Type.prototype.isReservedId = function isReservedId(id) {
       return Namespace.isReservedId(this.reserved, id);
     };
-    Type.prototype.isReservedName = function isReservedName(name) {
-      return Namespace.isReservedName(this.reserved, name);
+    Type.prototype.isReservedName = function isReservedName(name2) {
+      return Namespace.isReservedName(this.reserved, name2);
     };
     Type.prototype.create = function create(properties) {
       return new this.ctor(properties);
@@ -21292,8 +21292,8 @@ var require_util2 = __commonJS({
         }
       return false;
     };
-    util.isReserved = function isReserved(name) {
-      return reservedRe.test(name);
+    util.isReserved = function isReserved(name2) {
+      return reservedRe.test(name2);
     };
     util.safeProp = function safeProp(prop) {
       if (!/^[$\w_]+$/.test(prop) || reservedRe.test(prop))
@@ -21588,8 +21588,8 @@ var require_field = __commonJS({
     var util = require_util2();
     var Type;
     var ruleRe = /^(?:required|optional|repeated)$/;
-    Field.fromJSON = function fromJSON(name, json) {
-      var field = new Field(name, json.id, json.type, json.rule, json.extend, json.options, json.comment);
+    Field.fromJSON = function fromJSON(name2, json) {
+      var field = new Field(name2, json.id, json.type, json.rule, json.extend, json.options, json.comment);
       if (json.edition)
         field._edition = json.edition;
       if (json.protoName)
@@ -21601,7 +21601,7 @@ var require_field = __commonJS({
       field._defaultEdition = "proto3";
       return field;
     };
-    function Field(name, id, type, rule, extend, options, comment) {
+    function Field(name2, id, type, rule, extend, options, comment) {
       if (util.isObject(rule)) {
         comment = extend;
         options = rule;
@@ -21611,7 +21611,7 @@ var require_field = __commonJS({
         options = extend;
         extend = void 0;
       }
-      ReflectionObject.call(this, name, options);
+      ReflectionObject.call(this, name2, options);
       if (!util.isInteger(id) || id < 0)
         throw TypeError("id must be a non-negative integer");
       if (!util.isString(type))
@@ -21672,8 +21672,8 @@ var require_field = __commonJS({
         this._features.field_presence !== "IMPLICIT";
       }
     });
-    Field.prototype.setOption = function setOption(name, value, ifNotSet) {
-      return ReflectionObject.prototype.setOption.call(this, name, value, ifNotSet);
+    Field.prototype.setOption = function setOption(name2, value, ifNotSet) {
+      return ReflectionObject.prototype.setOption.call(this, name2, value, ifNotSet);
     };
     Field.prototype.toJSON = function toJSON(toJSONOptions) {
       var keepComments = toJSONOptions ? Boolean(toJSONOptions.keepComments) : false;
@@ -21806,20 +21806,20 @@ var require_oneof = __commonJS({
     OneOf.className = "OneOf";
     var Field = require_field();
     var util = require_util2();
-    function OneOf(name, fieldNames, options, comment) {
+    function OneOf(name2, fieldNames, options, comment) {
       if (!Array.isArray(fieldNames)) {
         options = fieldNames;
         fieldNames = void 0;
       }
-      ReflectionObject.call(this, name, options);
+      ReflectionObject.call(this, name2, options);
       if (!(fieldNames === void 0 || Array.isArray(fieldNames)))
         throw TypeError("fieldNames must be an Array");
       this.oneof = fieldNames || [];
       this.fieldsArray = [];
       this.comment = comment;
     }
-    OneOf.fromJSON = function fromJSON(name, json) {
-      return new OneOf(name, json.oneof, json.options, json.comment);
+    OneOf.fromJSON = function fromJSON(name2, json) {
+      return new OneOf(name2, json.oneof, json.options, json.comment);
     };
     OneOf.prototype.toJSON = function toJSON(toJSONOptions) {
       var keepComments = toJSONOptions ? Boolean(toJSONOptions.keepComments) : false;
@@ -21919,14 +21919,14 @@ var require_object = __commonJS({
     var editions2023Defaults = { enum_type: "OPEN", field_presence: "EXPLICIT", json_format: "ALLOW", message_encoding: "LENGTH_PREFIXED", repeated_field_encoding: "PACKED", utf8_validation: "VERIFY", enforce_naming_style: "STYLE_LEGACY", default_symbol_visibility: "EXPORT_ALL" };
     var editions2024Defaults = { enum_type: "OPEN", field_presence: "EXPLICIT", json_format: "ALLOW", message_encoding: "LENGTH_PREFIXED", repeated_field_encoding: "PACKED", utf8_validation: "VERIFY", enforce_naming_style: "STYLE2024", default_symbol_visibility: "EXPORT_TOP_LEVEL" };
     var editions2026Defaults = { enum_type: "OPEN", field_presence: "EXPLICIT", json_format: "ALLOW", message_encoding: "LENGTH_PREFIXED", repeated_field_encoding: "PACKED", utf8_validation: "VERIFY", enforce_naming_style: "STYLE2026", default_symbol_visibility: "STRICT", enforce_proto_limits: "PROTO_LIMITS2026" };
-    function ReflectionObject(name, options) {
-      if (!util.isString(name))
+    function ReflectionObject(name2, options) {
+      if (!util.isString(name2))
         throw TypeError("name must be a string");
       if (options && !util.isObject(options))
         throw TypeError("options must be an object");
       this.options = options;
       this.parsedOptions = null;
-      this.name = name;
+      this.name = name2;
       this._edition = null;
       this._defaultEdition = "proto2";
       this._features = {};
@@ -22046,29 +22046,29 @@ var require_object = __commonJS({
     ReflectionObject.prototype._inferLegacyProtoFeatures = function _inferLegacyProtoFeatures() {
       return {};
     };
-    ReflectionObject.prototype.getOption = function getOption(name) {
-      if (this.options && Object.prototype.hasOwnProperty.call(this.options, name))
-        return this.options[name];
+    ReflectionObject.prototype.getOption = function getOption(name2) {
+      if (this.options && Object.prototype.hasOwnProperty.call(this.options, name2))
+        return this.options[name2];
       return void 0;
     };
-    ReflectionObject.prototype.setOption = function setOption(name, value, ifNotSet) {
-      if (name === "__proto__")
+    ReflectionObject.prototype.setOption = function setOption(name2, value, ifNotSet) {
+      if (name2 === "__proto__")
         return this;
       if (!this.options)
         this.options = {};
-      if (/^features\./.test(name)) {
-        util.setProperty(this.options, name, value, ifNotSet);
+      if (/^features\./.test(name2)) {
+        util.setProperty(this.options, name2, value, ifNotSet);
       } else {
-        var prev = this.getOption(name);
+        var prev = this.getOption(name2);
         if (!ifNotSet || prev === void 0) {
           if (prev !== value) this.resolved = false;
-          this.options[name] = value;
+          this.options[name2] = value;
         }
       }
       return this;
     };
-    ReflectionObject.prototype.setParsedOption = function setParsedOption(name, value, propName) {
-      if (name === "__proto__")
+    ReflectionObject.prototype.setParsedOption = function setParsedOption(name2, value, propName) {
+      if (name2 === "__proto__")
         return this;
       if (!this.parsedOptions) {
         this.parsedOptions = [];
@@ -22076,19 +22076,19 @@ var require_object = __commonJS({
       var parsedOptions = this.parsedOptions;
       if (propName) {
         var opt = parsedOptions.find(function(opt2) {
-          return Object.prototype.hasOwnProperty.call(opt2, name);
+          return Object.prototype.hasOwnProperty.call(opt2, name2);
         });
         if (opt) {
-          var newValue = opt[name];
+          var newValue = opt[name2];
           util.setProperty(newValue, propName, value);
         } else {
           opt = {};
-          opt[name] = util.setProperty({}, propName, value);
+          opt[name2] = util.setProperty({}, propName, value);
           parsedOptions.push(opt);
         }
       } else {
         var newOpt = {};
-        newOpt[name] = value;
+        newOpt[name2] = value;
         parsedOptions.push(newOpt);
       }
       return this;
@@ -22139,8 +22139,8 @@ var require_enum2 = __commonJS({
     Enum.className = "Enum";
     var Namespace = require_namespace();
     var util = require_util2();
-    function Enum(name, values, options, comment, comments, valuesOptions) {
-      ReflectionObject.call(this, name, options);
+    function Enum(name2, values, options, comment, comments, valuesOptions) {
+      ReflectionObject.call(this, name2, options);
       if (values && typeof values !== "object")
         throw TypeError("values must be an object");
       this.valuesById = /* @__PURE__ */ Object.create(null);
@@ -22169,8 +22169,8 @@ var require_enum2 = __commonJS({
       });
       return this;
     };
-    Enum.fromJSON = function fromJSON(name, json) {
-      var enm = new Enum(name, json.values, json.options, json.comment, json.comments, json.valuesOptions);
+    Enum.fromJSON = function fromJSON(name2, json) {
+      var enm = new Enum(name2, json.values, json.options, json.comment, json.comments, json.valuesOptions);
       enm.reserved = json.reserved;
       if (json.visibility)
         enm.visibility = json.visibility;
@@ -22200,51 +22200,51 @@ var require_enum2 = __commonJS({
         keepComments ? this.comments : void 0
       ]);
     };
-    Enum.prototype.add = function add2(name, id, comment, options) {
-      if (!util.isString(name))
+    Enum.prototype.add = function add2(name2, id, comment, options) {
+      if (!util.isString(name2))
         throw TypeError("name must be a string");
       if (!util.isInteger(id))
         throw TypeError("id must be an integer");
-      if (name === "__proto__")
+      if (name2 === "__proto__")
         return this;
-      if (this.values[name] !== void 0)
-        throw Error("duplicate name '" + name + "' in " + this);
+      if (this.values[name2] !== void 0)
+        throw Error("duplicate name '" + name2 + "' in " + this);
       if (this.isReservedId(id))
         throw Error("id " + id + " is reserved in " + this);
-      if (this.isReservedName(name))
-        throw Error("name '" + name + "' is reserved in " + this);
+      if (this.isReservedName(name2))
+        throw Error("name '" + name2 + "' is reserved in " + this);
       if (this.valuesById[id] !== void 0) {
         if (!(this.options && this.options.allow_alias))
           throw Error("duplicate id " + id + " in " + this);
-        this.values[name] = id;
+        this.values[name2] = id;
       } else
-        this.valuesById[this.values[name] = id] = name;
+        this.valuesById[this.values[name2] = id] = name2;
       if (options) {
         if (this.valuesOptions === void 0)
           this.valuesOptions = {};
-        this.valuesOptions[name] = options || null;
+        this.valuesOptions[name2] = options || null;
       }
-      this.comments[name] = comment || null;
+      this.comments[name2] = comment || null;
       return this;
     };
-    Enum.prototype.remove = function remove(name) {
-      if (!util.isString(name))
+    Enum.prototype.remove = function remove(name2) {
+      if (!util.isString(name2))
         throw TypeError("name must be a string");
-      var val = this.values[name];
+      var val = this.values[name2];
       if (val == null)
-        throw Error("name '" + name + "' does not exist in " + this);
+        throw Error("name '" + name2 + "' does not exist in " + this);
       delete this.valuesById[val];
-      delete this.values[name];
-      delete this.comments[name];
+      delete this.values[name2];
+      delete this.comments[name2];
       if (this.valuesOptions)
-        delete this.valuesOptions[name];
+        delete this.valuesOptions[name2];
       return this;
     };
     Enum.prototype.isReservedId = function isReservedId(id) {
       return Namespace.isReservedId(this.reserved, id);
     };
-    Enum.prototype.isReservedName = function isReservedName(name) {
-      return Namespace.isReservedName(this.reserved, name);
+    Enum.prototype.isReservedName = function isReservedName(name2) {
+      return Namespace.isReservedName(this.reserved, name2);
     };
   }
 });
@@ -22394,8 +22394,8 @@ function issueCommand(command, properties, message) {
   const cmd = new Command(command, properties, message);
   process.stdout.write(cmd.toString() + os.EOL);
 }
-function issue(name, message = "") {
-  issueCommand(name, {}, message);
+function issue(name2, message = "") {
+  issueCommand(name2, {}, message);
 }
 var CMD_STRING = "::";
 var Command = class {
@@ -22805,23 +22805,23 @@ var ExitCode;
 function setSecret(secret) {
   issueCommand("add-mask", {}, secret);
 }
-function getInput(name, options) {
-  const val = process.env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] || "";
+function getInput(name2, options) {
+  const val = process.env[`INPUT_${name2.replace(/ /g, "_").toUpperCase()}`] || "";
   if (options && options.required && !val) {
-    throw new Error(`Input required and not supplied: ${name}`);
+    throw new Error(`Input required and not supplied: ${name2}`);
   }
   if (options && options.trimWhitespace === false) {
     return val;
   }
   return val.trim();
 }
-function setOutput(name, value) {
+function setOutput(name2, value) {
   const filePath = process.env["GITHUB_OUTPUT"] || "";
   if (filePath) {
-    return issueFileCommand("OUTPUT", prepareKeyValueMessage(name, value));
+    return issueFileCommand("OUTPUT", prepareKeyValueMessage(name2, value));
   }
   process.stdout.write(os4.EOL);
-  issueCommand("set-output", { name }, toCommandValue(value));
+  issueCommand("set-output", { name: name2 }, toCommandValue(value));
 }
 function setFailed(message) {
   process.exitCode = ExitCode.Failure;
@@ -22839,15 +22839,15 @@ function warning(message, properties = {}) {
 function info(message) {
   process.stdout.write(message + os4.EOL);
 }
-function startGroup(name) {
-  issue("group", name);
+function startGroup(name2) {
+  issue("group", name2);
 }
 function endGroup() {
   issue("endgroup");
 }
-function group(name, fn) {
+function group(name2, fn) {
   return __awaiter2(this, void 0, void 0, function* () {
-    startGroup(name);
+    startGroup(name2);
     let result;
     try {
       result = yield fn();
@@ -22864,11 +22864,11 @@ var coreLogger = {
   warning: (message) => warning(message),
   error: (message) => error(message),
   debug: (message) => debug(message),
-  group: (name, fn) => group(name, fn)
+  group: (name2, fn) => group(name2, fn)
 };
 
 // src/action-kit/outputs.ts
-var coreOutputs = { set: (name, value) => setOutput(name, value) };
+var coreOutputs = { set: (name2, value) => setOutput(name2, value) };
 function formatOutput(value) {
   if (value === void 0) return void 0;
   if (typeof value === "string") return value;
@@ -22876,9 +22876,9 @@ function formatOutput(value) {
   return JSON.stringify(value);
 }
 function setOutputs(values, sink = coreOutputs) {
-  for (const [name, value] of Object.entries(values)) {
+  for (const [name2, value] of Object.entries(values)) {
     const text = formatOutput(value);
-    if (text !== void 0) sink.set(name, text);
+    if (text !== void 0) sink.set(name2, text);
   }
 }
 
@@ -22888,21 +22888,21 @@ var coreReporter = {
   fail: (message) => setFailed(message),
   debug: (message) => debug(message)
 };
-async function runAction(name, fn, reporter = coreReporter, env = process.env) {
+async function runAction(name2, fn, reporter = coreReporter, env = process.env) {
   try {
     await fn();
   } catch (error2) {
-    reporter.fail(failureMessage(name, error2));
+    reporter.fail(failureMessage(name2, error2));
     const stack = error2 instanceof Error ? error2.stack : void 0;
     if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
     process.exitCode = exitCodeOf(error2);
   }
 }
-function failureMessage(name, error2) {
+function failureMessage(name2, error2) {
   if (error2 instanceof ConfigurationError) return error2.message;
   if (error2 instanceof GateFailedError) return error2.message;
   const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
-  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
+  return `the ${name2} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
 }
 
 // src/action-kit/summary.ts
@@ -22968,8 +22968,8 @@ function parseEvalData(text, subject) {
       const inputs = record.inputs;
       if (typeof inputs !== "object" || inputs === null || Array.isArray(inputs))
         throw bad("inputs", "must be an object");
-      for (const [name, v2] of Object.entries(inputs))
-        if (!isNumberArray(v2)) throw bad(`inputs.${name}`, "must be an array of numbers");
+      for (const [name2, v2] of Object.entries(inputs))
+        if (!isNumberArray(v2)) throw bad(`inputs.${name2}`, "must be an array of numbers");
       records.push({
         kind: "tensor",
         inputs,
@@ -23166,7 +23166,7 @@ async function measureFidelity(spec) {
     const dims = a[0][primary.name].dims;
     const width = dims[dims.length - 1] ?? 1;
     const agree = agreement(refValues, candValues, width);
-    const dtypeChanges = Object.keys(a[0]).filter((name) => a[0][name].type !== b2[0][name]?.type);
+    const dtypeChanges = Object.keys(a[0]).filter((name2) => a[0][name2].type !== b2[0][name2]?.type);
     const result = {
       samples: records ? records.length : spec.samples,
       output: primary.name,
@@ -23236,29 +23236,29 @@ async function runChildIfRequested() {
 // src/action-kit/inputs.ts
 init_errors();
 var coreInputs = {
-  get: (name) => getInput(name),
+  get: (name2) => getInput(name2),
   mask: (secret) => setSecret(secret)
 };
-function invalid(name, value, allowed) {
+function invalid(name2, value, allowed) {
   return new ConfigurationError(`'${value}' is not valid`, {
-    subject: `input '${name}'`,
+    subject: `input '${name2}'`,
     fix: `Use ${allowed}`
   });
 }
-function getOptionalInput(name, source = coreInputs) {
-  const value = source.get(name);
+function getOptionalInput(name2, source = coreInputs) {
+  const value = source.get(name2);
   return value === "" ? void 0 : value;
 }
-function getListInput(name, source = coreInputs) {
-  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+function getListInput(name2, source = coreInputs) {
+  return source.get(name2).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
 }
-function getUniqueListInput(name, source = coreInputs) {
-  const values = getListInput(name, source);
+function getUniqueListInput(name2, source = coreInputs) {
+  const values = getListInput(name2, source);
   const seen = /* @__PURE__ */ new Set();
   for (const value of values) {
     if (seen.has(value)) {
       throw new ConfigurationError(`lists '${value}' twice`, {
-        subject: `input '${name}'`,
+        subject: `input '${name2}'`,
         fix: "Remove the duplicate line"
       });
     }
@@ -23266,18 +23266,18 @@ function getUniqueListInput(name, source = coreInputs) {
   }
   return values;
 }
-function getEnumInput(name, allowed, fallback, source = coreInputs) {
-  const value = getOptionalInput(name, source);
+function getEnumInput(name2, allowed, fallback, source = coreInputs) {
+  const value = getOptionalInput(name2, source);
   if (value === void 0) return fallback;
   if (allowed.includes(value)) return value;
-  throw invalid(name, value, `one of ${allowed.join(", ")}`);
+  throw invalid(name2, value, `one of ${allowed.join(", ")}`);
 }
-function getOptionalPositiveIntInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
+function getOptionalPositiveIntInput(name2, source = coreInputs) {
+  const value = getOptionalInput(name2, source);
   if (value === void 0) return void 0;
   const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isSafeInteger(parsed) || parsed < 1)
-    throw invalid(name, value, "a positive whole number such as 4");
+    throw invalid(name2, value, "a positive whole number such as 4");
   return parsed;
 }
 
@@ -23322,7 +23322,7 @@ import { mkdirSync as mkdirSync4, readFileSync as readFileSync9, writeFileSync a
 import path6 from "node:path";
 
 // src/bench/run-bench.ts
-import { existsSync as existsSync7 } from "node:fs";
+import { existsSync as existsSync8 } from "node:fs";
 import { resolve as resolve7 } from "node:path";
 
 // src/config/load.ts
@@ -25338,11 +25338,11 @@ function describeError(error2, root2) {
     case "required":
       return `${at2(String(params.missingProperty))}: required property is missing`;
     case "additionalProperties": {
-      const name = String(params.additionalProperty);
+      const name2 = String(params.additionalProperty);
       const valid = propertyNames(error2.parentSchema);
-      const hint = didYouMean(name, valid);
+      const hint = didYouMean(name2, valid);
       const list2 = valid.length > 0 ? `; valid properties: ${valid.join(", ")}` : "";
-      return `${at2(name)}: unknown property${hint || list2}`;
+      return `${at2(name2)}: unknown property${hint || list2}`;
     }
     case "type":
       return `${at2()}: must be ${typePhrase(String(params.type))}${got}`;
@@ -25417,7 +25417,7 @@ function describeValue(value) {
 }
 function propertyNames(schema) {
   if (!isRecord(schema) || !isRecord(schema.properties)) return [];
-  return Object.keys(schema.properties).filter((name) => name !== "$schema");
+  return Object.keys(schema.properties).filter((name2) => name2 !== "$schema");
 }
 function pointerSegments(pointer) {
   if (pointer === "") return [];
@@ -25580,13 +25580,13 @@ function parseRecipeSpec(spec) {
     const text = token.trim();
     if (text === "") throw problem(`pass ${index + 1} is empty (a "+" at an end, or two in a row)`);
     const colon = text.indexOf(":");
-    const name = (colon < 0 ? text : text.slice(0, colon)).trim();
-    if (!isPassName(name)) {
+    const name2 = (colon < 0 ? text : text.slice(0, colon)).trim();
+    if (!isPassName(name2)) {
       throw problem(
-        `unknown pass "${name}"${suggest(name, PASS_NAMES)}; valid passes: ${PASS_NAMES.join(", ")}`
+        `unknown pass "${name2}"${suggest(name2, PASS_NAMES)}; valid passes: ${PASS_NAMES.join(", ")}`
       );
     }
-    const pass = name;
+    const pass = name2;
     const optionText = colon < 0 ? void 0 : text.slice(colon + 1);
     if (optionText !== void 0 && optionText.trim() === "")
       throw problem(`pass "${pass}" has ":" but no options`);
@@ -25610,14 +25610,14 @@ function parseOptionTokens(pass, tokens, problem) {
     setBy.set(key, token);
     raw[target][field] = value;
   };
-  const unknown = (token, name) => {
+  const unknown = (token, name2) => {
     const names = [
       ...Object.keys(grammar.flags),
       ...Object.keys(grammar.keyed),
       ...Object.keys(SELECTION_KEYED)
     ];
     return problem(
-      `unknown option "${token}" for pass ${pass}${suggest(name, names)}; valid options: ${validOptions(pass).join(", ")}`
+      `unknown option "${token}" for pass ${pass}${suggest(name2, names)}; valid options: ${validOptions(pass).join(", ")}`
     );
   };
   for (const token of tokens) {
@@ -25662,8 +25662,8 @@ function suggest(word, candidates2) {
   const match = closest(word, candidates2);
   return match === void 0 ? "" : ` (did you mean "${match}"?)`;
 }
-function isPassName(name) {
-  return PASS_NAMES.includes(name);
+function isPassName(name2) {
+  return PASS_NAMES.includes(name2);
 }
 function completePass(pass, raw, subject) {
   const select = completeSelection(raw.select);
@@ -26099,12 +26099,12 @@ function parseCpuInfo(text) {
       const implementer = hex(b2.get("cpu implementer"));
       const part = hex(b2.get("cpu part"));
       if (Number.isNaN(implementer) || Number.isNaN(part)) continue;
-      const name = armCoreName(implementer, part);
-      counts.set(name, (counts.get(name) ?? 0) + 1);
+      const name2 = armCoreName(implementer, part);
+      counts.set(name2, (counts.get(name2) ?? 0) + 1);
     }
     if (counts.size === 1) model = [...counts.keys()][0] ?? null;
     else if (counts.size > 1) {
-      model = [...counts].sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0).map(([name, n]) => `${n}x ${name}`).join(" + ");
+      model = [...counts].sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0).map(([name2, n]) => `${n}x ${name2}`).join(" + ");
     }
   }
   const pairs = /* @__PURE__ */ new Set();
@@ -26193,8 +26193,8 @@ var UNLIMITED_BYTES = 2 ** 60;
 function parseMemoryMax(text) {
   const value = text.trim();
   if (!value || value === "max" || !/^\d+$/.test(value)) return null;
-  const bytes = Number(value);
-  return bytes >= UNLIMITED_BYTES ? null : bytes;
+  const bytes2 = Number(value);
+  return bytes2 >= UNLIMITED_BYTES ? null : bytes2;
 }
 function parseCfsQuota(quotaText, periodText) {
   const quota = Number(quotaText.trim());
@@ -27288,20 +27288,20 @@ LongPrototype.toBytesBE = function toBytesBE() {
     lo2 & 255
   ];
 };
-Long.fromBytes = function fromBytes(bytes, unsigned, le2) {
-  return le2 ? Long.fromBytesLE(bytes, unsigned) : Long.fromBytesBE(bytes, unsigned);
+Long.fromBytes = function fromBytes(bytes2, unsigned, le2) {
+  return le2 ? Long.fromBytesLE(bytes2, unsigned) : Long.fromBytesBE(bytes2, unsigned);
 };
-Long.fromBytesLE = function fromBytesLE(bytes, unsigned) {
+Long.fromBytesLE = function fromBytesLE(bytes2, unsigned) {
   return new Long(
-    bytes[0] | bytes[1] << 8 | bytes[2] << 16 | bytes[3] << 24,
-    bytes[4] | bytes[5] << 8 | bytes[6] << 16 | bytes[7] << 24,
+    bytes2[0] | bytes2[1] << 8 | bytes2[2] << 16 | bytes2[3] << 24,
+    bytes2[4] | bytes2[5] << 8 | bytes2[6] << 16 | bytes2[7] << 24,
     unsigned
   );
 };
-Long.fromBytesBE = function fromBytesBE(bytes, unsigned) {
+Long.fromBytesBE = function fromBytesBE(bytes2, unsigned) {
   return new Long(
-    bytes[4] << 24 | bytes[5] << 16 | bytes[6] << 8 | bytes[7],
-    bytes[0] << 24 | bytes[1] << 16 | bytes[2] << 8 | bytes[3],
+    bytes2[4] << 24 | bytes2[5] << 16 | bytes2[6] << 8 | bytes2[7],
+    bytes2[0] << 24 | bytes2[1] << 16 | bytes2[2] << 8 | bytes2[3],
     unsigned
   );
 };
@@ -27335,8 +27335,8 @@ import_light.default.configure();
 var root = import_light.default.Root.fromJSON(onnx_proto_default);
 var modelType = root.lookupType("onnx.ModelProto");
 var tensorType = root.lookupType("onnx.TensorProto");
-function decodeModelProto(bytes) {
-  return modelType.decode(bytes);
+function decodeModelProto(bytes2) {
+  return modelType.decode(bytes2);
 }
 function encodeModelProto(model) {
   return modelType.encode(model).finish();
@@ -27620,10 +27620,10 @@ function typedFieldToRaw(tensor2) {
     case "int32Data": {
       const values = tensor2.int32Data;
       if (info2.bits >= 8) {
-        const bytes = info2.bits / 8;
+        const bytes2 = info2.bits / 8;
         values.forEach((v2, i) => {
-          if (bytes === 1) view.setUint8(i, v2 & 255);
-          else if (bytes === 2) view.setUint16(i * 2, v2 & 65535, true);
+          if (bytes2 === 1) view.setUint8(i, v2 & 255);
+          else if (bytes2 === 2) view.setUint16(i * 2, v2 & 65535, true);
           else view.setInt32(i * 4, v2, true);
         });
       } else if (info2.bits === 6) {
@@ -27645,24 +27645,24 @@ function typedFieldToRaw(tensor2) {
   }
   return out;
 }
-function rawToArray(dataType, bytes, count) {
+function rawToArray(dataType, bytes2, count) {
   const info2 = dtypeInfo(dataType);
   if (!info2 || info2.bits === 0)
     throw new ConfigurationError(`dtype ${dtypeName(dataType)} has no numeric array form`);
   const need = rawByteLength(dataType, count);
-  if (bytes.length < need) {
+  if (bytes2.length < need) {
     throw new ConfigurationError(
-      `tensor data holds ${bytes.length} bytes but ${count} ${info2.name} values need ${need}`,
+      `tensor data holds ${bytes2.length} bytes but ${count} ${info2.name} values need ${need}`,
       {
         fix: "The model is damaged; re-export it"
       }
     );
   }
   const view = (Ctor) => {
-    if (bytes.byteOffset % Ctor.BYTES_PER_ELEMENT === 0)
-      return new Ctor(bytes.buffer, bytes.byteOffset, count);
+    if (bytes2.byteOffset % Ctor.BYTES_PER_ELEMENT === 0)
+      return new Ctor(bytes2.buffer, bytes2.byteOffset, count);
     const copy = new Uint8Array(count * Ctor.BYTES_PER_ELEMENT);
-    copy.set(bytes.subarray(0, copy.length));
+    copy.set(bytes2.subarray(0, copy.length));
     return new Ctor(copy.buffer, 0, count);
   };
   switch (dataType) {
@@ -27704,7 +27704,7 @@ function rawToArray(dataType, bytes, count) {
     const signBit = 1 << info2.bits - 1;
     for (let e = 0; e < count; e++) {
       const bitPos = e * info2.bits;
-      let v2 = bytes[bitPos >> 3] >> (bitPos & 7) & mask;
+      let v2 = bytes2[bitPos >> 3] >> (bitPos & 7) & mask;
       if (signed && v2 & signBit) v2 -= 1 << info2.bits;
       out[e] = v2;
     }
@@ -27826,10 +27826,10 @@ var Namer = class {
   }
   /** `base` if unused, else `base_1`, `base_2`, … (deterministic). */
   unique(base) {
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
-    this.used.add(name);
-    return name;
+    let name2 = base;
+    for (let i = 1; this.used.has(name2); i++) name2 = `${base}_${i}`;
+    this.used.add(name2);
+    return name2;
   }
 };
 function countConsumers(model) {
@@ -27846,28 +27846,28 @@ function countConsumers(model) {
 function initializerIndex(graph) {
   return new Map(graph.initializer.map((t) => [t.name, t]));
 }
-function removeInitializerIfUnused(graph, name, consumers) {
-  if ((consumers.get(name) ?? 0) > 0) return false;
-  const index = graph.initializer.findIndex((t) => t.name === name);
+function removeInitializerIfUnused(graph, name2, consumers) {
+  if ((consumers.get(name2) ?? 0) > 0) return false;
+  const index = graph.initializer.findIndex((t) => t.name === name2);
   if (index < 0) return false;
   graph.initializer.splice(index, 1);
-  const input = graph.input.findIndex((v2) => v2.name === name);
+  const input = graph.input.findIndex((v2) => v2.name === name2);
   if (input >= 0) graph.input.splice(input, 1);
   return true;
 }
-function tensor(name, dataType, dims, bytes) {
-  return createTensorProto({ name, dataType, dims, rawData: bytes });
+function tensor(name2, dataType, dims, bytes2) {
+  return createTensorProto({ name: name2, dataType, dims, rawData: bytes2 });
 }
-function floatTensor(name, dims, values) {
+function floatTensor(name2, dims, values) {
   return tensor(
-    name,
+    name2,
     DataType.FLOAT,
     dims,
     new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
   );
 }
-function attribute(name, value, kind) {
-  const base = { name };
+function attribute(name2, value, kind) {
+  const base = { name: name2 };
   if (typeof value === "string")
     return { ...base, type: AttributeType.String, s: new TextEncoder().encode(value) };
   if (Array.isArray(value)) return { ...base, type: AttributeType.Ints, ints: value };
@@ -27888,13 +27888,13 @@ function node(opType, inputs, outputs, options = {}) {
     )
   };
 }
-function intAttr(n, name, fallback) {
-  const a = n.attribute.find((x) => x.name === name);
+function intAttr(n, name2, fallback) {
+  const a = n.attribute.find((x) => x.name === name2);
   if (!a) return fallback;
   return typeof a.i === "number" ? a.i : a.i.toNumber();
 }
-function floatAttr(n, name, fallback) {
-  const a = n.attribute.find((x) => x.name === name);
+function floatAttr(n, name2, fallback) {
+  const a = n.attribute.find((x) => x.name === name2);
   return a ? a.f : fallback;
 }
 function ensureOpset(model, domain, version) {
@@ -27902,9 +27902,9 @@ function ensureOpset(model, domain, version) {
   if (!existing) model.opsetImport.push({ domain, version });
 }
 function floatWeight(graph, index, n, input) {
-  const name = n.input[input];
-  if (!name) return void 0;
-  const t = index.get(name);
+  const name2 = n.input[input];
+  if (!name2) return void 0;
+  const t = index.get(name2);
   if (!t || t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16) return void 0;
   return { tensor: t, graph };
 }
@@ -27914,12 +27914,16 @@ function shapeOf(t) {
 function weightValues(model, t) {
   return model.tensorFloat32(t, { reuse: true }).slice();
 }
+function weightSource(model, t) {
+  const ref = model.externalRef(t);
+  return ref ? { file: ref.file, offset: ref.offset, length: ref.length } : { bytes: model.tensorBytes(t) };
+}
 
 // src/devices/probe-models.ts
-function valueInfo(name, elemType, dims) {
-  return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
+function valueInfo(name2, elemType, dims) {
+  return { name: name2, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
-function modelProto(name, nodes, inputs, outputs, initializers) {
+function modelProto(name2, nodes, inputs, outputs, initializers) {
   return {
     irVersion: 8,
     opsetImport: [{ domain: "", version: 17 }],
@@ -27932,7 +27936,7 @@ function modelProto(name, nodes, inputs, outputs, initializers) {
     trainingInfo: [],
     functions: [],
     graph: {
-      name,
+      name: name2,
       node: nodes,
       initializer: initializers,
       sparseInitializer: [],
@@ -27970,7 +27974,7 @@ function int8GemmModel(m2, k2, n) {
     s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
     weights[i] = (s3 >>> 24) - 128;
   }
-  const bytes = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  const bytes2 = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   return encodeModelProto(
     modelProto(
       "calibrate-int8-gemm",
@@ -27984,7 +27988,7 @@ function int8GemmModel(m2, k2, n) {
       [valueInfo("A", DataType.FLOAT, [m2, k2])],
       [valueInfo("Y", DataType.FLOAT, [m2, n])],
       [
-        tensor("W_q", DataType.INT8, [k2, n], bytes(weights)),
+        tensor("W_q", DataType.INT8, [k2, n], bytes2(weights)),
         tensor("W_zp", DataType.INT8, [], new Uint8Array(1)),
         floatTensor("W_scale", [], new Float32Array([0.01]))
       ]
@@ -28065,17 +28069,17 @@ function lastLevelCacheBytes(readText = readTextFile) {
 function gemvWeightBytes(llcBytes, freeBytes) {
   const wanted = Math.max(8 * (llcBytes ?? 32 * MiB), 64 * MiB);
   const quarterFree = Math.floor(freeBytes / 4);
-  const bytes = Math.max(4 * MiB, Math.min(wanted, GiB, quarterFree));
-  if (bytes >= wanted) return { bytes };
+  const bytes2 = Math.max(4 * MiB, Math.min(wanted, GiB, quarterFree));
+  if (bytes2 >= wanted) return { bytes: bytes2 };
   const why = quarterFree < GiB ? "a quarter of free memory" : "the 1 GiB limit";
   return {
-    bytes,
-    note: `GEMV weight capped at ${(bytes / MiB).toFixed(0)} MiB (${why}) instead of ${(wanted / MiB).toFixed(0)} MiB (8x the last-level cache): the bandwidth may be inflated by the cache`
+    bytes: bytes2,
+    note: `GEMV weight capped at ${(bytes2 / MiB).toFixed(0)} MiB (${why}) instead of ${(wanted / MiB).toFixed(0)} MiB (8x the last-level cache): the bandwidth may be inflated by the cache`
   };
 }
-function gemvShape(bytes) {
-  const k2 = Math.min(2048, Math.max(16, 2 ** Math.floor(Math.log2(Math.sqrt(bytes / 4)))));
-  const n = Math.max(16, Math.floor(bytes / 4 / k2 / 16) * 16);
+function gemvShape(bytes2) {
+  const k2 = Math.min(2048, Math.max(16, 2 ** Math.floor(Math.log2(Math.sqrt(bytes2 / 4)))));
+  const n = Math.max(16, Math.floor(bytes2 / 4 / k2 / 16) * 16);
   return { k: k2, n, weightBytes: k2 * n * 4 };
 }
 function summarizeRates(rates) {
@@ -28216,17 +28220,17 @@ async function calibrateHost(options) {
   }
   let gemv = previous?.probes.gemv;
   if (!gemv) {
-    let bytes = options.sizes?.gemvBytes;
-    if (bytes === void 0) {
+    let bytes2 = options.sizes?.gemvBytes;
+    if (bytes2 === void 0) {
       const free = Math.min(freemem(), host.cgroup?.memoryMax ?? Number.POSITIVE_INFINITY);
       const sized = gemvWeightBytes(llcBytes, free);
-      bytes = sized.bytes;
+      bytes2 = sized.bytes;
       if (sized.note) {
         notes.push(sized.note);
         log(sized.note);
       }
     }
-    gemv = gemvShape(bytes);
+    gemv = gemvShape(bytes2);
   }
   const probes = {
     version: PROBE_VERSION,
@@ -29372,10 +29376,10 @@ function decodeInstruction(word) {
   if (matches(w2, 3217093632, 255913984)) return make("bfdot", "", "bf16");
   if (matches(w2, 3219192832, 784399360)) return make(bits(w2, 30, 1) ? "bfmlalt" : "bfmlalb", "", "bf16");
   if (matches(w2, 2673918976, 239076352)) {
-    const name = FP16_THREE_SAME[`${u2} ${bits(w2, 23, 1)} ${bits(w2, 11, 3)}`] ?? "fp16-op";
+    const name2 = FP16_THREE_SAME[`${u2} ${bits(w2, 23, 1)} ${bits(w2, 11, 3)}`] ?? "fp16-op";
     const arrangement = bits(w2, 30, 1) ? "8h" : "4h";
     const operands = [bits(w2, 0, 5), bits(w2, 5, 5), bits(w2, 16, 5)].map((r) => `v${r}.${arrangement}`).join(", ");
-    return make(name, operands, "asimdhp");
+    return make(name2, operands, "asimdhp");
   }
   if (matches(w2, 3217077248, 251662336)) return make(bits(w2, 14, 1) ? "fmls" : "fmla", "", "asimdhp");
   if (matches(w2, 4292873216, 517998592)) return make("fp16-scalar", "", "fphp");
@@ -29419,8 +29423,8 @@ function lastLoggedInstruction(log) {
   }
   if (last) return last;
   if (objdump.length >= 8) {
-    const bytes = objdump.slice(-8);
-    const word = Number.parseInt(bytes.match(/../g).reverse().join(""), 16);
+    const bytes2 = objdump.slice(-8);
+    const word = Number.parseInt(bytes2.match(/../g).reverse().join(""), 16);
     const count = Math.floor(objdump.length / 8) - 1;
     const base = address ? BigInt(address) : void 0;
     return {
@@ -29612,13 +29616,13 @@ var SVE_IMPLIED = [
   [["sve2", "pmull"], "svepmull"],
   [["sve2"], "svebitperm"]
 ];
-function normalizeCore(name) {
-  return name.trim().toLowerCase().replace(/[\s_]+/g, "-");
+function normalizeCore(name2) {
+  return name2.trim().toLowerCase().replace(/[\s_]+/g, "-");
 }
 function armPart(core) {
   const wanted = normalizeCore(core);
-  for (const [part, name] of Object.entries(ARM_PARTS))
-    if (normalizeCore(name) === wanted) return Number(part);
+  for (const [part, name2] of Object.entries(ARM_PARTS))
+    if (normalizeCore(name2) === wanted) return Number(part);
   return void 0;
 }
 function kernelOrder(flags) {
@@ -32858,15 +32862,15 @@ async function findLocalTarball(pkg, dir, log) {
     (a, b2) => Number(b2 === conventional) - Number(a === conventional) || a.localeCompare(b2)
   );
   const expected = parseIntegrity(pkg.integrity);
-  for (const name of candidates2) {
-    const file = path.join(dir, name);
+  for (const name2 of candidates2) {
+    const file = path.join(dir, name2);
     if (sameIntegrity(await fileIntegrity(file, expected.algorithm), expected)) {
       log.info(`${pkg.name}@${pkg.version}: ${file} matches the integrity locked in package-lock.json`);
       return { file, integrityVerified: true, temporary: false };
     }
   }
-  for (const name of candidates2) {
-    const file = path.join(dir, name);
+  for (const name2 of candidates2) {
+    const file = path.join(dir, name2);
     const manifest = await readTarballManifest(file);
     if (manifest?.name === pkg.name && manifest.version === pkg.version) {
       log.warning(
@@ -33155,9 +33159,9 @@ async function publish(temp, dir, lock, log) {
 }
 async function removeStaleTemps(parent, key, log) {
   const now = Date.now();
-  for (const name of await readdir3(parent)) {
-    if (!name.startsWith(`.tmp-${key}-`) && !name.startsWith(`${key}.stale-`)) continue;
-    const full = path2.join(parent, name);
+  for (const name2 of await readdir3(parent)) {
+    if (!name2.startsWith(`.tmp-${key}-`) && !name2.startsWith(`${key}.stale-`)) continue;
+    const full = path2.join(parent, name2);
     const info2 = await stat2(full).catch(() => void 0);
     if (info2 && now - info2.mtimeMs > STALE_TEMP_MS) {
       log.debug(`removing ${full}, left by an interrupted install`);
@@ -33430,8 +33434,8 @@ function parseCpuModels(output) {
 import { spawn as spawn2 } from "node:child_process";
 function guestEnv(base, extra) {
   const env = { ...base };
-  for (const name of Object.keys(env)) {
-    if (/^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|VITEST.*|SLMOPS_CHILD.*)$/.test(name)) delete env[name];
+  for (const name2 of Object.keys(env)) {
+    if (/^(NODE_OPTIONS|NODE_PATH|NODE_EXTRA_CA_CERTS|VITEST.*|SLMOPS_CHILD.*)$/.test(name2)) delete env[name2];
   }
   return { ...env, ...extra };
 }
@@ -33549,7 +33553,7 @@ ${line.trim()}`);
     }
     if (!fields.has("uris")) continue;
     if (/^(no|false|0)$/i.test(fields.get("enabled") ?? "")) continue;
-    const list2 = (name) => (fields.get(name) ?? "").split(/\s+/).filter(Boolean);
+    const list2 = (name2) => (fields.get(name2) ?? "").split(/\s+/).filter(Boolean);
     const architectures = list2("architectures");
     const signedBy = fields.get("signed-by");
     sources.push({
@@ -33772,7 +33776,7 @@ async function hostSources(options) {
     files.push(path4.join(etc, "sources.list"));
     const parts = path4.join(etc, "sources.list.d");
     const names = await readdir4(parts).catch(() => []);
-    for (const name of names.sort()) if (/\.(list|sources)$/.test(name)) files.push(path4.join(parts, name));
+    for (const name2 of names.sort()) if (/\.(list|sources)$/.test(name2)) files.push(path4.join(parts, name2));
   }
   const sources = [];
   for (const file of files) {
@@ -33859,10 +33863,10 @@ async function fixSysroot(root2) {
     }
   };
   await walk(root2);
-  for (const name of ["lib", "bin", "sbin"]) {
-    const top = path4.join(root2, name);
-    if (!existsSync4(top) && existsSync4(path4.join(root2, "usr", name)))
-      await symlink2(path4.join("usr", name), top);
+  for (const name2 of ["lib", "bin", "sbin"]) {
+    const top = path4.join(root2, name2);
+    if (!existsSync4(top) && existsSync4(path4.join(root2, "usr", name2)))
+      await symlink2(path4.join("usr", name2), top);
   }
   await mkdir4(path4.join(root2, "proc"), { recursive: true });
 }
@@ -33886,19 +33890,19 @@ async function isStaticElf(file) {
 async function downloadQemu(apt, hostArch, into, qemuDir, log) {
   const tried = [];
   await run("apt-get", [...apt, "update"]);
-  for (const name of QEMU_PACKAGES) {
-    const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", name]).catch(
+  for (const name2 of QEMU_PACKAGES) {
+    const simulated = await run("apt-get", [...apt, "-s", "install", "--no-install-recommends", name2]).catch(
       () => void 0
     );
-    const pkg = simulated && parseSimulatedInstall(simulated.stdout).find((p2) => p2.name === name);
+    const pkg = simulated && parseSimulatedInstall(simulated.stdout).find((p2) => p2.name === name2);
     if (!pkg) {
-      tried.push(`${name} (not in the archive)`);
+      tried.push(`${name2} (not in the archive)`);
       continue;
     }
     await mkdir4(into, { recursive: true });
     await run("apt-get", [...apt, "download", downloadSpec(pkg)], { cwd: into });
     const deb = await debFile(into, pkg);
-    const staging = path4.join(into, `x-${name}`);
+    const staging = path4.join(into, `x-${name2}`);
     await mkdir4(staging, { recursive: true });
     await extractDeb(deb, staging, (entry) => /^usr\/bin\/qemu-aarch64(-static)?$/.test(entry));
     await rm4(deb, { force: true });
@@ -33910,11 +33914,11 @@ async function downloadQemu(apt, hostArch, into, qemuDir, log) {
       await rename3(file, binary);
       await chmod2(binary, 493);
       await rm4(staging, { recursive: true, force: true });
-      log.info(`qemu: ${name} ${pkg.version} (${hostArch}), ${candidate}`);
+      log.info(`qemu: ${name2} ${pkg.version} (${hostArch}), ${candidate}`);
       return { pkg, binary };
     }
     await rm4(staging, { recursive: true, force: true });
-    tried.push(`${name} ${pkg.version} (no static qemu-aarch64 in it)`);
+    tried.push(`${name2} ${pkg.version} (no static qemu-aarch64 in it)`);
   }
   throw new ConfigurationError(`no static qemu-aarch64 in this archive: tried ${tried.join(", ")}`, {
     subject: "qemu",
@@ -33953,8 +33957,8 @@ async function probeQemu(qemu) {
 }
 function onPath(names, env) {
   for (const dir of (env.PATH ?? "").split(path4.delimiter).filter(Boolean)) {
-    for (const name of names) {
-      const file = path4.join(dir, name);
+    for (const name2 of names) {
+      const file = path4.join(dir, name2);
       if (existsSync4(file)) return file;
     }
   }
@@ -34012,7 +34016,7 @@ async function prepareArm64Emulator(options = {}) {
     return existing.emulator;
   }
   const root2 = options.cacheRoot ?? emulatorCacheRoot(env);
-  const { key, name } = await distro(options);
+  const { key, name: name2 } = await distro(options);
   const dir = path4.join(root2, key);
   const started = performance.now();
   let temp;
@@ -34032,7 +34036,7 @@ async function prepareArm64Emulator(options = {}) {
     const { sources, files } = await hostSources(options);
     const arm64Sources = sourcesFor(sources, "arm64", hostArch);
     requireSources(arm64Sources, "arm64", files);
-    const prepared = await log.group(`Preparing the arm64 sysroot (${name}) in ${dir}`, async () => {
+    const prepared = await log.group(`Preparing the arm64 sysroot (${name2}) in ${dir}`, async () => {
       const apt = await privateApt(path4.join(temp, "apt-arm64"), "arm64", arm64Sources);
       const debs = path4.join(temp, "debs");
       const packages = await downloadClosure(apt, GUEST_PACKAGES, debs, "arm64", log);
@@ -34064,15 +34068,15 @@ async function prepareArm64Emulator(options = {}) {
     for (const sub of await readdir4(temp))
       if (sub.startsWith("apt-")) await rm4(path4.join(temp, sub), { recursive: true, force: true });
     const seconds = (performance.now() - started) / 1e3;
-    const bytes = await folderBytes(temp);
+    const bytes2 = await folderBytes(temp);
     const marker = {
       schema: MARKER_SCHEMA,
-      distro: name,
+      distro: name2,
       hostArch,
       packages: prepared.packages,
       ...prepared.qemuPackage ? { qemuPackage: prepared.qemuPackage } : {},
       qemu: "qemu/qemu-aarch64",
-      bytes,
+      bytes: bytes2,
       seconds: Math.round(seconds * 10) / 10,
       createdAt: (/* @__PURE__ */ new Date()).toISOString()
     };
@@ -34080,7 +34084,7 @@ async function prepareArm64Emulator(options = {}) {
 `);
     await publish2(temp, dir);
     log.info(
-      `arm64 emulator: prepared in ${seconds.toFixed(1)} s, ${(bytes / 2 ** 20).toFixed(0)} MiB in ${dir}`
+      `arm64 emulator: prepared in ${seconds.toFixed(1)} s, ${(bytes2 / 2 ** 20).toFixed(0)} MiB in ${dir}`
     );
   } finally {
     await rm4(temp, { recursive: true, force: true });
@@ -34104,11 +34108,11 @@ async function publish2(temp, dir) {
 }
 async function removeStaleTemps2(root2, key) {
   const now = Date.now();
-  for (const name of await readdir4(root2)) {
-    if (!name.startsWith(`.tmp-${key}-`) && !name.startsWith(`${key}.stale-`)) continue;
-    const info2 = await stat3(path4.join(root2, name)).catch(() => void 0);
+  for (const name2 of await readdir4(root2)) {
+    if (!name2.startsWith(`.tmp-${key}-`) && !name2.startsWith(`${key}.stale-`)) continue;
+    const info2 = await stat3(path4.join(root2, name2)).catch(() => void 0);
     if (info2 && now - info2.mtimeMs > STALE_TEMP_MS2)
-      await rm4(path4.join(root2, name), { recursive: true, force: true });
+      await rm4(path4.join(root2, name2), { recursive: true, force: true });
   }
 }
 var silentLog = {
@@ -34479,14 +34483,14 @@ async function writeFeeds(samples, base) {
   try {
     for (const sample of samples) {
       const inputs = [];
-      for (const [name, value] of Object.entries(sample.feeds)) {
+      for (const [name2, value] of Object.entries(sample.feeds)) {
         if (Array.isArray(value.data))
-          throw new Error(`input "${name}" holds strings, which the guest cannot feed`);
+          throw new Error(`input "${name2}" holds strings, which the guest cannot feed`);
         const view = value.data;
-        const bytes = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
-        await handle.write(bytes);
-        inputs.push({ name, type: value.type, dims: value.dims, offset, bytes: bytes.length });
-        offset += bytes.length;
+        const bytes2 = Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+        await handle.write(bytes2);
+        inputs.push({ name: name2, type: value.type, dims: value.dims, offset, bytes: bytes2.length });
+        offset += bytes2.length;
       }
       meta.samples.push(inputs);
     }
@@ -34541,8 +34545,8 @@ async function faultingInstruction(command, work) {
 async function readOutputs(file, samples) {
   const data = await readFile5(file);
   return samples.map((s3) => {
-    const bytes = new Uint8Array(data.subarray(s3.offset, s3.offset + s3.bytes));
-    const copy = bytes.slice().buffer;
+    const bytes2 = new Uint8Array(data.subarray(s3.offset, s3.offset + s3.bytes));
+    const copy = bytes2.slice().buffer;
     const typed = s3.type === "float32" ? new Float32Array(copy) : s3.type === "float16" ? new Uint16Array(copy) : s3.type === "float64" ? new Float64Array(copy) : s3.type === "int64" ? new BigInt64Array(copy) : s3.type === "int32" ? new Int32Array(copy) : new Uint8Array(copy);
     return { type: s3.type, dims: s3.dims, data: typed };
   });
@@ -34645,6 +34649,10 @@ var OnnxModel = class {
   externalRef(tensor2) {
     return isExternal(tensor2) ? this.externalRefs.get(tensor2) : void 0;
   }
+  /** Records that a tensor's values now live in an external file (a writer placed them there). */
+  setExternalRef(tensor2, ref) {
+    this.externalRefs.set(tensor2, ref);
+  }
   /** Distinct external data files, with how many bytes of each the model references. */
   externalFiles() {
     const files = /* @__PURE__ */ new Map();
@@ -34690,17 +34698,21 @@ var OnnxModel = class {
   }
   /** The tensor's values in their natural typed array (see `rawToArray`); a view of the stored bytes when aligned. */
   tensorArray(tensor2, options = {}) {
-    let bytes = this.tensorBytes(tensor2, options);
-    if (options.reuse && bytes.byteOffset % 8 !== 0) {
-      const aligned = this.scratchOf(bytes.length);
-      aligned.set(bytes);
-      bytes = aligned.subarray(0, bytes.length);
+    let bytes2 = this.tensorBytes(tensor2, options);
+    if (options.reuse && bytes2.byteOffset % 8 !== 0) {
+      const aligned = this.scratchOf(bytes2.length);
+      aligned.set(bytes2);
+      bytes2 = aligned.subarray(0, bytes2.length);
     }
-    return rawToArray(tensor2.dataType, bytes, tensorElementCount(tensor2));
+    return rawToArray(tensor2.dataType, bytes2, tensorElementCount(tensor2));
   }
   /** The tensor's values as float32. */
   tensorFloat32(tensor2, options = {}) {
     return arrayToFloat32(tensor2.dataType, this.tensorArray(tensor2, options));
+  }
+  /** Frees the buffer `reuse` reads go through (data returned by those reads is then invalid). */
+  releaseScratch() {
+    this.scratch = void 0;
   }
   scratchOf(length) {
     if (!this.scratch || this.scratch.length < length) {
@@ -34731,8 +34743,8 @@ function sniffFix(kind) {
     return "Check out the repository with Git LFS (git lfs pull, or actions/checkout with lfs: true)";
   return "Pass the path of an .onnx model file";
 }
-function parseModelBytes(bytes, subject) {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+function parseModelBytes(bytes2, subject) {
+  const buffer = Buffer.from(bytes2.buffer, bytes2.byteOffset, bytes2.byteLength);
   if (buffer.length === 0) throw new ModelFormatError("the file is empty", { subject, fix: REEXPORT });
   const kind = sniff(buffer.subarray(0, 64));
   if (kind)
@@ -34806,8 +34818,8 @@ function readModel(path7, options = {}) {
       fix: "Check the path (it is relative to the working directory)"
     });
   }
-  const bytes = readFileSync6(absolute);
-  const proto = parseModelBytes(bytes, path7);
+  const bytes2 = readFileSync6(absolute);
+  const proto = parseModelBytes(bytes2, path7);
   const dir = options.baseDir ? resolve3(options.baseDir) : dirname(absolute);
   return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path7));
 }
@@ -34848,7 +34860,7 @@ async function inspectLoadedModel(model, options = {}) {
   forEachTensor(proto, ({ tensor: tensor2, kind }) => {
     const dims = dimsOf2(tensor2);
     const elements = elementCount(dims);
-    const bytes = tensorByteLength(tensor2);
+    const bytes2 = tensorByteLength(tensor2);
     if (kind === "initializer") {
       parameters += elements;
       initializerCount += 1;
@@ -34859,14 +34871,14 @@ async function inspectLoadedModel(model, options = {}) {
     const entry = byDtype.get(dtype) ?? { dtype, tensors: 0, elements: 0, bytes: 0 };
     entry.tensors += 1;
     entry.elements += elements;
-    entry.bytes += bytes;
+    entry.bytes += bytes2;
     byDtype.set(dtype, entry);
     const ref = model.externalRef(tensor2);
     tensors.push({
       name: tensor2.name,
       dtype,
       dims,
-      bytes,
+      bytes: bytes2,
       storage: ref ? `external:${ref.location}` : "inline"
     });
   });
@@ -34967,8 +34979,8 @@ function gitBlobToFile(cwd, ref, path7, target) {
 }
 function checkoutGitBaseline(ref, cwd = process.cwd()) {
   const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
-  const name = posix2.basename(ref.path);
-  const model = join8(dir, name);
+  const name2 = posix2.basename(ref.path);
+  const model = join8(dir, name2);
   gitBlobToFile(cwd, ref.ref, ref.path, model);
   const subject = `git:${ref.ref}:${ref.path}`;
   const proto = parseModelBytes(readFileSync7(model), subject);
@@ -34997,24 +35009,25 @@ function resolveBaseline(spec, cwd = process.cwd()) {
 }
 
 // src/bench/like-with-like.ts
-import { existsSync as existsSync6, readFileSync as readFileSync8 } from "node:fs";
+import { existsSync as existsSync7, readFileSync as readFileSync8 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
 // src/compress/compress.ts
-import { mkdirSync as mkdirSync3, renameSync as renameSync3, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync6, mkdirSync as mkdirSync3, renameSync as renameSync3, rmdirSync, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
 import { performance as performance4 } from "node:perf_hooks";
 init_errors();
 
 // src/onnx/write.ts
 init_errors();
+import { createHash as createHash5 } from "node:crypto";
 import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync3, writeSync as writeSync2 } from "node:fs";
 import { basename, dirname as dirname3, resolve as resolve4 } from "node:path";
 var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
 var COPY_CHUNK = 8 * 2 ** 20;
-function alignmentFor(bytes) {
-  return bytes >= 64 * 1024 ? 4096 : 16;
+function alignmentFor(bytes2) {
+  return bytes2 >= 64 * 1024 ? 4096 : 16;
 }
 function save(tensor2) {
   const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
@@ -35034,24 +35047,183 @@ function restore(saved) {
   const { tensor: tensor2, ...fields } = saved;
   Object.assign(tensor2, fields);
 }
-function writeAll(fd, bytes, position) {
+function writeAll(fd, bytes2, position) {
   let done = 0;
-  while (done < bytes.length) done += writeSync2(fd, bytes, done, bytes.length - done, position + done);
+  while (done < bytes2.length) done += writeSync2(fd, bytes2, done, bytes2.length - done, position + done);
 }
 function tempName(path7) {
   return `${path7}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
+var ZEROS = new Uint8Array(4096);
+var DataFileWriter = class {
+  /** `path`: the data file; `location`: how the model names it (relative to the model's folder). */
+  constructor(path7, location, options = {}) {
+    this.path = path7;
+    this.location = location;
+    this.threshold = options.threshold ?? 1024;
+    this.tempPath = tempName(path7);
+    this.fd = openSync4(this.tempPath, "w");
+  }
+  path;
+  location;
+  tempPath;
+  threshold;
+  fd;
+  size = 0;
+  hash = createHash5("sha256");
+  /** References to placed tensors (pointing at the temporary file until `finish`). */
+  placed = /* @__PURE__ */ new Set();
+  /** `placeExternal` is under way (between its chunks, nothing else may append). */
+  copyingAsync = false;
+  get bytes() {
+    return this.size;
+  }
+  /** Whether `ref` points into this file. */
+  holds(ref) {
+    return ref !== void 0 && this.placed.has(ref);
+  }
+  /** Reserves the next aligned offset for `length` bytes (padding with zeros). */
+  next(length) {
+    const align = alignmentFor(length);
+    const offset = Math.ceil(this.size / align) * align;
+    for (let at2 = this.size; at2 < offset; at2 += ZEROS.length)
+      this.hash.update(ZEROS.subarray(0, Math.min(ZEROS.length, offset - at2)));
+    this.size = offset;
+    return offset;
+  }
+  /** Appends bytes that belong together (one tensor's, possibly in several calls, after `next`). */
+  write(bytes2) {
+    if (this.fd === void 0) throw new Error(`data file ${this.path} is already closed`);
+    writeAll(this.fd, bytes2, this.size);
+    this.hash.update(bytes2);
+    this.size += bytes2.length;
+  }
+  ready() {
+    if (this.copyingAsync) throw new Error(`data file ${this.path} is being written by placeExternal`);
+  }
+  /** Appends `bytes` at the next aligned offset; returns the offset. */
+  append(bytes2) {
+    this.ready();
+    const offset = this.next(bytes2.length);
+    this.write(bytes2);
+    return offset;
+  }
+  /** Appends `length` bytes copied from another file (in chunks); returns the offset. */
+  appendFrom(ref, tensorName) {
+    this.ready();
+    const copy = this.copying(ref, tensorName);
+    for (let step = copy.next(); ; step = copy.next()) if (step.done) return step.value;
+  }
+  /** `appendFrom`, one chunk per step (so an asynchronous caller can let other work run in between). */
+  *copying(ref, tensorName) {
+    const offset = this.next(ref.length);
+    const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, ref.length));
+    const src = openSync4(ref.file, "r");
+    try {
+      for (let done = 0; done < ref.length; ) {
+        const n = readSync2(src, chunk, 0, Math.min(chunk.length, ref.length - done), ref.offset + done);
+        if (n === 0)
+          throw new ConfigurationError(`external data of "${tensorName}" ended early`, { subject: ref.file });
+        this.write(chunk.subarray(0, n));
+        done += n;
+        yield;
+      }
+    } finally {
+      closeSync4(src);
+    }
+    return offset;
+  }
+  /**
+   * Moves a tensor's values (raw_data) into this file, now, and points the tensor at them (`model` reads them back
+   * from here). Tensors below the threshold, or holding strings, stay as they are.
+   */
+  place(model, tensor2) {
+    const length = tensorByteLength(tensor2);
+    if (tensor2.dataType === DataType.STRING || length < this.threshold || tensorStorage(tensor2) !== "raw")
+      return;
+    if (tensor2.rawData.length !== length) {
+      throw new ConfigurationError(
+        `tensor "${tensor2.name}" holds ${tensor2.rawData.length} bytes but its dtype and shape need ${length}`
+      );
+    }
+    this.pointed(model, tensor2, this.append(tensor2.rawData), length);
+  }
+  /**
+   * Copies every tensor whose values are still in another external data file (the source model's), of at least
+   * the threshold and accepted by `keep`, into this file, in model order, and points them here. It lets the event
+   * loop run between chunks (worker threads keep being served); nothing else may be written meanwhile.
+   */
+  async placeExternal(model, keep) {
+    const copies = [];
+    forEachTensor(model.proto, ({ tensor: tensor2 }) => {
+      const ref = model.externalRef(tensor2);
+      const length = tensorByteLength(tensor2);
+      if (!ref || this.holds(ref) || tensor2.dataType === DataType.STRING || length < this.threshold) return;
+      if (ref.length === length && keep(tensor2)) copies.push({ tensor: tensor2, ref, length });
+    });
+    this.ready();
+    this.copyingAsync = true;
+    try {
+      for (const { tensor: tensor2, ref, length } of copies) {
+        const copy = this.copying(ref, tensor2.name);
+        let step = copy.next();
+        for (; !step.done; step = copy.next()) await new Promise((resolve8) => setImmediate(resolve8));
+        this.pointed(model, tensor2, step.value, length);
+      }
+    } finally {
+      this.copyingAsync = false;
+    }
+  }
+  pointed(model, tensor2, offset, length) {
+    pointAt(tensor2, this.location, offset, length);
+    const ref = { location: this.location, file: this.tempPath, offset, length };
+    this.placed.add(ref);
+    model.setExternalRef(tensor2, ref);
+  }
+  /** Closes the file and renames it to `path`. */
+  finish() {
+    if (this.fd !== void 0) closeSync4(this.fd);
+    this.fd = void 0;
+    const sha256 = this.hash.digest("hex");
+    renameSync2(this.tempPath, this.path);
+    for (const ref of this.placed) ref.file = this.path;
+    return { path: this.path, location: this.location, bytes: this.size, sha256 };
+  }
+  /** Closes and removes the temporary file (after a failure). */
+  discard() {
+    if (this.fd !== void 0) closeSync4(this.fd);
+    this.fd = void 0;
+    rmSync3(this.tempPath, { force: true });
+  }
+};
+function pointAt(tensor2, location, offset, length) {
+  Object.assign(tensor2, {
+    rawData: new Uint8Array(0),
+    floatData: [],
+    int32Data: [],
+    int64Data: [],
+    doubleData: [],
+    uint64Data: [],
+    dataLocation: DataLocation.External,
+    externalData: [
+      { key: "location", value: location },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(length) }
+    ]
+  });
+}
 function writeModel(model, outPath, options = {}) {
   const out = resolve4(outPath);
   const proto = model.proto;
-  const threshold2 = options.threshold ?? 1024;
+  const given = options.dataFile;
+  const threshold2 = given?.threshold ?? options.threshold ?? 1024;
   let inlineBytes = 0;
   let hadExternal = false;
   forEachTensor(proto, ({ tensor: tensor2 }) => {
     inlineBytes += tensorByteLength(tensor2);
     if (model.isExternal(tensor2)) hadExternal = true;
   });
-  const mode = options.externalData ?? "auto";
+  const mode = given ? true : options.externalData ?? "auto";
   const limit = Math.min(options.inlineLimitBytes ?? PROTOBUF_LIMIT_BYTES, PROTOBUF_LIMIT_BYTES);
   const external = mode === true || mode === "auto" && (hadExternal || inlineBytes > limit);
   if (!external && inlineBytes > PROTOBUF_LIMIT_BYTES) {
@@ -35063,19 +35235,21 @@ function writeModel(model, outPath, options = {}) {
       }
     );
   }
-  const location = options.location ?? `${basename(out)}.data`;
-  const dataPath = external ? resolveInside(dirname3(out), location, outPath, "output data") : void 0;
   const tmpModel = tempName(out);
-  const tmpData = dataPath ? tempName(dataPath) : void 0;
   const saved = [];
-  let dataFd;
-  let dataBytes = 0;
+  let data = given;
   try {
-    if (tmpData) dataFd = openSync4(tmpData, "w");
+    if (external && !data) {
+      const location = options.location ?? `${basename(out)}.data`;
+      data = new DataFileWriter(resolveInside(dirname3(out), location, outPath, "output data"), location, {
+        threshold: threshold2
+      });
+    }
     forEachTensor(proto, ({ tensor: tensor2 }) => {
       const length = tensorByteLength(tensor2);
-      const toExternal = dataFd !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
       const ref = model.externalRef(tensor2);
+      if (data?.holds(ref)) return;
+      const toExternal = data !== void 0 && tensor2.dataType !== DataType.STRING && length >= threshold2;
       if (!toExternal && !ref) return;
       saved.push(save(tensor2));
       if (!toExternal) {
@@ -35084,52 +35258,23 @@ function writeModel(model, outPath, options = {}) {
         tensor2.dataLocation = DataLocation.Default;
         return;
       }
-      const align = alignmentFor(length);
-      const offset = Math.ceil(dataBytes / align) * align;
+      let offset;
       if (ref) {
-        const chunk = Buffer.allocUnsafe(Math.min(COPY_CHUNK, length));
-        const src = openSync4(ref.file, "r");
-        try {
-          for (let done = 0; done < length; ) {
-            const n = readSync2(src, chunk, 0, Math.min(chunk.length, length - done), ref.offset + done);
-            if (n === 0)
-              throw new ConfigurationError(`external data of "${tensor2.name}" ended early`, {
-                subject: ref.file
-              });
-            writeAll(dataFd, chunk.subarray(0, n), offset + done);
-            done += n;
-          }
-        } finally {
-          closeSync4(src);
-        }
+        offset = data.appendFrom(ref, tensor2.name);
       } else {
-        const bytes = model.tensorBytes(tensor2);
-        if (bytes.length !== length) {
+        const bytes2 = model.tensorBytes(tensor2);
+        if (bytes2.length !== length) {
           throw new ConfigurationError(
-            `tensor "${tensor2.name}" holds ${bytes.length} bytes but its dtype and shape need ${length}`,
+            `tensor "${tensor2.name}" holds ${bytes2.length} bytes but its dtype and shape need ${length}`,
             {
               subject: outPath,
               fix: "The model is inconsistent; fix the tensor before writing it"
             }
           );
         }
-        writeAll(dataFd, bytes, offset);
+        offset = data.append(bytes2);
       }
-      dataBytes = offset + length;
-      Object.assign(tensor2, {
-        rawData: new Uint8Array(0),
-        floatData: [],
-        int32Data: [],
-        int64Data: [],
-        doubleData: [],
-        uint64Data: [],
-        dataLocation: DataLocation.External,
-        externalData: [
-          { key: "location", value: location },
-          { key: "offset", value: String(offset) },
-          { key: "length", value: String(length) }
-        ]
-      });
+      pointAt(tensor2, data.location, offset, length);
     });
     const encoded = encodeModelProto(proto);
     const fd = openSync4(tmpModel, "w");
@@ -35138,21 +35283,17 @@ function writeModel(model, outPath, options = {}) {
     } finally {
       closeSync4(fd);
     }
-    if (dataFd !== void 0) {
-      closeSync4(dataFd);
-      dataFd = void 0;
-      renameSync2(tmpData, dataPath);
-    }
+    const dataFile = data?.finish();
     renameSync2(tmpModel, out);
     return {
       path: out,
       bytes: encoded.length,
-      ...dataPath ? { dataFile: { path: dataPath, location, bytes: dataBytes } } : {}
+      sha256: createHash5("sha256").update(encoded).digest("hex"),
+      ...dataFile ? { dataFile } : {}
     };
   } catch (error2) {
-    if (dataFd !== void 0) closeSync4(dataFd);
+    data?.discard();
     rmSync3(tmpModel, { force: true });
-    if (tmpData) rmSync3(tmpData, { force: true });
     throw error2;
   } finally {
     for (const fields of saved.reverse()) restore(fields);
@@ -35163,10 +35304,10 @@ function writeModel(model, outPath, options = {}) {
 import { createReadStream as createReadStream3 } from "node:fs";
 import { createGzip } from "node:zlib";
 async function gzipSize(paths, level = 6) {
-  let bytes = 0;
+  let bytes2 = 0;
   const gzip = createGzip({ level });
   gzip.on("data", (chunk) => {
-    bytes += chunk.length;
+    bytes2 += chunk.length;
   });
   const done = new Promise((resolve8, reject) => {
     gzip.on("end", resolve8);
@@ -35179,7 +35320,7 @@ async function gzipSize(paths, level = 6) {
   }
   gzip.end();
   await done;
-  return bytes;
+  return bytes2;
 }
 
 // package.json
@@ -35241,6 +35382,10 @@ var VERSION = package_default.version;
 init_errors();
 
 // src/compress/pass.ts
+function sqnrDb(signal, noise) {
+  if (noise === 0) return Number.POSITIVE_INFINITY;
+  return 10 * Math.log10(signal / noise);
+}
 function finite(value) {
   return Number.isFinite(value) ? Math.round(value * 100) / 100 : void 0;
 }
@@ -35352,12 +35497,9 @@ function convertFp16(ctx, options, select) {
         noise += (v2 - r) * (v2 - r);
       }
       const name16 = ctx.namer.unique(`${c.weightName}_fp16`);
-      graph.initializer[graph.initializer.indexOf(index.get(c.weightName))] = tensor(
-        name16,
-        DataType.FLOAT16,
-        shapeOf(c.weight),
-        new Uint8Array(half.buffer)
-      );
+      const half16 = tensor(name16, DataType.FLOAT16, shapeOf(c.weight), new Uint8Array(half.buffer));
+      graph.initializer[graph.initializer.indexOf(index.get(c.weightName))] = half16;
+      ctx.place?.(half16);
       casts.push(
         node("Cast", [name16], [c.weightName], {
           name: ctx.namer.unique(`${c.weightName}_cast_fp32`),
@@ -35386,6 +35528,1292 @@ function convertFp16(ctx, options, select) {
   }
   return outcome;
 }
+
+// src/compress/kernel-pool.ts
+import * as fs4 from "node:fs";
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+
+// src/compress/kernel-runner.ts
+function resultBytes(job) {
+  const up16 = (x) => Math.ceil(x / 16) * 16;
+  if (job.kind === "int4") {
+    const blocks = Math.ceil(job.k / job.block);
+    const zeros = job.symmetric ? 0 : job.n * (blocks + 1 >> 1);
+    return up16(job.n * blocks * (job.block >> 1)) + up16(job.n * blocks * 4) + zeros;
+  }
+  const lines = job.channels === "none" ? 1 : job.channels === "rows" !== job.transpose ? job.rows : job.cols;
+  return up16(job.rows * job.cols) + up16(lines * 4) + lines;
+}
+function wasmEngine(module) {
+  const api = globalThis.WebAssembly;
+  const exports = new api.Instance(module, {}).exports;
+  const memory = exports.memory;
+  return {
+    reserve(bytes2) {
+      const have = memory.buffer.byteLength;
+      if (bytes2 > have) memory.grow(Math.ceil((bytes2 - have) / 65536));
+    },
+    buffer: () => memory.buffer,
+    q4sym: exports.q4sym,
+    q4asym: exports.q4asym,
+    range8: exports.range8,
+    quant8: exports.quant8
+  };
+}
+function createRunner(engine, fs5) {
+  const HEADER = 128;
+  const up16 = (x) => Math.ceil(x / 16) * 16;
+  const halfToFloat2 = (h) => {
+    const sign = h & 32768 ? -1 : 1;
+    const exponent = h >> 10 & 31;
+    const fraction = h & 1023;
+    if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+    if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+    return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  };
+  const read = (source, fd, start, target) => {
+    if ("bytes" in source) {
+      target.set(source.bytes.subarray(start, start + target.length));
+      return;
+    }
+    let done = 0;
+    while (done < target.length) {
+      const got = fs5.readSync(fd, target, done, target.length - done, source.offset + start + done);
+      if (got === 0) {
+        throw new Error(
+          `${source.file} ended after ${start + done} of the ${source.length} bytes at offset ${source.offset}`
+        );
+      }
+      done += got;
+    }
+  };
+  const withSource = (source, body) => {
+    const fd = "bytes" in source ? -1 : fs5.openSync(source.file, "r");
+    try {
+      return body(fd);
+    } finally {
+      if (fd >= 0) fs5.closeSync(fd);
+    }
+  };
+  const wholeFloats = (source, fd, count, dataType) => {
+    const bytes2 = new Uint8Array(count * (dataType === 10 ? 2 : 4));
+    read(source, fd, 0, bytes2);
+    if (dataType !== 10) return new Float32Array(bytes2.buffer);
+    const half = new Uint16Array(bytes2.buffer);
+    const out2 = new Float32Array(count);
+    for (let i = 0; i < count; i++) out2[i] = halfToFloat2(half[i]);
+    return out2;
+  };
+  let out;
+  const outBuffer = (bytes2) => out && out.byteLength >= bytes2 ? out : new ArrayBuffer(bytes2);
+  const copyOut = (target, at2, from, length) => {
+    const view = new Uint8Array(target, at2, length);
+    view.set(new Uint8Array(engine.buffer(), from, length));
+    return view;
+  };
+  const statsOf = () => {
+    const s3 = new Float64Array(engine.buffer(), 0, 8);
+    return { signal: s3[0] + s3[1] + s3[2] + s3[3], noise: s3[4] + s3[5] + s3[6] + s3[7] };
+  };
+  const int4 = (job, fd) => {
+    const { k: k2, n, block, symmetric, transposed, dataType, source } = job;
+    const blocks = Math.ceil(k2 / block);
+    const blob = block >> 1;
+    const n4 = Math.ceil(n / 4) * 4;
+    const zpStride = blocks + 1 >> 1;
+    const rowBytes = n * 4;
+    const band = HEADER;
+    const packed = up16(band + block * rowBytes + 64);
+    const scales = up16(packed + n4 * blocks * blob);
+    const zps = up16(scales + n4 * blocks * 4);
+    engine.reserve(zps + (symmetric ? 0 : n4 * zpStride) + 16);
+    const buffer = engine.buffer();
+    const u8 = new Uint8Array(buffer);
+    const f322 = new Float32Array(buffer);
+    u8.fill(0, 0, 64);
+    if (!symmetric) u8.fill(0, zps, zps + n4 * zpStride);
+    const direct = dataType === 1 && !transposed;
+    const whole = transposed ? wholeFloats(source, fd, k2 * n, dataType) : void 0;
+    const halfRows = dataType === 10 && !transposed ? new Uint8Array(block * n * 2) : void 0;
+    for (let b2 = 0; b2 < blocks; b2++) {
+      const k0 = b2 * block;
+      const len = Math.min(block, k2 - k0);
+      if (direct) {
+        read(source, fd, k0 * rowBytes, u8.subarray(band, band + len * rowBytes));
+      } else if (halfRows) {
+        const part = halfRows.subarray(0, len * n * 2);
+        read(source, fd, k0 * n * 2, part);
+        const half = new Uint16Array(part.buffer, 0, len * n);
+        for (let i = 0; i < len * n; i++) f322[(band >>> 2) + i] = halfToFloat2(half[i]);
+      } else if (whole) {
+        for (let c = 0; c < n; c++) {
+          const from = c * k2 + k0;
+          for (let i = 0; i < len; i++) f322[(band >>> 2) + i * n + c] = whole[from + i];
+        }
+      }
+      if (len < block) u8.fill(0, band + len * rowBytes, band + block * rowBytes);
+      if (symmetric) {
+        engine.q4sym(
+          band,
+          rowBytes,
+          n,
+          block,
+          packed + b2 * blob,
+          blocks * blob,
+          scales + b2 * 4,
+          blocks * 4,
+          0
+        );
+      } else {
+        engine.q4asym(
+          band,
+          rowBytes,
+          n,
+          block,
+          packed + b2 * blob,
+          blocks * blob,
+          scales + b2 * 4,
+          blocks * 4,
+          zps + (b2 >> 1),
+          zpStride,
+          (b2 & 1) * 4,
+          0
+        );
+      }
+    }
+    const packedBytes = n * blocks * blob;
+    const scalesAt = up16(packedBytes);
+    const zerosAt = scalesAt + up16(n * blocks * 4);
+    const zeroBytes = symmetric ? 0 : n * zpStride;
+    const target = outBuffer(zerosAt + zeroBytes);
+    const result = {
+      kind: "int4",
+      packed: copyOut(target, 0, packed, packedBytes),
+      scales: new Float32Array(
+        copyOut(target, scalesAt, scales, n * blocks * 4).buffer,
+        scalesAt,
+        n * blocks
+      ),
+      blocks,
+      ...statsOf()
+    };
+    if (!symmetric) result.zeroPoints = copyOut(target, zerosAt, zps, zeroBytes);
+    return result;
+  };
+  const scaleOf = (min, max, symmetric) => {
+    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / 127), 0];
+    const scale = Math.fround((max - min) / 255);
+    return [scale, scale === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min / scale)))];
+  };
+  const foldRange = (into) => {
+    const range = new Float32Array(engine.buffer(), 64, 8);
+    for (let i = 0; i < 4; i++) {
+      into[0] = Math.min(into[0], range[i]);
+      into[1] = Math.max(into[1], range[4 + i]);
+    }
+  };
+  const BAND = 1 << 22;
+  const int8 = (job, fd) => {
+    const { rows, cols, transpose, channels, symmetric, source } = job;
+    const count = rows * cols;
+    const lo2 = symmetric ? -127 : -128;
+    const R2 = transpose ? cols : rows;
+    const C2 = transpose ? rows : cols;
+    const lines = channels === "none" ? 1 : channels === "rows" ? R2 : C2;
+    const target = outBuffer(up16(count) + up16(lines * 4) + lines);
+    const values = new Int8Array(target, 0, count);
+    const scales = new Float32Array(target, up16(count), lines);
+    const zeroPoints = new Int8Array(target, up16(count) + up16(lines * 4), lines);
+    if (channels === "none" && !transpose) {
+      const band2 = HEADER;
+      const out3 = up16(band2 + BAND * 4 + 64);
+      const whole = count <= BAND;
+      engine.reserve(out3 + BAND + 64);
+      const u82 = new Uint8Array(engine.buffer());
+      u82.fill(0, 0, 64);
+      const load2 = (start, length) => {
+        read(source, fd, start * 4, u82.subarray(band2, band2 + length * 4));
+        const padded = up16(length);
+        u82.fill(0, band2 + length * 4, band2 + padded * 4);
+        return padded;
+      };
+      const range = [0, 0];
+      for (let start = 0; start < count; start += BAND) {
+        engine.range8(band2, load2(start, Math.min(BAND, count - start)), 64);
+        foldRange(range);
+      }
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      for (let start = 0; start < count; start += BAND) {
+        const length = Math.min(BAND, count - start);
+        const padded = whole ? up16(length) : load2(start, length);
+        engine.quant8(band2, padded, scale === 0 ? 1 : scale, zero, lo2, out3, 0);
+        values.set(new Int8Array(engine.buffer(), out3, length), start);
+      }
+      scales[0] = scale;
+      zeroPoints[0] = zero;
+      return { kind: "int8", values, scales, zeroPoints, ...statsOf() };
+    }
+    const line = channels === "none" ? count : channels === "rows" ? C2 : R2;
+    const stride = up16(line);
+    const byRow = channels === "none" ? !transpose : channels === "rows" !== transpose;
+    const step = channels === "none" ? transpose ? rows : cols : stride;
+    const bandRows = Math.max(1, Math.min(rows, Math.floor(BAND / cols)));
+    const band = HEADER;
+    const work = up16(band + bandRows * cols * 4 + 64);
+    const out2 = up16(work + lines * stride * 4 + 64);
+    engine.reserve(out2 + lines * stride + 64);
+    const buffer = engine.buffer();
+    const u8 = new Uint8Array(buffer);
+    const f322 = new Float32Array(buffer);
+    u8.fill(0, 0, 64);
+    u8.fill(0, work, work + lines * stride * 4);
+    const b2 = band >>> 2;
+    const w2 = work >>> 2;
+    for (let r0 = 0; r0 < rows; r0 += bandRows) {
+      const n = Math.min(bandRows, rows - r0);
+      read(source, fd, r0 * cols * 4, u8.subarray(band, band + n * cols * 4));
+      if (byRow) {
+        for (let i = 0; i < n; i++) f322.copyWithin(w2 + (r0 + i) * step, b2 + i * cols, b2 + (i + 1) * cols);
+      } else {
+        for (let i = 0; i < n; i++) {
+          const row = b2 + i * cols;
+          for (let c = 0; c < cols; c++) f322[w2 + c * step + r0 + i] = f322[row + c];
+        }
+      }
+    }
+    for (let l = 0; l < lines; l++) {
+      const at2 = work + l * stride * 4;
+      engine.range8(at2, stride, 64);
+      const range = [0, 0];
+      foldRange(range);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      scales[l] = scale;
+      zeroPoints[l] = zero;
+      engine.quant8(at2, stride, scale === 0 ? 1 : scale, zero, lo2, out2 + l * stride, 0);
+    }
+    const q2 = new Int8Array(buffer, out2, lines * stride);
+    if (channels !== "cols") {
+      for (let l = 0; l < lines; l++) values.set(q2.subarray(l * stride, l * stride + line), l * line);
+    } else {
+      for (let r = 0; r < R2; r++) for (let c = 0; c < C2; c++) values[r * C2 + c] = q2[c * stride + r];
+    }
+    return { kind: "int8", values, scales, zeroPoints, ...statsOf() };
+  };
+  return (job, into) => {
+    out = into;
+    try {
+      return withSource(job.source, (fd) => job.kind === "int4" ? int4(job, fd) : int8(job, fd));
+    } finally {
+      out = void 0;
+    }
+  };
+}
+
+// src/compress/kernels-js.ts
+var fr2 = Math.fround;
+var INF = Number.POSITIVE_INFINITY;
+var F09 = Math.fround(0.9);
+function nearest(x) {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function clamp(y, lo2, hi2) {
+  let a = y;
+  if (hi2 < a) a = hi2;
+  if (a < lo2) a = lo2;
+  return a;
+}
+function trunc(x) {
+  return Number.isNaN(x) ? 0 : Math.trunc(x);
+}
+function finiteNonZero(x) {
+  const a = Math.abs(x);
+  return a > 0 && a < INF;
+}
+function jsEngine() {
+  let memory = new ArrayBuffer(65536);
+  let f322 = new Float32Array(memory);
+  let f64 = new Float64Array(memory);
+  let u8 = new Uint8Array(memory);
+  const q4 = (symmetric, src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => {
+    const s0 = stats >>> 3;
+    for (let c = 0; c < n; c++) {
+      const at2 = (r) => f322[src + r * rowStride + c * 4 >>> 2];
+      const pk = packed + c * pStride;
+      let ss2 = 0;
+      let scale = 0;
+      let e = 0;
+      if (symmetric) {
+        let amax = 0;
+        let amaxAbs = 0;
+        for (let r = 0; r < rows; r++) {
+          const v2 = at2(r);
+          ss2 = fr2(ss2 + fr2(v2 * v2));
+          const a = Math.abs(v2);
+          if (a > amaxAbs) {
+            amaxAbs = a;
+            amax = v2;
+          }
+        }
+        const inv1 = fr2(-8 / amax);
+        const inv2 = fr2(inv1 / F09);
+        let p1 = 0;
+        let c1 = 0;
+        let p2 = 0;
+        let c2 = 0;
+        for (let r = 0; r < rows; r++) {
+          const v2 = at2(r);
+          let y = clamp(nearest(fr2(v2 * inv1)), -8, 7);
+          p1 = fr2(p1 + fr2(v2 * y));
+          c1 = fr2(c1 + fr2(y * y));
+          y = clamp(nearest(fr2(v2 * inv2)), -8, 7);
+          p2 = fr2(p2 + fr2(v2 * y));
+          c2 = fr2(c2 + fr2(y * y));
+        }
+        const e1 = fr2(ss2 - fr2(fr2(p1 * p1) / c1));
+        const e2 = fr2(ss2 - fr2(fr2(p2 * p2) / c2));
+        const fit = e1 <= e2 ? fr2(p1 / c1) : fr2(p2 / c2);
+        const inv = fr2(1 / fit);
+        const ok = amaxAbs > 0 && amaxAbs < INF && finiteNonZero(fit);
+        let svc = 0;
+        let scc = 0;
+        for (let r = 0; r < rows; r += 2) {
+          const v0 = at2(r);
+          const v1 = at2(r + 1);
+          let y0 = clamp(nearest(fr2(v0 * inv)), -8, 7);
+          if (!ok) y0 = 0;
+          let y1 = clamp(nearest(fr2(v1 * inv)), -8, 7);
+          if (!ok) y1 = 0;
+          svc = fr2(svc + fr2(v0 * y0));
+          svc = fr2(svc + fr2(v1 * y1));
+          scc = fr2(scc + fr2(y0 * y0));
+          scc = fr2(scc + fr2(y1 * y1));
+          u8[pk + (r >> 1)] = (trunc(fr2(y0 + 8)) | trunc(fr2(y1 + 8)) << 4) & 255;
+        }
+        scale = fr2(svc / scc);
+        if (!(ok && finiteNonZero(scale))) scale = 0;
+        e = fr2(fr2(ss2 - fr2(fr2(2 * scale) * svc)) + fr2(fr2(scale * scale) * scc));
+        if (e < 0) e = 0;
+      } else {
+        let mn2 = 0;
+        let mx = 0;
+        for (let r = 0; r < rows; r++) {
+          const v2 = at2(r);
+          ss2 = fr2(ss2 + fr2(v2 * v2));
+          if (v2 < mn2) mn2 = v2;
+          if (mx < v2) mx = v2;
+        }
+        scale = fr2(fr2(mx - mn2) / 15);
+        const nz = scale !== 0;
+        const inv = nz ? fr2(1 / scale) : 0;
+        const zf = nz ? clamp(nearest(fr2(-mn2 * inv)), 0, 15) : 8;
+        const code = (v2) => {
+          const y = clamp(fr2(nearest(fr2(v2 * inv)) + zf), 0, 15);
+          const d = fr2(v2 - fr2(fr2(y - zf) * scale));
+          e = fr2(fr2(d * d) + e);
+          return y;
+        };
+        for (let r = 0; r < rows; r += 2) {
+          const y0 = code(at2(r));
+          const y1 = code(at2(r + 1));
+          u8[pk + (r >> 1)] = (trunc(y0) | trunc(y1) << 4) & 255;
+        }
+        const zi2 = zps + c * zpStride;
+        u8[zi2] = u8[zi2] | trunc(zf) << zpShift & 255;
+      }
+      f322[scales + c * sStride >>> 2] = scale;
+      f64[s0 + (c & 3)] = f64[s0 + (c & 3)] + ss2;
+      f64[s0 + 4 + (c & 3)] = f64[s0 + 4 + (c & 3)] + e;
+    }
+  };
+  return {
+    reserve(bytes2) {
+      if (bytes2 <= memory.byteLength) return;
+      const next = new ArrayBuffer(Math.ceil(bytes2 / 65536) * 65536);
+      new Uint8Array(next).set(u8);
+      memory = next;
+      f322 = new Float32Array(memory);
+      f64 = new Float64Array(memory);
+      u8 = new Uint8Array(memory);
+    },
+    buffer: () => memory,
+    q4sym: (src, rowStride, n, rows, packed, pStride, scales, sStride, stats) => q4(true, src, rowStride, n, rows, packed, pStride, scales, sStride, 0, 0, 0, stats),
+    q4asym: (src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => q4(false, src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats),
+    range8(src, count, out) {
+      let mn2 = 0;
+      let mx = 0;
+      for (let i = 0; i < count; i++) {
+        const v2 = f322[(src >>> 2) + i];
+        if (v2 < mn2) mn2 = v2;
+        if (mx < v2) mx = v2;
+      }
+      f322.fill(mn2, out >>> 2, (out >>> 2) + 4);
+      f322.fill(mx, (out >>> 2) + 4, (out >>> 2) + 8);
+    },
+    quant8(src, count, scale, zero, lo2, out, stats) {
+      const s0 = stats >>> 3;
+      const sig = [0, 0, 0, 0];
+      const err = [0, 0, 0, 0];
+      for (let i = 0; i < count; i += 16) {
+        sig.fill(0);
+        err.fill(0);
+        for (let j2 = 0; j2 < 16; j2++) {
+          const v2 = f322[(src >>> 2) + i + j2];
+          const y = clamp(fr2(nearest(fr2(v2 / scale)) + zero), lo2, 127);
+          u8[out + i + j2] = trunc(y) & 255;
+          const d = fr2(v2 - fr2(fr2(y - zero) * scale));
+          const lane = j2 & 3;
+          sig[lane] = j2 < 4 ? fr2(v2 * v2) : fr2(sig[lane] + fr2(v2 * v2));
+          err[lane] = j2 < 4 ? fr2(d * d) : fr2(err[lane] + fr2(d * d));
+        }
+        for (let lane = 0; lane < 4; lane++) {
+          f64[s0 + lane] = f64[s0 + lane] + sig[lane];
+          f64[s0 + 4 + lane] = f64[s0 + 4 + lane] + err[lane];
+        }
+      }
+    }
+  };
+}
+
+// src/compress/wasm-asm.ts
+var I32 = 127;
+var F32 = 125;
+var V128 = 123;
+var V2 = {
+  load: 0,
+  store: 11,
+  const: 12,
+  shuffle: 13,
+  i32x4Splat: 17,
+  f32x4Splat: 19,
+  i32x4ExtractLane: 27,
+  f32x4Eq: 65,
+  f32x4Ne: 66,
+  f32x4Lt: 67,
+  f32x4Gt: 68,
+  f32x4Le: 69,
+  i32x4LtS: 57,
+  not: 77,
+  and: 78,
+  or: 80,
+  bitselect: 82,
+  store8Lane: 88,
+  store32Lane: 90,
+  f64x2PromoteLowF32x4: 95,
+  i8x16NarrowI16x8S: 101,
+  f32x4Nearest: 106,
+  i16x8NarrowI32x4S: 133,
+  i32x4Shl: 171,
+  i32x4Add: 174,
+  f32x4Abs: 224,
+  f32x4Neg: 225,
+  f32x4Add: 228,
+  f32x4Sub: 229,
+  f32x4Mul: 230,
+  f32x4Div: 231,
+  f32x4Pmin: 234,
+  f32x4Pmax: 235,
+  f64x2Add: 240,
+  i32x4TruncSatF32x4S: 248
+};
+function uleb(out, value) {
+  let v2 = value >>> 0;
+  do {
+    const byte = v2 & 127;
+    v2 >>>= 7;
+    out.push(v2 ? byte | 128 : byte);
+  } while (v2);
+}
+function sleb(out, value) {
+  let v2 = value | 0;
+  for (; ; ) {
+    const byte = v2 & 127;
+    v2 >>= 7;
+    const done = v2 === 0 && (byte & 64) === 0 || v2 === -1 && (byte & 64) !== 0;
+    out.push(done ? byte : byte | 128);
+    if (done) return;
+  }
+}
+var Fn2 = class {
+  constructor(name2, params) {
+    this.name = name2;
+    this.params = params;
+  }
+  name;
+  params;
+  code = [];
+  localTypes = [];
+  /** A new local of `type`; returns its index. */
+  local(type) {
+    this.localTypes.push(type);
+    return this.params.length + this.localTypes.length - 1;
+  }
+  get(index) {
+    this.code.push(32);
+    uleb(this.code, index);
+    return this;
+  }
+  set(index) {
+    this.code.push(33);
+    uleb(this.code, index);
+    return this;
+  }
+  tee(index) {
+    this.code.push(34);
+    uleb(this.code, index);
+    return this;
+  }
+  i32(value) {
+    this.code.push(65);
+    sleb(this.code, value);
+    return this;
+  }
+  /** Raw opcode bytes. */
+  op(...bytes2) {
+    this.code.push(...bytes2);
+    return this;
+  }
+  i32Add() {
+    return this.op(106);
+  }
+  i32Mul() {
+    return this.op(108);
+  }
+  i32Or() {
+    return this.op(114);
+  }
+  i32Shl() {
+    return this.op(116);
+  }
+  i32LtS() {
+    return this.op(72);
+  }
+  i32LtU() {
+    return this.op(73);
+  }
+  /** i32.load8_u / i32.store8 at the address on the stack. */
+  load8() {
+    return this.op(45, 0, 0);
+  }
+  store8() {
+    return this.op(58, 0, 0);
+  }
+  /** A SIMD instruction with its immediate bytes. */
+  v(opcode, ...immediates) {
+    this.code.push(253);
+    uleb(this.code, opcode);
+    this.code.push(...immediates);
+    return this;
+  }
+  vload(offset = 0) {
+    this.code.push(253);
+    uleb(this.code, V2.load);
+    this.code.push(0);
+    uleb(this.code, offset);
+    return this;
+  }
+  vstore(offset = 0) {
+    this.code.push(253);
+    uleb(this.code, V2.store);
+    this.code.push(0);
+    uleb(this.code, offset);
+    return this;
+  }
+  /** v128.storeN_lane: memarg (align 0, offset 0), then the lane. */
+  storeLane(opcode, lane) {
+    this.code.push(253);
+    uleb(this.code, opcode);
+    this.code.push(0, 0, lane);
+    return this;
+  }
+  /** v128.const with the same float32 in every lane. */
+  f32x4(value) {
+    const bytes2 = new Uint8Array(new Float32Array([value, value, value, value]).buffer);
+    return this.v(V2.const, ...bytes2);
+  }
+  i32x4(a, b2, c, d) {
+    const bytes2 = new Uint8Array(new Int32Array([a, b2, c, d]).buffer);
+    return this.v(V2.const, ...bytes2);
+  }
+  /** f32x4 lanes 2 and 3 moved to lanes 0 and 1 (for promoting the high half to f64x2). */
+  highHalf() {
+    return this.v(V2.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+  }
+  /** `body`, repeated while the i32 left by `condition` is non-zero (checked after each pass: do … while). */
+  doWhile(body, condition) {
+    this.code.push(3, 64);
+    body();
+    condition();
+    this.code.push(13, 0);
+    this.code.push(11);
+    return this;
+  }
+  /** The function body: locals grouped by type, the code, `end`. */
+  body() {
+    const out = [];
+    const groups = [];
+    for (const t of this.localTypes) {
+      const last = groups.at(-1);
+      if (last && last[1] === t) last[0] += 1;
+      else groups.push([1, t]);
+    }
+    uleb(out, groups.length);
+    for (const [count, type] of groups) {
+      uleb(out, count);
+      out.push(type);
+    }
+    out.push(...this.code, 11);
+    const sized = [];
+    uleb(sized, out.length);
+    return [...sized, ...out];
+  }
+};
+function section(id, content) {
+  const out = [id];
+  uleb(out, content.length);
+  return [...out, ...content];
+}
+function name(out, text) {
+  const bytes2 = new TextEncoder().encode(text);
+  uleb(out, bytes2.length);
+  out.push(...bytes2);
+}
+function assemble(functions) {
+  const types = [];
+  uleb(types, functions.length);
+  for (const f2 of functions) {
+    types.push(96);
+    uleb(types, f2.params.length);
+    types.push(...f2.params);
+    types.push(0);
+  }
+  const funcs = [];
+  uleb(funcs, functions.length);
+  functions.forEach((_2, i) => {
+    uleb(funcs, i);
+  });
+  const memory = [1, 0, 1];
+  const exports = [];
+  uleb(exports, functions.length + 1);
+  functions.forEach((f2, i) => {
+    name(exports, f2.name);
+    exports.push(0);
+    uleb(exports, i);
+  });
+  name(exports, "memory");
+  exports.push(2, 0);
+  const code = [];
+  uleb(code, functions.length);
+  for (const f2 of functions) code.push(...f2.body());
+  return Uint8Array.from([
+    0,
+    97,
+    115,
+    109,
+    1,
+    0,
+    0,
+    0,
+    ...section(1, types),
+    ...section(3, funcs),
+    ...section(5, memory),
+    ...section(7, exports),
+    ...section(10, code)
+  ]);
+}
+
+// src/compress/wasm-kernels.ts
+var INF2 = Number.POSITIVE_INFINITY;
+function loadStats(f2, stats) {
+  const acc = [f2.local(V128), f2.local(V128), f2.local(V128), f2.local(V128)];
+  acc.forEach((a, i) => {
+    f2.get(stats).vload(i * 16).set(a);
+  });
+  return acc;
+}
+function storeStats(f2, stats, acc) {
+  acc.forEach((a, i) => {
+    f2.get(stats).get(a).vstore(i * 16);
+  });
+}
+function accumulate(f2, value, lo2, hi2) {
+  f2.get(lo2).get(value).v(V2.f64x2PromoteLowF32x4).v(V2.f64x2Add).set(lo2);
+  f2.get(hi2).get(value).get(value).highHalf().v(V2.f64x2PromoteLowF32x4).v(V2.f64x2Add).set(hi2);
+}
+function clamp2(f2, lo2, hi2) {
+  f2.f32x4(hi2).v(V2.f32x4Pmin).f32x4(lo2).v(V2.f32x4Pmax);
+}
+function storePacked(f2, low, high, pk, pStride, addr) {
+  const bytes2 = f2.local(V128);
+  f2.get(low).v(V2.i32x4TruncSatF32x4S);
+  f2.get(high).v(V2.i32x4TruncSatF32x4S).i32(4).v(V2.i32x4Shl);
+  f2.v(V2.or).set(bytes2);
+  f2.get(pk).get(bytes2).storeLane(V2.store8Lane, 0);
+  f2.get(pk).get(pStride).i32Add().tee(addr).get(bytes2).storeLane(V2.store8Lane, 4);
+  f2.get(addr).get(pStride).i32Add().tee(addr).get(bytes2).storeLane(V2.store8Lane, 8);
+  f2.get(addr).get(pStride).i32Add().get(bytes2).storeLane(V2.store8Lane, 12);
+}
+function storeScales(f2, scale, base, stride, addr) {
+  f2.get(base).get(scale).storeLane(V2.store32Lane, 0);
+  f2.get(base).get(stride).i32Add().tee(addr).get(scale).storeLane(V2.store32Lane, 1);
+  f2.get(addr).get(stride).i32Add().tee(addr).get(scale).storeLane(V2.store32Lane, 2);
+  f2.get(addr).get(stride).i32Add().get(scale).storeLane(V2.store32Lane, 3);
+}
+function validLanes(f2, g2, n, out) {
+  f2.get(g2).v(V2.i32x4Splat).i32x4(0, 1, 2, 3).v(V2.i32x4Add).get(n).v(V2.i32x4Splat).v(V2.i32x4LtS).set(out);
+}
+function addProduct(f2, target, a, b2) {
+  f2.get(target).get(a).get(b2).v(V2.f32x4Mul).v(V2.f32x4Add).set(target);
+}
+function q4sym() {
+  const f2 = new Fn2("q4sym", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [src, rowStride, n, rows, packed, pStride, scales, sStride, stats] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [g2, p2, r, pk, addr] = [f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32)];
+  const vl = () => f2.local(V128);
+  const [amaxAbs, amax, ss2, v2, v1, abs, m2, inv1, inv2, inv] = [
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl()
+  ];
+  const [p1, c1, p22, c2, y, y1, fit, ok, svc, scc, s3, e, valid, masked] = [
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl()
+  ];
+  const [sig01, sig23, err01, err23] = loadStats(f2, stats);
+  const zero = (...locals) => {
+    for (const l of locals) f2.f32x4(0).set(l);
+  };
+  const rowsLoop = (step, body) => {
+    f2.get(src).get(g2).i32(4).i32Mul().i32Add().set(p2);
+    f2.i32(0).set(r);
+    f2.doWhile(
+      () => {
+        body();
+        f2.get(p2).get(rowStride).i32(step).i32Mul().i32Add().set(p2);
+      },
+      () => f2.get(r).i32(step).i32Add().tee(r).get(rows).i32LtS()
+    );
+  };
+  const round = (target, value, scale) => {
+    f2.get(value).get(scale).v(V2.f32x4Mul).v(V2.f32x4Nearest);
+    clamp2(f2, -8, 7);
+    f2.set(target);
+  };
+  const finiteNonZero2 = (x) => {
+    f2.get(x).v(V2.f32x4Abs).f32x4(0).v(V2.f32x4Gt);
+    f2.get(x).v(V2.f32x4Abs).f32x4(INF2).v(V2.f32x4Lt).v(V2.and);
+  };
+  f2.i32(0).set(g2);
+  f2.doWhile(
+    () => {
+      zero(amaxAbs, amax, ss2);
+      rowsLoop(1, () => {
+        f2.get(p2).vload().set(v2);
+        addProduct(f2, ss2, v2, v2);
+        f2.get(v2).v(V2.f32x4Abs).tee(abs).get(amaxAbs).v(V2.f32x4Gt).set(m2);
+        f2.get(abs).get(amaxAbs).get(m2).v(V2.bitselect).set(amaxAbs);
+        f2.get(v2).get(amax).get(m2).v(V2.bitselect).set(amax);
+      });
+      f2.f32x4(-8).get(amax).v(V2.f32x4Div).tee(inv1).f32x4(0.9).v(V2.f32x4Div).set(inv2);
+      zero(p1, c1, p22, c2);
+      rowsLoop(1, () => {
+        f2.get(p2).vload().set(v2);
+        round(y, v2, inv1);
+        addProduct(f2, p1, v2, y);
+        addProduct(f2, c1, y, y);
+        round(y, v2, inv2);
+        addProduct(f2, p22, v2, y);
+        addProduct(f2, c2, y, y);
+      });
+      f2.get(p1).get(c1).v(V2.f32x4Div);
+      f2.get(p22).get(c2).v(V2.f32x4Div);
+      f2.get(ss2).get(p1).get(p1).v(V2.f32x4Mul).get(c1).v(V2.f32x4Div).v(V2.f32x4Sub);
+      f2.get(ss2).get(p22).get(p22).v(V2.f32x4Mul).get(c2).v(V2.f32x4Div).v(V2.f32x4Sub);
+      f2.v(V2.f32x4Le).v(V2.bitselect).set(fit);
+      f2.f32x4(1).get(fit).v(V2.f32x4Div).set(inv);
+      f2.get(amaxAbs).f32x4(0).v(V2.f32x4Gt);
+      f2.get(amaxAbs).f32x4(INF2).v(V2.f32x4Lt).v(V2.and);
+      finiteNonZero2(fit);
+      f2.v(V2.and).set(ok);
+      zero(svc, scc);
+      f2.get(packed).get(g2).get(pStride).i32Mul().i32Add().set(pk);
+      rowsLoop(2, () => {
+        f2.get(p2).vload().set(v2);
+        f2.get(p2).get(rowStride).i32Add().vload().set(v1);
+        round(y, v2, inv);
+        f2.get(y).get(ok).v(V2.and).set(y);
+        round(y1, v1, inv);
+        f2.get(y1).get(ok).v(V2.and).set(y1);
+        addProduct(f2, svc, v2, y);
+        addProduct(f2, svc, v1, y1);
+        addProduct(f2, scc, y, y);
+        addProduct(f2, scc, y1, y1);
+        f2.get(y).f32x4(8).v(V2.f32x4Add).set(y);
+        f2.get(y1).f32x4(8).v(V2.f32x4Add).set(y1);
+        storePacked(f2, y, y1, pk, pStride, addr);
+        f2.get(pk).i32(1).i32Add().set(pk);
+      });
+      f2.get(svc).get(scc).v(V2.f32x4Div).set(s3);
+      f2.get(ok);
+      finiteNonZero2(s3);
+      f2.v(V2.and).get(s3).v(V2.and).set(s3);
+      f2.get(ss2).f32x4(2).get(s3).v(V2.f32x4Mul).get(svc).v(V2.f32x4Mul).v(V2.f32x4Sub);
+      f2.get(s3).get(s3).v(V2.f32x4Mul).get(scc).v(V2.f32x4Mul).v(V2.f32x4Add);
+      f2.f32x4(0).v(V2.f32x4Pmax).set(e);
+      f2.get(scales).get(g2).get(sStride).i32Mul().i32Add().set(addr);
+      storeScales(f2, s3, addr, sStride, addr);
+      validLanes(f2, g2, n, valid);
+      f2.get(ss2).get(valid).v(V2.and).set(masked);
+      accumulate(f2, masked, sig01, sig23);
+      f2.get(e).get(valid).v(V2.and).set(masked);
+      accumulate(f2, masked, err01, err23);
+    },
+    () => f2.get(g2).i32(4).i32Add().tee(g2).get(n).i32LtS()
+  );
+  storeStats(f2, stats, [sig01, sig23, err01, err23]);
+  return f2;
+}
+function q4asym() {
+  const f2 = new Fn2("q4asym", [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats] = [
+    0,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11
+  ];
+  const [g2, p2, r, pk, addr] = [f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32)];
+  const vl = () => f2.local(V128);
+  const [mn2, mx, ss2, v2, v1, scale, nz, inv, zf, y, y1, e, valid, masked, zi2] = [
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl(),
+    vl()
+  ];
+  const [sig01, sig23, err01, err23] = loadStats(f2, stats);
+  const rowsLoop = (step, body) => {
+    f2.get(src).get(g2).i32(4).i32Mul().i32Add().set(p2);
+    f2.i32(0).set(r);
+    f2.doWhile(
+      () => {
+        body();
+        f2.get(p2).get(rowStride).i32(step).i32Mul().i32Add().set(p2);
+      },
+      () => f2.get(r).i32(step).i32Add().tee(r).get(rows).i32LtS()
+    );
+  };
+  const code = (target, value) => {
+    f2.get(value).get(inv).v(V2.f32x4Mul).v(V2.f32x4Nearest).get(zf).v(V2.f32x4Add);
+    clamp2(f2, 0, 15);
+    f2.set(target);
+    f2.get(value).get(target).get(zf).v(V2.f32x4Sub).get(scale).v(V2.f32x4Mul).v(V2.f32x4Sub).tee(masked);
+    f2.get(masked).v(V2.f32x4Mul).get(e).v(V2.f32x4Add).set(e);
+  };
+  f2.i32(0).set(g2);
+  f2.doWhile(
+    () => {
+      for (const l of [mn2, mx, ss2]) f2.f32x4(0).set(l);
+      rowsLoop(1, () => {
+        f2.get(p2).vload().set(v2);
+        addProduct(f2, ss2, v2, v2);
+        f2.get(mn2).get(v2).v(V2.f32x4Pmin).set(mn2);
+        f2.get(mx).get(v2).v(V2.f32x4Pmax).set(mx);
+      });
+      f2.get(mx).get(mn2).v(V2.f32x4Sub).f32x4(15).v(V2.f32x4Div).tee(scale).f32x4(0).v(V2.f32x4Ne).set(nz);
+      f2.f32x4(1).get(scale).v(V2.f32x4Div).get(nz).v(V2.and).set(inv);
+      f2.get(mn2).v(V2.f32x4Neg).get(inv).v(V2.f32x4Mul).v(V2.f32x4Nearest);
+      clamp2(f2, 0, 15);
+      f2.f32x4(8).get(nz).v(V2.bitselect).set(zf);
+      f2.f32x4(0).set(e);
+      f2.get(packed).get(g2).get(pStride).i32Mul().i32Add().set(pk);
+      rowsLoop(2, () => {
+        f2.get(p2).vload().set(v2);
+        f2.get(p2).get(rowStride).i32Add().vload().set(v1);
+        code(y, v2);
+        code(y1, v1);
+        storePacked(f2, y, y1, pk, pStride, addr);
+        f2.get(pk).i32(1).i32Add().set(pk);
+      });
+      f2.get(scales).get(g2).get(sStride).i32Mul().i32Add().set(addr);
+      storeScales(f2, scale, addr, sStride, addr);
+      f2.get(zf).v(V2.i32x4TruncSatF32x4S).set(zi2);
+      for (let lane = 0; lane < 4; lane++) {
+        f2.get(zps).get(g2).i32(lane).i32Add().get(zpStride).i32Mul().i32Add().tee(addr);
+        f2.get(addr).load8();
+        f2.get(zi2).v(V2.i32x4ExtractLane, lane).get(zpShift).i32Shl();
+        f2.i32Or();
+        f2.store8();
+      }
+      validLanes(f2, g2, n, valid);
+      f2.get(ss2).get(valid).v(V2.and).set(masked);
+      accumulate(f2, masked, sig01, sig23);
+      f2.get(e).get(valid).v(V2.and).set(masked);
+      accumulate(f2, masked, err01, err23);
+    },
+    () => f2.get(g2).i32(4).i32Add().tee(g2).get(n).i32LtS()
+  );
+  storeStats(f2, stats, [sig01, sig23, err01, err23]);
+  return f2;
+}
+function range8() {
+  const f2 = new Fn2("range8", [I32, I32, I32]);
+  const [src, count, out] = [0, 1, 2];
+  const [p2, end] = [f2.local(I32), f2.local(I32)];
+  const mins = [f2.local(V128), f2.local(V128), f2.local(V128), f2.local(V128)];
+  const maxs = [f2.local(V128), f2.local(V128), f2.local(V128), f2.local(V128)];
+  const v2 = f2.local(V128);
+  for (const l of [...mins, ...maxs]) f2.f32x4(0).set(l);
+  f2.get(src).set(p2);
+  f2.get(src).get(count).i32(4).i32Mul().i32Add().set(end);
+  f2.doWhile(
+    () => {
+      for (let k2 = 0; k2 < 4; k2++) {
+        f2.get(p2).vload(k2 * 16).set(v2);
+        f2.get(mins[k2]).get(v2).v(V2.f32x4Pmin).set(mins[k2]);
+        f2.get(maxs[k2]).get(v2).v(V2.f32x4Pmax).set(maxs[k2]);
+      }
+      f2.get(p2).i32(64).i32Add().tee(p2).get(end).i32LtU();
+    },
+    () => {
+    }
+  );
+  f2.get(out);
+  f2.get(mins[0]).get(mins[1]).v(V2.f32x4Pmin).get(mins[2]).get(mins[3]).v(V2.f32x4Pmin).v(V2.f32x4Pmin);
+  f2.vstore(0);
+  f2.get(out);
+  f2.get(maxs[0]).get(maxs[1]).v(V2.f32x4Pmax).get(maxs[2]).get(maxs[3]).v(V2.f32x4Pmax).v(V2.f32x4Pmax);
+  f2.vstore(16);
+  return f2;
+}
+function quant8() {
+  const f2 = new Fn2("quant8", [I32, I32, F32, F32, F32, I32, I32]);
+  const [src, count, scale, zero, lo2, out, stats] = [0, 1, 2, 3, 4, 5, 6];
+  const [p2, o, end] = [f2.local(I32), f2.local(I32), f2.local(I32)];
+  const vl = () => f2.local(V128);
+  const [S2, Z2, L2, v2, y, d, sig, err] = [vl(), vl(), vl(), vl(), vl(), vl(), vl(), vl()];
+  const q2 = [vl(), vl(), vl(), vl()];
+  const [sig01, sig23, err01, err23] = loadStats(f2, stats);
+  f2.get(scale).v(V2.f32x4Splat).set(S2);
+  f2.get(zero).v(V2.f32x4Splat).set(Z2);
+  f2.get(lo2).v(V2.f32x4Splat).set(L2);
+  f2.get(src).set(p2);
+  f2.get(out).set(o);
+  f2.get(src).get(count).i32(4).i32Mul().i32Add().set(end);
+  f2.doWhile(
+    () => {
+      for (let k2 = 0; k2 < 4; k2++) {
+        f2.get(p2).vload(k2 * 16).set(v2);
+        f2.get(v2).get(S2).v(V2.f32x4Div).v(V2.f32x4Nearest).get(Z2).v(V2.f32x4Add);
+        f2.f32x4(127).v(V2.f32x4Pmin).get(L2).v(V2.f32x4Pmax).tee(y);
+        f2.v(V2.i32x4TruncSatF32x4S).set(q2[k2]);
+        f2.get(v2).get(y).get(Z2).v(V2.f32x4Sub).get(S2).v(V2.f32x4Mul).v(V2.f32x4Sub).set(d);
+        if (k2 === 0) {
+          f2.get(v2).get(v2).v(V2.f32x4Mul).set(sig);
+          f2.get(d).get(d).v(V2.f32x4Mul).set(err);
+        } else {
+          addProduct(f2, sig, v2, v2);
+          addProduct(f2, err, d, d);
+        }
+      }
+      f2.get(o);
+      f2.get(q2[0]).get(q2[1]).v(V2.i16x8NarrowI32x4S);
+      f2.get(q2[2]).get(q2[3]).v(V2.i16x8NarrowI32x4S);
+      f2.v(V2.i8x16NarrowI16x8S).vstore(0);
+      accumulate(f2, sig, sig01, sig23);
+      accumulate(f2, err, err01, err23);
+      f2.get(o).i32(16).i32Add().set(o);
+      f2.get(p2).i32(64).i32Add().tee(p2).get(end).i32LtU();
+    },
+    () => {
+    }
+  );
+  storeStats(f2, stats, [sig01, sig23, err01, err23]);
+  return f2;
+}
+var bytes;
+function kernelModuleBytes() {
+  bytes ??= assemble([q4sym(), q4asym(), range8(), quant8()]);
+  return bytes;
+}
+var compiled2;
+function kernelModule() {
+  if (compiled2 === void 0) {
+    const api = globalThis.WebAssembly;
+    try {
+      compiled2 = api ? new api.Module(kernelModuleBytes()) : null;
+    } catch {
+      compiled2 = null;
+    }
+  }
+  return compiled2;
+}
+
+// src/compress/kernel-pool.ts
+var PARALLEL_MIN_ELEMENTS = 8e6;
+function defaultWorkerCount() {
+  return Math.min(availableParallelism(), 4);
+}
+var QUEUE_MIN = 2;
+var QUEUE_MAX = 6;
+var QUEUE_ELEMENTS = 32e6;
+function jobElements(job) {
+  return job.kind === "int4" ? job.k * job.n : job.rows * job.cols;
+}
+function workerSource() {
+  return [
+    "'use strict';",
+    "const { parentPort, workerData } = require('node:worker_threads');",
+    "const fs = require('node:fs');",
+    // Some transforms wrap named functions in __name(…) (esbuild keepNames); make it harmless.
+    "const __name = (f) => f;",
+    `const wasmEngine = (${wasmEngine.toString()});`,
+    `const createRunner = (${createRunner.toString()});`,
+    "const run = createRunner(wasmEngine(workerData.module), fs);",
+    'parentPort.on("message", ({ id, job, out }) => {',
+    "  let result;",
+    "  try { result = run(job, out); } catch (error) {",
+    "    parentPort.postMessage({ id, error: String((error && error.stack) || error) });",
+    "    return;",
+    "  }",
+    // Arrays in a shared `out` are shared as they are; others are moved.
+    "  const transfer = [result.packed, result.scales, result.zeroPoints, result.values]",
+    "    .filter((a) => a !== undefined && !(a.buffer instanceof SharedArrayBuffer)).map((a) => a.buffer);",
+    "  parentPort.postMessage({ id, result }, [...new Set(transfer)]);",
+    "});"
+  ].join("\n");
+}
+var KernelPool = class {
+  runner;
+  slots = [];
+  queue = [];
+  nextId = 0;
+  broken = false;
+  doneInWorkers = 0;
+  /** Result buffers given back by `release`, for later jobs (fresh memory costs page faults on every job). */
+  spare = [];
+  leased = /* @__PURE__ */ new WeakMap();
+  /** `workers` 0: every job in this thread. */
+  constructor(workers) {
+    const module = workers > 0 ? kernelModule() : null;
+    if (!module) return;
+    const source = workerSource();
+    for (let i = 0; i < workers; i++) {
+      try {
+        const worker = new Worker(source, { eval: true, workerData: { module } });
+        worker.unref();
+        const slot = { worker, jobs: /* @__PURE__ */ new Map() };
+        worker.on(
+          "message",
+          (message) => this.settled(slot, message)
+        );
+        worker.on("error", () => this.fail(slot));
+        worker.on("exit", () => this.fail(slot));
+        this.slots.push(slot);
+      } catch {
+        this.broken = true;
+      }
+    }
+  }
+  get workers() {
+    return this.broken ? 0 : this.slots.length;
+  }
+  /** Jobs completed on worker threads so far. */
+  get workerJobs() {
+    return this.doneInWorkers;
+  }
+  /** Runs `job`; results are the same whichever thread runs it. */
+  run(job) {
+    return this.submit(job, false);
+  }
+  submit(job, lease) {
+    return new Promise((resolve8, reject) => {
+      this.queue.push({ job, lease, resolve: resolve8, reject });
+      this.dispatch();
+    });
+  }
+  /**
+   * Runs `jobs` and returns their results in the same order. The largest job is started first (so it does not end
+   * last on one thread while the others idle), then the rest in order, so that results come back roughly in the
+   * order the caller uses them. Failures are reported when the caller awaits that result.
+   *
+   * The results' arrays are views of buffers the pool reuses: once done with a result, pass it to `release`
+   * with the tensors made from it (those still holding its bytes get a copy of their own).
+   */
+  runAll(jobs) {
+    const results = new Array(jobs.length);
+    let largest = 0;
+    jobs.forEach((j2, i) => {
+      if (j2.elements > jobs[largest].elements) largest = i;
+    });
+    const order = [...jobs.keys()];
+    if (this.workers > 0 && jobs.length > 0) order.unshift(...order.splice(largest, 1));
+    for (const i of order) {
+      const result = this.submit(jobs[i].job, true);
+      result.catch(() => {
+      });
+      results[i] = result;
+    }
+    return results;
+  }
+  /** Gives a result of `runAll` back: `tensors` that still hold its bytes get a copy of their own. */
+  release(result, tensors) {
+    const buffer = this.leased.get(result);
+    if (!buffer) return;
+    this.leased.delete(result);
+    for (const t of tensors) if (t.rawData.buffer === buffer) t.rawData = new Uint8Array(t.rawData);
+    this.spare.push(buffer);
+  }
+  /** A buffer of at least `bytes` for a leased job: the smallest spare that fits, else a new one. */
+  bufferFor(bytes2) {
+    let best = -1;
+    this.spare.forEach((b2, i) => {
+      if (b2.byteLength >= bytes2 && (best < 0 || b2.byteLength < this.spare[best].byteLength)) best = i;
+    });
+    if (best >= 0) return this.spare.splice(best, 1)[0];
+    if (this.spare.length) {
+      let smallest = 0;
+      this.spare.forEach((b2, i) => {
+        if (b2.byteLength < this.spare[smallest].byteLength) smallest = i;
+      });
+      this.spare.splice(smallest, 1);
+    }
+    const size = Math.ceil(bytes2 / 2 ** 20) * 2 ** 20;
+    return this.slots.length && !this.broken ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+  }
+  resolved(pending, result) {
+    const out = pending.out;
+    if (out) {
+      const on = (a) => a.buffer === out || !(a.buffer instanceof SharedArrayBuffer) ? a : new a.constructor(
+        out,
+        a.byteOffset,
+        a.length
+      );
+      if (result.kind === "int4") {
+        result.packed = on(result.packed);
+        result.scales = on(result.scales);
+        if (result.zeroPoints) result.zeroPoints = on(result.zeroPoints);
+      } else {
+        result.values = on(result.values);
+        result.scales = on(result.scales);
+        result.zeroPoints = on(result.zeroPoints);
+      }
+      this.leased.set(result, out);
+    }
+    pending.resolve(result);
+  }
+  /** Stops the workers (jobs still queued run in this thread). */
+  async close() {
+    this.broken = true;
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s3) => s3.worker.terminate()));
+    this.drainHere();
+  }
+  /**
+   * Runs a job in this thread, in a task of its own: the caller handles each result (and frees it) before the next
+   * job runs, so results do not pile up.
+   */
+  runHere(pending) {
+    setImmediate(() => {
+      try {
+        if (!this.runner) {
+          const module = kernelModule();
+          this.runner = createRunner(module ? wasmEngine(module) : jsEngine(), fs4);
+        }
+        if (pending.lease) pending.out ??= this.bufferFor(resultBytes(pending.job));
+        this.resolved(pending, this.runner(pending.job, pending.out));
+      } catch (error2) {
+        pending.reject(error2);
+      }
+    });
+  }
+  dispatch() {
+    if (this.broken || this.slots.length === 0) {
+      this.drainHere();
+      return;
+    }
+    for (let depth = 1; depth <= QUEUE_MAX; depth++) {
+      for (const slot of this.slots) {
+        if (slot.jobs.size >= depth) continue;
+        const queued = [...slot.jobs.values()].reduce((sum, p2) => sum + jobElements(p2.job), 0);
+        if (depth > QUEUE_MIN && queued >= QUEUE_ELEMENTS) continue;
+        const next = this.queue.shift();
+        if (!next) return;
+        const id = this.nextId++;
+        if (next.lease) next.out = this.bufferFor(resultBytes(next.job));
+        slot.jobs.set(id, next);
+        slot.worker.ref();
+        const { source } = next.job;
+        const bytes2 = "bytes" in source ? new Uint8Array(source.bytes) : void 0;
+        const job = bytes2 ? { ...next.job, source: { bytes: bytes2 } } : next.job;
+        slot.worker.postMessage({ id, job, out: next.out }, bytes2 ? [bytes2.buffer] : []);
+      }
+    }
+  }
+  settled(slot, message) {
+    const pending = slot.jobs.get(message.id);
+    if (!pending) return;
+    slot.jobs.delete(message.id);
+    if (slot.jobs.size === 0) slot.worker.unref();
+    if (message.result) {
+      this.doneInWorkers += 1;
+      this.resolved(pending, message.result);
+    } else {
+      this.broken = true;
+      this.runHere(pending);
+    }
+    this.dispatch();
+  }
+  fail(slot) {
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots.splice(index, 1);
+    this.broken = true;
+    const lost = [...slot.jobs.values()];
+    slot.jobs.clear();
+    for (const pending of lost) this.runHere(pending);
+    this.drainHere();
+  }
+  drainHere() {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) this.runHere(next);
+  }
+};
 
 // src/compress/prune.ts
 var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
@@ -35465,12 +36893,12 @@ function prune(ctx, options, select) {
   if (options.pattern === "unstructured" && options.scope === "global") {
     let max = 0;
     for (const c of chosen)
-      for (const v2 of weightValues(ctx.model, c.weight)) max = Math.max(max, Math.abs(v2));
+      for (const v2 of ctx.model.tensorFloat32(c.weight, { reuse: true })) max = Math.max(max, Math.abs(v2));
     const bins = 1 << 16;
     const histogram2 = new Float64Array(bins);
     let total = 0;
     for (const c of chosen) {
-      for (const v2 of weightValues(ctx.model, c.weight)) {
+      for (const v2 of ctx.model.tensorFloat32(c.weight, { reuse: true })) {
         histogram2[Math.min(bins - 1, Math.floor(Math.abs(v2) / (max || 1) * bins))] += 1;
         total += 1;
       }
@@ -35504,6 +36932,7 @@ function prune(ctx, options, select) {
     for (const v2 of values) if (v2 === 0) zeros += 1;
     const replacement = floatTensor(c.weightName, shapeOf(c.weight), values);
     c.graph.initializer[c.graph.initializer.indexOf(c.weight)] = replacement;
+    ctx.place?.(replacement);
     outcome.tensors.push({
       name: c.weightName,
       node: c.nodeName,
@@ -35517,107 +36946,6 @@ function prune(ctx, options, select) {
     options.pattern === "2:4" ? `2:4 semi-structured pruning of ${outcome.tensors.length} weights along their reduction axis` : `magnitude pruning of ${outcome.tensors.length} weights to ${options.sparsity} sparsity (${options.scope})`
   );
   return outcome;
-}
-
-// src/compress/int4-blocks.ts
-var SEARCH = [1, 0.97, 0.94, 0.91, 0.88, 0.85, 0.82];
-function quantizeBlocks4(columns, n, k2, block, symmetric, search = true) {
-  const blocks = Math.ceil(k2 / block);
-  const blob = block / 2;
-  const packed = new Uint8Array(n * blocks * blob);
-  const scales = new Float32Array(n * blocks);
-  const zeroPoints = symmetric ? void 0 : new Uint8Array(n * Math.ceil(blocks / 2));
-  const codes = new Uint8Array(block);
-  const best = new Uint8Array(block);
-  let signal = 0;
-  let noise = 0;
-  for (let col = 0; col < n; col++) {
-    const base = col * k2;
-    for (let b2 = 0; b2 < blocks; b2++) {
-      const start = base + b2 * block;
-      const len = Math.min(block, k2 - b2 * block);
-      let min = 0;
-      let max = 0;
-      let amax = 0;
-      let blockSignal = 0;
-      for (let i = 0; i < len; i++) {
-        const v2 = columns[start + i];
-        blockSignal += v2 * v2;
-        if (v2 < min) min = v2;
-        if (v2 > max) max = v2;
-        if (Math.abs(v2) > Math.abs(amax)) amax = v2;
-      }
-      signal += blockSignal;
-      let scale;
-      let zero;
-      let bestError = Number.POSITIVE_INFINITY;
-      if (symmetric) {
-        const start0 = amax / -8;
-        scale = start0;
-        zero = 8;
-        const tries = search && start0 !== 0 ? SEARCH : [1];
-        for (const f2 of tries) {
-          const s3 = start0 * f2;
-          const inv = s3 === 0 ? 0 : 1 / s3;
-          let error2 = 0;
-          for (let i = 0; i < len; i++) {
-            const v2 = columns[start + i];
-            let q2 = Math.round(v2 * inv) + 8;
-            q2 = q2 < 0 ? 0 : Math.min(q2, 15);
-            codes[i] = q2;
-            const d = v2 - (q2 - 8) * s3;
-            error2 += d * d;
-          }
-          if (error2 < bestError) {
-            bestError = error2;
-            scale = s3;
-            best.set(codes.subarray(0, len));
-          }
-        }
-      } else {
-        scale = (max - min) / 15;
-        const inv = scale === 0 ? 0 : 1 / scale;
-        zero = scale === 0 ? 8 : Math.min(15, Math.max(0, Math.round(-min * inv)));
-        bestError = 0;
-        for (let i = 0; i < len; i++) {
-          const v2 = columns[start + i];
-          let q2 = Math.round(v2 * inv) + zero;
-          q2 = q2 < 0 ? 0 : Math.min(q2, 15);
-          best[i] = q2;
-          const d = v2 - (q2 - zero) * scale;
-          bestError += d * d;
-        }
-      }
-      noise += bestError;
-      for (let i = len; i < block; i++) best[i] = zero;
-      const out = (col * blocks + b2) * blob;
-      for (let j2 = 0; j2 < blob; j2++) packed[out + j2] = best[2 * j2] & 15 | (best[2 * j2 + 1] & 15) << 4;
-      scales[col * blocks + b2] = scale;
-      if (zeroPoints) {
-        const zi2 = col * Math.ceil(blocks / 2) + (b2 >> 1);
-        zeroPoints[zi2] = zeroPoints[zi2] | (zero & 15) << (b2 & 1) * 4;
-      }
-    }
-  }
-  return { packed, scales, ...zeroPoints ? { zeroPoints } : {}, blocks, signal, noise };
-}
-function transpose(values, rows, cols) {
-  const out = new Float32Array(values.length);
-  const tile = 32;
-  for (let r0 = 0; r0 < rows; r0 += tile) {
-    for (let c0 = 0; c0 < cols; c0 += tile) {
-      const rEnd = Math.min(rows, r0 + tile);
-      const cEnd = Math.min(cols, c0 + tile);
-      for (let r = r0; r < rEnd; r++) {
-        for (let c = c0; c < cEnd; c++) out[c * rows + r] = values[r * cols + c];
-      }
-    }
-  }
-  return out;
-}
-function sqnrDb(signal, noise) {
-  if (noise === 0) return Number.POSITIVE_INFINITY;
-  return 10 * Math.log10(signal / noise);
 }
 
 // src/compress/quantize-int4.ts
@@ -35661,15 +36989,43 @@ function candidatesIn(graph, outcome) {
   }
   return found2;
 }
-function quantizeInt4(ctx, options, select) {
+async function quantizeInt4(ctx, options, select) {
   const proto = ctx.model.proto;
   const outcome = { tensors: [], skipped: [], notes: [] };
   const graphs = [];
   forEachGraph(proto, ({ graph }) => graphs.push(graph));
   const replaced = /* @__PURE__ */ new Set();
   let changed = 0;
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn(graph, outcome), select);
+  const plans = graphs.map((graph) => ({
+    graph,
+    chosen: applySelection(candidatesIn(graph, outcome), select)
+  }));
+  const jobs = /* @__PURE__ */ new Map();
+  for (const { chosen } of plans) {
+    const seen = /* @__PURE__ */ new Set();
+    for (const c of chosen) {
+      const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
+      if (seen.has(c.weightName) && alpha === 1) continue;
+      if (alpha === 1) seen.add(c.weightName);
+      jobs.set(c, {
+        kind: "int4",
+        source: weightSource(ctx.model, c.weight),
+        dataType: c.weight.dataType,
+        k: c.k,
+        n: c.n,
+        block: options.block,
+        symmetric: options.symmetric,
+        transposed: c.transposed
+      });
+    }
+  }
+  const planned = [...jobs];
+  const elements = planned.reduce((sum, [c]) => sum + c.elements, 0);
+  const pool = ctx.kernels(elements);
+  const running = pool.runAll(planned.map(([c, job]) => ({ job, elements: c.elements })));
+  const results = new Map(planned.map(([c], i) => [c, running[i]]));
+  await ctx.placeOthers?.(new Set(planned.map(([c]) => c.weight)));
+  for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = /* @__PURE__ */ new Map();
     const done = /* @__PURE__ */ new Map();
@@ -35679,36 +37035,39 @@ function quantizeInt4(ctx, options, select) {
       const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
-        const values = weightValues(ctx.model, c.weight);
-        const columns = c.transposed ? values : transpose(values, c.k, c.n);
-        const q2 = quantizeBlocks4(columns, c.n, c.k, options.block, options.symmetric);
+        const q2 = await results.get(c);
+        results.delete(c);
         if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
         const qName = ctx.namer.unique(`${c.weightName}_Q4`);
         const sName = ctx.namer.unique(`${c.weightName}_scales`);
-        graph.initializer.push(tensor(qName, DataType.UINT8, [c.n, q2.blocks, options.block / 2], q2.packed));
-        if (fp16) {
-          const half = Uint16Array.from(q2.scales, floatToHalf);
-          graph.initializer.push(
-            tensor(sName, DataType.FLOAT16, [c.n, q2.blocks], new Uint8Array(half.buffer))
-          );
-        } else {
-          graph.initializer.push(floatTensor(sName, [c.n, q2.blocks], q2.scales));
-        }
+        const outputs = [
+          tensor(qName, DataType.UINT8, [c.n, q2.blocks, options.block / 2], q2.packed),
+          fp16 ? tensor(
+            sName,
+            DataType.FLOAT16,
+            [c.n, q2.blocks],
+            new Uint8Array(Uint16Array.from(q2.scales, floatToHalf).buffer)
+          ) : floatTensor(sName, [c.n, q2.blocks], q2.scales)
+        ];
         names = { q: qName, scales: sName };
         if (q2.zeroPoints) {
           names.zeros = ctx.namer.unique(`${c.weightName}_zero_points`);
-          graph.initializer.push(
-            tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints)
-          );
+          outputs.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints));
         }
+        for (const t of outputs) {
+          graph.initializer.push(t);
+          ctx.place?.(t);
+        }
+        pool.release(q2, outputs);
         if (alpha === 1) done.set(c.weightName, names);
+        const sqnr = finite(sqnrDb(q2.signal, q2.noise));
         outcome.tensors.push({
           name: c.weightName,
           node: c.nodeName,
           dtypeBefore: dtypeName(c.weight.dataType),
           dtypeAfter: "int4",
           elementCount: c.k * c.n,
-          ...finite(sqnrDb(q2.signal, q2.noise)) === void 0 ? {} : { sqnrDb: finite(sqnrDb(q2.signal, q2.noise)) }
+          ...sqnr === void 0 ? {} : { sqnrDb: sqnr }
         });
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
@@ -35720,7 +37079,7 @@ function quantizeInt4(ctx, options, select) {
   if (changed === 0) return outcome;
   ensureOpset(proto, "com.microsoft", 1);
   const consumers = countConsumers(proto);
-  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
+  for (const graph of graphs) for (const name2 of replaced) removeInitializerIfUnused(graph, name2, consumers);
   outcome.notes.push(
     `${changed} MatMul/Gemm nodes → com.microsoft::MatMulNBits (bits 4, block ${options.block})`
   );
@@ -35776,55 +37135,6 @@ function rewrite(ctx, graph, c, names, options) {
   return nodes;
 }
 
-// src/compress/int8-weights.ts
-function quantizeInt8(values, outer, channels, inner, symmetric) {
-  const min = new Float64Array(channels);
-  const max = new Float64Array(channels);
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const base = (o * channels + c) * inner;
-      for (let i = 0; i < inner; i++) {
-        const v2 = values[base + i];
-        if (v2 < min[c]) min[c] = v2;
-        if (v2 > max[c]) max[c] = v2;
-      }
-    }
-  }
-  const scales = new Float32Array(channels);
-  const zeroPoints = new Int8Array(channels);
-  for (let c = 0; c < channels; c++) {
-    if (symmetric) {
-      scales[c] = Math.max(Math.abs(min[c]), Math.abs(max[c])) / 127;
-    } else {
-      const s3 = (max[c] - min[c]) / 255;
-      scales[c] = s3;
-      zeroPoints[c] = s3 === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min[c] / s3)));
-    }
-  }
-  const out = new Int8Array(values.length);
-  const lo2 = symmetric ? -127 : -128;
-  let signal = 0;
-  let noise = 0;
-  for (let o = 0; o < outer; o++) {
-    for (let c = 0; c < channels; c++) {
-      const s3 = scales[c];
-      const inv = s3 === 0 ? 0 : 1 / s3;
-      const zp = zeroPoints[c];
-      const base = (o * channels + c) * inner;
-      for (let i = 0; i < inner; i++) {
-        const v2 = values[base + i];
-        let q2 = Math.round(v2 * inv) + zp;
-        q2 = q2 < lo2 ? lo2 : Math.min(q2, 127);
-        out[base + i] = q2;
-        const d = v2 - (q2 - zp) * s3;
-        signal += v2 * v2;
-        noise += d * d;
-      }
-    }
-  }
-  return { values: out, scales, zeroPoints, signal, noise };
-}
-
 // src/compress/quantize-int8.ts
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function candidatesIn2(graph, outcome) {
@@ -35857,32 +37167,104 @@ function candidatesIn2(graph, outcome) {
   }
   return found2;
 }
-function quantizeInt8Dynamic(ctx, options, select) {
+function bytesOf(a) {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+function convPerChannel(options) {
+  return options.perChannel && options.symmetric;
+}
+function jobKey(c) {
+  if (c.kind === "Gather") return `gather:${c.weightName}`;
+  if (c.kind === "Conv") return `conv:${c.weightName}`;
+  const transB = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
+  const alpha = c.kind === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
+  return `mm:${c.weightName}:${transB}:${alpha}`;
+}
+function jobOf(ctx, c, options) {
+  const dims = shapeOf(c.weight);
+  const source = weightSource(ctx.model, c.weight);
+  const symmetric = options.symmetric;
+  if (c.kind === "Gather") {
+    return {
+      kind: "int8",
+      source,
+      rows: dims[0],
+      cols: dims[1],
+      transpose: false,
+      channels: "none",
+      symmetric
+    };
+  }
+  if (c.kind === "Conv") {
+    const m2 = dims[0];
+    const inner = c.elements / m2;
+    const channels2 = convPerChannel(options) ? "rows" : "none";
+    return { kind: "int8", source, rows: m2, cols: inner, transpose: false, channels: channels2, symmetric };
+  }
+  const transpose = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
+  const channels = options.perChannel ? "cols" : "none";
+  return { kind: "int8", source, rows: dims[0], cols: dims[1], transpose, channels, symmetric };
+}
+async function quantizeInt8Dynamic(ctx, options, select) {
   const proto = ctx.model.proto;
   const outcome = { tensors: [], skipped: [], notes: [] };
   const graphs = [];
   forEachGraph(proto, ({ graph }) => graphs.push(graph));
   const replaced = /* @__PURE__ */ new Set();
   const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
-  for (const graph of graphs) {
-    const chosen = applySelection(candidatesIn2(graph, outcome), select);
+  const plans = graphs.map((graph) => ({
+    graph,
+    chosen: applySelection(candidatesIn2(graph, outcome), select)
+  }));
+  const jobs = /* @__PURE__ */ new Map();
+  plans.forEach(({ chosen }, g2) => {
+    for (const c of chosen) {
+      const key = `${g2}/${jobKey(c)}`;
+      if (!jobs.has(key)) jobs.set(key, { job: jobOf(ctx, c, options), elements: c.elements });
+    }
+  });
+  const planned = [...jobs];
+  const elements = planned.reduce((sum, [, j2]) => sum + j2.elements, 0);
+  const pool = ctx.kernels(elements);
+  const running = pool.runAll(planned.map(([, j2]) => j2));
+  const results = new Map(planned.map(([key], i) => [key, running[i]]));
+  const touched = /* @__PURE__ */ new Set();
+  for (const { graph, chosen } of plans) {
+    const index = initializerIndex(graph);
+    for (const c of chosen) {
+      touched.add(c.weight);
+      const bias = c.kind === "Conv" ? index.get(c.node.input[2] ?? "") : void 0;
+      if (bias) touched.add(bias);
+    }
+  }
+  await ctx.placeOthers?.(touched);
+  for (const [g2, { graph, chosen }] of plans.entries()) {
     if (chosen.length === 0) continue;
     const replacement = /* @__PURE__ */ new Map();
     const activations = /* @__PURE__ */ new Map();
     const stored = /* @__PURE__ */ new Map();
-    const store = (c, key, q2, dims, scaleDims, zeroDims = scaleDims) => {
+    const store = async (c, dims, scaleDims, zeroDims = scaleDims, adjust) => {
+      const key = jobKey(c);
       const existing = stored.get(key);
       if (existing) return existing;
+      const q2 = await results.get(`${g2}/${key}`);
+      results.delete(`${g2}/${key}`);
+      adjust?.(q2);
       const names = {
         q: ctx.namer.unique(`${c.weightName}_quantized`),
         scale: ctx.namer.unique(`${c.weightName}_scale`),
         zero: ctx.namer.unique(`${c.weightName}_zero_point`)
       };
-      graph.initializer.push(tensor(names.q, DataType.INT8, dims, new Uint8Array(q2.values.buffer)));
-      graph.initializer.push(floatTensor(names.scale, scaleDims, q2.scales));
-      graph.initializer.push(
-        tensor(names.zero, DataType.INT8, zeroDims, new Uint8Array(q2.zeroPoints.buffer))
-      );
+      const outputs = [
+        tensor(names.q, DataType.INT8, dims, bytesOf(q2.values)),
+        floatTensor(names.scale, scaleDims, q2.scales),
+        tensor(names.zero, DataType.INT8, zeroDims, bytesOf(q2.zeroPoints))
+      ];
+      for (const t of outputs) {
+        graph.initializer.push(t);
+        ctx.place?.(t);
+      }
+      pool.release(q2, outputs);
       stored.set(key, names);
       outcome.tensors.push({
         name: c.weightName,
@@ -35911,15 +37293,13 @@ function quantizeInt8Dynamic(ctx, options, select) {
       return names;
     };
     for (const c of chosen) {
-      const values = weightValues(ctx.model, c.weight);
       const dims = shapeOf(c.weight);
       const nodes = [];
       const base = c.nodeName || c.weightName;
       const out = c.node.output[0];
       ctx.log(`int8: ${c.weightName} [${dims.join("×")}] (${c.kind})`);
       if (c.kind === "Gather") {
-        const q2 = quantizeInt8(values, 1, 1, values.length, options.symmetric);
-        const s3 = store(c, `gather:${c.weightName}`, q2, dims, []);
+        const s3 = await store(c, dims, []);
         const gathered = ctx.namer.unique(`${base}_quantized_output`);
         nodes.push(
           node("Gather", [s3.q, c.node.input[1]], [gathered], {
@@ -35934,29 +37314,15 @@ function quantizeInt8Dynamic(ctx, options, select) {
         );
       } else if (c.kind === "Conv") {
         const m2 = dims[0];
-        const inner = values.length / m2;
-        const perChannel = options.perChannel && options.symmetric;
+        const perChannel = convPerChannel(options);
         if (options.perChannel && !perChannel) {
           outcome.notes.push(
             `${c.weightName}: Conv quantized per-tensor (ConvInteger has no per-channel zero point)`
           );
         }
-        const q2 = quantizeInt8(
-          values,
-          1,
-          perChannel ? m2 : 1,
-          perChannel ? inner : values.length,
-          options.symmetric
-        );
-        if (perChannel) q2.zeroPoints = new Int8Array(1);
-        const s3 = store(
-          c,
-          `conv:${c.weightName}`,
-          q2,
-          dims,
-          perChannel ? [m2, ...dims.slice(2).map(() => 1)] : [],
-          []
-        );
+        const s3 = await store(c, dims, perChannel ? [m2, ...dims.slice(2).map(() => 1)] : [], [], (q2) => {
+          if (perChannel) q2.zeroPoints = new Int8Array(1);
+        });
         const a = quantizeActivation(c.node.input[0], nodes);
         const integer = ctx.namer.unique(`${base}_output_quantized`);
         const cast = ctx.namer.unique(`${base}_output_quantized_cast`);
@@ -36010,18 +37376,10 @@ function quantizeInt8Dynamic(ctx, options, select) {
       } else {
         const transB = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
         const [k2, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
-        const kn2 = transB ? transpose(values, n, k2) : values;
-        const q2 = quantizeInt8(
-          kn2,
-          k2,
-          options.perChannel ? n : 1,
-          options.perChannel ? 1 : n,
-          options.symmetric
-        );
         const alpha = c.kind === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-        if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
-        const key = `mm:${c.weightName}:${transB}:${alpha}`;
-        const s3 = store(c, key, q2, [k2, n], options.perChannel ? [n] : []);
+        const s3 = await store(c, [k2, n], options.perChannel ? [n] : [], void 0, (q2) => {
+          if (alpha !== 1) for (let i = 0; i < q2.scales.length; i++) q2.scales[i] *= alpha;
+        });
         let a = c.node.input[0];
         if (c.kind === "Gemm" && intAttr(c.node, "transA", 0) === 1) {
           const t = ctx.namer.unique(`${base}_A_T`);
@@ -36081,7 +37439,7 @@ function quantizeInt8Dynamic(ctx, options, select) {
   const total = Object.values(counts).reduce((a, b2) => a + b2, 0);
   if (total === 0) return outcome;
   const consumers = countConsumers(proto);
-  for (const graph of graphs) for (const name of replaced) removeInitializerIfUnused(graph, name, consumers);
+  for (const graph of graphs) for (const name2 of replaced) removeInitializerIfUnused(graph, name2, consumers);
   const parts = Object.entries(counts).filter(([, v2]) => v2 > 0).map(([k2, v2]) => `${v2} ${k2}`);
   outcome.notes.push(
     `${parts.join(", ")} quantized to int8 (${options.perChannel ? "per-channel" : "per-tensor"}, ${options.symmetric ? "symmetric" : "asymmetric"}); graph form DynamicQuantizeLinear + MatMulInteger/ConvInteger, which onnxruntime fuses into DynamicQuantizeMatMul at load`
@@ -36090,13 +37448,14 @@ function quantizeInt8Dynamic(ctx, options, select) {
 }
 
 // src/compress/compress.ts
+var DATA_FILE = "model.onnx.data";
 var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
-function runPass(ctx, spec) {
+async function runPass(ctx, spec) {
   switch (spec.pass) {
     case "int8":
-      return quantizeInt8Dynamic(ctx, spec.options, spec.select);
+      return await quantizeInt8Dynamic(ctx, spec.options, spec.select);
     case "int4":
-      return quantizeInt4(ctx, spec.options, spec.select);
+      return await quantizeInt4(ctx, spec.options, spec.select);
     case "fp16":
       return convertFp16(ctx, spec.options, spec.select);
     case "prune":
@@ -36114,44 +37473,107 @@ async function compressModel(options) {
   const log = options.log ?? (() => {
   });
   const started = performance4.now();
+  const model = readModel(options.modelPath);
+  let pool;
+  const kernels = (elements) => {
+    const parallel = elements >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS);
+    if (!pool || parallel && pool.workers === 0) {
+      pool?.close().catch(() => {
+      });
+      pool = new KernelPool(parallel ? options.workers ?? defaultWorkerCount() : 0);
+    }
+    return pool;
+  };
+  if (options.recipe.passes.some((p2) => p2.pass === "int4" || p2.pass === "int8")) {
+    let weights = 0;
+    forEachTensor(model.proto, ({ tensor: tensor2 }) => {
+      if (tensor2.dataType === DataType.FLOAT || tensor2.dataType === DataType.FLOAT16)
+        weights += tensorElementCount(tensor2);
+    });
+    if (weights >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS)) kernels(weights);
+  }
+  const closeKernels = async () => {
+    await pool?.close();
+    pool = void 0;
+  };
+  try {
+    const ctx = { model, namer: new Namer(model.proto), log, kernels };
+    return await compressWith(options, ctx, started, closeKernels);
+  } finally {
+    await closeKernels();
+  }
+}
+async function compressWith(options, ctx, started, closeKernels) {
+  const { model, log } = ctx;
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
-  const model = readModel(options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
   const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
-  const ctx = { model, namer: new Namer(model.proto), log };
   const passes = [];
   const notes = [];
   let touched = 0;
-  for (const pass of options.recipe.passes) {
-    const passStarted = performance4.now();
-    log(`${pass.pass}: running`);
-    const outcome = runPass(ctx, pass);
-    touched += outcome.tensors.length;
-    notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
-    for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
-    passes.push({
-      name: pass.pass,
-      options: { ...pass.options },
-      elapsedMs: Math.round(performance4.now() - passStarted),
-      tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
-    });
-  }
-  if (touched === 0 && !options.allowNoop) {
-    throw new ConfigurationError(
-      `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
-      {
-        subject: options.modelPath,
-        fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
-      }
-    );
-  }
   const outDir = resolve5(options.outDir);
+  const createdOutDir = !existsSync6(outDir);
   mkdirSync3(outDir, { recursive: true });
   const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync3(staging);
+  let dataFile;
+  let finished = false;
   try {
-    const written = writeModel(model, join9(staging, "model.onnx"), { externalData: "auto" });
+    if (model.externalFiles().length > 0) dataFile = new DataFileWriter(join9(staging, DATA_FILE), DATA_FILE);
+    const result = await passesAndWrite();
+    finished = true;
+    return result;
+  } finally {
+    dataFile?.discard();
+    rmSync4(staging, { recursive: true, force: true });
+    if (!finished && createdOutDir) {
+      try {
+        rmdirSync(outDir);
+      } catch {
+      }
+    }
+  }
+  async function passesAndWrite() {
+    setImmediate(() => {
+      try {
+        validatorFor("compress");
+      } catch {
+      }
+    });
+    for (const [i, pass] of options.recipe.passes.entries()) {
+      const passStarted = performance4.now();
+      const writer = i === options.recipe.passes.length - 1 ? dataFile : void 0;
+      ctx.place = writer ? (t) => writer.place(model, t) : void 0;
+      ctx.placeOthers = writer ? (replaced) => writer.placeExternal(model, (t) => !replaced.has(t)) : void 0;
+      log(`${pass.pass}: running`);
+      const outcome = await runPass(ctx, pass);
+      model.releaseScratch();
+      touched += outcome.tensors.length;
+      notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
+      for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
+      passes.push({
+        name: pass.pass,
+        options: { ...pass.options },
+        elapsedMs: Math.round(performance4.now() - passStarted),
+        tensors: outcome.tensors.map(({ node: _node, ...t }) => t)
+      });
+    }
+    await closeKernels();
+    if (touched === 0 && !options.allowNoop) {
+      throw new ConfigurationError(
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        {
+          subject: options.modelPath,
+          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
+        }
+      );
+    }
+    const written = writeModel(
+      model,
+      join9(staging, "model.onnx"),
+      dataFile ? { dataFile } : { externalData: "auto" }
+    );
     const finalModel = join9(outDir, "model.onnx");
     const finalData = written.dataFile ? join9(outDir, written.dataFile.location) : void 0;
     if (finalData) renameSync3(written.dataFile.path, finalData);
@@ -36170,9 +37592,19 @@ async function compressModel(options) {
       recipe: { spec, passes: options.recipe.passes.map((p2) => JSON.parse(JSON.stringify(p2))) },
       input: { ...inputRef, path: options.modelPath, bytes: inputBytes },
       output: {
-        ...await fileRef(finalModel, outDir),
+        // Digests of the bytes as written (the writer hashes them on the way out).
+        path: relative2(outDir, finalModel),
+        sha256: written.sha256,
         bytes: outputBytes,
-        ...finalData ? { externalData: [await fileRef(finalData, outDir)] } : {},
+        ...finalData && written.dataFile ? {
+          externalData: [
+            {
+              path: relative2(outDir, finalData),
+              sha256: written.dataFile.sha256,
+              bytes: written.dataFile.bytes
+            }
+          ]
+        } : {},
         // Pruning pays off in a compressed download: report it where a recipe prunes.
         ...options.recipe.passes.some((p2) => p2.pass === "prune") ? { gzipBytes: await gzipSize([finalModel, ...finalData ? [finalData] : []]) } : {}
       },
@@ -36193,8 +37625,6 @@ async function compressModel(options) {
       reportPath,
       ...fidelity.measurement ? { fidelity: fidelity.measurement } : {}
     };
-  } finally {
-    rmSync4(staging, { recursive: true, force: true });
   }
 }
 async function checkFidelity(options, candidate, weightBytes, log) {
@@ -36237,7 +37667,7 @@ async function checkFidelity(options, candidate, weightBytes, log) {
 // src/bench/like-with-like.ts
 function readCompressReport(modelPath) {
   const path7 = join10(dirname5(resolve6(modelPath)), "compress-report.json");
-  if (!existsSync6(path7)) return void 0;
+  if (!existsSync7(path7)) return void 0;
   return JSON.parse(readFileSync8(path7, "utf8"));
 }
 function variantCacheDir() {
@@ -36251,11 +37681,11 @@ async function compareLikeWithLike(basePath, headReport, log) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }
   const spec = headReport.recipe.spec;
-  const source = baseReport && existsSync6(baseReport.input.path) ? baseReport.input.path : basePath;
+  const source = baseReport && existsSync7(baseReport.input.path) ? baseReport.input.path : basePath;
   const key = `${(await sha256File(source)).slice(0, 16)}-${slug(spec)}`;
   const outDir = join10(variantCacheDir(), key);
   const variantId2 = `${baseId}@${spec}`;
-  if (existsSync6(join10(outDir, "model.onnx")) && existsSync6(join10(outDir, "compress-report.json"))) {
+  if (existsSync7(join10(outDir, "model.onnx")) && existsSync7(join10(outDir, "compress-report.json"))) {
     log(`baseline: reusing ${variantId2} from the cache (${outDir})`);
   } else {
     log(`baseline: compressing it with the head's recipe (${spec}) to compare like with like`);
@@ -36503,7 +37933,7 @@ async function runBench(options) {
     const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
     measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
   }
-  const reference = baseline?.path ?? (headReport && existsSync7(headReport.input.path) ? headReport.input.path : void 0);
+  const reference = baseline?.path ?? (headReport && existsSync8(headReport.input.path) ? headReport.input.path : void 0);
   const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
   const functional = /* @__PURE__ */ new Map();
   if (options.functional) {

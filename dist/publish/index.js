@@ -34523,6 +34523,10 @@ var OnnxModel = class {
   externalRef(tensor) {
     return isExternal(tensor) ? this.externalRefs.get(tensor) : void 0;
   }
+  /** Records that a tensor's values now live in an external file (a writer placed them there). */
+  setExternalRef(tensor, ref) {
+    this.externalRefs.set(tensor, ref);
+  }
   /** Distinct external data files, with how many bytes of each the model references. */
   externalFiles() {
     const files = /* @__PURE__ */ new Map();
@@ -34579,6 +34583,10 @@ var OnnxModel = class {
   /** The tensor's values as float32. */
   tensorFloat32(tensor, options = {}) {
     return arrayToFloat32(tensor.dataType, this.tensorArray(tensor, options));
+  }
+  /** Frees the buffer `reuse` reads go through (data returned by those reads is then invalid). */
+  releaseScratch() {
+    this.scratch = void 0;
   }
   scratchOf(length) {
     if (!this.scratch || this.scratch.length < length) {
