@@ -33,7 +33,9 @@ export async function runTimingProcess(spec: TimingSpec): Promise<TimingResult> 
   const firstRunMs: Record<string, number> = {};
   const arms: Arm[] = [];
   try {
-    for (const arm of spec.arms) {
+    // Alternate which arm loads first between processes: load order alone biases an A/A comparison by ~1-2 %.
+    const order = spec.seed % 2 === 0 ? [...spec.arms].reverse() : spec.arms;
+    for (const arm of order) {
       const started = performance.now();
       const session = await createSession(arm.path, { intraOpThreads: spec.threads });
       loadMs[arm.name] = performance.now() - started;
