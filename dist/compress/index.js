@@ -634,7 +634,8 @@ async function runTimingProcess(spec) {
   const firstRunMs = {};
   const arms = [];
   try {
-    for (const arm of spec.arms) {
+    const order = spec.seed % 2 === 0 ? [...spec.arms].reverse() : spec.arms;
+    for (const arm of order) {
       const started = performance3.now();
       const session = await createSession(arm.path, { intraOpThreads: spec.threads });
       loadMs[arm.name] = performance3.now() - started;
