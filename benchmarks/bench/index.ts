@@ -28,7 +28,7 @@
  * <dir>/results/*.jsonl. Benchmarks print; they do not gate (exit code 0 unless something crashed).
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -46,8 +46,9 @@ import { type Calibration, calibrateHost } from '../../src/devices/calibrate.ts'
 import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
+import { measureNodeProbes, type NodeProbeFigures } from './node-probes.ts';
 import { writeSlowerHead } from './slower-head.ts';
-import { predictSerialAware } from './thread-scaling.ts';
+import { predictSerialAware, predictWithNodeProbes } from './thread-scaling.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Arguments and paths
@@ -237,6 +238,7 @@ async function runChildMode(): Promise<void> {
   if (kind === 'timing') result = await runTimingProcess(spec as TimingSpec);
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
+  else if (kind === 'probes') result = await measureNodeProbes((spec as { threads: number }).threads);
   else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -702,16 +704,11 @@ interface ScalingRecord {
   seq: number;
   p50t1: number;
   p50t2: number;
-  kernelUsT1: number;
   warmKernelUsT1: number;
   firstRunKernelUsT1: number;
-  kernelUsT2: number;
-  predictedSrc: number;
-  predictedSrcWarm: number;
-  predictedSerial: Record<string, number>;
   /** The 1-thread profile as src/bench/profile-process.ts computes it (first run included). */
   srcNodesT1: NodeCost[];
-  /** Warm profiles (first run left out) at 1 and 2 threads. */
+  /** Warm profiles (first run left out) at 1 and 2 threads; the 2-thread one is a diagnostic, never an input. */
   nodesT1: NodeCost[];
   nodesT2: NodeCost[];
   otherCores: number;
@@ -743,24 +740,208 @@ function throughputs(c: Calibration, threads: number): Throughputs {
   return { fp32Gflops: t.fp32Gflops, int8Gops: t.int8Gops, bandwidthGBs: t.bandwidthGBs };
 }
 
-/** Serial-aware variants reported (name → options); chosen before validation, see thread-scaling.ts. */
-const SERIAL_VARIANTS = {
-  'serial-outside-kernels': { serialUnderUs: 0, nonMatmulSerial: false },
-  'serial-non-matmul': { serialUnderUs: 0, nonMatmulSerial: true },
-  'serial-under-20us': { serialUnderUs: 20, nonMatmulSerial: false },
-  'serial-non-matmul-or-under-20us': { serialUnderUs: 20, nonMatmulSerial: true },
-} as const;
-
 function errorSummary(label: string, errors: number[]): string {
   const abs = errors.map(Math.abs);
   const within = abs.filter((e) => e <= 0.1).length / abs.length;
-  return `${label.padEnd(34)} median |error| ${(median(abs) * 100).toFixed(1).padStart(5)} %, p90 ${(quantile(abs, 90) * 100).toFixed(1).padStart(5)} %, within ±10 %: ${(within * 100).toFixed(0).padStart(3)} % (${abs.filter((e) => e <= 0.1).length}/${abs.length}), median signed ${pct(median(errors))}  ${within >= 0.9 ? 'ok' : 'MISSED'} (≥ 90 %)`;
+  return `${label.padEnd(40)} median |error| ${(median(abs) * 100).toFixed(1).padStart(5)} %, p90 ${(quantile(abs, 90) * 100).toFixed(1).padStart(5)} %, within ±10 %: ${(within * 100).toFixed(0).padStart(3)} % (${abs.filter((e) => e <= 0.1).length}/${abs.length}), median signed ${pct(median(errors))}  ${within >= 0.9 ? 'ok' : 'MISSED'} (≥ 90 %)`;
+}
+
+/** What the 2-thread predictions are made from: this host's calibration and node probes at 1 and 2 threads. */
+interface ScalingInputs {
+  calibration: Calibration;
+  calibrationOthers: number;
+  probes: Record<string, NodeProbeFigures>;
+  probeOthers: number;
+}
+
+/** The predictors compared, each a function of the 1-thread measurement and the calibrations only. */
+function predictors(inputs: ScalingInputs): { name: string; predict: (r: ScalingRecord) => number }[] {
+  const h1 = throughputs(inputs.calibration, 1);
+  const h2 = throughputs(inputs.calibration, 2);
+  const p1 = inputs.probes['1']!;
+  const p2 = inputs.probes['2']!;
+  const list: { name: string; predict: (r: ScalingRecord) => number }[] = [
+    {
+      name: 'src predictLatency (as shipped)',
+      predict: (r) => predictLatency(r.p50t1, r.srcNodesT1, h1, h2, true).p50Ms,
+    },
+    {
+      name: 'src, cold first run left out',
+      predict: (r) => predictLatency(r.p50t1, r.nodesT1, h1, h2, true).p50Ms,
+    },
+  ];
+  for (const us of [10, 20, 50]) {
+    list.push({
+      name: `nodes under ${us} µs serial`,
+      predict: (r) =>
+        predictSerialAware(r.p50t1, r.nodesT1, h1, h2, { serialUnderUs: us, nonMatmulSerial: false }).p50Ms,
+    });
+  }
+  list.push({
+    name: 'non-GEMM nodes serial',
+    predict: (r) =>
+      predictSerialAware(r.p50t1, r.nodesT1, h1, h2, { serialUnderUs: 0, nonMatmulSerial: true }).p50Ms,
+  });
+  list.push({
+    name: 'node probes (fixed cost + scaled work)',
+    predict: (r) => predictWithNodeProbes(r.p50t1, r.nodesT1, h1, h2, p1, p2),
+  });
+  list.push({ name: 'no change (t2 = t1)', predict: (r) => r.p50t1 });
+  return list;
+}
+
+const PROBES_NAME = 'node probes (fixed cost + scaled work)';
+
+function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
+  const h1 = throughputs(inputs.calibration, 1);
+  const h2 = throughputs(inputs.calibration, 2);
+  const cal = (t: Throughputs) =>
+    `fp32 ${t.fp32Gflops.toFixed(1)} GFLOPS, int8 ${t.int8Gops.toFixed(1)} GOPS, GEMV ${t.bandwidthGBs.toFixed(1)} GB/s`;
+  print(
+    `  calibration (calibrateHost, not cached; others used ${fix(inputs.calibrationOthers, 2)} cores meanwhile): 1 thread ${cal(h1)}; 2 threads ${cal(h2)}`,
+  );
+  print(
+    `  calibrated speed-ups 1 → 2 threads: fp32 ×${(h2.fp32Gflops / h1.fp32Gflops).toFixed(2)}, int8 ×${(h2.int8Gops / h1.int8Gops).toFixed(2)}, bandwidth ×${(h2.bandwidthGBs / h1.bandwidthGBs).toFixed(2)}`,
+  );
+  for (const t of ['1', '2']) {
+    const p = inputs.probes[t]!;
+    print(
+      `  node probes at ${t} thread${t === '1' ? '' : 's'} (others ${fix(inputs.probeOthers, 2)} cores): dispatch ${fix(p.dispatchUs, 2)} µs/node; GEMM [M,192]·[192,192] ${p.gemmPoints.map((g) => `M=${g.m} ${fix(g.us, 1)} µs`).join(', ')} → fixed ${fix(p.gemmFixedUs, 1)} µs + ${fix(p.gemmUsPerMop, 2)} µs/Mop; Add [128,768] ${fix(p.elementwiseUs, 1)} µs/node`,
+    );
+  }
+  const list = predictors(inputs);
+  const probes = list.find((x) => x.name === PROBES_NAME)!;
+  print(
+    `  ${'point'.padEnd(30)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'src pred'.padStart(9)} ${'err'.padStart(7)} ${'probes'.padStart(9)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
+  );
+  for (const r of records) {
+    const src = list[0]!.predict(r);
+    const pr = probes.predict(r);
+    print(
+      `  ${`${r.model.replace('tiny-shakespeare-', '')} ${r.variant} ${r.kind} ${r.seq}`.padEnd(30)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(src).padStart(9)} ${pct(src / r.p50t2 - 1).padStart(7)} ${fix(pr).padStart(9)} ${pct(pr / r.p50t2 - 1).padStart(7)} ${fix(r.otherCores, 2).padStart(6)}`,
+    );
+  }
+  const quiet = records.filter((r) => r.otherCores < 0.25);
+  for (const [label, subset] of [
+    [`all ${records.length} points`, records],
+    [`the ${quiet.length} points measured while other processes used < 0.25 core`, quiet],
+  ] as const) {
+    if (!subset.length) continue;
+    print(`  ${label}:`);
+    for (const p of list)
+      print(
+        `    ${errorSummary(
+          p.name,
+          subset.map((r) => p.predict(r) / r.p50t2 - 1),
+        )}`,
+      );
+  }
+  const speedups = records.map((r) => r.p50t1 / r.p50t2);
+  print(
+    `  measured speed-ups 1 → 2 threads: median ×${fix(median(speedups), 2)}, range ×${fix(Math.min(...speedups), 2)}–×${fix(Math.max(...speedups), 2)}; ${speedups.filter((s) => s < 1).length}/${speedups.length} points are slower at 2 threads`,
+  );
+  // Which nodes scale: per-node speed-up (1-thread time / 2-thread time), by node time at 1 thread.
+  const bins = [0, 5, 10, 20, 50, 100, 200, Number.POSITIVE_INFINITY];
+  print(
+    `  per-node speed-up 1 → 2 threads in ORT's profiles (time-weighted, quiet points), by node time at 1 thread:`,
+  );
+  for (let i = 0; i < bins.length - 1; i++) {
+    for (const gemm of [true, false]) {
+      let t1 = 0;
+      let t2 = 0;
+      let n = 0;
+      for (const r of quiet.length ? quiet : records) {
+        const byName = new Map(r.nodesT2.map((x) => [x.name, x]));
+        for (const x of r.nodesT1) {
+          const y = byName.get(x.name);
+          if (!y || x.us < bins[i]! || x.us >= bins[i + 1]! || x.ops > 0 !== gemm) continue;
+          t1 += x.us;
+          t2 += y.us;
+          n += 1;
+        }
+      }
+      if (n)
+        print(
+          `    ${`${bins[i]}–${bins[i + 1] === Number.POSITIVE_INFINITY ? '∞' : bins[i + 1]} µs`.padEnd(12)} ${gemm ? 'GEMM nodes ' : 'other nodes'}: ${String(n).padStart(5)} node-points, ×${(t1 / t2).toFixed(2)}`,
+        );
+    }
+  }
+  const overhead = records.map((r) => r.warmKernelUsT1 / 1000 / r.p50t1);
+  print(
+    `  ORT's profile vs wall time at 1 thread: profiled kernel time = ×${fix(median(overhead), 2)} the p50 (median; range ×${fix(Math.min(...overhead), 2)}–×${fix(Math.max(...overhead), 2)}): the profiler's own per-node cost, so "p50 − kernel time" cannot give the time outside the kernels`,
+  );
+  const cold = records.map((r) => r.firstRunKernelUsT1 / r.warmKernelUsT1);
+  print(
+    `  the profile's first run (included by src/bench/profile-process.ts, which does not warm up): kernel time ×${fix(median(cold), 2)} a warm run's (median; max ×${fix(Math.max(...cold), 2)})`,
+  );
+}
+
+async function quietCalibration(
+  budgetMs: number,
+): Promise<Pick<ScalingInputs, 'calibration' | 'calibrationOthers'>> {
+  const quiet = Number(flag('wait-quiet', '0.25'));
+  const retries = Number(flag('quiet-retries', '3'));
+  let best: { calibration: Calibration; calibrationOthers: number } | undefined;
+  for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
+    if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
+    progress(`scaling: calibrating this host at 1 and 2 threads (${budgetMs} ms)`);
+    const before = cpuSnapshot();
+    const c = await calibrateHost({ threads: [1, 2], budgetMs, force: true, cacheDir: null });
+    const others = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
+    if (!best || others < best.calibrationOthers) best = { calibration: c, calibrationOthers: others };
+    if (!(quiet > 0) || others < quiet) break;
+  }
+  return best!;
+}
+
+function quietProbes(): Pick<ScalingInputs, 'probes' | 'probeOthers'> {
+  const quiet = Number(flag('wait-quiet', '0.25'));
+  const retries = Number(flag('quiet-retries', '3'));
+  let best: { probes: Record<string, NodeProbeFigures>; probeOthers: number } | undefined;
+  for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
+    if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
+    progress('scaling: node probes at 1 and 2 threads');
+    const before = cpuSnapshot();
+    const probes = {
+      '1': child<NodeProbeFigures>('probes', { threads: 1 }),
+      '2': child<NodeProbeFigures>('probes', { threads: 2 }),
+    };
+    const others = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
+    if (!best || others < best.probeOthers) best = { probes, probeOthers: others };
+    if (!(quiet > 0) || others < quiet) break;
+  }
+  return best!;
+}
+
+function readJsonl<T>(name: string): T[] {
+  const path = join(RESULTS, `${name}.jsonl`);
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as T);
+}
+
+/** Scores the saved scaling records again (after a change of predictor); measures the node probes if missing. */
+async function sectionRescore(): Promise<void> {
+  print(`\n## 4. Emulated thread scaling 1 → 2 threads (re-scored from ${RESULTS}/scaling.jsonl)`);
+  const records = readJsonl<ScalingRecord>('scaling');
+  const calibration = readJsonl<Calibration & { otherCores: number }>('scaling-calibration').at(-1);
+  if (!records.length || !calibration) throw new Error('no saved scaling records: run --only scaling first');
+  let probes = readJsonl<Pick<ScalingInputs, 'probes' | 'probeOthers'>>('scaling-probes').at(-1);
+  if (!probes) {
+    probes = quietProbes();
+    record('scaling-probes', probes);
+  }
+  scoreScaling(records, { calibration, calibrationOthers: calibration.otherCores, ...probes });
 }
 
 async function sectionScaling(): Promise<void> {
   const processes = Number(flag('scaling-processes', '3'));
   const iterations = Number(flag('scaling-iterations', '100'));
   const budgetMs = Number(flag('calibration-ms', '20000'));
+  const quiet = Number(flag('wait-quiet', '0.25'));
+  const retries = Number(flag('quiet-retries', '3'));
   print(`\n## 4. Emulated thread scaling 1 → 2 threads, out of sample`);
   const variants: { model: string; variant: string; path: string }[] = [];
   for (const [model, path] of [
@@ -799,49 +980,19 @@ async function sectionScaling(): Promise<void> {
     `  ${points.length} points: LM prefill 16/32/64/128, KV prefill 32/64/128/255 and KV decode step at 32/128/255 cached tokens, × fp32/int8/int4 (compressModel, fidelity off)`,
   );
   print(
-    `  per point: ${processes} fresh timing processes per thread count (alternating 1 and 2 threads) × ${iterations} iterations → pooled p50; ORT per-node profile at 1 thread (10 runs, as the bench does)`,
+    `  per point: ${processes} fresh timing processes per thread count (alternating 1 and 2 threads) × ${iterations} iterations → pooled p50; ORT per-node profile at 1 thread (10 runs, as the bench does) and, as a diagnostic only, at 2 threads; waits for other processes < ${quiet} core (≤ ${WAIT_MAX_MS / 1000} s) and measures a point again (≤ ${retries} attempts) if they were busier`,
   );
-  const quiet = Number(flag('wait-quiet', '0.25'));
-  const retries = Number(flag('quiet-retries', '3'));
-  let calibration: Calibration | undefined;
-  let calibrationOthers = Number.POSITIVE_INFINITY;
-  for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
-    if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
-    progress(`scaling: calibrating this host at 1 and 2 threads (${budgetMs} ms)`);
-    const before = cpuSnapshot();
-    const c = await calibrateHost({ threads: [1, 2], budgetMs, force: true, cacheDir: null });
-    const others = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
-    if (!calibration || others < calibrationOthers) [calibration, calibrationOthers] = [c, others];
-    if (!(quiet > 0) || others < quiet) break;
-  }
-  const h1 = throughputs(calibration!, 1);
-  const h2 = throughputs(calibration!, 2);
-  const cal = (t: Throughputs) =>
-    `fp32 ${t.fp32Gflops.toFixed(1)} GFLOPS, int8 ${t.int8Gops.toFixed(1)} GOPS, GEMV ${t.bandwidthGBs.toFixed(1)} GB/s`;
-  print(
-    `  calibration (calibrateHost, ${budgetMs} ms, not cached; others used ${fix(calibrationOthers, 2)} cores meanwhile): 1 thread ${cal(h1)}; 2 threads ${cal(h2)}`,
-  );
-  print(
-    `  calibrated speed-ups 1 → 2 threads: fp32 ×${(h2.fp32Gflops / h1.fp32Gflops).toFixed(2)}, int8 ×${(h2.int8Gops / h1.int8Gops).toFixed(2)}, bandwidth ×${(h2.bandwidthGBs / h1.bandwidthGBs).toFixed(2)}`,
-  );
-  record('scaling-calibration', { ...calibration, otherCores: calibrationOthers });
+  const calibration = await quietCalibration(budgetMs);
+  record('scaling-calibration', { ...calibration.calibration, otherCores: calibration.calibrationOthers });
+  const probes = quietProbes();
+  record('scaling-probes', probes);
   const records: ScalingRecord[] = [];
-  print(
-    `  ${'point'.padEnd(44)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'src pred'.padStart(9)} ${'err'.padStart(7)} ${'serial pred'.padStart(11)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
-  );
   for (const point of points) {
-    let measured:
-      | {
-          p50: Record<number, number>;
-          profile1: ProfileChildResult;
-          profile2: ProfileChildResult;
-          otherCores: number;
-        }
-      | undefined;
+    let best: ScalingRecord | undefined;
     for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
       if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
       const before = cpuSnapshot();
-      const attemptP50 = measureThreads(point, processes, iterations);
+      const p50 = measureThreads(point, processes, iterations);
       const profile1 = child<ProfileChildResult>('profile', {
         path: point.path,
         workload: point.workload,
@@ -854,125 +1005,32 @@ async function sectionScaling(): Promise<void> {
         threads: 2,
         runs: 10,
       });
-      const others = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
-      if (!measured || others < measured.otherCores)
-        measured = { p50: attemptP50, profile1, profile2, otherCores: others };
-      if (!(quiet > 0) || others < quiet) break;
-      progress(`scaling: others used ${fix(others, 2)} cores while measuring; measuring again`);
+      const otherCores = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
+      const r: ScalingRecord = {
+        model: point.model,
+        variant: point.variant,
+        kind: point.workload.kind,
+        seq: point.workload.sequenceLength,
+        p50t1: p50[1]!,
+        p50t2: p50[2]!,
+        warmKernelUsT1: profile1.warmRunKernelUs,
+        firstRunKernelUsT1: profile1.firstRunKernelUs,
+        srcNodesT1: profile1.nodes,
+        nodesT1: profile1.warmNodes,
+        nodesT2: profile2.warmNodes,
+        otherCores,
+      };
+      if (!best || otherCores < best.otherCores) best = r;
+      if (!(quiet > 0) || otherCores < quiet) break;
+      progress(`scaling: others used ${fix(otherCores, 2)} cores while measuring; measuring again`);
     }
-    const { p50, profile1, profile2, otherCores } = measured!;
-    const predictedSrc = predictLatency(p50[1]!, profile1.nodes, h1, h2, true).p50Ms;
-    const predictedSrcWarm = predictLatency(p50[1]!, profile1.warmNodes, h1, h2, true).p50Ms;
-    const predictedSerial: Record<string, number> = {};
-    for (const [name, options] of Object.entries(SERIAL_VARIANTS)) {
-      predictedSerial[name] = predictSerialAware(p50[1]!, profile1.warmNodes, h1, h2, options).p50Ms;
-    }
-    const sum = (nodes: NodeCost[]) => nodes.reduce((s, n) => s + n.us, 0);
-    const r: ScalingRecord = {
-      model: point.model,
-      variant: point.variant,
-      kind: point.workload.kind,
-      seq: point.workload.sequenceLength,
-      p50t1: p50[1]!,
-      p50t2: p50[2]!,
-      kernelUsT1: sum(profile1.nodes),
-      warmKernelUsT1: profile1.warmRunKernelUs,
-      firstRunKernelUsT1: profile1.firstRunKernelUs,
-      kernelUsT2: sum(profile2.warmNodes),
-      predictedSrc,
-      predictedSrcWarm,
-      predictedSerial,
-      srcNodesT1: profile1.nodes,
-      nodesT1: profile1.warmNodes,
-      nodesT2: profile2.warmNodes,
-      otherCores,
-    };
-    records.push(r);
-    record('scaling', r);
-    const main = predictedSerial['serial-non-matmul-or-under-20us']!;
-    print(
-      `  ${`${point.model.replace('tiny-shakespeare-', '')} ${point.variant} ${point.workload.kind} ${point.workload.sequenceLength}`.padEnd(44)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(predictedSrc).padStart(9)} ${pct(predictedSrc / r.p50t2 - 1).padStart(7)} ${fix(main).padStart(11)} ${pct(main / r.p50t2 - 1).padStart(7)} ${fix(otherCores, 2).padStart(6)}`,
+    records.push(best!);
+    record('scaling', best);
+    progress(
+      `scaling ${records.length}/${points.length} ${best!.model} ${best!.variant} ${best!.kind} ${best!.seq}: t1 ${fix(best!.p50t1)} ms, t2 ${fix(best!.p50t2)} ms (others ${fix(best!.otherCores, 2)} cores)`,
     );
   }
-  print('');
-  const err = (f: (r: ScalingRecord) => number, list = records) => list.map((r) => f(r) / r.p50t2 - 1);
-  print(
-    `  ${errorSummary(
-      'src predictLatency (as shipped)',
-      err((r) => r.predictedSrc),
-    )}`,
-  );
-  print(
-    `  ${errorSummary(
-      'src, first (cold) run left out',
-      err((r) => r.predictedSrcWarm),
-    )}`,
-  );
-  for (const name of Object.keys(SERIAL_VARIANTS)) {
-    print(
-      `  ${errorSummary(
-        name,
-        err((r) => r.predictedSerial[name]!),
-      )}`,
-    );
-  }
-  print(
-    `  ${errorSummary(
-      'no scaling at all (t2 = t1)',
-      err((r) => r.p50t1),
-    )}`,
-  );
-  const quietPoints = records.filter((r) => r.otherCores < 0.25);
-  if (quietPoints.length && quietPoints.length < records.length) {
-    print(`  quiet points only (other processes < 0.25 core): ${quietPoints.length}`);
-    print(
-      `    ${errorSummary(
-        'src predictLatency',
-        err((r) => r.predictedSrc, quietPoints),
-      )}`,
-    );
-    print(
-      `    ${errorSummary(
-        'serial-non-matmul-or-under-20us',
-        err((r) => r.predictedSerial['serial-non-matmul-or-under-20us']!, quietPoints),
-      )}`,
-    );
-  }
-  // Which nodes scale: per-node speed-up (1-thread time / 2-thread time), by node time at 1 thread.
-  const bins = [0, 5, 10, 20, 50, 100, 200, Number.POSITIVE_INFINITY];
-  print(`  per-node speed-up 1 → 2 threads (warm profiles; time-weighted), by node time at 1 thread:`);
-  for (let i = 0; i < bins.length - 1; i++) {
-    for (const matmul of [true, false]) {
-      let t1 = 0;
-      let t2 = 0;
-      let n = 0;
-      for (const r of records) {
-        const byName = new Map(r.nodesT2.map((x) => [x.name, x]));
-        for (const x of r.nodesT1) {
-          const y = byName.get(x.name);
-          if (!y || x.us < bins[i]! || x.us >= bins[i + 1]! || x.ops > 0 !== matmul) continue;
-          t1 += x.us;
-          t2 += y.us;
-          n += 1;
-        }
-      }
-      if (n)
-        print(
-          `    ${`${bins[i]}–${bins[i + 1] === Number.POSITIVE_INFINITY ? '∞' : bins[i + 1]} µs`.padEnd(12)} ${matmul ? 'matrix products' : 'other ops      '}: ${String(n).padStart(5)} node-points, ×${(t1 / t2).toFixed(2)}`,
-        );
-    }
-  }
-  const outside = records.map((r) => ({
-    t1: r.p50t1 - r.warmKernelUsT1 / 1000,
-    t2: r.p50t2 - r.kernelUsT2 / 1000,
-  }));
-  print(
-    `  time outside the kernels (p50 − profiled kernel time): median ${fix(median(outside.map((o) => o.t1)))} ms at 1 thread, ${fix(median(outside.map((o) => o.t2)))} ms at 2 threads`,
-  );
-  const cold = records.map((r) => r.firstRunKernelUsT1 / r.warmKernelUsT1);
-  print(
-    `  the profile's first run (included by src/bench/profile-process.ts): kernel time ×${fix(median(cold), 2)} a warm run's (median; max ×${fix(Math.max(...cold), 2)})`,
-  );
+  scoreScaling(records, { ...calibration, ...probes });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -997,6 +1055,7 @@ async function main(): Promise<void> {
   if (only.has('order')) await sectionOrder();
   if (only.has('detect')) await sectionDetect();
   if (only.has('scaling')) await sectionScaling();
+  if (only.has('rescore')) await sectionRescore();
   if (existsSync(RESULTS)) print(`\nraw records: ${RESULTS}/*.jsonl`);
 }
 

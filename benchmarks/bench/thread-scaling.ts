@@ -1,18 +1,24 @@
 /**
- * Thread-scaling predictors compared in the `scaling` section.
+ * Thread-scaling predictors compared in the `scaling` section (src/bench/predict.ts's `predictLatency` is the
+ * reference; these are the alternatives, kept here so the lead can move the one that works into src).
  *
- * - `src`: src/bench/predict.ts as it ships (`predictLatency`): every node's time is split into compute and memory
- *   by its roofline times on the host, each part is scaled by the host/device ratio of calibrated GEMM throughput
- *   or GEMV bandwidth, and the whole p50 (time outside the kernels included) is multiplied by the resulting scale.
- * - `serial`: the same scaling, but only for the work that onnxruntime actually spreads over threads. The time
- *   outside the kernels (the p50 minus the profiled kernel time: session.run's own overhead, feeding and copying
- *   tensors, the executor) is serial, and so is every node that is not a matrix product (ops = 0: element-wise
- *   ops, normalizations, softmax, reshapes…) or whose profiled time at the host's thread count is under
- *   `serialUnderUs` — those are not worth a parallel section in onnxruntime, and waking an idle pool thread (with
- *   spinning off) costs more than it saves. Serial time is carried over unchanged.
+ * - `predictSerialAware`: src's scaling, but only for the nodes that onnxruntime spreads over threads. Nodes whose
+ *   profiled time at the host's thread count is under `serialUnderUs`, and (optionally) every node without
+ *   arithmetic work (ops = 0: element-wise ops, normalizations, reshapes…), keep their host time. It can predict
+ *   "no speed-up", never a slow-down.
+ * - `predictWithNodeProbes`: every node costs a fixed part (what a node costs the executor beyond its work, which
+ *   does not shrink with threads and may grow: with spinning off, each parallel section wakes a sleeping pool
+ *   thread) plus a work part that scales. Both are calibrated on each side by ./node-probes.ts (do-nothing Add
+ *   chain, small-GEMM chains fitted as fixed + slope × ops, a large element-wise Add): for a node of host time w,
+ *       device = min(w, fixedHost) × fixedDevice / fixedHost + max(0, w − fixedHost) × workRatio,
+ *   with GEMM nodes (ops > 0) using the GEMM fixed cost and the small-GEMM slope ratio (int8 kernels: the
+ *   calibrated int8 GEMM ratio), and other nodes the dispatch cost and the element-wise per-element ratio.
+ *   Node times are the 1-thread profile rescaled so that they sum to the measured p50 (ORT's profiler adds its own
+ *   per-node cost, so the profiled sum exceeds the wall time of a run).
  */
 import type { NodeCost } from '../../src/bench/node-costs.ts';
 import { deviceScale, type Throughputs } from '../../src/bench/predict.ts';
+import type { NodeProbeFigures } from './node-probes.ts';
 
 export interface SerialOptions {
   /** Nodes faster than this on the host are treated as serial. */
@@ -23,12 +29,11 @@ export interface SerialOptions {
 
 export interface SerialPrediction {
   p50Ms: number;
-  /** Host time (ms) the predictor kept serial: outside the kernels, and serial nodes. */
-  serialMs: number;
-  scaledHostMs: number;
+  /** Share of the host p50 the predictor kept serial. */
+  serialShare: number;
 }
 
-/** The `serial` predictor (see the file comment). */
+/** The serial-aware predictor (see the file comment). */
 export function predictSerialAware(
   hostP50Ms: number,
   nodes: NodeCost[],
@@ -37,17 +42,48 @@ export function predictSerialAware(
   options: SerialOptions,
 ): SerialPrediction {
   const kernelUs = nodes.reduce((s, n) => s + n.us, 0);
-  // The profile runs with profiling on: its kernel total can exceed the p50 measured without it. Then the time
-  // outside the kernels is unknown; take it as 0 and scale the kernel shares to the p50.
-  const outsideMs = Math.max(0, hostP50Ms - kernelUs / 1000);
-  const kernelMs = hostP50Ms - outsideMs;
   const parallel = nodes.filter(
     (n) => n.us >= options.serialUnderUs && !(options.nonMatmulSerial && n.ops === 0),
   );
-  const parallelUs = parallel.reduce((s, n) => s + n.us, 0);
-  const share = kernelUs > 0 ? parallelUs / kernelUs : 0;
-  const parallelMs = kernelMs * share;
+  const parallelShare = kernelUs > 0 ? parallel.reduce((s, n) => s + n.us, 0) / kernelUs : 0;
   const { scale } = parallel.length ? deviceScale(parallel, host, device) : { scale: 1 };
-  const serialMs = hostP50Ms - parallelMs;
-  return { p50Ms: serialMs + parallelMs * scale, serialMs, scaledHostMs: parallelMs };
+  return {
+    p50Ms: hostP50Ms * (1 - parallelShare + parallelShare * scale),
+    serialShare: 1 - parallelShare,
+  };
+}
+
+/** The node-probe predictor (see the file comment). */
+export function predictWithNodeProbes(
+  hostP50Ms: number,
+  nodes: NodeCost[],
+  hostCalibration: Throughputs,
+  deviceCalibration: Throughputs,
+  hostProbe: NodeProbeFigures,
+  deviceProbe: NodeProbeFigures,
+): number {
+  const kernelUs = nodes.reduce((s, n) => s + n.us, 0);
+  if (kernelUs === 0) return hostP50Ms;
+  const toWall = (hostP50Ms * 1000) / kernelUs;
+  const gemmWork =
+    hostProbe.gemmUsPerMop > 0 && deviceProbe.gemmUsPerMop > 0
+      ? deviceProbe.gemmUsPerMop / hostProbe.gemmUsPerMop
+      : hostCalibration.fp32Gflops / deviceCalibration.fp32Gflops;
+  const int8Work = hostCalibration.int8Gops / deviceCalibration.int8Gops;
+  const elementWork =
+    hostProbe.elementwiseUsPerMelem > 0
+      ? deviceProbe.elementwiseUsPerMelem / hostProbe.elementwiseUsPerMelem
+      : 1;
+  let deviceUs = 0;
+  for (const node of nodes) {
+    const w = node.us * toWall;
+    const gemm = node.ops > 0;
+    const fixedHost = gemm ? hostProbe.gemmFixedUs : hostProbe.dispatchUs;
+    const fixedDevice = gemm ? deviceProbe.gemmFixedUs : deviceProbe.dispatchUs;
+    const work = gemm ? (node.int8 ? int8Work : gemmWork) : elementWork;
+    const fixedPart = Math.min(w, fixedHost);
+    deviceUs +=
+      (fixedHost > 0 ? (fixedPart * fixedDevice) / fixedHost : 0) + Math.max(0, w - fixedHost) * work;
+  }
+  return deviceUs / 1000;
 }
