@@ -16,7 +16,7 @@
  *             serial-aware variant of ./thread-scaling.ts), then measure it. Target: ≥ 90 % within ±10 %.
  *
  *   node benchmarks/run.mjs bench [--only overhead,aa,detect,scaling] [--runs 60] [--detect-runs 40]
- *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 3] [--scaling-iterations 100]
+ *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 4] [--scaling-iterations 100]
  *        [--overhead-processes 3] [--overhead-blocks 20] [--overhead-block 50] [--slowdown 0.135]
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
  * (--only order: the A/A bias diagnostic, arm load order × ABBA seeds, not run by default)
@@ -704,6 +704,9 @@ interface ScalingRecord {
   seq: number;
   p50t1: number;
   p50t2: number;
+  /** Per-process medians (fresh processes, 1 and 2 threads alternating). */
+  perProcessT1?: number[];
+  perProcessT2?: number[];
   warmKernelUsT1: number;
   firstRunKernelUsT1: number;
   /** The 1-thread profile as src/bench/profile-process.ts computes it (first run included). */
@@ -715,8 +718,13 @@ interface ScalingRecord {
 }
 
 /** Pooled p50 over `processes` fresh single-arm timing processes at each thread count, alternating 1 and 2. */
-function measureThreads(point: ScalingPoint, processes: number, iterations: number): Record<number, number> {
+function measureThreads(
+  point: ScalingPoint,
+  processes: number,
+  iterations: number,
+): { p50: Record<number, number>; perProcess: Record<number, number[]> } {
   const samples: Record<number, number[]> = { 1: [], 2: [] };
+  const perProcess: Record<number, number[]> = { 1: [], 2: [] };
   for (let p = 0; p < processes; p++) {
     for (const threads of p % 2 === 0 ? [1, 2] : [2, 1]) {
       const r = child<TimingResult>('timing', {
@@ -730,9 +738,10 @@ function measureThreads(point: ScalingPoint, processes: number, iterations: numb
         seed: p + 1,
       } satisfies TimingSpec);
       samples[threads]!.push(...r.samplesMs.head!);
+      perProcess[threads]!.push(median(r.samplesMs.head!));
     }
   }
-  return { 1: median(samples[1]!), 2: median(samples[2]!) };
+  return { p50: { 1: median(samples[1]!), 2: median(samples[2]!) }, perProcess };
 }
 
 function throughputs(c: Calibration, threads: number): Throughputs {
@@ -836,6 +845,20 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
         )}`,
       );
   }
+  // Noise floor: the speed-up from half of the processes against the other half. A predictor that was exactly
+  // right would still be off by about this much (÷ √2 for the full sample).
+  const halves = records
+    .filter((r) => (r.perProcessT1?.length ?? 0) >= 4 && (r.perProcessT2?.length ?? 0) >= 4)
+    .map((r) => {
+      const half = (v: number[], odd: number) => median(v.filter((_, i) => i % 2 === odd));
+      const a = half(r.perProcessT1!, 0) / half(r.perProcessT2!, 0);
+      const b = half(r.perProcessT1!, 1) / half(r.perProcessT2!, 1);
+      return Math.abs(a / b - 1);
+    });
+  if (halves.length)
+    print(
+      `  noise floor: the 1 → 2 speed-up from half of the processes vs the other half differs by ${pct(median(halves))} (median; p90 ${pct(quantile(halves, 90))}; ${halves.filter((h) => h > 0.1).length}/${halves.length} points over 10 %)`,
+    );
   const speedups = records.map((r) => r.p50t1 / r.p50t2);
   print(
     `  measured speed-ups 1 → 2 threads: median ×${fix(median(speedups), 2)}, range ×${fix(Math.min(...speedups), 2)}–×${fix(Math.max(...speedups), 2)}; ${speedups.filter((s) => s < 1).length}/${speedups.length} points are slower at 2 threads`,
@@ -937,7 +960,7 @@ async function sectionRescore(): Promise<void> {
 }
 
 async function sectionScaling(): Promise<void> {
-  const processes = Number(flag('scaling-processes', '3'));
+  const processes = Number(flag('scaling-processes', '4'));
   const iterations = Number(flag('scaling-iterations', '100'));
   const budgetMs = Number(flag('calibration-ms', '20000'));
   const quiet = Number(flag('wait-quiet', '0.25'));
@@ -992,7 +1015,7 @@ async function sectionScaling(): Promise<void> {
     for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
       if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
       const before = cpuSnapshot();
-      const p50 = measureThreads(point, processes, iterations);
+      const { p50, perProcess } = measureThreads(point, processes, iterations);
       const profile1 = child<ProfileChildResult>('profile', {
         path: point.path,
         workload: point.workload,
@@ -1013,6 +1036,8 @@ async function sectionScaling(): Promise<void> {
         seq: point.workload.sequenceLength,
         p50t1: p50[1]!,
         p50t2: p50[2]!,
+        perProcessT1: perProcess[1]!,
+        perProcessT2: perProcess[2]!,
         warmKernelUsT1: profile1.warmRunKernelUs,
         firstRunKernelUsT1: profile1.firstRunKernelUs,
         srcNodesT1: profile1.nodes,

@@ -6,8 +6,9 @@
  *
  * - dispatch: a chain of N Add nodes on a [1, 192] tensor (each adds its own [192] constant): time per node is the
  *   executor's fixed cost for a node that does no real work.
- * - gemm: chains of N MatMuls [M, 192] · [192, 192] for several M; time per node against its multiply-adds,
- *   fitted as fixed + slope × ops (MLAS splits GEMMs over threads from 64 K multiply-adds on).
+ * - gemm: chains of N MatMuls [M, 192] · [192, 192] for M = 4…128; time per node against its multiply-adds,
+ *   fitted as fixed + slope × ops. MLAS splits a GEMM over threads only from 64 K multiply-adds on
+ *   (MLAS_SGEMM_THREAD_COMPLEXITY), so M = 1 (37 K) is timed apart: it runs on one thread whatever the pool.
  * - elementwise: a chain of N Adds on [128, 768] (98 304 elements): the per-element cost of a large element-wise op.
  *
  * Each figure is the median of wall times of whole runs / N, in µs, after warm-up (no profiler: its own per-node
@@ -26,8 +27,10 @@ export interface NodeProbeFigures {
   /** GEMM nodes: fixed µs per node and µs per million multiply-add ops (2 ops each), from a least-squares fit. */
   gemmFixedUs: number;
   gemmUsPerMop: number;
-  /** The raw GEMM points: M, ops per node, µs per node. */
+  /** The raw GEMM points: M, ops per node, µs per node. The fit uses those MLAS splits over threads (≥ 64 K MACs). */
   gemmPoints: { m: number; ops: number; us: number }[];
+  /** µs per [1,192]·[192,192] GEMM (37 K MACs: below MLAS's threshold, it runs on one thread whatever the pool). */
+  unsplitGemmUs: number;
   /** Large element-wise Add: µs per node and per million elements (after the dispatch cost). */
   elementwiseUs: number;
   elementwiseUsPerMelem: number;
@@ -138,7 +141,8 @@ export async function measureNodeProbes(threads: number): Promise<NodeProbeFigur
   const count = 128;
   const dispatchUs = await usPerNode(addChain(1, D, count), [1, D], count, threads);
   const gemmPoints: NodeProbeFigures['gemmPoints'] = [];
-  for (const m of [1, 8, 32, 128]) {
+  const unsplitGemmUs = await usPerNode(matmulChain(1, 32), [1, D], 32, threads);
+  for (const m of [4, 16, 64, 128]) {
     const chain = 32;
     const us = await usPerNode(matmulChain(m, chain), [m, D], chain, threads);
     gemmPoints.push({ m, ops: 2 * m * D * D, us });
@@ -153,6 +157,7 @@ export async function measureNodeProbes(threads: number): Promise<NodeProbeFigur
     gemmFixedUs: Math.max(0, g.a),
     gemmUsPerMop: g.b,
     gemmPoints,
+    unsplitGemmUs,
     elementwiseUs,
     elementwiseUsPerMelem: Math.max(0, elementwiseUs - dispatchUs) / ((rows * cols) / 1e6),
   };

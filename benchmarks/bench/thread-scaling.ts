@@ -11,7 +11,7 @@
  *   thread) plus a work part that scales. Both are calibrated on each side by ./node-probes.ts (do-nothing Add
  *   chain, small-GEMM chains fitted as fixed + slope × ops, a large element-wise Add): for a node of host time w,
  *       device = min(w, fixedHost) × fixedDevice / fixedHost + max(0, w − fixedHost) × workRatio,
- *   with GEMM nodes (ops > 0) using the GEMM fixed cost and the small-GEMM slope ratio (int8 kernels: the
+ *   with GEMM nodes that MLAS splits over threads (≥ 64 K multiply-adds) using the GEMM fixed cost and the small-GEMM slope ratio (int8 kernels: the
  *   calibrated int8 GEMM ratio), and other nodes the dispatch cost and the element-wise per-element ratio.
  *   Node times are the 1-thread profile rescaled so that they sum to the measured p50 (ORT's profiler adds its own
  *   per-node cost, so the profiled sum exceeds the wall time of a run).
@@ -19,6 +19,9 @@
 import type { NodeCost } from '../../src/bench/node-costs.ts';
 import { deviceScale, type Throughputs } from '../../src/bench/predict.ts';
 import type { NodeProbeFigures } from './node-probes.ts';
+
+/** MLAS_SGEMM_THREAD_COMPLEXITY: MLAS gives a GEMM one more thread per this many multiply-adds. */
+export const GEMM_SPLIT_MACS = 64 * 1024;
 
 export interface SerialOptions {
   /** Nodes faster than this on the host are treated as serial. */
@@ -77,7 +80,8 @@ export function predictWithNodeProbes(
   let deviceUs = 0;
   for (const node of nodes) {
     const w = node.us * toWall;
-    const gemm = node.ops > 0;
+    // GEMMs under MLAS's 64 K multiply-add threshold are not split over threads: they behave as other nodes.
+    const gemm = node.ops >= 2 * GEMM_SPLIT_MACS;
     const fixedHost = gemm ? hostProbe.gemmFixedUs : hostProbe.dispatchUs;
     const fixedDevice = gemm ? deviceProbe.gemmFixedUs : deviceProbe.dispatchUs;
     const work = gemm ? (node.int8 ? int8Work : gemmWork) : elementWork;
