@@ -19,7 +19,9 @@
  *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 4] [--scaling-iterations 100]
  *        [--overhead-processes 3] [--overhead-blocks 20] [--overhead-block 50] [--slowdown 0.135]
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
- * (--only order: the A/A bias diagnostic, arm load order × ABBA seeds, not run by default)
+ *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30]
+ * Not run by default: --only order (A/A bias diagnostic: arm load order × ABBA seeds), --only protocol (A/A
+ * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again).
  *
  * The CLI is bundled from src/cli/main.ts to benchmarks/.out/slmops-cli.mjs and run as a user runs it:
  *   node benchmarks/.out/slmops-cli.mjs bench <head> --baseline <base> --profile github-ubuntu-x64 --mode native
@@ -37,7 +39,13 @@ import { build } from 'esbuild';
 import { measureInterleaved } from '../../src/bench/interleave.ts';
 import { type NodeCost, nodeCosts } from '../../src/bench/node-costs.ts';
 import { predictLatency, type Throughputs } from '../../src/bench/predict.ts';
-import { bootstrapRatioCi, median, percentileSorted, sortedCopy } from '../../src/bench/statistics.ts';
+import {
+  bootstrapRatioCi,
+  median,
+  percentileSorted,
+  processRatioCi,
+  sortedCopy,
+} from '../../src/bench/statistics.ts';
 import { runTimingProcess, type TimingResult, type TimingSpec } from '../../src/bench/timing-process.ts';
 import { type WorkloadSpec, workloadFeeds } from '../../src/bench/workload.ts';
 import { compressModel } from '../../src/compress/compress.ts';
@@ -47,6 +55,7 @@ import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
 import { measureNodeProbes, type NodeProbeFigures } from './node-probes.ts';
+import { pairedBootstrapRatioCi } from './ratio-ci.ts';
 import { writeSlowerHead } from './slower-head.ts';
 import { predictSerialAware, predictWithNodeProbes } from './thread-scaling.ts';
 
@@ -492,8 +501,8 @@ async function sectionAa(): Promise<void> {
 
 /**
  * Where an A/A bias comes from: identical files as two arms of the bench's own timing processes
- * (runTimingProcess), with the arm loaded first and the ABBA seeds varied. `slmops bench` always loads head
- * first and seeds its processes 1…5, so the same ABBA/BAAB sequence repeats in every run.
+ * (runTimingProcess), with the arm loaded first and the ABBA seeds varied. `slmops bench` seeds its processes
+ * 1…5, so the same ABBA/BAAB sequence repeats in every run; until 85acb04 it always loaded head first.
  */
 async function sectionOrder(): Promise<void> {
   const processes = Number(flag('order-processes', '20'));
@@ -519,7 +528,10 @@ async function sectionOrder(): Promise<void> {
           { name: 'head', path: pair.head },
           { name: 'base', path: pair.base },
         ];
-        if (first === 'base') arms.reverse();
+        const seed = seeds === 'bench' ? (p % 5) + 1 : 1000 + p;
+        // runTimingProcess loads the arms in the given order for odd seeds and reversed for even ones (since
+        // 85acb04): hand it the order that makes `first` load first.
+        if ((first === 'base') !== (seed % 2 === 0)) arms.reverse();
         const r = child<TimingResult>('timing', {
           arms,
           workload: workload as WorkloadSpec,
@@ -528,7 +540,7 @@ async function sectionOrder(): Promise<void> {
           warmupMs: 1000,
           iterations: 60,
           decodeTokens: 0,
-          seed: seeds === 'bench' ? (p % 5) + 1 : 1000 + p,
+          seed,
         } satisfies TimingSpec);
         h.push(r.samplesMs.head!);
         b.push(r.samplesMs.base!);
@@ -540,6 +552,117 @@ async function sectionOrder(): Promise<void> {
         `  ${label}, ${name.padEnd(48)} head/base ${fix(ratio)} (95 % CI ${fix(ci95[0])}–${fix(ci95[1])}); per-process ratios > 1: ${perProcess.filter((x) => x > 1).length}/${processes}; others ${fix(load?.otherCores ?? Number.NaN, 2)} cores`,
       );
       record('order', { label, name, ratio, ci95, perProcess, load });
+    }
+  }
+}
+
+/**
+ * How many timing processes the full protocol needs, and how good its interval is: `--protocol-processes` A/A
+ * timing processes (the bench's own runTimingProcess, same file twice, load order alternating by seed), then for
+ * P processes and I iterations drawn from them, many random draws: the gate's verdict with src's
+ * `bootstrapRatioCi` and with the alternatives of ./ratio-ci.ts, how often each 95 % interval holds the true
+ * ratio 1 (coverage), and how wide it is. `--reuse` analyses the samples saved by a previous run.
+ */
+async function sectionProtocol(): Promise<void> {
+  const processes = Number(flag('protocol-processes', '30'));
+  const iterations = 120;
+  const draws = Number(flag('protocol-draws', '150'));
+  print(
+    `\n## 2c. Protocol size and interval: A/A draws of P processes × I iterations from ${processes} timing processes × ${iterations} iterations (${draws} draws per cell)`,
+  );
+  const saved = args.includes('--reuse')
+    ? readJsonl<{ label: string; head: number[][]; base: number[][]; load?: CpuLoad }>('protocol')
+    : [];
+  for (const [label, source, workload] of [
+    ['LM prefill 128', LM, { kind: 'prefill', batch: 1, sequenceLength: 128, dims: {} }],
+    ['KV decode step @128', KV, { kind: 'decode', batch: 1, sequenceLength: 128, dims: {} }],
+  ] as const) {
+    let h: number[][] = [];
+    let b: number[][] = [];
+    let load: CpuLoad | undefined;
+    const previous = saved.filter((r) => r.label === label).at(-1);
+    if (previous) {
+      ({ head: h, base: b, load } = previous);
+    } else {
+      const pair = copyPair(source, `protocol-${label.split(' ')[0]!.toLowerCase()}`);
+      const before = cpuSnapshot();
+      for (let p = 0; p < processes; p++) {
+        if (WAIT_QUIET > 0) waitForQuiet(WAIT_QUIET, WAIT_MAX_MS);
+        // runTimingProcess alternates the load order by seed parity: seeds 2000 + p alternate it here.
+        const r = child<TimingResult>('timing', {
+          arms: [
+            { name: 'head', path: pair.head },
+            { name: 'base', path: pair.base },
+          ],
+          workload: workload as WorkloadSpec,
+          threads: BENCH_THREADS,
+          warmupRuns: 5,
+          warmupMs: 1000,
+          iterations,
+          decodeTokens: 0,
+          seed: 2000 + p,
+        } satisfies TimingSpec);
+        h.push(r.samplesMs.head!);
+        b.push(r.samplesMs.base!);
+      }
+      load = cpuLoad(before, cpuSnapshot());
+      record('protocol', { label, head: h, base: b, load });
+    }
+    const perProcess = h.map((g, i) => Math.log(median(g) / median(b[i]!)));
+    const sd = Math.sqrt(perProcess.reduce((s, x) => s + x * x, 0) / perProcess.length);
+    print(
+      `  ${label} (${h.length} processes; others ${fix(load?.otherCores ?? Number.NaN, 2)} cores): per-process log ratio sd ${pct(sd, 2)}; pooled ratio ${fix(median(h.flat()) / median(b.flat()))}`,
+    );
+    let seed = 99;
+    const random = () => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const methods = [
+      [
+        'src bootstrapRatioCi',
+        (x: number[][], y: number[][], d: number) => bootstrapRatioCi(x, y, { resamples: 500, seed: d }),
+      ],
+      [
+        'paired bootstrap',
+        (x: number[][], y: number[][], d: number) =>
+          pairedBootstrapRatioCi(x, y, { resamples: 500, seed: d }),
+      ],
+      ['per-process t interval', (x: number[][], y: number[][]) => processRatioCi(x, y)],
+    ] as const;
+    for (const iters of [60, 120]) {
+      for (const p of [5, 10, 15]) {
+        if (p > h.length) continue;
+        const stats = methods.map(() => ({ fail: 0, inconclusive: 0, covered: 0, widths: [] as number[] }));
+        for (let d = 0; d < draws; d++) {
+          const order = [...Array(h.length).keys()];
+          for (let i = order.length - 1; i > 0; i--) {
+            const j = Math.floor(random() * (i + 1));
+            [order[i], order[j]] = [order[j]!, order[i]!];
+          }
+          const picked = order.slice(0, p);
+          // Whole ABBA blocks: an even start keeps head[i] and base[i] from the same block.
+          const start = 2 * Math.floor((random() * (iterations - iters + 1)) / 2);
+          const slice = (g: number[]) => g.slice(start, start + iters);
+          const x = picked.map((i) => slice(h[i]!));
+          const y = picked.map((i) => slice(b[i]!));
+          methods.forEach(([, ci], m) => {
+            const { ci95 } = ci(x, y, d + 1);
+            const v = verdict(ci95);
+            const st = stats[m]!;
+            if (v === 'fail') st.fail += 1;
+            else if (v === 'inconclusive') st.inconclusive += 1;
+            if (ci95[0] <= 1 && ci95[1] >= 1) st.covered += 1;
+            st.widths.push(ci95[1] / ci95[0] - 1);
+          });
+        }
+        methods.forEach(([name], m) => {
+          const st = stats[m]!;
+          print(
+            `    P=${String(p).padStart(2)} × I=${String(iters).padStart(3)} ${name.padEnd(24)} fail ${((st.fail / draws) * 100).toFixed(1).padStart(4)} %, inconclusive ${((st.inconclusive / draws) * 100).toFixed(1).padStart(5)} %, CI holds 1: ${((st.covered / draws) * 100).toFixed(0).padStart(3)} %, median width ${pct(median(st.widths))}`,
+          );
+        });
+      }
     }
   }
 }
@@ -1078,6 +1201,7 @@ async function main(): Promise<void> {
   if (only.has('overhead')) await sectionOverhead();
   if (only.has('aa')) await sectionAa();
   if (only.has('order')) await sectionOrder();
+  if (only.has('protocol')) await sectionProtocol();
   if (only.has('detect')) await sectionDetect();
   if (only.has('scaling')) await sectionScaling();
   if (only.has('rescore')) await sectionRescore();

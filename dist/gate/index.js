@@ -20153,7 +20153,7 @@ var bench_schema_default = {
         ratioP50: {
           type: "number",
           exclusiveMinimum: 0,
-          description: "head / baseline median latency."
+          description: "head / baseline median latency: the geometric mean over timing processes of median(head) / median(baseline), both arms measured interleaved in each process."
         },
         ci95: {
           $ref: "#/$defs/interval",

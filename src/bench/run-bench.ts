@@ -21,7 +21,7 @@ import { resolveBaseline } from './baseline.ts';
 import { compareLikeWithLike, readCompressReport } from './like-with-like.ts';
 import type { NodeCost } from './node-costs.ts';
 import { int8Family, type Prediction, predictLatency, type Throughputs } from './predict.ts';
-import { bootstrapMedianCi, bootstrapRatioCi, summarize } from './statistics.ts';
+import { bootstrapMedianCi, processRatioCi, summarize } from './statistics.ts';
 import type { TimingResult, TimingSpec } from './timing-process.ts';
 import { chooseWorkload, tokensPerRun, type WorkloadKind, type WorkloadSpec } from './workload.ts';
 
@@ -67,7 +67,9 @@ export interface ProtocolSettings {
 
 export const PROTOCOLS: Record<Protocol, ProtocolSettings> = {
   full: {
-    processes: 5,
+    // 12 processes: the per-process ratio's spread on an A/A pair is 2-3 % on a shared VM, and the t interval over
+    // 12 of them is about ±1.5-2 % (docs/benchmark-validation.md, "Protocol size").
+    processes: 12,
     iterations: 60,
     warmupRuns: 5,
     warmupMs: 1000,
@@ -75,7 +77,7 @@ export const PROTOCOLS: Record<Protocol, ProtocolSettings> = {
     calibrationMs: 10_000,
   },
   quick: {
-    processes: 2,
+    processes: 3,
     iterations: 20,
     warmupRuns: 2,
     warmupMs: 200,
@@ -425,7 +427,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
       ...(baseline
         ? (() => {
             const baseGroups = m.timings.map((t) => t.samplesMs.base!);
-            const c = bootstrapRatioCi(headGroups, baseGroups);
+            const c = processRatioCi(headGroups, baseGroups);
             return {
               comparison: {
                 baselineVariantId: baseline.variantId,

@@ -2,6 +2,7 @@
  * A KV-cache decode loop for decoder models exported with `past_key_values.*` inputs and `present.*` outputs:
  * prefill the prompt with empty pasts, then feed one token at a time with the previous presents as pasts.
  */
+import { performance } from 'node:perf_hooks';
 import { ConfigurationError } from '../errors.ts';
 import type { IoInfo, Session, TensorValue } from '../inference/session.ts';
 import { isPastInput } from './feeds.ts';
@@ -54,6 +55,8 @@ export interface DecodeRun {
   tokens: number[];
   /** Sequence length of the final presents. */
   cacheLength: number;
+  /** Wall time of each step in ms (feeds, run, pick), the prefill first: [steps + 1]. */
+  stepMs: number[];
 }
 
 /** Greedy decode of `steps` tokens after `prompt`, one session.run per token, batch 1. */
@@ -72,7 +75,9 @@ export async function greedyDecode(session: Session, prompt: number[], steps: nu
   let fed = prompt;
   let past = 0;
   let cacheLength = 0;
+  const stepMs: number[] = [];
   for (let step = 0; step <= steps; step++) {
+    const started = performance.now();
     const feeds: Record<string, TensorValue> = {
       [layout.ids]: int64(fed, [1, fed.length]),
       ...Object.fromEntries(pasts),
@@ -101,6 +106,7 @@ export async function greedyDecode(session: Session, prompt: number[], steps: nu
       cacheLength = present.dims[present.dims.length - 2] ?? 0;
     }
     pasts = next;
+    stepMs.push(performance.now() - started);
   }
-  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength };
+  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength, stepMs };
 }

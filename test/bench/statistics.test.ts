@@ -4,6 +4,8 @@ import {
   bootstrapRatioCi,
   mad,
   percentileSorted,
+  processRatioCi,
+  studentT975,
   summarize,
 } from '../../src/bench/statistics.ts';
 import { prng } from '../../src/inference/synthesize.ts';
@@ -45,5 +47,63 @@ describe('latency statistics', () => {
     const slow = bootstrapRatioCi(slower, base);
     expect(slow.ci95[0]).toBeGreaterThan(1.1);
     expect(slow.ratio).toBeGreaterThan(1.15);
+  });
+
+  it('gives Student t quantiles from the table and from the expansion beyond it', () => {
+    expect(studentT975(1)).toBe(12.706);
+    expect(studentT975(11)).toBe(2.201);
+    expect(studentT975(40)).toBeCloseTo(2.0211, 3);
+    expect(studentT975(120)).toBeCloseTo(1.9799, 3);
+    expect(studentT975(0)).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  it('centres the process ratio interval on the per-process ratios and excludes 1 for a 12 % slowdown', () => {
+    const base = latencies(12, 60, 10, 5);
+    // The same processes, 12 % slower, with their own iteration noise: the process offsets cancel in the ratio.
+    const random = prng(6);
+    const slower = base.map((g) => g.map((v) => v * 1.12 * (1 + (random() - 0.5) * 0.02)));
+    const c = processRatioCi(slower, base);
+    expect(c.ratio).toBeGreaterThan(1.1);
+    expect(c.ratio).toBeLessThan(1.14);
+    expect(c.ci95[0]).toBeGreaterThan(1.05);
+    expect(c.ci95[0]).toBeLessThan(c.ratio);
+    expect(c.ci95[1]).toBeGreaterThan(c.ratio);
+  });
+
+  it('holds the true ratio about 95 % of the time on simulated A/A runs with process-level effects', () => {
+    // Each process shifts both arms alike (placement, neighbours) and one arm by a small random amount (memory
+    // layout): the per-process ratio has a spread the interval has to cover.
+    const random = prng(7);
+    let covered = 0;
+    let narrower = 0;
+    const runs = 200;
+    for (let r = 0; r < runs; r++) {
+      const head: number[][] = [];
+      const base: number[][] = [];
+      for (let p = 0; p < 12; p++) {
+        const shared = 1 + (random() - 0.5) * 0.3;
+        const armEffect = 1 + (random() - 0.5) * 0.06;
+        const noise = () => 1 + random() * random() * 0.2;
+        head.push(Array.from({ length: 60 }, () => 10 * shared * armEffect * noise()));
+        base.push(Array.from({ length: 60 }, () => 10 * shared * noise()));
+      }
+      const c = processRatioCi(head, base);
+      if (c.ci95[0] <= 1 && c.ci95[1] >= 1) covered += 1;
+      if (r < 10) {
+        const b = bootstrapRatioCi(head, base, { resamples: 200, seed: r });
+        if (c.ci95[1] / c.ci95[0] < b.ci95[1] / b.ci95[0]) narrower += 1;
+      }
+    }
+    expect(covered / runs).toBeGreaterThan(0.9);
+    expect(covered / runs).toBeLessThan(0.99);
+    expect(narrower).toBeGreaterThanOrEqual(8);
+  });
+
+  it('falls back to the bootstrap over iterations with a single process', () => {
+    const base = latencies(1, 60, 10, 8);
+    const head = latencies(1, 60, 10, 9);
+    const c = processRatioCi(head, base);
+    expect(c.ci95[0]).toBeLessThan(c.ci95[1]);
+    expect(Number.isFinite(c.ci95[1])).toBe(true);
   });
 });

@@ -21,6 +21,8 @@ async function decodeVersusFullPass(modelPath: string): Promise<number> {
     const prompt = first.kind === 'tokens' ? first.inputIds : [];
     const run = await greedyDecode(session, prompt, 32);
     expect(run.cacheLength).toBe(prompt.length + 32);
+    expect(run.stepMs).toHaveLength(33);
+    expect(run.stepMs.every((ms) => ms > 0)).toBe(true);
     const all = [...prompt, ...run.tokens];
     const zero = (n: string) => ({
       type: 'float32' as const,
