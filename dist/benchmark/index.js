@@ -23320,7 +23320,7 @@ function parseInputs(source = coreInputs) {
 }
 
 // src/actions/benchmark/run.ts
-import { mkdirSync as mkdirSync4, readFileSync as readFileSync9, writeFileSync as writeFileSync3 } from "node:fs";
+import { mkdirSync as mkdirSync4, readFileSync as readFileSync10, writeFileSync as writeFileSync3 } from "node:fs";
 import path6 from "node:path";
 
 // src/bench/run-bench.ts
@@ -23582,6 +23582,25 @@ var bench_schema_default = {
               description: "cgroup memory.max in bytes; null: unlimited."
             }
           }
+        }
+      }
+    },
+    hostLoad: {
+      type: "object",
+      required: ["otherCores", "stealPercent"],
+      additionalProperties: false,
+      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
+      properties: {
+        otherCores: {
+          type: "number",
+          minimum: 0,
+          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
+        },
+        stealPercent: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
         }
       }
     },
@@ -26332,12 +26351,12 @@ async function onnxRuntimeVersion() {
 async function hostFingerprint(options = {}) {
   const readText = options.readText ?? readTextFile;
   const platform2 = os5.platform();
-  const cpus = os5.cpus();
+  const cpus2 = os5.cpus();
   const cpuinfoText = platform2 === "linux" ? readText("/proc/cpuinfo") : void 0;
   const cpuinfo = cpuinfoText === void 0 ? void 0 : parseCpuInfo(cpuinfoText);
-  const fallbackModel = cpus[0]?.model.trim();
+  const fallbackModel = cpus2[0]?.model.trim();
   const cpuModel = cpuinfo?.model ?? (fallbackModel && fallbackModel.toLowerCase() !== "unknown" ? fallbackModel : "unknown");
-  const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus.length || os5.availableParallelism());
+  const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus2.length || os5.availableParallelism());
   const physicalCores = Math.max(1, Math.min(cpuinfo?.physicalCores || logicalCores, logicalCores));
   const distro2 = platform2 === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
   const osName = `${platform2}-${os5.arch()}${distro2 ? `, ${distro2}` : ""}`;
@@ -35060,8 +35079,47 @@ function resolveBaseline(spec, cwd = process.cwd()) {
   return git ? checkoutGitBaseline(git, cwd) : spec;
 }
 
+// src/bench/cpu-load.ts
+import { readFileSync as readFileSync8 } from "node:fs";
+import { cpus } from "node:os";
+function parseCpuSnapshot(procStat, selfStat) {
+  const line = procStat.split("\n")[0]?.trim() ?? "";
+  if (!line.startsWith("cpu ")) return void 0;
+  const cpu = line.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+  const rest = selfStat.slice(selfStat.lastIndexOf(")") + 2).split(" ");
+  const own2 = [11, 12, 13, 14].reduce((s3, i) => s3 + Number(rest[i] ?? 0), 0);
+  if (![user, idle, steal, own2].every(Number.isFinite)) return void 0;
+  return {
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+    idle: idle + iowait,
+    steal,
+    own: own2
+  };
+}
+function cpuSnapshot() {
+  try {
+    return parseCpuSnapshot(readFileSync8("/proc/stat", "utf8"), readFileSync8("/proc/self/stat", "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function cpuLoad(a, b2, logicalCpus = cpus().length) {
+  if (!a || !b2) return void 0;
+  const total = b2.total - a.total;
+  if (total <= 0) return void 0;
+  const perCpu = total / logicalCpus;
+  const busy = total - (b2.idle - a.idle) - (b2.steal - a.steal);
+  const own2 = b2.own - a.own;
+  return {
+    otherCores: Math.max(0, (busy - own2) / perCpu),
+    ownCores: own2 / perCpu,
+    stealPct: (b2.steal - a.steal) / total * 100
+  };
+}
+
 // src/bench/like-with-like.ts
-import { existsSync as existsSync7, readFileSync as readFileSync8 } from "node:fs";
+import { existsSync as existsSync7, readFileSync as readFileSync9 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
@@ -37720,7 +37778,7 @@ async function checkFidelity(options, candidate, weightBytes, log) {
 function readCompressReport(modelPath) {
   const path7 = join10(dirname5(resolve6(modelPath)), "compress-report.json");
   if (!existsSync7(path7)) return void 0;
-  return JSON.parse(readFileSync8(path7, "utf8"));
+  return JSON.parse(readFileSync9(path7, "utf8"));
 }
 function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
@@ -37872,6 +37930,7 @@ function deviceThroughputs(profile, threads) {
 }
 async function measure(arms, workload, threads, settings, needPrediction, log) {
   const timings = [];
+  const before = cpuSnapshot();
   for (let p2 = 0; p2 < settings.processes; p2++) {
     log(`timing process ${p2 + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
     const spec = {
@@ -37886,12 +37945,13 @@ async function measure(arms, workload, threads, settings, needPrediction, log) {
     };
     timings.push(await runInChild("bench", spec));
   }
+  const load2 = cpuLoad(before, cpuSnapshot());
   const rss = {};
   for (const arm of arms) {
     log(`peak memory of ${arm.name} in its own process`);
     rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
   }
-  if (!needPrediction) return { timings, rss };
+  if (!needPrediction) return { timings, rss, ...load2 ? { load: load2 } : {} };
   log("per-node profile and host calibration for the device prediction");
   const { nodes } = await runInChild("profile", {
     path: arms[0].path,
@@ -37901,7 +37961,7 @@ async function measure(arms, workload, threads, settings, needPrediction, log) {
   });
   const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
   const figures = calibration.threads[String(threads)];
-  return { timings, rss, nodes, ...figures ? { host: figures } : {} };
+  return { timings, rss, nodes, ...load2 ? { load: load2 } : {}, ...figures ? { host: figures } : {} };
 }
 async function quality(head, reference, evalData, threads, inProcess) {
   const spec = {
@@ -38075,6 +38135,12 @@ async function runBench(options) {
           reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
         }
       },
+      ...m2.load ? {
+        hostLoad: {
+          otherCores: Math.round(m2.load.otherCores * 100) / 100,
+          stealPercent: Math.round(m2.load.stealPct * 10) / 10
+        }
+      } : {},
       loadMs: m2.timings.reduce((s3, t) => s3 + t.loadMs.head, 0) / m2.timings.length,
       firstRunMs: m2.timings.reduce((s3, t) => s3 + t.firstRunMs.head, 0) / m2.timings.length,
       peakRssBytes: m2.rss.head,
@@ -38116,7 +38182,7 @@ async function runBench(options) {
 function pullRequestOf(env) {
   if (!env.GITHUB_EVENT_PATH) return void 0;
   try {
-    const event = JSON.parse(readFileSync9(env.GITHUB_EVENT_PATH, "utf8"));
+    const event = JSON.parse(readFileSync10(env.GITHUB_EVENT_PATH, "utf8"));
     const pr2 = event.pull_request;
     return pr2?.number && pr2.head?.sha ? { number: pr2.number, headSha: pr2.head.sha } : void 0;
   } catch {

@@ -29541,6 +29541,25 @@ var bench_schema_default = {
         }
       }
     },
+    hostLoad: {
+      type: "object",
+      required: ["otherCores", "stealPercent"],
+      additionalProperties: false,
+      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
+      properties: {
+        otherCores: {
+          type: "number",
+          minimum: 0,
+          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
+        },
+        stealPercent: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
+        }
+      }
+    },
     workload: {
       type: "object",
       required: ["kind", "batch", "threads", "protocol"],
@@ -32310,12 +32329,12 @@ async function onnxRuntimeVersion() {
 async function hostFingerprint(options = {}) {
   const readText = options.readText ?? readTextFile;
   const platform = os.platform();
-  const cpus = os.cpus();
+  const cpus2 = os.cpus();
   const cpuinfoText = platform === "linux" ? readText("/proc/cpuinfo") : void 0;
   const cpuinfo = cpuinfoText === void 0 ? void 0 : parseCpuInfo(cpuinfoText);
-  const fallbackModel = cpus[0]?.model.trim();
+  const fallbackModel = cpus2[0]?.model.trim();
   const cpuModel = cpuinfo?.model ?? (fallbackModel && fallbackModel.toLowerCase() !== "unknown" ? fallbackModel : "unknown");
-  const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus.length || os.availableParallelism());
+  const logicalCores = Math.max(1, cpuinfo?.logicalCores || cpus2.length || os.availableParallelism());
   const physicalCores = Math.max(1, Math.min(cpuinfo?.physicalCores || logicalCores, logicalCores));
   const distro2 = platform === "linux" ? parseOsRelease(readText("/etc/os-release") ?? "") : null;
   const osName = `${platform}-${os.arch()}${distro2 ? `, ${distro2}` : ""}`;
@@ -41133,8 +41152,47 @@ function resolveBaseline(spec, cwd = process.cwd()) {
   return git2 ? checkoutGitBaseline(git2, cwd) : spec;
 }
 
+// src/bench/cpu-load.ts
+import { readFileSync as readFileSync8 } from "node:fs";
+import { cpus } from "node:os";
+function parseCpuSnapshot(procStat, selfStat) {
+  const line = procStat.split("\n")[0]?.trim() ?? "";
+  if (!line.startsWith("cpu ")) return void 0;
+  const cpu = line.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+  const rest = selfStat.slice(selfStat.lastIndexOf(")") + 2).split(" ");
+  const own2 = [11, 12, 13, 14].reduce((s3, i) => s3 + Number(rest[i] ?? 0), 0);
+  if (![user, idle, steal, own2].every(Number.isFinite)) return void 0;
+  return {
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+    idle: idle + iowait,
+    steal,
+    own: own2
+  };
+}
+function cpuSnapshot() {
+  try {
+    return parseCpuSnapshot(readFileSync8("/proc/stat", "utf8"), readFileSync8("/proc/self/stat", "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function cpuLoad(a, b2, logicalCpus = cpus().length) {
+  if (!a || !b2) return void 0;
+  const total = b2.total - a.total;
+  if (total <= 0) return void 0;
+  const perCpu = total / logicalCpus;
+  const busy = total - (b2.idle - a.idle) - (b2.steal - a.steal);
+  const own2 = b2.own - a.own;
+  return {
+    otherCores: Math.max(0, (busy - own2) / perCpu),
+    ownCores: own2 / perCpu,
+    stealPct: (b2.steal - a.steal) / total * 100
+  };
+}
+
 // src/bench/like-with-like.ts
-import { existsSync as existsSync6, readFileSync as readFileSync8 } from "node:fs";
+import { existsSync as existsSync6, readFileSync as readFileSync9 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
@@ -43738,7 +43796,7 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
 function readCompressReport(modelPath) {
   const path10 = join10(dirname5(resolve7(modelPath)), "compress-report.json");
   if (!existsSync6(path10)) return void 0;
-  return JSON.parse(readFileSync8(path10, "utf8"));
+  return JSON.parse(readFileSync9(path10, "utf8"));
 }
 function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
@@ -43890,6 +43948,7 @@ function deviceThroughputs(profile, threads) {
 }
 async function measure(arms, workload, threads, settings, needPrediction, log2) {
   const timings = [];
+  const before = cpuSnapshot();
   for (let p2 = 0; p2 < settings.processes; p2++) {
     log2(`timing process ${p2 + 1}/${settings.processes} (${threads} thread${threads === 1 ? "" : "s"})`);
     const spec = {
@@ -43904,12 +43963,13 @@ async function measure(arms, workload, threads, settings, needPrediction, log2) 
     };
     timings.push(await runInChild("bench", spec));
   }
+  const load2 = cpuLoad(before, cpuSnapshot());
   const rss = {};
   for (const arm of arms) {
     log2(`peak memory of ${arm.name} in its own process`);
     rss[arm.name] = (await runInChild("rss", { path: arm.path, workload, threads, runs: 3 })).peakRssBytes;
   }
-  if (!needPrediction) return { timings, rss };
+  if (!needPrediction) return { timings, rss, ...load2 ? { load: load2 } : {} };
   log2("per-node profile and host calibration for the device prediction");
   const { nodes } = await runInChild("profile", {
     path: arms[0].path,
@@ -43919,7 +43979,7 @@ async function measure(arms, workload, threads, settings, needPrediction, log2) 
   });
   const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
   const figures = calibration.threads[String(threads)];
-  return { timings, rss, nodes, ...figures ? { host: figures } : {} };
+  return { timings, rss, nodes, ...load2 ? { load: load2 } : {}, ...figures ? { host: figures } : {} };
 }
 async function quality(head, reference, evalData, threads, inProcess) {
   const spec = {
@@ -44093,6 +44153,12 @@ async function runBench(options) {
           reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
         }
       },
+      ...m2.load ? {
+        hostLoad: {
+          otherCores: Math.round(m2.load.otherCores * 100) / 100,
+          stealPercent: Math.round(m2.load.stealPct * 10) / 10
+        }
+      } : {},
       loadMs: m2.timings.reduce((s3, t) => s3 + t.loadMs.head, 0) / m2.timings.length,
       firstRunMs: m2.timings.reduce((s3, t) => s3 + t.firstRunMs.head, 0) / m2.timings.length,
       peakRssBytes: m2.rss.head,
@@ -45088,6 +45154,12 @@ function chart(results, text) {
     "```"
   ].join("\n");
 }
+var BUSY = { otherCores: 0.25, stealPercent: 5 };
+function busyHost(result) {
+  const load2 = result.hostLoad;
+  if (!load2 || load2.otherCores < BUSY.otherCores && load2.stealPercent < BUSY.stealPercent) return void 0;
+  return `measured while other processes used ${load2.otherCores.toFixed(2)} cores and the hypervisor took ${load2.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
+}
 function details(verdict, results, text) {
   const hosts = /* @__PURE__ */ new Map();
   for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
@@ -45111,6 +45183,8 @@ function details(verdict, results, text) {
       lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
     for (const finding of result.findings ?? [])
       lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
+    const busy = busyHost(result);
+    if (busy) lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${busy}`);
   }
   for (const note of verdict.notes) lines.push(`- ${text(note)}`);
   lines.push("", "</details>");
@@ -45190,7 +45264,7 @@ ${rows.join("\n")}` : "_No budget applies to these results._",
 
 // src/gate/results.ts
 import { createHash as createHash6 } from "node:crypto";
-import { readFileSync as readFileSync9, statSync as statSync6 } from "node:fs";
+import { readFileSync as readFileSync10, statSync as statSync6 } from "node:fs";
 import { resolve as resolve14 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
@@ -45987,7 +46061,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
     const files = await expand(pattern, cwd);
     let matched = 0;
     for (const file of files) {
-      const bytes2 = readFileSync9(file);
+      const bytes2 = readFileSync10(file);
       let value;
       try {
         value = JSON.parse(bytes2.toString("utf8"));
@@ -46139,7 +46213,7 @@ import path7 from "node:path";
 
 // src/publish/bundle.ts
 import { createHash as createHash8 } from "node:crypto";
-import { existsSync as existsSync9, readFileSync as readFileSync10, statSync as statSync7 } from "node:fs";
+import { existsSync as existsSync9, readFileSync as readFileSync11, statSync as statSync7 } from "node:fs";
 import { readdir as readdir5 } from "node:fs/promises";
 import path6 from "node:path";
 init_errors();
@@ -46235,7 +46309,7 @@ function loadCompressReport(file) {
   if (!existsSync9(file)) return void 0;
   let value;
   try {
-    value = JSON.parse(readFileSync10(file, "utf8"));
+    value = JSON.parse(readFileSync11(file, "utf8"));
   } catch (error) {
     throw new ConfigurationError(`is not JSON (${error.message})`, {
       subject: file,
@@ -46468,7 +46542,7 @@ function checkBundlePath(p2, subject) {
 }
 
 // src/publish/results.ts
-import { readFileSync as readFileSync11, statSync as statSync8 } from "node:fs";
+import { readFileSync as readFileSync12, statSync as statSync8 } from "node:fs";
 import { resolve as resolve16 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
@@ -46488,7 +46562,7 @@ async function loadMeasured(patterns, cwd = process.cwd()) {
     for (const file of await expand2(pattern, cwd)) {
       let value;
       try {
-        value = JSON.parse(readFileSync11(file, "utf8"));
+        value = JSON.parse(readFileSync12(file, "utf8"));
       } catch {
         continue;
       }

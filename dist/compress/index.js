@@ -23521,6 +23521,25 @@ var bench_schema_default = {
         }
       }
     },
+    hostLoad: {
+      type: "object",
+      required: ["otherCores", "stealPercent"],
+      additionalProperties: false,
+      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
+      properties: {
+        otherCores: {
+          type: "number",
+          minimum: 0,
+          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
+        },
+        stealPercent: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
+        }
+      }
+    },
     workload: {
       type: "object",
       required: ["kind", "batch", "threads", "protocol"],

@@ -19924,6 +19924,25 @@ var bench_schema_default = {
         }
       }
     },
+    hostLoad: {
+      type: "object",
+      required: ["otherCores", "stealPercent"],
+      additionalProperties: false,
+      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
+      properties: {
+        otherCores: {
+          type: "number",
+          minimum: 0,
+          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
+        },
+        stealPercent: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
+        }
+      }
+    },
     workload: {
       type: "object",
       required: ["kind", "batch", "threads", "protocol"],
@@ -22264,6 +22283,12 @@ function chart(results, text) {
     "```"
   ].join("\n");
 }
+var BUSY = { otherCores: 0.25, stealPercent: 5 };
+function busyHost(result) {
+  const load = result.hostLoad;
+  if (!load || load.otherCores < BUSY.otherCores && load.stealPercent < BUSY.stealPercent) return void 0;
+  return `measured while other processes used ${load.otherCores.toFixed(2)} cores and the hypervisor took ${load.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
+}
 function details(verdict, results, text) {
   const hosts = /* @__PURE__ */ new Map();
   for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
@@ -22287,6 +22312,8 @@ function details(verdict, results, text) {
       lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
     for (const finding of result.findings ?? [])
       lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
+    const busy = busyHost(result);
+    if (busy) lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${busy}`);
   }
   for (const note of verdict.notes) lines.push(`- ${text(note)}`);
   lines.push("", "</details>");

@@ -18,6 +18,7 @@ import { createSession } from '../inference/session.ts';
 import { inspectModel } from '../onnx/inspect.ts';
 import { runInChild } from '../workers/spawn.ts';
 import { resolveBaseline } from './baseline.ts';
+import { type CpuLoad, cpuLoad, cpuSnapshot } from './cpu-load.ts';
 import { compareLikeWithLike, readCompressReport } from './like-with-like.ts';
 import type { NodeCost } from './node-costs.ts';
 import { int8Family, type Prediction, predictLatency, type Throughputs } from './predict.ts';
@@ -151,6 +152,8 @@ function deviceThroughputs(
 
 interface Measured {
   timings: TimingResult[];
+  /** Other processes' CPU and the hypervisor's steal while the timing processes ran (Linux). */
+  load?: CpuLoad;
   rss: Record<string, number>;
   nodes?: NodeCost[];
   host?: Throughputs;
@@ -165,6 +168,7 @@ async function measure(
   log: (m: string) => void,
 ): Promise<Measured> {
   const timings: TimingResult[] = [];
+  const before = cpuSnapshot();
   for (let p = 0; p < settings.processes; p++) {
     log(`timing process ${p + 1}/${settings.processes} (${threads} thread${threads === 1 ? '' : 's'})`);
     const spec: TimingSpec = {
@@ -179,6 +183,7 @@ async function measure(
     };
     timings.push(await runInChild<TimingResult>('bench', spec));
   }
+  const load = cpuLoad(before, cpuSnapshot());
   const rss: Record<string, number> = {};
   for (const arm of arms) {
     log(`peak memory of ${arm.name} in its own process`);
@@ -186,7 +191,7 @@ async function measure(
       await runInChild<{ peakRssBytes: number }>('rss', { path: arm.path, workload, threads, runs: 3 })
     ).peakRssBytes;
   }
-  if (!needPrediction) return { timings, rss };
+  if (!needPrediction) return { timings, rss, ...(load ? { load } : {}) };
   log('per-node profile and host calibration for the device prediction');
   const { nodes } = await runInChild<{ nodes: NodeCost[] }>('profile', {
     path: arms[0]!.path,
@@ -196,7 +201,7 @@ async function measure(
   });
   const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
   const figures = calibration.threads[String(threads)] as Throughputs | undefined;
-  return { timings, rss, nodes, ...(figures ? { host: figures } : {}) };
+  return { timings, rss, nodes, ...(load ? { load } : {}), ...(figures ? { host: figures } : {}) };
 }
 
 async function quality(
@@ -409,6 +414,14 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
                     reason: 'the model has no KV cache (past_key_values inputs): decode is not measured',
                   },
           }),
+      ...(m.load
+        ? {
+            hostLoad: {
+              otherCores: Math.round(m.load.otherCores * 100) / 100,
+              stealPercent: Math.round(m.load.stealPct * 10) / 10,
+            },
+          }
+        : {}),
       loadMs: m.timings.reduce((s, t) => s + t.loadMs.head!, 0) / m.timings.length,
       firstRunMs: m.timings.reduce((s, t) => s + t.firstRunMs.head!, 0) / m.timings.length,
       peakRssBytes: m.rss.head!,

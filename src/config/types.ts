@@ -232,6 +232,8 @@ export interface BenchResult {
   variantId: string;
   profile: { id: string; mode: 'native' | 'emulated' };
   host: HostFingerprint;
+  /** How busy the host was with other work while the timing processes ran (Linux only). */
+  hostLoad?: { otherCores: number; stealPercent: number };
   workload: {
     kind: 'generic' | 'prefill' | 'decode';
     batch: number;

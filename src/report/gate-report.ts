@@ -149,6 +149,15 @@ function chart(results: BenchResult[], text: (s: string) => string): string | un
   ].join('\n');
 }
 
+/** Other work this busy during the timing processes is worth telling a reviewer about. */
+const BUSY = { otherCores: 0.25, stealPercent: 5 };
+
+function busyHost(result: BenchResult): string | undefined {
+  const load = result.hostLoad;
+  if (!load || (load.otherCores < BUSY.otherCores && load.stealPercent < BUSY.stealPercent)) return undefined;
+  return `measured while other processes used ${load.otherCores.toFixed(2)} cores and the hypervisor took ${load.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
+}
+
 function details(verdict: JudgedVerdict, results: LoadedResult[], text: (s: string) => string): string {
   const hosts = new Map<string, BenchResult['host']>();
   for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
@@ -172,6 +181,8 @@ function details(verdict: JudgedVerdict, results: LoadedResult[], text: (s: stri
       lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
     for (const finding of result.findings ?? [])
       lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
+    const busy = busyHost(result);
+    if (busy) lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${busy}`);
   }
   for (const note of verdict.notes) lines.push(`- ${text(note)}`);
   lines.push('', '</details>');

@@ -67,6 +67,11 @@ describe('runBench', () => {
     expect(r.comparison!.ratioP50).toBeLessThan(2);
     expect(r.comparison!.ci95[0]).toBeLessThanOrEqual(r.comparison!.ci95[1]);
     expect(r.predicted).toBeUndefined();
+    expect(r.decode).toMatchObject({ msPerToken: expect.any(Number) });
+    if (process.platform === 'linux') {
+      expect(r.hostLoad!.otherCores).toBeGreaterThanOrEqual(0);
+      expect(r.hostLoad!.stealPercent).toBeLessThanOrEqual(100);
+    }
   }, 120_000);
 
   it('measures prefill and perplexity of a language model without a KV cache, and says decode is not measured', async () => {

@@ -49,6 +49,18 @@ describe('the gate report', () => {
     expect(md).toContain('fork pull request');
   });
 
+  it('tells reviewers when other work or the hypervisor took CPU while a result was measured', () => {
+    const busy = [
+      loaded(benchResult({ variantId: 'busy@int8', hostLoad: { otherCores: 1.1, stealPercent: 21.5 } })),
+      loaded(benchResult({ variantId: 'quiet@int8', hostLoad: { otherCores: 0.02, stealPercent: 0.4 } })),
+    ];
+    const md = renderGateReport(judge(busy, DEFAULT_BUDGETS), busy);
+    expect(md).toContain(
+      'busy@int8 on rpi5-8gb: measured while other processes used 1.10 cores and the hypervisor took 21.5 % of CPU time',
+    );
+    expect(md).not.toMatch(/quiet@int8 on rpi5-8gb: measured while/);
+  });
+
   it('escapes each dangerous character once', () => {
     expect(escapeMarkdown('a|b <c> @d')).toBe('a\\|b \\<c\\> @\u200bd');
   });
