@@ -16,7 +16,7 @@
  *             serial-aware variant of ./thread-scaling.ts), then measure it. Target: ≥ 90 % within ±10 %.
  *
  *   node benchmarks/run.mjs bench [--only overhead,aa,detect,scaling] [--runs 60] [--detect-runs 40]
- *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 4] [--scaling-iterations 100]
+ *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 6] [--scaling-iterations 100]
  *        [--overhead-processes 3] [--overhead-blocks 20] [--overhead-block 50] [--slowdown 0.135]
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
  *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30]
@@ -827,9 +827,11 @@ interface ScalingRecord {
   seq: number;
   p50t1: number;
   p50t2: number;
-  /** Per-process medians (fresh processes, 1 and 2 threads alternating). */
+  /** Per-process medians (fresh processes, each timing a 1- and a 2-thread session interleaved). */
   perProcessT1?: number[];
   perProcessT2?: number[];
+  /** 95 % interval of the measured speed-up t1 / t2 over processes. */
+  speedupCi?: [number, number];
   warmKernelUsT1: number;
   firstRunKernelUsT1: number;
   /** The 1-thread profile as src/bench/profile-process.ts computes it (first run included). */
@@ -840,31 +842,46 @@ interface ScalingRecord {
   otherCores: number;
 }
 
-/** Pooled p50 over `processes` fresh single-arm timing processes at each thread count, alternating 1 and 2. */
+/**
+ * The 1- and 2-thread latencies of a point, from `processes` fresh processes that each load the model twice (a
+ * 1-thread and a 2-thread session) and time them interleaved in ABBA blocks, as the bench times head and base:
+ * a neighbour's burst or the hypervisor's steal then hits both thread counts alike. The speed-up is the geometric
+ * mean of the per-process ratios (src's processRatioCi, with its 95 % interval); t2 = pooled t1 ÷ speed-up.
+ */
 function measureThreads(
   point: ScalingPoint,
   processes: number,
   iterations: number,
-): { p50: Record<number, number>; perProcess: Record<number, number[]> } {
-  const samples: Record<number, number[]> = { 1: [], 2: [] };
-  const perProcess: Record<number, number[]> = { 1: [], 2: [] };
+): {
+  p50: Record<number, number>;
+  perProcess: Record<number, number[]>;
+  speedupCi: [number, number];
+} {
+  const groups: Record<number, number[][]> = { 1: [], 2: [] };
   for (let p = 0; p < processes; p++) {
-    for (const threads of p % 2 === 0 ? [1, 2] : [2, 1]) {
-      const r = child<TimingResult>('timing', {
-        arms: [{ name: 'head', path: point.path }],
-        workload: point.workload,
-        threads,
-        warmupRuns: 5,
-        warmupMs: 1000,
-        iterations,
-        decodeTokens: 0,
-        seed: p + 1,
-      } satisfies TimingSpec);
-      samples[threads]!.push(...r.samplesMs.head!);
-      perProcess[threads]!.push(median(r.samplesMs.head!));
-    }
+    const r = child<TimingResult>('timing', {
+      arms: [
+        { name: 't1', path: point.path, threads: 1 },
+        { name: 't2', path: point.path, threads: 2 },
+      ],
+      workload: point.workload,
+      threads: 1,
+      warmupRuns: 5,
+      warmupMs: 1000,
+      iterations,
+      decodeTokens: 0,
+      seed: p + 1,
+    } satisfies TimingSpec);
+    groups[1]!.push(r.samplesMs.t1!);
+    groups[2]!.push(r.samplesMs.t2!);
   }
-  return { p50: { 1: median(samples[1]!), 2: median(samples[2]!) }, perProcess };
+  const ratio = processRatioCi(groups[2]!, groups[1]!);
+  const t1 = median(groups[1]!.flat());
+  return {
+    p50: { 1: t1, 2: t1 * ratio.ratio },
+    perProcess: { 1: groups[1]!.map(median), 2: groups[2]!.map(median) },
+    speedupCi: [1 / ratio.ci95[1], 1 / ratio.ci95[0]],
+  };
 }
 
 function throughputs(c: Calibration, threads: number): Throughputs {
@@ -982,6 +999,11 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
     print(
       `  noise floor: the 1 → 2 speed-up from half of the processes vs the other half differs by ${pct(median(halves))} (median; p90 ${pct(quantile(halves, 90))}; ${halves.filter((h) => h > 0.1).length}/${halves.length} points over 10 %)`,
     );
+  const widths = records.filter((r) => r.speedupCi).map((r) => r.speedupCi![1] / r.speedupCi![0] - 1);
+  if (widths.length)
+    print(
+      `  the measured speed-ups' own 95 % intervals (over processes): width median ${pct(median(widths))}, p90 ${pct(quantile(widths, 90))}`,
+    );
   const speedups = records.map((r) => r.p50t1 / r.p50t2);
   print(
     `  measured speed-ups 1 → 2 threads: median ×${fix(median(speedups), 2)}, range ×${fix(Math.min(...speedups), 2)}–×${fix(Math.max(...speedups), 2)}; ${speedups.filter((s) => s < 1).length}/${speedups.length} points are slower at 2 threads`,
@@ -1083,7 +1105,7 @@ async function sectionRescore(): Promise<void> {
 }
 
 async function sectionScaling(): Promise<void> {
-  const processes = Number(flag('scaling-processes', '4'));
+  const processes = Number(flag('scaling-processes', '6'));
   const iterations = Number(flag('scaling-iterations', '100'));
   const budgetMs = Number(flag('calibration-ms', '20000'));
   const quiet = Number(flag('wait-quiet', '0.25'));
@@ -1126,7 +1148,7 @@ async function sectionScaling(): Promise<void> {
     `  ${points.length} points: LM prefill 16/32/64/128, KV prefill 32/64/128/255 and KV decode step at 32/128/255 cached tokens, × fp32/int8/int4 (compressModel, fidelity off)`,
   );
   print(
-    `  per point: ${processes} fresh timing processes per thread count (alternating 1 and 2 threads) × ${iterations} iterations → pooled p50; ORT per-node profile at 1 thread (10 runs, as the bench does) and, as a diagnostic only, at 2 threads; waits for other processes < ${quiet} core (≤ ${WAIT_MAX_MS / 1000} s) and measures a point again (≤ ${retries} attempts) if they were busier`,
+    `  per point: ${processes} fresh timing processes, each timing a 1-thread and a 2-thread session of the model interleaved in ABBA blocks, × ${iterations} iterations → speed-up = geometric mean of the per-process ratios; ORT per-node profile at 1 thread (10 runs, as the bench does) and, as a diagnostic only, at 2 threads; waits for other processes < ${quiet} core (≤ ${WAIT_MAX_MS / 1000} s) and measures a point again (≤ ${retries} attempts) if they were busier`,
   );
   const calibration = await quietCalibration(budgetMs);
   record('scaling-calibration', { ...calibration.calibration, otherCores: calibration.calibrationOthers });
@@ -1138,7 +1160,7 @@ async function sectionScaling(): Promise<void> {
     for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
       if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
       const before = cpuSnapshot();
-      const { p50, perProcess } = measureThreads(point, processes, iterations);
+      const { p50, perProcess, speedupCi } = measureThreads(point, processes, iterations);
       const profile1 = child<ProfileChildResult>('profile', {
         path: point.path,
         workload: point.workload,
@@ -1161,6 +1183,7 @@ async function sectionScaling(): Promise<void> {
         p50t2: p50[2]!,
         perProcessT1: perProcess[1]!,
         perProcessT2: perProcess[2]!,
+        speedupCi,
         warmKernelUsT1: profile1.warmRunKernelUs,
         firstRunKernelUsT1: profile1.firstRunKernelUs,
         srcNodesT1: profile1.nodes,

@@ -641,7 +641,7 @@ async function runTimingProcess(spec) {
     const order = spec.seed % 2 === 0 ? [...spec.arms].reverse() : spec.arms;
     for (const arm of order) {
       const started = performance4.now();
-      const session = await createSession(arm.path, { intraOpThreads: spec.threads });
+      const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance4.now() - started;
       sessions[arm.name] = session;
       const feeds = await workloadFeeds(session, spec.workload);

@@ -9,7 +9,8 @@ import { type Arm, measureInterleaved } from './interleave.ts';
 import { type WorkloadSpec, workloadFeeds } from './workload.ts';
 
 export interface TimingSpec {
-  arms: { name: string; path: string }[];
+  /** The arms, each at `threads` unless it names its own (the thread-scaling study times 1 and 2 threads). */
+  arms: { name: string; path: string; threads?: number }[];
   workload: WorkloadSpec;
   threads: number;
   warmupRuns: number;
@@ -37,7 +38,7 @@ export async function runTimingProcess(spec: TimingSpec): Promise<TimingResult> 
     const order = spec.seed % 2 === 0 ? [...spec.arms].reverse() : spec.arms;
     for (const arm of order) {
       const started = performance.now();
-      const session = await createSession(arm.path, { intraOpThreads: spec.threads });
+      const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance.now() - started;
       sessions[arm.name] = session;
       const feeds = await workloadFeeds(session, spec.workload);
