@@ -23291,6 +23291,8 @@ var Inputs = {
   BaselineModel: "baseline-model",
   EvalData: "eval-data",
   Protocol: "protocol",
+  Processes: "processes",
+  Iterations: "iterations",
   Threads: "threads",
   OutDir: "out-dir"
 };
@@ -23314,6 +23316,8 @@ function parseInputs(source = coreInputs) {
     baselineModel: getOptionalInput(Inputs.BaselineModel, source),
     evalData: getOptionalInput(Inputs.EvalData, source),
     protocol: getEnumInput(Inputs.Protocol, PROTOCOLS, "full", source),
+    processes: getOptionalPositiveIntInput(Inputs.Processes, source),
+    iterations: getOptionalPositiveIntInput(Inputs.Iterations, source),
     threads: getOptionalPositiveIntInput(Inputs.Threads, source),
     outDir: getOptionalInput(Inputs.OutDir, source) ?? DEFAULT_OUT_DIR
   };
@@ -38209,6 +38213,8 @@ async function runBenchmark(inputs, deps) {
         } : {},
         ...inputs.evalData ? { evalData: path6.resolve(workspace, inputs.evalData) } : {},
         protocol: inputs.protocol,
+        ...inputs.processes ? { processes: inputs.processes } : {},
+        ...inputs.iterations ? { iterations: inputs.iterations } : {},
         ...inputs.threads ? { threads: inputs.threads } : {},
         ...pullRequest ? { pullRequest } : {},
         functional: env.SLMOPS_FUNCTIONAL === "1",

@@ -44274,7 +44274,7 @@ function registerBench(program2, io2) {
     "--profile <id...>",
     "device profile ids or profile files (slmops profiles lists them); default: this host as it is",
     []
-  ).option("--baseline <model>", "baseline to compare with, interleaved: a path or git:<ref>:<path>").option("--eval <file>", "eval data (JSONL) for accuracy or perplexity").option("--out <file>", "write the result (one profile) to this file").option("--out-dir <dir>", "write one result per profile into this folder").option("--quick", "quick protocol (fewer processes and iterations), clearly labelled in the result").option("--threads <n>", "intra-op threads (default: the profile's cores, at most this host's)").option("--workload <kind>", "auto, generic, prefill or decode", "auto").option("--seq <n>", "sequence length of prefill, or cache length of a decode step", "128").option("--batch <n>", "batch size", "1").option("--dim <name=value...>", "values for other symbolic dims", []).option(
+  ).option("--baseline <model>", "baseline to compare with, interleaved: a path or git:<ref>:<path>").option("--eval <file>", "eval data (JSONL) for accuracy or perplexity").option("--out <file>", "write the result (one profile) to this file").option("--out-dir <dir>", "write one result per profile into this folder").option("--quick", "quick protocol (fewer processes and iterations), clearly labelled in the result").option("--processes <n>", "fresh timing processes (default: 12, quick 3)").option("--iterations <n>", "timed runs per model in each timing process (default: 60, quick 20)").option("--threads <n>", "intra-op threads (default: the profile's cores, at most this host's)").option("--workload <kind>", "auto, generic, prefill or decode", "auto").option("--seq <n>", "sequence length of prefill, or cache length of a decode step", "128").option("--batch <n>", "batch size", "1").option("--dim <name=value...>", "values for other symbolic dims", []).option(
     "--mode <mode>",
     "auto (native when this host is the profile's device), native or emulated",
     "auto"
@@ -44294,6 +44294,8 @@ function registerBench(program2, io2) {
       ...flags.baseline ? { baseline: flags.baseline } : {},
       ...flags.eval ? { evalData: flags.eval } : {},
       protocol: flags.quick ? "quick" : "full",
+      ...flags.processes ? { processes: positiveInt("--processes", flags.processes) } : {},
+      ...flags.iterations ? { iterations: positiveInt("--iterations", flags.iterations) } : {},
       ...flags.threads ? { threads: positiveInt("--threads", flags.threads) } : {},
       workload: oneOf2("--workload", flags.workload, WORKLOADS),
       sequenceLength: positiveInt("--seq", flags.seq),

@@ -16,6 +16,8 @@ interface BenchFlags {
   outDir?: string;
   json?: boolean;
   quick?: boolean;
+  processes?: string;
+  iterations?: string;
   threads?: string;
   workload: string;
   seq: string;
@@ -122,6 +124,8 @@ export function registerBench(program: Command, io: CliIo): void {
     .option('--out <file>', 'write the result (one profile) to this file')
     .option('--out-dir <dir>', 'write one result per profile into this folder')
     .option('--quick', 'quick protocol (fewer processes and iterations), clearly labelled in the result')
+    .option('--processes <n>', 'fresh timing processes (default: 12, quick 3)')
+    .option('--iterations <n>', 'timed runs per model in each timing process (default: 60, quick 20)')
     .option('--threads <n>', "intra-op threads (default: the profile's cores, at most this host's)")
     .option('--workload <kind>', 'auto, generic, prefill or decode', 'auto')
     .option('--seq <n>', 'sequence length of prefill, or cache length of a decode step', '128')
@@ -151,6 +155,8 @@ export function registerBench(program: Command, io: CliIo): void {
         ...(flags.baseline ? { baseline: flags.baseline } : {}),
         ...(flags.eval ? { evalData: flags.eval } : {}),
         protocol: (flags.quick ? 'quick' : 'full') as Protocol,
+        ...(flags.processes ? { processes: positiveInt('--processes', flags.processes) } : {}),
+        ...(flags.iterations ? { iterations: positiveInt('--iterations', flags.iterations) } : {}),
         ...(flags.threads ? { threads: positiveInt('--threads', flags.threads) } : {}),
         workload: oneOf('--workload', flags.workload, WORKLOADS) as WorkloadKind | 'auto',
         sequenceLength: positiveInt('--seq', flags.seq),

@@ -16,7 +16,17 @@ const CONTRACT: Record<string, { inputs: string[]; outputs: string[] }> = {
   },
   compress: { inputs: ['model', 'recipes', 'out-dir', 'eval-data'], outputs: ['variants'] },
   benchmark: {
-    inputs: ['models', 'profiles', 'baseline-model', 'eval-data', 'protocol', 'threads', 'out-dir'],
+    inputs: [
+      'models',
+      'profiles',
+      'baseline-model',
+      'eval-data',
+      'protocol',
+      'processes',
+      'iterations',
+      'threads',
+      'out-dir',
+    ],
     outputs: ['results', 'summary'],
   },
   gate: {

@@ -92,6 +92,8 @@ describe('benchmark inputs', () => {
       baselineModel: undefined,
       evalData: undefined,
       protocol: 'full',
+      processes: undefined,
+      iterations: undefined,
       threads: undefined,
       outDir: 'slmops/bench',
     });
@@ -104,10 +106,16 @@ describe('benchmark inputs', () => {
     expect([inputs.protocol, inputs.threads, inputs.profiles]).toEqual(['quick', 2, ['pi5']]);
   });
 
+  it('take a number of processes and of iterations that override the protocol', () => {
+    const inputs = parseBenchmark(recordInputs({ models: 'a.onnx', processes: '20', iterations: '100' }));
+    expect([inputs.processes, inputs.iterations]).toEqual([20, 100]);
+  });
+
   it.each([
     [{ models: '' }, "input 'models': is required and was not given"],
     [{ models: 'a.onnx', protocol: 'fast' }, "input 'protocol': 'fast' is not valid. Use one of quick, full"],
     [{ models: 'a.onnx', threads: 'all' }, "input 'threads': 'all' is not valid"],
+    [{ models: 'a.onnx', processes: '0' }, "input 'processes'"],
     [{ models: 'a.onnx\na.onnx' }, "input 'models': lists 'a.onnx' twice"],
   ])('refuse %o', (values, message) => {
     expect(errorOf(() => parseBenchmark(recordInputs(values)))).toContain(message);

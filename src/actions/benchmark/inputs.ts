@@ -15,6 +15,8 @@ export const Inputs = {
   BaselineModel: 'baseline-model',
   EvalData: 'eval-data',
   Protocol: 'protocol',
+  Processes: 'processes',
+  Iterations: 'iterations',
   Threads: 'threads',
   OutDir: 'out-dir',
 } as const;
@@ -39,6 +41,10 @@ export interface BenchmarkInputs {
   readonly evalData: string | undefined;
   /** `full` for gating (several processes, ABBA blocks); `quick` for a smoke measurement. */
   readonly protocol: Protocol;
+  /** Fresh timing processes; undefined = the protocol's. */
+  readonly processes: number | undefined;
+  /** Timed runs per arm in each process; undefined = the protocol's. */
+  readonly iterations: number | undefined;
   /** Intra-op threads; undefined = each profile's. */
   readonly threads: number | undefined;
   readonly outDir: string;
@@ -58,6 +64,8 @@ export function parseInputs(source: InputSource = coreInputs): BenchmarkInputs {
     baselineModel: getOptionalInput(Inputs.BaselineModel, source),
     evalData: getOptionalInput(Inputs.EvalData, source),
     protocol: getEnumInput(Inputs.Protocol, PROTOCOLS, 'full', source),
+    processes: getOptionalPositiveIntInput(Inputs.Processes, source),
+    iterations: getOptionalPositiveIntInput(Inputs.Iterations, source),
     threads: getOptionalPositiveIntInput(Inputs.Threads, source),
     outDir: getOptionalInput(Inputs.OutDir, source) ?? DEFAULT_OUT_DIR,
   };

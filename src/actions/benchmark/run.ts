@@ -58,6 +58,8 @@ export async function runBenchmark(inputs: BenchmarkInputs, deps: BenchmarkDeps)
           : {}),
         ...(inputs.evalData ? { evalData: path.resolve(workspace, inputs.evalData) } : {}),
         protocol: inputs.protocol,
+        ...(inputs.processes ? { processes: inputs.processes } : {}),
+        ...(inputs.iterations ? { iterations: inputs.iterations } : {}),
         ...(inputs.threads ? { threads: inputs.threads } : {}),
         ...(pullRequest ? { pullRequest } : {}),
         functional: env.SLMOPS_FUNCTIONAL === '1',
