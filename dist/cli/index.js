@@ -44798,7 +44798,7 @@ function judgeResult(result, limits, options = {}) {
         baseline: result.comparison.baselineP50Ms ?? null,
         ci95: result.comparison.ci95,
         verdict,
-        reason: verdict === "fail" ? `clearly slower than ${result.comparison.baselineVariantId}: the whole 95 % CI of head/base is above ${limit.toFixed(2)}` : verdict === "inconclusive" ? `the 95 % CI of head/base straddles ${limit.toFixed(2)}: not clearly within the tolerance; re-run or widen it` : `head/base within ${pct(latency.ratioTolerance)} of ${result.comparison.baselineVariantId}`
+        reason: verdict === "fail" ? `clearly slower than ${result.comparison.baselineVariantId}: the whole 95 % CI of head/base is above ${limit.toFixed(2)}` : verdict === "inconclusive" ? `the 95 % CI of head/base straddles ${limit.toFixed(2)}: not clearly within the tolerance; ${result.workload.protocol === "quick" ? "the quick protocol is a smoke measurement: use the full protocol to gate" : "re-run with more timing processes (the benchmark action's `processes` input, `slmops bench --processes`) or on a quieter runner, or widen the tolerance"}` : `head/base within ${pct(latency.ratioTolerance)} of ${result.comparison.baselineVariantId}`
       });
     }
   }

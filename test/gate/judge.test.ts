@@ -21,6 +21,27 @@ describe('latency against the baseline', () => {
     expect(rule).toMatchObject({ metric: 'latency.ratioTolerance', verdict, limit: 1.05 });
   });
 
+  it('tells how to get a verdict when the ratio is inconclusive: more processes, or the full protocol', () => {
+    const straddling = { baselineVariantId: 'b', ratioP50: 1.04, ci95: [1.0, 1.08] as [number, number] };
+    const base = benchResult({ ...native, comparison: straddling });
+    const full = benchResult({
+      ...native,
+      comparison: straddling,
+      workload: { ...base.workload, protocol: 'full' },
+    });
+    expect(judgeResult(full, { latency: { ratioTolerance: 0.05 } })[0]!.reason).toMatch(
+      /more timing processes .*`processes` input/,
+    );
+    const quick = benchResult({
+      ...native,
+      comparison: straddling,
+      workload: { ...base.workload, protocol: 'quick' },
+    });
+    expect(judgeResult(quick, { latency: { ratioTolerance: 0.05 } })[0]!.reason).toMatch(
+      /quick protocol is a smoke measurement: use the full protocol/,
+    );
+  });
+
   it('is inconclusive with a reason when the result has no baseline comparison', () => {
     const { comparison: _c, ...rest } = benchResult(native);
     const [rule] = judgeResult(rest, { latency: { ratioTolerance: 0.05 } });
