@@ -55,7 +55,6 @@ import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
 import { measureNodeProbes, type NodeProbeFigures } from './node-probes.ts';
-import { pairedBootstrapRatioCi } from './ratio-ci.ts';
 import { writeSlowerHead } from './slower-head.ts';
 import { predictSerialAware, predictWithNodeProbes } from './thread-scaling.ts';
 
@@ -560,7 +559,7 @@ async function sectionOrder(): Promise<void> {
  * How many timing processes the full protocol needs, and how good its interval is: `--protocol-processes` A/A
  * timing processes (the bench's own runTimingProcess, same file twice, load order alternating by seed), then for
  * P processes and I iterations drawn from them, many random draws: the gate's verdict with src's
- * `bootstrapRatioCi` and with the alternatives of ./ratio-ci.ts, how often each 95 % interval holds the true
+ * `bootstrapRatioCi` and with two alternatives (the same bootstrap drawing runs as pairs, and src's processRatioCi), how often each 95 % interval holds the true
  * ratio 1 (coverage), and how wide it is. `--reuse` analyses the samples saved by a previous run.
  */
 async function sectionProtocol(): Promise<void> {
@@ -626,7 +625,7 @@ async function sectionProtocol(): Promise<void> {
       [
         'paired bootstrap',
         (x: number[][], y: number[][], d: number) =>
-          pairedBootstrapRatioCi(x, y, { resamples: 500, seed: d }),
+          bootstrapRatioCi(x, y, { resamples: 500, seed: d, paired: true }),
       ],
       ['per-process t interval', (x: number[][], y: number[][]) => processRatioCi(x, y)],
     ] as const;

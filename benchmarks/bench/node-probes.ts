@@ -17,9 +17,10 @@
 
 import { median } from '../../src/bench/statistics.ts';
 import { floatTensor, node } from '../../src/compress/graph.ts';
+import { fillPattern, modelProto, valueInfo } from '../../src/devices/probe-models.ts';
 import { createSession } from '../../src/inference/session.ts';
 import { DataType } from '../../src/onnx/dtypes.ts';
-import { encodeModelProto, type ModelProto, type NodeProto, type TensorProto } from '../../src/onnx/proto.ts';
+import { encodeModelProto, type NodeProto, type TensorProto } from '../../src/onnx/proto.ts';
 
 export interface NodeProbeFigures {
   /** µs per do-nothing node. */
@@ -45,41 +46,20 @@ function chainModel(
   inits: TensorProto[],
   last: string,
 ): Uint8Array {
-  const info = (n: string) => ({
-    name: n,
-    type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims.map((d) => ({ dimValue: d })) } } },
-  });
-  const proto = {
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    producerName: 'slmops-bench-probe',
-    producerVersion: '',
-    domain: '',
-    modelVersion: 0,
-    docString: '',
-    metadataProps: [],
-    trainingInfo: [],
-    functions: [],
-    graph: {
+  return encodeModelProto(
+    modelProto(
       name,
-      node: nodes,
-      initializer: inits,
-      sparseInitializer: [],
-      input: [info('x0')],
-      output: [info(last)],
-      valueInfo: [],
-    },
-  } as unknown as ModelProto;
-  return encodeModelProto(proto);
+      nodes,
+      [valueInfo('x0', DataType.FLOAT, dims)],
+      [valueInfo(last, DataType.FLOAT, dims)],
+      inits,
+    ),
+  );
 }
 
 function pattern(n: number, seed: number, scale: number): Float32Array {
-  const v = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    v[i] = (s / 2 ** 31 - 1) * scale;
-  }
+  const v = fillPattern(new Float32Array(n), seed);
+  if (scale !== 1) for (let i = 0; i < n; i++) v[i]! *= scale;
   return v;
 }
 

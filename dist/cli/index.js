@@ -31936,8 +31936,17 @@ function bootstrapRatioCi(head, base, options = {}) {
       const pick = Math.floor(random() * head.length);
       const hg = head[pick];
       const bg = base[pick];
-      for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]);
-      for (let i = 0; i < bg.length; i++) b2.push(bg[Math.floor(random() * bg.length)]);
+      if (options.paired) {
+        const n = Math.min(hg.length, bg.length);
+        for (let i = 0; i < n; i++) {
+          const j2 = Math.floor(random() * n);
+          h.push(hg[j2]);
+          b2.push(bg[j2]);
+        }
+      } else {
+        for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]);
+        for (let i = 0; i < bg.length; i++) b2.push(bg[Math.floor(random() * bg.length)]);
+      }
     }
     ratios[r] = median(h) / median(b2);
   }

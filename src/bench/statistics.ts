@@ -59,6 +59,8 @@ export function summarize(values: ArrayLike<number>): Summary {
 
 export interface BootstrapOptions {
   resamples?: number;
+  /** Ratio only: draw head and base runs as pairs of the same index (compared in benchmarks/bench). */
+  paired?: boolean;
   /** Two-sided confidence level, default 0.95. */
   level?: number;
   seed?: number;
@@ -115,8 +117,18 @@ export function bootstrapRatioCi(
       const pick = Math.floor(random() * head.length);
       const hg = head[pick]!;
       const bg = base[pick]!;
-      for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]!);
-      for (let i = 0; i < bg.length; i++) b.push(bg[Math.floor(random() * bg.length)]!);
+      if (options.paired) {
+        // Runs drawn as (head[i], base[i]) pairs: the interleaved blocks that measured them together.
+        const n = Math.min(hg.length, bg.length);
+        for (let i = 0; i < n; i++) {
+          const j = Math.floor(random() * n);
+          h.push(hg[j]!);
+          b.push(bg[j]!);
+        }
+      } else {
+        for (let i = 0; i < hg.length; i++) h.push(hg[Math.floor(random() * hg.length)]!);
+        for (let i = 0; i < bg.length; i++) b.push(bg[Math.floor(random() * bg.length)]!);
+      }
     }
     ratios[r] = median(h) / median(b);
   }

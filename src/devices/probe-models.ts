@@ -17,11 +17,12 @@ import {
   type ValueInfoProto,
 } from '../onnx/proto.ts';
 
-function valueInfo(name: string, elemType: number, dims: number[]): ValueInfoProto {
+export function valueInfo(name: string, elemType: number, dims: number[]): ValueInfoProto {
   return { name, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
-function modelProto(
+/** A ModelProto at IR 8 / opset 17 with every field protobufjs needs (probe models here and in benchmarks/). */
+export function modelProto(
   name: string,
   nodes: NodeProto[],
   inputs: ValueInfoProto[],

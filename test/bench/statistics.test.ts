@@ -99,6 +99,29 @@ describe('latency statistics', () => {
     expect(narrower).toBeGreaterThanOrEqual(8);
   });
 
+  it('narrows the ratio bootstrap when runs are drawn as the pairs they were measured in', () => {
+    // Each interleaved block shares a large drift; head and base differ only by a little noise of their own.
+    const random = prng(11);
+    const head: number[][] = [];
+    const base: number[][] = [];
+    for (let p = 0; p < 6; p++) {
+      const h: number[] = [];
+      const b: number[] = [];
+      for (let i = 0; i < 60; i++) {
+        const drift = 10 * (1 + random() * 0.5);
+        h.push(drift * (1 + random() * 0.01));
+        b.push(drift * (1 + random() * 0.01));
+      }
+      head.push(h);
+      base.push(b);
+    }
+    const width = (c: { ci95: [number, number] }) => c.ci95[1] / c.ci95[0];
+    const paired = bootstrapRatioCi(head, base, { resamples: 400, paired: true });
+    const independent = bootstrapRatioCi(head, base, { resamples: 400 });
+    expect(paired.ratio).toBe(independent.ratio);
+    expect(width(paired)).toBeLessThan(width(independent));
+  });
+
   it('falls back to the bootstrap over iterations with a single process', () => {
     const base = latencies(1, 60, 10, 8);
     const head = latencies(1, 60, 10, 9);
