@@ -38,7 +38,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { measureInterleaved } from '../../src/bench/interleave.ts';
 import { type NodeCost, nodeCosts } from '../../src/bench/node-costs.ts';
-import { predictLatency, type Throughputs } from '../../src/bench/predict.ts';
+import { nodeProbeScale, predictLatency, type Throughputs } from '../../src/bench/predict.ts';
 import {
   bootstrapRatioCi,
   median,
@@ -51,6 +51,7 @@ import { type WorkloadSpec, workloadFeeds } from '../../src/bench/workload.ts';
 import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { type Calibration, calibrateHost } from '../../src/devices/calibrate.ts';
+import { measureNodeProbes as measureKindProbes, type NodeProbes } from '../../src/devices/node-probes.ts';
 import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
@@ -247,6 +248,8 @@ async function runChildMode(): Promise<void> {
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
   else if (kind === 'probes') result = await measureNodeProbes((spec as { threads: number }).threads);
+  else if (kind === 'kind-probes')
+    result = await measureKindProbes({ threads: [1, 2], budgetMs: (spec as { budgetMs: number }).budgetMs });
   else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -839,6 +842,8 @@ interface ScalingRecord {
   nodesT1: NodeCost[];
   nodesT2: NodeCost[];
   otherCores: number;
+  /** src's node probes (src/devices/node-probes.ts) at 1 and 2 threads, measured right after the point. */
+  kindProbes?: NodeProbes;
 }
 
 /**
@@ -888,7 +893,9 @@ function throughputs(c: Calibration, threads: number): Throughputs {
   return { fp32Gflops: t.fp32Gflops, int8Gops: t.int8Gops, bandwidthGBs: t.bandwidthGBs };
 }
 
-function errorSummary(label: string, errors: number[]): string {
+function errorSummary(label: string, all: number[]): string {
+  const errors = all.filter(Number.isFinite);
+  if (!errors.length) return `${label.padEnd(40)} (not measured)`;
   const abs = errors.map(Math.abs);
   const within = abs.filter((e) => e <= 0.1).length / abs.length;
   return `${label.padEnd(40)} median |error| ${(median(abs) * 100).toFixed(1).padStart(5)} %, p90 ${(quantile(abs, 90) * 100).toFixed(1).padStart(5)} %, within ±10 %: ${(within * 100).toFixed(0).padStart(3)} % (${abs.filter((e) => e <= 0.1).length}/${abs.length}), median signed ${pct(median(errors))}  ${within >= 0.9 ? 'ok' : 'MISSED'} (≥ 90 %)`;
@@ -900,6 +907,8 @@ interface ScalingInputs {
   calibrationOthers: number;
   probes: Record<string, NodeProbeFigures>;
   probeOthers: number;
+  /** src's node probes at 1 and 2 threads, measured once before the points (as a cached calibration would be). */
+  kindProbes?: NodeProbes;
 }
 
 /** The predictors compared, each a function of the 1-thread measurement and the calibrations only. */
@@ -934,11 +943,33 @@ function predictors(inputs: ScalingInputs): { name: string; predict: (r: Scaling
     name: 'node probes (fixed cost + scaled work)',
     predict: (r) => predictWithNodeProbes(r.p50t1, r.nodesT1, h1, h2, p1, p2),
   });
+  const kindProbes = inputs.kindProbes;
+  if (kindProbes) {
+    list.push({
+      name: 'node probes by kind (once, before)',
+      predict: (r) =>
+        r.p50t1 *
+        nodeProbeScale(r.p50t1, r.nodesT1, { probes: kindProbes.points, key: '1' }, { probes: kindProbes.points, key: '2' }),
+    });
+  }
+  list.push({
+    name: 'node probes by kind (with each point)',
+    predict: (r) =>
+      r.kindProbes
+        ? r.p50t1 *
+          nodeProbeScale(
+            r.p50t1,
+            r.nodesT1,
+            { probes: r.kindProbes.points, key: '1' },
+            { probes: r.kindProbes.points, key: '2' },
+          )
+        : Number.NaN,
+  });
   list.push({ name: 'no change (t2 = t1)', predict: (r) => r.p50t1 });
   return list;
 }
 
-const PROBES_NAME = 'node probes (fixed cost + scaled work)';
+const PROBES_NAME = 'node probes by kind (once, before)';
 
 function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   const h1 = throughputs(inputs.calibration, 1);
@@ -1100,7 +1131,13 @@ async function sectionRescore(): Promise<void> {
     probes = quietProbes();
     record('scaling-probes', probes);
   }
-  scoreScaling(records, { calibration, calibrationOthers: calibration.otherCores, ...probes });
+  let kindProbes = readJsonl<NodeProbes>('scaling-kind-probes').at(-1);
+  if (!kindProbes) {
+    progress('scaling: node probes by kind at 1 and 2 threads (none saved: measuring now)');
+    kindProbes = child<NodeProbes>('kind-probes', { budgetMs: 6000 });
+    record('scaling-kind-probes', kindProbes);
+  }
+  scoreScaling(records, { calibration, calibrationOthers: calibration.otherCores, ...probes, kindProbes });
 }
 
 async function sectionScaling(): Promise<void> {
@@ -1153,6 +1190,10 @@ async function sectionScaling(): Promise<void> {
   record('scaling-calibration', { ...calibration.calibration, otherCores: calibration.calibrationOthers });
   const probes = quietProbes();
   record('scaling-probes', probes);
+  if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
+  progress('scaling: node probes by kind at 1 and 2 threads');
+  const kindProbes = child<NodeProbes>('kind-probes', { budgetMs: 6000 });
+  record('scaling-kind-probes', kindProbes);
   const records: ScalingRecord[] = [];
   for (const point of points) {
     let best: ScalingRecord | undefined;
@@ -1172,6 +1213,7 @@ async function sectionScaling(): Promise<void> {
         threads: 2,
         runs: 10,
       });
+      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: 3000 });
       const otherCores = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
       const r: ScalingRecord = {
         model: point.model,
@@ -1189,6 +1231,7 @@ async function sectionScaling(): Promise<void> {
         nodesT1: profile1.warmNodes,
         nodesT2: profile2.warmNodes,
         otherCores,
+        kindProbes: pointProbes,
       };
       if (!best || otherCores < best.otherCores) best = r;
       if (!(quiet > 0) || otherCores < quiet) break;
@@ -1200,7 +1243,7 @@ async function sectionScaling(): Promise<void> {
       `scaling ${records.length}/${points.length} ${best!.model} ${best!.variant} ${best!.kind} ${best!.seq}: t1 ${fix(best!.p50t1)} ms, t2 ${fix(best!.p50t2)} ms (others ${fix(best!.otherCores, 2)} cores)`,
     );
   }
-  scoreScaling(records, { ...calibration, ...probes });
+  scoreScaling(records, { ...calibration, ...probes, kindProbes });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
