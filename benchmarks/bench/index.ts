@@ -12,8 +12,10 @@
  *             measured here, against the original, with the same fresh full-protocol runs. Target: ≥ 95 % fail.
  *   scaling   Emulation of thread scaling, out of sample: for 6 models (LM and KV decoder, fp32/int8/int4) at several
  *             prefill lengths and KV decode steps, predict the 2-thread p50 from the 1-thread p50, the 1-thread
- *             per-node profile and this host's calibration at 1 and 2 threads (src/bench/predict.ts, and the
- *             serial-aware variant of ./thread-scaling.ts), then measure it. Target: ≥ 90 % within ±10 %.
+ *             per-node profile and this host's calibration at 1 and 2 threads (src/bench/predict.ts: the node
+ *             probes of the calibration made before the points, as a cached one would be; the same probes
+ *             measured again with each point, which takes the host's drift out; the roofline), then measure it.
+ *             Target: ≥ 90 % within ±10 %.
  *
  *   node benchmarks/run.mjs bench [--only overhead,aa,detect,scaling] [--runs 60] [--detect-runs 40]
  *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 6] [--scaling-iterations 100]
@@ -38,7 +40,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { measureInterleaved } from '../../src/bench/interleave.ts';
 import { type NodeCost, nodeCosts } from '../../src/bench/node-costs.ts';
-import { nodeProbeScale, predictLatency, type Throughputs } from '../../src/bench/predict.ts';
+import { predictFromNodeProbes, predictLatency, type Throughputs } from '../../src/bench/predict.ts';
 import {
   bootstrapRatioCi,
   median,
@@ -51,13 +53,11 @@ import { type WorkloadSpec, workloadFeeds } from '../../src/bench/workload.ts';
 import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { type Calibration, calibrateHost } from '../../src/devices/calibrate.ts';
-import { measureNodeProbes as measureKindProbes, type NodeProbes } from '../../src/devices/node-probes.ts';
+import { measureNodeProbes, type NodeProbes } from '../../src/devices/node-probes.ts';
 import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
-import { measureNodeProbes, type NodeProbeFigures } from './node-probes.ts';
 import { writeSlowerHead } from './slower-head.ts';
-import { predictSerialAware, predictWithNodeProbes } from './thread-scaling.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Arguments and paths
@@ -247,9 +247,8 @@ async function runChildMode(): Promise<void> {
   if (kind === 'timing') result = await runTimingProcess(spec as TimingSpec);
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
-  else if (kind === 'probes') result = await measureNodeProbes((spec as { threads: number }).threads);
   else if (kind === 'kind-probes')
-    result = await measureKindProbes({ threads: [1, 2], budgetMs: (spec as { budgetMs: number }).budgetMs });
+    result = await measureNodeProbes({ threads: [1, 2], budgetMs: (spec as { budgetMs: number }).budgetMs });
   else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -901,75 +900,47 @@ function errorSummary(label: string, all: number[]): string {
   return `${label.padEnd(40)} median |error| ${(median(abs) * 100).toFixed(1).padStart(5)} %, p90 ${(quantile(abs, 90) * 100).toFixed(1).padStart(5)} %, within ±10 %: ${(within * 100).toFixed(0).padStart(3)} % (${abs.filter((e) => e <= 0.1).length}/${abs.length}), median signed ${pct(median(errors))}  ${within >= 0.9 ? 'ok' : 'MISSED'} (≥ 90 %)`;
 }
 
-/** What the 2-thread predictions are made from: this host's calibration and node probes at 1 and 2 threads. */
+/** What the 2-thread predictions are made from: this host's calibration at 1 and 2 threads (node probes included). */
 interface ScalingInputs {
   calibration: Calibration;
   calibrationOthers: number;
-  probes: Record<string, NodeProbeFigures>;
-  probeOthers: number;
-  /** src's node probes at 1 and 2 threads, measured once before the points (as a cached calibration would be). */
+  /** Node probes measured apart, for saved runs whose calibration predates them. */
   kindProbes?: NodeProbes;
+}
+
+function probeScale(r: ScalingRecord, probes: NodeProbes, profilerUs = probes.profilerUs): number {
+  const host = { ...probes, profilerUs };
+  return predictFromNodeProbes(r.p50t1, r.srcNodesT1, { probes: host, threads: 1 }, { probes: host, threads: 2 })
+    .p50Ms;
 }
 
 /** The predictors compared, each a function of the 1-thread measurement and the calibrations only. */
 function predictors(inputs: ScalingInputs): { name: string; predict: (r: ScalingRecord) => number }[] {
   const h1 = throughputs(inputs.calibration, 1);
   const h2 = throughputs(inputs.calibration, 2);
-  const p1 = inputs.probes['1']!;
-  const p2 = inputs.probes['2']!;
-  const list: { name: string; predict: (r: ScalingRecord) => number }[] = [
+  const before = inputs.calibration.nodeProbes ?? inputs.kindProbes;
+  return [
     {
-      name: 'src predictLatency (as shipped)',
+      name: 'src roofline (predictLatency)',
       predict: (r) => predictLatency(r.p50t1, r.srcNodesT1, h1, h2, true).p50Ms,
     },
     {
-      name: 'src, cold first run left out',
-      predict: (r) => predictLatency(r.p50t1, r.nodesT1, h1, h2, true).p50Ms,
+      name: NODE_PROBES_BEFORE,
+      predict: (r) => (before ? probeScale(r, before) : Number.NaN),
     },
+    {
+      name: 'src node probes, probed with each point',
+      predict: (r) => (r.kindProbes ? probeScale(r, r.kindProbes) : Number.NaN),
+    },
+    {
+      name: '  the same, profiler cost left in',
+      predict: (r) => (r.kindProbes ? probeScale(r, r.kindProbes, 0) : Number.NaN),
+    },
+    { name: 'no change (t2 = t1)', predict: (r) => r.p50t1 },
   ];
-  for (const us of [10, 20, 50]) {
-    list.push({
-      name: `nodes under ${us} µs serial`,
-      predict: (r) =>
-        predictSerialAware(r.p50t1, r.nodesT1, h1, h2, { serialUnderUs: us, nonMatmulSerial: false }).p50Ms,
-    });
-  }
-  list.push({
-    name: 'non-GEMM nodes serial',
-    predict: (r) =>
-      predictSerialAware(r.p50t1, r.nodesT1, h1, h2, { serialUnderUs: 0, nonMatmulSerial: true }).p50Ms,
-  });
-  list.push({
-    name: 'node probes (fixed cost + scaled work)',
-    predict: (r) => predictWithNodeProbes(r.p50t1, r.nodesT1, h1, h2, p1, p2),
-  });
-  const kindProbes = inputs.kindProbes;
-  if (kindProbes) {
-    list.push({
-      name: 'node probes by kind (once, before)',
-      predict: (r) =>
-        r.p50t1 *
-        nodeProbeScale(r.p50t1, r.nodesT1, { probes: kindProbes.points, key: '1' }, { probes: kindProbes.points, key: '2' }),
-    });
-  }
-  list.push({
-    name: 'node probes by kind (with each point)',
-    predict: (r) =>
-      r.kindProbes
-        ? r.p50t1 *
-          nodeProbeScale(
-            r.p50t1,
-            r.nodesT1,
-            { probes: r.kindProbes.points, key: '1' },
-            { probes: r.kindProbes.points, key: '2' },
-          )
-        : Number.NaN,
-  });
-  list.push({ name: 'no change (t2 = t1)', predict: (r) => r.p50t1 });
-  return list;
 }
 
-const PROBES_NAME = 'node probes by kind (once, before)';
+const NODE_PROBES_BEFORE = 'src node probes, calibration before';
 
 function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   const h1 = throughputs(inputs.calibration, 1);
@@ -982,22 +953,26 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   print(
     `  calibrated speed-ups 1 → 2 threads: fp32 ×${(h2.fp32Gflops / h1.fp32Gflops).toFixed(2)}, int8 ×${(h2.int8Gops / h1.int8Gops).toFixed(2)}, bandwidth ×${(h2.bandwidthGBs / h1.bandwidthGBs).toFixed(2)}`,
   );
-  for (const t of ['1', '2']) {
-    const p = inputs.probes[t]!;
+  const before = inputs.calibration.nodeProbes ?? inputs.kindProbes;
+  if (before) {
     print(
-      `  node probes at ${t} thread${t === '1' ? '' : 's'} (others ${fix(inputs.probeOthers, 2)} cores): dispatch ${fix(p.dispatchUs, 2)} µs/node; GEMM [M,192]·[192,192] ${p.gemmPoints.map((g) => `M=${g.m} ${fix(g.us, 1)} µs`).join(', ')} → fixed ${fix(p.gemmFixedUs, 1)} µs + ${fix(p.gemmUsPerMop, 2)} µs/Mop; Add [128,768] ${fix(p.elementwiseUs, 1)} µs/node`,
+      `  node probes before the points (µs per node at 1 → 2 threads; profiler adds ${fix(before.profilerUs, 1)} µs per node): ${before.points
+        .map((p) => `${p.kind} ${p.shape.replace(/^(add|matmul) /, '')} ${fix(p.us['1']!, 1)}→${fix(p.us['2']!, 1)}`)
+        .join('; ')}`,
     );
   }
   const list = predictors(inputs);
-  const probes = list.find((x) => x.name === PROBES_NAME)!;
+  const probes = list.find((x) => x.name === NODE_PROBES_BEFORE)!;
+  const perPoint = list.find((x) => x.name === 'src node probes, probed with each point')!;
   print(
-    `  ${'point'.padEnd(30)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'src pred'.padStart(9)} ${'err'.padStart(7)} ${'probes'.padStart(9)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
+    `  ${'point'.padEnd(30)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'roofline'.padStart(9)} ${'err'.padStart(7)} ${'probes'.padStart(9)} ${'err'.padStart(7)} ${'per pt'.padStart(9)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
   );
   for (const r of records) {
     const src = list[0]!.predict(r);
     const pr = probes.predict(r);
+    const pp = perPoint.predict(r);
     print(
-      `  ${`${r.model.replace('tiny-shakespeare-', '')} ${r.variant} ${r.kind} ${r.seq}`.padEnd(30)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(src).padStart(9)} ${pct(src / r.p50t2 - 1).padStart(7)} ${fix(pr).padStart(9)} ${pct(pr / r.p50t2 - 1).padStart(7)} ${fix(r.otherCores, 2).padStart(6)}`,
+      `  ${`${r.model.replace('tiny-shakespeare-', '')} ${r.variant} ${r.kind} ${r.seq}`.padEnd(30)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(src).padStart(9)} ${pct(src / r.p50t2 - 1).padStart(7)} ${fix(pr).padStart(9)} ${pct(pr / r.p50t2 - 1).padStart(7)} ${fix(pp).padStart(9)} ${pct(pp / r.p50t2 - 1).padStart(7)} ${fix(r.otherCores, 2).padStart(6)}`,
     );
   }
   const quiet = records.filter((r) => r.otherCores < 0.25);
@@ -1092,25 +1067,6 @@ async function quietCalibration(
   return best!;
 }
 
-function quietProbes(): Pick<ScalingInputs, 'probes' | 'probeOthers'> {
-  const quiet = Number(flag('wait-quiet', '0.25'));
-  const retries = Number(flag('quiet-retries', '3'));
-  let best: { probes: Record<string, NodeProbeFigures>; probeOthers: number } | undefined;
-  for (let attempt = 0; attempt < Math.max(1, retries); attempt++) {
-    if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
-    progress('scaling: node probes at 1 and 2 threads');
-    const before = cpuSnapshot();
-    const probes = {
-      '1': child<NodeProbeFigures>('probes', { threads: 1 }),
-      '2': child<NodeProbeFigures>('probes', { threads: 2 }),
-    };
-    const others = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
-    if (!best || others < best.probeOthers) best = { probes, probeOthers: others };
-    if (!(quiet > 0) || others < quiet) break;
-  }
-  return best!;
-}
-
 function readJsonl<T>(name: string): T[] {
   const path = join(RESULTS, `${name}.jsonl`);
   if (!existsSync(path)) return [];
@@ -1126,18 +1082,17 @@ async function sectionRescore(): Promise<void> {
   const records = readJsonl<ScalingRecord>('scaling');
   const calibration = readJsonl<Calibration & { otherCores: number }>('scaling-calibration').at(-1);
   if (!records.length || !calibration) throw new Error('no saved scaling records: run --only scaling first');
-  let probes = readJsonl<Pick<ScalingInputs, 'probes' | 'probeOthers'>>('scaling-probes').at(-1);
-  if (!probes) {
-    probes = quietProbes();
-    record('scaling-probes', probes);
-  }
   let kindProbes = readJsonl<NodeProbes>('scaling-kind-probes').at(-1);
-  if (!kindProbes) {
+  if (!kindProbes && !calibration.nodeProbes) {
     progress('scaling: node probes by kind at 1 and 2 threads (none saved: measuring now)');
     kindProbes = child<NodeProbes>('kind-probes', { budgetMs: 6000 });
     record('scaling-kind-probes', kindProbes);
   }
-  scoreScaling(records, { calibration, calibrationOthers: calibration.otherCores, ...probes, kindProbes });
+  scoreScaling(records, {
+    calibration,
+    calibrationOthers: calibration.otherCores,
+    ...(kindProbes ? { kindProbes } : {}),
+  });
 }
 
 async function sectionScaling(): Promise<void> {
@@ -1188,12 +1143,6 @@ async function sectionScaling(): Promise<void> {
   );
   const calibration = await quietCalibration(budgetMs);
   record('scaling-calibration', { ...calibration.calibration, otherCores: calibration.calibrationOthers });
-  const probes = quietProbes();
-  record('scaling-probes', probes);
-  if (quiet > 0) waitForQuiet(quiet, WAIT_MAX_MS);
-  progress('scaling: node probes by kind at 1 and 2 threads');
-  const kindProbes = child<NodeProbes>('kind-probes', { budgetMs: 6000 });
-  record('scaling-kind-probes', kindProbes);
   const records: ScalingRecord[] = [];
   for (const point of points) {
     let best: ScalingRecord | undefined;
@@ -1213,7 +1162,7 @@ async function sectionScaling(): Promise<void> {
         threads: 2,
         runs: 10,
       });
-      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: 3000 });
+      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: 4000 });
       const otherCores = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
       const r: ScalingRecord = {
         model: point.model,
@@ -1243,7 +1192,7 @@ async function sectionScaling(): Promise<void> {
       `scaling ${records.length}/${points.length} ${best!.model} ${best!.variant} ${best!.kind} ${best!.seq}: t1 ${fix(best!.p50t1)} ms, t2 ${fix(best!.p50t2)} ms (others ${fix(best!.otherCores, 2)} cores)`,
     );
   }
-  scoreScaling(records, { ...calibration, ...probes, kindProbes });
+  scoreScaling(records, calibration);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * or bandwidth. The prediction interval is wide unless the device was calibrated with `slmops calibrate`, and the
  * model's own error is `unvalidated` until real device runs have measured it.
  */
-import type { NodeKind, NodeProbePoint } from '../devices/node-probes.ts';
+import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import type { NodeCost } from './node-costs.ts';
 
 export interface Throughputs {
@@ -21,6 +21,12 @@ export interface Prediction {
   modelError: 'unvalidated' | number;
   /** Share of host time the model attributes to compute (rest: memory). */
   computeShare: number;
+  /**
+   * `node-probes`: every node scaled by the host's and the device's node probes of its kind at its time (both
+   * calibrated); `roofline`: compute and memory parts scaled by effective throughputs (datasheet peaks when the
+   * device is not calibrated).
+   */
+  method: 'node-probes' | 'roofline';
   notes: string[];
 }
 
@@ -74,8 +80,55 @@ export function predictLatency(
     calibrated,
     modelError: 'unvalidated',
     computeShare,
+    method: 'roofline',
     notes,
   };
+}
+
+/**
+ * The device's latency from the host's, node by node through both sides' node probes (see `nodeProbeScale`); used
+ * when the device was calibrated with `slmops calibrate` and both sides ran the same probe version. Beyond timing
+ * differences of kernels and threads it sees nothing the probes do not exercise, so it stays `unvalidated` until
+ * real device runs have measured its error.
+ */
+export function predictFromNodeProbes(
+  hostP50Ms: number,
+  nodes: NodeCost[],
+  host: { probes: NodeProbes; threads: number },
+  device: { probes: NodeProbes; threads: number },
+  notes: string[] = [],
+): Prediction {
+  const scale = nodeProbeScale(
+    hostP50Ms,
+    nodes,
+    host.probes.profilerUs,
+    { probes: host.probes.points, key: String(host.threads) },
+    { probes: device.probes.points, key: String(device.threads) },
+  );
+  const p50Ms = hostP50Ms * scale;
+  const kernelUs = nodes.reduce((sum, n) => sum + n.us, 0);
+  const matrixUs = nodes.filter((n) => nodeKind(n) !== 'other').reduce((sum, n) => sum + n.us, 0);
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / SPREAD.calibrated, p50Ms * SPREAD.calibrated],
+    calibrated: true,
+    modelError: 'unvalidated',
+    computeShare: kernelUs > 0 ? matrixUs / kernelUs : 0,
+    method: 'node-probes',
+    notes,
+  };
+}
+
+/** Whether two probe sets can be compared: the same probe version, each measured at its thread count. */
+export function probesComparable(
+  host: NodeProbes | undefined,
+  hostThreads: number,
+  device: NodeProbes | undefined,
+  deviceThreads: number,
+): boolean {
+  if (!host || !device || host.version !== device.version) return false;
+  const has = (p: NodeProbes, t: number) => p.points.length > 0 && p.points.every((x) => x.us[String(t)]! > 0);
+  return has(host, hostThreads) && has(device, deviceThreads);
 }
 
 export type Int8Family = 'amx' | 'avx512-vnni' | 'avx-vnni' | 'avx2' | 'i8mm' | 'dotprod' | 'neon' | 'none';
@@ -127,42 +180,46 @@ export function probeRatio(
   return Math.exp((1 - f) * Math.log(ratio(a)) + f * Math.log(ratio(b)));
 }
 
+/** One side of a node-probe scaling: a probe set and the thread count (its key in each point's `us`). */
+export interface ProbeSide {
+  probes: NodeProbePoint[];
+  key: string;
+}
+
 /**
  * Scale of a model's latency from one side to the other (another thread count on this host, or a calibrated device),
- * node by node through the node probes: each node's profiled time, rescaled so the nodes add up to the measured p50
- * (the profiler's own per-node cost inflates them), is multiplied by its kind's probe ratio at its time.
+ * node by node through the node probes. Each node's profiled time less the profiler's own per-node cost
+ * (`profilerUs`, measured by the probes; at least a quarter of the node's time is kept) is rescaled so that the nodes
+ * add up to the measured p50, then multiplied by its kind's probe ratio at that time.
  */
 export function nodeProbeScale(
   hostP50Ms: number,
   nodes: NodeCost[],
-  from: { probes: NodeProbePoint[]; key: string },
-  to: { probes: NodeProbePoint[]; key: string },
+  profilerUs: number,
+  from: ProbeSide,
+  to: ProbeSide,
 ): number {
-  const kernelUs = nodes.reduce((s, n) => s + n.us, 0);
+  const own = nodes.map((n) => Math.max(n.us - profilerUs, n.us / 4));
+  const kernelUs = own.reduce((s, us) => s + us, 0);
   if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
   const toWall = (hostP50Ms * 1000) / kernelUs;
+  const paired = pairProbes(from, to);
   let scaled = 0;
-  for (const node of nodes) {
-    const us = node.us * toWall;
-    const kind = nodeKind(node);
-    scaled += us * (from.probes === to.probes && from.key === to.key ? 1 : crossRatio(from, to, kind, us));
-  }
+  nodes.forEach((node, i) => {
+    const us = own[i]! * toWall;
+    scaled += us * probeRatio(paired, nodeKind(node), us, 'from', 'to');
+  });
   return scaled / (hostP50Ms * 1000);
 }
 
-/** The ratio for one node when `from` and `to` are separate probe sets (host and device) or one set's two thread counts. */
-function crossRatio(
-  from: { probes: NodeProbePoint[]; key: string },
-  to: { probes: NodeProbePoint[]; key: string },
-  kind: NodeKind,
-  us: number,
-): number {
-  if (from.probes === to.probes) return probeRatio(from.probes, kind, us, from.key, to.key);
-  // Separate hosts: pair the probes by shape.
+/** The probes both sides measured (same kind and shape), with their `from` and `to` times. */
+function pairProbes(from: ProbeSide, to: ProbeSide): NodeProbePoint[] {
   const paired: NodeProbePoint[] = [];
   for (const p of from.probes) {
     const q = to.probes.find((x) => x.kind === p.kind && x.shape === p.shape);
-    if (q?.us[to.key] && p.us[from.key]) paired.push({ ...p, us: { from: p.us[from.key]!, to: q.us[to.key]! } });
+    const a = p.us[from.key];
+    const b = q?.us[to.key];
+    if (a && b) paired.push({ ...p, us: { from: a, to: b } });
   }
-  return probeRatio(paired, kind, us, 'from', 'to');
+  return paired;
 }

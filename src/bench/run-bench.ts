@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type FidelityMeasurement, measureFidelity } from '../compress/fidelity.ts';
 import { validateDocument } from '../config/load.ts';
-import type { BenchResult, HostFingerprint, ProfileDocument } from '../config/types.ts';
+import type { BenchResult, HostFingerprint, NodeProbes, ProfileDocument } from '../config/types.ts';
 import { modelId as deriveModelId } from '../contracts/ids.ts';
 import { calibrateHost } from '../devices/calibrate.ts';
 import { hostFingerprint } from '../devices/fingerprint.ts';
@@ -21,7 +21,14 @@ import { resolveBaseline } from './baseline.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot } from './cpu-load.ts';
 import { compareLikeWithLike, readCompressReport } from './like-with-like.ts';
 import type { NodeCost } from './node-costs.ts';
-import { int8Family, type Prediction, predictLatency, type Throughputs } from './predict.ts';
+import {
+  int8Family,
+  type Prediction,
+  predictFromNodeProbes,
+  predictLatency,
+  probesComparable,
+  type Throughputs,
+} from './predict.ts';
 import { bootstrapMedianCi, processRatioCi, summarize } from './statistics.ts';
 import type { TimingResult, TimingSpec } from './timing-process.ts';
 import { chooseWorkload, tokensPerRun, type WorkloadKind, type WorkloadSpec } from './workload.ts';
@@ -157,6 +164,7 @@ interface Measured {
   rss: Record<string, number>;
   nodes?: NodeCost[];
   host?: Throughputs;
+  hostProbes?: NodeProbes;
 }
 
 async function measure(
@@ -201,7 +209,14 @@ async function measure(
   });
   const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
   const figures = calibration.threads[String(threads)] as Throughputs | undefined;
-  return { timings, rss, nodes, ...(load ? { load } : {}), ...(figures ? { host: figures } : {}) };
+  return {
+    timings,
+    rss,
+    nodes,
+    ...(load ? { load } : {}),
+    ...(figures ? { host: figures } : {}),
+    ...(calibration.nodeProbes ? { hostProbes: calibration.nodeProbes } : {}),
+  };
 }
 
 async function quality(
@@ -364,7 +379,16 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
           `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`,
         );
       }
-      predicted = predictLatency(stats.p50, m.nodes, m.host, device.figures, device.calibrated, notes);
+      const deviceProbes = profile.calibration?.nodeProbes;
+      predicted = probesComparable(m.hostProbes, threads, deviceProbes, threads)
+        ? predictFromNodeProbes(
+            stats.p50,
+            m.nodes,
+            { probes: m.hostProbes!, threads },
+            { probes: deviceProbes!, threads },
+            notes,
+          )
+        : predictLatency(stats.p50, m.nodes, m.host, device.figures, device.calibrated, notes);
     }
     const decodeMs = m.timings
       .map((t) => t.decodeMsPerToken.head)
@@ -431,6 +455,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
               p50Ms: predicted.p50Ms,
               intervalMs: predicted.intervalMs,
               calibrated: predicted.calibrated,
+              method: predicted.method,
               modelError: predicted.modelError,
               notes: predicted.notes,
             },

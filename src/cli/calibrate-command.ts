@@ -93,6 +93,20 @@ export function formatCalibration(calibration: Calibration): string {
     );
   }
   lines.push('', 'figures: median over timed runs; ± the median absolute deviation between runs');
+  const nodes = calibration.nodeProbes;
+  if (nodes?.points.length) {
+    const threads = Object.keys(nodes.points[0]!.us);
+    lines.push(
+      '',
+      `node probes, µs per node (the emulator scales each node of a model by its kind's probes; the profiler adds ${nodes.profilerUs.toFixed(1)} µs per node):`,
+      `${'kind'.padStart(7)}  ${'shape'.padEnd(20)}${threads.map((t) => `${t} thr`.padStart(10)).join('')}`,
+    );
+    for (const point of nodes.points) {
+      lines.push(
+        `${point.kind.padStart(7)}  ${point.shape.padEnd(20)}${threads.map((t) => (point.us[t]?.toFixed(1) ?? '–').padStart(10)).join('')}`,
+      );
+    }
+  }
   for (const note of p.notes) lines.push(`note: ${note}`);
   return lines.join('\n');
 }
@@ -106,6 +120,7 @@ export function profileCalibrationBlock(calibration: Calibration): Record<string
     host: calibration.host,
     probes: calibration.probes,
     threads: calibration.threads,
+    ...(calibration.nodeProbes ? { nodeProbes: calibration.nodeProbes } : {}),
   };
 }
 

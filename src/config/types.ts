@@ -154,7 +154,33 @@ export interface ProfileDocument {
       string,
       { fp32Gflops: number; int8Gops: number; bandwidthGBs: number; spread?: Record<string, unknown> }
     >;
+    /** Node probes measured on the device (src/devices/node-probes.ts). */
+    nodeProbes?: NodeProbes;
   };
+}
+
+/** The kinds of graph node the node probes measure: matrix products by kernel family, and everything else. */
+export type NodeKind = 'other' | 'fp32' | 'int8' | 'int4';
+
+export interface NodeProbePoint {
+  kind: NodeKind;
+  /** Bytes read and written (`other`) or arithmetic ops (matrix kinds) of one node. */
+  size: number;
+  /** The probe's shape, for people: `add 128x1024`, `matmul 16x256x256`. */
+  shape: string;
+  /** µs per node, keyed by intra-op thread count. */
+  us: Record<string, number>;
+}
+
+export interface NodeProbes {
+  version: number;
+  points: NodeProbePoint[];
+  /**
+   * What onnxruntime's profiler adds to each node's recorded time (µs, at the lowest thread count): the profiled
+   * kernel time per node of the smallest `other` probe, profiled as a model is (a fresh session, 10 runs), minus
+   * its wall time per node. The emulator takes it off each profiled node before it splits the measured latency.
+   */
+  profilerUs: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -261,6 +287,8 @@ export interface BenchResult {
     p50Ms: number;
     intervalMs: Interval;
     calibrated: boolean;
+    /** `node-probes` (host and device node probes, both calibrated) or `roofline` (throughput ratios). */
+    method?: 'node-probes' | 'roofline';
     modelError: 'unvalidated' | number;
     /** Caveats of this prediction (different int8 kernel families, a shared-host bandwidth figure…). */
     notes?: string[];

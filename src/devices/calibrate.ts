@@ -7,6 +7,8 @@
  *   weights), which onnxruntime fuses into DynamicQuantizeMatMul. Ops = 2·n³.
  * - Memory bandwidth GB/s: a GEMV x[1,k]·W[k,n] whose fp32 weight is at least 8× the last-level cache, so every run
  *   streams it from DRAM — the pattern of SLM decoding. GB/s = weight bytes / time.
+ * - Node probes (./node-probes.ts): what one graph node of each kind and size costs, for the emulator's node-by-node
+ *   scaling; they get 40 % of the budget.
  *
  * Each figure is the median over timed runs after warm-up, with its run-to-run spread. A JavaScript loop would
  * measure nothing useful: onnxruntime's MLAS kernels are about 100× faster than a naive JS GEMM.
@@ -21,10 +23,14 @@ import { ConfigurationError } from '../errors.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { type CalibrationCache, calibrationCache } from './calibration-cache.ts';
 import { fingerprintKey, hostFingerprint, type ReadText, readTextFile } from './fingerprint.ts';
+import { measureNodeProbes, type NodeProbes } from './node-probes.ts';
 import { fillPattern, fp32GemmModel, int8GemmModel, writeGemvModel } from './probe-models.ts';
 
+/** Share of the budget the node probes get (the rest goes to the GEMM, int8 and bandwidth probes). */
+const NODE_PROBE_SHARE = 0.4;
+
 /** Bumped whenever a probe changes in a way that changes its figures; cached results of other versions are ignored. */
-export const PROBE_VERSION = 1;
+export const PROBE_VERSION = 2;
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -71,6 +77,8 @@ export interface Calibration {
   elapsedMs: number;
   /** Keyed by intra-op thread count. */
   threads: Record<string, ThreadCalibration>;
+  /** What one node of each kind and size costs at each of those thread counts (./node-probes.ts). */
+  nodeProbes?: NodeProbes;
   /** Where the result was cached and whether this call reused it instead of measuring (not stored in the file). */
   cache?: { path: string; reused: boolean };
 }
@@ -315,7 +323,7 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
   const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === undefined) : threads;
 
   const started = performance.now();
-  const deadline = started + budgetMs;
+  const deadline = started + budgetMs * (1 - NODE_PROBE_SHARE);
   const notes: string[] = [...(previous?.probes.notes ?? [])];
   for (const t of missing) {
     if (t > host.logicalCores) {
@@ -357,6 +365,7 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
 
   const dir = mkdtempSync(join(tmpdir(), 'slmops-calibrate-'));
   const measured: Record<string, ThreadCalibration> = {};
+  let nodeProbes: NodeProbes | undefined;
   try {
     const gemvPath = writeGemvModel(dir, gemv.k, gemv.n);
     const models: Record<'fp32' | 'int8', Uint8Array> = {
@@ -414,6 +423,18 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
         spread: { fp32Gflops: fp32.spread, int8Gops: int8.spread, bandwidthGBs: bw.spread },
       };
     }
+    nodeProbes = await measureNodeProbes({
+      threads: missing,
+      budgetMs: budgetMs * NODE_PROBE_SHARE,
+      log,
+    });
+    for (const point of nodeProbes.points) {
+      log(
+        `node probe ${point.kind} ${point.shape}: ${Object.entries(point.us)
+          .map(([t, us]) => `${us.toFixed(1)} µs at ${t} thread${t === '1' ? '' : 's'}`)
+          .join(', ')}`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -432,9 +453,23 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
     probes,
     elapsedMs: Math.round((previous?.elapsedMs ?? 0) + performance.now() - started),
     threads: ordered,
+    ...(nodeProbes ? { nodeProbes: mergeNodeProbes(previous?.nodeProbes, nodeProbes) } : {}),
   };
   if (!cache) return calibration;
   const path = cache.write(key, calibration);
   log(`calibration cached at ${path}`);
   return { ...calibration, cache: { path, reused: false } };
+}
+
+/** Node probes of more thread counts measured later join those of the cached calibration, probe by probe. */
+function mergeNodeProbes(previous: NodeProbes | undefined, measured: NodeProbes): NodeProbes {
+  if (!previous || previous.version !== measured.version) return measured;
+  return {
+    ...measured,
+    profilerUs: previous.profilerUs,
+    points: measured.points.map((point) => {
+      const before = previous.points.find((p) => p.kind === point.kind && p.shape === point.shape);
+      return before ? { ...point, us: { ...before.us, ...point.us } } : point;
+    }),
+  };
 }

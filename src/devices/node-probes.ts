@@ -5,8 +5,12 @@
  * spinning off, a sleeping thread per parallel section; on a virtual machine, an idle vCPU). The emulator scales
  * each node of a model by the probe curve of its kind at its size (src/bench/predict.ts).
  *
- * Each probe is a chain of `count` identical nodes, so a run's wall time / count is one node's cost, the executor's
- * share included and the profiler's excluded. Kinds and sizes:
+ * Each probe is a chain of `count` identical links, so a run's wall time / count is one link's cost, the executor's
+ * share included and the profiler's excluded. A matrix link is the matrix node and three small Adds after it (the
+ * Adds' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
+ * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
+ * development VM, a [64,256]·[256,256] MatMul ran ×0.80–0.91 the 1-thread time at 2 threads back to back, and
+ * ×1.07–1.15 with three Adds after each). Kinds and sizes:
  * - `other`: element-wise Add of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
  *   every node without matrix work (element-wise, normalization, shape and copy ops);
  * - `fp32`, `int8`, `int4`: MatMul [m, d]·[d, d] with fp32 weights, the DynamicQuantizeLinear → MatMulInteger →
@@ -16,7 +20,9 @@
  * The probes of all thread counts are timed interleaved in rounds (each round: every probe at every thread count,
  * in alternating order), so a change of the host's speed while they run hits every figure alike.
  */
+import { nodeCosts } from '../bench/node-costs.ts';
 import { median } from '../bench/statistics.ts';
+import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import { floatTensor, node, tensor } from '../compress/graph.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { DataType } from '../onnx/dtypes.ts';
@@ -24,24 +30,12 @@ import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/prot
 import { fillPattern, modelProto, valueInfo } from './probe-models.ts';
 
 /** Bumped whenever a probe changes in a way that changes its figures. */
-export const NODE_PROBE_VERSION = 1;
+export const NODE_PROBE_VERSION = 2;
 
-export type NodeKind = 'other' | 'fp32' | 'int8' | 'int4';
+/** Runs of a profiling session, as src/bench/run-bench.ts profiles a model. */
+const PROFILE_RUNS = 10;
 
-export interface NodeProbePoint {
-  kind: NodeKind;
-  /** Bytes read and written (`other`) or arithmetic ops (matrix kinds) of one node. */
-  size: number;
-  /** The probe's shape, for people: `add 128x1024`, `matmul 16x256x256`. */
-  shape: string;
-  /** µs per node, keyed by intra-op thread count. */
-  us: Record<string, number>;
-}
-
-export interface NodeProbes {
-  version: number;
-  points: NodeProbePoint[];
-}
+export type { NodeKind, NodeProbePoint, NodeProbes };
 
 interface ProbeSpec {
   kind: NodeKind;
@@ -49,14 +43,20 @@ interface ProbeSpec {
   shape: string;
   dims: number[];
   count: number;
+  /** The `other` probe whose per-node time is taken off `GAP` times per link (matrix probes). */
+  gapShape?: string;
   model: () => Uint8Array;
 }
 
+/** The matrix probes' shapes (each needs its gap's Add probe) and a large one. */
 const ADD_SHAPES: [number, number][] = [
   [1, 256],
+  [4, 256],
   [16, 256],
-  [128, 256],
-  [128, 1024],
+  [64, 256],
+  [256, 256],
+  [1, 1024],
+  [16, 1024],
   [512, 1024],
 ];
 const MATMUL_SHAPES: [number, number][] = [
@@ -98,69 +98,99 @@ function chain(name: string, dims: number[], nodes: NodeProto[], inits: TensorPr
   return encodeModelProto(proto);
 }
 
-function addChain(rows: number, cols: number, count: number): Uint8Array {
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  for (let i = 0; i < count; i++) {
-    inits.push(floatTensor(`c${i}`, [cols], pattern(cols, i + 1, 1e-3)));
-    nodes.push(node('Add', [`x${i}`, `c${i}`], [`x${i + 1}`], { name: `add${i}` }));
-  }
-  return chain('node-probe-add', [rows, cols], nodes, inits, `x${count}`);
+/** One link of a chain: nodes from `input` to `output` and their initializers. */
+interface Link {
+  nodes: NodeProto[];
+  inits: TensorProto[];
 }
 
-/** Unit-gain weights (±1/√d) keep values finite along the chain. */
-function fp32Chain(m: number, d: number, count: number): Uint8Array {
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  for (let i = 0; i < count; i++) {
-    const w = fillPattern(new Float32Array(d * d), i + 7);
-    for (let j = 0; j < w.length; j++) w[j] = w[j]! >= 0 ? 1 / Math.sqrt(d) : -1 / Math.sqrt(d);
-    inits.push(floatTensor(`w${i}`, [d, d], w));
-    nodes.push(node('MatMul', [`x${i}`, `w${i}`], [`x${i + 1}`], { name: `mm${i}` }));
-  }
-  return chain('node-probe-fp32', [m, d], nodes, inits, `x${count}`);
+/** Add of a [c] constant: the `other` probe, and the gap after each matrix node. */
+function addLink(i: string, input: string, output: string, cols: number): Link {
+  return {
+    inits: [floatTensor(`c${i}`, [cols], pattern(cols, input.length + cols, 1e-3))],
+    nodes: [node('Add', [input, `c${i}`], [output], { name: `add${i}` })],
+  };
+}
+
+/** MatMul with unit-gain weights (±1/√d), which keep values finite along the chain. */
+function fp32Link(i: number, input: string, output: string, d: number): Link {
+  const w = fillPattern(new Float32Array(d * d), i + 7);
+  for (let j = 0; j < w.length; j++) w[j] = w[j]! >= 0 ? 1 / Math.sqrt(d) : -1 / Math.sqrt(d);
+  return {
+    inits: [floatTensor(`w${i}`, [d, d], w)],
+    nodes: [node('MatMul', [input, `w${i}`], [output], { name: `mm${i}` })],
+  };
 }
 
 /** Dynamic int8 quantization as slmops and onnxruntime's quantize_dynamic write it (fused at load). */
-function int8Chain(m: number, d: number, count: number): Uint8Array {
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [
-    tensor('wzp', DataType.INT8, [], new Uint8Array(1)),
-    floatTensor('wscale', [], new Float32Array([1 / (64 * Math.sqrt(d))])),
-  ];
-  for (let i = 0; i < count; i++) {
-    inits.push(tensor(`w${i}`, DataType.INT8, [d, d], randomBytes(d * d, i + 11)));
-    nodes.push(
-      node('DynamicQuantizeLinear', [`x${i}`], [`q${i}`, `s${i}`, `z${i}`], { name: `dql${i}` }),
-      node('MatMulInteger', [`q${i}`, `w${i}`, `z${i}`, 'wzp'], [`i${i}`], { name: `mmi${i}` }),
+function int8Link(i: number, input: string, output: string, d: number): Link {
+  return {
+    inits: [
+      tensor(`w${i}`, DataType.INT8, [d, d], randomBytes(d * d, i + 11)),
+      tensor(`wzp${i}`, DataType.INT8, [], new Uint8Array(1)),
+      floatTensor(`wscale${i}`, [], new Float32Array([1 / (64 * Math.sqrt(d))])),
+    ],
+    nodes: [
+      node('DynamicQuantizeLinear', [input], [`q${i}`, `s${i}`, `z${i}`], { name: `dql${i}` }),
+      node('MatMulInteger', [`q${i}`, `w${i}`, `z${i}`, `wzp${i}`], [`i${i}`], { name: `mmi${i}` }),
       node('Cast', [`i${i}`], [`f${i}`], { name: `cast${i}`, attributes: { to: DataType.FLOAT } }),
-      node('Mul', [`s${i}`, 'wscale'], [`k${i}`], { name: `scale${i}` }),
-      node('Mul', [`f${i}`, `k${i}`], [`x${i + 1}`], { name: `mul${i}` }),
-    );
-  }
-  return chain('node-probe-int8', [m, d], nodes, inits, `x${count}`);
+      node('Mul', [`s${i}`, `wscale${i}`], [`k${i}`], { name: `scale${i}` }),
+      node('Mul', [`f${i}`, `k${i}`], [output], { name: `mul${i}` }),
+    ],
+  };
 }
 
 /** com.microsoft::MatMulNBits, 4 bits, block 32, no zero points (symmetric, as slmops writes it by default). */
-function int4Chain(m: number, d: number, count: number): Uint8Array {
+function int4Link(i: number, input: string, output: string, d: number): Link {
   const block = 32;
   const blocks = d / block;
-  const nodes: NodeProto[] = [];
-  const inits: TensorProto[] = [];
-  for (let i = 0; i < count; i++) {
-    inits.push(tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], randomBytes(d * blocks * (block / 2), i + 5)));
-    const scales = new Float32Array(d * blocks).fill(1 / (8 * Math.sqrt(d)));
-    inits.push(floatTensor(`s${i}`, [d, blocks], scales));
-    nodes.push(
-      node('MatMulNBits', [`x${i}`, `w${i}`, `s${i}`], [`x${i + 1}`], {
+  return {
+    inits: [
+      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], randomBytes(d * blocks * (block / 2), i + 5)),
+      floatTensor(`s${i}`, [d, blocks], new Float32Array(d * blocks).fill(1 / (8 * Math.sqrt(d)))),
+    ],
+    nodes: [
+      node('MatMulNBits', [input, `w${i}`, `s${i}`], [output], {
         name: `q4_${i}`,
         domain: 'com.microsoft',
         attributes: { K: d, N: d, bits: 4, block_size: block },
       }),
-    );
-  }
-  return chain('node-probe-int4', [m, d], nodes, inits, `x${count}`);
+    ],
+  };
 }
+
+const LINKS = { fp32: fp32Link, int8: int8Link, int4: int4Link };
+
+/**
+ * `count` links of `kind` on an [m, d] tensor, each matrix node followed by `GAP` Adds (their cost, from the `other`
+ * probe of the same shape, is taken off): models run small nodes between their matrix products, and a pool thread
+ * woken for each parallel section has gone back to sleep by the next one, which back-to-back products hide.
+ */
+function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8Array {
+  const nodes: NodeProto[] = [];
+  const inits: TensorProto[] = [];
+  let value = 'x0';
+  let next = 0;
+  const push = (link: Link) => {
+    nodes.push(...link.nodes);
+    inits.push(...link.inits);
+  };
+  for (let i = 0; i < count; i++) {
+    const output = `x${++next}`;
+    push(kind === 'other' ? addLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
+    value = output;
+    if (kind === 'other') continue;
+    for (let g = 0; g < GAP; g++) {
+      const gapOut = `x${++next}`;
+      push(addLink(`${i}_${g}`, value, gapOut, d));
+      value = gapOut;
+    }
+  }
+  return chain(`node-probe-${kind}`, [m, d], nodes, inits, value);
+}
+
+/** Adds after each matrix node of a matrix probe. */
+const GAP = 3;
 
 /** Enough nodes that a run lasts ~0.2 ms or more at one thread, at most 64. */
 function chainLength(usGuess: number): number {
@@ -178,15 +208,22 @@ export function nodeProbeSpecs(): ProbeSpec[] {
       shape: `add ${r}x${c}`,
       dims: [r, c],
       count,
-      model: () => addChain(r, c, count),
+      model: () => chainModel('other', r, c, count),
     });
   }
   for (const kind of ['fp32', 'int8', 'int4'] as const) {
     for (const [m, d] of MATMUL_SHAPES) {
       const ops = 2 * m * d * d;
       const count = chainLength(2 + ops / 50e3);
-      const build = kind === 'fp32' ? fp32Chain : kind === 'int8' ? int8Chain : int4Chain;
-      specs.push({ kind, size: ops, shape: `matmul ${m}x${d}x${d}`, dims: [m, d], count, model: () => build(m, d, count) });
+      specs.push({
+        kind,
+        size: ops,
+        shape: `matmul ${m}x${d}x${d}`,
+        dims: [m, d],
+        count,
+        gapShape: `add ${m}x${d}`,
+        model: () => chainModel(kind, m, d, count),
+      });
     }
   }
   return specs;
@@ -208,6 +245,20 @@ async function timeBatch(session: Session, feeds: Record<string, TensorValue>, u
     times.push(Number(process.hrtime.bigint() - t0) / 1e3);
   }
   return times;
+}
+
+/** Mean profiled kernel time per node of a probe (fresh profiling session, 10 runs, as models are profiled). */
+async function profiledUsPerNode(spec: ProbeSpec, threads: number): Promise<number> {
+  const size = spec.dims.reduce((a, b) => a * b, 1);
+  const feeds = { x0: { type: 'float32' as const, dims: spec.dims, data: pattern(size, 3, 1) } };
+  const session = await createSession(spec.model(), { intraOpThreads: threads, interOpThreads: 1, profiling: true });
+  try {
+    for (let i = 0; i < PROFILE_RUNS; i++) await session.run(feeds);
+    const costs = nodeCosts(session.endProfiling(), PROFILE_RUNS);
+    return costs.reduce((sum, c) => sum + c.us, 0) / spec.count;
+  } finally {
+    await session.release();
+  }
 }
 
 /** Measures every node probe at every thread count (see the file comment). */
@@ -239,13 +290,26 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         samples.set(entry, [...(samples.get(entry) ?? []), median(times)]);
       }
     }
+    const smallest = sessions.find((s) => s.spec.kind === 'other' && s.threads === threads[0])!;
+    const profilerUs = Math.max(
+      0,
+      (await profiledUsPerNode(smallest.spec, threads[0]!)) - median(samples.get(smallest)!) / smallest.spec.count,
+    );
+    const raw = (spec: ProbeSpec, threads: number): number => {
+      const entry = sessions.find((s) => s.spec === spec && s.threads === threads)!;
+      return median(samples.get(entry)!) / spec.count;
+    };
     const points: NodeProbePoint[] = specs.map((spec) => {
+      const gap = spec.gapShape ? specs.find((s) => s.kind === 'other' && s.shape === spec.gapShape) : undefined;
       const us: Record<string, number> = {};
-      for (const entry of sessions.filter((s) => s.spec === spec))
-        us[String(entry.threads)] = median(samples.get(entry)!) / spec.count;
+      for (const t of threads) {
+        const link = raw(spec, t);
+        // The gap's Adds come off; a link is never credited with less than a tenth of its time.
+        us[String(t)] = gap ? Math.max(link - GAP * raw(gap, t), link / 10) : link;
+      }
       return { kind: spec.kind, size: spec.size, shape: spec.shape, us };
     });
-    return { version: NODE_PROBE_VERSION, points };
+    return { version: NODE_PROBE_VERSION, points, profilerUs };
   } finally {
     for (const s of sessions) await s.session.release();
   }

@@ -179,8 +179,13 @@ describe('calibrateHost', () => {
     });
     expect(performance.now() - started).toBeLessThan(5000);
     expectPositiveFigures(calibration, [1, 2]);
+    expect(calibration.nodeProbes?.points.length).toBeGreaterThan(0);
+    for (const point of calibration.nodeProbes!.points) {
+      expect(point.us['1']).toBeGreaterThan(0);
+      expect(point.us['2']).toBeGreaterThan(0);
+    }
     expect(calibration.probes).toMatchObject({
-      version: 1,
+      version: 2,
       gemm: { m: 64, k: 64, n: 64 },
       request: 'gemm=64;gemv=1048576',
     });
@@ -252,6 +257,11 @@ describe('calibrateHost', () => {
     expectPositiveFigures(merged, [1, 2]);
     expect(log.some((m) => m.startsWith('1 thread '))).toBe(false);
     expect(log.some((m) => m.startsWith('2 threads '))).toBe(true);
+    for (const point of merged.nodeProbes!.points) {
+      const cached = first.nodeProbes!.points.find((p) => p.shape === point.shape && p.kind === point.kind)!;
+      expect(point.us['1']).toBe(cached.us['1']);
+      expect(point.us['2']).toBeGreaterThan(0);
+    }
   });
 
   it('does not answer a request for other probe sizes from the cache', async () => {
@@ -401,6 +411,7 @@ describe('slmops calibrate', () => {
     expect(written.calibration.threads['1'].fp32Gflops).toBeGreaterThan(0);
     expect(written.calibration.host.onnxruntime).toBe(host.onnxruntime);
     expect(written.calibration.measuredAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(written.calibration.nodeProbes.points[0].us['1']).toBeGreaterThan(0);
     if (!profileMismatch(host, original as ProfileDocument)) return;
     expect(result.err).toMatch(/warning: .*the figures describe this host, not Raspberry Pi 5/);
   });
@@ -498,7 +509,14 @@ describe('calibrate command helpers', () => {
           },
         },
       },
+      nodeProbes: {
+        version: 1,
+        profilerUs: 4.2,
+        points: [{ kind: 'fp32', size: 131072, shape: 'matmul 1x256x256', us: { '1': 13.8, '4': 19.25 } }],
+      },
     });
+    expect(text).toContain('the profiler adds 4.2 µs per node');
+    expect(text).toMatch(/ {3}fp32 {2}matmul 1x256x256 +13\.8 +19\.3/);
     expect(text).toContain('Cortex-A76 [asimd], 4 physical / 4 logical cores, 8.0 GiB RAM');
     expect(text).toContain('GEMV over 64 MiB of fp32 weights (last-level cache 2.0 MiB)');
     expect(text).toMatch(/ {6}1 +30\.0 ±1\.0 % +90\.0 ±2\.0 % +5\.0 ±0\.5 %/);

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { nodeCosts } from '../../src/bench/node-costs.ts';
+import { measureNodeProbes, NODE_PROBE_VERSION, nodeProbeSpecs } from '../../src/devices/node-probes.ts';
+import { createSession } from '../../src/inference/session.ts';
+
+describe('nodeProbeSpecs', () => {
+  it('covers element-wise nodes by bytes and fp32, int8 and int4 matrix products by ops, each at several sizes', () => {
+    const specs = nodeProbeSpecs();
+    for (const kind of ['other', 'fp32', 'int8', 'int4'] as const) {
+      const sizes = specs.filter((s) => s.kind === kind).map((s) => s.size);
+      expect(sizes.length).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...sizes) / Math.min(...sizes)).toBeGreaterThan(100);
+    }
+    expect(new Set(specs.map((s) => `${s.kind} ${s.shape}`)).size).toBe(specs.length);
+  });
+
+  it('builds chains that onnxruntime runs with finite outputs of the input shape, the matrix kinds on the kernels models use', async () => {
+    for (const spec of nodeProbeSpecs().filter((s) => s.shape.endsWith('x256') || s.shape === 'matmul 4x256x256')) {
+      const size = spec.dims.reduce((a, b) => a * b, 1);
+      const session = await createSession(spec.model(), { intraOpThreads: 1, profiling: true });
+      try {
+        const data = new Float32Array(size).map((_, i) => Math.sin(i));
+        const out = await session.run({ x0: { type: 'float32', dims: spec.dims, data } });
+        const y = Object.values(out)[0]!;
+        expect(y.dims).toEqual(spec.dims);
+        expect(Array.from(y.data as Float32Array).every(Number.isFinite)).toBe(true);
+        const ops = new Set(nodeCosts(session.endProfiling(), 1).map((n) => n.op));
+        const expected = { other: 'Add', fp32: 'MatMul', int8: 'DynamicQuantizeMatMul', int4: 'MatMulNBits' };
+        expect([...ops], `${spec.kind} ${spec.shape}`).toEqual([expected[spec.kind]]);
+      } finally {
+        await session.release();
+      }
+    }
+  });
+});
+
+describe('measureNodeProbes', () => {
+  it('times every probe at every thread count and measures what the profiler adds per node', async () => {
+    const logs: string[] = [];
+    const probes = await measureNodeProbes({ threads: [2, 1], budgetMs: 300, log: (m) => logs.push(m) });
+    expect(probes.version).toBe(NODE_PROBE_VERSION);
+    expect(probes.points).toHaveLength(nodeProbeSpecs().length);
+    for (const point of probes.points) {
+      expect(Object.keys(point.us).sort()).toEqual(['1', '2']);
+      for (const us of Object.values(point.us)) expect(us).toBeGreaterThan(0);
+    }
+    // Bigger probes of a kind take longer: the chains time what they claim to.
+    const fp32 = probes.points.filter((p) => p.kind === 'fp32' && p.shape.endsWith('x256x256'));
+    expect(fp32.at(-1)!.us['1']!).toBeGreaterThan(4 * fp32[0]!.us['1']!);
+    expect(probes.profilerUs).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(probes.profilerUs)).toBe(true);
+    expect(logs.join('\n')).toMatch(/interleaved rounds/);
+  });
+});
