@@ -21,7 +21,7 @@
  *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 6] [--scaling-iterations 100]
  *        [--overhead-processes 3] [--overhead-blocks 20] [--overhead-block 50] [--slowdown 0.135]
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
- *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30]
+ *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30] [--point-probe-ms 4000]
  * Not run by default: --only order (A/A bias diagnostic: arm load order × ABBA seeds), --only protocol (A/A
  * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again).
  *
@@ -910,8 +910,12 @@ interface ScalingInputs {
 
 function probeScale(r: ScalingRecord, probes: NodeProbes, profilerUs = probes.profilerUs): number {
   const host = { ...probes, profilerUs };
-  return predictFromNodeProbes(r.p50t1, r.srcNodesT1, { probes: host, threads: 1 }, { probes: host, threads: 2 })
-    .p50Ms;
+  return predictFromNodeProbes(
+    r.p50t1,
+    r.srcNodesT1,
+    { probes: host, threads: 1 },
+    { probes: host, threads: 2 },
+  ).p50Ms;
 }
 
 /** The predictors compared, each a function of the 1-thread measurement and the calibrations only. */
@@ -957,7 +961,10 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   if (before) {
     print(
       `  node probes before the points (µs per node at 1 → 2 threads; profiler adds ${fix(before.profilerUs, 1)} µs per node): ${before.points
-        .map((p) => `${p.kind} ${p.shape.replace(/^(add|matmul) /, '')} ${fix(p.us['1']!, 1)}→${fix(p.us['2']!, 1)}`)
+        .map(
+          (p) =>
+            `${p.kind} ${p.shape.replace(/^(mul|matmul) /, '')} ${fix(p.us['1']!, 1)}→${fix(p.us['2']!, 1)}`,
+        )
         .join('; ')}`,
     );
   }
@@ -982,13 +989,20 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   ] as const) {
     if (!subset.length) continue;
     print(`  ${label}:`);
-    for (const p of list)
+    for (const p of list) {
+      // Consistent: the predicted speed-up lies inside the measured speed-up's own 95 % interval.
+      const judged = subset.filter((r) => r.speedupCi && Number.isFinite(p.predict(r)));
+      const inside = judged.filter((r) => {
+        const s = r.p50t1 / p.predict(r);
+        return s >= r.speedupCi![0] && s <= r.speedupCi![1];
+      }).length;
       print(
         `    ${errorSummary(
           p.name,
           subset.map((r) => p.predict(r) / r.p50t2 - 1),
-        )}`,
+        )}${judged.length ? `; inside the measured speed-up's 95 % interval: ${inside}/${judged.length}` : ''}`,
       );
+    }
   }
   // Noise floor: the speed-up from half of the processes against the other half. A predictor that was exactly
   // right would still be off by about this much (÷ √2 for the full sample).
@@ -1099,6 +1113,7 @@ async function sectionScaling(): Promise<void> {
   const processes = Number(flag('scaling-processes', '6'));
   const iterations = Number(flag('scaling-iterations', '100'));
   const budgetMs = Number(flag('calibration-ms', '20000'));
+  const pointProbeMs = Number(flag('point-probe-ms', '4000'));
   const quiet = Number(flag('wait-quiet', '0.25'));
   const retries = Number(flag('quiet-retries', '3'));
   print(`\n## 4. Emulated thread scaling 1 → 2 threads, out of sample`);
@@ -1162,7 +1177,7 @@ async function sectionScaling(): Promise<void> {
         threads: 2,
         runs: 10,
       });
-      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: 4000 });
+      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: pointProbeMs });
       const otherCores = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
       const r: ScalingRecord = {
         model: point.model,

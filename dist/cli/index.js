@@ -13321,14 +13321,14 @@ var require_code2 = __commonJS({
     }
     exports.callValidateCode = callValidateCode;
     var newRegExp = (0, codegen_1._)`new RegExp`;
-    function usePattern({ gen, it: { opts } }, pattern) {
+    function usePattern({ gen, it: { opts } }, pattern2) {
       const u2 = opts.unicodeRegExp ? "u" : "";
       const { regExp } = opts.code;
-      const rx = regExp(pattern, u2);
+      const rx = regExp(pattern2, u2);
       return gen.scopeValue("pattern", {
         key: rx.toString(),
         ref: rx,
-        code: (0, codegen_1._)`${regExp.code === "new RegExp" ? newRegExp : (0, util_2.useFunc)(gen, regExp)}(${pattern}, ${u2})`
+        code: (0, codegen_1._)`${regExp.code === "new RegExp" ? newRegExp : (0, util_2.useFunc)(gen, regExp)}(${pattern2}, ${u2})`
       });
     }
     exports.usePattern = usePattern;
@@ -26518,16 +26518,16 @@ var require_parse = __commonJS({
       }
       return false;
     };
-    var parseRepeatedExtglob = (pattern, requireEnd = true) => {
-      if (pattern[0] !== "+" && pattern[0] !== "*" || pattern[1] !== "(") {
+    var parseRepeatedExtglob = (pattern2, requireEnd = true) => {
+      if (pattern2[0] !== "+" && pattern2[0] !== "*" || pattern2[1] !== "(") {
         return;
       }
       let bracket = 0;
       let paren = 0;
       let quote2 = 0;
       let escaped = false;
-      for (let i = 1; i < pattern.length; i++) {
-        const ch = pattern[i];
+      for (let i = 1; i < pattern2.length; i++) {
+        const ch = pattern2[i];
         if (escaped === true) {
           escaped = false;
           continue;
@@ -26561,12 +26561,12 @@ var require_parse = __commonJS({
         if (ch === ")") {
           paren--;
           if (paren === 0) {
-            if (requireEnd === true && i !== pattern.length - 1) {
+            if (requireEnd === true && i !== pattern2.length - 1) {
               return;
             }
             return {
-              type: pattern[0],
-              body: pattern.slice(2, i),
+              type: pattern2[0],
+              body: pattern2.slice(2, i),
               end: i
             };
           }
@@ -26577,11 +26577,11 @@ var require_parse = __commonJS({
       const source = chars.length === 1 ? utils.escapeRegex(chars[0]) : `[${chars.map((ch) => utils.escapeRegex(ch)).join("")}]`;
       return `${source}*`;
     };
-    var getStarExtglobSequenceChars = (pattern) => {
+    var getStarExtglobSequenceChars = (pattern2) => {
       let index = 0;
       const chars = [];
-      while (index < pattern.length) {
-        const match = parseRepeatedExtglob(pattern.slice(index), false);
+      while (index < pattern2.length) {
+        const match = parseRepeatedExtglob(pattern2.slice(index), false);
         if (!match || match.type !== "*") {
           return;
         }
@@ -26601,9 +26601,9 @@ var require_parse = __commonJS({
       }
       return chars;
     };
-    var repeatedExtglobRecursion = (pattern) => {
+    var repeatedExtglobRecursion = (pattern2) => {
       let depth = 0;
-      let value = pattern.trim();
+      let value = pattern2.trim();
       let match = parseRepeatedExtglob(value);
       while (match) {
         depth++;
@@ -27501,9 +27501,9 @@ var require_picomatch = __commonJS({
       return regex2.test(utils.basename(input, { windows: posix4 }));
     };
     picomatch2.isMatch = (str, patterns, options) => picomatch2(patterns, options)(str);
-    picomatch2.parse = (pattern, options) => {
-      if (Array.isArray(pattern)) return pattern.map((p2) => picomatch2.parse(p2, options));
-      return parse3(pattern, { ...options, fastpaths: false });
+    picomatch2.parse = (pattern2, options) => {
+      if (Array.isArray(pattern2)) return pattern2.map((p2) => picomatch2.parse(p2, options));
+      return parse3(pattern2, { ...options, fastpaths: false });
     };
     picomatch2.scan = (input, options) => scan(input, options);
     picomatch2.compileRe = (state, options, returnOutput = false, returnState = false) => {
@@ -29730,6 +29730,10 @@ var bench_schema_default = {
           type: "boolean",
           description: "Whether a calibration measured on the real device was used."
         },
+        method: {
+          enum: ["node-probes", "roofline"],
+          description: "node-probes: each node of the host's per-node profile scaled by the host's and the device's node probes of its kind at its time (both measured with slmops calibrate); roofline: compute and memory parts scaled by effective throughputs (datasheet peaks when the device is not calibrated)."
+        },
         modelError: {
           oneOf: [
             {
@@ -30781,6 +30785,50 @@ var profile_schema_default = {
               }
             }
           }
+        },
+        nodeProbes: {
+          type: "object",
+          description: "What one graph node of each kind (other, fp32, int8, int4) and size costs on the device at each thread count, measured by slmops calibrate; with the host's own, emulation scales a model node by node.",
+          required: ["version", "points", "profilerUs"],
+          properties: {
+            version: {
+              type: "integer",
+              minimum: 1
+            },
+            profilerUs: {
+              type: "number",
+              minimum: 0
+            },
+            points: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["kind", "size", "shape", "us"],
+                properties: {
+                  kind: {
+                    enum: ["other", "fp32", "int8", "int4"]
+                  },
+                  size: {
+                    type: "number",
+                    minimum: 0
+                  },
+                  shape: {
+                    type: "string"
+                  },
+                  us: {
+                    type: "object",
+                    propertyNames: {
+                      pattern: "^[1-9][0-9]*$"
+                    },
+                    additionalProperties: {
+                      type: "number",
+                      exclusiveMinimum: 0
+                    }
+                  }
+                }
+              }
+            }
+          }
         }
       }
     }
@@ -31682,9 +31730,9 @@ function completePass(pass, raw, subject) {
         select
       };
     case "prune": {
-      const pattern = o.pattern ?? "unstructured";
+      const pattern2 = o.pattern ?? "unstructured";
       const given = o.sparsity;
-      if (pattern === "2:4" && given !== void 0 && given !== 0.5) {
+      if (pattern2 === "2:4" && given !== void 0 && given !== 0.5) {
         throw new ConfigurationError(
           `the 2:4 pattern prunes exactly half the weights, but sparsity is ${given}`,
           {
@@ -31693,7 +31741,7 @@ function completePass(pass, raw, subject) {
           }
         );
       }
-      if (pattern === "unstructured" && given === void 0) {
+      if (pattern2 === "unstructured" && given === void 0) {
         throw new ConfigurationError("prune needs a sparsity", {
           subject,
           fix: 'Give the share of weights to remove, e.g. "prune:0.5", or use "prune:pattern=2:4"'
@@ -31703,7 +31751,7 @@ function completePass(pass, raw, subject) {
         pass,
         options: {
           sparsity: given ?? 0.5,
-          pattern,
+          pattern: pattern2,
           scope: o.scope ?? "per-tensor"
         },
         select
@@ -32374,9 +32422,8 @@ function fingerprintKey(fp) {
   return createHash2("sha256").update(JSON.stringify(fields)).digest("hex");
 }
 
-// src/devices/probe-models.ts
-import { closeSync as closeSync2, openSync as openSync2, writeSync } from "node:fs";
-import { join as join5 } from "node:path";
+// src/devices/node-probes.ts
+init_node_costs();
 
 // src/onnx/dtypes.ts
 var DataType = {
@@ -33977,7 +34024,12 @@ function weightSource(model, t) {
   return ref ? { file: ref.file, offset: ref.offset, length: ref.length } : { bytes: model.tensorBytes(t) };
 }
 
+// src/devices/node-probes.ts
+init_session();
+
 // src/devices/probe-models.ts
+import { closeSync as closeSync2, openSync as openSync2, writeSync } from "node:fs";
+import { join as join5 } from "node:path";
 function valueInfo(name2, elemType, dims) {
   return { name: name2, type: { tensorType: { elemType, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
@@ -34097,8 +34149,244 @@ function writeGemvModel(dir, k2, n) {
   return path10;
 }
 
+// src/devices/node-probes.ts
+var NODE_PROBE_VERSION = 2;
+var PROFILE_RUNS = 10;
+var ADD_SHAPES = [
+  [1, 256],
+  [4, 256],
+  [16, 256],
+  [64, 256],
+  [256, 256],
+  [1, 1024],
+  [16, 1024],
+  [512, 1024]
+];
+var MATMUL_SHAPES = [
+  [1, 256],
+  [4, 256],
+  [16, 256],
+  [64, 256],
+  [256, 256],
+  [1, 1024],
+  [16, 1024]
+];
+function pattern(n, seed, scale) {
+  const v2 = fillPattern(new Float32Array(n), seed);
+  for (let i = 0; i < n; i++) v2[i] *= scale;
+  return v2;
+}
+function randomBytes(n, seed) {
+  const out = new Uint8Array(n);
+  let s3 = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
+    out[i] = s3 >>> 24;
+  }
+  return out;
+}
+function chain(name2, dims, nodes, inits, last, opset = 17) {
+  const proto = modelProto(
+    name2,
+    nodes,
+    [valueInfo("x0", DataType.FLOAT, dims)],
+    [valueInfo(last, DataType.FLOAT, dims)],
+    inits
+  );
+  if (nodes.some((n) => n.domain === "com.microsoft"))
+    proto.opsetImport.push({ domain: "com.microsoft", version: 1 });
+  proto.opsetImport[0].version = opset;
+  return encodeModelProto(proto);
+}
+function mulLink(i, input, output, cols) {
+  const scale = pattern(cols, input.length + cols, 1e-3);
+  for (let j2 = 0; j2 < cols; j2++) scale[j2] += 1;
+  return {
+    inits: [floatTensor(`c${i}`, [cols], scale)],
+    nodes: [node("Mul", [input, `c${i}`], [output], { name: `mul${i}` })]
+  };
+}
+function fp32Link(i, input, output, d) {
+  const w2 = fillPattern(new Float32Array(d * d), i + 7);
+  for (let j2 = 0; j2 < w2.length; j2++) w2[j2] = w2[j2] >= 0 ? 1 / Math.sqrt(d) : -1 / Math.sqrt(d);
+  return {
+    inits: [floatTensor(`w${i}`, [d, d], w2)],
+    nodes: [node("MatMul", [input, `w${i}`], [output], { name: `mm${i}` })]
+  };
+}
+function int8Link(i, input, output, d) {
+  return {
+    inits: [
+      tensor(`w${i}`, DataType.INT8, [d, d], randomBytes(d * d, i + 11)),
+      tensor(`wzp${i}`, DataType.INT8, [], new Uint8Array(1)),
+      floatTensor(`wscale${i}`, [], new Float32Array([1 / (64 * Math.sqrt(d))]))
+    ],
+    nodes: [
+      node("DynamicQuantizeLinear", [input], [`q${i}`, `s${i}`, `z${i}`], { name: `dql${i}` }),
+      node("MatMulInteger", [`q${i}`, `w${i}`, `z${i}`, `wzp${i}`], [`i${i}`], { name: `mmi${i}` }),
+      node("Cast", [`i${i}`], [`f${i}`], { name: `cast${i}`, attributes: { to: DataType.FLOAT } }),
+      node("Mul", [`s${i}`, `wscale${i}`], [`k${i}`], { name: `scale${i}` }),
+      node("Mul", [`f${i}`, `k${i}`], [output], { name: `mul${i}` })
+    ]
+  };
+}
+function int4Link(i, input, output, d) {
+  const block = 32;
+  const blocks = d / block;
+  return {
+    inits: [
+      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], randomBytes(d * blocks * (block / 2), i + 5)),
+      floatTensor(`s${i}`, [d, blocks], new Float32Array(d * blocks).fill(1 / (8 * Math.sqrt(d))))
+    ],
+    nodes: [
+      node("MatMulNBits", [input, `w${i}`, `s${i}`], [output], {
+        name: `q4_${i}`,
+        domain: "com.microsoft",
+        attributes: { K: d, N: d, bits: 4, block_size: block }
+      })
+    ]
+  };
+}
+var LINKS = { fp32: fp32Link, int8: int8Link, int4: int4Link };
+function chainModel(kind, m2, d, count) {
+  const nodes = [];
+  const inits = [];
+  let value = "x0";
+  let next = 0;
+  const push = (link) => {
+    nodes.push(...link.nodes);
+    inits.push(...link.inits);
+  };
+  for (let i = 0; i < count; i++) {
+    const output = `x${++next}`;
+    push(kind === "other" ? mulLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
+    value = output;
+    if (kind === "other") continue;
+    for (let g2 = 0; g2 < GAP; g2++) {
+      const gapOut = `x${++next}`;
+      push(mulLink(`${i}_${g2}`, value, gapOut, d));
+      value = gapOut;
+    }
+  }
+  return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
+}
+var GAP = 3;
+function chainLength(usGuess) {
+  return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
+}
+function nodeProbeSpecs() {
+  const specs = [];
+  for (const [r, c] of ADD_SHAPES) {
+    const count = chainLength(1 + r * c / 4e3);
+    specs.push({
+      kind: "other",
+      size: (2 * r * c + c) * 4,
+      shape: `mul ${r}x${c}`,
+      dims: [r, c],
+      count,
+      model: () => chainModel("other", r, c, count)
+    });
+  }
+  for (const kind of ["fp32", "int8", "int4"]) {
+    for (const [m2, d] of MATMUL_SHAPES) {
+      const ops = 2 * m2 * d * d;
+      const count = chainLength(2 + ops / 5e4);
+      specs.push({
+        kind,
+        size: ops,
+        shape: `matmul ${m2}x${d}x${d}`,
+        dims: [m2, d],
+        count,
+        gapShape: `mul ${m2}x${d}`,
+        model: () => chainModel(kind, m2, d, count)
+      });
+    }
+  }
+  return specs;
+}
+async function timeBatch(session, feeds, untilMs) {
+  const times = [];
+  while (times.length < 3 || performance.now() < untilMs && times.length < 500) {
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e3);
+  }
+  return times;
+}
+async function profiledUsPerNode(spec, threads) {
+  const size = spec.dims.reduce((a, b2) => a * b2, 1);
+  const feeds = { x0: { type: "float32", dims: spec.dims, data: pattern(size, 3, 1) } };
+  const session = await createSession(spec.model(), {
+    intraOpThreads: threads,
+    interOpThreads: 1,
+    profiling: true
+  });
+  try {
+    for (let i = 0; i < PROFILE_RUNS; i++) await session.run(feeds);
+    const costs = nodeCosts(session.endProfiling(), PROFILE_RUNS);
+    return costs.reduce((sum, c) => sum + c.us, 0) / spec.count;
+  } finally {
+    await session.release();
+  }
+}
+async function measureNodeProbes(options) {
+  const threads = [...new Set(options.threads)].sort((a, b2) => a - b2);
+  const budgetMs = options.budgetMs ?? 6e3;
+  const log2 = options.log ?? (() => {
+  });
+  const specs = nodeProbeSpecs();
+  const rounds = 4;
+  const sessions = [];
+  try {
+    for (const spec of specs) {
+      const bytes2 = spec.model();
+      const size = spec.dims.reduce((a, b2) => a * b2, 1);
+      const feeds = { x0: { type: "float32", dims: spec.dims, data: pattern(size, 3, 1) } };
+      for (const t of threads) {
+        const session = await createSession(bytes2, { intraOpThreads: t, interOpThreads: 1 });
+        for (let i = 0; i < 5; i++) await session.run(feeds);
+        sessions.push({ spec, threads: t, session, feeds });
+      }
+    }
+    log2(
+      `node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`
+    );
+    const slice = budgetMs / rounds / sessions.length;
+    const samples = /* @__PURE__ */ new Map();
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? sessions : [...sessions].reverse();
+      for (const entry of order) {
+        const times = await timeBatch(entry.session, entry.feeds, performance.now() + slice);
+        samples.set(entry, [...samples.get(entry) ?? [], median(times)]);
+      }
+    }
+    const smallest = sessions.find((s3) => s3.spec.kind === "other" && s3.threads === threads[0]);
+    const profilerUs = Math.max(
+      0,
+      await profiledUsPerNode(smallest.spec, threads[0]) - median(samples.get(smallest)) / smallest.spec.count
+    );
+    const raw = (spec, threads2) => {
+      const entry = sessions.find((s3) => s3.spec === spec && s3.threads === threads2);
+      return median(samples.get(entry)) / spec.count;
+    };
+    const points = specs.map((spec) => {
+      const gap = spec.gapShape ? specs.find((s3) => s3.kind === "other" && s3.shape === spec.gapShape) : void 0;
+      const us2 = {};
+      for (const t of threads) {
+        const link = raw(spec, t);
+        us2[String(t)] = gap ? Math.max(link - GAP * raw(gap, t), link / 10) : link;
+      }
+      return { kind: spec.kind, size: spec.size, shape: spec.shape, us: us2 };
+    });
+    return { version: NODE_PROBE_VERSION, points, profilerUs };
+  } finally {
+    for (const s3 of sessions) await s3.session.release();
+  }
+}
+
 // src/devices/calibrate.ts
-var PROBE_VERSION = 1;
+var NODE_PROBE_SHARE = 0.4;
+var PROBE_VERSION = 2;
 var MiB = 2 ** 20;
 var GiB = 2 ** 30;
 function parseCacheSize(text) {
@@ -34261,7 +34549,7 @@ async function calibrateHost(options) {
   }
   const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === void 0) : threads;
   const started = performance.now();
-  const deadline = started + budgetMs;
+  const deadline = started + budgetMs * (1 - NODE_PROBE_SHARE);
   const notes = [...previous?.probes.notes ?? []];
   for (const t of missing) {
     if (t > host.logicalCores) {
@@ -34300,6 +34588,7 @@ async function calibrateHost(options) {
   };
   const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
   const measured = {};
+  let nodeProbes;
   try {
     const gemvPath = writeGemvModel(dir, gemv.k, gemv.n);
     const models = {
@@ -34354,6 +34643,16 @@ async function calibrateHost(options) {
         spread: { fp32Gflops: fp32.spread, int8Gops: int8.spread, bandwidthGBs: bw.spread }
       };
     }
+    nodeProbes = await measureNodeProbes({
+      threads: missing,
+      budgetMs: budgetMs * NODE_PROBE_SHARE,
+      log: log2
+    });
+    for (const point of nodeProbes.points) {
+      log2(
+        `node probe ${point.kind} ${point.shape}: ${Object.entries(point.us).map(([t, us2]) => `${us2.toFixed(1)} µs at ${t} thread${t === "1" ? "" : "s"}`).join(", ")}`
+      );
+    }
   } finally {
     rmSync2(dir, { recursive: true, force: true });
   }
@@ -34368,12 +34667,24 @@ async function calibrateHost(options) {
     host,
     probes,
     elapsedMs: Math.round((previous?.elapsedMs ?? 0) + performance.now() - started),
-    threads: ordered
+    threads: ordered,
+    ...nodeProbes ? { nodeProbes: mergeNodeProbes(previous?.nodeProbes, nodeProbes) } : {}
   };
   if (!cache) return calibration;
   const path10 = cache.write(key, calibration);
   log2(`calibration cached at ${path10}`);
   return { ...calibration, cache: { path: path10, reused: false } };
+}
+function mergeNodeProbes(previous, measured) {
+  if (!previous || previous.version !== measured.version) return measured;
+  return {
+    ...measured,
+    profilerUs: previous.profilerUs,
+    points: measured.points.map((point) => {
+      const before = previous.points.find((p2) => p2.kind === point.kind && p2.shape === point.shape);
+      return before ? { ...point, us: { ...before.us, ...point.us } } : point;
+    })
+  };
 }
 
 // src/devices/profiles.ts
@@ -43872,8 +44183,35 @@ function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) 
     calibrated,
     modelError: "unvalidated",
     computeShare,
+    method: "roofline",
     notes
   };
+}
+function predictFromNodeProbes(hostP50Ms, nodes, host, device, notes = []) {
+  const scale = nodeProbeScale(
+    hostP50Ms,
+    nodes,
+    host.probes.profilerUs,
+    { probes: host.probes.points, key: String(host.threads) },
+    { probes: device.probes.points, key: String(device.threads) }
+  );
+  const p50Ms = hostP50Ms * scale;
+  const kernelUs = nodes.reduce((sum, n) => sum + n.us, 0);
+  const matrixUs = nodes.filter((n) => nodeKind(n) !== "other").reduce((sum, n) => sum + n.us, 0);
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / SPREAD.calibrated, p50Ms * SPREAD.calibrated],
+    calibrated: true,
+    modelError: "unvalidated",
+    computeShare: kernelUs > 0 ? matrixUs / kernelUs : 0,
+    method: "node-probes",
+    notes
+  };
+}
+function probesComparable(host, hostThreads, device, deviceThreads) {
+  if (!host || !device || host.version !== device.version) return false;
+  const has = (p2, t) => p2.points.length > 0 && p2.points.every((x) => x.us[String(t)] > 0);
+  return has(host, hostThreads) && has(device, deviceThreads);
 }
 function int8Family(features) {
   const has = (f2) => features.includes(f2);
@@ -43885,6 +44223,47 @@ function int8Family(features) {
   if (has("asimddp")) return "dotprod";
   if (has("asimd")) return "neon";
   return "none";
+}
+function nodeKind(node2) {
+  if (node2.ops <= 0) return "other";
+  if (node2.op === "MatMulNBits") return "int4";
+  return node2.int8 ? "int8" : "fp32";
+}
+function probeRatio(probes, kind, us2, from, to2) {
+  const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0).sort((a2, b3) => a2.us[from] - b3.us[from]);
+  if (!points.length) return 1;
+  const ratio = (p2) => p2.us[to2] / p2.us[from];
+  if (us2 <= points[0].us[from]) return ratio(points[0]);
+  const last = points[points.length - 1];
+  if (us2 >= last.us[from]) return ratio(last);
+  const i = points.findIndex((p2) => p2.us[from] > us2);
+  const a = points[i - 1];
+  const b2 = points[i];
+  const f2 = Math.log(us2 / a.us[from]) / Math.log(b2.us[from] / a.us[from]);
+  return Math.exp((1 - f2) * Math.log(ratio(a)) + f2 * Math.log(ratio(b2)));
+}
+function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
+  const own2 = nodes.map((n) => Math.max(n.us - profilerUs, n.us / 4));
+  const kernelUs = own2.reduce((s3, us2) => s3 + us2, 0);
+  if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
+  const toWall = hostP50Ms * 1e3 / kernelUs;
+  const paired = pairProbes(from, to2);
+  let scaled = 0;
+  nodes.forEach((node2, i) => {
+    const us2 = own2[i] * toWall;
+    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to");
+  });
+  return scaled / (hostP50Ms * 1e3);
+}
+function pairProbes(from, to2) {
+  const paired = [];
+  for (const p2 of from.probes) {
+    const q2 = to2.probes.find((x) => x.kind === p2.kind && x.shape === p2.shape);
+    const a = p2.us[from.key];
+    const b2 = q2?.us[to2.key];
+    if (a && b2) paired.push({ ...p2, us: { from: a, to: b2 } });
+  }
+  return paired;
 }
 
 // src/bench/run-bench.ts
@@ -43988,7 +44367,14 @@ async function measure(arms, workload, threads, settings, needPrediction, log2) 
   });
   const calibration = await calibrateHost({ threads: [threads], budgetMs: settings.calibrationMs });
   const figures = calibration.threads[String(threads)];
-  return { timings, rss, nodes, ...load2 ? { load: load2 } : {}, ...figures ? { host: figures } : {} };
+  return {
+    timings,
+    rss,
+    nodes,
+    ...load2 ? { load: load2 } : {},
+    ...figures ? { host: figures } : {},
+    ...calibration.nodeProbes ? { hostProbes: calibration.nodeProbes } : {}
+  };
 }
 async function quality(head, reference, evalData, threads, inProcess) {
   const spec = {
@@ -44122,7 +44508,14 @@ async function runBench(options) {
           `${profile.id}'s DRAM bandwidth is the whole host's, shared with other tenants: calibrate it for a useful figure`
         );
       }
-      predicted = predictLatency(stats.p50, m2.nodes, m2.host, device.figures, device.calibrated, notes);
+      const deviceProbes = profile.calibration?.nodeProbes;
+      predicted = probesComparable(m2.hostProbes, threads, deviceProbes, threads) ? predictFromNodeProbes(
+        stats.p50,
+        m2.nodes,
+        { probes: m2.hostProbes, threads },
+        { probes: deviceProbes, threads },
+        notes
+      ) : predictLatency(stats.p50, m2.nodes, m2.host, device.figures, device.calibrated, notes);
     }
     const decodeMs = m2.timings.map((t) => t.decodeMsPerToken.head).filter((v2) => v2 !== void 0);
     const meanDecode = decodeMs.length ? decodeMs.reduce((a, b2) => a + b2, 0) / decodeMs.length : void 0;
@@ -44176,6 +44569,7 @@ async function runBench(options) {
           p50Ms: predicted.p50Ms,
           intervalMs: predicted.intervalMs,
           calibrated: predicted.calibrated,
+          method: predicted.method,
           modelError: predicted.modelError,
           notes: predicted.notes
         }
@@ -44393,6 +44787,20 @@ function formatCalibration(calibration) {
     );
   }
   lines.push("", "figures: median over timed runs; ± the median absolute deviation between runs");
+  const nodes = calibration.nodeProbes;
+  if (nodes?.points.length) {
+    const threads = Object.keys(nodes.points[0].us);
+    lines.push(
+      "",
+      `node probes, µs per node (the emulator scales each node of a model by its kind's probes; the profiler adds ${nodes.profilerUs.toFixed(1)} µs per node):`,
+      `${"kind".padStart(7)}  ${"shape".padEnd(20)}${threads.map((t) => `${t} thr`.padStart(10)).join("")}`
+    );
+    for (const point of nodes.points) {
+      lines.push(
+        `${point.kind.padStart(7)}  ${point.shape.padEnd(20)}${threads.map((t) => (point.us[t]?.toFixed(1) ?? "–").padStart(10)).join("")}`
+      );
+    }
+  }
   for (const note of p2.notes) lines.push(`note: ${note}`);
   return lines.join("\n");
 }
@@ -44403,7 +44811,8 @@ function profileCalibrationBlock(calibration) {
     fingerprintKey: calibration.fingerprintKey,
     host: calibration.host,
     probes: calibration.probes,
-    threads: calibration.threads
+    threads: calibration.threads,
+    ...calibration.nodeProbes ? { nodeProbes: calibration.nodeProbes } : {}
   };
 }
 function normalized(text) {
@@ -45876,9 +46285,9 @@ var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
 var escapePosixPath = (path10) => path10.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
 var escapeWin32Path = (path10) => path10.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
 var escapePath = isWin ? escapeWin32Path : escapePosixPath;
-function isDynamicPattern(pattern, options) {
+function isDynamicPattern(pattern2, options) {
   if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
-  const scan = import_picomatch.default.scan(pattern);
+  const scan = import_picomatch.default.scan(pattern2);
   return scan.isGlob || scan.negated;
 }
 function log(...tasks) {
@@ -45889,11 +46298,11 @@ function ensureStringArray(value) {
 }
 var PARENT_DIRECTORY = /^(\/?\.\.)+/;
 var ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
-function normalizePattern(pattern, opts, props, isIgnore) {
+function normalizePattern(pattern2, opts, props, isIgnore) {
   var _PARENT_DIRECTORY$exe;
   const cwd = opts.cwd;
-  let result = pattern;
-  if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
+  let result = pattern2;
+  if (pattern2[pattern2.length - 1] === "/") result = pattern2.slice(0, -1);
   if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
   const escapedCwd = escapePath(cwd);
   result = isAbsolute3(result.replace(ESCAPING_BACKSLASHES, "")) ? posix3.relative(escapedCwd, result) : posix3.normalize(result);
@@ -45936,14 +46345,14 @@ function normalizePattern(pattern, opts, props, isIgnore) {
 function processPatterns(options, patterns, props) {
   const matchPatterns = [];
   const ignorePatterns = [];
-  for (const pattern of options.ignore) {
-    if (!pattern) continue;
-    if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
+  for (const pattern2 of options.ignore) {
+    if (!pattern2) continue;
+    if (pattern2[0] !== "!" || pattern2[1] === "(") ignorePatterns.push(normalizePattern(pattern2, options, props, true));
   }
-  for (const pattern of patterns) {
-    if (!pattern) continue;
-    if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
-    else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
+  for (const pattern2 of patterns) {
+    if (!pattern2) continue;
+    if (pattern2[0] !== "!" || pattern2[1] === "(") matchPatterns.push(normalizePattern(pattern2, options, props, false));
+    else if (pattern2[1] !== "!" || pattern2[2] === "(") ignorePatterns.push(normalizePattern(pattern2.slice(1), options, props, true));
   }
   return {
     match: matchPatterns,
@@ -46054,10 +46463,10 @@ async function glob(globInput, options) {
 
 // src/gate/results.ts
 init_errors();
-async function expand(pattern, cwd) {
-  let target = pattern;
+async function expand(pattern2, cwd) {
+  let target = pattern2;
   try {
-    if (statSync6(resolve14(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync6(resolve14(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
@@ -46068,8 +46477,8 @@ function isBenchResult(value) {
 }
 async function loadResults(patterns, cwd = process.cwd()) {
   const loaded = [];
-  for (const pattern of patterns) {
-    const files = await expand(pattern, cwd);
+  for (const pattern2 of patterns) {
+    const files = await expand(pattern2, cwd);
     let matched = 0;
     for (const file of files) {
       const bytes2 = readFileSync10(file);
@@ -46089,7 +46498,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
     }
     if (matched === 0) {
       throw new ConfigurationError(
-        `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
+        `the results pattern "${pattern2}" matched no bench result (${files.length} files looked at)`,
         {
           subject: "results",
           fix: "Point it at the folder or glob where the benchmark step (or download-artifact) put *.bench.json files"
@@ -46331,14 +46740,14 @@ function loadCompressReport(file) {
 }
 async function extraFiles(root2, patterns) {
   const out = [];
-  for (const pattern of patterns) {
-    const direct = path6.resolve(root2, pattern);
+  for (const pattern2 of patterns) {
+    const direct = path6.resolve(root2, pattern2);
     let matches2;
     if (existsSync9(direct) && statSync7(direct).isFile()) matches2 = [direct];
-    else if (existsSync9(pattern) && statSync7(pattern).isFile()) matches2 = [path6.resolve(pattern)];
-    else matches2 = (await glob(pattern, { cwd: root2, absolute: true, dot: false, onlyFiles: true })).sort();
+    else if (existsSync9(pattern2) && statSync7(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
+    else matches2 = (await glob(pattern2, { cwd: root2, absolute: true, dot: false, onlyFiles: true })).sort();
     if (matches2.length === 0) {
-      throw new ConfigurationError(`--include '${pattern}' matches no file`, {
+      throw new ConfigurationError(`--include '${pattern2}' matches no file`, {
         subject: root2,
         fix: "Give a file path or a glob relative to the model folder (e.g. tokenizer.json or */tokenizer*.json)"
       });
@@ -46557,10 +46966,10 @@ import { readFileSync as readFileSync12, statSync as statSync8 } from "node:fs";
 import { resolve as resolve16 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
-async function expand2(pattern, cwd) {
-  let target = pattern;
+async function expand2(pattern2, cwd) {
+  let target = pattern2;
   try {
-    if (statSync8(resolve16(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync8(resolve16(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   return (await glob(target, { cwd, absolute: true, dot: false })).map((f2) => resolve16(f2)).sort();
@@ -46568,9 +46977,9 @@ async function expand2(pattern, cwd) {
 async function loadMeasured(patterns, cwd = process.cwd()) {
   const out = { bench: [], compress: [] };
   let verdictFile;
-  for (const pattern of patterns) {
+  for (const pattern2 of patterns) {
     let matched = 0;
-    for (const file of await expand2(pattern, cwd)) {
+    for (const file of await expand2(pattern2, cwd)) {
       let value;
       try {
         value = JSON.parse(readFileSync12(file, "utf8"));
@@ -46593,7 +47002,7 @@ async function loadMeasured(patterns, cwd = process.cwd()) {
       matched += 1;
     }
     if (matched === 0) {
-      throw new ConfigurationError(`'${pattern}' matches no bench result, verdict or compress report`, {
+      throw new ConfigurationError(`'${pattern2}' matches no bench result, verdict or compress report`, {
         subject: "results",
         fix: "Give the folder or files the benchmark and gate steps wrote (e.g. slmops/results)"
       });
@@ -52824,7 +53233,7 @@ init_errors();
 
 // src/publish/pull.ts
 init_errors();
-import { createHash as createHash11, randomBytes } from "node:crypto";
+import { createHash as createHash11, randomBytes as randomBytes2 } from "node:crypto";
 import { createReadStream as createReadStream7, createWriteStream as createWriteStream3, existsSync as existsSync10 } from "node:fs";
 import { mkdir as mkdir6, open as open3, readdir as readdir7, rename as rename4, rm as rm6, stat as stat5, writeFile as writeFile5 } from "node:fs/promises";
 import path9 from "node:path";
@@ -53103,7 +53512,7 @@ function selectFiles(manifest, target, profile, log2) {
   };
 }
 function stagingFor(out) {
-  return `${path9.resolve(out)}.slmops-staging-${randomBytes(4).toString("hex")}`;
+  return `${path9.resolve(out)}.slmops-staging-${randomBytes2(4).toString("hex")}`;
 }
 function stagedPath(staging, bundlePath2) {
   return path9.join(staging, ...bundlePath2.split("/"));
@@ -53127,7 +53536,7 @@ async function install2(staging, out) {
       fix: "Pull into an empty or new folder, or into the folder of an earlier pull"
     });
   }
-  const old = `${target}.slmops-old-${randomBytes(4).toString("hex")}`;
+  const old = `${target}.slmops-old-${randomBytes2(4).toString("hex")}`;
   await rename4(target, old);
   try {
     await rename4(staging, target);

@@ -31371,6 +31371,10 @@ var bench_schema_default = {
           type: "boolean",
           description: "Whether a calibration measured on the real device was used."
         },
+        method: {
+          enum: ["node-probes", "roofline"],
+          description: "node-probes: each node of the host's per-node profile scaled by the host's and the device's node probes of its kind at its time (both measured with slmops calibrate); roofline: compute and memory parts scaled by effective throughputs (datasheet peaks when the device is not calibrated)."
+        },
         modelError: {
           oneOf: [
             {
@@ -32419,6 +32423,50 @@ var profile_schema_default = {
               },
               spread: {
                 type: "object"
+              }
+            }
+          }
+        },
+        nodeProbes: {
+          type: "object",
+          description: "What one graph node of each kind (other, fp32, int8, int4) and size costs on the device at each thread count, measured by slmops calibrate; with the host's own, emulation scales a model node by node.",
+          required: ["version", "points", "profilerUs"],
+          properties: {
+            version: {
+              type: "integer",
+              minimum: 1
+            },
+            profilerUs: {
+              type: "number",
+              minimum: 0
+            },
+            points: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["kind", "size", "shape", "us"],
+                properties: {
+                  kind: {
+                    enum: ["other", "fp32", "int8", "int4"]
+                  },
+                  size: {
+                    type: "number",
+                    minimum: 0
+                  },
+                  shape: {
+                    type: "string"
+                  },
+                  us: {
+                    type: "object",
+                    propertyNames: {
+                      pattern: "^[1-9][0-9]*$"
+                    },
+                    additionalProperties: {
+                      type: "number",
+                      exclusiveMinimum: 0
+                    }
+                  }
+                }
               }
             }
           }

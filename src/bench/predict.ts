@@ -1,9 +1,16 @@
 /**
- * Emulation: predict a device's latency from a measurement on this host. Each node's host time is split into a
- * compute part and a memory part (by its arithmetic work against the host's effective compute, and its bytes
- * against the host's bandwidth); each part is scaled by the host/device ratio of effective compute (fp32 or int8)
- * or bandwidth. The prediction interval is wide unless the device was calibrated with `slmops calibrate`, and the
- * model's own error is `unvalidated` until real device runs have measured it.
+ * Emulation: predict a device's latency from a measurement on this host, in one of two ways.
+ *
+ * - `node-probes` (both sides calibrated with node probes, ../devices/node-probes.ts): each node of the host's
+ *   per-node profile is scaled by its kind's probes at its time, host side against device side. This sees what
+ *   small nodes cost beyond their arithmetic (dispatch, waking the thread pool), which dominates small models.
+ * - `roofline` (otherwise): each node's host time is split into a compute part and a memory part (by its
+ *   arithmetic work against the host's effective compute, and its bytes against the host's bandwidth); each part
+ *   is scaled by the host/device ratio of effective compute (fp32 or int8) or bandwidth, datasheet peaks standing
+ *   in for an uncalibrated device.
+ *
+ * The prediction interval is wide unless the device was calibrated with `slmops calibrate`, and the model's own
+ * error is `unvalidated` until real device runs have measured it.
  */
 import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import type { NodeCost } from './node-costs.ts';
@@ -127,7 +134,8 @@ export function probesComparable(
   deviceThreads: number,
 ): boolean {
   if (!host || !device || host.version !== device.version) return false;
-  const has = (p: NodeProbes, t: number) => p.points.length > 0 && p.points.every((x) => x.us[String(t)]! > 0);
+  const has = (p: NodeProbes, t: number) =>
+    p.points.length > 0 && p.points.every((x) => x.us[String(t)]! > 0);
   return has(host, hostThreads) && has(device, deviceThreads);
 }
 

@@ -6,12 +6,12 @@
  * each node of a model by the probe curve of its kind at its size (src/bench/predict.ts).
  *
  * Each probe is a chain of `count` identical links, so a run's wall time / count is one link's cost, the executor's
- * share included and the profiler's excluded. A matrix link is the matrix node and three small Adds after it (the
- * Adds' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
+ * share included and the profiler's excluded. A matrix link is the matrix node and three small Muls after it (the
+ * Muls' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
  * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
  * development VM, a [64,256]·[256,256] MatMul ran ×0.80–0.91 the 1-thread time at 2 threads back to back, and
- * ×1.07–1.15 with three Adds after each). Kinds and sizes:
- * - `other`: element-wise Add of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
+ * ×1.07–1.15 with three element-wise nodes after each). Kinds and sizes:
+ * - `other`: element-wise Mul of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
  *   every node without matrix work (element-wise, normalization, shape and copy ops);
  * - `fp32`, `int8`, `int4`: MatMul [m, d]·[d, d] with fp32 weights, the DynamicQuantizeLinear → MatMulInteger →
  *   Cast → Mul chain onnxruntime fuses into DynamicQuantizeMatMul, and com.microsoft::MatMulNBits (4 bits, block 32);
@@ -22,8 +22,8 @@
  */
 import { nodeCosts } from '../bench/node-costs.ts';
 import { median } from '../bench/statistics.ts';
-import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import { floatTensor, node, tensor } from '../compress/graph.ts';
+import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
@@ -48,7 +48,7 @@ interface ProbeSpec {
   model: () => Uint8Array;
 }
 
-/** The matrix probes' shapes (each needs its gap's Add probe) and a large one. */
+/** The matrix probes' shapes (each needs its gap's probe) and a large one. */
 const ADD_SHAPES: [number, number][] = [
   [1, 256],
   [4, 256],
@@ -85,7 +85,14 @@ function randomBytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
-function chain(name: string, dims: number[], nodes: NodeProto[], inits: TensorProto[], last: string, opset = 17) {
+function chain(
+  name: string,
+  dims: number[],
+  nodes: NodeProto[],
+  inits: TensorProto[],
+  last: string,
+  opset = 17,
+) {
   const proto = modelProto(
     name,
     nodes,
@@ -93,7 +100,8 @@ function chain(name: string, dims: number[], nodes: NodeProto[], inits: TensorPr
     [valueInfo(last, DataType.FLOAT, dims)],
     inits,
   );
-  if (nodes.some((n) => n.domain === 'com.microsoft')) proto.opsetImport.push({ domain: 'com.microsoft', version: 1 });
+  if (nodes.some((n) => n.domain === 'com.microsoft'))
+    proto.opsetImport.push({ domain: 'com.microsoft', version: 1 });
   proto.opsetImport[0]!.version = opset;
   return encodeModelProto(proto);
 }
@@ -104,11 +112,16 @@ interface Link {
   inits: TensorProto[];
 }
 
-/** Add of a [c] constant: the `other` probe, and the gap after each matrix node. */
-function addLink(i: string, input: string, output: string, cols: number): Link {
+/**
+ * Mul by a [c] constant: the `other` probe, and the gap after each matrix node (a Mul, as onnxruntime would fuse an
+ * Add right after a MatMul into a Gemm).
+ */
+function mulLink(i: string, input: string, output: string, cols: number): Link {
+  const scale = pattern(cols, input.length + cols, 1e-3);
+  for (let j = 0; j < cols; j++) scale[j]! += 1;
   return {
-    inits: [floatTensor(`c${i}`, [cols], pattern(cols, input.length + cols, 1e-3))],
-    nodes: [node('Add', [input, `c${i}`], [output], { name: `add${i}` })],
+    inits: [floatTensor(`c${i}`, [cols], scale)],
+    nodes: [node('Mul', [input, `c${i}`], [output], { name: `mul${i}` })],
   };
 }
 
@@ -162,7 +175,7 @@ function int4Link(i: number, input: string, output: string, d: number): Link {
 const LINKS = { fp32: fp32Link, int8: int8Link, int4: int4Link };
 
 /**
- * `count` links of `kind` on an [m, d] tensor, each matrix node followed by `GAP` Adds (their cost, from the `other`
+ * `count` links of `kind` on an [m, d] tensor, each matrix node followed by `GAP` Muls (their cost, from the `other`
  * probe of the same shape, is taken off): models run small nodes between their matrix products, and a pool thread
  * woken for each parallel section has gone back to sleep by the next one, which back-to-back products hide.
  */
@@ -177,19 +190,19 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8A
   };
   for (let i = 0; i < count; i++) {
     const output = `x${++next}`;
-    push(kind === 'other' ? addLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
+    push(kind === 'other' ? mulLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
     value = output;
     if (kind === 'other') continue;
     for (let g = 0; g < GAP; g++) {
       const gapOut = `x${++next}`;
-      push(addLink(`${i}_${g}`, value, gapOut, d));
+      push(mulLink(`${i}_${g}`, value, gapOut, d));
       value = gapOut;
     }
   }
   return chain(`node-probe-${kind}`, [m, d], nodes, inits, value);
 }
 
-/** Adds after each matrix node of a matrix probe. */
+/** Element-wise nodes after each matrix node of a matrix probe. */
 const GAP = 3;
 
 /** Enough nodes that a run lasts ~0.2 ms or more at one thread, at most 64. */
@@ -205,7 +218,7 @@ export function nodeProbeSpecs(): ProbeSpec[] {
     specs.push({
       kind: 'other',
       size: (2 * r * c + c) * 4,
-      shape: `add ${r}x${c}`,
+      shape: `mul ${r}x${c}`,
       dims: [r, c],
       count,
       model: () => chainModel('other', r, c, count),
@@ -221,7 +234,7 @@ export function nodeProbeSpecs(): ProbeSpec[] {
         shape: `matmul ${m}x${d}x${d}`,
         dims: [m, d],
         count,
-        gapShape: `add ${m}x${d}`,
+        gapShape: `mul ${m}x${d}`,
         model: () => chainModel(kind, m, d, count),
       });
     }
@@ -237,7 +250,11 @@ export interface NodeProbeOptions {
   log?: (message: string) => void;
 }
 
-async function timeBatch(session: Session, feeds: Record<string, TensorValue>, untilMs: number): Promise<number[]> {
+async function timeBatch(
+  session: Session,
+  feeds: Record<string, TensorValue>,
+  untilMs: number,
+): Promise<number[]> {
   const times: number[] = [];
   while (times.length < 3 || (performance.now() < untilMs && times.length < 500)) {
     const t0 = process.hrtime.bigint();
@@ -251,7 +268,11 @@ async function timeBatch(session: Session, feeds: Record<string, TensorValue>, u
 async function profiledUsPerNode(spec: ProbeSpec, threads: number): Promise<number> {
   const size = spec.dims.reduce((a, b) => a * b, 1);
   const feeds = { x0: { type: 'float32' as const, dims: spec.dims, data: pattern(size, 3, 1) } };
-  const session = await createSession(spec.model(), { intraOpThreads: threads, interOpThreads: 1, profiling: true });
+  const session = await createSession(spec.model(), {
+    intraOpThreads: threads,
+    interOpThreads: 1,
+    profiling: true,
+  });
   try {
     for (let i = 0; i < PROFILE_RUNS; i++) await session.run(feeds);
     const costs = nodeCosts(session.endProfiling(), PROFILE_RUNS);
@@ -268,7 +289,12 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   const log = options.log ?? (() => {});
   const specs = nodeProbeSpecs();
   const rounds = 4;
-  const sessions: { spec: ProbeSpec; threads: number; session: Session; feeds: Record<string, TensorValue> }[] = [];
+  const sessions: {
+    spec: ProbeSpec;
+    threads: number;
+    session: Session;
+    feeds: Record<string, TensorValue>;
+  }[] = [];
   try {
     for (const spec of specs) {
       const bytes = spec.model();
@@ -280,7 +306,9 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         sessions.push({ spec, threads: t, session, feeds });
       }
     }
-    log(`node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`);
+    log(
+      `node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`,
+    );
     const slice = budgetMs / rounds / sessions.length;
     const samples = new Map<(typeof sessions)[number], number[]>();
     for (let round = 0; round < rounds; round++) {
@@ -293,18 +321,21 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
     const smallest = sessions.find((s) => s.spec.kind === 'other' && s.threads === threads[0])!;
     const profilerUs = Math.max(
       0,
-      (await profiledUsPerNode(smallest.spec, threads[0]!)) - median(samples.get(smallest)!) / smallest.spec.count,
+      (await profiledUsPerNode(smallest.spec, threads[0]!)) -
+        median(samples.get(smallest)!) / smallest.spec.count,
     );
     const raw = (spec: ProbeSpec, threads: number): number => {
       const entry = sessions.find((s) => s.spec === spec && s.threads === threads)!;
       return median(samples.get(entry)!) / spec.count;
     };
     const points: NodeProbePoint[] = specs.map((spec) => {
-      const gap = spec.gapShape ? specs.find((s) => s.kind === 'other' && s.shape === spec.gapShape) : undefined;
+      const gap = spec.gapShape
+        ? specs.find((s) => s.kind === 'other' && s.shape === spec.gapShape)
+        : undefined;
       const us: Record<string, number> = {};
       for (const t of threads) {
         const link = raw(spec, t);
-        // The gap's Adds come off; a link is never credited with less than a tenth of its time.
+        // The gap's Muls come off; a link is never credited with less than a tenth of its time.
         us[String(t)] = gap ? Math.max(link - GAP * raw(gap, t), link / 10) : link;
       }
       return { kind: spec.kind, size: spec.size, shape: spec.shape, us };

@@ -17,8 +17,18 @@ function cost(op: string, us: number, ops = 0, int8 = false): NodeCost {
 /** Two probes per kind: at 1 thread 10 µs and 100 µs; at 2 threads each kind's own ratios. */
 function probes(ratios: Record<string, [number, number]>): NodeProbePoint[] {
   return Object.entries(ratios).flatMap(([kind, [small, large]]) => [
-    { kind: kind as NodeProbePoint['kind'], size: 1, shape: `${kind} small`, us: { '1': 10, '2': 10 * small } },
-    { kind: kind as NodeProbePoint['kind'], size: 2, shape: `${kind} large`, us: { '1': 100, '2': 100 * large } },
+    {
+      kind: kind as NodeProbePoint['kind'],
+      size: 1,
+      shape: `${kind} small`,
+      us: { '1': 10, '2': 10 * small },
+    },
+    {
+      kind: kind as NodeProbePoint['kind'],
+      size: 2,
+      shape: `${kind} large`,
+      us: { '1': 100, '2': 100 * large },
+    },
   ]);
 }
 
@@ -61,7 +71,10 @@ describe('nodeProbeScale', () => {
 
   it("takes the profiler's per-node cost off each node before weighing them, keeping at least a quarter", () => {
     // Profiled: 100 µs of tiny Adds (20 × 5 µs) and one 100 µs MatMul; the profiler added 4 µs to each node.
-    const nodes = [...Array.from({ length: 20 }, (_, i) => ({ ...cost('Add', 5), name: `a${i}` })), cost('MatMul', 100, 1e6)];
+    const nodes = [
+      ...Array.from({ length: 20 }, (_, i) => ({ ...cost('Add', 5), name: `a${i}` })),
+      cost('MatMul', 100, 1e6),
+    ];
     const scale = nodeProbeScale(0.2, nodes, 4, { probes: set, key: '1' }, { probes: set, key: '2' });
     // Own times: 20 × 1.25 µs (a quarter of 5) = 25 µs and 96 µs: the MatMul's share is 96 / 121.
     expect(scale).toBeCloseTo((25 + 2 * 96) / 121, 10);

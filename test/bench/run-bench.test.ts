@@ -4,9 +4,12 @@ import path, { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkoutGitBaseline, parseGitBaseline } from '../../src/bench/baseline.ts';
 import { runBench } from '../../src/bench/run-bench.ts';
+import { profileCalibrationBlock } from '../../src/cli/calibrate-command.ts';
 import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
+import { calibrateHost } from '../../src/devices/calibrate.ts';
+import { hostFingerprint } from '../../src/devices/fingerprint.ts';
 import { repoRoot } from '../harness/prepare.ts';
 import { harnessContext } from '../harness/run-action.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
@@ -44,11 +47,30 @@ describe('runBench', () => {
     expect(r.latencyMs.n).toBe(10);
     expect(r.latencyMs.ci95[0]).toBeLessThanOrEqual(r.latencyMs.p50);
     expect(r.predicted?.calibrated).toBe(false);
+    expect(r.predicted?.method).toBe('roofline');
     expect(r.predicted?.modelError).toBe('unvalidated');
     expect(r.predicted!.p50Ms).toBeGreaterThan(0);
     expect(r.decode).toBeUndefined();
     expect(r.peakRssBytes).toBeGreaterThan(10 * 2 ** 20);
     expect(r.model.params).toBe(38_282);
+  }, 120_000);
+
+  it("predicts node by node from a device calibration with node probes: this host's own probes give its own p50", async () => {
+    const threads = Math.min(4, (await hostFingerprint()).physicalCores);
+    const calibration = await calibrateHost({ threads: [threads], budgetMs: 2000 });
+    const profile = JSON.parse(readFileSync(join(repoRoot, 'profiles', 'raspberry-pi-4.json'), 'utf8'));
+    const file = join(tmp.path, 'pi4-calibrated-here.json');
+    writeFileSync(file, JSON.stringify({ ...profile, calibration: profileCalibrationBlock(calibration) }));
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: [file],
+      mode: 'emulated',
+      ...quick,
+    });
+    const r = out!.result;
+    expect(() => validateDocument('bench', r, 'result')).not.toThrow();
+    expect(r.predicted).toMatchObject({ calibrated: true, method: 'node-probes', modelError: 'unvalidated' });
+    expect(r.predicted!.p50Ms).toBeCloseTo(r.latencyMs.p50, 9);
   }, 120_000);
 
   it('times a KV-cache decode step against a baseline, interleaved, and reports the ratio with its CI', async () => {
