@@ -89,7 +89,7 @@ export function formatBenchResult(
   );
   if (r.predicted) {
     lines.push(
-      `  predicted on ${r.profile.id}: p50 ${ms(r.predicted.p50Ms)} (interval ${ms(r.predicted.intervalMs[0])}–${ms(r.predicted.intervalMs[1])}; ${r.predicted.calibrated ? 'calibrated' : 'uncalibrated'}; model error ${r.predicted.modelError})`,
+      `  predicted on ${r.profile.id}: p50 ${ms(r.predicted.p50Ms)} (interval ${ms(r.predicted.intervalMs[0])}–${ms(r.predicted.intervalMs[1])}; ${r.predicted.calibrated ? 'calibrated' : 'uncalibrated'}${r.predicted.method ? `, ${r.predicted.method}` : ''}; model error ${r.predicted.modelError})`,
     );
     for (const n of r.predicted.notes ?? []) lines.push(`  note: ${n}`);
   }
