@@ -952,7 +952,7 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
   const cal = (t: Throughputs) =>
     `fp32 ${t.fp32Gflops.toFixed(1)} GFLOPS, int8 ${t.int8Gops.toFixed(1)} GOPS, GEMV ${t.bandwidthGBs.toFixed(1)} GB/s`;
   print(
-    `  calibration (calibrateHost, not cached; others used ${fix(inputs.calibrationOthers, 2)} cores meanwhile): 1 thread ${cal(h1)}; 2 threads ${cal(h2)}`,
+    `  calibration (calibrateHost, not cached; others used ${fix(inputs.calibrationOthers, 2)} cores meanwhile${inputs.calibration.load ? `, the hypervisor stole ${fix(inputs.calibration.load.stealPct, 1)} %` : ''}): 1 thread ${cal(h1)}; 2 threads ${cal(h2)}`,
   );
   print(
     `  calibrated speed-ups 1 → 2 threads: fp32 ×${(h2.fp32Gflops / h1.fp32Gflops).toFixed(2)}, int8 ×${(h2.int8Gops / h1.int8Gops).toFixed(2)}, bandwidth ×${(h2.bandwidthGBs / h1.bandwidthGBs).toFixed(2)}`,

@@ -17,6 +17,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { freemem, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuLoad, cpuSnapshot } from '../bench/cpu-load.ts';
 import { percentileSorted, sortedCopy } from '../bench/statistics.ts';
 import type { HostFingerprint } from '../config/types.ts';
 import { ConfigurationError } from '../errors.ts';
@@ -25,6 +26,9 @@ import { type CalibrationCache, calibrationCache } from './calibration-cache.ts'
 import { fingerprintKey, hostFingerprint, type ReadText, readTextFile } from './fingerprint.ts';
 import { measureNodeProbes, type NodeProbes } from './node-probes.ts';
 import { fillPattern, fp32GemmModel, int8GemmModel, writeGemvModel } from './probe-models.ts';
+
+/** Above either, a calibration says it ran on a busy machine. */
+const BUSY = { otherCores: 0.25, stealPct: 10 };
 
 /** Share of the budget the node probes get (the rest goes to the GEMM, int8 and bandwidth probes). */
 const NODE_PROBE_SHARE = 0.4;
@@ -79,6 +83,8 @@ export interface Calibration {
   threads: Record<string, ThreadCalibration>;
   /** What one node of each kind and size costs at each of those thread counts (./node-probes.ts). */
   nodeProbes?: NodeProbes;
+  /** Other processes' CPU (cores) and the hypervisor's steal (%) while this measurement ran (Linux). */
+  load?: { otherCores: number; stealPct: number };
   /** Where the result was cached and whether this call reused it instead of measuring (not stored in the file). */
   cache?: { path: string; reused: boolean };
 }
@@ -364,6 +370,7 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
   };
 
   const dir = mkdtempSync(join(tmpdir(), 'slmops-calibrate-'));
+  const before = cpuSnapshot();
   const measured: Record<string, ThreadCalibration> = {};
   let nodeProbes: NodeProbes | undefined;
   try {
@@ -439,6 +446,15 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
     rmSync(dir, { recursive: true, force: true });
   }
 
+  const busy = cpuLoad(before, cpuSnapshot());
+  const load = busy ? { otherCores: busy.otherCores, stealPct: busy.stealPct } : undefined;
+  if (load && (load.otherCores > BUSY.otherCores || load.stealPct > BUSY.stealPct)) {
+    const note =
+      `other processes used ${load.otherCores.toFixed(2)} cores and the hypervisor stole ${load.stealPct.toFixed(1)} % ` +
+      'of the CPU while calibrating: the figures, the node probes most, may be off; calibrate again on a quiet machine (--force)';
+    notes.push(note);
+    log(note);
+  }
   const allThreads = { ...(previous?.threads ?? {}), ...measured };
   const ordered = Object.fromEntries(
     Object.keys(allThreads)
@@ -454,6 +470,7 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
     elapsedMs: Math.round((previous?.elapsedMs ?? 0) + performance.now() - started),
     threads: ordered,
     ...(nodeProbes ? { nodeProbes: mergeNodeProbes(previous?.nodeProbes, nodeProbes) } : {}),
+    ...(load ? { load } : {}),
   };
   if (!cache) return calibration;
   const path = cache.write(key, calibration);

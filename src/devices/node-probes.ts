@@ -17,8 +17,10 @@
  *   Cast → Mul chain onnxruntime fuses into DynamicQuantizeMatMul, and com.microsoft::MatMulNBits (4 bits, block 32);
  *   sizes by arithmetic ops (2 per multiply-add), over m = 1…256 rows (prefill and decode shapes) and d = 256, 1024.
  *
- * The probes of all thread counts are timed interleaved in rounds (each round: every probe at every thread count,
- * in alternating order), so a change of the host's speed while they run hits every figure alike.
+ * The probes of all thread counts are timed interleaved in 8 rounds (each round: every probe at each thread count
+ * back to back, in alternating order). A probe's time at the lowest thread count is the median over rounds; at
+ * another thread count it is that times the median of the per-round ratios, so a drift of the machine's speed
+ * between rounds cancels out of the ratios that the emulator uses.
  */
 import { nodeCosts } from '../bench/node-costs.ts';
 import { median } from '../bench/statistics.ts';
@@ -288,7 +290,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   const budgetMs = options.budgetMs ?? 6000;
   const log = options.log ?? (() => {});
   const specs = nodeProbeSpecs();
-  const rounds = 4;
+  const rounds = 8;
   const sessions: {
     spec: ProbeSpec;
     threads: number;
@@ -324,19 +326,30 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
       (await profiledUsPerNode(smallest.spec, threads[0]!)) -
         median(samples.get(smallest)!) / smallest.spec.count,
     );
-    const raw = (spec: ProbeSpec, threads: number): number => {
-      const entry = sessions.find((s) => s.spec === spec && s.threads === threads)!;
-      return median(samples.get(entry)!) / spec.count;
-    };
-    const points: NodeProbePoint[] = specs.map((spec) => {
-      const gap = spec.gapShape
+    // Per round, one node's time: the link's less its gap (never below a tenth of the link).
+    const perRound = (spec: ProbeSpec, t: number): number[] => {
+      const own = samples.get(sessions.find((s) => s.spec === spec && s.threads === t)!)!;
+      const gapSpec = spec.gapShape
         ? specs.find((s) => s.kind === 'other' && s.shape === spec.gapShape)
         : undefined;
-      const us: Record<string, number> = {};
-      for (const t of threads) {
-        const link = raw(spec, t);
-        // The gap's Muls come off; a link is never credited with less than a tenth of its time.
-        us[String(t)] = gap ? Math.max(link - GAP * raw(gap, t), link / 10) : link;
+      const gap = gapSpec
+        ? samples.get(sessions.find((s) => s.spec === gapSpec && s.threads === t)!)!
+        : undefined;
+      return own.map((link, r) => {
+        const linkUs = link / spec.count;
+        return gap ? Math.max(linkUs - (GAP * gap[r]!) / gapSpec!.count, linkUs / 10) : linkUs;
+      });
+    };
+    // The lowest thread count's time is the median over rounds; the others are that times the median of the
+    // per-round ratios, each round timing a probe's thread counts back to back: a drift of the machine's speed
+    // between rounds then cancels out of the ratio.
+    const points: NodeProbePoint[] = specs.map((spec) => {
+      const base = perRound(spec, threads[0]!);
+      const baseUs = median(base);
+      const us: Record<string, number> = { [String(threads[0])]: baseUs };
+      for (const t of threads.slice(1)) {
+        const other = perRound(spec, t);
+        us[String(t)] = baseUs * median(other.map((v, r) => v / base[r]!));
       }
       return { kind: spec.kind, size: spec.size, shape: spec.shape, us };
     });

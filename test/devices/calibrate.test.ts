@@ -180,6 +180,10 @@ describe('calibrateHost', () => {
     expect(performance.now() - started).toBeLessThan(5000);
     expectPositiveFigures(calibration, [1, 2]);
     expect(calibration.nodeProbes?.points.length).toBeGreaterThan(0);
+    if (process.platform === 'linux') {
+      expect(calibration.load?.otherCores).toBeGreaterThanOrEqual(0);
+      expect(calibration.load?.stealPct).toBeGreaterThanOrEqual(0);
+    }
     for (const point of calibration.nodeProbes!.points) {
       expect(point.us['1']).toBeGreaterThan(0);
       expect(point.us['2']).toBeGreaterThan(0);
