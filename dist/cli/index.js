@@ -31916,6 +31916,45 @@ import { mkdtempSync as mkdtempSync2, rmSync as rmSync2 } from "node:fs";
 import { freemem, tmpdir as tmpdir2 } from "node:os";
 import { join as join6 } from "node:path";
 
+// src/bench/cpu-load.ts
+import { readFileSync as readFileSync3 } from "node:fs";
+import { cpus } from "node:os";
+function parseCpuSnapshot(procStat, selfStat) {
+  const line = procStat.split("\n")[0]?.trim() ?? "";
+  if (!line.startsWith("cpu ")) return void 0;
+  const cpu = line.split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+  const rest = selfStat.slice(selfStat.lastIndexOf(")") + 2).split(" ");
+  const own2 = [11, 12, 13, 14].reduce((s3, i) => s3 + Number(rest[i] ?? 0), 0);
+  if (![user, idle, steal, own2].every(Number.isFinite)) return void 0;
+  return {
+    total: user + nice + system + idle + iowait + irq + softirq + steal,
+    idle: idle + iowait,
+    steal,
+    own: own2
+  };
+}
+function cpuSnapshot() {
+  try {
+    return parseCpuSnapshot(readFileSync3("/proc/stat", "utf8"), readFileSync3("/proc/self/stat", "utf8"));
+  } catch {
+    return void 0;
+  }
+}
+function cpuLoad(a, b2, logicalCpus = cpus().length) {
+  if (!a || !b2) return void 0;
+  const total = b2.total - a.total;
+  if (total <= 0) return void 0;
+  const perCpu = total / logicalCpus;
+  const busy = total - (b2.idle - a.idle) - (b2.steal - a.steal);
+  const own2 = b2.own - a.own;
+  return {
+    otherCores: Math.max(0, (busy - own2) / perCpu),
+    ownCores: own2 / perCpu,
+    stealPct: (b2.steal - a.steal) / total * 100
+  };
+}
+
 // src/bench/statistics.ts
 init_synthesize();
 function percentileSorted(sorted, p2) {
@@ -32061,7 +32100,7 @@ init_errors();
 init_session();
 
 // src/devices/calibration-cache.ts
-import { mkdirSync, readFileSync as readFileSync3, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync as readFileSync4, renameSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join as join3 } from "node:path";
 function defaultCalibrationCacheDir(env = process.env) {
@@ -32085,7 +32124,7 @@ function calibrationCache(dir = defaultCalibrationCacheDir()) {
     read(key) {
       let text;
       try {
-        text = readFileSync3(pathOf(key), "utf8");
+        text = readFileSync4(pathOf(key), "utf8");
       } catch {
         return void 0;
       }
@@ -32112,7 +32151,7 @@ function calibrationCache(dir = defaultCalibrationCacheDir()) {
 // src/devices/fingerprint.ts
 init_ort();
 import { createHash as createHash2 } from "node:crypto";
-import { readFileSync as readFileSync4 } from "node:fs";
+import { readFileSync as readFileSync5 } from "node:fs";
 import os from "node:os";
 import { posix } from "node:path";
 var KERNEL_FLAGS = [
@@ -32309,7 +32348,7 @@ function parseCfsQuota(quotaText, periodText) {
 }
 var readTextFile = (path10) => {
   try {
-    return readFileSync4(path10, "utf8");
+    return readFileSync5(path10, "utf8");
   } catch {
     return void 0;
   }
@@ -34152,7 +34191,7 @@ function writeGemvModel(dir, k2, n) {
 // src/devices/node-probes.ts
 var NODE_PROBE_VERSION = 2;
 var PROFILE_RUNS = 10;
-var ADD_SHAPES = [
+var ELEMENTWISE_SHAPES = [
   [1, 256],
   [4, 256],
   [16, 256],
@@ -34276,7 +34315,7 @@ function chainLength(usGuess) {
 }
 function nodeProbeSpecs() {
   const specs = [];
-  for (const [r, c] of ADD_SHAPES) {
+  for (const [r, c] of ELEMENTWISE_SHAPES) {
     const count = chainLength(1 + r * c / 4e3);
     specs.push({
       kind: "other",
@@ -34335,7 +34374,7 @@ async function measureNodeProbes(options) {
   const log2 = options.log ?? (() => {
   });
   const specs = nodeProbeSpecs();
-  const rounds = 4;
+  const rounds = 8;
   const sessions = [];
   try {
     for (const spec of specs) {
@@ -34365,16 +34404,22 @@ async function measureNodeProbes(options) {
       0,
       await profiledUsPerNode(smallest.spec, threads[0]) - median(samples.get(smallest)) / smallest.spec.count
     );
-    const raw = (spec, threads2) => {
-      const entry = sessions.find((s3) => s3.spec === spec && s3.threads === threads2);
-      return median(samples.get(entry)) / spec.count;
+    const perRound = (spec, t) => {
+      const own2 = samples.get(sessions.find((s3) => s3.spec === spec && s3.threads === t));
+      const gapSpec = spec.gapShape ? specs.find((s3) => s3.kind === "other" && s3.shape === spec.gapShape) : void 0;
+      const gap = gapSpec ? samples.get(sessions.find((s3) => s3.spec === gapSpec && s3.threads === t)) : void 0;
+      return own2.map((link, r) => {
+        const linkUs = link / spec.count;
+        return gap ? Math.max(linkUs - GAP * gap[r] / gapSpec.count, linkUs / 10) : linkUs;
+      });
     };
     const points = specs.map((spec) => {
-      const gap = spec.gapShape ? specs.find((s3) => s3.kind === "other" && s3.shape === spec.gapShape) : void 0;
-      const us2 = {};
-      for (const t of threads) {
-        const link = raw(spec, t);
-        us2[String(t)] = gap ? Math.max(link - GAP * raw(gap, t), link / 10) : link;
+      const base = perRound(spec, threads[0]);
+      const baseUs = median(base);
+      const us2 = { [String(threads[0])]: baseUs };
+      for (const t of threads.slice(1)) {
+        const other = perRound(spec, t);
+        us2[String(t)] = baseUs * median(other.map((v2, r) => v2 / base[r]));
       }
       return { kind: spec.kind, size: spec.size, shape: spec.shape, us: us2 };
     });
@@ -34385,6 +34430,7 @@ async function measureNodeProbes(options) {
 }
 
 // src/devices/calibrate.ts
+var BUSY = { otherCores: 0.25, stealPct: 10 };
 var NODE_PROBE_SHARE = 0.4;
 var PROBE_VERSION = 2;
 var MiB = 2 ** 20;
@@ -34587,6 +34633,7 @@ async function calibrateHost(options) {
     notes
   };
   const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
+  const before = cpuSnapshot();
   const measured = {};
   let nodeProbes;
   try {
@@ -34656,6 +34703,13 @@ async function calibrateHost(options) {
   } finally {
     rmSync2(dir, { recursive: true, force: true });
   }
+  const busy = cpuLoad(before, cpuSnapshot());
+  const load2 = busy ? { otherCores: busy.otherCores, stealPct: busy.stealPct } : void 0;
+  if (load2 && (load2.otherCores > BUSY.otherCores || load2.stealPct > BUSY.stealPct)) {
+    const note = `other processes used ${load2.otherCores.toFixed(2)} cores and the hypervisor stole ${load2.stealPct.toFixed(1)} % of the CPU while calibrating: the figures, the node probes most, may be off; calibrate again on a quiet machine (--force)`;
+    notes.push(note);
+    log2(note);
+  }
   const allThreads = { ...previous?.threads ?? {}, ...measured };
   const ordered = Object.fromEntries(
     Object.keys(allThreads).sort((a, b2) => Number(a) - Number(b2)).map((t) => [t, allThreads[t]])
@@ -34668,7 +34722,8 @@ async function calibrateHost(options) {
     probes,
     elapsedMs: Math.round((previous?.elapsedMs ?? 0) + performance.now() - started),
     threads: ordered,
-    ...nodeProbes ? { nodeProbes: mergeNodeProbes(previous?.nodeProbes, nodeProbes) } : {}
+    ...nodeProbes ? { nodeProbes: mergeNodeProbes(previous?.nodeProbes, nodeProbes) } : {},
+    ...load2 ? { load: load2 } : {}
   };
   if (!cache) return calibration;
   const path10 = cache.write(key, calibration);
@@ -36091,7 +36146,7 @@ function describeComparison(comparison) {
 
 // src/devices/qemu/guest-runtime.ts
 init_errors();
-import { existsSync as existsSync2, readFileSync as readFileSync5 } from "node:fs";
+import { existsSync as existsSync2, readFileSync as readFileSync6 } from "node:fs";
 import { createRequire as createRequire2 } from "node:module";
 import path3 from "node:path";
 
@@ -39558,7 +39613,7 @@ function hasArm64Binding(dir) {
 function runtimeVersion(dir) {
   try {
     const file = path3.join(dir, "node_modules", "onnxruntime-node", "package.json");
-    return JSON.parse(readFileSync5(file, "utf8")).version;
+    return JSON.parse(readFileSync6(file, "utf8")).version;
   } catch {
     return void 0;
   }
@@ -41033,7 +41088,7 @@ async function sha256File(path10) {
 
 // src/onnx/read.ts
 init_errors();
-import { readFileSync as readFileSync6, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync7, statSync as statSync2 } from "node:fs";
 import { dirname, resolve as resolve4 } from "node:path";
 
 // src/onnx/model.ts
@@ -41225,7 +41280,7 @@ function readModel(path10, options = {}) {
       fix: "Check the path (it is relative to the working directory)"
     });
   }
-  const bytes2 = readFileSync6(absolute);
+  const bytes2 = readFileSync7(absolute);
   const proto = parseModelBytes(bytes2, path10);
   const dir = options.baseDir ? resolve4(options.baseDir) : dirname(absolute);
   return new OnnxModel(proto, dir, absolute, size, resolveExternalData(proto, dir, path10));
@@ -41405,7 +41460,7 @@ function formatInspectReport(report2) {
 // src/bench/baseline.ts
 init_errors();
 import { execFileSync } from "node:child_process";
-import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync7 } from "node:fs";
+import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync8 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
 function parseGitBaseline(spec) {
@@ -41447,7 +41502,7 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
   const model = join8(dir, name2);
   gitBlobToFile(cwd, ref.ref, ref.path, model);
   const subject = `git:${ref.ref}:${ref.path}`;
-  const proto = parseModelBytes(readFileSync7(model), subject);
+  const proto = parseModelBytes(readFileSync8(model), subject);
   const locations = /* @__PURE__ */ new Set();
   forEachTensor(proto, ({ tensor: tensor2 }) => {
     const location = tensor2.externalData.find((e) => e.key === "location")?.value;
@@ -41457,7 +41512,7 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
     const target = resolveInside(dir, location, subject, "external data");
     mkdirSync2(dirname2(target), { recursive: true });
     gitBlobToFile(cwd, ref.ref, posix2.join(posix2.dirname(ref.path), location), target);
-    const head = readFileSync7(target).subarray(0, 64).toString("latin1");
+    const head = readFileSync8(target).subarray(0, 64).toString("latin1");
     if (head.startsWith("version https://git-lfs")) {
       throw new ConfigurationError(`external data "${location}" at ${ref.ref} is a Git LFS pointer`, {
         subject,
@@ -41470,45 +41525,6 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
 function resolveBaseline(spec, cwd = process.cwd()) {
   const git2 = parseGitBaseline(spec);
   return git2 ? checkoutGitBaseline(git2, cwd) : spec;
-}
-
-// src/bench/cpu-load.ts
-import { readFileSync as readFileSync8 } from "node:fs";
-import { cpus } from "node:os";
-function parseCpuSnapshot(procStat, selfStat) {
-  const line = procStat.split("\n")[0]?.trim() ?? "";
-  if (!line.startsWith("cpu ")) return void 0;
-  const cpu = line.split(/\s+/).slice(1).map(Number);
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
-  const rest = selfStat.slice(selfStat.lastIndexOf(")") + 2).split(" ");
-  const own2 = [11, 12, 13, 14].reduce((s3, i) => s3 + Number(rest[i] ?? 0), 0);
-  if (![user, idle, steal, own2].every(Number.isFinite)) return void 0;
-  return {
-    total: user + nice + system + idle + iowait + irq + softirq + steal,
-    idle: idle + iowait,
-    steal,
-    own: own2
-  };
-}
-function cpuSnapshot() {
-  try {
-    return parseCpuSnapshot(readFileSync8("/proc/stat", "utf8"), readFileSync8("/proc/self/stat", "utf8"));
-  } catch {
-    return void 0;
-  }
-}
-function cpuLoad(a, b2, logicalCpus = cpus().length) {
-  if (!a || !b2) return void 0;
-  const total = b2.total - a.total;
-  if (total <= 0) return void 0;
-  const perCpu = total / logicalCpus;
-  const busy = total - (b2.idle - a.idle) - (b2.steal - a.steal);
-  const own2 = b2.own - a.own;
-  return {
-    otherCores: Math.max(0, (busy - own2) / perCpu),
-    ownCores: own2 / perCpu,
-    stealPct: (b2.steal - a.steal) / total * 100
-  };
 }
 
 // src/bench/like-with-like.ts
@@ -45574,10 +45590,10 @@ function chart(results, text) {
     "```"
   ].join("\n");
 }
-var BUSY = { otherCores: 0.25, stealPercent: 5 };
+var BUSY2 = { otherCores: 0.25, stealPercent: 5 };
 function busyHost(result) {
   const load2 = result.hostLoad;
-  if (!load2 || load2.otherCores < BUSY.otherCores && load2.stealPercent < BUSY.stealPercent) return void 0;
+  if (!load2 || load2.otherCores < BUSY2.otherCores && load2.stealPercent < BUSY2.stealPercent) return void 0;
   return `measured while other processes used ${load2.otherCores.toFixed(2)} cores and the hypervisor took ${load2.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
 }
 function details(verdict, results, text) {

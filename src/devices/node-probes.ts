@@ -51,7 +51,7 @@ interface ProbeSpec {
 }
 
 /** The matrix probes' shapes (each needs its gap's probe) and a large one. */
-const ADD_SHAPES: [number, number][] = [
+const ELEMENTWISE_SHAPES: [number, number][] = [
   [1, 256],
   [4, 256],
   [16, 256],
@@ -215,7 +215,7 @@ function chainLength(usGuess: number): number {
 /** The probe set (see the file comment). */
 export function nodeProbeSpecs(): ProbeSpec[] {
   const specs: ProbeSpec[] = [];
-  for (const [r, c] of ADD_SHAPES) {
+  for (const [r, c] of ELEMENTWISE_SHAPES) {
     const count = chainLength(1 + (r * c) / 4000);
     specs.push({
       kind: 'other',
