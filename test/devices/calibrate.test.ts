@@ -167,9 +167,8 @@ describe('probe models', () => {
 });
 
 describe('calibrateHost', () => {
-  it('returns positive finite figures per thread count within a small budget, and caches them', async () => {
+  it('returns positive finite figures and node probes per thread count, and caches them', async () => {
     const cacheDir = freshDir('cache');
-    const started = performance.now();
     const calibration = await calibrateHost({
       threads: [2, 1],
       budgetMs: 400,
@@ -177,7 +176,6 @@ describe('calibrateHost', () => {
       cacheDir,
       fingerprint: host,
     });
-    expect(performance.now() - started).toBeLessThan(5000);
     expectPositiveFigures(calibration, [1, 2]);
     expect(calibration.nodeProbes?.points.length).toBeGreaterThan(0);
     if (process.platform === 'linux') {
@@ -211,7 +209,6 @@ describe('calibrateHost', () => {
       fingerprint: host,
     });
     const log: string[] = [];
-    const started = performance.now();
     const second = await calibrateHost({
       threads: [1],
       budgetMs: 300,
@@ -220,11 +217,11 @@ describe('calibrateHost', () => {
       fingerprint: host,
       log: (m) => log.push(m),
     });
-    expect(performance.now() - started).toBeLessThan(100);
     expect(second.cache).toEqual({ path: first.cache!.path, reused: true });
     expect(second.measuredAt).toBe(first.measuredAt);
     expect(second.threads).toEqual(first.threads);
     expect(log.join('\n')).toMatch(/using the cached calibration/);
+    expect(log.some((m) => /GEMM|bandwidth|node probe/.test(m))).toBe(false);
 
     const forced = await calibrateHost({
       threads: [1],
