@@ -28721,11 +28721,6 @@ async function calibrateHost(options) {
       budgetMs: budgetMs * NODE_PROBE_SHARE,
       log
     });
-    for (const point of nodeProbes.points) {
-      log(
-        `node probe ${point.kind} ${point.shape}: ${Object.entries(point.us).map(([t, us2]) => `${us2.toFixed(1)} µs at ${t} thread${t === "1" ? "" : "s"}`).join(", ")}`
-      );
-    }
   } finally {
     rmSync2(dir, { recursive: true, force: true });
   }

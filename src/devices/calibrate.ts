@@ -435,13 +435,6 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
       budgetMs: budgetMs * NODE_PROBE_SHARE,
       log,
     });
-    for (const point of nodeProbes.points) {
-      log(
-        `node probe ${point.kind} ${point.shape}: ${Object.entries(point.us)
-          .map(([t, us]) => `${us.toFixed(1)} µs at ${t} thread${t === '1' ? '' : 's'}`)
-          .join(', ')}`,
-      );
-    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
