@@ -34103,6 +34103,15 @@ function fillPattern(values, seed = 1) {
   }
   return values;
 }
+function patternBytes(n, seed) {
+  const out = new Uint8Array(n);
+  let s3 = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
+    out[i] = s3 >>> 24;
+  }
+  return out;
+}
 function fp32GemmModel(m2, k2, n) {
   const b2 = fillPattern(new Float32Array(k2 * n), 7);
   for (let i = 0; i < b2.length; i++) b2[i] = b2[i] * 0.05;
@@ -34117,13 +34126,6 @@ function fp32GemmModel(m2, k2, n) {
   );
 }
 function int8GemmModel(m2, k2, n) {
-  const weights = new Int8Array(k2 * n);
-  let s3 = 11;
-  for (let i = 0; i < weights.length; i++) {
-    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
-    weights[i] = (s3 >>> 24) - 128;
-  }
-  const bytes2 = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   return encodeModelProto(
     modelProto(
       "calibrate-int8-gemm",
@@ -34137,7 +34139,7 @@ function int8GemmModel(m2, k2, n) {
       [valueInfo("A", DataType.FLOAT, [m2, k2])],
       [valueInfo("Y", DataType.FLOAT, [m2, n])],
       [
-        tensor("W_q", DataType.INT8, [k2, n], bytes2(weights)),
+        tensor("W_q", DataType.INT8, [k2, n], patternBytes(k2 * n, 11)),
         tensor("W_zp", DataType.INT8, [], new Uint8Array(1)),
         floatTensor("W_scale", [], new Float32Array([0.01]))
       ]
@@ -34191,16 +34193,6 @@ function writeGemvModel(dir, k2, n) {
 // src/devices/node-probes.ts
 var NODE_PROBE_VERSION = 2;
 var PROFILE_RUNS = 10;
-var ELEMENTWISE_SHAPES = [
-  [1, 256],
-  [4, 256],
-  [16, 256],
-  [64, 256],
-  [256, 256],
-  [1, 1024],
-  [16, 1024],
-  [512, 1024]
-];
 var MATMUL_SHAPES = [
   [1, 256],
   [4, 256],
@@ -34210,21 +34202,13 @@ var MATMUL_SHAPES = [
   [1, 1024],
   [16, 1024]
 ];
+var ELEMENTWISE_SHAPES = [...MATMUL_SHAPES, [512, 1024]];
 function pattern(n, seed, scale) {
   const v2 = fillPattern(new Float32Array(n), seed);
   for (let i = 0; i < n; i++) v2[i] *= scale;
   return v2;
 }
-function randomBytes(n, seed) {
-  const out = new Uint8Array(n);
-  let s3 = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s3 = Math.imul(s3, 1664525) + 1013904223 >>> 0;
-    out[i] = s3 >>> 24;
-  }
-  return out;
-}
-function chain(name2, dims, nodes, inits, last, opset = 17) {
+function chain(name2, dims, nodes, inits, last) {
   const proto = modelProto(
     name2,
     nodes,
@@ -34234,11 +34218,10 @@ function chain(name2, dims, nodes, inits, last, opset = 17) {
   );
   if (nodes.some((n) => n.domain === "com.microsoft"))
     proto.opsetImport.push({ domain: "com.microsoft", version: 1 });
-  proto.opsetImport[0].version = opset;
   return encodeModelProto(proto);
 }
 function mulLink(i, input, output, cols) {
-  const scale = pattern(cols, input.length + cols, 1e-3);
+  const scale = pattern(cols, cols, 1e-3);
   for (let j2 = 0; j2 < cols; j2++) scale[j2] += 1;
   return {
     inits: [floatTensor(`c${i}`, [cols], scale)],
@@ -34256,7 +34239,7 @@ function fp32Link(i, input, output, d) {
 function int8Link(i, input, output, d) {
   return {
     inits: [
-      tensor(`w${i}`, DataType.INT8, [d, d], randomBytes(d * d, i + 11)),
+      tensor(`w${i}`, DataType.INT8, [d, d], patternBytes(d * d, i + 11)),
       tensor(`wzp${i}`, DataType.INT8, [], new Uint8Array(1)),
       floatTensor(`wscale${i}`, [], new Float32Array([1 / (64 * Math.sqrt(d))]))
     ],
@@ -34274,7 +34257,7 @@ function int4Link(i, input, output, d) {
   const blocks = d / block;
   return {
     inits: [
-      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], randomBytes(d * blocks * (block / 2), i + 5)),
+      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], patternBytes(d * blocks * (block / 2), i + 5)),
       floatTensor(`s${i}`, [d, blocks], new Float32Array(d * blocks).fill(1 / (8 * Math.sqrt(d))))
     ],
     nodes: [
@@ -53244,7 +53227,7 @@ init_errors();
 
 // src/publish/pull.ts
 init_errors();
-import { createHash as createHash11, randomBytes as randomBytes2 } from "node:crypto";
+import { createHash as createHash11, randomBytes } from "node:crypto";
 import { createReadStream as createReadStream7, createWriteStream as createWriteStream3, existsSync as existsSync10 } from "node:fs";
 import { mkdir as mkdir6, open as open3, readdir as readdir7, rename as rename4, rm as rm6, stat as stat5, writeFile as writeFile5 } from "node:fs/promises";
 import path9 from "node:path";
@@ -53523,7 +53506,7 @@ function selectFiles(manifest, target, profile, log2) {
   };
 }
 function stagingFor(out) {
-  return `${path9.resolve(out)}.slmops-staging-${randomBytes2(4).toString("hex")}`;
+  return `${path9.resolve(out)}.slmops-staging-${randomBytes(4).toString("hex")}`;
 }
 function stagedPath(staging, bundlePath2) {
   return path9.join(staging, ...bundlePath2.split("/"));
@@ -53547,7 +53530,7 @@ async function install2(staging, out) {
       fix: "Pull into an empty or new folder, or into the folder of an earlier pull"
     });
   }
-  const old = `${target}.slmops-old-${randomBytes2(4).toString("hex")}`;
+  const old = `${target}.slmops-old-${randomBytes(4).toString("hex")}`;
   await rename4(target, old);
   try {
     await rename4(staging, target);

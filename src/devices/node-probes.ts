@@ -29,7 +29,7 @@ import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
-import { fillPattern, modelProto, valueInfo } from './probe-models.ts';
+import { fillPattern, modelProto, patternBytes, valueInfo } from './probe-models.ts';
 
 /** Bumped whenever a probe changes in a way that changes its figures. */
 export const NODE_PROBE_VERSION = 2;
@@ -50,17 +50,7 @@ interface ProbeSpec {
   model: () => Uint8Array;
 }
 
-/** The matrix probes' shapes (each needs its gap's probe) and a large one. */
-const ELEMENTWISE_SHAPES: [number, number][] = [
-  [1, 256],
-  [4, 256],
-  [16, 256],
-  [64, 256],
-  [256, 256],
-  [1, 1024],
-  [16, 1024],
-  [512, 1024],
-];
+/** [m, d] of the matrix probes: m rows against a [d, d] weight. */
 const MATMUL_SHAPES: [number, number][] = [
   [1, 256],
   [4, 256],
@@ -71,30 +61,16 @@ const MATMUL_SHAPES: [number, number][] = [
   [16, 1024],
 ];
 
+/** The element-wise probes: each matrix probe's gap shape, and a large one. */
+const ELEMENTWISE_SHAPES: [number, number][] = [...MATMUL_SHAPES, [512, 1024]];
+
 function pattern(n: number, seed: number, scale: number): Float32Array {
   const v = fillPattern(new Float32Array(n), seed);
   for (let i = 0; i < n; i++) v[i]! *= scale;
   return v;
 }
 
-function randomBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s >>> 24;
-  }
-  return out;
-}
-
-function chain(
-  name: string,
-  dims: number[],
-  nodes: NodeProto[],
-  inits: TensorProto[],
-  last: string,
-  opset = 17,
-) {
+function chain(name: string, dims: number[], nodes: NodeProto[], inits: TensorProto[], last: string) {
   const proto = modelProto(
     name,
     nodes,
@@ -104,7 +80,6 @@ function chain(
   );
   if (nodes.some((n) => n.domain === 'com.microsoft'))
     proto.opsetImport.push({ domain: 'com.microsoft', version: 1 });
-  proto.opsetImport[0]!.version = opset;
   return encodeModelProto(proto);
 }
 
@@ -119,7 +94,7 @@ interface Link {
  * Add right after a MatMul into a Gemm).
  */
 function mulLink(i: string, input: string, output: string, cols: number): Link {
-  const scale = pattern(cols, input.length + cols, 1e-3);
+  const scale = pattern(cols, cols, 1e-3);
   for (let j = 0; j < cols; j++) scale[j]! += 1;
   return {
     inits: [floatTensor(`c${i}`, [cols], scale)],
@@ -141,7 +116,7 @@ function fp32Link(i: number, input: string, output: string, d: number): Link {
 function int8Link(i: number, input: string, output: string, d: number): Link {
   return {
     inits: [
-      tensor(`w${i}`, DataType.INT8, [d, d], randomBytes(d * d, i + 11)),
+      tensor(`w${i}`, DataType.INT8, [d, d], patternBytes(d * d, i + 11)),
       tensor(`wzp${i}`, DataType.INT8, [], new Uint8Array(1)),
       floatTensor(`wscale${i}`, [], new Float32Array([1 / (64 * Math.sqrt(d))])),
     ],
@@ -161,7 +136,7 @@ function int4Link(i: number, input: string, output: string, d: number): Link {
   const blocks = d / block;
   return {
     inits: [
-      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], randomBytes(d * blocks * (block / 2), i + 5)),
+      tensor(`w${i}`, DataType.UINT8, [d, blocks, block / 2], patternBytes(d * blocks * (block / 2), i + 5)),
       floatTensor(`s${i}`, [d, blocks], new Float32Array(d * blocks).fill(1 / (8 * Math.sqrt(d)))),
     ],
     nodes: [

@@ -62,6 +62,17 @@ export function fillPattern(values: Float32Array, seed = 1): Float32Array {
   return values;
 }
 
+/** Deterministic bytes (the same LCG as `fillPattern`): int8 and packed int4 weights for probes. */
+export function patternBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s >>> 24;
+  }
+  return out;
+}
+
 /** `Y[m,n] = A[m,k] · B[k,n]`, fp32, B a constant initializer (so onnxruntime prepacks it, as for real weights). */
 export function fp32GemmModel(m: number, k: number, n: number): Uint8Array {
   const b = fillPattern(new Float32Array(k * n), 7);
@@ -83,13 +94,6 @@ export function fp32GemmModel(m: number, k: number, n: number): Uint8Array {
  * DynamicQuantizeMatMul (u8 × s8 through MLAS: VNNI/AVX2 on x86, dot product or i8mm on Arm).
  */
 export function int8GemmModel(m: number, k: number, n: number): Uint8Array {
-  const weights = new Int8Array(k * n);
-  let s = 11;
-  for (let i = 0; i < weights.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    weights[i] = (s >>> 24) - 128;
-  }
-  const bytes = (view: ArrayBufferView) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   return encodeModelProto(
     modelProto(
       'calibrate-int8-gemm',
@@ -103,7 +107,7 @@ export function int8GemmModel(m: number, k: number, n: number): Uint8Array {
       [valueInfo('A', DataType.FLOAT, [m, k])],
       [valueInfo('Y', DataType.FLOAT, [m, n])],
       [
-        tensor('W_q', DataType.INT8, [k, n], bytes(weights)),
+        tensor('W_q', DataType.INT8, [k, n], patternBytes(k * n, 11)),
         tensor('W_zp', DataType.INT8, [], new Uint8Array(1)),
         floatTensor('W_scale', [], new Float32Array([0.01])),
       ],
