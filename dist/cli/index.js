@@ -44503,7 +44503,13 @@ async function runBench(options) {
         );
       }
       const deviceProbes = profile.calibration?.nodeProbes;
-      predicted = probesComparable(m2.hostProbes, threads, deviceProbes, threads) ? predictFromNodeProbes(
+      const byNodes = probesComparable(m2.hostProbes, threads, deviceProbes, threads);
+      if (deviceProbes && !byNodes) {
+        notes.push(
+          `${profile.id}'s node probes (version ${deviceProbes.version}) do not cover ${threads} thread${threads === 1 ? "" : "s"} or are not this slmops's (version ${m2.hostProbes?.version ?? "none"}): predicted from throughputs; run slmops calibrate --profile ${profile.id} on the device again`
+        );
+      }
+      predicted = byNodes ? predictFromNodeProbes(
         stats.p50,
         m2.nodes,
         { probes: m2.hostProbes, threads },

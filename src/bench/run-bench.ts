@@ -380,7 +380,13 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
         );
       }
       const deviceProbes = profile.calibration?.nodeProbes;
-      predicted = probesComparable(m.hostProbes, threads, deviceProbes, threads)
+      const byNodes = probesComparable(m.hostProbes, threads, deviceProbes, threads);
+      if (deviceProbes && !byNodes) {
+        notes.push(
+          `${profile.id}'s node probes (version ${deviceProbes.version}) do not cover ${threads} thread${threads === 1 ? '' : 's'} or are not this slmops's (version ${m.hostProbes?.version ?? 'none'}): predicted from throughputs; run slmops calibrate --profile ${profile.id} on the device again`,
+        );
+      }
+      predicted = byNodes
         ? predictFromNodeProbes(
             stats.p50,
             m.nodes,

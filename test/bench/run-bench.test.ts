@@ -55,22 +55,34 @@ describe('runBench', () => {
     expect(r.model.params).toBe(38_282);
   }, 120_000);
 
-  it("predicts node by node from a device calibration with node probes: this host's own probes give its own p50", async () => {
+  it("predicts node by node from a device calibration with node probes: this host's own probes give its own p50; probes of another version fall back to throughputs and say so", async () => {
     const threads = Math.min(4, (await hostFingerprint()).physicalCores);
     const calibration = await calibrateHost({ threads: [threads], budgetMs: 2000 });
     const profile = JSON.parse(readFileSync(join(repoRoot, 'profiles', 'raspberry-pi-4.json'), 'utf8'));
+    const block = profileCalibrationBlock(calibration) as { nodeProbes: { version: number } };
     const file = join(tmp.path, 'pi4-calibrated-here.json');
-    writeFileSync(file, JSON.stringify({ ...profile, calibration: profileCalibrationBlock(calibration) }));
-    const [out] = await runBench({
+    writeFileSync(file, JSON.stringify({ ...profile, calibration: block }));
+    const old = join(tmp.path, 'pi4-old-probes.json');
+    const oldBlock = {
+      ...block,
+      nodeProbes: { ...block.nodeProbes, version: block.nodeProbes.version + 100 },
+    };
+    writeFileSync(old, JSON.stringify({ ...profile, id: 'pi4-old-probes', calibration: oldBlock }));
+    const [here, stale] = await runBench({
       modelPath: fixtureModel('digits-cnn'),
-      profiles: [file],
+      profiles: [file, old],
       mode: 'emulated',
       ...quick,
     });
-    const r = out!.result;
+    const r = here!.result;
     expect(() => validateDocument('bench', r, 'result')).not.toThrow();
     expect(r.predicted).toMatchObject({ calibrated: true, method: 'node-probes', modelError: 'unvalidated' });
     expect(r.predicted!.p50Ms).toBeCloseTo(r.latencyMs.p50, 9);
+    const s = stale!.result;
+    expect(s.predicted).toMatchObject({ calibrated: true, method: 'roofline' });
+    expect(s.predicted!.notes!.join('\n')).toMatch(
+      /node probes \(version \d+\) .*run slmops calibrate --profile pi4-old-probes/,
+    );
   }, 120_000);
 
   it('times a KV-cache decode step against a baseline, interleaved, and reports the ratio with its CI', async () => {
