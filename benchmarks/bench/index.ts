@@ -23,7 +23,8 @@
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
  *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30] [--point-probe-ms 4000]
  * Not run by default: --only order (A/A bias diagnostic: arm load order × ABBA seeds), --only protocol (A/A
- * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again).
+ * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again),
+ * --only probe-repeat (how far node-probe sets measured back to back disagree: [--probe-sets 4] [--probe-ms 4000]).
  *
  * The CLI is bundled from src/cli/main.ts to benchmarks/.out/slmops-cli.mjs and run as a user runs it:
  *   node benchmarks/.out/slmops-cli.mjs bench <head> --baseline <base> --profile github-ubuntu-x64 --mode native
@@ -1210,6 +1211,30 @@ async function sectionScaling(): Promise<void> {
   scoreScaling(records, calibration);
 }
 
+/** Repeatability of the node probes: sets measured back to back, each in a fresh process, at one budget. */
+function sectionProbeRepeat(): void {
+  const sets = Number(flag('probe-sets', '4'));
+  const budgetMs = Number(flag('probe-ms', '4000'));
+  print(`\n## Node-probe repeatability: ${sets} sets back to back, ${budgetMs} ms of probe time each`);
+  const measured: NodeProbes[] = [];
+  for (let i = 0; i < sets; i++) {
+    progress(`probe-repeat: set ${i + 1}/${sets}`);
+    measured.push(child<NodeProbes>('kind-probes', { budgetMs }));
+  }
+  record('probe-repeat', { budgetMs, sets: measured });
+  const spreads = measured[0]!.points.map((point, i) => {
+    const ratios = measured.map((set) => set.points[i]!.us['2']! / set.points[i]!.us['1']!);
+    const spread = Math.max(...ratios) / Math.min(...ratios) - 1;
+    print(
+      `  ${`${point.kind} ${point.shape}`.padEnd(28)} 2-thread ÷ 1-thread ${ratios.map((r) => fix(r, 2)).join(' ')}  spread ${pct(spread)}`,
+    );
+    return spread;
+  });
+  print(
+    `  spread of a probe's ratio across the sets: median ${pct(median(spreads))}, p90 ${pct(quantile(spreads, 90))}`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -1234,6 +1259,7 @@ async function main(): Promise<void> {
   if (only.has('detect')) await sectionDetect();
   if (only.has('scaling')) await sectionScaling();
   if (only.has('rescore')) await sectionRescore();
+  if (only.has('probe-repeat')) sectionProbeRepeat();
   if (existsSync(RESULTS)) print(`\nraw records: ${RESULTS}/*.jsonl`);
 }
 
