@@ -248,7 +248,7 @@ async function runChildMode(): Promise<void> {
   if (kind === 'timing') result = await runTimingProcess(spec as TimingSpec);
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
-  else if (kind === 'kind-probes')
+  else if (kind === 'node-probes')
     result = await measureNodeProbes({ threads: [1, 2], budgetMs: (spec as { budgetMs: number }).budgetMs });
   else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -1100,7 +1100,7 @@ async function sectionRescore(): Promise<void> {
   let kindProbes = readJsonl<NodeProbes>('scaling-kind-probes').at(-1);
   if (!kindProbes && !calibration.nodeProbes) {
     progress('scaling: node probes by kind at 1 and 2 threads (none saved: measuring now)');
-    kindProbes = child<NodeProbes>('kind-probes', { budgetMs: 6000 });
+    kindProbes = child<NodeProbes>('node-probes', { budgetMs: 6000 });
     record('scaling-kind-probes', kindProbes);
   }
   scoreScaling(records, {
@@ -1178,7 +1178,7 @@ async function sectionScaling(): Promise<void> {
         threads: 2,
         runs: 10,
       });
-      const pointProbes = child<NodeProbes>('kind-probes', { budgetMs: pointProbeMs });
+      const pointProbes = child<NodeProbes>('node-probes', { budgetMs: pointProbeMs });
       const otherCores = cpuLoad(before, cpuSnapshot())?.otherCores ?? Number.NaN;
       const r: ScalingRecord = {
         model: point.model,
@@ -1219,7 +1219,7 @@ function sectionProbeRepeat(): void {
   const measured: NodeProbes[] = [];
   for (let i = 0; i < sets; i++) {
     progress(`probe-repeat: set ${i + 1}/${sets}`);
-    measured.push(child<NodeProbes>('kind-probes', { budgetMs }));
+    measured.push(child<NodeProbes>('node-probes', { budgetMs }));
   }
   record('probe-repeat', { budgetMs, sets: measured });
   const spreads = measured[0]!.points.map((point, i) => {

@@ -34335,9 +34335,12 @@ async function timeBatch(session, feeds, untilMs) {
   }
   return times;
 }
-async function profiledUsPerNode(spec, threads) {
+function probeFeeds(spec) {
   const size = spec.dims.reduce((a, b2) => a * b2, 1);
-  const feeds = { x0: { type: "float32", dims: spec.dims, data: pattern(size, 3, 1) } };
+  return { x0: { type: "float32", dims: spec.dims, data: pattern(size, 3, 1) } };
+}
+async function profiledUsPerNode(spec, threads) {
+  const feeds = probeFeeds(spec);
   const session = await createSession(spec.model(), {
     intraOpThreads: threads,
     interOpThreads: 1,
@@ -34362,8 +34365,7 @@ async function measureNodeProbes(options) {
   try {
     for (const spec of specs) {
       const bytes2 = spec.model();
-      const size = spec.dims.reduce((a, b2) => a * b2, 1);
-      const feeds = { x0: { type: "float32", dims: spec.dims, data: pattern(size, 3, 1) } };
+      const feeds = probeFeeds(spec);
       for (const t of threads) {
         const session = await createSession(bytes2, { intraOpThreads: t, interOpThreads: 1 });
         for (let i = 0; i < 5; i++) await session.run(feeds);
@@ -34379,7 +34381,9 @@ async function measureNodeProbes(options) {
       const order = round % 2 === 0 ? sessions : [...sessions].reverse();
       for (const entry of order) {
         const times = await timeBatch(entry.session, entry.feeds, performance.now() + slice);
-        samples.set(entry, [...samples.get(entry) ?? [], median(times)]);
+        const list2 = samples.get(entry) ?? [];
+        list2.push(median(times));
+        samples.set(entry, list2);
       }
     }
     const smallest = sessions.find((s3) => s3.spec.kind === "other" && s3.threads === threads[0]);

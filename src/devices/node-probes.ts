@@ -241,10 +241,15 @@ async function timeBatch(
   return times;
 }
 
+/** The input of a probe chain: its [rows, cols] tensor, filled with a fixed pattern. */
+function probeFeeds(spec: ProbeSpec): Record<string, TensorValue> {
+  const size = spec.dims.reduce((a, b) => a * b, 1);
+  return { x0: { type: 'float32', dims: spec.dims, data: pattern(size, 3, 1) } };
+}
+
 /** Mean profiled kernel time per node of a probe (fresh profiling session, 10 runs, as models are profiled). */
 async function profiledUsPerNode(spec: ProbeSpec, threads: number): Promise<number> {
-  const size = spec.dims.reduce((a, b) => a * b, 1);
-  const feeds = { x0: { type: 'float32' as const, dims: spec.dims, data: pattern(size, 3, 1) } };
+  const feeds = probeFeeds(spec);
   const session = await createSession(spec.model(), {
     intraOpThreads: threads,
     interOpThreads: 1,
@@ -275,8 +280,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   try {
     for (const spec of specs) {
       const bytes = spec.model();
-      const size = spec.dims.reduce((a, b) => a * b, 1);
-      const feeds = { x0: { type: 'float32' as const, dims: spec.dims, data: pattern(size, 3, 1) } };
+      const feeds = probeFeeds(spec);
       for (const t of threads) {
         const session = await createSession(bytes, { intraOpThreads: t, interOpThreads: 1 });
         for (let i = 0; i < 5; i++) await session.run(feeds);
@@ -292,7 +296,9 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
       const order = round % 2 === 0 ? sessions : [...sessions].reverse();
       for (const entry of order) {
         const times = await timeBatch(entry.session, entry.feeds, performance.now() + slice);
-        samples.set(entry, [...(samples.get(entry) ?? []), median(times)]);
+        const list = samples.get(entry) ?? [];
+        list.push(median(times));
+        samples.set(entry, list);
       }
     }
     const smallest = sessions.find((s) => s.spec.kind === 'other' && s.threads === threads[0])!;
