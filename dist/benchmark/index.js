@@ -724,10 +724,11 @@ function dimsOf(shapes, index) {
   const entry = shapes?.[index];
   return entry ? Object.values(entry)[0] : void 0;
 }
-function arithmeticOps(op, inputs, outputs) {
+function gemmDims(op, inputs, outputs) {
   const a = dimsOf(inputs, 0);
   const out = dimsOf(outputs, 0);
-  if (!a || !out || a.length === 0 || out.length === 0) return 0;
+  if (!a || !out || a.length === 0 || out.length === 0) return void 0;
+  const size = product(out);
   switch (op) {
     case "MatMul":
     case "FusedMatMul":
@@ -739,8 +740,8 @@ function arithmeticOps(op, inputs, outputs) {
     case "Gemm":
     case "FusedGemm":
     case "QGemm": {
-      const k2 = a[a.length - 1];
-      return 2 * product(out) * k2;
+      const n = out[out.length - 1];
+      return n > 0 ? { m: size / n, k: a[a.length - 1], n } : void 0;
     }
     case "Conv":
     case "FusedConv":
@@ -748,10 +749,11 @@ function arithmeticOps(op, inputs, outputs) {
     case "ConvInteger":
     case "QLinearConv": {
       const w2 = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
-      return w2 ? 2 * product(out) * product(w2.slice(1)) : 0;
+      const n = out[1] ?? 0;
+      return w2 && n > 0 ? { m: size / n, k: product(w2.slice(1)), n } : void 0;
     }
     default:
-      return 0;
+      return void 0;
   }
 }
 function nodeCosts(events, runs) {
@@ -764,14 +766,19 @@ function nodeCosts(events, runs) {
     const inputs = args.input_type_shape;
     const outputs = args.output_type_shape;
     const bytes2 = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
-    const entry = byName.get(name2) ?? {
-      name: name2,
-      op,
-      us: 0,
-      ops: arithmeticOps(op, inputs, outputs),
-      int8: INT8_OPS.has(op),
-      bytes: bytes2
-    };
+    let entry = byName.get(name2);
+    if (!entry) {
+      const dims = gemmDims(op, inputs, outputs);
+      entry = {
+        name: name2,
+        op,
+        us: 0,
+        ops: dims ? 2 * dims.m * dims.k * dims.n : 0,
+        int8: INT8_OPS.has(op),
+        bytes: bytes2,
+        ...dims ? { dims } : {}
+      };
+    }
     entry.us += e.dur / runs;
     byName.set(name2, entry);
   }
@@ -24863,6 +24870,16 @@ var profile_schema_default = {
                   shape: {
                     type: "string"
                   },
+                  dims: {
+                    type: "object",
+                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
+                    required: ["m", "k", "n"],
+                    properties: {
+                      m: { type: "integer", minimum: 1 },
+                      k: { type: "integer", minimum: 1 },
+                      n: { type: "integer", minimum: 1 }
+                    }
+                  },
                   us: {
                     type: "object",
                     propertyNames: {
@@ -28217,7 +28234,7 @@ function writeGemvModel(dir, k2, n) {
 }
 
 // src/devices/node-probes.ts
-var NODE_PROBE_VERSION = 2;
+var NODE_PROBE_VERSION = 3;
 var PROFILE_RUNS = 10;
 var MATMUL_SHAPES = [
   [1, 256],
@@ -28318,7 +28335,7 @@ function chainModel(kind, m2, d, count) {
   }
   return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
 }
-var GAP = 3;
+var GAP = 8;
 function chainLength(usGuess) {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
 }
@@ -28338,7 +28355,7 @@ function nodeProbeSpecs() {
   for (const kind of ["fp32", "int8", "int4"]) {
     for (const [m2, d] of MATMUL_SHAPES) {
       const ops = 2 * m2 * d * d;
-      const count = chainLength(2 + ops / 5e4);
+      const count = chainLength(2 + ops / 5e4 + GAP * (1 + m2 * d / 4e3));
       specs.push({
         kind,
         size: ops,
@@ -28434,7 +28451,14 @@ async function measureNodeProbes(options) {
         const other = perRound(spec, t);
         us2[String(t)] = baseUs * median(other.map((v2, r) => v2 / base[r]));
       }
-      return { kind: spec.kind, size: spec.size, shape: spec.shape, us: us2 };
+      const [m2, d] = spec.dims;
+      return {
+        kind: spec.kind,
+        size: spec.size,
+        shape: spec.shape,
+        ...spec.kind === "other" ? {} : { dims: { m: m2, k: d, n: d } },
+        us: us2
+      };
     });
     return { version: NODE_PROBE_VERSION, points, profilerUs };
   } finally {
@@ -28444,8 +28468,8 @@ async function measureNodeProbes(options) {
 
 // src/devices/calibrate.ts
 var BUSY = { otherCores: 0.25, stealPct: 10 };
-var NODE_PROBE_SHARE = 0.4;
-var PROBE_VERSION = 2;
+var NODE_PROBE_SHARE = 0.6;
+var PROBE_VERSION = 3;
 var MiB = 2 ** 20;
 var GiB = 2 ** 30;
 function parseCacheSize(text) {
@@ -35373,7 +35397,7 @@ async function inspectModel(path7, options = {}) {
 // src/bench/baseline.ts
 init_errors();
 import { execFileSync } from "node:child_process";
-import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync8 } from "node:fs";
+import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync8, rmSync as rmSync3 } from "node:fs";
 import { tmpdir as tmpdir3 } from "node:os";
 import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
 function parseGitBaseline(spec) {
@@ -35411,6 +35435,14 @@ function gitBlobToFile(cwd, ref, path7, target) {
 }
 function checkoutGitBaseline(ref, cwd = process.cwd()) {
   const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
+  try {
+    return materialize(ref, cwd, dir);
+  } catch (error2) {
+    rmSync3(dir, { recursive: true, force: true });
+    throw error2;
+  }
+}
+function materialize(ref, cwd, dir) {
   const name2 = posix2.basename(ref.path);
   const model = join8(dir, name2);
   gitBlobToFile(cwd, ref.ref, ref.path, model);
@@ -35437,7 +35469,10 @@ function checkoutGitBaseline(ref, cwd = process.cwd()) {
 }
 function resolveBaseline(spec, cwd = process.cwd()) {
   const git = parseGitBaseline(spec);
-  return git ? checkoutGitBaseline(git, cwd) : spec;
+  if (!git) return { path: spec, release: () => {
+  } };
+  const path7 = checkoutGitBaseline(git, cwd);
+  return { path: path7, release: () => rmSync3(dirname2(path7), { recursive: true, force: true }) };
 }
 
 // src/bench/like-with-like.ts
@@ -35446,7 +35481,7 @@ import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync6, mkdirSync as mkdirSync3, renameSync as renameSync3, rmdirSync, rmSync as rmSync4, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync6, mkdirSync as mkdirSync3, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 init_errors();
@@ -35454,7 +35489,7 @@ init_errors();
 // src/onnx/write.ts
 init_errors();
 import { createHash as createHash5 } from "node:crypto";
-import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync3, writeSync as writeSync2 } from "node:fs";
+import { closeSync as closeSync4, openSync as openSync4, readSync as readSync2, renameSync as renameSync2, rmSync as rmSync4, writeSync as writeSync2 } from "node:fs";
 import { basename, dirname as dirname3, resolve as resolve4 } from "node:path";
 var PROTOBUF_LIMIT_BYTES = 2 ** 31 - 2 ** 26;
 var COPY_CHUNK = 8 * 2 ** 20;
@@ -35625,7 +35660,7 @@ var DataFileWriter = class {
   discard() {
     if (this.fd !== void 0) closeSync4(this.fd);
     this.fd = void 0;
-    rmSync3(this.tempPath, { force: true });
+    rmSync4(this.tempPath, { force: true });
   }
 };
 function pointAt(tensor2, location, offset, length) {
@@ -35725,7 +35760,7 @@ function writeModel(model, outPath, options = {}) {
     };
   } catch (error2) {
     data?.discard();
-    rmSync3(tmpModel, { force: true });
+    rmSync4(tmpModel, { force: true });
     throw error2;
   } finally {
     for (const fields of saved.reverse()) restore(fields);
@@ -37958,7 +37993,7 @@ async function compressWith(options, ctx, started, closeKernels) {
     return result;
   } finally {
     dataFile?.discard();
-    rmSync4(staging, { recursive: true, force: true });
+    rmSync5(staging, { recursive: true, force: true });
     if (!finished && createdOutDir) {
       try {
         rmdirSync(outDir);
@@ -38213,18 +38248,42 @@ function nodeKind(node2) {
   if (node2.op === "MatMulNBits") return "int4";
   return node2.int8 ? "int8" : "fp32";
 }
-function probeRatio(probes, kind, us2, from, to2) {
-  const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0).sort((a2, b3) => a2.us[from] - b3.us[from]);
+function probeRatio(probes, kind, us2, from, to2, dims) {
+  const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0);
   if (!points.length) return 1;
-  const ratio = (p2) => p2.us[to2] / p2.us[from];
-  if (us2 <= points[0].us[from]) return ratio(points[0]);
-  const last = points[points.length - 1];
-  if (us2 >= last.us[from]) return ratio(last);
-  const i = points.findIndex((p2) => p2.us[from] > us2);
-  const a = points[i - 1];
-  const b2 = points[i];
-  const f2 = Math.log(us2 / a.us[from]) / Math.log(b2.us[from] / a.us[from]);
-  return Math.exp((1 - f2) * Math.log(ratio(a)) + f2 * Math.log(ratio(b2)));
+  const logRatio = (p2) => Math.log(p2.us[to2] / p2.us[from]);
+  if (dims && kind !== "other" && points.every((p2) => p2.dims)) {
+    const rows = /* @__PURE__ */ new Map();
+    for (const p2 of points) {
+      const w2 = p2.dims.k * p2.dims.n;
+      rows.set(w2, [...rows.get(w2) ?? [], p2]);
+    }
+    const byWeight = [...rows].map(([w2, row]) => ({
+      x: w2,
+      y: interpolateLog(
+        row.map((p2) => ({ x: p2.dims.m, y: logRatio(p2) })),
+        dims.m
+      )
+    }));
+    return Math.exp(interpolateLog(byWeight, dims.k * dims.n));
+  }
+  return Math.exp(
+    interpolateLog(
+      points.map((p2) => ({ x: p2.us[from], y: logRatio(p2) })),
+      us2
+    )
+  );
+}
+function interpolateLog(points, x) {
+  const sorted = [...points].sort((a2, b3) => a2.x - b3.x);
+  if (x <= sorted[0].x) return sorted[0].y;
+  const last = sorted[sorted.length - 1];
+  if (x >= last.x) return last.y;
+  const i = sorted.findIndex((p2) => p2.x > x);
+  const a = sorted[i - 1];
+  const b2 = sorted[i];
+  const f2 = Math.log(x / a.x) / Math.log(b2.x / a.x);
+  return (1 - f2) * a.y + f2 * b2.y;
 }
 function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
   const own2 = nodes.map((n) => Math.max(n.us - profilerUs, n.us / 4));
@@ -38235,7 +38294,7 @@ function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
   let scaled = 0;
   nodes.forEach((node2, i) => {
     const us2 = own2[i] * toWall;
-    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to");
+    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to", node2.dims);
   });
   return scaled / (hostP50Ms * 1e3);
 }
@@ -38394,6 +38453,14 @@ function runnerProfile(host) {
   };
 }
 async function runBench(options) {
+  const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
+  try {
+    return await benchModels(options, base?.path);
+  } finally {
+    base?.release();
+  }
+}
+async function benchModels(options, basePath) {
   const log = options.log ?? (() => {
   });
   const settings = { ...PROTOCOLS2[options.protocol ?? "full"] };
@@ -38408,8 +38475,7 @@ async function runBench(options) {
   const inspected = await inspectModel(headPath);
   const headBytes = inspected.bytes + inspected.externalData.reduce((n, f2) => n + f2.bytes, 0);
   let baseline;
-  if (options.baseline) {
-    const basePath = resolveBaseline(options.baseline);
+  if (basePath) {
     const like = await compareLikeWithLike(basePath, headReport, log);
     const base = await inspectModel(like.path);
     baseline = {

@@ -711,10 +711,11 @@ function dimsOf(shapes, index) {
   const entry = shapes?.[index];
   return entry ? Object.values(entry)[0] : void 0;
 }
-function arithmeticOps(op, inputs, outputs) {
+function gemmDims(op, inputs, outputs) {
   const a = dimsOf(inputs, 0);
   const out = dimsOf(outputs, 0);
-  if (!a || !out || a.length === 0 || out.length === 0) return 0;
+  if (!a || !out || a.length === 0 || out.length === 0) return void 0;
+  const size = product(out);
   switch (op) {
     case "MatMul":
     case "FusedMatMul":
@@ -726,8 +727,8 @@ function arithmeticOps(op, inputs, outputs) {
     case "Gemm":
     case "FusedGemm":
     case "QGemm": {
-      const k2 = a[a.length - 1];
-      return 2 * product(out) * k2;
+      const n = out[out.length - 1];
+      return n > 0 ? { m: size / n, k: a[a.length - 1], n } : void 0;
     }
     case "Conv":
     case "FusedConv":
@@ -735,10 +736,11 @@ function arithmeticOps(op, inputs, outputs) {
     case "ConvInteger":
     case "QLinearConv": {
       const w2 = dimsOf(inputs, op === "QLinearConv" ? 3 : 1);
-      return w2 ? 2 * product(out) * product(w2.slice(1)) : 0;
+      const n = out[1] ?? 0;
+      return w2 && n > 0 ? { m: size / n, k: product(w2.slice(1)), n } : void 0;
     }
     default:
-      return 0;
+      return void 0;
   }
 }
 function nodeCosts(events, runs) {
@@ -751,14 +753,19 @@ function nodeCosts(events, runs) {
     const inputs = args.input_type_shape;
     const outputs = args.output_type_shape;
     const bytes2 = Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
-    const entry = byName.get(name2) ?? {
-      name: name2,
-      op,
-      us: 0,
-      ops: arithmeticOps(op, inputs, outputs),
-      int8: INT8_OPS.has(op),
-      bytes: bytes2
-    };
+    let entry = byName.get(name2);
+    if (!entry) {
+      const dims = gemmDims(op, inputs, outputs);
+      entry = {
+        name: name2,
+        op,
+        us: 0,
+        ops: dims ? 2 * dims.m * dims.k * dims.n : 0,
+        int8: INT8_OPS.has(op),
+        bytes: bytes2,
+        ...dims ? { dims } : {}
+      };
+    }
     entry.us += e.dur / runs;
     byName.set(name2, entry);
   }
@@ -24794,6 +24801,16 @@ var profile_schema_default = {
                   },
                   shape: {
                     type: "string"
+                  },
+                  dims: {
+                    type: "object",
+                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
+                    required: ["m", "k", "n"],
+                    properties: {
+                      m: { type: "integer", minimum: 1 },
+                      k: { type: "integer", minimum: 1 },
+                      n: { type: "integer", minimum: 1 }
+                    }
                   },
                   us: {
                     type: "object",

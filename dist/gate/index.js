@@ -19179,7 +19179,7 @@ function parseInputs(source = coreInputs) {
 }
 
 // src/actions/gate/run.ts
-import { existsSync as existsSync3, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync2, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync3, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync2, rmSync, writeFileSync as writeFileSync2 } from "node:fs";
 import os5 from "node:os";
 import path from "node:path";
 
@@ -21197,6 +21197,16 @@ var profile_schema_default = {
                   },
                   shape: {
                     type: "string"
+                  },
+                  dims: {
+                    type: "object",
+                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
+                    required: ["m", "k", "n"],
+                    properties: {
+                      m: { type: "integer", minimum: 1 },
+                      k: { type: "integer", minimum: 1 },
+                      n: { type: "integer", minimum: 1 }
+                    }
                   },
                   us: {
                     type: "object",
@@ -27844,6 +27854,15 @@ function repoOf(env, event) {
 }
 async function downloadRunArtifacts(client, repo, runId, patterns, log2) {
   const dir = mkdtempSync(path.join(os5.tmpdir(), "slmops-results-"));
+  try {
+    await downloadInto(dir, client, repo, runId, patterns, log2);
+    return dir;
+  } catch (error2) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error2;
+  }
+}
+async function downloadInto(dir, client, repo, runId, patterns, log2) {
   const artifacts = await guard(
     "list the artifacts of the triggering run",
     false,
@@ -27876,7 +27895,6 @@ async function downloadRunArtifacts(client, repo, runId, patterns, log2) {
       writeFileSync2(target, bytes);
     }
   }
-  return dir;
 }
 function annotations(verdict, budgetsFile) {
   if (!budgetsFile) return [];
@@ -27928,6 +27946,8 @@ async function runGateAction(inputs, deps) {
     ...inputs.acceptLabel ? { acceptLabel: inputs.acceptLabel } : {},
     untrusted,
     cwd: resultsDir
+  }).finally(() => {
+    if (resultsDir !== workspace) rmSync(resultsDir, { recursive: true, force: true });
   });
   const { verdict, results } = outcome;
   if (inputs.mode === "comment") {

@@ -32456,6 +32456,16 @@ var profile_schema_default = {
                   shape: {
                     type: "string"
                   },
+                  dims: {
+                    type: "object",
+                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
+                    required: ["m", "k", "n"],
+                    properties: {
+                      m: { type: "integer", minimum: 1 },
+                      k: { type: "integer", minimum: 1 },
+                      n: { type: "integer", minimum: 1 }
+                    }
+                  },
                   us: {
                     type: "object",
                     propertyNames: {

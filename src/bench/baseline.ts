@@ -3,7 +3,7 @@
  * data files included) into a temporary folder.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { ConfigurationError } from '../errors.ts';
@@ -55,6 +55,15 @@ function gitBlobToFile(cwd: string, ref: string, path: string, target: string): 
 /** Materializes a git baseline (model and its external data) in a temporary folder; returns the model path. */
 export function checkoutGitBaseline(ref: GitRef, cwd = process.cwd()): string {
   const dir = mkdtempSync(join(tmpdir(), 'slmops-baseline-'));
+  try {
+    return materialize(ref, cwd, dir);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function materialize(ref: GitRef, cwd: string, dir: string): string {
   const name = posix.basename(ref.path);
   const model = join(dir, name);
   gitBlobToFile(cwd, ref.ref, ref.path, model);
@@ -80,8 +89,16 @@ export function checkoutGitBaseline(ref: GitRef, cwd = process.cwd()): string {
   return model;
 }
 
+/** A baseline on disk: its model path, and `release` to remove what was materialized for it (a git baseline). */
+export interface ResolvedBaseline {
+  path: string;
+  release(): void;
+}
+
 /** A baseline spec → a model path on disk. */
-export function resolveBaseline(spec: string, cwd = process.cwd()): string {
+export function resolveBaseline(spec: string, cwd = process.cwd()): ResolvedBaseline {
   const git = parseGitBaseline(spec);
-  return git ? checkoutGitBaseline(git, cwd) : spec;
+  if (!git) return { path: spec, release: () => {} };
+  const path = checkoutGitBaseline(git, cwd);
+  return { path, release: () => rmSync(dirname(path), { recursive: true, force: true }) };
 }

@@ -2,7 +2,10 @@
  * Per-node costs from onnxruntime's profiler: time, arithmetic work and bytes moved, so a node can be split into
  * its compute-bound and memory-bound parts.
  */
+import type { GemmDims } from '../config/types.ts';
 import type { ProfileEvent } from '../inference/session.ts';
+
+export type { GemmDims };
 
 export interface NodeCost {
   name: string;
@@ -15,6 +18,11 @@ export interface NodeCost {
   int8: boolean;
   /** Bytes read and written per run: weights, activations, outputs. */
   bytes: number;
+  /**
+   * A matrix product's shape as one GEMM: `m` rows (batch and leading dims folded in), reduction `k`, `n` columns;
+   * absent without matrix work or when the profile gave no shapes.
+   */
+  dims?: GemmDims;
 }
 
 type Shapes = Record<string, number[]>[] | undefined;
@@ -36,11 +44,12 @@ const INT8_OPS = new Set([
   'MatMulIntegerToFloat',
 ]);
 
-/** Multiply-add work of the ops that do matrix products; 0 for the rest. */
-export function arithmeticOps(op: string, inputs: Shapes, outputs: Shapes): number {
+/** The matrix product an op computes, as one GEMM [m, k]·[k, n]; undefined for ops without matrix work. */
+export function gemmDims(op: string, inputs: Shapes, outputs: Shapes): GemmDims | undefined {
   const a = dimsOf(inputs, 0);
   const out = dimsOf(outputs, 0);
-  if (!a || !out || a.length === 0 || out.length === 0) return 0;
+  if (!a || !out || a.length === 0 || out.length === 0) return undefined;
+  const size = product(out);
   switch (op) {
     case 'MatMul':
     case 'FusedMatMul':
@@ -53,19 +62,21 @@ export function arithmeticOps(op: string, inputs: Shapes, outputs: Shapes): numb
     case 'FusedGemm':
     case 'QGemm': {
       // Output [.., M, N] with reduction K: the last dim of A unless A is transposed (Gemm transA is rare).
-      const k = a[a.length - 1]!;
-      return 2 * product(out) * k;
+      const n = out[out.length - 1]!;
+      return n > 0 ? { m: size / n, k: a[a.length - 1]!, n } : undefined;
     }
     case 'Conv':
     case 'FusedConv':
     case 'NchwcConv':
     case 'ConvInteger':
     case 'QLinearConv': {
+      // As im2col runs it: one row per output pixel, a column per output channel, reduction over the filter.
       const w = dimsOf(inputs, op === 'QLinearConv' ? 3 : 1);
-      return w ? 2 * product(out) * product(w.slice(1)) : 0;
+      const n = out[1] ?? 0;
+      return w && n > 0 ? { m: size / n, k: product(w.slice(1)), n } : undefined;
     }
     default:
-      return 0;
+      return undefined;
   }
 }
 
@@ -81,14 +92,19 @@ export function nodeCosts(events: ProfileEvent[], runs: number): NodeCost[] {
     const outputs = args.output_type_shape as Shapes;
     const bytes =
       Number(args.parameter_size ?? 0) + Number(args.activation_size ?? 0) + Number(args.output_size ?? 0);
-    const entry = byName.get(name) ?? {
-      name,
-      op,
-      us: 0,
-      ops: arithmeticOps(op, inputs, outputs),
-      int8: INT8_OPS.has(op),
-      bytes,
-    };
+    let entry = byName.get(name);
+    if (!entry) {
+      const dims = gemmDims(op, inputs, outputs);
+      entry = {
+        name,
+        op,
+        us: 0,
+        ops: dims ? 2 * dims.m * dims.k * dims.n : 0,
+        int8: INT8_OPS.has(op),
+        bytes,
+        ...(dims ? { dims } : {}),
+      };
+    }
     entry.us += e.dur / runs;
     byName.set(name, entry);
   }

@@ -12,7 +12,7 @@
  * The prediction interval is wide unless the device was calibrated with `slmops calibrate`, and the model's own
  * error is `unvalidated` until real device runs have measured it.
  */
-import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
+import type { GemmDims, NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import type { NodeCost } from './node-costs.ts';
 
 export interface Throughputs {
@@ -162,9 +162,12 @@ export function nodeKind(node: NodeCost): NodeKind {
 }
 
 /**
- * How much longer (> 1) or shorter a node of `kind` that takes `us` on the `from` side takes on the `to` side: the
+ * How much longer (> 1) or shorter a node of `kind` that takes `us` on the `from` side takes on the `to` side.
+ * A matrix product with known `dims`, against probes that know theirs, sits on the probes' grid of rows `m` and
+ * weight sizes `k·n` (log-linear in each; beyond the grid, its edge): how a product splits over threads depends on
+ * its shape, and a time alone puts a [64, 192]·[192, 768] product among [1, 1024]·[1024, 1024] ones. Otherwise the
  * node sits between the two probes of its kind whose `from` times bracket `us` (log-linear in time), and takes the
- * same place on the `to` side. Beyond the probes, the nearest probe's ratio.
+ * same place on the `to` side; beyond the probes, the nearest probe's ratio.
  */
 export function probeRatio(
   probes: NodeProbePoint[],
@@ -172,20 +175,45 @@ export function probeRatio(
   us: number,
   from: string,
   to: string,
+  dims?: GemmDims,
 ): number {
-  const points = probes
-    .filter((p) => p.kind === kind && p.us[from]! > 0 && p.us[to]! > 0)
-    .sort((a, b) => a.us[from]! - b.us[from]!);
+  const points = probes.filter((p) => p.kind === kind && p.us[from]! > 0 && p.us[to]! > 0);
   if (!points.length) return 1;
-  const ratio = (p: NodeProbePoint) => p.us[to]! / p.us[from]!;
-  if (us <= points[0]!.us[from]!) return ratio(points[0]!);
-  const last = points[points.length - 1]!;
-  if (us >= last.us[from]!) return ratio(last);
-  const i = points.findIndex((p) => p.us[from]! > us);
-  const a = points[i - 1]!;
-  const b = points[i]!;
-  const f = Math.log(us / a.us[from]!) / Math.log(b.us[from]! / a.us[from]!);
-  return Math.exp((1 - f) * Math.log(ratio(a)) + f * Math.log(ratio(b)));
+  const logRatio = (p: NodeProbePoint) => Math.log(p.us[to]! / p.us[from]!);
+  if (dims && kind !== 'other' && points.every((p) => p.dims)) {
+    const rows = new Map<number, NodeProbePoint[]>();
+    for (const p of points) {
+      const w = p.dims!.k * p.dims!.n;
+      rows.set(w, [...(rows.get(w) ?? []), p]);
+    }
+    const byWeight = [...rows].map(([w, row]) => ({
+      x: w,
+      y: interpolateLog(
+        row.map((p) => ({ x: p.dims!.m, y: logRatio(p) })),
+        dims.m,
+      ),
+    }));
+    return Math.exp(interpolateLog(byWeight, dims.k * dims.n));
+  }
+  return Math.exp(
+    interpolateLog(
+      points.map((p) => ({ x: p.us[from]!, y: logRatio(p) })),
+      us,
+    ),
+  );
+}
+
+/** y at x, linear in log x between the points that bracket it; beyond them, the nearest point's y. */
+function interpolateLog(points: { x: number; y: number }[], x: number): number {
+  const sorted = [...points].sort((a, b) => a.x - b.x);
+  if (x <= sorted[0]!.x) return sorted[0]!.y;
+  const last = sorted[sorted.length - 1]!;
+  if (x >= last.x) return last.y;
+  const i = sorted.findIndex((p) => p.x > x);
+  const a = sorted[i - 1]!;
+  const b = sorted[i]!;
+  const f = Math.log(x / a.x) / Math.log(b.x / a.x);
+  return (1 - f) * a.y + f * b.y;
 }
 
 /** One side of a node-probe scaling: a probe set and the thread count (its key in each point's `us`). */
@@ -215,7 +243,7 @@ export function nodeProbeScale(
   let scaled = 0;
   nodes.forEach((node, i) => {
     const us = own[i]! * toWall;
-    scaled += us * probeRatio(paired, nodeKind(node), us, 'from', 'to');
+    scaled += us * probeRatio(paired, nodeKind(node), us, 'from', 'to', node.dims);
   });
   return scaled / (hostP50Ms * 1000);
 }

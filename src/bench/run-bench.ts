@@ -265,6 +265,15 @@ function runnerProfile(host: HostFingerprint): ProfileDocument {
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
+  const base = options.baseline ? resolveBaseline(options.baseline) : undefined;
+  try {
+    return await benchModels(options, base?.path);
+  } finally {
+    base?.release(); // a git baseline's checkout; a compressed like-for-like base stays in its cache
+  }
+}
+
+async function benchModels(options: BenchOptions, basePath: string | undefined): Promise<BenchOutput[]> {
   const log = options.log ?? (() => {});
   const settings = { ...PROTOCOLS[options.protocol ?? 'full'] };
   if (options.processes) settings.processes = options.processes;
@@ -282,8 +291,7 @@ export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const headBytes = inspected.bytes + inspected.externalData.reduce((n, f) => n + f.bytes, 0);
 
   let baseline: { path: string; variantId: string; bytes: number; sha256: string } | undefined;
-  if (options.baseline) {
-    const basePath = resolveBaseline(options.baseline);
+  if (basePath) {
     const like = await compareLikeWithLike(basePath, headReport, log);
     const base = await inspectModel(like.path);
     baseline = {

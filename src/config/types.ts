@@ -162,12 +162,21 @@ export interface ProfileDocument {
 /** The kinds of graph node the node probes measure: matrix products by kernel family, and everything else. */
 export type NodeKind = 'other' | 'fp32' | 'int8' | 'int4';
 
+/** A matrix product as one GEMM: [m, k]·[k, n]. */
+export interface GemmDims {
+  m: number;
+  k: number;
+  n: number;
+}
+
 export interface NodeProbePoint {
   kind: NodeKind;
   /** Bytes read and written (`other`) or arithmetic ops (matrix kinds) of one node. */
   size: number;
   /** The probe's shape, for people: `add 128x1024`, `matmul 16x256x256`. */
   shape: string;
+  /** A matrix probe's product (absent for `other`). */
+  dims?: GemmDims;
   /** µs per node, keyed by intra-op thread count. */
   us: Record<string, number>;
 }

@@ -8,7 +8,7 @@
  * - Memory bandwidth GB/s: a GEMV x[1,k]·W[k,n] whose fp32 weight is at least 8× the last-level cache, so every run
  *   streams it from DRAM — the pattern of SLM decoding. GB/s = weight bytes / time.
  * - Node probes (./node-probes.ts): what one graph node of each kind and size costs, for the emulator's node-by-node
- *   scaling; they get 40 % of the budget.
+ *   scaling; they get 60 % of the budget.
  *
  * Each figure is the median over timed runs after warm-up, with its run-to-run spread. A JavaScript loop would
  * measure nothing useful: onnxruntime's MLAS kernels are about 100× faster than a naive JS GEMM.
@@ -31,10 +31,10 @@ import { fillPattern, fp32GemmModel, int8GemmModel, writeGemvModel } from './pro
 const BUSY = { otherCores: 0.25, stealPct: 10 };
 
 /** Share of the budget the node probes get (the rest goes to the GEMM, int8 and bandwidth probes). */
-const NODE_PROBE_SHARE = 0.4;
+const NODE_PROBE_SHARE = 0.6;
 
 /** Bumped whenever a probe changes in a way that changes its figures; cached results of other versions are ignored. */
-export const PROBE_VERSION = 2;
+export const PROBE_VERSION = 3;
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

@@ -6,11 +6,13 @@
  * each node of a model by the probe curve of its kind at its size (src/bench/predict.ts).
  *
  * Each probe is a chain of `count` identical links, so a run's wall time / count is one link's cost, the executor's
- * share included and the profiler's excluded. A matrix link is the matrix node and three small Muls after it (the
+ * share included and the profiler's excluded. A matrix link is the matrix node and eight small Muls after it (the
  * Muls' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
- * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
- * development VM, a [64,256]·[256,256] MatMul ran ×0.80–0.91 the 1-thread time at 2 threads back to back, and
- * ×1.07–1.15 with three element-wise nodes after each). Kinds and sizes:
+ * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between. That cost grows
+ * with the pause and levels off after a few nodes: on our 2-vCPU development VM a [1,256]·[256,256] MatMul took
+ * ×1.54–1.65 its 1-thread time at 2 threads with three Muls after each, ×2.00–2.18 with eight and ×2.17–2.22 with
+ * twenty (and back to back, a [64,256]·[256,256] one ×0.80–0.91). Models run more than a few small nodes between
+ * their products (layer norms, residual adds, reshapes, attention's softmax). Kinds and sizes:
  * - `other`: element-wise Mul of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
  *   every node without matrix work (element-wise, normalization, shape and copy ops);
  * - `fp32`, `int8`, `int4`: MatMul [m, d]·[d, d] with fp32 weights, the DynamicQuantizeLinear → MatMulInteger →
@@ -32,7 +34,7 @@ import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/prot
 import { fillPattern, modelProto, patternBytes, valueInfo } from './probe-models.ts';
 
 /** Bumped whenever a probe changes in a way that changes its figures. */
-export const NODE_PROBE_VERSION = 2;
+export const NODE_PROBE_VERSION = 3;
 
 /** Runs of a profiling session, as src/bench/run-bench.ts profiles a model. */
 const PROFILE_RUNS = 10;
@@ -179,8 +181,8 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8A
   return chain(`node-probe-${kind}`, [m, d], nodes, inits, value);
 }
 
-/** Element-wise nodes after each matrix node of a matrix probe. */
-const GAP = 3;
+/** Element-wise nodes after each matrix node of a matrix probe (see the file comment). */
+const GAP = 8;
 
 /** Enough nodes that a run lasts ~0.2 ms or more at one thread, at most 64. */
 function chainLength(usGuess: number): number {
@@ -204,7 +206,7 @@ export function nodeProbeSpecs(): ProbeSpec[] {
   for (const kind of ['fp32', 'int8', 'int4'] as const) {
     for (const [m, d] of MATMUL_SHAPES) {
       const ops = 2 * m * d * d;
-      const count = chainLength(2 + ops / 50e3);
+      const count = chainLength(2 + ops / 50e3 + GAP * (1 + (m * d) / 4000));
       specs.push({
         kind,
         size: ops,
@@ -332,7 +334,14 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         const other = perRound(spec, t);
         us[String(t)] = baseUs * median(other.map((v, r) => v / base[r]!));
       }
-      return { kind: spec.kind, size: spec.size, shape: spec.shape, us };
+      const [m, d] = spec.dims as [number, number];
+      return {
+        kind: spec.kind,
+        size: spec.size,
+        shape: spec.shape,
+        ...(spec.kind === 'other' ? {} : { dims: { m, k: d, n: d } }),
+        us,
+      };
     });
     return { version: NODE_PROBE_VERSION, points, profilerUs };
   } finally {

@@ -60,6 +60,57 @@ describe('probeRatio', () => {
   });
 });
 
+describe('probeRatio of a matrix product with its dims', () => {
+  /** A grid: rows m = 1 and 64 of [256, 256] weights, and m = 1 of [1024, 1024]; times grow with work. */
+  const grid = (
+    [
+      [1, 256, 2],
+      [64, 256, 1],
+      [1, 1024, 0.5],
+    ] as const
+  ).map(([m, d, ratio]): NodeProbePoint => {
+    const us = (m * d * d) / 1000;
+    return {
+      kind: 'fp32',
+      size: 2 * m * d * d,
+      shape: `matmul ${m}x${d}x${d}`,
+      dims: { m, k: d, n: d },
+      us: { '1': us, '2': us * ratio },
+    };
+  });
+
+  /** The [1, 1024]·[1024, 1024] probe's time at 1 thread. */
+  const largeUs = 1048.576;
+
+  it('places the product by rows and weight size, not by time', () => {
+    // 64 rows of [256, 256] weights: exactly the second probe, whatever the node's time.
+    expect(probeRatio(grid, 'fp32', largeUs, '1', '2', { m: 64, k: 256, n: 256 })).toBeCloseTo(1, 10);
+    // By its time alone it would take the [1, 1024] probe's ratio.
+    expect(probeRatio(grid, 'fp32', largeUs, '1', '2')).toBeCloseTo(0.5, 10);
+  });
+
+  it('interpolates log-linearly in rows within a weight size, and in k·n between weight sizes', () => {
+    // m = 8 is halfway between 1 and 64 in log: √(2 · 1).
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 8, k: 256, n: 256 })).toBeCloseTo(Math.SQRT2, 10);
+    // k·n = 512² is halfway between 256² and 1024² in log: √(2 · 0.5) at m = 1.
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 1, k: 512, n: 512 })).toBeCloseTo(1, 10);
+    // A rectangular product counts by its weight size: [128, 2048] is 512² too.
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 1, k: 128, n: 2048 })).toBeCloseTo(1, 10);
+  });
+
+  it("takes the grid's edge beyond it: rows past a weight size's last probe keep that probe's ratio", () => {
+    // [1024, 1024] weights were probed at m = 1 only.
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 256, k: 1024, n: 1024 })).toBeCloseTo(0.5, 10);
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 1, k: 4096, n: 4096 })).toBeCloseTo(0.5, 10);
+    expect(probeRatio(grid, 'fp32', 5, '1', '2', { m: 1, k: 16, n: 16 })).toBeCloseTo(2, 10);
+  });
+
+  it('goes by time when the probes do not know their dims (an older calibration)', () => {
+    const bare = grid.map(({ dims: _, ...p }) => p);
+    expect(probeRatio(bare, 'fp32', largeUs, '1', '2', { m: 64, k: 256, n: 256 })).toBeCloseTo(0.5, 10);
+  });
+});
+
 describe('nodeProbeScale', () => {
   const set = probes({ other: [1, 1], fp32: [2, 2] });
 

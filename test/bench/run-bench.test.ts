@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkoutGitBaseline, parseGitBaseline } from '../../src/bench/baseline.ts';
+import { checkoutGitBaseline, parseGitBaseline, resolveBaseline } from '../../src/bench/baseline.ts';
 import { runBench } from '../../src/bench/run-bench.ts';
 import { profileCalibrationBlock } from '../../src/cli/calibrate-command.ts';
 import { compressModel } from '../../src/compress/compress.ts';
@@ -166,22 +167,43 @@ describe('git baselines', () => {
     return dir;
   }
 
-  it('reads a model and its external data from the repository history', () => {
+  /** The git baselines materialized in the temporary folder. */
+  const checkouts = () =>
+    readdirSync(tmpdir())
+      .filter((n) => n.startsWith('slmops-baseline-'))
+      .sort();
+
+  it('reads a model and its external data from the repository history, and removes them when released', () => {
     const dir = repo();
-    const model = checkoutGitBaseline(parseGitBaseline('git:HEAD:models/lm/model.onnx')!, dir);
+    const before = checkouts();
+    const baseline = resolveBaseline('git:HEAD:models/lm/model.onnx', dir);
+    const model = baseline.path;
     expect(
       readFileSync(model).equals(readFileSync(fixtureModel('tiny-shakespeare-lm', 'external/model.onnx'))),
     ).toBe(true);
     const data = path.join(path.dirname(model), 'model.onnx.data');
     expect(readFileSync(data).length).toBe(7_297_536);
+    baseline.release();
+    expect(existsSync(path.dirname(model))).toBe(false);
+    expect(checkouts()).toEqual(before);
   });
 
-  it('names a missing ref and a malformed spec', () => {
+  it('leaves a plain path alone', () => {
+    const model = fixtureModel('tiny-shakespeare-lm', 'model.onnx');
+    const baseline = resolveBaseline(model);
+    expect(baseline.path).toBe(model);
+    baseline.release();
+    expect(existsSync(model)).toBe(true);
+  });
+
+  it('names a missing ref and a malformed spec, leaving no checkout behind', () => {
     const dir = join(tmp.path, 'repo');
+    const before = checkouts();
     expect(() => checkoutGitBaseline({ ref: 'no-such-ref', path: 'models/lm/model.onnx' }, dir)).toThrowError(
       /cannot read models\/lm\/model\.onnx at no-such-ref.*fetch-depth/,
     );
     expect(() => parseGitBaseline('git:main')).toThrowError(/git:<ref>:<path>/);
+    expect(checkouts()).toEqual(before);
   });
 
   it('refuses a Git LFS pointer with the fix', () => {
@@ -195,8 +217,10 @@ describe('git baselines', () => {
     git('init', '-q');
     git('add', '.');
     git('-c', 'user.name=t', '-c', 'user.email=t@t', 'commit', '-qm', 'pointer');
+    const before = checkouts();
     expect(() => checkoutGitBaseline({ ref: 'HEAD', path: 'model.onnx' }, dir)).toThrowError(
       /Git LFS pointer.*lfs/,
     );
+    expect(checkouts()).toEqual(before);
   });
 });

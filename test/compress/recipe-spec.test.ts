@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,5 +223,6 @@ describe('resolveRecipe', () => {
     expect(formatRecipeSpec(await resolveRecipe('fast.yaml', dir))).toBe('int4:block=64,sym,acc=0');
     expect(formatRecipeSpec(await resolveRecipe('int4:block=64', dir))).toBe('int4:block=64,sym,acc=0');
     await expect(resolveRecipe('missing.yml', dir)).rejects.toThrow('file not found');
+    rmSync(dir, { recursive: true, force: true });
   });
 });

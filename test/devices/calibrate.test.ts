@@ -17,6 +17,7 @@ import {
   gemvShape,
   gemvWeightBytes,
   lastLevelCacheBytes,
+  PROBE_VERSION,
   parseCacheSize,
   summarizeRates,
 } from '../../src/devices/calibrate.ts';
@@ -187,7 +188,7 @@ describe('calibrateHost', () => {
       expect(point.us['2']).toBeGreaterThan(0);
     }
     expect(calibration.probes).toMatchObject({
-      version: 2,
+      version: PROBE_VERSION,
       gemm: { m: 64, k: 64, n: 64 },
       request: 'gemm=64;gemv=1048576',
     });

@@ -47,6 +47,11 @@ describe('measureNodeProbes', () => {
     for (const point of probes.points) {
       expect(Object.keys(point.us).sort()).toEqual(['1', '2']);
       for (const us of Object.values(point.us)) expect(us).toBeGreaterThan(0);
+      // A matrix probe knows its product's shape, for placing a model's products among the probes.
+      const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)$/.exec(point.shape) ?? [];
+      expect(point.dims).toEqual(
+        point.kind === 'other' ? undefined : { m: Number(m), k: Number(k), n: Number(n) },
+      );
     }
     // Bigger probes of a kind take longer: the chains time what they claim to.
     const fp32 = probes.points.filter((p) => p.kind === 'fp32' && p.shape.endsWith('x256x256'));

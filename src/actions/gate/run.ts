@@ -3,7 +3,7 @@
  * a check run, and fail the step when the gate fails. Mode `comment` is the second half of the fork-safe
  * two-workflow pattern: a `workflow_run` job downloads the results the `pull_request` run uploaded and posts them.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
@@ -73,6 +73,24 @@ async function downloadRunArtifacts(
   log: Logger,
 ): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slmops-results-'));
+  try {
+    await downloadInto(dir, client, repo, runId, patterns, log);
+    return dir;
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** The matching artifacts of run `runId`, each unzipped into `dir`/<artifact name>. */
+async function downloadInto(
+  dir: string,
+  client: GitHubClient,
+  repo: Repo,
+  runId: number,
+  patterns: readonly string[],
+  log: Logger,
+): Promise<void> {
   const artifacts = await guard('list the artifacts of the triggering run', false, () =>
     client.paginate(client.rest.actions.listWorkflowRunArtifacts, { ...repo, run_id: runId, per_page: 100 }),
   );
@@ -101,7 +119,6 @@ async function downloadRunArtifacts(
       writeFileSync(target, bytes);
     }
   }
-  return dir;
 }
 
 function annotations(verdict: JudgedVerdict, budgetsFile: string | undefined): Annotation[] {
@@ -160,6 +177,9 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
     ...(inputs.acceptLabel ? { acceptLabel: inputs.acceptLabel } : {}),
     untrusted,
     cwd: resultsDir,
+  }).finally(() => {
+    // Downloaded results are read by now; a self-hosted runner's temp folder is not emptied between jobs.
+    if (resultsDir !== workspace) rmSync(resultsDir, { recursive: true, force: true });
   });
   const { verdict, results } = outcome;
 
