@@ -14,8 +14,8 @@
  *             prefill lengths and KV decode steps, predict the 2-thread p50 from the 1-thread p50, the 1-thread
  *             per-node profile and this host's calibration at 1 and 2 threads (src/bench/predict.ts: the node
  *             probes of the calibration made before the points, as a cached one would be; the same probes
- *             measured again with each point, which takes the host's drift out; the roofline), then measure it.
- *             Target: ≥ 90 % within ±10 %.
+ *             measured again with each point, which takes the host's drift out; every set of the run pooled,
+ *             which takes the calibration's noise out; the roofline), then measure it. Target: ≥ 90 % within ±10 %.
  *
  *   node benchmarks/run.mjs bench [--only overhead,aa,detect,scaling] [--runs 60] [--detect-runs 40]
  *        [--dir /tmp/slmops-bench-validation] [--scaling-processes 6] [--scaling-iterations 100]
@@ -23,8 +23,10 @@
  *        [--detect-cases lm,kv] [--k-lm N] [--k-kv N] [--order-processes 20] [--calibration-ms 20000]
  *        [--wait-quiet 0.25] [--wait-max 300] [--quiet-retries 3] [--protocol-processes 30] [--point-probe-ms 4000]
  * Not run by default: --only order (A/A bias diagnostic: arm load order × ABBA seeds), --only protocol (A/A
- * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again),
- * --only probe-repeat (how far node-probe sets measured back to back disagree: [--probe-sets 4] [--probe-ms 4000]).
+ * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again; with
+ * [--pool-dirs D1,D2] the pooled predictor pools the probe sets of those saved runs instead of this one's),
+ * --only probe-repeat (how far node-probe sets measured back to back disagree: [--probe-sets 4] [--probe-ms 4000]),
+ * --only probe-gaps (products' 2-thread ÷ 1-thread time by the pause after them: [--gaps 0,3,8,20] [--probe-sets 2]).
  *
  * The CLI is bundled from src/cli/main.ts to benchmarks/.out/slmops-cli.mjs and run as a user runs it:
  *   node benchmarks/.out/slmops-cli.mjs bench <head> --baseline <base> --profile github-ubuntu-x64 --mode native
@@ -248,9 +250,10 @@ async function runChildMode(): Promise<void> {
   if (kind === 'timing') result = await runTimingProcess(spec as TimingSpec);
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
-  else if (kind === 'node-probes')
-    result = await measureNodeProbes({ threads: [1, 2], budgetMs: (spec as { budgetMs: number }).budgetMs });
-  else throw new Error(`unknown child kind ${kind}`);
+  else if (kind === 'node-probes') {
+    const { budgetMs, gap } = spec as { budgetMs: number; gap?: number };
+    result = await measureNodeProbes({ threads: [1, 2], budgetMs, ...(gap === undefined ? {} : { gap }) });
+  } else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -919,11 +922,38 @@ function probeScale(r: ScalingRecord, probes: NodeProbes, profilerUs = probes.pr
   ).p50Ms;
 }
 
+/**
+ * Probe sets pooled: per probe, the median 1-thread time and the median 2-thread ÷ 1-thread ratio over the sets. With
+ * every set of a run, it stands for a calibration far longer than any would be: what the node-by-node model reaches
+ * once calibration noise is gone (a diagnostic; the sets were measured beside the points).
+ */
+function poolProbes(sets: NodeProbes[]): NodeProbes | undefined {
+  const first = sets[0];
+  if (!first || sets.some((s) => s.version !== first.version || s.points.length !== first.points.length))
+    return undefined;
+  return {
+    version: first.version,
+    profilerUs: median(sets.map((s) => s.profilerUs)),
+    points: first.points.map((p, i) => {
+      const us1 = median(sets.map((s) => s.points[i]!.us['1']!));
+      const ratio = median(sets.map((s) => s.points[i]!.us['2']! / s.points[i]!.us['1']!));
+      // Sets saved before the probes carried their dims: read them from the shape (`matmul 16x256x256`).
+      const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)$/.exec(p.shape) ?? [];
+      const dims = p.dims ?? (m ? { m: Number(m), k: Number(k), n: Number(n) } : undefined);
+      return { ...p, ...(dims ? { dims } : {}), us: { '1': us1, '2': us1 * ratio } };
+    }),
+  };
+}
+
 /** The predictors compared, each a function of the 1-thread measurement and the calibrations only. */
-function predictors(inputs: ScalingInputs): { name: string; predict: (r: ScalingRecord) => number }[] {
+function predictors(
+  inputs: ScalingInputs,
+  poolSets: NodeProbes[],
+): { name: string; predict: (r: ScalingRecord) => number }[] {
   const h1 = throughputs(inputs.calibration, 1);
   const h2 = throughputs(inputs.calibration, 2);
   const before = inputs.calibration.nodeProbes ?? inputs.kindProbes;
+  const pooled = poolProbes(poolSets);
   return [
     {
       name: 'src roofline (predictLatency)',
@@ -941,13 +971,18 @@ function predictors(inputs: ScalingInputs): { name: string; predict: (r: Scaling
       name: '  the same, profiler cost left in',
       predict: (r) => (r.kindProbes ? probeScale(r, r.kindProbes, 0) : Number.NaN),
     },
+    {
+      name: NODE_PROBES_POOLED,
+      predict: (r) => (pooled ? probeScale(r, pooled) : Number.NaN),
+    },
     { name: 'no change (t2 = t1)', predict: (r) => r.p50t1 },
   ];
 }
 
 const NODE_PROBES_BEFORE = 'src node probes, calibration before';
+const NODE_PROBES_POOLED = 'src node probes, probe sets pooled';
 
-function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
+function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs, poolSets?: NodeProbes[]): void {
   const h1 = throughputs(inputs.calibration, 1);
   const h2 = throughputs(inputs.calibration, 2);
   const cal = (t: Throughputs) =>
@@ -969,18 +1004,20 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs): void {
         .join('; ')}`,
     );
   }
-  const list = predictors(inputs);
+  const list = predictors(inputs, poolSets ?? records.flatMap((r) => (r.kindProbes ? [r.kindProbes] : [])));
   const probes = list.find((x) => x.name === NODE_PROBES_BEFORE)!;
   const perPoint = list.find((x) => x.name === 'src node probes, probed with each point')!;
+  const pooled = list.find((x) => x.name === NODE_PROBES_POOLED)!;
   print(
-    `  ${'point'.padEnd(30)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'roofline'.padStart(9)} ${'err'.padStart(7)} ${'probes'.padStart(9)} ${'err'.padStart(7)} ${'per pt'.padStart(9)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
+    `  ${'point'.padEnd(30)} ${'t1 p50'.padStart(8)} ${'t2 p50'.padStart(8)} ${'speedup'.padStart(7)} ${'roofline'.padStart(9)} ${'err'.padStart(7)} ${'probes'.padStart(9)} ${'err'.padStart(7)} ${'per pt'.padStart(9)} ${'err'.padStart(7)} ${'pooled'.padStart(9)} ${'err'.padStart(7)} ${'others'.padStart(6)}`,
   );
   for (const r of records) {
     const src = list[0]!.predict(r);
     const pr = probes.predict(r);
     const pp = perPoint.predict(r);
+    const po = pooled.predict(r);
     print(
-      `  ${`${r.model.replace('tiny-shakespeare-', '')} ${r.variant} ${r.kind} ${r.seq}`.padEnd(30)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(src).padStart(9)} ${pct(src / r.p50t2 - 1).padStart(7)} ${fix(pr).padStart(9)} ${pct(pr / r.p50t2 - 1).padStart(7)} ${fix(pp).padStart(9)} ${pct(pp / r.p50t2 - 1).padStart(7)} ${fix(r.otherCores, 2).padStart(6)}`,
+      `  ${`${r.model.replace('tiny-shakespeare-', '')} ${r.variant} ${r.kind} ${r.seq}`.padEnd(30)} ${fix(r.p50t1).padStart(8)} ${fix(r.p50t2).padStart(8)} ${`×${(r.p50t1 / r.p50t2).toFixed(2)}`.padStart(7)} ${fix(src).padStart(9)} ${pct(src / r.p50t2 - 1).padStart(7)} ${fix(pr).padStart(9)} ${pct(pr / r.p50t2 - 1).padStart(7)} ${fix(pp).padStart(9)} ${pct(pp / r.p50t2 - 1).padStart(7)} ${fix(po).padStart(9)} ${pct(po / r.p50t2 - 1).padStart(7)} ${fix(r.otherCores, 2).padStart(6)}`,
     );
   }
   const quiet = records.filter((r) => r.otherCores < 0.25);
@@ -1082,8 +1119,8 @@ async function quietCalibration(
   return best!;
 }
 
-function readJsonl<T>(name: string): T[] {
-  const path = join(RESULTS, `${name}.jsonl`);
+function readJsonl<T>(name: string, results = RESULTS): T[] {
+  const path = join(results, `${name}.jsonl`);
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')
@@ -1103,11 +1140,38 @@ async function sectionRescore(): Promise<void> {
     kindProbes = child<NodeProbes>('node-probes', { budgetMs: 6000 });
     record('scaling-kind-probes', kindProbes);
   }
-  scoreScaling(records, {
-    calibration,
-    calibrationOthers: calibration.otherCores,
-    ...(kindProbes ? { kindProbes } : {}),
-  });
+  // --pool-dirs a,b: pool the probe sets of other saved runs instead (probes of another design, say), scored on
+  // this run's points.
+  const poolDirs = flag('pool-dirs', '');
+  const others = poolDirs
+    ? poolDirs.split(',').map((dir) => readJsonl<ScalingRecord>('scaling', join(resolve(dir), 'results')))
+    : undefined;
+  const poolSets = others?.flat().flatMap((r) => (r.kindProbes ? [r.kindProbes] : []));
+  if (others && poolSets) {
+    print(`  pooled: the ${poolSets.length} probe sets of ${poolDirs}`);
+    // How reproducible the target is: this run's measured speed-ups against each point's median over the other
+    // runs, an oracle that knew every point's usual speed-up.
+    const key = (r: ScalingRecord) => `${r.model} ${r.variant} ${r.kind} ${r.seq}`;
+    const deviations = records.flatMap((r) => {
+      const usual = others.flatMap((run) =>
+        run.filter((o) => key(o) === key(r)).map((o) => o.p50t1 / o.p50t2),
+      );
+      return usual.length ? [r.p50t1 / r.p50t2 / median(usual) - 1] : [];
+    });
+    if (deviations.length)
+      print(
+        `  this run's measured speed-ups against each point's median over those runs: ${errorSummary('', deviations).trim()}`,
+      );
+  }
+  scoreScaling(
+    records,
+    {
+      calibration,
+      calibrationOthers: calibration.otherCores,
+      ...(kindProbes ? { kindProbes } : {}),
+    },
+    poolSets,
+  );
 }
 
 async function sectionScaling(): Promise<void> {
@@ -1235,6 +1299,53 @@ function sectionProbeRepeat(): void {
   );
 }
 
+/**
+ * How a product's 2-thread ÷ 1-thread time depends on the pause before it: node-probe sets whose products are each
+ * followed by 0, 3, 8 or 20 small nodes (--gaps), measured in turn, twice (--probe-sets), in fresh processes.
+ */
+function sectionProbeGaps(): void {
+  const gaps = flag('gaps', '0,3,8,20').split(',').map(Number);
+  const sets = Number(flag('probe-sets', '2'));
+  const budgetMs = Number(flag('probe-ms', '4000'));
+  print(
+    `\n## Node probes by the pause after each product: ${gaps.join(', ')} small nodes, ${sets} sets each`,
+  );
+  const measured = new Map<number, NodeProbes[]>(gaps.map((g) => [g, []]));
+  for (let i = 0; i < sets; i++) {
+    for (const gap of gaps) {
+      progress(`probe-gaps: set ${i + 1}/${sets}, ${gap} small nodes after each product`);
+      measured.get(gap)!.push(child<NodeProbes>('node-probes', { budgetMs, gap }));
+    }
+  }
+  record('probe-gaps', { budgetMs, sets: Object.fromEntries(measured) });
+  const first = measured.get(gaps[0]!)![0]!;
+  print(`  ${'probe'.padEnd(28)}${gaps.map((g) => `${g} after`.padStart(6 + 5 * sets)).join('')}`);
+  first.points.forEach((point, i) => {
+    if (point.kind === 'other') return;
+    const cells = gaps.map((g) => {
+      const ratios = measured.get(g)!.map((set) => set.points[i]!.us['2']! / set.points[i]!.us['1']!);
+      return `×${ratios.map((r) => fix(r, 2)).join('/')}`.padStart(6 + 5 * sets);
+    });
+    print(`  ${`${point.kind} ${point.shape}`.padEnd(28)}${cells.join('')}`);
+  });
+  // Each product's ratio against its ratio with the first pause (same set), median over products and sets.
+  const relative = gaps.map((g) =>
+    median(
+      first.points.flatMap((point, i) =>
+        point.kind === 'other'
+          ? []
+          : measured.get(g)!.map((set, k) => {
+              const base = measured.get(gaps[0]!)![k]!.points[i]!;
+              return set.points[i]!.us['2']! / set.points[i]!.us['1']! / (base.us['2']! / base.us['1']!);
+            }),
+      ),
+    ),
+  );
+  print(
+    `  a product's 2-thread ÷ 1-thread time against its own with ${gaps[0]} small nodes after it (median over products and sets): ${gaps.map((g, i) => `${g} after ×${fix(relative[i]!, 2)}`).join(', ')}`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -1260,6 +1371,7 @@ async function main(): Promise<void> {
   if (only.has('scaling')) await sectionScaling();
   if (only.has('rescore')) await sectionRescore();
   if (only.has('probe-repeat')) sectionProbeRepeat();
+  if (only.has('probe-gaps')) sectionProbeGaps();
   if (existsSync(RESULTS)) print(`\nraw records: ${RESULTS}/*.jsonl`);
 }
 

@@ -28234,7 +28234,7 @@ function writeGemvModel(dir, k2, n) {
 }
 
 // src/devices/node-probes.ts
-var NODE_PROBE_VERSION = 3;
+var NODE_PROBE_VERSION = 2;
 var PROFILE_RUNS = 10;
 var MATMUL_SHAPES = [
   [1, 256],
@@ -28313,7 +28313,7 @@ function int4Link(i, input, output, d) {
   };
 }
 var LINKS = { fp32: fp32Link, int8: int8Link, int4: int4Link };
-function chainModel(kind, m2, d, count) {
+function chainModel(kind, m2, d, count, gap) {
   const nodes = [];
   const inits = [];
   let value = "x0";
@@ -28327,7 +28327,7 @@ function chainModel(kind, m2, d, count) {
     push(kind === "other" ? mulLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
     value = output;
     if (kind === "other") continue;
-    for (let g2 = 0; g2 < GAP; g2++) {
+    for (let g2 = 0; g2 < gap; g2++) {
       const gapOut = `x${++next}`;
       push(mulLink(`${i}_${g2}`, value, gapOut, d));
       value = gapOut;
@@ -28335,11 +28335,11 @@ function chainModel(kind, m2, d, count) {
   }
   return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
 }
-var GAP = 8;
+var GAP = 3;
 function chainLength(usGuess) {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
 }
-function nodeProbeSpecs() {
+function nodeProbeSpecs(gap = GAP) {
   const specs = [];
   for (const [r, c] of ELEMENTWISE_SHAPES) {
     const count = chainLength(1 + r * c / 4e3);
@@ -28349,13 +28349,13 @@ function nodeProbeSpecs() {
       shape: `mul ${r}x${c}`,
       dims: [r, c],
       count,
-      model: () => chainModel("other", r, c, count)
+      model: () => chainModel("other", r, c, count, 0)
     });
   }
   for (const kind of ["fp32", "int8", "int4"]) {
     for (const [m2, d] of MATMUL_SHAPES) {
       const ops = 2 * m2 * d * d;
-      const count = chainLength(2 + ops / 5e4 + GAP * (1 + m2 * d / 4e3));
+      const count = chainLength(2 + ops / 5e4);
       specs.push({
         kind,
         size: ops,
@@ -28363,7 +28363,8 @@ function nodeProbeSpecs() {
         dims: [m2, d],
         count,
         gapShape: `mul ${m2}x${d}`,
-        model: () => chainModel(kind, m2, d, count)
+        gap,
+        model: () => chainModel(kind, m2, d, count, gap)
       });
     }
   }
@@ -28402,7 +28403,7 @@ async function measureNodeProbes(options) {
   const budgetMs = options.budgetMs ?? 6e3;
   const log = options.log ?? (() => {
   });
-  const specs = nodeProbeSpecs();
+  const specs = nodeProbeSpecs(options.gap);
   const rounds = 8;
   const sessions = [];
   try {
@@ -28440,7 +28441,7 @@ async function measureNodeProbes(options) {
       const gap = gapSpec ? samples.get(sessions.find((s3) => s3.spec === gapSpec && s3.threads === t)) : void 0;
       return own2.map((link, r) => {
         const linkUs = link / spec.count;
-        return gap ? Math.max(linkUs - GAP * gap[r] / gapSpec.count, linkUs / 10) : linkUs;
+        return gap ? Math.max(linkUs - spec.gap * gap[r] / gapSpec.count, linkUs / 10) : linkUs;
       });
     };
     const points = specs.map((spec) => {

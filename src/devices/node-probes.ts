@@ -6,13 +6,14 @@
  * each node of a model by the probe curve of its kind at its size (src/bench/predict.ts).
  *
  * Each probe is a chain of `count` identical links, so a run's wall time / count is one link's cost, the executor's
- * share included and the profiler's excluded. A matrix link is the matrix node and eight small Muls after it (the
+ * share included and the profiler's excluded. A matrix link is the matrix node and three small Muls after it (the
  * Muls' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
- * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between. That cost grows
- * with the pause and levels off after a few nodes: on our 2-vCPU development VM a [1,256]·[256,256] MatMul took
- * ×1.54–1.65 its 1-thread time at 2 threads with three Muls after each, ×2.00–2.18 with eight and ×2.17–2.22 with
- * twenty (and back to back, a [64,256]·[256,256] one ×0.80–0.91). Models run more than a few small nodes between
- * their products (layer norms, residual adds, reshapes, attention's softmax). Kinds and sizes:
+ * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
+ * development VM, a [64,256]·[256,256] MatMul ran ×0.80–0.91 the 1-thread time at 2 threads back to back, and
+ * ×1.07–1.15 with three element-wise nodes after each). Longer pauses make a product slower still at 2 threads
+ * (`--only probe-gaps` in benchmarks/bench: ×1.05 with three small nodes after it, ×1.16 with eight, ×1.19 with
+ * twenty, against back to back; median over the matrix probes), yet probes with eight small nodes predicted the
+ * models of docs/benchmark-validation.md no better than probes with three, so the probes keep three. Kinds and sizes:
  * - `other`: element-wise Mul of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
  *   every node without matrix work (element-wise, normalization, shape and copy ops);
  * - `fp32`, `int8`, `int4`: MatMul [m, d]·[d, d] with fp32 weights, the DynamicQuantizeLinear → MatMulInteger →
@@ -34,7 +35,7 @@ import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/prot
 import { fillPattern, modelProto, patternBytes, valueInfo } from './probe-models.ts';
 
 /** Bumped whenever a probe changes in a way that changes its figures. */
-export const NODE_PROBE_VERSION = 3;
+export const NODE_PROBE_VERSION = 2;
 
 /** Runs of a profiling session, as src/bench/run-bench.ts profiles a model. */
 const PROFILE_RUNS = 10;
@@ -47,8 +48,10 @@ interface ProbeSpec {
   shape: string;
   dims: number[];
   count: number;
-  /** The `other` probe whose per-node time is taken off `GAP` times per link (matrix probes). */
+  /** The `other` probe whose per-node time is taken off `gap` times per link (matrix probes). */
   gapShape?: string;
+  /** Element-wise nodes after each matrix node (matrix probes). */
+  gap?: number;
   model: () => Uint8Array;
 }
 
@@ -154,11 +157,11 @@ function int4Link(i: number, input: string, output: string, d: number): Link {
 const LINKS = { fp32: fp32Link, int8: int8Link, int4: int4Link };
 
 /**
- * `count` links of `kind` on an [m, d] tensor, each matrix node followed by `GAP` Muls (their cost, from the `other`
+ * `count` links of `kind` on an [m, d] tensor, each matrix node followed by `gap` Muls (their cost, from the `other`
  * probe of the same shape, is taken off): models run small nodes between their matrix products, and a pool thread
  * woken for each parallel section has gone back to sleep by the next one, which back-to-back products hide.
  */
-function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8Array {
+function chainModel(kind: NodeKind, m: number, d: number, count: number, gap: number): Uint8Array {
   const nodes: NodeProto[] = [];
   const inits: TensorProto[] = [];
   let value = 'x0';
@@ -172,7 +175,7 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8A
     push(kind === 'other' ? mulLink(String(i), value, output, d) : LINKS[kind](i, value, output, d));
     value = output;
     if (kind === 'other') continue;
-    for (let g = 0; g < GAP; g++) {
+    for (let g = 0; g < gap; g++) {
       const gapOut = `x${++next}`;
       push(mulLink(`${i}_${g}`, value, gapOut, d));
       value = gapOut;
@@ -182,15 +185,15 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number): Uint8A
 }
 
 /** Element-wise nodes after each matrix node of a matrix probe (see the file comment). */
-const GAP = 8;
+const GAP = 3;
 
 /** Enough nodes that a run lasts ~0.2 ms or more at one thread, at most 64. */
 function chainLength(usGuess: number): number {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
 }
 
-/** The probe set (see the file comment). */
-export function nodeProbeSpecs(): ProbeSpec[] {
+/** The probe set (see the file comment); `gap` small nodes after each product (other values: benchmarks/ only). */
+export function nodeProbeSpecs(gap = GAP): ProbeSpec[] {
   const specs: ProbeSpec[] = [];
   for (const [r, c] of ELEMENTWISE_SHAPES) {
     const count = chainLength(1 + (r * c) / 4000);
@@ -200,13 +203,13 @@ export function nodeProbeSpecs(): ProbeSpec[] {
       shape: `mul ${r}x${c}`,
       dims: [r, c],
       count,
-      model: () => chainModel('other', r, c, count),
+      model: () => chainModel('other', r, c, count, 0),
     });
   }
   for (const kind of ['fp32', 'int8', 'int4'] as const) {
     for (const [m, d] of MATMUL_SHAPES) {
       const ops = 2 * m * d * d;
-      const count = chainLength(2 + ops / 50e3 + GAP * (1 + (m * d) / 4000));
+      const count = chainLength(2 + ops / 50e3);
       specs.push({
         kind,
         size: ops,
@@ -214,7 +217,8 @@ export function nodeProbeSpecs(): ProbeSpec[] {
         dims: [m, d],
         count,
         gapShape: `mul ${m}x${d}`,
-        model: () => chainModel(kind, m, d, count),
+        gap,
+        model: () => chainModel(kind, m, d, count, gap),
       });
     }
   }
@@ -226,6 +230,8 @@ export interface NodeProbeOptions {
   threads: number[];
   /** Time to spend timing (ms), after setup; default 6000. */
   budgetMs?: number;
+  /** Small nodes after each product; default 3 (see the file comment; other values are for benchmarks/). */
+  gap?: number;
   log?: (message: string) => void;
 }
 
@@ -271,7 +277,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   const threads = [...new Set(options.threads)].sort((a, b) => a - b);
   const budgetMs = options.budgetMs ?? 6000;
   const log = options.log ?? (() => {});
-  const specs = nodeProbeSpecs();
+  const specs = nodeProbeSpecs(options.gap);
   const rounds = 8;
   const sessions: {
     spec: ProbeSpec;
@@ -320,7 +326,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         : undefined;
       return own.map((link, r) => {
         const linkUs = link / spec.count;
-        return gap ? Math.max(linkUs - (GAP * gap[r]!) / gapSpec!.count, linkUs / 10) : linkUs;
+        return gap ? Math.max(linkUs - (spec.gap! * gap[r]!) / gapSpec!.count, linkUs / 10) : linkUs;
       });
     };
     // The lowest thread count's time is the median over rounds; the others are that times the median of the

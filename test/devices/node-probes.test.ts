@@ -38,6 +38,25 @@ describe('nodeProbeSpecs', () => {
   });
 });
 
+describe('nodeProbeSpecs with another pause', () => {
+  it('follows each product by that many small nodes, and by none with 0', async () => {
+    for (const gap of [0, 5]) {
+      const spec = nodeProbeSpecs(gap).find((s) => s.kind === 'fp32' && s.shape === 'matmul 1x256x256')!;
+      const session = await createSession(spec.model(), { intraOpThreads: 1, profiling: true });
+      try {
+        await session.run({
+          x0: { type: 'float32', dims: spec.dims, data: new Float32Array(256).fill(0.5) },
+        });
+        const ops = nodeCosts(session.endProfiling(), 1).map((n) => n.op);
+        expect(ops.filter((op) => op === 'MatMul')).toHaveLength(spec.count);
+        expect(ops.filter((op) => op === 'Mul')).toHaveLength(gap * spec.count);
+      } finally {
+        await session.release();
+      }
+    }
+  });
+});
+
 describe('measureNodeProbes', () => {
   it('times every probe at every thread count and measures what the profiler adds per node', async () => {
     const logs: string[] = [];
