@@ -28581,8 +28581,11 @@ async function pilotGemmSize(threads) {
     await session.release();
   }
 }
-function answers(cached2, requestKey, threads) {
-  return cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey && threads.every((t) => cached2.threads?.[String(t)] !== void 0);
+function serves(cached2, requestKey, budgetMs) {
+  return cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey && (cached2.probes.budgetMs ?? 0) >= budgetMs;
+}
+function answers(cached2, requestKey, budgetMs, threads) {
+  return serves(cached2, requestKey, budgetMs) && threads.every((t) => cached2.threads?.[String(t)] !== void 0);
 }
 function validateSizes(sizes) {
   const gemm = sizes?.gemm;
@@ -28621,15 +28624,13 @@ async function calibrateHost(options) {
   let previous;
   if (cache && !options.force) {
     const cached2 = cache.read(key);
-    if (cached2 && answers(cached2, requestKey, threads)) {
+    if (cached2 && answers(cached2, requestKey, budgetMs, threads)) {
       log(
         `using the cached calibration of ${cached2.measuredAt} (${cache.pathOf(key)}); --force measures again`
       );
       return { ...cached2, cache: { path: cache.pathOf(key), reused: true } };
     }
-    if (cached2 && cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey) {
-      previous = cached2;
-    }
+    if (cached2 && serves(cached2, requestKey, budgetMs)) previous = cached2;
   }
   const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === void 0) : threads;
   const started = performance.now();
@@ -28668,7 +28669,8 @@ async function calibrateHost(options) {
     gemv,
     llcBytes,
     request: requestKey,
-    notes
+    notes,
+    budgetMs
   };
   const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
   const before = cpuSnapshot();

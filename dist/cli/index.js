@@ -34555,8 +34555,11 @@ async function pilotGemmSize(threads) {
     await session.release();
   }
 }
-function answers(cached2, requestKey, threads) {
-  return cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey && threads.every((t) => cached2.threads?.[String(t)] !== void 0);
+function serves(cached2, requestKey, budgetMs) {
+  return cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey && (cached2.probes.budgetMs ?? 0) >= budgetMs;
+}
+function answers(cached2, requestKey, budgetMs, threads) {
+  return serves(cached2, requestKey, budgetMs) && threads.every((t) => cached2.threads?.[String(t)] !== void 0);
 }
 function validateSizes(sizes) {
   const gemm = sizes?.gemm;
@@ -34595,15 +34598,13 @@ async function calibrateHost(options) {
   let previous;
   if (cache && !options.force) {
     const cached2 = cache.read(key);
-    if (cached2 && answers(cached2, requestKey, threads)) {
+    if (cached2 && answers(cached2, requestKey, budgetMs, threads)) {
       log2(
         `using the cached calibration of ${cached2.measuredAt} (${cache.pathOf(key)}); --force measures again`
       );
       return { ...cached2, cache: { path: cache.pathOf(key), reused: true } };
     }
-    if (cached2 && cached2.probes?.version === PROBE_VERSION && cached2.probes.request === requestKey) {
-      previous = cached2;
-    }
+    if (cached2 && serves(cached2, requestKey, budgetMs)) previous = cached2;
   }
   const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === void 0) : threads;
   const started = performance.now();
@@ -34642,7 +34643,8 @@ async function calibrateHost(options) {
     gemv,
     llcBytes,
     request: requestKey,
-    notes
+    notes,
+    budgetMs
   };
   const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
   const before = cpuSnapshot();
@@ -44804,6 +44806,8 @@ import { writeFileSync as writeFileSync4 } from "node:fs";
 import { arch } from "node:os";
 import { resolve as resolve10 } from "node:path";
 init_errors();
+var HOST_BUDGET_MS = 1e4;
+var DEVICE_BUDGET_MS = 3e4;
 function parseThreadList(text) {
   const parts = text.split(",").map((p2) => p2.trim());
   const threads = parts.map(Number);
@@ -44905,8 +44909,11 @@ function registerCalibrate(program2, io2) {
   ).option(
     "--profile <id or file>",
     "device profile to calibrate (a built-in id or a profile file): run on that device, writes a calibrated copy"
-  ).option("--threads <list>", "intra-op thread counts, comma separated (default 1, 2, 4… up to the cores)").option("--out <file>", "where --profile writes the calibrated profile (default <id>.calibrated.json)").option("--force", "measure again even when a cached calibration of this host exists").option("--budget-ms <ms>", "total measuring time in ms", "10000").option("--gemm-size <n>", "GEMM probe side (default: chosen from 512 so a run takes ≤ 20 ms)").option("--gemv-bytes <bytes>", "GEMV probe weight bytes (default: 8× the last-level cache, ≥ 64 MiB)").option("--json", "print the calibration as JSON").action(async (flags) => {
-    const budgetMs = positiveInteger(flags.budgetMs, "--budget-ms");
+  ).option("--threads <list>", "intra-op thread counts, comma separated (default 1, 2, 4… up to the cores)").option("--out <file>", "where --profile writes the calibrated profile (default <id>.calibrated.json)").option("--force", "measure again even when a cached calibration of this host exists").option(
+    "--budget-ms <ms>",
+    `total measuring time in ms (default ${HOST_BUDGET_MS}; ${DEVICE_BUDGET_MS} with --profile, as a device's figures feed every prediction for it)`
+  ).option("--gemm-size <n>", "GEMM probe side (default: chosen from 512 so a run takes ≤ 20 ms)").option("--gemv-bytes <bytes>", "GEMV probe weight bytes (default: 8× the last-level cache, ≥ 64 MiB)").option("--json", "print the calibration as JSON").action(async (flags) => {
+    const budgetMs = positiveInteger(flags.budgetMs, "--budget-ms") ?? (flags.profile ? DEVICE_BUDGET_MS : HOST_BUDGET_MS);
     const gemm = positiveInteger(flags.gemmSize, "--gemm-size");
     const gemvBytes = positiveInteger(flags.gemvBytes, "--gemv-bytes");
     const sizes = {
@@ -44933,7 +44940,7 @@ function registerCalibrate(program2, io2) {
     const threads = flags.threads ? parseThreadList(flags.threads) : defaultThreads2(cores);
     const calibration = await calibrateHost({
       threads,
-      ...budgetMs === void 0 ? {} : { budgetMs },
+      budgetMs,
       ...flags.force ? { force: true } : {},
       sizes,
       fingerprint: host,

@@ -10,13 +10,18 @@ import { resolveProfile } from '../devices/profiles.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { CliIo } from './io.ts';
 
+/** Default budgets (ms): this host's calibration, and a device's (node probes repeat to 14–20 % at 12 s of probing,
+ * 23–30 % at 4 s: docs/calibration.md). */
+const HOST_BUDGET_MS = 10_000;
+const DEVICE_BUDGET_MS = 30_000;
+
 interface CalibrateFlags {
   profile?: string;
   threads?: string;
   json?: boolean;
   force?: boolean;
   out?: string;
-  budgetMs: string;
+  budgetMs?: string;
   gemmSize?: string;
   gemvBytes?: string;
 }
@@ -158,12 +163,16 @@ export function registerCalibrate(program: Command, io: CliIo): void {
     .option('--threads <list>', 'intra-op thread counts, comma separated (default 1, 2, 4… up to the cores)')
     .option('--out <file>', 'where --profile writes the calibrated profile (default <id>.calibrated.json)')
     .option('--force', 'measure again even when a cached calibration of this host exists')
-    .option('--budget-ms <ms>', 'total measuring time in ms', '10000')
+    .option(
+      '--budget-ms <ms>',
+      `total measuring time in ms (default ${HOST_BUDGET_MS}; ${DEVICE_BUDGET_MS} with --profile, as a device's figures feed every prediction for it)`,
+    )
     .option('--gemm-size <n>', 'GEMM probe side (default: chosen from 512 so a run takes ≤ 20 ms)')
     .option('--gemv-bytes <bytes>', 'GEMV probe weight bytes (default: 8× the last-level cache, ≥ 64 MiB)')
     .option('--json', 'print the calibration as JSON')
     .action(async (flags: CalibrateFlags) => {
-      const budgetMs = positiveInteger(flags.budgetMs, '--budget-ms');
+      const budgetMs =
+        positiveInteger(flags.budgetMs, '--budget-ms') ?? (flags.profile ? DEVICE_BUDGET_MS : HOST_BUDGET_MS);
       const gemm = positiveInteger(flags.gemmSize, '--gemm-size');
       const gemvBytes = positiveInteger(flags.gemvBytes, '--gemv-bytes');
       const sizes: ProbeSizes = {
@@ -191,7 +200,7 @@ export function registerCalibrate(program: Command, io: CliIo): void {
       const threads = flags.threads ? parseThreadList(flags.threads) : defaultThreads(cores);
       const calibration = await calibrateHost({
         threads,
-        ...(budgetMs === undefined ? {} : { budgetMs }),
+        budgetMs,
         ...(flags.force ? { force: true } : {}),
         sizes,
         fingerprint: host,

@@ -68,6 +68,8 @@ export interface ProbeShapes {
   request: string;
   /** Remarks on the probes (a GEMV weight capped below 8× the cache, a thread count above the cores). */
   notes: string[];
+  /** The time budget it was measured with (ms): a cached calibration answers requests of at most that budget. */
+  budgetMs: number;
 }
 
 export interface Calibration {
@@ -262,12 +264,27 @@ async function pilotGemmSize(threads: number): Promise<number> {
   }
 }
 
-/** A cache entry answers the request when it was made by this probe version, with these sizes, for these threads. */
-function answers(cached: Calibration, requestKey: string, threads: readonly number[]): boolean {
+/**
+ * A cache entry serves the request when it was made by this probe version, with these sizes, and with at least this
+ * time budget (a longer calibration is a more precise one).
+ */
+function serves(cached: Calibration, requestKey: string, budgetMs: number): boolean {
   return (
     cached.probes?.version === PROBE_VERSION &&
     cached.probes.request === requestKey &&
-    threads.every((t) => cached.threads?.[String(t)] !== undefined)
+    (cached.probes.budgetMs ?? 0) >= budgetMs
+  );
+}
+
+/** …and answers it outright when it also covers these thread counts. */
+function answers(
+  cached: Calibration,
+  requestKey: string,
+  budgetMs: number,
+  threads: readonly number[],
+): boolean {
+  return (
+    serves(cached, requestKey, budgetMs) && threads.every((t) => cached.threads?.[String(t)] !== undefined)
   );
 }
 
@@ -316,15 +333,13 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
   let previous: Calibration | undefined;
   if (cache && !options.force) {
     const cached = cache.read(key);
-    if (cached && answers(cached, requestKey, threads)) {
+    if (cached && answers(cached, requestKey, budgetMs, threads)) {
       log(
         `using the cached calibration of ${cached.measuredAt} (${cache.pathOf(key)}); --force measures again`,
       );
       return { ...cached, cache: { path: cache.pathOf(key), reused: true } };
     }
-    if (cached && cached.probes?.version === PROBE_VERSION && cached.probes.request === requestKey) {
-      previous = cached;
-    }
+    if (cached && serves(cached, requestKey, budgetMs)) previous = cached;
   }
   const missing = previous ? threads.filter((t) => previous?.threads[String(t)] === undefined) : threads;
 
@@ -367,6 +382,7 @@ export async function calibrateHost(options: CalibrateOptions): Promise<Calibrat
     llcBytes,
     request: requestKey,
     notes,
+    budgetMs,
   };
 
   const dir = mkdtempSync(join(tmpdir(), 'slmops-calibrate-'));

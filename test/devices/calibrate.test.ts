@@ -236,6 +236,21 @@ describe('calibrateHost', () => {
     expect(forced.threads['1']).not.toEqual(first.threads['1']);
   });
 
+  it('measures again when asked for a longer budget than the cached one, and serves shorter requests from it', async () => {
+    const cacheDir = freshDir('cache');
+    const calibrate = (budgetMs: number) =>
+      calibrateHost({ threads: [1], budgetMs, sizes: TINY, cacheDir, fingerprint: host });
+    const short = await calibrate(200);
+    expect(short.probes.budgetMs).toBe(200);
+    const long = await calibrate(400);
+    expect(long.cache?.reused).toBe(false);
+    expect(long.measuredAt >= short.measuredAt).toBe(true);
+    expect(long.probes.budgetMs).toBe(400);
+    const again = await calibrate(300);
+    expect(again.cache?.reused).toBe(true);
+    expect(again.measuredAt).toBe(long.measuredAt);
+  });
+
   it('measures only thread counts missing from the cache and keeps the cached ones', async () => {
     const cacheDir = freshDir('cache');
     const first = await calibrateHost({
@@ -497,6 +512,7 @@ describe('calibrate command helpers', () => {
         llcBytes: 2 * MiB,
         request: 'auto',
         notes: ['a note'],
+        budgetMs: 10_000,
       },
       elapsedMs: 10_000,
       threads: {
