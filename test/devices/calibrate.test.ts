@@ -244,7 +244,6 @@ describe('calibrateHost', () => {
     expect(short.probes.budgetMs).toBe(200);
     const long = await calibrate(400);
     expect(long.cache?.reused).toBe(false);
-    expect(long.measuredAt >= short.measuredAt).toBe(true);
     expect(long.probes.budgetMs).toBe(400);
     const again = await calibrate(300);
     expect(again.cache?.reused).toBe(true);
