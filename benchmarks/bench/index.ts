@@ -56,7 +56,7 @@ import { type WorkloadSpec, workloadFeeds } from '../../src/bench/workload.ts';
 import { compressModel } from '../../src/compress/compress.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { type Calibration, calibrateHost } from '../../src/devices/calibrate.ts';
-import { measureNodeProbes, type NodeProbes } from '../../src/devices/node-probes.ts';
+import { measureNodeProbes, type NodeProbePoint, type NodeProbes } from '../../src/devices/node-probes.ts';
 import { loadOnnxRuntime } from '../../src/inference/ort.ts';
 import { createSession, type ProfileEvent, type TensorValue } from '../../src/inference/session.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot, waitForQuiet } from './cpu-load.ts';
@@ -922,6 +922,13 @@ function probeScale(r: ScalingRecord, probes: NodeProbes, profilerUs = probes.pr
   ).p50Ms;
 }
 
+/** A probe's 2-thread ÷ 1-thread time. */
+const twoOverOne = (point: NodeProbePoint): number => point.us['2']! / point.us['1']!;
+
+/** The node-probe sets measured with the points of a run. */
+const probeSets = (records: ScalingRecord[]): NodeProbes[] =>
+  records.flatMap((r) => (r.kindProbes ? [r.kindProbes] : []));
+
 /**
  * Probe sets pooled: per probe, the median 1-thread time and the median 2-thread ÷ 1-thread ratio over the sets. With
  * every set of a run, it stands for a calibration far longer than any would be: what the node-by-node model reaches
@@ -936,7 +943,7 @@ function poolProbes(sets: NodeProbes[]): NodeProbes | undefined {
     profilerUs: median(sets.map((s) => s.profilerUs)),
     points: first.points.map((p, i) => {
       const us1 = median(sets.map((s) => s.points[i]!.us['1']!));
-      const ratio = median(sets.map((s) => s.points[i]!.us['2']! / s.points[i]!.us['1']!));
+      const ratio = median(sets.map((s) => twoOverOne(s.points[i]!)));
       // Sets saved before the probes carried their dims: read them from the shape (`matmul 16x256x256`).
       const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)$/.exec(p.shape) ?? [];
       const dims = p.dims ?? (m ? { m: Number(m), k: Number(k), n: Number(n) } : undefined);
@@ -1004,7 +1011,7 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs, poolSets?
         .join('; ')}`,
     );
   }
-  const list = predictors(inputs, poolSets ?? records.flatMap((r) => (r.kindProbes ? [r.kindProbes] : [])));
+  const list = predictors(inputs, poolSets ?? probeSets(records));
   const probes = list.find((x) => x.name === NODE_PROBES_BEFORE)!;
   const perPoint = list.find((x) => x.name === 'src node probes, probed with each point')!;
   const pooled = list.find((x) => x.name === NODE_PROBES_POOLED)!;
@@ -1146,7 +1153,7 @@ async function sectionRescore(): Promise<void> {
   const others = poolDirs
     ? poolDirs.split(',').map((dir) => readJsonl<ScalingRecord>('scaling', join(resolve(dir), 'results')))
     : undefined;
-  const poolSets = others?.flat().flatMap((r) => (r.kindProbes ? [r.kindProbes] : []));
+  const poolSets = others && probeSets(others.flat());
   if (others && poolSets) {
     print(`  pooled: the ${poolSets.length} probe sets of ${poolDirs}`);
     // How reproducible the target is: this run's measured speed-ups against each point's median over the other
@@ -1287,7 +1294,7 @@ function sectionProbeRepeat(): void {
   }
   record('probe-repeat', { budgetMs, sets: measured });
   const spreads = measured[0]!.points.map((point, i) => {
-    const ratios = measured.map((set) => set.points[i]!.us['2']! / set.points[i]!.us['1']!);
+    const ratios = measured.map((set) => twoOverOne(set.points[i]!));
     const spread = Math.max(...ratios) / Math.min(...ratios) - 1;
     print(
       `  ${`${point.kind} ${point.shape}`.padEnd(28)} 2-thread ÷ 1-thread ${ratios.map((r) => fix(r, 2)).join(' ')}  spread ${pct(spread)}`,
@@ -1323,7 +1330,7 @@ function sectionProbeGaps(): void {
   first.points.forEach((point, i) => {
     if (point.kind === 'other') return;
     const cells = gaps.map((g) => {
-      const ratios = measured.get(g)!.map((set) => set.points[i]!.us['2']! / set.points[i]!.us['1']!);
+      const ratios = measured.get(g)!.map((set) => twoOverOne(set.points[i]!));
       return `×${ratios.map((r) => fix(r, 2)).join('/')}`.padStart(6 + 5 * sets);
     });
     print(`  ${`${point.kind} ${point.shape}`.padEnd(28)}${cells.join('')}`);
@@ -1335,8 +1342,7 @@ function sectionProbeGaps(): void {
         point.kind === 'other'
           ? []
           : measured.get(g)!.map((set, k) => {
-              const base = measured.get(gaps[0]!)![k]!.points[i]!;
-              return set.points[i]!.us['2']! / set.points[i]!.us['1']! / (base.us['2']! / base.us['1']!);
+              return twoOverOne(set.points[i]!) / twoOverOne(measured.get(gaps[0]!)![k]!.points[i]!);
             }),
       ),
     ),

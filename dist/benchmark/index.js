@@ -28362,8 +28362,8 @@ function nodeProbeSpecs(gap = GAP) {
         shape: `matmul ${m2}x${d}x${d}`,
         dims: [m2, d],
         count,
-        gapShape: `mul ${m2}x${d}`,
-        gap,
+        gemm: { m: m2, k: d, n: d },
+        gap: { nodes: gap, shape: `mul ${m2}x${d}` },
         model: () => chainModel(kind, m2, d, count, gap)
       });
     }
@@ -28437,11 +28437,13 @@ async function measureNodeProbes(options) {
     );
     const perRound = (spec, t) => {
       const own2 = samples.get(sessions.find((s3) => s3.spec === spec && s3.threads === t));
-      const gapSpec = spec.gapShape ? specs.find((s3) => s3.kind === "other" && s3.shape === spec.gapShape) : void 0;
-      const gap = gapSpec ? samples.get(sessions.find((s3) => s3.spec === gapSpec && s3.threads === t)) : void 0;
+      const gapSpec = spec.gap && specs.find((s3) => s3.kind === "other" && s3.shape === spec.gap.shape);
+      if (!spec.gap || !gapSpec) return own2.map((link) => link / spec.count);
+      const nodes = spec.gap.nodes;
+      const gap = samples.get(sessions.find((s3) => s3.spec === gapSpec && s3.threads === t));
       return own2.map((link, r) => {
         const linkUs = link / spec.count;
-        return gap ? Math.max(linkUs - spec.gap * gap[r] / gapSpec.count, linkUs / 10) : linkUs;
+        return Math.max(linkUs - nodes * gap[r] / gapSpec.count, linkUs / 10);
       });
     };
     const points = specs.map((spec) => {
@@ -28452,12 +28454,11 @@ async function measureNodeProbes(options) {
         const other = perRound(spec, t);
         us2[String(t)] = baseUs * median(other.map((v2, r) => v2 / base[r]));
       }
-      const [m2, d] = spec.dims;
       return {
         kind: spec.kind,
         size: spec.size,
         shape: spec.shape,
-        ...spec.kind === "other" ? {} : { dims: { m: m2, k: d, n: d } },
+        ...spec.gemm ? { dims: spec.gemm } : {},
         us: us2
       };
     });

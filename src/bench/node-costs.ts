@@ -45,7 +45,7 @@ const INT8_OPS = new Set([
 ]);
 
 /** The matrix product an op computes, as one GEMM [m, k]·[k, n]; undefined for ops without matrix work. */
-export function gemmDims(op: string, inputs: Shapes, outputs: Shapes): GemmDims | undefined {
+function gemmDims(op: string, inputs: Shapes, outputs: Shapes): GemmDims | undefined {
   const a = dimsOf(inputs, 0);
   const out = dimsOf(outputs, 0);
   if (!a || !out || a.length === 0 || out.length === 0) return undefined;

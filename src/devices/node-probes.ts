@@ -28,7 +28,7 @@
 import { nodeCosts } from '../bench/node-costs.ts';
 import { median } from '../bench/statistics.ts';
 import { floatTensor, node, tensor } from '../compress/graph.ts';
-import type { NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
+import type { GemmDims, NodeKind, NodeProbePoint, NodeProbes } from '../config/types.ts';
 import { createSession, type Session, type TensorValue } from '../inference/session.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/proto.ts';
@@ -46,12 +46,13 @@ interface ProbeSpec {
   kind: NodeKind;
   size: number;
   shape: string;
+  /** The input tensor's dims. */
   dims: number[];
   count: number;
-  /** The `other` probe whose per-node time is taken off `gap` times per link (matrix probes). */
-  gapShape?: string;
-  /** Element-wise nodes after each matrix node (matrix probes). */
-  gap?: number;
+  /** A matrix probe's product. */
+  gemm?: GemmDims;
+  /** A matrix probe's small nodes after each product, and the `other` probe whose per-node time they take off. */
+  gap?: { nodes: number; shape: string };
   model: () => Uint8Array;
 }
 
@@ -216,8 +217,8 @@ export function nodeProbeSpecs(gap = GAP): ProbeSpec[] {
         shape: `matmul ${m}x${d}x${d}`,
         dims: [m, d],
         count,
-        gapShape: `mul ${m}x${d}`,
-        gap,
+        gemm: { m, k: d, n: d },
+        gap: { nodes: gap, shape: `mul ${m}x${d}` },
         model: () => chainModel(kind, m, d, count, gap),
       });
     }
@@ -230,7 +231,10 @@ export interface NodeProbeOptions {
   threads: number[];
   /** Time to spend timing (ms), after setup; default 6000. */
   budgetMs?: number;
-  /** Small nodes after each product; default 3 (see the file comment; other values are for benchmarks/). */
+  /**
+   * Small nodes after each product; default 3 (see the file comment). Other values are for benchmarks/ only: their
+   * figures carry the same version and must not be stored or compared with a calibration's.
+   */
   gap?: number;
   log?: (message: string) => void;
 }
@@ -318,15 +322,13 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
     // Per round, one node's time: the link's less its gap (never below a tenth of the link).
     const perRound = (spec: ProbeSpec, t: number): number[] => {
       const own = samples.get(sessions.find((s) => s.spec === spec && s.threads === t)!)!;
-      const gapSpec = spec.gapShape
-        ? specs.find((s) => s.kind === 'other' && s.shape === spec.gapShape)
-        : undefined;
-      const gap = gapSpec
-        ? samples.get(sessions.find((s) => s.spec === gapSpec && s.threads === t)!)!
-        : undefined;
+      const gapSpec = spec.gap && specs.find((s) => s.kind === 'other' && s.shape === spec.gap!.shape);
+      if (!spec.gap || !gapSpec) return own.map((link) => link / spec.count);
+      const nodes = spec.gap.nodes;
+      const gap = samples.get(sessions.find((s) => s.spec === gapSpec && s.threads === t)!)!;
       return own.map((link, r) => {
         const linkUs = link / spec.count;
-        return gap ? Math.max(linkUs - (spec.gap! * gap[r]!) / gapSpec!.count, linkUs / 10) : linkUs;
+        return Math.max(linkUs - (nodes * gap[r]!) / gapSpec.count, linkUs / 10);
       });
     };
     // The lowest thread count's time is the median over rounds; the others are that times the median of the
@@ -340,12 +342,11 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         const other = perRound(spec, t);
         us[String(t)] = baseUs * median(other.map((v, r) => v / base[r]!));
       }
-      const [m, d] = spec.dims as [number, number];
       return {
         kind: spec.kind,
         size: spec.size,
         shape: spec.shape,
-        ...(spec.kind === 'other' ? {} : { dims: { m, k: d, n: d } }),
+        ...(spec.gemm ? { dims: spec.gemm } : {}),
         us,
       };
     });

@@ -4,7 +4,7 @@
  * that downloads the fork's results as artifacts. Every request the action makes is checked against GitHub's
  * OpenAPI description (`useGitHubServer` fails the test on a violation).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { markerFor } from '../../src/github/sticky-comment.ts';
@@ -132,15 +132,22 @@ describe('the gate action against the GitHub test server', () => {
       },
     });
 
+    // The action's own temporary folder, to see that the downloaded results do not outlive the step.
+    const tmp = join(scratch.path, 'tmp-comment');
+    mkdirSync(tmp);
     const run = await runAction({
       action: 'gate',
       inputs: { results: 'bench-*', mode: 'comment' },
       eventName: 'workflow_run',
       event: workflowRunEvent(github.server, { owner, repo, runId: measured.id }),
-      env: env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
+      env: {
+        ...env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
+        TMPDIR: tmp,
+      },
     });
 
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(readdirSync(tmp).filter((name) => name.startsWith('slmops-results-'))).toEqual([]);
     expect(run.outputs['comment-operation']).toBe('created');
     expect(commentsOf(github.server, 12)).toEqual([expect.stringContaining(marker)]);
     expect(github.server.requests.map((r) => r.operationId)).toEqual([
