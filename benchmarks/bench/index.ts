@@ -25,7 +25,8 @@
  * Not run by default: --only order (A/A bias diagnostic: arm load order × ABBA seeds), --only protocol (A/A
  * verdict rates for other process/iteration counts), --only rescore (score saved scaling records again; with
  * [--pool-dirs D1,D2] the pooled predictor pools the probe sets of those saved runs instead of this one's),
- * --only probe-repeat (how far node-probe sets measured back to back disagree: [--probe-sets 4] [--probe-ms 4000]),
+ * --only probe-repeat (how far node-probe sets measured back to back disagree: [--probe-sets 4] [--probe-ms 4000]
+ * [--rounds 8,16,24]),
  * --only probe-gaps (products' 2-thread ÷ 1-thread time by the pause after them: [--gaps 0,3,8,20] [--probe-sets 2]).
  *
  * The CLI is bundled from src/cli/main.ts to benchmarks/.out/slmops-cli.mjs and run as a user runs it:
@@ -251,8 +252,13 @@ async function runChildMode(): Promise<void> {
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
   else if (kind === 'node-probes') {
-    const { budgetMs, gap } = spec as { budgetMs: number; gap?: number };
-    result = await measureNodeProbes({ threads: [1, 2], budgetMs, ...(gap === undefined ? {} : { gap }) });
+    const { budgetMs, gap, rounds } = spec as { budgetMs: number; gap?: number; rounds?: number };
+    result = await measureNodeProbes({
+      threads: [1, 2],
+      budgetMs,
+      ...(gap === undefined ? {} : { gap }),
+      ...(rounds === undefined ? {} : { rounds }),
+    });
   } else throw new Error(`unknown child kind ${kind}`);
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -956,6 +962,7 @@ function poolProbes(sets: NodeProbes[]): NodeProbes | undefined {
 function predictors(
   inputs: ScalingInputs,
   poolSets: NodeProbes[],
+  records: ScalingRecord[],
 ): { name: string; predict: (r: ScalingRecord) => number }[] {
   const h1 = throughputs(inputs.calibration, 1);
   const h2 = throughputs(inputs.calibration, 2);
@@ -982,6 +989,18 @@ function predictors(
       name: NODE_PROBES_POOLED,
       predict: (r) => (pooled ? probeScale(r, pooled) : Number.NaN),
     },
+    // A calibration spread over the minutes before each point: it and the sets measured with the k − 1 points
+    // before, pooled.
+    ...[4, 8].map((k) => ({
+      name: `src node probes, calibration + ${k - 1} earlier sets`,
+      predict: (r: ScalingRecord) => {
+        const i = records.indexOf(r);
+        const earlier = probeSets(records.slice(Math.max(0, i - (k - 1)), i));
+        const sets = before ? [before, ...earlier] : earlier;
+        const pooledK = poolProbes(sets);
+        return pooledK ? probeScale(r, pooledK) : Number.NaN;
+      },
+    })),
     { name: 'no change (t2 = t1)', predict: (r) => r.p50t1 },
   ];
 }
@@ -1011,7 +1030,7 @@ function scoreScaling(records: ScalingRecord[], inputs: ScalingInputs, poolSets?
         .join('; ')}`,
     );
   }
-  const list = predictors(inputs, poolSets ?? probeSets(records));
+  const list = predictors(inputs, poolSets ?? probeSets(records), records);
   const probes = list.find((x) => x.name === NODE_PROBES_BEFORE)!;
   const perPoint = list.find((x) => x.name === 'src node probes, probed with each point')!;
   const pooled = list.find((x) => x.name === NODE_PROBES_POOLED)!;
@@ -1282,28 +1301,53 @@ async function sectionScaling(): Promise<void> {
   scoreScaling(records, calibration);
 }
 
-/** Repeatability of the node probes: sets measured back to back, each in a fresh process, at one budget. */
+/**
+ * Repeatability of the node probes: sets measured back to back, each in a fresh process, at one budget; with
+ * `--rounds 8,16,24` each set is measured once per number of rounds, in turn (default: measureNodeProbes' 8).
+ */
 function sectionProbeRepeat(): void {
   const sets = Number(flag('probe-sets', '4'));
   const budgetMs = Number(flag('probe-ms', '4000'));
-  print(`\n## Node-probe repeatability: ${sets} sets back to back, ${budgetMs} ms of probe time each`);
-  const measured: NodeProbes[] = [];
-  for (let i = 0; i < sets; i++) {
-    progress(`probe-repeat: set ${i + 1}/${sets}`);
-    measured.push(child<NodeProbes>('node-probes', { budgetMs }));
-  }
-  record('probe-repeat', { budgetMs, sets: measured });
-  const spreads = measured[0]!.points.map((point, i) => {
-    const ratios = measured.map((set) => twoOverOne(set.points[i]!));
-    const spread = Math.max(...ratios) / Math.min(...ratios) - 1;
-    print(
-      `  ${`${point.kind} ${point.shape}`.padEnd(28)} 2-thread ÷ 1-thread ${ratios.map((r) => fix(r, 2)).join(' ')}  spread ${pct(spread)}`,
-    );
-    return spread;
-  });
+  const designs = flag('rounds', '8').split(',');
   print(
-    `  spread of a probe's ratio across the sets: median ${pct(median(spreads))}, p90 ${pct(quantile(spreads, 90))}`,
+    `\n## Node-probe repeatability: ${sets} sets back to back, ${budgetMs} ms of probe time each, rounds ${designs.join(', ')}`,
   );
+  const measured = new Map<string, NodeProbes[]>(designs.map((d) => [d, []]));
+  for (let i = 0; i < sets; i++) {
+    for (const d of designs) {
+      progress(`probe-repeat: set ${i + 1}/${sets}, rounds ${d}`);
+      measured.get(d)!.push(child<NodeProbes>('node-probes', { budgetMs, rounds: Number(d) }));
+    }
+  }
+  record('probe-repeat', { budgetMs, sets: Object.fromEntries(measured) });
+  for (const [d, list] of measured) {
+    print(`  rounds ${d}:`);
+    const logs = list.map((set) => set.points.map((p) => Math.log(twoOverOne(p))));
+    const spreads = list[0]!.points.map((point, i) => {
+      const ratios = list.map((set) => twoOverOne(set.points[i]!));
+      const spread = Math.max(...ratios) / Math.min(...ratios) - 1;
+      print(
+        `    ${`${point.kind} ${point.shape}`.padEnd(28)} 2-thread ÷ 1-thread ${ratios.map((r) => fix(r, 2)).join(' ')}  spread ${pct(spread)}`,
+      );
+      return spread;
+    });
+    // A probe's scatter across sets (SD of its log ratio), and that of a set's mean over the matrix probes, which
+    // moves every product's prediction alike.
+    const matrix = list[0]!.points.flatMap((p, i) => (p.kind === 'other' ? [] : [i]));
+    const perProbe = matrix.map((i) => standardDeviation(logs.map((l) => l[i]!)));
+    const common = standardDeviation(
+      logs.map((l) => matrix.reduce((sum, i) => sum + l[i]!, 0) / matrix.length),
+    );
+    print(
+      `    spread of a probe's ratio across the sets: median ${pct(median(spreads))}, p90 ${pct(quantile(spreads, 90))}; SD of a matrix probe's log ratio: median ${fix(median(perProbe), 3)}; SD of a set's mean over them: ${fix(common, 3)}`,
+    );
+  }
+}
+
+/** Sample standard deviation. */
+function standardDeviation(values: number[]): number {
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  return Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, values.length - 1));
 }
 
 /**

@@ -28335,6 +28335,7 @@ function chainModel(kind, m2, d, count, gap) {
   }
   return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
 }
+var ROUNDS = 8;
 var GAP = 3;
 function chainLength(usGuess) {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
@@ -28404,7 +28405,6 @@ async function measureNodeProbes(options) {
   const log = options.log ?? (() => {
   });
   const specs = nodeProbeSpecs(options.gap);
-  const rounds = 8;
   const sessions = [];
   try {
     for (const spec of specs) {
@@ -28416,6 +28416,7 @@ async function measureNodeProbes(options) {
         sessions.push({ spec, threads: t, session, feeds });
       }
     }
+    const rounds = options.rounds ?? ROUNDS;
     log(
       `node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`
     );

@@ -34309,6 +34309,7 @@ function chainModel(kind, m2, d, count, gap) {
   }
   return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
 }
+var ROUNDS = 8;
 var GAP = 3;
 function chainLength(usGuess) {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
@@ -34378,7 +34379,6 @@ async function measureNodeProbes(options) {
   const log2 = options.log ?? (() => {
   });
   const specs = nodeProbeSpecs(options.gap);
-  const rounds = 8;
   const sessions = [];
   try {
     for (const spec of specs) {
@@ -34390,6 +34390,7 @@ async function measureNodeProbes(options) {
         sessions.push({ spec, threads: t, session, feeds });
       }
     }
+    const rounds = options.rounds ?? ROUNDS;
     log2(
       `node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`
     );

@@ -23,7 +23,11 @@
  * The probes of all thread counts are timed interleaved in 8 rounds (each round: every probe at each thread count
  * back to back, in alternating order). A probe's time at the lowest thread count is the median over rounds; at
  * another thread count it is that times the median of the per-round ratios, so a drift of the machine's speed
- * between rounds cancels out of the ratios that the emulator uses.
+ * between rounds cancels out of the ratios that the emulator uses. More, shorter rounds were tried (`--only
+ * probe-repeat --rounds 8,16,24` in benchmarks/bench): on our 2-vCPU development VM they scatter a probe's
+ * 2-thread ÷ 1-thread ratio across sets a fifth less, but they lower every ratio by 2–4 % (each turn shorter, more
+ * of it spent after another probe's), and the models of docs/benchmark-validation.md then came out too fast at 2
+ * threads by 5.5 % (median) instead of 2 %, scoring no better; so rounds stay 8.
  */
 import { nodeCosts } from '../bench/node-costs.ts';
 import { median } from '../bench/statistics.ts';
@@ -185,6 +189,9 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number, gap: nu
   return chain(`node-probe-${kind}`, [m, d], nodes, inits, value);
 }
 
+/** Interleaved rounds of a probe set (see the file comment). */
+const ROUNDS = 8;
+
 /** Element-wise nodes after each matrix node of a matrix probe (see the file comment). */
 const GAP = 3;
 
@@ -236,6 +243,8 @@ export interface NodeProbeOptions {
    * figures carry the same version and must not be stored or compared with a calibration's.
    */
   gap?: number;
+  /** Interleaved rounds; default 8 (see the file comment). */
+  rounds?: number;
   log?: (message: string) => void;
 }
 
@@ -282,7 +291,6 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   const budgetMs = options.budgetMs ?? 6000;
   const log = options.log ?? (() => {});
   const specs = nodeProbeSpecs(options.gap);
-  const rounds = 8;
   const sessions: {
     spec: ProbeSpec;
     threads: number;
@@ -299,6 +307,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         sessions.push({ spec, threads: t, session, feeds });
       }
     }
+    const rounds = options.rounds ?? ROUNDS;
     log(
       `node probes: ${specs.length} probes × ${threads.length} thread counts, ${rounds} interleaved rounds`,
     );

@@ -60,7 +60,12 @@ describe('nodeProbeSpecs with another pause', () => {
 describe('measureNodeProbes', () => {
   it('times every probe at every thread count and measures what the profiler adds per node', async () => {
     const logs: string[] = [];
-    const probes = await measureNodeProbes({ threads: [2, 1], budgetMs: 300, log: (m) => logs.push(m) });
+    const probes = await measureNodeProbes({
+      threads: [2, 1],
+      budgetMs: 300,
+      rounds: 3,
+      log: (m) => logs.push(m),
+    });
     expect(probes.version).toBe(NODE_PROBE_VERSION);
     expect(probes.points).toHaveLength(nodeProbeSpecs().length);
     for (const point of probes.points) {
@@ -78,6 +83,6 @@ describe('measureNodeProbes', () => {
     // A few µs per node (the unit is µs: in ns it would exceed even the largest probe's per-node time).
     expect(Number.isFinite(probes.profilerUs)).toBe(true);
     expect(probes.profilerUs).toBeLessThan(Math.max(...probes.points.map((p) => p.us['1']!)));
-    expect(logs.join('\n')).toMatch(/interleaved rounds/);
+    expect(logs.join('\n')).toMatch(/× 2 thread counts, 3 interleaved rounds/);
   });
 });
