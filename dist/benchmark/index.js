@@ -23091,6 +23091,7 @@ init_session();
 init_synthesize();
 
 // src/workers/spawn.ts
+init_errors();
 import { spawn } from "node:child_process";
 function childEntry() {
   return process.env.SLMOPS_CHILD_ENTRY || process.argv[1];
@@ -23122,15 +23123,35 @@ function runInChild(kind, spec, entry = childEntry()) {
     child.on("error", reject);
     child.on("close", (code, signal) => {
       const line = stdout.trim().split("\n").pop() ?? "";
-      if (code === 0 && line.startsWith("{")) {
-        resolve8(JSON.parse(line));
+      const parsed = parseLine(line);
+      const failure = parsed?.childFailure;
+      if (failure) {
+        reject(
+          failure.configuration ? new ConfigurationError(failure.message) : new ChildProcessError(`the ${kind} child process failed: ${failure.message}`)
+        );
+        return;
+      }
+      if (code === 0 && parsed !== void 0) {
+        resolve8(parsed);
         return;
       }
       const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const detail = stderr.trim().split("\n").slice(-3).join(" ") || line;
+      const detail = errorLines(stderr) || line;
       reject(new ChildProcessError(`the ${kind} child process ${why}${detail ? `: ${detail}` : ""}`));
     });
   });
+}
+function parseLine(line) {
+  if (!line.startsWith("{")) return void 0;
+  try {
+    return JSON.parse(line);
+  } catch {
+    return void 0;
+  }
+}
+function errorLines(stderr) {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter((l) => l && !/^at\s/.test(l) && !/^Node\.js v\d/.test(l) && !/^\^+$/.test(l));
+  return lines.slice(-3).join(" ");
 }
 function childSpec() {
   return JSON.parse(process.env.SLMOPS_CHILD_SPEC ?? "{}");
@@ -23211,9 +23232,25 @@ function measureFidelityInChild(spec) {
 }
 
 // src/workers/dispatch.ts
+init_errors();
 async function runChildIfRequested() {
   const kind = process.env.SLMOPS_CHILD;
   if (!kind) return false;
+  try {
+    process.stdout.write(`${JSON.stringify(await runChild(kind))}
+`);
+  } catch (error2) {
+    const childFailure = {
+      message: error2 instanceof Error ? error2.message : String(error2),
+      configuration: error2 instanceof ConfigurationError
+    };
+    process.stdout.write(`${JSON.stringify({ childFailure })}
+`);
+    process.exitCode = 1;
+  }
+  return true;
+}
+async function runChild(kind) {
   let result;
   switch (kind) {
     case "fidelity":
@@ -23237,9 +23274,7 @@ async function runChildIfRequested() {
     default:
       throw new Error(`unknown SLMOPS_CHILD kind "${kind}"`);
   }
-  process.stdout.write(`${JSON.stringify(result)}
-`);
-  return true;
+  return result;
 }
 
 // src/action-kit/inputs.ts

@@ -1,11 +1,30 @@
 /** The child side of src/workers/spawn.ts: every entry script calls `runChildIfRequested()` first. */
 import { type FidelitySpec, measureFidelity } from '../compress/fidelity.ts';
-import { childSpec } from './spawn.ts';
+import { ConfigurationError } from '../errors.ts';
+import { type ChildFailure, childSpec } from './spawn.ts';
 
-/** In a child started by `runInChild`: do the work, print its JSON result, return true. Else return false. */
+/**
+ * In a child started by `runInChild`: do the work, print its JSON result, return true. Else return false. A failure
+ * is printed as `{"childFailure": …}` (exit code 1), so the parent can tell the user what went wrong rather than
+ * the tail of a stack trace.
+ */
 export async function runChildIfRequested(): Promise<boolean> {
   const kind = process.env.SLMOPS_CHILD;
   if (!kind) return false;
+  try {
+    process.stdout.write(`${JSON.stringify(await runChild(kind))}\n`);
+  } catch (error) {
+    const childFailure: ChildFailure = {
+      message: error instanceof Error ? error.message : String(error),
+      configuration: error instanceof ConfigurationError,
+    };
+    process.stdout.write(`${JSON.stringify({ childFailure })}\n`);
+    process.exitCode = 1;
+  }
+  return true;
+}
+
+async function runChild(kind: string): Promise<unknown> {
   let result: unknown;
   switch (kind) {
     case 'fidelity':
@@ -29,6 +48,5 @@ export async function runChildIfRequested(): Promise<boolean> {
     default:
       throw new Error(`unknown SLMOPS_CHILD kind "${kind}"`);
   }
-  process.stdout.write(`${JSON.stringify(result)}\n`);
-  return true;
+  return result;
 }
