@@ -38,7 +38,7 @@ import { node } from '../../src/compress/graph.ts';
 import type { CompressReport } from '../../src/config/types.ts';
 import { greedyDecode } from '../../src/evaluate/decode-loop.ts';
 import { readEvalData } from '../../src/evaluate/eval-data.ts';
-import { isPastInput } from '../../src/evaluate/feeds.ts';
+import { isPastInput } from '../../src/evaluate/lm-inputs.ts';
 import { createSession, type TensorValue } from '../../src/inference/session.ts';
 import { DataType } from '../../src/onnx/dtypes.ts';
 import { OnnxModel, type TensorReadOptions } from '../../src/onnx/model.ts';

@@ -114,122 +114,295 @@ var init_errors = __esm({
   }
 });
 
-// src/evaluate/feeds.ts
-function allocate(type, values, subject) {
+// src/inference/synthesize.ts
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = a + 1831565813 >>> 0;
+    let t = a;
+    t = Math.imul(t ^ t >>> 15, t | 1);
+    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
+    return ((t ^ t >>> 14) >>> 0) / 4294967296;
+  };
+}
+function resolveDim(dim, dims, defaultDim) {
+  if (typeof dim === "number" && dim >= 0) return dim;
+  if (typeof dim !== "string" || dim === "") return defaultDim;
+  const named = dims[dim];
+  if (named !== void 0) return named;
+  if (dim.includes("+")) {
+    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
+  }
+  if (/past/i.test(dim)) return 0;
+  return defaultDim;
+}
+function fill(type, count, random, intHigh) {
   switch (type) {
     case "float32":
-      return Float32Array.from(values);
+      return Float32Array.from({ length: count }, () => random() * 2 - 1);
     case "float64":
-      return Float64Array.from(values);
+      return Float64Array.from({ length: count }, () => random() * 2 - 1);
+    case "float16":
+      return new Uint16Array(count);
     case "int64":
-      return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
+      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
+    case "uint64":
+      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
     case "int32":
-      return Int32Array.from(values);
-    case "uint8":
-    case "bool":
-      return Uint8Array.from(values);
+      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint32":
+      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "int16":
+      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
+    case "uint16":
+      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
     case "int8":
-      return Int8Array.from(values);
-    default:
-      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
+    case "uint8":
+      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
+    case "bool":
+      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
+    case "string":
+      return Array.from({ length: count }, () => "");
   }
 }
-function isPastInput(name2) {
-  return /(^|[._])past|cache/i.test(name2) && !/mask/i.test(name2);
-}
-function tokenFeeds(inputs, records, subject) {
-  const rows = records.map((r) => {
-    if (r.kind !== "tokens")
-      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
-    return r.inputIds;
-  });
-  const length = rows[0]?.length ?? 0;
-  const ragged = records.find((_2, i) => rows[i].length !== length);
-  if (ragged) {
-    throw new ConfigurationError(
-      `line ${ragged.line}, field "input_ids": ${rows[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
-      {
-        subject,
-        fix: "Batch windows of one length together, or feed them one at a time"
-      }
-    );
-  }
-  const batch = rows.length;
+function synthesizeInputs(inputs, options = {}) {
+  const random = prng(options.seed ?? 1);
+  const dims = options.dims ?? {};
+  const defaultDim = options.defaultDim ?? 1;
   const feeds = {};
   for (const input of inputs) {
-    const type = input.type ?? "float32";
-    if (/input_ids|^ids$|tokens/i.test(input.name)) {
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
-    } else if (/attention_mask/i.test(input.name)) {
-      feeds[input.name] = {
-        type,
-        dims: [batch, length],
-        data: allocate(type, new Array(batch * length).fill(1), subject)
+    if (!input.isTensor || !input.type) continue;
+    const type = input.type;
+    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
+    const count = shape.reduce((a, b2) => a * b2, 1);
+    let data = fill(type, count, random, options.intHigh ?? 2);
+    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
+      data = fill(type, count, () => 0.9999, 2);
+      if (type === "float32" || type === "float64") data.fill(1);
+    }
+    feeds[input.name] = { type, dims: shape, data };
+  }
+  return feeds;
+}
+var init_synthesize = __esm({
+  "src/inference/synthesize.ts"() {
+    "use strict";
+  }
+});
+
+// src/evaluate/lm-inputs.ts
+function isPastInput(name2) {
+  if (NOT_PAST.test(name2)) return false;
+  return /(^|[._])past/i.test(name2) || /(^|[._])(kv_)?cache[._]?\d/i.test(name2);
+}
+function tokenInputs(inputs) {
+  const find = (pattern2) => inputs.find((i) => pattern2.test(i.name))?.name;
+  const ids = find(/input_ids/);
+  if (!ids) return void 0;
+  const mask = find(/attention_mask/);
+  const positions = find(/position_ids/);
+  const cachePosition = find(/cache_position/);
+  const useCacheBranch = find(/use_cache_branch/);
+  return {
+    ids,
+    ...mask ? { mask } : {},
+    ...positions ? { positions } : {},
+    ...cachePosition ? { cachePosition } : {},
+    ...useCacheBranch ? { useCacheBranch } : {}
+  };
+}
+function kvLayout(inputs, outputs) {
+  const pasts = inputs.filter((i) => isPastInput(i.name));
+  const tokens = tokenInputs(inputs);
+  if (pasts.length === 0 || !tokens) return void 0;
+  const outputNames = outputs.map((o) => o.name);
+  const pastToPresent = /* @__PURE__ */ new Map();
+  for (const past of pasts) {
+    const suffix = past.name.replace(/^(past_key_values|past|(kv_)?cache)/i, "");
+    const present = outputNames.find(
+      (o) => /^present/i.test(o) && o.replace(/^present(_key_values)?/i, "") === suffix
+    );
+    if (!present) return void 0;
+    pastToPresent.set(past.name, present);
+  }
+  const logits = outputs.find((o) => /logits/i.test(o.name))?.name ?? outputs[0]?.name;
+  if (!logits) return void 0;
+  return { ...tokens, logits, pastToPresent };
+}
+function pastSequenceAxis(past, present) {
+  const shape = past.shape;
+  const differs = shape.findIndex(
+    (d, axis) => axis > 0 && typeof d === "string" && present?.shape[axis] !== void 0 && present.shape[axis] !== d
+  );
+  if (differs > 0) return differs;
+  const named = shape.findIndex(
+    (d, axis) => axis > 0 && typeof d === "string" && /past|seq|len|cache|total/i.test(d)
+  );
+  if (named > 0) return named;
+  return Math.max(1, shape.length - 2);
+}
+function integerTensor(input, values, dims) {
+  const type = input.type ?? "int64";
+  if (type === "int64") return { type, dims, data: BigInt64Array.from(values, (v2) => BigInt(v2)) };
+  if (type === "int32") return { type, dims, data: Int32Array.from(values) };
+  throw new ConfigurationError(`input "${input.name}" is ${type}; token inputs must be int64 or int32`, {
+    fix: "Export the model with integer token inputs"
+  });
+}
+function emptyPast(past, present, batch, dims = {}) {
+  const cacheAxis = pastSequenceAxis(past, present);
+  const named = typeof batch.dim === "string" ? past.shape.indexOf(batch.dim) : -1;
+  const batchAxis = named >= 0 && named !== cacheAxis ? named : past.shape.findIndex((d, axis) => axis !== cacheAxis && typeof d === "string");
+  const shape = past.shape.map((d, axis) => {
+    if (axis === cacheAxis) return 0;
+    if (typeof d === "number") return d;
+    if (axis === batchAxis) return batch.size;
+    return resolveDim(d, dims, 1) || 1;
+  });
+  const type = past.type ?? "float32";
+  switch (type) {
+    case "float32":
+      return { type, dims: shape, data: new Float32Array(0) };
+    case "float16":
+      return { type, dims: shape, data: new Uint16Array(0) };
+    default:
+      throw new ConfigurationError(
+        `KV-cache input "${past.name}" is ${type}; pasts must be float32 or float16`,
+        {
+          fix: "Export the decoder with a float cache"
+        }
+      );
+  }
+}
+function checkFixed(input, axis, wanted, what, fix) {
+  const fixed = input.shape[axis];
+  if (typeof fixed === "number" && fixed > 0 && fixed !== wanted) {
+    throw new ConfigurationError(`input "${input.name}" has a fixed ${what} of ${fixed}, not ${wanted}`, {
+      fix: fix.replaceAll("{n}", String(fixed))
+    });
+  }
+}
+function stepFeeds(inputs, outputs, tokens, options = {}) {
+  const roles = tokenInputs(inputs);
+  if (!roles)
+    throw new ConfigurationError('the model has no "input_ids" input', { fix: "Feed it generic inputs" });
+  const idsInput = inputs.find((i) => i.name === roles.ids);
+  const layout = kvLayout(inputs, outputs);
+  const batch = tokens.rows.length;
+  const length = tokens.rows[0]?.length ?? 0;
+  const total = tokens.past + length;
+  const feeds = {};
+  for (const input of inputs) {
+    const name2 = input.name;
+    if (name2 === roles.ids) {
+      checkFixed(input, 0, batch, "batch size", "Use batch {n}");
+      checkFixed(input, 1, length, "sequence length", "Use sequence length {n} (slmops bench --seq {n})");
+      feeds[name2] = integerTensor(input, tokens.rows.flat(), [batch, length]);
+    } else if (name2 === roles.mask) {
+      feeds[name2] = integerTensor(input, new Array(batch * total).fill(1), [batch, total]);
+    } else if (name2 === roles.positions) {
+      const positions = Array.from({ length: batch * length }, (_2, i) => tokens.past + i % length);
+      feeds[name2] = integerTensor(input, positions, [batch, length]);
+    } else if (name2 === roles.cachePosition) {
+      feeds[name2] = integerTensor(
+        input,
+        Array.from({ length }, (_2, i) => tokens.past + i),
+        [length]
+      );
+    } else if (name2 === roles.useCacheBranch) {
+      feeds[name2] = {
+        type: "bool",
+        dims: input.shape.map(() => 1),
+        data: Uint8Array.of(tokens.past > 0 ? 1 : 0)
       };
-    } else if (/position_ids/i.test(input.name)) {
-      const positions = Array.from({ length: batch * length }, (_2, i) => i % length);
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
-    } else if (isPastInput(input.name)) {
-      const dims = input.shape.map((d, axis) => {
-        if (typeof d === "number") return d;
-        if (axis === 0) return batch;
-        return /past|cache|seq|len/i.test(d) ? 0 : 1;
+    } else if (layout?.pastToPresent.has(name2)) {
+      const present = outputs.find((o) => o.name === layout.pastToPresent.get(name2));
+      feeds[name2] = options.pasts?.get(name2) ?? emptyPast(input, present, { size: batch, dim: idsInput.shape[0] }, options.dims);
+    } else if (isPastInput(name2)) {
+      throw new ConfigurationError(`KV-cache input "${name2}" has no matching "present" output`, {
+        fix: "Export the decoder with present.* outputs for every past input"
       });
-      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
+    } else if (options.other) {
+      feeds[name2] = options.other(input);
     } else {
-      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
-        subject,
+      throw new ConfigurationError(`model input "${name2}" cannot be derived from token ids`, {
         fix: 'Give eval lines as {"inputs": {...}} naming every model input'
       });
     }
   }
   return feeds;
 }
-function tensorFeeds(inputs, records, subject) {
-  const feeds = {};
-  const tensorInputs = inputs.filter((i) => i.isTensor);
-  for (const input of tensorInputs) {
-    const values = [];
-    for (const record of records) {
-      if (record.kind !== "tensor")
-        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
-      const v2 = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
-      if (!v2)
-        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
-          subject
-        });
-      values.push(...v2);
-    }
-    const per = values.length / records.length;
-    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
-    const known = fixed.filter((d) => d > 0).reduce((a, b2) => a * b2, 1);
-    const unknown = fixed.filter((d) => d <= 0).length;
-    let dims;
-    if (unknown === 0) {
-      if (known !== per) {
-        throw new ConfigurationError(
-          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
-          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
-        );
-      }
-      dims = [records.length, ...fixed];
-    } else if (unknown === 1 && per % known === 0) {
-      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
-    } else {
-      dims = [records.length, per];
-    }
-    const type = input.type ?? "float32";
-    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
-  }
-  return feeds;
-}
-function evalFeeds(inputs, records, subject) {
-  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject) : tensorFeeds(inputs, records, subject);
-}
-var init_feeds = __esm({
-  "src/evaluate/feeds.ts"() {
+var NOT_PAST;
+var init_lm_inputs = __esm({
+  "src/evaluate/lm-inputs.ts"() {
     "use strict";
     init_errors();
+    init_synthesize();
+    NOT_PAST = /mask|position|use_cache|cache_branch/i;
+  }
+});
+
+// src/onnx/float16.ts
+function halfToFloat(h) {
+  const sign = h & 32768 ? -1 : 1;
+  const exponent = h >> 10 & 31;
+  const fraction = h & 1023;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+function floatToHalf(value) {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = x >>> 16 & 32768;
+  const exponent = x >>> 23 & 255;
+  let mantissa = x & 8388607;
+  if (exponent === 255) return sign | 31744 | (mantissa ? 512 : 0);
+  let e = exponent - 127 + 15;
+  if (e >= 31) return sign | 31744;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mantissa |= 8388608;
+    const shift = 14 - e;
+    const half = 1 << shift - 1;
+    const rest2 = mantissa & (1 << shift) - 1;
+    let out2 = mantissa >>> shift;
+    if (rest2 > half || rest2 === half && out2 & 1) out2 += 1;
+    return sign | out2;
+  }
+  const rest = mantissa & 8191;
+  let out = e << 10 | mantissa >>> 13;
+  if (rest > 4096 || rest === 4096 && out & 1) out += 1;
+  if (out >= 31744) e = 31;
+  return sign | (e === 31 ? 31744 : out);
+}
+function bfloat16ToFloat(b2) {
+  u32[0] = (b2 & 65535) << 16;
+  return f32[0];
+}
+var f32, u32;
+var init_float16 = __esm({
+  "src/onnx/float16.ts"() {
+    "use strict";
+    f32 = new Float32Array(1);
+    u32 = new Uint32Array(f32.buffer);
+  }
+});
+
+// src/inference/float-data.ts
+function floatData(value) {
+  const data = value.data;
+  if (value.type === "float16") return Float32Array.from(data, halfToFloat);
+  if (data instanceof Float32Array) return data;
+  if (Array.isArray(data)) throw new TypeError(`tensor of ${value.type} has no numbers`);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float32Array.from(data, Number);
+  return Float32Array.from(data);
+}
+var init_float_data = __esm({
+  "src/inference/float-data.ts"() {
+    "use strict";
+    init_float16();
   }
 });
 
@@ -358,114 +531,8 @@ var init_session = __esm({
   }
 });
 
-// src/inference/synthesize.ts
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = a + 1831565813 >>> 0;
-    let t = a;
-    t = Math.imul(t ^ t >>> 15, t | 1);
-    t ^= t + Math.imul(t ^ t >>> 7, t | 61);
-    return ((t ^ t >>> 14) >>> 0) / 4294967296;
-  };
-}
-function resolveDim(dim, dims, defaultDim) {
-  if (typeof dim === "number" && dim >= 0) return dim;
-  if (typeof dim !== "string" || dim === "") return defaultDim;
-  const named = dims[dim];
-  if (named !== void 0) return named;
-  if (dim.includes("+")) {
-    return dim.split("+").reduce((sum, part) => sum + resolveDim(part.trim(), dims, defaultDim), 0);
-  }
-  if (/past/i.test(dim)) return 0;
-  return defaultDim;
-}
-function fill(type, count, random, intHigh) {
-  switch (type) {
-    case "float32":
-      return Float32Array.from({ length: count }, () => random() * 2 - 1);
-    case "float64":
-      return Float64Array.from({ length: count }, () => random() * 2 - 1);
-    case "float16":
-      return new Uint16Array(count);
-    case "int64":
-      return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "uint64":
-      return BigUint64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
-    case "int32":
-      return Int32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint32":
-      return Uint32Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int16":
-      return Int16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "uint16":
-      return Uint16Array.from({ length: count }, () => Math.floor(random() * intHigh));
-    case "int8":
-      return Int8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 127)));
-    case "uint8":
-      return Uint8Array.from({ length: count }, () => Math.floor(random() * Math.min(intHigh, 255)));
-    case "bool":
-      return Uint8Array.from({ length: count }, () => random() < 0.5 ? 0 : 1);
-    case "string":
-      return Array.from({ length: count }, () => "");
-  }
-}
-function synthesizeInputs(inputs, options = {}) {
-  const random = prng(options.seed ?? 1);
-  const dims = options.dims ?? {};
-  const defaultDim = options.defaultDim ?? 1;
-  const feeds = {};
-  for (const input of inputs) {
-    if (!input.isTensor || !input.type) continue;
-    const type = input.type;
-    const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
-    const count = shape.reduce((a, b2) => a * b2, 1);
-    let data = fill(type, count, random, options.intHigh ?? 2);
-    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
-      data = fill(type, count, () => 0.9999, 2);
-      if (type === "float32" || type === "float64") data.fill(1);
-    }
-    feeds[input.name] = { type, dims: shape, data };
-  }
-  return feeds;
-}
-var init_synthesize = __esm({
-  "src/inference/synthesize.ts"() {
-    "use strict";
-  }
-});
-
 // src/evaluate/decode-loop.ts
 import { performance as performance2 } from "node:perf_hooks";
-function kvLayout(inputs, outputs) {
-  const pasts = inputs.filter((i) => isPastInput(i.name));
-  if (pasts.length === 0) return void 0;
-  const outputNames = outputs.map((o) => o.name);
-  const pastToPresent = /* @__PURE__ */ new Map();
-  for (const past of pasts) {
-    const suffix = past.name.replace(/^past_key_values|^past/, "");
-    const present = outputNames.find(
-      (o) => /^present/.test(o) && o.replace(/^present(_key_values)?/, "") === suffix
-    );
-    if (!present) return void 0;
-    pastToPresent.set(past.name, present);
-  }
-  const ids2 = inputs.find((i) => /input_ids/.test(i.name))?.name;
-  const logits = outputs.find((o) => /logits/.test(o.name))?.name ?? outputs[0]?.name;
-  if (!ids2 || !logits) return void 0;
-  const mask = inputs.find((i) => /attention_mask/.test(i.name))?.name;
-  const positions = inputs.find((i) => /position_ids/.test(i.name))?.name;
-  return { ids: ids2, logits, pastToPresent, ...mask ? { mask } : {}, ...positions ? { positions } : {} };
-}
-function int64(values, dims) {
-  return { type: "int64", dims, data: BigInt64Array.from(values, (v2) => BigInt(v2)) };
-}
-function emptyPast(info) {
-  const dims = info.shape.map(
-    (d, axis) => typeof d === "number" ? d : axis === 0 ? 1 : /past|seq|len/i.test(d) ? 0 : 1
-  );
-  return { type: "float32", dims, data: new Float32Array(0) };
-}
 async function greedyDecode(session, prompt, steps) {
   const layout = kvLayout(session.inputs, session.outputs);
   if (!layout) {
@@ -474,30 +541,19 @@ async function greedyDecode(session, prompt, steps) {
     });
   }
   let pasts = /* @__PURE__ */ new Map();
-  for (const input of session.inputs)
-    if (layout.pastToPresent.has(input.name)) pasts.set(input.name, emptyPast(input));
   const stepLogits = [];
   const tokens = [];
   let fed = prompt;
   let past = 0;
-  let cacheLength = 0;
   const stepMs = [];
   for (let step = 0; step <= steps; step++) {
     const started = performance2.now();
-    const feeds = {
-      [layout.ids]: int64(fed, [1, fed.length]),
-      ...Object.fromEntries(pasts)
-    };
-    if (layout.mask) feeds[layout.mask] = int64(new Array(past + fed.length).fill(1), [1, past + fed.length]);
-    if (layout.positions)
-      feeds[layout.positions] = int64(
-        fed.map((_2, i) => past + i),
-        [1, fed.length]
-      );
-    const out = await session.run(feeds);
+    const out = await session.run(
+      stepFeeds(session.inputs, session.outputs, { rows: [fed], past }, { pasts })
+    );
     const logits = out[layout.logits];
     const vocab = logits.dims[logits.dims.length - 1];
-    const data = logits.data;
+    const data = floatData(logits);
     const last = data.slice(data.length - vocab);
     stepLogits.push(last);
     let best = 0;
@@ -505,22 +561,20 @@ async function greedyDecode(session, prompt, steps) {
     tokens.push(best);
     past += fed.length;
     fed = [best];
-    const next = /* @__PURE__ */ new Map();
-    for (const [pastName, presentName] of layout.pastToPresent) {
-      const present = out[presentName];
-      next.set(pastName, present);
-      cacheLength = present.dims[present.dims.length - 2] ?? 0;
-    }
-    pasts = next;
+    pasts = new Map(
+      [...layout.pastToPresent].map(([pastName, presentName]) => [pastName, out[presentName]])
+    );
     stepMs.push(performance2.now() - started);
   }
-  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength, stepMs };
+  return { stepLogits, tokens: tokens.slice(0, steps), cacheLength: past, stepMs };
 }
 var init_decode_loop = __esm({
   "src/evaluate/decode-loop.ts"() {
     "use strict";
     init_errors();
-    init_feeds();
+    init_float_data();
+    init_lm_inputs();
+    init_lm_inputs();
   }
 });
 
@@ -561,9 +615,20 @@ var init_interleave = __esm({
 
 // src/bench/workload.ts
 function isLanguageModel(inputs) {
-  return inputs.some((i) => /input_ids/.test(i.name));
+  return tokenInputs(inputs) !== void 0;
 }
 function chooseWorkload(inputs, outputs, requested) {
+  if (requested === "decode" && !kvLayout(inputs, outputs)) {
+    throw new ConfigurationError(
+      "the decode workload needs a KV-cache decoder (past_key_values.* inputs, each with a present.* output), and this model has none",
+      { fix: "Bench it with --workload prefill (or auto)" }
+    );
+  }
+  if (requested === "prefill" && !isLanguageModel(inputs)) {
+    throw new ConfigurationError('the prefill workload needs a language model (an "input_ids" input)', {
+      fix: "Bench it with --workload generic (or auto)"
+    });
+  }
   if (requested !== "auto") return requested;
   if (kvLayout(inputs, outputs)) return "decode";
   return isLanguageModel(inputs) ? "prefill" : "generic";
@@ -572,59 +637,33 @@ function tokenRow(spec, length) {
   const source = spec.tokens?.length ? spec.tokens : [0, 1];
   return Array.from({ length }, (_2, i) => source[i % source.length]);
 }
-function ids(spec, length) {
-  const row = tokenRow(spec, length);
-  const data = new BigInt64Array(spec.batch * length);
-  for (let b2 = 0; b2 < spec.batch; b2++)
-    for (let t = 0; t < length; t++) data[b2 * length + t] = BigInt(row[t]);
-  return { type: "int64", dims: [spec.batch, length], data };
+function rows(spec, row) {
+  return Array.from({ length: spec.batch }, () => row);
 }
-function ones(batch, length) {
-  return { type: "int64", dims: [batch, length], data: new BigInt64Array(batch * length).fill(1n) };
-}
-function prefillFeeds(session, spec, length) {
-  const layout = kvLayout(session.inputs, session.outputs);
-  const feeds = {};
-  for (const input of session.inputs) {
-    if (/input_ids/.test(input.name)) feeds[input.name] = ids(spec, length);
-    else if (/attention_mask/.test(input.name)) feeds[input.name] = ones(spec.batch, length);
-    else if (/position_ids/.test(input.name)) {
-      const data = new BigInt64Array(spec.batch * length);
-      for (let i = 0; i < data.length; i++) data[i] = BigInt(i % length);
-      feeds[input.name] = { type: "int64", dims: [spec.batch, length], data };
-    } else if (layout?.pastToPresent.has(input.name)) {
-      const dims = input.shape.map(
-        (d, axis) => typeof d === "number" ? d : axis === 0 ? spec.batch : /past|seq|len/i.test(d) ? 0 : 1
-      );
-      feeds[input.name] = { type: "float32", dims, data: new Float32Array(0) };
-    } else {
-      Object.assign(feeds, synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } }));
+function lmFeeds(session, spec, row, past, pasts) {
+  return stepFeeds(
+    session.inputs,
+    session.outputs,
+    { rows: rows(spec, row), past },
+    {
+      dims: spec.dims,
+      ...pasts ? { pasts } : {},
+      other: (input) => synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } })[input.name]
     }
-  }
-  return feeds;
+  );
 }
 async function workloadFeeds(session, spec) {
   if (spec.kind === "generic") {
     return synthesizeInputs(session.inputs, { dims: { batch: spec.batch, ...spec.dims }, defaultDim: 1 });
   }
-  if (spec.kind === "prefill") return prefillFeeds(session, spec, spec.sequenceLength);
+  const prompt = tokenRow(spec, spec.sequenceLength + 1);
+  if (spec.kind === "prefill") return lmFeeds(session, spec, prompt.slice(0, -1), 0);
   const layout = kvLayout(session.inputs, session.outputs);
-  const prefill = await session.run(prefillFeeds(session, spec, spec.sequenceLength));
-  const step = {};
-  for (const input of session.inputs) {
-    if (input.name === layout.ids)
-      step[input.name] = ids({ ...spec, tokens: [tokenRow(spec, spec.sequenceLength + 1).at(-1)] }, 1);
-    else if (input.name === layout.mask) step[input.name] = ones(spec.batch, spec.sequenceLength + 1);
-    else if (input.name === layout.positions) {
-      step[input.name] = {
-        type: "int64",
-        dims: [spec.batch, 1],
-        data: new BigInt64Array(spec.batch).fill(BigInt(spec.sequenceLength))
-      };
-    } else if (layout.pastToPresent.has(input.name))
-      step[input.name] = prefill[layout.pastToPresent.get(input.name)];
-  }
-  return step;
+  if (!layout)
+    throw new ConfigurationError("the decode workload needs a KV-cache decoder, and this model has none");
+  const prefill = await session.run(lmFeeds(session, spec, prompt.slice(0, -1), 0));
+  const pasts = new Map([...layout.pastToPresent].map(([past, present]) => [past, prefill[present]]));
+  return lmFeeds(session, spec, prompt.slice(-1), spec.sequenceLength, pasts);
 }
 function tokensPerRun(spec) {
   if (spec.kind === "prefill") return spec.batch * spec.sequenceLength;
@@ -634,7 +673,8 @@ function tokensPerRun(spec) {
 var init_workload = __esm({
   "src/bench/workload.ts"() {
     "use strict";
-    init_decode_loop();
+    init_errors();
+    init_lm_inputs();
     init_synthesize();
   }
 });
@@ -28893,6 +28933,9 @@ var require_light2 = __commonJS({
   }
 });
 
+// src/compress/fidelity.ts
+init_errors();
+
 // src/evaluate/eval-data.ts
 init_errors();
 import { readFileSync } from "node:fs";
@@ -28926,9 +28969,10 @@ function parseEvalData(text, subject) {
       throw bad("label", "must be an integer class index");
     }
     if ("input_ids" in record) {
-      if (!isNumberArray(record.input_ids) || !record.input_ids.every(Number.isInteger)) {
+      if (!isNumberArray(record.input_ids) || !record.input_ids.every((id) => Number.isInteger(id) && id >= 0)) {
         throw bad("input_ids", "must be an array of integer token ids");
       }
+      if (record.input_ids.length === 0) throw bad("input_ids", "is empty");
       records.push({ kind: "tokens", inputIds: record.input_ids, line });
     } else if ("input" in record) {
       if (!isNumberArray(record.input)) throw bad("input", "must be an array of numbers");
@@ -28968,8 +29012,93 @@ function readEvalData(path10) {
   return parseEvalData(text, path10);
 }
 
-// src/compress/fidelity.ts
-init_feeds();
+// src/evaluate/feeds.ts
+init_errors();
+init_lm_inputs();
+function allocate(type, values, subject) {
+  switch (type) {
+    case "float32":
+      return Float32Array.from(values);
+    case "float64":
+      return Float64Array.from(values);
+    case "int64":
+      return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
+    case "int32":
+      return Int32Array.from(values);
+    case "uint8":
+    case "bool":
+      return Uint8Array.from(values);
+    case "int8":
+      return Int8Array.from(values);
+    default:
+      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+  }
+}
+function tokenFeeds(inputs, records, subject, outputs = []) {
+  const rows2 = records.map((r) => {
+    if (r.kind !== "tokens")
+      throw new ConfigurationError(`line ${r.line} has no "input_ids" but others do`, { subject });
+    return r.inputIds;
+  });
+  const length = rows2[0]?.length ?? 0;
+  const ragged = records.find((_2, i) => rows2[i].length !== length);
+  if (ragged) {
+    throw new ConfigurationError(
+      `line ${ragged.line}, field "input_ids": ${rows2[records.indexOf(ragged)].length} tokens where the first line has ${length}`,
+      {
+        subject,
+        fix: "Batch windows of one length together, or feed them one at a time"
+      }
+    );
+  }
+  try {
+    return stepFeeds(inputs, outputs, { rows: rows2, past: 0 });
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw new ConfigurationError(error.message, { subject });
+    throw error;
+  }
+}
+function tensorFeeds(inputs, records, subject) {
+  const feeds = {};
+  const tensorInputs = inputs.filter((i) => i.isTensor);
+  for (const input of tensorInputs) {
+    const values = [];
+    for (const record of records) {
+      if (record.kind !== "tensor")
+        throw new ConfigurationError(`line ${record.line} has "input_ids" but others do not`, { subject });
+      const v2 = record.inputs[input.name] ?? (tensorInputs.length === 1 ? record.inputs[""] : void 0);
+      if (!v2)
+        throw new ConfigurationError(`line ${record.line}, field "inputs.${input.name}": missing`, {
+          subject
+        });
+      values.push(...v2);
+    }
+    const per = values.length / records.length;
+    const fixed = input.shape.slice(1).map((d) => typeof d === "number" ? d : -1);
+    const known = fixed.filter((d) => d > 0).reduce((a, b2) => a * b2, 1);
+    const unknown = fixed.filter((d) => d <= 0).length;
+    let dims;
+    if (unknown === 0) {
+      if (known !== per) {
+        throw new ConfigurationError(
+          `line ${records[0].line}, field "input": ${per} values where input "${input.name}" [${input.shape.join(", ")}] takes ${known} per item`,
+          { subject, fix: "Give each line exactly one item of the model input, flattened row-major" }
+        );
+      }
+      dims = [records.length, ...fixed];
+    } else if (unknown === 1 && per % known === 0) {
+      dims = [records.length, ...fixed.map((d) => d > 0 ? d : per / known)];
+    } else {
+      dims = [records.length, per];
+    }
+    const type = input.type ?? "float32";
+    feeds[input.name] = { type, dims, data: allocate(type, values, subject) };
+  }
+  return feeds;
+}
+function evalFeeds(inputs, records, subject, outputs = []) {
+  return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject, outputs) : tensorFeeds(inputs, records, subject);
+}
 
 // src/evaluate/metrics.ts
 function logSumExp(values, start, length) {
@@ -28986,17 +29115,17 @@ function logSumExp(values, start, length) {
   for (let i = 0; i < length; i++) sum += Math.exp(values[start + i] - max);
   return { lse: max + Math.log(sum), argmax };
 }
-function languageModelQuality(logits, dims, rows) {
+function languageModelQuality(logits, dims, rows2) {
   const [batch, length, vocab] = dims;
   let nll = 0;
   let correct = 0;
   let predictions = 0;
   for (let b2 = 0; b2 < batch; b2++) {
-    const ids2 = rows[b2];
-    for (let t = 0; t + 1 < Math.min(length, ids2.length); t++) {
+    const ids = rows2[b2];
+    for (let t = 0; t + 1 < Math.min(length, ids.length); t++) {
       const start = (b2 * length + t) * vocab;
       const { lse, argmax } = logSumExp(logits, start, vocab);
-      const target = ids2[t + 1];
+      const target = ids[t + 1];
       nll += lse - logits[start + target];
       if (argmax === target) correct += 1;
       predictions += 1;
@@ -29004,6 +29133,12 @@ function languageModelQuality(logits, dims, rows) {
   }
   const mean2 = nll / predictions;
   return { nll: mean2, perplexity: Math.exp(mean2), top1: correct / predictions, predictions };
+}
+function pooledLanguageModelQuality(parts) {
+  const predictions = parts.reduce((n, p2) => n + p2.predictions, 0);
+  const nll = parts.reduce((sum, p2) => sum + p2.nll * p2.predictions, 0) / predictions;
+  const top1 = parts.reduce((sum, p2) => sum + p2.top1 * p2.predictions, 0) / predictions;
+  return { nll, perplexity: Math.exp(nll), top1, predictions };
 }
 function classifierAccuracy(logits, classes, labels) {
   let errors = 0;
@@ -29013,7 +29148,7 @@ function classifierAccuracy(logits, classes, labels) {
   return { accuracy: 1 - errors / labels.length, errors };
 }
 function agreement(reference, candidate, width) {
-  const rows = Math.floor(reference.length / width);
+  const rows2 = Math.floor(reference.length / width);
   let same = 0;
   let maxAbs = 0;
   let dot = 0;
@@ -29029,7 +29164,7 @@ function agreement(reference, candidate, width) {
     nr2 += r * r;
     nc += c * c;
   }
-  for (let row = 0; row < rows; row++) {
+  for (let row = 0; row < rows2; row++) {
     const start = row * width;
     const ref = logSumExp(reference, start, width);
     const cand = logSumExp(candidate, start, width);
@@ -29044,14 +29179,15 @@ function agreement(reference, candidate, width) {
   }
   const denominator = Math.sqrt(nr2) * Math.sqrt(nc);
   return {
-    top1Agreement: rows ? same / rows : 1,
+    top1Agreement: rows2 ? same / rows2 : 1,
     maxAbsDiff: maxAbs,
     cosine: denominator === 0 ? nr2 === nc ? 1 : 0 : dot / denominator,
-    klDivergence: rows ? kl / rows : 0
+    klDivergence: rows2 ? kl / rows2 : 0
   };
 }
 
 // src/compress/fidelity.ts
+init_float_data();
 init_session();
 init_synthesize();
 
@@ -29124,20 +29260,71 @@ function childSpec() {
 
 // src/compress/fidelity.ts
 var BATCH = 1;
-async function runAll(session, feeds) {
+async function runAll(session, feeds, records, subject) {
   const out = [];
-  for (const f2 of feeds) out.push(await session.run(f2));
+  for (const [i, f2] of feeds.entries()) {
+    try {
+      out.push(await session.run(f2));
+    } catch (error) {
+      const record = records?.[i];
+      if (!record || error instanceof ConfigurationError) throw error;
+      throw new ConfigurationError(
+        `line ${record.line}: the model cannot run on this line (${error.message.split("\n")[0]})`,
+        {
+          subject,
+          fix: "Make each line fit the model's inputs: token ids inside its vocabulary, no longer than its context"
+        }
+      );
+    }
+  }
   return out;
 }
 function concat(values) {
-  const total = values.reduce((n, v2) => n + v2.data.length, 0);
-  const out = new Float32Array(total);
+  const parts = values.map(floatData);
+  const out = new Float32Array(parts.reduce((n, p2) => n + p2.length, 0));
   let offset = 0;
-  for (const v2 of values) {
-    out.set(v2.data, offset);
-    offset += v2.data.length;
+  for (const p2 of parts) {
+    out.set(p2, offset);
+    offset += p2.length;
   }
   return out;
+}
+function logitsOutput(outputs, first, records) {
+  const fits = (name2) => {
+    const dims = first[name2]?.dims;
+    const record = records[0];
+    return dims?.length === 3 && record?.kind === "tokens" && dims[1] === record.inputIds.length;
+  };
+  const named = outputs.find((o) => /logits/i.test(o.name));
+  if (named) return fits(named.name) ? named.name : void 0;
+  const candidate = outputs.find((o) => o.type === "float32" || o.type === "float16");
+  if (!candidate || !fits(candidate.name)) return void 0;
+  const maxId = Math.max(...records.flatMap((r) => r.kind === "tokens" ? r.inputIds : []));
+  return maxId < first[candidate.name].dims[2] ? candidate.name : void 0;
+}
+function perplexity(outputs, name2, records, subject) {
+  const parts = [];
+  outputs.forEach((out, i) => {
+    const record = records[i];
+    const ids = record.kind === "tokens" ? record.inputIds : [];
+    const logits = out[name2];
+    const vocab = logits.dims[logits.dims.length - 1];
+    const outside = ids.find((id) => id >= vocab);
+    if (outside !== void 0) {
+      throw new ConfigurationError(
+        `line ${record.line}, field "input_ids": token id ${outside} is outside the model's vocabulary of ${vocab}`,
+        { subject, fix: "Tokenize the eval data with the model's own tokenizer" }
+      );
+    }
+    if (ids.length >= 2) parts.push(languageModelQuality(floatData(logits), logits.dims, [ids]));
+  });
+  if (parts.length === 0) {
+    throw new ConfigurationError("no line has two or more tokens, so no next token can be scored", {
+      subject,
+      fix: "Give lines of at least two token ids"
+    });
+  }
+  return pooledLanguageModelQuality(parts).perplexity;
 }
 async function measureFidelity(spec) {
   const reference = await createSession(spec.reference, { intraOpThreads: spec.threads });
@@ -29147,13 +29334,16 @@ async function measureFidelity(spec) {
     const feeds = [];
     if (records) {
       for (let i = 0; i < records.length; i += BATCH) {
-        feeds.push(evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData));
+        feeds.push(
+          evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData, reference.outputs)
+        );
       }
     } else {
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
     }
-    const [a, b2] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
+    const a = await runAll(reference, feeds, records, spec.evalData);
+    const b2 = await runAll(candidate, feeds, records, spec.evalData);
     const floatOutputs = reference.outputs.filter((o) => o.type === "float32" || o.type === "float16");
     const primary = floatOutputs[0] ?? reference.outputs[0];
     const refValues = concat(a.map((r) => r[primary.name]));
@@ -29171,12 +29361,12 @@ async function measureFidelity(spec) {
       klDivergence: agree.klDivergence,
       dtypeChanges
     };
-    if (records && records[0]?.kind === "tokens" && dims.length === 3) {
-      const rows = records.map((r) => r.kind === "tokens" ? r.inputIds : []);
+    const logits = records?.[0]?.kind === "tokens" ? logitsOutput(reference.outputs, a[0], records) : void 0;
+    if (records && logits) {
       result.metric = {
         name: "perplexity",
-        value: languageModelQuality(candValues, [records.length, ...dims.slice(1)], rows).perplexity,
-        reference: languageModelQuality(refValues, [records.length, ...dims.slice(1)], rows).perplexity
+        value: perplexity(b2, logits, records, spec.evalData),
+        reference: perplexity(a, logits, records, spec.evalData)
       };
     } else if (records?.every((r) => r.kind === "tensor" && r.label !== void 0)) {
       const labels = records.map((r) => r.kind === "tensor" ? r.label : 0);
@@ -31212,20 +31402,20 @@ function editDistance(a, b2) {
   if (a === b2) return 0;
   if (a.length === 0) return b2.length;
   if (b2.length === 0) return a.length;
-  const rows = [Array.from({ length: b2.length + 1 }, (_2, j2) => j2)];
+  const rows2 = [Array.from({ length: b2.length + 1 }, (_2, j2) => j2)];
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    const above = rows[i - 1];
+    const above = rows2[i - 1];
     for (let j2 = 1; j2 <= b2.length; j2++) {
       const cost = a[i - 1] === b2[j2 - 1] ? 0 : 1;
       let best = Math.min(above[j2] + 1, row[j2 - 1] + 1, above[j2 - 1] + cost);
       if (i > 1 && j2 > 1 && a[i - 1] === b2[j2 - 2] && a[i - 2] === b2[j2 - 1])
-        best = Math.min(best, rows[i - 2][j2 - 2] + 1);
+        best = Math.min(best, rows2[i - 2][j2 - 2] + 1);
       row[j2] = best;
     }
-    rows.push(row);
+    rows2.push(row);
   }
-  return rows[a.length][b2.length];
+  return rows2[a.length][b2.length];
 }
 function closest(word, candidates2) {
   const lower = word.toLowerCase();
@@ -33702,48 +33892,8 @@ function readExternal(ref, into) {
   return out;
 }
 
-// src/onnx/float16.ts
-var f32 = new Float32Array(1);
-var u32 = new Uint32Array(f32.buffer);
-function halfToFloat(h) {
-  const sign = h & 32768 ? -1 : 1;
-  const exponent = h >> 10 & 31;
-  const fraction = h & 1023;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-function floatToHalf(value) {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = x >>> 16 & 32768;
-  const exponent = x >>> 23 & 255;
-  let mantissa = x & 8388607;
-  if (exponent === 255) return sign | 31744 | (mantissa ? 512 : 0);
-  let e = exponent - 127 + 15;
-  if (e >= 31) return sign | 31744;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 8388608;
-    const shift = 14 - e;
-    const half = 1 << shift - 1;
-    const rest2 = mantissa & (1 << shift) - 1;
-    let out2 = mantissa >>> shift;
-    if (rest2 > half || rest2 === half && out2 & 1) out2 += 1;
-    return sign | out2;
-  }
-  const rest = mantissa & 8191;
-  let out = e << 10 | mantissa >>> 13;
-  if (rest > 4096 || rest === 4096 && out & 1) out += 1;
-  if (out >= 31744) e = 31;
-  return sign | (e === 31 ? 31744 : out);
-}
-function bfloat16ToFloat(b2) {
-  u32[0] = (b2 & 65535) << 16;
-  return f32[0];
-}
-
 // src/onnx/tensor.ts
+init_float16();
 function dimsOf2(tensor2) {
   return tensor2.dims.map((d) => toNumber2(d));
 }
@@ -34208,8 +34358,8 @@ function writeGemvModel(dir, k2, n) {
     fillPattern(chunk, 3);
     for (let i = 0; i < chunk.length; i++) chunk[i] = chunk[i] * 0.05;
     for (let row = 0; row < k2; row += chunkRows) {
-      const rows = Math.min(chunkRows, k2 - row);
-      writeSync(fd, new Uint8Array(chunk.buffer, 0, rows * n * 4));
+      const rows2 = Math.min(chunkRows, k2 - row);
+      writeSync(fd, new Uint8Array(chunk.buffer, 0, rows2 * n * 4));
     }
   } finally {
     closeSync2(fd);
@@ -35761,13 +35911,13 @@ async function resolveProfile(idOrPath, baseDir) {
     const path10 = baseDir === void 0 || isAbsolute2(reference) ? reference : join7(baseDir, reference);
     return loadProfile(path10);
   }
-  const ids2 = builtInProfileIds();
+  const ids = builtInProfileIds();
   const found2 = builtInProfiles().find((profile) => profile.id === reference);
   if (found2) return structuredClone(found2);
   const fix = "Use a built-in profile id or the path of your own profile file (./my-device.json, see docs/profiles.md); `slmops profiles` lists the built-ins with their figures";
   if (reference === "") throw new ConfigurationError("the device profile is empty", { fix });
   throw new ConfigurationError(
-    `unknown device profile "${reference}"${didYouMean(reference, ids2)}; built-in profiles: ${ids2.join(", ")}`,
+    `unknown device profile "${reference}"${didYouMean(reference, ids)}; built-in profiles: ${ids.join(", ")}`,
     { fix }
   );
 }
@@ -35778,9 +35928,9 @@ import { existsSync as existsSync4 } from "node:fs";
 import { mkdir as mkdir4, mkdtemp as mkdtemp3, open as open2, readFile as readFile5, rm as rm4, writeFile as writeFile3 } from "node:fs/promises";
 import os5 from "node:os";
 import path5 from "node:path";
-init_feeds();
 init_session();
 init_synthesize();
+init_float16();
 
 // src/devices/qemu/disasm.ts
 var hex8 = (word) => `0x${(word >>> 0).toString(16).padStart(8, "0")}`;
@@ -40932,7 +41082,10 @@ function buildSamples(session, options) {
   if (options.evalData) {
     const records = readEvalData(options.evalData);
     const n2 = options.samples ?? (records[0]?.kind === "tokens" ? DEFAULT_LM_SAMPLES : DEFAULT_SAMPLES);
-    return records.slice(0, n2).map((record) => ({ record, feeds: evalFeeds(session.inputs, [record], options.evalData) }));
+    return records.slice(0, n2).map((record) => ({
+      record,
+      feeds: evalFeeds(session.inputs, [record], options.evalData, session.outputs)
+    }));
   }
   const n = options.samples ?? DEFAULT_SAMPLES;
   return Array.from({ length: n }, (_2, i) => ({
@@ -41062,7 +41215,7 @@ function qualityOf(samples, arm, x86, reference) {
     };
   }
   if (all.every((r) => r.kind === "tokens") && x86[0]?.dims.length === 3) {
-    const perplexity = (values) => {
+    const perplexity2 = (values) => {
       let nll = 0;
       let predictions = 0;
       values.forEach((v2, i) => {
@@ -41074,8 +41227,8 @@ function qualityOf(samples, arm, x86, reference) {
       return Math.exp(nll / Math.max(1, predictions));
     };
     return {
-      metric: { name: "perplexity", arm64: perplexity(arm), x86: perplexity(x86) },
-      ...reference ? { reference: perplexity(reference) } : {}
+      metric: { name: "perplexity", arm64: perplexity2(arm), x86: perplexity2(x86) },
+      ...reference ? { reference: perplexity2(reference) } : {}
     };
   }
   return void 0;
@@ -41117,6 +41270,7 @@ async function emulationSupport(profiles, emulator) {
 }
 
 // src/bench/run-bench.ts
+init_lm_inputs();
 init_session();
 
 // src/onnx/inspect.ts
@@ -41606,13 +41760,13 @@ function alignmentFor(bytes2) {
   return bytes2 >= 64 * 1024 ? 4096 : 16;
 }
 function save(tensor2) {
-  const { rawData, externalData, dataLocation, floatData, int32Data, int64Data, doubleData, uint64Data } = tensor2;
+  const { rawData, externalData, dataLocation, floatData: floatData2, int32Data, int64Data, doubleData, uint64Data } = tensor2;
   return {
     tensor: tensor2,
     rawData,
     externalData,
     dataLocation,
-    floatData,
+    floatData: floatData2,
     int32Data,
     int64Data,
     doubleData,
@@ -41901,6 +42055,7 @@ async function gzipSize(paths, level = 6) {
 
 // src/compress/fp16.ts
 init_errors();
+init_float16();
 
 // src/compress/pass.ts
 function sqnrDb(signal, noise) {
@@ -42236,11 +42391,11 @@ function createRunner(engine, fs3) {
   };
   const BAND = 1 << 22;
   const int8 = (job, fd) => {
-    const { rows, cols, transpose, channels, symmetric, source } = job;
-    const count = rows * cols;
+    const { rows: rows2, cols, transpose, channels, symmetric, source } = job;
+    const count = rows2 * cols;
     const lo2 = symmetric ? -127 : -128;
-    const R2 = transpose ? cols : rows;
-    const C2 = transpose ? rows : cols;
+    const R2 = transpose ? cols : rows2;
+    const C2 = transpose ? rows2 : cols;
     const lines = channels === "none" ? 1 : channels === "rows" ? R2 : C2;
     const target = outBuffer(up16(count) + up16(lines * 4) + lines);
     const values = new Int8Array(target, 0, count);
@@ -42278,8 +42433,8 @@ function createRunner(engine, fs3) {
     const line = channels === "none" ? count : channels === "rows" ? C2 : R2;
     const stride = up16(line);
     const byRow = channels === "none" ? !transpose : channels === "rows" !== transpose;
-    const step = channels === "none" ? transpose ? rows : cols : stride;
-    const bandRows = Math.max(1, Math.min(rows, Math.floor(BAND / cols)));
+    const step = channels === "none" ? transpose ? rows2 : cols : stride;
+    const bandRows = Math.max(1, Math.min(rows2, Math.floor(BAND / cols)));
     const band = HEADER;
     const work = up16(band + bandRows * cols * 4 + 64);
     const out2 = up16(work + lines * stride * 4 + 64);
@@ -42291,8 +42446,8 @@ function createRunner(engine, fs3) {
     u8.fill(0, work, work + lines * stride * 4);
     const b2 = band >>> 2;
     const w2 = work >>> 2;
-    for (let r0 = 0; r0 < rows; r0 += bandRows) {
-      const n = Math.min(bandRows, rows - r0);
+    for (let r0 = 0; r0 < rows2; r0 += bandRows) {
+      const n = Math.min(bandRows, rows2 - r0);
       read(source, fd, r0 * cols * 4, u8.subarray(band, band + n * cols * 4));
       if (byRow) {
         for (let i = 0; i < n; i++) f322.copyWithin(w2 + (r0 + i) * step, b2 + i * cols, b2 + (i + 1) * cols);
@@ -42357,7 +42512,7 @@ function jsEngine() {
   let f322 = new Float32Array(memory);
   let f64 = new Float64Array(memory);
   let u8 = new Uint8Array(memory);
-  const q4 = (symmetric, src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => {
+  const q4 = (symmetric, src, rowStride, n, rows2, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => {
     const s0 = stats >>> 3;
     for (let c = 0; c < n; c++) {
       const at2 = (r) => f322[src + r * rowStride + c * 4 >>> 2];
@@ -42368,7 +42523,7 @@ function jsEngine() {
       if (symmetric) {
         let amax = 0;
         let amaxAbs = 0;
-        for (let r = 0; r < rows; r++) {
+        for (let r = 0; r < rows2; r++) {
           const v2 = at2(r);
           ss2 = fr2(ss2 + fr2(v2 * v2));
           const a = Math.abs(v2);
@@ -42383,7 +42538,7 @@ function jsEngine() {
         let c1 = 0;
         let p2 = 0;
         let c2 = 0;
-        for (let r = 0; r < rows; r++) {
+        for (let r = 0; r < rows2; r++) {
           const v2 = at2(r);
           let y = clamp(nearest(fr2(v2 * inv1)), -8, 7);
           p1 = fr2(p1 + fr2(v2 * y));
@@ -42399,7 +42554,7 @@ function jsEngine() {
         const ok = amaxAbs > 0 && amaxAbs < INF && finiteNonZero(fit);
         let svc = 0;
         let scc = 0;
-        for (let r = 0; r < rows; r += 2) {
+        for (let r = 0; r < rows2; r += 2) {
           const v0 = at2(r);
           const v1 = at2(r + 1);
           let y0 = clamp(nearest(fr2(v0 * inv)), -8, 7);
@@ -42419,7 +42574,7 @@ function jsEngine() {
       } else {
         let mn2 = 0;
         let mx = 0;
-        for (let r = 0; r < rows; r++) {
+        for (let r = 0; r < rows2; r++) {
           const v2 = at2(r);
           ss2 = fr2(ss2 + fr2(v2 * v2));
           if (v2 < mn2) mn2 = v2;
@@ -42435,7 +42590,7 @@ function jsEngine() {
           e = fr2(fr2(d * d) + e);
           return y;
         };
-        for (let r = 0; r < rows; r += 2) {
+        for (let r = 0; r < rows2; r += 2) {
           const y0 = code2(at2(r));
           const y1 = code2(at2(r + 1));
           u8[pk + (r >> 1)] = (trunc(y0) | trunc(y1) << 4) & 255;
@@ -42459,8 +42614,8 @@ function jsEngine() {
       u8 = new Uint8Array(memory);
     },
     buffer: () => memory,
-    q4sym: (src, rowStride, n, rows, packed, pStride, scales, sStride, stats) => q4(true, src, rowStride, n, rows, packed, pStride, scales, sStride, 0, 0, 0, stats),
-    q4asym: (src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => q4(false, src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats),
+    q4sym: (src, rowStride, n, rows2, packed, pStride, scales, sStride, stats) => q4(true, src, rowStride, n, rows2, packed, pStride, scales, sStride, 0, 0, 0, stats),
+    q4asym: (src, rowStride, n, rows2, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats) => q4(false, src, rowStride, n, rows2, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats),
     range8(src, count, out) {
       let mn2 = 0;
       let mx = 0;
@@ -42789,7 +42944,7 @@ function addProduct(f2, target, a, b2) {
 }
 function q4sym() {
   const f2 = new Fn2("q4sym", [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [src, rowStride, n, rows, packed, pStride, scales, sStride, stats] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [src, rowStride, n, rows2, packed, pStride, scales, sStride, stats] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const [g2, p2, r, pk, addr] = [f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32), f2.local(I32)];
   const vl = () => f2.local(V128);
   const [amaxAbs, amax, ss2, v2, v1, abs, m2, inv1, inv2, inv] = [
@@ -42832,7 +42987,7 @@ function q4sym() {
         body();
         f2.get(p2).get(rowStride).i32(step).i32Mul().i32Add().set(p2);
       },
-      () => f2.get(r).i32(step).i32Add().tee(r).get(rows).i32LtS()
+      () => f2.get(r).i32(step).i32Add().tee(r).get(rows2).i32LtS()
     );
   };
   const round = (target, value, scale) => {
@@ -42916,7 +43071,7 @@ function q4sym() {
 }
 function q4asym() {
   const f2 = new Fn2("q4asym", [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [src, rowStride, n, rows, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats] = [
+  const [src, rowStride, n, rows2, packed, pStride, scales, sStride, zps, zpStride, zpShift, stats] = [
     0,
     1,
     2,
@@ -42958,7 +43113,7 @@ function q4asym() {
         body();
         f2.get(p2).get(rowStride).i32(step).i32Mul().i32Add().set(p2);
       },
-      () => f2.get(r).i32(step).i32Add().tee(r).get(rows).i32LtS()
+      () => f2.get(r).i32(step).i32Add().tee(r).get(rows2).i32LtS()
     );
   };
   const code2 = (target, value) => {
@@ -43470,6 +43625,7 @@ function prune(ctx, options, select) {
 }
 
 // src/compress/quantize-int4.ts
+init_float16();
 function candidatesIn(graph, outcome) {
   const index = initializerIndex(graph);
   const found2 = [];
@@ -44307,12 +44463,12 @@ function probeRatio(probes, kind, us2, from, to2, dims) {
   if (!points.length) return 1;
   const logRatio = (p2) => Math.log(p2.us[to2] / p2.us[from]);
   if (dims && kind !== "other" && points.every((p2) => p2.dims)) {
-    const rows = /* @__PURE__ */ new Map();
+    const rows2 = /* @__PURE__ */ new Map();
     for (const p2 of points) {
       const w2 = p2.dims.k * p2.dims.n;
-      rows.set(w2, [...rows.get(w2) ?? [], p2]);
+      rows2.set(w2, [...rows2.get(w2) ?? [], p2]);
     }
-    const byWeight = [...rows].map(([w2, row]) => ({
+    const byWeight = [...rows2].map(([w2, row]) => ({
       x: w2,
       y: interpolateLog(
         row.map((p2) => ({ x: p2.dims.m, y: logRatio(p2) })),
@@ -44544,6 +44700,7 @@ async function benchModels(options, basePath) {
   ];
   const probe = await createSession(headPath);
   const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
+  const decodeSkipped = kvLayout(probe.inputs, probe.outputs) ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it` : "the model has no KV cache (past_key_values inputs): decode is not measured";
   await probe.release();
   const records = options.evalData ? readEvalData(options.evalData) : [];
   const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
@@ -44660,10 +44817,7 @@ async function benchModels(options, basePath) {
       samplesMs: samples.length > MAX_RAW_SAMPLES ? { histogram: histogram(samples) } : samples.map((s3) => Math.round(s3 * 1e4) / 1e4),
       ...perRun ? { throughput: { tokensPerSec: perRun * 1e3 / stats.p50 } } : {},
       ...kind === "generic" ? {} : {
-        decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : {
-          measured: false,
-          reason: "the model has no KV cache (past_key_values inputs): decode is not measured"
-        }
+        decode: kind === "decode" && meanDecode !== void 0 ? { measured: true, msPerToken: meanDecode, tokensPerSec: 1e3 / meanDecode } : { measured: false, reason: decodeSkipped }
       },
       ...m2.load ? {
         hostLoad: {
@@ -45743,13 +45897,13 @@ function renderGateReport(verdict, results, options = {}) {
     const rules = verdict.rules.filter((r) => r.profileId === profile);
     const profileResults = results.filter((r) => r.result.profile.id === profile).map((r) => r.result);
     const mode = profileResults.some((r) => r.profile.mode === "emulated") ? "emulated: measured on the runner, device figures predicted" : "native";
-    const rows = rules.map((r) => ruleRow(r, text));
+    const rows2 = rules.map((r) => ruleRow(r, text));
     const functional = functionalSummary(profileResults, text);
     return {
       title: `### ${text(profile)} (${mode})${functional ? ` · arm64 functional check ${FUNCTIONAL_ICON[functional.status]} ${functional.status}` : ""}`,
       functional: functional?.lines,
       header: "| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |",
-      rows,
+      rows: rows2,
       chart: chart(profileResults, text)
     };
   });
@@ -45758,14 +45912,14 @@ function renderGateReport(verdict, results, options = {}) {
     const parts = [...head];
     let cut = 0;
     for (const s3 of sections) {
-      const rows = s3.rows.slice(0, maxRows);
-      cut += s3.rows.length - rows.length;
+      const rows2 = s3.rows.slice(0, maxRows);
+      cut += s3.rows.length - rows2.length;
       parts.push(
         [
           s3.title,
           "",
-          rows.length ? `${s3.header}
-${rows.join("\n")}` : "_No budget applies to these results._",
+          rows2.length ? `${s3.header}
+${rows2.join("\n")}` : "_No budget applies to these results._",
           ...s3.functional ? [
             "",
             "Functional check on arm64 under qemu-user (timings under emulation are not latencies):",
@@ -45792,8 +45946,8 @@ ${rows.join("\n")}` : "_No budget applies to these results._",
   body = build2(false, true, Number.POSITIVE_INFINITY);
   if (body.length <= limit) return body;
   body = build2(false, false, Number.POSITIVE_INFINITY);
-  for (let rows = 200; body.length > limit && rows >= 0; rows = rows > 10 ? Math.floor(rows / 2) : rows - 1)
-    body = build2(false, false, rows);
+  for (let rows2 = 200; body.length > limit && rows2 >= 0; rows2 = rows2 > 10 ? Math.floor(rows2 / 2) : rows2 - 1)
+    body = build2(false, false, rows2);
   return body.slice(0, limit);
 }
 
@@ -47204,7 +47358,7 @@ function cell(text) {
 }
 function benchmarkTable(metrics, maxRows = 200) {
   if (metrics.length === 0) return void 0;
-  const rows = metrics.slice(0, maxRows).map(
+  const rows2 = metrics.slice(0, maxRows).map(
     (m2) => [
       `\`${cell(m2.variant)}\``,
       cell(m2.profile),
@@ -47220,7 +47374,7 @@ function benchmarkTable(metrics, maxRows = 200) {
   const lines = [
     "| Variant | Profile | Measured | p50 ms | p90 ms | tokens/s | Peak RSS | Quality | Gate |",
     "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
-    ...rows.map((r) => `| ${r} |`)
+    ...rows2.map((r) => `| ${r} |`)
   ];
   if (metrics.length > maxRows)
     lines.push("", `… and ${metrics.length - maxRows} more rows in results.json.`);
@@ -47865,12 +48019,12 @@ function keyFeatures(profile) {
 function clusterPeaks(profile, kind) {
   return profile.clusters.map((cluster, index) => (index === 0 ? profile.peaks : cluster.peaks)?.[kind] ?? "?").join("/");
 }
-function table2(header, rows) {
+function table2(header, rows2) {
   const widths = header.map(
-    (title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length))
+    (title, column) => Math.max(title.length, ...rows2.map((row) => (row[column] ?? "").length))
   );
   const line = (cells) => cells.map((cell2, column) => cell2.padEnd(widths[column] ?? 0)).join("  ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  return [line(header), ...rows2.map(line)].join("\n");
 }
 function formatProfileTable(profiles) {
   const header = [
@@ -47885,7 +48039,7 @@ function formatProfileTable(profiles) {
     "DRAM GB/S",
     "RAM"
   ];
-  const rows = profiles.map((p2) => [
+  const rows2 = profiles.map((p2) => [
     p2.id,
     p2.name,
     p2.arch,
@@ -47897,7 +48051,7 @@ function formatProfileTable(profiles) {
     `${p2.dramBandwidthGBs}${p2.memory?.shared ? " shared" : ""}`,
     formatRam(p2.ramBytes)
   ]);
-  return table2(header, rows);
+  return table2(header, rows2);
 }
 function formatProfileDetails(p2) {
   const lines = [`${p2.id}  ${p2.name}`];

@@ -14,6 +14,7 @@ import { hostFingerprint } from '../devices/fingerprint.ts';
 import { resolveProfile } from '../devices/profiles.ts';
 import { runFunctionalCheck } from '../devices/qemu/functional.ts';
 import { readEvalData } from '../evaluate/eval-data.ts';
+import { kvLayout } from '../evaluate/lm-inputs.ts';
 import { createSession } from '../inference/session.ts';
 import { inspectModel } from '../onnx/inspect.ts';
 import { runInChild } from '../workers/spawn.ts';
@@ -307,6 +308,9 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
 
   const probe = await createSession(headPath);
   const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? 'auto');
+  const decodeSkipped = kvLayout(probe.inputs, probe.outputs)
+    ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it`
+    : 'the model has no KV cache (past_key_values inputs): decode is not measured';
   await probe.release();
   const records = options.evalData ? readEvalData(options.evalData) : [];
   const tokens = records[0]?.kind === 'tokens' ? records[0].inputIds : undefined;
@@ -447,10 +451,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
             decode:
               kind === 'decode' && meanDecode !== undefined
                 ? { measured: true as const, msPerToken: meanDecode, tokensPerSec: 1000 / meanDecode }
-                : {
-                    measured: false as const,
-                    reason: 'the model has no KV cache (past_key_values inputs): decode is not measured',
-                  },
+                : { measured: false as const, reason: decodeSkipped },
           }),
       ...(m.load
         ? {

@@ -2,7 +2,8 @@
  * What a benchmark runs: a generic model on synthesized inputs, a language model's prefill at sequence length N,
  * or one decode step of a KV-cache decoder with N tokens already in the cache.
  */
-import { kvLayout } from '../evaluate/decode-loop.ts';
+import { ConfigurationError } from '../errors.ts';
+import { kvLayout, stepFeeds, tokenInputs } from '../evaluate/lm-inputs.ts';
 import type { IoInfo, Session, TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
 
@@ -20,7 +21,7 @@ export interface WorkloadSpec {
 }
 
 export function isLanguageModel(inputs: readonly IoInfo[]): boolean {
-  return inputs.some((i) => /input_ids/.test(i.name));
+  return tokenInputs(inputs) !== undefined;
 }
 
 /** `auto` → decode for KV-cache decoders, prefill for other language models, generic otherwise. */
@@ -29,6 +30,17 @@ export function chooseWorkload(
   outputs: readonly IoInfo[],
   requested: WorkloadKind | 'auto',
 ): WorkloadKind {
+  if (requested === 'decode' && !kvLayout(inputs, outputs)) {
+    throw new ConfigurationError(
+      'the decode workload needs a KV-cache decoder (past_key_values.* inputs, each with a present.* output), and this model has none',
+      { fix: 'Bench it with --workload prefill (or auto)' },
+    );
+  }
+  if (requested === 'prefill' && !isLanguageModel(inputs)) {
+    throw new ConfigurationError('the prefill workload needs a language model (an "input_ids" input)', {
+      fix: 'Bench it with --workload generic (or auto)',
+    });
+  }
   if (requested !== 'auto') return requested;
   if (kvLayout(inputs, outputs)) return 'decode';
   return isLanguageModel(inputs) ? 'prefill' : 'generic';
@@ -39,39 +51,28 @@ function tokenRow(spec: WorkloadSpec, length: number): number[] {
   return Array.from({ length }, (_, i) => source[i % source.length]!);
 }
 
-function ids(spec: WorkloadSpec, length: number): TensorValue {
-  const row = tokenRow(spec, length);
-  const data = new BigInt64Array(spec.batch * length);
-  for (let b = 0; b < spec.batch; b++)
-    for (let t = 0; t < length; t++) data[b * length + t] = BigInt(row[t]!);
-  return { type: 'int64', dims: [spec.batch, length], data };
+function rows(spec: WorkloadSpec, row: number[]): number[][] {
+  return Array.from({ length: spec.batch }, () => row);
 }
 
-function ones(batch: number, length: number): TensorValue {
-  return { type: 'int64', dims: [batch, length], data: new BigInt64Array(batch * length).fill(1n) };
-}
-
-/** Feeds for a prefill of `length` tokens with empty pasts (when the model has them). */
-function prefillFeeds(session: Session, spec: WorkloadSpec, length: number): Record<string, TensorValue> {
-  const layout = kvLayout(session.inputs, session.outputs);
-  const feeds: Record<string, TensorValue> = {};
-  for (const input of session.inputs) {
-    if (/input_ids/.test(input.name)) feeds[input.name] = ids(spec, length);
-    else if (/attention_mask/.test(input.name)) feeds[input.name] = ones(spec.batch, length);
-    else if (/position_ids/.test(input.name)) {
-      const data = new BigInt64Array(spec.batch * length);
-      for (let i = 0; i < data.length; i++) data[i] = BigInt(i % length);
-      feeds[input.name] = { type: 'int64', dims: [spec.batch, length], data };
-    } else if (layout?.pastToPresent.has(input.name)) {
-      const dims = input.shape.map((d, axis) =>
-        typeof d === 'number' ? d : axis === 0 ? spec.batch : /past|seq|len/i.test(d) ? 0 : 1,
-      );
-      feeds[input.name] = { type: 'float32', dims, data: new Float32Array(0) };
-    } else {
-      Object.assign(feeds, synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } }));
-    }
-  }
-  return feeds;
+/** Feeds for `spec` with `past` tokens cached (pasts from `pasts`, else empty); other inputs synthesized. */
+function lmFeeds(
+  session: Session,
+  spec: WorkloadSpec,
+  row: number[],
+  past: number,
+  pasts?: ReadonlyMap<string, TensorValue>,
+): Record<string, TensorValue> {
+  return stepFeeds(
+    session.inputs,
+    session.outputs,
+    { rows: rows(spec, row), past },
+    {
+      dims: spec.dims,
+      ...(pasts ? { pasts } : {}),
+      other: (input) => synthesizeInputs([input], { dims: { batch: spec.batch, ...spec.dims } })[input.name]!,
+    },
+  );
 }
 
 /**
@@ -85,24 +86,14 @@ export async function workloadFeeds(
   if (spec.kind === 'generic') {
     return synthesizeInputs(session.inputs, { dims: { batch: spec.batch, ...spec.dims }, defaultDim: 1 });
   }
-  if (spec.kind === 'prefill') return prefillFeeds(session, spec, spec.sequenceLength);
-  const layout = kvLayout(session.inputs, session.outputs)!;
-  const prefill = await session.run(prefillFeeds(session, spec, spec.sequenceLength));
-  const step: Record<string, TensorValue> = {};
-  for (const input of session.inputs) {
-    if (input.name === layout.ids)
-      step[input.name] = ids({ ...spec, tokens: [tokenRow(spec, spec.sequenceLength + 1).at(-1)!] }, 1);
-    else if (input.name === layout.mask) step[input.name] = ones(spec.batch, spec.sequenceLength + 1);
-    else if (input.name === layout.positions) {
-      step[input.name] = {
-        type: 'int64',
-        dims: [spec.batch, 1],
-        data: new BigInt64Array(spec.batch).fill(BigInt(spec.sequenceLength)),
-      };
-    } else if (layout.pastToPresent.has(input.name))
-      step[input.name] = prefill[layout.pastToPresent.get(input.name)!]!;
-  }
-  return step;
+  const prompt = tokenRow(spec, spec.sequenceLength + 1);
+  if (spec.kind === 'prefill') return lmFeeds(session, spec, prompt.slice(0, -1), 0);
+  const layout = kvLayout(session.inputs, session.outputs);
+  if (!layout)
+    throw new ConfigurationError('the decode workload needs a KV-cache decoder, and this model has none');
+  const prefill = await session.run(lmFeeds(session, spec, prompt.slice(0, -1), 0));
+  const pasts = new Map([...layout.pastToPresent].map(([past, present]) => [past, prefill[present]!]));
+  return lmFeeds(session, spec, prompt.slice(-1), spec.sequenceLength, pasts);
 }
 
 /** Tokens processed by one run of the workload (for tokens/s). */

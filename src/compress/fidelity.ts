@@ -2,10 +2,18 @@
  * Fidelity check: run the original and the compressed model in onnxruntime on the same inputs and compare. It runs
  * in a child process (src/workers), so a crash or the memory of two sessions stays out of the caller.
  */
-import { readEvalData } from '../evaluate/eval-data.ts';
+import { ConfigurationError } from '../errors.ts';
+import { type EvalRecord, readEvalData } from '../evaluate/eval-data.ts';
 import { evalFeeds } from '../evaluate/feeds.ts';
-import { agreement, classifierAccuracy, languageModelQuality } from '../evaluate/metrics.ts';
-import { createSession, type Session, type TensorValue } from '../inference/session.ts';
+import {
+  agreement,
+  classifierAccuracy,
+  type LanguageModelQuality,
+  languageModelQuality,
+  pooledLanguageModelQuality,
+} from '../evaluate/metrics.ts';
+import { floatData } from '../inference/float-data.ts';
+import { createSession, type IoInfo, type Session, type TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
 import { runInChild } from '../workers/spawn.ts';
 
@@ -36,24 +44,95 @@ export interface FidelityMeasurement {
   metric?: { name: 'perplexity' | 'accuracy'; value: number; reference: number };
 }
 
+/** Runs every feed; with eval records, a failure names the record's line. */
 async function runAll(
   session: Session,
   feeds: Record<string, TensorValue>[],
+  records: EvalRecord[] | undefined,
+  subject: string | undefined,
 ): Promise<Record<string, TensorValue>[]> {
   const out = [];
-  for (const f of feeds) out.push(await session.run(f));
+  for (const [i, f] of feeds.entries()) {
+    try {
+      out.push(await session.run(f));
+    } catch (error) {
+      const record = records?.[i];
+      if (!record || error instanceof ConfigurationError) throw error;
+      throw new ConfigurationError(
+        `line ${record.line}: the model cannot run on this line (${(error as Error).message.split('\n')[0]})`,
+        {
+          subject,
+          fix: "Make each line fit the model's inputs: token ids inside its vocabulary, no longer than its context",
+        },
+      );
+    }
+  }
   return out;
 }
 
 function concat(values: TensorValue[]): Float32Array {
-  const total = values.reduce((n, v) => n + v.data.length, 0);
-  const out = new Float32Array(total);
+  const parts = values.map(floatData);
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
-  for (const v of values) {
-    out.set(v.data as Float32Array, offset);
-    offset += v.data.length;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
   }
   return out;
+}
+
+/**
+ * The output that holds a language model's next-token logits, [batch, length, vocab] over every position: the one
+ * named like logits, else the first float output when every eval token is inside its last dim (an encoder's hidden
+ * states are not logits). None when the logits cover only the last position.
+ */
+function logitsOutput(
+  outputs: readonly IoInfo[],
+  first: Record<string, TensorValue>,
+  records: EvalRecord[],
+): string | undefined {
+  const fits = (name: string) => {
+    const dims = first[name]?.dims;
+    const record = records[0];
+    return dims?.length === 3 && record?.kind === 'tokens' && dims[1] === record.inputIds.length;
+  };
+  const named = outputs.find((o) => /logits/i.test(o.name));
+  if (named) return fits(named.name) ? named.name : undefined;
+  const candidate = outputs.find((o) => o.type === 'float32' || o.type === 'float16');
+  if (!candidate || !fits(candidate.name)) return undefined;
+  const maxId = Math.max(...records.flatMap((r) => (r.kind === 'tokens' ? r.inputIds : [])));
+  return maxId < first[candidate.name]!.dims[2]! ? candidate.name : undefined;
+}
+
+/** Perplexity over every record, each with its own length (vocab checked against each token). */
+function perplexity(
+  outputs: Record<string, TensorValue>[],
+  name: string,
+  records: EvalRecord[],
+  subject: string,
+): number {
+  const parts: LanguageModelQuality[] = [];
+  outputs.forEach((out, i) => {
+    const record = records[i]!;
+    const ids = record.kind === 'tokens' ? record.inputIds : [];
+    const logits = out[name]!;
+    const vocab = logits.dims[logits.dims.length - 1]!;
+    const outside = ids.find((id) => id >= vocab);
+    if (outside !== undefined) {
+      throw new ConfigurationError(
+        `line ${record.line}, field "input_ids": token id ${outside} is outside the model's vocabulary of ${vocab}`,
+        { subject, fix: "Tokenize the eval data with the model's own tokenizer" },
+      );
+    }
+    if (ids.length >= 2) parts.push(languageModelQuality(floatData(logits), logits.dims, [ids]));
+  });
+  if (parts.length === 0) {
+    throw new ConfigurationError('no line has two or more tokens, so no next token can be scored', {
+      subject,
+      fix: 'Give lines of at least two token ids',
+    });
+  }
+  return pooledLanguageModelQuality(parts).perplexity;
 }
 
 /** Measures in this process. */
@@ -65,13 +144,16 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
     const feeds: Record<string, TensorValue>[] = [];
     if (records) {
       for (let i = 0; i < records.length; i += BATCH) {
-        feeds.push(evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData!));
+        feeds.push(
+          evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData!, reference.outputs),
+        );
       }
     } else {
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
     }
-    const [a, b] = [await runAll(reference, feeds), await runAll(candidate, feeds)];
+    const a = await runAll(reference, feeds, records, spec.evalData);
+    const b = await runAll(candidate, feeds, records, spec.evalData);
     const floatOutputs = reference.outputs.filter((o) => o.type === 'float32' || o.type === 'float16');
     const primary = floatOutputs[0] ?? reference.outputs[0]!;
     const refValues = concat(a.map((r) => r[primary.name]!));
@@ -89,12 +171,13 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
       klDivergence: agree.klDivergence,
       dtypeChanges,
     };
-    if (records && records[0]?.kind === 'tokens' && dims.length === 3) {
-      const rows = records.map((r) => (r.kind === 'tokens' ? r.inputIds : []));
+    const logits =
+      records?.[0]?.kind === 'tokens' ? logitsOutput(reference.outputs, a[0]!, records) : undefined;
+    if (records && logits) {
       result.metric = {
         name: 'perplexity',
-        value: languageModelQuality(candValues, [records.length, ...dims.slice(1)], rows).perplexity,
-        reference: languageModelQuality(refValues, [records.length, ...dims.slice(1)], rows).perplexity,
+        value: perplexity(b, logits, records, spec.evalData!),
+        reference: perplexity(a, logits, records, spec.evalData!),
       };
     } else if (records?.every((r) => r.kind === 'tensor' && r.label !== undefined)) {
       const labels = records.map((r) => (r.kind === 'tensor' ? r.label! : 0));

@@ -42,9 +42,13 @@ export function parseEvalData(text: string, subject: string): EvalRecord[] {
       throw bad('label', 'must be an integer class index');
     }
     if ('input_ids' in record) {
-      if (!isNumberArray(record.input_ids) || !record.input_ids.every(Number.isInteger)) {
+      if (
+        !isNumberArray(record.input_ids) ||
+        !record.input_ids.every((id) => Number.isInteger(id) && id >= 0)
+      ) {
         throw bad('input_ids', 'must be an array of integer token ids');
       }
+      if (record.input_ids.length === 0) throw bad('input_ids', 'is empty');
       records.push({ kind: 'tokens', inputIds: record.input_ids, line });
     } else if ('input' in record) {
       if (!isNumberArray(record.input)) throw bad('input', 'must be an array of numbers');

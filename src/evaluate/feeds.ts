@@ -1,7 +1,8 @@
-/** Turns eval records into model feeds: token windows for language models (KV-cache inputs empty), tensors otherwise. */
+/** Turns eval records into model feeds: token windows for language models (KV-cache pasts empty), tensors otherwise. */
 import { ConfigurationError } from '../errors.ts';
 import type { ElementType, IoInfo, TensorData, TensorValue } from '../inference/session.ts';
 import type { EvalRecord } from './eval-data.ts';
+import { stepFeeds } from './lm-inputs.ts';
 
 function allocate(type: ElementType, values: number[], subject: string): TensorData {
   switch (type) {
@@ -23,16 +24,15 @@ function allocate(type: ElementType, values: number[], subject: string): TensorD
   }
 }
 
-/** Is this input a KV-cache input (`past_key_values.*`, `past.*`, `cache*`)? */
-export function isPastInput(name: string): boolean {
-  return /(^|[._])past|cache/i.test(name) && !/mask/i.test(name);
-}
-
-/** Feeds for a batch of token records: ids [B, L], all-ones attention mask, zero-length pasts, position ids 0..L-1. */
+/**
+ * Feeds for a batch of token records of one length: ids [B, L] and the inputs that follow from them (see
+ * ./lm-inputs.ts; pasts empty). `outputs` pair a decoder's pasts with their presents.
+ */
 export function tokenFeeds(
   inputs: readonly IoInfo[],
   records: EvalRecord[],
   subject: string,
+  outputs: readonly IoInfo[] = [],
 ): Record<string, TensorValue> {
   const rows = records.map((r) => {
     if (r.kind !== 'tokens')
@@ -50,36 +50,12 @@ export function tokenFeeds(
       },
     );
   }
-  const batch = rows.length;
-  const feeds: Record<string, TensorValue> = {};
-  for (const input of inputs) {
-    const type = (input.type ?? 'float32') as ElementType;
-    if (/input_ids|^ids$|tokens/i.test(input.name)) {
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, rows.flat(), subject) };
-    } else if (/attention_mask/i.test(input.name)) {
-      feeds[input.name] = {
-        type,
-        dims: [batch, length],
-        data: allocate(type, new Array(batch * length).fill(1), subject),
-      };
-    } else if (/position_ids/i.test(input.name)) {
-      const positions = Array.from({ length: batch * length }, (_, i) => i % length);
-      feeds[input.name] = { type, dims: [batch, length], data: allocate(type, positions, subject) };
-    } else if (isPastInput(input.name)) {
-      const dims = input.shape.map((d, axis) => {
-        if (typeof d === 'number') return d;
-        if (axis === 0) return batch;
-        return /past|cache|seq|len/i.test(d) ? 0 : 1;
-      });
-      feeds[input.name] = { type, dims, data: allocate(type, [], subject) };
-    } else {
-      throw new ConfigurationError(`model input "${input.name}" cannot be derived from "input_ids"`, {
-        subject,
-        fix: 'Give eval lines as {"inputs": {...}} naming every model input',
-      });
-    }
+  try {
+    return stepFeeds(inputs, outputs, { rows, past: 0 });
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw new ConfigurationError(error.message, { subject });
+    throw error;
   }
-  return feeds;
 }
 
 /** Feeds for a batch of tensor records: each input's values reshaped to the input's shape with the batch first. */
@@ -126,13 +102,14 @@ export function tensorFeeds(
   return feeds;
 }
 
-/** Feeds for a batch of records of either kind. */
+/** Feeds for a batch of records of either kind (`outputs`: see `tokenFeeds`). */
 export function evalFeeds(
   inputs: readonly IoInfo[],
   records: EvalRecord[],
   subject: string,
+  outputs: readonly IoInfo[] = [],
 ): Record<string, TensorValue> {
   return records[0]?.kind === 'tokens'
-    ? tokenFeeds(inputs, records, subject)
+    ? tokenFeeds(inputs, records, subject, outputs)
     : tensorFeeds(inputs, records, subject);
 }

@@ -56,6 +56,14 @@ export function languageModelQuality(
   return { nll: mean, perplexity: Math.exp(mean), top1: correct / predictions, predictions };
 }
 
+/** The quality of several evaluations together, each weighted by its predictions. */
+export function pooledLanguageModelQuality(parts: LanguageModelQuality[]): LanguageModelQuality {
+  const predictions = parts.reduce((n, p) => n + p.predictions, 0);
+  const nll = parts.reduce((sum, p) => sum + p.nll * p.predictions, 0) / predictions;
+  const top1 = parts.reduce((sum, p) => sum + p.top1 * p.predictions, 0) / predictions;
+  return { nll, perplexity: Math.exp(nll), top1, predictions };
+}
+
 /** Share of rows of logits [N, C] whose argmax equals the label. */
 export function classifierAccuracy(
   logits: ArrayLike<number>,

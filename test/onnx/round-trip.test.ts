@@ -14,7 +14,7 @@ afterAll(() => tmp.remove());
 async function outputsOf(modelPath: string, evalPath: string): Promise<Record<string, TensorValue>> {
   const session = await createSession(modelPath, { intraOpThreads: 1 });
   try {
-    return await session.run(evalFeeds(session.inputs, readEvalData(evalPath), evalPath));
+    return await session.run(evalFeeds(session.inputs, readEvalData(evalPath), evalPath, session.outputs));
   } finally {
     await session.release();
   }

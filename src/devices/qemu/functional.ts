@@ -459,9 +459,10 @@ function buildSamples(session: Session, options: FunctionalOptions): Sample[] {
   if (options.evalData) {
     const records = readEvalData(options.evalData);
     const n = options.samples ?? (records[0]?.kind === 'tokens' ? DEFAULT_LM_SAMPLES : DEFAULT_SAMPLES);
-    return records
-      .slice(0, n)
-      .map((record) => ({ record, feeds: evalFeeds(session.inputs, [record], options.evalData!) }));
+    return records.slice(0, n).map((record) => ({
+      record,
+      feeds: evalFeeds(session.inputs, [record], options.evalData!, session.outputs),
+    }));
   }
   const n = options.samples ?? DEFAULT_SAMPLES;
   return Array.from({ length: n }, (_, i) => ({

@@ -55,7 +55,7 @@ describe('the guest script', () => {
     const records = readEvalData(evalPath).slice(0, 3);
     const samples = records.map((record) => ({
       record,
-      feeds: evalFeeds(session.inputs, [record], evalPath),
+      feeds: evalFeeds(session.inputs, [record], evalPath, session.outputs),
     }));
     const expected = [];
     for (const s of samples) expected.push((await session.run(s.feeds, ['logits'])).logits!);

@@ -1,0 +1,86 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { measureFidelity } from '../../src/compress/fidelity.ts';
+import { ConfigurationError } from '../../src/errors.ts';
+import { createSession } from '../../src/inference/session.ts';
+import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+
+const tmp = tempDir();
+afterAll(() => tmp.remove());
+
+const LM = fixtureModel('tiny-shakespeare-lm');
+const lines = readFileSync(fixtureModel('tiny-shakespeare-lm', 'eval.jsonl'), 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .slice(0, 6)
+  .map((l) => JSON.parse(l).input_ids as number[]);
+
+function evalFile(name: string, rows: unknown[][]): string {
+  const path = join(tmp.path, name);
+  writeFileSync(path, rows.map((input_ids) => JSON.stringify({ input_ids })).join('\n'));
+  return path;
+}
+
+/** Perplexity computed here, line by line, from the model's logits: the reference for the metric. */
+async function perplexityByHand(rows: number[][]): Promise<number> {
+  const session = await createSession(LM);
+  let nll = 0;
+  let count = 0;
+  try {
+    for (const ids of rows) {
+      const out = await session.run({
+        input_ids: { type: 'int64', dims: [1, ids.length], data: BigInt64Array.from(ids.map(BigInt)) },
+      });
+      const logits = out.logits!.data as Float32Array;
+      const vocab = out.logits!.dims[2]!;
+      for (let t = 0; t + 1 < ids.length; t++) {
+        const row = logits.subarray(t * vocab, (t + 1) * vocab);
+        const max = Math.max(...row);
+        const lse = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+        nll += lse - row[ids[t + 1]!]!;
+        count += 1;
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return Math.exp(nll / count);
+}
+
+describe('measureFidelity on eval lines', () => {
+  it('scores each line at its own length, so a short first line does not skew the others', async () => {
+    const rows = [lines[0]!.slice(0, 64), ...lines.slice(1)];
+    const evalData = evalFile('ragged.jsonl', rows);
+    const { metric } = await measureFidelity({
+      reference: LM,
+      candidate: LM,
+      evalData,
+      samples: 100,
+      threads: 1,
+    });
+    expect(metric?.name).toBe('perplexity');
+    expect(metric!.reference).toBeCloseTo(await perplexityByHand(rows), 6);
+    expect(metric!.value).toBe(metric!.reference);
+  });
+
+  it('names the line of a token the model cannot embed', async () => {
+    const evalData = evalFile('oov.jsonl', [lines[0]!, [1, 2, 999, 3]]);
+    const error = await measureFidelity({
+      reference: LM,
+      candidate: LM,
+      evalData,
+      samples: 100,
+      threads: 1,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(/oov\.jsonl: line 2[:,]/);
+  });
+
+  it('refuses an empty line of token ids, naming it', async () => {
+    const evalData = evalFile('empty.jsonl', [lines[0]!, []]);
+    await expect(
+      measureFidelity({ reference: LM, candidate: LM, evalData, samples: 100, threads: 1 }),
+    ).rejects.toThrowError(/line 2, field "input_ids": is empty/);
+  });
+});
