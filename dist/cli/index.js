@@ -44723,6 +44723,11 @@ async function benchModels(options, basePath) {
   }
   const reference = baseline?.path ?? (headReport && existsSync7(headReport.input.path) ? headReport.input.path : void 0);
   const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
+  if (options.evalData && !qualityBlock) {
+    log2(
+      `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`
+    );
+  }
   const functional = /* @__PURE__ */ new Map();
   if (options.functional) {
     for (const { profile, native } of plans) {

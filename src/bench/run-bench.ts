@@ -344,6 +344,11 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
   const qualityBlock = options.evalData
     ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess))
     : undefined;
+  if (options.evalData && !qualityBlock) {
+    log(
+      `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`,
+    );
+  }
 
   const functional = new Map<string, Awaited<ReturnType<typeof runFunctionalCheck>>>();
   if (options.functional) {
