@@ -28273,6 +28273,13 @@ function ensureOpset(model, domain, version) {
   const existing = model.opsetImport.find((o) => (o.domain || "") === domain);
   if (!existing) model.opsetImport.push({ domain, version });
 }
+function opsetVersion(model, domain = "") {
+  const entry = model.opsetImport.find(
+    (o) => (o.domain || "") === domain || domain === "" && o.domain === "ai.onnx"
+  );
+  if (!entry) return 0;
+  return typeof entry.version === "number" ? entry.version : entry.version.toNumber();
+}
 function floatWeight(graph, index, n, input) {
   const name2 = n.input[input];
   if (!name2) return void 0;
@@ -35675,7 +35682,7 @@ import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync6, mkdirSync as mkdirSync3, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync6, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 init_errors();
@@ -36095,6 +36102,7 @@ var FP16_BLOCK_LIST = [
   "RandomNormalLike",
   "RandomUniformLike"
 ];
+var FP16_MAX = 65504;
 var MIN_ELEMENTS = 64;
 function consumersOf(graph) {
   const map = /* @__PURE__ */ new Map();
@@ -36147,6 +36155,15 @@ function convertFp16(ctx, options, select) {
     const casts = [];
     for (const c of chosen) {
       const values = weightValues(ctx.model, c.weight);
+      let largest = 0;
+      for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]));
+      if (largest > FP16_MAX) {
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `holds values up to ${largest.toPrecision(3)}, beyond float16's ${FP16_MAX}: kept float32`
+        });
+        continue;
+      }
       const half = new Uint16Array(values.length);
       let signal = 0;
       let noise = 0;
@@ -37735,6 +37752,7 @@ async function quantizeInt4(ctx, options, select) {
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
       replaced.add(c.weightName);
+      if (c.op === "Gemm" && c.node.input[2]) replaced.add(c.node.input[2]);
       changed += 1;
     }
     graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
@@ -37799,6 +37817,8 @@ function rewrite(ctx, graph, c, names, options) {
 }
 
 // src/compress/quantize-int8.ts
+init_errors();
+var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function candidatesIn2(graph, outcome) {
   const index = initializerIndex(graph);
@@ -37815,8 +37835,17 @@ function candidatesIn2(graph, outcome) {
       continue;
     }
     const dims = shapeOf(weight);
-    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
-    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
+    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) {
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `${dims.length}-D weight of ${kind} (int8 quantizes 2-D MatMul, Gemm and Gather weights)`
+      });
+      continue;
+    }
+    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) {
+      outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
+      continue;
+    }
     if (kind === "Conv" && dims.length < 3) continue;
     found2.push({
       op: kind,
@@ -37879,6 +37908,16 @@ async function quantizeInt8Dynamic(ctx, options, select) {
     graph,
     chosen: applySelection(candidatesIn2(graph, outcome), select)
   }));
+  const opset = opsetVersion(proto);
+  if (opset < MIN_OPSET && plans.some((p2) => p2.chosen.length > 0)) {
+    throw new ConfigurationError(
+      `int8 writes DynamicQuantizeLinear, which needs opset ${MIN_OPSET} or later, and this model imports opset ${opset}`,
+      {
+        subject: ctx.model.path,
+        fix: "Convert the model to a newer opset first (python: onnx.version_converter.convert_version(model, 13)), or use int4 or fp16"
+      }
+    );
+  }
   const jobs = /* @__PURE__ */ new Map();
   plans.forEach(({ chosen }, g2) => {
     for (const c of chosen) {
@@ -38112,6 +38151,40 @@ async function quantizeInt8Dynamic(ctx, options, select) {
 
 // src/compress/compress.ts
 var DATA_FILE = "model.onnx.data";
+var OUTPUT_FILES = ["model.onnx", DATA_FILE, "compress-report.json"];
+var realOrResolved = (path7) => existsSync6(path7) ? realpathSync2(path7) : resolve5(path7);
+function refuseOverwritingInput(outDir, inputFiles, subject) {
+  const inputs = new Set(inputFiles.map(realOrResolved));
+  const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join9(outDir, name2))));
+  if (clash) {
+    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
+      subject,
+      fix: "Write the variant to another folder with --out (the input is never modified)"
+    });
+  }
+}
+function makeOutDir(outDir) {
+  try {
+    return mkdirSync3(outDir, { recursive: true });
+  } catch (error2) {
+    const code = error2.code ?? "error";
+    const blocked = code === "EEXIST" || code === "ENOTDIR";
+    throw new ConfigurationError(`cannot create the output folder (${code})`, {
+      subject: outDir,
+      fix: blocked ? "A file stands where the folder or one of its parents should be: choose another --out" : "Choose an --out folder you can write to"
+    });
+  }
+}
+function removeEmptyFolders(dir, top) {
+  for (let d = dir; ; d = dirname4(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname4(d) === d) return;
+  }
+}
 var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
 async function runPass(ctx, spec) {
   switch (spec.pass) {
@@ -38176,8 +38249,8 @@ async function compressWith(options, ctx, started, closeKernels) {
   const notes = [];
   let touched = 0;
   const outDir = resolve5(options.outDir);
-  const createdOutDir = !existsSync6(outDir);
-  mkdirSync3(outDir, { recursive: true });
+  refuseOverwritingInput(outDir, inputFiles, options.modelPath);
+  const firstCreated = makeOutDir(outDir);
   const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync3(staging);
   let dataFile;
@@ -38190,12 +38263,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   } finally {
     dataFile?.discard();
     rmSync5(staging, { recursive: true, force: true });
-    if (!finished && createdOutDir) {
-      try {
-        rmdirSync(outDir);
-      } catch {
-      }
-    }
+    if (!finished && firstCreated) removeEmptyFolders(outDir, firstCreated);
   }
   async function passesAndWrite() {
     setImmediate(() => {
@@ -38204,6 +38272,7 @@ async function compressWith(options, ctx, started, closeKernels) {
       } catch {
       }
     });
+    const skipped = [];
     for (const [i, pass] of options.recipe.passes.entries()) {
       const passStarted = performance5.now();
       const writer = i === options.recipe.passes.length - 1 ? dataFile : void 0;
@@ -38215,6 +38284,15 @@ async function compressWith(options, ctx, started, closeKernels) {
       touched += outcome.tensors.length;
       notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
       for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
+      skipped.push(...outcome.skipped.map((s3) => `${s3.name}: ${s3.reason}`));
+      const chain2 = options.recipe.passes.length > 1;
+      if (chain2 && outcome.tensors.length === 0 && !options.allowNoop) {
+        const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
+        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
+          subject: options.modelPath,
+          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+        });
+      }
       passes.push({
         name: pass.pass,
         options: { ...pass.options },
@@ -38224,11 +38302,12 @@ async function compressWith(options, ctx, started, closeKernels) {
     }
     await closeKernels();
     if (touched === 0 && !options.allowNoop) {
+      const why = skipped.length ? ` (skipped ${skipped.length}, first ${skipped[0]})` : "";
       throw new ConfigurationError(
-        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }

@@ -34247,6 +34247,13 @@ function ensureOpset(model, domain, version) {
   const existing = model.opsetImport.find((o) => (o.domain || "") === domain);
   if (!existing) model.opsetImport.push({ domain, version });
 }
+function opsetVersion(model, domain = "") {
+  const entry = model.opsetImport.find(
+    (o) => (o.domain || "") === domain || domain === "" && o.domain === "ai.onnx"
+  );
+  if (!entry) return 0;
+  return typeof entry.version === "number" ? entry.version : entry.version.toNumber();
+}
 function floatWeight(graph, index, n, input) {
   const name2 = n.input[input];
   if (!name2) return void 0;
@@ -41744,7 +41751,7 @@ import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync5, mkdirSync as mkdirSync3, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import { existsSync as existsSync5, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 init_errors();
@@ -42109,6 +42116,7 @@ var FP16_BLOCK_LIST = [
   "RandomNormalLike",
   "RandomUniformLike"
 ];
+var FP16_MAX = 65504;
 var MIN_ELEMENTS = 64;
 function consumersOf(graph) {
   const map = /* @__PURE__ */ new Map();
@@ -42161,6 +42169,15 @@ function convertFp16(ctx, options, select) {
     const casts = [];
     for (const c of chosen) {
       const values = weightValues(ctx.model, c.weight);
+      let largest = 0;
+      for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]));
+      if (largest > FP16_MAX) {
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `holds values up to ${largest.toPrecision(3)}, beyond float16's ${FP16_MAX}: kept float32`
+        });
+        continue;
+      }
       const half = new Uint16Array(values.length);
       let signal = 0;
       let noise = 0;
@@ -43749,6 +43766,7 @@ async function quantizeInt4(ctx, options, select) {
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
       replaced.add(c.weightName);
+      if (c.op === "Gemm" && c.node.input[2]) replaced.add(c.node.input[2]);
       changed += 1;
     }
     graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
@@ -43813,6 +43831,8 @@ function rewrite(ctx, graph, c, names, options) {
 }
 
 // src/compress/quantize-int8.ts
+init_errors();
+var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function candidatesIn2(graph, outcome) {
   const index = initializerIndex(graph);
@@ -43829,8 +43849,17 @@ function candidatesIn2(graph, outcome) {
       continue;
     }
     const dims = shapeOf(weight);
-    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
-    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
+    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) {
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `${dims.length}-D weight of ${kind} (int8 quantizes 2-D MatMul, Gemm and Gather weights)`
+      });
+      continue;
+    }
+    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) {
+      outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
+      continue;
+    }
     if (kind === "Conv" && dims.length < 3) continue;
     found2.push({
       op: kind,
@@ -43893,6 +43922,16 @@ async function quantizeInt8Dynamic(ctx, options, select) {
     graph,
     chosen: applySelection(candidatesIn2(graph, outcome), select)
   }));
+  const opset = opsetVersion(proto);
+  if (opset < MIN_OPSET && plans.some((p2) => p2.chosen.length > 0)) {
+    throw new ConfigurationError(
+      `int8 writes DynamicQuantizeLinear, which needs opset ${MIN_OPSET} or later, and this model imports opset ${opset}`,
+      {
+        subject: ctx.model.path,
+        fix: "Convert the model to a newer opset first (python: onnx.version_converter.convert_version(model, 13)), or use int4 or fp16"
+      }
+    );
+  }
   const jobs = /* @__PURE__ */ new Map();
   plans.forEach(({ chosen }, g2) => {
     for (const c of chosen) {
@@ -44126,6 +44165,40 @@ async function quantizeInt8Dynamic(ctx, options, select) {
 
 // src/compress/compress.ts
 var DATA_FILE = "model.onnx.data";
+var OUTPUT_FILES = ["model.onnx", DATA_FILE, "compress-report.json"];
+var realOrResolved = (path10) => existsSync5(path10) ? realpathSync2(path10) : resolve6(path10);
+function refuseOverwritingInput(outDir, inputFiles, subject) {
+  const inputs = new Set(inputFiles.map(realOrResolved));
+  const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join9(outDir, name2))));
+  if (clash) {
+    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
+      subject,
+      fix: "Write the variant to another folder with --out (the input is never modified)"
+    });
+  }
+}
+function makeOutDir(outDir) {
+  try {
+    return mkdirSync3(outDir, { recursive: true });
+  } catch (error) {
+    const code2 = error.code ?? "error";
+    const blocked = code2 === "EEXIST" || code2 === "ENOTDIR";
+    throw new ConfigurationError(`cannot create the output folder (${code2})`, {
+      subject: outDir,
+      fix: blocked ? "A file stands where the folder or one of its parents should be: choose another --out" : "Choose an --out folder you can write to"
+    });
+  }
+}
+function removeEmptyFolders(dir, top) {
+  for (let d = dir; ; d = dirname4(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname4(d) === d) return;
+  }
+}
 var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
 async function runPass(ctx, spec) {
   switch (spec.pass) {
@@ -44190,8 +44263,8 @@ async function compressWith(options, ctx, started, closeKernels) {
   const notes = [];
   let touched = 0;
   const outDir = resolve6(options.outDir);
-  const createdOutDir = !existsSync5(outDir);
-  mkdirSync3(outDir, { recursive: true });
+  refuseOverwritingInput(outDir, inputFiles, options.modelPath);
+  const firstCreated = makeOutDir(outDir);
   const staging = join9(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync3(staging);
   let dataFile;
@@ -44204,12 +44277,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   } finally {
     dataFile?.discard();
     rmSync5(staging, { recursive: true, force: true });
-    if (!finished && createdOutDir) {
-      try {
-        rmdirSync(outDir);
-      } catch {
-      }
-    }
+    if (!finished && firstCreated) removeEmptyFolders(outDir, firstCreated);
   }
   async function passesAndWrite() {
     setImmediate(() => {
@@ -44218,6 +44286,7 @@ async function compressWith(options, ctx, started, closeKernels) {
       } catch {
       }
     });
+    const skipped = [];
     for (const [i, pass] of options.recipe.passes.entries()) {
       const passStarted = performance5.now();
       const writer = i === options.recipe.passes.length - 1 ? dataFile : void 0;
@@ -44229,6 +44298,15 @@ async function compressWith(options, ctx, started, closeKernels) {
       touched += outcome.tensors.length;
       notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
       for (const s3 of outcome.skipped) log2(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
+      skipped.push(...outcome.skipped.map((s3) => `${s3.name}: ${s3.reason}`));
+      const chain2 = options.recipe.passes.length > 1;
+      if (chain2 && outcome.tensors.length === 0 && !options.allowNoop) {
+        const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
+        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
+          subject: options.modelPath,
+          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+        });
+      }
       passes.push({
         name: pass.pass,
         options: { ...pass.options },
@@ -44238,11 +44316,12 @@ async function compressWith(options, ctx, started, closeKernels) {
     }
     await closeKernels();
     if (touched === 0 && !options.allowNoop) {
+      const why = skipped.length ? ` (skipped ${skipped.length}, first ${skipped[0]})` : "";
       throw new ConfigurationError(
-        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }
@@ -45962,7 +46041,7 @@ import { readFileSync as readFileSync10, statSync as statSync6 } from "node:fs";
 import { resolve as resolve14 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync2, stat as stat3, statSync as statSync5 } from "fs";
+import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync5 } from "fs";
 import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve13 } from "path";
 import { fileURLToPath } from "url";
 
@@ -46715,7 +46794,7 @@ function getOptions(options) {
     readdir: opts.fs.readdir || readdir4,
     readdirSync: opts.fs.readdirSync || readdirSync2,
     realpath: opts.fs.realpath || realpath,
-    realpathSync: opts.fs.realpathSync || realpathSync2,
+    realpathSync: opts.fs.realpathSync || realpathSync3,
     stat: opts.fs.stat || stat3,
     statSync: opts.fs.statSync || statSync5
   });

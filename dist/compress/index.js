@@ -26103,7 +26103,7 @@ function parseInputs(source = coreInputs) {
 import path3 from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync2, mkdirSync, renameSync as renameSync2, rmdirSync, rmSync as rmSync3, statSync as statSync3, writeFileSync } from "node:fs";
+import { existsSync as existsSync2, mkdirSync, realpathSync as realpathSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync3, statSync as statSync3, writeFileSync } from "node:fs";
 import { basename as basename2, dirname as dirname3, join as join4, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 
@@ -28291,6 +28291,13 @@ function ensureOpset(model, domain, version) {
   const existing = model.opsetImport.find((o) => (o.domain || "") === domain);
   if (!existing) model.opsetImport.push({ domain, version });
 }
+function opsetVersion(model, domain = "") {
+  const entry = model.opsetImport.find(
+    (o) => (o.domain || "") === domain || domain === "" && o.domain === "ai.onnx"
+  );
+  if (!entry) return 0;
+  return typeof entry.version === "number" ? entry.version : entry.version.toNumber();
+}
 function floatWeight(graph, index, n, input) {
   const name2 = n.input[input];
   if (!name2) return void 0;
@@ -28361,6 +28368,7 @@ var FP16_BLOCK_LIST = [
   "RandomNormalLike",
   "RandomUniformLike"
 ];
+var FP16_MAX = 65504;
 var MIN_ELEMENTS = 64;
 function consumersOf(graph) {
   const map = /* @__PURE__ */ new Map();
@@ -28413,6 +28421,15 @@ function convertFp16(ctx, options, select) {
     const casts = [];
     for (const c of chosen) {
       const values = weightValues(ctx.model, c.weight);
+      let largest = 0;
+      for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]));
+      if (largest > FP16_MAX) {
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `holds values up to ${largest.toPrecision(3)}, beyond float16's ${FP16_MAX}: kept float32`
+        });
+        continue;
+      }
       const half = new Uint16Array(values.length);
       let signal = 0;
       let noise = 0;
@@ -30001,6 +30018,7 @@ async function quantizeInt4(ctx, options, select) {
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
       replaced.add(c.weightName);
+      if (c.op === "Gemm" && c.node.input[2]) replaced.add(c.node.input[2]);
       changed += 1;
     }
     graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);
@@ -30065,6 +30083,8 @@ function rewrite(ctx, graph, c, names, options) {
 }
 
 // src/compress/quantize-int8.ts
+init_errors();
+var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function candidatesIn2(graph, outcome) {
   const index = initializerIndex(graph);
@@ -30081,8 +30101,17 @@ function candidatesIn2(graph, outcome) {
       continue;
     }
     const dims = shapeOf(weight);
-    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) continue;
-    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) continue;
+    if ((kind === "MatMul" || kind === "Gemm" || kind === "Gather") && dims.length !== 2) {
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `${dims.length}-D weight of ${kind} (int8 quantizes 2-D MatMul, Gemm and Gather weights)`
+      });
+      continue;
+    }
+    if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) {
+      outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
+      continue;
+    }
     if (kind === "Conv" && dims.length < 3) continue;
     found.push({
       op: kind,
@@ -30145,6 +30174,16 @@ async function quantizeInt8Dynamic(ctx, options, select) {
     graph,
     chosen: applySelection(candidatesIn2(graph, outcome), select)
   }));
+  const opset = opsetVersion(proto);
+  if (opset < MIN_OPSET && plans.some((p2) => p2.chosen.length > 0)) {
+    throw new ConfigurationError(
+      `int8 writes DynamicQuantizeLinear, which needs opset ${MIN_OPSET} or later, and this model imports opset ${opset}`,
+      {
+        subject: ctx.model.path,
+        fix: "Convert the model to a newer opset first (python: onnx.version_converter.convert_version(model, 13)), or use int4 or fp16"
+      }
+    );
+  }
   const jobs = /* @__PURE__ */ new Map();
   plans.forEach(({ chosen }, g2) => {
     for (const c of chosen) {
@@ -30378,6 +30417,40 @@ async function quantizeInt8Dynamic(ctx, options, select) {
 
 // src/compress/compress.ts
 var DATA_FILE = "model.onnx.data";
+var OUTPUT_FILES = ["model.onnx", DATA_FILE, "compress-report.json"];
+var realOrResolved = (path4) => existsSync2(path4) ? realpathSync2(path4) : resolve6(path4);
+function refuseOverwritingInput(outDir, inputFiles, subject) {
+  const inputs = new Set(inputFiles.map(realOrResolved));
+  const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join4(outDir, name2))));
+  if (clash) {
+    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
+      subject,
+      fix: "Write the variant to another folder with --out (the input is never modified)"
+    });
+  }
+}
+function makeOutDir(outDir) {
+  try {
+    return mkdirSync(outDir, { recursive: true });
+  } catch (error2) {
+    const code = error2.code ?? "error";
+    const blocked = code === "EEXIST" || code === "ENOTDIR";
+    throw new ConfigurationError(`cannot create the output folder (${code})`, {
+      subject: outDir,
+      fix: blocked ? "A file stands where the folder or one of its parents should be: choose another --out" : "Choose an --out folder you can write to"
+    });
+  }
+}
+function removeEmptyFolders(dir, top) {
+  for (let d = dir; ; d = dirname3(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname3(d) === d) return;
+  }
+}
 var FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
 async function runPass(ctx, spec) {
   switch (spec.pass) {
@@ -30442,8 +30515,8 @@ async function compressWith(options, ctx, started, closeKernels) {
   const notes = [];
   let touched = 0;
   const outDir = resolve6(options.outDir);
-  const createdOutDir = !existsSync2(outDir);
-  mkdirSync(outDir, { recursive: true });
+  refuseOverwritingInput(outDir, inputFiles, options.modelPath);
+  const firstCreated = makeOutDir(outDir);
   const staging = join4(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync(staging);
   let dataFile;
@@ -30456,12 +30529,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   } finally {
     dataFile?.discard();
     rmSync3(staging, { recursive: true, force: true });
-    if (!finished && createdOutDir) {
-      try {
-        rmdirSync(outDir);
-      } catch {
-      }
-    }
+    if (!finished && firstCreated) removeEmptyFolders(outDir, firstCreated);
   }
   async function passesAndWrite() {
     setImmediate(() => {
@@ -30470,6 +30538,7 @@ async function compressWith(options, ctx, started, closeKernels) {
       } catch {
       }
     });
+    const skipped = [];
     for (const [i, pass] of options.recipe.passes.entries()) {
       const passStarted = performance5.now();
       const writer = i === options.recipe.passes.length - 1 ? dataFile : void 0;
@@ -30481,6 +30550,15 @@ async function compressWith(options, ctx, started, closeKernels) {
       touched += outcome.tensors.length;
       notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
       for (const s3 of outcome.skipped) log(`${pass.pass}: skipped ${s3.name}: ${s3.reason}`);
+      skipped.push(...outcome.skipped.map((s3) => `${s3.name}: ${s3.reason}`));
+      const chain = options.recipe.passes.length > 1;
+      if (chain && outcome.tensors.length === 0 && !options.allowNoop) {
+        const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
+        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
+          subject: options.modelPath,
+          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+        });
+      }
       passes.push({
         name: pass.pass,
         options: { ...pass.options },
@@ -30490,11 +30568,12 @@ async function compressWith(options, ctx, started, closeKernels) {
     }
     await closeKernels();
     if (touched === 0 && !options.allowNoop) {
+      const why = skipped.length ? ` (skipped ${skipped.length}, first ${skipped[0]})` : "";
       throw new ConfigurationError(
-        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }

@@ -3,7 +3,16 @@
  * fidelity. The input is never modified; outputs are written to temporary names and renamed, and a failure leaves
  * no partial output behind.
  */
-import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  realpathSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { validateDocument } from '../config/load.ts';
@@ -64,6 +73,54 @@ export interface CompressResult {
 
 /** The output's external data file, beside model.onnx. */
 const DATA_FILE = 'model.onnx.data';
+
+/** What compress writes into its output folder. */
+const OUTPUT_FILES = ['model.onnx', DATA_FILE, 'compress-report.json'];
+
+const realOrResolved = (path: string): string => (existsSync(path) ? realpathSync(path) : resolve(path));
+
+/** The input is never modified: an output folder whose files would replace an input file is refused. */
+function refuseOverwritingInput(outDir: string, inputFiles: string[], subject: string): void {
+  const inputs = new Set(inputFiles.map(realOrResolved));
+  const clash = OUTPUT_FILES.find((name) => inputs.has(realOrResolved(join(outDir, name))));
+  if (clash) {
+    throw new ConfigurationError(
+      `the output folder ${outDir} holds the input's ${clash}, which compress would replace`,
+      {
+        subject,
+        fix: 'Write the variant to another folder with --out (the input is never modified)',
+      },
+    );
+  }
+}
+
+/** Creates the output folder; returns the first folder it created (to remove on failure), if any. */
+function makeOutDir(outDir: string): string | undefined {
+  try {
+    return mkdirSync(outDir, { recursive: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const blocked = code === 'EEXIST' || code === 'ENOTDIR';
+    throw new ConfigurationError(`cannot create the output folder (${code})`, {
+      subject: outDir,
+      fix: blocked
+        ? 'A file stands where the folder or one of its parents should be: choose another --out'
+        : 'Choose an --out folder you can write to',
+    });
+  }
+}
+
+/** Removes `dir` and its parents up to `top` while they are empty (what a failed run created). */
+function removeEmptyFolders(dir: string, top: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+    if (d === top || dirname(d) === d) return;
+  }
+}
 
 /** Above this much weight data, `--fidelity auto` skips the check (two sessions of a big model are slow). */
 export const FIDELITY_AUTO_LIMIT_BYTES = 2 ** 30;
@@ -142,8 +199,8 @@ async function compressWith(
 
   // Everything is written into a staging folder beside the output, then moved into place.
   const outDir = resolve(options.outDir);
-  const createdOutDir = !existsSync(outDir);
-  mkdirSync(outDir, { recursive: true });
+  refuseOverwritingInput(outDir, inputFiles, options.modelPath);
+  const firstCreated = makeOutDir(outDir);
   const staging = join(outDir, `.slmops-staging-${process.pid}-${Date.now()}`);
   mkdirSync(staging);
   let dataFile: DataFileWriter | undefined;
@@ -158,11 +215,7 @@ async function compressWith(
   } finally {
     dataFile?.discard(); // no-op once written
     rmSync(staging, { recursive: true, force: true });
-    if (!finished && createdOutDir) {
-      try {
-        rmdirSync(outDir); // only if still empty
-      } catch {}
-    }
+    if (!finished && firstCreated) removeEmptyFolders(outDir, firstCreated);
   }
 
   async function passesAndWrite(): Promise<CompressResult> {
@@ -172,6 +225,7 @@ async function compressWith(
         validatorFor('compress');
       } catch {} // validateDocument reports any problem later
     });
+    const skipped: string[] = [];
     for (const [i, pass] of options.recipe.passes.entries()) {
       const passStarted = performance.now();
       // The last pass's outputs are final: they go to the output's data file as they are made, and what it leaves
@@ -188,6 +242,18 @@ async function compressWith(
       touched += outcome.tensors.length;
       notes.push(...outcome.notes.map((n) => `${pass.pass}: ${n}`));
       for (const s of outcome.skipped) log(`${pass.pass}: skipped ${s.name}: ${s.reason}`);
+      skipped.push(...outcome.skipped.map((s) => `${s.name}: ${s.reason}`));
+      const chain = options.recipe.passes.length > 1;
+      if (chain && outcome.tensors.length === 0 && !options.allowNoop) {
+        const after = i > 0 ? ` after ${options.recipe.passes[i - 1]!.pass}` : '';
+        throw new ConfigurationError(
+          `pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`,
+          {
+            subject: options.modelPath,
+            fix: 'Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass',
+          },
+        );
+      }
       passes.push({
         name: pass.pass,
         options: { ...pass.options },
@@ -197,11 +263,12 @@ async function compressWith(
     }
     await closeKernels();
     if (touched === 0 && !options.allowNoop) {
+      const why = skipped.length ? ` (skipped ${skipped.length}, first ${skipped[0]})` : '';
       throw new ConfigurationError(
-        `nothing to compress: recipe "${spec}" finds no weight it can change in this model`,
+        `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged",
+          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged",
         },
       );
     }

@@ -32,6 +32,9 @@ export const FP16_BLOCK_LIST = [
   'RandomUniformLike',
 ] as const;
 
+/** The largest finite float16; a weight with larger values would turn into infinities. */
+const FP16_MAX = 65504;
+
 /** Float32 weights smaller than this stay float32: converting them saves nothing and scalars steer numerics. */
 const MIN_ELEMENTS = 64;
 
@@ -91,6 +94,15 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
     const casts: NodeProto[] = [];
     for (const c of chosen) {
       const values = weightValues(ctx.model, c.weight);
+      let largest = 0;
+      for (let i = 0; i < values.length; i++) largest = Math.max(largest, Math.abs(values[i]!));
+      if (largest > FP16_MAX) {
+        outcome.skipped.push({
+          name: c.weightName,
+          reason: `holds values up to ${largest.toPrecision(3)}, beyond float16's ${FP16_MAX}: kept float32`,
+        });
+        continue;
+      }
       const half = new Uint16Array(values.length);
       let signal = 0;
       let noise = 0;

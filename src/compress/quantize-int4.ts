@@ -172,6 +172,8 @@ export async function quantizeInt4(
       }
       replacement.set(c.node, rewrite(ctx, graph, c, names, options));
       replaced.add(c.weightName);
+      // A Gemm bias scaled by beta is replaced by its scaled copy: the original goes too once nothing reads it.
+      if (c.op === 'Gemm' && c.node.input[2]) replaced.add(c.node.input[2]);
       changed += 1;
     }
     graph.node = graph.node.flatMap((n) => replacement.get(n) ?? [n]);

@@ -7,6 +7,7 @@
  * model stays standard ONNX for other runtimes). Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul (+ Add
  * for the bias). Gather on a float table (embeddings) → Gather on int8 + DequantizeLinear.
  */
+import { ConfigurationError } from '../errors.ts';
 import { DataType, dtypeName } from '../onnx/dtypes.ts';
 import type { GraphProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
@@ -17,6 +18,7 @@ import {
   initializerIndex,
   intAttr,
   node,
+  opsetVersion,
   removeInitializerIfUnused,
   shapeOf,
   tensor,
@@ -29,6 +31,9 @@ import type { Int8Options, Selection } from './recipe-spec.ts';
 import { applySelection, type Candidate } from './select.ts';
 
 type Kind = 'MatMul' | 'Gemm' | 'Conv' | 'Gather';
+
+/** DynamicQuantizeLinear came with opset 11. */
+const MIN_OPSET = 11;
 
 interface Int8Candidate extends Candidate {
   node: NodeProto;
@@ -53,8 +58,17 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] 
       continue;
     }
     const dims = shapeOf(weight);
-    if ((kind === 'MatMul' || kind === 'Gemm' || kind === 'Gather') && dims.length !== 2) continue;
-    if (kind === 'Gather' && intAttr(n, 'axis', 0) !== 0) continue;
+    if ((kind === 'MatMul' || kind === 'Gemm' || kind === 'Gather') && dims.length !== 2) {
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `${dims.length}-D weight of ${kind} (int8 quantizes 2-D MatMul, Gemm and Gather weights)`,
+      });
+      continue;
+    }
+    if (kind === 'Gather' && intAttr(n, 'axis', 0) !== 0) {
+      outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
+      continue;
+    }
     if (kind === 'Conv' && dims.length < 3) continue;
     found.push({
       op: kind,
@@ -137,6 +151,16 @@ export async function quantizeInt8Dynamic(
     graph,
     chosen: applySelection(candidatesIn(graph, outcome), select),
   }));
+  const opset = opsetVersion(proto);
+  if (opset < MIN_OPSET && plans.some((p) => p.chosen.length > 0)) {
+    throw new ConfigurationError(
+      `int8 writes DynamicQuantizeLinear, which needs opset ${MIN_OPSET} or later, and this model imports opset ${opset}`,
+      {
+        subject: ctx.model.path,
+        fix: 'Convert the model to a newer opset first (python: onnx.version_converter.convert_version(model, 13)), or use int4 or fp16',
+      },
+    );
+  }
   const jobs = new Map<string, { job: Int8Job; elements: number }>();
   plans.forEach(({ chosen }, g) => {
     for (const c of chosen) {

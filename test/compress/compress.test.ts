@@ -1,10 +1,14 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressModel } from '../../src/compress/compress.ts';
+import { floatTensor, node } from '../../src/compress/graph.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
+import { modelProto, valueInfo } from '../../src/devices/probe-models.ts';
 import { ConfigurationError } from '../../src/errors.ts';
+import { DataType } from '../../src/onnx/dtypes.ts';
+import { encodeModelProto } from '../../src/onnx/proto.ts';
 import { readModel } from '../../src/onnx/read.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import { fixtureModel, sameBytes, tempDir } from '../helpers/fixtures.ts';
@@ -155,4 +159,69 @@ describe('compressModel', () => {
       }
     },
   );
+});
+
+/** A one-MatMul model ([1, 64]·[64, 64]) at `opset`, its weight scaled by `scale`, written to `dir/model.onnx`. */
+function matmulModel(dir: string, opset = 17, scale = 0.1): string {
+  mkdirSync(dir, { recursive: true });
+  const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * scale);
+  const proto = modelProto(
+    'mm',
+    [node('MatMul', ['x', 'w'], ['y'])],
+    [valueInfo('x', DataType.FLOAT, [1, 64])],
+    [valueInfo('y', DataType.FLOAT, [1, 64])],
+    [floatTensor('w', [64, 64], w)],
+  );
+  proto.opsetImport = [{ domain: '', version: opset }];
+  const path = join(dir, 'model.onnx');
+  writeFileSync(path, encodeModelProto(proto));
+  return path;
+}
+
+describe('compressModel on inputs it must refuse', () => {
+  const compress = (modelPath: string, recipe: string, outDir: string) =>
+    compressModel({ modelPath, recipe: parseRecipeSpec(recipe), outDir, fidelity: 'off' });
+
+  it('refuses an output folder that holds the input model, and leaves the input as it was', async () => {
+    const model = matmulModel(join(tmp.path, 'in-place'));
+    const before = readFileSync(model);
+    await expect(compress(model, 'int8', dirname(model))).rejects.toThrowError(
+      /holds the input's model\.onnx, which compress would replace\. Write the variant to another folder/,
+    );
+    expect(readFileSync(model).equals(before)).toBe(true);
+    expect(readdirSync(dirname(model))).toEqual(['model.onnx']);
+  });
+
+  it('refuses int8 below opset 11 before writing anything, and removes the folders it made', async () => {
+    const model = matmulModel(join(tmp.path, 'opset9'), 9);
+    const out = join(tmp.path, 'opset9-out', 'a', 'b');
+    await expect(compress(model, 'int8', out)).rejects.toThrowError(
+      /needs opset 11 or later, and this model imports opset 9/,
+    );
+    expect(existsSync(join(tmp.path, 'opset9-out'))).toBe(false);
+  });
+
+  it("keeps a weight beyond float16's range in float32 rather than writing infinities", async () => {
+    const model = matmulModel(join(tmp.path, 'huge'), 17, 1e5);
+    await expect(compress(model, 'fp16', join(tmp.path, 'huge-out'))).rejects.toThrowError(
+      /w: holds values up to 1\.00e\+5, beyond float16's 65504: kept float32/,
+    );
+  });
+
+  it('names a chain whose later pass finds nothing left to change', async () => {
+    const model = matmulModel(join(tmp.path, 'chain'));
+    await expect(compress(model, 'fp16+int4', join(tmp.path, 'chain-out'))).rejects.toThrowError(
+      /pass 2 of .* \(int4\) finds no weight to change after fp16\. Order the chain/,
+    );
+  });
+
+  it('says when a file stands where the output folder should be', async () => {
+    const model = matmulModel(join(tmp.path, 'blocked'));
+    const file = join(tmp.path, 'a-file');
+    writeFileSync(file, '');
+    await expect(compress(model, 'int8', file)).rejects.toThrowError(ConfigurationError);
+    await expect(compress(model, 'int8', join(file, 'sub'))).rejects.toThrowError(
+      /cannot create the output folder \(ENOTDIR\)\. A file stands where/,
+    );
+  });
 });
