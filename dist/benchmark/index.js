@@ -407,7 +407,9 @@ var init_float_data = __esm({
 });
 
 // src/inference/ort.ts
+import { statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 async function load() {
   const dir = process.env.SLMOPS_ORT_DIR;
@@ -432,8 +434,22 @@ async function load() {
     });
   }
 }
+function removeDebugLogAtExit() {
+  process.once("exit", () => {
+    for (const dir of /* @__PURE__ */ new Set([tmpdir(), "/tmp"])) {
+      const path7 = join(dir, `mat-debug-${process.pid}.log`);
+      try {
+        if (statSync(path7).size === 0) unlinkSync(path7);
+      } catch {
+      }
+    }
+  });
+}
 function loadOnnxRuntime() {
-  cached ??= load();
+  if (!cached) {
+    cached = load();
+    removeDebugLogAtExit();
+  }
   return cached;
 }
 var cached;
@@ -446,7 +462,7 @@ var init_ort = __esm({
 
 // src/inference/session.ts
 import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir as tmpdir2 } from "node:os";
 import { join as join2 } from "node:path";
 function defaultThreads() {
   const env = Number(process.env.SLMOPS_THREADS);
@@ -462,7 +478,7 @@ function ioInfo(meta) {
 }
 async function createSession(model, options = {}) {
   const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir2(), "slmops-profile-")) : void 0;
   const spin = options.allowSpinning ? "1" : "0";
   let session;
   try {
@@ -26181,7 +26197,7 @@ function slug(id) {
 
 // src/devices/calibrate.ts
 import { mkdtempSync as mkdtempSync2, rmSync as rmSync2 } from "node:fs";
-import { freemem, tmpdir as tmpdir2 } from "node:os";
+import { freemem, tmpdir as tmpdir3 } from "node:os";
 import { join as join6 } from "node:path";
 
 // src/bench/cpu-load.ts
@@ -27791,7 +27807,7 @@ init_errors();
 
 // src/onnx/external-data.ts
 init_errors();
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync as statSync2 } from "node:fs";
 import { isAbsolute, join as join4, relative, resolve as resolve2, sep, win32 } from "node:path";
 function isExternal(tensor2) {
   return tensor2.dataLocation === DataLocation.External;
@@ -27864,7 +27880,7 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat4 = statSync(file);
+      const stat4 = statSync2(file);
       if (!stat4.isFile()) throw new Error("not a file");
       size = stat4.size;
     } catch {
@@ -28866,7 +28882,7 @@ async function calibrateHost(options) {
     notes,
     budgetMs
   };
-  const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
+  const dir = mkdtempSync2(join6(tmpdir3(), "slmops-calibrate-"));
   const before = cpuSnapshot();
   const measured = {};
   let nodeProbes;
@@ -35269,7 +35285,7 @@ init_lm_inputs();
 init_session();
 
 // src/onnx/inspect.ts
-import { statSync as statSync3 } from "node:fs";
+import { statSync as statSync4 } from "node:fs";
 
 // src/util/hash.ts
 import { createHash as createHash4 } from "node:crypto";
@@ -35283,7 +35299,7 @@ async function sha256File(path7) {
 
 // src/onnx/read.ts
 init_errors();
-import { readFileSync as readFileSync7, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync7, statSync as statSync3 } from "node:fs";
 import { dirname, resolve as resolve3 } from "node:path";
 
 // src/onnx/model.ts
@@ -35460,7 +35476,7 @@ function readModel(path7, options = {}) {
   const absolute = resolve3(path7);
   let size;
   try {
-    const stat4 = statSync2(absolute);
+    const stat4 = statSync3(absolute);
     if (stat4.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
         subject: path7,
@@ -35561,7 +35577,7 @@ async function inspectLoadedModel(model, options = {}) {
   for (const file of model.externalFiles()) {
     externalData.push({
       location: file.location,
-      bytes: statSync3(file.file).size,
+      bytes: statSync4(file.file).size,
       referencedBytes: file.referencedBytes,
       tensors: file.tensors,
       sha256: await sha256File(file.file)
@@ -35599,7 +35615,7 @@ async function inspectModel(path7, options = {}) {
 init_errors();
 import { execFileSync } from "node:child_process";
 import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync8, rmSync as rmSync3 } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
+import { tmpdir as tmpdir4 } from "node:os";
 import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
 function parseGitBaseline(spec) {
   if (!spec.startsWith("git:")) return void 0;
@@ -35635,7 +35651,7 @@ function gitBlobToFile(cwd, ref, path7, target) {
   }
 }
 function checkoutGitBaseline(ref, cwd = process.cwd()) {
-  const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
+  const dir = mkdtempSync3(join8(tmpdir4(), "slmops-baseline-"));
   try {
     return materialize(ref, cwd, dir);
   } catch (error2) {
@@ -35682,7 +35698,16 @@ import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve6 } from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync6, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import {
+  existsSync as existsSync6,
+  mkdirSync as mkdirSync3,
+  realpathSync as realpathSync2,
+  renameSync as renameSync3,
+  rmdirSync,
+  rmSync as rmSync5,
+  statSync as statSync5,
+  writeFileSync as writeFileSync2
+} from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve5 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 init_errors();
@@ -38157,10 +38182,13 @@ function refuseOverwritingInput(outDir, inputFiles, subject) {
   const inputs = new Set(inputFiles.map(realOrResolved));
   const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join9(outDir, name2))));
   if (clash) {
-    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
-      subject,
-      fix: "Write the variant to another folder with --out (the input is never modified)"
-    });
+    throw new ConfigurationError(
+      `the output folder ${outDir} holds the input's ${clash}, which compress would replace`,
+      {
+        subject,
+        fix: "Write the variant to another folder with --out (the input is never modified)"
+      }
+    );
   }
 }
 function makeOutDir(outDir) {
@@ -38202,7 +38230,7 @@ async function fileRef(path7, base) {
   return {
     path: relative2(base, path7) || basename2(path7),
     sha256: await sha256File(path7),
-    bytes: statSync4(path7).size
+    bytes: statSync5(path7).size
   };
 }
 async function compressModel(options) {
@@ -38244,7 +38272,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
-  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
+  const inputBytes = inputFiles.reduce((n, f2) => n + statSync5(f2).size, 0);
   const passes = [];
   const notes = [];
   let touched = 0;
@@ -38288,10 +38316,13 @@ async function compressWith(options, ctx, started, closeKernels) {
       const chain2 = options.recipe.passes.length > 1;
       if (chain2 && outcome.tensors.length === 0 && !options.allowNoop) {
         const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
-        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
-          subject: options.modelPath,
-          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
-        });
+        throw new ConfigurationError(
+          `pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`,
+          {
+            subject: options.modelPath,
+            fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+          }
+        );
       }
       passes.push({
         name: pass.pass,

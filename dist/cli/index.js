@@ -407,7 +407,9 @@ var init_float_data = __esm({
 });
 
 // src/inference/ort.ts
+import { statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 async function load() {
   const dir = process.env.SLMOPS_ORT_DIR;
@@ -432,8 +434,22 @@ async function load() {
     });
   }
 }
+function removeDebugLogAtExit() {
+  process.once("exit", () => {
+    for (const dir of /* @__PURE__ */ new Set([tmpdir(), "/tmp"])) {
+      const path10 = join(dir, `mat-debug-${process.pid}.log`);
+      try {
+        if (statSync(path10).size === 0) unlinkSync(path10);
+      } catch {
+      }
+    }
+  });
+}
 function loadOnnxRuntime() {
-  cached ??= load();
+  if (!cached) {
+    cached = load();
+    removeDebugLogAtExit();
+  }
   return cached;
 }
 var cached;
@@ -446,7 +462,7 @@ var init_ort = __esm({
 
 // src/inference/session.ts
 import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir as tmpdir2 } from "node:os";
 import { join as join2 } from "node:path";
 function defaultThreads() {
   const env = Number(process.env.SLMOPS_THREADS);
@@ -462,7 +478,7 @@ function ioInfo(meta) {
 }
 async function createSession(model, options = {}) {
   const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir2(), "slmops-profile-")) : void 0;
   const spin = options.allowSpinning ? "1" : "0";
   let session;
   try {
@@ -32155,7 +32171,7 @@ function slug(id) {
 
 // src/devices/calibrate.ts
 import { mkdtempSync as mkdtempSync2, rmSync as rmSync2 } from "node:fs";
-import { freemem, tmpdir as tmpdir2 } from "node:os";
+import { freemem, tmpdir as tmpdir3 } from "node:os";
 import { join as join6 } from "node:path";
 
 // src/bench/cpu-load.ts
@@ -33765,7 +33781,7 @@ init_errors();
 
 // src/onnx/external-data.ts
 init_errors();
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync as statSync2 } from "node:fs";
 import { isAbsolute, join as join4, relative, resolve as resolve3, sep, win32 } from "node:path";
 function isExternal(tensor2) {
   return tensor2.dataLocation === DataLocation.External;
@@ -33838,7 +33854,7 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat6 = statSync(file);
+      const stat6 = statSync2(file);
       if (!stat6.isFile()) throw new Error("not a file");
       size = stat6.size;
     } catch {
@@ -34840,7 +34856,7 @@ async function calibrateHost(options) {
     notes,
     budgetMs
   };
-  const dir = mkdtempSync2(join6(tmpdir2(), "slmops-calibrate-"));
+  const dir = mkdtempSync2(join6(tmpdir3(), "slmops-calibrate-"));
   const before = cpuSnapshot();
   const measured = {};
   let nodeProbes;
@@ -41281,7 +41297,7 @@ init_lm_inputs();
 init_session();
 
 // src/onnx/inspect.ts
-import { statSync as statSync3 } from "node:fs";
+import { statSync as statSync4 } from "node:fs";
 
 // src/util/hash.ts
 import { createHash as createHash4 } from "node:crypto";
@@ -41295,7 +41311,7 @@ async function sha256File(path10) {
 
 // src/onnx/read.ts
 init_errors();
-import { readFileSync as readFileSync7, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync7, statSync as statSync3 } from "node:fs";
 import { dirname, resolve as resolve4 } from "node:path";
 
 // src/onnx/model.ts
@@ -41472,7 +41488,7 @@ function readModel(path10, options = {}) {
   const absolute = resolve4(path10);
   let size;
   try {
-    const stat6 = statSync2(absolute);
+    const stat6 = statSync3(absolute);
     if (stat6.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
         subject: path10,
@@ -41573,7 +41589,7 @@ async function inspectLoadedModel(model, options = {}) {
   for (const file of model.externalFiles()) {
     externalData.push({
       location: file.location,
-      bytes: statSync3(file.file).size,
+      bytes: statSync4(file.file).size,
       referencedBytes: file.referencedBytes,
       tensors: file.tensors,
       sha256: await sha256File(file.file)
@@ -41668,7 +41684,7 @@ function formatInspectReport(report2) {
 init_errors();
 import { execFileSync } from "node:child_process";
 import { closeSync as closeSync3, mkdirSync as mkdirSync2, mkdtempSync as mkdtempSync3, openSync as openSync3, readFileSync as readFileSync8, rmSync as rmSync3 } from "node:fs";
-import { tmpdir as tmpdir3 } from "node:os";
+import { tmpdir as tmpdir4 } from "node:os";
 import { dirname as dirname2, join as join8, posix as posix2 } from "node:path";
 function parseGitBaseline(spec) {
   if (!spec.startsWith("git:")) return void 0;
@@ -41704,7 +41720,7 @@ function gitBlobToFile(cwd, ref, path10, target) {
   }
 }
 function checkoutGitBaseline(ref, cwd = process.cwd()) {
-  const dir = mkdtempSync3(join8(tmpdir3(), "slmops-baseline-"));
+  const dir = mkdtempSync3(join8(tmpdir4(), "slmops-baseline-"));
   try {
     return materialize(ref, cwd, dir);
   } catch (error) {
@@ -41751,7 +41767,16 @@ import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync5, mkdirSync as mkdirSync3, realpathSync as realpathSync2, renameSync as renameSync3, rmdirSync, rmSync as rmSync5, statSync as statSync4, writeFileSync as writeFileSync2 } from "node:fs";
+import {
+  existsSync as existsSync5,
+  mkdirSync as mkdirSync3,
+  realpathSync as realpathSync2,
+  renameSync as renameSync3,
+  rmdirSync,
+  rmSync as rmSync5,
+  statSync as statSync5,
+  writeFileSync as writeFileSync2
+} from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 init_errors();
@@ -44171,10 +44196,13 @@ function refuseOverwritingInput(outDir, inputFiles, subject) {
   const inputs = new Set(inputFiles.map(realOrResolved));
   const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join9(outDir, name2))));
   if (clash) {
-    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
-      subject,
-      fix: "Write the variant to another folder with --out (the input is never modified)"
-    });
+    throw new ConfigurationError(
+      `the output folder ${outDir} holds the input's ${clash}, which compress would replace`,
+      {
+        subject,
+        fix: "Write the variant to another folder with --out (the input is never modified)"
+      }
+    );
   }
 }
 function makeOutDir(outDir) {
@@ -44216,7 +44244,7 @@ async function fileRef(path10, base) {
   return {
     path: relative2(base, path10) || basename2(path10),
     sha256: await sha256File(path10),
-    bytes: statSync4(path10).size
+    bytes: statSync5(path10).size
   };
 }
 async function compressModel(options) {
@@ -44258,7 +44286,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
-  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
+  const inputBytes = inputFiles.reduce((n, f2) => n + statSync5(f2).size, 0);
   const passes = [];
   const notes = [];
   let touched = 0;
@@ -44302,10 +44330,13 @@ async function compressWith(options, ctx, started, closeKernels) {
       const chain2 = options.recipe.passes.length > 1;
       if (chain2 && outcome.tensors.length === 0 && !options.allowNoop) {
         const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
-        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
-          subject: options.modelPath,
-          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
-        });
+        throw new ConfigurationError(
+          `pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`,
+          {
+            subject: options.modelPath,
+            fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+          }
+        );
       }
       passes.push({
         name: pass.pass,
@@ -46037,11 +46068,11 @@ ${rows2.join("\n")}` : "_No budget applies to these results._",
 
 // src/gate/results.ts
 import { createHash as createHash6 } from "node:crypto";
-import { readFileSync as readFileSync10, statSync as statSync6 } from "node:fs";
+import { readFileSync as readFileSync10, statSync as statSync7 } from "node:fs";
 import { resolve as resolve14 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync5 } from "fs";
+import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync6 } from "fs";
 import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve13 } from "path";
 import { fileURLToPath } from "url";
 
@@ -46796,7 +46827,7 @@ function getOptions(options) {
     realpath: opts.fs.realpath || realpath,
     realpathSync: opts.fs.realpathSync || realpathSync3,
     stat: opts.fs.stat || stat3,
-    statSync: opts.fs.statSync || statSync5
+    statSync: opts.fs.statSync || statSync6
   });
   if (opts.debug) log("globbing with options:", opts);
   return opts;
@@ -46819,7 +46850,7 @@ init_errors();
 async function expand(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync6(resolve14(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync7(resolve14(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
@@ -46986,7 +47017,7 @@ import path7 from "node:path";
 
 // src/publish/bundle.ts
 import { createHash as createHash8 } from "node:crypto";
-import { existsSync as existsSync9, readFileSync as readFileSync11, statSync as statSync7 } from "node:fs";
+import { existsSync as existsSync9, readFileSync as readFileSync11, statSync as statSync8 } from "node:fs";
 import { readdir as readdir5 } from "node:fs/promises";
 import path6 from "node:path";
 init_errors();
@@ -47096,8 +47127,8 @@ async function extraFiles(root2, patterns) {
   for (const pattern2 of patterns) {
     const direct = path6.resolve(root2, pattern2);
     let matches2;
-    if (existsSync9(direct) && statSync7(direct).isFile()) matches2 = [direct];
-    else if (existsSync9(pattern2) && statSync7(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
+    if (existsSync9(direct) && statSync8(direct).isFile()) matches2 = [direct];
+    else if (existsSync9(pattern2) && statSync8(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
     else matches2 = (await glob(pattern2, { cwd: root2, absolute: true, dot: false, onlyFiles: true })).sort();
     if (matches2.length === 0) {
       throw new ConfigurationError(`--include '${pattern2}' matches no file`, {
@@ -47114,7 +47145,7 @@ async function extraFiles(root2, patterns) {
 }
 async function collectBundle(options) {
   const root2 = path6.resolve(options.dir);
-  if (!existsSync9(root2) || !statSync7(root2).isDirectory()) {
+  if (!existsSync9(root2) || !statSync8(root2).isDirectory()) {
     throw new ConfigurationError("is not a folder", {
       subject: options.dir,
       fix: "Pass the folder holding the models (the compress output, e.g. slmops/variants)"
@@ -47315,14 +47346,14 @@ function checkBundlePath(p2, subject) {
 }
 
 // src/publish/results.ts
-import { readFileSync as readFileSync12, statSync as statSync8 } from "node:fs";
+import { readFileSync as readFileSync12, statSync as statSync9 } from "node:fs";
 import { resolve as resolve16 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
 async function expand2(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync8(resolve16(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync9(resolve16(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   return (await glob(target, { cwd, absolute: true, dot: false })).map((f2) => resolve16(f2)).sort();
@@ -54194,7 +54225,7 @@ function registerPull(program2, io2) {
 
 // src/cli/verify-command.ts
 init_errors();
-import { statSync as statSync9 } from "node:fs";
+import { statSync as statSync10 } from "node:fs";
 function registerVerify(program2, io2) {
   program2.command("verify").description(
     "check a pulled folder or a bundle archive against its manifest (exit 2 naming any bad file)"
@@ -54204,7 +54235,7 @@ function registerVerify(program2, io2) {
   ).option("--json", "print the report as JSON").action(async (target, flags) => {
     let isDir;
     try {
-      isDir = statSync9(target).isDirectory();
+      isDir = statSync10(target).isDirectory();
     } catch {
       throw new ConfigurationError("no such file or folder", {
         subject: target,

@@ -407,7 +407,9 @@ var init_float_data = __esm({
 });
 
 // src/inference/ort.ts
+import { statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 async function load() {
   const dir = process.env.SLMOPS_ORT_DIR;
@@ -432,8 +434,22 @@ async function load() {
     });
   }
 }
+function removeDebugLogAtExit() {
+  process.once("exit", () => {
+    for (const dir of /* @__PURE__ */ new Set([tmpdir(), "/tmp"])) {
+      const path4 = join(dir, `mat-debug-${process.pid}.log`);
+      try {
+        if (statSync(path4).size === 0) unlinkSync(path4);
+      } catch {
+      }
+    }
+  });
+}
 function loadOnnxRuntime() {
-  cached ??= load();
+  if (!cached) {
+    cached = load();
+    removeDebugLogAtExit();
+  }
   return cached;
 }
 var cached;
@@ -446,7 +462,7 @@ var init_ort = __esm({
 
 // src/inference/session.ts
 import { mkdtempSync, readdirSync, readFileSync as readFileSync2, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir as tmpdir2 } from "node:os";
 import { join as join2 } from "node:path";
 function defaultThreads() {
   const env = Number(process.env.SLMOPS_THREADS);
@@ -462,7 +478,7 @@ function ioInfo(meta) {
 }
 async function createSession(model, options = {}) {
   const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir2(), "slmops-profile-")) : void 0;
   const spin = options.allowSpinning ? "1" : "0";
   let session;
   try {
@@ -26103,7 +26119,16 @@ function parseInputs(source = coreInputs) {
 import path3 from "node:path";
 
 // src/compress/compress.ts
-import { existsSync as existsSync2, mkdirSync, realpathSync as realpathSync2, renameSync as renameSync2, rmdirSync, rmSync as rmSync3, statSync as statSync3, writeFileSync } from "node:fs";
+import {
+  existsSync as existsSync2,
+  mkdirSync,
+  realpathSync as realpathSync2,
+  renameSync as renameSync2,
+  rmdirSync,
+  rmSync as rmSync3,
+  statSync as statSync4,
+  writeFileSync
+} from "node:fs";
 import { basename as basename2, dirname as dirname3, join as join4, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
 
@@ -26260,12 +26285,12 @@ function elementsPerInt32(id) {
 
 // src/onnx/read.ts
 init_errors();
-import { readFileSync as readFileSync3, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync3, statSync as statSync3 } from "node:fs";
 import { dirname, resolve as resolve4 } from "node:path";
 
 // src/onnx/external-data.ts
 init_errors();
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync as statSync2 } from "node:fs";
 import { isAbsolute, join as join3, relative, resolve as resolve3, sep, win32 } from "node:path";
 
 // node_modules/long/index.js
@@ -27312,7 +27337,7 @@ function resolveExternalRef(tensor2, modelDir, modelPath, expectedBytes2, fileSi
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat3 = statSync(file);
+      const stat3 = statSync2(file);
       if (!stat3.isFile()) throw new Error("not a file");
       size = stat3.size;
     } catch {
@@ -27801,7 +27826,7 @@ function readModel(path4, options = {}) {
   const absolute = resolve4(path4);
   let size;
   try {
-    const stat3 = statSync2(absolute);
+    const stat3 = statSync3(absolute);
     if (stat3.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
         subject: path4,
@@ -30423,10 +30448,13 @@ function refuseOverwritingInput(outDir, inputFiles, subject) {
   const inputs = new Set(inputFiles.map(realOrResolved));
   const clash = OUTPUT_FILES.find((name2) => inputs.has(realOrResolved(join4(outDir, name2))));
   if (clash) {
-    throw new ConfigurationError(`the output folder ${outDir} holds the input's ${clash}, which compress would replace`, {
-      subject,
-      fix: "Write the variant to another folder with --out (the input is never modified)"
-    });
+    throw new ConfigurationError(
+      `the output folder ${outDir} holds the input's ${clash}, which compress would replace`,
+      {
+        subject,
+        fix: "Write the variant to another folder with --out (the input is never modified)"
+      }
+    );
   }
 }
 function makeOutDir(outDir) {
@@ -30468,7 +30496,7 @@ async function fileRef(path4, base) {
   return {
     path: relative2(base, path4) || basename2(path4),
     sha256: await sha256File(path4),
-    bytes: statSync3(path4).size
+    bytes: statSync4(path4).size
   };
 }
 async function compressModel(options) {
@@ -30510,7 +30538,7 @@ async function compressWith(options, ctx, started, closeKernels) {
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
-  const inputBytes = inputFiles.reduce((n, f2) => n + statSync3(f2).size, 0);
+  const inputBytes = inputFiles.reduce((n, f2) => n + statSync4(f2).size, 0);
   const passes = [];
   const notes = [];
   let touched = 0;
@@ -30554,10 +30582,13 @@ async function compressWith(options, ctx, started, closeKernels) {
       const chain = options.recipe.passes.length > 1;
       if (chain && outcome.tensors.length === 0 && !options.allowNoop) {
         const after = i > 0 ? ` after ${options.recipe.passes[i - 1].pass}` : "";
-        throw new ConfigurationError(`pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`, {
-          subject: options.modelPath,
-          fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
-        });
+        throw new ConfigurationError(
+          `pass ${i + 1} of "${spec}" (${pass.pass}) finds no weight to change${after}`,
+          {
+            subject: options.modelPath,
+            fix: "Order the chain so every pass finds float32 weights (fp16 last, as in int4+fp16), or drop the pass"
+          }
+        );
       }
       passes.push({
         name: pass.pass,

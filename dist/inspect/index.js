@@ -6889,7 +6889,7 @@ function parseInputs(source = coreInputs) {
 }
 
 // src/actions/inspect/run.ts
-import { existsSync as existsSync3, statSync as statSync4 } from "node:fs";
+import { existsSync as existsSync3, statSync as statSync5 } from "node:fs";
 import { mkdir as mkdir4, writeFile as writeFile3 } from "node:fs/promises";
 import os7 from "node:os";
 import path3 from "node:path";
@@ -6899,11 +6899,13 @@ import { performance as performance2 } from "node:perf_hooks";
 
 // src/inference/session.ts
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir as tmpdir2 } from "node:os";
 import { join as join2 } from "node:path";
 
 // src/inference/ort.ts
+import { statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 var cached;
 async function load() {
@@ -6929,8 +6931,22 @@ async function load() {
     });
   }
 }
+function removeDebugLogAtExit() {
+  process.once("exit", () => {
+    for (const dir of /* @__PURE__ */ new Set([tmpdir(), "/tmp"])) {
+      const path4 = join(dir, `mat-debug-${process.pid}.log`);
+      try {
+        if (statSync(path4).size === 0) unlinkSync(path4);
+      } catch {
+      }
+    }
+  });
+}
 function loadOnnxRuntime() {
-  cached ??= load();
+  if (!cached) {
+    cached = load();
+    removeDebugLogAtExit();
+  }
   return cached;
 }
 
@@ -6949,7 +6965,7 @@ function ioInfo(meta) {
 }
 async function createSession(model, options = {}) {
   const ort = await loadOnnxRuntime();
-  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir(), "slmops-profile-")) : void 0;
+  const profileDir = options.profiling ? mkdtempSync(join2(tmpdir2(), "slmops-profile-")) : void 0;
   const spin = options.allowSpinning ? "1" : "0";
   let session;
   try {
@@ -7105,7 +7121,7 @@ async function smokeRun(modelPath, options = {}) {
 }
 
 // src/onnx/inspect.ts
-import { statSync as statSync3 } from "node:fs";
+import { statSync as statSync4 } from "node:fs";
 
 // src/util/hash.ts
 import { createHash } from "node:crypto";
@@ -8166,11 +8182,11 @@ var AttributeType = {
 };
 
 // src/onnx/read.ts
-import { readFileSync as readFileSync2, statSync as statSync2 } from "node:fs";
+import { readFileSync as readFileSync2, statSync as statSync3 } from "node:fs";
 import { dirname, resolve as resolve2 } from "node:path";
 
 // src/onnx/external-data.ts
-import { closeSync, openSync, readSync, realpathSync, statSync } from "node:fs";
+import { closeSync, openSync, readSync, realpathSync, statSync as statSync2 } from "node:fs";
 import { isAbsolute, join as join3, relative, resolve, sep, win32 } from "node:path";
 function isExternal(tensor) {
   return tensor.dataLocation === DataLocation.External;
@@ -8243,7 +8259,7 @@ function resolveExternalRef(tensor, modelDir, modelPath, expectedBytes2, fileSiz
   let size = fileSizes.get(file);
   if (size === void 0) {
     try {
-      const stat3 = statSync(file);
+      const stat3 = statSync2(file);
       if (!stat3.isFile()) throw new Error("not a file");
       size = stat3.size;
     } catch {
@@ -8744,7 +8760,7 @@ function readModel(path4, options = {}) {
   const absolute = resolve2(path4);
   let size;
   try {
-    const stat3 = statSync2(absolute);
+    const stat3 = statSync3(absolute);
     if (stat3.isDirectory()) {
       throw new ModelFormatError("is a folder, not a model file", {
         subject: path4,
@@ -8845,7 +8861,7 @@ async function inspectLoadedModel(model, options = {}) {
   for (const file of model.externalFiles()) {
     externalData.push({
       location: file.location,
-      bytes: statSync3(file.file).size,
+      bytes: statSync4(file.file).size,
       referencedBytes: file.referencedBytes,
       tensors: file.tensors,
       sha256: await sha256File(file.file)
@@ -12331,7 +12347,7 @@ function noSourceFix(dir, lock) {
 async function runInspect(inputs, deps) {
   const { log, env } = deps;
   const model = path3.resolve(inputs.model);
-  if (!existsSync3(model) || !statSync4(model).isFile()) {
+  if (!existsSync3(model) || !statSync5(model).isFile()) {
     throw new ConfigurationError(`no model file at ${model}`, {
       subject: `input '${Inputs.Model}'`,
       fix: "Give the path of an .onnx file, relative to the workspace (check out the repository first)"

@@ -3,7 +3,9 @@
  * node_modules; the runtime installer (src/runtime) puts the package in the tool cache and sets SLMOPS_ORT_DIR to
  * the folder that holds `node_modules/onnxruntime-node`. Elsewhere (CLI from npm, tests) normal resolution applies.
  */
+import { statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError } from '../errors.ts';
 
@@ -35,8 +37,27 @@ async function load(): Promise<Ort> {
   }
 }
 
+/**
+ * onnxruntime 1.30's Linux build leaves an empty `mat-debug-<pid>.log` in the temp folder of every process that
+ * creates a session; a CI runner that benches often collects thousands. Each process removes its own at exit when
+ * it is still empty.
+ */
+function removeDebugLogAtExit(): void {
+  process.once('exit', () => {
+    for (const dir of new Set([tmpdir(), '/tmp'])) {
+      const path = join(dir, `mat-debug-${process.pid}.log`);
+      try {
+        if (statSync(path).size === 0) unlinkSync(path);
+      } catch {}
+    }
+  });
+}
+
 /** The onnxruntime-node module, loaded once. */
 export function loadOnnxRuntime(): Promise<Ort> {
-  cached ??= load();
+  if (!cached) {
+    cached = load();
+    removeDebugLogAtExit();
+  }
   return cached;
 }
