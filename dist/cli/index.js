@@ -31178,6 +31178,11 @@ var recipe_schema_default = {
           type: "boolean",
           default: true,
           description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
+        },
+        reduceRange: {
+          type: "boolean",
+          default: false,
+          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
         }
       }
     },
@@ -31801,7 +31806,8 @@ var GRAMMARS = {
       "per-tensor": { target: "options", field: "perChannel", value: false },
       "per-channel": { target: "options", field: "perChannel", value: true },
       sym: { target: "options", field: "symmetric", value: true },
-      asym: { target: "options", field: "symmetric", value: false }
+      asym: { target: "options", field: "symmetric", value: false },
+      "reduce-range": { target: "options", field: "reduceRange", value: true }
     },
     keyed: {}
   },
@@ -31964,7 +31970,8 @@ function completePass(pass, raw, subject) {
         pass,
         options: {
           perChannel: o.perChannel ?? false,
-          symmetric: o.symmetric ?? true
+          symmetric: o.symmetric ?? true,
+          reduceRange: o.reduceRange ?? false
         },
         select
       };
@@ -32040,7 +32047,8 @@ function formatPass(spec) {
     case "int8":
       parts.push(
         spec.options.perChannel ? "per-channel" : "per-tensor",
-        spec.options.symmetric ? "sym" : "asym"
+        spec.options.symmetric ? "sym" : "asym",
+        ...spec.options.reduceRange ? ["reduce-range"] : []
       );
       break;
     case "int4":
@@ -41762,7 +41770,7 @@ function resolveBaseline(spec, cwd = process.cwd()) {
 }
 
 // src/bench/like-with-like.ts
-import { existsSync as existsSync6, readFileSync as readFileSync9 } from "node:fs";
+import { existsSync as existsSync6, readFileSync as readFileSync10 } from "node:fs";
 import { homedir as homedir2 } from "node:os";
 import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:path";
 
@@ -41770,6 +41778,7 @@ import { dirname as dirname5, join as join10, resolve as resolve7 } from "node:p
 import {
   existsSync as existsSync5,
   mkdirSync as mkdirSync3,
+  readFileSync as readFileSync9,
   realpathSync as realpathSync2,
   renameSync as renameSync3,
   rmdirSync,
@@ -41779,6 +41788,149 @@ import {
 } from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join9, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
+
+// src/bench/predict.ts
+var SPREAD = { calibrated: 1.25, uncalibrated: 2 };
+function split(node2, host) {
+  const rate = node2.int8 ? host.int8Gops : host.fp32Gflops;
+  const computeTime = node2.ops > 0 ? node2.ops / (rate * 1e9) : 0;
+  const memoryTime = node2.bytes / (host.bandwidthGBs * 1e9);
+  const total = computeTime + memoryTime;
+  if (total === 0) return { compute: 0, memory: node2.us };
+  return { compute: node2.us * computeTime / total, memory: node2.us * memoryTime / total };
+}
+function deviceScale(nodes, host, device) {
+  let hostTotal = 0;
+  let deviceTotal = 0;
+  let computeTotal = 0;
+  for (const node2 of nodes) {
+    const { compute, memory } = split(node2, host);
+    const computeRatio = node2.int8 ? host.int8Gops / device.int8Gops : host.fp32Gflops / device.fp32Gflops;
+    hostTotal += node2.us;
+    computeTotal += compute;
+    deviceTotal += compute * computeRatio + memory * (host.bandwidthGBs / device.bandwidthGBs);
+  }
+  if (hostTotal === 0) return { scale: 1, computeShare: 0 };
+  return { scale: deviceTotal / hostTotal, computeShare: computeTotal / hostTotal };
+}
+function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) {
+  const { scale, computeShare } = deviceScale(nodes, host, device);
+  const p50Ms = hostP50Ms * scale;
+  const spread = calibrated ? SPREAD.calibrated : SPREAD.uncalibrated;
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / spread, p50Ms * spread],
+    calibrated,
+    modelError: "unvalidated",
+    computeShare,
+    method: "roofline",
+    notes
+  };
+}
+function predictFromNodeProbes(hostP50Ms, nodes, host, device, notes = []) {
+  const scale = nodeProbeScale(
+    hostP50Ms,
+    nodes,
+    host.probes.profilerUs,
+    { probes: host.probes.points, key: String(host.threads) },
+    { probes: device.probes.points, key: String(device.threads) }
+  );
+  const p50Ms = hostP50Ms * scale;
+  const kernelUs = nodes.reduce((sum, n) => sum + n.us, 0);
+  const matrixUs = nodes.filter((n) => nodeKind(n) !== "other").reduce((sum, n) => sum + n.us, 0);
+  return {
+    p50Ms,
+    intervalMs: [p50Ms / SPREAD.calibrated, p50Ms * SPREAD.calibrated],
+    calibrated: true,
+    modelError: "unvalidated",
+    computeShare: kernelUs > 0 ? matrixUs / kernelUs : 0,
+    method: "node-probes",
+    notes
+  };
+}
+function probesComparable(host, hostThreads, device, deviceThreads) {
+  if (!host || !device || host.version !== device.version) return false;
+  const has = (p2, t) => p2.points.length > 0 && p2.points.every((x) => x.us[String(t)] > 0);
+  return has(host, hostThreads) && has(device, deviceThreads);
+}
+function int8Family(features) {
+  const has = (f2) => features.includes(f2);
+  if (has("amx_int8")) return "amx";
+  if (has("avx512_vnni")) return "avx512-vnni";
+  if (has("avx_vnni")) return "avx-vnni";
+  if (has("avx2")) return "avx2";
+  if (has("i8mm")) return "i8mm";
+  if (has("asimddp")) return "dotprod";
+  if (has("asimd")) return "neon";
+  return "none";
+}
+function nodeKind(node2) {
+  if (node2.ops <= 0) return "other";
+  if (node2.op === "MatMulNBits") return "int4";
+  return node2.int8 ? "int8" : "fp32";
+}
+function probeRatio(probes, kind, us2, from, to2, dims) {
+  const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0);
+  if (!points.length) return 1;
+  const logRatio = (p2) => Math.log(p2.us[to2] / p2.us[from]);
+  if (dims && kind !== "other" && points.every((p2) => p2.dims)) {
+    const rows2 = /* @__PURE__ */ new Map();
+    for (const p2 of points) {
+      const w2 = p2.dims.k * p2.dims.n;
+      rows2.set(w2, [...rows2.get(w2) ?? [], p2]);
+    }
+    const byWeight = [...rows2].map(([w2, row]) => ({
+      x: w2,
+      y: interpolateLog(
+        row.map((p2) => ({ x: p2.dims.m, y: logRatio(p2) })),
+        dims.m
+      )
+    }));
+    return Math.exp(interpolateLog(byWeight, dims.k * dims.n));
+  }
+  return Math.exp(
+    interpolateLog(
+      points.map((p2) => ({ x: p2.us[from], y: logRatio(p2) })),
+      us2
+    )
+  );
+}
+function interpolateLog(points, x) {
+  const sorted = [...points].sort((a2, b3) => a2.x - b3.x);
+  if (x <= sorted[0].x) return sorted[0].y;
+  const last = sorted[sorted.length - 1];
+  if (x >= last.x) return last.y;
+  const i = sorted.findIndex((p2) => p2.x > x);
+  const a = sorted[i - 1];
+  const b2 = sorted[i];
+  const f2 = Math.log(x / a.x) / Math.log(b2.x / a.x);
+  return (1 - f2) * a.y + f2 * b2.y;
+}
+function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
+  const own2 = nodes.map((n) => Math.max(n.us - profilerUs, n.us / 4));
+  const kernelUs = own2.reduce((s3, us2) => s3 + us2, 0);
+  if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
+  const toWall = hostP50Ms * 1e3 / kernelUs;
+  const paired = pairProbes(from, to2);
+  let scaled = 0;
+  nodes.forEach((node2, i) => {
+    const us2 = own2[i] * toWall;
+    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to", node2.dims);
+  });
+  return scaled / (hostP50Ms * 1e3);
+}
+function pairProbes(from, to2) {
+  const paired = [];
+  for (const p2 of from.probes) {
+    const q2 = to2.probes.find((x) => x.kind === p2.kind && x.shape === p2.shape);
+    const a = p2.us[from.key];
+    const b2 = q2?.us[to2.key];
+    if (a && b2) paired.push({ ...p2, us: { from: a, to: b2 } });
+  }
+  return paired;
+}
+
+// src/compress/compress.ts
 init_errors();
 
 // src/onnx/write.ts
@@ -42419,10 +42571,11 @@ function createRunner(engine, fs3) {
     if (!symmetric) result.zeroPoints = copyOut(target, zerosAt, zps, zeroBytes);
     return result;
   };
-  const scaleOf = (min, max, symmetric) => {
-    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / 127), 0];
-    const scale = Math.fround((max - min) / 255);
-    return [scale, scale === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min / scale)))];
+  const scaleOf = (min, max, symmetric, reduce) => {
+    const [high, levels, low] = reduce ? [63, 127, -64] : [127, 255, -128];
+    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / high), 0];
+    const scale = Math.fround((max - min) / levels);
+    return [scale, scale === 0 ? 0 : Math.max(low, Math.min(high, Math.round(low - min / scale)))];
   };
   const foldRange = (into) => {
     const range = new Float32Array(engine.buffer(), 64, 8);
@@ -42433,7 +42586,7 @@ function createRunner(engine, fs3) {
   };
   const BAND = 1 << 22;
   const int8 = (job, fd) => {
-    const { rows: rows2, cols, transpose, channels, symmetric, source } = job;
+    const { rows: rows2, cols, transpose, channels, symmetric, reduceRange, source } = job;
     const count = rows2 * cols;
     const lo2 = symmetric ? -127 : -128;
     const R2 = transpose ? cols : rows2;
@@ -42461,7 +42614,7 @@ function createRunner(engine, fs3) {
         engine.range8(band2, load2(start, Math.min(BAND, count - start)), 64);
         foldRange(range);
       }
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       for (let start = 0; start < count; start += BAND) {
         const length = Math.min(BAND, count - start);
         const padded = whole ? up16(length) : load2(start, length);
@@ -42505,7 +42658,7 @@ function createRunner(engine, fs3) {
       engine.range8(at2, stride, 64);
       const range = [0, 0];
       foldRange(range);
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       scales[l] = scale;
       zeroPoints[l] = zero;
       engine.quant8(at2, stride, scale === 0 ? 1 : scale, zero, lo2, out2 + l * stride, 0);
@@ -43914,7 +44067,7 @@ function jobKey(c) {
 function jobOf(ctx, c, options) {
   const dims = shapeOf(c.weight);
   const source = weightSource(ctx.model, c.weight);
-  const symmetric = options.symmetric;
+  const { symmetric, reduceRange } = options;
   if (c.kind === "Gather") {
     return {
       kind: "int8",
@@ -43923,18 +44076,28 @@ function jobOf(ctx, c, options) {
       cols: dims[1],
       transpose: false,
       channels: "none",
-      symmetric
+      symmetric,
+      reduceRange
     };
   }
   if (c.kind === "Conv") {
     const m2 = dims[0];
     const inner = c.elements / m2;
     const channels2 = convPerChannel(options) ? "rows" : "none";
-    return { kind: "int8", source, rows: m2, cols: inner, transpose: false, channels: channels2, symmetric };
+    return { kind: "int8", source, rows: m2, cols: inner, transpose: false, channels: channels2, symmetric, reduceRange };
   }
   const transpose = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
   const channels = options.perChannel ? "cols" : "none";
-  return { kind: "int8", source, rows: dims[0], cols: dims[1], transpose, channels, symmetric };
+  return {
+    kind: "int8",
+    source,
+    rows: dims[0],
+    cols: dims[1],
+    transpose,
+    channels,
+    symmetric,
+    reduceRange
+  };
 }
 async function quantizeInt8Dynamic(ctx, options, select) {
   const proto = ctx.model.proto;
@@ -44190,6 +44353,14 @@ async function quantizeInt8Dynamic(ctx, options, select) {
 
 // src/compress/compress.ts
 var DATA_FILE = "model.onnx.data";
+function int8SaturatesHere() {
+  if (process.arch !== "x64") return false;
+  try {
+    return int8Family(parseCpuInfo(readFileSync9("/proc/cpuinfo", "utf8")).isaFlags) === "avx2";
+  } catch {
+    return false;
+  }
+}
 var OUTPUT_FILES = ["model.onnx", DATA_FILE, "compress-report.json"];
 var realOrResolved = (path10) => existsSync5(path10) ? realpathSync2(path10) : resolve6(path10);
 function refuseOverwritingInput(outDir, inputFiles, subject) {
@@ -44431,6 +44602,14 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
     threads: options.threads ?? 1
   };
   log2("fidelity: running the original and the variant in onnxruntime");
+  const saturating = options.recipe.passes.some(
+    (p2) => p2.pass === "int8" && p2.options.perChannel && !p2.options.reduceRange
+  );
+  if (saturating && int8SaturatesHere()) {
+    log2(
+      "fidelity: this host's int8 kernels (x86 without VNNI) can saturate full-range per-channel weights, which the device's may not: if fidelity looks poor here, try int8:per-channel,reduce-range"
+    );
+  }
   try {
     const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
     return {
@@ -44455,7 +44634,7 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
 function readCompressReport(modelPath) {
   const path10 = join10(dirname5(resolve7(modelPath)), "compress-report.json");
   if (!existsSync6(path10)) return void 0;
-  return JSON.parse(readFileSync9(path10, "utf8"));
+  return JSON.parse(readFileSync10(path10, "utf8"));
 }
 function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
@@ -44486,147 +44665,6 @@ async function compareLikeWithLike(basePath, headReport, log2) {
     });
   }
   return { path: join10(outDir, "model.onnx"), variantId: variantId2, compressed: true };
-}
-
-// src/bench/predict.ts
-var SPREAD = { calibrated: 1.25, uncalibrated: 2 };
-function split(node2, host) {
-  const rate = node2.int8 ? host.int8Gops : host.fp32Gflops;
-  const computeTime = node2.ops > 0 ? node2.ops / (rate * 1e9) : 0;
-  const memoryTime = node2.bytes / (host.bandwidthGBs * 1e9);
-  const total = computeTime + memoryTime;
-  if (total === 0) return { compute: 0, memory: node2.us };
-  return { compute: node2.us * computeTime / total, memory: node2.us * memoryTime / total };
-}
-function deviceScale(nodes, host, device) {
-  let hostTotal = 0;
-  let deviceTotal = 0;
-  let computeTotal = 0;
-  for (const node2 of nodes) {
-    const { compute, memory } = split(node2, host);
-    const computeRatio = node2.int8 ? host.int8Gops / device.int8Gops : host.fp32Gflops / device.fp32Gflops;
-    hostTotal += node2.us;
-    computeTotal += compute;
-    deviceTotal += compute * computeRatio + memory * (host.bandwidthGBs / device.bandwidthGBs);
-  }
-  if (hostTotal === 0) return { scale: 1, computeShare: 0 };
-  return { scale: deviceTotal / hostTotal, computeShare: computeTotal / hostTotal };
-}
-function predictLatency(hostP50Ms, nodes, host, device, calibrated, notes = []) {
-  const { scale, computeShare } = deviceScale(nodes, host, device);
-  const p50Ms = hostP50Ms * scale;
-  const spread = calibrated ? SPREAD.calibrated : SPREAD.uncalibrated;
-  return {
-    p50Ms,
-    intervalMs: [p50Ms / spread, p50Ms * spread],
-    calibrated,
-    modelError: "unvalidated",
-    computeShare,
-    method: "roofline",
-    notes
-  };
-}
-function predictFromNodeProbes(hostP50Ms, nodes, host, device, notes = []) {
-  const scale = nodeProbeScale(
-    hostP50Ms,
-    nodes,
-    host.probes.profilerUs,
-    { probes: host.probes.points, key: String(host.threads) },
-    { probes: device.probes.points, key: String(device.threads) }
-  );
-  const p50Ms = hostP50Ms * scale;
-  const kernelUs = nodes.reduce((sum, n) => sum + n.us, 0);
-  const matrixUs = nodes.filter((n) => nodeKind(n) !== "other").reduce((sum, n) => sum + n.us, 0);
-  return {
-    p50Ms,
-    intervalMs: [p50Ms / SPREAD.calibrated, p50Ms * SPREAD.calibrated],
-    calibrated: true,
-    modelError: "unvalidated",
-    computeShare: kernelUs > 0 ? matrixUs / kernelUs : 0,
-    method: "node-probes",
-    notes
-  };
-}
-function probesComparable(host, hostThreads, device, deviceThreads) {
-  if (!host || !device || host.version !== device.version) return false;
-  const has = (p2, t) => p2.points.length > 0 && p2.points.every((x) => x.us[String(t)] > 0);
-  return has(host, hostThreads) && has(device, deviceThreads);
-}
-function int8Family(features) {
-  const has = (f2) => features.includes(f2);
-  if (has("amx_int8")) return "amx";
-  if (has("avx512_vnni")) return "avx512-vnni";
-  if (has("avx_vnni")) return "avx-vnni";
-  if (has("avx2")) return "avx2";
-  if (has("i8mm")) return "i8mm";
-  if (has("asimddp")) return "dotprod";
-  if (has("asimd")) return "neon";
-  return "none";
-}
-function nodeKind(node2) {
-  if (node2.ops <= 0) return "other";
-  if (node2.op === "MatMulNBits") return "int4";
-  return node2.int8 ? "int8" : "fp32";
-}
-function probeRatio(probes, kind, us2, from, to2, dims) {
-  const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0);
-  if (!points.length) return 1;
-  const logRatio = (p2) => Math.log(p2.us[to2] / p2.us[from]);
-  if (dims && kind !== "other" && points.every((p2) => p2.dims)) {
-    const rows2 = /* @__PURE__ */ new Map();
-    for (const p2 of points) {
-      const w2 = p2.dims.k * p2.dims.n;
-      rows2.set(w2, [...rows2.get(w2) ?? [], p2]);
-    }
-    const byWeight = [...rows2].map(([w2, row]) => ({
-      x: w2,
-      y: interpolateLog(
-        row.map((p2) => ({ x: p2.dims.m, y: logRatio(p2) })),
-        dims.m
-      )
-    }));
-    return Math.exp(interpolateLog(byWeight, dims.k * dims.n));
-  }
-  return Math.exp(
-    interpolateLog(
-      points.map((p2) => ({ x: p2.us[from], y: logRatio(p2) })),
-      us2
-    )
-  );
-}
-function interpolateLog(points, x) {
-  const sorted = [...points].sort((a2, b3) => a2.x - b3.x);
-  if (x <= sorted[0].x) return sorted[0].y;
-  const last = sorted[sorted.length - 1];
-  if (x >= last.x) return last.y;
-  const i = sorted.findIndex((p2) => p2.x > x);
-  const a = sorted[i - 1];
-  const b2 = sorted[i];
-  const f2 = Math.log(x / a.x) / Math.log(b2.x / a.x);
-  return (1 - f2) * a.y + f2 * b2.y;
-}
-function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
-  const own2 = nodes.map((n) => Math.max(n.us - profilerUs, n.us / 4));
-  const kernelUs = own2.reduce((s3, us2) => s3 + us2, 0);
-  if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
-  const toWall = hostP50Ms * 1e3 / kernelUs;
-  const paired = pairProbes(from, to2);
-  let scaled = 0;
-  nodes.forEach((node2, i) => {
-    const us2 = own2[i] * toWall;
-    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to", node2.dims);
-  });
-  return scaled / (hostP50Ms * 1e3);
-}
-function pairProbes(from, to2) {
-  const paired = [];
-  for (const p2 of from.probes) {
-    const q2 = to2.probes.find((x) => x.kind === p2.kind && x.shape === p2.shape);
-    const a = p2.us[from.key];
-    const b2 = q2?.us[to2.key];
-    if (a && b2) paired.push({ ...p2, us: { from: a, to: b2 } });
-  }
-  return paired;
 }
 
 // src/bench/run-bench.ts
@@ -46068,7 +46106,7 @@ ${rows2.join("\n")}` : "_No budget applies to these results._",
 
 // src/gate/results.ts
 import { createHash as createHash6 } from "node:crypto";
-import { readFileSync as readFileSync10, statSync as statSync7 } from "node:fs";
+import { readFileSync as readFileSync11, statSync as statSync7 } from "node:fs";
 import { resolve as resolve14 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
@@ -46865,7 +46903,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
     const files = await expand(pattern2, cwd);
     let matched = 0;
     for (const file of files) {
-      const bytes2 = readFileSync10(file);
+      const bytes2 = readFileSync11(file);
       let value;
       try {
         value = JSON.parse(bytes2.toString("utf8"));
@@ -47017,7 +47055,7 @@ import path7 from "node:path";
 
 // src/publish/bundle.ts
 import { createHash as createHash8 } from "node:crypto";
-import { existsSync as existsSync9, readFileSync as readFileSync11, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync9, readFileSync as readFileSync12, statSync as statSync8 } from "node:fs";
 import { readdir as readdir5 } from "node:fs/promises";
 import path6 from "node:path";
 init_errors();
@@ -47113,7 +47151,7 @@ function loadCompressReport(file) {
   if (!existsSync9(file)) return void 0;
   let value;
   try {
-    value = JSON.parse(readFileSync11(file, "utf8"));
+    value = JSON.parse(readFileSync12(file, "utf8"));
   } catch (error) {
     throw new ConfigurationError(`is not JSON (${error.message})`, {
       subject: file,
@@ -47346,7 +47384,7 @@ function checkBundlePath(p2, subject) {
 }
 
 // src/publish/results.ts
-import { readFileSync as readFileSync12, statSync as statSync9 } from "node:fs";
+import { readFileSync as readFileSync13, statSync as statSync9 } from "node:fs";
 import { resolve as resolve16 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
@@ -47366,7 +47404,7 @@ async function loadMeasured(patterns, cwd = process.cwd()) {
     for (const file of await expand2(pattern2, cwd)) {
       let value;
       try {
-        value = JSON.parse(readFileSync12(file, "utf8"));
+        value = JSON.parse(readFileSync13(file, "utf8"));
       } catch {
         continue;
       }

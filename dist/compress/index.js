@@ -11539,9 +11539,9 @@ var require_utils = __commonJS({
       let output = "";
       for (let i = 0; i < input.length; i++) {
         if (input[i] === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (decodeUnreserved && isUnreserved(decoded)) {
               output += decoded;
@@ -11561,9 +11561,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (decoded !== "." && isUnreserved(decoded)) {
               output += decoded;
@@ -11603,9 +11603,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -11641,9 +11641,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -11688,9 +11688,9 @@ var require_utils = __commonJS({
       for (let i = 0; i < input.length; i++) {
         const ch = input[i];
         if (ch === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            const normalizedHex = hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            const normalizedHex = hex2.toUpperCase();
             const decoded = String.fromCharCode(parseInt(normalizedHex, 16));
             if (isUnreserved(decoded)) {
               output += decoded;
@@ -11728,9 +11728,9 @@ var require_utils = __commonJS({
       let output = "";
       for (let i = 0; i < input.length; i++) {
         if (input[i] === "%" && i + 2 < input.length) {
-          const hex = input.slice(i + 1, i + 3);
-          if (isHexPair(hex)) {
-            output += "%" + hex.toUpperCase();
+          const hex2 = input.slice(i + 1, i + 3);
+          if (isHexPair(hex2)) {
+            output += "%" + hex2.toUpperCase();
             i += 2;
             continue;
           }
@@ -25147,6 +25147,11 @@ var recipe_schema_default = {
           type: "boolean",
           default: true,
           description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
+        },
+        reduceRange: {
+          type: "boolean",
+          default: false,
+          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
         }
       }
     },
@@ -25760,7 +25765,8 @@ var GRAMMARS = {
       "per-tensor": { target: "options", field: "perChannel", value: false },
       "per-channel": { target: "options", field: "perChannel", value: true },
       sym: { target: "options", field: "symmetric", value: true },
-      asym: { target: "options", field: "symmetric", value: false }
+      asym: { target: "options", field: "symmetric", value: false },
+      "reduce-range": { target: "options", field: "reduceRange", value: true }
     },
     keyed: {}
   },
@@ -25926,7 +25932,8 @@ function completePass(pass, raw, subject) {
         pass,
         options: {
           perChannel: o.perChannel ?? false,
-          symmetric: o.symmetric ?? true
+          symmetric: o.symmetric ?? true,
+          reduceRange: o.reduceRange ?? false
         },
         select
       };
@@ -26002,7 +26009,8 @@ function formatPass(spec) {
     case "int8":
       parts.push(
         spec.options.perChannel ? "per-channel" : "per-tensor",
-        spec.options.symmetric ? "sym" : "asym"
+        spec.options.symmetric ? "sym" : "asym",
+        ...spec.options.reduceRange ? ["reduce-range"] : []
       );
       break;
     case "int4":
@@ -26044,9 +26052,9 @@ function percentEncode(text) {
 }
 function percentDecode(text) {
   let invalid = false;
-  const decoded = text.replace(/%(.{0,2})/gs, (_2, hex) => {
-    if (!/^[0-7][0-9A-Fa-f]$/.test(hex)) invalid = true;
-    return String.fromCharCode(Number.parseInt(hex, 16));
+  const decoded = text.replace(/%(.{0,2})/gs, (_2, hex2) => {
+    if (!/^[0-7][0-9A-Fa-f]$/.test(hex2)) invalid = true;
+    return String.fromCharCode(Number.parseInt(hex2, 16));
   });
   return invalid ? void 0 : decoded;
 }
@@ -26122,6 +26130,7 @@ import path3 from "node:path";
 import {
   existsSync as existsSync2,
   mkdirSync,
+  readFileSync as readFileSync4,
   realpathSync as realpathSync2,
   renameSync as renameSync2,
   rmdirSync,
@@ -26131,6 +26140,19 @@ import {
 } from "node:fs";
 import { basename as basename2, dirname as dirname3, join as join4, relative as relative2, resolve as resolve6 } from "node:path";
 import { performance as performance5 } from "node:perf_hooks";
+
+// src/bench/predict.ts
+function int8Family(features) {
+  const has = (f2) => features.includes(f2);
+  if (has("amx_int8")) return "amx";
+  if (has("avx512_vnni")) return "avx512-vnni";
+  if (has("avx_vnni")) return "avx-vnni";
+  if (has("avx2")) return "avx2";
+  if (has("i8mm")) return "i8mm";
+  if (has("asimddp")) return "dotprod";
+  if (has("asimd")) return "neon";
+  return "none";
+}
 
 // src/contracts/ids.ts
 import { createHash } from "node:crypto";
@@ -26197,6 +26219,122 @@ function slug(id) {
   const head = [...safe].slice(0, SLUG_MAX_LENGTH - HASH_LENGTH - 1).join("");
   return `${head}~${hash}`;
 }
+
+// src/devices/fingerprint.ts
+init_ort();
+var KERNEL_FLAGS = [
+  "avx",
+  "avx2",
+  "fma",
+  "f16c",
+  "avx512f",
+  "avx512bw",
+  "avx512_vnni",
+  "avx512_bf16",
+  "avx_vnni",
+  "amx_tile",
+  "amx_int8",
+  "asimd",
+  "asimddp",
+  "asimdhp",
+  "fphp",
+  "i8mm",
+  "bf16",
+  "sve",
+  "sve2",
+  "sme",
+  "sme2"
+];
+var ARM_PARTS = {
+  3331: "Cortex-A53",
+  3332: "Cortex-A35",
+  3333: "Cortex-A55",
+  3335: "Cortex-A57",
+  3336: "Cortex-A72",
+  3337: "Cortex-A73",
+  3338: "Cortex-A75",
+  3339: "Cortex-A76",
+  3340: "Neoverse-N1",
+  3341: "Cortex-A77",
+  3392: "Neoverse-V1",
+  3393: "Cortex-A78",
+  3394: "Cortex-A78AE",
+  3396: "Cortex-X1",
+  3398: "Cortex-A510",
+  3399: "Cortex-A710",
+  3400: "Cortex-X2",
+  3401: "Neoverse-N2",
+  3403: "Cortex-A78C",
+  3407: "Neoverse-V2"
+};
+var ARM_IMPLEMENTERS = {
+  65: "Arm",
+  66: "Broadcom",
+  78: "NVIDIA",
+  81: "Qualcomm",
+  97: "Apple",
+  192: "Ampere"
+};
+function cpuinfoBlocks(text) {
+  const blocks = [];
+  let current = /* @__PURE__ */ new Map();
+  for (const line of text.split("\n")) {
+    const colon = line.indexOf(":");
+    if (line.trim() === "" || colon < 0) {
+      if (current.size > 0) blocks.push(current);
+      current = /* @__PURE__ */ new Map();
+      continue;
+    }
+    current.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+  }
+  if (current.size > 0) blocks.push(current);
+  return blocks;
+}
+function hex(value) {
+  return value && /^0x[0-9a-f]+$/i.test(value) ? Number.parseInt(value.slice(2), 16) : Number.NaN;
+}
+function armCoreName(implementer, part) {
+  const known = implementer === 65 ? ARM_PARTS[part] : void 0;
+  if (known) return known;
+  const vendor = ARM_IMPLEMENTERS[implementer] ?? `implementer 0x${implementer.toString(16)}`;
+  return `${vendor} part 0x${part.toString(16).padStart(3, "0")}`;
+}
+function parseCpuInfo(text) {
+  const blocks = cpuinfoBlocks(text);
+  const processors = blocks.filter((b2) => b2.has("processor"));
+  const flagLine = processors.map((b2) => b2.get("flags") ?? b2.get("features")).find((f2) => f2 !== void 0);
+  const present = new Set((flagLine ?? "").split(/\s+/).filter(Boolean));
+  const isaFlags = KERNEL_FLAGS.filter((f2) => present.has(f2));
+  let model = processors.map((b2) => b2.get("model name")).find((m2) => m2) ?? null;
+  if (!model) {
+    const counts = /* @__PURE__ */ new Map();
+    for (const b2 of processors) {
+      const implementer = hex(b2.get("cpu implementer"));
+      const part = hex(b2.get("cpu part"));
+      if (Number.isNaN(implementer) || Number.isNaN(part)) continue;
+      const name2 = armCoreName(implementer, part);
+      counts.set(name2, (counts.get(name2) ?? 0) + 1);
+    }
+    if (counts.size === 1) model = [...counts.keys()][0] ?? null;
+    else if (counts.size > 1) {
+      model = [...counts].sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0).map(([name2, n]) => `${n}x ${name2}`).join(" + ");
+    }
+  }
+  const pairs = /* @__PURE__ */ new Set();
+  for (const b2 of processors) {
+    const physical = b2.get("physical id");
+    const core = b2.get("core id");
+    if (physical !== void 0 && core !== void 0) pairs.add(`${physical}/${core}`);
+  }
+  const logicalCores = processors.length;
+  return {
+    model,
+    isaFlags,
+    logicalCores,
+    physicalCores: pairs.size > 0 ? pairs.size : logicalCores
+  };
+}
+var UNLIMITED_BYTES = 2 ** 60;
 
 // src/compress/compress.ts
 init_errors();
@@ -28671,10 +28809,11 @@ function createRunner(engine, fs5) {
     if (!symmetric) result.zeroPoints = copyOut(target, zerosAt, zps, zeroBytes);
     return result;
   };
-  const scaleOf = (min, max, symmetric) => {
-    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / 127), 0];
-    const scale = Math.fround((max - min) / 255);
-    return [scale, scale === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min / scale)))];
+  const scaleOf = (min, max, symmetric, reduce) => {
+    const [high, levels, low] = reduce ? [63, 127, -64] : [127, 255, -128];
+    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / high), 0];
+    const scale = Math.fround((max - min) / levels);
+    return [scale, scale === 0 ? 0 : Math.max(low, Math.min(high, Math.round(low - min / scale)))];
   };
   const foldRange = (into) => {
     const range = new Float32Array(engine.buffer(), 64, 8);
@@ -28685,7 +28824,7 @@ function createRunner(engine, fs5) {
   };
   const BAND = 1 << 22;
   const int8 = (job, fd) => {
-    const { rows: rows2, cols, transpose, channels, symmetric, source } = job;
+    const { rows: rows2, cols, transpose, channels, symmetric, reduceRange, source } = job;
     const count = rows2 * cols;
     const lo2 = symmetric ? -127 : -128;
     const R2 = transpose ? cols : rows2;
@@ -28713,7 +28852,7 @@ function createRunner(engine, fs5) {
         engine.range8(band2, load2(start, Math.min(BAND, count - start)), 64);
         foldRange(range);
       }
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       for (let start = 0; start < count; start += BAND) {
         const length = Math.min(BAND, count - start);
         const padded = whole ? up16(length) : load2(start, length);
@@ -28757,7 +28896,7 @@ function createRunner(engine, fs5) {
       engine.range8(at2, stride, 64);
       const range = [0, 0];
       foldRange(range);
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       scales[l] = scale;
       zeroPoints[l] = zero;
       engine.quant8(at2, stride, scale === 0 ? 1 : scale, zero, lo2, out2 + l * stride, 0);
@@ -30166,7 +30305,7 @@ function jobKey(c) {
 function jobOf(ctx, c, options) {
   const dims = shapeOf(c.weight);
   const source = weightSource(ctx.model, c.weight);
-  const symmetric = options.symmetric;
+  const { symmetric, reduceRange } = options;
   if (c.kind === "Gather") {
     return {
       kind: "int8",
@@ -30175,18 +30314,28 @@ function jobOf(ctx, c, options) {
       cols: dims[1],
       transpose: false,
       channels: "none",
-      symmetric
+      symmetric,
+      reduceRange
     };
   }
   if (c.kind === "Conv") {
     const m2 = dims[0];
     const inner = c.elements / m2;
     const channels2 = convPerChannel(options) ? "rows" : "none";
-    return { kind: "int8", source, rows: m2, cols: inner, transpose: false, channels: channels2, symmetric };
+    return { kind: "int8", source, rows: m2, cols: inner, transpose: false, channels: channels2, symmetric, reduceRange };
   }
   const transpose = c.kind === "Gemm" && intAttr(c.node, "transB", 0) === 1;
   const channels = options.perChannel ? "cols" : "none";
-  return { kind: "int8", source, rows: dims[0], cols: dims[1], transpose, channels, symmetric };
+  return {
+    kind: "int8",
+    source,
+    rows: dims[0],
+    cols: dims[1],
+    transpose,
+    channels,
+    symmetric,
+    reduceRange
+  };
 }
 async function quantizeInt8Dynamic(ctx, options, select) {
   const proto = ctx.model.proto;
@@ -30442,6 +30591,14 @@ async function quantizeInt8Dynamic(ctx, options, select) {
 
 // src/compress/compress.ts
 var DATA_FILE = "model.onnx.data";
+function int8SaturatesHere() {
+  if (process.arch !== "x64") return false;
+  try {
+    return int8Family(parseCpuInfo(readFileSync4("/proc/cpuinfo", "utf8")).isaFlags) === "avx2";
+  } catch {
+    return false;
+  }
+}
 var OUTPUT_FILES = ["model.onnx", DATA_FILE, "compress-report.json"];
 var realOrResolved = (path4) => existsSync2(path4) ? realpathSync2(path4) : resolve6(path4);
 function refuseOverwritingInput(outDir, inputFiles, subject) {
@@ -30683,6 +30840,14 @@ async function checkFidelity(options, candidate, weightBytes, log) {
     threads: options.threads ?? 1
   };
   log("fidelity: running the original and the variant in onnxruntime");
+  const saturating = options.recipe.passes.some(
+    (p2) => p2.pass === "int8" && p2.options.perChannel && !p2.options.reduceRange
+  );
+  if (saturating && int8SaturatesHere()) {
+    log(
+      "fidelity: this host's int8 kernels (x86 without VNNI) can saturate full-range per-channel weights, which the device's may not: if fidelity looks poor here, try int8:per-channel,reduce-range"
+    );
+  }
   try {
     const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
     return {

@@ -21313,6 +21313,11 @@ var recipe_schema_default = {
           type: "boolean",
           default: true,
           description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
+        },
+        reduceRange: {
+          type: "boolean",
+          default: false,
+          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
         }
       }
     },

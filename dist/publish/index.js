@@ -32571,6 +32571,11 @@ var recipe_schema_default = {
           type: "boolean",
           default: true,
           description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
+        },
+        reduceRange: {
+          type: "boolean",
+          default: false,
+          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
         }
       }
     },
@@ -33095,7 +33100,8 @@ var GRAMMARS = {
       "per-tensor": { target: "options", field: "perChannel", value: false },
       "per-channel": { target: "options", field: "perChannel", value: true },
       sym: { target: "options", field: "symmetric", value: true },
-      asym: { target: "options", field: "symmetric", value: false }
+      asym: { target: "options", field: "symmetric", value: false },
+      "reduce-range": { target: "options", field: "reduceRange", value: true }
     },
     keyed: {}
   },

@@ -6,6 +6,7 @@
 import {
   existsSync,
   mkdirSync,
+  readFileSync,
   realpathSync,
   renameSync,
   rmdirSync,
@@ -15,10 +16,12 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { int8Family } from '../bench/predict.ts';
 import { validateDocument } from '../config/load.ts';
 import { validatorFor } from '../config/schemas.ts';
 import type { CompressReport } from '../config/types.ts';
 import { modelId as deriveModelId, variantId } from '../contracts/ids.ts';
+import { parseCpuInfo } from '../devices/fingerprint.ts';
 import { ConfigurationError } from '../errors.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { readModel } from '../onnx/read.ts';
@@ -73,6 +76,16 @@ export interface CompressResult {
 
 /** The output's external data file, beside model.onnx. */
 const DATA_FILE = 'model.onnx.data';
+
+/** Whether onnxruntime's int8 kernels on this host multiply u8·s8 pairs in saturating 16 bits (x86 AVX2, no VNNI). */
+function int8SaturatesHere(): boolean {
+  if (process.arch !== 'x64') return false;
+  try {
+    return int8Family(parseCpuInfo(readFileSync('/proc/cpuinfo', 'utf8')).isaFlags) === 'avx2';
+  } catch {
+    return false;
+  }
+}
 
 /** What compress writes into its output folder. */
 const OUTPUT_FILES = ['model.onnx', DATA_FILE, 'compress-report.json'];
@@ -358,6 +371,14 @@ async function checkFidelity(
     threads: options.threads ?? 1,
   };
   log('fidelity: running the original and the variant in onnxruntime');
+  const saturating = options.recipe.passes.some(
+    (p) => p.pass === 'int8' && p.options.perChannel && !p.options.reduceRange,
+  );
+  if (saturating && int8SaturatesHere()) {
+    log(
+      "fidelity: this host's int8 kernels (x86 without VNNI) can saturate full-range per-channel weights, which the device's may not: if fidelity looks poor here, try int8:per-channel,reduce-range",
+    );
+  }
   try {
     const m = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
     return {

@@ -37,6 +37,8 @@ export interface Int8Job {
   /** One scale for all, one per row, or one per column (of the matrix after `transpose`). */
   channels: 'none' | 'rows' | 'cols';
   symmetric: boolean;
+  /** 7-bit codes ([-64, 63]) instead of 8-bit. */
+  reduceRange: boolean;
 }
 
 export type KernelJob = Int4Job | Int8Job;
@@ -314,11 +316,15 @@ export function createRunner(
     return result;
   };
 
-  /** One scale and zero point from a range, as onnxruntime's quantize_dynamic computes them. */
-  const scaleOf = (min: number, max: number, symmetric: boolean): [number, number] => {
-    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / 127), 0];
-    const scale = Math.fround((max - min) / 255);
-    return [scale, scale === 0 ? 0 : Math.max(-128, Math.min(127, Math.round(-128 - min / scale)))];
+  /**
+   * One scale and zero point from a range, as onnxruntime's quantize_dynamic computes them; with `reduce`, for 7-bit
+   * codes (its reduce_range), which every value then fits without clamping.
+   */
+  const scaleOf = (min: number, max: number, symmetric: boolean, reduce: boolean): [number, number] => {
+    const [high, levels, low] = reduce ? [63, 127, -64] : [127, 255, -128];
+    if (symmetric) return [Math.fround(Math.max(Math.abs(min), Math.abs(max)) / high), 0];
+    const scale = Math.fround((max - min) / levels);
+    return [scale, scale === 0 ? 0 : Math.max(low, Math.min(high, Math.round(low - min / scale)))];
   };
 
   /** Lane-wise min and max left by range8, folded with `into`. */
@@ -334,7 +340,7 @@ export function createRunner(
   const BAND = 1 << 22;
 
   const int8 = (job: Int8Job, fd: number): Int8Result => {
-    const { rows, cols, transpose, channels, symmetric, source } = job;
+    const { rows, cols, transpose, channels, symmetric, reduceRange, source } = job;
     const count = rows * cols;
     const lo = symmetric ? -127 : -128;
     // The matrix to quantize, M = the stored [rows, cols] or its transpose [R, C], has `lines` scales: one for all,
@@ -367,7 +373,7 @@ export function createRunner(
         engine.range8(band, load(start, Math.min(BAND, count - start)), 64);
         foldRange(range);
       }
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       for (let start = 0; start < count; start += BAND) {
         const length = Math.min(BAND, count - start);
         const padded = whole ? up16(length) : load(start, length);
@@ -416,7 +422,7 @@ export function createRunner(
       engine.range8(at, stride, 64);
       const range: [number, number] = [0, 0];
       foldRange(range);
-      const [scale, zero] = scaleOf(range[0], range[1], symmetric);
+      const [scale, zero] = scaleOf(range[0], range[1], symmetric, reduceRange);
       scales[l] = scale;
       zeroPoints[l] = zero;
       engine.quant8(at, stride, scale === 0 ? 1 : scale, zero, lo, out + l * stride, 0);

@@ -110,7 +110,7 @@ function jobKey(c: Int8Candidate): string {
 function jobOf(ctx: PassContext, c: Int8Candidate, options: Int8Options): Int8Job {
   const dims = shapeOf(c.weight);
   const source = weightSource(ctx.model, c.weight);
-  const symmetric = options.symmetric;
+  const { symmetric, reduceRange } = options;
   if (c.kind === 'Gather') {
     return {
       kind: 'int8',
@@ -120,18 +120,28 @@ function jobOf(ctx: PassContext, c: Int8Candidate, options: Int8Options): Int8Jo
       transpose: false,
       channels: 'none',
       symmetric,
+      reduceRange,
     };
   }
   if (c.kind === 'Conv') {
     const m = dims[0]!;
     const inner = c.elements / m;
     const channels = convPerChannel(options) ? 'rows' : 'none';
-    return { kind: 'int8', source, rows: m, cols: inner, transpose: false, channels, symmetric };
+    return { kind: 'int8', source, rows: m, cols: inner, transpose: false, channels, symmetric, reduceRange };
   }
   // MatMul [K, N]; Gemm [K, N], or [N, K] with transB = 1, quantized as its transpose.
   const transpose = c.kind === 'Gemm' && intAttr(c.node, 'transB', 0) === 1;
   const channels = options.perChannel ? 'cols' : 'none';
-  return { kind: 'int8', source, rows: dims[0]!, cols: dims[1]!, transpose, channels, symmetric };
+  return {
+    kind: 'int8',
+    source,
+    rows: dims[0]!,
+    cols: dims[1]!,
+    transpose,
+    channels,
+    symmetric,
+    reduceRange,
+  };
 }
 
 export async function quantizeInt8Dynamic(

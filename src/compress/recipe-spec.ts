@@ -52,6 +52,8 @@ export interface Selection {
 export interface Int8Options {
   perChannel: boolean;
   symmetric: boolean;
+  /** 7-bit weights, which x86 AVX2 kernels (no VNNI) cannot saturate. */
+  reduceRange: boolean;
 }
 
 export interface Int4Options {
@@ -208,6 +210,7 @@ const GRAMMARS: Record<PassName, PassGrammar> = {
       'per-channel': { target: 'options', field: 'perChannel', value: true },
       sym: { target: 'options', field: 'symmetric', value: true },
       asym: { target: 'options', field: 'symmetric', value: false },
+      'reduce-range': { target: 'options', field: 'reduceRange', value: true },
     },
     keyed: {},
   },
@@ -402,6 +405,7 @@ function completePass(pass: PassName, raw: RawPass, subject: string): PassSpec {
         options: {
           perChannel: (o.perChannel as boolean) ?? false,
           symmetric: (o.symmetric as boolean) ?? true,
+          reduceRange: (o.reduceRange as boolean) ?? false,
         },
         select,
       };
@@ -486,6 +490,7 @@ function formatPass(spec: PassSpec): string {
       parts.push(
         spec.options.perChannel ? 'per-channel' : 'per-tensor',
         spec.options.symmetric ? 'sym' : 'asym',
+        ...(spec.options.reduceRange ? ['reduce-range'] : []),
       );
       break;
     case 'int4':

@@ -55,7 +55,11 @@ export interface SelectionDocument {
 }
 
 export type RecipePassDocument =
-  | { pass: 'int8'; options?: { perChannel?: boolean; symmetric?: boolean }; select?: SelectionDocument }
+  | {
+      pass: 'int8';
+      options?: { perChannel?: boolean; symmetric?: boolean; reduceRange?: boolean };
+      select?: SelectionDocument;
+    }
   | {
       pass: 'int4';
       options?: { block?: 16 | 32 | 64 | 128; symmetric?: boolean; accuracyLevel?: number };

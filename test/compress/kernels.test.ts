@@ -171,14 +171,16 @@ describe.skipIf(!module)('int4 kernel', () => {
 });
 
 describe.skipIf(!module)('int8 kernel', () => {
-  const cases: [number, number, boolean, Int8Job['channels'], boolean][] = [];
+  const cases: [number, number, boolean, Int8Job['channels'], boolean, boolean][] = [];
   for (const transpose of [false, true])
     for (const channels of ['none', 'rows', 'cols'] as const)
-      for (const symmetric of [true, false]) cases.push([37, 11, transpose, channels, symmetric]);
+      for (const symmetric of [true, false])
+        for (const reduceRange of [false, true])
+          cases.push([37, 11, transpose, channels, symmetric, reduceRange]);
 
   it.each(cases)(
-    '[%i, %i] transpose %s, channels %s, symmetric %s: WebAssembly = JavaScript = numpy rounding',
-    (rows, cols, transpose, channels, symmetric) => {
+    '[%i, %i] transpose %s, channels %s, symmetric %s, reduce range %s: WebAssembly = JavaScript = numpy rounding',
+    (rows, cols, transpose, channels, symmetric, reduceRange) => {
       const v = weights(rows * cols, rows * cols);
       const job: Int8Job = {
         kind: 'int8',
@@ -188,12 +190,20 @@ describe.skipIf(!module)('int8 kernel', () => {
         transpose,
         channels,
         symmetric,
+        reduceRange,
       };
       const a = wasm()(job) as Int8Result;
       const b = js()(job) as Int8Result;
       expect(sameBytes(a.values, b.values)).toBe(true);
       expect(sameBytes(a.scales, b.scales)).toBe(true);
       expect(sameBytes(a.zeroPoints, b.zeroPoints)).toBe(true);
+      // 7-bit codes use [-64, 63] and reach its ends; 8-bit ones reach past it.
+      const [low, high] = [Math.min(...a.values), Math.max(...a.values)];
+      if (reduceRange) {
+        expect(low).toBeGreaterThanOrEqual(-64);
+        expect(high).toBeLessThanOrEqual(63);
+        expect(Math.max(-low, high)).toBeGreaterThanOrEqual(63);
+      } else expect(Math.max(-low, high)).toBeGreaterThan(100);
       expect(a.noise).toBeCloseTo(b.noise, 12);
       // Against a plain reference: q = clamp(roundHalfEven(v / scale) + zero) in float32.
       const [R, C] = transpose ? [cols, rows] : [rows, cols];
@@ -235,6 +245,7 @@ describe.skipIf(!module)('int8 kernel on tensors read in several bands', () => {
         transpose,
         channels,
         symmetric: true,
+        reduceRange: false,
       };
       const a = wasm()(job) as Int8Result;
       const b = js()(job) as Int8Result;
@@ -257,6 +268,7 @@ describe('kernel pool', () => {
       transpose: false,
       channels: 'none',
       symmetric: true,
+      reduceRange: false,
     },
   ];
 

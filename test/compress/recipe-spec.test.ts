@@ -32,6 +32,7 @@ describe('parseRecipeSpec', () => {
     ['int8', 'int8:per-tensor,sym'],
     ['int8:per-channel', 'int8:per-channel,sym'],
     ['int8:asym,per-channel', 'int8:per-channel,asym'],
+    ['int8:reduce-range,per-channel', 'int8:per-channel,sym,reduce-range'],
     ['int4', 'int4:block=32,sym,acc=0'],
     ['int4:block=32', 'int4:block=32,sym,acc=0'],
     ['int4:acc=4,asym,block=128', 'int4:block=128,asym,acc=4'],
@@ -101,7 +102,7 @@ describe('parseRecipeSpec', () => {
       'unknown option "blok=32" for pass int4 (did you mean "block"?); valid options: sym, asym, block=16|32|64|128, acc=0..4, include-ops=<a;b>',
     );
     expect(errorOf('int8:per-row').message).toContain(
-      'valid options: per-tensor, per-channel, sym, asym, include-ops=',
+      'valid options: per-tensor, per-channel, sym, asym, reduce-range, include-ops=',
     );
     expect(errorOf('fp16:sym').message).toContain(
       'unknown option "sym" for pass fp16; valid options: keep-io=true|false, block-ops=<a;b>',
