@@ -30250,6 +30250,11 @@ function rewrite(ctx, graph, c, names, options) {
 init_errors();
 var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
+function floatReader(graph, name2) {
+  return graph.node.find(
+    (n) => n.input.includes(name2) && !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2)
+  );
+}
 function candidatesIn2(graph, outcome) {
   const index = initializerIndex(graph);
   const found = [];
@@ -30274,6 +30279,14 @@ function candidatesIn2(graph, outcome) {
     }
     if (kind === "Gather" && intAttr(n, "axis", 0) !== 0) {
       outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
+      continue;
+    }
+    const other = kind === "Gather" ? floatReader(graph, weight.name) : void 0;
+    if (other) {
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `table also read by ${other.opType}${other.name ? ` ${other.name}` : ""}, which keeps it float32 (an int8 copy would add to the file)`
+      });
       continue;
     }
     if (kind === "Conv" && dims.length < 3) continue;

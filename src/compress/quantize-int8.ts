@@ -43,6 +43,19 @@ interface Int8Candidate extends Candidate {
 
 const WEIGHT_INPUT: Record<Kind, number> = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 
+/**
+ * A node that reads `name` and will not read an int8 copy of it: anything but a Gather of its rows or a MatMul or
+ * Gemm taking it as the weight.
+ */
+function floatReader(graph: GraphProto, name: string): NodeProto | undefined {
+  return graph.node.find(
+    (n) =>
+      n.input.includes(name) &&
+      !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
+      !((n.opType === 'MatMul' || n.opType === 'Gemm') && n.input[1] === name && n.input[0] !== name),
+  );
+}
+
 function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] {
   const index = initializerIndex(graph);
   const found: Int8Candidate[] = [];
@@ -67,6 +80,15 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] 
     }
     if (kind === 'Gather' && intAttr(n, 'axis', 0) !== 0) {
       outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
+      continue;
+    }
+    const other = kind === 'Gather' ? floatReader(graph, weight.name) : undefined;
+    if (other) {
+      // Tied embeddings (the table also read through a Transpose, say): an int8 copy would be stored beside it.
+      outcome.skipped.push({
+        name: weight.name,
+        reason: `table also read by ${other.opType}${other.name ? ` ${other.name}` : ''}, which keeps it float32 (an int8 copy would add to the file)`,
+      });
       continue;
     }
     if (kind === 'Conv' && dims.length < 3) continue;

@@ -225,3 +225,34 @@ describe('compressModel on inputs it must refuse', () => {
     );
   });
 });
+
+describe('compressModel int8 on tied embeddings', () => {
+  it('leaves a table that a Transpose also reads in float32, so the variant is not larger than the input', async () => {
+    const dir = join(tmp.path, 'tied');
+    mkdirSync(dir, { recursive: true });
+    const table = Float32Array.from({ length: 100 * 64 }, (_, i) => Math.sin(i) * 0.1);
+    const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
+    const proto = modelProto(
+      'tied',
+      [
+        node('Gather', ['emb', 'ids'], ['h0']),
+        node('MatMul', ['h0', 'w'], ['h1']),
+        node('Transpose', ['emb'], ['emb_t'], { attributes: { perm: [1, 0] } }),
+        node('MatMul', ['h1', 'emb_t'], ['logits']),
+      ],
+      [valueInfo('ids', DataType.INT64, [1, 8])],
+      [valueInfo('logits', DataType.FLOAT, [1, 8, 100])],
+      [floatTensor('emb', [100, 64], table), floatTensor('w', [64, 64], w)],
+    );
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, encodeModelProto(proto));
+    const { report } = await compressModel({
+      modelPath: path,
+      recipe: parseRecipeSpec('int8'),
+      outDir: join(tmp.path, 'tied-out'),
+      fidelity: 'off',
+    });
+    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
+    expect(report.output.bytes).toBeLessThan(report.input.bytes);
+  });
+});
