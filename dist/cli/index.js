@@ -114,6 +114,53 @@ var init_errors = __esm({
   }
 });
 
+// src/onnx/float16.ts
+function halfToFloat(h) {
+  const sign = h & 32768 ? -1 : 1;
+  const exponent = h >> 10 & 31;
+  const fraction = h & 1023;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}
+function floatToHalf(value) {
+  f32[0] = value;
+  const x = u32[0];
+  const sign = x >>> 16 & 32768;
+  const exponent = x >>> 23 & 255;
+  let mantissa = x & 8388607;
+  if (exponent === 255) return sign | 31744 | (mantissa ? 512 : 0);
+  let e = exponent - 127 + 15;
+  if (e >= 31) return sign | 31744;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mantissa |= 8388608;
+    const shift = 14 - e;
+    const half = 1 << shift - 1;
+    const rest2 = mantissa & (1 << shift) - 1;
+    let out2 = mantissa >>> shift;
+    if (rest2 > half || rest2 === half && out2 & 1) out2 += 1;
+    return sign | out2;
+  }
+  const rest = mantissa & 8191;
+  let out = e << 10 | mantissa >>> 13;
+  if (rest > 4096 || rest === 4096 && out & 1) out += 1;
+  if (out >= 31744) e = 31;
+  return sign | (e === 31 ? 31744 : out);
+}
+function bfloat16ToFloat(b2) {
+  u32[0] = (b2 & 65535) << 16;
+  return f32[0];
+}
+var f32, u32;
+var init_float16 = __esm({
+  "src/onnx/float16.ts"() {
+    "use strict";
+    f32 = new Float32Array(1);
+    u32 = new Uint32Array(f32.buffer);
+  }
+});
+
 // src/inference/synthesize.ts
 function prng(seed) {
   let a = seed >>> 0;
@@ -143,7 +190,7 @@ function fill(type, count, random, intHigh) {
     case "float64":
       return Float64Array.from({ length: count }, () => random() * 2 - 1);
     case "float16":
-      return new Uint16Array(count);
+      return Uint16Array.from({ length: count }, () => floatToHalf(random() * 2 - 1));
     case "int64":
       return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
     case "uint64":
@@ -177,9 +224,10 @@ function synthesizeInputs(inputs, options = {}) {
     const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
     const count = shape.reduce((a, b2) => a * b2, 1);
     let data = fill(type, count, random, options.intHigh ?? 2);
-    if (/mask/i.test(input.name) && type !== "string" && type !== "float16") {
+    if (/mask/i.test(input.name) && type !== "string") {
       data = fill(type, count, () => 0.9999, 2);
       if (type === "float32" || type === "float64") data.fill(1);
+      if (type === "float16") data.fill(floatToHalf(1));
     }
     feeds[input.name] = { type, dims: shape, data };
   }
@@ -188,6 +236,7 @@ function synthesizeInputs(inputs, options = {}) {
 var init_synthesize = __esm({
   "src/inference/synthesize.ts"() {
     "use strict";
+    init_float16();
   }
 });
 
@@ -340,53 +389,6 @@ var init_lm_inputs = __esm({
     init_errors();
     init_synthesize();
     NOT_PAST = /mask|position|use_cache|cache_branch/i;
-  }
-});
-
-// src/onnx/float16.ts
-function halfToFloat(h) {
-  const sign = h & 32768 ? -1 : 1;
-  const exponent = h >> 10 & 31;
-  const fraction = h & 1023;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 31) return fraction ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-function floatToHalf(value) {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = x >>> 16 & 32768;
-  const exponent = x >>> 23 & 255;
-  let mantissa = x & 8388607;
-  if (exponent === 255) return sign | 31744 | (mantissa ? 512 : 0);
-  let e = exponent - 127 + 15;
-  if (e >= 31) return sign | 31744;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 8388608;
-    const shift = 14 - e;
-    const half = 1 << shift - 1;
-    const rest2 = mantissa & (1 << shift) - 1;
-    let out2 = mantissa >>> shift;
-    if (rest2 > half || rest2 === half && out2 & 1) out2 += 1;
-    return sign | out2;
-  }
-  const rest = mantissa & 8191;
-  let out = e << 10 | mantissa >>> 13;
-  if (rest > 4096 || rest === 4096 && out & 1) out += 1;
-  if (out >= 31744) e = 31;
-  return sign | (e === 31 ? 31744 : out);
-}
-function bfloat16ToFloat(b2) {
-  u32[0] = (b2 & 65535) << 16;
-  return f32[0];
-}
-var f32, u32;
-var init_float16 = __esm({
-  "src/onnx/float16.ts"() {
-    "use strict";
-    f32 = new Float32Array(1);
-    u32 = new Uint32Array(f32.buffer);
   }
 });
 

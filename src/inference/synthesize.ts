@@ -1,4 +1,5 @@
 /** Inputs made up from a model's input metadata, for runs that have no eval data. */
+import { floatToHalf } from '../onnx/float16.ts';
 import type { ElementType, IoInfo, TensorData, TensorValue } from './session.ts';
 
 export interface SynthesizeOptions {
@@ -45,7 +46,7 @@ function fill(type: ElementType, count: number, random: () => number, intHigh: n
     case 'float64':
       return Float64Array.from({ length: count }, () => random() * 2 - 1);
     case 'float16':
-      return new Uint16Array(count);
+      return Uint16Array.from({ length: count }, () => floatToHalf(random() * 2 - 1));
     case 'int64':
       return BigInt64Array.from({ length: count }, () => BigInt(Math.floor(random() * intHigh)));
     case 'uint64':
@@ -86,9 +87,10 @@ export function synthesizeInputs(
     const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
     const count = shape.reduce((a, b) => a * b, 1);
     let data = fill(type, count, random, options.intHigh ?? 2);
-    if (/mask/i.test(input.name) && type !== 'string' && type !== 'float16') {
+    if (/mask/i.test(input.name) && type !== 'string') {
       data = fill(type, count, () => 0.9999, 2);
       if (type === 'float32' || type === 'float64') (data as Float32Array).fill(1);
+      if (type === 'float16') (data as Uint16Array).fill(floatToHalf(1));
     }
     feeds[input.name] = { type, dims: shape, data };
   }
