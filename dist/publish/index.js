@@ -25255,85 +25255,6 @@ function exitCodeOf(error2) {
   return ExitCode2.Internal;
 }
 
-// src/action-kit/run.ts
-var coreReporter = {
-  fail: (message) => setFailed(message),
-  debug: (message) => debug(message)
-};
-async function runAction(name, fn, reporter = coreReporter, env = process.env) {
-  try {
-    await fn();
-  } catch (error2) {
-    reporter.fail(failureMessage(name, error2));
-    const stack = error2 instanceof Error ? error2.stack : void 0;
-    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
-    process.exitCode = exitCodeOf(error2);
-  }
-}
-function failureMessage(name, error2) {
-  if (error2 instanceof ConfigurationError) return error2.message;
-  if (error2 instanceof GateFailedError) return error2.message;
-  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
-  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
-}
-
-// src/action-kit/summary.ts
-async function writeSummary(markdown, env = process.env) {
-  if (!env.GITHUB_STEP_SUMMARY) return false;
-  await summary.addRaw(markdown, true).write();
-  return true;
-}
-function tableCell(text) {
-  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
-}
-function markdownTable(header, rows) {
-  const line = (cells) => `| ${cells.map(tableCell).join(" | ")} |`;
-  return [line(header), `|${header.map(() => " --- ").join("|")}|`, ...rows.map(line)].join("\n");
-}
-
-// src/action-kit/inputs.ts
-var coreInputs = {
-  get: (name) => getInput(name),
-  mask: (secret) => setSecret(secret)
-};
-function invalid(name, value, allowed) {
-  return new ConfigurationError(`'${value}' is not valid`, {
-    subject: `input '${name}'`,
-    fix: `Use ${allowed}`
-  });
-}
-function getOptionalInput(name, source = coreInputs) {
-  const value = source.get(name);
-  return value === "" ? void 0 : value;
-}
-function getRequiredInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value === void 0) {
-    throw new ConfigurationError("is required and was not given", {
-      subject: `input '${name}'`,
-      fix: `Set it in the step's \`with:\` block`
-    });
-  }
-  return value;
-}
-var TRUE = ["true", "True", "TRUE"];
-var FALSE = ["false", "False", "FALSE"];
-function getBooleanInput(name, fallback, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value === void 0) return fallback;
-  if (TRUE.includes(value)) return true;
-  if (FALSE.includes(value)) return false;
-  throw invalid(name, value, "true or false");
-}
-function getListInput(name, source = coreInputs) {
-  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
-}
-function getSecretInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value !== void 0) source.mask(value);
-  return value;
-}
-
 // node_modules/universal-user-agent/index.js
 function getUserAgent() {
   if (typeof navigator === "object" && "userAgent" in navigator) {
@@ -29708,15 +29629,23 @@ var VERSION9 = package_default.version;
 
 // src/github/client.ts
 var SlmopsOctokit = Octokit.plugin(paginateRest, restEndpointMethods, retry, throttling);
+var MAX_WAIT_S = 120;
 function createGitHubClient(options) {
   const retries = options.rateLimitRetries ?? 3;
   const baseMs = options.retryBaseMs ?? (Number(process.env.SLMOPS_GITHUB_RETRY_BASE_MS) || 1e3);
   const log2 = options.log;
   const onLimit = (what) => (retryAfter, request2, _octokit, retryCount) => {
-    log2?.warning(
-      `GitHub ${what} on ${request2.method} ${request2.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`
-    );
-    return retryCount < retries;
+    const where = `GitHub ${what} on ${request2.method} ${request2.url}`;
+    if (retryCount >= retries) {
+      log2?.warning(`${where}; giving up after ${retries} retries`);
+      return false;
+    }
+    if (retryAfter > MAX_WAIT_S) {
+      log2?.warning(`${where}; it resets in ${retryAfter} s, longer than slmops waits (${MAX_WAIT_S} s)`);
+      return false;
+    }
+    log2?.warning(`${where}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`);
+    return true;
   };
   return new SlmopsOctokit({
     auth: options.token,
@@ -29738,9 +29667,96 @@ function createGitHubClient(options) {
     }
   });
 }
+var GitHubUnavailableError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "GitHubUnavailableError";
+  }
+};
 function statusOf(error2) {
   const status = error2.status;
   return typeof status === "number" ? status : void 0;
+}
+
+// src/action-kit/run.ts
+var coreReporter = {
+  fail: (message) => setFailed(message),
+  debug: (message) => debug(message)
+};
+async function runAction(name, fn, reporter = coreReporter, env = process.env) {
+  try {
+    await fn();
+  } catch (error2) {
+    reporter.fail(failureMessage(name, error2));
+    const stack = error2 instanceof Error ? error2.stack : void 0;
+    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
+    process.exitCode = exitCodeOf(error2);
+  }
+}
+function failureMessage(name, error2) {
+  if (error2 instanceof ConfigurationError) return error2.message;
+  if (error2 instanceof GateFailedError) return error2.message;
+  if (error2 instanceof GitHubUnavailableError)
+    return `${error2.message}. GitHub may be down or rate-limited: rerun the job later`;
+  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
+  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
+}
+
+// src/action-kit/summary.ts
+async function writeSummary(markdown, env = process.env) {
+  if (!env.GITHUB_STEP_SUMMARY) return false;
+  await summary.addRaw(markdown, true).write();
+  return true;
+}
+function tableCell(text) {
+  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
+}
+function markdownTable(header, rows) {
+  const line = (cells) => `| ${cells.map(tableCell).join(" | ")} |`;
+  return [line(header), `|${header.map(() => " --- ").join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+// src/action-kit/inputs.ts
+var coreInputs = {
+  get: (name) => getInput(name),
+  mask: (secret) => setSecret(secret)
+};
+function invalid(name, value, allowed) {
+  return new ConfigurationError(`'${value}' is not valid`, {
+    subject: `input '${name}'`,
+    fix: `Use ${allowed}`
+  });
+}
+function getOptionalInput(name, source = coreInputs) {
+  const value = source.get(name);
+  return value === "" ? void 0 : value;
+}
+function getRequiredInput(name, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value === void 0) {
+    throw new ConfigurationError("is required and was not given", {
+      subject: `input '${name}'`,
+      fix: `Set it in the step's \`with:\` block`
+    });
+  }
+  return value;
+}
+var TRUE = ["true", "True", "TRUE"];
+var FALSE = ["false", "False", "FALSE"];
+function getBooleanInput(name, fallback, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value === void 0) return fallback;
+  if (TRUE.includes(value)) return true;
+  if (FALSE.includes(value)) return false;
+  throw invalid(name, value, "true or false");
+}
+function getListInput(name, source = coreInputs) {
+  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+}
+function getSecretInput(name, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value !== void 0) source.mask(value);
+  return value;
 }
 
 // src/github/ports.ts
@@ -35100,6 +35116,11 @@ async function guard(what, write, call) {
     if (write && (status === 403 || status === 404) && /not accessible|forbidden|permission|not found/i.test(message)) {
       throw new WriteRefusedError(`GitHub refused to let this token ${what} (${status}: ${message})`);
     }
+    if (status !== void 0 && (status >= 500 || status === 429 || status === 403 && /rate limit/i.test(message))) {
+      throw new GitHubUnavailableError(
+        `GitHub did not answer while slmops tried to ${what} (${status ?? "no response"}: ${message})`
+      );
+    }
     throw error2;
   }
 }
@@ -38720,7 +38741,7 @@ function releaseNotes(manifest, variantBytes, results, repository) {
       "### Install on a device",
       "",
       "```sh",
-      `npx slmops pull --repo ${repository} --version ${manifest.version} --out models/${manifest.name}`,
+      `npx slmops pull --repo ${repository} --release ${manifest.version} --out models/${manifest.name}`,
       `npx slmops verify models/${manifest.name}`,
       "```"
     );

@@ -1,5 +1,6 @@
 import * as core from '@actions/core';
 import { ConfigurationError, exitCodeOf, GateFailedError } from '../errors.ts';
+import { GitHubUnavailableError } from '../github/client.ts';
 
 /** Where `runAction` reports a failure (the runner through @actions/core, or a recording in tests). */
 export interface FailureReporter {
@@ -40,6 +41,8 @@ export async function runAction(
 export function failureMessage(name: string, error: unknown): string {
   if (error instanceof ConfigurationError) return error.message;
   if (error instanceof GateFailedError) return error.message;
+  if (error instanceof GitHubUnavailableError)
+    return `${error.message}. GitHub may be down or rate-limited: rerun the job later`;
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   return (
     `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; ` +

@@ -1,6 +1,8 @@
 /** The `slmops` command line: one command per capability, each calling the same functions as the actions. */
+
 import { Command, CommanderError } from 'commander';
 import { ConfigurationError, ExitCode, exitCodeOf, GateFailedError } from '../errors.ts';
+import { GitHubUnavailableError } from '../github/client.ts';
 import { VERSION } from '../version.ts';
 import { registerBench } from './bench-command.ts';
 import { registerCalibrate } from './calibrate-command.ts';
@@ -54,6 +56,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof GateFailedError) io.err(message);
     else if (error instanceof ConfigurationError) io.err(`error: ${message}`);
+    else if (error instanceof GitHubUnavailableError) io.err(`error: ${message}. Try again later`);
     else io.err(`internal error: ${message}${debug ? '' : ' (run with --debug for the stack trace)'}`);
     if (debug && error instanceof Error && error.stack) io.err(error.stack);
     return code;

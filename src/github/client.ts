@@ -23,18 +23,31 @@ export interface ClientOptions {
   retryBaseMs?: number;
 }
 
+/** The longest rate-limit wait slmops sits out before a retry. */
+const MAX_WAIT_S = 120;
+
 export function createGitHubClient(options: ClientOptions): GitHubClient {
   const retries = options.rateLimitRetries ?? 3;
   const baseMs = options.retryBaseMs ?? (Number(process.env.SLMOPS_GITHUB_RETRY_BASE_MS) || 1000);
   const log = options.log;
-  /** Retries a request a rate limit refused, up to `retries` times, after GitHub's retry-after. */
+  /**
+   * Retries a request a rate limit refused, up to `retries` times, after GitHub's retry-after, unless that is more
+   * than `MAX_WAIT_S` away (a spent hourly limit): a job should fail and say so rather than sleep for an hour.
+   */
   const onLimit =
     (what: string) =>
     (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
-      log?.warning(
-        `GitHub ${what} on ${request.method} ${request.url}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`,
-      );
-      return retryCount < retries;
+      const where = `GitHub ${what} on ${request.method} ${request.url}`;
+      if (retryCount >= retries) {
+        log?.warning(`${where}; giving up after ${retries} retries`);
+        return false;
+      }
+      if (retryAfter > MAX_WAIT_S) {
+        log?.warning(`${where}; it resets in ${retryAfter} s, longer than slmops waits (${MAX_WAIT_S} s)`);
+        return false;
+      }
+      log?.warning(`${where}; retrying in ${retryAfter} s (${retryCount + 1}/${retries})`);
+      return true;
     };
   return new SlmopsOctokit({
     auth: options.token,
@@ -53,6 +66,17 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
       onSecondaryRateLimit: onLimit('secondary rate limit'),
     },
   });
+}
+
+/**
+ * GitHub itself failed (5xx after retries, a rate limit slmops would not wait out, no connection): not a bug of
+ * slmops nor something the user's input can fix; rerunning the job later usually is.
+ */
+export class GitHubUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GitHubUnavailableError';
+  }
 }
 
 /** An HTTP status from a failed octokit request, if it is one. */

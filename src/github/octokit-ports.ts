@@ -1,6 +1,6 @@
 /** The ports of ./ports.ts over octokit, with GitHub's errors turned into slmops errors. */
 import { ConfigurationError } from '../errors.ts';
-import { type GitHubClient, statusOf } from './client.ts';
+import { type GitHubClient, GitHubUnavailableError, statusOf } from './client.ts';
 import type { CheckPort, CheckRunInput, CommentPort, PullRequestPort } from './ports.ts';
 import { WriteRefusedError } from './ports.ts';
 
@@ -9,7 +9,10 @@ export interface Repo {
   repo: string;
 }
 
-/** Maps GitHub's refusals: 401 → a bad token (user fixes it); 403 on a write → a read-only token. */
+/**
+ * Maps GitHub's refusals: 401 → a bad token (user fixes it); 403 on a write → a read-only token; 5xx (after the
+ * client's retries), a rate limit not waited out, no connection → GitHub unavailable.
+ */
 export async function guard<T>(what: string, write: boolean, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -28,6 +31,14 @@ export async function guard<T>(what: string, write: boolean, call: () => Promise
       /not accessible|forbidden|permission|not found/i.test(message)
     ) {
       throw new WriteRefusedError(`GitHub refused to let this token ${what} (${status}: ${message})`);
+    }
+    if (
+      status !== undefined &&
+      (status >= 500 || status === 429 || (status === 403 && /rate limit/i.test(message)))
+    ) {
+      throw new GitHubUnavailableError(
+        `GitHub did not answer while slmops tried to ${what} (${status ?? 'no response'}: ${message})`,
+      );
     }
     throw error;
   }
@@ -51,8 +62,21 @@ export function commentPort(client: GitHubClient, repo: Repo): CommentPort {
       }),
     updateComment: (id, body) =>
       guard('update its pull request comment', true, async () => {
-        const { data } = await client.rest.issues.updateComment({ ...repo, comment_id: id, body });
-        return { id: data.id, body: data.body ?? '' };
+        try {
+          const { data } = await client.rest.issues.updateComment({ ...repo, comment_id: id, body });
+          return { id: data.id, body: data.body ?? '' };
+        } catch (error) {
+          if (statusOf(error) === 404) return undefined; // deleted since it was listed: the caller creates one
+          throw error;
+        }
+      }),
+    deleteComment: (id) =>
+      guard('delete a duplicate pull request comment', true, async () => {
+        try {
+          await client.rest.issues.deleteComment({ ...repo, comment_id: id });
+        } catch (error) {
+          if (statusOf(error) !== 404) throw error;
+        }
       }),
   };
 }
@@ -108,6 +132,11 @@ export function pullRequestPort(client: GitHubClient, repo: Repo): PullRequestPo
           per_page: 100,
         });
         return all.map((l) => l.name);
+      }),
+    head: (issue) =>
+      guard('read the pull request', false, async () => {
+        const { data } = await client.rest.pulls.get({ ...repo, pull_number: issue });
+        return { sha: data.head.sha, repository: data.head.repo?.full_name ?? '' };
       }),
   };
 }

@@ -9,7 +9,9 @@ export interface CommentPort {
   /** Every comment of the issue or pull request, all pages. */
   listComments(issueNumber: number): Promise<IssueComment[]>;
   createComment(issueNumber: number, body: string): Promise<IssueComment>;
-  updateComment(commentId: number, body: string): Promise<IssueComment>;
+  /** The updated comment, or undefined when it no longer exists (deleted since it was listed). */
+  updateComment(commentId: number, body: string): Promise<IssueComment | undefined>;
+  deleteComment(commentId: number): Promise<void>;
 }
 
 export interface Annotation {
@@ -38,6 +40,8 @@ export interface CheckPort {
 
 export interface PullRequestPort {
   labels(issueNumber: number): Promise<string[]>;
+  /** The pull request's head commit and the repository it comes from (`owner/name`; empty if deleted). */
+  head(issueNumber: number): Promise<{ sha: string; repository: string }>;
 }
 
 /** A write GitHub refused because the token may not write (fork pull requests get read-only tokens). */

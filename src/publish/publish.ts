@@ -199,7 +199,7 @@ export function releaseNotes(
       '### Install on a device',
       '',
       '```sh',
-      `npx slmops pull --repo ${repository} --version ${manifest.version} --out models/${manifest.name}`,
+      `npx slmops pull --repo ${repository} --release ${manifest.version} --out models/${manifest.name}`,
       `npx slmops verify models/${manifest.name}`,
       '```',
     );

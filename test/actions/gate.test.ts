@@ -153,8 +153,10 @@ describe('the gate action against the GitHub test server', () => {
     expect(github.server.requests.map((r) => r.operationId)).toEqual([
       'actions/list-workflow-run-artifacts',
       'actions/download-artifact',
+      'pulls/get',
       'issues/list-comments',
       'issues/create-comment',
+      'issues/list-comments',
     ]);
   });
 
@@ -325,5 +327,54 @@ describe('the gate action against the GitHub test server', () => {
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/not posting a comment/);
     expect(commentsOf(github.server, 13)).toEqual([]);
+  });
+
+  it("does not let a fork's results point the workflow_run comment at another pull request", async () => {
+    const victimSha = fakeSha('pr-20-head');
+    const forkSha = fakeSha('pr-21-head');
+    seedPullRequest(github.server, { owner, repo, number: 20, headSha: victimSha, baseSha });
+    seedPullRequest(github.server, { owner, repo, number: 21, headSha: forkSha, baseSha, fork: true });
+    // The fork's run wrote results that name #20 with the fork's own head commit.
+    const measured = seedWorkflowRun(github.server, {
+      owner,
+      repo,
+      pullRequest: 21,
+      artifacts: { 'bench-rpi5': { 'bench-result.json': passing(20, forkSha) } },
+    });
+    const run = await runAction({
+      action: 'gate',
+      inputs: { results: 'bench-*', mode: 'comment' },
+      eventName: 'workflow_run',
+      event: workflowRunEvent(github.server, { owner, repo, runId: measured.id }),
+      env: env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
+    });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/the results name pull request #20, whose head is .* not posting a comment/);
+    expect(commentsOf(github.server, 20)).toEqual([]);
+    expect(run.outputs['comment-operation']).toBe('unchanged');
+  });
+
+  it('keeps the verdict, the summary and the outputs when GitHub fails to take the comment', async () => {
+    seedPullRequest(github.server, { owner, repo, number: 22, headSha, baseSha });
+    github.server.faults.serverError({
+      status: 503,
+      count: 20,
+      route: 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
+    });
+    const run = await runAction({
+      action: 'gate',
+      inputs: { results: 'results' },
+      eventName: 'pull_request',
+      event: pullRequestEvent(github.server, { owner, repo, number: 22 }),
+      files: { results: resultsFor(22, headSha) },
+      env: env(github.server, githubEnv(github.server, { owner, repo, pullRequest: 22 })),
+    });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    expect(run.stdout).toMatch(
+      /GitHub did not answer while slmops tried to comment on the pull request \(503/,
+    );
+    expect(run.outputs.verdict).toBe('pass');
+    expect(run.summary).toMatch(/Could not comment on the pull request/);
+    expect(run.stdout + run.stderr).not.toMatch(/bug in slmops/);
   });
 });

@@ -21,9 +21,15 @@ function fakePort(existing = 0): CommentPort & { comments: IssueComment[]; write
     },
     updateComment: async (id: number, body: string) => {
       port.writes += 1;
-      const c = comments.find((x) => x.id === id)!;
+      const c = comments.find((x) => x.id === id);
+      if (!c) return undefined;
       c.body = body;
       return { ...c };
+    },
+    deleteComment: async (id: number) => {
+      port.writes += 1;
+      const at = comments.findIndex((x) => x.id === id);
+      if (at >= 0) comments.splice(at, 1);
     },
   };
   return port;
@@ -80,5 +86,57 @@ describe('the sticky PR comment', () => {
     await upsertComment(port, input('a'));
     await upsertComment(port, { ...input('b'), marker: markerFor('other-workflow') });
     expect(port.comments).toHaveLength(2);
+  });
+
+  it("matches only a comment the marker opens, not a person's comment that quotes the marker", async () => {
+    const port = fakePort();
+    port.comments.push({ id: 1, body: `Why does the bot write \`${marker}\` in its comments?` });
+    expect((await upsertComment(port, input('report'))).operation).toBe('created');
+    expect(port.comments[0]!.body).toContain('Why does the bot');
+    expect((await upsertComment(port, input('report 2'))).commentId).toBe(port.comments[1]!.id);
+  });
+
+  it('posts the report again when its comment was deleted between listing and updating', async () => {
+    const port = fakePort();
+    await upsertComment(port, input('report 1'));
+    const listed = port.listComments;
+    port.listComments = async (issue) => {
+      const seen = await listed(issue);
+      port.listComments = listed;
+      port.comments.splice(0); // someone deletes the comment right after it was listed
+      return seen;
+    };
+    const result = await upsertComment(port, input('report 2'));
+    expect(result.operation).toBe('created');
+    expect(port.comments.filter((c) => c.body.includes(marker))).toHaveLength(1);
+    expect(port.comments[0]!.body).toContain('report 2');
+  });
+
+  it('leaves one comment when two runs find none and both create one', async () => {
+    const port = fakePort();
+    const listed = port.listComments;
+    // Both runs list before either creates.
+    let arrived = 0;
+    let release: () => void = () => {};
+    const bothListed = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    port.listComments = async (issue) => {
+      const seen = await listed(issue);
+      if (arrived < 2) {
+        arrived += 1;
+        if (arrived === 2) release();
+        await bothListed;
+      }
+      return seen;
+    };
+    const [a, b] = await Promise.all([
+      upsertComment(port, input('run A')),
+      upsertComment(port, input('run B')),
+    ]);
+    const ours = port.comments.filter((c) => c.body.includes(marker));
+    expect(ours).toHaveLength(1);
+    expect([a.commentId, b.commentId]).toContain(ours[0]!.id);
+    expect(ours[0]!.body).toMatch(/run (A|B)/);
   });
 });

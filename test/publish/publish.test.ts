@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/program.ts';
 import type { ReleasePort } from '../../src/github/ports.ts';
 import { INDEX_TAG, readIndex } from '../../src/publish/channels.ts';
 import { releasePort } from '../../src/publish/github-releases.ts';
@@ -124,7 +125,12 @@ describe('publishing a bundle', () => {
     // Notes: the benchmark table, the gate's verdict, how to pull; the marker.
     expect(release?.body).toContain('| `digits@int8` | raspberry-pi-5 | on device | 12.5 |');
     expect(release?.body).toContain('| `digits@fp16` | raspberry-pi-5 | on device | 9.50 |');
-    expect(release?.body).toContain('npx slmops pull --repo octo-org/edge-models --version 1.0.0');
+    // The install line is a command the CLI takes: every flag is one of `slmops pull`'s.
+    const install = release!.body!.split('\n').find((l) => l.startsWith('npx slmops pull '))!;
+    expect(install).toContain('--repo octo-org/edge-models --release 1.0.0');
+    const pull = buildProgram({ out() {}, err() {} }).commands.find((c) => c.name() === 'pull')!;
+    const flags = new Set(pull.options.map((o) => o.long));
+    for (const flag of install.match(/--[a-z-]+/g)!) expect(flags.has(flag), flag).toBe(true);
     expect(release?.body).toContain(
       `<!-- slmops:release name="digits" version="1.0.0" identity="${outcome.manifest.identity}" -->`,
     );

@@ -12,10 +12,11 @@ import type { OutputValue } from '../../action-kit/outputs.ts';
 import { ConfigurationError } from '../../errors.ts';
 import { gateFails, type JudgedVerdict } from '../../gate/judge.ts';
 import { renderGateReport, runGate, writeVerdict } from '../../gate/run-gate.ts';
-import { createGitHubClient, type GitHubClient } from '../../github/client.ts';
+import { createGitHubClient, type GitHubClient, GitHubUnavailableError } from '../../github/client.ts';
 import { checkPort, commentPort, guard, pullRequestPort, type Repo } from '../../github/octokit-ports.ts';
 import { type Annotation, WriteRefusedError } from '../../github/ports.ts';
-import { markerFor, upsertComment } from '../../github/sticky-comment.ts';
+import { DIGEST_ROOM, markerFor, upsertComment } from '../../github/sticky-comment.ts';
+import { COMMENT_LIMIT } from '../../report/gate-report.ts';
 import { globToRegExp } from '../../util/glob.ts';
 import { DEFAULT_BUDGETS, type GateInputs, Outputs } from './inputs.ts';
 
@@ -34,8 +35,8 @@ export interface GateActionResult {
 interface PullRequestEvent {
   pull_request?: {
     number: number;
-    head: { sha: string; repo?: { full_name?: string } | null };
-    base: { repo: { full_name: string } };
+    head?: { sha: string; repo?: { full_name?: string } | null };
+    base?: { repo?: { full_name?: string } };
     labels?: { name: string }[];
   };
   workflow_run?: {
@@ -49,11 +50,19 @@ interface PullRequestEvent {
   repository?: { full_name: string };
 }
 
-function readEvent(env: NodeJS.ProcessEnv): PullRequestEvent {
-  if (!env.GITHUB_EVENT_PATH) return {};
+/** The triggering event; a missing or unreadable event file is a warning (no pull request to comment on). */
+function readEvent(env: NodeJS.ProcessEnv, log: Logger): PullRequestEvent {
+  if (!env.GITHUB_EVENT_PATH) {
+    log.warning('GITHUB_EVENT_PATH is not set: no event to read, so no pull request to comment on');
+    return {};
+  }
   try {
-    return JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as PullRequestEvent;
-  } catch {
+    const event = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as PullRequestEvent;
+    return event && typeof event === 'object' ? event : {};
+  } catch (error) {
+    log.warning(
+      `cannot read the event file ${env.GITHUB_EVENT_PATH} (${(error as Error).message}): no pull request to comment on`,
+    );
     return {};
   }
 }
@@ -62,6 +71,32 @@ function repoOf(env: NodeJS.ProcessEnv, event: PullRequestEvent): Repo | undefin
   const full = env.GITHUB_REPOSITORY ?? event.repository?.full_name;
   const [owner, repo] = full?.split('/') ?? [];
   return owner && repo ? { owner, repo } : undefined;
+}
+
+/**
+ * The pull request the results name, if GitHub confirms that its head is the commit and repository the triggering
+ * run built; otherwise undefined (and a warning).
+ */
+async function confirmedPullRequest(
+  number: number,
+  run: NonNullable<PullRequestEvent['workflow_run']>,
+  client: GitHubClient,
+  repo: Repo,
+  log: Logger,
+): Promise<number | undefined> {
+  let head: { sha: string; repository: string };
+  try {
+    head = await pullRequestPort(client, repo).head(number);
+  } catch (error) {
+    log.warning(`cannot read pull request #${number} (${(error as Error).message}): not posting a comment`);
+    return undefined;
+  }
+  const runRepository = run.head_repository?.full_name ?? '';
+  if (head.sha === run.head_sha && head.repository === runRepository) return number;
+  log.warning(
+    `the results name pull request #${number}, whose head is ${head.sha} from ${head.repository || 'a deleted repository'}, but the triggering run built ${run.head_sha} from ${runRepository || 'an unknown repository'}: not posting a comment`,
+  );
+  return undefined;
 }
 
 /** Downloads the artifacts of another run whose names match `pattern` (glob: `*`), unzipped into one folder. */
@@ -138,7 +173,7 @@ function annotations(verdict: JudgedVerdict, budgetsFile: string | undefined): A
 export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise<GateActionResult> {
   const { log, env } = deps;
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
-  const event = readEvent(env);
+  const event = readEvent(env, log);
   const repo = repoOf(env, event);
   const client = inputs.githubToken ? createGitHubClient({ token: inputs.githubToken, log }) : undefined;
 
@@ -161,8 +196,10 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
     headSha = run.head_sha;
   } else if (event.pull_request) {
     prNumber = event.pull_request.number;
-    headSha = event.pull_request.head.sha;
-    untrusted = (event.pull_request.head.repo?.full_name ?? '') !== event.pull_request.base.repo.full_name;
+    headSha = event.pull_request.head?.sha;
+    untrusted =
+      (event.pull_request.head?.repo?.full_name ?? '') !==
+      (event.pull_request.base?.repo?.full_name ?? env.GITHUB_REPOSITORY ?? '');
     labels = (event.pull_request.labels ?? []).map((l) => l.name);
   }
 
@@ -187,8 +224,11 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
     // The PR number travels inside the results; it must agree with the run that produced them.
     const numbers = new Set(results.map((r) => r.result.pullRequest?.number).filter((n) => n !== undefined));
     const shas = new Set(results.map((r) => r.result.pullRequest?.headSha).filter((s) => s !== undefined));
-    if (numbers.size === 1 && shas.size === 1 && [...shas][0] === headSha) prNumber = [...numbers][0];
-    else {
+    if (numbers.size === 1 && shas.size === 1 && [...shas][0] === headSha) {
+      // A fork writes its own results: make sure the pull request they name is the one this run built, so a
+      // fork cannot point the comment at another pull request.
+      prNumber = await confirmedPullRequest([...numbers][0]!, event.workflow_run!, client!, repo!, log);
+    } else {
       log.warning(
         `the results do not name one pull request whose head is ${headSha} (numbers: ${[...numbers].join(', ') || 'none'}; heads: ${[...shas].join(', ') || 'none'}): not posting a comment`,
       );
@@ -209,7 +249,12 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
       : undefined;
   const marker = markerFor(env.GITHUB_WORKFLOW ?? 'slmops');
   const stable = renderGateReport(verdict, results, { untrusted });
-  const body = renderGateReport(verdict, results, { untrusted, marker, ...(runUrl ? { runUrl } : {}) });
+  const body = renderGateReport(verdict, results, {
+    untrusted,
+    marker,
+    ...(runUrl ? { runUrl } : {}),
+    limit: COMMENT_LIMIT - DIGEST_ROOM,
+  });
   const failing = gateFails(verdict, inputs.failOn, outcome.onInconclusive);
   let summary = renderGateReport(verdict, results, { untrusted, limit: 1_000_000 });
 
@@ -229,11 +274,14 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
       commentId = upserted.commentId;
       log.info(`pull request comment ${operation}${commentId ? ` (id ${commentId})` : ''}`);
     } catch (error) {
-      if (!(error instanceof WriteRefusedError)) throw error;
-      log.warning(
-        `${error.message}. The report is in the job summary instead (fork pull requests get read-only tokens; see the workflow_run pattern in actions/gate/README.md).`,
-      );
-      summary = `> [!WARNING]\n> Could not comment on the pull request: ${error.message}\n\n${summary}`;
+      if (error instanceof WriteRefusedError) {
+        log.warning(
+          `${error.message}. The report is in the job summary instead (fork pull requests get read-only tokens; see the workflow_run pattern in actions/gate/README.md).`,
+        );
+      } else if (error instanceof GitHubUnavailableError) {
+        log.warning(`${error.message}. The report is in the job summary instead; rerun the job to post it.`);
+      } else throw error;
+      summary = `> [!WARNING]\n> Could not comment on the pull request: ${(error as Error).message}\n\n${summary}`;
     }
   }
   if (!untrusted && client && repo && headSha && inputs.mode === 'gate') {
@@ -249,8 +297,10 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
       });
       log.info(`check run ${id} created`);
     } catch (error) {
-      if (!(error instanceof WriteRefusedError)) throw error;
-      log.warning(`${error.message}: no check run (the token needs checks: write).`);
+      if (error instanceof WriteRefusedError)
+        log.warning(`${error.message}: no check run (the token needs checks: write).`);
+      else if (error instanceof GitHubUnavailableError) log.warning(`${error.message}: no check run.`);
+      else throw error;
     }
   }
   const overall = verdict.acknowledgedBy && verdict.overall === 'pass' ? 'accepted' : verdict.overall;
