@@ -46769,6 +46769,33 @@ function convertFp16(ctx, options, select) {
   return outcome;
 }
 
+// src/compress/hoist-constants.ts
+function constantWeight(node2) {
+  if (node2.opType !== "Constant" || node2.domain !== "" && node2.domain !== "ai.onnx") return void 0;
+  if (node2.attribute.length !== 1 || node2.attribute[0].name !== "value" || !node2.output[0]) return void 0;
+  const value = node2.attribute[0].t;
+  if (!value || value.dataType !== DataType.FLOAT && value.dataType !== DataType.FLOAT16) return void 0;
+  return value.dims.length >= 2 ? value : void 0;
+}
+function hoistConstantWeights(model) {
+  let moved = 0;
+  forEachGraph(model, ({ graph, scope }) => {
+    if (!scope.startsWith("graph")) return;
+    const kept = [];
+    for (const node2 of graph.node) {
+      const weight = constantWeight(node2);
+      if (!weight) {
+        kept.push(node2);
+        continue;
+      }
+      graph.initializer.push({ ...weight, name: node2.output[0] });
+      moved += 1;
+    }
+    graph.node = kept;
+  });
+  return moved;
+}
+
 // src/compress/kernel-pool.ts
 import * as fs2 from "node:fs";
 import { availableParallelism } from "node:os";
@@ -48806,6 +48833,9 @@ async function compressModel(options) {
   });
   const started = performance5.now();
   const model = readModel(options.modelPath);
+  const hoisted = hoistConstantWeights(model.proto);
+  if (hoisted)
+    log2(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
   let pool;
   const kernels = (elements) => {
     const parallel = elements >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS);
@@ -48906,7 +48936,7 @@ async function compressWith(options, ctx, started, closeKernels) {
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights in function bodies, or read by an If/Loop body from the graph around it, are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }

@@ -34,6 +34,7 @@ import { VERSION } from '../version.ts';
 import { type FidelityMeasurement, measureFidelity, measureFidelityInChild } from './fidelity.ts';
 import { convertFp16 } from './fp16.ts';
 import { Namer } from './graph.ts';
+import { hoistConstantWeights } from './hoist-constants.ts';
 import { defaultWorkerCount, KernelPool, PARALLEL_MIN_ELEMENTS } from './kernel-pool.ts';
 import type { PassContext, PassOutcome } from './pass.ts';
 import { prune } from './prune.ts';
@@ -163,6 +164,9 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
   const log = options.log ?? (() => {});
   const started = performance.now();
   const model = readModel(options.modelPath);
+  const hoisted = hoistConstantWeights(model.proto);
+  if (hoisted)
+    log(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
 
   let pool: KernelPool | undefined;
   const kernels = (elements: number): KernelPool => {
@@ -281,7 +285,7 @@ async function compressWith(
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights held in Constant nodes, in function bodies, or read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged",
+          fix: "Check the recipe's selection options (weights in function bodies, or read by an If/Loop body from the graph around it, are not compressed yet), or pass --allow-noop to write the model unchanged",
         },
       );
     }

@@ -256,3 +256,34 @@ describe('compressModel int8 on tied embeddings', () => {
     expect(report.output.bytes).toBeLessThan(report.input.bytes);
   });
 });
+
+describe('compressModel on weights held in Constant nodes', () => {
+  it('finds them as initializers and quantizes them, and the variant still runs', async () => {
+    const dir = join(tmp.path, 'constant');
+    mkdirSync(dir, { recursive: true });
+    const w = floatTensor(
+      '',
+      [64, 64],
+      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
+    );
+    const proto = modelProto(
+      'constant-weight',
+      [node('Constant', [], ['w'], { attributes: { value: w } }), node('MatMul', ['x', 'w'], ['y'])],
+      [valueInfo('x', DataType.FLOAT, [1, 64])],
+      [valueInfo('y', DataType.FLOAT, [1, 64])],
+      [],
+    );
+    const path = join(dir, 'model.onnx');
+    writeFileSync(path, encodeModelProto(proto));
+    const { report } = await compressModel({
+      modelPath: path,
+      recipe: parseRecipeSpec('int8'),
+      outDir: join(tmp.path, 'constant-out'),
+      fidelity: 'on',
+      fidelityInProcess: true,
+    });
+    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
+    expect(report.fidelity.status).toBe('ran');
+    expect(report.fidelity.cosine).toBeGreaterThan(0.95);
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * Weights some exporters write as `Constant` nodes rather than initializers (a folded graph, a hand-built one). The
+ * passes look for initializers, so before they run, each `Constant` whose `value` is a float matrix (2-D or more)
+ * becomes the initializer of the same name, as onnxruntime itself treats it at load. Scalars and vectors stay
+ * nodes: they are shapes, axes and thresholds, not weights.
+ */
+import { DataType } from '../onnx/dtypes.ts';
+import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
+import { forEachGraph } from '../onnx/walk.ts';
+
+function constantWeight(node: NodeProto): TensorProto | undefined {
+  if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
+  if (node.attribute.length !== 1 || node.attribute[0]!.name !== 'value' || !node.output[0]) return undefined;
+  const value = node.attribute[0]!.t;
+  if (!value || (value.dataType !== DataType.FLOAT && value.dataType !== DataType.FLOAT16)) return undefined;
+  return value.dims.length >= 2 ? value : undefined;
+}
+
+/** Moves every float matrix held by a `Constant` node of the model's graphs into an initializer; returns how many. */
+export function hoistConstantWeights(model: ModelProto): number {
+  let moved = 0;
+  forEachGraph(model, ({ graph, scope }) => {
+    if (!scope.startsWith('graph')) return; // training graphs are left as they are
+    const kept: NodeProto[] = [];
+    for (const node of graph.node) {
+      const weight = constantWeight(node);
+      if (!weight) {
+        kept.push(node);
+        continue;
+      }
+      graph.initializer.push({ ...weight, name: node.output[0]! });
+      moved += 1;
+    }
+    graph.node = kept;
+  });
+  return moved;
+}
