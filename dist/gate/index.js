@@ -28010,6 +28010,8 @@ async function runGateAction(inputs, deps) {
     headSha = event.pull_request.head?.sha;
     untrusted = (event.pull_request.head?.repo?.full_name ?? "") !== (event.pull_request.base?.repo?.full_name ?? env.GITHUB_REPOSITORY ?? "");
     labels = (event.pull_request.labels ?? []).map((l) => l.name);
+  } else {
+    headSha = event.merge_group?.head_sha ?? env.GITHUB_SHA;
   }
   const budgetsPath = path.resolve(workspace, inputs.budgets);
   const useDefaults = inputs.budgets === DEFAULT_BUDGETS && !existsSync3(budgetsPath);

@@ -377,4 +377,29 @@ describe('the gate action against the GitHub test server', () => {
     expect(run.summary).toMatch(/Could not comment on the pull request/);
     expect(run.stdout + run.stderr).not.toMatch(/bug in slmops/);
   });
+
+  it('puts the check run on the merge group commit, so a required gate check can pass in a merge queue', async () => {
+    const queued = fakeSha('merge-queue-head');
+    seedPullRequest(github.server, { owner, repo, number: 23, headSha: queued, baseSha });
+    const run = await runAction({
+      action: 'gate',
+      inputs: { results: 'results' },
+      eventName: 'merge_group',
+      event: {
+        action: 'checks_requested',
+        merge_group: { head_sha: queued, head_ref: 'gh-readonly-queue/main/pr-23' },
+      },
+      files: { results: resultsFor(23, queued) },
+      env: env(
+        github.server,
+        githubEnv(github.server, { owner, repo, eventName: 'merge_group', sha: queued }),
+      ),
+    });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const checks = [...(github.server.state.repos.get(`${owner}/${repo}`)?.checkRuns.values() ?? [])];
+    expect(checks.filter((c) => c.headSha === queued).map((c) => [c.name, c.conclusion])).toEqual([
+      ['slmops gate', 'success'],
+    ]);
+    expect(commentsOf(github.server, 23)).toEqual([]);
+  });
 });

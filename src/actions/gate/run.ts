@@ -47,6 +47,7 @@ interface PullRequestEvent {
     pull_requests?: { number: number; head: { sha: string } }[];
     html_url?: string;
   };
+  merge_group?: { head_sha: string };
   repository?: { full_name: string };
 }
 
@@ -201,6 +202,10 @@ export async function runGateAction(inputs: GateInputs, deps: GateDeps): Promise
       (event.pull_request.head?.repo?.full_name ?? '') !==
       (event.pull_request.base?.repo?.full_name ?? env.GITHUB_REPOSITORY ?? '');
     labels = (event.pull_request.labels ?? []).map((l) => l.name);
+  } else {
+    // A merge queue, a push or a manual run: the check run goes on the commit the run built, so a required
+    // "slmops gate" check can pass in a merge queue too.
+    headSha = event.merge_group?.head_sha ?? env.GITHUB_SHA;
   }
 
   const budgetsPath = path.resolve(workspace, inputs.budgets);
