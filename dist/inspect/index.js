@@ -12832,7 +12832,7 @@ function synthesizeInputs(inputs, options = {}) {
     const type = input.type;
     const shape2 = input.shape.map((d) => resolveDim(d, dims, defaultDim));
     const count = shape2.reduce((a, b2) => a * b2, 1);
-    let data = fill(type, count, random, options.intHigh ?? 2);
+    let data = fill(type, count, random, options.intHighOf?.[input.name] ?? options.intHigh ?? 2);
     if (/mask/i.test(input.name) && type !== "string") {
       data = fill(type, count, () => 0.9999, 2);
       if (type === "float32" || type === "float64") data.fill(1);

@@ -15,7 +15,9 @@ import {
 import { floatData } from '../inference/float-data.ts';
 import { createSession, type IoInfo, type Session, type TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
+import { readModel } from '../onnx/read.ts';
 import { runInChild } from '../workers/spawn.ts';
+import { intAttr, shapeOf } from './graph.ts';
 
 /**
  * Eval records per onnxruntime call: one, as a device runs them. Batching changes int8 dynamic variants' results
@@ -135,6 +137,26 @@ function perplexity(
   return pooledLanguageModelQuality(parts).perplexity;
 }
 
+/**
+ * For each graph input that indexes a Gather table held in an initializer (token ids into an embedding), the
+ * table's rows: synthesized ids then cover the whole table, not just rows 0 and 1.
+ */
+export function tableRows(modelPath: string): Record<string, number> {
+  const graph = readModel(modelPath).proto.graph;
+  const rows: Record<string, number> = {};
+  if (!graph) return rows;
+  const inputs = new Set(graph.input.map((i) => i.name));
+  const tables = new Map(graph.initializer.map((t) => [t.name, t]));
+  for (const node of graph.node) {
+    const [data, indices] = node.input;
+    const table = node.opType === 'Gather' && data ? tables.get(data) : undefined;
+    if (!table || !indices || !inputs.has(indices) || intAttr(node, 'axis', 0) !== 0) continue;
+    const count = shapeOf(table)[0] ?? 0;
+    if (count > 0) rows[indices] = Math.min(rows[indices] ?? count, count);
+  }
+  return rows;
+}
+
 /** Measures in this process. */
 export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasurement> {
   const reference = await createSession(spec.reference, { intraOpThreads: spec.threads });
@@ -149,8 +171,9 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
         );
       }
     } else {
+      const intHighOf = tableRows(spec.reference);
       for (let i = 0; i < spec.samples; i++)
-        feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 } }));
+        feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
     const a = await runAll(reference, feeds, records, spec.evalData);
     const b = await runAll(candidate, feeds, records, spec.evalData);

@@ -8,6 +8,8 @@ export interface SynthesizeOptions {
   defaultDim?: number;
   /** Upper bound (exclusive) for integer inputs such as token ids; default 2. */
   intHigh?: number;
+  /** Per input, an upper bound that overrides `intHigh` (token ids: the rows of the table they index). */
+  intHighOf?: Record<string, number>;
   seed?: number;
 }
 
@@ -86,7 +88,7 @@ export function synthesizeInputs(
     const type = input.type as ElementType;
     const shape = input.shape.map((d) => resolveDim(d, dims, defaultDim));
     const count = shape.reduce((a, b) => a * b, 1);
-    let data = fill(type, count, random, options.intHigh ?? 2);
+    let data = fill(type, count, random, options.intHighOf?.[input.name] ?? options.intHigh ?? 2);
     if (/mask/i.test(input.name) && type !== 'string') {
       data = fill(type, count, () => 0.9999, 2);
       if (type === 'float32' || type === 'float64') (data as Float32Array).fill(1);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { tableRows } from '../../src/compress/fidelity.ts';
 import { floatData } from '../../src/inference/float-data.ts';
 import { synthesizeInputs } from '../../src/inference/synthesize.ts';
+import { fixtureModel } from '../helpers/fixtures.ts';
 
 describe('synthesizeInputs', () => {
   it('fills float16 inputs with values spread over [-1, 1], as float32 ones, and float16 masks with ones', () => {
@@ -24,5 +26,26 @@ describe('synthesizeInputs', () => {
       },
     );
     expect(feeds.kv!.dims).toEqual([2, 7, 2]);
+  });
+});
+
+describe('synthesized token ids', () => {
+  it('cover the rows of the table they index, per input', () => {
+    const feeds = synthesizeInputs(
+      [
+        { name: 'input_ids', isTensor: true, type: 'int64', shape: [1, 512] },
+        { name: 'other', isTensor: true, type: 'int64', shape: [1, 512] },
+      ],
+      { intHighOf: { input_ids: 65 } },
+    );
+    const ids = Array.from(feeds.input_ids!.data as BigInt64Array, Number);
+    expect(Math.max(...ids)).toBe(64);
+    expect(Math.min(...ids)).toBe(0);
+    expect(Math.max(...Array.from(feeds.other!.data as BigInt64Array, Number))).toBe(1);
+  });
+
+  it("are bounded by the embedding table a model's input_ids index", () => {
+    expect(tableRows(fixtureModel('tiny-shakespeare-lm'))).toEqual({ input_ids: 65 });
+    expect(tableRows(fixtureModel('digits-cnn'))).toEqual({});
   });
 });
