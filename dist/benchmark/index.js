@@ -1599,16 +1599,12 @@ function kvLayout(inputs, outputs) {
   return { ...tokens, logits, pastToPresent };
 }
 function pastSequenceAxis(past, present) {
-  const shape = past.shape;
-  const differs = shape.findIndex(
-    (d, axis) => axis > 0 && typeof d === "string" && present?.shape[axis] !== void 0 && present.shape[axis] !== d
+  const symbolic = past.shape.flatMap((d, axis) => axis > 0 && typeof d === "string" ? [{ d, axis }] : []);
+  const differing = symbolic.filter(
+    ({ d, axis }) => present?.shape[axis] !== void 0 && present.shape[axis] !== d
   );
-  if (differs > 0) return differs;
-  const named = shape.findIndex(
-    (d, axis) => axis > 0 && typeof d === "string" && /past|seq|len|cache|total/i.test(d)
-  );
-  if (named > 0) return named;
-  return Math.max(1, shape.length - 2);
+  const pick = (list2) => (list2.find(({ d }) => LENGTH_NAME.test(d)) ?? list2[0])?.axis;
+  return pick(differing) ?? symbolic.find(({ d }) => LENGTH_NAME.test(d))?.axis ?? Math.max(1, past.shape.length - 2);
 }
 function integerTensor(input, values, dims) {
   const type = input.type ?? "int64";
@@ -1701,13 +1697,14 @@ function stepFeeds(inputs, outputs, tokens, options = {}) {
   }
   return feeds;
 }
-var NOT_PAST;
+var NOT_PAST, LENGTH_NAME;
 var init_lm_inputs = __esm({
   "src/evaluate/lm-inputs.ts"() {
     "use strict";
     init_errors();
     init_synthesize();
     NOT_PAST = /mask|position|use_cache|cache_branch/i;
+    LENGTH_NAME = /past|seq|len|cache|total/i;
   }
 });
 

@@ -78,22 +78,25 @@ export function kvLayout(inputs: readonly IoInfo[], outputs: readonly IoInfo[]):
   return { ...tokens, logits, pastToPresent };
 }
 
+/** Dim names that say "length of the cache". */
+const LENGTH_NAME = /past|seq|len|cache|total/i;
+
 /**
- * The axis of a past that grows with the cache: where its present's dim differs from its own, else the symbolic
- * dim named like a length, else the second to last (the usual [batch, heads, sequence, head_dim]).
+ * The axis of a past that grows with the cache: where its present's dim differs from its own (the one named like
+ * a length, if several differ), else the symbolic dim named like a length, else the second to last (the usual
+ * [batch, heads, sequence, head_dim]).
  */
 export function pastSequenceAxis(past: IoInfo, present: IoInfo | undefined): number {
-  const shape = past.shape;
-  const differs = shape.findIndex(
-    (d, axis) =>
-      axis > 0 && typeof d === 'string' && present?.shape[axis] !== undefined && present.shape[axis] !== d,
+  const symbolic = past.shape.flatMap((d, axis) => (axis > 0 && typeof d === 'string' ? [{ d, axis }] : []));
+  const differing = symbolic.filter(
+    ({ d, axis }) => present?.shape[axis] !== undefined && present.shape[axis] !== d,
   );
-  if (differs > 0) return differs;
-  const named = shape.findIndex(
-    (d, axis) => axis > 0 && typeof d === 'string' && /past|seq|len|cache|total/i.test(d),
+  const pick = (list: typeof symbolic) => (list.find(({ d }) => LENGTH_NAME.test(d)) ?? list[0])?.axis;
+  return (
+    pick(differing) ??
+    symbolic.find(({ d }) => LENGTH_NAME.test(d))?.axis ??
+    Math.max(1, past.shape.length - 2)
   );
-  if (named > 0) return named;
-  return Math.max(1, shape.length - 2);
 }
 
 /** An integer tensor in the input's own type (int64 or int32). */

@@ -142,3 +142,12 @@ describe('workloads', () => {
     });
   });
 });
+
+describe('pastSequenceAxis with several renamed dims', () => {
+  it('prefers the differing dim named like a length over a renamed head count', () => {
+    const io = (shape: (number | string)[]) => ({ name: 'p', isTensor: true, type: 'float32', shape });
+    expect(
+      pastSequenceAxis(io(['b', 'num_heads', 'past_len', 64]), io(['b', 'heads', 'total_len', 64])),
+    ).toBe(2);
+  });
+});
