@@ -30796,7 +30796,8 @@ function logitsOutput(outputs, first, records) {
   if (named) return fits(named.name) ? named.name : void 0;
   const candidate = outputs.find((o) => o.type === "float32" || o.type === "float16");
   if (!candidate || !fits(candidate.name)) return void 0;
-  const maxId = Math.max(...records.flatMap((r) => r.kind === "tokens" ? r.inputIds : []));
+  let maxId = 0;
+  for (const r of records) if (r.kind === "tokens") for (const id of r.inputIds) maxId = Math.max(maxId, id);
   return maxId < first[candidate.name].dims[2] ? candidate.name : void 0;
 }
 function perplexity(outputs, name2, records, subject) {
