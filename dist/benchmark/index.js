@@ -41209,6 +41209,7 @@ function qualityOf(samples, arm, x86, reference) {
 }
 
 // src/bench/run-bench.ts
+init_errors();
 init_lm_inputs();
 init_session();
 
@@ -44504,6 +44505,15 @@ function runnerProfile(host) {
     sources: []
   };
 }
+function refuseUnlikeBaseline(head, base, subject) {
+  const signature = (r) => r.inputs.map((i) => `${i.name}: ${i.type}[${i.shape?.length ?? "?"}]`).sort().join(", ");
+  if (signature(head) !== signature(base)) {
+    throw new ConfigurationError(
+      `the baseline takes other inputs than the model (baseline: ${signature(base) || "none"}; model: ${signature(head) || "none"}), so the two cannot be compared`,
+      { subject, fix: "Give as baseline an earlier version of the same model (a path, or git:<ref>:<path>)" }
+    );
+  }
+}
 async function runBench(options) {
   const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
   try {
@@ -44530,6 +44540,7 @@ async function benchModels(options, basePath) {
   if (basePath) {
     const like = await compareLikeWithLike(basePath, headReport, log);
     const base = await inspectModel(like.path);
+    refuseUnlikeBaseline(inspected, base, options.baseline ?? basePath);
     baseline = {
       ...like,
       bytes: base.bytes + base.externalData.reduce((n, f2) => n + f2.bytes, 0),

@@ -3,6 +3,7 @@
  * `slmops.bench/v1` result per device profile. Native profiles (this host is the device) get the measurement;
  * emulated ones also get a prediction for the device, derived from the same measurement (one per thread count).
  */
+
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type FidelityMeasurement, measureFidelity } from '../compress/fidelity.ts';
@@ -13,6 +14,7 @@ import { calibrateHost } from '../devices/calibrate.ts';
 import { hostFingerprint } from '../devices/fingerprint.ts';
 import { resolveProfile } from '../devices/profiles.ts';
 import { runFunctionalCheck } from '../devices/qemu/functional.ts';
+import { ConfigurationError } from '../errors.ts';
 import { readEvalData } from '../evaluate/eval-data.ts';
 import { kvLayout } from '../evaluate/lm-inputs.ts';
 import { createSession } from '../inference/session.ts';
@@ -265,6 +267,28 @@ function runnerProfile(host: HostFingerprint): ProfileDocument {
   } as unknown as ProfileDocument;
 }
 
+/**
+ * A baseline must take the same inputs as the head (names, element types, ranks): a ratio between two different
+ * models is a number about nothing.
+ */
+function refuseUnlikeBaseline(
+  head: Awaited<ReturnType<typeof inspectModel>>,
+  base: Awaited<ReturnType<typeof inspectModel>>,
+  subject: string,
+): void {
+  const signature = (r: typeof head) =>
+    r.inputs
+      .map((i) => `${i.name}: ${i.type}[${i.shape?.length ?? '?'}]`)
+      .sort()
+      .join(', ');
+  if (signature(head) !== signature(base)) {
+    throw new ConfigurationError(
+      `the baseline takes other inputs than the model (baseline: ${signature(base) || 'none'}; model: ${signature(head) || 'none'}), so the two cannot be compared`,
+      { subject, fix: 'Give as baseline an earlier version of the same model (a path, or git:<ref>:<path>)' },
+    );
+  }
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const base = options.baseline ? resolveBaseline(options.baseline) : undefined;
   try {
@@ -295,6 +319,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
   if (basePath) {
     const like = await compareLikeWithLike(basePath, headReport, log);
     const base = await inspectModel(like.path);
+    refuseUnlikeBaseline(inspected, base, options.baseline ?? basePath);
     baseline = {
       ...like,
       bytes: base.bytes + base.externalData.reduce((n, f) => n + f.bytes, 0),

@@ -147,6 +147,23 @@ describe('runBench', () => {
   }, 120_000);
 });
 
+describe('runBench against a baseline', () => {
+  it('refuses a baseline that takes other inputs than the model, before measuring anything', async () => {
+    const logs: string[] = [];
+    await expect(
+      runBench({
+        modelPath: fixtureModel('digits-cnn'),
+        baseline: fixtureModel('tiny-shakespeare-lm'),
+        profiles: [],
+        mode: 'native',
+        ...quick,
+        log: (m) => logs.push(m),
+      }),
+    ).rejects.toThrowError(/the baseline takes other inputs than the model .* so the two cannot be compared/);
+    expect(logs.filter((l) => l.startsWith('timing process'))).toEqual([]);
+  });
+});
+
 describe('git baselines', () => {
   function repo(): string {
     const dir = join(tmp.path, 'repo');
