@@ -44530,6 +44530,16 @@ async function benchModels(options, basePath) {
   if (options.iterations) settings.iterations = options.iterations;
   const host = await hostFingerprint();
   const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p2) => resolveProfile(p2))) : [runnerProfile(host)];
+  const clash = profiles.find((p2, i) => profiles.findIndex((q2) => q2.id === p2.id) !== i);
+  if (clash) {
+    throw new ConfigurationError(
+      `two of the profiles given have the id "${clash.id}": their results would overwrite each other`,
+      {
+        subject: "profiles",
+        fix: "Give each profile once, and a profile file of your own an id of its own"
+      }
+    );
+  }
   const headPath = resolve7(options.modelPath);
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
@@ -44722,6 +44732,7 @@ async function benchModels(options, basePath) {
 }
 
 // src/actions/benchmark/run.ts
+init_errors();
 function pullRequestOf(env) {
   if (!env.GITHUB_EVENT_PATH) return void 0;
   try {
@@ -44741,6 +44752,19 @@ async function runBenchmark(inputs, deps) {
   const pullRequest = pullRequestOf(env);
   const written = [];
   const outputs = [];
+  const seen = /* @__PURE__ */ new Map();
+  for (const model of inputs.models) {
+    const resolved = path6.resolve(workspace, model);
+    const earlier = [...seen].find(([, p2]) => p2 === resolved)?.[0];
+    if (earlier) {
+      throw new ConfigurationError(`lists the same model twice ('${earlier}' and '${model}')`, {
+        subject: "input 'models'",
+        fix: "Remove one of the two lines"
+      });
+    }
+    seen.set(model, resolved);
+  }
+  const producedBy = /* @__PURE__ */ new Map();
   for (const model of inputs.models) {
     const runs = await log.group(
       `benchmark ${model}`,
@@ -44763,6 +44787,17 @@ async function runBenchmark(inputs, deps) {
     for (const run2 of runs) {
       run2.result.model.path = path6.relative(workspace, run2.result.model.path);
       const file = path6.join(outDir, `${slug(run2.result.variantId)}.${run2.profile.id}.bench.json`);
+      const other = producedBy.get(file);
+      if (other && other !== model) {
+        throw new ConfigurationError(
+          `'${other}' and '${model}' are both variant ${run2.result.variantId}: their results would overwrite each other in ${path6.relative(workspace, file)}`,
+          {
+            subject: "input 'models'",
+            fix: "Give the models distinct names (their folder or file names, or a compress-report.json)"
+          }
+        );
+      }
+      producedBy.set(file, model);
       writeFileSync3(file, `${JSON.stringify(run2.result, null, 2)}
 `);
       written.push(path6.relative(workspace, file));

@@ -49263,6 +49263,16 @@ async function benchModels(options, basePath) {
   if (options.iterations) settings.iterations = options.iterations;
   const host = await hostFingerprint();
   const profiles = options.profiles.length ? await Promise.all(options.profiles.map((p2) => resolveProfile(p2))) : [runnerProfile(host)];
+  const clash = profiles.find((p2, i) => profiles.findIndex((q2) => q2.id === p2.id) !== i);
+  if (clash) {
+    throw new ConfigurationError(
+      `two of the profiles given have the id "${clash.id}": their results would overwrite each other`,
+      {
+        subject: "profiles",
+        fix: "Give each profile once, and a profile file of your own an id of its own"
+      }
+    );
+  }
   const headPath = resolve8(options.modelPath);
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);

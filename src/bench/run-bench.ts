@@ -307,6 +307,16 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
   const profiles = options.profiles.length
     ? await Promise.all(options.profiles.map((p) => resolveProfile(p)))
     : [runnerProfile(host)];
+  const clash = profiles.find((p, i) => profiles.findIndex((q) => q.id === p.id) !== i);
+  if (clash) {
+    throw new ConfigurationError(
+      `two of the profiles given have the id "${clash.id}": their results would overwrite each other`,
+      {
+        subject: 'profiles',
+        fix: 'Give each profile once, and a profile file of your own an id of its own',
+      },
+    );
+  }
 
   const headPath = resolve(options.modelPath);
   const headReport = readCompressReport(headPath);

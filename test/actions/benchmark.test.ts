@@ -63,3 +63,32 @@ describe('the benchmark action, run as the runner runs it', () => {
     expect(readFileSync(path.join(ok.workspace, ok.outputs.summary ?? ''), 'utf8')).toContain('Head/base');
   }, 300_000);
 });
+
+describe('the benchmark action on models that would write over each other', () => {
+  it('refuses one model listed under two spellings, before measuring', async () => {
+    const run = await runAction({
+      action: 'benchmark',
+      inputs: { models: 'net/model.onnx\n./net/model.onnx', protocol: 'quick' },
+      files: { 'net/model.onnx': fixtureModel('digits-cnn') },
+    });
+    expect(run.exitCode).toBe(2);
+    expect(run.errors).toEqual([
+      expect.stringMatching(/lists the same model twice \('net\/model.onnx' and '.\/net\/model.onnx'\)/),
+    ]);
+  });
+
+  it('stops before a second model of the same variant id overwrites the first one’s result', async () => {
+    const run = await runAction({
+      action: 'benchmark',
+      inputs: { models: 'a/net/model.onnx\nb/net/model.onnx', protocol: 'quick' },
+      files: {
+        'a/net/model.onnx': fixtureModel('digits-cnn'),
+        'b/net/model.onnx': fixtureModel('digits-cnn'),
+      },
+    });
+    expect(run.exitCode).toBe(2);
+    expect(run.errors).toEqual([
+      expect.stringMatching(/'a\/net\/model.onnx' and 'b\/net\/model.onnx' are both variant net/),
+    ]);
+  }, 300_000);
+});

@@ -162,6 +162,16 @@ describe('runBench against a baseline', () => {
     ).rejects.toThrowError(/the baseline takes other inputs than the model .* so the two cannot be compared/);
     expect(logs.filter((l) => l.startsWith('timing process'))).toEqual([]);
   });
+
+  it('refuses two profiles of one id, whose results would overwrite each other', async () => {
+    await expect(
+      runBench({
+        modelPath: fixtureModel('digits-cnn'),
+        profiles: ['raspberry-pi-5', 'raspberry-pi-5'],
+        ...quick,
+      }),
+    ).rejects.toThrowError(/two of the profiles given have the id "raspberry-pi-5"/);
+  });
 });
 
 describe('git baselines', () => {

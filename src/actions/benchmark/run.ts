@@ -6,6 +6,7 @@ import { markdownTable } from '../../action-kit/summary.ts';
 import { type BenchOutput, runBench } from '../../bench/run-bench.ts';
 import type { BenchResult } from '../../config/types.ts';
 import { slug } from '../../contracts/ids.ts';
+import { ConfigurationError } from '../../errors.ts';
 import { ensureOnnxRuntime, runtimeOptionsFromEnv } from '../../runtime/install.ts';
 import { type BenchmarkInputs, Outputs } from './inputs.ts';
 
@@ -44,6 +45,19 @@ export async function runBenchmark(inputs: BenchmarkInputs, deps: BenchmarkDeps)
   const pullRequest = pullRequestOf(env);
   const written: string[] = [];
   const outputs: BenchOutput[] = [];
+  const seen = new Map<string, string>();
+  for (const model of inputs.models) {
+    const resolved = path.resolve(workspace, model);
+    const earlier = [...seen].find(([, p]) => p === resolved)?.[0];
+    if (earlier) {
+      throw new ConfigurationError(`lists the same model twice ('${earlier}' and '${model}')`, {
+        subject: "input 'models'",
+        fix: 'Remove one of the two lines',
+      });
+    }
+    seen.set(model, resolved);
+  }
+  const producedBy = new Map<string, string>();
   for (const model of inputs.models) {
     const runs = await log.group(`benchmark ${model}`, () =>
       runBench({
@@ -69,6 +83,17 @@ export async function runBenchmark(inputs: BenchmarkInputs, deps: BenchmarkDeps)
     for (const run of runs) {
       run.result.model.path = path.relative(workspace, run.result.model.path);
       const file = path.join(outDir, `${slug(run.result.variantId)}.${run.profile.id}.bench.json`);
+      const other = producedBy.get(file);
+      if (other && other !== model) {
+        throw new ConfigurationError(
+          `'${other}' and '${model}' are both variant ${run.result.variantId}: their results would overwrite each other in ${path.relative(workspace, file)}`,
+          {
+            subject: "input 'models'",
+            fix: 'Give the models distinct names (their folder or file names, or a compress-report.json)',
+          },
+        );
+      }
+      producedBy.set(file, model);
       writeFileSync(file, `${JSON.stringify(run.result, null, 2)}\n`);
       written.push(path.relative(workspace, file));
       outputs.push(run);
