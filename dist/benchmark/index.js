@@ -567,8 +567,8 @@ var require_light = __commonJS({
           return this.Promise.resolve();
         }
         yieldLoop(t = 0) {
-          return new this.Promise(function(resolve8, reject) {
-            return setTimeout(resolve8, t);
+          return new this.Promise(function(resolve9, reject) {
+            return setTimeout(resolve9, t);
           });
         }
         computePenalty() {
@@ -779,15 +779,15 @@ var require_light = __commonJS({
           return this._queue.length === 0;
         }
         async _tryToRun() {
-          var args, cb, error2, reject, resolve8, returned, task;
+          var args, cb, error2, reject, resolve9, returned, task;
           if (this._running < 1 && this._queue.length > 0) {
             this._running++;
-            ({ task, args, resolve: resolve8, reject } = this._queue.shift());
+            ({ task, args, resolve: resolve9, reject } = this._queue.shift());
             cb = await (async function() {
               try {
                 returned = await task(...args);
                 return function() {
-                  return resolve8(returned);
+                  return resolve9(returned);
                 };
               } catch (error1) {
                 error2 = error1;
@@ -802,13 +802,13 @@ var require_light = __commonJS({
           }
         }
         schedule(task, ...args) {
-          var promise, reject, resolve8;
-          resolve8 = reject = null;
+          var promise, reject, resolve9;
+          resolve9 = reject = null;
           promise = new this.Promise(function(_resolve, _reject) {
-            resolve8 = _resolve;
+            resolve9 = _resolve;
             return reject = _reject;
           });
-          this._queue.push({ task, args, resolve: resolve8, reject });
+          this._queue.push({ task, args, resolve: resolve9, reject });
           this._tryToRun();
           return promise;
         }
@@ -1209,14 +1209,14 @@ var require_light = __commonJS({
                 counts = this._states.counts;
                 return counts[0] + counts[1] + counts[2] + counts[3] === at2;
               };
-              return new this.Promise((resolve8, reject) => {
+              return new this.Promise((resolve9, reject) => {
                 if (finished()) {
-                  return resolve8();
+                  return resolve9();
                 } else {
                   return this.on("done", () => {
                     if (finished()) {
                       this.removeAllListeners("done");
-                      return resolve8();
+                      return resolve9();
                     }
                   });
                 }
@@ -1309,9 +1309,9 @@ var require_light = __commonJS({
               options = parser$5.load(options, this.jobDefaults);
             }
             task = (...args2) => {
-              return new this.Promise(function(resolve8, reject) {
+              return new this.Promise(function(resolve9, reject) {
                 return fn(...args2, function(...args3) {
-                  return (args3[0] != null ? reject : resolve8)(args3);
+                  return (args3[0] != null ? reject : resolve9)(args3);
                 });
               });
             };
@@ -1874,7 +1874,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve8, reject) {
+      return new Promise(function executor(resolve9, reject) {
         params[offset] = function callback(err) {
           if (pending) {
             pending = false;
@@ -1884,7 +1884,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve8.apply(null, params2);
+              resolve9.apply(null, params2);
             }
           }
         };
@@ -5110,7 +5110,7 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path7.resolve = function resolve8(originPath, includePath, alreadyNormalized) {
+    path7.resolve = function resolve9(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
@@ -5476,7 +5476,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve8() {
+    MapField.prototype.resolve = function resolve9() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -5562,7 +5562,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve8() {
+    Method.prototype.resolve = function resolve9() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -7369,7 +7369,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve8() {
+    Field.prototype.resolve = function resolve9() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -7659,7 +7659,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve8() {
+    ReflectionObject.prototype.resolve = function resolve9() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -8188,6 +8188,16 @@ __export(timing_process_exports, {
   runTimingProcess: () => runTimingProcess
 });
 import { performance as performance4 } from "node:perf_hooks";
+function cannotRun(error2, arm, workload) {
+  if (error2 instanceof ConfigurationError || !(error2 instanceof Error)) return error2;
+  const what = workload.kind === "generic" ? "synthesized inputs" : `${workload.kind} at sequence length ${workload.sequenceLength}`;
+  return new ConfigurationError(
+    `onnxruntime cannot run the ${arm} model on its ${what}, batch ${workload.batch} (${error2.message.split("\n")[0]})`,
+    {
+      fix: "Make the workload fit the model: --seq within its context, --batch and --dim as it fixes them, eval token ids inside its vocabulary"
+    }
+  );
+}
 async function runTimingProcess(spec) {
   const sessions = {};
   const loadMs = {};
@@ -8200,10 +8210,15 @@ async function runTimingProcess(spec) {
       const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance4.now() - started;
       sessions[arm.name] = session;
-      const feeds = await workloadFeeds(session, spec.workload);
-      const first = performance4.now();
-      await session.run(feeds);
-      firstRunMs[arm.name] = performance4.now() - first;
+      let feeds;
+      try {
+        feeds = await workloadFeeds(session, spec.workload);
+        const first = performance4.now();
+        await session.run(feeds);
+        firstRunMs[arm.name] = performance4.now() - first;
+      } catch (error2) {
+        throw cannotRun(error2, arm.name, spec.workload);
+      }
       arms.push({ name: arm.name, session, feeds });
     }
     const samplesMs = await measureInterleaved(arms, {
@@ -8232,6 +8247,7 @@ async function runTimingProcess(spec) {
 var init_timing_process = __esm({
   "src/bench/timing-process.ts"() {
     "use strict";
+    init_errors();
     init_decode_loop();
     init_session();
     init_interleave();
@@ -18651,7 +18667,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve8.call(this, root2, ref);
+      let _sch = resolve9.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -18678,7 +18694,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s22) {
       return s1.schema === s22.schema && s1.root === s22.root && s1.baseId === s22.baseId;
     }
-    function resolve8(root2, ref) {
+    function resolve9(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -19542,7 +19558,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve8(baseURI, relativeURI, options) {
+    function resolve9(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -19933,7 +19949,7 @@ var require_fast_uri = __commonJS({
     var fastUri = {
       SCHEMES,
       normalize,
-      resolve: resolve8,
+      resolve: resolve9,
       resolveComponent,
       equal,
       serialize,
@@ -23856,11 +23872,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve8) {
-      resolve8(value);
+    return value instanceof P2 ? value : new P2(function(resolve9) {
+      resolve9(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve8, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve9, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -23876,7 +23892,7 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve8(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve9(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -24155,11 +24171,11 @@ var arch = os3.arch();
 // node_modules/@actions/core/lib/core.js
 var __awaiter2 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve8) {
-      resolve8(value);
+    return value instanceof P2 ? value : new P2(function(resolve9) {
+      resolve9(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve8, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve9, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -24175,7 +24191,7 @@ var __awaiter2 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve8(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve9(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -30605,7 +30621,7 @@ var ChildProcessError = class extends Error {
   }
 };
 function runInChild(kind, spec, entry = childEntry()) {
-  return new Promise((resolve8, reject) => {
+  return new Promise((resolve9, reject) => {
     if (!entry) {
       reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
       return;
@@ -30634,7 +30650,7 @@ function runInChild(kind, spec, entry = childEntry()) {
         return;
       }
       if (code === 0 && parsed !== void 0) {
-        resolve8(parsed);
+        resolve9(parsed);
         return;
       }
       const why = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -39525,7 +39541,7 @@ async function downloadTarball(pkg, registry, file, log, unreachableFix, options
       if (!(error2 instanceof RetryableError)) throw error2;
       lastError = error2;
       log.debug(`download of ${url} failed: ${error2.message}`);
-      if (attempt < attempts) await new Promise((resolve8) => setTimeout(resolve8, delay(attempt)));
+      if (attempt < attempts) await new Promise((resolve9) => setTimeout(resolve9, delay(attempt)));
     }
   }
   throw new ConfigurationError(
@@ -40038,7 +40054,7 @@ function guestEnv(base, extra) {
 }
 function runGuest(command) {
   const started = performance.now();
-  return new Promise((resolve8, reject) => {
+  return new Promise((resolve9, reject) => {
     const child = spawn2(command.emulator.qemu, [command.program, ...command.args], {
       cwd: command.cwd,
       env: guestEnv(process.env, {
@@ -40072,7 +40088,7 @@ function runGuest(command) {
       const stages = [...stderr.matchAll(/^slmops-guest: (.*)$/gm)].map((m2) => m2[1]);
       const stage = stages.filter((s3) => !s3.startsWith("probe ")).pop();
       const targetSignal = parseTargetSignal(stderr);
-      resolve8({
+      resolve9({
         code,
         signal,
         ...targetSignal ? { targetSignal } : {},
@@ -40328,14 +40344,14 @@ async function distro(options) {
   return { key: `${release.id}-${release.codename}-${debianArch()}`, name: release.name };
 }
 function run(command, args, options = {}) {
-  return new Promise((resolve8, reject) => {
+  return new Promise((resolve9, reject) => {
     execFile(
       command,
       args,
       { cwd: options.cwd, env: options.env, maxBuffer: 64 * 2 ** 20, encoding: "utf8" },
       (error2, stdout, stderr) => {
         if (!error2) {
-          resolve8({ stdout, stderr });
+          resolve9({ stdout, stderr });
           return;
         }
         const code = error2.code;
@@ -40406,7 +40422,7 @@ async function debFile(dir, pkg) {
   return path4.join(dir, found2);
 }
 function extractDeb(deb, root2, only) {
-  return new Promise((resolve8, reject) => {
+  return new Promise((resolve9, reject) => {
     const child = spawn3("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => {
@@ -40432,7 +40448,7 @@ function extractDeb(deb, root2, only) {
     let finished = false;
     const settle = () => {
       if (exited === void 0 || !finished) return;
-      if (exited === 0) resolve8();
+      if (exited === 0) resolve9();
       else reject(new Error(`dpkg-deb --fsys-tarfile ${deb} exited with ${exited}: ${stderr.trim()}`));
     };
     untar.on("finish", () => {
@@ -40544,8 +40560,8 @@ async function probeQemu(qemu) {
     const versionOut = await run(qemu, ["--version"], { subject: "qemu" });
     const version = parseQemuVersion(versionOut.stdout);
     if (!version) return void 0;
-    const help = await new Promise((resolve8) => {
-      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve8(stdout));
+    const help = await new Promise((resolve9) => {
+      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve9(stdout));
     });
     return { version, cpuModels: parseCpuModels(help) };
   } catch {
@@ -41733,7 +41749,7 @@ var DataFileWriter = class {
       for (const { tensor: tensor2, ref, length } of copies) {
         const copy = this.copying(ref, tensor2.name);
         let step = copy.next();
-        for (; !step.done; step = copy.next()) await new Promise((resolve8) => setImmediate(resolve8));
+        for (; !step.done; step = copy.next()) await new Promise((resolve9) => setImmediate(resolve9));
         this.pointed(model, tensor2, step.value, length);
       }
     } finally {
@@ -41875,8 +41891,8 @@ async function gzipSize(paths, level = 6) {
   gzip.on("data", (chunk) => {
     bytes2 += chunk.length;
   });
-  const done = new Promise((resolve8, reject) => {
-    gzip.on("end", resolve8);
+  const done = new Promise((resolve9, reject) => {
+    gzip.on("end", resolve9);
     gzip.on("error", reject);
   });
   for (const path7 of paths) {
@@ -43214,8 +43230,8 @@ var KernelPool = class {
     return this.submit(job, false);
   }
   submit(job, lease) {
-    return new Promise((resolve8, reject) => {
-      this.queue.push({ job, lease, resolve: resolve8, reject });
+    return new Promise((resolve9, reject) => {
+      this.queue.push({ job, lease, resolve: resolve9, reject });
       this.dispatch();
     });
   }
@@ -44733,6 +44749,36 @@ async function benchModels(options, basePath) {
 
 // src/actions/benchmark/run.ts
 init_errors();
+
+// src/util/output-path.ts
+init_errors();
+import { existsSync as existsSync9, statSync as statSync6 } from "node:fs";
+import { dirname as dirname6, resolve as resolve8 } from "node:path";
+function nearestExisting(path7) {
+  let p2 = resolve8(path7);
+  while (!existsSync9(p2) && dirname6(p2) !== p2) p2 = dirname6(p2);
+  return p2;
+}
+function checkParents(path7, subject) {
+  const existing = nearestExisting(dirname6(resolve8(path7)));
+  if (!statSync6(existing).isDirectory()) {
+    throw new ConfigurationError(`${existing} is a file, so ${path7} cannot be created below it`, {
+      subject,
+      fix: "Choose a path whose parents are folders"
+    });
+  }
+}
+function checkOutputFolder(path7, subject) {
+  if (existsSync9(path7) && !statSync6(path7).isDirectory()) {
+    throw new ConfigurationError(`${path7} is a file; it takes a folder`, {
+      subject,
+      fix: "Give a folder (it is created if missing)"
+    });
+  }
+  checkParents(path7, subject);
+}
+
+// src/actions/benchmark/run.ts
 function pullRequestOf(env) {
   if (!env.GITHUB_EVENT_PATH) return void 0;
   try {
@@ -44747,6 +44793,7 @@ async function runBenchmark(inputs, deps) {
   const { log, env } = deps;
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
   const outDir = path6.resolve(workspace, inputs.outDir);
+  checkOutputFolder(outDir, "input 'out-dir'");
   mkdirSync4(outDir, { recursive: true });
   await (deps.ensureRuntime ?? (() => ensureOnnxRuntime(runtimeOptionsFromEnv(env, log))))();
   const pullRequest = pullRequestOf(env);

@@ -555,7 +555,7 @@ var require_aspromise = __commonJS({
       var params = new Array(arguments.length - 1), offset = 0, index = 2, pending = true;
       while (index < arguments.length)
         params[offset++] = arguments[index++];
-      return new Promise(function executor(resolve17, reject) {
+      return new Promise(function executor(resolve18, reject) {
         params[offset] = function callback2(err) {
           if (pending) {
             pending = false;
@@ -565,7 +565,7 @@ var require_aspromise = __commonJS({
               var params2 = new Array(arguments.length - 1), offset2 = 0;
               while (offset2 < params2.length)
                 params2[offset2++] = arguments[offset2];
-              resolve17.apply(null, params2);
+              resolve18.apply(null, params2);
             }
           }
         };
@@ -3791,7 +3791,7 @@ var require_path = __commonJS({
         return uncPrefix + prefix + parts.join("/");
       }
     );
-    path10.resolve = function resolve17(originPath, includePath, alreadyNormalized) {
+    path10.resolve = function resolve18(originPath, includePath, alreadyNormalized) {
       var resolvedUrl = resolveUrl(originPath, includePath);
       if (resolvedUrl)
         return resolvedUrl;
@@ -4157,7 +4157,7 @@ var require_mapfield = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    MapField.prototype.resolve = function resolve17() {
+    MapField.prototype.resolve = function resolve18() {
       if (this.resolved)
         return this;
       if (types.mapKey[this.keyType] === void 0)
@@ -4243,7 +4243,7 @@ var require_method = __commonJS({
         this.parsedOptions
       ]);
     };
-    Method.prototype.resolve = function resolve17() {
+    Method.prototype.resolve = function resolve18() {
       if (this.resolved)
         return this;
       if (this.parent) {
@@ -6050,7 +6050,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field.prototype.resolve = function resolve17() {
+    Field.prototype.resolve = function resolve18() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -6340,7 +6340,7 @@ var require_object = __commonJS({
       this.parent = null;
       this.resolved = false;
     };
-    ReflectionObject.prototype.resolve = function resolve17() {
+    ReflectionObject.prototype.resolve = function resolve18() {
       if (this.resolved)
         return this;
       if (this.root instanceof Root)
@@ -6869,6 +6869,16 @@ __export(timing_process_exports, {
   runTimingProcess: () => runTimingProcess
 });
 import { performance as performance4 } from "node:perf_hooks";
+function cannotRun(error, arm, workload) {
+  if (error instanceof ConfigurationError || !(error instanceof Error)) return error;
+  const what = workload.kind === "generic" ? "synthesized inputs" : `${workload.kind} at sequence length ${workload.sequenceLength}`;
+  return new ConfigurationError(
+    `onnxruntime cannot run the ${arm} model on its ${what}, batch ${workload.batch} (${error.message.split("\n")[0]})`,
+    {
+      fix: "Make the workload fit the model: --seq within its context, --batch and --dim as it fixes them, eval token ids inside its vocabulary"
+    }
+  );
+}
 async function runTimingProcess(spec) {
   const sessions = {};
   const loadMs = {};
@@ -6881,10 +6891,15 @@ async function runTimingProcess(spec) {
       const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance4.now() - started;
       sessions[arm.name] = session;
-      const feeds = await workloadFeeds(session, spec.workload);
-      const first = performance4.now();
-      await session.run(feeds);
-      firstRunMs[arm.name] = performance4.now() - first;
+      let feeds;
+      try {
+        feeds = await workloadFeeds(session, spec.workload);
+        const first = performance4.now();
+        await session.run(feeds);
+        firstRunMs[arm.name] = performance4.now() - first;
+      } catch (error) {
+        throw cannotRun(error, arm.name, spec.workload);
+      }
       arms.push({ name: arm.name, session, feeds });
     }
     const samplesMs = await measureInterleaved(arms, {
@@ -6913,6 +6928,7 @@ async function runTimingProcess(spec) {
 var init_timing_process = __esm({
   "src/bench/timing-process.ts"() {
     "use strict";
+    init_errors();
     init_decode_loop();
     init_session();
     init_interleave();
@@ -10930,8 +10946,8 @@ var require_light2 = __commonJS({
           return this.Promise.resolve();
         }
         yieldLoop(t = 0) {
-          return new this.Promise(function(resolve17, reject) {
-            return setTimeout(resolve17, t);
+          return new this.Promise(function(resolve18, reject) {
+            return setTimeout(resolve18, t);
           });
         }
         computePenalty() {
@@ -11142,15 +11158,15 @@ var require_light2 = __commonJS({
           return this._queue.length === 0;
         }
         async _tryToRun() {
-          var args, cb, error, reject, resolve17, returned, task;
+          var args, cb, error, reject, resolve18, returned, task;
           if (this._running < 1 && this._queue.length > 0) {
             this._running++;
-            ({ task, args, resolve: resolve17, reject } = this._queue.shift());
+            ({ task, args, resolve: resolve18, reject } = this._queue.shift());
             cb = await (async function() {
               try {
                 returned = await task(...args);
                 return function() {
-                  return resolve17(returned);
+                  return resolve18(returned);
                 };
               } catch (error1) {
                 error = error1;
@@ -11165,13 +11181,13 @@ var require_light2 = __commonJS({
           }
         }
         schedule(task, ...args) {
-          var promise2, reject, resolve17;
-          resolve17 = reject = null;
+          var promise2, reject, resolve18;
+          resolve18 = reject = null;
           promise2 = new this.Promise(function(_resolve, _reject) {
-            resolve17 = _resolve;
+            resolve18 = _resolve;
             return reject = _reject;
           });
-          this._queue.push({ task, args, resolve: resolve17, reject });
+          this._queue.push({ task, args, resolve: resolve18, reject });
           this._tryToRun();
           return promise2;
         }
@@ -11572,14 +11588,14 @@ var require_light2 = __commonJS({
                 counts = this._states.counts;
                 return counts[0] + counts[1] + counts[2] + counts[3] === at2;
               };
-              return new this.Promise((resolve17, reject) => {
+              return new this.Promise((resolve18, reject) => {
                 if (finished()) {
-                  return resolve17();
+                  return resolve18();
                 } else {
                   return this.on("done", () => {
                     if (finished()) {
                       this.removeAllListeners("done");
-                      return resolve17();
+                      return resolve18();
                     }
                   });
                 }
@@ -11672,9 +11688,9 @@ var require_light2 = __commonJS({
               options = parser$5.load(options, this.jobDefaults);
             }
             task = (...args2) => {
-              return new this.Promise(function(resolve17, reject) {
+              return new this.Promise(function(resolve18, reject) {
                 return fn(...args2, function(...args3) {
-                  return (args3[0] != null ? reject : resolve17)(args3);
+                  return (args3[0] != null ? reject : resolve18)(args3);
                 });
               });
             };
@@ -22077,7 +22093,7 @@ var require_compile = __commonJS({
       const schOrFunc = root2.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve17.call(this, root2, ref);
+      let _sch = resolve18.call(this, root2, ref);
       if (_sch === void 0) {
         const schema = (_a = root2.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -22104,7 +22120,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s22) {
       return s1.schema === s22.schema && s1.root === s22.root && s1.baseId === s22.baseId;
     }
-    function resolve17(root2, ref) {
+    function resolve18(root2, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -22968,7 +22984,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve17(baseURI, relativeURI, options) {
+    function resolve18(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -23359,7 +23375,7 @@ var require_fast_uri = __commonJS({
     var fastUri = {
       SCHEMES,
       normalize: normalize2,
-      resolve: resolve17,
+      resolve: resolve18,
       resolveComponent,
       equal,
       serialize,
@@ -30866,7 +30882,7 @@ var ChildProcessError = class extends Error {
   }
 };
 function runInChild(kind, spec, entry = childEntry()) {
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     if (!entry) {
       reject(new ChildProcessError(`no entry script to start the ${kind} child process from`));
       return;
@@ -30895,7 +30911,7 @@ function runInChild(kind, spec, entry = childEntry()) {
         return;
       }
       if (code2 === 0 && parsed !== void 0) {
-        resolve17(parsed);
+        resolve18(parsed);
         return;
       }
       const why = signal ? `was killed by ${signal}` : `exited with code ${code2}`;
@@ -35677,7 +35693,7 @@ function statusOf(error) {
 
 // src/cli/bench-command.ts
 import { mkdirSync as mkdirSync4, writeFileSync as writeFileSync3 } from "node:fs";
-import { dirname as dirname6, join as join11, resolve as resolve9 } from "node:path";
+import { dirname as dirname7, join as join11, resolve as resolve10 } from "node:path";
 
 // src/bench/run-bench.ts
 import { existsSync as existsSync7 } from "node:fs";
@@ -44166,7 +44182,7 @@ async function downloadTarball(pkg, registry, file, log2, unreachableFix, option
       if (!(error instanceof RetryableError)) throw error;
       lastError = error;
       log2.debug(`download of ${url} failed: ${error.message}`);
-      if (attempt < attempts) await new Promise((resolve17) => setTimeout(resolve17, delay(attempt)));
+      if (attempt < attempts) await new Promise((resolve18) => setTimeout(resolve18, delay(attempt)));
     }
   }
   throw new ConfigurationError(
@@ -44679,7 +44695,7 @@ function guestEnv(base, extra) {
 }
 function runGuest(command) {
   const started = performance.now();
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     const child = spawn2(command.emulator.qemu, [command.program, ...command.args], {
       cwd: command.cwd,
       env: guestEnv(process.env, {
@@ -44713,7 +44729,7 @@ function runGuest(command) {
       const stages = [...stderr.matchAll(/^slmops-guest: (.*)$/gm)].map((m2) => m2[1]);
       const stage = stages.filter((s3) => !s3.startsWith("probe ")).pop();
       const targetSignal = parseTargetSignal(stderr);
-      resolve17({
+      resolve18({
         code: code2,
         signal,
         ...targetSignal ? { targetSignal } : {},
@@ -44969,14 +44985,14 @@ async function distro(options) {
   return { key: `${release.id}-${release.codename}-${debianArch()}`, name: release.name };
 }
 function run(command, args, options = {}) {
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     execFile(
       command,
       args,
       { cwd: options.cwd, env: options.env, maxBuffer: 64 * 2 ** 20, encoding: "utf8" },
       (error, stdout, stderr) => {
         if (!error) {
-          resolve17({ stdout, stderr });
+          resolve18({ stdout, stderr });
           return;
         }
         const code2 = error.code;
@@ -45047,7 +45063,7 @@ async function debFile(dir, pkg) {
   return path4.join(dir, found2);
 }
 function extractDeb(deb, root2, only) {
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     const child = spawn3("dpkg-deb", ["--fsys-tarfile", deb], { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => {
@@ -45073,7 +45089,7 @@ function extractDeb(deb, root2, only) {
     let finished = false;
     const settle = () => {
       if (exited === void 0 || !finished) return;
-      if (exited === 0) resolve17();
+      if (exited === 0) resolve18();
       else reject(new Error(`dpkg-deb --fsys-tarfile ${deb} exited with ${exited}: ${stderr.trim()}`));
     };
     untar.on("finish", () => {
@@ -45185,8 +45201,8 @@ async function probeQemu(qemu) {
     const versionOut = await run(qemu, ["--version"], { subject: "qemu" });
     const version = parseQemuVersion(versionOut.stdout);
     if (!version) return void 0;
-    const help = await new Promise((resolve17) => {
-      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve17(stdout));
+    const help = await new Promise((resolve18) => {
+      execFile(qemu, ["-cpu", "help"], { encoding: "utf8" }, (_error, stdout) => resolve18(stdout));
     });
     return { version, cpuModels: parseCpuModels(help) };
   } catch {
@@ -46466,7 +46482,7 @@ var DataFileWriter = class {
       for (const { tensor: tensor2, ref, length } of copies) {
         const copy = this.copying(ref, tensor2.name);
         let step = copy.next();
-        for (; !step.done; step = copy.next()) await new Promise((resolve17) => setImmediate(resolve17));
+        for (; !step.done; step = copy.next()) await new Promise((resolve18) => setImmediate(resolve18));
         this.pointed(model, tensor2, step.value, length);
       }
     } finally {
@@ -46608,8 +46624,8 @@ async function gzipSize(paths, level = 6) {
   gzip.on("data", (chunk) => {
     bytes2 += chunk.length;
   });
-  const done = new Promise((resolve17, reject) => {
-    gzip.on("end", resolve17);
+  const done = new Promise((resolve18, reject) => {
+    gzip.on("end", resolve18);
     gzip.on("error", reject);
   });
   for (const path10 of paths) {
@@ -47947,8 +47963,8 @@ var KernelPool = class {
     return this.submit(job, false);
   }
   submit(job, lease) {
-    return new Promise((resolve17, reject) => {
-      this.queue.push({ job, lease, resolve: resolve17, reject });
+    return new Promise((resolve18, reject) => {
+      this.queue.push({ job, lease, resolve: resolve18, reject });
       this.dispatch();
     });
   }
@@ -49466,6 +49482,45 @@ async function benchModels(options, basePath) {
 
 // src/cli/bench-command.ts
 init_errors();
+
+// src/util/output-path.ts
+init_errors();
+import { existsSync as existsSync8, statSync as statSync6 } from "node:fs";
+import { dirname as dirname6, resolve as resolve9 } from "node:path";
+function nearestExisting(path10) {
+  let p2 = resolve9(path10);
+  while (!existsSync8(p2) && dirname6(p2) !== p2) p2 = dirname6(p2);
+  return p2;
+}
+function checkParents(path10, subject) {
+  const existing = nearestExisting(dirname6(resolve9(path10)));
+  if (!statSync6(existing).isDirectory()) {
+    throw new ConfigurationError(`${existing} is a file, so ${path10} cannot be created below it`, {
+      subject,
+      fix: "Choose a path whose parents are folders"
+    });
+  }
+}
+function checkOutputFile(path10, subject) {
+  if (existsSync8(path10) && statSync6(path10).isDirectory()) {
+    throw new ConfigurationError(`${path10} is a folder; it takes a file name`, {
+      subject,
+      fix: "Give a file name, e.g. result.json (or use the folder option for several files)"
+    });
+  }
+  checkParents(path10, subject);
+}
+function checkOutputFolder(path10, subject) {
+  if (existsSync8(path10) && !statSync6(path10).isDirectory()) {
+    throw new ConfigurationError(`${path10} is a file; it takes a folder`, {
+      subject,
+      fix: "Give a folder (it is created if missing)"
+    });
+  }
+  checkParents(path10, subject);
+}
+
+// src/cli/bench-command.ts
 var WORKLOADS = ["auto", "generic", "prefill", "decode"];
 var MODES = ["auto", "native", "emulated"];
 function oneOf2(flag, value, allowed) {
@@ -49556,6 +49611,14 @@ function registerBench(program2, io2) {
         subject: "slmops bench"
       });
     }
+    if (flags.out && flags.outDir) {
+      throw new ConfigurationError("--out and --out-dir both say where the result goes", {
+        subject: "slmops bench",
+        fix: "Give one of them"
+      });
+    }
+    if (flags.out) checkOutputFile(flags.out, "--out");
+    if (flags.outDir) checkOutputFolder(flags.outDir, "--out-dir");
     const outputs = await runBench({
       modelPath: model,
       profiles,
@@ -49575,9 +49638,9 @@ function registerBench(program2, io2) {
       log: (m2) => io2.err(m2)
     });
     for (const { profile, result } of outputs) {
-      const target = flags.out ? resolve9(flags.out) : flags.outDir ? join11(resolve9(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
+      const target = flags.out ? resolve10(flags.out) : flags.outDir ? join11(resolve10(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
       if (target) {
-        mkdirSync4(dirname6(target), { recursive: true });
+        mkdirSync4(dirname7(target), { recursive: true });
         writeFileSync3(target, `${JSON.stringify(result, null, 2)}
 `);
         io2.err(`wrote ${target}`);
@@ -49596,7 +49659,7 @@ function registerBench(program2, io2) {
 // src/cli/calibrate-command.ts
 import { writeFileSync as writeFileSync4 } from "node:fs";
 import { arch } from "node:os";
-import { resolve as resolve10 } from "node:path";
+import { resolve as resolve11 } from "node:path";
 init_errors();
 var HOST_BUDGET_MS = 1e4;
 var DEVICE_BUDGET_MS = 3e4;
@@ -49718,6 +49781,7 @@ function registerCalibrate(program2, io2) {
         fix: "Add --profile <id or file>, or use --json > file to save the host calibration"
       });
     }
+    if (flags.out) checkOutputFile(flags.out, "--out");
     const host = await hostFingerprint();
     const profile = flags.profile ? await resolveProfile(flags.profile) : void 0;
     if (profile) {
@@ -49742,7 +49806,7 @@ function registerCalibrate(program2, io2) {
       io2.out(flags.json ? JSON.stringify(calibration, null, 2) : formatCalibration(calibration));
       return;
     }
-    const outPath = resolve10(flags.out ?? `${profile.id}.calibrated.json`);
+    const outPath = resolve11(flags.out ?? `${profile.id}.calibrated.json`);
     const calibrated = {
       $schema: "https://slmops.dev/schemas/profile.schema.json",
       ...profile,
@@ -49822,7 +49886,7 @@ function registerCompress(program2, io2) {
 
 // src/cli/functional-command.ts
 import { mkdirSync as mkdirSync5, writeFileSync as writeFileSync5 } from "node:fs";
-import { dirname as dirname7, resolve as resolve11 } from "node:path";
+import { dirname as dirname8, resolve as resolve12 } from "node:path";
 init_errors();
 function cliLogger(io2, verbose) {
   return {
@@ -49950,8 +50014,8 @@ function registerFunctional(program2, io2) {
       if (!flags.json) io2.out(formatFunctionalResult(result));
     }
     if (flags.out) {
-      const target = resolve11(flags.out);
-      mkdirSync5(dirname7(target), { recursive: true });
+      const target = resolve12(flags.out);
+      mkdirSync5(dirname8(target), { recursive: true });
       writeFileSync5(target, `${JSON.stringify(results, null, 2)}
 `);
       io2.err(`wrote ${target}`);
@@ -49968,7 +50032,7 @@ function registerFunctional(program2, io2) {
 init_errors();
 
 // src/gate/budgets.ts
-import { existsSync as existsSync8 } from "node:fs";
+import { existsSync as existsSync9 } from "node:fs";
 init_errors();
 var DEFAULT_BUDGETS = {
   schema: "slmops.budgets/v1",
@@ -49979,7 +50043,7 @@ var DEFAULT_BUDGETS = {
 };
 async function loadBudgetsOrDefault(path10) {
   if (!path10) return { budgets: DEFAULT_BUDGETS, source: "defaults" };
-  if (!existsSync8(path10)) {
+  if (!existsSync9(path10)) {
     throw new ConfigurationError("budgets file not found", {
       subject: path10,
       fix: "Check the path, or leave the input empty to use the default budgets"
@@ -50336,7 +50400,7 @@ function gateFails(verdict, failOn, onInconclusive) {
 
 // src/gate/run-gate.ts
 import { mkdirSync as mkdirSync6, renameSync as renameSync4, writeFileSync as writeFileSync6 } from "node:fs";
-import { dirname as dirname9, resolve as resolve15 } from "node:path";
+import { dirname as dirname10, resolve as resolve16 } from "node:path";
 
 // src/report/escape.ts
 function escapeMarkdown(text) {
@@ -50554,17 +50618,17 @@ ${rows2.join("\n")}` : "_No budget applies to these results._",
 
 // src/gate/results.ts
 import { createHash as createHash6 } from "node:crypto";
-import { readFileSync as readFileSync11, statSync as statSync7 } from "node:fs";
-import { resolve as resolve14 } from "node:path";
+import { readFileSync as readFileSync11, statSync as statSync8 } from "node:fs";
+import { resolve as resolve15 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync6 } from "fs";
-import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve13 } from "path";
+import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync7 } from "fs";
+import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve14 } from "path";
 import { fileURLToPath } from "url";
 
 // node_modules/fdir/dist/index.mjs
 import { createRequire as createRequire3 } from "module";
-import { basename as basename3, dirname as dirname8, normalize, relative as relative3, resolve as resolve12, sep as sep3 } from "path";
+import { basename as basename3, dirname as dirname9, normalize, relative as relative3, resolve as resolve13, sep as sep3 } from "path";
 import * as nativeFs from "fs";
 var __require2 = /* @__PURE__ */ createRequire3(import.meta.url);
 function cleanPath(path10) {
@@ -50583,7 +50647,7 @@ function isRootDirectory(path10) {
 function normalizePath(path10, options) {
   const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
   const pathNeedsCleaning = process.platform === "win32" && path10.includes("/") || path10.startsWith(".");
-  if (resolvePaths) path10 = resolve12(path10);
+  if (resolvePaths) path10 = resolve13(path10);
   if (normalizePath$1 || pathNeedsCleaning) path10 = cleanPath(path10);
   if (path10 === ".") return "";
   const needsSeperator = path10[path10.length - 1] !== pathSeparator;
@@ -50708,13 +50772,13 @@ function build$2(options, isSynchronous) {
 }
 function isRecursive(path10, resolved, state) {
   if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
-  let parent = dirname8(path10);
+  let parent = dirname9(path10);
   let depth = 1;
   while (parent !== state.root && depth < 2) {
     const resolvedPath = state.symlinks.get(parent);
     const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
     if (isSameRoot) depth++;
-    else parent = dirname8(parent);
+    else parent = dirname9(parent);
   }
   state.symlinks.set(path10, resolved);
   return depth > 1;
@@ -50902,7 +50966,7 @@ var Walker = class {
           } else {
             resolvedPath = useRealPaths ? resolvedPath : path10;
             const filename = basename3(resolvedPath);
-            const directoryPath$1 = normalizePath(dirname8(resolvedPath), this.state.options);
+            const directoryPath$1 = normalizePath(dirname9(resolvedPath), this.state.options);
             resolvedPath = this.joinPath(filename, directoryPath$1);
             this.pushFile(resolvedPath, files, this.state.counts, filters);
           }
@@ -51305,7 +51369,7 @@ var defaultOptions = {
 function getOptions(options) {
   const opts = Object.assign({}, options);
   for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve13(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve14(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
   opts.ignore = ensureStringArray(opts.ignore);
   opts.fs && (opts.fs = {
     readdir: opts.fs.readdir || readdir4,
@@ -51313,7 +51377,7 @@ function getOptions(options) {
     realpath: opts.fs.realpath || realpath,
     realpathSync: opts.fs.realpathSync || realpathSync3,
     stat: opts.fs.stat || stat3,
-    statSync: opts.fs.statSync || statSync6
+    statSync: opts.fs.statSync || statSync7
   });
   if (opts.debug) log("globbing with options:", opts);
   return opts;
@@ -51336,11 +51400,11 @@ init_errors();
 async function expand2(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync7(resolve14(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync8(resolve15(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
-  return files.map((f2) => resolve14(f2)).sort();
+  return files.map((f2) => resolve15(f2)).sort();
 }
 function isBenchResult(value) {
   return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
@@ -51383,7 +51447,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
 async function runGate(options) {
   const cwd = options.cwd ?? process.cwd();
   const { budgets, source } = await loadBudgetsOrDefault(
-    options.budgets ? resolve15(cwd, options.budgets) : void 0
+    options.budgets ? resolve16(cwd, options.budgets) : void 0
   );
   const results = await loadResults(options.results, cwd);
   const verdict = judge(results, budgets, {
@@ -51397,8 +51461,8 @@ async function runGate(options) {
   return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
 }
 function writeVerdict(verdict, path10) {
-  const target = resolve15(path10);
-  mkdirSync6(dirname9(target), { recursive: true });
+  const target = resolve16(path10);
+  mkdirSync6(dirname10(target), { recursive: true });
   const temp = `${target}.tmp-${process.pid}`;
   writeFileSync6(temp, `${JSON.stringify(verdict, null, 2)}
 `);
@@ -51503,7 +51567,7 @@ import path7 from "node:path";
 
 // src/publish/bundle.ts
 import { createHash as createHash8 } from "node:crypto";
-import { existsSync as existsSync9, readFileSync as readFileSync12, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync10, readFileSync as readFileSync12, statSync as statSync9 } from "node:fs";
 import { readdir as readdir5 } from "node:fs/promises";
 import path6 from "node:path";
 init_errors();
@@ -51596,7 +51660,7 @@ function partName(asset, index) {
   return `${asset}.part-${String(index + 1).padStart(3, "0")}`;
 }
 function loadCompressReport(file) {
-  if (!existsSync9(file)) return void 0;
+  if (!existsSync10(file)) return void 0;
   let value;
   try {
     value = JSON.parse(readFileSync12(file, "utf8"));
@@ -51613,8 +51677,8 @@ async function extraFiles(root2, patterns) {
   for (const pattern2 of patterns) {
     const direct = path6.resolve(root2, pattern2);
     let matches2;
-    if (existsSync9(direct) && statSync8(direct).isFile()) matches2 = [direct];
-    else if (existsSync9(pattern2) && statSync8(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
+    if (existsSync10(direct) && statSync9(direct).isFile()) matches2 = [direct];
+    else if (existsSync10(pattern2) && statSync9(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
     else matches2 = (await glob(pattern2, { cwd: root2, absolute: true, dot: false, onlyFiles: true })).sort();
     if (matches2.length === 0) {
       throw new ConfigurationError(`--include '${pattern2}' matches no file`, {
@@ -51631,7 +51695,7 @@ async function extraFiles(root2, patterns) {
 }
 async function collectBundle(options) {
   const root2 = path6.resolve(options.dir);
-  if (!existsSync9(root2) || !statSync8(root2).isDirectory()) {
+  if (!existsSync10(root2) || !statSync9(root2).isDirectory()) {
     throw new ConfigurationError("is not a folder", {
       subject: options.dir,
       fix: "Pass the folder holding the models (the compress output, e.g. slmops/variants)"
@@ -51832,17 +51896,17 @@ function checkBundlePath(p2, subject) {
 }
 
 // src/publish/results.ts
-import { readFileSync as readFileSync13, statSync as statSync9 } from "node:fs";
-import { resolve as resolve16 } from "node:path";
+import { readFileSync as readFileSync13, statSync as statSync10 } from "node:fs";
+import { resolve as resolve17 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
 async function expand3(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync9(resolve16(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync10(resolve17(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
-  return (await glob(target, { cwd, absolute: true, dot: false })).map((f2) => resolve16(f2)).sort();
+  return (await glob(target, { cwd, absolute: true, dot: false })).map((f2) => resolve17(f2)).sort();
 }
 async function loadMeasured(patterns, cwd = process.cwd()) {
   const out = { bench: [], compress: [] };
@@ -52795,7 +52859,7 @@ async function streamingFetch(input, init = {}) {
   new Headers(init.headers).forEach((value, key) => {
     headers[key] = value;
   });
-  return new Promise((resolve17, reject) => {
+  return new Promise((resolve18, reject) => {
     const request2 = transport.request(
       url,
       { method: init.method ?? "GET", headers, ...init.signal ? { signal: init.signal } : {} },
@@ -52811,7 +52875,7 @@ async function streamingFetch(input, init = {}) {
             for (const v2 of Array.isArray(value) ? value : [value]) responseHeaders.append(key, v2);
           }
           const body2 = status === 204 || status === 304 || chunks.length === 0 ? null : Buffer.concat(chunks);
-          resolve17(
+          resolve18(
             new Response(body2, {
               status,
               statusText: response.statusMessage ?? "",
@@ -53755,7 +53819,7 @@ init_errors();
 // src/publish/pull.ts
 init_errors();
 import { createHash as createHash11, randomBytes } from "node:crypto";
-import { createReadStream as createReadStream7, createWriteStream as createWriteStream3, existsSync as existsSync10 } from "node:fs";
+import { createReadStream as createReadStream7, createWriteStream as createWriteStream3, existsSync as existsSync11 } from "node:fs";
 import { mkdir as mkdir6, open as open3, readdir as readdir7, rename as rename4, rm as rm6, stat as stat5, writeFile as writeFile5 } from "node:fs/promises";
 import path9 from "node:path";
 import { Transform as Transform3 } from "node:stream";
@@ -54040,7 +54104,7 @@ function stagedPath(staging, bundlePath2) {
 }
 async function install2(staging, out) {
   const target = path9.resolve(out);
-  if (!existsSync10(target)) {
+  if (!existsSync11(target)) {
     await mkdir6(path9.dirname(target), { recursive: true });
     await rename4(staging, target);
     return;
@@ -54069,7 +54133,7 @@ async function install2(staging, out) {
 }
 async function checkDestination(out) {
   const target = path9.resolve(out);
-  if (!existsSync10(target)) return;
+  if (!existsSync11(target)) return;
   if (!(await stat5(target)).isDirectory()) {
     throw new ConfigurationError("exists and is not a folder", { subject: out, fix: "Pull into a folder" });
   }
@@ -54362,7 +54426,7 @@ function registerPull(program2, io2) {
 
 // src/cli/verify-command.ts
 init_errors();
-import { statSync as statSync10 } from "node:fs";
+import { statSync as statSync11 } from "node:fs";
 function registerVerify(program2, io2) {
   program2.command("verify").description(
     "check a pulled folder or a bundle archive against its manifest (exit 2 naming any bad file)"
@@ -54372,7 +54436,7 @@ function registerVerify(program2, io2) {
   ).option("--json", "print the report as JSON").action(async (target, flags) => {
     let isDir;
     try {
-      isDir = statSync10(target).isDirectory();
+      isDir = statSync11(target).isDirectory();
     } catch {
       throw new ConfigurationError("no such file or folder", {
         subject: target,

@@ -8164,6 +8164,16 @@ __export(timing_process_exports, {
   runTimingProcess: () => runTimingProcess
 });
 import { performance as performance4 } from "node:perf_hooks";
+function cannotRun(error2, arm, workload) {
+  if (error2 instanceof ConfigurationError || !(error2 instanceof Error)) return error2;
+  const what = workload.kind === "generic" ? "synthesized inputs" : `${workload.kind} at sequence length ${workload.sequenceLength}`;
+  return new ConfigurationError(
+    `onnxruntime cannot run the ${arm} model on its ${what}, batch ${workload.batch} (${error2.message.split("\n")[0]})`,
+    {
+      fix: "Make the workload fit the model: --seq within its context, --batch and --dim as it fixes them, eval token ids inside its vocabulary"
+    }
+  );
+}
 async function runTimingProcess(spec) {
   const sessions = {};
   const loadMs = {};
@@ -8176,10 +8186,15 @@ async function runTimingProcess(spec) {
       const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance4.now() - started;
       sessions[arm.name] = session;
-      const feeds = await workloadFeeds(session, spec.workload);
-      const first = performance4.now();
-      await session.run(feeds);
-      firstRunMs[arm.name] = performance4.now() - first;
+      let feeds;
+      try {
+        feeds = await workloadFeeds(session, spec.workload);
+        const first = performance4.now();
+        await session.run(feeds);
+        firstRunMs[arm.name] = performance4.now() - first;
+      } catch (error2) {
+        throw cannotRun(error2, arm.name, spec.workload);
+      }
       arms.push({ name: arm.name, session, feeds });
     }
     const samplesMs = await measureInterleaved(arms, {
@@ -8208,6 +8223,7 @@ async function runTimingProcess(spec) {
 var init_timing_process = __esm({
   "src/bench/timing-process.ts"() {
     "use strict";
+    init_errors();
     init_decode_loop();
     init_session();
     init_interleave();

@@ -3,6 +3,7 @@
  * arms interleaved in randomized ABBA blocks; for decoders, also time a real greedy decode loop.
  */
 import { performance } from 'node:perf_hooks';
+import { ConfigurationError } from '../errors.ts';
 import { greedyDecode } from '../evaluate/decode-loop.ts';
 import { createSession, type Session } from '../inference/session.ts';
 import { type Arm, measureInterleaved } from './interleave.ts';
@@ -28,6 +29,24 @@ export interface TimingResult {
   decodeMsPerToken: Record<string, number>;
 }
 
+/**
+ * onnxruntime refusing the workload's inputs is almost always a workload that does not fit the model (a sequence
+ * longer than its context, a token outside its vocabulary, a batch or dim it fixes): said as such, with the fix.
+ */
+function cannotRun(error: unknown, arm: string, workload: WorkloadSpec): Error {
+  if (error instanceof ConfigurationError || !(error instanceof Error)) return error as Error;
+  const what =
+    workload.kind === 'generic'
+      ? 'synthesized inputs'
+      : `${workload.kind} at sequence length ${workload.sequenceLength}`;
+  return new ConfigurationError(
+    `onnxruntime cannot run the ${arm} model on its ${what}, batch ${workload.batch} (${error.message.split('\n')[0]})`,
+    {
+      fix: 'Make the workload fit the model: --seq within its context, --batch and --dim as it fixes them, eval token ids inside its vocabulary',
+    },
+  );
+}
+
 export async function runTimingProcess(spec: TimingSpec): Promise<TimingResult> {
   const sessions: Record<string, Session> = {};
   const loadMs: Record<string, number> = {};
@@ -41,10 +60,15 @@ export async function runTimingProcess(spec: TimingSpec): Promise<TimingResult> 
       const session = await createSession(arm.path, { intraOpThreads: arm.threads ?? spec.threads });
       loadMs[arm.name] = performance.now() - started;
       sessions[arm.name] = session;
-      const feeds = await workloadFeeds(session, spec.workload);
-      const first = performance.now();
-      await session.run(feeds);
-      firstRunMs[arm.name] = performance.now() - first;
+      let feeds: Awaited<ReturnType<typeof workloadFeeds>>;
+      try {
+        feeds = await workloadFeeds(session, spec.workload);
+        const first = performance.now();
+        await session.run(feeds);
+        firstRunMs[arm.name] = performance.now() - first;
+      } catch (error) {
+        throw cannotRun(error, arm.name, spec.workload);
+      }
       arms.push({ name: arm.name, session, feeds });
     }
     const samplesMs = await measureInterleaved(arms, {

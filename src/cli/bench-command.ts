@@ -6,6 +6,7 @@ import type { WorkloadKind } from '../bench/workload.ts';
 import type { BenchResult } from '../config/types.ts';
 import { slug } from '../contracts/ids.ts';
 import { ConfigurationError } from '../errors.ts';
+import { checkOutputFile, checkOutputFolder } from '../util/output-path.ts';
 import type { CliIo } from './io.ts';
 
 interface BenchFlags {
@@ -149,6 +150,14 @@ export function registerBench(program: Command, io: CliIo): void {
           subject: 'slmops bench',
         });
       }
+      if (flags.out && flags.outDir) {
+        throw new ConfigurationError('--out and --out-dir both say where the result goes', {
+          subject: 'slmops bench',
+          fix: 'Give one of them',
+        });
+      }
+      if (flags.out) checkOutputFile(flags.out, '--out');
+      if (flags.outDir) checkOutputFolder(flags.outDir, '--out-dir');
       const outputs: BenchOutput[] = await runBench({
         modelPath: model,
         profiles,

@@ -8,6 +8,7 @@ import { type Calibration, calibrateHost, type ProbeSizes } from '../devices/cal
 import { hostFingerprint } from '../devices/fingerprint.ts';
 import { resolveProfile } from '../devices/profiles.ts';
 import { ConfigurationError } from '../errors.ts';
+import { checkOutputFile } from '../util/output-path.ts';
 import type { CliIo } from './io.ts';
 
 /** Default budgets (ms): this host's calibration, and a device's (node probes repeat to 14–20 % at 12 s of probing,
@@ -185,6 +186,7 @@ export function registerCalibrate(program: Command, io: CliIo): void {
           fix: 'Add --profile <id or file>, or use --json > file to save the host calibration',
         });
       }
+      if (flags.out) checkOutputFile(flags.out, '--out');
       const host = await hostFingerprint();
       const profile = flags.profile ? await resolveProfile(flags.profile) : undefined;
       if (profile) {

@@ -11,6 +11,7 @@ import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { calibrateHost } from '../../src/devices/calibrate.ts';
 import { hostFingerprint } from '../../src/devices/fingerprint.ts';
+import { ConfigurationError } from '../../src/errors.ts';
 import { repoRoot } from '../harness/prepare.ts';
 import { harnessContext } from '../harness/run-action.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
@@ -161,6 +162,20 @@ describe('runBench against a baseline', () => {
       }),
     ).rejects.toThrowError(/the baseline takes other inputs than the model .* so the two cannot be compared/);
     expect(logs.filter((l) => l.startsWith('timing process'))).toEqual([]);
+  });
+
+  it("says a sequence longer than the model's context is a workload that does not fit, not a crash", async () => {
+    const error = await runBench({
+      modelPath: fixtureModel('tiny-shakespeare-lm'),
+      profiles: [],
+      mode: 'native',
+      sequenceLength: 200,
+      ...quick,
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toMatch(
+      /onnxruntime cannot run the head model on its prefill at sequence length 200, batch 1 .* --seq within its context/,
+    );
   });
 
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {

@@ -8,6 +8,7 @@ import type { BenchResult } from '../../config/types.ts';
 import { slug } from '../../contracts/ids.ts';
 import { ConfigurationError } from '../../errors.ts';
 import { ensureOnnxRuntime, runtimeOptionsFromEnv } from '../../runtime/install.ts';
+import { checkOutputFolder } from '../../util/output-path.ts';
 import { type BenchmarkInputs, Outputs } from './inputs.ts';
 
 export interface BenchmarkDeps {
@@ -40,6 +41,7 @@ export async function runBenchmark(inputs: BenchmarkInputs, deps: BenchmarkDeps)
   const { log, env } = deps;
   const workspace = env.GITHUB_WORKSPACE ?? process.cwd();
   const outDir = path.resolve(workspace, inputs.outDir);
+  checkOutputFolder(outDir, "input 'out-dir'");
   mkdirSync(outDir, { recursive: true });
   await (deps.ensureRuntime ?? (() => ensureOnnxRuntime(runtimeOptionsFromEnv(env, log))))();
   const pullRequest = pullRequestOf(env);
