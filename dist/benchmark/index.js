@@ -28870,6 +28870,9 @@ function evalFeeds(inputs, records, subject, outputs = []) {
   return records[0]?.kind === "tokens" ? tokenFeeds(inputs, records, subject, outputs) : tensorFeeds(inputs, records, subject);
 }
 
+// src/compress/fidelity.ts
+init_lm_inputs();
+
 // src/evaluate/metrics.ts
 function logSumExp(values, start, length) {
   let max = Number.NEGATIVE_INFINITY;
@@ -30885,6 +30888,12 @@ async function measureFidelity(spec) {
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : void 0;
+    if (records?.[0]?.kind === "tensor" && tokenInputs(reference.inputs)) {
+      throw new ConfigurationError(
+        `line ${records[0].line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs).ids}")`,
+        { subject: spec.evalData, fix: 'Give a language model lines of {"input_ids": [...]}' }
+      );
+    }
     const feeds = [];
     if (records) {
       for (let i = 0; i < records.length; i += BATCH) {
@@ -30925,6 +30934,13 @@ async function measureFidelity(spec) {
       };
     } else if (records?.every((r) => r.kind === "tensor" && r.label !== void 0)) {
       const labels = records.map((r) => r.kind === "tensor" ? r.label : 0);
+      const outside = records.find((r) => r.kind === "tensor" && (r.label < 0 || r.label >= width));
+      if (outside?.kind === "tensor") {
+        throw new ConfigurationError(
+          `line ${outside.line}, field "label": class ${outside.label} where the model's output "${primary.name}" has ${width} classes (0 to ${width - 1})`,
+          { subject: spec.evalData, fix: "Number the labels as the model's output classes" }
+        );
+      }
       result.metric = {
         name: "accuracy",
         value: classifierAccuracy(candValues, width, labels).accuracy,

@@ -5,6 +5,7 @@
 import { ConfigurationError } from '../errors.ts';
 import { type EvalRecord, readEvalData } from '../evaluate/eval-data.ts';
 import { evalFeeds } from '../evaluate/feeds.ts';
+import { tokenInputs } from '../evaluate/lm-inputs.ts';
 import {
   agreement,
   classifierAccuracy,
@@ -164,6 +165,12 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : undefined;
+    if (records?.[0]?.kind === 'tensor' && tokenInputs(reference.inputs)) {
+      throw new ConfigurationError(
+        `line ${records[0].line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs)!.ids}")`,
+        { subject: spec.evalData, fix: 'Give a language model lines of {"input_ids": [...]}' },
+      );
+    }
     const feeds: Record<string, TensorValue>[] = [];
     if (records) {
       for (let i = 0; i < records.length; i += BATCH) {
@@ -205,6 +212,13 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
       };
     } else if (records?.every((r) => r.kind === 'tensor' && r.label !== undefined)) {
       const labels = records.map((r) => (r.kind === 'tensor' ? r.label! : 0));
+      const outside = records.find((r) => r.kind === 'tensor' && (r.label! < 0 || r.label! >= width));
+      if (outside?.kind === 'tensor') {
+        throw new ConfigurationError(
+          `line ${outside.line}, field "label": class ${outside.label} where the model's output "${primary.name}" has ${width} classes (0 to ${width - 1})`,
+          { subject: spec.evalData, fix: "Number the labels as the model's output classes" },
+        );
+      }
       result.metric = {
         name: 'accuracy',
         value: classifierAccuracy(candValues, width, labels).accuracy,

@@ -84,3 +84,27 @@ describe('measureFidelity on eval lines', () => {
     ).rejects.toThrowError(/line 2, field "input_ids": is empty/);
   });
 });
+
+describe('measureFidelity on eval lines that do not fit the model', () => {
+  const DIGITS = fixtureModel('digits-cnn');
+  const input = new Array(64).fill(0.5);
+
+  it('names a label outside the classes of the model output', async () => {
+    const evalData = join(tmp.path, 'labels.jsonl');
+    writeFileSync(
+      evalData,
+      `${JSON.stringify({ input, label: 3 })}\n${JSON.stringify({ input, label: 99 })}\n`,
+    );
+    await expect(
+      measureFidelity({ reference: DIGITS, candidate: DIGITS, evalData, samples: 100, threads: 1 }),
+    ).rejects.toThrowError(/line 2, field "label": class 99 where the model's output .* has 10 classes/);
+  });
+
+  it("refuses a classifier's eval lines for a language model", async () => {
+    const evalData = join(tmp.path, 'classifier-lines.jsonl');
+    writeFileSync(evalData, `${JSON.stringify({ input, label: 3 })}\n`);
+    await expect(
+      measureFidelity({ reference: LM, candidate: LM, evalData, samples: 100, threads: 1 }),
+    ).rejects.toThrowError(/line 1 is a classifier line .* but the model takes token ids \("input_ids"\)/);
+  });
+});
