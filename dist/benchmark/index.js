@@ -44652,7 +44652,7 @@ async function benchModels(options, basePath) {
     const findings = [];
     if (!native && m2.rss.head > profile.ramBytes) {
       findings.push(
-        `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`
+        `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 20).toFixed(profile.ramBytes < 2 ** 30 ? 1 : 0)} MiB of RAM of ${profile.id}`
       );
     }
     let predicted;
@@ -44663,6 +44663,18 @@ async function benchModels(options, basePath) {
       const deviceFamily = int8Family(profile.isaFeatures);
       if (hostFamily !== deviceFamily && m2.nodes.some((n) => n.int8)) {
         notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
+      }
+      const calibratedAt = Object.keys(profile.calibration?.threads ?? {});
+      if (!device.calibrated && calibratedAt.length) {
+        notes.push(
+          `${profile.id} was calibrated at ${calibratedAt.join(", ")} thread(s), not ${threads}: predicted from datasheet peaks; run slmops calibrate --profile ${profile.id} --threads ${threads} on the device`
+        );
+      }
+      const probeVersion = profile.calibration?.probes?.version;
+      if (device.calibrated && probeVersion !== void 0 && probeVersion !== PROBE_VERSION) {
+        notes.push(
+          `${profile.id}'s calibration was measured by probes of version ${String(probeVersion)}, this slmops's are version ${PROBE_VERSION}: its figures may not compare; calibrate the device again`
+        );
       }
       if (!device.calibrated && profile.memory?.shared) {
         notes.push(

@@ -10,7 +10,7 @@ import { type FidelityMeasurement, measureFidelity } from '../compress/fidelity.
 import { validateDocument } from '../config/load.ts';
 import type { BenchResult, HostFingerprint, NodeProbes, ProfileDocument } from '../config/types.ts';
 import { modelId as deriveModelId } from '../contracts/ids.ts';
-import { calibrateHost } from '../devices/calibrate.ts';
+import { calibrateHost, PROBE_VERSION } from '../devices/calibrate.ts';
 import { hostFingerprint } from '../devices/fingerprint.ts';
 import { resolveProfile } from '../devices/profiles.ts';
 import { runFunctionalCheck } from '../devices/qemu/functional.ts';
@@ -414,7 +414,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     const findings: string[] = [];
     if (!native && m.rss.head! > profile.ramBytes) {
       findings.push(
-        `peak memory ${(m.rss.head! / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 30).toFixed(1)} GiB of RAM of ${profile.id}`,
+        `peak memory ${(m.rss.head! / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 20).toFixed(profile.ramBytes < 2 ** 30 ? 1 : 0)} MiB of RAM of ${profile.id}`,
       );
     }
     let predicted: Prediction | undefined;
@@ -425,6 +425,18 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
       const deviceFamily = int8Family(profile.isaFeatures);
       if (hostFamily !== deviceFamily && m.nodes.some((n) => n.int8)) {
         notes.push(`int8 kernels differ: this host uses ${hostFamily}, ${profile.id} uses ${deviceFamily}`);
+      }
+      const calibratedAt = Object.keys(profile.calibration?.threads ?? {});
+      if (!device.calibrated && calibratedAt.length) {
+        notes.push(
+          `${profile.id} was calibrated at ${calibratedAt.join(', ')} thread(s), not ${threads}: predicted from datasheet peaks; run slmops calibrate --profile ${profile.id} --threads ${threads} on the device`,
+        );
+      }
+      const probeVersion = profile.calibration?.probes?.version;
+      if (device.calibrated && probeVersion !== undefined && probeVersion !== PROBE_VERSION) {
+        notes.push(
+          `${profile.id}'s calibration was measured by probes of version ${String(probeVersion)}, this slmops's are version ${PROBE_VERSION}: its figures may not compare; calibrate the device again`,
+        );
       }
       if (!device.calibrated && profile.memory?.shared) {
         notes.push(

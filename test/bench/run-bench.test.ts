@@ -67,12 +67,28 @@ describe('runBench', () => {
     const old = join(tmp.path, 'pi4-old-probes.json');
     const oldBlock = {
       ...block,
+      probes: { ...(block as unknown as { probes: object }).probes, version: 1 },
       nodeProbes: { ...block.nodeProbes, version: block.nodeProbes.version + 100 },
     };
     writeFileSync(old, JSON.stringify({ ...profile, id: 'pi4-old-probes', calibration: oldBlock }));
-    const [here, stale] = await runBench({
+    // Calibrated at a thread count this run does not use.
+    const elsewhere = join(tmp.path, 'pi4-other-threads.json');
+    const {
+      threads: measured,
+      nodeProbes: _,
+      ...rest
+    } = block as unknown as {
+      threads: Record<string, unknown>;
+      nodeProbes: unknown;
+    };
+    const otherBlock = { ...rest, threads: { '99': Object.values(measured)[0] } };
+    writeFileSync(
+      elsewhere,
+      JSON.stringify({ ...profile, id: 'pi4-other-threads', calibration: otherBlock }),
+    );
+    const [here, stale, other] = await runBench({
       modelPath: fixtureModel('digits-cnn'),
-      profiles: [file, old],
+      profiles: [file, old, elsewhere],
       mode: 'emulated',
       ...quick,
     });
@@ -84,6 +100,14 @@ describe('runBench', () => {
     expect(s.predicted).toMatchObject({ calibrated: true, method: 'roofline' });
     expect(s.predicted!.notes!.join('\n')).toMatch(
       /node probes \(version \d+\) .*run slmops calibrate --profile pi4-old-probes/,
+    );
+    expect(s.predicted!.notes!.join('\n')).toMatch(
+      /measured by probes of version 1, this slmops's are version \d+/,
+    );
+    const o = other!.result;
+    expect(o.predicted).toMatchObject({ calibrated: false, method: 'roofline' });
+    expect(o.predicted!.notes!.join('\n')).toMatch(
+      /was calibrated at 99 thread\(s\), not \d+: predicted from datasheet peaks/,
     );
   }, 120_000);
 
