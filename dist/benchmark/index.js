@@ -44650,7 +44650,14 @@ async function benchModels(options, basePath) {
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
     const findings = [];
-    if (!native && m2.rss.head > profile.ramBytes) {
+    const notTheDevice = native && profile.id !== RUNNER_PROFILE_ID && !hostMatchesProfile(host, profile);
+    if (notTheDevice) {
+      findings.push(
+        `measured natively on ${host.cpuModel} (${archOf(process.arch)}), which is not ${profile.id}'s CPU: these are this host's figures, not the device's; run on the device, or use --mode emulated`
+      );
+      log(`warning: ${findings.at(-1)}`);
+    }
+    if ((!native || notTheDevice) && m2.rss.head > profile.ramBytes) {
       findings.push(
         `peak memory ${(m2.rss.head / 2 ** 20).toFixed(0)} MiB is more than the ${(profile.ramBytes / 2 ** 20).toFixed(profile.ramBytes < 2 ** 30 ? 1 : 0)} MiB of RAM of ${profile.id}`
       );

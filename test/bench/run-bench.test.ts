@@ -202,6 +202,17 @@ describe('runBench against a baseline', () => {
     );
   });
 
+  it("says so in the result when --mode native measures a host that is not the profile's device", async () => {
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: [process.arch === 'arm64' ? 'intel-n100' : 'raspberry-pi-5'],
+      mode: 'native',
+      ...quick,
+    });
+    expect(out!.result.profile.mode).toBe('native');
+    expect(out!.result.findings?.join('\n')).toMatch(/which is not .*'s CPU: these are this host's figures/);
+  });
+
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {
     await expect(
       runBench({
