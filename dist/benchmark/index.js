@@ -44367,9 +44367,9 @@ function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
   return root2;
 }
-async function compareLikeWithLike(basePath, headReport, log) {
+async function compareLikeWithLike(basePath, headReport, log, namedBy = basePath) {
   const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, basePath);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, namedBy);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }
@@ -44580,7 +44580,8 @@ async function benchModels(options, basePath) {
   const headBytes = inspected.bytes + inspected.externalData.reduce((n, f2) => n + f2.bytes, 0);
   let baseline;
   if (basePath) {
-    const like = await compareLikeWithLike(basePath, headReport, log);
+    const git = options.baseline ? parseGitBaseline(options.baseline) : void 0;
+    const like = await compareLikeWithLike(basePath, headReport, log, git?.path);
     const base = await inspectModel(like.path);
     refuseUnlikeBaseline(inspected, base, options.baseline ?? basePath);
     baseline = {

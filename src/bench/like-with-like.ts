@@ -30,9 +30,11 @@ export async function compareLikeWithLike(
   basePath: string,
   headReport: CompressReport | undefined,
   log: (m: string) => void,
+  /** The path that names the baseline, when `basePath` is a temporary copy (a git baseline's checkout). */
+  namedBy: string = basePath,
 ): Promise<{ path: string; variantId: string; compressed: boolean }> {
   const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? deriveModelId(undefined, basePath);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? deriveModelId(undefined, namedBy);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }

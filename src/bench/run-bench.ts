@@ -20,7 +20,7 @@ import { kvLayout } from '../evaluate/lm-inputs.ts';
 import { createSession } from '../inference/session.ts';
 import { inspectModel } from '../onnx/inspect.ts';
 import { runInChild } from '../workers/spawn.ts';
-import { resolveBaseline } from './baseline.ts';
+import { parseGitBaseline, resolveBaseline } from './baseline.ts';
 import { type CpuLoad, cpuLoad, cpuSnapshot } from './cpu-load.ts';
 import { compareLikeWithLike, readCompressReport } from './like-with-like.ts';
 import type { NodeCost } from './node-costs.ts';
@@ -327,7 +327,8 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
 
   let baseline: { path: string; variantId: string; bytes: number; sha256: string } | undefined;
   if (basePath) {
-    const like = await compareLikeWithLike(basePath, headReport, log);
+    const git = options.baseline ? parseGitBaseline(options.baseline) : undefined;
+    const like = await compareLikeWithLike(basePath, headReport, log, git?.path);
     const base = await inspectModel(like.path);
     refuseUnlikeBaseline(inspected, base, options.baseline ?? basePath);
     baseline = {

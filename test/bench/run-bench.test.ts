@@ -213,6 +213,17 @@ describe('runBench against a baseline', () => {
     expect(out!.result.findings?.join('\n')).toMatch(/which is not .*'s CPU: these are this host's figures/);
   });
 
+  it('names a git baseline after its path in the repository, not after its temporary checkout', async () => {
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      baseline: 'git:HEAD:test/fixtures/models/digits-cnn/model.onnx',
+      profiles: [],
+      mode: 'native',
+      ...quick,
+    });
+    expect(out!.result.comparison!.baselineVariantId).toBe('digits-cnn');
+  });
+
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {
     await expect(
       runBench({
