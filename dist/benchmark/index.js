@@ -31096,8 +31096,8 @@ import { mkdirSync as mkdirSync4, readFileSync as readFileSync11, writeFileSync 
 import path6 from "node:path";
 
 // src/bench/run-bench.ts
-import { existsSync as existsSync8 } from "node:fs";
-import { resolve as resolve7 } from "node:path";
+import { existsSync as existsSync8, statSync as statSync6 } from "node:fs";
+import { join as join11, resolve as resolve7 } from "node:path";
 
 // src/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -44546,6 +44546,10 @@ function refuseUnlikeBaseline(head, base, subject) {
     );
   }
 }
+function modelFile(path7) {
+  const inside = join11(path7, "model.onnx");
+  return existsSync8(path7) && statSync6(path7).isDirectory() && existsSync8(inside) ? inside : path7;
+}
 async function runBench(options) {
   const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
   try {
@@ -44572,7 +44576,7 @@ async function benchModels(options, basePath) {
       }
     );
   }
-  const headPath = resolve7(options.modelPath);
+  const headPath = modelFile(resolve7(options.modelPath));
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
   const variant = headReport?.variantId ?? id;
@@ -44709,7 +44713,7 @@ async function benchModels(options, basePath) {
     const result = {
       schema: "slmops.bench/v1",
       model: {
-        path: options.modelPath,
+        path: headPath === resolve7(options.modelPath) ? options.modelPath : join11(options.modelPath, "model.onnx"),
         sha256: inspected.sha256,
         bytes: headBytes,
         params: inspected.parameters
@@ -44788,7 +44792,7 @@ init_errors();
 
 // src/util/output-path.ts
 init_errors();
-import { existsSync as existsSync9, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync9, statSync as statSync7 } from "node:fs";
 import { dirname as dirname6, resolve as resolve8 } from "node:path";
 function nearestExisting(path7) {
   let p2 = resolve8(path7);
@@ -44797,7 +44801,7 @@ function nearestExisting(path7) {
 }
 function checkParents(path7, subject) {
   const existing = nearestExisting(dirname6(resolve8(path7)));
-  if (!statSync6(existing).isDirectory()) {
+  if (!statSync7(existing).isDirectory()) {
     throw new ConfigurationError(`${existing} is a file, so ${path7} cannot be created below it`, {
       subject,
       fix: "Choose a path whose parents are folders"
@@ -44805,7 +44809,7 @@ function checkParents(path7, subject) {
   }
 }
 function checkOutputFolder(path7, subject) {
-  if (existsSync9(path7) && !statSync6(path7).isDirectory()) {
+  if (existsSync9(path7) && !statSync7(path7).isDirectory()) {
     throw new ConfigurationError(`${path7} is a file; it takes a folder`, {
       subject,
       fix: "Give a folder (it is created if missing)"

@@ -35709,11 +35709,11 @@ function statusOf(error) {
 
 // src/cli/bench-command.ts
 import { mkdirSync as mkdirSync4, writeFileSync as writeFileSync3 } from "node:fs";
-import { dirname as dirname7, join as join11, resolve as resolve10 } from "node:path";
+import { dirname as dirname7, join as join12, resolve as resolve10 } from "node:path";
 
 // src/bench/run-bench.ts
-import { existsSync as existsSync7 } from "node:fs";
-import { resolve as resolve8 } from "node:path";
+import { existsSync as existsSync7, statSync as statSync6 } from "node:fs";
+import { join as join11, resolve as resolve8 } from "node:path";
 
 // src/config/load.ts
 var import_yaml = __toESM(require_dist(), 1);
@@ -49279,6 +49279,10 @@ function refuseUnlikeBaseline(head, base, subject) {
     );
   }
 }
+function modelFile(path10) {
+  const inside = join11(path10, "model.onnx");
+  return existsSync7(path10) && statSync6(path10).isDirectory() && existsSync7(inside) ? inside : path10;
+}
 async function runBench(options) {
   const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
   try {
@@ -49305,7 +49309,7 @@ async function benchModels(options, basePath) {
       }
     );
   }
-  const headPath = resolve8(options.modelPath);
+  const headPath = modelFile(resolve8(options.modelPath));
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? modelId(void 0, options.modelPath);
   const variant = headReport?.variantId ?? id;
@@ -49442,7 +49446,7 @@ async function benchModels(options, basePath) {
     const result = {
       schema: "slmops.bench/v1",
       model: {
-        path: options.modelPath,
+        path: headPath === resolve8(options.modelPath) ? options.modelPath : join11(options.modelPath, "model.onnx"),
         sha256: inspected.sha256,
         bytes: headBytes,
         params: inspected.parameters
@@ -49521,7 +49525,7 @@ init_errors();
 
 // src/util/output-path.ts
 init_errors();
-import { existsSync as existsSync8, statSync as statSync6 } from "node:fs";
+import { existsSync as existsSync8, statSync as statSync7 } from "node:fs";
 import { dirname as dirname6, resolve as resolve9 } from "node:path";
 function nearestExisting(path10) {
   let p2 = resolve9(path10);
@@ -49530,7 +49534,7 @@ function nearestExisting(path10) {
 }
 function checkParents(path10, subject) {
   const existing = nearestExisting(dirname6(resolve9(path10)));
-  if (!statSync6(existing).isDirectory()) {
+  if (!statSync7(existing).isDirectory()) {
     throw new ConfigurationError(`${existing} is a file, so ${path10} cannot be created below it`, {
       subject,
       fix: "Choose a path whose parents are folders"
@@ -49538,7 +49542,7 @@ function checkParents(path10, subject) {
   }
 }
 function checkOutputFile(path10, subject) {
-  if (existsSync8(path10) && statSync6(path10).isDirectory()) {
+  if (existsSync8(path10) && statSync7(path10).isDirectory()) {
     throw new ConfigurationError(`${path10} is a folder; it takes a file name`, {
       subject,
       fix: "Give a file name, e.g. result.json (or use the folder option for several files)"
@@ -49547,7 +49551,7 @@ function checkOutputFile(path10, subject) {
   checkParents(path10, subject);
 }
 function checkOutputFolder(path10, subject) {
-  if (existsSync8(path10) && !statSync6(path10).isDirectory()) {
+  if (existsSync8(path10) && !statSync7(path10).isDirectory()) {
     throw new ConfigurationError(`${path10} is a file; it takes a folder`, {
       subject,
       fix: "Give a folder (it is created if missing)"
@@ -49674,7 +49678,7 @@ function registerBench(program2, io2) {
       log: (m2) => io2.err(m2)
     });
     for (const { profile, result } of outputs) {
-      const target = flags.out ? resolve10(flags.out) : flags.outDir ? join11(resolve10(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
+      const target = flags.out ? resolve10(flags.out) : flags.outDir ? join12(resolve10(flags.outDir), `${slug(result.variantId)}.${profile.id}.bench.json`) : void 0;
       if (target) {
         mkdirSync4(dirname7(target), { recursive: true });
         writeFileSync3(target, `${JSON.stringify(result, null, 2)}
@@ -50654,11 +50658,11 @@ ${rows2.join("\n")}` : "_No budget applies to these results._",
 
 // src/gate/results.ts
 import { createHash as createHash6 } from "node:crypto";
-import { readFileSync as readFileSync11, statSync as statSync8 } from "node:fs";
+import { readFileSync as readFileSync11, statSync as statSync9 } from "node:fs";
 import { resolve as resolve15 } from "node:path";
 
 // node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync7 } from "fs";
+import { readdir as readdir4, readdirSync as readdirSync2, realpath, realpathSync as realpathSync3, stat as stat3, statSync as statSync8 } from "fs";
 import { isAbsolute as isAbsolute3, posix as posix3, resolve as resolve14 } from "path";
 import { fileURLToPath } from "url";
 
@@ -51413,7 +51417,7 @@ function getOptions(options) {
     realpath: opts.fs.realpath || realpath,
     realpathSync: opts.fs.realpathSync || realpathSync3,
     stat: opts.fs.stat || stat3,
-    statSync: opts.fs.statSync || statSync7
+    statSync: opts.fs.statSync || statSync8
   });
   if (opts.debug) log("globbing with options:", opts);
   return opts;
@@ -51436,7 +51440,7 @@ init_errors();
 async function expand2(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync8(resolve15(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync9(resolve15(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   const files = await glob(target, { cwd, absolute: true, dot: false });
@@ -51603,7 +51607,7 @@ import path7 from "node:path";
 
 // src/publish/bundle.ts
 import { createHash as createHash8 } from "node:crypto";
-import { existsSync as existsSync10, readFileSync as readFileSync12, statSync as statSync9 } from "node:fs";
+import { existsSync as existsSync10, readFileSync as readFileSync12, statSync as statSync10 } from "node:fs";
 import { readdir as readdir5 } from "node:fs/promises";
 import path6 from "node:path";
 init_errors();
@@ -51713,8 +51717,8 @@ async function extraFiles(root2, patterns) {
   for (const pattern2 of patterns) {
     const direct = path6.resolve(root2, pattern2);
     let matches2;
-    if (existsSync10(direct) && statSync9(direct).isFile()) matches2 = [direct];
-    else if (existsSync10(pattern2) && statSync9(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
+    if (existsSync10(direct) && statSync10(direct).isFile()) matches2 = [direct];
+    else if (existsSync10(pattern2) && statSync10(pattern2).isFile()) matches2 = [path6.resolve(pattern2)];
     else matches2 = (await glob(pattern2, { cwd: root2, absolute: true, dot: false, onlyFiles: true })).sort();
     if (matches2.length === 0) {
       throw new ConfigurationError(`--include '${pattern2}' matches no file`, {
@@ -51731,7 +51735,7 @@ async function extraFiles(root2, patterns) {
 }
 async function collectBundle(options) {
   const root2 = path6.resolve(options.dir);
-  if (!existsSync10(root2) || !statSync9(root2).isDirectory()) {
+  if (!existsSync10(root2) || !statSync10(root2).isDirectory()) {
     throw new ConfigurationError("is not a folder", {
       subject: options.dir,
       fix: "Pass the folder holding the models (the compress output, e.g. slmops/variants)"
@@ -51932,14 +51936,14 @@ function checkBundlePath(p2, subject) {
 }
 
 // src/publish/results.ts
-import { readFileSync as readFileSync13, statSync as statSync10 } from "node:fs";
+import { readFileSync as readFileSync13, statSync as statSync11 } from "node:fs";
 import { resolve as resolve17 } from "node:path";
 init_errors();
 var RESULTS_FILE = "results.json";
 async function expand3(pattern2, cwd) {
   let target = pattern2;
   try {
-    if (statSync10(resolve17(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
+    if (statSync11(resolve17(cwd, pattern2)).isDirectory()) target = `${pattern2.replace(/\/+$/, "")}/**/*.json`;
   } catch {
   }
   return (await glob(target, { cwd, absolute: true, dot: false })).map((f2) => resolve17(f2)).sort();
@@ -54462,7 +54466,7 @@ function registerPull(program2, io2) {
 
 // src/cli/verify-command.ts
 init_errors();
-import { statSync as statSync11 } from "node:fs";
+import { statSync as statSync12 } from "node:fs";
 function registerVerify(program2, io2) {
   program2.command("verify").description(
     "check a pulled folder or a bundle archive against its manifest (exit 2 naming any bad file)"
@@ -54472,7 +54476,7 @@ function registerVerify(program2, io2) {
   ).option("--json", "print the report as JSON").action(async (target, flags) => {
     let isDir;
     try {
-      isDir = statSync11(target).isDirectory();
+      isDir = statSync12(target).isDirectory();
     } catch {
       throw new ConfigurationError("no such file or folder", {
         subject: target,

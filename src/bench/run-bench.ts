@@ -4,8 +4,8 @@
  * emulated ones also get a prediction for the device, derived from the same measurement (one per thread count).
  */
 
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type FidelityMeasurement, measureFidelity } from '../compress/fidelity.ts';
 import { validateDocument } from '../config/load.ts';
 import type { BenchResult, HostFingerprint, NodeProbes, ProfileDocument } from '../config/types.ts';
@@ -289,6 +289,12 @@ function refuseUnlikeBaseline(
   }
 }
 
+/** A variant folder (what compress writes: model.onnx beside compress-report.json) stands for its model. */
+function modelFile(path: string): string {
+  const inside = join(path, 'model.onnx');
+  return existsSync(path) && statSync(path).isDirectory() && existsSync(inside) ? inside : path;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const base = options.baseline ? resolveBaseline(options.baseline) : undefined;
   try {
@@ -318,7 +324,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     );
   }
 
-  const headPath = resolve(options.modelPath);
+  const headPath = modelFile(resolve(options.modelPath));
   const headReport = readCompressReport(headPath);
   const id = options.name ?? headReport?.modelId ?? deriveModelId(undefined, options.modelPath);
   const variant = headReport?.variantId ?? id;
@@ -476,7 +482,8 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     const result: BenchResult & Record<string, unknown> = {
       schema: 'slmops.bench/v1',
       model: {
-        path: options.modelPath,
+        path:
+          headPath === resolve(options.modelPath) ? options.modelPath : join(options.modelPath, 'model.onnx'),
         sha256: inspected.sha256,
         bytes: headBytes,
         params: inspected.parameters,

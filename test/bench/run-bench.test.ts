@@ -224,6 +224,19 @@ describe('runBench against a baseline', () => {
     expect(out!.result.comparison!.baselineVariantId).toBe('digits-cnn');
   });
 
+  it('measures a variant folder as compress wrote it, under the variant id of its report', async () => {
+    const { modelPath } = await compressModel({
+      modelPath: fixtureModel('digits-cnn'),
+      recipe: parseRecipeSpec('int8'),
+      outDir: join(tmp.path, 'variant-folder'),
+      fidelity: 'off',
+    });
+    const folder = path.dirname(modelPath);
+    const [out] = await runBench({ modelPath: folder, profiles: [], mode: 'native', ...quick });
+    expect(out!.result.variantId).toBe('digits-cnn@int8:per-tensor,sym');
+    expect(out!.result.model.path).toBe(join(folder, 'model.onnx'));
+  });
+
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {
     await expect(
       runBench({
