@@ -33682,13 +33682,13 @@ function modelId(configName, modelPath) {
   if (stem === "") {
     throw new ConfigurationError(`cannot derive a model id from the model path "${modelPath}"`, {
       subject: "model",
-      fix: "Set `name` in the config file"
+      fix: "Name the model (--name on the command line, `name` in the action or recipe), or rename its file or folder"
     });
   }
   return checkModelId(
     stem,
     `the model path "${modelPath}"`,
-    "Set `name` in the config file to a name without them"
+    "Name the model without them (--name on the command line, `name` in the action or recipe), or rename its file or folder"
   );
 }
 function checkModelId(id, source, fix) {
@@ -44367,9 +44367,16 @@ function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
   return root2;
 }
+function baselineId(path7) {
+  try {
+    return modelId(void 0, path7);
+  } catch {
+    return modelId(void 0, path7.replace(/[@\s\p{Cc}]/gu, "-"));
+  }
+}
 async function compareLikeWithLike(basePath, headReport, log, namedBy = basePath) {
   const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, namedBy);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? baselineId(namedBy);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }

@@ -38320,13 +38320,13 @@ function modelId(configName, modelPath) {
   if (stem === "") {
     throw new ConfigurationError(`cannot derive a model id from the model path "${modelPath}"`, {
       subject: "model",
-      fix: "Set `name` in the config file"
+      fix: "Name the model (--name on the command line, `name` in the action or recipe), or rename its file or folder"
     });
   }
   return checkModelId(
     stem,
     `the model path "${modelPath}"`,
-    "Set `name` in the config file to a name without them"
+    "Name the model without them (--name on the command line, `name` in the action or recipe), or rename its file or folder"
   );
 }
 function checkModelId(id, source, fix) {
@@ -49100,9 +49100,16 @@ function variantCacheDir() {
   const root2 = process.env.RUNNER_TOOL_CACHE ? join10(process.env.RUNNER_TOOL_CACHE, "slmops-variants") : join10(process.env.XDG_CACHE_HOME || join10(homedir2(), ".cache"), "slmops", "variants");
   return root2;
 }
+function baselineId(path10) {
+  try {
+    return modelId(void 0, path10);
+  } catch {
+    return modelId(void 0, path10.replace(/[@\s\p{Cc}]/gu, "-"));
+  }
+}
 async function compareLikeWithLike(basePath, headReport, log2, namedBy = basePath) {
   const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? modelId(void 0, namedBy);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? baselineId(namedBy);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }

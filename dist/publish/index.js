@@ -33200,13 +33200,13 @@ function modelId(configName, modelPath) {
   if (stem === "") {
     throw new ConfigurationError(`cannot derive a model id from the model path "${modelPath}"`, {
       subject: "model",
-      fix: "Set `name` in the config file"
+      fix: "Name the model (--name on the command line, `name` in the action or recipe), or rename its file or folder"
     });
   }
   return checkModelId(
     stem,
     `the model path "${modelPath}"`,
-    "Set `name` in the config file to a name without them"
+    "Name the model without them (--name on the command line, `name` in the action or recipe), or rename its file or folder"
   );
 }
 function checkModelId(id, source, fix) {

@@ -26,6 +26,15 @@ export function variantCacheDir(): string {
   return root;
 }
 
+/** A baseline's id from its path; characters an id may not hold (a space, "@") become "-": no flag names a baseline. */
+function baselineId(path: string): string {
+  try {
+    return deriveModelId(undefined, path);
+  } catch {
+    return deriveModelId(undefined, path.replace(/[@\s\p{Cc}]/gu, '-'));
+  }
+}
+
 export async function compareLikeWithLike(
   basePath: string,
   headReport: CompressReport | undefined,
@@ -34,7 +43,7 @@ export async function compareLikeWithLike(
   namedBy: string = basePath,
 ): Promise<{ path: string; variantId: string; compressed: boolean }> {
   const baseReport = readCompressReport(basePath);
-  const baseId = baseReport?.modelId ?? headReport?.modelId ?? deriveModelId(undefined, namedBy);
+  const baseId = baseReport?.modelId ?? headReport?.modelId ?? baselineId(namedBy);
   if (!headReport || baseReport?.recipe.spec === headReport.recipe.spec) {
     return { path: basePath, variantId: baseReport?.variantId ?? baseId, compressed: false };
   }

@@ -237,6 +237,20 @@ describe('runBench against a baseline', () => {
     expect(out!.result.model.path).toBe(join(folder, 'model.onnx'));
   });
 
+  it('takes a baseline whose folder name has a space, naming it without the space', async () => {
+    const folder = join(tmp.path, 'base line');
+    mkdirSync(folder, { recursive: true });
+    copyFileSync(fixtureModel('digits-cnn'), join(folder, 'model.onnx'));
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      baseline: join(folder, 'model.onnx'),
+      profiles: [],
+      mode: 'native',
+      ...quick,
+    });
+    expect(out!.result.comparison!.baselineVariantId).toBe('base-line');
+  });
+
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {
     await expect(
       runBench({

@@ -32,7 +32,7 @@ describe('modelId', () => {
 
   it('rejects ids with "@" or whitespace, which would break variant ids', () => {
     expect(() => modelId('tiny@lm', 'm.onnx')).toThrow(ConfigurationError);
-    expect(() => modelId(undefined, 'models/my model.onnx')).toThrow('Set `name` in the config file');
+    expect(() => modelId(undefined, 'models/my model.onnx')).toThrow('--name on the command line');
   });
 });
 
