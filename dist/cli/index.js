@@ -49340,6 +49340,19 @@ async function benchModels(options, basePath) {
   ];
   const probe = await createSession(headPath);
   const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
+  const symbolic = new Set(
+    probe.inputs.flatMap(
+      (i) => i.shape.flatMap((d) => typeof d === "string" ? d.split("+").map((part) => part.trim()) : [])
+    )
+  );
+  const unknownDim = Object.keys(options.dims ?? {}).find((name2) => !symbolic.has(name2));
+  if (unknownDim !== void 0) {
+    await probe.release();
+    throw new ConfigurationError(
+      `--dim ${unknownDim}: the model's inputs have no symbolic dim of that name (they have: ${[...symbolic].join(", ") || "none"})`,
+      { subject: options.modelPath, fix: "Name one of those dims, or drop the option" }
+    );
+  }
   const decodeSkipped = kvLayout(probe.inputs, probe.outputs) ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it` : "the model has no KV cache (past_key_values inputs): decode is not measured";
   await probe.release();
   const records = options.evalData ? readEvalData(options.evalData) : [];

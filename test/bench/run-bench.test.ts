@@ -251,6 +251,19 @@ describe('runBench against a baseline', () => {
     expect(out!.result.comparison!.baselineVariantId).toBe('base-line');
   });
 
+  it('names a --dim the model does not have, with the dims it has', async () => {
+    await expect(
+      runBench({
+        modelPath: fixtureModel('tiny-shakespeare-lm'),
+        profiles: [],
+        dims: { nosuch: 3 },
+        ...quick,
+      }),
+    ).rejects.toThrowError(
+      /--dim nosuch: the model's inputs have no symbolic dim of that name \(they have: .+\)/,
+    );
+  });
+
   it('refuses two profiles of one id, whose results would overwrite each other', async () => {
     await expect(
       runBench({
