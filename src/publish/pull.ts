@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -170,6 +170,22 @@ function stagedPath(staging: string, bundlePath: string): string {
   return path.join(staging, ...bundlePath.split('/'));
 }
 
+/**
+ * Whether a non-empty folder holds an earlier pull, which a pull may replace: its manifest.json is a slmops
+ * manifest (a web app's manifest.json, say, is not, and that folder is never replaced).
+ */
+async function isEarlierPull(dir: string, entries: string[]): Promise<boolean> {
+  if (!entries.includes(MANIFEST_FILE)) return false;
+  try {
+    const manifest = JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as {
+      schema?: unknown;
+    };
+    return manifest.schema === 'slmops.manifest/v1';
+  } catch {
+    return false;
+  }
+}
+
 /** Moves the checked staging folder into place: the destination is empty, absent, or a bundle slmops wrote. */
 async function install(staging: string, out: string): Promise<void> {
   const target = path.resolve(out);
@@ -184,7 +200,7 @@ async function install(staging: string, out: string): Promise<void> {
     await rename(staging, target);
     return;
   }
-  if (!entries.includes(MANIFEST_FILE)) {
+  if (!(await isEarlierPull(target, entries))) {
     throw new ConfigurationError('exists and does not hold a bundle; refusing to replace it', {
       subject: out,
       fix: 'Pull into an empty or new folder, or into the folder of an earlier pull',
@@ -208,7 +224,7 @@ async function checkDestination(out: string): Promise<void> {
     throw new ConfigurationError('exists and is not a folder', { subject: out, fix: 'Pull into a folder' });
   }
   const entries = await readdir(target);
-  if (entries.length > 0 && !entries.includes(MANIFEST_FILE)) {
+  if (entries.length > 0 && !(await isEarlierPull(target, entries))) {
     throw new ConfigurationError('exists and does not hold a bundle; refusing to replace it', {
       subject: out,
       fix: 'Pull into an empty or new folder, or into the folder of an earlier pull',

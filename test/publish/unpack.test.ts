@@ -214,6 +214,26 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
     await expect(unpackBundle(archive, out)).rejects.toThrow(`${out}: exists and does not hold a bundle`);
     expect(readdirSync(out)).toEqual(['notes.txt']);
   });
+
+  it("refuses to replace a folder whose manifest.json is not a slmops manifest (a web app's, say)", async () => {
+    const root = scratch();
+    const { archive } = await packed(root);
+    const out = join(root, 'webapp');
+    mkdirSync(out);
+    writeFileSync(join(out, 'manifest.json'), JSON.stringify({ name: 'My PWA', start_url: '/' }));
+    writeFileSync(join(out, 'index.html'), '<html></html>');
+    await expect(unpackBundle(archive, out)).rejects.toThrow(`${out}: exists and does not hold a bundle`);
+    expect(readdirSync(out).sort()).toEqual(['index.html', 'manifest.json']);
+  });
+
+  it('replaces an earlier pull of a bundle', async () => {
+    const root = scratch();
+    const { archive } = await packed(root);
+    const out = join(root, 'again');
+    await unpackBundle(archive, out);
+    await unpackBundle(archive, out);
+    expect((await verifyDir(out)).ok).toBe(true);
+  });
 });
 
 describe('slmops verify on a folder', () => {
