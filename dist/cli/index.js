@@ -51471,7 +51471,14 @@ function isBenchResult(value) {
 }
 async function loadResults(patterns, cwd = process.cwd()) {
   const loaded = [];
+  const unreadable = [];
   for (const pattern2 of patterns) {
+    if (pattern2.trim() === "") {
+      throw new ConfigurationError("a results pattern is empty", {
+        subject: "results",
+        fix: "Name the folder or glob of the *.bench.json files (an empty one would search the whole disk)"
+      });
+    }
     const files = await expand2(pattern2, cwd);
     let matched = 0;
     for (const file of files) {
@@ -51479,7 +51486,14 @@ async function loadResults(patterns, cwd = process.cwd()) {
       let value;
       try {
         value = JSON.parse(bytes2.toString("utf8"));
-      } catch {
+      } catch (error) {
+        if (file.endsWith(".bench.json"))
+          unreadable.push(`${file}: not valid JSON (${error.message})`);
+        continue;
+      }
+      const schema = value?.schema;
+      if (typeof schema === "string" && schema.startsWith("slmops.bench/") && !isBenchResult(value)) {
+        unreadable.push(`${file}: schema ${schema}, and this slmops reads slmops.bench/v1`);
         continue;
       }
       if (!isBenchResult(value)) continue;
@@ -51490,7 +51504,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
         result: validateDocument("bench", value, file)
       });
     }
-    if (matched === 0) {
+    if (matched === 0 && unreadable.length === 0) {
       throw new ConfigurationError(
         `the results pattern "${pattern2}" matched no bench result (${files.length} files looked at)`,
         {
@@ -51499,6 +51513,15 @@ async function loadResults(patterns, cwd = process.cwd()) {
         }
       );
     }
+  }
+  if (unreadable.length) {
+    throw new ConfigurationError(
+      `${unreadable.length} result file(s) cannot be read: ${unreadable.join("; ")}`,
+      {
+        subject: "results",
+        fix: "Write them again with the benchmark step of the same slmops version as the gate, or remove them"
+      }
+    );
   }
   return loaded;
 }
@@ -53880,7 +53903,7 @@ init_errors();
 init_errors();
 import { createHash as createHash11, randomBytes } from "node:crypto";
 import { createReadStream as createReadStream7, createWriteStream as createWriteStream3, existsSync as existsSync11 } from "node:fs";
-import { mkdir as mkdir6, open as open3, readdir as readdir7, rename as rename4, rm as rm6, stat as stat5, writeFile as writeFile5 } from "node:fs/promises";
+import { mkdir as mkdir6, open as open3, readdir as readdir7, readFile as readFile7, rename as rename4, rm as rm6, stat as stat5, writeFile as writeFile5 } from "node:fs/promises";
 import path9 from "node:path";
 import { Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline4 } from "node:stream/promises";
@@ -54162,6 +54185,15 @@ function stagingFor(out) {
 function stagedPath(staging, bundlePath2) {
   return path9.join(staging, ...bundlePath2.split("/"));
 }
+async function isEarlierPull(dir, entries2) {
+  if (!entries2.includes(MANIFEST_FILE)) return false;
+  try {
+    const manifest = JSON.parse(await readFile7(path9.join(dir, MANIFEST_FILE), "utf8"));
+    return manifest.schema === "slmops.manifest/v1";
+  } catch {
+    return false;
+  }
+}
 async function install2(staging, out) {
   const target = path9.resolve(out);
   if (!existsSync11(target)) {
@@ -54175,7 +54207,7 @@ async function install2(staging, out) {
     await rename4(staging, target);
     return;
   }
-  if (!entries2.includes(MANIFEST_FILE)) {
+  if (!await isEarlierPull(target, entries2)) {
     throw new ConfigurationError("exists and does not hold a bundle; refusing to replace it", {
       subject: out,
       fix: "Pull into an empty or new folder, or into the folder of an earlier pull"
@@ -54198,7 +54230,7 @@ async function checkDestination(out) {
     throw new ConfigurationError("exists and is not a folder", { subject: out, fix: "Pull into a folder" });
   }
   const entries2 = await readdir7(target);
-  if (entries2.length > 0 && !entries2.includes(MANIFEST_FILE)) {
+  if (entries2.length > 0 && !await isEarlierPull(target, entries2)) {
     throw new ConfigurationError("exists and does not hold a bundle; refusing to replace it", {
       subject: out,
       fix: "Pull into an empty or new folder, or into the folder of an earlier pull"

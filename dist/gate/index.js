@@ -27673,7 +27673,14 @@ function isBenchResult(value) {
 }
 async function loadResults(patterns, cwd = process.cwd()) {
   const loaded = [];
+  const unreadable = [];
   for (const pattern of patterns) {
+    if (pattern.trim() === "") {
+      throw new ConfigurationError("a results pattern is empty", {
+        subject: "results",
+        fix: "Name the folder or glob of the *.bench.json files (an empty one would search the whole disk)"
+      });
+    }
     const files = await expand2(pattern, cwd);
     let matched = 0;
     for (const file of files) {
@@ -27681,7 +27688,14 @@ async function loadResults(patterns, cwd = process.cwd()) {
       let value;
       try {
         value = JSON.parse(bytes.toString("utf8"));
-      } catch {
+      } catch (error2) {
+        if (file.endsWith(".bench.json"))
+          unreadable.push(`${file}: not valid JSON (${error2.message})`);
+        continue;
+      }
+      const schema = value?.schema;
+      if (typeof schema === "string" && schema.startsWith("slmops.bench/") && !isBenchResult(value)) {
+        unreadable.push(`${file}: schema ${schema}, and this slmops reads slmops.bench/v1`);
         continue;
       }
       if (!isBenchResult(value)) continue;
@@ -27692,7 +27706,7 @@ async function loadResults(patterns, cwd = process.cwd()) {
         result: validateDocument("bench", value, file)
       });
     }
-    if (matched === 0) {
+    if (matched === 0 && unreadable.length === 0) {
       throw new ConfigurationError(
         `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
         {
@@ -27701,6 +27715,15 @@ async function loadResults(patterns, cwd = process.cwd()) {
         }
       );
     }
+  }
+  if (unreadable.length) {
+    throw new ConfigurationError(
+      `${unreadable.length} result file(s) cannot be read: ${unreadable.join("; ")}`,
+      {
+        subject: "results",
+        fix: "Write them again with the benchmark step of the same slmops version as the gate, or remove them"
+      }
+    );
   }
   return loaded;
 }

@@ -35,11 +35,20 @@ function isBenchResult(value: unknown): boolean {
 
 /**
  * Loads every bench result the patterns match. JSON files of other kinds (verdicts, summaries, compress reports)
- * are passed over; a pattern that matches no result at all is an error naming it.
+ * are passed over; a pattern that matches no result at all is an error naming it. A file that claims to be a
+ * result but cannot be read as one (a `*.bench.json` that is not valid JSON, another version of the bench schema)
+ * is an error too, all such files named at once: skipping it would judge without it.
  */
 export async function loadResults(patterns: readonly string[], cwd = process.cwd()): Promise<LoadedResult[]> {
   const loaded: LoadedResult[] = [];
+  const unreadable: string[] = [];
   for (const pattern of patterns) {
+    if (pattern.trim() === '') {
+      throw new ConfigurationError('a results pattern is empty', {
+        subject: 'results',
+        fix: 'Name the folder or glob of the *.bench.json files (an empty one would search the whole disk)',
+      });
+    }
     const files = await expand(pattern, cwd);
     let matched = 0;
     for (const file of files) {
@@ -47,7 +56,14 @@ export async function loadResults(patterns: readonly string[], cwd = process.cwd
       let value: unknown;
       try {
         value = JSON.parse(bytes.toString('utf8'));
-      } catch {
+      } catch (error) {
+        if (file.endsWith('.bench.json'))
+          unreadable.push(`${file}: not valid JSON (${(error as Error).message})`);
+        continue;
+      }
+      const schema = (value as { schema?: unknown } | null)?.schema;
+      if (typeof schema === 'string' && schema.startsWith('slmops.bench/') && !isBenchResult(value)) {
+        unreadable.push(`${file}: schema ${schema}, and this slmops reads slmops.bench/v1`);
         continue;
       }
       if (!isBenchResult(value)) continue;
@@ -58,7 +74,7 @@ export async function loadResults(patterns: readonly string[], cwd = process.cwd
         result: validateDocument('bench', value, file) as LoadedResult['result'],
       });
     }
-    if (matched === 0) {
+    if (matched === 0 && unreadable.length === 0) {
       throw new ConfigurationError(
         `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
         {
@@ -67,6 +83,15 @@ export async function loadResults(patterns: readonly string[], cwd = process.cwd
         },
       );
     }
+  }
+  if (unreadable.length) {
+    throw new ConfigurationError(
+      `${unreadable.length} result file(s) cannot be read: ${unreadable.join('; ')}`,
+      {
+        subject: 'results',
+        fix: 'Write them again with the benchmark step of the same slmops version as the gate, or remove them',
+      },
+    );
   }
   return loaded;
 }
