@@ -50424,6 +50424,16 @@ function judge(results, budgets, options = {}) {
         `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`
       );
   }
+  budgets.rules.forEach((rule, i) => {
+    const matches2 = results.some(
+      ({ result }) => (rule.profile === "*" || rule.profile === result.profile.id) && (!rule.variant || globToRegExp(rule.variant).test(result.variantId))
+    );
+    if (!matches2 && results.length) {
+      notes.push(
+        `budgets rules[${i}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ""}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(", ")}): check its profile and variant`
+      );
+    }
+  });
   const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
   if (distinctHosts.size > 1)
     notes.push(

@@ -24091,6 +24091,13 @@ function unzipSync(data, opts) {
   return files;
 }
 
+// src/util/glob.ts
+function globToRegExp(glob2) {
+  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
+  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}
+
 // src/gate/budgets.ts
 import { existsSync as existsSync2 } from "node:fs";
 
@@ -26289,13 +26296,6 @@ function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// src/util/glob.ts
-function globToRegExp(glob2) {
-  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
-  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
-}
-
 // src/gate/budgets.ts
 var DEFAULT_BUDGETS2 = {
   schema: "slmops.budgets/v1",
@@ -26627,6 +26627,16 @@ function judge(results, budgets, options = {}) {
         `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`
       );
   }
+  budgets.rules.forEach((rule, i2) => {
+    const matches = results.some(
+      ({ result }) => (rule.profile === "*" || rule.profile === result.profile.id) && (!rule.variant || globToRegExp(rule.variant).test(result.variantId))
+    );
+    if (!matches && results.length) {
+      notes.push(
+        `budgets rules[${i2}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ""}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(", ")}): check its profile and variant`
+      );
+    }
+  });
   const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
   if (distinctHosts.size > 1)
     notes.push(

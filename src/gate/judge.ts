@@ -4,6 +4,7 @@
  * CI straddles it. Emulated results judge absolute latency on the device prediction, as advisory verdicts that
  * never gate by default. A PR label turns fails into acknowledged passes.
  */
+
 import type {
   BenchResult,
   BudgetLimits,
@@ -13,6 +14,7 @@ import type {
   Verdict,
   VerdictRule,
 } from '../config/types.ts';
+import { globToRegExp } from '../util/glob.ts';
 import { limitsFor } from './budgets.ts';
 import type { LoadedResult } from './results.ts';
 
@@ -372,6 +374,19 @@ export function judge(
         `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`,
       );
   }
+  // A rule no result matches (a typo in its profile or variant) would silently judge nothing: say which.
+  budgets.rules.forEach((rule, i) => {
+    const matches = results.some(
+      ({ result }) =>
+        (rule.profile === '*' || rule.profile === result.profile.id) &&
+        (!rule.variant || globToRegExp(rule.variant).test(result.variantId)),
+    );
+    if (!matches && results.length) {
+      notes.push(
+        `budgets rules[${i}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ''}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(', ')}): check its profile and variant`,
+      );
+    }
+  });
   const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
   if (distinctHosts.size > 1)
     notes.push(

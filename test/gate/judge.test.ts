@@ -199,3 +199,22 @@ describe('onInconclusive: rerun', () => {
     expect(gateFails(verdict, 'fail', 'warn')).toBe(false);
   });
 });
+
+describe('judge on budgets that do not reach the results', () => {
+  it('notes a rule whose profile or variant matches none of the results', () => {
+    const verdict = judge([loaded(benchResult())], {
+      schema: 'slmops.budgets/v1',
+      rules: [
+        { profile: 'raspbery-pi-5', latency: { p50Ms: 1 } },
+        { profile: '*', variant: 'no-such-model*', sizeBytes: { max: 1 } },
+      ],
+    });
+    expect(verdict.overall).toBe('pass');
+    expect(verdict.notes.join('\n')).toMatch(
+      /rules\[0\] \(profile raspbery-pi-5\) matches none of the results/,
+    );
+    expect(verdict.notes.join('\n')).toMatch(
+      /rules\[1\] \(profile \*, variant no-such-model\*\) matches none/,
+    );
+  });
+});
