@@ -51833,6 +51833,15 @@ async function collectBundle(options) {
     });
   }
   for (const extra of await extraFiles(root2, options.include ?? [])) {
+    if (extra.path === "manifest.json" || extra.path === ".slmops" || extra.path.startsWith(".slmops/")) {
+      throw new ConfigurationError(
+        `--include would put ${extra.path} in the bundle, a path slmops writes itself`,
+        {
+          subject: extra.source,
+          fix: "Leave it out (pack writes the manifest), or rename the file"
+        }
+      );
+    }
     const existing = planned.get(extra.path);
     if (existing && existing.source !== extra.source) {
       throw new ConfigurationError(`two files would be ${extra.path} in the bundle`, {
@@ -51949,6 +51958,12 @@ function parseManifest(bytes2, subject) {
   const seen = /* @__PURE__ */ new Set();
   for (const file of manifest.files) {
     checkBundlePath(file.path, subject);
+    if (file.path === MANIFEST_FILE || file.path === ".slmops" || file.path.startsWith(".slmops/")) {
+      throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
+        subject,
+        fix: "Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)"
+      });
+    }
     if (seen.has(file.path)) {
       throw new ConfigurationError(`lists ${file.path} twice`, { subject, fix: "The bundle is damaged" });
     }
@@ -53976,7 +53991,7 @@ async function readPullRecord(dir, manifest) {
     });
   }
   const listed = new Set(manifest.files.map((f2) => f2.path));
-  if (record.schema !== "slmops.pull/v1" || !Array.isArray(record.files) || !record.files.every((f2) => listed.has(f2))) {
+  if (record.schema !== "slmops.pull/v1" || !Array.isArray(record.files) || !record.files.every((f2) => listed.has(f2)) || record.files.length === 0 && listed.size > 0) {
     throw new ConfigurationError("does not match the manifest", {
       subject: path8.join(dir, PULL_RECORD),
       fix: "Pull the version again"
@@ -54442,6 +54457,14 @@ async function unpackBundle(archive, out) {
         new Transform3({
           transform(chunk, _e2, done) {
             bytes2 += chunk.length;
+            if (bytes2 > listed.bytes) {
+              done(
+                new VerificationError(archive, [
+                  `${entry.path}: more than the ${listed.bytes} bytes the manifest says`
+                ])
+              );
+              return;
+            }
             hash.update(chunk);
             done(null, chunk);
           }

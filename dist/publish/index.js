@@ -35031,6 +35031,15 @@ async function collectBundle(options) {
     });
   }
   for (const extra of await extraFiles(root2, options.include ?? [])) {
+    if (extra.path === "manifest.json" || extra.path === ".slmops" || extra.path.startsWith(".slmops/")) {
+      throw new ConfigurationError(
+        `--include would put ${extra.path} in the bundle, a path slmops writes itself`,
+        {
+          subject: extra.source,
+          fix: "Leave it out (pack writes the manifest), or rename the file"
+        }
+      );
+    }
     const existing = planned.get(extra.path);
     if (existing && existing.source !== extra.source) {
       throw new ConfigurationError(`two files would be ${extra.path} in the bundle`, {
@@ -35388,6 +35397,12 @@ function parseManifest(bytes, subject) {
   const seen = /* @__PURE__ */ new Set();
   for (const file of manifest.files) {
     checkBundlePath(file.path, subject);
+    if (file.path === MANIFEST_FILE || file.path === ".slmops" || file.path.startsWith(".slmops/")) {
+      throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
+        subject,
+        fix: "Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)"
+      });
+    }
     if (seen.has(file.path)) {
       throw new ConfigurationError(`lists ${file.path} twice`, { subject, fix: "The bundle is damaged" });
     }

@@ -223,6 +223,15 @@ export async function collectBundle(options: CollectOptions): Promise<CollectedB
     });
   }
   for (const extra of await extraFiles(root, options.include ?? [])) {
+    if (extra.path === 'manifest.json' || extra.path === '.slmops' || extra.path.startsWith('.slmops/')) {
+      throw new ConfigurationError(
+        `--include would put ${extra.path} in the bundle, a path slmops writes itself`,
+        {
+          subject: extra.source,
+          fix: 'Leave it out (pack writes the manifest), or rename the file',
+        },
+      );
+    }
     const existing = planned.get(extra.path);
     if (existing && existing.source !== extra.source) {
       throw new ConfigurationError(`two files would be ${extra.path} in the bundle`, {

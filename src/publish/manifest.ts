@@ -67,6 +67,12 @@ export function parseManifest(bytes: Uint8Array | string, subject: string): Mani
   const seen = new Set<string>();
   for (const file of manifest.files) {
     checkBundlePath(file.path, subject);
+    if (file.path === MANIFEST_FILE || file.path === '.slmops' || file.path.startsWith('.slmops/')) {
+      throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
+        subject,
+        fix: 'Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)',
+      });
+    }
     if (seen.has(file.path)) {
       throw new ConfigurationError(`lists ${file.path} twice`, { subject, fix: 'The bundle is damaged' });
     }

@@ -441,6 +441,15 @@ export async function unpackBundle(archive: string, out: string): Promise<PullOu
         new Transform({
           transform(chunk: Buffer, _e, done) {
             bytes += chunk.length;
+            // Stop at the size the manifest declares: a file that runs on is not written out to its end.
+            if (bytes > listed.bytes) {
+              done(
+                new VerificationError(archive, [
+                  `${entry.path}: more than the ${listed.bytes} bytes the manifest says`,
+                ]),
+              );
+              return;
+            }
             hash.update(chunk);
             done(null, chunk);
           },

@@ -116,7 +116,8 @@ async function readPullRecord(dir: string, manifest: Manifest): Promise<PullReco
   if (
     record.schema !== 'slmops.pull/v1' ||
     !Array.isArray(record.files) ||
-    !record.files.every((f) => listed.has(f))
+    !record.files.every((f) => listed.has(f)) ||
+    (record.files.length === 0 && listed.size > 0)
   ) {
     throw new ConfigurationError('does not match the manifest', {
       subject: path.join(dir, PULL_RECORD),

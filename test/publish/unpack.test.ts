@@ -191,6 +191,31 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
     );
   });
 
+  it('stops writing a file at the size its manifest declares', async () => {
+    const root = scratch();
+    const { manifest, files } = await packed(root);
+    const bad = join(root, 'longer.tar.gz');
+    const big = files.map((f) =>
+      f.path === 'digits@int8/model.onnx'
+        ? { ...f, body: Buffer.concat([f.body, Buffer.alloc(1 << 20)]) }
+        : f,
+    );
+    writeFileSync(bad, craftTar([{ path: 'manifest.json', body: manifest }, ...big]));
+    await expect(unpackBundle(bad, join(root, 'out'))).rejects.toThrow(
+      /digits@int8\/model\.onnx: more than the \d+ bytes the manifest says/,
+    );
+    expect(existsSync(join(root, 'out'))).toBe(false);
+  });
+
+  it('refuses to pack a file at a path slmops writes itself', async () => {
+    const root = scratch();
+    const dir = variantsFolder(root);
+    writeFileSync(join(dir, 'manifest.json'), '{"name":"web app"}');
+    await expect(
+      packBundle({ dir, out: join(root, 'b.tar.gz'), env: tagEnv('v1.0.0'), include: ['manifest.json'] }),
+    ).rejects.toThrow(/--include would put manifest\.json in the bundle, a path slmops writes itself/);
+  });
+
   it('refuses an archive that does not start with its manifest, and one cut short', async () => {
     const root = scratch();
     const { archive, files } = await packed(root);
@@ -237,6 +262,17 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
 });
 
 describe('slmops verify on a folder', () => {
+  it('does not let a pull record that lists no file switch verification off', async () => {
+    const root = scratch();
+    const { archive } = await packed(root);
+    const out = join(root, 'record');
+    await unpackBundle(archive, out);
+    mkdirSync(join(out, '.slmops'), { recursive: true });
+    writeFileSync(join(out, '.slmops', 'pull.json'), JSON.stringify({ schema: 'slmops.pull/v1', files: [] }));
+    writeFileSync(join(out, 'digits@int8', 'model.onnx'), 'replaced');
+    await expect(verifyDir(out)).rejects.toThrow(/pull\.json: does not match the manifest/);
+  });
+
   it('names a changed, a missing and a symlinked file, and notes extra files without failing on them', async () => {
     const root = scratch();
     const { archive } = await packed(root);
