@@ -50158,7 +50158,7 @@ function judgeResult(result, limits, options = {}) {
         missing(metric, "absolute", limit, "device prediction");
         continue;
       }
-      const scale = key === "p50Ms" ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
+      const scale = key === "p50Ms" || !(result.latencyMs.p50 > 0) ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
       const interval = [
         result.predicted.intervalMs[0] * scale,
         result.predicted.intervalMs[1] * scale
@@ -51577,6 +51577,13 @@ function registerGate(program2, io2) {
         subject: "slmops gate"
       });
     }
+    if (flags.out) checkOutputFile(flags.out, "--out");
+    if (flags.budgets !== void 0 && flags.budgets.trim() === "") {
+      throw new ConfigurationError("--budgets is empty", {
+        subject: "slmops gate",
+        fix: "Name a budgets file, or leave the option out to use the default budgets"
+      });
+    }
     const { verdict, results, onInconclusive } = await runGate({
       results: patterns,
       ...flags.budgets ? { budgets: flags.budgets } : {},
@@ -52720,6 +52727,7 @@ function registerPack(program2, io2) {
         fix: "Give a version such as 1.2.0 (slmops publish bumps from the last release)"
       });
     }
+    checkOutputFile(flags.out, "--out");
     const { prepared, archive, resultsPath } = await packBundle({
       dir,
       out: flags.out,
@@ -54511,6 +54519,7 @@ function registerPull(program2, io2) {
     "pull only the variant recommended for this device profile (e.g. raspberry-pi-5)"
   ).option("--model <name>", "the model, when the repository publishes several").option("--bundle <file>", "install from a bundle written by slmops pack instead of from a release").option("--quiet", "no progress on standard error").option("--json", "print what was pulled as JSON").action(async (flags) => {
     let outcome;
+    checkOutputFolder(flags.out, "--out");
     if (flags.bundle) {
       if (flags.repo || flags.channel || flags.release || flags.profile) {
         throw new ConfigurationError(

@@ -26361,7 +26361,7 @@ function judgeResult(result, limits, options = {}) {
         missing(metric, "absolute", limit, "device prediction");
         continue;
       }
-      const scale = key === "p50Ms" ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
+      const scale = key === "p50Ms" || !(result.latencyMs.p50 > 0) ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
       const interval = [
         result.predicted.intervalMs[0] * scale,
         result.predicted.intervalMs[1] * scale

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigurationError, GateFailedError } from '../errors.ts';
 import { gateFails } from '../gate/judge.ts';
 import { renderGateReport, runGate, writeVerdict } from '../gate/run-gate.ts';
+import { checkOutputFile } from '../util/output-path.ts';
 import type { CliIo } from './io.ts';
 
 interface GateFlags {
@@ -37,6 +38,13 @@ export function registerGate(program: Command, io: CliIo): void {
       if (flags.failOn !== 'fail' && flags.failOn !== 'inconclusive') {
         throw new ConfigurationError(`--fail-on "${flags.failOn}" is not one of fail, inconclusive`, {
           subject: 'slmops gate',
+        });
+      }
+      if (flags.out) checkOutputFile(flags.out, '--out');
+      if (flags.budgets !== undefined && flags.budgets.trim() === '') {
+        throw new ConfigurationError('--budgets is empty', {
+          subject: 'slmops gate',
+          fix: 'Name a budgets file, or leave the option out to use the default budgets',
         });
       }
       const { verdict, results, onInconclusive } = await runGate({

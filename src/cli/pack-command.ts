@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.ts';
 import { packBundle } from '../publish/pack.ts';
 import { parseVersionRequest } from '../publish/semver.ts';
+import { checkOutputFile } from '../util/output-path.ts';
 import type { CliIo } from './io.ts';
 
 interface PackFlags {
@@ -59,6 +60,7 @@ export function registerPack(program: Command, io: CliIo): void {
           fix: 'Give a version such as 1.2.0 (slmops publish bumps from the last release)',
         });
       }
+      checkOutputFile(flags.out, '--out');
       const { prepared, archive, resultsPath } = await packBundle({
         dir,
         out: flags.out,

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.ts';
 import { connectReleases, lineLogger, parseRepository } from '../publish/connect.ts';
 import { pull, unpackBundle } from '../publish/pull.ts';
+import { checkOutputFolder } from '../util/output-path.ts';
 import type { CliIo } from './io.ts';
 
 interface PullFlags {
@@ -37,6 +38,7 @@ export function registerPull(program: Command, io: CliIo): void {
     .option('--json', 'print what was pulled as JSON')
     .action(async (flags: PullFlags) => {
       let outcome: Awaited<ReturnType<typeof pull>>;
+      checkOutputFolder(flags.out, '--out');
       if (flags.bundle) {
         if (flags.repo || flags.channel || flags.release || flags.profile) {
           throw new ConfigurationError(

@@ -74,8 +74,11 @@ export function judgeResult(result: Result, limits: BudgetLimits, options: Judge
         missing(metric, 'absolute', limit, 'device prediction');
         continue;
       }
+      // The device's p90 as its p50 times the host's p90/p50 (1 when the host's p50 is 0: no ratio to carry).
       const scale =
-        key === 'p50Ms' ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
+        key === 'p50Ms' || !(result.latencyMs.p50 > 0)
+          ? 1
+          : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
       const interval: Interval = [
         result.predicted.intervalMs[0] * scale,
         result.predicted.intervalMs[1] * scale,

@@ -218,3 +218,20 @@ describe('judge on budgets that do not reach the results', () => {
     );
   });
 });
+
+describe('judge on an emulated result measured at 0 ms', () => {
+  it('judges a p90 budget on the prediction without a NaN verdict', () => {
+    const result = benchResult({
+      profile: { id: 'rpi5', mode: 'emulated' },
+      latencyMs: { p50: 0, p90: 0 },
+      predicted: { p50Ms: 4, intervalMs: [3, 5], calibrated: true, modelError: 'unvalidated' },
+    });
+    const verdict = judge([loaded(result)], {
+      schema: 'slmops.budgets/v1',
+      rules: [{ profile: '*', latency: { p90Ms: 10 } }],
+    });
+    const rule = verdict.rules.find((r) => r.metric === 'latency.p90Ms')!;
+    expect(Number.isFinite(rule.value)).toBe(true);
+    expect(rule.verdict).toBe('pass');
+  });
+});
