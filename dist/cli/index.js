@@ -54256,8 +54256,23 @@ async function install2(staging, out) {
   }
   await rm6(old, { recursive: true, force: true });
 }
+var STALE_STAGING_MS = 60 * 60 * 1e3;
+async function recoverInterrupted(target) {
+  const parent = path9.dirname(target);
+  if (!existsSync11(parent)) return;
+  const prefix = `${path9.basename(target)}.slmops-`;
+  const siblings = (await readdir7(parent)).filter((n) => n.startsWith(prefix));
+  const old = siblings.filter((n) => n.startsWith(`${prefix}old-`));
+  if (!existsSync11(target) && old.length === 1) await rename4(path9.join(parent, old[0]), target);
+  for (const name2 of siblings.filter((n) => n.startsWith(`${prefix}staging-`))) {
+    const full = path9.join(parent, name2);
+    if (Date.now() - (await stat5(full)).mtimeMs > STALE_STAGING_MS)
+      await rm6(full, { recursive: true, force: true });
+  }
+}
 async function checkDestination(out) {
   const target = path9.resolve(out);
+  await recoverInterrupted(target);
   if (!existsSync11(target)) return;
   if (!(await stat5(target)).isDirectory()) {
     throw new ConfigurationError("exists and is not a folder", { subject: out, fix: "Pull into a folder" });

@@ -217,8 +217,30 @@ async function install(staging: string, out: string): Promise<void> {
   await rm(old, { recursive: true, force: true });
 }
 
+/** Staging folders older than this are left over from a pull that was killed, never one still running. */
+const STALE_STAGING_MS = 60 * 60 * 1000;
+
+/**
+ * What a killed pull can leave beside the destination: staging folders (removed once stale), and between the two
+ * renames of `install`, the earlier pull moved aside with the destination gone (moved back).
+ */
+async function recoverInterrupted(target: string): Promise<void> {
+  const parent = path.dirname(target);
+  if (!existsSync(parent)) return;
+  const prefix = `${path.basename(target)}.slmops-`;
+  const siblings = (await readdir(parent)).filter((n) => n.startsWith(prefix));
+  const old = siblings.filter((n) => n.startsWith(`${prefix}old-`));
+  if (!existsSync(target) && old.length === 1) await rename(path.join(parent, old[0]!), target);
+  for (const name of siblings.filter((n) => n.startsWith(`${prefix}staging-`))) {
+    const full = path.join(parent, name);
+    if (Date.now() - (await stat(full)).mtimeMs > STALE_STAGING_MS)
+      await rm(full, { recursive: true, force: true });
+  }
+}
+
 async function checkDestination(out: string): Promise<void> {
   const target = path.resolve(out);
+  await recoverInterrupted(target);
   if (!existsSync(target)) return;
   if (!(await stat(target)).isDirectory()) {
     throw new ConfigurationError('exists and is not a folder', { subject: out, fix: 'Pull into a folder' });

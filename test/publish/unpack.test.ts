@@ -251,6 +251,24 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
     expect(readdirSync(out).sort()).toEqual(['index.html', 'manifest.json']);
   });
 
+  it('recovers from a pull killed between its two renames, and clears stale staging folders', async () => {
+    const root = scratch();
+    const { archive } = await packed(root);
+    const out = join(root, 'device');
+    await unpackBundle(archive, out);
+    // Killed after moving the earlier pull aside, before moving the new one in; an hour-old staging folder too.
+    const { renameSync, utimesSync } = await import('node:fs');
+    renameSync(out, `${out}.slmops-old-deadbeef`);
+    const stale = `${out}.slmops-staging-cafef00d`;
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'half.bin'), 'x');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(stale, twoHoursAgo, twoHoursAgo);
+    await unpackBundle(archive, out);
+    expect(readdirSync(root).filter((n) => n.startsWith('device'))).toEqual(['device']);
+    expect((await verifyDir(out)).ok).toBe(true);
+  });
+
   it('replaces an earlier pull of a bundle', async () => {
     const root = scratch();
     const { archive } = await packed(root);
