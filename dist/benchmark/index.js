@@ -33075,8 +33075,20 @@ function parseDocumentText(text, subject) {
 }
 function parseJson(text, subject) {
   try {
-    return JSON.parse(text);
+    const value = JSON.parse(text);
+    const duplicate = (0, import_yaml.parseDocument)(text, { uniqueKeys: true }).errors.find(
+      (e) => e.code === "DUPLICATE_KEY"
+    );
+    if (duplicate) {
+      const position = duplicate.linePos?.[0];
+      throw new ConfigurationError(
+        `a key appears twice in one object${position ? ` at line ${position.line}, column ${position.col}` : ""}`,
+        { subject, fix: "Keep one of the two (JSON would silently take the last)" }
+      );
+    }
+    return value;
   } catch (error2) {
+    if (error2 instanceof ConfigurationError) throw error2;
     const message = error2 instanceof Error ? error2.message : String(error2);
     const position = /at position (\d+)/.exec(message);
     const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : "";
@@ -33102,7 +33114,15 @@ function parseYaml(text, subject) {
       cause: first
     });
   }
-  return document.toJS({ maxAliasCount: 100 });
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error2) {
+    throw new ConfigurationError(`YAML cannot be read: ${error2.message}`, {
+      subject,
+      fix: "Write the values out instead of nesting aliases of aliases",
+      cause: error2
+    });
+  }
 }
 function lineAndColumn(text, offset) {
   const before = text.slice(0, offset);

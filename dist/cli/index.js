@@ -37697,8 +37697,20 @@ function parseDocumentText(text, subject) {
 }
 function parseJson(text, subject) {
   try {
-    return JSON.parse(text);
+    const value = JSON.parse(text);
+    const duplicate = (0, import_yaml.parseDocument)(text, { uniqueKeys: true }).errors.find(
+      (e) => e.code === "DUPLICATE_KEY"
+    );
+    if (duplicate) {
+      const position = duplicate.linePos?.[0];
+      throw new ConfigurationError(
+        `a key appears twice in one object${position ? ` at line ${position.line}, column ${position.col}` : ""}`,
+        { subject, fix: "Keep one of the two (JSON would silently take the last)" }
+      );
+    }
+    return value;
   } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     const position = /at position (\d+)/.exec(message);
     const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : "";
@@ -37724,7 +37736,15 @@ function parseYaml(text, subject) {
       cause: first
     });
   }
-  return document.toJS({ maxAliasCount: 100 });
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigurationError(`YAML cannot be read: ${error.message}`, {
+      subject,
+      fix: "Write the values out instead of nesting aliases of aliases",
+      cause: error
+    });
+  }
 }
 function lineAndColumn(text, offset) {
   const before = text.slice(0, offset);

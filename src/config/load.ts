@@ -112,8 +112,21 @@ export function parseDocumentText(text: string, subject: string): unknown {
 
 function parseJson(text: string, subject: string): unknown {
   try {
-    return JSON.parse(text);
+    const value = JSON.parse(text);
+    // JSON.parse keeps the last of two equal keys: a budget written twice would apply its later value silently.
+    const duplicate = parseDocument(text, { uniqueKeys: true }).errors.find(
+      (e) => e.code === 'DUPLICATE_KEY',
+    );
+    if (duplicate) {
+      const position = duplicate.linePos?.[0];
+      throw new ConfigurationError(
+        `a key appears twice in one object${position ? ` at line ${position.line}, column ${position.col}` : ''}`,
+        { subject, fix: 'Keep one of the two (JSON would silently take the last)' },
+      );
+    }
+    return value;
   } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     const position = /at position (\d+)/.exec(message);
     const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : '';
@@ -141,7 +154,15 @@ function parseYaml(text: string, subject: string): unknown {
       cause: first,
     });
   }
-  return document.toJS({ maxAliasCount: 100 });
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    throw new ConfigurationError(`YAML cannot be read: ${(error as Error).message}`, {
+      subject,
+      fix: 'Write the values out instead of nesting aliases of aliases',
+      cause: error,
+    });
+  }
 }
 
 function lineAndColumn(text: string, offset: number): string {

@@ -11,6 +11,7 @@ import {
   loadDocument,
   loadProfile,
   loadRecipeFile,
+  parseDocumentText,
   validateDocument,
 } from '../../src/config/load.ts';
 import { ConfigurationError, ExitCode, exitCodeOf } from '../../src/errors.ts';
@@ -204,5 +205,25 @@ describe('formatPath', () => {
     expect(formatPath(['rules', '0', 'latency', 'p90Ms'], root)).toBe('rules[0].latency.p90Ms');
     expect(formatPath(['calibration', 'by threads', '4'], root)).toBe('calibration["by threads"]["4"]');
     expect(formatPath([], root)).toBe('(root)');
+  });
+});
+
+describe('parseDocumentText on documents that would be read wrongly', () => {
+  it('names a key written twice in a JSON object, which JSON would silently resolve to the last', () => {
+    const text = '{"rules": [{"profile": "*", "sizeBytes": {"max": 100000, "max": 10000000}}]}';
+    expect(() => parseDocumentText(text, 'budgets.json')).toThrowError(
+      /budgets\.json: a key appears twice in one object at line 1/,
+    );
+    expect(parseDocumentText('{"a": 1, "b": {"a": 2}}', 'ok.json')).toEqual({ a: 1, b: { a: 2 } });
+  });
+
+  it('refuses a YAML alias bomb with a configuration error', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x]',
+      ...'bcdefgh'
+        .split('')
+        .map((k, i) => `${k}: &${k} [${new Array(9).fill(`*${'abcdefgh'[i]}`).join(', ')}]`),
+    ].join('\n');
+    expect(() => parseDocumentText(bomb, 'budgets.yml')).toThrowError(ConfigurationError);
   });
 });
