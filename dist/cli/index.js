@@ -49428,6 +49428,11 @@ async function benchModels(options, basePath) {
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
     const findings = [];
+    if (threads > host.logicalCores) {
+      findings.push(
+        `ran at ${threads} threads on a host with ${host.logicalCores} logical cores: the threads share cores, so the latency is not what ${threads} cores would give`
+      );
+    }
     const notTheDevice = native && profile.id !== RUNNER_PROFILE_ID && !hostMatchesProfile(host, profile);
     if (notTheDevice) {
       findings.push(

@@ -432,6 +432,11 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
     const findings: string[] = [];
+    if (threads > host.logicalCores) {
+      findings.push(
+        `ran at ${threads} threads on a host with ${host.logicalCores} logical cores: the threads share cores, so the latency is not what ${threads} cores would give`,
+      );
+    }
     // Forced native on a host that is not the device: the figures are this host's under the device's name.
     const notTheDevice = native && profile.id !== RUNNER_PROFILE_ID && !hostMatchesProfile(host, profile);
     if (notTheDevice) {

@@ -213,6 +213,19 @@ describe('runBench against a baseline', () => {
     expect(out!.result.findings?.join('\n')).toMatch(/which is not .*'s CPU: these are this host's figures/);
   });
 
+  it('says when it ran more threads than the host has cores', async () => {
+    const cores = (await hostFingerprint()).logicalCores;
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: [],
+      threads: cores + 2,
+      ...quick,
+    });
+    expect(out!.result.findings?.join('\n')).toMatch(
+      new RegExp(`ran at ${cores + 2} threads on a host with ${cores} logical cores`),
+    );
+  });
+
   it('names a git baseline after its path in the repository, not after its temporary checkout', async () => {
     const [out] = await runBench({
       modelPath: fixtureModel('digits-cnn'),
