@@ -53969,7 +53969,7 @@ import { pipeline as pipeline4 } from "node:stream/promises";
 // src/publish/verify.ts
 init_errors();
 import { createReadStream as createReadStream6 } from "node:fs";
-import { lstat as lstat2, readdir as readdir6, readFile as readFile6 } from "node:fs/promises";
+import { lstat as lstat2, readdir as readdir6, readFile as readFile6, realpath as realpath2 } from "node:fs/promises";
 import path8 from "node:path";
 var PULL_RECORD = ".slmops/pull.json";
 function problemsOf(report2) {
@@ -54073,6 +54073,10 @@ async function verifyDir(dir) {
     }
     if (!stat6.isFile()) {
       files.push({ path: file.path, status: "not a regular file", expected });
+      continue;
+    }
+    if (!(await realpath2(full)).startsWith(`${await realpath2(dir)}${path8.sep}`)) {
+      files.push({ path: file.path, status: "outside the folder", expected });
       continue;
     }
     if (stat6.size !== file.bytes) {

@@ -4,7 +4,7 @@
  * its size and sha256. Anything else is refused, naming the file.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Manifest } from '../config/types.ts';
 import { ConfigurationError } from '../errors.ts';
@@ -32,6 +32,7 @@ export type FileStatus =
   | 'ok'
   | 'missing'
   | 'not a regular file'
+  | 'outside the folder'
   | 'wrong size'
   | 'wrong sha256'
   | 'unexpected'
@@ -170,6 +171,11 @@ export async function verifyDir(dir: string): Promise<VerifyReport> {
     }
     if (!stat.isFile()) {
       files.push({ path: file.path, status: 'not a regular file', expected });
+      continue;
+    }
+    // A folder on the way may be a symbolic link out of the pulled folder: the file read would not be the pull's.
+    if (!(await realpath(full)).startsWith(`${await realpath(dir)}${path.sep}`)) {
+      files.push({ path: file.path, status: 'outside the folder', expected });
       continue;
     }
     if (stat.size !== file.bytes) {

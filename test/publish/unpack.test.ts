@@ -280,6 +280,23 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
 });
 
 describe('slmops verify on a folder', () => {
+  it('names a file reached through a folder that links out of the pulled folder', async () => {
+    const root = scratch();
+    const { archive } = await packed(root);
+    const out = join(root, 'linked');
+    await unpackBundle(archive, out);
+    const { cpSync, rmSync, symlinkSync } = await import('node:fs');
+    const elsewhere = join(root, 'elsewhere');
+    cpSync(join(out, 'digits@fp16'), elsewhere, { recursive: true });
+    rmSync(join(out, 'digits@fp16'), { recursive: true });
+    symlinkSync(elsewhere, join(out, 'digits@fp16'));
+    const report = await verifyDir(out);
+    expect(report.ok).toBe(false);
+    expect(report.files.filter((f) => f.status === 'outside the folder').map((f) => f.path)).toContain(
+      'digits@fp16/model.onnx',
+    );
+  });
+
   it('does not let a pull record that lists no file switch verification off', async () => {
     const root = scratch();
     const { archive } = await packed(root);
