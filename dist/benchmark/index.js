@@ -44632,6 +44632,15 @@ async function benchModels(options, basePath) {
       (i) => i.shape.flatMap((d) => typeof d === "string" ? d.split("+").map((part) => part.trim()) : [])
     )
   );
+  const batchDim = probe.inputs.find((i) => i.shape.length > 0)?.shape[0];
+  const batchFromDims = typeof batchDim === "string" ? options.dims?.[batchDim] : void 0;
+  if (batchFromDims !== void 0 && options.batch !== void 0 && options.batch !== batchFromDims) {
+    await probe.release();
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batchFromDims} disagree`, {
+      subject: options.modelPath,
+      fix: "Give the batch once"
+    });
+  }
   const unknownDim = Object.keys(options.dims ?? {}).find((name2) => !symbolic.has(name2));
   if (unknownDim !== void 0) {
     await probe.release();
@@ -44646,7 +44655,7 @@ async function benchModels(options, basePath) {
   const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
   const workload = {
     kind,
-    batch: options.batch ?? 1,
+    batch: options.batch ?? batchFromDims ?? 1,
     sequenceLength: options.sequenceLength ?? 128,
     dims: options.dims ?? {},
     ...tokens ? { tokens } : {}

@@ -355,6 +355,16 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
       i.shape.flatMap((d) => (typeof d === 'string' ? d.split('+').map((part) => part.trim()) : [])),
     ),
   );
+  // `--dim <the batch dim>=N` is a batch of N: record it as one (and refuse a --batch that says otherwise).
+  const batchDim = probe.inputs.find((i) => i.shape.length > 0)?.shape[0];
+  const batchFromDims = typeof batchDim === 'string' ? options.dims?.[batchDim] : undefined;
+  if (batchFromDims !== undefined && options.batch !== undefined && options.batch !== batchFromDims) {
+    await probe.release();
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batchFromDims} disagree`, {
+      subject: options.modelPath,
+      fix: 'Give the batch once',
+    });
+  }
   const unknownDim = Object.keys(options.dims ?? {}).find((name) => !symbolic.has(name));
   if (unknownDim !== undefined) {
     await probe.release();
@@ -371,7 +381,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
   const tokens = records[0]?.kind === 'tokens' ? records[0].inputIds : undefined;
   const workload: WorkloadSpec = {
     kind,
-    batch: options.batch ?? 1,
+    batch: options.batch ?? batchFromDims ?? 1,
     sequenceLength: options.sequenceLength ?? 128,
     dims: options.dims ?? {},
     ...(tokens ? { tokens } : {}),

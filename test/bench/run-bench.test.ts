@@ -213,6 +213,25 @@ describe('runBench against a baseline', () => {
     expect(out!.result.findings?.join('\n')).toMatch(/which is not .*'s CPU: these are this host's figures/);
   });
 
+  it("records a batch given as --dim of the model's batch dim as the workload's batch", async () => {
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: [],
+      dims: { batch: 4 },
+      ...quick,
+    });
+    expect(out!.result.workload).toMatchObject({ batch: 4 });
+    await expect(
+      runBench({
+        modelPath: fixtureModel('digits-cnn'),
+        profiles: [],
+        dims: { batch: 4 },
+        batch: 2,
+        ...quick,
+      }),
+    ).rejects.toThrowError(/--batch 2 and --dim batch=4 disagree/);
+  });
+
   it('says when it ran more threads than the host has cores', async () => {
     const cores = (await hostFingerprint()).logicalCores;
     const [out] = await runBench({
