@@ -44577,6 +44577,37 @@ function modelFile(path7) {
   const inside = join11(path7, "model.onnx");
   return existsSync8(path7) && statSync6(path7).isDirectory() && existsSync8(inside) ? inside : path7;
 }
+async function modelInterface(path7) {
+  const session = await createSession(path7);
+  try {
+    return { inputs: session.inputs, outputs: session.outputs };
+  } finally {
+    await session.release();
+  }
+}
+function checkDims(inputs, options) {
+  const symbolic = new Set(
+    inputs.flatMap(
+      (i) => i.shape.flatMap((d) => typeof d === "string" ? d.split("+").map((part) => part.trim()) : [])
+    )
+  );
+  const unknown = Object.keys(options.dims ?? {}).find((name2) => !symbolic.has(name2));
+  if (unknown !== void 0) {
+    throw new ConfigurationError(
+      `--dim ${unknown}: the model's inputs have no symbolic dim of that name (they have: ${[...symbolic].join(", ") || "none"})`,
+      { subject: options.modelPath, fix: "Name one of those dims, or drop the option" }
+    );
+  }
+  const batchDim = inputs.find((i) => i.shape.length > 0)?.shape[0];
+  const batch = typeof batchDim === "string" ? options.dims?.[batchDim] : void 0;
+  if (batch !== void 0 && options.batch !== void 0 && options.batch !== batch) {
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batch} disagree`, {
+      subject: options.modelPath,
+      fix: "Give the batch once"
+    });
+  }
+  return batch;
+}
 async function runBench(options) {
   const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
   try {
@@ -44625,32 +44656,10 @@ async function benchModels(options, basePath) {
     { name: "head", path: headPath },
     ...baseline ? [{ name: "base", path: baseline.path }] : []
   ];
-  const probe = await createSession(headPath);
-  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? "auto");
-  const symbolic = new Set(
-    probe.inputs.flatMap(
-      (i) => i.shape.flatMap((d) => typeof d === "string" ? d.split("+").map((part) => part.trim()) : [])
-    )
-  );
-  const batchDim = probe.inputs.find((i) => i.shape.length > 0)?.shape[0];
-  const batchFromDims = typeof batchDim === "string" ? options.dims?.[batchDim] : void 0;
-  if (batchFromDims !== void 0 && options.batch !== void 0 && options.batch !== batchFromDims) {
-    await probe.release();
-    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batchFromDims} disagree`, {
-      subject: options.modelPath,
-      fix: "Give the batch once"
-    });
-  }
-  const unknownDim = Object.keys(options.dims ?? {}).find((name2) => !symbolic.has(name2));
-  if (unknownDim !== void 0) {
-    await probe.release();
-    throw new ConfigurationError(
-      `--dim ${unknownDim}: the model's inputs have no symbolic dim of that name (they have: ${[...symbolic].join(", ") || "none"})`,
-      { subject: options.modelPath, fix: "Name one of those dims, or drop the option" }
-    );
-  }
-  const decodeSkipped = kvLayout(probe.inputs, probe.outputs) ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it` : "the model has no KV cache (past_key_values inputs): decode is not measured";
-  await probe.release();
+  const { inputs, outputs } = await modelInterface(headPath);
+  const kind = chooseWorkload(inputs, outputs, options.workload ?? "auto");
+  const batchFromDims = checkDims(inputs, options);
+  const decodeSkipped = kvLayout(inputs, outputs) ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it` : "the model has no KV cache (past_key_values inputs): decode is not measured";
   const records = options.evalData ? readEvalData(options.evalData) : [];
   const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
   const workload = {

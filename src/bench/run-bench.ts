@@ -17,7 +17,7 @@ import { runFunctionalCheck } from '../devices/qemu/functional.ts';
 import { ConfigurationError } from '../errors.ts';
 import { readEvalData } from '../evaluate/eval-data.ts';
 import { kvLayout } from '../evaluate/lm-inputs.ts';
-import { createSession } from '../inference/session.ts';
+import { createSession, type IoInfo, type Session } from '../inference/session.ts';
 import { inspectModel } from '../onnx/inspect.ts';
 import { runInChild } from '../workers/spawn.ts';
 import { parseGitBaseline, resolveBaseline } from './baseline.ts';
@@ -295,6 +295,44 @@ function modelFile(path: string): string {
   return existsSync(path) && statSync(path).isDirectory() && existsSync(inside) ? inside : path;
 }
 
+/** The model's inputs and outputs, as onnxruntime reads them (the session is released at once). */
+async function modelInterface(path: string): Promise<Pick<Session, 'inputs' | 'outputs'>> {
+  const session = await createSession(path);
+  try {
+    return { inputs: session.inputs, outputs: session.outputs };
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Checks `--dim` against the model: every name must be a symbolic dim of its inputs. Returns the batch a `--dim`
+ * of the batch dim gives (`--dim batch=4` is a batch of 4), refusing a `--batch` that says otherwise.
+ */
+function checkDims(inputs: readonly IoInfo[], options: BenchOptions): number | undefined {
+  const symbolic = new Set(
+    inputs.flatMap((i) =>
+      i.shape.flatMap((d) => (typeof d === 'string' ? d.split('+').map((part) => part.trim()) : [])),
+    ),
+  );
+  const unknown = Object.keys(options.dims ?? {}).find((name) => !symbolic.has(name));
+  if (unknown !== undefined) {
+    throw new ConfigurationError(
+      `--dim ${unknown}: the model's inputs have no symbolic dim of that name (they have: ${[...symbolic].join(', ') || 'none'})`,
+      { subject: options.modelPath, fix: 'Name one of those dims, or drop the option' },
+    );
+  }
+  const batchDim = inputs.find((i) => i.shape.length > 0)?.shape[0];
+  const batch = typeof batchDim === 'string' ? options.dims?.[batchDim] : undefined;
+  if (batch !== undefined && options.batch !== undefined && options.batch !== batch) {
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batch} disagree`, {
+      subject: options.modelPath,
+      fix: 'Give the batch once',
+    });
+  }
+  return batch;
+}
+
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
   const base = options.baseline ? resolveBaseline(options.baseline) : undefined;
   try {
@@ -348,35 +386,12 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     ...(baseline ? [{ name: 'base', path: baseline.path }] : []),
   ];
 
-  const probe = await createSession(headPath);
-  const kind = chooseWorkload(probe.inputs, probe.outputs, options.workload ?? 'auto');
-  const symbolic = new Set(
-    probe.inputs.flatMap((i) =>
-      i.shape.flatMap((d) => (typeof d === 'string' ? d.split('+').map((part) => part.trim()) : [])),
-    ),
-  );
-  // `--dim <the batch dim>=N` is a batch of N: record it as one (and refuse a --batch that says otherwise).
-  const batchDim = probe.inputs.find((i) => i.shape.length > 0)?.shape[0];
-  const batchFromDims = typeof batchDim === 'string' ? options.dims?.[batchDim] : undefined;
-  if (batchFromDims !== undefined && options.batch !== undefined && options.batch !== batchFromDims) {
-    await probe.release();
-    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batchFromDims} disagree`, {
-      subject: options.modelPath,
-      fix: 'Give the batch once',
-    });
-  }
-  const unknownDim = Object.keys(options.dims ?? {}).find((name) => !symbolic.has(name));
-  if (unknownDim !== undefined) {
-    await probe.release();
-    throw new ConfigurationError(
-      `--dim ${unknownDim}: the model's inputs have no symbolic dim of that name (they have: ${[...symbolic].join(', ') || 'none'})`,
-      { subject: options.modelPath, fix: 'Name one of those dims, or drop the option' },
-    );
-  }
-  const decodeSkipped = kvLayout(probe.inputs, probe.outputs)
+  const { inputs, outputs } = await modelInterface(headPath);
+  const kind = chooseWorkload(inputs, outputs, options.workload ?? 'auto');
+  const batchFromDims = checkDims(inputs, options);
+  const decodeSkipped = kvLayout(inputs, outputs)
     ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it`
     : 'the model has no KV cache (past_key_values inputs): decode is not measured';
-  await probe.release();
   const records = options.evalData ? readEvalData(options.evalData) : [];
   const tokens = records[0]?.kind === 'tokens' ? records[0].inputIds : undefined;
   const workload: WorkloadSpec = {
