@@ -61,6 +61,18 @@ export class UnsafePathError extends ExternalDataError {
   }
 }
 
+/**
+ * GitHub itself failed (5xx after retries, a rate limit slmops would not wait out, no connection): neither a bug of
+ * slmops nor something the user's input can fix; rerunning later usually is. Exit code 2 (nothing slmops can fix).
+ */
+export class GitHubUnavailableError extends Error {
+  readonly exitCode: ExitCode = ExitCode.UsageOrInput;
+  constructor(message: string) {
+    super(message);
+    this.name = 'GitHubUnavailableError';
+  }
+}
+
 /** A gate failed: not an error of slmops, but the reason for exit code 1. */
 export class GateFailedError extends Error {
   readonly exitCode: ExitCode = ExitCode.GateFailed;
@@ -79,5 +91,6 @@ export function formatProblem(problem: string, details: ProblemDetails): string 
 export function exitCodeOf(error: unknown): ExitCode {
   if (error instanceof ConfigurationError) return error.exitCode;
   if (error instanceof GateFailedError) return error.exitCode;
+  if (error instanceof GitHubUnavailableError) return error.exitCode;
   return ExitCode.Internal;
 }

@@ -40,1325 +40,6 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
   mod
 ));
 
-// node_modules/bottleneck/light.js
-var require_light = __commonJS({
-  "node_modules/bottleneck/light.js"(exports, module) {
-    (function(global2, factory) {
-      typeof exports === "object" && typeof module !== "undefined" ? module.exports = factory() : typeof define === "function" && define.amd ? define(factory) : global2.Bottleneck = factory();
-    })(exports, (function() {
-      "use strict";
-      var commonjsGlobal = typeof globalThis !== "undefined" ? globalThis : typeof window !== "undefined" ? window : typeof global !== "undefined" ? global : typeof self !== "undefined" ? self : {};
-      function getCjsExportFromNamespace(n) {
-        return n && n["default"] || n;
-      }
-      var load = function(received, defaults, onto = {}) {
-        var k, ref, v;
-        for (k in defaults) {
-          v = defaults[k];
-          onto[k] = (ref = received[k]) != null ? ref : v;
-        }
-        return onto;
-      };
-      var overwrite = function(received, defaults, onto = {}) {
-        var k, v;
-        for (k in received) {
-          v = received[k];
-          if (defaults[k] !== void 0) {
-            onto[k] = v;
-          }
-        }
-        return onto;
-      };
-      var parser = {
-        load,
-        overwrite
-      };
-      var DLList;
-      DLList = class DLList {
-        constructor(incr, decr) {
-          this.incr = incr;
-          this.decr = decr;
-          this._first = null;
-          this._last = null;
-          this.length = 0;
-        }
-        push(value) {
-          var node;
-          this.length++;
-          if (typeof this.incr === "function") {
-            this.incr();
-          }
-          node = {
-            value,
-            prev: this._last,
-            next: null
-          };
-          if (this._last != null) {
-            this._last.next = node;
-            this._last = node;
-          } else {
-            this._first = this._last = node;
-          }
-          return void 0;
-        }
-        shift() {
-          var value;
-          if (this._first == null) {
-            return;
-          } else {
-            this.length--;
-            if (typeof this.decr === "function") {
-              this.decr();
-            }
-          }
-          value = this._first.value;
-          if ((this._first = this._first.next) != null) {
-            this._first.prev = null;
-          } else {
-            this._last = null;
-          }
-          return value;
-        }
-        first() {
-          if (this._first != null) {
-            return this._first.value;
-          }
-        }
-        getArray() {
-          var node, ref, results;
-          node = this._first;
-          results = [];
-          while (node != null) {
-            results.push((ref = node, node = node.next, ref.value));
-          }
-          return results;
-        }
-        forEachShift(cb) {
-          var node;
-          node = this.shift();
-          while (node != null) {
-            cb(node), node = this.shift();
-          }
-          return void 0;
-        }
-        debug() {
-          var node, ref, ref1, ref2, results;
-          node = this._first;
-          results = [];
-          while (node != null) {
-            results.push((ref = node, node = node.next, {
-              value: ref.value,
-              prev: (ref1 = ref.prev) != null ? ref1.value : void 0,
-              next: (ref2 = ref.next) != null ? ref2.value : void 0
-            }));
-          }
-          return results;
-        }
-      };
-      var DLList_1 = DLList;
-      var Events;
-      Events = class Events {
-        constructor(instance) {
-          this.instance = instance;
-          this._events = {};
-          if (this.instance.on != null || this.instance.once != null || this.instance.removeAllListeners != null) {
-            throw new Error("An Emitter already exists for this object");
-          }
-          this.instance.on = (name, cb) => {
-            return this._addListener(name, "many", cb);
-          };
-          this.instance.once = (name, cb) => {
-            return this._addListener(name, "once", cb);
-          };
-          this.instance.removeAllListeners = (name = null) => {
-            if (name != null) {
-              return delete this._events[name];
-            } else {
-              return this._events = {};
-            }
-          };
-        }
-        _addListener(name, status, cb) {
-          var base;
-          if ((base = this._events)[name] == null) {
-            base[name] = [];
-          }
-          this._events[name].push({ cb, status });
-          return this.instance;
-        }
-        listenerCount(name) {
-          if (this._events[name] != null) {
-            return this._events[name].length;
-          } else {
-            return 0;
-          }
-        }
-        async trigger(name, ...args) {
-          var e, promises3;
-          try {
-            if (name !== "debug") {
-              this.trigger("debug", `Event triggered: ${name}`, args);
-            }
-            if (this._events[name] == null) {
-              return;
-            }
-            this._events[name] = this._events[name].filter(function(listener) {
-              return listener.status !== "none";
-            });
-            promises3 = this._events[name].map(async (listener) => {
-              var e2, returned;
-              if (listener.status === "none") {
-                return;
-              }
-              if (listener.status === "once") {
-                listener.status = "none";
-              }
-              try {
-                returned = typeof listener.cb === "function" ? listener.cb(...args) : void 0;
-                if (typeof (returned != null ? returned.then : void 0) === "function") {
-                  return await returned;
-                } else {
-                  return returned;
-                }
-              } catch (error2) {
-                e2 = error2;
-                {
-                  this.trigger("error", e2);
-                }
-                return null;
-              }
-            });
-            return (await Promise.all(promises3)).find(function(x2) {
-              return x2 != null;
-            });
-          } catch (error2) {
-            e = error2;
-            {
-              this.trigger("error", e);
-            }
-            return null;
-          }
-        }
-      };
-      var Events_1 = Events;
-      var DLList$1, Events$1, Queues;
-      DLList$1 = DLList_1;
-      Events$1 = Events_1;
-      Queues = class Queues {
-        constructor(num_priorities) {
-          var i2;
-          this.Events = new Events$1(this);
-          this._length = 0;
-          this._lists = (function() {
-            var j, ref, results;
-            results = [];
-            for (i2 = j = 1, ref = num_priorities; 1 <= ref ? j <= ref : j >= ref; i2 = 1 <= ref ? ++j : --j) {
-              results.push(new DLList$1((() => {
-                return this.incr();
-              }), (() => {
-                return this.decr();
-              })));
-            }
-            return results;
-          }).call(this);
-        }
-        incr() {
-          if (this._length++ === 0) {
-            return this.Events.trigger("leftzero");
-          }
-        }
-        decr() {
-          if (--this._length === 0) {
-            return this.Events.trigger("zero");
-          }
-        }
-        push(job) {
-          return this._lists[job.options.priority].push(job);
-        }
-        queued(priority) {
-          if (priority != null) {
-            return this._lists[priority].length;
-          } else {
-            return this._length;
-          }
-        }
-        shiftAll(fn) {
-          return this._lists.forEach(function(list) {
-            return list.forEachShift(fn);
-          });
-        }
-        getFirst(arr = this._lists) {
-          var j, len, list;
-          for (j = 0, len = arr.length; j < len; j++) {
-            list = arr[j];
-            if (list.length > 0) {
-              return list;
-            }
-          }
-          return [];
-        }
-        shiftLastFrom(priority) {
-          return this.getFirst(this._lists.slice(priority).reverse()).shift();
-        }
-      };
-      var Queues_1 = Queues;
-      var BottleneckError;
-      BottleneckError = class BottleneckError extends Error {
-      };
-      var BottleneckError_1 = BottleneckError;
-      var BottleneckError$1, DEFAULT_PRIORITY, Job, NUM_PRIORITIES, parser$1;
-      NUM_PRIORITIES = 10;
-      DEFAULT_PRIORITY = 5;
-      parser$1 = parser;
-      BottleneckError$1 = BottleneckError_1;
-      Job = class Job {
-        constructor(task, args, options, jobDefaults, rejectOnDrop, Events2, _states, Promise2) {
-          this.task = task;
-          this.args = args;
-          this.rejectOnDrop = rejectOnDrop;
-          this.Events = Events2;
-          this._states = _states;
-          this.Promise = Promise2;
-          this.options = parser$1.load(options, jobDefaults);
-          this.options.priority = this._sanitizePriority(this.options.priority);
-          if (this.options.id === jobDefaults.id) {
-            this.options.id = `${this.options.id}-${this._randomIndex()}`;
-          }
-          this.promise = new this.Promise((_resolve, _reject) => {
-            this._resolve = _resolve;
-            this._reject = _reject;
-          });
-          this.retryCount = 0;
-        }
-        _sanitizePriority(priority) {
-          var sProperty;
-          sProperty = ~~priority !== priority ? DEFAULT_PRIORITY : priority;
-          if (sProperty < 0) {
-            return 0;
-          } else if (sProperty > NUM_PRIORITIES - 1) {
-            return NUM_PRIORITIES - 1;
-          } else {
-            return sProperty;
-          }
-        }
-        _randomIndex() {
-          return Math.random().toString(36).slice(2);
-        }
-        doDrop({ error: error2, message = "This job has been dropped by Bottleneck" } = {}) {
-          if (this._states.remove(this.options.id)) {
-            if (this.rejectOnDrop) {
-              this._reject(error2 != null ? error2 : new BottleneckError$1(message));
-            }
-            this.Events.trigger("dropped", { args: this.args, options: this.options, task: this.task, promise: this.promise });
-            return true;
-          } else {
-            return false;
-          }
-        }
-        _assertStatus(expected) {
-          var status;
-          status = this._states.jobStatus(this.options.id);
-          if (!(status === expected || expected === "DONE" && status === null)) {
-            throw new BottleneckError$1(`Invalid job status ${status}, expected ${expected}. Please open an issue at https://github.com/SGrondin/bottleneck/issues`);
-          }
-        }
-        doReceive() {
-          this._states.start(this.options.id);
-          return this.Events.trigger("received", { args: this.args, options: this.options });
-        }
-        doQueue(reachedHWM, blocked) {
-          this._assertStatus("RECEIVED");
-          this._states.next(this.options.id);
-          return this.Events.trigger("queued", { args: this.args, options: this.options, reachedHWM, blocked });
-        }
-        doRun() {
-          if (this.retryCount === 0) {
-            this._assertStatus("QUEUED");
-            this._states.next(this.options.id);
-          } else {
-            this._assertStatus("EXECUTING");
-          }
-          return this.Events.trigger("scheduled", { args: this.args, options: this.options });
-        }
-        async doExecute(chained, clearGlobalState, run, free) {
-          var error2, eventInfo, passed;
-          if (this.retryCount === 0) {
-            this._assertStatus("RUNNING");
-            this._states.next(this.options.id);
-          } else {
-            this._assertStatus("EXECUTING");
-          }
-          eventInfo = { args: this.args, options: this.options, retryCount: this.retryCount };
-          this.Events.trigger("executing", eventInfo);
-          try {
-            passed = await (chained != null ? chained.schedule(this.options, this.task, ...this.args) : this.task(...this.args));
-            if (clearGlobalState()) {
-              this.doDone(eventInfo);
-              await free(this.options, eventInfo);
-              this._assertStatus("DONE");
-              return this._resolve(passed);
-            }
-          } catch (error1) {
-            error2 = error1;
-            return this._onFailure(error2, eventInfo, clearGlobalState, run, free);
-          }
-        }
-        doExpire(clearGlobalState, run, free) {
-          var error2, eventInfo;
-          if (this._states.jobStatus(this.options.id === "RUNNING")) {
-            this._states.next(this.options.id);
-          }
-          this._assertStatus("EXECUTING");
-          eventInfo = { args: this.args, options: this.options, retryCount: this.retryCount };
-          error2 = new BottleneckError$1(`This job timed out after ${this.options.expiration} ms.`);
-          return this._onFailure(error2, eventInfo, clearGlobalState, run, free);
-        }
-        async _onFailure(error2, eventInfo, clearGlobalState, run, free) {
-          var retry2, retryAfter;
-          if (clearGlobalState()) {
-            retry2 = await this.Events.trigger("failed", error2, eventInfo);
-            if (retry2 != null) {
-              retryAfter = ~~retry2;
-              this.Events.trigger("retry", `Retrying ${this.options.id} after ${retryAfter} ms`, eventInfo);
-              this.retryCount++;
-              return run(retryAfter);
-            } else {
-              this.doDone(eventInfo);
-              await free(this.options, eventInfo);
-              this._assertStatus("DONE");
-              return this._reject(error2);
-            }
-          }
-        }
-        doDone(eventInfo) {
-          this._assertStatus("EXECUTING");
-          this._states.next(this.options.id);
-          return this.Events.trigger("done", eventInfo);
-        }
-      };
-      var Job_1 = Job;
-      var BottleneckError$2, LocalDatastore, parser$2;
-      parser$2 = parser;
-      BottleneckError$2 = BottleneckError_1;
-      LocalDatastore = class LocalDatastore {
-        constructor(instance, storeOptions, storeInstanceOptions) {
-          this.instance = instance;
-          this.storeOptions = storeOptions;
-          this.clientId = this.instance._randomIndex();
-          parser$2.load(storeInstanceOptions, storeInstanceOptions, this);
-          this._nextRequest = this._lastReservoirRefresh = this._lastReservoirIncrease = Date.now();
-          this._running = 0;
-          this._done = 0;
-          this._unblockTime = 0;
-          this.ready = this.Promise.resolve();
-          this.clients = {};
-          this._startHeartbeat();
-        }
-        _startHeartbeat() {
-          var base;
-          if (this.heartbeat == null && (this.storeOptions.reservoirRefreshInterval != null && this.storeOptions.reservoirRefreshAmount != null || this.storeOptions.reservoirIncreaseInterval != null && this.storeOptions.reservoirIncreaseAmount != null)) {
-            return typeof (base = this.heartbeat = setInterval(() => {
-              var amount, incr, maximum, now, reservoir;
-              now = Date.now();
-              if (this.storeOptions.reservoirRefreshInterval != null && now >= this._lastReservoirRefresh + this.storeOptions.reservoirRefreshInterval) {
-                this._lastReservoirRefresh = now;
-                this.storeOptions.reservoir = this.storeOptions.reservoirRefreshAmount;
-                this.instance._drainAll(this.computeCapacity());
-              }
-              if (this.storeOptions.reservoirIncreaseInterval != null && now >= this._lastReservoirIncrease + this.storeOptions.reservoirIncreaseInterval) {
-                ({
-                  reservoirIncreaseAmount: amount,
-                  reservoirIncreaseMaximum: maximum,
-                  reservoir
-                } = this.storeOptions);
-                this._lastReservoirIncrease = now;
-                incr = maximum != null ? Math.min(amount, maximum - reservoir) : amount;
-                if (incr > 0) {
-                  this.storeOptions.reservoir += incr;
-                  return this.instance._drainAll(this.computeCapacity());
-                }
-              }
-            }, this.heartbeatInterval)).unref === "function" ? base.unref() : void 0;
-          } else {
-            return clearInterval(this.heartbeat);
-          }
-        }
-        async __publish__(message) {
-          await this.yieldLoop();
-          return this.instance.Events.trigger("message", message.toString());
-        }
-        async __disconnect__(flush) {
-          await this.yieldLoop();
-          clearInterval(this.heartbeat);
-          return this.Promise.resolve();
-        }
-        yieldLoop(t = 0) {
-          return new this.Promise(function(resolve6, reject) {
-            return setTimeout(resolve6, t);
-          });
-        }
-        computePenalty() {
-          var ref;
-          return (ref = this.storeOptions.penalty) != null ? ref : 15 * this.storeOptions.minTime || 5e3;
-        }
-        async __updateSettings__(options) {
-          await this.yieldLoop();
-          parser$2.overwrite(options, options, this.storeOptions);
-          this._startHeartbeat();
-          this.instance._drainAll(this.computeCapacity());
-          return true;
-        }
-        async __running__() {
-          await this.yieldLoop();
-          return this._running;
-        }
-        async __queued__() {
-          await this.yieldLoop();
-          return this.instance.queued();
-        }
-        async __done__() {
-          await this.yieldLoop();
-          return this._done;
-        }
-        async __groupCheck__(time) {
-          await this.yieldLoop();
-          return this._nextRequest + this.timeout < time;
-        }
-        computeCapacity() {
-          var maxConcurrent, reservoir;
-          ({ maxConcurrent, reservoir } = this.storeOptions);
-          if (maxConcurrent != null && reservoir != null) {
-            return Math.min(maxConcurrent - this._running, reservoir);
-          } else if (maxConcurrent != null) {
-            return maxConcurrent - this._running;
-          } else if (reservoir != null) {
-            return reservoir;
-          } else {
-            return null;
-          }
-        }
-        conditionsCheck(weight) {
-          var capacity;
-          capacity = this.computeCapacity();
-          return capacity == null || weight <= capacity;
-        }
-        async __incrementReservoir__(incr) {
-          var reservoir;
-          await this.yieldLoop();
-          reservoir = this.storeOptions.reservoir += incr;
-          this.instance._drainAll(this.computeCapacity());
-          return reservoir;
-        }
-        async __currentReservoir__() {
-          await this.yieldLoop();
-          return this.storeOptions.reservoir;
-        }
-        isBlocked(now) {
-          return this._unblockTime >= now;
-        }
-        check(weight, now) {
-          return this.conditionsCheck(weight) && this._nextRequest - now <= 0;
-        }
-        async __check__(weight) {
-          var now;
-          await this.yieldLoop();
-          now = Date.now();
-          return this.check(weight, now);
-        }
-        async __register__(index, weight, expiration) {
-          var now, wait;
-          await this.yieldLoop();
-          now = Date.now();
-          if (this.conditionsCheck(weight)) {
-            this._running += weight;
-            if (this.storeOptions.reservoir != null) {
-              this.storeOptions.reservoir -= weight;
-            }
-            wait = Math.max(this._nextRequest - now, 0);
-            this._nextRequest = now + wait + this.storeOptions.minTime;
-            return {
-              success: true,
-              wait,
-              reservoir: this.storeOptions.reservoir
-            };
-          } else {
-            return {
-              success: false
-            };
-          }
-        }
-        strategyIsBlock() {
-          return this.storeOptions.strategy === 3;
-        }
-        async __submit__(queueLength, weight) {
-          var blocked, now, reachedHWM;
-          await this.yieldLoop();
-          if (this.storeOptions.maxConcurrent != null && weight > this.storeOptions.maxConcurrent) {
-            throw new BottleneckError$2(`Impossible to add a job having a weight of ${weight} to a limiter having a maxConcurrent setting of ${this.storeOptions.maxConcurrent}`);
-          }
-          now = Date.now();
-          reachedHWM = this.storeOptions.highWater != null && queueLength === this.storeOptions.highWater && !this.check(weight, now);
-          blocked = this.strategyIsBlock() && (reachedHWM || this.isBlocked(now));
-          if (blocked) {
-            this._unblockTime = now + this.computePenalty();
-            this._nextRequest = this._unblockTime + this.storeOptions.minTime;
-            this.instance._dropAllQueued();
-          }
-          return {
-            reachedHWM,
-            blocked,
-            strategy: this.storeOptions.strategy
-          };
-        }
-        async __free__(index, weight) {
-          await this.yieldLoop();
-          this._running -= weight;
-          this._done += weight;
-          this.instance._drainAll(this.computeCapacity());
-          return {
-            running: this._running
-          };
-        }
-      };
-      var LocalDatastore_1 = LocalDatastore;
-      var BottleneckError$3, States;
-      BottleneckError$3 = BottleneckError_1;
-      States = class States {
-        constructor(status1) {
-          this.status = status1;
-          this._jobs = {};
-          this.counts = this.status.map(function() {
-            return 0;
-          });
-        }
-        next(id) {
-          var current, next;
-          current = this._jobs[id];
-          next = current + 1;
-          if (current != null && next < this.status.length) {
-            this.counts[current]--;
-            this.counts[next]++;
-            return this._jobs[id]++;
-          } else if (current != null) {
-            this.counts[current]--;
-            return delete this._jobs[id];
-          }
-        }
-        start(id) {
-          var initial;
-          initial = 0;
-          this._jobs[id] = initial;
-          return this.counts[initial]++;
-        }
-        remove(id) {
-          var current;
-          current = this._jobs[id];
-          if (current != null) {
-            this.counts[current]--;
-            delete this._jobs[id];
-          }
-          return current != null;
-        }
-        jobStatus(id) {
-          var ref;
-          return (ref = this.status[this._jobs[id]]) != null ? ref : null;
-        }
-        statusJobs(status) {
-          var k, pos, ref, results, v;
-          if (status != null) {
-            pos = this.status.indexOf(status);
-            if (pos < 0) {
-              throw new BottleneckError$3(`status must be one of ${this.status.join(", ")}`);
-            }
-            ref = this._jobs;
-            results = [];
-            for (k in ref) {
-              v = ref[k];
-              if (v === pos) {
-                results.push(k);
-              }
-            }
-            return results;
-          } else {
-            return Object.keys(this._jobs);
-          }
-        }
-        statusCounts() {
-          return this.counts.reduce(((acc, v, i2) => {
-            acc[this.status[i2]] = v;
-            return acc;
-          }), {});
-        }
-      };
-      var States_1 = States;
-      var DLList$2, Sync;
-      DLList$2 = DLList_1;
-      Sync = class Sync {
-        constructor(name, Promise2) {
-          this.schedule = this.schedule.bind(this);
-          this.name = name;
-          this.Promise = Promise2;
-          this._running = 0;
-          this._queue = new DLList$2();
-        }
-        isEmpty() {
-          return this._queue.length === 0;
-        }
-        async _tryToRun() {
-          var args, cb, error2, reject, resolve6, returned, task;
-          if (this._running < 1 && this._queue.length > 0) {
-            this._running++;
-            ({ task, args, resolve: resolve6, reject } = this._queue.shift());
-            cb = await (async function() {
-              try {
-                returned = await task(...args);
-                return function() {
-                  return resolve6(returned);
-                };
-              } catch (error1) {
-                error2 = error1;
-                return function() {
-                  return reject(error2);
-                };
-              }
-            })();
-            this._running--;
-            this._tryToRun();
-            return cb();
-          }
-        }
-        schedule(task, ...args) {
-          var promise2, reject, resolve6;
-          resolve6 = reject = null;
-          promise2 = new this.Promise(function(_resolve, _reject) {
-            resolve6 = _resolve;
-            return reject = _reject;
-          });
-          this._queue.push({ task, args, resolve: resolve6, reject });
-          this._tryToRun();
-          return promise2;
-        }
-      };
-      var Sync_1 = Sync;
-      var version = "2.19.5";
-      var version$1 = {
-        version
-      };
-      var version$2 = /* @__PURE__ */ Object.freeze({
-        version,
-        default: version$1
-      });
-      var require$$2 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
-      var require$$3 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
-      var require$$4 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
-      var Events$2, Group, IORedisConnection$1, RedisConnection$1, Scripts$1, parser$3;
-      parser$3 = parser;
-      Events$2 = Events_1;
-      RedisConnection$1 = require$$2;
-      IORedisConnection$1 = require$$3;
-      Scripts$1 = require$$4;
-      Group = (function() {
-        class Group2 {
-          constructor(limiterOptions = {}) {
-            this.deleteKey = this.deleteKey.bind(this);
-            this.limiterOptions = limiterOptions;
-            parser$3.load(this.limiterOptions, this.defaults, this);
-            this.Events = new Events$2(this);
-            this.instances = {};
-            this.Bottleneck = Bottleneck_1;
-            this._startAutoCleanup();
-            this.sharedConnection = this.connection != null;
-            if (this.connection == null) {
-              if (this.limiterOptions.datastore === "redis") {
-                this.connection = new RedisConnection$1(Object.assign({}, this.limiterOptions, { Events: this.Events }));
-              } else if (this.limiterOptions.datastore === "ioredis") {
-                this.connection = new IORedisConnection$1(Object.assign({}, this.limiterOptions, { Events: this.Events }));
-              }
-            }
-          }
-          key(key = "") {
-            var ref;
-            return (ref = this.instances[key]) != null ? ref : (() => {
-              var limiter;
-              limiter = this.instances[key] = new this.Bottleneck(Object.assign(this.limiterOptions, {
-                id: `${this.id}-${key}`,
-                timeout: this.timeout,
-                connection: this.connection
-              }));
-              this.Events.trigger("created", limiter, key);
-              return limiter;
-            })();
-          }
-          async deleteKey(key = "") {
-            var deleted, instance;
-            instance = this.instances[key];
-            if (this.connection) {
-              deleted = await this.connection.__runCommand__(["del", ...Scripts$1.allKeys(`${this.id}-${key}`)]);
-            }
-            if (instance != null) {
-              delete this.instances[key];
-              await instance.disconnect();
-            }
-            return instance != null || deleted > 0;
-          }
-          limiters() {
-            var k, ref, results, v;
-            ref = this.instances;
-            results = [];
-            for (k in ref) {
-              v = ref[k];
-              results.push({
-                key: k,
-                limiter: v
-              });
-            }
-            return results;
-          }
-          keys() {
-            return Object.keys(this.instances);
-          }
-          async clusterKeys() {
-            var cursor, end, found, i2, k, keys, len, next, start;
-            if (this.connection == null) {
-              return this.Promise.resolve(this.keys());
-            }
-            keys = [];
-            cursor = null;
-            start = `b_${this.id}-`.length;
-            end = "_settings".length;
-            while (cursor !== 0) {
-              [next, found] = await this.connection.__runCommand__(["scan", cursor != null ? cursor : 0, "match", `b_${this.id}-*_settings`, "count", 1e4]);
-              cursor = ~~next;
-              for (i2 = 0, len = found.length; i2 < len; i2++) {
-                k = found[i2];
-                keys.push(k.slice(start, -end));
-              }
-            }
-            return keys;
-          }
-          _startAutoCleanup() {
-            var base;
-            clearInterval(this.interval);
-            return typeof (base = this.interval = setInterval(async () => {
-              var e, k, ref, results, time, v;
-              time = Date.now();
-              ref = this.instances;
-              results = [];
-              for (k in ref) {
-                v = ref[k];
-                try {
-                  if (await v._store.__groupCheck__(time)) {
-                    results.push(this.deleteKey(k));
-                  } else {
-                    results.push(void 0);
-                  }
-                } catch (error2) {
-                  e = error2;
-                  results.push(v.Events.trigger("error", e));
-                }
-              }
-              return results;
-            }, this.timeout / 2)).unref === "function" ? base.unref() : void 0;
-          }
-          updateSettings(options = {}) {
-            parser$3.overwrite(options, this.defaults, this);
-            parser$3.overwrite(options, options, this.limiterOptions);
-            if (options.timeout != null) {
-              return this._startAutoCleanup();
-            }
-          }
-          disconnect(flush = true) {
-            var ref;
-            if (!this.sharedConnection) {
-              return (ref = this.connection) != null ? ref.disconnect(flush) : void 0;
-            }
-          }
-        }
-        Group2.prototype.defaults = {
-          timeout: 1e3 * 60 * 5,
-          connection: null,
-          Promise,
-          id: "group-key"
-        };
-        return Group2;
-      }).call(commonjsGlobal);
-      var Group_1 = Group;
-      var Batcher, Events$3, parser$4;
-      parser$4 = parser;
-      Events$3 = Events_1;
-      Batcher = (function() {
-        class Batcher2 {
-          constructor(options = {}) {
-            this.options = options;
-            parser$4.load(this.options, this.defaults, this);
-            this.Events = new Events$3(this);
-            this._arr = [];
-            this._resetPromise();
-            this._lastFlush = Date.now();
-          }
-          _resetPromise() {
-            return this._promise = new this.Promise((res, rej) => {
-              return this._resolve = res;
-            });
-          }
-          _flush() {
-            clearTimeout(this._timeout);
-            this._lastFlush = Date.now();
-            this._resolve();
-            this.Events.trigger("batch", this._arr);
-            this._arr = [];
-            return this._resetPromise();
-          }
-          add(data) {
-            var ret;
-            this._arr.push(data);
-            ret = this._promise;
-            if (this._arr.length === this.maxSize) {
-              this._flush();
-            } else if (this.maxTime != null && this._arr.length === 1) {
-              this._timeout = setTimeout(() => {
-                return this._flush();
-              }, this.maxTime);
-            }
-            return ret;
-          }
-        }
-        Batcher2.prototype.defaults = {
-          maxTime: null,
-          maxSize: null,
-          Promise
-        };
-        return Batcher2;
-      }).call(commonjsGlobal);
-      var Batcher_1 = Batcher;
-      var require$$4$1 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
-      var require$$8 = getCjsExportFromNamespace(version$2);
-      var Bottleneck2, DEFAULT_PRIORITY$1, Events$4, Job$1, LocalDatastore$1, NUM_PRIORITIES$1, Queues$1, RedisDatastore$1, States$1, Sync$1, parser$5, splice = [].splice;
-      NUM_PRIORITIES$1 = 10;
-      DEFAULT_PRIORITY$1 = 5;
-      parser$5 = parser;
-      Queues$1 = Queues_1;
-      Job$1 = Job_1;
-      LocalDatastore$1 = LocalDatastore_1;
-      RedisDatastore$1 = require$$4$1;
-      Events$4 = Events_1;
-      States$1 = States_1;
-      Sync$1 = Sync_1;
-      Bottleneck2 = (function() {
-        class Bottleneck3 {
-          constructor(options = {}, ...invalid2) {
-            var storeInstanceOptions, storeOptions;
-            this._addToQueue = this._addToQueue.bind(this);
-            this._validateOptions(options, invalid2);
-            parser$5.load(options, this.instanceDefaults, this);
-            this._queues = new Queues$1(NUM_PRIORITIES$1);
-            this._scheduled = {};
-            this._states = new States$1(["RECEIVED", "QUEUED", "RUNNING", "EXECUTING"].concat(this.trackDoneStatus ? ["DONE"] : []));
-            this._limiter = null;
-            this.Events = new Events$4(this);
-            this._submitLock = new Sync$1("submit", this.Promise);
-            this._registerLock = new Sync$1("register", this.Promise);
-            storeOptions = parser$5.load(options, this.storeDefaults, {});
-            this._store = (function() {
-              if (this.datastore === "redis" || this.datastore === "ioredis" || this.connection != null) {
-                storeInstanceOptions = parser$5.load(options, this.redisStoreDefaults, {});
-                return new RedisDatastore$1(this, storeOptions, storeInstanceOptions);
-              } else if (this.datastore === "local") {
-                storeInstanceOptions = parser$5.load(options, this.localStoreDefaults, {});
-                return new LocalDatastore$1(this, storeOptions, storeInstanceOptions);
-              } else {
-                throw new Bottleneck3.prototype.BottleneckError(`Invalid datastore type: ${this.datastore}`);
-              }
-            }).call(this);
-            this._queues.on("leftzero", () => {
-              var ref;
-              return (ref = this._store.heartbeat) != null ? typeof ref.ref === "function" ? ref.ref() : void 0 : void 0;
-            });
-            this._queues.on("zero", () => {
-              var ref;
-              return (ref = this._store.heartbeat) != null ? typeof ref.unref === "function" ? ref.unref() : void 0 : void 0;
-            });
-          }
-          _validateOptions(options, invalid2) {
-            if (!(options != null && typeof options === "object" && invalid2.length === 0)) {
-              throw new Bottleneck3.prototype.BottleneckError("Bottleneck v2 takes a single object argument. Refer to https://github.com/SGrondin/bottleneck#upgrading-to-v2 if you're upgrading from Bottleneck v1.");
-            }
-          }
-          ready() {
-            return this._store.ready;
-          }
-          clients() {
-            return this._store.clients;
-          }
-          channel() {
-            return `b_${this.id}`;
-          }
-          channel_client() {
-            return `b_${this.id}_${this._store.clientId}`;
-          }
-          publish(message) {
-            return this._store.__publish__(message);
-          }
-          disconnect(flush = true) {
-            return this._store.__disconnect__(flush);
-          }
-          chain(_limiter) {
-            this._limiter = _limiter;
-            return this;
-          }
-          queued(priority) {
-            return this._queues.queued(priority);
-          }
-          clusterQueued() {
-            return this._store.__queued__();
-          }
-          empty() {
-            return this.queued() === 0 && this._submitLock.isEmpty();
-          }
-          running() {
-            return this._store.__running__();
-          }
-          done() {
-            return this._store.__done__();
-          }
-          jobStatus(id) {
-            return this._states.jobStatus(id);
-          }
-          jobs(status) {
-            return this._states.statusJobs(status);
-          }
-          counts() {
-            return this._states.statusCounts();
-          }
-          _randomIndex() {
-            return Math.random().toString(36).slice(2);
-          }
-          check(weight = 1) {
-            return this._store.__check__(weight);
-          }
-          _clearGlobalState(index) {
-            if (this._scheduled[index] != null) {
-              clearTimeout(this._scheduled[index].expiration);
-              delete this._scheduled[index];
-              return true;
-            } else {
-              return false;
-            }
-          }
-          async _free(index, job, options, eventInfo) {
-            var e, running;
-            try {
-              ({ running } = await this._store.__free__(index, options.weight));
-              this.Events.trigger("debug", `Freed ${options.id}`, eventInfo);
-              if (running === 0 && this.empty()) {
-                return this.Events.trigger("idle");
-              }
-            } catch (error1) {
-              e = error1;
-              return this.Events.trigger("error", e);
-            }
-          }
-          _run(index, job, wait) {
-            var clearGlobalState, free, run;
-            job.doRun();
-            clearGlobalState = this._clearGlobalState.bind(this, index);
-            run = this._run.bind(this, index, job);
-            free = this._free.bind(this, index, job);
-            return this._scheduled[index] = {
-              timeout: setTimeout(() => {
-                return job.doExecute(this._limiter, clearGlobalState, run, free);
-              }, wait),
-              expiration: job.options.expiration != null ? setTimeout(function() {
-                return job.doExpire(clearGlobalState, run, free);
-              }, wait + job.options.expiration) : void 0,
-              job
-            };
-          }
-          _drainOne(capacity) {
-            return this._registerLock.schedule(() => {
-              var args, index, next, options, queue;
-              if (this.queued() === 0) {
-                return this.Promise.resolve(null);
-              }
-              queue = this._queues.getFirst();
-              ({ options, args } = next = queue.first());
-              if (capacity != null && options.weight > capacity) {
-                return this.Promise.resolve(null);
-              }
-              this.Events.trigger("debug", `Draining ${options.id}`, { args, options });
-              index = this._randomIndex();
-              return this._store.__register__(index, options.weight, options.expiration).then(({ success, wait, reservoir }) => {
-                var empty2;
-                this.Events.trigger("debug", `Drained ${options.id}`, { success, args, options });
-                if (success) {
-                  queue.shift();
-                  empty2 = this.empty();
-                  if (empty2) {
-                    this.Events.trigger("empty");
-                  }
-                  if (reservoir === 0) {
-                    this.Events.trigger("depleted", empty2);
-                  }
-                  this._run(index, next, wait);
-                  return this.Promise.resolve(options.weight);
-                } else {
-                  return this.Promise.resolve(null);
-                }
-              });
-            });
-          }
-          _drainAll(capacity, total = 0) {
-            return this._drainOne(capacity).then((drained) => {
-              var newCapacity;
-              if (drained != null) {
-                newCapacity = capacity != null ? capacity - drained : capacity;
-                return this._drainAll(newCapacity, total + drained);
-              } else {
-                return this.Promise.resolve(total);
-              }
-            }).catch((e) => {
-              return this.Events.trigger("error", e);
-            });
-          }
-          _dropAllQueued(message) {
-            return this._queues.shiftAll(function(job) {
-              return job.doDrop({ message });
-            });
-          }
-          stop(options = {}) {
-            var done, waitForExecuting;
-            options = parser$5.load(options, this.stopDefaults);
-            waitForExecuting = (at) => {
-              var finished;
-              finished = () => {
-                var counts;
-                counts = this._states.counts;
-                return counts[0] + counts[1] + counts[2] + counts[3] === at;
-              };
-              return new this.Promise((resolve6, reject) => {
-                if (finished()) {
-                  return resolve6();
-                } else {
-                  return this.on("done", () => {
-                    if (finished()) {
-                      this.removeAllListeners("done");
-                      return resolve6();
-                    }
-                  });
-                }
-              });
-            };
-            done = options.dropWaitingJobs ? (this._run = function(index, next) {
-              return next.doDrop({
-                message: options.dropErrorMessage
-              });
-            }, this._drainOne = () => {
-              return this.Promise.resolve(null);
-            }, this._registerLock.schedule(() => {
-              return this._submitLock.schedule(() => {
-                var k, ref, v;
-                ref = this._scheduled;
-                for (k in ref) {
-                  v = ref[k];
-                  if (this.jobStatus(v.job.options.id) === "RUNNING") {
-                    clearTimeout(v.timeout);
-                    clearTimeout(v.expiration);
-                    v.job.doDrop({
-                      message: options.dropErrorMessage
-                    });
-                  }
-                }
-                this._dropAllQueued(options.dropErrorMessage);
-                return waitForExecuting(0);
-              });
-            })) : this.schedule({
-              priority: NUM_PRIORITIES$1 - 1,
-              weight: 0
-            }, () => {
-              return waitForExecuting(1);
-            });
-            this._receive = function(job) {
-              return job._reject(new Bottleneck3.prototype.BottleneckError(options.enqueueErrorMessage));
-            };
-            this.stop = () => {
-              return this.Promise.reject(new Bottleneck3.prototype.BottleneckError("stop() has already been called"));
-            };
-            return done;
-          }
-          async _addToQueue(job) {
-            var args, blocked, error2, options, reachedHWM, shifted, strategy;
-            ({ args, options } = job);
-            try {
-              ({ reachedHWM, blocked, strategy } = await this._store.__submit__(this.queued(), options.weight));
-            } catch (error1) {
-              error2 = error1;
-              this.Events.trigger("debug", `Could not queue ${options.id}`, { args, options, error: error2 });
-              job.doDrop({ error: error2 });
-              return false;
-            }
-            if (blocked) {
-              job.doDrop();
-              return true;
-            } else if (reachedHWM) {
-              shifted = strategy === Bottleneck3.prototype.strategy.LEAK ? this._queues.shiftLastFrom(options.priority) : strategy === Bottleneck3.prototype.strategy.OVERFLOW_PRIORITY ? this._queues.shiftLastFrom(options.priority + 1) : strategy === Bottleneck3.prototype.strategy.OVERFLOW ? job : void 0;
-              if (shifted != null) {
-                shifted.doDrop();
-              }
-              if (shifted == null || strategy === Bottleneck3.prototype.strategy.OVERFLOW) {
-                if (shifted == null) {
-                  job.doDrop();
-                }
-                return reachedHWM;
-              }
-            }
-            job.doQueue(reachedHWM, blocked);
-            this._queues.push(job);
-            await this._drainAll();
-            return reachedHWM;
-          }
-          _receive(job) {
-            if (this._states.jobStatus(job.options.id) != null) {
-              job._reject(new Bottleneck3.prototype.BottleneckError(`A job with the same id already exists (id=${job.options.id})`));
-              return false;
-            } else {
-              job.doReceive();
-              return this._submitLock.schedule(this._addToQueue, job);
-            }
-          }
-          submit(...args) {
-            var cb, fn, job, options, ref, ref1, task;
-            if (typeof args[0] === "function") {
-              ref = args, [fn, ...args] = ref, [cb] = splice.call(args, -1);
-              options = parser$5.load({}, this.jobDefaults);
-            } else {
-              ref1 = args, [options, fn, ...args] = ref1, [cb] = splice.call(args, -1);
-              options = parser$5.load(options, this.jobDefaults);
-            }
-            task = (...args2) => {
-              return new this.Promise(function(resolve6, reject) {
-                return fn(...args2, function(...args3) {
-                  return (args3[0] != null ? reject : resolve6)(args3);
-                });
-              });
-            };
-            job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
-            job.promise.then(function(args2) {
-              return typeof cb === "function" ? cb(...args2) : void 0;
-            }).catch(function(args2) {
-              if (Array.isArray(args2)) {
-                return typeof cb === "function" ? cb(...args2) : void 0;
-              } else {
-                return typeof cb === "function" ? cb(args2) : void 0;
-              }
-            });
-            return this._receive(job);
-          }
-          schedule(...args) {
-            var job, options, task;
-            if (typeof args[0] === "function") {
-              [task, ...args] = args;
-              options = {};
-            } else {
-              [options, task, ...args] = args;
-            }
-            job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
-            this._receive(job);
-            return job.promise;
-          }
-          wrap(fn) {
-            var schedule, wrapped;
-            schedule = this.schedule.bind(this);
-            wrapped = function(...args) {
-              return schedule(fn.bind(this), ...args);
-            };
-            wrapped.withOptions = function(options, ...args) {
-              return schedule(options, fn, ...args);
-            };
-            return wrapped;
-          }
-          async updateSettings(options = {}) {
-            await this._store.__updateSettings__(parser$5.overwrite(options, this.storeDefaults));
-            parser$5.overwrite(options, this.instanceDefaults, this);
-            return this;
-          }
-          currentReservoir() {
-            return this._store.__currentReservoir__();
-          }
-          incrementReservoir(incr = 0) {
-            return this._store.__incrementReservoir__(incr);
-          }
-        }
-        Bottleneck3.default = Bottleneck3;
-        Bottleneck3.Events = Events$4;
-        Bottleneck3.version = Bottleneck3.prototype.version = require$$8.version;
-        Bottleneck3.strategy = Bottleneck3.prototype.strategy = {
-          LEAK: 1,
-          OVERFLOW: 2,
-          OVERFLOW_PRIORITY: 4,
-          BLOCK: 3
-        };
-        Bottleneck3.BottleneckError = Bottleneck3.prototype.BottleneckError = BottleneckError_1;
-        Bottleneck3.Group = Bottleneck3.prototype.Group = Group_1;
-        Bottleneck3.RedisConnection = Bottleneck3.prototype.RedisConnection = require$$2;
-        Bottleneck3.IORedisConnection = Bottleneck3.prototype.IORedisConnection = require$$3;
-        Bottleneck3.Batcher = Bottleneck3.prototype.Batcher = Batcher_1;
-        Bottleneck3.prototype.jobDefaults = {
-          priority: DEFAULT_PRIORITY$1,
-          weight: 1,
-          expiration: null,
-          id: "<no-id>"
-        };
-        Bottleneck3.prototype.storeDefaults = {
-          maxConcurrent: null,
-          minTime: 0,
-          highWater: null,
-          strategy: Bottleneck3.prototype.strategy.LEAK,
-          penalty: null,
-          reservoir: null,
-          reservoirRefreshInterval: null,
-          reservoirRefreshAmount: null,
-          reservoirIncreaseInterval: null,
-          reservoirIncreaseAmount: null,
-          reservoirIncreaseMaximum: null
-        };
-        Bottleneck3.prototype.localStoreDefaults = {
-          Promise,
-          timeout: null,
-          heartbeatInterval: 250
-        };
-        Bottleneck3.prototype.redisStoreDefaults = {
-          Promise,
-          timeout: null,
-          heartbeatInterval: 5e3,
-          clientTimeout: 1e4,
-          Redis: null,
-          clientOptions: {},
-          clusterNodes: null,
-          clearDatastore: false,
-          connection: null
-        };
-        Bottleneck3.prototype.instanceDefaults = {
-          datastore: "local",
-          connection: null,
-          id: "<no-id>",
-          rejectOnDrop: true,
-          trackDoneStatus: false,
-          Promise
-        };
-        Bottleneck3.prototype.stopDefaults = {
-          enqueueErrorMessage: "This limiter has been stopped and cannot accept new jobs.",
-          dropWaitingJobs: true,
-          dropErrorMessage: "This limiter has been stopped."
-        };
-        return Bottleneck3;
-      }).call(commonjsGlobal);
-      var Bottleneck_1 = Bottleneck2;
-      var lib = Bottleneck_1;
-      return lib;
-    }));
-  }
-});
-
 // node_modules/yaml/dist/nodes/identity.js
 var require_identity = __commonJS({
   "node_modules/yaml/dist/nodes/identity.js"(exports) {
@@ -18511,6 +17192,1325 @@ var require_picomatch2 = __commonJS({
   }
 });
 
+// node_modules/bottleneck/light.js
+var require_light = __commonJS({
+  "node_modules/bottleneck/light.js"(exports, module) {
+    (function(global2, factory) {
+      typeof exports === "object" && typeof module !== "undefined" ? module.exports = factory() : typeof define === "function" && define.amd ? define(factory) : global2.Bottleneck = factory();
+    })(exports, (function() {
+      "use strict";
+      var commonjsGlobal = typeof globalThis !== "undefined" ? globalThis : typeof window !== "undefined" ? window : typeof global !== "undefined" ? global : typeof self !== "undefined" ? self : {};
+      function getCjsExportFromNamespace(n) {
+        return n && n["default"] || n;
+      }
+      var load = function(received, defaults, onto = {}) {
+        var k, ref, v;
+        for (k in defaults) {
+          v = defaults[k];
+          onto[k] = (ref = received[k]) != null ? ref : v;
+        }
+        return onto;
+      };
+      var overwrite = function(received, defaults, onto = {}) {
+        var k, v;
+        for (k in received) {
+          v = received[k];
+          if (defaults[k] !== void 0) {
+            onto[k] = v;
+          }
+        }
+        return onto;
+      };
+      var parser = {
+        load,
+        overwrite
+      };
+      var DLList;
+      DLList = class DLList {
+        constructor(incr, decr) {
+          this.incr = incr;
+          this.decr = decr;
+          this._first = null;
+          this._last = null;
+          this.length = 0;
+        }
+        push(value) {
+          var node;
+          this.length++;
+          if (typeof this.incr === "function") {
+            this.incr();
+          }
+          node = {
+            value,
+            prev: this._last,
+            next: null
+          };
+          if (this._last != null) {
+            this._last.next = node;
+            this._last = node;
+          } else {
+            this._first = this._last = node;
+          }
+          return void 0;
+        }
+        shift() {
+          var value;
+          if (this._first == null) {
+            return;
+          } else {
+            this.length--;
+            if (typeof this.decr === "function") {
+              this.decr();
+            }
+          }
+          value = this._first.value;
+          if ((this._first = this._first.next) != null) {
+            this._first.prev = null;
+          } else {
+            this._last = null;
+          }
+          return value;
+        }
+        first() {
+          if (this._first != null) {
+            return this._first.value;
+          }
+        }
+        getArray() {
+          var node, ref, results;
+          node = this._first;
+          results = [];
+          while (node != null) {
+            results.push((ref = node, node = node.next, ref.value));
+          }
+          return results;
+        }
+        forEachShift(cb) {
+          var node;
+          node = this.shift();
+          while (node != null) {
+            cb(node), node = this.shift();
+          }
+          return void 0;
+        }
+        debug() {
+          var node, ref, ref1, ref2, results;
+          node = this._first;
+          results = [];
+          while (node != null) {
+            results.push((ref = node, node = node.next, {
+              value: ref.value,
+              prev: (ref1 = ref.prev) != null ? ref1.value : void 0,
+              next: (ref2 = ref.next) != null ? ref2.value : void 0
+            }));
+          }
+          return results;
+        }
+      };
+      var DLList_1 = DLList;
+      var Events;
+      Events = class Events {
+        constructor(instance) {
+          this.instance = instance;
+          this._events = {};
+          if (this.instance.on != null || this.instance.once != null || this.instance.removeAllListeners != null) {
+            throw new Error("An Emitter already exists for this object");
+          }
+          this.instance.on = (name, cb) => {
+            return this._addListener(name, "many", cb);
+          };
+          this.instance.once = (name, cb) => {
+            return this._addListener(name, "once", cb);
+          };
+          this.instance.removeAllListeners = (name = null) => {
+            if (name != null) {
+              return delete this._events[name];
+            } else {
+              return this._events = {};
+            }
+          };
+        }
+        _addListener(name, status, cb) {
+          var base;
+          if ((base = this._events)[name] == null) {
+            base[name] = [];
+          }
+          this._events[name].push({ cb, status });
+          return this.instance;
+        }
+        listenerCount(name) {
+          if (this._events[name] != null) {
+            return this._events[name].length;
+          } else {
+            return 0;
+          }
+        }
+        async trigger(name, ...args) {
+          var e, promises3;
+          try {
+            if (name !== "debug") {
+              this.trigger("debug", `Event triggered: ${name}`, args);
+            }
+            if (this._events[name] == null) {
+              return;
+            }
+            this._events[name] = this._events[name].filter(function(listener) {
+              return listener.status !== "none";
+            });
+            promises3 = this._events[name].map(async (listener) => {
+              var e2, returned;
+              if (listener.status === "none") {
+                return;
+              }
+              if (listener.status === "once") {
+                listener.status = "none";
+              }
+              try {
+                returned = typeof listener.cb === "function" ? listener.cb(...args) : void 0;
+                if (typeof (returned != null ? returned.then : void 0) === "function") {
+                  return await returned;
+                } else {
+                  return returned;
+                }
+              } catch (error2) {
+                e2 = error2;
+                {
+                  this.trigger("error", e2);
+                }
+                return null;
+              }
+            });
+            return (await Promise.all(promises3)).find(function(x2) {
+              return x2 != null;
+            });
+          } catch (error2) {
+            e = error2;
+            {
+              this.trigger("error", e);
+            }
+            return null;
+          }
+        }
+      };
+      var Events_1 = Events;
+      var DLList$1, Events$1, Queues;
+      DLList$1 = DLList_1;
+      Events$1 = Events_1;
+      Queues = class Queues {
+        constructor(num_priorities) {
+          var i2;
+          this.Events = new Events$1(this);
+          this._length = 0;
+          this._lists = (function() {
+            var j, ref, results;
+            results = [];
+            for (i2 = j = 1, ref = num_priorities; 1 <= ref ? j <= ref : j >= ref; i2 = 1 <= ref ? ++j : --j) {
+              results.push(new DLList$1((() => {
+                return this.incr();
+              }), (() => {
+                return this.decr();
+              })));
+            }
+            return results;
+          }).call(this);
+        }
+        incr() {
+          if (this._length++ === 0) {
+            return this.Events.trigger("leftzero");
+          }
+        }
+        decr() {
+          if (--this._length === 0) {
+            return this.Events.trigger("zero");
+          }
+        }
+        push(job) {
+          return this._lists[job.options.priority].push(job);
+        }
+        queued(priority) {
+          if (priority != null) {
+            return this._lists[priority].length;
+          } else {
+            return this._length;
+          }
+        }
+        shiftAll(fn) {
+          return this._lists.forEach(function(list) {
+            return list.forEachShift(fn);
+          });
+        }
+        getFirst(arr = this._lists) {
+          var j, len, list;
+          for (j = 0, len = arr.length; j < len; j++) {
+            list = arr[j];
+            if (list.length > 0) {
+              return list;
+            }
+          }
+          return [];
+        }
+        shiftLastFrom(priority) {
+          return this.getFirst(this._lists.slice(priority).reverse()).shift();
+        }
+      };
+      var Queues_1 = Queues;
+      var BottleneckError;
+      BottleneckError = class BottleneckError extends Error {
+      };
+      var BottleneckError_1 = BottleneckError;
+      var BottleneckError$1, DEFAULT_PRIORITY, Job, NUM_PRIORITIES, parser$1;
+      NUM_PRIORITIES = 10;
+      DEFAULT_PRIORITY = 5;
+      parser$1 = parser;
+      BottleneckError$1 = BottleneckError_1;
+      Job = class Job {
+        constructor(task, args, options, jobDefaults, rejectOnDrop, Events2, _states, Promise2) {
+          this.task = task;
+          this.args = args;
+          this.rejectOnDrop = rejectOnDrop;
+          this.Events = Events2;
+          this._states = _states;
+          this.Promise = Promise2;
+          this.options = parser$1.load(options, jobDefaults);
+          this.options.priority = this._sanitizePriority(this.options.priority);
+          if (this.options.id === jobDefaults.id) {
+            this.options.id = `${this.options.id}-${this._randomIndex()}`;
+          }
+          this.promise = new this.Promise((_resolve, _reject) => {
+            this._resolve = _resolve;
+            this._reject = _reject;
+          });
+          this.retryCount = 0;
+        }
+        _sanitizePriority(priority) {
+          var sProperty;
+          sProperty = ~~priority !== priority ? DEFAULT_PRIORITY : priority;
+          if (sProperty < 0) {
+            return 0;
+          } else if (sProperty > NUM_PRIORITIES - 1) {
+            return NUM_PRIORITIES - 1;
+          } else {
+            return sProperty;
+          }
+        }
+        _randomIndex() {
+          return Math.random().toString(36).slice(2);
+        }
+        doDrop({ error: error2, message = "This job has been dropped by Bottleneck" } = {}) {
+          if (this._states.remove(this.options.id)) {
+            if (this.rejectOnDrop) {
+              this._reject(error2 != null ? error2 : new BottleneckError$1(message));
+            }
+            this.Events.trigger("dropped", { args: this.args, options: this.options, task: this.task, promise: this.promise });
+            return true;
+          } else {
+            return false;
+          }
+        }
+        _assertStatus(expected) {
+          var status;
+          status = this._states.jobStatus(this.options.id);
+          if (!(status === expected || expected === "DONE" && status === null)) {
+            throw new BottleneckError$1(`Invalid job status ${status}, expected ${expected}. Please open an issue at https://github.com/SGrondin/bottleneck/issues`);
+          }
+        }
+        doReceive() {
+          this._states.start(this.options.id);
+          return this.Events.trigger("received", { args: this.args, options: this.options });
+        }
+        doQueue(reachedHWM, blocked) {
+          this._assertStatus("RECEIVED");
+          this._states.next(this.options.id);
+          return this.Events.trigger("queued", { args: this.args, options: this.options, reachedHWM, blocked });
+        }
+        doRun() {
+          if (this.retryCount === 0) {
+            this._assertStatus("QUEUED");
+            this._states.next(this.options.id);
+          } else {
+            this._assertStatus("EXECUTING");
+          }
+          return this.Events.trigger("scheduled", { args: this.args, options: this.options });
+        }
+        async doExecute(chained, clearGlobalState, run, free) {
+          var error2, eventInfo, passed;
+          if (this.retryCount === 0) {
+            this._assertStatus("RUNNING");
+            this._states.next(this.options.id);
+          } else {
+            this._assertStatus("EXECUTING");
+          }
+          eventInfo = { args: this.args, options: this.options, retryCount: this.retryCount };
+          this.Events.trigger("executing", eventInfo);
+          try {
+            passed = await (chained != null ? chained.schedule(this.options, this.task, ...this.args) : this.task(...this.args));
+            if (clearGlobalState()) {
+              this.doDone(eventInfo);
+              await free(this.options, eventInfo);
+              this._assertStatus("DONE");
+              return this._resolve(passed);
+            }
+          } catch (error1) {
+            error2 = error1;
+            return this._onFailure(error2, eventInfo, clearGlobalState, run, free);
+          }
+        }
+        doExpire(clearGlobalState, run, free) {
+          var error2, eventInfo;
+          if (this._states.jobStatus(this.options.id === "RUNNING")) {
+            this._states.next(this.options.id);
+          }
+          this._assertStatus("EXECUTING");
+          eventInfo = { args: this.args, options: this.options, retryCount: this.retryCount };
+          error2 = new BottleneckError$1(`This job timed out after ${this.options.expiration} ms.`);
+          return this._onFailure(error2, eventInfo, clearGlobalState, run, free);
+        }
+        async _onFailure(error2, eventInfo, clearGlobalState, run, free) {
+          var retry2, retryAfter;
+          if (clearGlobalState()) {
+            retry2 = await this.Events.trigger("failed", error2, eventInfo);
+            if (retry2 != null) {
+              retryAfter = ~~retry2;
+              this.Events.trigger("retry", `Retrying ${this.options.id} after ${retryAfter} ms`, eventInfo);
+              this.retryCount++;
+              return run(retryAfter);
+            } else {
+              this.doDone(eventInfo);
+              await free(this.options, eventInfo);
+              this._assertStatus("DONE");
+              return this._reject(error2);
+            }
+          }
+        }
+        doDone(eventInfo) {
+          this._assertStatus("EXECUTING");
+          this._states.next(this.options.id);
+          return this.Events.trigger("done", eventInfo);
+        }
+      };
+      var Job_1 = Job;
+      var BottleneckError$2, LocalDatastore, parser$2;
+      parser$2 = parser;
+      BottleneckError$2 = BottleneckError_1;
+      LocalDatastore = class LocalDatastore {
+        constructor(instance, storeOptions, storeInstanceOptions) {
+          this.instance = instance;
+          this.storeOptions = storeOptions;
+          this.clientId = this.instance._randomIndex();
+          parser$2.load(storeInstanceOptions, storeInstanceOptions, this);
+          this._nextRequest = this._lastReservoirRefresh = this._lastReservoirIncrease = Date.now();
+          this._running = 0;
+          this._done = 0;
+          this._unblockTime = 0;
+          this.ready = this.Promise.resolve();
+          this.clients = {};
+          this._startHeartbeat();
+        }
+        _startHeartbeat() {
+          var base;
+          if (this.heartbeat == null && (this.storeOptions.reservoirRefreshInterval != null && this.storeOptions.reservoirRefreshAmount != null || this.storeOptions.reservoirIncreaseInterval != null && this.storeOptions.reservoirIncreaseAmount != null)) {
+            return typeof (base = this.heartbeat = setInterval(() => {
+              var amount, incr, maximum, now, reservoir;
+              now = Date.now();
+              if (this.storeOptions.reservoirRefreshInterval != null && now >= this._lastReservoirRefresh + this.storeOptions.reservoirRefreshInterval) {
+                this._lastReservoirRefresh = now;
+                this.storeOptions.reservoir = this.storeOptions.reservoirRefreshAmount;
+                this.instance._drainAll(this.computeCapacity());
+              }
+              if (this.storeOptions.reservoirIncreaseInterval != null && now >= this._lastReservoirIncrease + this.storeOptions.reservoirIncreaseInterval) {
+                ({
+                  reservoirIncreaseAmount: amount,
+                  reservoirIncreaseMaximum: maximum,
+                  reservoir
+                } = this.storeOptions);
+                this._lastReservoirIncrease = now;
+                incr = maximum != null ? Math.min(amount, maximum - reservoir) : amount;
+                if (incr > 0) {
+                  this.storeOptions.reservoir += incr;
+                  return this.instance._drainAll(this.computeCapacity());
+                }
+              }
+            }, this.heartbeatInterval)).unref === "function" ? base.unref() : void 0;
+          } else {
+            return clearInterval(this.heartbeat);
+          }
+        }
+        async __publish__(message) {
+          await this.yieldLoop();
+          return this.instance.Events.trigger("message", message.toString());
+        }
+        async __disconnect__(flush) {
+          await this.yieldLoop();
+          clearInterval(this.heartbeat);
+          return this.Promise.resolve();
+        }
+        yieldLoop(t = 0) {
+          return new this.Promise(function(resolve6, reject) {
+            return setTimeout(resolve6, t);
+          });
+        }
+        computePenalty() {
+          var ref;
+          return (ref = this.storeOptions.penalty) != null ? ref : 15 * this.storeOptions.minTime || 5e3;
+        }
+        async __updateSettings__(options) {
+          await this.yieldLoop();
+          parser$2.overwrite(options, options, this.storeOptions);
+          this._startHeartbeat();
+          this.instance._drainAll(this.computeCapacity());
+          return true;
+        }
+        async __running__() {
+          await this.yieldLoop();
+          return this._running;
+        }
+        async __queued__() {
+          await this.yieldLoop();
+          return this.instance.queued();
+        }
+        async __done__() {
+          await this.yieldLoop();
+          return this._done;
+        }
+        async __groupCheck__(time) {
+          await this.yieldLoop();
+          return this._nextRequest + this.timeout < time;
+        }
+        computeCapacity() {
+          var maxConcurrent, reservoir;
+          ({ maxConcurrent, reservoir } = this.storeOptions);
+          if (maxConcurrent != null && reservoir != null) {
+            return Math.min(maxConcurrent - this._running, reservoir);
+          } else if (maxConcurrent != null) {
+            return maxConcurrent - this._running;
+          } else if (reservoir != null) {
+            return reservoir;
+          } else {
+            return null;
+          }
+        }
+        conditionsCheck(weight) {
+          var capacity;
+          capacity = this.computeCapacity();
+          return capacity == null || weight <= capacity;
+        }
+        async __incrementReservoir__(incr) {
+          var reservoir;
+          await this.yieldLoop();
+          reservoir = this.storeOptions.reservoir += incr;
+          this.instance._drainAll(this.computeCapacity());
+          return reservoir;
+        }
+        async __currentReservoir__() {
+          await this.yieldLoop();
+          return this.storeOptions.reservoir;
+        }
+        isBlocked(now) {
+          return this._unblockTime >= now;
+        }
+        check(weight, now) {
+          return this.conditionsCheck(weight) && this._nextRequest - now <= 0;
+        }
+        async __check__(weight) {
+          var now;
+          await this.yieldLoop();
+          now = Date.now();
+          return this.check(weight, now);
+        }
+        async __register__(index, weight, expiration) {
+          var now, wait;
+          await this.yieldLoop();
+          now = Date.now();
+          if (this.conditionsCheck(weight)) {
+            this._running += weight;
+            if (this.storeOptions.reservoir != null) {
+              this.storeOptions.reservoir -= weight;
+            }
+            wait = Math.max(this._nextRequest - now, 0);
+            this._nextRequest = now + wait + this.storeOptions.minTime;
+            return {
+              success: true,
+              wait,
+              reservoir: this.storeOptions.reservoir
+            };
+          } else {
+            return {
+              success: false
+            };
+          }
+        }
+        strategyIsBlock() {
+          return this.storeOptions.strategy === 3;
+        }
+        async __submit__(queueLength, weight) {
+          var blocked, now, reachedHWM;
+          await this.yieldLoop();
+          if (this.storeOptions.maxConcurrent != null && weight > this.storeOptions.maxConcurrent) {
+            throw new BottleneckError$2(`Impossible to add a job having a weight of ${weight} to a limiter having a maxConcurrent setting of ${this.storeOptions.maxConcurrent}`);
+          }
+          now = Date.now();
+          reachedHWM = this.storeOptions.highWater != null && queueLength === this.storeOptions.highWater && !this.check(weight, now);
+          blocked = this.strategyIsBlock() && (reachedHWM || this.isBlocked(now));
+          if (blocked) {
+            this._unblockTime = now + this.computePenalty();
+            this._nextRequest = this._unblockTime + this.storeOptions.minTime;
+            this.instance._dropAllQueued();
+          }
+          return {
+            reachedHWM,
+            blocked,
+            strategy: this.storeOptions.strategy
+          };
+        }
+        async __free__(index, weight) {
+          await this.yieldLoop();
+          this._running -= weight;
+          this._done += weight;
+          this.instance._drainAll(this.computeCapacity());
+          return {
+            running: this._running
+          };
+        }
+      };
+      var LocalDatastore_1 = LocalDatastore;
+      var BottleneckError$3, States;
+      BottleneckError$3 = BottleneckError_1;
+      States = class States {
+        constructor(status1) {
+          this.status = status1;
+          this._jobs = {};
+          this.counts = this.status.map(function() {
+            return 0;
+          });
+        }
+        next(id) {
+          var current, next;
+          current = this._jobs[id];
+          next = current + 1;
+          if (current != null && next < this.status.length) {
+            this.counts[current]--;
+            this.counts[next]++;
+            return this._jobs[id]++;
+          } else if (current != null) {
+            this.counts[current]--;
+            return delete this._jobs[id];
+          }
+        }
+        start(id) {
+          var initial;
+          initial = 0;
+          this._jobs[id] = initial;
+          return this.counts[initial]++;
+        }
+        remove(id) {
+          var current;
+          current = this._jobs[id];
+          if (current != null) {
+            this.counts[current]--;
+            delete this._jobs[id];
+          }
+          return current != null;
+        }
+        jobStatus(id) {
+          var ref;
+          return (ref = this.status[this._jobs[id]]) != null ? ref : null;
+        }
+        statusJobs(status) {
+          var k, pos, ref, results, v;
+          if (status != null) {
+            pos = this.status.indexOf(status);
+            if (pos < 0) {
+              throw new BottleneckError$3(`status must be one of ${this.status.join(", ")}`);
+            }
+            ref = this._jobs;
+            results = [];
+            for (k in ref) {
+              v = ref[k];
+              if (v === pos) {
+                results.push(k);
+              }
+            }
+            return results;
+          } else {
+            return Object.keys(this._jobs);
+          }
+        }
+        statusCounts() {
+          return this.counts.reduce(((acc, v, i2) => {
+            acc[this.status[i2]] = v;
+            return acc;
+          }), {});
+        }
+      };
+      var States_1 = States;
+      var DLList$2, Sync;
+      DLList$2 = DLList_1;
+      Sync = class Sync {
+        constructor(name, Promise2) {
+          this.schedule = this.schedule.bind(this);
+          this.name = name;
+          this.Promise = Promise2;
+          this._running = 0;
+          this._queue = new DLList$2();
+        }
+        isEmpty() {
+          return this._queue.length === 0;
+        }
+        async _tryToRun() {
+          var args, cb, error2, reject, resolve6, returned, task;
+          if (this._running < 1 && this._queue.length > 0) {
+            this._running++;
+            ({ task, args, resolve: resolve6, reject } = this._queue.shift());
+            cb = await (async function() {
+              try {
+                returned = await task(...args);
+                return function() {
+                  return resolve6(returned);
+                };
+              } catch (error1) {
+                error2 = error1;
+                return function() {
+                  return reject(error2);
+                };
+              }
+            })();
+            this._running--;
+            this._tryToRun();
+            return cb();
+          }
+        }
+        schedule(task, ...args) {
+          var promise2, reject, resolve6;
+          resolve6 = reject = null;
+          promise2 = new this.Promise(function(_resolve, _reject) {
+            resolve6 = _resolve;
+            return reject = _reject;
+          });
+          this._queue.push({ task, args, resolve: resolve6, reject });
+          this._tryToRun();
+          return promise2;
+        }
+      };
+      var Sync_1 = Sync;
+      var version = "2.19.5";
+      var version$1 = {
+        version
+      };
+      var version$2 = /* @__PURE__ */ Object.freeze({
+        version,
+        default: version$1
+      });
+      var require$$2 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
+      var require$$3 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
+      var require$$4 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
+      var Events$2, Group, IORedisConnection$1, RedisConnection$1, Scripts$1, parser$3;
+      parser$3 = parser;
+      Events$2 = Events_1;
+      RedisConnection$1 = require$$2;
+      IORedisConnection$1 = require$$3;
+      Scripts$1 = require$$4;
+      Group = (function() {
+        class Group2 {
+          constructor(limiterOptions = {}) {
+            this.deleteKey = this.deleteKey.bind(this);
+            this.limiterOptions = limiterOptions;
+            parser$3.load(this.limiterOptions, this.defaults, this);
+            this.Events = new Events$2(this);
+            this.instances = {};
+            this.Bottleneck = Bottleneck_1;
+            this._startAutoCleanup();
+            this.sharedConnection = this.connection != null;
+            if (this.connection == null) {
+              if (this.limiterOptions.datastore === "redis") {
+                this.connection = new RedisConnection$1(Object.assign({}, this.limiterOptions, { Events: this.Events }));
+              } else if (this.limiterOptions.datastore === "ioredis") {
+                this.connection = new IORedisConnection$1(Object.assign({}, this.limiterOptions, { Events: this.Events }));
+              }
+            }
+          }
+          key(key = "") {
+            var ref;
+            return (ref = this.instances[key]) != null ? ref : (() => {
+              var limiter;
+              limiter = this.instances[key] = new this.Bottleneck(Object.assign(this.limiterOptions, {
+                id: `${this.id}-${key}`,
+                timeout: this.timeout,
+                connection: this.connection
+              }));
+              this.Events.trigger("created", limiter, key);
+              return limiter;
+            })();
+          }
+          async deleteKey(key = "") {
+            var deleted, instance;
+            instance = this.instances[key];
+            if (this.connection) {
+              deleted = await this.connection.__runCommand__(["del", ...Scripts$1.allKeys(`${this.id}-${key}`)]);
+            }
+            if (instance != null) {
+              delete this.instances[key];
+              await instance.disconnect();
+            }
+            return instance != null || deleted > 0;
+          }
+          limiters() {
+            var k, ref, results, v;
+            ref = this.instances;
+            results = [];
+            for (k in ref) {
+              v = ref[k];
+              results.push({
+                key: k,
+                limiter: v
+              });
+            }
+            return results;
+          }
+          keys() {
+            return Object.keys(this.instances);
+          }
+          async clusterKeys() {
+            var cursor, end, found, i2, k, keys, len, next, start;
+            if (this.connection == null) {
+              return this.Promise.resolve(this.keys());
+            }
+            keys = [];
+            cursor = null;
+            start = `b_${this.id}-`.length;
+            end = "_settings".length;
+            while (cursor !== 0) {
+              [next, found] = await this.connection.__runCommand__(["scan", cursor != null ? cursor : 0, "match", `b_${this.id}-*_settings`, "count", 1e4]);
+              cursor = ~~next;
+              for (i2 = 0, len = found.length; i2 < len; i2++) {
+                k = found[i2];
+                keys.push(k.slice(start, -end));
+              }
+            }
+            return keys;
+          }
+          _startAutoCleanup() {
+            var base;
+            clearInterval(this.interval);
+            return typeof (base = this.interval = setInterval(async () => {
+              var e, k, ref, results, time, v;
+              time = Date.now();
+              ref = this.instances;
+              results = [];
+              for (k in ref) {
+                v = ref[k];
+                try {
+                  if (await v._store.__groupCheck__(time)) {
+                    results.push(this.deleteKey(k));
+                  } else {
+                    results.push(void 0);
+                  }
+                } catch (error2) {
+                  e = error2;
+                  results.push(v.Events.trigger("error", e));
+                }
+              }
+              return results;
+            }, this.timeout / 2)).unref === "function" ? base.unref() : void 0;
+          }
+          updateSettings(options = {}) {
+            parser$3.overwrite(options, this.defaults, this);
+            parser$3.overwrite(options, options, this.limiterOptions);
+            if (options.timeout != null) {
+              return this._startAutoCleanup();
+            }
+          }
+          disconnect(flush = true) {
+            var ref;
+            if (!this.sharedConnection) {
+              return (ref = this.connection) != null ? ref.disconnect(flush) : void 0;
+            }
+          }
+        }
+        Group2.prototype.defaults = {
+          timeout: 1e3 * 60 * 5,
+          connection: null,
+          Promise,
+          id: "group-key"
+        };
+        return Group2;
+      }).call(commonjsGlobal);
+      var Group_1 = Group;
+      var Batcher, Events$3, parser$4;
+      parser$4 = parser;
+      Events$3 = Events_1;
+      Batcher = (function() {
+        class Batcher2 {
+          constructor(options = {}) {
+            this.options = options;
+            parser$4.load(this.options, this.defaults, this);
+            this.Events = new Events$3(this);
+            this._arr = [];
+            this._resetPromise();
+            this._lastFlush = Date.now();
+          }
+          _resetPromise() {
+            return this._promise = new this.Promise((res, rej) => {
+              return this._resolve = res;
+            });
+          }
+          _flush() {
+            clearTimeout(this._timeout);
+            this._lastFlush = Date.now();
+            this._resolve();
+            this.Events.trigger("batch", this._arr);
+            this._arr = [];
+            return this._resetPromise();
+          }
+          add(data) {
+            var ret;
+            this._arr.push(data);
+            ret = this._promise;
+            if (this._arr.length === this.maxSize) {
+              this._flush();
+            } else if (this.maxTime != null && this._arr.length === 1) {
+              this._timeout = setTimeout(() => {
+                return this._flush();
+              }, this.maxTime);
+            }
+            return ret;
+          }
+        }
+        Batcher2.prototype.defaults = {
+          maxTime: null,
+          maxSize: null,
+          Promise
+        };
+        return Batcher2;
+      }).call(commonjsGlobal);
+      var Batcher_1 = Batcher;
+      var require$$4$1 = () => console.log("You must import the full version of Bottleneck in order to use this feature.");
+      var require$$8 = getCjsExportFromNamespace(version$2);
+      var Bottleneck2, DEFAULT_PRIORITY$1, Events$4, Job$1, LocalDatastore$1, NUM_PRIORITIES$1, Queues$1, RedisDatastore$1, States$1, Sync$1, parser$5, splice = [].splice;
+      NUM_PRIORITIES$1 = 10;
+      DEFAULT_PRIORITY$1 = 5;
+      parser$5 = parser;
+      Queues$1 = Queues_1;
+      Job$1 = Job_1;
+      LocalDatastore$1 = LocalDatastore_1;
+      RedisDatastore$1 = require$$4$1;
+      Events$4 = Events_1;
+      States$1 = States_1;
+      Sync$1 = Sync_1;
+      Bottleneck2 = (function() {
+        class Bottleneck3 {
+          constructor(options = {}, ...invalid2) {
+            var storeInstanceOptions, storeOptions;
+            this._addToQueue = this._addToQueue.bind(this);
+            this._validateOptions(options, invalid2);
+            parser$5.load(options, this.instanceDefaults, this);
+            this._queues = new Queues$1(NUM_PRIORITIES$1);
+            this._scheduled = {};
+            this._states = new States$1(["RECEIVED", "QUEUED", "RUNNING", "EXECUTING"].concat(this.trackDoneStatus ? ["DONE"] : []));
+            this._limiter = null;
+            this.Events = new Events$4(this);
+            this._submitLock = new Sync$1("submit", this.Promise);
+            this._registerLock = new Sync$1("register", this.Promise);
+            storeOptions = parser$5.load(options, this.storeDefaults, {});
+            this._store = (function() {
+              if (this.datastore === "redis" || this.datastore === "ioredis" || this.connection != null) {
+                storeInstanceOptions = parser$5.load(options, this.redisStoreDefaults, {});
+                return new RedisDatastore$1(this, storeOptions, storeInstanceOptions);
+              } else if (this.datastore === "local") {
+                storeInstanceOptions = parser$5.load(options, this.localStoreDefaults, {});
+                return new LocalDatastore$1(this, storeOptions, storeInstanceOptions);
+              } else {
+                throw new Bottleneck3.prototype.BottleneckError(`Invalid datastore type: ${this.datastore}`);
+              }
+            }).call(this);
+            this._queues.on("leftzero", () => {
+              var ref;
+              return (ref = this._store.heartbeat) != null ? typeof ref.ref === "function" ? ref.ref() : void 0 : void 0;
+            });
+            this._queues.on("zero", () => {
+              var ref;
+              return (ref = this._store.heartbeat) != null ? typeof ref.unref === "function" ? ref.unref() : void 0 : void 0;
+            });
+          }
+          _validateOptions(options, invalid2) {
+            if (!(options != null && typeof options === "object" && invalid2.length === 0)) {
+              throw new Bottleneck3.prototype.BottleneckError("Bottleneck v2 takes a single object argument. Refer to https://github.com/SGrondin/bottleneck#upgrading-to-v2 if you're upgrading from Bottleneck v1.");
+            }
+          }
+          ready() {
+            return this._store.ready;
+          }
+          clients() {
+            return this._store.clients;
+          }
+          channel() {
+            return `b_${this.id}`;
+          }
+          channel_client() {
+            return `b_${this.id}_${this._store.clientId}`;
+          }
+          publish(message) {
+            return this._store.__publish__(message);
+          }
+          disconnect(flush = true) {
+            return this._store.__disconnect__(flush);
+          }
+          chain(_limiter) {
+            this._limiter = _limiter;
+            return this;
+          }
+          queued(priority) {
+            return this._queues.queued(priority);
+          }
+          clusterQueued() {
+            return this._store.__queued__();
+          }
+          empty() {
+            return this.queued() === 0 && this._submitLock.isEmpty();
+          }
+          running() {
+            return this._store.__running__();
+          }
+          done() {
+            return this._store.__done__();
+          }
+          jobStatus(id) {
+            return this._states.jobStatus(id);
+          }
+          jobs(status) {
+            return this._states.statusJobs(status);
+          }
+          counts() {
+            return this._states.statusCounts();
+          }
+          _randomIndex() {
+            return Math.random().toString(36).slice(2);
+          }
+          check(weight = 1) {
+            return this._store.__check__(weight);
+          }
+          _clearGlobalState(index) {
+            if (this._scheduled[index] != null) {
+              clearTimeout(this._scheduled[index].expiration);
+              delete this._scheduled[index];
+              return true;
+            } else {
+              return false;
+            }
+          }
+          async _free(index, job, options, eventInfo) {
+            var e, running;
+            try {
+              ({ running } = await this._store.__free__(index, options.weight));
+              this.Events.trigger("debug", `Freed ${options.id}`, eventInfo);
+              if (running === 0 && this.empty()) {
+                return this.Events.trigger("idle");
+              }
+            } catch (error1) {
+              e = error1;
+              return this.Events.trigger("error", e);
+            }
+          }
+          _run(index, job, wait) {
+            var clearGlobalState, free, run;
+            job.doRun();
+            clearGlobalState = this._clearGlobalState.bind(this, index);
+            run = this._run.bind(this, index, job);
+            free = this._free.bind(this, index, job);
+            return this._scheduled[index] = {
+              timeout: setTimeout(() => {
+                return job.doExecute(this._limiter, clearGlobalState, run, free);
+              }, wait),
+              expiration: job.options.expiration != null ? setTimeout(function() {
+                return job.doExpire(clearGlobalState, run, free);
+              }, wait + job.options.expiration) : void 0,
+              job
+            };
+          }
+          _drainOne(capacity) {
+            return this._registerLock.schedule(() => {
+              var args, index, next, options, queue;
+              if (this.queued() === 0) {
+                return this.Promise.resolve(null);
+              }
+              queue = this._queues.getFirst();
+              ({ options, args } = next = queue.first());
+              if (capacity != null && options.weight > capacity) {
+                return this.Promise.resolve(null);
+              }
+              this.Events.trigger("debug", `Draining ${options.id}`, { args, options });
+              index = this._randomIndex();
+              return this._store.__register__(index, options.weight, options.expiration).then(({ success, wait, reservoir }) => {
+                var empty2;
+                this.Events.trigger("debug", `Drained ${options.id}`, { success, args, options });
+                if (success) {
+                  queue.shift();
+                  empty2 = this.empty();
+                  if (empty2) {
+                    this.Events.trigger("empty");
+                  }
+                  if (reservoir === 0) {
+                    this.Events.trigger("depleted", empty2);
+                  }
+                  this._run(index, next, wait);
+                  return this.Promise.resolve(options.weight);
+                } else {
+                  return this.Promise.resolve(null);
+                }
+              });
+            });
+          }
+          _drainAll(capacity, total = 0) {
+            return this._drainOne(capacity).then((drained) => {
+              var newCapacity;
+              if (drained != null) {
+                newCapacity = capacity != null ? capacity - drained : capacity;
+                return this._drainAll(newCapacity, total + drained);
+              } else {
+                return this.Promise.resolve(total);
+              }
+            }).catch((e) => {
+              return this.Events.trigger("error", e);
+            });
+          }
+          _dropAllQueued(message) {
+            return this._queues.shiftAll(function(job) {
+              return job.doDrop({ message });
+            });
+          }
+          stop(options = {}) {
+            var done, waitForExecuting;
+            options = parser$5.load(options, this.stopDefaults);
+            waitForExecuting = (at) => {
+              var finished;
+              finished = () => {
+                var counts;
+                counts = this._states.counts;
+                return counts[0] + counts[1] + counts[2] + counts[3] === at;
+              };
+              return new this.Promise((resolve6, reject) => {
+                if (finished()) {
+                  return resolve6();
+                } else {
+                  return this.on("done", () => {
+                    if (finished()) {
+                      this.removeAllListeners("done");
+                      return resolve6();
+                    }
+                  });
+                }
+              });
+            };
+            done = options.dropWaitingJobs ? (this._run = function(index, next) {
+              return next.doDrop({
+                message: options.dropErrorMessage
+              });
+            }, this._drainOne = () => {
+              return this.Promise.resolve(null);
+            }, this._registerLock.schedule(() => {
+              return this._submitLock.schedule(() => {
+                var k, ref, v;
+                ref = this._scheduled;
+                for (k in ref) {
+                  v = ref[k];
+                  if (this.jobStatus(v.job.options.id) === "RUNNING") {
+                    clearTimeout(v.timeout);
+                    clearTimeout(v.expiration);
+                    v.job.doDrop({
+                      message: options.dropErrorMessage
+                    });
+                  }
+                }
+                this._dropAllQueued(options.dropErrorMessage);
+                return waitForExecuting(0);
+              });
+            })) : this.schedule({
+              priority: NUM_PRIORITIES$1 - 1,
+              weight: 0
+            }, () => {
+              return waitForExecuting(1);
+            });
+            this._receive = function(job) {
+              return job._reject(new Bottleneck3.prototype.BottleneckError(options.enqueueErrorMessage));
+            };
+            this.stop = () => {
+              return this.Promise.reject(new Bottleneck3.prototype.BottleneckError("stop() has already been called"));
+            };
+            return done;
+          }
+          async _addToQueue(job) {
+            var args, blocked, error2, options, reachedHWM, shifted, strategy;
+            ({ args, options } = job);
+            try {
+              ({ reachedHWM, blocked, strategy } = await this._store.__submit__(this.queued(), options.weight));
+            } catch (error1) {
+              error2 = error1;
+              this.Events.trigger("debug", `Could not queue ${options.id}`, { args, options, error: error2 });
+              job.doDrop({ error: error2 });
+              return false;
+            }
+            if (blocked) {
+              job.doDrop();
+              return true;
+            } else if (reachedHWM) {
+              shifted = strategy === Bottleneck3.prototype.strategy.LEAK ? this._queues.shiftLastFrom(options.priority) : strategy === Bottleneck3.prototype.strategy.OVERFLOW_PRIORITY ? this._queues.shiftLastFrom(options.priority + 1) : strategy === Bottleneck3.prototype.strategy.OVERFLOW ? job : void 0;
+              if (shifted != null) {
+                shifted.doDrop();
+              }
+              if (shifted == null || strategy === Bottleneck3.prototype.strategy.OVERFLOW) {
+                if (shifted == null) {
+                  job.doDrop();
+                }
+                return reachedHWM;
+              }
+            }
+            job.doQueue(reachedHWM, blocked);
+            this._queues.push(job);
+            await this._drainAll();
+            return reachedHWM;
+          }
+          _receive(job) {
+            if (this._states.jobStatus(job.options.id) != null) {
+              job._reject(new Bottleneck3.prototype.BottleneckError(`A job with the same id already exists (id=${job.options.id})`));
+              return false;
+            } else {
+              job.doReceive();
+              return this._submitLock.schedule(this._addToQueue, job);
+            }
+          }
+          submit(...args) {
+            var cb, fn, job, options, ref, ref1, task;
+            if (typeof args[0] === "function") {
+              ref = args, [fn, ...args] = ref, [cb] = splice.call(args, -1);
+              options = parser$5.load({}, this.jobDefaults);
+            } else {
+              ref1 = args, [options, fn, ...args] = ref1, [cb] = splice.call(args, -1);
+              options = parser$5.load(options, this.jobDefaults);
+            }
+            task = (...args2) => {
+              return new this.Promise(function(resolve6, reject) {
+                return fn(...args2, function(...args3) {
+                  return (args3[0] != null ? reject : resolve6)(args3);
+                });
+              });
+            };
+            job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
+            job.promise.then(function(args2) {
+              return typeof cb === "function" ? cb(...args2) : void 0;
+            }).catch(function(args2) {
+              if (Array.isArray(args2)) {
+                return typeof cb === "function" ? cb(...args2) : void 0;
+              } else {
+                return typeof cb === "function" ? cb(args2) : void 0;
+              }
+            });
+            return this._receive(job);
+          }
+          schedule(...args) {
+            var job, options, task;
+            if (typeof args[0] === "function") {
+              [task, ...args] = args;
+              options = {};
+            } else {
+              [options, task, ...args] = args;
+            }
+            job = new Job$1(task, args, options, this.jobDefaults, this.rejectOnDrop, this.Events, this._states, this.Promise);
+            this._receive(job);
+            return job.promise;
+          }
+          wrap(fn) {
+            var schedule, wrapped;
+            schedule = this.schedule.bind(this);
+            wrapped = function(...args) {
+              return schedule(fn.bind(this), ...args);
+            };
+            wrapped.withOptions = function(options, ...args) {
+              return schedule(options, fn, ...args);
+            };
+            return wrapped;
+          }
+          async updateSettings(options = {}) {
+            await this._store.__updateSettings__(parser$5.overwrite(options, this.storeDefaults));
+            parser$5.overwrite(options, this.instanceDefaults, this);
+            return this;
+          }
+          currentReservoir() {
+            return this._store.__currentReservoir__();
+          }
+          incrementReservoir(incr = 0) {
+            return this._store.__incrementReservoir__(incr);
+          }
+        }
+        Bottleneck3.default = Bottleneck3;
+        Bottleneck3.Events = Events$4;
+        Bottleneck3.version = Bottleneck3.prototype.version = require$$8.version;
+        Bottleneck3.strategy = Bottleneck3.prototype.strategy = {
+          LEAK: 1,
+          OVERFLOW: 2,
+          OVERFLOW_PRIORITY: 4,
+          BLOCK: 3
+        };
+        Bottleneck3.BottleneckError = Bottleneck3.prototype.BottleneckError = BottleneckError_1;
+        Bottleneck3.Group = Bottleneck3.prototype.Group = Group_1;
+        Bottleneck3.RedisConnection = Bottleneck3.prototype.RedisConnection = require$$2;
+        Bottleneck3.IORedisConnection = Bottleneck3.prototype.IORedisConnection = require$$3;
+        Bottleneck3.Batcher = Bottleneck3.prototype.Batcher = Batcher_1;
+        Bottleneck3.prototype.jobDefaults = {
+          priority: DEFAULT_PRIORITY$1,
+          weight: 1,
+          expiration: null,
+          id: "<no-id>"
+        };
+        Bottleneck3.prototype.storeDefaults = {
+          maxConcurrent: null,
+          minTime: 0,
+          highWater: null,
+          strategy: Bottleneck3.prototype.strategy.LEAK,
+          penalty: null,
+          reservoir: null,
+          reservoirRefreshInterval: null,
+          reservoirRefreshAmount: null,
+          reservoirIncreaseInterval: null,
+          reservoirIncreaseAmount: null,
+          reservoirIncreaseMaximum: null
+        };
+        Bottleneck3.prototype.localStoreDefaults = {
+          Promise,
+          timeout: null,
+          heartbeatInterval: 250
+        };
+        Bottleneck3.prototype.redisStoreDefaults = {
+          Promise,
+          timeout: null,
+          heartbeatInterval: 5e3,
+          clientTimeout: 1e4,
+          Redis: null,
+          clientOptions: {},
+          clusterNodes: null,
+          clearDatastore: false,
+          connection: null
+        };
+        Bottleneck3.prototype.instanceDefaults = {
+          datastore: "local",
+          connection: null,
+          id: "<no-id>",
+          rejectOnDrop: true,
+          trackDoneStatus: false,
+          Promise
+        };
+        Bottleneck3.prototype.stopDefaults = {
+          enqueueErrorMessage: "This limiter has been stopped and cannot accept new jobs.",
+          dropWaitingJobs: true,
+          dropErrorMessage: "This limiter has been stopped."
+        };
+        return Bottleneck3;
+      }).call(commonjsGlobal);
+      var Bottleneck_1 = Bottleneck2;
+      var lib = Bottleneck_1;
+      return lib;
+    }));
+  }
+});
+
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
 
@@ -19051,6 +19051,13 @@ var ConfigurationError = class extends Error {
     this.fix = details2.fix;
   }
 };
+var GitHubUnavailableError = class extends Error {
+  exitCode = ExitCode2.UsageOrInput;
+  constructor(message) {
+    super(message);
+    this.name = "GitHubUnavailableError";
+  }
+};
 var GateFailedError = class extends Error {
   exitCode = ExitCode2.GateFailed;
   constructor(message) {
@@ -19065,7 +19072,4300 @@ function formatProblem(problem, details2) {
 function exitCodeOf(error2) {
   if (error2 instanceof ConfigurationError) return error2.exitCode;
   if (error2 instanceof GateFailedError) return error2.exitCode;
+  if (error2 instanceof GitHubUnavailableError) return error2.exitCode;
   return ExitCode2.Internal;
+}
+
+// src/action-kit/run.ts
+var coreReporter = {
+  fail: (message) => setFailed(message),
+  debug: (message) => debug(message)
+};
+async function runAction(name, fn, reporter = coreReporter, env = process.env) {
+  try {
+    await fn();
+  } catch (error2) {
+    reporter.fail(failureMessage(name, error2));
+    const stack = error2 instanceof Error ? error2.stack : void 0;
+    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
+    process.exitCode = exitCodeOf(error2);
+  }
+}
+function failureMessage(name, error2) {
+  if (error2 instanceof ConfigurationError) return error2.message;
+  if (error2 instanceof GateFailedError) return error2.message;
+  if (error2 instanceof GitHubUnavailableError)
+    return `${error2.message}. GitHub may be down or rate-limited: rerun the job later`;
+  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
+  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
+}
+
+// src/action-kit/summary.ts
+async function writeSummary(markdown, env = process.env) {
+  if (!env.GITHUB_STEP_SUMMARY) return false;
+  await summary.addRaw(markdown, true).write();
+  return true;
+}
+
+// src/action-kit/inputs.ts
+var coreInputs = {
+  get: (name) => getInput(name),
+  mask: (secret) => setSecret(secret)
+};
+function invalid(name, value, allowed) {
+  return new ConfigurationError(`'${value}' is not valid`, {
+    subject: `input '${name}'`,
+    fix: `Use ${allowed}`
+  });
+}
+function getOptionalInput(name, source = coreInputs) {
+  const value = source.get(name);
+  return value === "" ? void 0 : value;
+}
+function getListInput(name, source = coreInputs) {
+  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+}
+function getEnumInput(name, allowed, fallback, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value === void 0) return fallback;
+  if (allowed.includes(value)) return value;
+  throw invalid(name, value, `one of ${allowed.join(", ")}`);
+}
+function getSecretInput(name, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value !== void 0) source.mask(value);
+  return value;
+}
+
+// src/actions/gate/inputs.ts
+var Inputs = {
+  Results: "results",
+  Budgets: "budgets",
+  GithubToken: "github-token",
+  Mode: "mode",
+  Comment: "comment",
+  FailOn: "fail-on",
+  AcceptLabel: "accept-label"
+};
+var Outputs = {
+  Verdict: "verdict",
+  CommentId: "comment-id",
+  CommentOperation: "comment-operation"
+};
+var MODES = ["gate", "comment"];
+var COMMENT_POLICIES = ["always", "on-change", "on-failure", "never"];
+var FAIL_ON = ["fail", "inconclusive"];
+var DEFAULT_BUDGETS = "budgets.yml";
+function parseInputs(source = coreInputs) {
+  const results = getListInput(Inputs.Results, source);
+  if (results.length === 0) {
+    throw new ConfigurationError("is required and was not given", {
+      subject: `input '${Inputs.Results}'`,
+      fix: "Give the bench-result.json files or their folder, one per line"
+    });
+  }
+  const inputs = {
+    results,
+    budgets: getOptionalInput(Inputs.Budgets, source) ?? DEFAULT_BUDGETS,
+    githubToken: getSecretInput(Inputs.GithubToken, source),
+    mode: getEnumInput(Inputs.Mode, MODES, "gate", source),
+    comment: getEnumInput(Inputs.Comment, COMMENT_POLICIES, "always", source),
+    failOn: getEnumInput(Inputs.FailOn, FAIL_ON, "fail", source),
+    acceptLabel: getOptionalInput(Inputs.AcceptLabel, source)
+  };
+  if (inputs.mode === "comment" && inputs.comment === "never") {
+    throw new ConfigurationError(`is 'never', so mode 'comment' would do nothing`, {
+      subject: `input '${Inputs.Comment}'`,
+      fix: `Use mode 'gate', or a comment policy other than 'never'`
+    });
+  }
+  if (inputs.comment !== "never" && inputs.githubToken === void 0) {
+    throw new ConfigurationError(`is empty, and comment is '${inputs.comment}'`, {
+      subject: `input '${Inputs.GithubToken}'`,
+      fix: `Pass a token with pull-requests: write (the default is \${{ github.token }}), or set comment: never`
+    });
+  }
+  return inputs;
+}
+
+// src/actions/gate/run.ts
+import { existsSync as existsSync3, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync2, rmSync, writeFileSync as writeFileSync2 } from "node:fs";
+import os5 from "node:os";
+import path from "node:path";
+
+// node_modules/fflate/esm/index.mjs
+import { createRequire } from "module";
+var require2 = createRequire("/");
+var _a;
+var Worker;
+var isMarkedAsUntransferable;
+try {
+  _a = require2("worker_threads"), Worker = _a.Worker, isMarkedAsUntransferable = _a.isMarkedAsUntransferable;
+} catch (e) {
+}
+var u8 = Uint8Array;
+var u16 = Uint16Array;
+var i32 = Int32Array;
+var fleb = new u8([
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0,
+  1,
+  1,
+  1,
+  1,
+  2,
+  2,
+  2,
+  2,
+  3,
+  3,
+  3,
+  3,
+  4,
+  4,
+  4,
+  4,
+  5,
+  5,
+  5,
+  5,
+  0,
+  /* unused */
+  0,
+  0,
+  /* impossible */
+  0
+]);
+var fdeb = new u8([
+  0,
+  0,
+  0,
+  0,
+  1,
+  1,
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+  7,
+  7,
+  8,
+  8,
+  9,
+  9,
+  10,
+  10,
+  11,
+  11,
+  12,
+  12,
+  13,
+  13,
+  /* unused */
+  0,
+  0
+]);
+var clim = new u8([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]);
+var freb = function(eb, start) {
+  var b = new u16(31);
+  for (var i2 = 0; i2 < 31; ++i2) {
+    b[i2] = start += 1 << eb[i2 - 1];
+  }
+  var r = new i32(b[30]);
+  for (var i2 = 1; i2 < 30; ++i2) {
+    for (var j = b[i2]; j < b[i2 + 1]; ++j) {
+      r[j] = j - b[i2] << 5 | i2;
+    }
+  }
+  return { b, r };
+};
+var _a = freb(fleb, 2);
+var fl = _a.b;
+var revfl = _a.r;
+fl[28] = 258, revfl[258] = 28;
+var _b = freb(fdeb, 0);
+var fd = _b.b;
+var revfd = _b.r;
+var rev = new u16(32768);
+for (i = 0; i < 32768; ++i) {
+  x = (i & 43690) >> 1 | (i & 21845) << 1;
+  x = (x & 52428) >> 2 | (x & 13107) << 2;
+  x = (x & 61680) >> 4 | (x & 3855) << 4;
+  rev[i] = ((x & 65280) >> 8 | (x & 255) << 8) >> 1;
+}
+var x;
+var i;
+var hMap = (function(cd, mb, r) {
+  var s = cd.length;
+  var i2 = 0;
+  var l = new u16(mb);
+  for (; i2 < s; ++i2) {
+    if (cd[i2])
+      ++l[cd[i2] - 1];
+  }
+  var le = new u16(mb);
+  for (i2 = 1; i2 < mb; ++i2) {
+    le[i2] = le[i2 - 1] + l[i2 - 1] << 1;
+  }
+  var co;
+  if (r) {
+    co = new u16(1 << mb);
+    var rvb = 15 - mb;
+    for (i2 = 0; i2 < s; ++i2) {
+      if (cd[i2]) {
+        var sv = i2 << 4 | cd[i2];
+        var r_1 = mb - cd[i2];
+        var v = le[cd[i2] - 1]++ << r_1;
+        for (var m = v | (1 << r_1) - 1; v <= m; ++v) {
+          co[rev[v] >> rvb] = sv;
+        }
+      }
+    }
+  } else {
+    co = new u16(s);
+    for (i2 = 0; i2 < s; ++i2) {
+      if (cd[i2]) {
+        co[i2] = rev[le[cd[i2] - 1]++] >> 15 - cd[i2];
+      }
+    }
+  }
+  return co;
+});
+var flt = new u8(288);
+for (i = 0; i < 144; ++i)
+  flt[i] = 8;
+var i;
+for (i = 144; i < 256; ++i)
+  flt[i] = 9;
+var i;
+for (i = 256; i < 280; ++i)
+  flt[i] = 7;
+var i;
+for (i = 280; i < 288; ++i)
+  flt[i] = 8;
+var i;
+var fdt = new u8(32);
+for (i = 0; i < 32; ++i)
+  fdt[i] = 5;
+var i;
+var flrm = /* @__PURE__ */ hMap(flt, 9, 1);
+var fdrm = /* @__PURE__ */ hMap(fdt, 5, 1);
+var max = function(a) {
+  var m = a[0];
+  for (var i2 = 1; i2 < a.length; ++i2) {
+    if (a[i2] > m)
+      m = a[i2];
+  }
+  return m;
+};
+var bits = function(d, p, m) {
+  var o = p / 8 | 0;
+  return (d[o] | d[o + 1] << 8) >> (p & 7) & m;
+};
+var bits16 = function(d, p) {
+  var o = p / 8 | 0;
+  return (d[o] | d[o + 1] << 8 | d[o + 2] << 16) >> (p & 7);
+};
+var shft = function(p) {
+  return (p + 7) / 8 | 0;
+};
+var slc = function(v, s, e) {
+  if (s == null || s < 0)
+    s = 0;
+  if (e == null || e > v.length)
+    e = v.length;
+  return new u8(v.subarray(s, e));
+};
+var ec = [
+  "unexpected EOF",
+  "invalid block type",
+  "invalid length/literal",
+  "invalid distance",
+  "stream finished",
+  "no stream handler",
+  ,
+  // determined by compression function
+  "no callback",
+  "invalid UTF-8 data",
+  "extra field too long",
+  "date not in range 1980-2099",
+  "filename too long",
+  "stream finishing",
+  "invalid zip data"
+  // determined by unknown compression method
+];
+var err = function(ind, msg, nt) {
+  var e = new Error(msg || ec[ind]);
+  e.code = ind;
+  if (Error.captureStackTrace)
+    Error.captureStackTrace(e, err);
+  if (!nt)
+    throw e;
+  return e;
+};
+var inflt = function(dat, st, buf, dict) {
+  var sl = dat.length, dl = dict ? dict.length : 0;
+  if (!sl || st.f && !st.l)
+    return buf || new u8(0);
+  var noBuf = !buf;
+  var resize = noBuf || st.i != 2;
+  var noSt = st.i;
+  if (noBuf)
+    buf = new u8(sl * 3);
+  var cbuf = function(l2) {
+    var bl = buf.length;
+    if (l2 > bl) {
+      var nbuf = new u8(Math.max(bl * 2, l2));
+      nbuf.set(buf);
+      buf = nbuf;
+    }
+  };
+  var final = st.f || 0, pos = st.p || 0, bt = st.b || 0, lm = st.l, dm = st.d, lbt = st.m, dbt = st.n;
+  var tbts = sl * 8;
+  do {
+    if (!lm) {
+      final = bits(dat, pos, 1);
+      var type = bits(dat, pos + 1, 3);
+      pos += 3;
+      if (!type) {
+        var s = shft(pos) + 4, l = dat[s - 4] | dat[s - 3] << 8, t = s + l;
+        if (t > sl) {
+          if (noSt)
+            err(0);
+          break;
+        }
+        if (resize)
+          cbuf(bt + l);
+        buf.set(dat.subarray(s, t), bt);
+        st.b = bt += l, st.p = pos = t * 8, st.f = final;
+        continue;
+      } else if (type == 1)
+        lm = flrm, dm = fdrm, lbt = 9, dbt = 5;
+      else if (type == 2) {
+        var hLit = bits(dat, pos, 31) + 257, hcLen = bits(dat, pos + 10, 15) + 4;
+        var tl = hLit + bits(dat, pos + 5, 31) + 1;
+        pos += 14;
+        var ldt = new u8(tl);
+        var clt = new u8(19);
+        for (var i2 = 0; i2 < hcLen; ++i2) {
+          clt[clim[i2]] = bits(dat, pos + i2 * 3, 7);
+        }
+        pos += hcLen * 3;
+        var clb = max(clt), clbmsk = (1 << clb) - 1;
+        var clm = hMap(clt, clb, 1);
+        for (var i2 = 0; i2 < tl; ) {
+          var r = clm[bits(dat, pos, clbmsk)];
+          pos += r & 15;
+          var s = r >> 4;
+          if (s < 16) {
+            ldt[i2++] = s;
+          } else {
+            var c = 0, n = 0;
+            if (s == 16)
+              n = 3 + bits(dat, pos, 3), pos += 2, c = ldt[i2 - 1];
+            else if (s == 17)
+              n = 3 + bits(dat, pos, 7), pos += 3;
+            else if (s == 18)
+              n = 11 + bits(dat, pos, 127), pos += 7;
+            while (n--)
+              ldt[i2++] = c;
+          }
+        }
+        var lt = ldt.subarray(0, hLit), dt = ldt.subarray(hLit);
+        lbt = max(lt);
+        dbt = max(dt);
+        lm = hMap(lt, lbt, 1);
+        dm = hMap(dt, dbt, 1);
+      } else
+        err(1);
+      if (pos > tbts) {
+        if (noSt)
+          err(0);
+        break;
+      }
+    }
+    if (resize)
+      cbuf(bt + 131072);
+    var lms = (1 << lbt) - 1, dms = (1 << dbt) - 1;
+    var lpos = pos;
+    for (; ; lpos = pos) {
+      var c = lm[bits16(dat, pos) & lms], sym = c >> 4;
+      pos += c & 15;
+      if (pos > tbts) {
+        if (noSt)
+          err(0);
+        break;
+      }
+      if (!c)
+        err(2);
+      if (sym < 256)
+        buf[bt++] = sym;
+      else if (sym == 256) {
+        lpos = pos, lm = null;
+        break;
+      } else {
+        var add = sym - 254;
+        if (sym > 264) {
+          var i2 = sym - 257, b = fleb[i2];
+          add = bits(dat, pos, (1 << b) - 1) + fl[i2];
+          pos += b;
+        }
+        var d = dm[bits16(dat, pos) & dms], dsym = d >> 4;
+        if (!d)
+          err(3);
+        pos += d & 15;
+        var dt = fd[dsym];
+        if (dsym > 3) {
+          var b = fdeb[dsym];
+          dt += bits16(dat, pos) & (1 << b) - 1, pos += b;
+        }
+        if (pos > tbts) {
+          if (noSt)
+            err(0);
+          break;
+        }
+        if (resize)
+          cbuf(bt + 131072);
+        var end = bt + add;
+        if (bt < dt) {
+          var shift = dl - dt, dend = Math.min(dt, end);
+          if (shift + bt < 0)
+            err(3);
+          for (; bt < dend; ++bt)
+            buf[bt] = dict[shift + bt];
+        }
+        for (; bt < end; ++bt)
+          buf[bt] = buf[bt - dt];
+      }
+    }
+    st.l = lm, st.p = lpos, st.b = bt, st.f = final;
+    if (lm)
+      final = 1, st.m = lbt, st.d = dm, st.n = dbt;
+  } while (!final);
+  return bt != buf.length && noBuf ? slc(buf, 0, bt) : buf.subarray(0, bt);
+};
+var et = /* @__PURE__ */ new u8(0);
+var b2 = function(d, b) {
+  return d[b] | d[b + 1] << 8;
+};
+var b4 = function(d, b) {
+  return (d[b] | d[b + 1] << 8 | d[b + 2] << 16 | d[b + 3] << 24) >>> 0;
+};
+var b8 = function(d, b) {
+  return b4(d, b) + b4(d, b + 4) * 4294967296;
+};
+function inflateSync(data, opts) {
+  return inflt(data, { i: 2 }, opts && opts.out, opts && opts.dictionary);
+}
+var td = typeof TextDecoder != "undefined" && /* @__PURE__ */ new TextDecoder();
+var tds = 0;
+try {
+  td.decode(et, { stream: true });
+  tds = 1;
+} catch (e) {
+}
+var dutf8 = function(d) {
+  for (var r = "", i2 = 0; ; ) {
+    var c = d[i2++];
+    var eb = (c > 127) + (c > 223) + (c > 239);
+    if (i2 + eb > d.length)
+      return { s: r, r: slc(d, i2 - 1) };
+    if (!eb)
+      r += String.fromCharCode(c);
+    else if (eb == 3) {
+      c = ((c & 15) << 18 | (d[i2++] & 63) << 12 | (d[i2++] & 63) << 6 | d[i2++] & 63) - 65536, r += String.fromCharCode(55296 | c >> 10, 56320 | c & 1023);
+    } else if (eb & 1)
+      r += String.fromCharCode((c & 31) << 6 | d[i2++] & 63);
+    else
+      r += String.fromCharCode((c & 15) << 12 | (d[i2++] & 63) << 6 | d[i2++] & 63);
+  }
+};
+function strFromU8(dat, latin1) {
+  if (latin1) {
+    var r = "";
+    for (var i2 = 0; i2 < dat.length; i2 += 16384)
+      r += String.fromCharCode.apply(null, dat.subarray(i2, i2 + 16384));
+    return r;
+  } else if (td) {
+    return td.decode(dat);
+  } else {
+    var _a2 = dutf8(dat), s = _a2.s, r = _a2.r;
+    if (r.length)
+      err(8);
+    return s;
+  }
+}
+var slzh = function(d, b) {
+  return b + 30 + b2(d, b + 26) + b2(d, b + 28);
+};
+var zh = function(d, b, z) {
+  var fnl = b2(d, b + 28), efl = b2(d, b + 30), fn = strFromU8(d.subarray(b + 46, b + 46 + fnl), !(b2(d, b + 8) & 2048)), es = b + 46 + fnl;
+  var _a2 = z64hs(d, es, efl, z, b4(d, b + 20), b4(d, b + 24), b4(d, b + 42)), sc = _a2[0], su = _a2[1], off = _a2[2];
+  return [b2(d, b + 10), sc, su, fn, es + efl + b2(d, b + 32), off];
+};
+var z64hs = function(d, b, l, z, sc, su, off) {
+  var nsc = sc == 4294967295, nsu = su == 4294967295, noff = off == 4294967295, e = b + l;
+  var nf = nsc + nsu + noff;
+  if (z && nf) {
+    for (; b + 4 < e; b += 4 + b2(d, b + 2)) {
+      if (b2(d, b) == 1) {
+        return [
+          nsc ? b8(d, b + 4 + 8 * nsu) : sc,
+          nsu ? b8(d, b + 4) : su,
+          noff ? b8(d, b + 4 + 8 * (nsu + nsc)) : off,
+          1
+        ];
+      }
+    }
+    if (z < 2)
+      err(13);
+  }
+  return [sc, su, off, 0];
+};
+function unzipSync(data, opts) {
+  var files = {};
+  var e = data.length - 22;
+  for (; b4(data, e) != 101010256; --e) {
+    if (!e || data.length - e > 65558)
+      err(13);
+  }
+  ;
+  var c = b2(data, e + 8);
+  if (!c)
+    return {};
+  var o = b4(data, e + 16);
+  var z = b4(data, e - 20) == 117853008;
+  if (z) {
+    var ze = b4(data, e - 12);
+    z = b4(data, ze) == 101075792;
+    if (z) {
+      c = b4(data, ze + 32);
+      o = b4(data, ze + 48);
+    }
+  }
+  var fltr = opts && opts.filter;
+  for (var i2 = 0; i2 < c; ++i2) {
+    var _a2 = zh(data, o, z), c_2 = _a2[0], sc = _a2[1], su = _a2[2], fn = _a2[3], no = _a2[4], off = _a2[5], b = slzh(data, off);
+    o = no;
+    if (!fltr || fltr({
+      name: fn,
+      size: sc,
+      originalSize: su,
+      compression: c_2
+    })) {
+      if (!c_2)
+        files[fn] = slc(data, b, b + sc);
+      else if (c_2 == 8)
+        files[fn] = inflateSync(data.subarray(b, b + sc), { out: new u8(su) });
+      else
+        err(14, "unknown compression type " + c_2);
+    }
+  }
+  return files;
+}
+
+// src/gate/budgets.ts
+import { existsSync as existsSync2 } from "node:fs";
+
+// src/config/load.ts
+var import_yaml = __toESM(require_dist(), 1);
+import { readFile } from "node:fs/promises";
+import { extname, resolve } from "node:path";
+
+// schemas/manifest.schema.json
+var manifest_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/manifest.schema.json",
+  title: "slmops bundle manifest",
+  description: "The manifest.json of a published bundle: every file with its sha256 (files above the asset limit are split into parts), the identity of the release, the variants and their recipes, and where it was built.",
+  type: "object",
+  required: ["schema", "name", "version", "files", "source", "tools", "createdAt"],
+  properties: {
+    schema: { const: "slmops.manifest/v1" },
+    name: { type: "string", minLength: 1 },
+    version: {
+      type: "string",
+      pattern: "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$",
+      description: "Semantic version (semver.org), without a leading v."
+    },
+    identity: {
+      $ref: "#/$defs/sha256",
+      description: "What the release is: sha256 over the lines `<sha256>  <path>\\n` of its model and data files (kind model or data), sorted by path. Extra files, the manifest and results.json do not change it: a published version is never re-published with another identity."
+    },
+    files: {
+      type: "array",
+      minItems: 1,
+      items: {
+        type: "object",
+        required: ["path", "sha256", "bytes"],
+        properties: {
+          path: {
+            type: "string",
+            minLength: 1,
+            description: "Relative path inside the bundle, '/'-separated."
+          },
+          sha256: { $ref: "#/$defs/sha256" },
+          bytes: { type: "integer", minimum: 0 },
+          kind: {
+            enum: ["model", "data", "extra"],
+            description: "model: an .onnx file; data: external data of a model; extra: a file added with --include (tokenizer, model card)."
+          },
+          asset: {
+            type: "string",
+            minLength: 1,
+            description: "Name of the release asset holding the file; with parts, the stem of the part names."
+          },
+          parts: {
+            type: "array",
+            minItems: 2,
+            description: "Present when the file was split for upload; concatenated in order they give the file.",
+            items: {
+              type: "object",
+              required: ["name", "sha256", "bytes"],
+              properties: {
+                name: { type: "string", minLength: 1 },
+                sha256: { $ref: "#/$defs/sha256" },
+                bytes: { type: "integer", minimum: 1 }
+              }
+            }
+          }
+        }
+      }
+    },
+    variants: {
+      type: "array",
+      description: "The models of the bundle, one per .onnx file: variant id (from its compress report, else the model id) and recipe.",
+      items: {
+        type: "object",
+        required: ["id", "path"],
+        properties: {
+          id: { type: "string", minLength: 1 },
+          path: { type: "string", minLength: 1, description: "Bundle path of the .onnx file." },
+          data: {
+            type: "array",
+            items: { type: "string", minLength: 1 },
+            description: "Bundle paths of the variant's external data files."
+          },
+          recipe: { $ref: "#/properties/recipe" }
+        }
+      }
+    },
+    recipe: {
+      description: "The recipe, when the bundle holds one compressed variant (see variants for several).",
+      type: "object",
+      required: ["spec"],
+      properties: {
+        spec: { type: "string", minLength: 1 },
+        passes: { type: "array", items: { type: "object" } }
+      }
+    },
+    source: {
+      type: "object",
+      required: ["repository", "commit", "ref"],
+      properties: {
+        repository: { type: "string", minLength: 1, description: "owner/name" },
+        commit: { type: "string", pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$" },
+        ref: { type: "string", minLength: 1 }
+      }
+    },
+    tools: {
+      type: "object",
+      required: ["slmops"],
+      properties: {
+        slmops: { type: "string", minLength: 1 },
+        onnxruntime: { type: "string", minLength: 1 }
+      }
+    },
+    createdAt: { type: "string", format: "date-time" }
+  },
+  $defs: {
+    sha256: { type: "string", pattern: "^[0-9a-f]{64}$" }
+  }
+};
+
+// src/config/schemas.ts
+var import__ = __toESM(require__(), 1);
+var import_ajv_formats = __toESM(require_dist2(), 1);
+
+// schemas/bench.schema.json
+var bench_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/bench.schema.json",
+  title: "slmops benchmark result",
+  description: "One benchmark of one variant on one device profile (bench-result.json). Emulated results carry `predicted`; `latencyMs` is always what ran on the host itself.",
+  type: "object",
+  required: [
+    "schema",
+    "model",
+    "modelId",
+    "variantId",
+    "profile",
+    "host",
+    "workload",
+    "latencyMs",
+    "samplesMs",
+    "loadMs",
+    "firstRunMs",
+    "peakRssBytes",
+    "createdAt"
+  ],
+  properties: {
+    schema: {
+      const: "slmops.bench/v1"
+    },
+    model: {
+      type: "object",
+      required: ["path", "sha256", "bytes", "params"],
+      properties: {
+        path: {
+          type: "string",
+          minLength: 1
+        },
+        sha256: {
+          $ref: "#/$defs/sha256"
+        },
+        bytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Model size, external data included."
+        },
+        params: {
+          type: "integer",
+          minimum: 0,
+          description: "Parameter count (elements of all initializers)."
+        }
+      }
+    },
+    modelId: {
+      type: "string",
+      minLength: 1
+    },
+    variantId: {
+      type: "string",
+      minLength: 1
+    },
+    profile: {
+      type: "object",
+      required: ["id", "mode"],
+      properties: {
+        id: {
+          type: "string",
+          pattern: "^[a-z0-9][a-z0-9._-]*$"
+        },
+        mode: {
+          enum: ["native", "emulated"],
+          description: "native: measured on the device itself; emulated: measured on this host, `predicted` holds the device estimate."
+        }
+      }
+    },
+    host: {
+      type: "object",
+      required: [
+        "cpuModel",
+        "isaFlags",
+        "physicalCores",
+        "logicalCores",
+        "ramBytes",
+        "os",
+        "kernel",
+        "node",
+        "onnxruntime"
+      ],
+      properties: {
+        cpuModel: {
+          type: "string"
+        },
+        isaFlags: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        },
+        physicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        logicalCores: {
+          type: "integer",
+          minimum: 1
+        },
+        ramBytes: {
+          type: "integer",
+          minimum: 0
+        },
+        os: {
+          type: "string"
+        },
+        kernel: {
+          type: "string"
+        },
+        node: {
+          type: "string"
+        },
+        onnxruntime: {
+          type: "string"
+        },
+        cgroup: {
+          type: "object",
+          properties: {
+            cpuMax: {
+              type: ["number", "null"],
+              exclusiveMinimum: 0,
+              description: "CPUs allowed by cgroup cpu.max (quota / period); null: unlimited."
+            },
+            memoryMax: {
+              type: ["integer", "null"],
+              minimum: 0,
+              description: "cgroup memory.max in bytes; null: unlimited."
+            }
+          }
+        }
+      }
+    },
+    hostLoad: {
+      type: "object",
+      required: ["otherCores", "stealPercent"],
+      additionalProperties: false,
+      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
+      properties: {
+        otherCores: {
+          type: "number",
+          minimum: 0,
+          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
+        },
+        stealPercent: {
+          type: "number",
+          minimum: 0,
+          maximum: 100,
+          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
+        }
+      }
+    },
+    workload: {
+      type: "object",
+      required: ["kind", "batch", "threads", "protocol"],
+      properties: {
+        kind: {
+          enum: ["generic", "prefill", "decode"]
+        },
+        batch: {
+          type: "integer",
+          minimum: 1
+        },
+        sequenceLength: {
+          type: "integer",
+          minimum: 1
+        },
+        threads: {
+          type: "integer",
+          minimum: 1
+        },
+        protocol: {
+          enum: ["quick", "full"]
+        }
+      }
+    },
+    latencyMs: {
+      type: "object",
+      required: ["p50", "p90", "p99", "mean", "mad", "n", "ci95"],
+      properties: {
+        p50: {
+          type: "number",
+          minimum: 0
+        },
+        p90: {
+          type: ["number", "null"],
+          minimum: 0
+        },
+        p99: {
+          type: ["number", "null"],
+          minimum: 0,
+          description: "null when there are too few samples for a 99th percentile."
+        },
+        mean: {
+          type: "number",
+          minimum: 0
+        },
+        mad: {
+          type: "number",
+          minimum: 0,
+          description: "Median absolute deviation."
+        },
+        n: {
+          type: "integer",
+          minimum: 1
+        },
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the median."
+        }
+      }
+    },
+    samplesMs: {
+      oneOf: [
+        {
+          type: "array",
+          items: {
+            type: "number",
+            minimum: 0
+          }
+        },
+        {
+          type: "object",
+          required: ["histogram"],
+          properties: {
+            histogram: {
+              type: "object",
+              required: ["binEdgesMs", "counts"],
+              properties: {
+                binEdgesMs: {
+                  type: "array",
+                  minItems: 2,
+                  items: {
+                    type: "number"
+                  }
+                },
+                counts: {
+                  type: "array",
+                  minItems: 1,
+                  items: {
+                    type: "integer",
+                    minimum: 0
+                  }
+                }
+              }
+            }
+          }
+        }
+      ],
+      description: "Every sample, or a histogram (counts[i] samples in [binEdgesMs[i], binEdgesMs[i+1])) when there are many."
+    },
+    throughput: {
+      type: "object",
+      required: ["tokensPerSec"],
+      properties: {
+        tokensPerSec: {
+          type: "number",
+          minimum: 0
+        }
+      }
+    },
+    decode: {
+      oneOf: [
+        {
+          type: "object",
+          required: ["msPerToken", "tokensPerSec"],
+          properties: {
+            measured: {
+              const: true
+            },
+            msPerToken: {
+              type: "number",
+              minimum: 0
+            },
+            tokensPerSec: {
+              type: "number",
+              minimum: 0
+            }
+          }
+        },
+        {
+          type: "object",
+          required: ["measured", "reason"],
+          properties: {
+            measured: {
+              const: false
+            },
+            reason: {
+              type: "string",
+              minLength: 1
+            }
+          }
+        }
+      ]
+    },
+    loadMs: {
+      type: "number",
+      minimum: 0
+    },
+    firstRunMs: {
+      type: "number",
+      minimum: 0
+    },
+    peakRssBytes: {
+      type: "integer",
+      minimum: 0
+    },
+    predicted: {
+      type: "object",
+      required: ["p50Ms", "intervalMs", "calibrated", "modelError"],
+      properties: {
+        p50Ms: {
+          type: "number",
+          minimum: 0
+        },
+        intervalMs: {
+          $ref: "#/$defs/interval"
+        },
+        calibrated: {
+          type: "boolean",
+          description: "Whether a calibration measured on the real device was used."
+        },
+        method: {
+          enum: ["node-probes", "roofline"],
+          description: "node-probes: each node of the host's per-node profile scaled by the host's and the device's node probes of its kind at its time (both measured with slmops calibrate); roofline: compute and memory parts scaled by effective throughputs (datasheet peaks when the device is not calibrated)."
+        },
+        modelError: {
+          oneOf: [
+            {
+              const: "unvalidated"
+            },
+            {
+              type: "number",
+              minimum: 0
+            }
+          ],
+          description: `The emulator's measured median absolute relative error for this profile, or "unvalidated".`
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        }
+      }
+    },
+    quality: {
+      type: "object",
+      required: ["metric", "value", "reference", "delta", "agreement"],
+      properties: {
+        metric: {
+          type: "string",
+          minLength: 1,
+          description: "perplexity | accuracy | ..."
+        },
+        value: {
+          type: "number"
+        },
+        reference: {
+          type: ["number", "null"],
+          description: "The same metric for the reference (uncompressed) model."
+        },
+        delta: {
+          type: ["number", "null"],
+          description: "value - reference."
+        },
+        agreement: {
+          type: ["number", "null"],
+          minimum: 0,
+          maximum: 1,
+          description: "Top-1 agreement with the reference model."
+        }
+      }
+    },
+    comparison: {
+      type: "object",
+      required: ["baselineVariantId", "ratioP50", "ci95"],
+      properties: {
+        baselineVariantId: {
+          type: "string",
+          minLength: 1
+        },
+        ratioP50: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "head / baseline median latency: the geometric mean over timing processes of median(head) / median(baseline), both arms measured interleaved in each process."
+        },
+        ci95: {
+          $ref: "#/$defs/interval",
+          description: "95 % confidence interval of the ratio."
+        },
+        baselineBytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Bytes of the baseline model (external data included), for size-growth budgets."
+        },
+        baselineSha256: {
+          type: "string",
+          pattern: "^[0-9a-f]{64}$"
+        },
+        baselineP50Ms: {
+          type: "number",
+          minimum: 0,
+          description: "Median latency of the baseline, measured interleaved with the head."
+        }
+      }
+    },
+    pullRequest: {
+      type: "object",
+      required: ["number", "headSha"],
+      description: "The pull request measured, carried so a workflow_run job can post the comment.",
+      properties: {
+        number: {
+          type: "integer",
+          minimum: 1
+        },
+        headSha: {
+          type: "string",
+          pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$"
+        }
+      }
+    },
+    createdAt: {
+      type: "string",
+      format: "date-time"
+    },
+    findings: {
+      type: "array",
+      items: {
+        type: "string"
+      },
+      description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
+    },
+    functional: {
+      type: "object",
+      required: ["status", "profile", "qemuCpu", "qemuVersion", "features", "samples", "seconds"],
+      description: "Arm64 functional check under qemu-user: does the variant load, run and agree with the x86-64 run on the device's own CPU features. `seconds` is the wall time of the whole check, never a device latency.",
+      properties: {
+        status: {
+          enum: ["passed", "failed", "skipped"]
+        },
+        profile: {
+          type: "string",
+          minLength: 1
+        },
+        qemuCpu: {
+          type: ["string", "null"],
+          description: "The QEMU_CPU the guest ran with."
+        },
+        qemuVersion: {
+          type: ["string", "null"]
+        },
+        features: {
+          type: "array",
+          items: {
+            type: "string"
+          },
+          description: "The profile's Linux feature flags (its /proc/cpuinfo Features line)."
+        },
+        reason: {
+          type: "string",
+          minLength: 1,
+          description: "Why it failed or was skipped: names the profile and, for a crash, the signal and the faulting instruction."
+        },
+        samples: {
+          type: "integer",
+          minimum: 0
+        },
+        seconds: {
+          type: "number",
+          minimum: 0,
+          description: "Wall time of the whole check (emulation included): not a latency."
+        },
+        agreement: {
+          type: "number",
+          minimum: 0,
+          maximum: 1,
+          description: "Top-1 agreement of the arm64 run with the x86-64 run of the same variant."
+        },
+        maxAbsDiff: {
+          type: "number",
+          minimum: 0
+        },
+        metricDelta: {
+          type: "number",
+          description: "Accuracy or perplexity of the arm64 run minus that of the x86-64 run of the same variant."
+        },
+        metric: {
+          type: "object",
+          required: ["name", "arm64", "x86"],
+          properties: {
+            name: {
+              enum: ["accuracy", "perplexity"]
+            },
+            arm64: {
+              type: "number"
+            },
+            x86: {
+              type: "number"
+            }
+          }
+        },
+        reference: {
+          type: "object",
+          required: ["agreement", "maxAbsDiff"],
+          description: "The arm64 run against the x86-64 run of the uncompressed model.",
+          properties: {
+            agreement: {
+              type: "number",
+              minimum: 0,
+              maximum: 1
+            },
+            maxAbsDiff: {
+              type: "number",
+              minimum: 0
+            },
+            metricDelta: {
+              type: "number"
+            }
+          }
+        },
+        guest: {
+          type: "object",
+          required: ["cpuinfo", "hwcaps", "cpuinfoFrom"],
+          properties: {
+            cpuinfo: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            hwcaps: {
+              type: "array",
+              items: {
+                type: "string"
+              }
+            },
+            cpuinfoFrom: {
+              enum: ["sysroot", "qemu"]
+            }
+          }
+        },
+        fault: {
+          type: "object",
+          required: ["signal"],
+          properties: {
+            signal: {
+              type: "string"
+            },
+            stage: {
+              type: "string"
+            },
+            instruction: {
+              type: "string"
+            },
+            address: {
+              type: "string"
+            },
+            feature: {
+              type: "string"
+            }
+          }
+        },
+        notes: {
+          type: "array",
+          items: {
+            type: "string"
+          }
+        }
+      }
+    }
+  },
+  $defs: {
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$"
+    },
+    interval: {
+      type: "array",
+      prefixItems: [
+        {
+          type: "number"
+        },
+        {
+          type: "number"
+        }
+      ],
+      minItems: 2,
+      maxItems: 2,
+      description: "[low, high]"
+    }
+  }
+};
+
+// schemas/budgets.schema.json
+var budgets_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/budgets.schema.json",
+  title: "slmops budgets",
+  description: "Budgets the gate checks results against (budgets.yml). Each rule applies to the results whose profile and variant it matches; a rule's limits are merged over `defaults`.",
+  type: "object",
+  additionalProperties: false,
+  required: ["schema", "rules"],
+  properties: {
+    $schema: {
+      type: "string",
+      description: "Optional editor hint: the URL of this schema."
+    },
+    schema: {
+      const: "slmops.budgets/v1",
+      description: "The version of this file format."
+    },
+    defaults: {
+      $ref: "#/$defs/defaults",
+      description: "Limits every rule inherits; a rule's own value for the same field wins."
+    },
+    rules: {
+      type: "array",
+      minItems: 1,
+      items: {
+        $ref: "#/$defs/rule"
+      }
+    },
+    onInconclusive: {
+      enum: ["warn", "fail", "rerun"],
+      default: "warn",
+      description: "What an inconclusive latency comparison does: warn (pass with a warning), fail, or rerun (ask for more samples once, then warn)."
+    },
+    acceptLabel: {
+      type: "string",
+      minLength: 1,
+      description: "A pull-request label that acknowledges failing rules (e.g. `perf-regression-accepted`); the verdict records who added it."
+    }
+  },
+  $defs: {
+    positiveNumber: {
+      type: "number",
+      exclusiveMinimum: 0
+    },
+    fraction: {
+      type: "number",
+      minimum: 0,
+      maximum: 1
+    },
+    rule: {
+      type: "object",
+      additionalProperties: false,
+      required: ["profile"],
+      properties: {
+        profile: {
+          type: "string",
+          pattern: "^(\\*|[a-z0-9][a-z0-9._-]*)$",
+          description: 'A profile id, or "*" for every profile.'
+        },
+        variant: {
+          type: "string",
+          minLength: 1,
+          description: "A glob over variant ids (`*` matches any run of characters, `?` one character), e.g. `tiny-lm@int4*`. Omitted: every variant."
+        },
+        latency: {
+          $ref: "#/$defs/latency"
+        },
+        tokensPerSec: {
+          $ref: "#/$defs/tokensPerSec"
+        },
+        sizeBytes: {
+          $ref: "#/$defs/sizeBytes"
+        },
+        peakRssBytes: {
+          $ref: "#/$defs/peakRssBytes"
+        },
+        loadMs: {
+          $ref: "#/$defs/loadMs"
+        },
+        perplexity: {
+          $ref: "#/$defs/perplexity"
+        },
+        accuracy: {
+          $ref: "#/$defs/accuracy"
+        },
+        agreement: {
+          $ref: "#/$defs/agreement"
+        }
+      }
+    },
+    defaults: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        latency: {
+          $ref: "#/$defs/latency"
+        },
+        tokensPerSec: {
+          $ref: "#/$defs/tokensPerSec"
+        },
+        sizeBytes: {
+          $ref: "#/$defs/sizeBytes"
+        },
+        peakRssBytes: {
+          $ref: "#/$defs/peakRssBytes"
+        },
+        loadMs: {
+          $ref: "#/$defs/loadMs"
+        },
+        perplexity: {
+          $ref: "#/$defs/perplexity"
+        },
+        accuracy: {
+          $ref: "#/$defs/accuracy"
+        },
+        agreement: {
+          $ref: "#/$defs/agreement"
+        }
+      }
+    },
+    latency: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        p50Ms: {
+          $ref: "#/$defs/positiveNumber",
+          description: "Absolute limit on the median latency, in milliseconds."
+        },
+        p90Ms: {
+          $ref: "#/$defs/positiveNumber",
+          description: "Absolute limit on the 90th percentile latency, in milliseconds."
+        },
+        ratioTolerance: {
+          type: "number",
+          minimum: 0,
+          description: "Relative limit against the baseline: fail when the head/base median ratio is clearly above 1 + ratioTolerance (0.05 = 5 % slower)."
+        }
+      }
+    },
+    tokensPerSec: {
+      type: "object",
+      additionalProperties: false,
+      required: ["min"],
+      properties: {
+        min: {
+          $ref: "#/$defs/positiveNumber"
+        }
+      }
+    },
+    sizeBytes: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        max: {
+          type: "integer",
+          minimum: 1,
+          description: "Largest allowed model size in bytes (all files of the variant)."
+        },
+        growth: {
+          type: "number",
+          minimum: 0,
+          description: "Largest allowed growth against the baseline as a fraction (0.05 = 5 %)."
+        }
+      }
+    },
+    peakRssBytes: {
+      type: "object",
+      additionalProperties: false,
+      required: ["max"],
+      properties: {
+        max: {
+          type: "integer",
+          minimum: 1
+        }
+      }
+    },
+    loadMs: {
+      type: "object",
+      additionalProperties: false,
+      required: ["max"],
+      properties: {
+        max: {
+          $ref: "#/$defs/positiveNumber"
+        }
+      }
+    },
+    perplexity: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        max: {
+          $ref: "#/$defs/positiveNumber",
+          description: "Largest allowed perplexity on the eval set."
+        },
+        increasePct: {
+          type: "number",
+          minimum: 0,
+          description: "Largest allowed increase over the reference model, in percent (5 = 5 %)."
+        }
+      }
+    },
+    accuracy: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        min: {
+          $ref: "#/$defs/fraction",
+          description: "Smallest allowed accuracy (0..1)."
+        },
+        drop: {
+          $ref: "#/$defs/fraction",
+          description: "Largest allowed drop against the reference model, in accuracy points (0.01 = one point)."
+        }
+      }
+    },
+    agreement: {
+      type: "object",
+      additionalProperties: false,
+      required: ["min"],
+      properties: {
+        min: {
+          $ref: "#/$defs/fraction",
+          description: "Smallest allowed top-1 agreement with the reference model (0..1)."
+        }
+      }
+    }
+  }
+};
+
+// schemas/compress.schema.json
+var compress_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/compress.schema.json",
+  title: "slmops compress report",
+  description: "What `slmops compress` did to one model with one recipe (compress-report.json next to the variant).",
+  type: "object",
+  required: [
+    "schema",
+    "tool",
+    "modelId",
+    "variantId",
+    "recipe",
+    "input",
+    "output",
+    "sizeRatio",
+    "passes",
+    "elapsedMs",
+    "fidelity"
+  ],
+  properties: {
+    schema: {
+      const: "slmops.compress/v1"
+    },
+    tool: {
+      type: "object",
+      required: ["name", "version"],
+      properties: {
+        name: {
+          type: "string",
+          minLength: 1
+        },
+        version: {
+          type: "string",
+          minLength: 1
+        }
+      }
+    },
+    modelId: {
+      type: "string",
+      minLength: 1
+    },
+    variantId: {
+      type: "string",
+      minLength: 1
+    },
+    recipe: {
+      $ref: "#/$defs/recipe"
+    },
+    input: {
+      $ref: "#/$defs/file"
+    },
+    output: {
+      allOf: [
+        {
+          $ref: "#/$defs/file"
+        }
+      ],
+      type: "object",
+      properties: {
+        externalData: {
+          type: "array",
+          description: "External-data files written beside the model, paths relative to it.",
+          items: {
+            $ref: "#/$defs/file"
+          }
+        },
+        gzipBytes: {
+          type: "integer",
+          minimum: 0,
+          description: "Size of the gzip stream of the output files; written when the recipe prunes."
+        }
+      }
+    },
+    sizeRatio: {
+      type: "number",
+      exclusiveMinimum: 0,
+      description: "output bytes / input bytes, external data included."
+    },
+    passes: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["name", "options", "elapsedMs", "tensors"],
+        properties: {
+          name: {
+            type: "string",
+            minLength: 1
+          },
+          options: {
+            type: "object"
+          },
+          elapsedMs: {
+            type: "number",
+            minimum: 0
+          },
+          tensors: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["name", "dtypeBefore", "dtypeAfter", "elementCount"],
+              properties: {
+                name: {
+                  type: "string"
+                },
+                dtypeBefore: {
+                  type: "string",
+                  minLength: 1
+                },
+                dtypeAfter: {
+                  type: "string",
+                  minLength: 1
+                },
+                elementCount: {
+                  type: "integer",
+                  minimum: 0
+                },
+                sqnrDb: {
+                  type: ["number", "null"],
+                  description: "Signal-to-quantization-noise ratio of the weights, dB (null when the tensor is all zeros)."
+                },
+                sparsity: {
+                  type: "number",
+                  minimum: 0,
+                  maximum: 1
+                }
+              }
+            }
+          }
+        }
+      }
+    },
+    elapsedMs: {
+      type: "number",
+      minimum: 0
+    },
+    fidelity: {
+      type: "object",
+      required: ["status"],
+      properties: {
+        status: {
+          enum: ["ran", "skipped", "failed"]
+        },
+        reason: {
+          type: "string",
+          minLength: 1
+        },
+        samples: {
+          type: "integer",
+          minimum: 0
+        },
+        maxAbsDiff: {
+          type: "number",
+          minimum: 0
+        },
+        cosine: {
+          type: "number",
+          minimum: -1,
+          maximum: 1
+        },
+        top1Agreement: {
+          type: "number",
+          minimum: 0,
+          maximum: 1
+        },
+        metric: {
+          type: "object",
+          required: ["name", "value", "reference"],
+          properties: {
+            name: {
+              type: "string",
+              minLength: 1
+            },
+            value: {
+              type: "number"
+            },
+            reference: {
+              type: "number"
+            }
+          }
+        }
+      },
+      if: {
+        properties: {
+          status: {
+            enum: ["skipped", "failed"]
+          }
+        },
+        required: ["status"]
+      },
+      then: {
+        required: ["reason"],
+        properties: {
+          reason: {
+            type: "string"
+          }
+        }
+      }
+    },
+    notes: {
+      type: "array",
+      items: {
+        type: "string"
+      },
+      description: "What the passes did that a reviewer should know (graph form chosen, weights left alone and why)."
+    }
+  },
+  $defs: {
+    sha256: {
+      type: "string",
+      pattern: "^[0-9a-f]{64}$"
+    },
+    file: {
+      type: "object",
+      required: ["path", "sha256", "bytes"],
+      properties: {
+        path: {
+          type: "string",
+          minLength: 1
+        },
+        sha256: {
+          $ref: "#/$defs/sha256"
+        },
+        bytes: {
+          type: "integer",
+          minimum: 0
+        }
+      }
+    },
+    recipe: {
+      type: "object",
+      required: ["spec", "passes"],
+      properties: {
+        spec: {
+          type: "string",
+          minLength: 1,
+          description: "The canonical recipe spec (the part of the variant id after '@')."
+        },
+        passes: {
+          type: "array",
+          minItems: 1,
+          items: {
+            type: "object",
+            required: ["pass", "options"],
+            properties: {
+              pass: {
+                enum: ["int8", "int4", "fp16", "prune"]
+              },
+              options: {
+                type: "object"
+              },
+              select: {
+                type: "object"
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+};
+
+// schemas/config.schema.json
+var config_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/config.schema.json",
+  title: "slmops config",
+  description: "One model's pipeline (slmops.yml): which model, which recipes, which device profiles, which budgets. Relative paths are resolved against the folder of this file.",
+  type: "object",
+  additionalProperties: false,
+  required: ["schema", "model", "recipes", "profiles"],
+  properties: {
+    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
+    schema: { const: "slmops.config/v1", description: "The version of this file format." },
+    name: {
+      type: "string",
+      pattern: "^[^@\\s]+$",
+      description: "The model id. Default: the model file's stem, or its folder's name when the stem is `model` (models/tiny-lm/model.onnx -> tiny-lm)."
+    },
+    model: { type: "string", minLength: 1, description: "Path to the .onnx model." },
+    evalData: {
+      type: "string",
+      minLength: 1,
+      description: "Path to a JSONL eval set (see docs/contracts.md)."
+    },
+    recipes: {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      uniqueItems: true,
+      description: "Recipe spec strings (`int4:block=32`) or paths to recipe files (ending in .yml, .yaml or .json). Empty: benchmark the model as it is."
+    },
+    profiles: {
+      type: "array",
+      minItems: 1,
+      items: { type: "string", minLength: 1 },
+      uniqueItems: true,
+      description: "Device profile ids (built in or under profiles/) or paths to profile files (ending in .json)."
+    },
+    budgets: {
+      type: "string",
+      minLength: 1,
+      description: "Path to a budgets file (slmops.budgets/v1)."
+    },
+    baseline: {
+      type: "string",
+      minLength: 1,
+      description: "Path to the model the variants are compared against. Default: `model` itself."
+    }
+  }
+};
+
+// schemas/profile.schema.json
+var profile_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/profile.schema.json",
+  title: "slmops device profile",
+  description: "An edge device: what it is, what it can do, and where every figure comes from.",
+  type: "object",
+  additionalProperties: false,
+  required: [
+    "schema",
+    "id",
+    "name",
+    "arch",
+    "clusters",
+    "isaFeatures",
+    "peaks",
+    "dramBandwidthGBs",
+    "ramBytes",
+    "sources"
+  ],
+  properties: {
+    $schema: {
+      type: "string",
+      description: "Optional editor hint: the URL of this schema."
+    },
+    schema: {
+      const: "slmops.profile/v1",
+      description: "The version of this file format."
+    },
+    id: {
+      type: "string",
+      pattern: "^[a-z0-9][a-z0-9._-]*$",
+      maxLength: 64,
+      description: "Profile id: lowercase letters, digits, '-', '.', '_'; starts with a letter or digit (e.g. rpi5-8gb)."
+    },
+    name: {
+      type: "string",
+      minLength: 1
+    },
+    description: {
+      type: "string"
+    },
+    arch: {
+      enum: ["x86_64", "arm64"]
+    },
+    clusters: {
+      type: "array",
+      minItems: 1,
+      description: "Groups of identical cores; clusters[0] holds the cores benchmarks run on first. Clusters a profile leaves out (little cores) are named in `description`.",
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["name", "cores", "microarchitecture", "maxClockGHz"],
+        properties: {
+          name: {
+            type: "string",
+            minLength: 1
+          },
+          cores: {
+            type: "integer",
+            minimum: 1,
+            description: "Physical cores in this cluster."
+          },
+          microarchitecture: {
+            type: "string",
+            minLength: 1
+          },
+          maxClockGHz: {
+            type: "number",
+            exclusiveMinimum: 0
+          },
+          threadsPerCore: {
+            type: "integer",
+            minimum: 1,
+            description: "Hardware threads per core (2 with SMT/Hyper-Threading); 1 when absent."
+          },
+          peaks: {
+            $ref: "#/$defs/peaks",
+            description: "Per-core peaks of this cluster; the top-level `peaks` are those of clusters[0]."
+          }
+        }
+      }
+    },
+    isaFeatures: {
+      type: "array",
+      items: {
+        type: "string",
+        minLength: 1
+      },
+      uniqueItems: true,
+      description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
+    },
+    peaks: {
+      $ref: "#/$defs/peaks",
+      description: "Per-core peaks of clusters[0] at its maxClockGHz; `sources` gives the derivation."
+    },
+    dramBandwidthGBs: {
+      type: "number",
+      exclusiveMinimum: 0,
+      description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
+    },
+    ramBytes: {
+      type: "integer",
+      minimum: 1
+    },
+    memory: {
+      type: "object",
+      additionalProperties: false,
+      required: ["type"],
+      description: "The DRAM behind dramBandwidthGBs.",
+      properties: {
+        type: {
+          type: "string",
+          minLength: 1,
+          description: "Memory type and speed grade (LPDDR4X-4267, DDR5-4800)."
+        },
+        busWidthBits: {
+          type: "integer",
+          minimum: 1,
+          description: "Total data bus width in bits, all channels together."
+        },
+        transferRateMTs: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Millions of transfers per second (MT/s)."
+        },
+        shared: {
+          type: "boolean",
+          description: "true when dramBandwidthGBs is the whole host's, shared with other tenants (a cloud VM): this machine alone gets less; measure it with `slmops calibrate`."
+        }
+      }
+    },
+    cpuModels: {
+      type: "array",
+      items: {
+        type: "string",
+        minLength: 1
+      },
+      uniqueItems: true,
+      description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
+    },
+    emulation: {
+      type: "object",
+      additionalProperties: false,
+      description: "Hints for running this device's code paths on another host. They select the same kernels, not the same speed.",
+      properties: {
+        qemuCpu: {
+          type: "string",
+          minLength: 1,
+          description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
+        },
+        note: {
+          type: "string",
+          description: "What the hint gets wrong or leaves out."
+        }
+      }
+    },
+    sources: {
+      type: "array",
+      minItems: 1,
+      description: "Where the figures come from: one entry per cited field (every number, and isaFeatures), with its value.",
+      items: {
+        type: "object",
+        additionalProperties: false,
+        required: ["field", "value", "kind", "source"],
+        properties: {
+          field: {
+            type: "string",
+            minLength: 1,
+            description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
+          },
+          value: {
+            type: ["number", "string", "boolean"]
+          },
+          kind: {
+            enum: ["spec", "measured", "derived", "assumed"],
+            description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
+          },
+          source: {
+            type: "string",
+            minLength: 1,
+            description: "Where the figure comes from (a URL or a document)."
+          },
+          derivation: {
+            type: "string",
+            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz), or why an assumed one was chosen."
+          }
+        }
+      }
+    },
+    calibration: {
+      type: "object",
+      description: "Figures measured on the real device by `slmops calibrate --profile <id>`: effective fp32 GEMM GFLOPS, int8 GEMM GOPS and weight-streaming bandwidth per thread count, measured with onnxruntime. Emulation uses them instead of datasheet peaks.",
+      required: ["measuredAt", "threads"],
+      properties: {
+        measuredAt: {
+          type: "string",
+          format: "date-time"
+        },
+        onnxruntime: {
+          type: "string"
+        },
+        fingerprintKey: {
+          type: "string"
+        },
+        host: {
+          type: "object"
+        },
+        probes: {
+          type: "object"
+        },
+        threads: {
+          type: "object",
+          minProperties: 1,
+          propertyNames: {
+            pattern: "^[1-9][0-9]*$"
+          },
+          additionalProperties: {
+            type: "object",
+            required: ["fp32Gflops", "int8Gops", "bandwidthGBs"],
+            properties: {
+              fp32Gflops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              int8Gops: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              bandwidthGBs: {
+                type: "number",
+                exclusiveMinimum: 0
+              },
+              spread: {
+                type: "object"
+              }
+            }
+          }
+        },
+        nodeProbes: {
+          type: "object",
+          description: "What one graph node of each kind (other, fp32, int8, int4) and size costs on the device at each thread count, measured by slmops calibrate; with the host's own, emulation scales a model node by node.",
+          required: ["version", "points", "profilerUs"],
+          properties: {
+            version: {
+              type: "integer",
+              minimum: 1
+            },
+            profilerUs: {
+              type: "number",
+              minimum: 0
+            },
+            points: {
+              type: "array",
+              items: {
+                type: "object",
+                required: ["kind", "size", "shape", "us"],
+                properties: {
+                  kind: {
+                    enum: ["other", "fp32", "int8", "int4"]
+                  },
+                  size: {
+                    type: "number",
+                    minimum: 0
+                  },
+                  shape: {
+                    type: "string"
+                  },
+                  dims: {
+                    type: "object",
+                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
+                    required: ["m", "k", "n"],
+                    properties: {
+                      m: { type: "integer", minimum: 1 },
+                      k: { type: "integer", minimum: 1 },
+                      n: { type: "integer", minimum: 1 }
+                    }
+                  },
+                  us: {
+                    type: "object",
+                    propertyNames: {
+                      pattern: "^[1-9][0-9]*$"
+                    },
+                    additionalProperties: {
+                      type: "number",
+                      exclusiveMinimum: 0
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+  $defs: {
+    peaks: {
+      type: "object",
+      additionalProperties: false,
+      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
+      properties: {
+        fp32GflopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak fp32 GFLOP/s of one core (a fused multiply-add counts as 2 FLOP)."
+        },
+        int8GopsPerCore: {
+          type: "number",
+          exclusiveMinimum: 0,
+          description: "Peak int8 GOP/s of one core (a multiply-accumulate counts as 2 ops)."
+        }
+      }
+    }
+  }
+};
+
+// schemas/recipe.schema.json
+var recipe_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/recipe.schema.json",
+  title: "slmops recipe",
+  description: "A compression recipe: passes applied in order. The same recipe can be written as a spec string (`prune:0.5+int8:per-channel,sym`); both give the same variant id.",
+  type: "object",
+  additionalProperties: false,
+  required: ["schema", "passes"],
+  properties: {
+    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
+    schema: { const: "slmops.recipe/v1", description: "The version of this file format." },
+    name: {
+      type: "string",
+      minLength: 1,
+      description: "A label for people; not part of the variant id."
+    },
+    description: { type: "string" },
+    passes: {
+      type: "array",
+      minItems: 1,
+      items: { $ref: "#/$defs/pass" }
+    }
+  },
+  $defs: {
+    pass: {
+      type: "object",
+      additionalProperties: false,
+      required: ["pass"],
+      properties: {
+        pass: { enum: ["int8", "int4", "fp16", "prune"], description: "The compression pass." },
+        options: { type: "object", description: "Options of this pass; which ones depends on `pass`." },
+        select: { $ref: "#/$defs/select" }
+      },
+      allOf: [
+        {
+          if: { properties: { pass: { const: "int8" } }, required: ["pass"] },
+          then: { properties: { options: { $ref: "#/$defs/int8Options" } } }
+        },
+        {
+          if: { properties: { pass: { const: "int4" } }, required: ["pass"] },
+          then: { properties: { options: { $ref: "#/$defs/int4Options" } } }
+        },
+        {
+          if: { properties: { pass: { const: "fp16" } }, required: ["pass"] },
+          then: { properties: { options: { $ref: "#/$defs/fp16Options" } } }
+        },
+        {
+          if: { properties: { pass: { const: "prune" } }, required: ["pass"] },
+          then: { properties: { options: { $ref: "#/$defs/pruneOptions" } } }
+        }
+      ]
+    },
+    int8Options: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        perChannel: {
+          type: "boolean",
+          default: false,
+          description: "One scale per output channel instead of one per tensor. Spec: `per-channel` | `per-tensor`."
+        },
+        symmetric: {
+          type: "boolean",
+          default: true,
+          description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
+        },
+        reduceRange: {
+          type: "boolean",
+          default: false,
+          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
+        }
+      }
+    },
+    int4Options: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        block: {
+          enum: [16, 32, 64, 128],
+          default: 32,
+          description: "Weights per quantization block. Spec: `block=32`."
+        },
+        symmetric: {
+          type: "boolean",
+          default: true,
+          description: "Symmetric weights. Spec: `sym` | `asym`."
+        },
+        accuracyLevel: {
+          type: "integer",
+          minimum: 0,
+          maximum: 4,
+          default: 0,
+          description: "onnxruntime MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8). Spec: `acc=0`."
+        }
+      }
+    },
+    fp16Options: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        keepIo: {
+          type: "boolean",
+          default: true,
+          description: "Keep graph inputs and outputs in fp32. Spec: `keep-io=true`."
+        },
+        blockOps: {
+          type: "array",
+          items: { type: "string", minLength: 1 },
+          uniqueItems: true,
+          default: [],
+          description: "Operator types kept in fp32. Spec: `block-ops=Softmax;LayerNormalization`."
+        }
+      }
+    },
+    pruneOptions: {
+      type: "object",
+      additionalProperties: false,
+      properties: {
+        sparsity: {
+          type: "number",
+          minimum: 0,
+          exclusiveMaximum: 1,
+          description: "Share of weights set to zero, 0 <= sparsity < 1. Required unless pattern is 2:4 (which implies 0.5). Spec: `prune:0.5` or `sparsity=0.5`."
+        },
+        pattern: {
+          enum: ["unstructured", "2:4"],
+          default: "unstructured",
+          description: "Spec: `pattern=2:4`."
+        },
+        scope: {
+          enum: ["per-tensor", "global"],
+          default: "per-tensor",
+          description: "Rank weights within each tensor or across the whole model. Spec: `scope=global`."
+        }
+      }
+    },
+    select: {
+      type: "object",
+      additionalProperties: false,
+      description: "Which tensors a pass touches. Omitted fields keep their defaults (everything the pass supports).",
+      properties: {
+        includeOps: {
+          $ref: "#/$defs/names",
+          description: "Only nodes of these operator types (empty: every supported type). Spec: `include-ops=MatMul;Gemm`."
+        },
+        excludeOps: {
+          $ref: "#/$defs/names",
+          description: "Never nodes of these operator types. Spec: `exclude-ops=Gather`."
+        },
+        includeNames: {
+          $ref: "#/$defs/names",
+          description: "Only these node names (empty: all). Spec: `include-names=...`."
+        },
+        excludeNames: {
+          $ref: "#/$defs/names",
+          description: "Never these node names. Spec: `exclude-names=...`."
+        },
+        minElements: {
+          type: "integer",
+          minimum: 0,
+          default: 0,
+          description: "Skip weight tensors with fewer elements. Spec: `min-elements=1024`."
+        },
+        keepFirstLast: {
+          type: "boolean",
+          default: false,
+          description: "Leave the first and last eligible layers untouched. Spec: `keep-first-last`."
+        }
+      }
+    },
+    names: {
+      type: "array",
+      items: { type: "string", minLength: 1 },
+      uniqueItems: true,
+      default: []
+    }
+  }
+};
+
+// schemas/verdict.schema.json
+var verdict_schema_default = {
+  $schema: "https://json-schema.org/draft/2020-12/schema",
+  $id: "https://slmops.dev/schemas/verdict.schema.json",
+  title: "slmops verdict",
+  description: "What the gate decided (verdict.json): one entry per (variant, profile, metric) budget rule checked.",
+  type: "object",
+  required: ["schema", "overall", "advisory", "rules", "inputs", "createdAt"],
+  properties: {
+    schema: { const: "slmops.verdict/v1" },
+    overall: { enum: ["pass", "fail", "inconclusive"] },
+    advisory: {
+      type: "boolean",
+      description: "true when the gate only reports (mode: comment) and never fails the job."
+    },
+    rules: {
+      type: "array",
+      items: {
+        type: "object",
+        required: ["variantId", "profileId", "metric", "kind", "limit", "value", "verdict", "reason"],
+        properties: {
+          variantId: { type: "string", minLength: 1 },
+          profileId: { type: "string", minLength: 1 },
+          metric: {
+            type: "string",
+            minLength: 1,
+            description: "The budget field checked, e.g. latency.p50Ms or sizeBytes.max."
+          },
+          kind: { enum: ["absolute", "relative"] },
+          limit: { type: "number" },
+          value: {
+            type: ["number", "null"],
+            description: "The measured value; null when it could not be measured."
+          },
+          baseline: { type: ["number", "null"] },
+          ci95: { $ref: "#/$defs/interval" },
+          verdict: { enum: ["pass", "fail", "inconclusive", "acknowledged"] },
+          reason: { type: "string" }
+        }
+      }
+    },
+    inputs: {
+      type: "array",
+      description: "The files the verdict was computed from.",
+      items: {
+        type: "object",
+        required: ["path", "sha256"],
+        properties: {
+          path: { type: "string", minLength: 1 },
+          sha256: { type: "string", pattern: "^[0-9a-f]{64}$" }
+        }
+      }
+    },
+    acknowledgedBy: {
+      type: "string",
+      minLength: 1,
+      description: "Login of who added the accept label."
+    },
+    createdAt: { type: "string", format: "date-time" }
+  },
+  $defs: {
+    interval: {
+      type: "array",
+      prefixItems: [{ type: "number" }, { type: "number" }],
+      minItems: 2,
+      maxItems: 2
+    }
+  }
+};
+
+// src/config/schemas.ts
+var SCHEMA_VERSIONS = {
+  budgets: "slmops.budgets/v1",
+  recipe: "slmops.recipe/v1",
+  config: "slmops.config/v1",
+  profile: "slmops.profile/v1",
+  compress: "slmops.compress/v1",
+  bench: "slmops.bench/v1",
+  verdict: "slmops.verdict/v1",
+  manifest: "slmops.manifest/v1"
+};
+var DOCUMENT_KINDS = Object.keys(SCHEMA_VERSIONS);
+var DOCUMENT_LABELS = {
+  budgets: "budgets file",
+  recipe: "recipe file",
+  config: "slmops config file",
+  profile: "device profile",
+  compress: "compress report",
+  bench: "benchmark result",
+  verdict: "verdict",
+  manifest: "bundle manifest"
+};
+var SCHEMAS = {
+  budgets: budgets_schema_default,
+  recipe: recipe_schema_default,
+  config: config_schema_default,
+  profile: profile_schema_default,
+  compress: compress_schema_default,
+  bench: bench_schema_default,
+  verdict: verdict_schema_default,
+  manifest: manifest_schema_default
+};
+var addFormats = import_ajv_formats.default.default;
+var ajv;
+var compiled = /* @__PURE__ */ new Map();
+function createAjv() {
+  const instance = new import__.Ajv2020({
+    allErrors: true,
+    verbose: true,
+    strict: true,
+    allowUnionTypes: true,
+    logger: false
+  });
+  addFormats(instance);
+  return instance;
+}
+function validatorFor(kind) {
+  let validate = compiled.get(kind);
+  if (validate === void 0) {
+    ajv ??= createAjv();
+    validate = ajv.compile(SCHEMAS[kind]);
+    compiled.set(kind, validate);
+  }
+  return validate;
+}
+
+// src/config/suggest.ts
+function editDistance(a, b) {
+  if (a === b) return 0;
+  if (a.length === 0) return b.length;
+  if (b.length === 0) return a.length;
+  const rows = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  for (let i2 = 1; i2 <= a.length; i2++) {
+    const row = [i2];
+    const above = rows[i2 - 1];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i2 - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(above[j] + 1, row[j - 1] + 1, above[j - 1] + cost);
+      if (i2 > 1 && j > 1 && a[i2 - 1] === b[j - 2] && a[i2 - 2] === b[j - 1])
+        best = Math.min(best, rows[i2 - 2][j - 2] + 1);
+      row[j] = best;
+    }
+    rows.push(row);
+  }
+  return rows[a.length][b.length];
+}
+function closest(word, candidates) {
+  const lower = word.toLowerCase();
+  let best;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  if (best === void 0) return void 0;
+  const allowed = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3));
+  return bestDistance <= allowed ? best : void 0;
+}
+function didYouMean(word, candidates) {
+  const match = closest(word, candidates);
+  return match === void 0 ? "" : `; did you mean "${match}"?`;
+}
+
+// src/config/load.ts
+var MAX_LISTED_PROBLEMS = 50;
+function validateDocument(kind, value, subject) {
+  checkSchemaField(kind, value, subject);
+  const validate = validatorFor(kind);
+  if (validate(value)) return value;
+  throw new InvalidDocumentError(kind, subject, describeErrors(validate.errors ?? [], value));
+}
+var InvalidDocumentError = class extends ConfigurationError {
+  kind;
+  problems;
+  constructor(kind, subject, problems) {
+    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
+    const problem = `not a valid ${DOCUMENT_LABELS[kind]} (${count})`;
+    const fix = `Fix the fields listed above; the format is schemas/${kind}.schema.json (see docs/contracts.md)`;
+    super(problem, { subject, fix });
+    this.name = "InvalidDocumentError";
+    this.kind = kind;
+    this.problems = problems;
+    const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((line) => `  - ${line}`);
+    if (problems.length > MAX_LISTED_PROBLEMS)
+      listed.push(`  - … and ${problems.length - MAX_LISTED_PROBLEMS} more`);
+    this.message = `${subject}: ${problem}:
+${listed.join("\n")}
+${fix}.`;
+  }
+};
+async function loadDocument(kind, path2) {
+  const text = await readUserFile(path2);
+  const value = parseDocumentText(text, path2);
+  if (value === null || value === void 0) {
+    throw new ConfigurationError(`the file is empty`, {
+      subject: path2,
+      fix: `Write a ${DOCUMENT_LABELS[kind]} starting with \`schema: ${SCHEMA_VERSIONS[kind]}\``
+    });
+  }
+  return validateDocument(kind, value, path2);
+}
+function loadBudgets(path2) {
+  return loadDocument("budgets", path2);
+}
+function parseDocumentText(text, subject) {
+  const body = text.charCodeAt(0) === 65279 ? text.slice(1) : text;
+  const extension = extname(subject).toLowerCase();
+  const isJson = extension === ".json" || extension !== ".yml" && extension !== ".yaml" && /^\s*[[{]/.test(body);
+  return isJson ? parseJson(body, subject) : parseYaml(body, subject);
+}
+function parseJson(text, subject) {
+  try {
+    const value = JSON.parse(text);
+    const duplicate = (0, import_yaml.parseDocument)(text, { uniqueKeys: true }).errors.find(
+      (e) => e.code === "DUPLICATE_KEY"
+    );
+    if (duplicate) {
+      const position = duplicate.linePos?.[0];
+      throw new ConfigurationError(
+        `a key appears twice in one object${position ? ` at line ${position.line}, column ${position.col}` : ""}`,
+        { subject, fix: "Keep one of the two (JSON would silently take the last)" }
+      );
+    }
+    return value;
+  } catch (error2) {
+    if (error2 instanceof ConfigurationError) throw error2;
+    const message = error2 instanceof Error ? error2.message : String(error2);
+    const position = /at position (\d+)/.exec(message);
+    const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : "";
+    const detail = message.replace(/ in JSON at position \d+.*$/s, "");
+    throw new ConfigurationError(`JSON syntax error${where}: ${detail}`, {
+      subject,
+      fix: "Fix the syntax (a trailing comma or a missing quote is the usual cause)",
+      cause: error2
+    });
+  }
+}
+function parseYaml(text, subject) {
+  const document = (0, import_yaml.parseDocument)(text, { prettyErrors: true, uniqueKeys: true });
+  const [first, ...rest] = document.errors;
+  if (first !== void 0) {
+    const position = first.linePos?.[0];
+    const where = position ? ` at line ${position.line}, column ${position.col}` : "";
+    const detail = first.message.split(/ at line \d+, column \d+/)[0] ?? first.message;
+    const others = rest.length > 0 ? ` (and ${rest.length} more syntax error${rest.length === 1 ? "" : "s"})` : "";
+    throw new ConfigurationError(`YAML syntax error${where}: ${detail}${others}`, {
+      subject,
+      fix: 'Fix the syntax; check the indentation and the quotes around values that contain ":" or "#"',
+      cause: first
+    });
+  }
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error2) {
+    throw new ConfigurationError(`YAML cannot be read: ${error2.message}`, {
+      subject,
+      fix: "Write the values out instead of nesting aliases of aliases",
+      cause: error2
+    });
+  }
+}
+function lineAndColumn(text, offset) {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `line ${line}, column ${column}`;
+}
+async function readUserFile(path2) {
+  try {
+    return await readFile(path2, "utf8");
+  } catch (error2) {
+    const code2 = error2.code;
+    const absolute = resolve(path2);
+    if (code2 === "ENOENT") {
+      throw new ConfigurationError(`file not found (looked for ${absolute})`, {
+        subject: path2,
+        fix: `Check the path; relative paths are resolved against ${process.cwd()}`,
+        cause: error2
+      });
+    }
+    if (code2 === "EISDIR") {
+      throw new ConfigurationError(`is a directory, expected a file`, {
+        subject: path2,
+        fix: "Name the file itself"
+      });
+    }
+    if (code2 === "EACCES" || code2 === "EPERM") {
+      throw new ConfigurationError(`cannot be read (permission denied)`, {
+        subject: path2,
+        fix: `Make ${absolute} readable by the user running slmops`,
+        cause: error2
+      });
+    }
+    throw error2;
+  }
+}
+function checkSchemaField(kind, value, subject) {
+  if (!isRecord(value)) return;
+  const expected = SCHEMA_VERSIONS[kind];
+  const actual = value.schema;
+  if (actual === expected) return;
+  if (actual === void 0) {
+    throw new ConfigurationError(`the "schema" field is missing; expected "${expected}"`, {
+      subject,
+      fix: `Add \`schema: ${expected}\` at the top of the file`
+    });
+  }
+  const shown = JSON.stringify(actual);
+  const otherKind = DOCUMENT_KINDS.find(
+    (k) => typeof actual === "string" && actual.startsWith(`slmops.${k}/`)
+  );
+  if (otherKind === kind) {
+    throw new ConfigurationError(
+      `declares schema ${shown}, but this version of slmops reads "${expected}" ${DOCUMENT_LABELS[kind]}s`,
+      {
+        subject,
+        fix: `Rewrite the file as "${expected}" (see docs/contracts.md) or use the slmops release that wrote it`
+      }
+    );
+  }
+  if (otherKind !== void 0) {
+    throw new ConfigurationError(
+      `is a ${DOCUMENT_LABELS[otherKind]} (schema ${shown}), expected a ${DOCUMENT_LABELS[kind]} ("${expected}")`,
+      { subject, fix: `Pass a ${DOCUMENT_LABELS[kind]} here` }
+    );
+  }
+  throw new ConfigurationError(`declares schema ${shown}, expected "${expected}"`, {
+    subject,
+    fix: `Set \`schema: ${expected}\``
+  });
+}
+function describeErrors(errors, root) {
+  const lines = [];
+  for (const error2 of errors) {
+    const line = describeError(error2, root);
+    if (line !== void 0 && !lines.includes(line)) lines.push(line);
+  }
+  return lines;
+}
+function describeError(error2, root) {
+  const segments = pointerSegments(error2.instancePath);
+  const at = (extra) => formatPath(extra === void 0 ? segments : [...segments, extra], root);
+  const params = error2.params;
+  const got = ` (got ${describeValue(error2.data)})`;
+  switch (error2.keyword) {
+    case "if":
+      return void 0;
+    // the failing `then` branch reports the real problem
+    case "required":
+      return `${at(String(params.missingProperty))}: required property is missing`;
+    case "additionalProperties": {
+      const name = String(params.additionalProperty);
+      const valid = propertyNames(error2.parentSchema);
+      const hint = didYouMean(name, valid);
+      const list = valid.length > 0 ? `; valid properties: ${valid.join(", ")}` : "";
+      return `${at(name)}: unknown property${hint || list}`;
+    }
+    case "type":
+      return `${at()}: must be ${typePhrase(String(params.type))}${got}`;
+    case "enum": {
+      const allowed = params.allowedValues ?? [];
+      const hint = typeof error2.data === "string" ? didYouMean(error2.data, allowed.map(String)) : "";
+      return `${at()}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${got}${hint}`;
+    }
+    case "const":
+      return `${at()}: must be ${JSON.stringify(params.allowedValue)}${got}`;
+    case "minimum":
+    case "maximum":
+    case "exclusiveMinimum":
+    case "exclusiveMaximum":
+      return `${at()}: must be ${String(params.comparison)} ${String(params.limit)}${got}`;
+    case "pattern":
+      return `${at()}: must be ${PATTERN_HINTS[String(params.pattern)] ?? `a string matching ${String(params.pattern)}`}${got}`;
+    case "format":
+      return `${at()}: must be ${FORMAT_HINTS[String(params.format)] ?? `a ${String(params.format)}`}${got}`;
+    case "minLength":
+      return params.limit === 1 ? `${at()}: must not be empty` : `${at()}: must be at least ${String(params.limit)} characters long${got}`;
+    case "maxLength":
+      return `${at()}: must be at most ${String(params.limit)} characters long${got}`;
+    case "minItems":
+      return `${at()}: must have at least ${plural(Number(params.limit), "item")}`;
+    case "maxItems":
+      return `${at()}: must have at most ${plural(Number(params.limit), "item")}`;
+    case "uniqueItems":
+      return `${at()}: items ${String(params.j)} and ${String(params.i)} are the same; list each value once`;
+    case "minProperties": {
+      const valid = propertyNames(error2.parentSchema);
+      const list = valid.length > 0 ? ` (${valid.join(", ")})` : "";
+      return `${at()}: must set at least ${plural(Number(params.limit), "field")}${list}`;
+    }
+    default:
+      return `${at()}: ${error2.message ?? `fails ${error2.keyword}`}`;
+  }
+}
+var PATTERN_HINTS = {
+  "^[a-z0-9][a-z0-9._-]*$": "a profile id: lowercase letters, digits, '-', '.' and '_', starting with a letter or digit",
+  "^(\\*|[a-z0-9][a-z0-9._-]*)$": `"*" or a profile id (lowercase letters, digits, '-', '.' and '_')`,
+  "^[0-9a-f]{64}$": "a sha256 digest (64 lowercase hex digits)",
+  "^[0-9a-f]{40}([0-9a-f]{24})?$": "a full commit sha (40 or 64 lowercase hex digits)",
+  "^[^@\\s]+$": "a model id without '@' or whitespace",
+  [manifest_schema_default.properties.version.pattern]: 'a semantic version such as 1.2.0 (no leading "v")'
+};
+var FORMAT_HINTS = {
+  "date-time": "a date-time such as 2026-01-31T12:00:00Z",
+  uri: "an absolute URI"
+};
+function typePhrase(types) {
+  const phrases = {
+    number: "a number",
+    integer: "an integer",
+    string: "a string",
+    boolean: "true or false",
+    array: "a list",
+    object: "an object (a mapping of names to values)",
+    null: "null"
+  };
+  return types.split(",").map((t) => phrases[t] ?? t).join(" or ");
+}
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+function describeValue(value) {
+  if (value === void 0) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  if (isRecord(value)) return "an object";
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+function propertyNames(schema) {
+  if (!isRecord(schema) || !isRecord(schema.properties)) return [];
+  return Object.keys(schema.properties).filter((name) => name !== "$schema");
+}
+function pointerSegments(pointer) {
+  if (pointer === "") return [];
+  return pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+function formatPath(segments, root) {
+  let out = "";
+  let node = root;
+  for (const segment of segments) {
+    if ((Array.isArray(node) || node === void 0) && /^\d+$/.test(segment)) {
+      out += `[${segment}]`;
+      node = Array.isArray(node) ? node[Number(segment)] : void 0;
+      continue;
+    }
+    out += /^[A-Za-z_$][\w$-]*$/.test(segment) ? `${out === "" ? "" : "."}${segment}` : `[${JSON.stringify(segment)}]`;
+    node = isRecord(node) ? node[segment] : void 0;
+  }
+  return out === "" ? "(root)" : out;
+}
+function isRecord(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// src/util/glob.ts
+function globToRegExp(glob2) {
+  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
+  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${escaped}$`);
+}
+
+// src/gate/budgets.ts
+var DEFAULT_BUDGETS2 = {
+  schema: "slmops.budgets/v1",
+  defaults: { latency: { ratioTolerance: 0.05 }, sizeBytes: { growth: 0.02 } },
+  rules: [],
+  onInconclusive: "warn",
+  acceptLabel: "slmops:accept-regression"
+};
+async function loadBudgetsOrDefault(path2) {
+  if (!path2) return { budgets: DEFAULT_BUDGETS2, source: "defaults" };
+  if (!existsSync2(path2)) {
+    throw new ConfigurationError("budgets file not found", {
+      subject: path2,
+      fix: "Check the path, or leave the input empty to use the default budgets"
+    });
+  }
+  return { budgets: await loadBudgets(path2), source: path2 };
+}
+function ruleMatches(rule, variantId, profileId) {
+  return (rule.profile === "*" || rule.profile === profileId) && (!rule.variant || globToRegExp(rule.variant).test(variantId));
+}
+function limitsFor(budgets, variantId, profileId) {
+  const merged = {};
+  const apply = (limits) => {
+    for (const [metric, values] of Object.entries(limits ?? {})) {
+      if (typeof values !== "object" || values === null) continue;
+      merged[metric] = { ...merged[metric] ?? {}, ...values };
+    }
+  };
+  apply(budgets.defaults);
+  for (const rule of budgets.rules) {
+    if (ruleMatches(rule, variantId, profileId)) {
+      const { profile: _p, variant: _v, ...limits } = rule;
+      apply(limits);
+    }
+  }
+  return merged;
+}
+
+// src/gate/judge.ts
+function byInterval(interval, limit, higherIsWorse) {
+  const [lo, hi] = interval;
+  if (higherIsWorse) return lo > limit ? "fail" : hi <= limit ? "pass" : "inconclusive";
+  return hi < limit ? "fail" : lo >= limit ? "pass" : "inconclusive";
+}
+function hard(value, limit, higherIsWorse) {
+  return (higherIsWorse ? value > limit : value < limit) ? "fail" : "pass";
+}
+var pct = (x2) => `${(x2 * 100).toFixed(1)} %`;
+function judgeResult(result, limits, options = {}) {
+  const rules = [];
+  const base = { variantId: result.variantId, profileId: result.profile.id };
+  const add = (rule) => rules.push({ ...base, ...rule });
+  const missing = (metric, kind, limit, what) => add({ metric, kind, limit, value: null, verdict: "inconclusive", reason: `no ${what} in the result` });
+  const emulated = result.profile.mode === "emulated";
+  const predictionAdvisory = emulated && !options.gatePredictions;
+  const latency = limits.latency;
+  for (const key of ["p50Ms", "p90Ms"]) {
+    const limit = latency?.[key];
+    if (limit === void 0) continue;
+    const metric = `latency.${key}`;
+    if (emulated) {
+      if (!result.predicted) {
+        missing(metric, "absolute", limit, "device prediction");
+        continue;
+      }
+      const scale = key === "p50Ms" || !(result.latencyMs.p50 > 0) ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
+      const interval = [
+        result.predicted.intervalMs[0] * scale,
+        result.predicted.intervalMs[1] * scale
+      ];
+      add({
+        metric,
+        kind: "absolute",
+        limit,
+        value: result.predicted.p50Ms * scale,
+        ci95: interval,
+        verdict: byInterval(interval, limit, true),
+        reason: `predicted for ${result.profile.id} (${result.predicted.calibrated ? "calibrated" : "uncalibrated"}, model error ${result.predicted.modelError}); prediction interval against ${limit} ms`,
+        ...predictionAdvisory ? { advisory: true } : {}
+      });
+    } else if (key === "p50Ms") {
+      add({
+        metric,
+        kind: "absolute",
+        limit,
+        value: result.latencyMs.p50,
+        ci95: result.latencyMs.ci95,
+        verdict: byInterval(result.latencyMs.ci95, limit, true),
+        reason: `95 % CI of the median against ${limit} ms`
+      });
+    } else {
+      const p90 = result.latencyMs.p90;
+      if (p90 === null) missing(metric, "absolute", limit, "p90");
+      else
+        add({
+          metric,
+          kind: "absolute",
+          limit,
+          value: p90,
+          verdict: hard(p90, limit, true),
+          reason: `measured p90 against ${limit} ms`
+        });
+    }
+  }
+  if (latency?.ratioTolerance !== void 0) {
+    const limit = 1 + latency.ratioTolerance;
+    if (!result.comparison) missing("latency.ratioTolerance", "relative", limit, "baseline comparison");
+    else {
+      const verdict = byInterval(result.comparison.ci95, limit, true);
+      add({
+        metric: "latency.ratioTolerance",
+        kind: "relative",
+        limit,
+        value: result.comparison.ratioP50,
+        baseline: result.comparison.baselineP50Ms ?? null,
+        ci95: result.comparison.ci95,
+        verdict,
+        reason: verdict === "fail" ? `clearly slower than ${result.comparison.baselineVariantId}: the whole 95 % CI of head/base is above ${limit.toFixed(2)}` : verdict === "inconclusive" ? `the 95 % CI of head/base straddles ${limit.toFixed(2)}: not clearly within the tolerance; ${result.workload.protocol === "quick" ? "the quick protocol is a smoke measurement: use the full protocol to gate" : "re-run with more timing processes (the benchmark action's `processes` input, `slmops bench --processes`) or on a quieter runner, or widen the tolerance"}` : `head/base within ${pct(latency.ratioTolerance)} of ${result.comparison.baselineVariantId}`
+      });
+    }
+  }
+  if (limits.tokensPerSec?.min !== void 0) {
+    const limit = limits.tokensPerSec.min;
+    const measured = result.throughput?.tokensPerSec;
+    if (measured === void 0) missing("tokensPerSec.min", "absolute", limit, "throughput");
+    else if (emulated && result.predicted) {
+      const predicted = measured * (result.latencyMs.p50 / result.predicted.p50Ms);
+      const interval = [
+        measured * (result.latencyMs.p50 / result.predicted.intervalMs[1]),
+        measured * (result.latencyMs.p50 / result.predicted.intervalMs[0])
+      ];
+      add({
+        metric: "tokensPerSec.min",
+        kind: "absolute",
+        limit,
+        value: predicted,
+        ci95: interval,
+        verdict: byInterval(interval, limit, false),
+        reason: `predicted tokens/s on ${result.profile.id} against ${limit}`,
+        ...predictionAdvisory ? { advisory: true } : {}
+      });
+    } else {
+      add({
+        metric: "tokensPerSec.min",
+        kind: "absolute",
+        limit,
+        value: measured,
+        verdict: hard(measured, limit, false),
+        reason: `measured tokens/s against ${limit}`
+      });
+    }
+  }
+  if (limits.sizeBytes?.max !== void 0) {
+    const limit = limits.sizeBytes.max;
+    add({
+      metric: "sizeBytes.max",
+      kind: "absolute",
+      limit,
+      value: result.model.bytes,
+      verdict: hard(result.model.bytes, limit, true),
+      reason: `model size against ${limit} bytes`
+    });
+  }
+  if (limits.sizeBytes?.growth !== void 0) {
+    const limit = limits.sizeBytes.growth;
+    const baseBytes = result.comparison?.baselineBytes;
+    if (!baseBytes) missing("sizeBytes.growth", "relative", limit, "baseline size");
+    else {
+      const growth = result.model.bytes / baseBytes - 1;
+      add({
+        metric: "sizeBytes.growth",
+        kind: "relative",
+        limit,
+        value: growth,
+        baseline: baseBytes,
+        verdict: hard(growth, limit, true),
+        reason: `size ${growth >= 0 ? "+" : ""}${pct(growth)} against ${result.comparison.baselineVariantId} (allowed +${pct(limit)})`
+      });
+    }
+  }
+  if (limits.peakRssBytes?.max !== void 0) {
+    const limit = limits.peakRssBytes.max;
+    add({
+      metric: "peakRssBytes.max",
+      kind: "absolute",
+      limit,
+      value: result.peakRssBytes,
+      verdict: hard(result.peakRssBytes, limit, true),
+      reason: `peak RSS against ${limit} bytes`
+    });
+  }
+  if (limits.loadMs?.max !== void 0) {
+    const limit = limits.loadMs.max;
+    add({
+      metric: "loadMs.max",
+      kind: "absolute",
+      limit,
+      value: result.loadMs,
+      verdict: hard(result.loadMs, limit, true),
+      reason: `load time against ${limit} ms`
+    });
+  }
+  const quality = result.quality;
+  const qualityRule = (metric, kind, limit, name, compute) => {
+    if (!quality || quality.metric !== name) {
+      missing(metric, kind, limit, `${name} (give eval data to the benchmark)`);
+      return;
+    }
+    add({ metric, kind, limit, ...compute() });
+  };
+  if (limits.perplexity?.max !== void 0) {
+    const limit = limits.perplexity.max;
+    qualityRule("perplexity.max", "absolute", limit, "perplexity", () => ({
+      value: quality.value,
+      verdict: hard(quality.value, limit, true),
+      reason: `perplexity on the eval data against ${limit}`
+    }));
+  }
+  if (limits.perplexity?.increasePct !== void 0) {
+    const limit = limits.perplexity.increasePct;
+    qualityRule("perplexity.increasePct", "relative", limit, "perplexity", () => {
+      if (quality.reference === null)
+        return {
+          value: null,
+          verdict: "inconclusive",
+          reason: "no reference perplexity (run the benchmark with a baseline)"
+        };
+      const increase = (quality.value / quality.reference - 1) * 100;
+      return {
+        value: increase,
+        baseline: quality.reference,
+        verdict: hard(increase, limit, true),
+        reason: `perplexity ${increase >= 0 ? "+" : ""}${increase.toFixed(2)} % against the reference (allowed +${limit} %)`
+      };
+    });
+  }
+  if (limits.accuracy?.min !== void 0) {
+    const limit = limits.accuracy.min;
+    qualityRule("accuracy.min", "absolute", limit, "accuracy", () => ({
+      value: quality.value,
+      verdict: hard(quality.value, limit, false),
+      reason: `accuracy on the eval data against ${limit}`
+    }));
+  }
+  if (limits.accuracy?.drop !== void 0) {
+    const limit = limits.accuracy.drop;
+    qualityRule("accuracy.drop", "relative", limit, "accuracy", () => {
+      if (quality.reference === null)
+        return {
+          value: null,
+          verdict: "inconclusive",
+          reason: "no reference accuracy (run the benchmark with a baseline)"
+        };
+      const drop = quality.reference - quality.value;
+      return {
+        value: drop,
+        baseline: quality.reference,
+        verdict: hard(drop, limit, true),
+        reason: `accuracy drop ${(drop * 100).toFixed(2)} points (allowed ${(limit * 100).toFixed(2)})`
+      };
+    });
+  }
+  if (limits.agreement?.min !== void 0) {
+    const limit = limits.agreement.min;
+    const value = quality?.agreement;
+    if (value === null || value === void 0)
+      missing("agreement.min", "absolute", limit, "top-1 agreement with a reference");
+    else
+      add({
+        metric: "agreement.min",
+        kind: "absolute",
+        limit,
+        value,
+        verdict: hard(value, limit, false),
+        reason: `top-1 agreement with the reference against ${limit}`
+      });
+  }
+  if (result.functional) add(functionalRule(result.functional, limits.agreement?.min));
+  return rules;
+}
+function functionalRule(functional, floor) {
+  const value = functional.reference?.agreement ?? functional.agreement ?? null;
+  const limit = floor ?? 0;
+  const where = `arm64 under qemu (${functional.qemuCpu ?? "no CPU model"})`;
+  const base = { metric: "functional", kind: "absolute", limit, value };
+  if (functional.status === "failed")
+    return {
+      ...base,
+      verdict: "fail",
+      reason: `${where}: ${functional.reason ?? "the functional check failed"}`
+    };
+  if (functional.status === "skipped")
+    return {
+      ...base,
+      verdict: "inconclusive",
+      advisory: true,
+      reason: `${where}: skipped: ${functional.reason ?? "no reason given"}`
+    };
+  const against = functional.reference ? "the reference model" : "the x86-64 run";
+  if (floor !== void 0 && value !== null && value < floor)
+    return {
+      ...base,
+      verdict: "fail",
+      reason: `${where}: top-1 agreement with ${against} ${value.toFixed(4)} is below the floor ${floor}`
+    };
+  return {
+    ...base,
+    verdict: "pass",
+    reason: `${where}: loads, runs and agrees on ${functional.samples} inputs${value === null ? "" : ` (top-1 agreement with ${against} ${value.toFixed(4)})`}`
+  };
+}
+function hostKey(result) {
+  const h = result.host;
+  return `${h.cpuModel} | ${h.isaFlags.join(" ")} | ${h.physicalCores}c/${h.logicalCores}t | onnxruntime ${h.onnxruntime}`;
+}
+function judge(results, budgets, options = {}) {
+  const notes = [];
+  const rules = [];
+  for (const { result } of results)
+    rules.push(...judgeResult(result, limitsFor(budgets, result.variantId, result.profile.id), options));
+  const hosts = /* @__PURE__ */ new Map();
+  for (const { result } of results) {
+    const key = `${result.variantId} on ${result.profile.id}`;
+    hosts.set(key, (hosts.get(key) ?? /* @__PURE__ */ new Set()).add(hostKey(result)));
+  }
+  for (const [key, set] of hosts) {
+    if (set.size > 1)
+      notes.push(
+        `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`
+      );
+  }
+  budgets.rules.forEach((rule, i2) => {
+    const matches = results.some(({ result }) => ruleMatches(rule, result.variantId, result.profile.id));
+    if (!matches && results.length) {
+      notes.push(
+        `budgets rules[${i2}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ""}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(", ")}): check its profile and variant`
+      );
+    }
+  });
+  const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
+  if (distinctHosts.size > 1)
+    notes.push(
+      `results come from ${distinctHosts.size} different hosts (matrix legs); comparisons stay within each result`
+    );
+  const acceptLabel = options.acceptLabel ?? budgets.acceptLabel;
+  const accepted = Boolean(acceptLabel && options.labels?.includes(acceptLabel));
+  if (accepted) {
+    for (const rule of rules) {
+      if (rule.verdict === "fail" && !rule.advisory) {
+        rule.verdict = "acknowledged";
+        rule.reason = `${rule.reason} — accepted with the label "${acceptLabel}"`;
+      }
+    }
+  }
+  const deciding = rules.filter((r) => !r.advisory);
+  const overall = deciding.some((r) => r.verdict === "fail") ? "fail" : deciding.some((r) => r.verdict === "inconclusive") ? "inconclusive" : "pass";
+  return {
+    schema: "slmops.verdict/v1",
+    overall,
+    advisory: Boolean(options.untrusted),
+    rules,
+    inputs: results.map((r) => ({ path: r.path, sha256: r.sha256 })),
+    ...accepted && rules.some((r) => r.verdict === "acknowledged") ? { acknowledgedBy: acceptLabel } : {},
+    notes,
+    createdAt: (/* @__PURE__ */ new Date()).toISOString()
+  };
+}
+function gateFails(verdict, failOn, onInconclusive) {
+  if (verdict.advisory) return false;
+  if (verdict.overall === "fail") return true;
+  return verdict.overall === "inconclusive" && (failOn === "inconclusive" || onInconclusive === "fail" || onInconclusive === "rerun");
+}
+
+// src/gate/run-gate.ts
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { dirname as dirname2, resolve as resolve5 } from "node:path";
+
+// src/report/escape.ts
+function escapeMarkdown(text) {
+  return text.replace(/[\\`*_{}[\]()#+!|<>~]/g, (c) => `\\${c}`).replace(/&/g, "&amp;").replace(/@(?=[A-Za-z0-9-])/g, "@​").replace(/\r?\n/g, " ");
+}
+function code(text) {
+  return `\`${text.replace(/`/g, "'").replace(/\r?\n/g, " ").replace(/@/g, "@​")}\``;
+}
+
+// src/report/gate-report.ts
+var COMMENT_LIMIT = 65536;
+var ICON = {
+  pass: "✅",
+  fail: "❌",
+  inconclusive: "⚠️",
+  acknowledged: "☑️"
+};
+function headline(verdict) {
+  const counts = { pass: 0, fail: 0, inconclusive: 0, acknowledged: 0 };
+  for (const r of verdict.rules) if (!r.advisory) counts[r.verdict] += 1;
+  const word = { pass: "passed", fail: "failed", inconclusive: "inconclusive" }[verdict.overall];
+  const parts = [`${counts.pass} passed`, `${counts.fail} failed`, `${counts.inconclusive} inconclusive`];
+  if (counts.acknowledged) parts.push(`${counts.acknowledged} accepted`);
+  return `## ${ICON[verdict.overall]} slmops gate ${word}
+
+${parts.join(" · ")}${verdict.acknowledgedBy ? ` · regressions accepted with the label ${code(verdict.acknowledgedBy)}` : ""}`;
+}
+function fmt(value, metric) {
+  if (value === null || value === void 0) return "–";
+  if (metric.startsWith("sizeBytes.max") || metric.startsWith("peakRssBytes"))
+    return `${(value / 2 ** 20).toFixed(2)} MiB`;
+  if (metric === "sizeBytes.growth") return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(2)} %`;
+  if (metric === "latency.ratioTolerance") return `×${value.toFixed(3)}`;
+  if (metric.startsWith("latency") || metric.startsWith("loadMs"))
+    return `${value.toFixed(value < 10 ? 3 : 1)} ms`;
+  if (metric === "accuracy.drop") return `${(value * 100).toFixed(2)} pts`;
+  if (metric === "perplexity.increasePct") return `${value >= 0 ? "+" : ""}${value.toFixed(2)} %`;
+  return value.toFixed(value < 10 ? 4 : 1);
+}
+function limitText(rule) {
+  switch (rule.metric) {
+    case "latency.ratioTolerance":
+      return `≤ ×${rule.limit.toFixed(2)}`;
+    case "sizeBytes.growth":
+      return `≤ +${(rule.limit * 100).toFixed(1)} %`;
+    case "accuracy.drop":
+      return `≤ ${(rule.limit * 100).toFixed(2)} pts`;
+    case "perplexity.increasePct":
+      return `≤ +${rule.limit} %`;
+    case "tokensPerSec.min":
+    case "accuracy.min":
+    case "agreement.min":
+      return `≥ ${fmt(rule.limit, rule.metric)}`;
+    case "functional":
+      return rule.limit > 0 ? `runs; agreement ≥ ${fmt(rule.limit, rule.metric)}` : "loads, runs, agrees";
+    default:
+      return `≤ ${fmt(rule.limit, rule.metric)}`;
+  }
+}
+function ruleRow(rule, text) {
+  const ci = rule.ci95 ? `[${fmt(rule.ci95[0], rule.metric)}, ${fmt(rule.ci95[1], rule.metric)}]` : "–";
+  const baseline = rule.metric === "latency.ratioTolerance" && rule.baseline !== void 0 && rule.baseline !== null ? `${rule.baseline.toFixed(3)} ms` : rule.metric === "sizeBytes.growth" && rule.baseline ? `${(rule.baseline / 2 ** 20).toFixed(2)} MiB` : rule.metric === "accuracy.drop" || rule.metric === "perplexity.increasePct" ? fmt(rule.baseline, "quality") : fmt(rule.baseline, rule.metric);
+  const verdict = `${ICON[rule.verdict]} ${rule.verdict}${rule.advisory ? " (advisory)" : ""}`;
+  return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci} | ${limitText(rule)} | ${verdict} |`;
+}
+var FUNCTIONAL_ICON = { passed: "✅", failed: "❌", skipped: "⚠️" };
+function functionalSummary(results, text) {
+  const checked = results.filter((r) => r.functional);
+  if (checked.length === 0) return void 0;
+  const statuses = checked.map((r) => r.functional.status);
+  const status = statuses.includes("failed") ? "failed" : statuses.includes("skipped") ? "skipped" : "passed";
+  const lines = checked.map((r) => {
+    const f = r.functional;
+    const where = f.qemuCpu ? `QEMU_CPU=${f.qemuCpu}${f.qemuVersion ? `, QEMU ${f.qemuVersion}` : ""}` : "no emulator";
+    const figures = f.status === "skipped" ? "" : [
+      `${f.samples} inputs`,
+      ...f.agreement === void 0 ? [] : [`top-1 agreement with x86-64 ${f.agreement.toFixed(4)}`],
+      ...f.maxAbsDiff === void 0 ? [] : [`max |Δ| ${f.maxAbsDiff.toExponential(2)}`],
+      ...f.metric && f.metricDelta !== void 0 ? [`${f.metric.name} Δ ${f.metricDelta >= 0 ? "+" : ""}${f.metricDelta.toFixed(4)}`] : []
+    ].join(", ");
+    const reason = f.reason ? ` — ${text(f.reason)}` : "";
+    return `- ${FUNCTIONAL_ICON[f.status]} ${text(r.variantId)}: ${f.status} (${text(where)})${figures ? `: ${figures}` : ""}${reason}`;
+  });
+  return { status, lines };
+}
+function chart(results, text) {
+  if (results.length < 2) return void 0;
+  const sizes = results.map((r) => r.model.bytes);
+  const latencies = results.map((r) => r.predicted?.p50Ms ?? r.latencyMs.p50);
+  const norm = (v, all) => {
+    const lo = Math.min(...all);
+    const hi = Math.max(...all);
+    return hi === lo ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
+  };
+  const label = (s) => text(s).replace(/[:[\]"]/g, " ").slice(0, 60);
+  return [
+    "```mermaid",
+    "quadrantChart",
+    "  title Size against latency",
+    "  x-axis Smaller --> Larger",
+    "  y-axis Faster --> Slower",
+    ...results.map(
+      (r, i2) => `  ${label(r.variantId) || `variant ${i2 + 1}`}: [${norm(sizes[i2], sizes).toFixed(3)}, ${norm(latencies[i2], latencies).toFixed(3)}]`
+    ),
+    "```"
+  ].join("\n");
+}
+var BUSY = { otherCores: 0.25, stealPercent: 5 };
+function busyHost(result) {
+  const load = result.hostLoad;
+  if (!load || load.otherCores < BUSY.otherCores && load.stealPercent < BUSY.stealPercent) return void 0;
+  return `measured while other processes used ${load.otherCores.toFixed(2)} cores and the hypervisor took ${load.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
+}
+function details(verdict, results, text) {
+  const hosts = /* @__PURE__ */ new Map();
+  for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
+  const lines = ["<details><summary>Hosts, protocol and caveats</summary>", ""];
+  for (const host of hosts.values()) {
+    lines.push(
+      `- Host: ${text(host.cpuModel)}, ${host.physicalCores} cores / ${host.logicalCores} threads, ${(host.ramBytes / 2 ** 30).toFixed(1)} GiB, ${text(host.os)} ${text(host.kernel)}, Node ${text(host.node)}, onnxruntime ${text(host.onnxruntime)}; ISA ${text(host.isaFlags.join(" "))}`
+    );
+  }
+  const protocols = new Set(
+    results.map((r) => `${r.result.workload.protocol} protocol, ${r.result.latencyMs.n} timed runs per arm`)
+  );
+  for (const p of protocols) lines.push(`- ${p}`);
+  if (results.some((r) => r.result.profile.mode === "emulated")) {
+    lines.push(
+      "- Emulated profiles were measured on the host above; device figures are predictions from per-node profiles scaled by compute and bandwidth ratios. Their model error is unvalidated until real device runs measure it, so they inform and do not gate."
+    );
+  }
+  for (const { result } of results) {
+    for (const note of result.predicted?.notes ?? [])
+      lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
+    for (const finding of result.findings ?? [])
+      lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
+    const busy = busyHost(result);
+    if (busy) lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${busy}`);
+  }
+  for (const note of verdict.notes) lines.push(`- ${text(note)}`);
+  lines.push("", "</details>");
+  return lines.join("\n");
+}
+function renderGateReport(verdict, results, options = {}) {
+  const limit = options.limit ?? COMMENT_LIMIT;
+  const text = options.untrusted ? escapeMarkdown : (s) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+  const head = [];
+  if (options.marker) head.push(options.marker);
+  head.push(headline(verdict));
+  if (options.untrusted) {
+    head.push(
+      "> [!NOTE]\n> These results come from a fork pull request: they were produced by its code, so this verdict is advisory and no check run was created."
+    );
+  }
+  const profiles = [
+    ...new Set(verdict.rules.map((r) => r.profileId).concat(results.map((r) => r.result.profile.id)))
+  ].sort();
+  const sections = profiles.map((profile) => {
+    const rules = verdict.rules.filter((r) => r.profileId === profile);
+    const profileResults = results.filter((r) => r.result.profile.id === profile).map((r) => r.result);
+    const mode = profileResults.some((r) => r.profile.mode === "emulated") ? "emulated: measured on the runner, device figures predicted" : "native";
+    const rows = rules.map((r) => ruleRow(r, text));
+    const functional = functionalSummary(profileResults, text);
+    return {
+      title: `### ${text(profile)} (${mode})${functional ? ` · arm64 functional check ${FUNCTIONAL_ICON[functional.status]} ${functional.status}` : ""}`,
+      functional: functional?.lines,
+      header: "| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |",
+      rows,
+      chart: chart(profileResults, text)
+    };
+  });
+  const footer = options.runUrl ? `<sub>[Workflow run](${options.runUrl}) · slmops</sub>` : "<sub>slmops</sub>";
+  const build2 = (withDetails, withCharts, maxRows) => {
+    const parts = [...head];
+    let cut = 0;
+    for (const s of sections) {
+      const rows = s.rows.slice(0, maxRows);
+      cut += s.rows.length - rows.length;
+      parts.push(
+        [
+          s.title,
+          "",
+          rows.length ? `${s.header}
+${rows.join("\n")}` : "_No budget applies to these results._",
+          ...s.functional ? [
+            "",
+            "Functional check on arm64 under qemu-user (timings under emulation are not latencies):",
+            ...s.functional
+          ] : []
+        ].join("\n")
+      );
+      if (withCharts && s.chart) parts.push(s.chart);
+    }
+    if (cut)
+      parts.push(
+        `_${cut} rows were cut to stay under GitHub's comment limit; the full verdict is in verdict.json (job artifacts)._`
+      );
+    if (withDetails) parts.push(details(verdict, results, text));
+    else
+      parts.push(
+        "_Details were cut to stay under GitHub's comment limit; they are in the job summary and verdict.json._"
+      );
+    parts.push(footer);
+    return parts.join("\n\n");
+  };
+  let body = build2(true, true, Number.POSITIVE_INFINITY);
+  if (body.length <= limit) return body;
+  body = build2(false, true, Number.POSITIVE_INFINITY);
+  if (body.length <= limit) return body;
+  body = build2(false, false, Number.POSITIVE_INFINITY);
+  for (let rows = 200; body.length > limit && rows >= 0; rows = rows > 10 ? Math.floor(rows / 2) : rows - 1)
+    body = build2(false, false, rows);
+  return body.slice(0, limit);
+}
+
+// src/gate/results.ts
+import { createHash } from "node:crypto";
+import { readFileSync, statSync as statSync2 } from "node:fs";
+import { resolve as resolve4 } from "node:path";
+
+// node_modules/tinyglobby/dist/index.mjs
+import { readdir as readdir2, readdirSync, realpath, realpathSync, stat as stat2, statSync } from "fs";
+import { isAbsolute, posix, resolve as resolve3 } from "path";
+import { fileURLToPath } from "url";
+
+// node_modules/fdir/dist/index.mjs
+import { createRequire as createRequire2 } from "module";
+import { basename, dirname, normalize, relative, resolve as resolve2, sep } from "path";
+import * as nativeFs from "fs";
+var __require2 = /* @__PURE__ */ createRequire2(import.meta.url);
+function cleanPath(path2) {
+  let normalized = normalize(path2);
+  if (normalized.length > 1 && normalized[normalized.length - 1] === sep) normalized = normalized.substring(0, normalized.length - 1);
+  return normalized;
+}
+var SLASHES_REGEX = /[\\/]/g;
+function convertSlashes(path2, separator) {
+  return path2.replace(SLASHES_REGEX, separator);
+}
+var WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
+function isRootDirectory(path2) {
+  return path2 === "/" || WINDOWS_ROOT_DIR_REGEX.test(path2);
+}
+function normalizePath(path2, options) {
+  const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
+  const pathNeedsCleaning = process.platform === "win32" && path2.includes("/") || path2.startsWith(".");
+  if (resolvePaths) path2 = resolve2(path2);
+  if (normalizePath$1 || pathNeedsCleaning) path2 = cleanPath(path2);
+  if (path2 === ".") return "";
+  const needsSeperator = path2[path2.length - 1] !== pathSeparator;
+  return convertSlashes(needsSeperator ? path2 + pathSeparator : path2, pathSeparator);
+}
+function joinPathWithBasePath(filename, directoryPath) {
+  return directoryPath + filename;
+}
+function joinPathWithRelativePath(root, options) {
+  return function(filename, directoryPath) {
+    const sameRoot = directoryPath.startsWith(root);
+    if (sameRoot) return directoryPath.slice(root.length) + filename;
+    else return convertSlashes(relative(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
+  };
+}
+function joinPath(filename) {
+  return filename;
+}
+function joinDirectoryPath(filename, directoryPath, separator) {
+  return directoryPath + filename + separator;
+}
+function build$7(root, options) {
+  const { relativePaths, includeBasePath } = options;
+  return relativePaths && root ? joinPathWithRelativePath(root, options) : includeBasePath ? joinPathWithBasePath : joinPath;
+}
+function pushDirectoryWithRelativePath(root) {
+  return function(directoryPath, paths) {
+    paths.push(directoryPath.substring(root.length) || ".");
+  };
+}
+function pushDirectoryFilterWithRelativePath(root) {
+  return function(directoryPath, paths, filters) {
+    const relativePath = directoryPath.substring(root.length) || ".";
+    if (filters.every((filter) => filter(relativePath, true))) paths.push(relativePath);
+  };
+}
+var pushDirectory = (directoryPath, paths) => {
+  paths.push(directoryPath || ".");
+};
+var pushDirectoryFilter = (directoryPath, paths, filters) => {
+  const path2 = directoryPath || ".";
+  if (filters.every((filter) => filter(path2, true))) paths.push(path2);
+};
+var empty$2 = () => {
+};
+function build$6(root, options) {
+  const { includeDirs, filters, relativePaths } = options;
+  if (!includeDirs) return empty$2;
+  if (relativePaths) return filters && filters.length ? pushDirectoryFilterWithRelativePath(root) : pushDirectoryWithRelativePath(root);
+  return filters && filters.length ? pushDirectoryFilter : pushDirectory;
+}
+var pushFileFilterAndCount = (filename, _paths, counts, filters) => {
+  if (filters.every((filter) => filter(filename, false))) counts.files++;
+};
+var pushFileFilter = (filename, paths, _counts, filters) => {
+  if (filters.every((filter) => filter(filename, false))) paths.push(filename);
+};
+var pushFileCount = (_filename, _paths, counts, _filters) => {
+  counts.files++;
+};
+var pushFile = (filename, paths) => {
+  paths.push(filename);
+};
+var empty$1 = () => {
+};
+function build$5(options) {
+  const { excludeFiles, filters, onlyCounts } = options;
+  if (excludeFiles) return empty$1;
+  if (filters && filters.length) return onlyCounts ? pushFileFilterAndCount : pushFileFilter;
+  else if (onlyCounts) return pushFileCount;
+  else return pushFile;
+}
+var getArray = (paths) => {
+  return paths;
+};
+var getArrayGroup = () => {
+  return [""].slice(0, 0);
+};
+function build$4(options) {
+  return options.group ? getArrayGroup : getArray;
+}
+var groupFiles = (groups2, directory, files) => {
+  groups2.push({
+    directory,
+    files,
+    dir: directory
+  });
+};
+var empty = () => {
+};
+function build$3(options) {
+  return options.group ? groupFiles : empty;
+}
+var resolveSymlinksAsync = function(path2, state, callback$1) {
+  const { queue, fs: fs3, options: { suppressErrors } } = state;
+  queue.enqueue();
+  fs3.realpath(path2, (error2, resolvedPath) => {
+    if (error2) return queue.dequeue(suppressErrors ? null : error2, state);
+    fs3.stat(resolvedPath, (error$1, stat3) => {
+      if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
+      if (stat3.isDirectory() && isRecursive(path2, resolvedPath, state)) return queue.dequeue(null, state);
+      callback$1(stat3, resolvedPath);
+      queue.dequeue(null, state);
+    });
+  });
+};
+var resolveSymlinks = function(path2, state, callback$1) {
+  const { queue, fs: fs3, options: { suppressErrors } } = state;
+  queue.enqueue();
+  try {
+    const resolvedPath = fs3.realpathSync(path2);
+    const stat3 = fs3.statSync(resolvedPath);
+    if (stat3.isDirectory() && isRecursive(path2, resolvedPath, state)) return;
+    callback$1(stat3, resolvedPath);
+  } catch (e) {
+    if (!suppressErrors) throw e;
+  }
+};
+function build$2(options, isSynchronous) {
+  if (!options.resolveSymlinks || options.excludeSymlinks) return null;
+  return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
+}
+function isRecursive(path2, resolved, state) {
+  if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
+  let parent = dirname(path2);
+  let depth = 1;
+  while (parent !== state.root && depth < 2) {
+    const resolvedPath = state.symlinks.get(parent);
+    const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
+    if (isSameRoot) depth++;
+    else parent = dirname(parent);
+  }
+  state.symlinks.set(path2, resolved);
+  return depth > 1;
+}
+function isRecursiveUsingRealPaths(resolved, state) {
+  return state.visited.includes(resolved + state.options.pathSeparator);
+}
+var onlyCountsSync = (state) => {
+  return state.counts;
+};
+var groupsSync = (state) => {
+  return state.groups;
+};
+var defaultSync = (state) => {
+  return state.paths;
+};
+var limitFilesSync = (state) => {
+  return state.paths.slice(0, state.options.maxFiles);
+};
+var onlyCountsAsync = (state, error2, callback$1) => {
+  report(error2, callback$1, state.counts, state.options.suppressErrors);
+  return null;
+};
+var defaultAsync = (state, error2, callback$1) => {
+  report(error2, callback$1, state.paths, state.options.suppressErrors);
+  return null;
+};
+var limitFilesAsync = (state, error2, callback$1) => {
+  report(error2, callback$1, state.paths.slice(0, state.options.maxFiles), state.options.suppressErrors);
+  return null;
+};
+var groupsAsync = (state, error2, callback$1) => {
+  report(error2, callback$1, state.groups, state.options.suppressErrors);
+  return null;
+};
+function report(error2, callback$1, output, suppressErrors) {
+  if (error2 && !suppressErrors) callback$1(error2, output);
+  else callback$1(null, output);
+}
+function build$1(options, isSynchronous) {
+  const { onlyCounts, group: group2, maxFiles } = options;
+  if (onlyCounts) return isSynchronous ? onlyCountsSync : onlyCountsAsync;
+  else if (group2) return isSynchronous ? groupsSync : groupsAsync;
+  else if (maxFiles) return isSynchronous ? limitFilesSync : limitFilesAsync;
+  else return isSynchronous ? defaultSync : defaultAsync;
+}
+var readdirOpts = { withFileTypes: true };
+var walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+  state.queue.enqueue();
+  if (currentDepth < 0) return state.queue.dequeue(null, state);
+  const { fs: fs3 } = state;
+  state.visited.push(crawlPath);
+  state.counts.directories++;
+  fs3.readdir(crawlPath || ".", readdirOpts, (error2, entries = []) => {
+    callback$1(entries, directoryPath, currentDepth);
+    state.queue.dequeue(state.options.suppressErrors ? null : error2, state);
+  });
+};
+var walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
+  const { fs: fs3 } = state;
+  if (currentDepth < 0) return;
+  state.visited.push(crawlPath);
+  state.counts.directories++;
+  let entries = [];
+  try {
+    entries = fs3.readdirSync(crawlPath || ".", readdirOpts);
+  } catch (e) {
+    if (!state.options.suppressErrors) throw e;
+  }
+  callback$1(entries, directoryPath, currentDepth);
+};
+function build(isSynchronous) {
+  return isSynchronous ? walkSync : walkAsync;
+}
+var Queue = class {
+  count = 0;
+  constructor(onQueueEmpty) {
+    this.onQueueEmpty = onQueueEmpty;
+  }
+  enqueue() {
+    this.count++;
+    return this.count;
+  }
+  dequeue(error2, output) {
+    if (this.onQueueEmpty && (--this.count <= 0 || error2)) {
+      this.onQueueEmpty(error2, output);
+      if (error2) {
+        output.controller.abort();
+        this.onQueueEmpty = void 0;
+      }
+    }
+  }
+};
+var Counter = class {
+  _files = 0;
+  _directories = 0;
+  set files(num) {
+    this._files = num;
+  }
+  get files() {
+    return this._files;
+  }
+  set directories(num) {
+    this._directories = num;
+  }
+  get directories() {
+    return this._directories;
+  }
+  /**
+  * @deprecated use `directories` instead
+  */
+  /* c8 ignore next 3 */
+  get dirs() {
+    return this._directories;
+  }
+};
+var Aborter = class {
+  aborted = false;
+  abort() {
+    this.aborted = true;
+  }
+};
+var Walker = class {
+  root;
+  isSynchronous;
+  state;
+  joinPath;
+  pushDirectory;
+  pushFile;
+  getArray;
+  groupFiles;
+  resolveSymlink;
+  walkDirectory;
+  callbackInvoker;
+  constructor(root, options, callback$1) {
+    this.isSynchronous = !callback$1;
+    this.callbackInvoker = build$1(options, this.isSynchronous);
+    this.root = normalizePath(root, options);
+    this.state = {
+      root: isRootDirectory(this.root) ? this.root : this.root.slice(0, -1),
+      paths: [""].slice(0, 0),
+      groups: [],
+      counts: new Counter(),
+      options,
+      queue: new Queue((error2, state) => this.callbackInvoker(state, error2, callback$1)),
+      symlinks: /* @__PURE__ */ new Map(),
+      visited: [""].slice(0, 0),
+      controller: new Aborter(),
+      fs: options.fs || nativeFs
+    };
+    this.joinPath = build$7(this.root, options);
+    this.pushDirectory = build$6(this.root, options);
+    this.pushFile = build$5(options);
+    this.getArray = build$4(options);
+    this.groupFiles = build$3(options);
+    this.resolveSymlink = build$2(options, this.isSynchronous);
+    this.walkDirectory = build(this.isSynchronous);
+  }
+  start() {
+    this.pushDirectory(this.root, this.state.paths, this.state.options.filters);
+    this.walkDirectory(this.state, this.root, this.root, this.state.options.maxDepth, this.walk);
+    return this.isSynchronous ? this.callbackInvoker(this.state, null) : null;
+  }
+  walk = (entries, directoryPath, depth) => {
+    const { paths, options: { filters, resolveSymlinks: resolveSymlinks$1, excludeSymlinks, exclude, maxFiles, signal, useRealPaths, pathSeparator }, controller } = this.state;
+    if (controller.aborted || signal && signal.aborted || maxFiles && paths.length > maxFiles) return;
+    const files = this.getArray(this.state.paths);
+    for (let i2 = 0; i2 < entries.length; ++i2) {
+      const entry = entries[i2];
+      if (entry.isFile() || entry.isSymbolicLink() && !resolveSymlinks$1 && !excludeSymlinks) {
+        const filename = this.joinPath(entry.name, directoryPath);
+        this.pushFile(filename, files, this.state.counts, filters);
+      } else if (entry.isDirectory()) {
+        let path2 = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
+        if (exclude && exclude(entry.name, path2)) continue;
+        this.pushDirectory(path2, paths, filters);
+        this.walkDirectory(this.state, path2, path2, depth - 1, this.walk);
+      } else if (this.resolveSymlink && entry.isSymbolicLink()) {
+        let path2 = joinPathWithBasePath(entry.name, directoryPath);
+        this.resolveSymlink(path2, this.state, (stat3, resolvedPath) => {
+          if (stat3.isDirectory()) {
+            resolvedPath = normalizePath(resolvedPath, this.state.options);
+            if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path2 + pathSeparator)) return;
+            this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path2 + pathSeparator, depth - 1, this.walk);
+          } else {
+            resolvedPath = useRealPaths ? resolvedPath : path2;
+            const filename = basename(resolvedPath);
+            const directoryPath$1 = normalizePath(dirname(resolvedPath), this.state.options);
+            resolvedPath = this.joinPath(filename, directoryPath$1);
+            this.pushFile(resolvedPath, files, this.state.counts, filters);
+          }
+        });
+      }
+    }
+    this.groupFiles(this.state.groups, directoryPath, files);
+  };
+};
+function promise(root, options) {
+  return new Promise((resolve$1, reject) => {
+    callback(root, options, (err2, output) => {
+      if (err2) return reject(err2);
+      resolve$1(output);
+    });
+  });
+}
+function callback(root, options, callback$1) {
+  let walker = new Walker(root, options, callback$1);
+  walker.start();
+}
+function sync(root, options) {
+  const walker = new Walker(root, options);
+  return walker.start();
+}
+var APIBuilder = class {
+  constructor(root, options) {
+    this.root = root;
+    this.options = options;
+  }
+  withPromise() {
+    return promise(this.root, this.options);
+  }
+  withCallback(cb) {
+    callback(this.root, this.options, cb);
+  }
+  sync() {
+    return sync(this.root, this.options);
+  }
+};
+var pm = null;
+try {
+  __require2.resolve("picomatch");
+  pm = __require2("picomatch");
+} catch {
+}
+var Builder = class {
+  globCache = {};
+  options = {
+    maxDepth: Infinity,
+    suppressErrors: true,
+    pathSeparator: sep,
+    filters: []
+  };
+  globFunction;
+  constructor(options) {
+    this.options = {
+      ...this.options,
+      ...options
+    };
+    this.globFunction = this.options.globFunction;
+  }
+  group() {
+    this.options.group = true;
+    return this;
+  }
+  withPathSeparator(separator) {
+    this.options.pathSeparator = separator;
+    return this;
+  }
+  withBasePath() {
+    this.options.includeBasePath = true;
+    return this;
+  }
+  withRelativePaths() {
+    this.options.relativePaths = true;
+    return this;
+  }
+  withDirs() {
+    this.options.includeDirs = true;
+    return this;
+  }
+  withMaxDepth(depth) {
+    this.options.maxDepth = depth;
+    return this;
+  }
+  withMaxFiles(limit) {
+    this.options.maxFiles = limit;
+    return this;
+  }
+  withFullPaths() {
+    this.options.resolvePaths = true;
+    this.options.includeBasePath = true;
+    return this;
+  }
+  withErrors() {
+    this.options.suppressErrors = false;
+    return this;
+  }
+  withSymlinks({ resolvePaths = true } = {}) {
+    this.options.resolveSymlinks = true;
+    this.options.useRealPaths = resolvePaths;
+    return this.withFullPaths();
+  }
+  withAbortSignal(signal) {
+    this.options.signal = signal;
+    return this;
+  }
+  normalize() {
+    this.options.normalizePath = true;
+    return this;
+  }
+  filter(predicate) {
+    this.options.filters.push(predicate);
+    return this;
+  }
+  onlyDirs() {
+    this.options.excludeFiles = true;
+    this.options.includeDirs = true;
+    return this;
+  }
+  exclude(predicate) {
+    this.options.exclude = predicate;
+    return this;
+  }
+  onlyCounts() {
+    this.options.onlyCounts = true;
+    return this;
+  }
+  crawl(root) {
+    return new APIBuilder(root || ".", this.options);
+  }
+  withGlobFunction(fn) {
+    this.globFunction = fn;
+    return this;
+  }
+  /**
+  * @deprecated Pass options using the constructor instead:
+  * ```ts
+  * new fdir(options).crawl("/path/to/root");
+  * ```
+  * This method will be removed in v7.0
+  */
+  /* c8 ignore next 4 */
+  crawlWithOptions(root, options) {
+    this.options = {
+      ...this.options,
+      ...options
+    };
+    return new APIBuilder(root || ".", this.options);
+  }
+  glob(...patterns) {
+    if (this.globFunction) return this.globWithOptions(patterns);
+    return this.globWithOptions(patterns, ...[{ dot: true }]);
+  }
+  globWithOptions(patterns, ...options) {
+    const globFn = this.globFunction || pm;
+    if (!globFn) throw new Error("Please specify a glob function to use glob matching.");
+    var isMatch = this.globCache[patterns.join("\0")];
+    if (!isMatch) {
+      isMatch = globFn(patterns, ...options);
+      this.globCache[patterns.join("\0")] = isMatch;
+    }
+    this.options.filters.push((path2) => isMatch(path2));
+    return this;
+  }
+};
+
+// node_modules/tinyglobby/dist/index.mjs
+var import_picomatch = __toESM(require_picomatch2(), 1);
+var isReadonlyArray = Array.isArray;
+var BACKSLASHES = /\\/g;
+var DRIVE_RELATIVE_PATH = /^[A-Za-z]:$/;
+var isWin = process.platform === "win32";
+var ONLY_PARENT_DIRECTORIES = /^(\/?\.\.)+$/;
+function getPartialMatcher(patterns, options = {}) {
+  const patternsCount = patterns.length;
+  const patternsParts = Array(patternsCount);
+  const matchers = Array(patternsCount);
+  let i2, j;
+  for (i2 = 0; i2 < patternsCount; i2++) {
+    const parts = splitPattern(patterns[i2]);
+    patternsParts[i2] = parts;
+    const partsCount = parts.length;
+    const partMatchers = Array(partsCount);
+    for (j = 0; j < partsCount; j++) partMatchers[j] = (0, import_picomatch.default)(parts[j], options);
+    matchers[i2] = partMatchers;
+  }
+  return (input) => {
+    const inputParts = input.split("/");
+    if (inputParts[0] === ".." && ONLY_PARENT_DIRECTORIES.test(input)) return true;
+    for (i2 = 0; i2 < patternsCount; i2++) {
+      const patternParts = patternsParts[i2];
+      const matcher = matchers[i2];
+      const inputPatternCount = inputParts.length;
+      const minParts = Math.min(inputPatternCount, patternParts.length);
+      j = 0;
+      while (j < minParts) {
+        const part = patternParts[j];
+        if (part.includes("/")) return true;
+        if (!matcher[j](inputParts[j])) break;
+        if (!options.noglobstar && part === "**") return true;
+        j++;
+      }
+      if (j === inputPatternCount) return true;
+    }
+    return false;
+  };
+}
+var WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
+var isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
+function buildFormat(cwd, root, absolute) {
+  if (cwd === root || root.startsWith(`${cwd}/`)) {
+    if (absolute) {
+      const start = cwd.length + +!isRoot(cwd);
+      return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
+    }
+    const prefix = root.slice(cwd.length + 1);
+    if (prefix) return (p, isDir) => {
+      if (p === ".") return prefix;
+      const result = `${prefix}/${p}`;
+      return isDir ? result.slice(0, -1) : result;
+    };
+    return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
+  }
+  if (absolute) return (p) => posix.relative(cwd, p) || ".";
+  return (p) => posix.relative(cwd, `${root}/${p}`) || ".";
+}
+function buildRelative(cwd, root) {
+  if (root.startsWith(`${cwd}/`)) {
+    const prefix = root.slice(cwd.length + 1);
+    return (p) => `${prefix}/${p}`;
+  }
+  return (p) => {
+    const result = posix.relative(cwd, `${root}/${p}`);
+    return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
+  };
+}
+function ensureNonDriveRelativePath(path2) {
+  return path2.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
+}
+var splitPatternOptions = { parts: true };
+function splitPattern(path2) {
+  var _result$parts;
+  const result = import_picomatch.default.scan(path2, splitPatternOptions);
+  return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path2];
+}
+var POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
+var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
+var escapePosixPath = (path2) => path2.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapeWin32Path = (path2) => path2.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
+var escapePath = isWin ? escapeWin32Path : escapePosixPath;
+function isDynamicPattern(pattern, options) {
+  if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
+  const scan = import_picomatch.default.scan(pattern);
+  return scan.isGlob || scan.negated;
+}
+function log(...tasks) {
+  console.log(`[tinyglobby ${(/* @__PURE__ */ new Date()).toLocaleTimeString("es")}]`, ...tasks);
+}
+function ensureStringArray(value) {
+  return typeof value === "string" ? [value] : value !== null && value !== void 0 ? value : [];
+}
+var PARENT_DIRECTORY = /^(\/?\.\.)+/;
+var ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
+function normalizePattern(pattern, opts, props, isIgnore) {
+  var _PARENT_DIRECTORY$exe;
+  const cwd = opts.cwd;
+  let result = pattern;
+  if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
+  if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
+  const escapedCwd = escapePath(cwd);
+  result = isAbsolute(result.replace(ESCAPING_BACKSLASHES, "")) ? posix.relative(escapedCwd, result) : posix.normalize(result);
+  const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
+  const parts = splitPattern(result);
+  if (parentDir) {
+    const n = (parentDir.length + 1) / 3;
+    let i2 = 0;
+    const cwdParts = escapedCwd.split("/");
+    while (i2 < n && parts[i2 + n] === cwdParts[cwdParts.length + i2 - n]) {
+      result = result.slice(0, (n - i2 - 1) * 3) + result.slice((n - i2) * 3 + parts[i2 + n].length + 1) || ".";
+      i2++;
+    }
+    const potentialRoot = posix.join(cwd, parentDir.slice(i2 * 3));
+    if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
+      props.root = ensureNonDriveRelativePath(potentialRoot);
+      props.depthOffset = -n + i2;
+    }
+  }
+  if (!isIgnore && props.depthOffset >= 0) {
+    var _props$commonPath;
+    (_props$commonPath = props.commonPath) !== null && _props$commonPath !== void 0 || (props.commonPath = parts);
+    const newCommonPath = [];
+    const length = Math.min(props.commonPath.length, parts.length);
+    for (let i2 = 0; i2 < length; i2++) {
+      const part = parts[i2];
+      if (part === "**" && !parts[i2 + 1]) {
+        newCommonPath.pop();
+        break;
+      }
+      if (i2 === parts.length - 1 || part !== props.commonPath[i2] || isDynamicPattern(part)) break;
+      newCommonPath.push(part);
+    }
+    props.depthOffset = newCommonPath.length;
+    props.commonPath = newCommonPath;
+    props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? posix.join(cwd, ...newCommonPath) : cwd);
+  }
+  return result;
+}
+function processPatterns(options, patterns, props) {
+  const matchPatterns = [];
+  const ignorePatterns = [];
+  for (const pattern of options.ignore) {
+    if (!pattern) continue;
+    if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
+  }
+  for (const pattern of patterns) {
+    if (!pattern) continue;
+    if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
+    else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
+  }
+  return {
+    match: matchPatterns,
+    ignore: ignorePatterns
+  };
+}
+function buildCrawler(options, patterns) {
+  const cwd = options.cwd;
+  const props = {
+    root: cwd,
+    depthOffset: 0
+  };
+  const processed = processPatterns(options, patterns, props);
+  if (options.debug) log("internal processing patterns:", processed);
+  const { absolute, caseSensitiveMatch, debug: debug2, dot, followSymbolicLinks, onlyDirectories } = options;
+  const root = props.root.replace(BACKSLASHES, "");
+  const matchOptions = {
+    dot,
+    nobrace: options.braceExpansion === false,
+    nocase: !caseSensitiveMatch,
+    noextglob: options.extglob === false,
+    noglobstar: options.globstar === false,
+    posix: true
+  };
+  const matcher = (0, import_picomatch.default)(processed.match, matchOptions);
+  const ignore = (0, import_picomatch.default)(processed.ignore, matchOptions);
+  const partialMatcher = getPartialMatcher(processed.match, matchOptions);
+  const format = buildFormat(cwd, root, absolute);
+  const excludeFormatter = absolute ? format : buildFormat(cwd, root, true);
+  const excludePredicate = (_, p) => {
+    const relativePath = excludeFormatter(p, true);
+    return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
+  };
+  let maxDepth;
+  if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
+  const crawler = new Builder({
+    filters: [debug2 ? (p, isDirectory2) => {
+      const path2 = format(p, isDirectory2);
+      const matches = matcher(path2) && !ignore(path2);
+      if (matches) log(`matched ${path2}`);
+      return matches;
+    } : (p, isDirectory2) => {
+      const path2 = format(p, isDirectory2);
+      return matcher(path2) && !ignore(path2);
+    }],
+    exclude: debug2 ? (_, p) => {
+      const skipped = excludePredicate(_, p);
+      log(`${skipped ? "skipped" : "crawling"} ${p}`);
+      return skipped;
+    } : excludePredicate,
+    fs: options.fs,
+    pathSeparator: "/",
+    relativePaths: !absolute,
+    resolvePaths: absolute,
+    includeBasePath: absolute,
+    resolveSymlinks: followSymbolicLinks,
+    excludeSymlinks: !followSymbolicLinks,
+    excludeFiles: onlyDirectories,
+    includeDirs: onlyDirectories || !options.onlyFiles,
+    maxDepth,
+    signal: options.signal
+  }).crawl(root);
+  if (options.debug) log("internal properties:", {
+    ...props,
+    root
+  });
+  return [crawler, cwd !== root && !absolute && buildRelative(cwd, root)];
+}
+function formatPaths(paths, mapper) {
+  if (mapper) for (let i2 = paths.length - 1; i2 >= 0; i2--) paths[i2] = mapper(paths[i2]);
+  return paths;
+}
+var defaultOptions = {
+  caseSensitiveMatch: true,
+  debug: !!process.env.TINYGLOBBY_DEBUG,
+  expandDirectories: true,
+  followSymbolicLinks: true,
+  onlyFiles: true
+};
+function getOptions(options) {
+  const opts = Object.assign({}, options);
+  for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
+  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve3(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
+  opts.ignore = ensureStringArray(opts.ignore);
+  opts.fs && (opts.fs = {
+    readdir: opts.fs.readdir || readdir2,
+    readdirSync: opts.fs.readdirSync || readdirSync,
+    realpath: opts.fs.realpath || realpath,
+    realpathSync: opts.fs.realpathSync || realpathSync,
+    stat: opts.fs.stat || stat2,
+    statSync: opts.fs.statSync || statSync
+  });
+  if (opts.debug) log("globbing with options:", opts);
+  return opts;
+}
+function getCrawler(globInput, inputOptions = {}) {
+  var _ref;
+  if (globInput && (inputOptions === null || inputOptions === void 0 ? void 0 : inputOptions.patterns)) throw new Error("Cannot pass patterns as both an argument and an option");
+  const isModern = isReadonlyArray(globInput) || typeof globInput === "string";
+  const patterns = ensureStringArray((_ref = isModern ? globInput : globInput.patterns) !== null && _ref !== void 0 ? _ref : "**/*");
+  const options = getOptions(isModern ? inputOptions : globInput);
+  return patterns.length > 0 ? buildCrawler(options, patterns) : [];
+}
+async function glob(globInput, options) {
+  const [crawler, relative2] = getCrawler(globInput, options);
+  return crawler ? formatPaths(await crawler.withPromise(), relative2) : [];
+}
+
+// src/gate/results.ts
+async function expand(pattern, cwd) {
+  let target = pattern;
+  try {
+    if (statSync2(resolve4(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
+  } catch {
+  }
+  const files = await glob(target, { cwd, absolute: true, dot: false });
+  return files.map((f) => resolve4(f)).sort();
+}
+function isBenchResult(value) {
+  return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
+}
+async function loadResults(patterns, cwd = process.cwd()) {
+  const loaded = [];
+  const unreadable = [];
+  for (const pattern of patterns) {
+    if (pattern.trim() === "") {
+      throw new ConfigurationError("a results pattern is empty", {
+        subject: "results",
+        fix: "Name the folder or glob of the *.bench.json files (an empty one would search the whole disk)"
+      });
+    }
+    const files = await expand(pattern, cwd);
+    let matched = 0;
+    for (const file of files) {
+      const bytes = readFileSync(file);
+      let value;
+      try {
+        value = JSON.parse(bytes.toString("utf8"));
+      } catch (error2) {
+        if (file.endsWith(".bench.json"))
+          unreadable.push(`${file}: not valid JSON (${error2.message})`);
+        continue;
+      }
+      const schema = value?.schema;
+      if (typeof schema === "string" && schema.startsWith("slmops.bench/") && !isBenchResult(value)) {
+        unreadable.push(`${file}: schema ${schema}, and this slmops reads slmops.bench/v1`);
+        continue;
+      }
+      if (!isBenchResult(value)) continue;
+      matched += 1;
+      loaded.push({
+        path: file,
+        sha256: createHash("sha256").update(bytes).digest("hex"),
+        result: validateDocument("bench", value, file)
+      });
+    }
+    if (matched === 0 && unreadable.length === 0) {
+      throw new ConfigurationError(
+        `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
+        {
+          subject: "results",
+          fix: "Point it at the folder or glob where the benchmark step (or download-artifact) put *.bench.json files"
+        }
+      );
+    }
+  }
+  if (unreadable.length) {
+    throw new ConfigurationError(
+      `${unreadable.length} result file(s) cannot be read: ${unreadable.join("; ")}`,
+      {
+        subject: "results",
+        fix: "Write them again with the benchmark step of the same slmops version as the gate, or remove them"
+      }
+    );
+  }
+  return loaded;
+}
+
+// src/gate/run-gate.ts
+async function runGate(options) {
+  const cwd = options.cwd ?? process.cwd();
+  const { budgets, source } = await loadBudgetsOrDefault(
+    options.budgets ? resolve5(cwd, options.budgets) : void 0
+  );
+  const results = await loadResults(options.results, cwd);
+  const verdict = judge(results, budgets, {
+    ...options.labels ? { labels: options.labels } : {},
+    ...options.acceptLabel ? { acceptLabel: options.acceptLabel } : {},
+    ...options.untrusted ? { untrusted: true } : {},
+    ...options.gatePredictions ? { gatePredictions: true } : {}
+  });
+  verdict.budgetsSource = source;
+  validateDocument("verdict", verdict, "verdict");
+  return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
+}
+function writeVerdict(verdict, path2) {
+  const target = resolve5(path2);
+  mkdirSync(dirname2(target), { recursive: true });
+  const temp = `${target}.tmp-${process.pid}`;
+  writeFileSync(temp, `${JSON.stringify(verdict, null, 2)}
+`);
+  renameSync(temp, target);
 }
 
 // node_modules/universal-user-agent/index.js
@@ -19379,10 +23679,10 @@ function getValues(context, operator, key, modifier) {
 }
 function parseUrl(template) {
   return {
-    expand: expand.bind(null, template)
+    expand: expand2.bind(null, template)
   };
 }
-function expand(template, context) {
+function expand2(template, context) {
   var operators = ["+", "#", ".", "/", ";", "?", "&"];
   template = template.replace(
     /\{([^\{\}]+)\}|([^\{\}]+)/g,
@@ -20350,8 +24650,8 @@ function withCustomRequest(customRequest) {
 
 // node_modules/@octokit/auth-token/dist-bundle/index.js
 var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
+var sep2 = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep2}${b64url}${sep2}${b64url}$`);
 var isJWT = jwtRE.test.bind(jwtRE);
 async function auth(token) {
   const isApp = isJWT(token);
@@ -23480,4308 +27780,9 @@ function createGitHubClient(options) {
     }
   });
 }
-var GitHubUnavailableError = class extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "GitHubUnavailableError";
-  }
-};
 function statusOf(error2) {
   const status = error2.status;
   return typeof status === "number" ? status : void 0;
-}
-
-// src/action-kit/run.ts
-var coreReporter = {
-  fail: (message) => setFailed(message),
-  debug: (message) => debug(message)
-};
-async function runAction(name, fn, reporter = coreReporter, env = process.env) {
-  try {
-    await fn();
-  } catch (error2) {
-    reporter.fail(failureMessage(name, error2));
-    const stack = error2 instanceof Error ? error2.stack : void 0;
-    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
-    process.exitCode = exitCodeOf(error2);
-  }
-}
-function failureMessage(name, error2) {
-  if (error2 instanceof ConfigurationError) return error2.message;
-  if (error2 instanceof GateFailedError) return error2.message;
-  if (error2 instanceof GitHubUnavailableError)
-    return `${error2.message}. GitHub may be down or rate-limited: rerun the job later`;
-  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
-  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
-}
-
-// src/action-kit/summary.ts
-async function writeSummary(markdown, env = process.env) {
-  if (!env.GITHUB_STEP_SUMMARY) return false;
-  await summary.addRaw(markdown, true).write();
-  return true;
-}
-
-// src/action-kit/inputs.ts
-var coreInputs = {
-  get: (name) => getInput(name),
-  mask: (secret) => setSecret(secret)
-};
-function invalid(name, value, allowed) {
-  return new ConfigurationError(`'${value}' is not valid`, {
-    subject: `input '${name}'`,
-    fix: `Use ${allowed}`
-  });
-}
-function getOptionalInput(name, source = coreInputs) {
-  const value = source.get(name);
-  return value === "" ? void 0 : value;
-}
-function getListInput(name, source = coreInputs) {
-  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
-}
-function getEnumInput(name, allowed, fallback, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value === void 0) return fallback;
-  if (allowed.includes(value)) return value;
-  throw invalid(name, value, `one of ${allowed.join(", ")}`);
-}
-function getSecretInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value !== void 0) source.mask(value);
-  return value;
-}
-
-// src/actions/gate/inputs.ts
-var Inputs = {
-  Results: "results",
-  Budgets: "budgets",
-  GithubToken: "github-token",
-  Mode: "mode",
-  Comment: "comment",
-  FailOn: "fail-on",
-  AcceptLabel: "accept-label"
-};
-var Outputs = {
-  Verdict: "verdict",
-  CommentId: "comment-id",
-  CommentOperation: "comment-operation"
-};
-var MODES = ["gate", "comment"];
-var COMMENT_POLICIES = ["always", "on-change", "on-failure", "never"];
-var FAIL_ON = ["fail", "inconclusive"];
-var DEFAULT_BUDGETS = "budgets.yml";
-function parseInputs(source = coreInputs) {
-  const results = getListInput(Inputs.Results, source);
-  if (results.length === 0) {
-    throw new ConfigurationError("is required and was not given", {
-      subject: `input '${Inputs.Results}'`,
-      fix: "Give the bench-result.json files or their folder, one per line"
-    });
-  }
-  const inputs = {
-    results,
-    budgets: getOptionalInput(Inputs.Budgets, source) ?? DEFAULT_BUDGETS,
-    githubToken: getSecretInput(Inputs.GithubToken, source),
-    mode: getEnumInput(Inputs.Mode, MODES, "gate", source),
-    comment: getEnumInput(Inputs.Comment, COMMENT_POLICIES, "always", source),
-    failOn: getEnumInput(Inputs.FailOn, FAIL_ON, "fail", source),
-    acceptLabel: getOptionalInput(Inputs.AcceptLabel, source)
-  };
-  if (inputs.mode === "comment" && inputs.comment === "never") {
-    throw new ConfigurationError(`is 'never', so mode 'comment' would do nothing`, {
-      subject: `input '${Inputs.Comment}'`,
-      fix: `Use mode 'gate', or a comment policy other than 'never'`
-    });
-  }
-  if (inputs.comment !== "never" && inputs.githubToken === void 0) {
-    throw new ConfigurationError(`is empty, and comment is '${inputs.comment}'`, {
-      subject: `input '${Inputs.GithubToken}'`,
-      fix: `Pass a token with pull-requests: write (the default is \${{ github.token }}), or set comment: never`
-    });
-  }
-  return inputs;
-}
-
-// src/actions/gate/run.ts
-import { existsSync as existsSync3, mkdirSync as mkdirSync2, mkdtempSync, readFileSync as readFileSync2, rmSync, writeFileSync as writeFileSync2 } from "node:fs";
-import os5 from "node:os";
-import path from "node:path";
-
-// node_modules/fflate/esm/index.mjs
-import { createRequire } from "module";
-var require2 = createRequire("/");
-var _a;
-var Worker;
-var isMarkedAsUntransferable;
-try {
-  _a = require2("worker_threads"), Worker = _a.Worker, isMarkedAsUntransferable = _a.isMarkedAsUntransferable;
-} catch (e) {
-}
-var u8 = Uint8Array;
-var u16 = Uint16Array;
-var i32 = Int32Array;
-var fleb = new u8([
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  0,
-  1,
-  1,
-  1,
-  1,
-  2,
-  2,
-  2,
-  2,
-  3,
-  3,
-  3,
-  3,
-  4,
-  4,
-  4,
-  4,
-  5,
-  5,
-  5,
-  5,
-  0,
-  /* unused */
-  0,
-  0,
-  /* impossible */
-  0
-]);
-var fdeb = new u8([
-  0,
-  0,
-  0,
-  0,
-  1,
-  1,
-  2,
-  2,
-  3,
-  3,
-  4,
-  4,
-  5,
-  5,
-  6,
-  6,
-  7,
-  7,
-  8,
-  8,
-  9,
-  9,
-  10,
-  10,
-  11,
-  11,
-  12,
-  12,
-  13,
-  13,
-  /* unused */
-  0,
-  0
-]);
-var clim = new u8([16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]);
-var freb = function(eb, start) {
-  var b = new u16(31);
-  for (var i2 = 0; i2 < 31; ++i2) {
-    b[i2] = start += 1 << eb[i2 - 1];
-  }
-  var r = new i32(b[30]);
-  for (var i2 = 1; i2 < 30; ++i2) {
-    for (var j = b[i2]; j < b[i2 + 1]; ++j) {
-      r[j] = j - b[i2] << 5 | i2;
-    }
-  }
-  return { b, r };
-};
-var _a = freb(fleb, 2);
-var fl = _a.b;
-var revfl = _a.r;
-fl[28] = 258, revfl[258] = 28;
-var _b = freb(fdeb, 0);
-var fd = _b.b;
-var revfd = _b.r;
-var rev = new u16(32768);
-for (i = 0; i < 32768; ++i) {
-  x = (i & 43690) >> 1 | (i & 21845) << 1;
-  x = (x & 52428) >> 2 | (x & 13107) << 2;
-  x = (x & 61680) >> 4 | (x & 3855) << 4;
-  rev[i] = ((x & 65280) >> 8 | (x & 255) << 8) >> 1;
-}
-var x;
-var i;
-var hMap = (function(cd, mb, r) {
-  var s = cd.length;
-  var i2 = 0;
-  var l = new u16(mb);
-  for (; i2 < s; ++i2) {
-    if (cd[i2])
-      ++l[cd[i2] - 1];
-  }
-  var le = new u16(mb);
-  for (i2 = 1; i2 < mb; ++i2) {
-    le[i2] = le[i2 - 1] + l[i2 - 1] << 1;
-  }
-  var co;
-  if (r) {
-    co = new u16(1 << mb);
-    var rvb = 15 - mb;
-    for (i2 = 0; i2 < s; ++i2) {
-      if (cd[i2]) {
-        var sv = i2 << 4 | cd[i2];
-        var r_1 = mb - cd[i2];
-        var v = le[cd[i2] - 1]++ << r_1;
-        for (var m = v | (1 << r_1) - 1; v <= m; ++v) {
-          co[rev[v] >> rvb] = sv;
-        }
-      }
-    }
-  } else {
-    co = new u16(s);
-    for (i2 = 0; i2 < s; ++i2) {
-      if (cd[i2]) {
-        co[i2] = rev[le[cd[i2] - 1]++] >> 15 - cd[i2];
-      }
-    }
-  }
-  return co;
-});
-var flt = new u8(288);
-for (i = 0; i < 144; ++i)
-  flt[i] = 8;
-var i;
-for (i = 144; i < 256; ++i)
-  flt[i] = 9;
-var i;
-for (i = 256; i < 280; ++i)
-  flt[i] = 7;
-var i;
-for (i = 280; i < 288; ++i)
-  flt[i] = 8;
-var i;
-var fdt = new u8(32);
-for (i = 0; i < 32; ++i)
-  fdt[i] = 5;
-var i;
-var flrm = /* @__PURE__ */ hMap(flt, 9, 1);
-var fdrm = /* @__PURE__ */ hMap(fdt, 5, 1);
-var max = function(a) {
-  var m = a[0];
-  for (var i2 = 1; i2 < a.length; ++i2) {
-    if (a[i2] > m)
-      m = a[i2];
-  }
-  return m;
-};
-var bits = function(d, p, m) {
-  var o = p / 8 | 0;
-  return (d[o] | d[o + 1] << 8) >> (p & 7) & m;
-};
-var bits16 = function(d, p) {
-  var o = p / 8 | 0;
-  return (d[o] | d[o + 1] << 8 | d[o + 2] << 16) >> (p & 7);
-};
-var shft = function(p) {
-  return (p + 7) / 8 | 0;
-};
-var slc = function(v, s, e) {
-  if (s == null || s < 0)
-    s = 0;
-  if (e == null || e > v.length)
-    e = v.length;
-  return new u8(v.subarray(s, e));
-};
-var ec = [
-  "unexpected EOF",
-  "invalid block type",
-  "invalid length/literal",
-  "invalid distance",
-  "stream finished",
-  "no stream handler",
-  ,
-  // determined by compression function
-  "no callback",
-  "invalid UTF-8 data",
-  "extra field too long",
-  "date not in range 1980-2099",
-  "filename too long",
-  "stream finishing",
-  "invalid zip data"
-  // determined by unknown compression method
-];
-var err = function(ind, msg, nt) {
-  var e = new Error(msg || ec[ind]);
-  e.code = ind;
-  if (Error.captureStackTrace)
-    Error.captureStackTrace(e, err);
-  if (!nt)
-    throw e;
-  return e;
-};
-var inflt = function(dat, st, buf, dict) {
-  var sl = dat.length, dl = dict ? dict.length : 0;
-  if (!sl || st.f && !st.l)
-    return buf || new u8(0);
-  var noBuf = !buf;
-  var resize = noBuf || st.i != 2;
-  var noSt = st.i;
-  if (noBuf)
-    buf = new u8(sl * 3);
-  var cbuf = function(l2) {
-    var bl = buf.length;
-    if (l2 > bl) {
-      var nbuf = new u8(Math.max(bl * 2, l2));
-      nbuf.set(buf);
-      buf = nbuf;
-    }
-  };
-  var final = st.f || 0, pos = st.p || 0, bt = st.b || 0, lm = st.l, dm = st.d, lbt = st.m, dbt = st.n;
-  var tbts = sl * 8;
-  do {
-    if (!lm) {
-      final = bits(dat, pos, 1);
-      var type = bits(dat, pos + 1, 3);
-      pos += 3;
-      if (!type) {
-        var s = shft(pos) + 4, l = dat[s - 4] | dat[s - 3] << 8, t = s + l;
-        if (t > sl) {
-          if (noSt)
-            err(0);
-          break;
-        }
-        if (resize)
-          cbuf(bt + l);
-        buf.set(dat.subarray(s, t), bt);
-        st.b = bt += l, st.p = pos = t * 8, st.f = final;
-        continue;
-      } else if (type == 1)
-        lm = flrm, dm = fdrm, lbt = 9, dbt = 5;
-      else if (type == 2) {
-        var hLit = bits(dat, pos, 31) + 257, hcLen = bits(dat, pos + 10, 15) + 4;
-        var tl = hLit + bits(dat, pos + 5, 31) + 1;
-        pos += 14;
-        var ldt = new u8(tl);
-        var clt = new u8(19);
-        for (var i2 = 0; i2 < hcLen; ++i2) {
-          clt[clim[i2]] = bits(dat, pos + i2 * 3, 7);
-        }
-        pos += hcLen * 3;
-        var clb = max(clt), clbmsk = (1 << clb) - 1;
-        var clm = hMap(clt, clb, 1);
-        for (var i2 = 0; i2 < tl; ) {
-          var r = clm[bits(dat, pos, clbmsk)];
-          pos += r & 15;
-          var s = r >> 4;
-          if (s < 16) {
-            ldt[i2++] = s;
-          } else {
-            var c = 0, n = 0;
-            if (s == 16)
-              n = 3 + bits(dat, pos, 3), pos += 2, c = ldt[i2 - 1];
-            else if (s == 17)
-              n = 3 + bits(dat, pos, 7), pos += 3;
-            else if (s == 18)
-              n = 11 + bits(dat, pos, 127), pos += 7;
-            while (n--)
-              ldt[i2++] = c;
-          }
-        }
-        var lt = ldt.subarray(0, hLit), dt = ldt.subarray(hLit);
-        lbt = max(lt);
-        dbt = max(dt);
-        lm = hMap(lt, lbt, 1);
-        dm = hMap(dt, dbt, 1);
-      } else
-        err(1);
-      if (pos > tbts) {
-        if (noSt)
-          err(0);
-        break;
-      }
-    }
-    if (resize)
-      cbuf(bt + 131072);
-    var lms = (1 << lbt) - 1, dms = (1 << dbt) - 1;
-    var lpos = pos;
-    for (; ; lpos = pos) {
-      var c = lm[bits16(dat, pos) & lms], sym = c >> 4;
-      pos += c & 15;
-      if (pos > tbts) {
-        if (noSt)
-          err(0);
-        break;
-      }
-      if (!c)
-        err(2);
-      if (sym < 256)
-        buf[bt++] = sym;
-      else if (sym == 256) {
-        lpos = pos, lm = null;
-        break;
-      } else {
-        var add = sym - 254;
-        if (sym > 264) {
-          var i2 = sym - 257, b = fleb[i2];
-          add = bits(dat, pos, (1 << b) - 1) + fl[i2];
-          pos += b;
-        }
-        var d = dm[bits16(dat, pos) & dms], dsym = d >> 4;
-        if (!d)
-          err(3);
-        pos += d & 15;
-        var dt = fd[dsym];
-        if (dsym > 3) {
-          var b = fdeb[dsym];
-          dt += bits16(dat, pos) & (1 << b) - 1, pos += b;
-        }
-        if (pos > tbts) {
-          if (noSt)
-            err(0);
-          break;
-        }
-        if (resize)
-          cbuf(bt + 131072);
-        var end = bt + add;
-        if (bt < dt) {
-          var shift = dl - dt, dend = Math.min(dt, end);
-          if (shift + bt < 0)
-            err(3);
-          for (; bt < dend; ++bt)
-            buf[bt] = dict[shift + bt];
-        }
-        for (; bt < end; ++bt)
-          buf[bt] = buf[bt - dt];
-      }
-    }
-    st.l = lm, st.p = lpos, st.b = bt, st.f = final;
-    if (lm)
-      final = 1, st.m = lbt, st.d = dm, st.n = dbt;
-  } while (!final);
-  return bt != buf.length && noBuf ? slc(buf, 0, bt) : buf.subarray(0, bt);
-};
-var et = /* @__PURE__ */ new u8(0);
-var b2 = function(d, b) {
-  return d[b] | d[b + 1] << 8;
-};
-var b4 = function(d, b) {
-  return (d[b] | d[b + 1] << 8 | d[b + 2] << 16 | d[b + 3] << 24) >>> 0;
-};
-var b8 = function(d, b) {
-  return b4(d, b) + b4(d, b + 4) * 4294967296;
-};
-function inflateSync(data, opts) {
-  return inflt(data, { i: 2 }, opts && opts.out, opts && opts.dictionary);
-}
-var td = typeof TextDecoder != "undefined" && /* @__PURE__ */ new TextDecoder();
-var tds = 0;
-try {
-  td.decode(et, { stream: true });
-  tds = 1;
-} catch (e) {
-}
-var dutf8 = function(d) {
-  for (var r = "", i2 = 0; ; ) {
-    var c = d[i2++];
-    var eb = (c > 127) + (c > 223) + (c > 239);
-    if (i2 + eb > d.length)
-      return { s: r, r: slc(d, i2 - 1) };
-    if (!eb)
-      r += String.fromCharCode(c);
-    else if (eb == 3) {
-      c = ((c & 15) << 18 | (d[i2++] & 63) << 12 | (d[i2++] & 63) << 6 | d[i2++] & 63) - 65536, r += String.fromCharCode(55296 | c >> 10, 56320 | c & 1023);
-    } else if (eb & 1)
-      r += String.fromCharCode((c & 31) << 6 | d[i2++] & 63);
-    else
-      r += String.fromCharCode((c & 15) << 12 | (d[i2++] & 63) << 6 | d[i2++] & 63);
-  }
-};
-function strFromU8(dat, latin1) {
-  if (latin1) {
-    var r = "";
-    for (var i2 = 0; i2 < dat.length; i2 += 16384)
-      r += String.fromCharCode.apply(null, dat.subarray(i2, i2 + 16384));
-    return r;
-  } else if (td) {
-    return td.decode(dat);
-  } else {
-    var _a2 = dutf8(dat), s = _a2.s, r = _a2.r;
-    if (r.length)
-      err(8);
-    return s;
-  }
-}
-var slzh = function(d, b) {
-  return b + 30 + b2(d, b + 26) + b2(d, b + 28);
-};
-var zh = function(d, b, z) {
-  var fnl = b2(d, b + 28), efl = b2(d, b + 30), fn = strFromU8(d.subarray(b + 46, b + 46 + fnl), !(b2(d, b + 8) & 2048)), es = b + 46 + fnl;
-  var _a2 = z64hs(d, es, efl, z, b4(d, b + 20), b4(d, b + 24), b4(d, b + 42)), sc = _a2[0], su = _a2[1], off = _a2[2];
-  return [b2(d, b + 10), sc, su, fn, es + efl + b2(d, b + 32), off];
-};
-var z64hs = function(d, b, l, z, sc, su, off) {
-  var nsc = sc == 4294967295, nsu = su == 4294967295, noff = off == 4294967295, e = b + l;
-  var nf = nsc + nsu + noff;
-  if (z && nf) {
-    for (; b + 4 < e; b += 4 + b2(d, b + 2)) {
-      if (b2(d, b) == 1) {
-        return [
-          nsc ? b8(d, b + 4 + 8 * nsu) : sc,
-          nsu ? b8(d, b + 4) : su,
-          noff ? b8(d, b + 4 + 8 * (nsu + nsc)) : off,
-          1
-        ];
-      }
-    }
-    if (z < 2)
-      err(13);
-  }
-  return [sc, su, off, 0];
-};
-function unzipSync(data, opts) {
-  var files = {};
-  var e = data.length - 22;
-  for (; b4(data, e) != 101010256; --e) {
-    if (!e || data.length - e > 65558)
-      err(13);
-  }
-  ;
-  var c = b2(data, e + 8);
-  if (!c)
-    return {};
-  var o = b4(data, e + 16);
-  var z = b4(data, e - 20) == 117853008;
-  if (z) {
-    var ze = b4(data, e - 12);
-    z = b4(data, ze) == 101075792;
-    if (z) {
-      c = b4(data, ze + 32);
-      o = b4(data, ze + 48);
-    }
-  }
-  var fltr = opts && opts.filter;
-  for (var i2 = 0; i2 < c; ++i2) {
-    var _a2 = zh(data, o, z), c_2 = _a2[0], sc = _a2[1], su = _a2[2], fn = _a2[3], no = _a2[4], off = _a2[5], b = slzh(data, off);
-    o = no;
-    if (!fltr || fltr({
-      name: fn,
-      size: sc,
-      originalSize: su,
-      compression: c_2
-    })) {
-      if (!c_2)
-        files[fn] = slc(data, b, b + sc);
-      else if (c_2 == 8)
-        files[fn] = inflateSync(data.subarray(b, b + sc), { out: new u8(su) });
-      else
-        err(14, "unknown compression type " + c_2);
-    }
-  }
-  return files;
-}
-
-// src/util/glob.ts
-function globToRegExp(glob2) {
-  if (glob2.length > 2 && glob2.startsWith("/") && glob2.endsWith("/")) return new RegExp(glob2.slice(1, -1));
-  const escaped = glob2.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${escaped}$`);
-}
-
-// src/gate/budgets.ts
-import { existsSync as existsSync2 } from "node:fs";
-
-// src/config/load.ts
-var import_yaml = __toESM(require_dist(), 1);
-import { readFile } from "node:fs/promises";
-import { extname, resolve } from "node:path";
-
-// schemas/manifest.schema.json
-var manifest_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/manifest.schema.json",
-  title: "slmops bundle manifest",
-  description: "The manifest.json of a published bundle: every file with its sha256 (files above the asset limit are split into parts), the identity of the release, the variants and their recipes, and where it was built.",
-  type: "object",
-  required: ["schema", "name", "version", "files", "source", "tools", "createdAt"],
-  properties: {
-    schema: { const: "slmops.manifest/v1" },
-    name: { type: "string", minLength: 1 },
-    version: {
-      type: "string",
-      pattern: "^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-((?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\\.(?:0|[1-9]\\d*|\\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\\+([0-9a-zA-Z-]+(?:\\.[0-9a-zA-Z-]+)*))?$",
-      description: "Semantic version (semver.org), without a leading v."
-    },
-    identity: {
-      $ref: "#/$defs/sha256",
-      description: "What the release is: sha256 over the lines `<sha256>  <path>\\n` of its model and data files (kind model or data), sorted by path. Extra files, the manifest and results.json do not change it: a published version is never re-published with another identity."
-    },
-    files: {
-      type: "array",
-      minItems: 1,
-      items: {
-        type: "object",
-        required: ["path", "sha256", "bytes"],
-        properties: {
-          path: {
-            type: "string",
-            minLength: 1,
-            description: "Relative path inside the bundle, '/'-separated."
-          },
-          sha256: { $ref: "#/$defs/sha256" },
-          bytes: { type: "integer", minimum: 0 },
-          kind: {
-            enum: ["model", "data", "extra"],
-            description: "model: an .onnx file; data: external data of a model; extra: a file added with --include (tokenizer, model card)."
-          },
-          asset: {
-            type: "string",
-            minLength: 1,
-            description: "Name of the release asset holding the file; with parts, the stem of the part names."
-          },
-          parts: {
-            type: "array",
-            minItems: 2,
-            description: "Present when the file was split for upload; concatenated in order they give the file.",
-            items: {
-              type: "object",
-              required: ["name", "sha256", "bytes"],
-              properties: {
-                name: { type: "string", minLength: 1 },
-                sha256: { $ref: "#/$defs/sha256" },
-                bytes: { type: "integer", minimum: 1 }
-              }
-            }
-          }
-        }
-      }
-    },
-    variants: {
-      type: "array",
-      description: "The models of the bundle, one per .onnx file: variant id (from its compress report, else the model id) and recipe.",
-      items: {
-        type: "object",
-        required: ["id", "path"],
-        properties: {
-          id: { type: "string", minLength: 1 },
-          path: { type: "string", minLength: 1, description: "Bundle path of the .onnx file." },
-          data: {
-            type: "array",
-            items: { type: "string", minLength: 1 },
-            description: "Bundle paths of the variant's external data files."
-          },
-          recipe: { $ref: "#/properties/recipe" }
-        }
-      }
-    },
-    recipe: {
-      description: "The recipe, when the bundle holds one compressed variant (see variants for several).",
-      type: "object",
-      required: ["spec"],
-      properties: {
-        spec: { type: "string", minLength: 1 },
-        passes: { type: "array", items: { type: "object" } }
-      }
-    },
-    source: {
-      type: "object",
-      required: ["repository", "commit", "ref"],
-      properties: {
-        repository: { type: "string", minLength: 1, description: "owner/name" },
-        commit: { type: "string", pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$" },
-        ref: { type: "string", minLength: 1 }
-      }
-    },
-    tools: {
-      type: "object",
-      required: ["slmops"],
-      properties: {
-        slmops: { type: "string", minLength: 1 },
-        onnxruntime: { type: "string", minLength: 1 }
-      }
-    },
-    createdAt: { type: "string", format: "date-time" }
-  },
-  $defs: {
-    sha256: { type: "string", pattern: "^[0-9a-f]{64}$" }
-  }
-};
-
-// src/config/schemas.ts
-var import__ = __toESM(require__(), 1);
-var import_ajv_formats = __toESM(require_dist2(), 1);
-
-// schemas/bench.schema.json
-var bench_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/bench.schema.json",
-  title: "slmops benchmark result",
-  description: "One benchmark of one variant on one device profile (bench-result.json). Emulated results carry `predicted`; `latencyMs` is always what ran on the host itself.",
-  type: "object",
-  required: [
-    "schema",
-    "model",
-    "modelId",
-    "variantId",
-    "profile",
-    "host",
-    "workload",
-    "latencyMs",
-    "samplesMs",
-    "loadMs",
-    "firstRunMs",
-    "peakRssBytes",
-    "createdAt"
-  ],
-  properties: {
-    schema: {
-      const: "slmops.bench/v1"
-    },
-    model: {
-      type: "object",
-      required: ["path", "sha256", "bytes", "params"],
-      properties: {
-        path: {
-          type: "string",
-          minLength: 1
-        },
-        sha256: {
-          $ref: "#/$defs/sha256"
-        },
-        bytes: {
-          type: "integer",
-          minimum: 0,
-          description: "Model size, external data included."
-        },
-        params: {
-          type: "integer",
-          minimum: 0,
-          description: "Parameter count (elements of all initializers)."
-        }
-      }
-    },
-    modelId: {
-      type: "string",
-      minLength: 1
-    },
-    variantId: {
-      type: "string",
-      minLength: 1
-    },
-    profile: {
-      type: "object",
-      required: ["id", "mode"],
-      properties: {
-        id: {
-          type: "string",
-          pattern: "^[a-z0-9][a-z0-9._-]*$"
-        },
-        mode: {
-          enum: ["native", "emulated"],
-          description: "native: measured on the device itself; emulated: measured on this host, `predicted` holds the device estimate."
-        }
-      }
-    },
-    host: {
-      type: "object",
-      required: [
-        "cpuModel",
-        "isaFlags",
-        "physicalCores",
-        "logicalCores",
-        "ramBytes",
-        "os",
-        "kernel",
-        "node",
-        "onnxruntime"
-      ],
-      properties: {
-        cpuModel: {
-          type: "string"
-        },
-        isaFlags: {
-          type: "array",
-          items: {
-            type: "string"
-          }
-        },
-        physicalCores: {
-          type: "integer",
-          minimum: 1
-        },
-        logicalCores: {
-          type: "integer",
-          minimum: 1
-        },
-        ramBytes: {
-          type: "integer",
-          minimum: 0
-        },
-        os: {
-          type: "string"
-        },
-        kernel: {
-          type: "string"
-        },
-        node: {
-          type: "string"
-        },
-        onnxruntime: {
-          type: "string"
-        },
-        cgroup: {
-          type: "object",
-          properties: {
-            cpuMax: {
-              type: ["number", "null"],
-              exclusiveMinimum: 0,
-              description: "CPUs allowed by cgroup cpu.max (quota / period); null: unlimited."
-            },
-            memoryMax: {
-              type: ["integer", "null"],
-              minimum: 0,
-              description: "cgroup memory.max in bytes; null: unlimited."
-            }
-          }
-        }
-      }
-    },
-    hostLoad: {
-      type: "object",
-      required: ["otherCores", "stealPercent"],
-      additionalProperties: false,
-      description: "How busy this host was with other work while the timing processes ran (Linux /proc/stat): a noisy neighbour widens the interval and can bias a single run.",
-      properties: {
-        otherCores: {
-          type: "number",
-          minimum: 0,
-          description: "Cores' worth of CPU used by processes other than the benchmark and its children."
-        },
-        stealPercent: {
-          type: "number",
-          minimum: 0,
-          maximum: 100,
-          description: "Share of CPU time the hypervisor gave to other guests (steal), in percent."
-        }
-      }
-    },
-    workload: {
-      type: "object",
-      required: ["kind", "batch", "threads", "protocol"],
-      properties: {
-        kind: {
-          enum: ["generic", "prefill", "decode"]
-        },
-        batch: {
-          type: "integer",
-          minimum: 1
-        },
-        sequenceLength: {
-          type: "integer",
-          minimum: 1
-        },
-        threads: {
-          type: "integer",
-          minimum: 1
-        },
-        protocol: {
-          enum: ["quick", "full"]
-        }
-      }
-    },
-    latencyMs: {
-      type: "object",
-      required: ["p50", "p90", "p99", "mean", "mad", "n", "ci95"],
-      properties: {
-        p50: {
-          type: "number",
-          minimum: 0
-        },
-        p90: {
-          type: ["number", "null"],
-          minimum: 0
-        },
-        p99: {
-          type: ["number", "null"],
-          minimum: 0,
-          description: "null when there are too few samples for a 99th percentile."
-        },
-        mean: {
-          type: "number",
-          minimum: 0
-        },
-        mad: {
-          type: "number",
-          minimum: 0,
-          description: "Median absolute deviation."
-        },
-        n: {
-          type: "integer",
-          minimum: 1
-        },
-        ci95: {
-          $ref: "#/$defs/interval",
-          description: "95 % confidence interval of the median."
-        }
-      }
-    },
-    samplesMs: {
-      oneOf: [
-        {
-          type: "array",
-          items: {
-            type: "number",
-            minimum: 0
-          }
-        },
-        {
-          type: "object",
-          required: ["histogram"],
-          properties: {
-            histogram: {
-              type: "object",
-              required: ["binEdgesMs", "counts"],
-              properties: {
-                binEdgesMs: {
-                  type: "array",
-                  minItems: 2,
-                  items: {
-                    type: "number"
-                  }
-                },
-                counts: {
-                  type: "array",
-                  minItems: 1,
-                  items: {
-                    type: "integer",
-                    minimum: 0
-                  }
-                }
-              }
-            }
-          }
-        }
-      ],
-      description: "Every sample, or a histogram (counts[i] samples in [binEdgesMs[i], binEdgesMs[i+1])) when there are many."
-    },
-    throughput: {
-      type: "object",
-      required: ["tokensPerSec"],
-      properties: {
-        tokensPerSec: {
-          type: "number",
-          minimum: 0
-        }
-      }
-    },
-    decode: {
-      oneOf: [
-        {
-          type: "object",
-          required: ["msPerToken", "tokensPerSec"],
-          properties: {
-            measured: {
-              const: true
-            },
-            msPerToken: {
-              type: "number",
-              minimum: 0
-            },
-            tokensPerSec: {
-              type: "number",
-              minimum: 0
-            }
-          }
-        },
-        {
-          type: "object",
-          required: ["measured", "reason"],
-          properties: {
-            measured: {
-              const: false
-            },
-            reason: {
-              type: "string",
-              minLength: 1
-            }
-          }
-        }
-      ]
-    },
-    loadMs: {
-      type: "number",
-      minimum: 0
-    },
-    firstRunMs: {
-      type: "number",
-      minimum: 0
-    },
-    peakRssBytes: {
-      type: "integer",
-      minimum: 0
-    },
-    predicted: {
-      type: "object",
-      required: ["p50Ms", "intervalMs", "calibrated", "modelError"],
-      properties: {
-        p50Ms: {
-          type: "number",
-          minimum: 0
-        },
-        intervalMs: {
-          $ref: "#/$defs/interval"
-        },
-        calibrated: {
-          type: "boolean",
-          description: "Whether a calibration measured on the real device was used."
-        },
-        method: {
-          enum: ["node-probes", "roofline"],
-          description: "node-probes: each node of the host's per-node profile scaled by the host's and the device's node probes of its kind at its time (both measured with slmops calibrate); roofline: compute and memory parts scaled by effective throughputs (datasheet peaks when the device is not calibrated)."
-        },
-        modelError: {
-          oneOf: [
-            {
-              const: "unvalidated"
-            },
-            {
-              type: "number",
-              minimum: 0
-            }
-          ],
-          description: `The emulator's measured median absolute relative error for this profile, or "unvalidated".`
-        },
-        notes: {
-          type: "array",
-          items: {
-            type: "string"
-          }
-        }
-      }
-    },
-    quality: {
-      type: "object",
-      required: ["metric", "value", "reference", "delta", "agreement"],
-      properties: {
-        metric: {
-          type: "string",
-          minLength: 1,
-          description: "perplexity | accuracy | ..."
-        },
-        value: {
-          type: "number"
-        },
-        reference: {
-          type: ["number", "null"],
-          description: "The same metric for the reference (uncompressed) model."
-        },
-        delta: {
-          type: ["number", "null"],
-          description: "value - reference."
-        },
-        agreement: {
-          type: ["number", "null"],
-          minimum: 0,
-          maximum: 1,
-          description: "Top-1 agreement with the reference model."
-        }
-      }
-    },
-    comparison: {
-      type: "object",
-      required: ["baselineVariantId", "ratioP50", "ci95"],
-      properties: {
-        baselineVariantId: {
-          type: "string",
-          minLength: 1
-        },
-        ratioP50: {
-          type: "number",
-          exclusiveMinimum: 0,
-          description: "head / baseline median latency: the geometric mean over timing processes of median(head) / median(baseline), both arms measured interleaved in each process."
-        },
-        ci95: {
-          $ref: "#/$defs/interval",
-          description: "95 % confidence interval of the ratio."
-        },
-        baselineBytes: {
-          type: "integer",
-          minimum: 0,
-          description: "Bytes of the baseline model (external data included), for size-growth budgets."
-        },
-        baselineSha256: {
-          type: "string",
-          pattern: "^[0-9a-f]{64}$"
-        },
-        baselineP50Ms: {
-          type: "number",
-          minimum: 0,
-          description: "Median latency of the baseline, measured interleaved with the head."
-        }
-      }
-    },
-    pullRequest: {
-      type: "object",
-      required: ["number", "headSha"],
-      description: "The pull request measured, carried so a workflow_run job can post the comment.",
-      properties: {
-        number: {
-          type: "integer",
-          minimum: 1
-        },
-        headSha: {
-          type: "string",
-          pattern: "^[0-9a-f]{40}([0-9a-f]{24})?$"
-        }
-      }
-    },
-    createdAt: {
-      type: "string",
-      format: "date-time"
-    },
-    findings: {
-      type: "array",
-      items: {
-        type: "string"
-      },
-      description: "Facts a reviewer must see, such as a model that needs more RAM than the profile's device has."
-    },
-    functional: {
-      type: "object",
-      required: ["status", "profile", "qemuCpu", "qemuVersion", "features", "samples", "seconds"],
-      description: "Arm64 functional check under qemu-user: does the variant load, run and agree with the x86-64 run on the device's own CPU features. `seconds` is the wall time of the whole check, never a device latency.",
-      properties: {
-        status: {
-          enum: ["passed", "failed", "skipped"]
-        },
-        profile: {
-          type: "string",
-          minLength: 1
-        },
-        qemuCpu: {
-          type: ["string", "null"],
-          description: "The QEMU_CPU the guest ran with."
-        },
-        qemuVersion: {
-          type: ["string", "null"]
-        },
-        features: {
-          type: "array",
-          items: {
-            type: "string"
-          },
-          description: "The profile's Linux feature flags (its /proc/cpuinfo Features line)."
-        },
-        reason: {
-          type: "string",
-          minLength: 1,
-          description: "Why it failed or was skipped: names the profile and, for a crash, the signal and the faulting instruction."
-        },
-        samples: {
-          type: "integer",
-          minimum: 0
-        },
-        seconds: {
-          type: "number",
-          minimum: 0,
-          description: "Wall time of the whole check (emulation included): not a latency."
-        },
-        agreement: {
-          type: "number",
-          minimum: 0,
-          maximum: 1,
-          description: "Top-1 agreement of the arm64 run with the x86-64 run of the same variant."
-        },
-        maxAbsDiff: {
-          type: "number",
-          minimum: 0
-        },
-        metricDelta: {
-          type: "number",
-          description: "Accuracy or perplexity of the arm64 run minus that of the x86-64 run of the same variant."
-        },
-        metric: {
-          type: "object",
-          required: ["name", "arm64", "x86"],
-          properties: {
-            name: {
-              enum: ["accuracy", "perplexity"]
-            },
-            arm64: {
-              type: "number"
-            },
-            x86: {
-              type: "number"
-            }
-          }
-        },
-        reference: {
-          type: "object",
-          required: ["agreement", "maxAbsDiff"],
-          description: "The arm64 run against the x86-64 run of the uncompressed model.",
-          properties: {
-            agreement: {
-              type: "number",
-              minimum: 0,
-              maximum: 1
-            },
-            maxAbsDiff: {
-              type: "number",
-              minimum: 0
-            },
-            metricDelta: {
-              type: "number"
-            }
-          }
-        },
-        guest: {
-          type: "object",
-          required: ["cpuinfo", "hwcaps", "cpuinfoFrom"],
-          properties: {
-            cpuinfo: {
-              type: "array",
-              items: {
-                type: "string"
-              }
-            },
-            hwcaps: {
-              type: "array",
-              items: {
-                type: "string"
-              }
-            },
-            cpuinfoFrom: {
-              enum: ["sysroot", "qemu"]
-            }
-          }
-        },
-        fault: {
-          type: "object",
-          required: ["signal"],
-          properties: {
-            signal: {
-              type: "string"
-            },
-            stage: {
-              type: "string"
-            },
-            instruction: {
-              type: "string"
-            },
-            address: {
-              type: "string"
-            },
-            feature: {
-              type: "string"
-            }
-          }
-        },
-        notes: {
-          type: "array",
-          items: {
-            type: "string"
-          }
-        }
-      }
-    }
-  },
-  $defs: {
-    sha256: {
-      type: "string",
-      pattern: "^[0-9a-f]{64}$"
-    },
-    interval: {
-      type: "array",
-      prefixItems: [
-        {
-          type: "number"
-        },
-        {
-          type: "number"
-        }
-      ],
-      minItems: 2,
-      maxItems: 2,
-      description: "[low, high]"
-    }
-  }
-};
-
-// schemas/budgets.schema.json
-var budgets_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/budgets.schema.json",
-  title: "slmops budgets",
-  description: "Budgets the gate checks results against (budgets.yml). Each rule applies to the results whose profile and variant it matches; a rule's limits are merged over `defaults`.",
-  type: "object",
-  additionalProperties: false,
-  required: ["schema", "rules"],
-  properties: {
-    $schema: {
-      type: "string",
-      description: "Optional editor hint: the URL of this schema."
-    },
-    schema: {
-      const: "slmops.budgets/v1",
-      description: "The version of this file format."
-    },
-    defaults: {
-      $ref: "#/$defs/defaults",
-      description: "Limits every rule inherits; a rule's own value for the same field wins."
-    },
-    rules: {
-      type: "array",
-      minItems: 1,
-      items: {
-        $ref: "#/$defs/rule"
-      }
-    },
-    onInconclusive: {
-      enum: ["warn", "fail", "rerun"],
-      default: "warn",
-      description: "What an inconclusive latency comparison does: warn (pass with a warning), fail, or rerun (ask for more samples once, then warn)."
-    },
-    acceptLabel: {
-      type: "string",
-      minLength: 1,
-      description: "A pull-request label that acknowledges failing rules (e.g. `perf-regression-accepted`); the verdict records who added it."
-    }
-  },
-  $defs: {
-    positiveNumber: {
-      type: "number",
-      exclusiveMinimum: 0
-    },
-    fraction: {
-      type: "number",
-      minimum: 0,
-      maximum: 1
-    },
-    rule: {
-      type: "object",
-      additionalProperties: false,
-      required: ["profile"],
-      properties: {
-        profile: {
-          type: "string",
-          pattern: "^(\\*|[a-z0-9][a-z0-9._-]*)$",
-          description: 'A profile id, or "*" for every profile.'
-        },
-        variant: {
-          type: "string",
-          minLength: 1,
-          description: "A glob over variant ids (`*` matches any run of characters, `?` one character), e.g. `tiny-lm@int4*`. Omitted: every variant."
-        },
-        latency: {
-          $ref: "#/$defs/latency"
-        },
-        tokensPerSec: {
-          $ref: "#/$defs/tokensPerSec"
-        },
-        sizeBytes: {
-          $ref: "#/$defs/sizeBytes"
-        },
-        peakRssBytes: {
-          $ref: "#/$defs/peakRssBytes"
-        },
-        loadMs: {
-          $ref: "#/$defs/loadMs"
-        },
-        perplexity: {
-          $ref: "#/$defs/perplexity"
-        },
-        accuracy: {
-          $ref: "#/$defs/accuracy"
-        },
-        agreement: {
-          $ref: "#/$defs/agreement"
-        }
-      }
-    },
-    defaults: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        latency: {
-          $ref: "#/$defs/latency"
-        },
-        tokensPerSec: {
-          $ref: "#/$defs/tokensPerSec"
-        },
-        sizeBytes: {
-          $ref: "#/$defs/sizeBytes"
-        },
-        peakRssBytes: {
-          $ref: "#/$defs/peakRssBytes"
-        },
-        loadMs: {
-          $ref: "#/$defs/loadMs"
-        },
-        perplexity: {
-          $ref: "#/$defs/perplexity"
-        },
-        accuracy: {
-          $ref: "#/$defs/accuracy"
-        },
-        agreement: {
-          $ref: "#/$defs/agreement"
-        }
-      }
-    },
-    latency: {
-      type: "object",
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        p50Ms: {
-          $ref: "#/$defs/positiveNumber",
-          description: "Absolute limit on the median latency, in milliseconds."
-        },
-        p90Ms: {
-          $ref: "#/$defs/positiveNumber",
-          description: "Absolute limit on the 90th percentile latency, in milliseconds."
-        },
-        ratioTolerance: {
-          type: "number",
-          minimum: 0,
-          description: "Relative limit against the baseline: fail when the head/base median ratio is clearly above 1 + ratioTolerance (0.05 = 5 % slower)."
-        }
-      }
-    },
-    tokensPerSec: {
-      type: "object",
-      additionalProperties: false,
-      required: ["min"],
-      properties: {
-        min: {
-          $ref: "#/$defs/positiveNumber"
-        }
-      }
-    },
-    sizeBytes: {
-      type: "object",
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        max: {
-          type: "integer",
-          minimum: 1,
-          description: "Largest allowed model size in bytes (all files of the variant)."
-        },
-        growth: {
-          type: "number",
-          minimum: 0,
-          description: "Largest allowed growth against the baseline as a fraction (0.05 = 5 %)."
-        }
-      }
-    },
-    peakRssBytes: {
-      type: "object",
-      additionalProperties: false,
-      required: ["max"],
-      properties: {
-        max: {
-          type: "integer",
-          minimum: 1
-        }
-      }
-    },
-    loadMs: {
-      type: "object",
-      additionalProperties: false,
-      required: ["max"],
-      properties: {
-        max: {
-          $ref: "#/$defs/positiveNumber"
-        }
-      }
-    },
-    perplexity: {
-      type: "object",
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        max: {
-          $ref: "#/$defs/positiveNumber",
-          description: "Largest allowed perplexity on the eval set."
-        },
-        increasePct: {
-          type: "number",
-          minimum: 0,
-          description: "Largest allowed increase over the reference model, in percent (5 = 5 %)."
-        }
-      }
-    },
-    accuracy: {
-      type: "object",
-      additionalProperties: false,
-      minProperties: 1,
-      properties: {
-        min: {
-          $ref: "#/$defs/fraction",
-          description: "Smallest allowed accuracy (0..1)."
-        },
-        drop: {
-          $ref: "#/$defs/fraction",
-          description: "Largest allowed drop against the reference model, in accuracy points (0.01 = one point)."
-        }
-      }
-    },
-    agreement: {
-      type: "object",
-      additionalProperties: false,
-      required: ["min"],
-      properties: {
-        min: {
-          $ref: "#/$defs/fraction",
-          description: "Smallest allowed top-1 agreement with the reference model (0..1)."
-        }
-      }
-    }
-  }
-};
-
-// schemas/compress.schema.json
-var compress_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/compress.schema.json",
-  title: "slmops compress report",
-  description: "What `slmops compress` did to one model with one recipe (compress-report.json next to the variant).",
-  type: "object",
-  required: [
-    "schema",
-    "tool",
-    "modelId",
-    "variantId",
-    "recipe",
-    "input",
-    "output",
-    "sizeRatio",
-    "passes",
-    "elapsedMs",
-    "fidelity"
-  ],
-  properties: {
-    schema: {
-      const: "slmops.compress/v1"
-    },
-    tool: {
-      type: "object",
-      required: ["name", "version"],
-      properties: {
-        name: {
-          type: "string",
-          minLength: 1
-        },
-        version: {
-          type: "string",
-          minLength: 1
-        }
-      }
-    },
-    modelId: {
-      type: "string",
-      minLength: 1
-    },
-    variantId: {
-      type: "string",
-      minLength: 1
-    },
-    recipe: {
-      $ref: "#/$defs/recipe"
-    },
-    input: {
-      $ref: "#/$defs/file"
-    },
-    output: {
-      allOf: [
-        {
-          $ref: "#/$defs/file"
-        }
-      ],
-      type: "object",
-      properties: {
-        externalData: {
-          type: "array",
-          description: "External-data files written beside the model, paths relative to it.",
-          items: {
-            $ref: "#/$defs/file"
-          }
-        },
-        gzipBytes: {
-          type: "integer",
-          minimum: 0,
-          description: "Size of the gzip stream of the output files; written when the recipe prunes."
-        }
-      }
-    },
-    sizeRatio: {
-      type: "number",
-      exclusiveMinimum: 0,
-      description: "output bytes / input bytes, external data included."
-    },
-    passes: {
-      type: "array",
-      items: {
-        type: "object",
-        required: ["name", "options", "elapsedMs", "tensors"],
-        properties: {
-          name: {
-            type: "string",
-            minLength: 1
-          },
-          options: {
-            type: "object"
-          },
-          elapsedMs: {
-            type: "number",
-            minimum: 0
-          },
-          tensors: {
-            type: "array",
-            items: {
-              type: "object",
-              required: ["name", "dtypeBefore", "dtypeAfter", "elementCount"],
-              properties: {
-                name: {
-                  type: "string"
-                },
-                dtypeBefore: {
-                  type: "string",
-                  minLength: 1
-                },
-                dtypeAfter: {
-                  type: "string",
-                  minLength: 1
-                },
-                elementCount: {
-                  type: "integer",
-                  minimum: 0
-                },
-                sqnrDb: {
-                  type: ["number", "null"],
-                  description: "Signal-to-quantization-noise ratio of the weights, dB (null when the tensor is all zeros)."
-                },
-                sparsity: {
-                  type: "number",
-                  minimum: 0,
-                  maximum: 1
-                }
-              }
-            }
-          }
-        }
-      }
-    },
-    elapsedMs: {
-      type: "number",
-      minimum: 0
-    },
-    fidelity: {
-      type: "object",
-      required: ["status"],
-      properties: {
-        status: {
-          enum: ["ran", "skipped", "failed"]
-        },
-        reason: {
-          type: "string",
-          minLength: 1
-        },
-        samples: {
-          type: "integer",
-          minimum: 0
-        },
-        maxAbsDiff: {
-          type: "number",
-          minimum: 0
-        },
-        cosine: {
-          type: "number",
-          minimum: -1,
-          maximum: 1
-        },
-        top1Agreement: {
-          type: "number",
-          minimum: 0,
-          maximum: 1
-        },
-        metric: {
-          type: "object",
-          required: ["name", "value", "reference"],
-          properties: {
-            name: {
-              type: "string",
-              minLength: 1
-            },
-            value: {
-              type: "number"
-            },
-            reference: {
-              type: "number"
-            }
-          }
-        }
-      },
-      if: {
-        properties: {
-          status: {
-            enum: ["skipped", "failed"]
-          }
-        },
-        required: ["status"]
-      },
-      then: {
-        required: ["reason"],
-        properties: {
-          reason: {
-            type: "string"
-          }
-        }
-      }
-    },
-    notes: {
-      type: "array",
-      items: {
-        type: "string"
-      },
-      description: "What the passes did that a reviewer should know (graph form chosen, weights left alone and why)."
-    }
-  },
-  $defs: {
-    sha256: {
-      type: "string",
-      pattern: "^[0-9a-f]{64}$"
-    },
-    file: {
-      type: "object",
-      required: ["path", "sha256", "bytes"],
-      properties: {
-        path: {
-          type: "string",
-          minLength: 1
-        },
-        sha256: {
-          $ref: "#/$defs/sha256"
-        },
-        bytes: {
-          type: "integer",
-          minimum: 0
-        }
-      }
-    },
-    recipe: {
-      type: "object",
-      required: ["spec", "passes"],
-      properties: {
-        spec: {
-          type: "string",
-          minLength: 1,
-          description: "The canonical recipe spec (the part of the variant id after '@')."
-        },
-        passes: {
-          type: "array",
-          minItems: 1,
-          items: {
-            type: "object",
-            required: ["pass", "options"],
-            properties: {
-              pass: {
-                enum: ["int8", "int4", "fp16", "prune"]
-              },
-              options: {
-                type: "object"
-              },
-              select: {
-                type: "object"
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-};
-
-// schemas/config.schema.json
-var config_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/config.schema.json",
-  title: "slmops config",
-  description: "One model's pipeline (slmops.yml): which model, which recipes, which device profiles, which budgets. Relative paths are resolved against the folder of this file.",
-  type: "object",
-  additionalProperties: false,
-  required: ["schema", "model", "recipes", "profiles"],
-  properties: {
-    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
-    schema: { const: "slmops.config/v1", description: "The version of this file format." },
-    name: {
-      type: "string",
-      pattern: "^[^@\\s]+$",
-      description: "The model id. Default: the model file's stem, or its folder's name when the stem is `model` (models/tiny-lm/model.onnx -> tiny-lm)."
-    },
-    model: { type: "string", minLength: 1, description: "Path to the .onnx model." },
-    evalData: {
-      type: "string",
-      minLength: 1,
-      description: "Path to a JSONL eval set (see docs/contracts.md)."
-    },
-    recipes: {
-      type: "array",
-      items: { type: "string", minLength: 1 },
-      uniqueItems: true,
-      description: "Recipe spec strings (`int4:block=32`) or paths to recipe files (ending in .yml, .yaml or .json). Empty: benchmark the model as it is."
-    },
-    profiles: {
-      type: "array",
-      minItems: 1,
-      items: { type: "string", minLength: 1 },
-      uniqueItems: true,
-      description: "Device profile ids (built in or under profiles/) or paths to profile files (ending in .json)."
-    },
-    budgets: {
-      type: "string",
-      minLength: 1,
-      description: "Path to a budgets file (slmops.budgets/v1)."
-    },
-    baseline: {
-      type: "string",
-      minLength: 1,
-      description: "Path to the model the variants are compared against. Default: `model` itself."
-    }
-  }
-};
-
-// schemas/profile.schema.json
-var profile_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/profile.schema.json",
-  title: "slmops device profile",
-  description: "An edge device: what it is, what it can do, and where every figure comes from.",
-  type: "object",
-  additionalProperties: false,
-  required: [
-    "schema",
-    "id",
-    "name",
-    "arch",
-    "clusters",
-    "isaFeatures",
-    "peaks",
-    "dramBandwidthGBs",
-    "ramBytes",
-    "sources"
-  ],
-  properties: {
-    $schema: {
-      type: "string",
-      description: "Optional editor hint: the URL of this schema."
-    },
-    schema: {
-      const: "slmops.profile/v1",
-      description: "The version of this file format."
-    },
-    id: {
-      type: "string",
-      pattern: "^[a-z0-9][a-z0-9._-]*$",
-      maxLength: 64,
-      description: "Profile id: lowercase letters, digits, '-', '.', '_'; starts with a letter or digit (e.g. rpi5-8gb)."
-    },
-    name: {
-      type: "string",
-      minLength: 1
-    },
-    description: {
-      type: "string"
-    },
-    arch: {
-      enum: ["x86_64", "arm64"]
-    },
-    clusters: {
-      type: "array",
-      minItems: 1,
-      description: "Groups of identical cores; clusters[0] holds the cores benchmarks run on first. Clusters a profile leaves out (little cores) are named in `description`.",
-      items: {
-        type: "object",
-        additionalProperties: false,
-        required: ["name", "cores", "microarchitecture", "maxClockGHz"],
-        properties: {
-          name: {
-            type: "string",
-            minLength: 1
-          },
-          cores: {
-            type: "integer",
-            minimum: 1,
-            description: "Physical cores in this cluster."
-          },
-          microarchitecture: {
-            type: "string",
-            minLength: 1
-          },
-          maxClockGHz: {
-            type: "number",
-            exclusiveMinimum: 0
-          },
-          threadsPerCore: {
-            type: "integer",
-            minimum: 1,
-            description: "Hardware threads per core (2 with SMT/Hyper-Threading); 1 when absent."
-          },
-          peaks: {
-            $ref: "#/$defs/peaks",
-            description: "Per-core peaks of this cluster; the top-level `peaks` are those of clusters[0]."
-          }
-        }
-      }
-    },
-    isaFeatures: {
-      type: "array",
-      items: {
-        type: "string",
-        minLength: 1
-      },
-      uniqueItems: true,
-      description: "ISA feature flags as the kernel names them (/proc/cpuinfo): avx2, avx512_vnni, asimddp, i8mm, ..."
-    },
-    peaks: {
-      $ref: "#/$defs/peaks",
-      description: "Per-core peaks of clusters[0] at its maxClockGHz; `sources` gives the derivation."
-    },
-    dramBandwidthGBs: {
-      type: "number",
-      exclusiveMinimum: 0,
-      description: "Theoretical or measured DRAM bandwidth in GB/s; `sources` says which."
-    },
-    ramBytes: {
-      type: "integer",
-      minimum: 1
-    },
-    memory: {
-      type: "object",
-      additionalProperties: false,
-      required: ["type"],
-      description: "The DRAM behind dramBandwidthGBs.",
-      properties: {
-        type: {
-          type: "string",
-          minLength: 1,
-          description: "Memory type and speed grade (LPDDR4X-4267, DDR5-4800)."
-        },
-        busWidthBits: {
-          type: "integer",
-          minimum: 1,
-          description: "Total data bus width in bits, all channels together."
-        },
-        transferRateMTs: {
-          type: "number",
-          exclusiveMinimum: 0,
-          description: "Millions of transfers per second (MT/s)."
-        },
-        shared: {
-          type: "boolean",
-          description: "true when dramBandwidthGBs is the whole host's, shared with other tenants (a cloud VM): this machine alone gets less; measure it with `slmops calibrate`."
-        }
-      }
-    },
-    cpuModels: {
-      type: "array",
-      items: {
-        type: "string",
-        minLength: 1
-      },
-      uniqueItems: true,
-      description: "Names that identify this device when slmops runs on it: substrings of the host fingerprint's cpuModel (x86: /proc/cpuinfo `model name`; arm64: decoded core names such as Cortex-A76)."
-    },
-    emulation: {
-      type: "object",
-      additionalProperties: false,
-      description: "Hints for running this device's code paths on another host. They select the same kernels, not the same speed.",
-      properties: {
-        qemuCpu: {
-          type: "string",
-          minLength: 1,
-          description: "A QEMU -cpu value with this device's ISA (cortex-a76, neoverse-n2, cortex-a710,sve=off, EPYC-Milan)."
-        },
-        note: {
-          type: "string",
-          description: "What the hint gets wrong or leaves out."
-        }
-      }
-    },
-    sources: {
-      type: "array",
-      minItems: 1,
-      description: "Where the figures come from: one entry per cited field (every number, and isaFeatures), with its value.",
-      items: {
-        type: "object",
-        additionalProperties: false,
-        required: ["field", "value", "kind", "source"],
-        properties: {
-          field: {
-            type: "string",
-            minLength: 1,
-            description: "The field this cites, as a dotted path (peaks.fp32GflopsPerCore)."
-          },
-          value: {
-            type: ["number", "string", "boolean"]
-          },
-          kind: {
-            enum: ["spec", "measured", "derived", "assumed"],
-            description: "spec: a vendor figure; measured: measured by someone on the device; derived: computed from other figures (say how in `derivation`); assumed: a chosen or unverified figure (say why in `derivation`)."
-          },
-          source: {
-            type: "string",
-            minLength: 1,
-            description: "Where the figure comes from (a URL or a document)."
-          },
-          derivation: {
-            type: "string",
-            description: "How a derived figure was computed (16 FLOP/cycle x 2.4 GHz), or why an assumed one was chosen."
-          }
-        }
-      }
-    },
-    calibration: {
-      type: "object",
-      description: "Figures measured on the real device by `slmops calibrate --profile <id>`: effective fp32 GEMM GFLOPS, int8 GEMM GOPS and weight-streaming bandwidth per thread count, measured with onnxruntime. Emulation uses them instead of datasheet peaks.",
-      required: ["measuredAt", "threads"],
-      properties: {
-        measuredAt: {
-          type: "string",
-          format: "date-time"
-        },
-        onnxruntime: {
-          type: "string"
-        },
-        fingerprintKey: {
-          type: "string"
-        },
-        host: {
-          type: "object"
-        },
-        probes: {
-          type: "object"
-        },
-        threads: {
-          type: "object",
-          minProperties: 1,
-          propertyNames: {
-            pattern: "^[1-9][0-9]*$"
-          },
-          additionalProperties: {
-            type: "object",
-            required: ["fp32Gflops", "int8Gops", "bandwidthGBs"],
-            properties: {
-              fp32Gflops: {
-                type: "number",
-                exclusiveMinimum: 0
-              },
-              int8Gops: {
-                type: "number",
-                exclusiveMinimum: 0
-              },
-              bandwidthGBs: {
-                type: "number",
-                exclusiveMinimum: 0
-              },
-              spread: {
-                type: "object"
-              }
-            }
-          }
-        },
-        nodeProbes: {
-          type: "object",
-          description: "What one graph node of each kind (other, fp32, int8, int4) and size costs on the device at each thread count, measured by slmops calibrate; with the host's own, emulation scales a model node by node.",
-          required: ["version", "points", "profilerUs"],
-          properties: {
-            version: {
-              type: "integer",
-              minimum: 1
-            },
-            profilerUs: {
-              type: "number",
-              minimum: 0
-            },
-            points: {
-              type: "array",
-              items: {
-                type: "object",
-                required: ["kind", "size", "shape", "us"],
-                properties: {
-                  kind: {
-                    enum: ["other", "fp32", "int8", "int4"]
-                  },
-                  size: {
-                    type: "number",
-                    minimum: 0
-                  },
-                  shape: {
-                    type: "string"
-                  },
-                  dims: {
-                    type: "object",
-                    description: "A matrix probe's product [m, k]·[k, n]; emulation places a model's products among the probes by rows m and weight size k·n.",
-                    required: ["m", "k", "n"],
-                    properties: {
-                      m: { type: "integer", minimum: 1 },
-                      k: { type: "integer", minimum: 1 },
-                      n: { type: "integer", minimum: 1 }
-                    }
-                  },
-                  us: {
-                    type: "object",
-                    propertyNames: {
-                      pattern: "^[1-9][0-9]*$"
-                    },
-                    additionalProperties: {
-                      type: "number",
-                      exclusiveMinimum: 0
-                    }
-                  }
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  },
-  $defs: {
-    peaks: {
-      type: "object",
-      additionalProperties: false,
-      required: ["fp32GflopsPerCore", "int8GopsPerCore"],
-      properties: {
-        fp32GflopsPerCore: {
-          type: "number",
-          exclusiveMinimum: 0,
-          description: "Peak fp32 GFLOP/s of one core (a fused multiply-add counts as 2 FLOP)."
-        },
-        int8GopsPerCore: {
-          type: "number",
-          exclusiveMinimum: 0,
-          description: "Peak int8 GOP/s of one core (a multiply-accumulate counts as 2 ops)."
-        }
-      }
-    }
-  }
-};
-
-// schemas/recipe.schema.json
-var recipe_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/recipe.schema.json",
-  title: "slmops recipe",
-  description: "A compression recipe: passes applied in order. The same recipe can be written as a spec string (`prune:0.5+int8:per-channel,sym`); both give the same variant id.",
-  type: "object",
-  additionalProperties: false,
-  required: ["schema", "passes"],
-  properties: {
-    $schema: { type: "string", description: "Optional editor hint: the URL of this schema." },
-    schema: { const: "slmops.recipe/v1", description: "The version of this file format." },
-    name: {
-      type: "string",
-      minLength: 1,
-      description: "A label for people; not part of the variant id."
-    },
-    description: { type: "string" },
-    passes: {
-      type: "array",
-      minItems: 1,
-      items: { $ref: "#/$defs/pass" }
-    }
-  },
-  $defs: {
-    pass: {
-      type: "object",
-      additionalProperties: false,
-      required: ["pass"],
-      properties: {
-        pass: { enum: ["int8", "int4", "fp16", "prune"], description: "The compression pass." },
-        options: { type: "object", description: "Options of this pass; which ones depends on `pass`." },
-        select: { $ref: "#/$defs/select" }
-      },
-      allOf: [
-        {
-          if: { properties: { pass: { const: "int8" } }, required: ["pass"] },
-          then: { properties: { options: { $ref: "#/$defs/int8Options" } } }
-        },
-        {
-          if: { properties: { pass: { const: "int4" } }, required: ["pass"] },
-          then: { properties: { options: { $ref: "#/$defs/int4Options" } } }
-        },
-        {
-          if: { properties: { pass: { const: "fp16" } }, required: ["pass"] },
-          then: { properties: { options: { $ref: "#/$defs/fp16Options" } } }
-        },
-        {
-          if: { properties: { pass: { const: "prune" } }, required: ["pass"] },
-          then: { properties: { options: { $ref: "#/$defs/pruneOptions" } } }
-        }
-      ]
-    },
-    int8Options: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        perChannel: {
-          type: "boolean",
-          default: false,
-          description: "One scale per output channel instead of one per tensor. Spec: `per-channel` | `per-tensor`."
-        },
-        symmetric: {
-          type: "boolean",
-          default: true,
-          description: "Symmetric weights (zero point 0). Spec: `sym` | `asym`."
-        },
-        reduceRange: {
-          type: "boolean",
-          default: false,
-          description: "7-bit weights ([-64, 63]), as onnxruntime's quantize_dynamic reduce_range: x86 CPUs without VNNI (AVX2 only, as GitHub's hosted runners) multiply u8·s8 pairs in 16 bits that saturate with full-range weights; 7-bit weights cannot. Spec: `reduce-range`."
-        }
-      }
-    },
-    int4Options: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        block: {
-          enum: [16, 32, 64, 128],
-          default: 32,
-          description: "Weights per quantization block. Spec: `block=32`."
-        },
-        symmetric: {
-          type: "boolean",
-          default: true,
-          description: "Symmetric weights. Spec: `sym` | `asym`."
-        },
-        accuracyLevel: {
-          type: "integer",
-          minimum: 0,
-          maximum: 4,
-          default: 0,
-          description: "onnxruntime MatMulNBits accuracy_level (0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8). Spec: `acc=0`."
-        }
-      }
-    },
-    fp16Options: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        keepIo: {
-          type: "boolean",
-          default: true,
-          description: "Keep graph inputs and outputs in fp32. Spec: `keep-io=true`."
-        },
-        blockOps: {
-          type: "array",
-          items: { type: "string", minLength: 1 },
-          uniqueItems: true,
-          default: [],
-          description: "Operator types kept in fp32. Spec: `block-ops=Softmax;LayerNormalization`."
-        }
-      }
-    },
-    pruneOptions: {
-      type: "object",
-      additionalProperties: false,
-      properties: {
-        sparsity: {
-          type: "number",
-          minimum: 0,
-          exclusiveMaximum: 1,
-          description: "Share of weights set to zero, 0 <= sparsity < 1. Required unless pattern is 2:4 (which implies 0.5). Spec: `prune:0.5` or `sparsity=0.5`."
-        },
-        pattern: {
-          enum: ["unstructured", "2:4"],
-          default: "unstructured",
-          description: "Spec: `pattern=2:4`."
-        },
-        scope: {
-          enum: ["per-tensor", "global"],
-          default: "per-tensor",
-          description: "Rank weights within each tensor or across the whole model. Spec: `scope=global`."
-        }
-      }
-    },
-    select: {
-      type: "object",
-      additionalProperties: false,
-      description: "Which tensors a pass touches. Omitted fields keep their defaults (everything the pass supports).",
-      properties: {
-        includeOps: {
-          $ref: "#/$defs/names",
-          description: "Only nodes of these operator types (empty: every supported type). Spec: `include-ops=MatMul;Gemm`."
-        },
-        excludeOps: {
-          $ref: "#/$defs/names",
-          description: "Never nodes of these operator types. Spec: `exclude-ops=Gather`."
-        },
-        includeNames: {
-          $ref: "#/$defs/names",
-          description: "Only these node names (empty: all). Spec: `include-names=...`."
-        },
-        excludeNames: {
-          $ref: "#/$defs/names",
-          description: "Never these node names. Spec: `exclude-names=...`."
-        },
-        minElements: {
-          type: "integer",
-          minimum: 0,
-          default: 0,
-          description: "Skip weight tensors with fewer elements. Spec: `min-elements=1024`."
-        },
-        keepFirstLast: {
-          type: "boolean",
-          default: false,
-          description: "Leave the first and last eligible layers untouched. Spec: `keep-first-last`."
-        }
-      }
-    },
-    names: {
-      type: "array",
-      items: { type: "string", minLength: 1 },
-      uniqueItems: true,
-      default: []
-    }
-  }
-};
-
-// schemas/verdict.schema.json
-var verdict_schema_default = {
-  $schema: "https://json-schema.org/draft/2020-12/schema",
-  $id: "https://slmops.dev/schemas/verdict.schema.json",
-  title: "slmops verdict",
-  description: "What the gate decided (verdict.json): one entry per (variant, profile, metric) budget rule checked.",
-  type: "object",
-  required: ["schema", "overall", "advisory", "rules", "inputs", "createdAt"],
-  properties: {
-    schema: { const: "slmops.verdict/v1" },
-    overall: { enum: ["pass", "fail", "inconclusive"] },
-    advisory: {
-      type: "boolean",
-      description: "true when the gate only reports (mode: comment) and never fails the job."
-    },
-    rules: {
-      type: "array",
-      items: {
-        type: "object",
-        required: ["variantId", "profileId", "metric", "kind", "limit", "value", "verdict", "reason"],
-        properties: {
-          variantId: { type: "string", minLength: 1 },
-          profileId: { type: "string", minLength: 1 },
-          metric: {
-            type: "string",
-            minLength: 1,
-            description: "The budget field checked, e.g. latency.p50Ms or sizeBytes.max."
-          },
-          kind: { enum: ["absolute", "relative"] },
-          limit: { type: "number" },
-          value: {
-            type: ["number", "null"],
-            description: "The measured value; null when it could not be measured."
-          },
-          baseline: { type: ["number", "null"] },
-          ci95: { $ref: "#/$defs/interval" },
-          verdict: { enum: ["pass", "fail", "inconclusive", "acknowledged"] },
-          reason: { type: "string" }
-        }
-      }
-    },
-    inputs: {
-      type: "array",
-      description: "The files the verdict was computed from.",
-      items: {
-        type: "object",
-        required: ["path", "sha256"],
-        properties: {
-          path: { type: "string", minLength: 1 },
-          sha256: { type: "string", pattern: "^[0-9a-f]{64}$" }
-        }
-      }
-    },
-    acknowledgedBy: {
-      type: "string",
-      minLength: 1,
-      description: "Login of who added the accept label."
-    },
-    createdAt: { type: "string", format: "date-time" }
-  },
-  $defs: {
-    interval: {
-      type: "array",
-      prefixItems: [{ type: "number" }, { type: "number" }],
-      minItems: 2,
-      maxItems: 2
-    }
-  }
-};
-
-// src/config/schemas.ts
-var SCHEMA_VERSIONS = {
-  budgets: "slmops.budgets/v1",
-  recipe: "slmops.recipe/v1",
-  config: "slmops.config/v1",
-  profile: "slmops.profile/v1",
-  compress: "slmops.compress/v1",
-  bench: "slmops.bench/v1",
-  verdict: "slmops.verdict/v1",
-  manifest: "slmops.manifest/v1"
-};
-var DOCUMENT_KINDS = Object.keys(SCHEMA_VERSIONS);
-var DOCUMENT_LABELS = {
-  budgets: "budgets file",
-  recipe: "recipe file",
-  config: "slmops config file",
-  profile: "device profile",
-  compress: "compress report",
-  bench: "benchmark result",
-  verdict: "verdict",
-  manifest: "bundle manifest"
-};
-var SCHEMAS = {
-  budgets: budgets_schema_default,
-  recipe: recipe_schema_default,
-  config: config_schema_default,
-  profile: profile_schema_default,
-  compress: compress_schema_default,
-  bench: bench_schema_default,
-  verdict: verdict_schema_default,
-  manifest: manifest_schema_default
-};
-var addFormats = import_ajv_formats.default.default;
-var ajv;
-var compiled = /* @__PURE__ */ new Map();
-function createAjv() {
-  const instance = new import__.Ajv2020({
-    allErrors: true,
-    verbose: true,
-    strict: true,
-    allowUnionTypes: true,
-    logger: false
-  });
-  addFormats(instance);
-  return instance;
-}
-function validatorFor(kind) {
-  let validate = compiled.get(kind);
-  if (validate === void 0) {
-    ajv ??= createAjv();
-    validate = ajv.compile(SCHEMAS[kind]);
-    compiled.set(kind, validate);
-  }
-  return validate;
-}
-
-// src/config/suggest.ts
-function editDistance(a, b) {
-  if (a === b) return 0;
-  if (a.length === 0) return b.length;
-  if (b.length === 0) return a.length;
-  const rows = [Array.from({ length: b.length + 1 }, (_, j) => j)];
-  for (let i2 = 1; i2 <= a.length; i2++) {
-    const row = [i2];
-    const above = rows[i2 - 1];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i2 - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(above[j] + 1, row[j - 1] + 1, above[j - 1] + cost);
-      if (i2 > 1 && j > 1 && a[i2 - 1] === b[j - 2] && a[i2 - 2] === b[j - 1])
-        best = Math.min(best, rows[i2 - 2][j - 2] + 1);
-      row[j] = best;
-    }
-    rows.push(row);
-  }
-  return rows[a.length][b.length];
-}
-function closest(word, candidates) {
-  const lower = word.toLowerCase();
-  let best;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const candidate of candidates) {
-    const distance = editDistance(lower, candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  if (best === void 0) return void 0;
-  const allowed = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3));
-  return bestDistance <= allowed ? best : void 0;
-}
-function didYouMean(word, candidates) {
-  const match = closest(word, candidates);
-  return match === void 0 ? "" : `; did you mean "${match}"?`;
-}
-
-// src/config/load.ts
-var MAX_LISTED_PROBLEMS = 50;
-function validateDocument(kind, value, subject) {
-  checkSchemaField(kind, value, subject);
-  const validate = validatorFor(kind);
-  if (validate(value)) return value;
-  throw new InvalidDocumentError(kind, subject, describeErrors(validate.errors ?? [], value));
-}
-var InvalidDocumentError = class extends ConfigurationError {
-  kind;
-  problems;
-  constructor(kind, subject, problems) {
-    const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
-    const problem = `not a valid ${DOCUMENT_LABELS[kind]} (${count})`;
-    const fix = `Fix the fields listed above; the format is schemas/${kind}.schema.json (see docs/contracts.md)`;
-    super(problem, { subject, fix });
-    this.name = "InvalidDocumentError";
-    this.kind = kind;
-    this.problems = problems;
-    const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((line) => `  - ${line}`);
-    if (problems.length > MAX_LISTED_PROBLEMS)
-      listed.push(`  - … and ${problems.length - MAX_LISTED_PROBLEMS} more`);
-    this.message = `${subject}: ${problem}:
-${listed.join("\n")}
-${fix}.`;
-  }
-};
-async function loadDocument(kind, path2) {
-  const text = await readUserFile(path2);
-  const value = parseDocumentText(text, path2);
-  if (value === null || value === void 0) {
-    throw new ConfigurationError(`the file is empty`, {
-      subject: path2,
-      fix: `Write a ${DOCUMENT_LABELS[kind]} starting with \`schema: ${SCHEMA_VERSIONS[kind]}\``
-    });
-  }
-  return validateDocument(kind, value, path2);
-}
-function loadBudgets(path2) {
-  return loadDocument("budgets", path2);
-}
-function parseDocumentText(text, subject) {
-  const body = text.charCodeAt(0) === 65279 ? text.slice(1) : text;
-  const extension = extname(subject).toLowerCase();
-  const isJson = extension === ".json" || extension !== ".yml" && extension !== ".yaml" && /^\s*[[{]/.test(body);
-  return isJson ? parseJson(body, subject) : parseYaml(body, subject);
-}
-function parseJson(text, subject) {
-  try {
-    const value = JSON.parse(text);
-    const duplicate = (0, import_yaml.parseDocument)(text, { uniqueKeys: true }).errors.find(
-      (e) => e.code === "DUPLICATE_KEY"
-    );
-    if (duplicate) {
-      const position = duplicate.linePos?.[0];
-      throw new ConfigurationError(
-        `a key appears twice in one object${position ? ` at line ${position.line}, column ${position.col}` : ""}`,
-        { subject, fix: "Keep one of the two (JSON would silently take the last)" }
-      );
-    }
-    return value;
-  } catch (error2) {
-    if (error2 instanceof ConfigurationError) throw error2;
-    const message = error2 instanceof Error ? error2.message : String(error2);
-    const position = /at position (\d+)/.exec(message);
-    const where = position ? ` at ${lineAndColumn(text, Number(position[1]))}` : "";
-    const detail = message.replace(/ in JSON at position \d+.*$/s, "");
-    throw new ConfigurationError(`JSON syntax error${where}: ${detail}`, {
-      subject,
-      fix: "Fix the syntax (a trailing comma or a missing quote is the usual cause)",
-      cause: error2
-    });
-  }
-}
-function parseYaml(text, subject) {
-  const document = (0, import_yaml.parseDocument)(text, { prettyErrors: true, uniqueKeys: true });
-  const [first, ...rest] = document.errors;
-  if (first !== void 0) {
-    const position = first.linePos?.[0];
-    const where = position ? ` at line ${position.line}, column ${position.col}` : "";
-    const detail = first.message.split(/ at line \d+, column \d+/)[0] ?? first.message;
-    const others = rest.length > 0 ? ` (and ${rest.length} more syntax error${rest.length === 1 ? "" : "s"})` : "";
-    throw new ConfigurationError(`YAML syntax error${where}: ${detail}${others}`, {
-      subject,
-      fix: 'Fix the syntax; check the indentation and the quotes around values that contain ":" or "#"',
-      cause: first
-    });
-  }
-  try {
-    return document.toJS({ maxAliasCount: 100 });
-  } catch (error2) {
-    throw new ConfigurationError(`YAML cannot be read: ${error2.message}`, {
-      subject,
-      fix: "Write the values out instead of nesting aliases of aliases",
-      cause: error2
-    });
-  }
-}
-function lineAndColumn(text, offset) {
-  const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - before.lastIndexOf("\n");
-  return `line ${line}, column ${column}`;
-}
-async function readUserFile(path2) {
-  try {
-    return await readFile(path2, "utf8");
-  } catch (error2) {
-    const code2 = error2.code;
-    const absolute = resolve(path2);
-    if (code2 === "ENOENT") {
-      throw new ConfigurationError(`file not found (looked for ${absolute})`, {
-        subject: path2,
-        fix: `Check the path; relative paths are resolved against ${process.cwd()}`,
-        cause: error2
-      });
-    }
-    if (code2 === "EISDIR") {
-      throw new ConfigurationError(`is a directory, expected a file`, {
-        subject: path2,
-        fix: "Name the file itself"
-      });
-    }
-    if (code2 === "EACCES" || code2 === "EPERM") {
-      throw new ConfigurationError(`cannot be read (permission denied)`, {
-        subject: path2,
-        fix: `Make ${absolute} readable by the user running slmops`,
-        cause: error2
-      });
-    }
-    throw error2;
-  }
-}
-function checkSchemaField(kind, value, subject) {
-  if (!isRecord(value)) return;
-  const expected = SCHEMA_VERSIONS[kind];
-  const actual = value.schema;
-  if (actual === expected) return;
-  if (actual === void 0) {
-    throw new ConfigurationError(`the "schema" field is missing; expected "${expected}"`, {
-      subject,
-      fix: `Add \`schema: ${expected}\` at the top of the file`
-    });
-  }
-  const shown = JSON.stringify(actual);
-  const otherKind = DOCUMENT_KINDS.find(
-    (k) => typeof actual === "string" && actual.startsWith(`slmops.${k}/`)
-  );
-  if (otherKind === kind) {
-    throw new ConfigurationError(
-      `declares schema ${shown}, but this version of slmops reads "${expected}" ${DOCUMENT_LABELS[kind]}s`,
-      {
-        subject,
-        fix: `Rewrite the file as "${expected}" (see docs/contracts.md) or use the slmops release that wrote it`
-      }
-    );
-  }
-  if (otherKind !== void 0) {
-    throw new ConfigurationError(
-      `is a ${DOCUMENT_LABELS[otherKind]} (schema ${shown}), expected a ${DOCUMENT_LABELS[kind]} ("${expected}")`,
-      { subject, fix: `Pass a ${DOCUMENT_LABELS[kind]} here` }
-    );
-  }
-  throw new ConfigurationError(`declares schema ${shown}, expected "${expected}"`, {
-    subject,
-    fix: `Set \`schema: ${expected}\``
-  });
-}
-function describeErrors(errors, root) {
-  const lines = [];
-  for (const error2 of errors) {
-    const line = describeError(error2, root);
-    if (line !== void 0 && !lines.includes(line)) lines.push(line);
-  }
-  return lines;
-}
-function describeError(error2, root) {
-  const segments = pointerSegments(error2.instancePath);
-  const at = (extra) => formatPath(extra === void 0 ? segments : [...segments, extra], root);
-  const params = error2.params;
-  const got = ` (got ${describeValue(error2.data)})`;
-  switch (error2.keyword) {
-    case "if":
-      return void 0;
-    // the failing `then` branch reports the real problem
-    case "required":
-      return `${at(String(params.missingProperty))}: required property is missing`;
-    case "additionalProperties": {
-      const name = String(params.additionalProperty);
-      const valid = propertyNames(error2.parentSchema);
-      const hint = didYouMean(name, valid);
-      const list = valid.length > 0 ? `; valid properties: ${valid.join(", ")}` : "";
-      return `${at(name)}: unknown property${hint || list}`;
-    }
-    case "type":
-      return `${at()}: must be ${typePhrase(String(params.type))}${got}`;
-    case "enum": {
-      const allowed = params.allowedValues ?? [];
-      const hint = typeof error2.data === "string" ? didYouMean(error2.data, allowed.map(String)) : "";
-      return `${at()}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}${got}${hint}`;
-    }
-    case "const":
-      return `${at()}: must be ${JSON.stringify(params.allowedValue)}${got}`;
-    case "minimum":
-    case "maximum":
-    case "exclusiveMinimum":
-    case "exclusiveMaximum":
-      return `${at()}: must be ${String(params.comparison)} ${String(params.limit)}${got}`;
-    case "pattern":
-      return `${at()}: must be ${PATTERN_HINTS[String(params.pattern)] ?? `a string matching ${String(params.pattern)}`}${got}`;
-    case "format":
-      return `${at()}: must be ${FORMAT_HINTS[String(params.format)] ?? `a ${String(params.format)}`}${got}`;
-    case "minLength":
-      return params.limit === 1 ? `${at()}: must not be empty` : `${at()}: must be at least ${String(params.limit)} characters long${got}`;
-    case "maxLength":
-      return `${at()}: must be at most ${String(params.limit)} characters long${got}`;
-    case "minItems":
-      return `${at()}: must have at least ${plural(Number(params.limit), "item")}`;
-    case "maxItems":
-      return `${at()}: must have at most ${plural(Number(params.limit), "item")}`;
-    case "uniqueItems":
-      return `${at()}: items ${String(params.j)} and ${String(params.i)} are the same; list each value once`;
-    case "minProperties": {
-      const valid = propertyNames(error2.parentSchema);
-      const list = valid.length > 0 ? ` (${valid.join(", ")})` : "";
-      return `${at()}: must set at least ${plural(Number(params.limit), "field")}${list}`;
-    }
-    default:
-      return `${at()}: ${error2.message ?? `fails ${error2.keyword}`}`;
-  }
-}
-var PATTERN_HINTS = {
-  "^[a-z0-9][a-z0-9._-]*$": "a profile id: lowercase letters, digits, '-', '.' and '_', starting with a letter or digit",
-  "^(\\*|[a-z0-9][a-z0-9._-]*)$": `"*" or a profile id (lowercase letters, digits, '-', '.' and '_')`,
-  "^[0-9a-f]{64}$": "a sha256 digest (64 lowercase hex digits)",
-  "^[0-9a-f]{40}([0-9a-f]{24})?$": "a full commit sha (40 or 64 lowercase hex digits)",
-  "^[^@\\s]+$": "a model id without '@' or whitespace",
-  [manifest_schema_default.properties.version.pattern]: 'a semantic version such as 1.2.0 (no leading "v")'
-};
-var FORMAT_HINTS = {
-  "date-time": "a date-time such as 2026-01-31T12:00:00Z",
-  uri: "an absolute URI"
-};
-function typePhrase(types) {
-  const phrases = {
-    number: "a number",
-    integer: "an integer",
-    string: "a string",
-    boolean: "true or false",
-    array: "a list",
-    object: "an object (a mapping of names to values)",
-    null: "null"
-  };
-  return types.split(",").map((t) => phrases[t] ?? t).join(" or ");
-}
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-function describeValue(value) {
-  if (value === void 0) return "nothing";
-  if (Array.isArray(value)) return "a list";
-  if (isRecord(value)) return "an object";
-  const text = JSON.stringify(value);
-  return text.length > 60 ? `${text.slice(0, 57)}…` : text;
-}
-function propertyNames(schema) {
-  if (!isRecord(schema) || !isRecord(schema.properties)) return [];
-  return Object.keys(schema.properties).filter((name) => name !== "$schema");
-}
-function pointerSegments(pointer) {
-  if (pointer === "") return [];
-  return pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
-}
-function formatPath(segments, root) {
-  let out = "";
-  let node = root;
-  for (const segment of segments) {
-    if ((Array.isArray(node) || node === void 0) && /^\d+$/.test(segment)) {
-      out += `[${segment}]`;
-      node = Array.isArray(node) ? node[Number(segment)] : void 0;
-      continue;
-    }
-    out += /^[A-Za-z_$][\w$-]*$/.test(segment) ? `${out === "" ? "" : "."}${segment}` : `[${JSON.stringify(segment)}]`;
-    node = isRecord(node) ? node[segment] : void 0;
-  }
-  return out === "" ? "(root)" : out;
-}
-function isRecord(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-// src/gate/budgets.ts
-var DEFAULT_BUDGETS2 = {
-  schema: "slmops.budgets/v1",
-  defaults: { latency: { ratioTolerance: 0.05 }, sizeBytes: { growth: 0.02 } },
-  rules: [],
-  onInconclusive: "warn",
-  acceptLabel: "slmops:accept-regression"
-};
-async function loadBudgetsOrDefault(path2) {
-  if (!path2) return { budgets: DEFAULT_BUDGETS2, source: "defaults" };
-  if (!existsSync2(path2)) {
-    throw new ConfigurationError("budgets file not found", {
-      subject: path2,
-      fix: "Check the path, or leave the input empty to use the default budgets"
-    });
-  }
-  return { budgets: await loadBudgets(path2), source: path2 };
-}
-function limitsFor(budgets, variantId, profileId) {
-  const merged = {};
-  const apply = (limits) => {
-    for (const [metric, values] of Object.entries(limits ?? {})) {
-      if (typeof values !== "object" || values === null) continue;
-      merged[metric] = { ...merged[metric] ?? {}, ...values };
-    }
-  };
-  apply(budgets.defaults);
-  for (const rule of budgets.rules) {
-    const profileMatches = rule.profile === "*" || rule.profile === profileId;
-    const variantMatches = !rule.variant || globToRegExp(rule.variant).test(variantId);
-    if (profileMatches && variantMatches) {
-      const { profile: _p, variant: _v, ...limits } = rule;
-      apply(limits);
-    }
-  }
-  return merged;
-}
-
-// src/gate/judge.ts
-function byInterval(interval, limit, higherIsWorse) {
-  const [lo, hi] = interval;
-  if (higherIsWorse) return lo > limit ? "fail" : hi <= limit ? "pass" : "inconclusive";
-  return hi < limit ? "fail" : lo >= limit ? "pass" : "inconclusive";
-}
-function hard(value, limit, higherIsWorse) {
-  return (higherIsWorse ? value > limit : value < limit) ? "fail" : "pass";
-}
-var pct = (x2) => `${(x2 * 100).toFixed(1)} %`;
-function judgeResult(result, limits, options = {}) {
-  const rules = [];
-  const base = { variantId: result.variantId, profileId: result.profile.id };
-  const add = (rule) => rules.push({ ...base, ...rule });
-  const missing = (metric, kind, limit, what) => add({ metric, kind, limit, value: null, verdict: "inconclusive", reason: `no ${what} in the result` });
-  const emulated = result.profile.mode === "emulated";
-  const predictionAdvisory = emulated && !options.gatePredictions;
-  const latency = limits.latency;
-  for (const key of ["p50Ms", "p90Ms"]) {
-    const limit = latency?.[key];
-    if (limit === void 0) continue;
-    const metric = `latency.${key}`;
-    if (emulated) {
-      if (!result.predicted) {
-        missing(metric, "absolute", limit, "device prediction");
-        continue;
-      }
-      const scale = key === "p50Ms" || !(result.latencyMs.p50 > 0) ? 1 : (result.latencyMs.p90 ?? result.latencyMs.p50) / result.latencyMs.p50;
-      const interval = [
-        result.predicted.intervalMs[0] * scale,
-        result.predicted.intervalMs[1] * scale
-      ];
-      add({
-        metric,
-        kind: "absolute",
-        limit,
-        value: result.predicted.p50Ms * scale,
-        ci95: interval,
-        verdict: byInterval(interval, limit, true),
-        reason: `predicted for ${result.profile.id} (${result.predicted.calibrated ? "calibrated" : "uncalibrated"}, model error ${result.predicted.modelError}); prediction interval against ${limit} ms`,
-        ...predictionAdvisory ? { advisory: true } : {}
-      });
-    } else if (key === "p50Ms") {
-      add({
-        metric,
-        kind: "absolute",
-        limit,
-        value: result.latencyMs.p50,
-        ci95: result.latencyMs.ci95,
-        verdict: byInterval(result.latencyMs.ci95, limit, true),
-        reason: `95 % CI of the median against ${limit} ms`
-      });
-    } else {
-      const p90 = result.latencyMs.p90;
-      if (p90 === null) missing(metric, "absolute", limit, "p90");
-      else
-        add({
-          metric,
-          kind: "absolute",
-          limit,
-          value: p90,
-          verdict: hard(p90, limit, true),
-          reason: `measured p90 against ${limit} ms`
-        });
-    }
-  }
-  if (latency?.ratioTolerance !== void 0) {
-    const limit = 1 + latency.ratioTolerance;
-    if (!result.comparison) missing("latency.ratioTolerance", "relative", limit, "baseline comparison");
-    else {
-      const verdict = byInterval(result.comparison.ci95, limit, true);
-      add({
-        metric: "latency.ratioTolerance",
-        kind: "relative",
-        limit,
-        value: result.comparison.ratioP50,
-        baseline: result.comparison.baselineP50Ms ?? null,
-        ci95: result.comparison.ci95,
-        verdict,
-        reason: verdict === "fail" ? `clearly slower than ${result.comparison.baselineVariantId}: the whole 95 % CI of head/base is above ${limit.toFixed(2)}` : verdict === "inconclusive" ? `the 95 % CI of head/base straddles ${limit.toFixed(2)}: not clearly within the tolerance; ${result.workload.protocol === "quick" ? "the quick protocol is a smoke measurement: use the full protocol to gate" : "re-run with more timing processes (the benchmark action's `processes` input, `slmops bench --processes`) or on a quieter runner, or widen the tolerance"}` : `head/base within ${pct(latency.ratioTolerance)} of ${result.comparison.baselineVariantId}`
-      });
-    }
-  }
-  if (limits.tokensPerSec?.min !== void 0) {
-    const limit = limits.tokensPerSec.min;
-    const measured = result.throughput?.tokensPerSec;
-    if (measured === void 0) missing("tokensPerSec.min", "absolute", limit, "throughput");
-    else if (emulated && result.predicted) {
-      const predicted = measured * (result.latencyMs.p50 / result.predicted.p50Ms);
-      const interval = [
-        measured * (result.latencyMs.p50 / result.predicted.intervalMs[1]),
-        measured * (result.latencyMs.p50 / result.predicted.intervalMs[0])
-      ];
-      add({
-        metric: "tokensPerSec.min",
-        kind: "absolute",
-        limit,
-        value: predicted,
-        ci95: interval,
-        verdict: byInterval(interval, limit, false),
-        reason: `predicted tokens/s on ${result.profile.id} against ${limit}`,
-        ...predictionAdvisory ? { advisory: true } : {}
-      });
-    } else {
-      add({
-        metric: "tokensPerSec.min",
-        kind: "absolute",
-        limit,
-        value: measured,
-        verdict: hard(measured, limit, false),
-        reason: `measured tokens/s against ${limit}`
-      });
-    }
-  }
-  if (limits.sizeBytes?.max !== void 0) {
-    const limit = limits.sizeBytes.max;
-    add({
-      metric: "sizeBytes.max",
-      kind: "absolute",
-      limit,
-      value: result.model.bytes,
-      verdict: hard(result.model.bytes, limit, true),
-      reason: `model size against ${limit} bytes`
-    });
-  }
-  if (limits.sizeBytes?.growth !== void 0) {
-    const limit = limits.sizeBytes.growth;
-    const baseBytes = result.comparison?.baselineBytes;
-    if (!baseBytes) missing("sizeBytes.growth", "relative", limit, "baseline size");
-    else {
-      const growth = result.model.bytes / baseBytes - 1;
-      add({
-        metric: "sizeBytes.growth",
-        kind: "relative",
-        limit,
-        value: growth,
-        baseline: baseBytes,
-        verdict: hard(growth, limit, true),
-        reason: `size ${growth >= 0 ? "+" : ""}${pct(growth)} against ${result.comparison.baselineVariantId} (allowed +${pct(limit)})`
-      });
-    }
-  }
-  if (limits.peakRssBytes?.max !== void 0) {
-    const limit = limits.peakRssBytes.max;
-    add({
-      metric: "peakRssBytes.max",
-      kind: "absolute",
-      limit,
-      value: result.peakRssBytes,
-      verdict: hard(result.peakRssBytes, limit, true),
-      reason: `peak RSS against ${limit} bytes`
-    });
-  }
-  if (limits.loadMs?.max !== void 0) {
-    const limit = limits.loadMs.max;
-    add({
-      metric: "loadMs.max",
-      kind: "absolute",
-      limit,
-      value: result.loadMs,
-      verdict: hard(result.loadMs, limit, true),
-      reason: `load time against ${limit} ms`
-    });
-  }
-  const quality = result.quality;
-  const qualityRule = (metric, kind, limit, name, compute) => {
-    if (!quality || quality.metric !== name) {
-      missing(metric, kind, limit, `${name} (give eval data to the benchmark)`);
-      return;
-    }
-    add({ metric, kind, limit, ...compute() });
-  };
-  if (limits.perplexity?.max !== void 0) {
-    const limit = limits.perplexity.max;
-    qualityRule("perplexity.max", "absolute", limit, "perplexity", () => ({
-      value: quality.value,
-      verdict: hard(quality.value, limit, true),
-      reason: `perplexity on the eval data against ${limit}`
-    }));
-  }
-  if (limits.perplexity?.increasePct !== void 0) {
-    const limit = limits.perplexity.increasePct;
-    qualityRule("perplexity.increasePct", "relative", limit, "perplexity", () => {
-      if (quality.reference === null)
-        return {
-          value: null,
-          verdict: "inconclusive",
-          reason: "no reference perplexity (run the benchmark with a baseline)"
-        };
-      const increase = (quality.value / quality.reference - 1) * 100;
-      return {
-        value: increase,
-        baseline: quality.reference,
-        verdict: hard(increase, limit, true),
-        reason: `perplexity ${increase >= 0 ? "+" : ""}${increase.toFixed(2)} % against the reference (allowed +${limit} %)`
-      };
-    });
-  }
-  if (limits.accuracy?.min !== void 0) {
-    const limit = limits.accuracy.min;
-    qualityRule("accuracy.min", "absolute", limit, "accuracy", () => ({
-      value: quality.value,
-      verdict: hard(quality.value, limit, false),
-      reason: `accuracy on the eval data against ${limit}`
-    }));
-  }
-  if (limits.accuracy?.drop !== void 0) {
-    const limit = limits.accuracy.drop;
-    qualityRule("accuracy.drop", "relative", limit, "accuracy", () => {
-      if (quality.reference === null)
-        return {
-          value: null,
-          verdict: "inconclusive",
-          reason: "no reference accuracy (run the benchmark with a baseline)"
-        };
-      const drop = quality.reference - quality.value;
-      return {
-        value: drop,
-        baseline: quality.reference,
-        verdict: hard(drop, limit, true),
-        reason: `accuracy drop ${(drop * 100).toFixed(2)} points (allowed ${(limit * 100).toFixed(2)})`
-      };
-    });
-  }
-  if (limits.agreement?.min !== void 0) {
-    const limit = limits.agreement.min;
-    const value = quality?.agreement;
-    if (value === null || value === void 0)
-      missing("agreement.min", "absolute", limit, "top-1 agreement with a reference");
-    else
-      add({
-        metric: "agreement.min",
-        kind: "absolute",
-        limit,
-        value,
-        verdict: hard(value, limit, false),
-        reason: `top-1 agreement with the reference against ${limit}`
-      });
-  }
-  if (result.functional) add(functionalRule(result.functional, limits.agreement?.min));
-  return rules;
-}
-function functionalRule(functional, floor) {
-  const value = functional.reference?.agreement ?? functional.agreement ?? null;
-  const limit = floor ?? 0;
-  const where = `arm64 under qemu (${functional.qemuCpu ?? "no CPU model"})`;
-  const base = { metric: "functional", kind: "absolute", limit, value };
-  if (functional.status === "failed")
-    return {
-      ...base,
-      verdict: "fail",
-      reason: `${where}: ${functional.reason ?? "the functional check failed"}`
-    };
-  if (functional.status === "skipped")
-    return {
-      ...base,
-      verdict: "inconclusive",
-      advisory: true,
-      reason: `${where}: skipped: ${functional.reason ?? "no reason given"}`
-    };
-  const against = functional.reference ? "the reference model" : "the x86-64 run";
-  if (floor !== void 0 && value !== null && value < floor)
-    return {
-      ...base,
-      verdict: "fail",
-      reason: `${where}: top-1 agreement with ${against} ${value.toFixed(4)} is below the floor ${floor}`
-    };
-  return {
-    ...base,
-    verdict: "pass",
-    reason: `${where}: loads, runs and agrees on ${functional.samples} inputs${value === null ? "" : ` (top-1 agreement with ${against} ${value.toFixed(4)})`}`
-  };
-}
-function hostKey(result) {
-  const h = result.host;
-  return `${h.cpuModel} | ${h.isaFlags.join(" ")} | ${h.physicalCores}c/${h.logicalCores}t | onnxruntime ${h.onnxruntime}`;
-}
-function judge(results, budgets, options = {}) {
-  const notes = [];
-  const rules = [];
-  for (const { result } of results)
-    rules.push(...judgeResult(result, limitsFor(budgets, result.variantId, result.profile.id), options));
-  const hosts = /* @__PURE__ */ new Map();
-  for (const { result } of results) {
-    const key = `${result.variantId} on ${result.profile.id}`;
-    hosts.set(key, (hosts.get(key) ?? /* @__PURE__ */ new Set()).add(hostKey(result)));
-  }
-  for (const [key, set] of hosts) {
-    if (set.size > 1)
-      notes.push(
-        `${key} was measured on ${set.size} different hosts; each result is judged on its own, never against the others`
-      );
-  }
-  budgets.rules.forEach((rule, i2) => {
-    const matches = results.some(
-      ({ result }) => (rule.profile === "*" || rule.profile === result.profile.id) && (!rule.variant || globToRegExp(rule.variant).test(result.variantId))
-    );
-    if (!matches && results.length) {
-      notes.push(
-        `budgets rules[${i2}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ""}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(", ")}): check its profile and variant`
-      );
-    }
-  });
-  const distinctHosts = new Set(results.map((r) => hostKey(r.result)));
-  if (distinctHosts.size > 1)
-    notes.push(
-      `results come from ${distinctHosts.size} different hosts (matrix legs); comparisons stay within each result`
-    );
-  const acceptLabel = options.acceptLabel ?? budgets.acceptLabel;
-  const accepted = Boolean(acceptLabel && options.labels?.includes(acceptLabel));
-  if (accepted) {
-    for (const rule of rules) {
-      if (rule.verdict === "fail" && !rule.advisory) {
-        rule.verdict = "acknowledged";
-        rule.reason = `${rule.reason} — accepted with the label "${acceptLabel}"`;
-      }
-    }
-  }
-  const deciding = rules.filter((r) => !r.advisory);
-  const overall = deciding.some((r) => r.verdict === "fail") ? "fail" : deciding.some((r) => r.verdict === "inconclusive") ? "inconclusive" : "pass";
-  return {
-    schema: "slmops.verdict/v1",
-    overall,
-    advisory: Boolean(options.untrusted),
-    rules,
-    inputs: results.map((r) => ({ path: r.path, sha256: r.sha256 })),
-    ...accepted && rules.some((r) => r.verdict === "acknowledged") ? { acknowledgedBy: acceptLabel } : {},
-    notes,
-    createdAt: (/* @__PURE__ */ new Date()).toISOString()
-  };
-}
-function gateFails(verdict, failOn, onInconclusive) {
-  if (verdict.advisory) return false;
-  if (verdict.overall === "fail") return true;
-  return verdict.overall === "inconclusive" && (failOn === "inconclusive" || onInconclusive === "fail" || onInconclusive === "rerun");
-}
-
-// src/gate/run-gate.ts
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname as dirname2, resolve as resolve5 } from "node:path";
-
-// src/report/escape.ts
-function escapeMarkdown(text) {
-  return text.replace(/[\\`*_{}[\]()#+!|<>~]/g, (c) => `\\${c}`).replace(/&/g, "&amp;").replace(/@(?=[A-Za-z0-9-])/g, "@​").replace(/\r?\n/g, " ");
-}
-function code(text) {
-  return `\`${text.replace(/`/g, "'").replace(/\r?\n/g, " ").replace(/@/g, "@​")}\``;
-}
-
-// src/report/gate-report.ts
-var COMMENT_LIMIT = 65536;
-var ICON = {
-  pass: "✅",
-  fail: "❌",
-  inconclusive: "⚠️",
-  acknowledged: "☑️"
-};
-function headline(verdict) {
-  const counts = { pass: 0, fail: 0, inconclusive: 0, acknowledged: 0 };
-  for (const r of verdict.rules) if (!r.advisory) counts[r.verdict] += 1;
-  const word = { pass: "passed", fail: "failed", inconclusive: "inconclusive" }[verdict.overall];
-  const parts = [`${counts.pass} passed`, `${counts.fail} failed`, `${counts.inconclusive} inconclusive`];
-  if (counts.acknowledged) parts.push(`${counts.acknowledged} accepted`);
-  return `## ${ICON[verdict.overall]} slmops gate ${word}
-
-${parts.join(" · ")}${verdict.acknowledgedBy ? ` · regressions accepted with the label ${code(verdict.acknowledgedBy)}` : ""}`;
-}
-function fmt(value, metric) {
-  if (value === null || value === void 0) return "–";
-  if (metric.startsWith("sizeBytes.max") || metric.startsWith("peakRssBytes"))
-    return `${(value / 2 ** 20).toFixed(2)} MiB`;
-  if (metric === "sizeBytes.growth") return `${value >= 0 ? "+" : ""}${(value * 100).toFixed(2)} %`;
-  if (metric === "latency.ratioTolerance") return `×${value.toFixed(3)}`;
-  if (metric.startsWith("latency") || metric.startsWith("loadMs"))
-    return `${value.toFixed(value < 10 ? 3 : 1)} ms`;
-  if (metric === "accuracy.drop") return `${(value * 100).toFixed(2)} pts`;
-  if (metric === "perplexity.increasePct") return `${value >= 0 ? "+" : ""}${value.toFixed(2)} %`;
-  return value.toFixed(value < 10 ? 4 : 1);
-}
-function limitText(rule) {
-  switch (rule.metric) {
-    case "latency.ratioTolerance":
-      return `≤ ×${rule.limit.toFixed(2)}`;
-    case "sizeBytes.growth":
-      return `≤ +${(rule.limit * 100).toFixed(1)} %`;
-    case "accuracy.drop":
-      return `≤ ${(rule.limit * 100).toFixed(2)} pts`;
-    case "perplexity.increasePct":
-      return `≤ +${rule.limit} %`;
-    case "tokensPerSec.min":
-    case "accuracy.min":
-    case "agreement.min":
-      return `≥ ${fmt(rule.limit, rule.metric)}`;
-    case "functional":
-      return rule.limit > 0 ? `runs; agreement ≥ ${fmt(rule.limit, rule.metric)}` : "loads, runs, agrees";
-    default:
-      return `≤ ${fmt(rule.limit, rule.metric)}`;
-  }
-}
-function ruleRow(rule, text) {
-  const ci = rule.ci95 ? `[${fmt(rule.ci95[0], rule.metric)}, ${fmt(rule.ci95[1], rule.metric)}]` : "–";
-  const baseline = rule.metric === "latency.ratioTolerance" && rule.baseline !== void 0 && rule.baseline !== null ? `${rule.baseline.toFixed(3)} ms` : rule.metric === "sizeBytes.growth" && rule.baseline ? `${(rule.baseline / 2 ** 20).toFixed(2)} MiB` : rule.metric === "accuracy.drop" || rule.metric === "perplexity.increasePct" ? fmt(rule.baseline, "quality") : fmt(rule.baseline, rule.metric);
-  const verdict = `${ICON[rule.verdict]} ${rule.verdict}${rule.advisory ? " (advisory)" : ""}`;
-  return `| ${text(rule.variantId)} | ${rule.metric} | ${fmt(rule.value, rule.metric)} | ${baseline} | ${ci} | ${limitText(rule)} | ${verdict} |`;
-}
-var FUNCTIONAL_ICON = { passed: "✅", failed: "❌", skipped: "⚠️" };
-function functionalSummary(results, text) {
-  const checked = results.filter((r) => r.functional);
-  if (checked.length === 0) return void 0;
-  const statuses = checked.map((r) => r.functional.status);
-  const status = statuses.includes("failed") ? "failed" : statuses.includes("skipped") ? "skipped" : "passed";
-  const lines = checked.map((r) => {
-    const f = r.functional;
-    const where = f.qemuCpu ? `QEMU_CPU=${f.qemuCpu}${f.qemuVersion ? `, QEMU ${f.qemuVersion}` : ""}` : "no emulator";
-    const figures = f.status === "skipped" ? "" : [
-      `${f.samples} inputs`,
-      ...f.agreement === void 0 ? [] : [`top-1 agreement with x86-64 ${f.agreement.toFixed(4)}`],
-      ...f.maxAbsDiff === void 0 ? [] : [`max |Δ| ${f.maxAbsDiff.toExponential(2)}`],
-      ...f.metric && f.metricDelta !== void 0 ? [`${f.metric.name} Δ ${f.metricDelta >= 0 ? "+" : ""}${f.metricDelta.toFixed(4)}`] : []
-    ].join(", ");
-    const reason = f.reason ? ` — ${text(f.reason)}` : "";
-    return `- ${FUNCTIONAL_ICON[f.status]} ${text(r.variantId)}: ${f.status} (${text(where)})${figures ? `: ${figures}` : ""}${reason}`;
-  });
-  return { status, lines };
-}
-function chart(results, text) {
-  if (results.length < 2) return void 0;
-  const sizes = results.map((r) => r.model.bytes);
-  const latencies = results.map((r) => r.predicted?.p50Ms ?? r.latencyMs.p50);
-  const norm = (v, all) => {
-    const lo = Math.min(...all);
-    const hi = Math.max(...all);
-    return hi === lo ? 0.5 : 0.05 + 0.9 * (v - lo) / (hi - lo);
-  };
-  const label = (s) => text(s).replace(/[:[\]"]/g, " ").slice(0, 60);
-  return [
-    "```mermaid",
-    "quadrantChart",
-    "  title Size against latency",
-    "  x-axis Smaller --> Larger",
-    "  y-axis Faster --> Slower",
-    ...results.map(
-      (r, i2) => `  ${label(r.variantId) || `variant ${i2 + 1}`}: [${norm(sizes[i2], sizes).toFixed(3)}, ${norm(latencies[i2], latencies).toFixed(3)}]`
-    ),
-    "```"
-  ].join("\n");
-}
-var BUSY = { otherCores: 0.25, stealPercent: 5 };
-function busyHost(result) {
-  const load = result.hostLoad;
-  if (!load || load.otherCores < BUSY.otherCores && load.stealPercent < BUSY.stealPercent) return void 0;
-  return `measured while other processes used ${load.otherCores.toFixed(2)} cores and the hypervisor took ${load.stealPercent.toFixed(1)} % of CPU time: the interval is wider, and a single run's ratio can move by a few percent`;
-}
-function details(verdict, results, text) {
-  const hosts = /* @__PURE__ */ new Map();
-  for (const { result } of results) hosts.set(JSON.stringify(result.host), result.host);
-  const lines = ["<details><summary>Hosts, protocol and caveats</summary>", ""];
-  for (const host of hosts.values()) {
-    lines.push(
-      `- Host: ${text(host.cpuModel)}, ${host.physicalCores} cores / ${host.logicalCores} threads, ${(host.ramBytes / 2 ** 30).toFixed(1)} GiB, ${text(host.os)} ${text(host.kernel)}, Node ${text(host.node)}, onnxruntime ${text(host.onnxruntime)}; ISA ${text(host.isaFlags.join(" "))}`
-    );
-  }
-  const protocols = new Set(
-    results.map((r) => `${r.result.workload.protocol} protocol, ${r.result.latencyMs.n} timed runs per arm`)
-  );
-  for (const p of protocols) lines.push(`- ${p}`);
-  if (results.some((r) => r.result.profile.mode === "emulated")) {
-    lines.push(
-      "- Emulated profiles were measured on the host above; device figures are predictions from per-node profiles scaled by compute and bandwidth ratios. Their model error is unvalidated until real device runs measure it, so they inform and do not gate."
-    );
-  }
-  for (const { result } of results) {
-    for (const note of result.predicted?.notes ?? [])
-      lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${text(note)}`);
-    for (const finding of result.findings ?? [])
-      lines.push(`- ❗ ${text(result.variantId)} on ${text(result.profile.id)}: ${text(finding)}`);
-    const busy = busyHost(result);
-    if (busy) lines.push(`- ${text(result.variantId)} on ${text(result.profile.id)}: ${busy}`);
-  }
-  for (const note of verdict.notes) lines.push(`- ${text(note)}`);
-  lines.push("", "</details>");
-  return lines.join("\n");
-}
-function renderGateReport(verdict, results, options = {}) {
-  const limit = options.limit ?? COMMENT_LIMIT;
-  const text = options.untrusted ? escapeMarkdown : (s) => s.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
-  const head = [];
-  if (options.marker) head.push(options.marker);
-  head.push(headline(verdict));
-  if (options.untrusted) {
-    head.push(
-      "> [!NOTE]\n> These results come from a fork pull request: they were produced by its code, so this verdict is advisory and no check run was created."
-    );
-  }
-  const profiles = [
-    ...new Set(verdict.rules.map((r) => r.profileId).concat(results.map((r) => r.result.profile.id)))
-  ].sort();
-  const sections = profiles.map((profile) => {
-    const rules = verdict.rules.filter((r) => r.profileId === profile);
-    const profileResults = results.filter((r) => r.result.profile.id === profile).map((r) => r.result);
-    const mode = profileResults.some((r) => r.profile.mode === "emulated") ? "emulated: measured on the runner, device figures predicted" : "native";
-    const rows = rules.map((r) => ruleRow(r, text));
-    const functional = functionalSummary(profileResults, text);
-    return {
-      title: `### ${text(profile)} (${mode})${functional ? ` · arm64 functional check ${FUNCTIONAL_ICON[functional.status]} ${functional.status}` : ""}`,
-      functional: functional?.lines,
-      header: "| Variant | Metric | Value | Baseline | 95 % CI | Budget | Verdict |\n| --- | --- | --- | --- | --- | --- | --- |",
-      rows,
-      chart: chart(profileResults, text)
-    };
-  });
-  const footer = options.runUrl ? `<sub>[Workflow run](${options.runUrl}) · slmops</sub>` : "<sub>slmops</sub>";
-  const build2 = (withDetails, withCharts, maxRows) => {
-    const parts = [...head];
-    let cut = 0;
-    for (const s of sections) {
-      const rows = s.rows.slice(0, maxRows);
-      cut += s.rows.length - rows.length;
-      parts.push(
-        [
-          s.title,
-          "",
-          rows.length ? `${s.header}
-${rows.join("\n")}` : "_No budget applies to these results._",
-          ...s.functional ? [
-            "",
-            "Functional check on arm64 under qemu-user (timings under emulation are not latencies):",
-            ...s.functional
-          ] : []
-        ].join("\n")
-      );
-      if (withCharts && s.chart) parts.push(s.chart);
-    }
-    if (cut)
-      parts.push(
-        `_${cut} rows were cut to stay under GitHub's comment limit; the full verdict is in verdict.json (job artifacts)._`
-      );
-    if (withDetails) parts.push(details(verdict, results, text));
-    else
-      parts.push(
-        "_Details were cut to stay under GitHub's comment limit; they are in the job summary and verdict.json._"
-      );
-    parts.push(footer);
-    return parts.join("\n\n");
-  };
-  let body = build2(true, true, Number.POSITIVE_INFINITY);
-  if (body.length <= limit) return body;
-  body = build2(false, true, Number.POSITIVE_INFINITY);
-  if (body.length <= limit) return body;
-  body = build2(false, false, Number.POSITIVE_INFINITY);
-  for (let rows = 200; body.length > limit && rows >= 0; rows = rows > 10 ? Math.floor(rows / 2) : rows - 1)
-    body = build2(false, false, rows);
-  return body.slice(0, limit);
-}
-
-// src/gate/results.ts
-import { createHash } from "node:crypto";
-import { readFileSync, statSync as statSync2 } from "node:fs";
-import { resolve as resolve4 } from "node:path";
-
-// node_modules/tinyglobby/dist/index.mjs
-import { readdir as readdir2, readdirSync, realpath, realpathSync, stat as stat2, statSync } from "fs";
-import { isAbsolute, posix, resolve as resolve3 } from "path";
-import { fileURLToPath } from "url";
-
-// node_modules/fdir/dist/index.mjs
-import { createRequire as createRequire2 } from "module";
-import { basename, dirname, normalize, relative, resolve as resolve2, sep as sep2 } from "path";
-import * as nativeFs from "fs";
-var __require2 = /* @__PURE__ */ createRequire2(import.meta.url);
-function cleanPath(path2) {
-  let normalized = normalize(path2);
-  if (normalized.length > 1 && normalized[normalized.length - 1] === sep2) normalized = normalized.substring(0, normalized.length - 1);
-  return normalized;
-}
-var SLASHES_REGEX = /[\\/]/g;
-function convertSlashes(path2, separator) {
-  return path2.replace(SLASHES_REGEX, separator);
-}
-var WINDOWS_ROOT_DIR_REGEX = /^[a-z]:[\\/]$/i;
-function isRootDirectory(path2) {
-  return path2 === "/" || WINDOWS_ROOT_DIR_REGEX.test(path2);
-}
-function normalizePath(path2, options) {
-  const { resolvePaths, normalizePath: normalizePath$1, pathSeparator } = options;
-  const pathNeedsCleaning = process.platform === "win32" && path2.includes("/") || path2.startsWith(".");
-  if (resolvePaths) path2 = resolve2(path2);
-  if (normalizePath$1 || pathNeedsCleaning) path2 = cleanPath(path2);
-  if (path2 === ".") return "";
-  const needsSeperator = path2[path2.length - 1] !== pathSeparator;
-  return convertSlashes(needsSeperator ? path2 + pathSeparator : path2, pathSeparator);
-}
-function joinPathWithBasePath(filename, directoryPath) {
-  return directoryPath + filename;
-}
-function joinPathWithRelativePath(root, options) {
-  return function(filename, directoryPath) {
-    const sameRoot = directoryPath.startsWith(root);
-    if (sameRoot) return directoryPath.slice(root.length) + filename;
-    else return convertSlashes(relative(root, directoryPath), options.pathSeparator) + options.pathSeparator + filename;
-  };
-}
-function joinPath(filename) {
-  return filename;
-}
-function joinDirectoryPath(filename, directoryPath, separator) {
-  return directoryPath + filename + separator;
-}
-function build$7(root, options) {
-  const { relativePaths, includeBasePath } = options;
-  return relativePaths && root ? joinPathWithRelativePath(root, options) : includeBasePath ? joinPathWithBasePath : joinPath;
-}
-function pushDirectoryWithRelativePath(root) {
-  return function(directoryPath, paths) {
-    paths.push(directoryPath.substring(root.length) || ".");
-  };
-}
-function pushDirectoryFilterWithRelativePath(root) {
-  return function(directoryPath, paths, filters) {
-    const relativePath = directoryPath.substring(root.length) || ".";
-    if (filters.every((filter) => filter(relativePath, true))) paths.push(relativePath);
-  };
-}
-var pushDirectory = (directoryPath, paths) => {
-  paths.push(directoryPath || ".");
-};
-var pushDirectoryFilter = (directoryPath, paths, filters) => {
-  const path2 = directoryPath || ".";
-  if (filters.every((filter) => filter(path2, true))) paths.push(path2);
-};
-var empty$2 = () => {
-};
-function build$6(root, options) {
-  const { includeDirs, filters, relativePaths } = options;
-  if (!includeDirs) return empty$2;
-  if (relativePaths) return filters && filters.length ? pushDirectoryFilterWithRelativePath(root) : pushDirectoryWithRelativePath(root);
-  return filters && filters.length ? pushDirectoryFilter : pushDirectory;
-}
-var pushFileFilterAndCount = (filename, _paths, counts, filters) => {
-  if (filters.every((filter) => filter(filename, false))) counts.files++;
-};
-var pushFileFilter = (filename, paths, _counts, filters) => {
-  if (filters.every((filter) => filter(filename, false))) paths.push(filename);
-};
-var pushFileCount = (_filename, _paths, counts, _filters) => {
-  counts.files++;
-};
-var pushFile = (filename, paths) => {
-  paths.push(filename);
-};
-var empty$1 = () => {
-};
-function build$5(options) {
-  const { excludeFiles, filters, onlyCounts } = options;
-  if (excludeFiles) return empty$1;
-  if (filters && filters.length) return onlyCounts ? pushFileFilterAndCount : pushFileFilter;
-  else if (onlyCounts) return pushFileCount;
-  else return pushFile;
-}
-var getArray = (paths) => {
-  return paths;
-};
-var getArrayGroup = () => {
-  return [""].slice(0, 0);
-};
-function build$4(options) {
-  return options.group ? getArrayGroup : getArray;
-}
-var groupFiles = (groups2, directory, files) => {
-  groups2.push({
-    directory,
-    files,
-    dir: directory
-  });
-};
-var empty = () => {
-};
-function build$3(options) {
-  return options.group ? groupFiles : empty;
-}
-var resolveSymlinksAsync = function(path2, state, callback$1) {
-  const { queue, fs: fs3, options: { suppressErrors } } = state;
-  queue.enqueue();
-  fs3.realpath(path2, (error2, resolvedPath) => {
-    if (error2) return queue.dequeue(suppressErrors ? null : error2, state);
-    fs3.stat(resolvedPath, (error$1, stat3) => {
-      if (error$1) return queue.dequeue(suppressErrors ? null : error$1, state);
-      if (stat3.isDirectory() && isRecursive(path2, resolvedPath, state)) return queue.dequeue(null, state);
-      callback$1(stat3, resolvedPath);
-      queue.dequeue(null, state);
-    });
-  });
-};
-var resolveSymlinks = function(path2, state, callback$1) {
-  const { queue, fs: fs3, options: { suppressErrors } } = state;
-  queue.enqueue();
-  try {
-    const resolvedPath = fs3.realpathSync(path2);
-    const stat3 = fs3.statSync(resolvedPath);
-    if (stat3.isDirectory() && isRecursive(path2, resolvedPath, state)) return;
-    callback$1(stat3, resolvedPath);
-  } catch (e) {
-    if (!suppressErrors) throw e;
-  }
-};
-function build$2(options, isSynchronous) {
-  if (!options.resolveSymlinks || options.excludeSymlinks) return null;
-  return isSynchronous ? resolveSymlinks : resolveSymlinksAsync;
-}
-function isRecursive(path2, resolved, state) {
-  if (state.options.useRealPaths) return isRecursiveUsingRealPaths(resolved, state);
-  let parent = dirname(path2);
-  let depth = 1;
-  while (parent !== state.root && depth < 2) {
-    const resolvedPath = state.symlinks.get(parent);
-    const isSameRoot = !!resolvedPath && (resolvedPath === resolved || resolvedPath.startsWith(resolved) || resolved.startsWith(resolvedPath));
-    if (isSameRoot) depth++;
-    else parent = dirname(parent);
-  }
-  state.symlinks.set(path2, resolved);
-  return depth > 1;
-}
-function isRecursiveUsingRealPaths(resolved, state) {
-  return state.visited.includes(resolved + state.options.pathSeparator);
-}
-var onlyCountsSync = (state) => {
-  return state.counts;
-};
-var groupsSync = (state) => {
-  return state.groups;
-};
-var defaultSync = (state) => {
-  return state.paths;
-};
-var limitFilesSync = (state) => {
-  return state.paths.slice(0, state.options.maxFiles);
-};
-var onlyCountsAsync = (state, error2, callback$1) => {
-  report(error2, callback$1, state.counts, state.options.suppressErrors);
-  return null;
-};
-var defaultAsync = (state, error2, callback$1) => {
-  report(error2, callback$1, state.paths, state.options.suppressErrors);
-  return null;
-};
-var limitFilesAsync = (state, error2, callback$1) => {
-  report(error2, callback$1, state.paths.slice(0, state.options.maxFiles), state.options.suppressErrors);
-  return null;
-};
-var groupsAsync = (state, error2, callback$1) => {
-  report(error2, callback$1, state.groups, state.options.suppressErrors);
-  return null;
-};
-function report(error2, callback$1, output, suppressErrors) {
-  if (error2 && !suppressErrors) callback$1(error2, output);
-  else callback$1(null, output);
-}
-function build$1(options, isSynchronous) {
-  const { onlyCounts, group: group2, maxFiles } = options;
-  if (onlyCounts) return isSynchronous ? onlyCountsSync : onlyCountsAsync;
-  else if (group2) return isSynchronous ? groupsSync : groupsAsync;
-  else if (maxFiles) return isSynchronous ? limitFilesSync : limitFilesAsync;
-  else return isSynchronous ? defaultSync : defaultAsync;
-}
-var readdirOpts = { withFileTypes: true };
-var walkAsync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
-  state.queue.enqueue();
-  if (currentDepth < 0) return state.queue.dequeue(null, state);
-  const { fs: fs3 } = state;
-  state.visited.push(crawlPath);
-  state.counts.directories++;
-  fs3.readdir(crawlPath || ".", readdirOpts, (error2, entries = []) => {
-    callback$1(entries, directoryPath, currentDepth);
-    state.queue.dequeue(state.options.suppressErrors ? null : error2, state);
-  });
-};
-var walkSync = (state, crawlPath, directoryPath, currentDepth, callback$1) => {
-  const { fs: fs3 } = state;
-  if (currentDepth < 0) return;
-  state.visited.push(crawlPath);
-  state.counts.directories++;
-  let entries = [];
-  try {
-    entries = fs3.readdirSync(crawlPath || ".", readdirOpts);
-  } catch (e) {
-    if (!state.options.suppressErrors) throw e;
-  }
-  callback$1(entries, directoryPath, currentDepth);
-};
-function build(isSynchronous) {
-  return isSynchronous ? walkSync : walkAsync;
-}
-var Queue = class {
-  count = 0;
-  constructor(onQueueEmpty) {
-    this.onQueueEmpty = onQueueEmpty;
-  }
-  enqueue() {
-    this.count++;
-    return this.count;
-  }
-  dequeue(error2, output) {
-    if (this.onQueueEmpty && (--this.count <= 0 || error2)) {
-      this.onQueueEmpty(error2, output);
-      if (error2) {
-        output.controller.abort();
-        this.onQueueEmpty = void 0;
-      }
-    }
-  }
-};
-var Counter = class {
-  _files = 0;
-  _directories = 0;
-  set files(num) {
-    this._files = num;
-  }
-  get files() {
-    return this._files;
-  }
-  set directories(num) {
-    this._directories = num;
-  }
-  get directories() {
-    return this._directories;
-  }
-  /**
-  * @deprecated use `directories` instead
-  */
-  /* c8 ignore next 3 */
-  get dirs() {
-    return this._directories;
-  }
-};
-var Aborter = class {
-  aborted = false;
-  abort() {
-    this.aborted = true;
-  }
-};
-var Walker = class {
-  root;
-  isSynchronous;
-  state;
-  joinPath;
-  pushDirectory;
-  pushFile;
-  getArray;
-  groupFiles;
-  resolveSymlink;
-  walkDirectory;
-  callbackInvoker;
-  constructor(root, options, callback$1) {
-    this.isSynchronous = !callback$1;
-    this.callbackInvoker = build$1(options, this.isSynchronous);
-    this.root = normalizePath(root, options);
-    this.state = {
-      root: isRootDirectory(this.root) ? this.root : this.root.slice(0, -1),
-      paths: [""].slice(0, 0),
-      groups: [],
-      counts: new Counter(),
-      options,
-      queue: new Queue((error2, state) => this.callbackInvoker(state, error2, callback$1)),
-      symlinks: /* @__PURE__ */ new Map(),
-      visited: [""].slice(0, 0),
-      controller: new Aborter(),
-      fs: options.fs || nativeFs
-    };
-    this.joinPath = build$7(this.root, options);
-    this.pushDirectory = build$6(this.root, options);
-    this.pushFile = build$5(options);
-    this.getArray = build$4(options);
-    this.groupFiles = build$3(options);
-    this.resolveSymlink = build$2(options, this.isSynchronous);
-    this.walkDirectory = build(this.isSynchronous);
-  }
-  start() {
-    this.pushDirectory(this.root, this.state.paths, this.state.options.filters);
-    this.walkDirectory(this.state, this.root, this.root, this.state.options.maxDepth, this.walk);
-    return this.isSynchronous ? this.callbackInvoker(this.state, null) : null;
-  }
-  walk = (entries, directoryPath, depth) => {
-    const { paths, options: { filters, resolveSymlinks: resolveSymlinks$1, excludeSymlinks, exclude, maxFiles, signal, useRealPaths, pathSeparator }, controller } = this.state;
-    if (controller.aborted || signal && signal.aborted || maxFiles && paths.length > maxFiles) return;
-    const files = this.getArray(this.state.paths);
-    for (let i2 = 0; i2 < entries.length; ++i2) {
-      const entry = entries[i2];
-      if (entry.isFile() || entry.isSymbolicLink() && !resolveSymlinks$1 && !excludeSymlinks) {
-        const filename = this.joinPath(entry.name, directoryPath);
-        this.pushFile(filename, files, this.state.counts, filters);
-      } else if (entry.isDirectory()) {
-        let path2 = joinDirectoryPath(entry.name, directoryPath, this.state.options.pathSeparator);
-        if (exclude && exclude(entry.name, path2)) continue;
-        this.pushDirectory(path2, paths, filters);
-        this.walkDirectory(this.state, path2, path2, depth - 1, this.walk);
-      } else if (this.resolveSymlink && entry.isSymbolicLink()) {
-        let path2 = joinPathWithBasePath(entry.name, directoryPath);
-        this.resolveSymlink(path2, this.state, (stat3, resolvedPath) => {
-          if (stat3.isDirectory()) {
-            resolvedPath = normalizePath(resolvedPath, this.state.options);
-            if (exclude && exclude(entry.name, useRealPaths ? resolvedPath : path2 + pathSeparator)) return;
-            this.walkDirectory(this.state, resolvedPath, useRealPaths ? resolvedPath : path2 + pathSeparator, depth - 1, this.walk);
-          } else {
-            resolvedPath = useRealPaths ? resolvedPath : path2;
-            const filename = basename(resolvedPath);
-            const directoryPath$1 = normalizePath(dirname(resolvedPath), this.state.options);
-            resolvedPath = this.joinPath(filename, directoryPath$1);
-            this.pushFile(resolvedPath, files, this.state.counts, filters);
-          }
-        });
-      }
-    }
-    this.groupFiles(this.state.groups, directoryPath, files);
-  };
-};
-function promise(root, options) {
-  return new Promise((resolve$1, reject) => {
-    callback(root, options, (err2, output) => {
-      if (err2) return reject(err2);
-      resolve$1(output);
-    });
-  });
-}
-function callback(root, options, callback$1) {
-  let walker = new Walker(root, options, callback$1);
-  walker.start();
-}
-function sync(root, options) {
-  const walker = new Walker(root, options);
-  return walker.start();
-}
-var APIBuilder = class {
-  constructor(root, options) {
-    this.root = root;
-    this.options = options;
-  }
-  withPromise() {
-    return promise(this.root, this.options);
-  }
-  withCallback(cb) {
-    callback(this.root, this.options, cb);
-  }
-  sync() {
-    return sync(this.root, this.options);
-  }
-};
-var pm = null;
-try {
-  __require2.resolve("picomatch");
-  pm = __require2("picomatch");
-} catch {
-}
-var Builder = class {
-  globCache = {};
-  options = {
-    maxDepth: Infinity,
-    suppressErrors: true,
-    pathSeparator: sep2,
-    filters: []
-  };
-  globFunction;
-  constructor(options) {
-    this.options = {
-      ...this.options,
-      ...options
-    };
-    this.globFunction = this.options.globFunction;
-  }
-  group() {
-    this.options.group = true;
-    return this;
-  }
-  withPathSeparator(separator) {
-    this.options.pathSeparator = separator;
-    return this;
-  }
-  withBasePath() {
-    this.options.includeBasePath = true;
-    return this;
-  }
-  withRelativePaths() {
-    this.options.relativePaths = true;
-    return this;
-  }
-  withDirs() {
-    this.options.includeDirs = true;
-    return this;
-  }
-  withMaxDepth(depth) {
-    this.options.maxDepth = depth;
-    return this;
-  }
-  withMaxFiles(limit) {
-    this.options.maxFiles = limit;
-    return this;
-  }
-  withFullPaths() {
-    this.options.resolvePaths = true;
-    this.options.includeBasePath = true;
-    return this;
-  }
-  withErrors() {
-    this.options.suppressErrors = false;
-    return this;
-  }
-  withSymlinks({ resolvePaths = true } = {}) {
-    this.options.resolveSymlinks = true;
-    this.options.useRealPaths = resolvePaths;
-    return this.withFullPaths();
-  }
-  withAbortSignal(signal) {
-    this.options.signal = signal;
-    return this;
-  }
-  normalize() {
-    this.options.normalizePath = true;
-    return this;
-  }
-  filter(predicate) {
-    this.options.filters.push(predicate);
-    return this;
-  }
-  onlyDirs() {
-    this.options.excludeFiles = true;
-    this.options.includeDirs = true;
-    return this;
-  }
-  exclude(predicate) {
-    this.options.exclude = predicate;
-    return this;
-  }
-  onlyCounts() {
-    this.options.onlyCounts = true;
-    return this;
-  }
-  crawl(root) {
-    return new APIBuilder(root || ".", this.options);
-  }
-  withGlobFunction(fn) {
-    this.globFunction = fn;
-    return this;
-  }
-  /**
-  * @deprecated Pass options using the constructor instead:
-  * ```ts
-  * new fdir(options).crawl("/path/to/root");
-  * ```
-  * This method will be removed in v7.0
-  */
-  /* c8 ignore next 4 */
-  crawlWithOptions(root, options) {
-    this.options = {
-      ...this.options,
-      ...options
-    };
-    return new APIBuilder(root || ".", this.options);
-  }
-  glob(...patterns) {
-    if (this.globFunction) return this.globWithOptions(patterns);
-    return this.globWithOptions(patterns, ...[{ dot: true }]);
-  }
-  globWithOptions(patterns, ...options) {
-    const globFn = this.globFunction || pm;
-    if (!globFn) throw new Error("Please specify a glob function to use glob matching.");
-    var isMatch = this.globCache[patterns.join("\0")];
-    if (!isMatch) {
-      isMatch = globFn(patterns, ...options);
-      this.globCache[patterns.join("\0")] = isMatch;
-    }
-    this.options.filters.push((path2) => isMatch(path2));
-    return this;
-  }
-};
-
-// node_modules/tinyglobby/dist/index.mjs
-var import_picomatch = __toESM(require_picomatch2(), 1);
-var isReadonlyArray = Array.isArray;
-var BACKSLASHES = /\\/g;
-var DRIVE_RELATIVE_PATH = /^[A-Za-z]:$/;
-var isWin = process.platform === "win32";
-var ONLY_PARENT_DIRECTORIES = /^(\/?\.\.)+$/;
-function getPartialMatcher(patterns, options = {}) {
-  const patternsCount = patterns.length;
-  const patternsParts = Array(patternsCount);
-  const matchers = Array(patternsCount);
-  let i2, j;
-  for (i2 = 0; i2 < patternsCount; i2++) {
-    const parts = splitPattern(patterns[i2]);
-    patternsParts[i2] = parts;
-    const partsCount = parts.length;
-    const partMatchers = Array(partsCount);
-    for (j = 0; j < partsCount; j++) partMatchers[j] = (0, import_picomatch.default)(parts[j], options);
-    matchers[i2] = partMatchers;
-  }
-  return (input) => {
-    const inputParts = input.split("/");
-    if (inputParts[0] === ".." && ONLY_PARENT_DIRECTORIES.test(input)) return true;
-    for (i2 = 0; i2 < patternsCount; i2++) {
-      const patternParts = patternsParts[i2];
-      const matcher = matchers[i2];
-      const inputPatternCount = inputParts.length;
-      const minParts = Math.min(inputPatternCount, patternParts.length);
-      j = 0;
-      while (j < minParts) {
-        const part = patternParts[j];
-        if (part.includes("/")) return true;
-        if (!matcher[j](inputParts[j])) break;
-        if (!options.noglobstar && part === "**") return true;
-        j++;
-      }
-      if (j === inputPatternCount) return true;
-    }
-    return false;
-  };
-}
-var WIN32_ROOT_DIR = /^[A-Z]:\/$/i;
-var isRoot = isWin ? (p) => WIN32_ROOT_DIR.test(p) : (p) => p === "/";
-function buildFormat(cwd, root, absolute) {
-  if (cwd === root || root.startsWith(`${cwd}/`)) {
-    if (absolute) {
-      const start = cwd.length + +!isRoot(cwd);
-      return (p, isDir) => p.slice(start, isDir ? -1 : void 0) || ".";
-    }
-    const prefix = root.slice(cwd.length + 1);
-    if (prefix) return (p, isDir) => {
-      if (p === ".") return prefix;
-      const result = `${prefix}/${p}`;
-      return isDir ? result.slice(0, -1) : result;
-    };
-    return (p, isDir) => isDir && p !== "." ? p.slice(0, -1) : p;
-  }
-  if (absolute) return (p) => posix.relative(cwd, p) || ".";
-  return (p) => posix.relative(cwd, `${root}/${p}`) || ".";
-}
-function buildRelative(cwd, root) {
-  if (root.startsWith(`${cwd}/`)) {
-    const prefix = root.slice(cwd.length + 1);
-    return (p) => `${prefix}/${p}`;
-  }
-  return (p) => {
-    const result = posix.relative(cwd, `${root}/${p}`);
-    return p[p.length - 1] === "/" && result !== "" ? `${result}/` : result || ".";
-  };
-}
-function ensureNonDriveRelativePath(path2) {
-  return path2.replace(DRIVE_RELATIVE_PATH, (match) => `${match}/`);
-}
-var splitPatternOptions = { parts: true };
-function splitPattern(path2) {
-  var _result$parts;
-  const result = import_picomatch.default.scan(path2, splitPatternOptions);
-  return ((_result$parts = result.parts) === null || _result$parts === void 0 ? void 0 : _result$parts.length) ? result.parts : [path2];
-}
-var POSIX_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}*?|]|^!|[!+@](?=\()|\\(?![()[\]{}!*+?@|]))/g;
-var WIN32_UNESCAPED_GLOB_SYMBOLS = /(?<!\\)([()[\]{}]|^!|[!+@](?=\())/g;
-var escapePosixPath = (path2) => path2.replace(POSIX_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-var escapeWin32Path = (path2) => path2.replace(WIN32_UNESCAPED_GLOB_SYMBOLS, "\\$&");
-var escapePath = isWin ? escapeWin32Path : escapePosixPath;
-function isDynamicPattern(pattern, options) {
-  if ((options === null || options === void 0 ? void 0 : options.caseSensitiveMatch) === false) return true;
-  const scan = import_picomatch.default.scan(pattern);
-  return scan.isGlob || scan.negated;
-}
-function log(...tasks) {
-  console.log(`[tinyglobby ${(/* @__PURE__ */ new Date()).toLocaleTimeString("es")}]`, ...tasks);
-}
-function ensureStringArray(value) {
-  return typeof value === "string" ? [value] : value !== null && value !== void 0 ? value : [];
-}
-var PARENT_DIRECTORY = /^(\/?\.\.)+/;
-var ESCAPING_BACKSLASHES = /\\(?=[()[\]{}!*+?@|])/g;
-function normalizePattern(pattern, opts, props, isIgnore) {
-  var _PARENT_DIRECTORY$exe;
-  const cwd = opts.cwd;
-  let result = pattern;
-  if (pattern[pattern.length - 1] === "/") result = pattern.slice(0, -1);
-  if (result[result.length - 1] !== "*" && opts.expandDirectories) result += "/**";
-  const escapedCwd = escapePath(cwd);
-  result = isAbsolute(result.replace(ESCAPING_BACKSLASHES, "")) ? posix.relative(escapedCwd, result) : posix.normalize(result);
-  const parentDir = (_PARENT_DIRECTORY$exe = PARENT_DIRECTORY.exec(result)) === null || _PARENT_DIRECTORY$exe === void 0 ? void 0 : _PARENT_DIRECTORY$exe[0];
-  const parts = splitPattern(result);
-  if (parentDir) {
-    const n = (parentDir.length + 1) / 3;
-    let i2 = 0;
-    const cwdParts = escapedCwd.split("/");
-    while (i2 < n && parts[i2 + n] === cwdParts[cwdParts.length + i2 - n]) {
-      result = result.slice(0, (n - i2 - 1) * 3) + result.slice((n - i2) * 3 + parts[i2 + n].length + 1) || ".";
-      i2++;
-    }
-    const potentialRoot = posix.join(cwd, parentDir.slice(i2 * 3));
-    if (potentialRoot[0] !== "." && props.root.length > potentialRoot.length) {
-      props.root = ensureNonDriveRelativePath(potentialRoot);
-      props.depthOffset = -n + i2;
-    }
-  }
-  if (!isIgnore && props.depthOffset >= 0) {
-    var _props$commonPath;
-    (_props$commonPath = props.commonPath) !== null && _props$commonPath !== void 0 || (props.commonPath = parts);
-    const newCommonPath = [];
-    const length = Math.min(props.commonPath.length, parts.length);
-    for (let i2 = 0; i2 < length; i2++) {
-      const part = parts[i2];
-      if (part === "**" && !parts[i2 + 1]) {
-        newCommonPath.pop();
-        break;
-      }
-      if (i2 === parts.length - 1 || part !== props.commonPath[i2] || isDynamicPattern(part)) break;
-      newCommonPath.push(part);
-    }
-    props.depthOffset = newCommonPath.length;
-    props.commonPath = newCommonPath;
-    props.root = ensureNonDriveRelativePath(newCommonPath.length > 0 ? posix.join(cwd, ...newCommonPath) : cwd);
-  }
-  return result;
-}
-function processPatterns(options, patterns, props) {
-  const matchPatterns = [];
-  const ignorePatterns = [];
-  for (const pattern of options.ignore) {
-    if (!pattern) continue;
-    if (pattern[0] !== "!" || pattern[1] === "(") ignorePatterns.push(normalizePattern(pattern, options, props, true));
-  }
-  for (const pattern of patterns) {
-    if (!pattern) continue;
-    if (pattern[0] !== "!" || pattern[1] === "(") matchPatterns.push(normalizePattern(pattern, options, props, false));
-    else if (pattern[1] !== "!" || pattern[2] === "(") ignorePatterns.push(normalizePattern(pattern.slice(1), options, props, true));
-  }
-  return {
-    match: matchPatterns,
-    ignore: ignorePatterns
-  };
-}
-function buildCrawler(options, patterns) {
-  const cwd = options.cwd;
-  const props = {
-    root: cwd,
-    depthOffset: 0
-  };
-  const processed = processPatterns(options, patterns, props);
-  if (options.debug) log("internal processing patterns:", processed);
-  const { absolute, caseSensitiveMatch, debug: debug2, dot, followSymbolicLinks, onlyDirectories } = options;
-  const root = props.root.replace(BACKSLASHES, "");
-  const matchOptions = {
-    dot,
-    nobrace: options.braceExpansion === false,
-    nocase: !caseSensitiveMatch,
-    noextglob: options.extglob === false,
-    noglobstar: options.globstar === false,
-    posix: true
-  };
-  const matcher = (0, import_picomatch.default)(processed.match, matchOptions);
-  const ignore = (0, import_picomatch.default)(processed.ignore, matchOptions);
-  const partialMatcher = getPartialMatcher(processed.match, matchOptions);
-  const format = buildFormat(cwd, root, absolute);
-  const excludeFormatter = absolute ? format : buildFormat(cwd, root, true);
-  const excludePredicate = (_, p) => {
-    const relativePath = excludeFormatter(p, true);
-    return relativePath !== "." && !partialMatcher(relativePath) || ignore(relativePath);
-  };
-  let maxDepth;
-  if (options.deep !== void 0) maxDepth = Math.round(options.deep - props.depthOffset);
-  const crawler = new Builder({
-    filters: [debug2 ? (p, isDirectory2) => {
-      const path2 = format(p, isDirectory2);
-      const matches = matcher(path2) && !ignore(path2);
-      if (matches) log(`matched ${path2}`);
-      return matches;
-    } : (p, isDirectory2) => {
-      const path2 = format(p, isDirectory2);
-      return matcher(path2) && !ignore(path2);
-    }],
-    exclude: debug2 ? (_, p) => {
-      const skipped = excludePredicate(_, p);
-      log(`${skipped ? "skipped" : "crawling"} ${p}`);
-      return skipped;
-    } : excludePredicate,
-    fs: options.fs,
-    pathSeparator: "/",
-    relativePaths: !absolute,
-    resolvePaths: absolute,
-    includeBasePath: absolute,
-    resolveSymlinks: followSymbolicLinks,
-    excludeSymlinks: !followSymbolicLinks,
-    excludeFiles: onlyDirectories,
-    includeDirs: onlyDirectories || !options.onlyFiles,
-    maxDepth,
-    signal: options.signal
-  }).crawl(root);
-  if (options.debug) log("internal properties:", {
-    ...props,
-    root
-  });
-  return [crawler, cwd !== root && !absolute && buildRelative(cwd, root)];
-}
-function formatPaths(paths, mapper) {
-  if (mapper) for (let i2 = paths.length - 1; i2 >= 0; i2--) paths[i2] = mapper(paths[i2]);
-  return paths;
-}
-var defaultOptions = {
-  caseSensitiveMatch: true,
-  debug: !!process.env.TINYGLOBBY_DEBUG,
-  expandDirectories: true,
-  followSymbolicLinks: true,
-  onlyFiles: true
-};
-function getOptions(options) {
-  const opts = Object.assign({}, options);
-  for (const key in defaultOptions) if (opts[key] === void 0) Object.assign(opts, { [key]: defaultOptions[key] });
-  opts.cwd = (opts.cwd instanceof URL ? fileURLToPath(opts.cwd) : resolve3(opts.cwd || process.cwd())).replace(BACKSLASHES, "/");
-  opts.ignore = ensureStringArray(opts.ignore);
-  opts.fs && (opts.fs = {
-    readdir: opts.fs.readdir || readdir2,
-    readdirSync: opts.fs.readdirSync || readdirSync,
-    realpath: opts.fs.realpath || realpath,
-    realpathSync: opts.fs.realpathSync || realpathSync,
-    stat: opts.fs.stat || stat2,
-    statSync: opts.fs.statSync || statSync
-  });
-  if (opts.debug) log("globbing with options:", opts);
-  return opts;
-}
-function getCrawler(globInput, inputOptions = {}) {
-  var _ref;
-  if (globInput && (inputOptions === null || inputOptions === void 0 ? void 0 : inputOptions.patterns)) throw new Error("Cannot pass patterns as both an argument and an option");
-  const isModern = isReadonlyArray(globInput) || typeof globInput === "string";
-  const patterns = ensureStringArray((_ref = isModern ? globInput : globInput.patterns) !== null && _ref !== void 0 ? _ref : "**/*");
-  const options = getOptions(isModern ? inputOptions : globInput);
-  return patterns.length > 0 ? buildCrawler(options, patterns) : [];
-}
-async function glob(globInput, options) {
-  const [crawler, relative2] = getCrawler(globInput, options);
-  return crawler ? formatPaths(await crawler.withPromise(), relative2) : [];
-}
-
-// src/gate/results.ts
-async function expand2(pattern, cwd) {
-  let target = pattern;
-  try {
-    if (statSync2(resolve4(cwd, pattern)).isDirectory()) target = `${pattern.replace(/\/+$/, "")}/**/*.json`;
-  } catch {
-  }
-  const files = await glob(target, { cwd, absolute: true, dot: false });
-  return files.map((f) => resolve4(f)).sort();
-}
-function isBenchResult(value) {
-  return typeof value === "object" && value !== null && value.schema === "slmops.bench/v1";
-}
-async function loadResults(patterns, cwd = process.cwd()) {
-  const loaded = [];
-  const unreadable = [];
-  for (const pattern of patterns) {
-    if (pattern.trim() === "") {
-      throw new ConfigurationError("a results pattern is empty", {
-        subject: "results",
-        fix: "Name the folder or glob of the *.bench.json files (an empty one would search the whole disk)"
-      });
-    }
-    const files = await expand2(pattern, cwd);
-    let matched = 0;
-    for (const file of files) {
-      const bytes = readFileSync(file);
-      let value;
-      try {
-        value = JSON.parse(bytes.toString("utf8"));
-      } catch (error2) {
-        if (file.endsWith(".bench.json"))
-          unreadable.push(`${file}: not valid JSON (${error2.message})`);
-        continue;
-      }
-      const schema = value?.schema;
-      if (typeof schema === "string" && schema.startsWith("slmops.bench/") && !isBenchResult(value)) {
-        unreadable.push(`${file}: schema ${schema}, and this slmops reads slmops.bench/v1`);
-        continue;
-      }
-      if (!isBenchResult(value)) continue;
-      matched += 1;
-      loaded.push({
-        path: file,
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-        result: validateDocument("bench", value, file)
-      });
-    }
-    if (matched === 0 && unreadable.length === 0) {
-      throw new ConfigurationError(
-        `the results pattern "${pattern}" matched no bench result (${files.length} files looked at)`,
-        {
-          subject: "results",
-          fix: "Point it at the folder or glob where the benchmark step (or download-artifact) put *.bench.json files"
-        }
-      );
-    }
-  }
-  if (unreadable.length) {
-    throw new ConfigurationError(
-      `${unreadable.length} result file(s) cannot be read: ${unreadable.join("; ")}`,
-      {
-        subject: "results",
-        fix: "Write them again with the benchmark step of the same slmops version as the gate, or remove them"
-      }
-    );
-  }
-  return loaded;
-}
-
-// src/gate/run-gate.ts
-async function runGate(options) {
-  const cwd = options.cwd ?? process.cwd();
-  const { budgets, source } = await loadBudgetsOrDefault(
-    options.budgets ? resolve5(cwd, options.budgets) : void 0
-  );
-  const results = await loadResults(options.results, cwd);
-  const verdict = judge(results, budgets, {
-    ...options.labels ? { labels: options.labels } : {},
-    ...options.acceptLabel ? { acceptLabel: options.acceptLabel } : {},
-    ...options.untrusted ? { untrusted: true } : {},
-    ...options.gatePredictions ? { gatePredictions: true } : {}
-  });
-  verdict.budgetsSource = source;
-  validateDocument("verdict", verdict, "verdict");
-  return { verdict, results, onInconclusive: budgets.onInconclusive ?? "warn" };
-}
-function writeVerdict(verdict, path2) {
-  const target = resolve5(path2);
-  mkdirSync(dirname2(target), { recursive: true });
-  const temp = `${target}.tmp-${process.pid}`;
-  writeFileSync(temp, `${JSON.stringify(verdict, null, 2)}
-`);
-  renameSync(temp, target);
 }
 
 // src/github/ports.ts
@@ -27793,6 +27794,7 @@ var WriteRefusedError = class extends Error {
 };
 
 // src/github/octokit-ports.ts
+var NETWORK_CODES = /* @__PURE__ */ new Set(["ECONNRESET", "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE"]);
 async function guard(what, write, call) {
   try {
     return await call();
@@ -27808,9 +27810,11 @@ async function guard(what, write, call) {
     if (write && (status === 403 || status === 404) && /not accessible|forbidden|permission|not found/i.test(message)) {
       throw new WriteRefusedError(`GitHub refused to let this token ${what} (${status}: ${message})`);
     }
-    if (status !== void 0 && (status >= 500 || status === 429 || status === 403 && /rate limit/i.test(message))) {
+    const code2 = error2.code;
+    const unreachable = typeof code2 === "string" && NETWORK_CODES.has(code2);
+    if (unreachable || status !== void 0 && (status >= 500 || status === 429 || status === 403 && /rate limit/i.test(message))) {
       throw new GitHubUnavailableError(
-        `GitHub did not answer while slmops tried to ${what} (${status ?? "no response"}: ${message})`
+        `GitHub did not answer while slmops tried to ${what} (${status ?? code2}: ${message})`
       );
     }
     throw error2;

@@ -25238,6 +25238,13 @@ var UnsafePathError = class extends ExternalDataError {
     this.name = "UnsafePathError";
   }
 };
+var GitHubUnavailableError = class extends Error {
+  exitCode = ExitCode2.UsageOrInput;
+  constructor(message) {
+    super(message);
+    this.name = "GitHubUnavailableError";
+  }
+};
 var GateFailedError = class extends Error {
   exitCode = ExitCode2.GateFailed;
   constructor(message) {
@@ -25252,7 +25259,89 @@ function formatProblem(problem, details) {
 function exitCodeOf(error2) {
   if (error2 instanceof ConfigurationError) return error2.exitCode;
   if (error2 instanceof GateFailedError) return error2.exitCode;
+  if (error2 instanceof GitHubUnavailableError) return error2.exitCode;
   return ExitCode2.Internal;
+}
+
+// src/action-kit/run.ts
+var coreReporter = {
+  fail: (message) => setFailed(message),
+  debug: (message) => debug(message)
+};
+async function runAction(name, fn, reporter = coreReporter, env = process.env) {
+  try {
+    await fn();
+  } catch (error2) {
+    reporter.fail(failureMessage(name, error2));
+    const stack = error2 instanceof Error ? error2.stack : void 0;
+    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
+    process.exitCode = exitCodeOf(error2);
+  }
+}
+function failureMessage(name, error2) {
+  if (error2 instanceof ConfigurationError) return error2.message;
+  if (error2 instanceof GateFailedError) return error2.message;
+  if (error2 instanceof GitHubUnavailableError)
+    return `${error2.message}. GitHub may be down or rate-limited: rerun the job later`;
+  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
+  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
+}
+
+// src/action-kit/summary.ts
+async function writeSummary(markdown, env = process.env) {
+  if (!env.GITHUB_STEP_SUMMARY) return false;
+  await summary.addRaw(markdown, true).write();
+  return true;
+}
+function tableCell(text) {
+  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
+}
+function markdownTable(header, rows) {
+  const line = (cells) => `| ${cells.map(tableCell).join(" | ")} |`;
+  return [line(header), `|${header.map(() => " --- ").join("|")}|`, ...rows.map(line)].join("\n");
+}
+
+// src/action-kit/inputs.ts
+var coreInputs = {
+  get: (name) => getInput(name),
+  mask: (secret) => setSecret(secret)
+};
+function invalid(name, value, allowed) {
+  return new ConfigurationError(`'${value}' is not valid`, {
+    subject: `input '${name}'`,
+    fix: `Use ${allowed}`
+  });
+}
+function getOptionalInput(name, source = coreInputs) {
+  const value = source.get(name);
+  return value === "" ? void 0 : value;
+}
+function getRequiredInput(name, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value === void 0) {
+    throw new ConfigurationError("is required and was not given", {
+      subject: `input '${name}'`,
+      fix: `Set it in the step's \`with:\` block`
+    });
+  }
+  return value;
+}
+var TRUE = ["true", "True", "TRUE"];
+var FALSE = ["false", "False", "FALSE"];
+function getBooleanInput(name, fallback, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value === void 0) return fallback;
+  if (TRUE.includes(value)) return true;
+  if (FALSE.includes(value)) return false;
+  throw invalid(name, value, "true or false");
+}
+function getListInput(name, source = coreInputs) {
+  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+}
+function getSecretInput(name, source = coreInputs) {
+  const value = getOptionalInput(name, source);
+  if (value !== void 0) source.mask(value);
+  return value;
 }
 
 // node_modules/universal-user-agent/index.js
@@ -29667,96 +29756,9 @@ function createGitHubClient(options) {
     }
   });
 }
-var GitHubUnavailableError = class extends Error {
-  constructor(message) {
-    super(message);
-    this.name = "GitHubUnavailableError";
-  }
-};
 function statusOf(error2) {
   const status = error2.status;
   return typeof status === "number" ? status : void 0;
-}
-
-// src/action-kit/run.ts
-var coreReporter = {
-  fail: (message) => setFailed(message),
-  debug: (message) => debug(message)
-};
-async function runAction(name, fn, reporter = coreReporter, env = process.env) {
-  try {
-    await fn();
-  } catch (error2) {
-    reporter.fail(failureMessage(name, error2));
-    const stack = error2 instanceof Error ? error2.stack : void 0;
-    if (!(error2 instanceof ConfigurationError) && env.RUNNER_DEBUG === "1" && stack) reporter.debug(stack);
-    process.exitCode = exitCodeOf(error2);
-  }
-}
-function failureMessage(name, error2) {
-  if (error2 instanceof ConfigurationError) return error2.message;
-  if (error2 instanceof GateFailedError) return error2.message;
-  if (error2 instanceof GitHubUnavailableError)
-    return `${error2.message}. GitHub may be down or rate-limited: rerun the job later`;
-  const message = error2 instanceof Error ? `${error2.name}: ${error2.message}` : String(error2);
-  return `the ${name} action failed unexpectedly: ${message}. This is a bug in slmops; rerun with debug logging enabled to see the stack trace, and report it`;
-}
-
-// src/action-kit/summary.ts
-async function writeSummary(markdown, env = process.env) {
-  if (!env.GITHUB_STEP_SUMMARY) return false;
-  await summary.addRaw(markdown, true).write();
-  return true;
-}
-function tableCell(text) {
-  return text.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, "<br>");
-}
-function markdownTable(header, rows) {
-  const line = (cells) => `| ${cells.map(tableCell).join(" | ")} |`;
-  return [line(header), `|${header.map(() => " --- ").join("|")}|`, ...rows.map(line)].join("\n");
-}
-
-// src/action-kit/inputs.ts
-var coreInputs = {
-  get: (name) => getInput(name),
-  mask: (secret) => setSecret(secret)
-};
-function invalid(name, value, allowed) {
-  return new ConfigurationError(`'${value}' is not valid`, {
-    subject: `input '${name}'`,
-    fix: `Use ${allowed}`
-  });
-}
-function getOptionalInput(name, source = coreInputs) {
-  const value = source.get(name);
-  return value === "" ? void 0 : value;
-}
-function getRequiredInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value === void 0) {
-    throw new ConfigurationError("is required and was not given", {
-      subject: `input '${name}'`,
-      fix: `Set it in the step's \`with:\` block`
-    });
-  }
-  return value;
-}
-var TRUE = ["true", "True", "TRUE"];
-var FALSE = ["false", "False", "FALSE"];
-function getBooleanInput(name, fallback, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value === void 0) return fallback;
-  if (TRUE.includes(value)) return true;
-  if (FALSE.includes(value)) return false;
-  throw invalid(name, value, "true or false");
-}
-function getListInput(name, source = coreInputs) {
-  return source.get(name).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
-}
-function getSecretInput(name, source = coreInputs) {
-  const value = getOptionalInput(name, source);
-  if (value !== void 0) source.mask(value);
-  return value;
 }
 
 // src/github/ports.ts
@@ -34914,6 +34916,126 @@ async function digestStream(stream) {
   return { bytes, sha256: hash.digest("hex") };
 }
 
+// src/runtime/lock.generated.ts
+var LOCKED_RUNTIME = {
+  packages: [
+    {
+      name: "onnxruntime-node",
+      version: "1.30.0",
+      integrity: "sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==",
+      tarball: "onnxruntime-node/-/onnxruntime-node-1.30.0.tgz"
+    },
+    {
+      name: "onnxruntime-common",
+      version: "1.30.0",
+      integrity: "sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==",
+      tarball: "onnxruntime-common/-/onnxruntime-common-1.30.0.tgz"
+    }
+  ],
+  platforms: ["darwin/arm64", "linux/arm64", "linux/x64", "win32/arm64", "win32/x64"]
+};
+
+// src/publish/manifest.ts
+var MANIFEST_FILE = "manifest.json";
+var MANIFEST_SCHEMA = "slmops.manifest/v1";
+function onnxruntimeVersion() {
+  return LOCKED_RUNTIME.packages.find((p2) => p2.name === "onnxruntime-node")?.version;
+}
+function buildManifest(bundle, version, source) {
+  const recipes = bundle.variants.filter((v2) => v2.recipe);
+  const ort = onnxruntimeVersion();
+  const manifest = {
+    schema: MANIFEST_SCHEMA,
+    name: bundle.name,
+    version,
+    identity: bundle.identity,
+    files: bundle.files.map((f2) => ({
+      path: f2.path,
+      sha256: f2.sha256,
+      bytes: f2.bytes,
+      kind: f2.kind,
+      asset: f2.asset,
+      ...f2.parts ? { parts: f2.parts.map((p2) => ({ name: p2.name, sha256: p2.sha256, bytes: p2.bytes })) } : {}
+    })),
+    variants: bundle.variants.map((v2) => ({
+      id: v2.id,
+      path: v2.path,
+      ...v2.data.length > 0 ? { data: [...v2.data] } : {},
+      ...v2.recipe ? { recipe: v2.recipe } : {}
+    })),
+    ...recipes.length === 1 && recipes[0]?.recipe ? { recipe: recipes[0].recipe } : {},
+    source: { repository: source.repository, commit: source.commit, ref: source.ref },
+    tools: { slmops: VERSION9, ...ort ? { onnxruntime: ort } : {} },
+    createdAt: source.time
+  };
+  return validateDocument("manifest", manifest, "the generated manifest.json");
+}
+function serializeManifest(manifest) {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}
+`, "utf8");
+}
+function parseManifest(bytes, subject) {
+  let value;
+  try {
+    value = JSON.parse(typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8"));
+  } catch (error2) {
+    throw new ConfigurationError(`is not JSON (${error2.message})`, {
+      subject,
+      fix: "The bundle is damaged: download or pack it again"
+    });
+  }
+  const manifest = validateDocument("manifest", value, subject);
+  const seen = /* @__PURE__ */ new Set();
+  for (const file of manifest.files) {
+    checkBundlePath(file.path, subject);
+    if (isReservedBundlePath(file.path)) {
+      throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
+        subject,
+        fix: "Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)"
+      });
+    }
+    if (seen.has(file.path)) {
+      throw new ConfigurationError(`lists ${file.path} twice`, { subject, fix: "The bundle is damaged" });
+    }
+    seen.add(file.path);
+    if (file.parts) {
+      const sum = file.parts.reduce((n, p2) => n + p2.bytes, 0);
+      if (sum !== file.bytes) {
+        throw new ConfigurationError(`the parts of ${file.path} add up to ${sum} bytes, not ${file.bytes}`, {
+          subject,
+          fix: "The bundle is damaged"
+        });
+      }
+    }
+  }
+  if (manifest.identity !== void 0 && identityOf(manifest.files) !== manifest.identity) {
+    throw new ConfigurationError("its identity does not match the files it lists (the manifest was edited)", {
+      subject,
+      fix: "Do not trust this bundle: download it again from the release"
+    });
+  }
+  return manifest;
+}
+function isSafeBundlePath(p2) {
+  if (p2 === "" || p2.length > 4096) return false;
+  if (p2.startsWith("/") || /[\\:\p{Cc}]/u.test(p2)) return false;
+  return p2.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
+}
+function isReservedBundlePath(p2) {
+  return p2 === MANIFEST_FILE || p2 === ".slmops" || p2.startsWith(".slmops/");
+}
+function checkBundlePath(p2, subject) {
+  if (!isSafeBundlePath(p2)) {
+    throw new ConfigurationError(
+      `holds the unsafe path "${p2}" (absolute, with "..", or with characters no folder may hold)`,
+      {
+        subject,
+        fix: "Do not unpack this bundle: it may try to write outside its folder"
+      }
+    );
+  }
+}
+
 // src/publish/bundle.ts
 var DEFAULT_PART_BYTES = 2e9;
 var MAX_ASSET_BYTES = 2 * 1024 ** 3;
@@ -35031,7 +35153,7 @@ async function collectBundle(options) {
     });
   }
   for (const extra of await extraFiles(root2, options.include ?? [])) {
-    if (extra.path === "manifest.json" || extra.path === ".slmops" || extra.path.startsWith(".slmops/")) {
+    if (isReservedBundlePath(extra.path)) {
       throw new ConfigurationError(
         `--include would put ${extra.path} in the bundle, a path slmops writes itself`,
         {
@@ -35110,6 +35232,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 // src/github/octokit-ports.ts
+var NETWORK_CODES = /* @__PURE__ */ new Set(["ECONNRESET", "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EPIPE"]);
 async function guard(what, write, call) {
   try {
     return await call();
@@ -35125,9 +35248,11 @@ async function guard(what, write, call) {
     if (write && (status === 403 || status === 404) && /not accessible|forbidden|permission|not found/i.test(message)) {
       throw new WriteRefusedError(`GitHub refused to let this token ${what} (${status}: ${message})`);
     }
-    if (status !== void 0 && (status >= 500 || status === 429 || status === 403 && /rate limit/i.test(message))) {
+    const code = error2.code;
+    const unreachable = typeof code === "string" && NETWORK_CODES.has(code);
+    if (unreachable || status !== void 0 && (status >= 500 || status === 429 || status === 403 && /rate limit/i.test(message))) {
       throw new GitHubUnavailableError(
-        `GitHub did not answer while slmops tried to ${what} (${status ?? "no response"}: ${message})`
+        `GitHub did not answer while slmops tried to ${what} (${status ?? code}: ${message})`
       );
     }
     throw error2;
@@ -35325,122 +35450,6 @@ function releasePort(client, repo) {
 
 // src/publish/publish.ts
 import { createHash as createHash3 } from "node:crypto";
-
-// src/runtime/lock.generated.ts
-var LOCKED_RUNTIME = {
-  packages: [
-    {
-      name: "onnxruntime-node",
-      version: "1.30.0",
-      integrity: "sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw==",
-      tarball: "onnxruntime-node/-/onnxruntime-node-1.30.0.tgz"
-    },
-    {
-      name: "onnxruntime-common",
-      version: "1.30.0",
-      integrity: "sha512-7fdVWjAID1dVhH/G8qK3APARunV4VkBFoCQAP7qp4Wkab0mrorvmc+sqiT+mKXOzDqdjN5j+/Z9nb4gzNPWcyA==",
-      tarball: "onnxruntime-common/-/onnxruntime-common-1.30.0.tgz"
-    }
-  ],
-  platforms: ["darwin/arm64", "linux/arm64", "linux/x64", "win32/arm64", "win32/x64"]
-};
-
-// src/publish/manifest.ts
-var MANIFEST_FILE = "manifest.json";
-function onnxruntimeVersion() {
-  return LOCKED_RUNTIME.packages.find((p2) => p2.name === "onnxruntime-node")?.version;
-}
-function buildManifest(bundle, version, source) {
-  const recipes = bundle.variants.filter((v2) => v2.recipe);
-  const ort = onnxruntimeVersion();
-  const manifest = {
-    schema: "slmops.manifest/v1",
-    name: bundle.name,
-    version,
-    identity: bundle.identity,
-    files: bundle.files.map((f2) => ({
-      path: f2.path,
-      sha256: f2.sha256,
-      bytes: f2.bytes,
-      kind: f2.kind,
-      asset: f2.asset,
-      ...f2.parts ? { parts: f2.parts.map((p2) => ({ name: p2.name, sha256: p2.sha256, bytes: p2.bytes })) } : {}
-    })),
-    variants: bundle.variants.map((v2) => ({
-      id: v2.id,
-      path: v2.path,
-      ...v2.data.length > 0 ? { data: [...v2.data] } : {},
-      ...v2.recipe ? { recipe: v2.recipe } : {}
-    })),
-    ...recipes.length === 1 && recipes[0]?.recipe ? { recipe: recipes[0].recipe } : {},
-    source: { repository: source.repository, commit: source.commit, ref: source.ref },
-    tools: { slmops: VERSION9, ...ort ? { onnxruntime: ort } : {} },
-    createdAt: source.time
-  };
-  return validateDocument("manifest", manifest, "the generated manifest.json");
-}
-function serializeManifest(manifest) {
-  return Buffer.from(`${JSON.stringify(manifest, null, 2)}
-`, "utf8");
-}
-function parseManifest(bytes, subject) {
-  let value;
-  try {
-    value = JSON.parse(typeof bytes === "string" ? bytes : Buffer.from(bytes).toString("utf8"));
-  } catch (error2) {
-    throw new ConfigurationError(`is not JSON (${error2.message})`, {
-      subject,
-      fix: "The bundle is damaged: download or pack it again"
-    });
-  }
-  const manifest = validateDocument("manifest", value, subject);
-  const seen = /* @__PURE__ */ new Set();
-  for (const file of manifest.files) {
-    checkBundlePath(file.path, subject);
-    if (file.path === MANIFEST_FILE || file.path === ".slmops" || file.path.startsWith(".slmops/")) {
-      throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
-        subject,
-        fix: "Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)"
-      });
-    }
-    if (seen.has(file.path)) {
-      throw new ConfigurationError(`lists ${file.path} twice`, { subject, fix: "The bundle is damaged" });
-    }
-    seen.add(file.path);
-    if (file.parts) {
-      const sum = file.parts.reduce((n, p2) => n + p2.bytes, 0);
-      if (sum !== file.bytes) {
-        throw new ConfigurationError(`the parts of ${file.path} add up to ${sum} bytes, not ${file.bytes}`, {
-          subject,
-          fix: "The bundle is damaged"
-        });
-      }
-    }
-  }
-  if (manifest.identity !== void 0 && identityOf(manifest.files) !== manifest.identity) {
-    throw new ConfigurationError("its identity does not match the files it lists (the manifest was edited)", {
-      subject,
-      fix: "Do not trust this bundle: download it again from the release"
-    });
-  }
-  return manifest;
-}
-function isSafeBundlePath(p2) {
-  if (p2 === "" || p2.length > 4096) return false;
-  if (p2.startsWith("/") || /[\\:\p{Cc}]/u.test(p2)) return false;
-  return p2.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
-}
-function checkBundlePath(p2, subject) {
-  if (!isSafeBundlePath(p2)) {
-    throw new ConfigurationError(
-      `holds the unsafe path "${p2}" (absolute, with "..", or with characters no folder may hold)`,
-      {
-        subject,
-        fix: "Do not unpack this bundle: it may try to write outside its folder"
-      }
-    );
-  }
-}
 
 // src/publish/results.ts
 import { readFileSync as readFileSync3, statSync as statSync5 } from "node:fs";

@@ -1,6 +1,5 @@
 import * as core from '@actions/core';
-import { ConfigurationError, exitCodeOf, GateFailedError } from '../errors.ts';
-import { GitHubUnavailableError } from '../github/client.ts';
+import { ConfigurationError, exitCodeOf, GateFailedError, GitHubUnavailableError } from '../errors.ts';
 
 /** Where `runAction` reports a failure (the runner through @actions/core, or a recording in tests). */
 export interface FailureReporter {

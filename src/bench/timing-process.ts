@@ -34,7 +34,9 @@ export interface TimingResult {
  * longer than its context, a token outside its vocabulary, a batch or dim it fixes): said as such, with the fix.
  */
 function cannotRun(error: unknown, arm: string, workload: WorkloadSpec): Error {
-  if (error instanceof ConfigurationError || !(error instanceof Error)) return error as Error;
+  // slmops's own mistakes (a TypeError building the feeds, say) stay bugs; onnxruntime's refusals are plain Errors.
+  const ours = error instanceof TypeError || error instanceof RangeError || error instanceof ReferenceError;
+  if (error instanceof ConfigurationError || ours || !(error instanceof Error)) return error as Error;
   const what =
     workload.kind === 'generic'
       ? 'synthesized inputs'

@@ -20,7 +20,7 @@ export interface WorkloadSpec {
   tokens?: number[];
 }
 
-export function isLanguageModel(inputs: readonly IoInfo[]): boolean {
+function isLanguageModel(inputs: readonly IoInfo[]): boolean {
   return tokenInputs(inputs) !== undefined;
 }
 

@@ -1,8 +1,13 @@
 /** The `slmops` command line: one command per capability, each calling the same functions as the actions. */
 
 import { Command, CommanderError } from 'commander';
-import { ConfigurationError, ExitCode, exitCodeOf, GateFailedError } from '../errors.ts';
-import { GitHubUnavailableError } from '../github/client.ts';
+import {
+  ConfigurationError,
+  ExitCode,
+  exitCodeOf,
+  GateFailedError,
+  GitHubUnavailableError,
+} from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerBench } from './bench-command.ts';
 import { registerCalibrate } from './calibrate-command.ts';

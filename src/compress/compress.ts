@@ -6,7 +6,6 @@
 import {
   existsSync,
   mkdirSync,
-  readFileSync,
   realpathSync,
   renameSync,
   rmdirSync,
@@ -21,7 +20,7 @@ import { validateDocument } from '../config/load.ts';
 import { validatorFor } from '../config/schemas.ts';
 import type { CompressReport } from '../config/types.ts';
 import { modelId as deriveModelId, variantId } from '../contracts/ids.ts';
-import { parseCpuInfo } from '../devices/fingerprint.ts';
+import { hostFingerprint } from '../devices/fingerprint.ts';
 import { ConfigurationError } from '../errors.ts';
 import { DataType } from '../onnx/dtypes.ts';
 import { readModel } from '../onnx/read.ts';
@@ -79,13 +78,8 @@ export interface CompressResult {
 const DATA_FILE = 'model.onnx.data';
 
 /** Whether onnxruntime's int8 kernels on this host multiply u8·s8 pairs in saturating 16 bits (x86 AVX2, no VNNI). */
-function int8SaturatesHere(): boolean {
-  if (process.arch !== 'x64') return false;
-  try {
-    return int8Family(parseCpuInfo(readFileSync('/proc/cpuinfo', 'utf8')).isaFlags) === 'avx2';
-  } catch {
-    return false;
-  }
+async function int8SaturatesHere(): Promise<boolean> {
+  return process.arch === 'x64' && int8Family((await hostFingerprint()).isaFlags) === 'avx2';
 }
 
 /** What compress writes into its output folder. */
@@ -378,7 +372,7 @@ async function checkFidelity(
   const saturating = options.recipe.passes.some(
     (p) => p.pass === 'int8' && p.options.perChannel && !p.options.reduceRange,
   );
-  if (saturating && int8SaturatesHere()) {
+  if (saturating && (await int8SaturatesHere())) {
     log(
       "fidelity: this host's int8 kernels (x86 without VNNI) can saturate full-range per-channel weights, which the device's may not: if fidelity looks poor here, try int8:per-channel,reduce-range",
     );

@@ -8,8 +8,6 @@ import { floatData } from '../inference/float-data.ts';
 import type { Session, TensorValue } from '../inference/session.ts';
 import { kvLayout, stepFeeds } from './lm-inputs.ts';
 
-export { type KvLayout, kvLayout } from './lm-inputs.ts';
-
 export interface DecodeRun {
   /** Logits of the last prompt position, then of each decoded token: [steps + 1][vocab]. */
   stepLogits: Float32Array[];
@@ -37,7 +35,7 @@ export async function greedyDecode(session: Session, prompt: number[], steps: nu
   for (let step = 0; step <= steps; step++) {
     const started = performance.now();
     const out = await session.run(
-      stepFeeds(session.inputs, session.outputs, { rows: [fed], past }, { pasts }),
+      stepFeeds(session.inputs, session.outputs, { rows: [fed], past }, { pasts, layout }),
     );
     const logits = out[layout.logits]!;
     const vocab = logits.dims[logits.dims.length - 1]!;

@@ -43,7 +43,7 @@ export interface TokenInputs {
 
 export function tokenInputs(inputs: readonly IoInfo[]): TokenInputs | undefined {
   const find = (pattern: RegExp) => inputs.find((i) => pattern.test(i.name))?.name;
-  const ids = find(/input_ids/);
+  const ids = find(/input_ids/) ?? find(/^(ids|tokens|input_tokens)$/i);
   if (!ids) return undefined;
   const mask = find(/attention_mask/);
   const positions = find(/position_ids/);
@@ -100,7 +100,7 @@ export function pastSequenceAxis(past: IoInfo, present: IoInfo | undefined): num
 }
 
 /** An integer tensor in the input's own type (int64 or int32). */
-export function integerTensor(input: IoInfo, values: number[], dims: number[]): TensorValue {
+function integerTensor(input: IoInfo, values: number[], dims: number[]): TensorValue {
   const type = input.type ?? 'int64';
   if (type === 'int64') return { type, dims, data: BigInt64Array.from(values, (v) => BigInt(v)) };
   if (type === 'int32') return { type, dims, data: Int32Array.from(values) };
@@ -113,7 +113,7 @@ export function integerTensor(input: IoInfo, values: number[], dims: number[]): 
  * An empty past: the cache axis 0; the batch on the axis named like the token ids' batch dim (else the first other
  * symbolic one); other symbolic dims from `dims` by name, else 1; in the past's own element type.
  */
-export function emptyPast(
+function emptyPast(
   past: IoInfo,
   present: IoInfo | undefined,
   batch: { size: number; dim?: number | string | undefined },
@@ -171,6 +171,8 @@ export interface StepOptions {
   dims?: Record<string, number>;
   /** Feeds an input that is none of the above (default: an error naming it). */
   other?: (input: IoInfo) => TensorValue;
+  /** The model's layout, worked out once by a caller that feeds it step after step (a decode loop). */
+  layout?: KvLayout;
 }
 
 /**
@@ -183,11 +185,11 @@ export function stepFeeds(
   tokens: StepTokens,
   options: StepOptions = {},
 ): Record<string, TensorValue> {
-  const roles = tokenInputs(inputs);
+  const layout = options.layout ?? kvLayout(inputs, outputs);
+  const roles = layout ?? tokenInputs(inputs);
   if (!roles)
     throw new ConfigurationError('the model has no "input_ids" input', { fix: 'Feed it generic inputs' });
   const idsInput = inputs.find((i) => i.name === roles.ids)!;
-  const layout = kvLayout(inputs, outputs);
   const batch = tokens.rows.length;
   const length = tokens.rows[0]?.length ?? 0;
   const total = tokens.past + length;

@@ -27,6 +27,18 @@ export async function loadBudgetsOrDefault(
   return { budgets: await loadBudgets(path), source: path };
 }
 
+/** Whether a budgets rule applies to (variant, profile): its profile (or `*`) and its variant glob, if any. */
+export function ruleMatches(
+  rule: BudgetsDocument['rules'][number],
+  variantId: string,
+  profileId: string,
+): boolean {
+  return (
+    (rule.profile === '*' || rule.profile === profileId) &&
+    (!rule.variant || globToRegExp(rule.variant).test(variantId))
+  );
+}
+
 /** Merged limits for (variant, profile): defaults, then every matching rule in order (later values win). */
 export function limitsFor(budgets: BudgetsDocument, variantId: string, profileId: string): BudgetLimits {
   const merged: Record<string, Record<string, number>> = {};
@@ -38,9 +50,7 @@ export function limitsFor(budgets: BudgetsDocument, variantId: string, profileId
   };
   apply(budgets.defaults);
   for (const rule of budgets.rules) {
-    const profileMatches = rule.profile === '*' || rule.profile === profileId;
-    const variantMatches = !rule.variant || globToRegExp(rule.variant).test(variantId);
-    if (profileMatches && variantMatches) {
+    if (ruleMatches(rule, variantId, profileId)) {
       const { profile: _p, variant: _v, ...limits } = rule;
       apply(limits);
     }

@@ -14,8 +14,7 @@ import type {
   Verdict,
   VerdictRule,
 } from '../config/types.ts';
-import { globToRegExp } from '../util/glob.ts';
-import { limitsFor } from './budgets.ts';
+import { limitsFor, ruleMatches } from './budgets.ts';
 import type { LoadedResult } from './results.ts';
 
 export interface JudgeOptions {
@@ -379,11 +378,7 @@ export function judge(
   }
   // A rule no result matches (a typo in its profile or variant) would silently judge nothing: say which.
   budgets.rules.forEach((rule, i) => {
-    const matches = results.some(
-      ({ result }) =>
-        (rule.profile === '*' || rule.profile === result.profile.id) &&
-        (!rule.variant || globToRegExp(rule.variant).test(result.variantId)),
-    );
+    const matches = results.some(({ result }) => ruleMatches(rule, result.variantId, result.profile.id));
     if (!matches && results.length) {
       notes.push(
         `budgets rules[${i}] (profile ${rule.profile}${rule.variant ? `, variant ${rule.variant}` : ''}) matches none of the results (profiles: ${[...new Set(results.map((r) => r.result.profile.id))].join(', ')}): check its profile and variant`,

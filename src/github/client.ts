@@ -68,16 +68,7 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
   });
 }
 
-/**
- * GitHub itself failed (5xx after retries, a rate limit slmops would not wait out, no connection): not a bug of
- * slmops nor something the user's input can fix; rerunning the job later usually is.
- */
-export class GitHubUnavailableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'GitHubUnavailableError';
-  }
-}
+export { GitHubUnavailableError } from '../errors.ts';
 
 /** An HTTP status from a failed octokit request, if it is one. */
 export function statusOf(error: unknown): number | undefined {

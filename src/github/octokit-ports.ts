@@ -9,6 +9,9 @@ export interface Repo {
   repo: string;
 }
 
+/** Node's codes for a connection that could not be made or was lost. */
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE']);
+
 /**
  * Maps GitHub's refusals: 401 → a bad token (user fixes it); 403 on a write → a read-only token; 5xx (after the
  * client's retries), a rate limit not waited out, no connection → GitHub unavailable.
@@ -32,12 +35,15 @@ export async function guard<T>(what: string, write: boolean, call: () => Promise
     ) {
       throw new WriteRefusedError(`GitHub refused to let this token ${what} (${status}: ${message})`);
     }
+    const code = (error as { code?: unknown }).code;
+    const unreachable = typeof code === 'string' && NETWORK_CODES.has(code);
     if (
-      status !== undefined &&
-      (status >= 500 || status === 429 || (status === 403 && /rate limit/i.test(message)))
+      unreachable ||
+      (status !== undefined &&
+        (status >= 500 || status === 429 || (status === 403 && /rate limit/i.test(message))))
     ) {
       throw new GitHubUnavailableError(
-        `GitHub did not answer while slmops tried to ${what} (${status ?? 'no response'}: ${message})`,
+        `GitHub did not answer while slmops tried to ${what} (${status ?? code}: ${message})`,
       );
     }
     throw error;

@@ -3,6 +3,7 @@
  * model card), and the compress reports found next to the models. Each file gets its bundle path, sha256, size,
  * release asset name, and parts when it is larger than one release asset may be.
  */
+
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { modelId } from '../contracts/ids.ts';
 import { ConfigurationError } from '../errors.ts';
 import { readModel } from '../onnx/read.ts';
 import { digestFile } from './digest.ts';
+import { isReservedBundlePath } from './manifest.ts';
 
 /** GitHub refuses release assets of 2 GiB and more; larger files are uploaded in parts of this size. */
 export const DEFAULT_PART_BYTES = 2_000_000_000;
@@ -223,7 +225,7 @@ export async function collectBundle(options: CollectOptions): Promise<CollectedB
     });
   }
   for (const extra of await extraFiles(root, options.include ?? [])) {
-    if (extra.path === 'manifest.json' || extra.path === '.slmops' || extra.path.startsWith('.slmops/')) {
+    if (isReservedBundlePath(extra.path)) {
       throw new ConfigurationError(
         `--include would put ${extra.path} in the bundle, a path slmops writes itself`,
         {

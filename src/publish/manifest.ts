@@ -8,6 +8,7 @@ import { type CollectedBundle, identityOf } from './bundle.ts';
 import type { SourceInfo } from './source.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_SCHEMA = 'slmops.manifest/v1';
 
 function onnxruntimeVersion(): string | undefined {
   return LOCKED_RUNTIME.packages.find((p) => p.name === 'onnxruntime-node')?.version;
@@ -18,7 +19,7 @@ export function buildManifest(bundle: CollectedBundle, version: string, source: 
   const recipes = bundle.variants.filter((v) => v.recipe);
   const ort = onnxruntimeVersion();
   const manifest: Manifest = {
-    schema: 'slmops.manifest/v1',
+    schema: MANIFEST_SCHEMA,
     name: bundle.name,
     version,
     identity: bundle.identity,
@@ -67,7 +68,7 @@ export function parseManifest(bytes: Uint8Array | string, subject: string): Mani
   const seen = new Set<string>();
   for (const file of manifest.files) {
     checkBundlePath(file.path, subject);
-    if (file.path === MANIFEST_FILE || file.path === '.slmops' || file.path.startsWith('.slmops/')) {
+    if (isReservedBundlePath(file.path)) {
       throw new ConfigurationError(`lists ${file.path}, a path slmops keeps for itself`, {
         subject,
         fix: 'Pack the bundle again without it (slmops pack writes manifest.json and .slmops/ itself)',
@@ -104,6 +105,11 @@ export function isSafeBundlePath(p: string): boolean {
   if (p === '' || p.length > 4096) return false;
   if (p.startsWith('/') || /[\\:\p{Cc}]/u.test(p)) return false;
   return p.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}
+
+/** Paths slmops writes into a bundle or a pulled folder itself: never a file of the bundle. */
+export function isReservedBundlePath(p: string): boolean {
+  return p === MANIFEST_FILE || p === '.slmops' || p.startsWith('.slmops/');
 }
 
 export function checkBundlePath(p: string, subject: string): void {

@@ -21,7 +21,7 @@ import type { ReleaseAsset, ReleasePort } from '../github/ports.ts';
 import { assetNameFor } from './bundle.ts';
 import { type IndexModel, type IndexVersion, pickModel, readIndex, readSmallAsset } from './channels.ts';
 import { digestStream } from './digest.ts';
-import { MANIFEST_FILE, parseManifest } from './manifest.ts';
+import { MANIFEST_FILE, MANIFEST_SCHEMA, parseManifest } from './manifest.ts';
 import { parseReleaseTag, parseSemver } from './semver.ts';
 import { readArchive } from './tar.ts';
 import { PULL_RECORD, type PullRecord, VerificationError } from './verify.ts';
@@ -180,7 +180,7 @@ async function isEarlierPull(dir: string, entries: string[]): Promise<boolean> {
     const manifest = JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as {
       schema?: unknown;
     };
-    return manifest.schema === 'slmops.manifest/v1';
+    return manifest.schema === MANIFEST_SCHEMA;
   } catch {
     return false;
   }
@@ -217,7 +217,7 @@ async function install(staging: string, out: string): Promise<void> {
   await rm(old, { recursive: true, force: true });
 }
 
-/** Staging folders older than this are left over from a pull that was killed, never one still running. */
+/** Staging and set-aside folders older than this are left over from a pull that was killed, not one running. */
 const STALE_STAGING_MS = 60 * 60 * 1000;
 
 /**
@@ -230,8 +230,12 @@ async function recoverInterrupted(target: string): Promise<void> {
   const prefix = `${path.basename(target)}.slmops-`;
   const siblings = (await readdir(parent)).filter((n) => n.startsWith(prefix));
   const old = siblings.filter((n) => n.startsWith(`${prefix}old-`));
-  if (!existsSync(target) && old.length === 1) await rename(path.join(parent, old[0]!), target);
-  for (const name of siblings.filter((n) => n.startsWith(`${prefix}staging-`))) {
+  const restored = !existsSync(target) && old.length === 1 ? old[0] : undefined;
+  if (restored) await rename(path.join(parent, restored), target);
+  // Killed before the second rename, the staging folder stays; killed after it, the earlier pull set aside.
+  for (const name of siblings) {
+    if (name === restored || (!name.startsWith(`${prefix}staging-`) && !name.startsWith(`${prefix}old-`)))
+      continue;
     const full = path.join(parent, name);
     if (Date.now() - (await stat(full)).mtimeMs > STALE_STAGING_MS)
       await rm(full, { recursive: true, force: true });

@@ -158,6 +158,7 @@ export async function verifyDir(dir: string): Promise<VerifyReport> {
   const record = await readPullRecord(dir, manifest);
   const wanted = record ? new Set(record.files) : undefined;
   const files: CheckedFile[] = [];
+  const realDir = await realpath(dir);
   for (const file of manifest.files) {
     if (wanted && !wanted.has(file.path)) continue;
     const expected = { bytes: file.bytes, sha256: file.sha256 };
@@ -174,7 +175,8 @@ export async function verifyDir(dir: string): Promise<VerifyReport> {
       continue;
     }
     // A folder on the way may be a symbolic link out of the pulled folder: the file read would not be the pull's.
-    if (!(await realpath(full)).startsWith(`${await realpath(dir)}${path.sep}`)) {
+    const inside = path.relative(realDir, await realpath(full));
+    if (inside.startsWith('..') || path.isAbsolute(inside)) {
       files.push({ path: file.path, status: 'outside the folder', expected });
       continue;
     }
