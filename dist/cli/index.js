@@ -36235,9 +36235,9 @@ import { existsSync as existsSync4 } from "node:fs";
 import { mkdir as mkdir4, mkdtemp as mkdtemp3, open as open2, readFile as readFile5, rm as rm4, writeFile as writeFile3 } from "node:fs/promises";
 import os5 from "node:os";
 import path5 from "node:path";
+init_float_data();
 init_session();
 init_synthesize();
-init_float16();
 
 // src/devices/qemu/disasm.ts
 var hex8 = (word) => `0x${(word >>> 0).toString(16).padStart(8, "0")}`;
@@ -41485,11 +41485,7 @@ async function readOutputs(file, samples) {
   });
 }
 function floats(value) {
-  const data = value.data;
-  if (Array.isArray(data)) return new Float64Array(data.length);
-  if (value.type === "float16") return Float64Array.from(data, halfToFloat);
-  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
-  return Float64Array.from(data);
+  return Array.isArray(value.data) ? new Float64Array(value.data.length) : Float64Array.from(floatData(value));
 }
 function concat2(values) {
   const parts = values.map(floats);

@@ -17,9 +17,9 @@ import { ConfigurationError } from '../../errors.ts';
 import { type EvalRecord, readEvalData } from '../../evaluate/eval-data.ts';
 import { evalFeeds } from '../../evaluate/feeds.ts';
 import { agreement, classifierAccuracy, languageModelQuality } from '../../evaluate/metrics.ts';
+import { floatData } from '../../inference/float-data.ts';
 import { createSession, type Session, type TensorValue } from '../../inference/session.ts';
 import { synthesizeInputs } from '../../inference/synthesize.ts';
-import { halfToFloat } from '../../onnx/float16.ts';
 import { resolveProfile } from '../profiles.ts';
 import { decodeInstruction, describeInstruction, lastLoggedInstruction } from './disasm.ts';
 import {
@@ -615,11 +615,9 @@ export async function readOutputs(
 
 /** Float values of a tensor (float16 decoded, integers converted). */
 function floats(value: TensorValue): Float64Array {
-  const data = value.data;
-  if (Array.isArray(data)) return new Float64Array(data.length);
-  if (value.type === 'float16') return Float64Array.from(data as Uint16Array, halfToFloat);
-  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float64Array.from(data, Number);
-  return Float64Array.from(data as ArrayLike<number>);
+  return Array.isArray(value.data)
+    ? new Float64Array(value.data.length)
+    : Float64Array.from(floatData(value));
 }
 
 function concat(values: TensorValue[]): Float64Array {
