@@ -31137,8 +31137,7 @@ function perplexity(outputs, name2, records, subject) {
   }
   return pooledLanguageModelQuality(parts).perplexity;
 }
-function tableRows(modelPath) {
-  const graph = readModel(modelPath).proto.graph;
+function gatherTableRows(graph) {
   const rows2 = {};
   if (!graph) return rows2;
   const inputs = new Set(graph.input.map((i) => i.name));
@@ -31151,6 +31150,9 @@ function tableRows(modelPath) {
     if (count > 0) rows2[indices] = Math.min(rows2[indices] ?? count, count);
   }
   return rows2;
+}
+function tableRows(modelPath) {
+  return gatherTableRows(readModel(modelPath).proto.graph);
 }
 async function measureFidelity(spec) {
   const reference = await createSession(spec.reference, { intraOpThreads: spec.threads });
@@ -31171,7 +31173,7 @@ async function measureFidelity(spec) {
         );
       }
     } else {
-      const intHighOf = tableRows(spec.reference);
+      const intHighOf = spec.intHighOf ?? tableRows(spec.reference);
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
@@ -44564,6 +44566,7 @@ async function compressModel(options) {
 }
 async function compressWith(options, ctx, started, closeKernels) {
   const { model, log: log2 } = ctx;
+  const tableRowsBefore = gatherTableRows(model.proto.graph);
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
@@ -44650,7 +44653,7 @@ async function compressWith(options, ctx, started, closeKernels) {
     log2(
       `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
     );
-    const fidelity = await checkFidelity(options, finalModel, inputBytes, log2);
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log2, tableRowsBefore);
     const inputRef = await fileRef(model.path, dirname4(model.path));
     const report2 = {
       schema: "slmops.compress/v1",
@@ -44695,7 +44698,7 @@ async function compressWith(options, ctx, started, closeKernels) {
     };
   }
 }
-async function checkFidelity(options, candidate, weightBytes, log2) {
+async function checkFidelity(options, candidate, weightBytes, log2, intHighOf) {
   const mode = options.fidelity ?? "auto";
   if (mode === "off")
     return { report: { status: "skipped", reason: "fidelity check turned off (--fidelity off)" } };
@@ -44709,7 +44712,8 @@ async function checkFidelity(options, candidate, weightBytes, log2) {
     candidate,
     ...options.evalData ? { evalData: resolve6(options.evalData) } : {},
     samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
-    threads: options.threads ?? 1
+    threads: options.threads ?? 1,
+    intHighOf
   };
   log2("fidelity: running the original and the variant in onnxruntime");
   const saturating = options.recipe.passes.some(

@@ -25149,8 +25149,7 @@ function perplexity(outputs, name2, records, subject) {
   }
   return pooledLanguageModelQuality(parts).perplexity;
 }
-function tableRows(modelPath) {
-  const graph = readModel(modelPath).proto.graph;
+function gatherTableRows(graph) {
   const rows2 = {};
   if (!graph) return rows2;
   const inputs = new Set(graph.input.map((i) => i.name));
@@ -25163,6 +25162,9 @@ function tableRows(modelPath) {
     if (count > 0) rows2[indices] = Math.min(rows2[indices] ?? count, count);
   }
   return rows2;
+}
+function tableRows(modelPath) {
+  return gatherTableRows(readModel(modelPath).proto.graph);
 }
 async function measureFidelity(spec) {
   const reference = await createSession(spec.reference, { intraOpThreads: spec.threads });
@@ -25183,7 +25185,7 @@ async function measureFidelity(spec) {
         );
       }
     } else {
-      const intHighOf = tableRows(spec.reference);
+      const intHighOf = spec.intHighOf ?? tableRows(spec.reference);
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
@@ -30991,6 +30993,7 @@ async function compressModel(options) {
 }
 async function compressWith(options, ctx, started, closeKernels) {
   const { model, log } = ctx;
+  const tableRowsBefore = gatherTableRows(model.proto.graph);
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? modelId(void 0, options.modelPath);
   const inputFiles = [model.path, ...model.externalFiles().map((f2) => f2.file)];
@@ -31077,7 +31080,7 @@ async function compressWith(options, ctx, started, closeKernels) {
     log(
       `wrote ${finalModel} (${outputBytes} bytes, ${(outputBytes / inputBytes * 100).toFixed(1)} % of the input)`
     );
-    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log, tableRowsBefore);
     const inputRef = await fileRef(model.path, dirname3(model.path));
     const report = {
       schema: "slmops.compress/v1",
@@ -31122,7 +31125,7 @@ async function compressWith(options, ctx, started, closeKernels) {
     };
   }
 }
-async function checkFidelity(options, candidate, weightBytes, log) {
+async function checkFidelity(options, candidate, weightBytes, log, intHighOf) {
   const mode = options.fidelity ?? "auto";
   if (mode === "off")
     return { report: { status: "skipped", reason: "fidelity check turned off (--fidelity off)" } };
@@ -31136,7 +31139,8 @@ async function checkFidelity(options, candidate, weightBytes, log) {
     candidate,
     ...options.evalData ? { evalData: resolve6(options.evalData) } : {},
     samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
-    threads: options.threads ?? 1
+    threads: options.threads ?? 1,
+    intHighOf
   };
   log("fidelity: running the original and the variant in onnxruntime");
   const saturating = options.recipe.passes.some(

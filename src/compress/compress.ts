@@ -30,7 +30,12 @@ import { DataFileWriter, writeModel } from '../onnx/write.ts';
 import { gzipSize } from '../util/gzip-size.ts';
 import { sha256File } from '../util/hash.ts';
 import { VERSION } from '../version.ts';
-import { type FidelityMeasurement, measureFidelity, measureFidelityInChild } from './fidelity.ts';
+import {
+  type FidelityMeasurement,
+  gatherTableRows,
+  measureFidelity,
+  measureFidelityInChild,
+} from './fidelity.ts';
 import { convertFp16 } from './fp16.ts';
 import { Namer } from './graph.ts';
 import { hoistConstantWeights } from './hoist-constants.ts';
@@ -200,6 +205,8 @@ async function compressWith(
   closeKernels: () => Promise<void>,
 ): Promise<CompressResult> {
   const { model, log } = ctx;
+  // Before the passes change them: the embedding tables synthesized token ids may index.
+  const tableRowsBefore = gatherTableRows(model.proto.graph);
   const spec = formatRecipeSpec(options.recipe);
   const id = options.name ?? deriveModelId(undefined, options.modelPath);
   const inputFiles = [model.path!, ...model.externalFiles().map((f) => f.file)];
@@ -298,7 +305,7 @@ async function compressWith(
       `wrote ${finalModel} (${outputBytes} bytes, ${((outputBytes / inputBytes) * 100).toFixed(1)} % of the input)`,
     );
 
-    const fidelity = await checkFidelity(options, finalModel, inputBytes, log);
+    const fidelity = await checkFidelity(options, finalModel, inputBytes, log, tableRowsBefore);
     const inputRef = await fileRef(model.path!, dirname(model.path!));
     const report: CompressReport = {
       schema: 'slmops.compress/v1',
@@ -352,6 +359,7 @@ async function checkFidelity(
   candidate: string,
   weightBytes: number,
   log: (m: string) => void,
+  intHighOf: Record<string, number>,
 ): Promise<{ report: CompressReport['fidelity']; measurement?: FidelityMeasurement }> {
   const mode = options.fidelity ?? 'auto';
   if (mode === 'off')
@@ -367,6 +375,7 @@ async function checkFidelity(
     ...(options.evalData ? { evalData: resolve(options.evalData) } : {}),
     samples: options.fidelitySamples ?? (options.evalData ? Number.MAX_SAFE_INTEGER : 8),
     threads: options.threads ?? 1,
+    intHighOf,
   };
   log('fidelity: running the original and the variant in onnxruntime');
   const saturating = options.recipe.passes.some(

@@ -16,6 +16,7 @@ import {
 import { floatData } from '../inference/float-data.ts';
 import { createSession, type IoInfo, type Session, type TensorValue } from '../inference/session.ts';
 import { synthesizeInputs } from '../inference/synthesize.ts';
+import type { GraphProto } from '../onnx/proto.ts';
 import { readModel } from '../onnx/read.ts';
 import { runInChild } from '../workers/spawn.ts';
 import { intAttr, shapeOf } from './graph.ts';
@@ -33,6 +34,8 @@ export interface FidelitySpec {
   /** How many eval records (all of them by default) or synthesized inputs to run. */
   samples: number;
   threads: number;
+  /** Bounds of synthesized token ids per input (see `gatherTableRows`); read from the reference when absent. */
+  intHighOf?: Record<string, number>;
 }
 
 export interface FidelityMeasurement {
@@ -143,8 +146,7 @@ function perplexity(
  * For each graph input that indexes a Gather table held in an initializer (token ids into an embedding), the
  * table's rows: synthesized ids then cover the whole table, not just rows 0 and 1.
  */
-export function tableRows(modelPath: string): Record<string, number> {
-  const graph = readModel(modelPath).proto.graph;
+export function gatherTableRows(graph: GraphProto | null | undefined): Record<string, number> {
   const rows: Record<string, number> = {};
   if (!graph) return rows;
   const inputs = new Set(graph.input.map((i) => i.name));
@@ -157,6 +159,11 @@ export function tableRows(modelPath: string): Record<string, number> {
     if (count > 0) rows[indices] = Math.min(rows[indices] ?? count, count);
   }
   return rows;
+}
+
+/** `gatherTableRows` of a model file. */
+export function tableRows(modelPath: string): Record<string, number> {
+  return gatherTableRows(readModel(modelPath).proto.graph);
 }
 
 /** Measures in this process. */
@@ -179,7 +186,7 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
         );
       }
     } else {
-      const intHighOf = tableRows(spec.reference);
+      const intHighOf = spec.intHighOf ?? tableRows(spec.reference);
       for (let i = 0; i < spec.samples; i++)
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
