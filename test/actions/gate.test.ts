@@ -63,6 +63,18 @@ function env(server: GitHubServer, extra: Record<string, string>): Record<string
   };
 }
 
+/** The gate action on pull request `number`, in gate mode, with a passing result for its head. */
+function gateOnPullRequest(number: number) {
+  return runAction({
+    action: 'gate',
+    inputs: { results: 'results' },
+    eventName: 'pull_request',
+    event: pullRequestEvent(github.server, { owner, repo, number }),
+    files: { results: resultsFor(number, headSha) },
+    env: env(github.server, githubEnv(github.server, { owner, repo, pullRequest: number })),
+  });
+}
+
 function commentsOf(server: GitHubServer, number: number): string[] {
   const state = server.state.repos.get(`${owner}/${repo}`);
   return [...(state?.comments.values() ?? [])].filter((c) => c.issueNumber === number).map((c) => c.body);
@@ -168,14 +180,7 @@ describe('the gate action against the GitHub test server', () => {
       route: 'GET /repos/{owner}/{repo}/issues/{issue_number}/comments',
     });
     github.server.faults.secondaryRateLimit({ count: 1, retryAfter: 1 });
-    const run = await runAction({
-      action: 'gate',
-      inputs: { results: 'results' },
-      eventName: 'pull_request',
-      event: pullRequestEvent(github.server, { owner, repo, number: 8 }),
-      files: { results: resultsFor(8, headSha) },
-      env: env(github.server, githubEnv(github.server, { owner, repo, pullRequest: 8 })),
-    });
+    const run = await gateOnPullRequest(8);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.outputs['comment-operation']).toBe('created');
     expect(
@@ -361,14 +366,7 @@ describe('the gate action against the GitHub test server', () => {
       count: 20,
       route: 'POST /repos/{owner}/{repo}/issues/{issue_number}/comments',
     });
-    const run = await runAction({
-      action: 'gate',
-      inputs: { results: 'results' },
-      eventName: 'pull_request',
-      event: pullRequestEvent(github.server, { owner, repo, number: 22 }),
-      files: { results: resultsFor(22, headSha) },
-      env: env(github.server, githubEnv(github.server, { owner, repo, pullRequest: 22 })),
-    });
+    const run = await gateOnPullRequest(22);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(
       /GitHub did not answer while slmops tried to comment on the pull request \(503/,

@@ -161,9 +161,17 @@ describe('compressModel', () => {
   );
 });
 
-/** A one-MatMul model ([1, 64]·[64, 64]) at `opset`, its weight scaled by `scale`, written to `dir/model.onnx`. */
-function matmulModel(dir: string, opset = 17, scale = 0.1): string {
+/** Writes `proto` as `<tmp>/<name>/model.onnx` and returns the path. */
+function writeModel(name: string, proto: ReturnType<typeof modelProto>): string {
+  const dir = join(tmp.path, name);
   mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'model.onnx');
+  writeFileSync(path, encodeModelProto(proto));
+  return path;
+}
+
+/** A one-MatMul model ([1, 64]·[64, 64]) at `opset`, its weight scaled by `scale`, written to `<tmp>/<name>/model.onnx`. */
+function matmulModel(name: string, opset = 17, scale = 0.1): string {
   const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * scale);
   const proto = modelProto(
     'mm',
@@ -173,9 +181,7 @@ function matmulModel(dir: string, opset = 17, scale = 0.1): string {
     [floatTensor('w', [64, 64], w)],
   );
   proto.opsetImport = [{ domain: '', version: opset }];
-  const path = join(dir, 'model.onnx');
-  writeFileSync(path, encodeModelProto(proto));
-  return path;
+  return writeModel(name, proto);
 }
 
 describe('compressModel on inputs it must refuse', () => {
@@ -183,7 +189,7 @@ describe('compressModel on inputs it must refuse', () => {
     compressModel({ modelPath, recipe: parseRecipeSpec(recipe), outDir, fidelity: 'off' });
 
   it('refuses an output folder that holds the input model, and leaves the input as it was', async () => {
-    const model = matmulModel(join(tmp.path, 'in-place'));
+    const model = matmulModel('in-place');
     const before = readFileSync(model);
     await expect(compress(model, 'int8', dirname(model))).rejects.toThrowError(
       /holds the input's model\.onnx, which compress would replace\. Write the variant to another folder/,
@@ -193,7 +199,7 @@ describe('compressModel on inputs it must refuse', () => {
   });
 
   it('refuses int8 below opset 11 before writing anything, and removes the folders it made', async () => {
-    const model = matmulModel(join(tmp.path, 'opset9'), 9);
+    const model = matmulModel('opset9', 9);
     const out = join(tmp.path, 'opset9-out', 'a', 'b');
     await expect(compress(model, 'int8', out)).rejects.toThrowError(
       /needs opset 11 or later, and this model imports opset 9/,
@@ -202,21 +208,21 @@ describe('compressModel on inputs it must refuse', () => {
   });
 
   it("keeps a weight beyond float16's range in float32 rather than writing infinities", async () => {
-    const model = matmulModel(join(tmp.path, 'huge'), 17, 1e5);
+    const model = matmulModel('huge', 17, 1e5);
     await expect(compress(model, 'fp16', join(tmp.path, 'huge-out'))).rejects.toThrowError(
       /w: holds values up to 1\.00e\+5, beyond float16's 65504: kept float32/,
     );
   });
 
   it('names a chain whose later pass finds nothing left to change', async () => {
-    const model = matmulModel(join(tmp.path, 'chain'));
+    const model = matmulModel('chain');
     await expect(compress(model, 'fp16+int4', join(tmp.path, 'chain-out'))).rejects.toThrowError(
       /pass 2 of .* \(int4\) finds no weight to change after fp16\. Order the chain/,
     );
   });
 
   it('says when a file stands where the output folder should be', async () => {
-    const model = matmulModel(join(tmp.path, 'blocked'));
+    const model = matmulModel('blocked');
     const file = join(tmp.path, 'a-file');
     writeFileSync(file, '');
     await expect(compress(model, 'int8', file)).rejects.toThrowError(ConfigurationError);
@@ -228,8 +234,6 @@ describe('compressModel on inputs it must refuse', () => {
 
 describe('compressModel int8 on tied embeddings', () => {
   it('leaves a table that a Transpose also reads in float32, so the variant is not larger than the input', async () => {
-    const dir = join(tmp.path, 'tied');
-    mkdirSync(dir, { recursive: true });
     const table = Float32Array.from({ length: 100 * 64 }, (_, i) => Math.sin(i) * 0.1);
     const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
     const proto = modelProto(
@@ -244,10 +248,8 @@ describe('compressModel int8 on tied embeddings', () => {
       [valueInfo('logits', DataType.FLOAT, [1, 8, 100])],
       [floatTensor('emb', [100, 64], table), floatTensor('w', [64, 64], w)],
     );
-    const path = join(dir, 'model.onnx');
-    writeFileSync(path, encodeModelProto(proto));
     const { report } = await compressModel({
-      modelPath: path,
+      modelPath: writeModel('tied', proto),
       recipe: parseRecipeSpec('int8'),
       outDir: join(tmp.path, 'tied-out'),
       fidelity: 'off',
@@ -259,8 +261,6 @@ describe('compressModel int8 on tied embeddings', () => {
 
 describe('compressModel on weights held in Constant nodes', () => {
   it('finds them as initializers and quantizes them, and the variant still runs', async () => {
-    const dir = join(tmp.path, 'constant');
-    mkdirSync(dir, { recursive: true });
     const w = floatTensor(
       '',
       [64, 64],
@@ -273,10 +273,8 @@ describe('compressModel on weights held in Constant nodes', () => {
       [valueInfo('y', DataType.FLOAT, [1, 64])],
       [],
     );
-    const path = join(dir, 'model.onnx');
-    writeFileSync(path, encodeModelProto(proto));
     const { report } = await compressModel({
-      modelPath: path,
+      modelPath: writeModel('constant', proto),
       recipe: parseRecipeSpec('int8'),
       outDir: join(tmp.path, 'constant-out'),
       fidelity: 'on',
