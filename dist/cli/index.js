@@ -52930,6 +52930,14 @@ function createGitHubClient(options) {
     }
   });
 }
+async function unlessGone(call) {
+  try {
+    return await call();
+  } catch (error) {
+    if (statusOf(error) === 404) return void 0;
+    throw error;
+  }
+}
 function statusOf(error) {
   const status = error.status;
   return typeof status === "number" ? status : void 0;
@@ -53070,13 +53078,8 @@ function releasePort(client, repo) {
       return all.map(releaseOf);
     }),
     releaseByTag: (tag) => guard(`read the release of tag ${tag}`, false, async () => {
-      try {
-        const { data } = await client.rest.repos.getReleaseByTag({ ...repo, tag });
-        return releaseOf(data);
-      } catch (error) {
-        if (statusOf(error) === 404) return void 0;
-        throw error;
-      }
+      const found2 = await unlessGone(() => client.rest.repos.getReleaseByTag({ ...repo, tag }));
+      return found2 && releaseOf(found2.data);
     }),
     createRelease: (release) => guard("create a release", true, async () => {
       const { data } = await client.rest.repos.createRelease({
@@ -53104,11 +53107,7 @@ function releasePort(client, repo) {
       return releaseOf(data);
     }),
     deleteRelease: (id) => guard("delete a release", true, async () => {
-      try {
-        await client.rest.repos.deleteRelease({ ...repo, release_id: id });
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-      }
+      await unlessGone(() => client.rest.repos.deleteRelease({ ...repo, release_id: id }));
     }),
     listAssets: (releaseId) => guard("list the assets of a release", false, async () => {
       const all = await client.paginate(client.rest.repos.listReleaseAssets, {
@@ -53138,11 +53137,7 @@ function releasePort(client, repo) {
       }
     }),
     deleteAsset: (assetId) => guard("delete a release asset", true, async () => {
-      try {
-        await client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId });
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-      }
+      await unlessGone(() => client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId }));
     }),
     downloadAsset: (assetId) => guard("download a release asset", false, async () => {
       const response = await client.request("GET /repos/{owner}/{repo}/releases/assets/{asset_id}", {
@@ -53154,13 +53149,8 @@ function releasePort(client, repo) {
       return response.data;
     }),
     tagCommit: (tag) => guard(`read the tag ${tag}`, false, async () => {
-      try {
-        const { data } = await client.rest.git.getRef({ ...repo, ref: `tags/${tag}` });
-        return data.object.sha;
-      } catch (error) {
-        if (statusOf(error) === 404) return void 0;
-        throw error;
-      }
+      const found2 = await unlessGone(() => client.rest.git.getRef({ ...repo, ref: `tags/${tag}` }));
+      return found2?.data.object.sha;
     }),
     commitTime: (sha) => guard(`read commit ${sha}`, false, async () => {
       try {

@@ -27780,6 +27780,14 @@ function createGitHubClient(options) {
     }
   });
 }
+async function unlessGone(call) {
+  try {
+    return await call();
+  } catch (error2) {
+    if (statusOf(error2) === 404) return void 0;
+    throw error2;
+  }
+}
 function statusOf(error2) {
   const status = error2.status;
   return typeof status === "number" ? status : void 0;
@@ -27835,20 +27843,13 @@ function commentPort(client, repo) {
       return { id: data.id, body: data.body ?? "" };
     }),
     updateComment: (id, body) => guard("update its pull request comment", true, async () => {
-      try {
-        const { data } = await client.rest.issues.updateComment({ ...repo, comment_id: id, body });
-        return { id: data.id, body: data.body ?? "" };
-      } catch (error2) {
-        if (statusOf(error2) === 404) return void 0;
-        throw error2;
-      }
+      const updated = await unlessGone(
+        () => client.rest.issues.updateComment({ ...repo, comment_id: id, body })
+      );
+      return updated && { id: updated.data.id, body: updated.data.body ?? "" };
     }),
     deleteComment: (id) => guard("delete a duplicate pull request comment", true, async () => {
-      try {
-        await client.rest.issues.deleteComment({ ...repo, comment_id: id });
-      } catch (error2) {
-        if (statusOf(error2) !== 404) throw error2;
-      }
+      await unlessGone(() => client.rest.issues.deleteComment({ ...repo, comment_id: id }));
     })
   };
 }

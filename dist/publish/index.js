@@ -29756,6 +29756,14 @@ function createGitHubClient(options) {
     }
   });
 }
+async function unlessGone(call) {
+  try {
+    return await call();
+  } catch (error2) {
+    if (statusOf(error2) === 404) return void 0;
+    throw error2;
+  }
+}
 function statusOf(error2) {
   const status = error2.status;
   return typeof status === "number" ? status : void 0;
@@ -35343,13 +35351,8 @@ function releasePort(client, repo) {
       return all.map(releaseOf);
     }),
     releaseByTag: (tag) => guard(`read the release of tag ${tag}`, false, async () => {
-      try {
-        const { data } = await client.rest.repos.getReleaseByTag({ ...repo, tag });
-        return releaseOf(data);
-      } catch (error2) {
-        if (statusOf(error2) === 404) return void 0;
-        throw error2;
-      }
+      const found = await unlessGone(() => client.rest.repos.getReleaseByTag({ ...repo, tag }));
+      return found && releaseOf(found.data);
     }),
     createRelease: (release) => guard("create a release", true, async () => {
       const { data } = await client.rest.repos.createRelease({
@@ -35377,11 +35380,7 @@ function releasePort(client, repo) {
       return releaseOf(data);
     }),
     deleteRelease: (id) => guard("delete a release", true, async () => {
-      try {
-        await client.rest.repos.deleteRelease({ ...repo, release_id: id });
-      } catch (error2) {
-        if (statusOf(error2) !== 404) throw error2;
-      }
+      await unlessGone(() => client.rest.repos.deleteRelease({ ...repo, release_id: id }));
     }),
     listAssets: (releaseId) => guard("list the assets of a release", false, async () => {
       const all = await client.paginate(client.rest.repos.listReleaseAssets, {
@@ -35411,11 +35410,7 @@ function releasePort(client, repo) {
       }
     }),
     deleteAsset: (assetId) => guard("delete a release asset", true, async () => {
-      try {
-        await client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId });
-      } catch (error2) {
-        if (statusOf(error2) !== 404) throw error2;
-      }
+      await unlessGone(() => client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId }));
     }),
     downloadAsset: (assetId) => guard("download a release asset", false, async () => {
       const response = await client.request("GET /repos/{owner}/{repo}/releases/assets/{asset_id}", {
@@ -35427,13 +35422,8 @@ function releasePort(client, repo) {
       return response.data;
     }),
     tagCommit: (tag) => guard(`read the tag ${tag}`, false, async () => {
-      try {
-        const { data } = await client.rest.git.getRef({ ...repo, ref: `tags/${tag}` });
-        return data.object.sha;
-      } catch (error2) {
-        if (statusOf(error2) === 404) return void 0;
-        throw error2;
-      }
+      const found = await unlessGone(() => client.rest.git.getRef({ ...repo, ref: `tags/${tag}` }));
+      return found?.data.object.sha;
     }),
     commitTime: (sha) => guard(`read commit ${sha}`, false, async () => {
       try {

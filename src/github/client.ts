@@ -70,6 +70,16 @@ export function createGitHubClient(options: ClientOptions): GitHubClient {
 
 export { GitHubUnavailableError } from '../errors.ts';
 
+/** `call`'s result, or undefined when GitHub answers 404: the thing was never there or is gone already. */
+export async function unlessGone<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
 /** An HTTP status from a failed octokit request, if it is one. */
 export function statusOf(error: unknown): number | undefined {
   const status = (error as { status?: unknown }).status;

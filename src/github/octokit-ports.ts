@@ -1,6 +1,6 @@
 /** The ports of ./ports.ts over octokit, with GitHub's errors turned into slmops errors. */
 import { ConfigurationError } from '../errors.ts';
-import { type GitHubClient, GitHubUnavailableError, statusOf } from './client.ts';
+import { type GitHubClient, GitHubUnavailableError, statusOf, unlessGone } from './client.ts';
 import type { CheckPort, CheckRunInput, CommentPort, PullRequestPort } from './ports.ts';
 import { WriteRefusedError } from './ports.ts';
 
@@ -68,21 +68,15 @@ export function commentPort(client: GitHubClient, repo: Repo): CommentPort {
       }),
     updateComment: (id, body) =>
       guard('update its pull request comment', true, async () => {
-        try {
-          const { data } = await client.rest.issues.updateComment({ ...repo, comment_id: id, body });
-          return { id: data.id, body: data.body ?? '' };
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined; // deleted since it was listed: the caller creates one
-          throw error;
-        }
+        // Deleted since it was listed: undefined, and the caller creates one.
+        const updated = await unlessGone(() =>
+          client.rest.issues.updateComment({ ...repo, comment_id: id, body }),
+        );
+        return updated && { id: updated.data.id, body: updated.data.body ?? '' };
       }),
     deleteComment: (id) =>
       guard('delete a duplicate pull request comment', true, async () => {
-        try {
-          await client.rest.issues.deleteComment({ ...repo, comment_id: id });
-        } catch (error) {
-          if (statusOf(error) !== 404) throw error;
-        }
+        await unlessGone(() => client.rest.issues.deleteComment({ ...repo, comment_id: id }));
       }),
   };
 }

@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type GitHubClient, statusOf } from '../github/client.ts';
+import { type GitHubClient, statusOf, unlessGone } from '../github/client.ts';
 import { guard, type Repo } from '../github/octokit-ports.ts';
 import {
   AssetExistsError,
@@ -137,13 +137,8 @@ export function releasePort(client: GitHubClient, repo: Repo): ReleasePort {
       }),
     releaseByTag: (tag) =>
       guard(`read the release of tag ${tag}`, false, async () => {
-        try {
-          const { data } = await client.rest.repos.getReleaseByTag({ ...repo, tag });
-          return releaseOf(data as unknown as ReleaseJson);
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined;
-          throw error;
-        }
+        const found = await unlessGone(() => client.rest.repos.getReleaseByTag({ ...repo, tag }));
+        return found && releaseOf(found.data as unknown as ReleaseJson);
       }),
     createRelease: (release: NewRelease) =>
       guard('create a release', true, async () => {
@@ -174,11 +169,7 @@ export function releasePort(client: GitHubClient, repo: Repo): ReleasePort {
       }),
     deleteRelease: (id) =>
       guard('delete a release', true, async () => {
-        try {
-          await client.rest.repos.deleteRelease({ ...repo, release_id: id });
-        } catch (error) {
-          if (statusOf(error) !== 404) throw error; // already gone
-        }
+        await unlessGone(() => client.rest.repos.deleteRelease({ ...repo, release_id: id }));
       }),
     listAssets: (releaseId) =>
       guard('list the assets of a release', false, async () => {
@@ -211,11 +202,7 @@ export function releasePort(client: GitHubClient, repo: Repo): ReleasePort {
       }),
     deleteAsset: (assetId) =>
       guard('delete a release asset', true, async () => {
-        try {
-          await client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId });
-        } catch (error) {
-          if (statusOf(error) !== 404) throw error;
-        }
+        await unlessGone(() => client.rest.repos.deleteReleaseAsset({ ...repo, asset_id: assetId }));
       }),
     downloadAsset: (assetId) =>
       guard('download a release asset', false, async () => {
@@ -229,13 +216,8 @@ export function releasePort(client: GitHubClient, repo: Repo): ReleasePort {
       }),
     tagCommit: (tag) =>
       guard(`read the tag ${tag}`, false, async () => {
-        try {
-          const { data } = await client.rest.git.getRef({ ...repo, ref: `tags/${tag}` });
-          return data.object.sha;
-        } catch (error) {
-          if (statusOf(error) === 404) return undefined;
-          throw error;
-        }
+        const found = await unlessGone(() => client.rest.git.getRef({ ...repo, ref: `tags/${tag}` }));
+        return found?.data.object.sha;
       }),
     commitTime: (sha) =>
       guard(`read commit ${sha}`, false, async () => {

@@ -75,6 +75,20 @@ function gateOnPullRequest(number: number) {
   });
 }
 
+/** The gate action in comment mode, in the workflow_run follow-up of run `runId`, reading its `bench-*` artifacts. */
+function gateFollowingRun(runId: number, extraEnv: Record<string, string> = {}) {
+  return runAction({
+    action: 'gate',
+    inputs: { results: 'bench-*', mode: 'comment' },
+    eventName: 'workflow_run',
+    event: workflowRunEvent(github.server, { owner, repo, runId }),
+    env: {
+      ...env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
+      ...extraEnv,
+    },
+  });
+}
+
 function commentsOf(server: GitHubServer, number: number): string[] {
   const state = server.state.repos.get(`${owner}/${repo}`);
   return [...(state?.comments.values() ?? [])].filter((c) => c.issueNumber === number).map((c) => c.body);
@@ -147,16 +161,7 @@ describe('the gate action against the GitHub test server', () => {
     // The action's own temporary folder, to see that the downloaded results do not outlive the step.
     const tmp = join(scratch.path, 'tmp-comment');
     mkdirSync(tmp);
-    const run = await runAction({
-      action: 'gate',
-      inputs: { results: 'bench-*', mode: 'comment' },
-      eventName: 'workflow_run',
-      event: workflowRunEvent(github.server, { owner, repo, runId: measured.id }),
-      env: {
-        ...env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
-        TMPDIR: tmp,
-      },
-    });
+    const run = await gateFollowingRun(measured.id, { TMPDIR: tmp });
 
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(readdirSync(tmp).filter((name) => name.startsWith('slmops-results-'))).toEqual([]);
@@ -322,13 +327,7 @@ describe('the gate action against the GitHub test server', () => {
       pullRequest: 13,
       artifacts: { 'bench-rpi5': { 'bench-result.json': passing(13, fakeSha('someone-else')) } },
     });
-    const run = await runAction({
-      action: 'gate',
-      inputs: { results: 'bench-*', mode: 'comment' },
-      eventName: 'workflow_run',
-      event: workflowRunEvent(github.server, { owner, repo, runId: measured.id }),
-      env: env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
-    });
+    const run = await gateFollowingRun(measured.id);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/not posting a comment/);
     expect(commentsOf(github.server, 13)).toEqual([]);
@@ -346,13 +345,7 @@ describe('the gate action against the GitHub test server', () => {
       pullRequest: 21,
       artifacts: { 'bench-rpi5': { 'bench-result.json': passing(20, forkSha) } },
     });
-    const run = await runAction({
-      action: 'gate',
-      inputs: { results: 'bench-*', mode: 'comment' },
-      eventName: 'workflow_run',
-      event: workflowRunEvent(github.server, { owner, repo, runId: measured.id }),
-      env: env(github.server, githubEnv(github.server, { owner, repo, eventName: 'workflow_run' })),
-    });
+    const run = await gateFollowingRun(measured.id);
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/the results name pull request #20, whose head is .* not posting a comment/);
     expect(commentsOf(github.server, 20)).toEqual([]);

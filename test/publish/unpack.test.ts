@@ -67,6 +67,15 @@ async function packed(root: string) {
   return { archive: archive.path, manifest: prepared.manifestBytes, files };
 }
 
+/** A packed bundle unpacked into `<case>/<name>`: the case folder, the archive and the folder. */
+async function installed(name: string) {
+  const root = scratch();
+  const { archive } = await packed(root);
+  const out = join(root, name);
+  await unpackBundle(archive, out);
+  return { root, archive, out };
+}
+
 describe('unpacking a bundle (slmops pull --bundle)', () => {
   it('installs a packed bundle into a new folder, which then verifies', async () => {
     const root = scratch();
@@ -252,10 +261,7 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
   });
 
   it('recovers from a pull killed between its two renames, and clears stale staging folders', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'device');
-    await unpackBundle(archive, out);
+    const { root, archive, out } = await installed('device');
     // Killed after moving the earlier pull aside, before moving the new one in; an hour-old staging folder too.
     const { renameSync, utimesSync } = await import('node:fs');
     renameSync(out, `${out}.slmops-old-deadbeef`);
@@ -270,10 +276,7 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
   });
 
   it('replaces an earlier pull of a bundle', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'again');
-    await unpackBundle(archive, out);
+    const { archive, out } = await installed('again');
     await unpackBundle(archive, out);
     expect((await verifyDir(out)).ok).toBe(true);
   });
@@ -281,10 +284,7 @@ describe('unpacking a bundle (slmops pull --bundle)', () => {
 
 describe('slmops verify on a folder', () => {
   it('names a file reached through a folder that links out of the pulled folder', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'linked');
-    await unpackBundle(archive, out);
+    const { root, out } = await installed('linked');
     const { cpSync, rmSync, symlinkSync } = await import('node:fs');
     const elsewhere = join(root, 'elsewhere');
     cpSync(join(out, 'digits@fp16'), elsewhere, { recursive: true });
@@ -298,10 +298,7 @@ describe('slmops verify on a folder', () => {
   });
 
   it('does not let a pull record that lists no file switch verification off', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'record');
-    await unpackBundle(archive, out);
+    const { out } = await installed('record');
     mkdirSync(join(out, '.slmops'), { recursive: true });
     writeFileSync(join(out, '.slmops', 'pull.json'), JSON.stringify({ schema: 'slmops.pull/v1', files: [] }));
     writeFileSync(join(out, 'digits@int8', 'model.onnx'), 'replaced');
@@ -309,10 +306,7 @@ describe('slmops verify on a folder', () => {
   });
 
   it('names a changed, a missing and a symlinked file, and notes extra files without failing on them', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'installed');
-    await unpackBundle(archive, out);
+    const { root, out } = await installed('installed');
     writeFileSync(join(out, 'notes.txt'), 'extra');
     expect(await verifyDir(out)).toMatchObject({ ok: true, extra: ['notes.txt'] });
 
@@ -336,10 +330,7 @@ describe('slmops verify on a folder', () => {
   });
 
   it('refuses a manifest whose identity no longer matches its files', async () => {
-    const root = scratch();
-    const { archive } = await packed(root);
-    const out = join(root, 'installed');
-    await unpackBundle(archive, out);
+    const { out } = await installed('installed');
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     manifest.files[0].sha256 = '0'.repeat(64);
     writeFileSync(join(out, 'manifest.json'), JSON.stringify(manifest));
