@@ -3753,13 +3753,13 @@ var require_path = __commonJS({
         return null;
       }
     }
-    var isAbsolute4 = (
+    var isAbsolute5 = (
       /**
        * Tests if the specified path is absolute.
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path10.isAbsolute = function isAbsolute5(path11) {
+      path10.isAbsolute = function isAbsolute6(path11) {
         return /^(?:\/|\w+:|\\\\\w+)/.test(path11);
       }
     );
@@ -3780,7 +3780,7 @@ var require_path = __commonJS({
           path11 = path11.substring(2);
         }
         path11 = path11.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path11.split("/"), absolute = isAbsolute4(path11), prefix = "";
+        var parts = path11.split("/"), absolute = isAbsolute5(path11), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -3805,7 +3805,7 @@ var require_path = __commonJS({
         return resolvedUrl;
       if (!alreadyNormalized)
         includePath = normalize2(includePath);
-      if (isAbsolute4(includePath))
+      if (isAbsolute5(includePath))
         return includePath;
       if (!alreadyNormalized)
         originPath = normalize2(originPath);
@@ -21716,50 +21716,50 @@ var require_fast_uri = __commonJS({
       schemelessOptions.skipEscape = true;
       return serialize(resolved, schemelessOptions);
     }
-    function resolveComponent(base, relative4, options, skipNormalization) {
+    function resolveComponent(base, relative5, options, skipNormalization) {
       const target = {};
       if (!skipNormalization) {
         base = parse3(serialize(base, options), options);
-        relative4 = parse3(serialize(relative4, options), options);
+        relative5 = parse3(serialize(relative5, options), options);
       }
       options = options || {};
-      if (!options.tolerant && relative4.scheme) {
-        target.scheme = relative4.scheme;
-        target.userinfo = relative4.userinfo;
-        target.host = relative4.host;
-        target.port = relative4.port;
-        target.path = removeDotSegments(relative4.path || "");
-        target.query = relative4.query;
+      if (!options.tolerant && relative5.scheme) {
+        target.scheme = relative5.scheme;
+        target.userinfo = relative5.userinfo;
+        target.host = relative5.host;
+        target.port = relative5.port;
+        target.path = removeDotSegments(relative5.path || "");
+        target.query = relative5.query;
       } else {
-        if (relative4.userinfo !== void 0 || relative4.host !== void 0 || relative4.port !== void 0) {
-          target.userinfo = relative4.userinfo;
-          target.host = relative4.host;
-          target.port = relative4.port;
-          target.path = removeDotSegments(relative4.path || "");
-          target.query = relative4.query;
+        if (relative5.userinfo !== void 0 || relative5.host !== void 0 || relative5.port !== void 0) {
+          target.userinfo = relative5.userinfo;
+          target.host = relative5.host;
+          target.port = relative5.port;
+          target.path = removeDotSegments(relative5.path || "");
+          target.query = relative5.query;
         } else {
-          if (!relative4.path) {
+          if (!relative5.path) {
             target.path = base.path;
-            if (relative4.query !== void 0) {
-              target.query = relative4.query;
+            if (relative5.query !== void 0) {
+              target.query = relative5.query;
             } else {
               target.query = base.query;
             }
           } else {
-            if (relative4.path[0] === "/") {
-              target.path = removeDotSegments(relative4.path);
+            if (relative5.path[0] === "/") {
+              target.path = removeDotSegments(relative5.path);
             } else {
               const baseHasAuthority = base.userinfo !== void 0 || base.host !== void 0 || base.port !== void 0;
               if (baseHasAuthority && !base.path) {
-                target.path = "/" + relative4.path;
+                target.path = "/" + relative5.path;
               } else if (!base.path) {
-                target.path = relative4.path;
+                target.path = relative5.path;
               } else {
-                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative4.path;
+                target.path = base.path.slice(0, base.path.lastIndexOf("/") + 1) + relative5.path;
               }
               target.path = base.scheme === void 0 && !baseHasAuthority && target.path[0] !== "/" ? removeDotSegmentsRelative(target.path) : removeDotSegments(target.path);
             }
-            target.query = relative4.query;
+            target.query = relative5.query;
           }
           target.userinfo = base.userinfo;
           target.host = base.host;
@@ -21767,7 +21767,7 @@ var require_fast_uri = __commonJS({
         }
         target.scheme = base.scheme;
       }
-      target.fragment = relative4.fragment;
+      target.fragment = relative5.fragment;
       return target;
     }
     function equal(uriA, uriB, options) {
@@ -34480,10 +34480,10 @@ var readTextFile = (path10) => {
 };
 function cgroupDirs(mount, cgroupPath) {
   const root2 = mount.root === "/" ? "" : mount.root.replace(/\/$/, "");
-  let relative4 = cgroupPath;
+  let relative5 = cgroupPath;
   if (root2 && (cgroupPath === root2 || cgroupPath.startsWith(`${root2}/`)))
-    relative4 = cgroupPath.slice(root2.length);
-  const parts = relative4.split("/").filter((p2) => p2 && p2 !== ".." && p2 !== ".");
+    relative5 = cgroupPath.slice(root2.length);
+  const parts = relative5.split("/").filter((p2) => p2 && p2 !== ".." && p2 !== ".");
   const dirs = [];
   for (let depth = parts.length; depth >= 0; depth--) {
     dirs.push(posix.join(mount.mountPoint, ...parts.slice(0, depth)));
@@ -42582,6 +42582,179 @@ function hoistConstantWeights(model) {
   return moved;
 }
 
+// src/compress/inline-functions.ts
+var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv", "Gather"]);
+var MAX_DEPTH = 32;
+var keyOf = (domain, name2, overload = "") => `${domain}\0${name2}\0${overload}`;
+function opsetOf(imports, domain) {
+  const entry = imports.find((o) => (o.domain || "") === domain || domain === "" && o.domain === "ai.onnx");
+  return entry === void 0 ? void 0 : Number(entry.version);
+}
+function conflict(model, fn) {
+  for (const entry of fn.opsetImport) {
+    const domain = entry.domain === "ai.onnx" ? "" : entry.domain || "";
+    const theirs = opsetOf(model.opsetImport, domain);
+    if (theirs !== void 0 && theirs !== Number(entry.version))
+      return `${fn.domain}.${fn.name}: its body uses ${domain || "ai.onnx"} opset ${Number(entry.version)}, the model ${theirs}`;
+  }
+  return void 0;
+}
+function inlineLocalFunctions(model) {
+  const outcome = { calls: 0, functions: 0, skipped: [] };
+  if (!model.graph || model.functions.length === 0) return outcome;
+  const inlinable = /* @__PURE__ */ new Map();
+  for (const fn of model.functions) {
+    if (!holdsWeightOps(model, fn)) continue;
+    const why = conflict(model, fn);
+    if (why) outcome.skipped.push(why);
+    else inlinable.set(keyOf(fn.domain, fn.name, fn.overload), fn);
+  }
+  if (inlinable.size === 0) return outcome;
+  const namer = new Namer(model);
+  const used = /* @__PURE__ */ new Set();
+  const inlineGraph = (graph) => {
+    const constants2 = /* @__PURE__ */ new Map();
+    const expand4 = (node2, depth) => {
+      const fn = inlinable.get(keyOf(node2.domain || "", node2.opType, node2.overload));
+      if (!fn || depth > MAX_DEPTH) {
+        for (const attribute2 of node2.attribute) {
+          if (attribute2.g) inlineGraph(attribute2.g);
+          for (const g2 of attribute2.graphs ?? []) inlineGraph(g2);
+        }
+        return [node2];
+      }
+      outcome.calls += 1;
+      used.add(fn);
+      const shared = constants2.get(fn) ?? /* @__PURE__ */ new Map();
+      constants2.set(fn, shared);
+      return callBody(node2, fn, shared).flatMap((n) => expand4(n, depth + 1));
+    };
+    const callBody = (call, fn, shared) => {
+      const label = call.name || `${fn.name}_call`;
+      const names = /* @__PURE__ */ new Map();
+      fn.input.forEach((formal, i) => names.set(formal, call.input[i] ?? ""));
+      fn.output.forEach((formal, i) => {
+        const actual = call.output[i];
+        names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));
+      });
+      const nodes = [];
+      fn.node.forEach((bodyNode, index) => {
+        const attributes = resolveAttributes(bodyNode.attribute, call, fn);
+        const constant = sharableConstant(bodyNode, fn);
+        if (constant !== void 0) {
+          const first = shared.get(index);
+          if (first !== void 0) {
+            names.set(constant, first);
+            return;
+          }
+          names.set(constant, namer.unique(`${label}/${constant}`));
+          shared.set(index, names.get(constant));
+        }
+        for (const output of bodyNode.output)
+          if (output && !names.has(output)) names.set(output, namer.unique(`${label}/${output}`));
+        nodes.push({
+          ...bodyNode,
+          name: namer.unique(`${label}/${bodyNode.name || `${bodyNode.opType}_${index}`}`),
+          input: bodyNode.input.map((i) => i ? names.get(i) ?? i : ""),
+          output: bodyNode.output.map((o) => o ? names.get(o) : ""),
+          attribute: attributes.map((a) => renameInAttribute(a, names, namer))
+        });
+      });
+      return nodes;
+    };
+    graph.node = graph.node.flatMap((node2) => expand4(node2, 0));
+  };
+  inlineGraph(model.graph);
+  for (const fn of used) {
+    for (const entry of fn.opsetImport) {
+      const domain = entry.domain === "ai.onnx" ? "" : entry.domain || "";
+      if (opsetOf(model.opsetImport, domain) === void 0)
+        model.opsetImport.push({ domain, version: entry.version });
+    }
+  }
+  outcome.functions = used.size;
+  model.functions = stillCalled(model);
+  return outcome;
+}
+function sharableConstant(node2, fn) {
+  if (node2.opType !== "Constant" || node2.domain !== "" && node2.domain !== "ai.onnx") return void 0;
+  const output = node2.output[0];
+  if (node2.output.length !== 1 || !output || fn.output.includes(output)) return void 0;
+  return node2.attribute.some((a) => a.refAttrName) ? void 0 : output;
+}
+function resolveAttributes(attributes, call, fn) {
+  return attributes.flatMap((a) => {
+    if (!a.refAttrName) return [a];
+    const value = call.attribute.find((c) => c.name === a.refAttrName) ?? fn.attributeProto.find((d) => d.name === a.refAttrName);
+    if (!value) return [];
+    const { refAttrName: _reference, ...resolved } = value;
+    return [{ ...resolved, name: a.name }];
+  });
+}
+function renameInAttribute(attribute2, outer, namer) {
+  if (!attribute2.g && !attribute2.graphs?.length) return attribute2;
+  return {
+    ...attribute2,
+    ...attribute2.g ? { g: renameGraph(attribute2.g, outer, namer) } : {},
+    ...attribute2.graphs?.length ? { graphs: attribute2.graphs.map((g2) => renameGraph(g2, outer, namer)) } : {}
+  };
+}
+function renameGraph(graph, outer, namer) {
+  const names = new Map(outer);
+  const fresh = (name2) => {
+    if (!name2) return name2;
+    const renamed = namer.unique(`${graph.name || "subgraph"}/${name2}`);
+    names.set(name2, renamed);
+    return renamed;
+  };
+  const input = graph.input.map((v2) => ({ ...v2, name: fresh(v2.name) }));
+  const initializer = graph.initializer.map((t) => ({ ...t, name: fresh(t.name) }));
+  const produced = graph.node.map((n) => n.output.map(fresh));
+  const rename5 = (name2) => name2 ? names.get(name2) ?? name2 : name2;
+  return {
+    ...graph,
+    input,
+    initializer,
+    node: graph.node.map((n, i) => ({
+      ...n,
+      input: n.input.map(rename5),
+      output: produced[i],
+      attribute: n.attribute.map((a) => renameInAttribute(a, names, namer))
+    })),
+    output: graph.output.map((v2) => ({ ...v2, name: rename5(v2.name) })),
+    valueInfo: graph.valueInfo.map((v2) => ({ ...v2, name: rename5(v2.name) }))
+  };
+}
+function reachable(model, nodes) {
+  const byKey = new Map(model.functions.map((fn) => [keyOf(fn.domain, fn.name, fn.overload), fn]));
+  const found2 = /* @__PURE__ */ new Set();
+  const visit = (list2) => {
+    for (const node2 of list2) {
+      const fn = byKey.get(keyOf(node2.domain || "", node2.opType, node2.overload));
+      if (fn && !found2.has(fn)) {
+        found2.add(fn);
+        visit(fn.node);
+      }
+      for (const attribute2 of node2.attribute) {
+        if (attribute2.g) visit(attribute2.g.node);
+        for (const g2 of attribute2.graphs ?? []) visit(g2.node);
+      }
+    }
+  };
+  visit(nodes);
+  return found2;
+}
+function holdsWeightOps(model, fn) {
+  const holds = (nodes) => nodes.some(
+    (n) => WEIGHT_OPS.has(n.opType) && (n.domain === "" || n.domain === "ai.onnx") || n.attribute.some((a) => a.g && holds(a.g.node) || (a.graphs ?? []).some((g2) => holds(g2.node)))
+  );
+  return holds(fn.node) || [...reachable(model, fn.node)].some((callee) => holds(callee.node));
+}
+function stillCalled(model) {
+  const kept = model.graph ? reachable(model, model.graph.node) : /* @__PURE__ */ new Set();
+  return model.functions.filter((fn) => kept.has(fn));
+}
+
 // src/compress/kernel-pool.ts
 import * as fs2 from "node:fs";
 import { availableParallelism } from "node:os";
@@ -43870,14 +44043,14 @@ var KernelPool = class {
 };
 
 // src/compress/prune.ts
-var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
+var WEIGHT_OPS2 = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
 function candidates(graphs) {
   const found2 = [];
   const seen = /* @__PURE__ */ new Set();
   for (const graph of graphs) {
     const index = initializerIndex(graph);
     for (const n of graph.node) {
-      if (!WEIGHT_OPS.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
+      if (!WEIGHT_OPS2.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
       const weight = index.get(n.input[1] ?? "");
       if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
       const dims = shapeOf(weight);
@@ -44614,6 +44787,12 @@ async function compressModel(options) {
   });
   const started = performance5.now();
   const model = readModel(options.modelPath);
+  const inlined = inlineLocalFunctions(model.proto);
+  if (inlined.calls)
+    log2(
+      `${inlined.calls} calls of ${inlined.functions} model-local functions inlined (as onnxruntime does at load), so the passes see the products in them`
+    );
+  for (const why of inlined.skipped) log2(`a model-local function left as it is, not compressed: ${why}`);
   const hoisted = hoistConstantWeights(model.proto);
   if (hoisted)
     log2(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
@@ -44718,7 +44897,7 @@ async function compressWith(options, ctx, started, closeKernels) {
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights in function bodies, or read by an If/Loop body from the graph around it, are not compressed yet), or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }
@@ -47219,8 +47398,8 @@ function getCrawler(globInput, inputOptions = {}) {
   return patterns.length > 0 ? buildCrawler(options, patterns) : [];
 }
 async function glob(globInput, options) {
-  const [crawler, relative4] = getCrawler(globInput, options);
-  return crawler ? formatPaths(await crawler.withPromise(), relative4) : [];
+  const [crawler, relative5] = getCrawler(globInput, options);
+  return crawler ? formatPaths(await crawler.withPromise(), relative5) : [];
 }
 
 // src/gate/results.ts
@@ -47417,6 +47596,7 @@ var processIo = {
 
 // src/cli/pack-command.ts
 init_errors();
+import { isAbsolute as isAbsolute4, relative as relative4 } from "node:path";
 
 // src/publish/pack.ts
 import { createReadStream as createReadStream5 } from "node:fs";
@@ -47551,6 +47731,18 @@ function parseManifest(bytes2, subject) {
         throw new ConfigurationError(`the parts of ${file.path} add up to ${sum} bytes, not ${file.bytes}`, {
           subject,
           fix: "The bundle is damaged"
+        });
+      }
+    }
+  }
+  for (const file of manifest.files) {
+    const segments = file.path.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const folder = segments.slice(0, i).join("/");
+      if (seen.has(folder)) {
+        throw new ConfigurationError(`lists ${folder} as a file and as the folder of ${file.path}`, {
+          subject,
+          fix: "No folder can hold both: pack the bundle again with one of them renamed"
         });
       }
     }
@@ -48517,8 +48709,15 @@ function registerPack(program2, io2) {
     }
     const m2 = prepared.manifest;
     io2.out(`${m2.name} ${m2.version}: ${m2.files.length} files, identity ${m2.identity}`);
-    for (const f2 of m2.files)
-      io2.out(`  ${f2.sha256}  ${f2.path} (${f2.bytes} bytes${f2.parts ? `, ${f2.parts.length} parts` : ""})`);
+    const sources = new Map(prepared.bundle.files.map((f2) => [f2.path, f2.source]));
+    for (const f2 of m2.files) {
+      const source = sources.get(f2.path) ?? prepared.bundle.root;
+      const rel = relative4(prepared.bundle.root, source);
+      const outside = rel.startsWith("..") || isAbsolute4(rel) ? `, from ${source}` : "";
+      io2.out(
+        `  ${f2.sha256}  ${f2.path} (${f2.bytes} bytes${f2.parts ? `, ${f2.parts.length} parts` : ""}${outside})`
+      );
+    }
     io2.out(`bundle: ${archive.path} (${archive.bytes} bytes, sha256 ${archive.sha256})`);
     if (resultsPath) io2.out(`results: ${resultsPath}`);
     if (prepared.skippedResults > 0)

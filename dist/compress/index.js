@@ -28941,6 +28941,179 @@ function hoistConstantWeights(model) {
   return moved;
 }
 
+// src/compress/inline-functions.ts
+var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv", "Gather"]);
+var MAX_DEPTH = 32;
+var keyOf = (domain, name2, overload = "") => `${domain}\0${name2}\0${overload}`;
+function opsetOf(imports, domain) {
+  const entry = imports.find((o) => (o.domain || "") === domain || domain === "" && o.domain === "ai.onnx");
+  return entry === void 0 ? void 0 : Number(entry.version);
+}
+function conflict(model, fn) {
+  for (const entry of fn.opsetImport) {
+    const domain = entry.domain === "ai.onnx" ? "" : entry.domain || "";
+    const theirs = opsetOf(model.opsetImport, domain);
+    if (theirs !== void 0 && theirs !== Number(entry.version))
+      return `${fn.domain}.${fn.name}: its body uses ${domain || "ai.onnx"} opset ${Number(entry.version)}, the model ${theirs}`;
+  }
+  return void 0;
+}
+function inlineLocalFunctions(model) {
+  const outcome = { calls: 0, functions: 0, skipped: [] };
+  if (!model.graph || model.functions.length === 0) return outcome;
+  const inlinable = /* @__PURE__ */ new Map();
+  for (const fn of model.functions) {
+    if (!holdsWeightOps(model, fn)) continue;
+    const why = conflict(model, fn);
+    if (why) outcome.skipped.push(why);
+    else inlinable.set(keyOf(fn.domain, fn.name, fn.overload), fn);
+  }
+  if (inlinable.size === 0) return outcome;
+  const namer = new Namer(model);
+  const used = /* @__PURE__ */ new Set();
+  const inlineGraph = (graph) => {
+    const constants3 = /* @__PURE__ */ new Map();
+    const expand = (node2, depth) => {
+      const fn = inlinable.get(keyOf(node2.domain || "", node2.opType, node2.overload));
+      if (!fn || depth > MAX_DEPTH) {
+        for (const attribute2 of node2.attribute) {
+          if (attribute2.g) inlineGraph(attribute2.g);
+          for (const g2 of attribute2.graphs ?? []) inlineGraph(g2);
+        }
+        return [node2];
+      }
+      outcome.calls += 1;
+      used.add(fn);
+      const shared = constants3.get(fn) ?? /* @__PURE__ */ new Map();
+      constants3.set(fn, shared);
+      return callBody(node2, fn, shared).flatMap((n) => expand(n, depth + 1));
+    };
+    const callBody = (call, fn, shared) => {
+      const label = call.name || `${fn.name}_call`;
+      const names = /* @__PURE__ */ new Map();
+      fn.input.forEach((formal, i) => names.set(formal, call.input[i] ?? ""));
+      fn.output.forEach((formal, i) => {
+        const actual = call.output[i];
+        names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));
+      });
+      const nodes = [];
+      fn.node.forEach((bodyNode, index) => {
+        const attributes = resolveAttributes(bodyNode.attribute, call, fn);
+        const constant = sharableConstant(bodyNode, fn);
+        if (constant !== void 0) {
+          const first = shared.get(index);
+          if (first !== void 0) {
+            names.set(constant, first);
+            return;
+          }
+          names.set(constant, namer.unique(`${label}/${constant}`));
+          shared.set(index, names.get(constant));
+        }
+        for (const output of bodyNode.output)
+          if (output && !names.has(output)) names.set(output, namer.unique(`${label}/${output}`));
+        nodes.push({
+          ...bodyNode,
+          name: namer.unique(`${label}/${bodyNode.name || `${bodyNode.opType}_${index}`}`),
+          input: bodyNode.input.map((i) => i ? names.get(i) ?? i : ""),
+          output: bodyNode.output.map((o) => o ? names.get(o) : ""),
+          attribute: attributes.map((a) => renameInAttribute(a, names, namer))
+        });
+      });
+      return nodes;
+    };
+    graph.node = graph.node.flatMap((node2) => expand(node2, 0));
+  };
+  inlineGraph(model.graph);
+  for (const fn of used) {
+    for (const entry of fn.opsetImport) {
+      const domain = entry.domain === "ai.onnx" ? "" : entry.domain || "";
+      if (opsetOf(model.opsetImport, domain) === void 0)
+        model.opsetImport.push({ domain, version: entry.version });
+    }
+  }
+  outcome.functions = used.size;
+  model.functions = stillCalled(model);
+  return outcome;
+}
+function sharableConstant(node2, fn) {
+  if (node2.opType !== "Constant" || node2.domain !== "" && node2.domain !== "ai.onnx") return void 0;
+  const output = node2.output[0];
+  if (node2.output.length !== 1 || !output || fn.output.includes(output)) return void 0;
+  return node2.attribute.some((a) => a.refAttrName) ? void 0 : output;
+}
+function resolveAttributes(attributes, call, fn) {
+  return attributes.flatMap((a) => {
+    if (!a.refAttrName) return [a];
+    const value = call.attribute.find((c) => c.name === a.refAttrName) ?? fn.attributeProto.find((d) => d.name === a.refAttrName);
+    if (!value) return [];
+    const { refAttrName: _reference, ...resolved } = value;
+    return [{ ...resolved, name: a.name }];
+  });
+}
+function renameInAttribute(attribute2, outer, namer) {
+  if (!attribute2.g && !attribute2.graphs?.length) return attribute2;
+  return {
+    ...attribute2,
+    ...attribute2.g ? { g: renameGraph(attribute2.g, outer, namer) } : {},
+    ...attribute2.graphs?.length ? { graphs: attribute2.graphs.map((g2) => renameGraph(g2, outer, namer)) } : {}
+  };
+}
+function renameGraph(graph, outer, namer) {
+  const names = new Map(outer);
+  const fresh = (name2) => {
+    if (!name2) return name2;
+    const renamed = namer.unique(`${graph.name || "subgraph"}/${name2}`);
+    names.set(name2, renamed);
+    return renamed;
+  };
+  const input = graph.input.map((v2) => ({ ...v2, name: fresh(v2.name) }));
+  const initializer = graph.initializer.map((t) => ({ ...t, name: fresh(t.name) }));
+  const produced = graph.node.map((n) => n.output.map(fresh));
+  const rename3 = (name2) => name2 ? names.get(name2) ?? name2 : name2;
+  return {
+    ...graph,
+    input,
+    initializer,
+    node: graph.node.map((n, i) => ({
+      ...n,
+      input: n.input.map(rename3),
+      output: produced[i],
+      attribute: n.attribute.map((a) => renameInAttribute(a, names, namer))
+    })),
+    output: graph.output.map((v2) => ({ ...v2, name: rename3(v2.name) })),
+    valueInfo: graph.valueInfo.map((v2) => ({ ...v2, name: rename3(v2.name) }))
+  };
+}
+function reachable(model, nodes) {
+  const byKey = new Map(model.functions.map((fn) => [keyOf(fn.domain, fn.name, fn.overload), fn]));
+  const found = /* @__PURE__ */ new Set();
+  const visit = (list2) => {
+    for (const node2 of list2) {
+      const fn = byKey.get(keyOf(node2.domain || "", node2.opType, node2.overload));
+      if (fn && !found.has(fn)) {
+        found.add(fn);
+        visit(fn.node);
+      }
+      for (const attribute2 of node2.attribute) {
+        if (attribute2.g) visit(attribute2.g.node);
+        for (const g2 of attribute2.graphs ?? []) visit(g2.node);
+      }
+    }
+  };
+  visit(nodes);
+  return found;
+}
+function holdsWeightOps(model, fn) {
+  const holds = (nodes) => nodes.some(
+    (n) => WEIGHT_OPS.has(n.opType) && (n.domain === "" || n.domain === "ai.onnx") || n.attribute.some((a) => a.g && holds(a.g.node) || (a.graphs ?? []).some((g2) => holds(g2.node)))
+  );
+  return holds(fn.node) || [...reachable(model, fn.node)].some((callee) => holds(callee.node));
+}
+function stillCalled(model) {
+  const kept = model.graph ? reachable(model, model.graph.node) : /* @__PURE__ */ new Set();
+  return model.functions.filter((fn) => kept.has(fn));
+}
+
 // src/compress/kernel-pool.ts
 import * as fs3 from "node:fs";
 import { availableParallelism } from "node:os";
@@ -30229,14 +30402,14 @@ var KernelPool = class {
 };
 
 // src/compress/prune.ts
-var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
+var WEIGHT_OPS2 = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
 function candidates(graphs) {
   const found = [];
   const seen = /* @__PURE__ */ new Set();
   for (const graph of graphs) {
     const index = initializerIndex(graph);
     for (const n of graph.node) {
-      if (!WEIGHT_OPS.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
+      if (!WEIGHT_OPS2.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
       const weight = index.get(n.input[1] ?? "");
       if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
       const dims = shapeOf(weight);
@@ -30973,6 +31146,12 @@ async function compressModel(options) {
   });
   const started = performance5.now();
   const model = readModel(options.modelPath);
+  const inlined = inlineLocalFunctions(model.proto);
+  if (inlined.calls)
+    log(
+      `${inlined.calls} calls of ${inlined.functions} model-local functions inlined (as onnxruntime does at load), so the passes see the products in them`
+    );
+  for (const why of inlined.skipped) log(`a model-local function left as it is, not compressed: ${why}`);
   const hoisted = hoistConstantWeights(model.proto);
   if (hoisted)
     log(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
@@ -31077,7 +31256,7 @@ async function compressWith(options, ctx, started, closeKernels) {
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights in function bodies, or read by an If/Loop body from the graph around it, are not compressed yet), or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options (weights read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
         }
       );
     }

@@ -35022,6 +35022,18 @@ function parseManifest(bytes, subject) {
       }
     }
   }
+  for (const file of manifest.files) {
+    const segments = file.path.split("/");
+    for (let i = 1; i < segments.length; i++) {
+      const folder = segments.slice(0, i).join("/");
+      if (seen.has(folder)) {
+        throw new ConfigurationError(`lists ${folder} as a file and as the folder of ${file.path}`, {
+          subject,
+          fix: "No folder can hold both: pack the bundle again with one of them renamed"
+        });
+      }
+    }
+  }
   if (manifest.identity !== void 0 && identityOf(manifest.files) !== manifest.identity) {
     throw new ConfigurationError("its identity does not match the files it lists (the manifest was edited)", {
       subject,

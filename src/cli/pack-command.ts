@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { Command } from 'commander';
 import { ConfigurationError } from '../errors.ts';
 import { packBundle } from '../publish/pack.ts';
@@ -88,8 +89,16 @@ export function registerPack(program: Command, io: CliIo): void {
       }
       const m = prepared.manifest;
       io.out(`${m.name} ${m.version}: ${m.files.length} files, identity ${m.identity}`);
-      for (const f of m.files)
-        io.out(`  ${f.sha256}  ${f.path} (${f.bytes} bytes${f.parts ? `, ${f.parts.length} parts` : ''})`);
+      const sources = new Map(prepared.bundle.files.map((f) => [f.path, f.source]));
+      for (const f of m.files) {
+        // An --include from outside <dir> goes to the bundle's root: say where it came from.
+        const source = sources.get(f.path) ?? prepared.bundle.root;
+        const rel = relative(prepared.bundle.root, source);
+        const outside = rel.startsWith('..') || isAbsolute(rel) ? `, from ${source}` : '';
+        io.out(
+          `  ${f.sha256}  ${f.path} (${f.bytes} bytes${f.parts ? `, ${f.parts.length} parts` : ''}${outside})`,
+        );
+      }
       io.out(`bundle: ${archive.path} (${archive.bytes} bytes, sha256 ${archive.sha256})`);
       if (resultsPath) io.out(`results: ${resultsPath}`);
       if (prepared.skippedResults > 0)

@@ -39,6 +39,7 @@ import {
 import { convertFp16 } from './fp16.ts';
 import { Namer } from './graph.ts';
 import { hoistConstantWeights } from './hoist-constants.ts';
+import { inlineLocalFunctions } from './inline-functions.ts';
 import { defaultWorkerCount, KernelPool, PARALLEL_MIN_ELEMENTS } from './kernel-pool.ts';
 import type { PassContext, PassOutcome } from './pass.ts';
 import { prune } from './prune.ts';
@@ -163,6 +164,12 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
   const log = options.log ?? (() => {});
   const started = performance.now();
   const model = readModel(options.modelPath);
+  const inlined = inlineLocalFunctions(model.proto);
+  if (inlined.calls)
+    log(
+      `${inlined.calls} calls of ${inlined.functions} model-local functions inlined (as onnxruntime does at load), so the passes see the products in them`,
+    );
+  for (const why of inlined.skipped) log(`a model-local function left as it is, not compressed: ${why}`);
   const hoisted = hoistConstantWeights(model.proto);
   if (hoisted)
     log(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
@@ -286,7 +293,7 @@ async function compressWith(
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights in function bodies, or read by an If/Loop body from the graph around it, are not compressed yet), or pass --allow-noop to write the model unchanged",
+          fix: "Check the recipe's selection options (weights read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged",
         },
       );
     }

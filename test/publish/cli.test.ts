@@ -72,6 +72,28 @@ describe('slmops pack and verify', () => {
     });
   });
 
+  it('says where a file included from outside the folder came from, as it lands at the bundle root', async () => {
+    const root = scratch();
+    Object.assign(process.env, tagEnv('v1.0.0'));
+    writeFileSync(join(root, 'LICENSE'), 'MIT\n');
+    const folder = variantsFolder(root);
+    writeFileSync(join(folder, 'tokenizer.json'), '{}\n');
+    const packed = await cli(
+      'pack',
+      folder,
+      '--out',
+      join(root, 'b.tar.gz'),
+      '--include',
+      '../LICENSE',
+      'tokenizer.json',
+    );
+    expect(packed.code, packed.err).toBe(0);
+    const line = (path: string) => packed.out.split('\n').find((l) => l.includes(`  ${path} (`)) ?? '';
+    expect(line('LICENSE')).toMatch(/ LICENSE \(4 bytes, from /);
+    expect(line('LICENSE').endsWith(`, from ${join(root, 'LICENSE')})`)).toBe(true);
+    expect(line('tokenizer.json').endsWith(' tokenizer.json (3 bytes)')).toBe(true);
+  });
+
   it('installs a bundle with pull --bundle; verify then names a tampered file and exits 2', async () => {
     const root = scratch();
     Object.assign(process.env, tagEnv('v1.0.0'));

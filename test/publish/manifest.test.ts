@@ -46,6 +46,14 @@ describe('manifest.json', () => {
       'lists tiny-lm@int4_block=32,sym,acc=0~a424c976f7/model.onnx twice',
     ],
     [
+      'a path that is also the folder of another',
+      (m: { files: { path: string }[] }) => {
+        const model = (m.files[0] as { path: string }).path;
+        (m.files[1] as { path: string }).path = model.slice(0, model.lastIndexOf('/'));
+      },
+      'lists tiny-lm@int4_block=32,sym,acc=0~a424c976f7 as a file and as the folder of tiny-lm@int4_block=32,sym,acc=0~a424c976f7/model.onnx',
+    ],
+    [
       'parts that do not add up',
       (m: { files: { parts?: { bytes: number }[] }[] }) => {
         ((m.files[1]?.parts ?? [])[1] as { bytes: number }).bytes = 1;
