@@ -252,11 +252,11 @@ async function runChildMode(): Promise<void> {
   else if (kind === 'profile') result = await profileChild(spec as ProfileChildSpec);
   else if (kind === 'overhead') result = await overheadChild(spec as OverheadChildSpec);
   else if (kind === 'node-probes') {
-    const { budgetMs, gaps, rounds } = spec as { budgetMs: number; gaps?: number[]; rounds?: number };
+    const { budgetMs, gap, rounds } = spec as { budgetMs: number; gap?: number; rounds?: number };
     result = await measureNodeProbes({
       threads: [1, 2],
       budgetMs,
-      ...(gaps === undefined ? {} : { gaps }),
+      ...(gap === undefined ? {} : { gap }),
       ...(rounds === undefined ? {} : { rounds }),
     });
   } else throw new Error(`unknown child kind ${kind}`);
@@ -951,7 +951,7 @@ function poolProbes(sets: NodeProbes[]): NodeProbes | undefined {
       const us1 = median(sets.map((s) => s.points[i]!.us['1']!));
       const ratio = median(sets.map((s) => twoOverOne(s.points[i]!)));
       // Sets saved before the probes carried their dims: read them from the shape (`matmul 16x256x256`).
-      const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)/.exec(p.shape) ?? [];
+      const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)$/.exec(p.shape) ?? [];
       const dims = p.dims ?? (m ? { m: Number(m), k: Number(k), n: Number(n) } : undefined);
       return { ...p, ...(dims ? { dims } : {}), us: { '1': us1, '2': us1 * ratio } };
     }),
@@ -1365,7 +1365,7 @@ function sectionProbeGaps(): void {
   for (let i = 0; i < sets; i++) {
     for (const gap of gaps) {
       progress(`probe-gaps: set ${i + 1}/${sets}, ${gap} small nodes after each product`);
-      measured.get(gap)!.push(child<NodeProbes>('node-probes', { budgetMs, gaps: [gap] }));
+      measured.get(gap)!.push(child<NodeProbes>('node-probes', { budgetMs, gap }));
     }
   }
   record('probe-gaps', { budgetMs, sets: Object.fromEntries(measured) });

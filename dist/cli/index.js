@@ -6972,32 +6972,25 @@ function dimsOf2(shapes, index) {
   const entry = shapes?.[index];
   return entry ? Object.values(entry)[0] : void 0;
 }
-function rowsByCols(a, out) {
-  const n = out[out.length - 1];
-  return n > 0 ? { m: product(out) / n, k: a[a.length - 1], n } : void 0;
-}
 function gemmDims(op, inputs, outputs) {
   const a = dimsOf2(inputs, 0);
   const out = dimsOf2(outputs, 0);
   if (!a || !out || a.length === 0 || out.length === 0) return void 0;
+  const size = product(out);
   switch (op) {
     case "MatMul":
     case "FusedMatMul":
     case "MatMulInteger":
     case "DynamicQuantizeMatMul":
     case "MatMulIntegerToFloat":
-    case "QLinearMatMul": {
-      const dims = rowsByCols(a, out);
-      if (!dims) return void 0;
-      const b2 = dimsOf2(inputs, op === "QLinearMatMul" ? 3 : 1);
-      const batch = b2 && b2.length > 2 && product(b2.slice(0, -2)) > 1 ? product(out.slice(0, -2)) : 1;
-      return batch > 1 ? { ...dims, batch } : dims;
-    }
+    case "QLinearMatMul":
     case "MatMulNBits":
     case "Gemm":
     case "FusedGemm":
-    case "QGemm":
-      return rowsByCols(a, out);
+    case "QGemm": {
+      const n = out[out.length - 1];
+      return n > 0 ? { m: size / n, k: a[a.length - 1], n } : void 0;
+    }
     case "Conv":
     case "FusedConv":
     case "NchwcConv":
@@ -7005,7 +6998,7 @@ function gemmDims(op, inputs, outputs) {
     case "QLinearConv": {
       const w2 = dimsOf2(inputs, op === "QLinearConv" ? 3 : 1);
       const n = out[1] ?? 0;
-      return w2 && n > 0 ? { m: product(out) / n, k: product(w2.slice(1)), n } : void 0;
+      return w2 && n > 0 ? { m: size / n, k: product(w2.slice(1)), n } : void 0;
     }
     default:
       return void 0;
@@ -32903,14 +32896,8 @@ var profile_schema_default = {
                     properties: {
                       m: { type: "integer", minimum: 1 },
                       k: { type: "integer", minimum: 1 },
-                      n: { type: "integer", minimum: 1 },
-                      batch: { type: "integer", minimum: 1 }
+                      n: { type: "integer", minimum: 1 }
                     }
-                  },
-                  gap: {
-                    type: "integer",
-                    minimum: 0,
-                    description: "A matrix probe's pause: the small nodes after each product. Emulation places a model's products among the probes by the nodes since the last product run on several threads."
                   },
                   us: {
                     type: "object",
@@ -34715,7 +34702,7 @@ function writeGemvModel(dir, k2, n) {
 }
 
 // src/devices/node-probes.ts
-var NODE_PROBE_VERSION = 3;
+var NODE_PROBE_VERSION = 2;
 var PROFILE_RUNS = 10;
 var MATMUL_SHAPES = [
   [1, 256],
@@ -34817,15 +34804,14 @@ function chainModel(kind, m2, d, count, gap) {
   return chain(`node-probe-${kind}`, [m2, d], nodes, inits, value);
 }
 var ROUNDS = 8;
-var GAPS = [3, 20];
+var GAP = 3;
 function chainLength(usGuess) {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
 }
-var elementwiseUs = (r, c) => 1 + r * c / 4e3;
-function nodeProbeSpecs(gaps = GAPS) {
+function nodeProbeSpecs(gap = GAP) {
   const specs = [];
   for (const [r, c] of ELEMENTWISE_SHAPES) {
-    const count = chainLength(elementwiseUs(r, c));
+    const count = chainLength(1 + r * c / 4e3);
     specs.push({
       kind: "other",
       size: (2 * r * c + c) * 4,
@@ -34835,22 +34821,20 @@ function nodeProbeSpecs(gaps = GAPS) {
       model: () => chainModel("other", r, c, count, 0)
     });
   }
-  for (const gap of gaps) {
-    for (const kind of ["fp32", "int8", "int4"]) {
-      for (const [m2, d] of MATMUL_SHAPES) {
-        const ops = 2 * m2 * d * d;
-        const count = chainLength(2 + ops / 5e4 + gap * elementwiseUs(m2, d));
-        specs.push({
-          kind,
-          size: ops,
-          shape: `matmul ${m2}x${d}x${d} gap ${gap}`,
-          dims: [m2, d],
-          count,
-          gemm: { m: m2, k: d, n: d },
-          gap: { nodes: gap, shape: `mul ${m2}x${d}` },
-          model: () => chainModel(kind, m2, d, count, gap)
-        });
-      }
+  for (const kind of ["fp32", "int8", "int4"]) {
+    for (const [m2, d] of MATMUL_SHAPES) {
+      const ops = 2 * m2 * d * d;
+      const count = chainLength(2 + ops / 5e4);
+      specs.push({
+        kind,
+        size: ops,
+        shape: `matmul ${m2}x${d}x${d}`,
+        dims: [m2, d],
+        count,
+        gemm: { m: m2, k: d, n: d },
+        gap: { nodes: gap, shape: `mul ${m2}x${d}` },
+        model: () => chainModel(kind, m2, d, count, gap)
+      });
     }
   }
   return specs;
@@ -34888,7 +34872,7 @@ async function measureNodeProbes(options) {
   const budgetMs = options.budgetMs ?? 6e3;
   const log2 = options.log ?? (() => {
   });
-  const specs = nodeProbeSpecs(options.gaps);
+  const specs = nodeProbeSpecs(options.gap);
   const sessions = [];
   try {
     for (const spec of specs) {
@@ -34944,7 +34928,6 @@ async function measureNodeProbes(options) {
         size: spec.size,
         shape: spec.shape,
         ...spec.gemm ? { dims: spec.gemm } : {},
-        ...spec.gap ? { gap: spec.gap.nodes } : {},
         us: us2
       };
     });
@@ -34957,7 +34940,7 @@ async function measureNodeProbes(options) {
 // src/devices/calibrate.ts
 var BUSY = { otherCores: 0.25, stealPct: 10 };
 var NODE_PROBE_SHARE = 0.6;
-var PROBE_VERSION = 4;
+var PROBE_VERSION = 3;
 var MiB = 2 ** 20;
 var GiB = 2 ** 30;
 function parseCacheSize(text) {
@@ -41960,33 +41943,11 @@ function nodeKind(node2) {
   if (node2.op === "MatMulNBits") return "int4";
   return node2.int8 ? "int8" : "fp32";
 }
-function probeRatio(probes, kind, us2, from, to2, dims, since = 0) {
+function probeRatio(probes, kind, us2, from, to2, dims) {
   const points = probes.filter((p2) => p2.kind === kind && p2.us[from] > 0 && p2.us[to2] > 0);
   if (!points.length) return 1;
-  const gaps = [...new Set(points.map((p2) => p2.gap ?? 0))];
-  if (gaps.length > 1)
-    return Math.exp(
-      interpolateLog(
-        gaps.map((gap) => ({
-          x: Math.max(gap, 1),
-          y: Math.log(
-            ratioAmong(
-              points.filter((p2) => (p2.gap ?? 0) === gap),
-              us2,
-              from,
-              to2,
-              dims
-            )
-          )
-        })),
-        Math.max(since, 1)
-      )
-    );
-  return ratioAmong(points, us2, from, to2, dims);
-}
-function ratioAmong(points, us2, from, to2, dims) {
   const logRatio = (p2) => Math.log(p2.us[to2] / p2.us[from]);
-  if (dims && points[0].kind !== "other" && points.every((p2) => p2.dims)) {
+  if (dims && kind !== "other" && points.every((p2) => p2.dims)) {
     const rows2 = /* @__PURE__ */ new Map();
     for (const p2 of points) {
       const w2 = p2.dims.k * p2.dims.n;
@@ -42008,40 +41969,6 @@ function ratioAmong(points, us2, from, to2, dims) {
     )
   );
 }
-var MLAS_THREAD_COMPLEXITY = 64 * 1024;
-var MLAS_STRIDEN_ALIGN = 16;
-var divUp = (a, b2) => Math.ceil(a / b2);
-var SGEMM_OPS = /* @__PURE__ */ new Set(["MatMul", "FusedMatMul", "Gemm", "FusedGemm"]);
-var QGEMM_OPS = /* @__PURE__ */ new Set([
-  "MatMulInteger",
-  "DynamicQuantizeMatMul",
-  "MatMulIntegerToFloat",
-  "QLinearMatMul",
-  "QGemm",
-  "MatMulNBits"
-]);
-function splitsOverPool(node2, threads) {
-  if (threads < 2) return false;
-  const dims = node2.dims;
-  if (!dims) return true;
-  const batch = dims.batch ?? 1;
-  const m2 = dims.m / batch;
-  const complexity = m2 * dims.k * dims.n;
-  if (SGEMM_OPS.has(node2.op)) {
-    if (batch > 1) return true;
-    const target = Math.min(Math.floor(complexity / MLAS_THREAD_COMPLEXITY) + 1, threads);
-    return target > 1 && (dims.n > m2 ? divUp(dims.n, MLAS_STRIDEN_ALIGN) : m2) > 1;
-  }
-  if (QGEMM_OPS.has(node2.op)) {
-    if (batch > 1 || m2 > 128) return true;
-    const target = Math.min(Math.floor(complexity * batch / MLAS_THREAD_COMPLEXITY) + 1, threads * 8);
-    const perGemm = Math.max(1, Math.floor(target / batch));
-    if (perGemm < 2) return false;
-    const columns = Math.min(dims.n, divUp(divUp(dims.n, perGemm), MLAS_STRIDEN_ALIGN) * MLAS_STRIDEN_ALIGN);
-    return divUp(dims.n, columns) > 1;
-  }
-  return true;
-}
 function interpolateLog(points, x) {
   const sorted = [...points].sort((a2, b3) => a2.x - b3.x);
   if (x <= sorted[0].x) return sorted[0].y;
@@ -42059,26 +41986,17 @@ function nodeProbeScale(hostP50Ms, nodes, profilerUs, from, to2) {
   if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
   const toWall = hostP50Ms * 1e3 / kernelUs;
   const paired = pairProbes(from, to2);
-  const threads = Math.max(Number(from.key) || 1, Number(to2.key) || 1);
-  let since = Number.POSITIVE_INFINITY;
   let scaled = 0;
   nodes.forEach((node2, i) => {
     const us2 = own2[i] * toWall;
-    const kind = nodeKind(node2);
-    if (kind === "other" || !splitsOverPool(node2, threads)) {
-      scaled += us2 * probeRatio(paired, "other", us2, "from", "to");
-      since += 1;
-      return;
-    }
-    scaled += us2 * probeRatio(paired, kind, us2, "from", "to", node2.dims, since);
-    since = 0;
+    scaled += us2 * probeRatio(paired, nodeKind(node2), us2, "from", "to", node2.dims);
   });
   return scaled / (hostP50Ms * 1e3);
 }
 function pairProbes(from, to2) {
   const paired = [];
   for (const p2 of from.probes) {
-    const q2 = to2.probes.find((x) => x.kind === p2.kind && x.shape === p2.shape && x.gap === p2.gap);
+    const q2 = to2.probes.find((x) => x.kind === p2.kind && x.shape === p2.shape);
     const a = p2.us[from.key];
     const b2 = q2?.us[to2.key];
     if (a && b2) paired.push({ ...p2, us: { from: a, to: b2 } });

@@ -6948,32 +6948,25 @@ function dimsOf2(shapes, index) {
   const entry = shapes?.[index];
   return entry ? Object.values(entry)[0] : void 0;
 }
-function rowsByCols(a, out) {
-  const n = out[out.length - 1];
-  return n > 0 ? { m: product(out) / n, k: a[a.length - 1], n } : void 0;
-}
 function gemmDims(op, inputs, outputs) {
   const a = dimsOf2(inputs, 0);
   const out = dimsOf2(outputs, 0);
   if (!a || !out || a.length === 0 || out.length === 0) return void 0;
+  const size = product(out);
   switch (op) {
     case "MatMul":
     case "FusedMatMul":
     case "MatMulInteger":
     case "DynamicQuantizeMatMul":
     case "MatMulIntegerToFloat":
-    case "QLinearMatMul": {
-      const dims = rowsByCols(a, out);
-      if (!dims) return void 0;
-      const b2 = dimsOf2(inputs, op === "QLinearMatMul" ? 3 : 1);
-      const batch = b2 && b2.length > 2 && product(b2.slice(0, -2)) > 1 ? product(out.slice(0, -2)) : 1;
-      return batch > 1 ? { ...dims, batch } : dims;
-    }
+    case "QLinearMatMul":
     case "MatMulNBits":
     case "Gemm":
     case "FusedGemm":
-    case "QGemm":
-      return rowsByCols(a, out);
+    case "QGemm": {
+      const n = out[out.length - 1];
+      return n > 0 ? { m: size / n, k: a[a.length - 1], n } : void 0;
+    }
     case "Conv":
     case "FusedConv":
     case "NchwcConv":
@@ -6981,7 +6974,7 @@ function gemmDims(op, inputs, outputs) {
     case "QLinearConv": {
       const w2 = dimsOf2(inputs, op === "QLinearConv" ? 3 : 1);
       const n = out[1] ?? 0;
-      return w2 && n > 0 ? { m: product(out) / n, k: product(w2.slice(1)), n } : void 0;
+      return w2 && n > 0 ? { m: size / n, k: product(w2.slice(1)), n } : void 0;
     }
     default:
       return void 0;
@@ -26873,14 +26866,8 @@ var profile_schema_default = {
                     properties: {
                       m: { type: "integer", minimum: 1 },
                       k: { type: "integer", minimum: 1 },
-                      n: { type: "integer", minimum: 1 },
-                      batch: { type: "integer", minimum: 1 }
+                      n: { type: "integer", minimum: 1 }
                     }
-                  },
-                  gap: {
-                    type: "integer",
-                    minimum: 0,
-                    description: "A matrix probe's pause: the small nodes after each product. Emulation places a model's products among the probes by the nodes since the last product run on several threads."
                   },
                   us: {
                     type: "object",
@@ -28012,7 +27999,6 @@ function int8Family(features) {
   if (has("asimd")) return "neon";
   return "none";
 }
-var MLAS_THREAD_COMPLEXITY = 64 * 1024;
 
 // src/contracts/ids.ts
 import { createHash } from "node:crypto";

@@ -32489,14 +32489,8 @@ var profile_schema_default = {
                     properties: {
                       m: { type: "integer", minimum: 1 },
                       k: { type: "integer", minimum: 1 },
-                      n: { type: "integer", minimum: 1 },
-                      batch: { type: "integer", minimum: 1 }
+                      n: { type: "integer", minimum: 1 }
                     }
-                  },
-                  gap: {
-                    type: "integer",
-                    minimum: 0,
-                    description: "A matrix probe's pause: the small nodes after each product. Emulation places a model's products among the probes by the nodes since the last product run on several threads."
                   },
                   us: {
                     type: "object",

@@ -44,37 +44,27 @@ const INT8_OPS = new Set([
   'MatMulIntegerToFloat',
 ]);
 
-/** Output [.., M, N] with reduction K: the last dim of A unless A is transposed (Gemm transA is rare). */
-function rowsByCols(a: number[], out: number[]): GemmDims | undefined {
-  const n = out[out.length - 1]!;
-  return n > 0 ? { m: product(out) / n, k: a[a.length - 1]!, n } : undefined;
-}
-
 /** The matrix product an op computes, as one GEMM [m, k]·[k, n]; undefined for ops without matrix work. */
 function gemmDims(op: string, inputs: Shapes, outputs: Shapes): GemmDims | undefined {
   const a = dimsOf(inputs, 0);
   const out = dimsOf(outputs, 0);
   if (!a || !out || a.length === 0 || out.length === 0) return undefined;
+  const size = product(out);
   switch (op) {
     case 'MatMul':
     case 'FusedMatMul':
     case 'MatMulInteger':
     case 'DynamicQuantizeMatMul':
     case 'MatMulIntegerToFloat':
-    case 'QLinearMatMul': {
-      const dims = rowsByCols(a, out);
-      if (!dims) return undefined;
-      // Both operands batched (attention's per-head products): onnxruntime runs one GEMM per batch entry. With a
-      // 2-D B it folds A's batch into the rows of a single GEMM.
-      const b = dimsOf(inputs, op === 'QLinearMatMul' ? 3 : 1);
-      const batch = b && b.length > 2 && product(b.slice(0, -2)) > 1 ? product(out.slice(0, -2)) : 1;
-      return batch > 1 ? { ...dims, batch } : dims;
-    }
+    case 'QLinearMatMul':
     case 'MatMulNBits':
     case 'Gemm':
     case 'FusedGemm':
-    case 'QGemm':
-      return rowsByCols(a, out);
+    case 'QGemm': {
+      // Output [.., M, N] with reduction K: the last dim of A unless A is transposed (Gemm transA is rare).
+      const n = out[out.length - 1]!;
+      return n > 0 ? { m: size / n, k: a[a.length - 1]!, n } : undefined;
+    }
     case 'Conv':
     case 'FusedConv':
     case 'NchwcConv':
@@ -83,7 +73,7 @@ function gemmDims(op: string, inputs: Shapes, outputs: Shapes): GemmDims | undef
       // As im2col runs it: one row per output pixel, a column per output channel, reduction over the filter.
       const w = dimsOf(inputs, op === 'QLinearConv' ? 3 : 1);
       const n = out[1] ?? 0;
-      return w && n > 0 ? { m: product(out) / n, k: product(w.slice(1)), n } : undefined;
+      return w && n > 0 ? { m: size / n, k: product(w.slice(1)), n } : undefined;
     }
     default:
       return undefined;

@@ -168,11 +168,6 @@ export function nodeKind(node: NodeCost): NodeKind {
  * its shape, and a time alone puts a [64, 192]·[192, 768] product among [1, 1024]·[1024, 1024] ones. Otherwise the
  * node sits between the two probes of its kind whose `from` times bracket `us` (log-linear in time), and takes the
  * same place on the `to` side; beyond the probes, the nearest probe's ratio.
- *
- * Matrix probes measured at several pauses (`gap`: small nodes after each product) are told apart by `since`, the
- * nodes the model ran since its last product split over the pool: the ratio is log-linear in that count between
- * the pauses that bracket it, and the nearest pause's beyond them. A pool thread that slept longer costs more to
- * wake (on a virtual machine, an idle vCPU is halted by the hypervisor after a short poll).
  */
 export function probeRatio(
   probes: NodeProbePoint[],
@@ -181,42 +176,11 @@ export function probeRatio(
   from: string,
   to: string,
   dims?: GemmDims,
-  since = 0,
 ): number {
   const points = probes.filter((p) => p.kind === kind && p.us[from]! > 0 && p.us[to]! > 0);
   if (!points.length) return 1;
-  const gaps = [...new Set(points.map((p) => p.gap ?? 0))];
-  if (gaps.length > 1)
-    return Math.exp(
-      interpolateLog(
-        gaps.map((gap) => ({
-          x: Math.max(gap, 1),
-          y: Math.log(
-            ratioAmong(
-              points.filter((p) => (p.gap ?? 0) === gap),
-              us,
-              from,
-              to,
-              dims,
-            ),
-          ),
-        })),
-        Math.max(since, 1),
-      ),
-    );
-  return ratioAmong(points, us, from, to, dims);
-}
-
-/** `probeRatio` among probes of one kind and pause. */
-function ratioAmong(
-  points: NodeProbePoint[],
-  us: number,
-  from: string,
-  to: string,
-  dims: GemmDims | undefined,
-): number {
   const logRatio = (p: NodeProbePoint) => Math.log(p.us[to]! / p.us[from]!);
-  if (dims && points[0]!.kind !== 'other' && points.every((p) => p.dims)) {
+  if (dims && kind !== 'other' && points.every((p) => p.dims)) {
     const rows = new Map<number, NodeProbePoint[]>();
     for (const p of points) {
       const w = p.dims!.k * p.dims!.n;
@@ -237,56 +201,6 @@ function ratioAmong(
       us,
     ),
   );
-}
-
-/** MLAS's arithmetic per task: a product of fewer multiply-adds than this runs on one thread. */
-const MLAS_THREAD_COMPLEXITY = 64 * 1024;
-
-/** Column alignment of MLAS's split of a product's columns over threads. */
-const MLAS_STRIDEN_ALIGN = 16;
-
-const divUp = (a: number, b: number): number => Math.ceil(a / b);
-
-/** Ops onnxruntime runs on MLAS's fp32 GEMM, and on its quantized GEMMs (int8 QGEMM, n-bit SQNBitGemm). */
-const SGEMM_OPS = new Set(['MatMul', 'FusedMatMul', 'Gemm', 'FusedGemm']);
-const QGEMM_OPS = new Set([
-  'MatMulInteger',
-  'DynamicQuantizeMatMul',
-  'MatMulIntegerToFloat',
-  'QLinearMatMul',
-  'QGemm',
-  'MatMulNBits',
-]);
-
-/**
- * Whether onnxruntime splits a matrix product over an intra-op pool of `threads`, by the rules of its MLAS
- * library (onnxruntime/core/mlas: MlasGemmBatch for fp32, MlasGemmBatch for int8 and MlasSQNBitGemmBatch for
- * MatMulNBits): a product gets one task per 64 Ki multiply-adds, at least one per batch entry, and the quantized
- * GEMMs also one per 128 rows; with a single task it runs on the calling thread and never wakes the pool. A decode
- * step's [1, 192]·[192, 192] product is such a one: it costs at two threads what it costs at one, like the small
- * nodes around it. Ops whose threading is not modelled here (convolutions) are taken to split.
- */
-export function splitsOverPool(node: NodeCost, threads: number): boolean {
-  if (threads < 2) return false;
-  const dims = node.dims;
-  if (!dims) return true;
-  const batch = dims.batch ?? 1;
-  const m = dims.m / batch;
-  const complexity = m * dims.k * dims.n;
-  if (SGEMM_OPS.has(node.op)) {
-    if (batch > 1) return true;
-    const target = Math.min(Math.floor(complexity / MLAS_THREAD_COMPLEXITY) + 1, threads);
-    return target > 1 && (dims.n > m ? divUp(dims.n, MLAS_STRIDEN_ALIGN) : m) > 1;
-  }
-  if (QGEMM_OPS.has(node.op)) {
-    if (batch > 1 || m > 128) return true;
-    const target = Math.min(Math.floor((complexity * batch) / MLAS_THREAD_COMPLEXITY) + 1, threads * 8);
-    const perGemm = Math.max(1, Math.floor(target / batch));
-    if (perGemm < 2) return false;
-    const columns = Math.min(dims.n, divUp(divUp(dims.n, perGemm), MLAS_STRIDEN_ALIGN) * MLAS_STRIDEN_ALIGN);
-    return divUp(dims.n, columns) > 1;
-  }
-  return true;
 }
 
 /** y at x, linear in log x between the points that bracket it; beyond them, the nearest point's y. */
@@ -312,11 +226,7 @@ export interface ProbeSide {
  * Scale of a model's latency from one side to the other (another thread count on this host, or a calibrated device),
  * node by node through the node probes. Each node's profiled time less the profiler's own per-node cost
  * (`profilerUs`, measured by the probes; at least a quarter of the node's time is kept) is rescaled so that the nodes
- * add up to the measured p50, then multiplied by its kind's probe ratio at that time. A matrix product that runs on
- * one thread on both sides (`splitsOverPool`) is scaled as the small nodes are; one that splits, by the matrix
- * probes at the pause since the previous split product (`probeRatio`). The nodes are taken in the order they ran
- * (onnxruntime's profile lists them so); the first split product of a run follows the pause between runs, the
- * longest.
+ * add up to the measured p50, then multiplied by its kind's probe ratio at that time.
  */
 export function nodeProbeScale(
   hostP50Ms: number,
@@ -330,28 +240,19 @@ export function nodeProbeScale(
   if (kernelUs === 0 || !(hostP50Ms > 0)) return 1;
   const toWall = (hostP50Ms * 1000) / kernelUs;
   const paired = pairProbes(from, to);
-  const threads = Math.max(Number(from.key) || 1, Number(to.key) || 1);
-  let since = Number.POSITIVE_INFINITY;
   let scaled = 0;
   nodes.forEach((node, i) => {
     const us = own[i]! * toWall;
-    const kind = nodeKind(node);
-    if (kind === 'other' || !splitsOverPool(node, threads)) {
-      scaled += us * probeRatio(paired, 'other', us, 'from', 'to');
-      since += 1;
-      return;
-    }
-    scaled += us * probeRatio(paired, kind, us, 'from', 'to', node.dims, since);
-    since = 0;
+    scaled += us * probeRatio(paired, nodeKind(node), us, 'from', 'to', node.dims);
   });
   return scaled / (hostP50Ms * 1000);
 }
 
-/** The probes both sides measured (same kind, shape and pause), with their `from` and `to` times. */
+/** The probes both sides measured (same kind and shape), with their `from` and `to` times. */
 function pairProbes(from: ProbeSide, to: ProbeSide): NodeProbePoint[] {
   const paired: NodeProbePoint[] = [];
   for (const p of from.probes) {
-    const q = to.probes.find((x) => x.kind === p.kind && x.shape === p.shape && x.gap === p.gap);
+    const q = to.probes.find((x) => x.kind === p.kind && x.shape === p.shape);
     const a = p.us[from.key];
     const b = q?.us[to.key];
     if (a && b) paired.push({ ...p, us: { from: a, to: b } });

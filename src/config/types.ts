@@ -166,16 +166,11 @@ export interface ProfileDocument {
 /** The kinds of graph node the node probes measure: matrix products by kernel family, and everything else. */
 export type NodeKind = 'other' | 'fp32' | 'int8' | 'int4';
 
-/**
- * A matrix product as one GEMM: [m, k]·[k, n]. `batch`, when more than 1, says the m rows are that many separate
- * products of m / batch rows each (a MatMul of two batched operands, as attention runs per head); onnxruntime
- * threads such a product over the batch.
- */
+/** A matrix product as one GEMM: [m, k]·[k, n]. */
 export interface GemmDims {
   m: number;
   k: number;
   n: number;
-  batch?: number;
 }
 
 export interface NodeProbePoint {
@@ -186,11 +181,6 @@ export interface NodeProbePoint {
   shape: string;
   /** A matrix probe's product (absent for `other`). */
   dims?: GemmDims;
-  /**
-   * A matrix probe's pause: the small nodes after each product, during which a pool thread woken for the product
-   * goes back to sleep (absent for `other`).
-   */
-  gap?: number;
   /** µs per node, keyed by intra-op thread count. */
   us: Record<string, number>;
 }

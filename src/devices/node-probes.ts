@@ -6,16 +6,14 @@
  * each node of a model by the probe curve of its kind at its size (src/bench/predict.ts).
  *
  * Each probe is a chain of `count` identical links, so a run's wall time / count is one link's cost, the executor's
- * share included and the profiler's excluded. A matrix link is the matrix node and a pause of small Muls after it
- * (the Muls' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost
- * of waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
+ * share included and the profiler's excluded. A matrix link is the matrix node and three small Muls after it (the
+ * Muls' cost, timed by the `other` probe of that shape, is taken off): back-to-back products would hide the cost of
+ * waking a pool thread that, in a model, has gone back to sleep during the small nodes in between (on our 2-vCPU
  * development VM, a [64,256]·[256,256] MatMul ran ×0.80–0.91 the 1-thread time at 2 threads back to back, and
  * ×1.07–1.15 with three element-wise nodes after each). Longer pauses make a product slower still at 2 threads
  * (`--only probe-gaps` in benchmarks/bench: ×1.05 with three small nodes after it, ×1.16 with eight, ×1.19 with
- * twenty, against back to back; median over the matrix probes), and a model's pauses range from a node or two in a
- * prefill to forty in a KV decode step. So every matrix probe is measured twice, with 3 and with 20 Muls after each
- * product, and the emulator places each product of a model between the two by the nodes since its last split
- * product (src/bench/predict.ts; docs/benchmark-validation.md has what that changed). Kinds and sizes:
+ * twenty, against back to back; median over the matrix probes), yet probes with eight small nodes predicted the
+ * models of docs/benchmark-validation.md no better than probes with three, so the probes keep three. Kinds and sizes:
  * - `other`: element-wise Mul of an [r, c] tensor and a [c] constant (sizes by bytes read and written), standing for
  *   every node without matrix work (element-wise, normalization, shape and copy ops);
  * - `fp32`, `int8`, `int4`: MatMul [m, d]·[d, d] with fp32 weights, the DynamicQuantizeLinear → MatMulInteger →
@@ -41,7 +39,7 @@ import { encodeModelProto, type NodeProto, type TensorProto } from '../onnx/prot
 import { fillPattern, modelProto, patternBytes, valueInfo } from './probe-models.ts';
 
 /** Bumped whenever a probe changes in a way that changes its figures. */
-export const NODE_PROBE_VERSION = 3;
+export const NODE_PROBE_VERSION = 2;
 
 /** Runs of a profiling session, as src/bench/run-bench.ts profiles a model. */
 const PROFILE_RUNS = 10;
@@ -57,7 +55,7 @@ interface ProbeSpec {
   count: number;
   /** A matrix probe's product. */
   gemm?: GemmDims;
-  /** A matrix probe's small nodes after each product, and the `other` probe whose per-node time is taken off. */
+  /** A matrix probe's small nodes after each product, and the `other` probe whose per-node time they take off. */
   gap?: { nodes: number; shape: string };
   model: () => Uint8Array;
 }
@@ -194,22 +192,19 @@ function chainModel(kind: NodeKind, m: number, d: number, count: number, gap: nu
 /** Interleaved rounds of a probe set (see the file comment). */
 const ROUNDS = 8;
 
-/** The pauses of the matrix probes: element-wise nodes after each matrix node (see the file comment). */
-const GAPS = [3, 20];
+/** Element-wise nodes after each matrix node of a matrix probe (see the file comment). */
+const GAP = 3;
 
 /** Enough nodes that a run lasts ~0.2 ms or more at one thread, at most 64. */
 function chainLength(usGuess: number): number {
   return Math.max(8, Math.min(64, Math.ceil(200 / usGuess)));
 }
 
-/** A guess at an element-wise node's µs on an [r, c] tensor, for chain lengths. */
-const elementwiseUs = (r: number, c: number): number => 1 + (r * c) / 4000;
-
-/** The probe set (see the file comment); matrix probes at each pause of `gaps` (other values: benchmarks/ only). */
-export function nodeProbeSpecs(gaps: readonly number[] = GAPS): ProbeSpec[] {
+/** The probe set (see the file comment); `gap` small nodes after each product (other values: benchmarks/ only). */
+export function nodeProbeSpecs(gap = GAP): ProbeSpec[] {
   const specs: ProbeSpec[] = [];
   for (const [r, c] of ELEMENTWISE_SHAPES) {
-    const count = chainLength(elementwiseUs(r, c));
+    const count = chainLength(1 + (r * c) / 4000);
     specs.push({
       kind: 'other',
       size: (2 * r * c + c) * 4,
@@ -219,22 +214,20 @@ export function nodeProbeSpecs(gaps: readonly number[] = GAPS): ProbeSpec[] {
       model: () => chainModel('other', r, c, count, 0),
     });
   }
-  for (const gap of gaps) {
-    for (const kind of ['fp32', 'int8', 'int4'] as const) {
-      for (const [m, d] of MATMUL_SHAPES) {
-        const ops = 2 * m * d * d;
-        const count = chainLength(2 + ops / 50e3 + gap * elementwiseUs(m, d));
-        specs.push({
-          kind,
-          size: ops,
-          shape: `matmul ${m}x${d}x${d} gap ${gap}`,
-          dims: [m, d],
-          count,
-          gemm: { m, k: d, n: d },
-          gap: { nodes: gap, shape: `mul ${m}x${d}` },
-          model: () => chainModel(kind, m, d, count, gap),
-        });
-      }
+  for (const kind of ['fp32', 'int8', 'int4'] as const) {
+    for (const [m, d] of MATMUL_SHAPES) {
+      const ops = 2 * m * d * d;
+      const count = chainLength(2 + ops / 50e3);
+      specs.push({
+        kind,
+        size: ops,
+        shape: `matmul ${m}x${d}x${d}`,
+        dims: [m, d],
+        count,
+        gemm: { m, k: d, n: d },
+        gap: { nodes: gap, shape: `mul ${m}x${d}` },
+        model: () => chainModel(kind, m, d, count, gap),
+      });
     }
   }
   return specs;
@@ -246,11 +239,10 @@ export interface NodeProbeOptions {
   /** Time to spend timing (ms), after setup; default 6000. */
   budgetMs?: number;
   /**
-   * The pauses of the matrix probes; default 3 and 20 small nodes after each product (see the file comment). Other
-   * values are for benchmarks/ only: their figures carry the same version and must not be stored or compared with
-   * a calibration's.
+   * Small nodes after each product; default 3 (see the file comment). Other values are for benchmarks/ only: their
+   * figures carry the same version and must not be stored or compared with a calibration's.
    */
-  gaps?: number[];
+  gap?: number;
   /** Interleaved rounds; default 8 (see the file comment). */
   rounds?: number;
   log?: (message: string) => void;
@@ -298,7 +290,7 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
   const threads = [...new Set(options.threads)].sort((a, b) => a - b);
   const budgetMs = options.budgetMs ?? 6000;
   const log = options.log ?? (() => {});
-  const specs = nodeProbeSpecs(options.gaps);
+  const specs = nodeProbeSpecs(options.gap);
   const sessions: {
     spec: ProbeSpec;
     threads: number;
@@ -364,7 +356,6 @@ export async function measureNodeProbes(options: NodeProbeOptions): Promise<Node
         size: spec.size,
         shape: spec.shape,
         ...(spec.gemm ? { dims: spec.gemm } : {}),
-        ...(spec.gap ? { gap: spec.gap.nodes } : {}),
         us,
       };
     });

@@ -7,22 +7,11 @@ import {
   predictLatency,
   probeRatio,
   probesComparable,
-  splitsOverPool,
 } from '../../src/bench/predict.ts';
 import type { NodeProbePoint, NodeProbes } from '../../src/config/types.ts';
 
 function cost(op: string, us: number, ops = 0, int8 = false): NodeCost {
   return { name: `${op}-${us}`, op, us, ops, int8, bytes: 1000 };
-}
-
-/** A matrix product of known shape, as the profile gives it. */
-function product(
-  op: string,
-  us: number,
-  dims: { m: number; k: number; n: number; batch?: number },
-): NodeCost {
-  const int8 = op === 'DynamicQuantizeMatMul';
-  return { ...cost(op, us, 2 * dims.m * dims.k * dims.n, int8), dims };
 }
 
 /** Two probes per kind: at 1 thread 10 µs and 100 µs; at 2 threads each kind's own ratios. */
@@ -154,80 +143,6 @@ describe('nodeProbeScale', () => {
 
   it('is 1 for a model without profiled nodes', () => {
     expect(nodeProbeScale(1, [], 0, { probes: set, key: '1' }, { probes: set, key: '2' })).toBe(1);
-  });
-});
-
-describe('splitsOverPool', () => {
-  it('runs a product of fewer than 64 Ki multiply-adds on one thread, as MLAS does, and a larger one on the pool', () => {
-    // A decode step's projections: [1, 192]·[192, 192] is 36,864 multiply-adds; [1, 192]·[192, 576] is 110,592.
-    for (const op of ['MatMul', 'Gemm', 'DynamicQuantizeMatMul', 'MatMulNBits']) {
-      expect(splitsOverPool(product(op, 20, { m: 1, k: 192, n: 192 }), 2), op).toBe(false);
-      expect(splitsOverPool(product(op, 40, { m: 1, k: 192, n: 576 }), 2), op).toBe(true);
-    }
-  });
-
-  it('splits every batched product over its batch, however small, and the quantized ones by 128 rows', () => {
-    // Attention at decode: one [1, 48]·[48, 33] product per head.
-    expect(splitsOverPool(product('MatMul', 10, { m: 4, k: 48, n: 33, batch: 4 }), 2)).toBe(true);
-    expect(splitsOverPool(product('MatMul', 10, { m: 4, k: 48, n: 33 }), 2)).toBe(false);
-    expect(splitsOverPool(product('MatMulNBits', 10, { m: 255, k: 16, n: 16 }), 2)).toBe(true);
-    expect(splitsOverPool(product('MatMul', 10, { m: 255, k: 16, n: 16 }), 2)).toBe(false);
-  });
-
-  it('never splits at one thread, and takes a product it cannot model (a convolution, no shapes) to split', () => {
-    expect(splitsOverPool(product('MatMul', 400, { m: 256, k: 256, n: 256 }), 1)).toBe(false);
-    expect(splitsOverPool(product('Conv', 5, { m: 4, k: 9, n: 4 }), 2)).toBe(true);
-    expect(splitsOverPool(cost('MatMul', 50, 1e6), 2)).toBe(true);
-  });
-});
-
-describe('nodeProbeScale by how products split and pause', () => {
-  const set = probes({ other: [1, 1], fp32: [2, 2] });
-  const sides = [
-    { probes: set, key: '1' },
-    { probes: set, key: '2' },
-  ] as const;
-
-  it('scales a product that runs on one thread as the small nodes around it', () => {
-    const single = [cost('Add', 50), product('MatMul', 50, { m: 1, k: 192, n: 192 })];
-    expect(nodeProbeScale(0.1, single, 0, ...sides)).toBeCloseTo(1, 10);
-    const split = [cost('Add', 50), product('MatMul', 50, { m: 1, k: 192, n: 576 })];
-    expect(nodeProbeScale(0.1, split, 0, ...sides)).toBeCloseTo(1.5, 10);
-  });
-
-  /** fp32 probes after a pause of 3 small nodes (×1 at 2 threads) and of 20 (×2). */
-  const paused: NodeProbePoint[] = [
-    ...probes({ other: [1, 1] }),
-    ...[3, 20].flatMap((gap) =>
-      probes({ fp32: gap === 3 ? [1, 1] : [2, 2] }).map((p) => ({
-        ...p,
-        shape: `${p.shape} gap ${gap}`,
-        gap,
-      })),
-    ),
-  ];
-
-  it('places a split product between the pauses by the nodes since the last split product, log-linearly', () => {
-    expect(probeRatio(paused, 'fp32', 50, '1', '2', undefined, 3)).toBeCloseTo(1, 10);
-    expect(probeRatio(paused, 'fp32', 50, '1', '2', undefined, 20)).toBeCloseTo(2, 10);
-    expect(probeRatio(paused, 'fp32', 50, '1', '2', undefined, Math.sqrt(60))).toBeCloseTo(Math.SQRT2, 10);
-    expect(probeRatio(paused, 'fp32', 50, '1', '2', undefined, 200)).toBeCloseTo(2, 10);
-    expect(probeRatio(paused, 'fp32', 50, '1', '2', undefined, 0)).toBeCloseTo(1, 10);
-  });
-
-  it('counts the pause before each split product in the order the nodes ran; the first follows the last run', () => {
-    const mm = (name: string) => ({ ...product('MatMul', 50, { m: 1, k: 192, n: 576 }), name });
-    // A first product (after the pause between runs: ×2), three small nodes and a product on one thread (×1),
-    // then a split product 4 nodes after the first (×1 at 3 nodes and ×2 at 20: log-linear in between).
-    const nodes = [
-      mm('first'),
-      ...Array.from({ length: 3 }, (_, i) => ({ ...cost('Add', 10), name: `a${i}` })),
-      { ...product('MatMul', 10, { m: 1, k: 192, n: 192 }), name: 'single' },
-      mm('second'),
-    ];
-    const second = 2 ** (Math.log(4 / 3) / Math.log(20 / 3));
-    const scale = nodeProbeScale(0.14, nodes, 0, { probes: paused, key: '1' }, { probes: paused, key: '2' });
-    expect(scale).toBeCloseTo((50 * 2 + 40 + 50 * second) / 140, 10);
   });
 });
 

@@ -14,20 +14,10 @@ describe('nodeProbeSpecs', () => {
     expect(new Set(specs.map((s) => `${s.kind} ${s.shape}`)).size).toBe(specs.length);
   });
 
-  it('measures every matrix product after a short and after a long pause, the element-wise nodes once', () => {
-    const specs = nodeProbeSpecs();
-    const pauses = (kind: string) => [
-      ...new Set(specs.filter((s) => s.kind === kind).map((s) => s.gap?.nodes)),
-    ];
-    for (const kind of ['fp32', 'int8', 'int4']) expect(pauses(kind)).toEqual([3, 20]);
-    expect(pauses('other')).toEqual([undefined]);
-    const shapes = (gap: number) =>
-      specs.filter((s) => s.kind === 'int4' && s.gap?.nodes === gap).map((s) => s.gemm);
-    expect(shapes(20)).toEqual(shapes(3));
-  });
-
   it('builds chains that onnxruntime runs with finite outputs of the input shape, the matrix kinds on the kernels models use', async () => {
-    for (const spec of nodeProbeSpecs().filter((s) => s.dims[1] === 256 && s.gap?.nodes !== 20)) {
+    for (const spec of nodeProbeSpecs().filter(
+      (s) => s.shape.endsWith('x256') || s.shape === 'matmul 4x256x256',
+    )) {
       const size = spec.dims.reduce((a, b) => a * b, 1);
       const session = await createSession(spec.model(), { intraOpThreads: 1, profiling: true });
       try {
@@ -51,9 +41,7 @@ describe('nodeProbeSpecs', () => {
 describe('nodeProbeSpecs with another pause', () => {
   it('follows each product by that many small nodes, and by none with 0', async () => {
     for (const gap of [0, 5]) {
-      const spec = nodeProbeSpecs([gap]).find(
-        (s) => s.kind === 'fp32' && s.gemm?.m === 1 && s.gemm.k === 256,
-      )!;
+      const spec = nodeProbeSpecs(gap).find((s) => s.kind === 'fp32' && s.shape === 'matmul 1x256x256')!;
       const session = await createSession(spec.model(), { intraOpThreads: 1, profiling: true });
       try {
         await session.run({
@@ -84,14 +72,13 @@ describe('measureNodeProbes', () => {
       expect(Object.keys(point.us).sort()).toEqual(['1', '2']);
       for (const us of Object.values(point.us)) expect(us).toBeGreaterThan(0);
       // A matrix probe knows its product's shape, for placing a model's products among the probes.
-      const [, m, k, n, gap] = /^matmul (\d+)x(\d+)x(\d+) gap (\d+)$/.exec(point.shape) ?? [];
+      const [, m, k, n] = /^matmul (\d+)x(\d+)x(\d+)$/.exec(point.shape) ?? [];
       expect(point.dims).toEqual(
         point.kind === 'other' ? undefined : { m: Number(m), k: Number(k), n: Number(n) },
       );
-      expect(point.gap).toBe(point.kind === 'other' ? undefined : Number(gap));
     }
     // Bigger probes of a kind take longer: the chains time what they claim to.
-    const fp32 = probes.points.filter((p) => p.kind === 'fp32' && p.shape.endsWith('x256x256 gap 3'));
+    const fp32 = probes.points.filter((p) => p.kind === 'fp32' && p.shape.endsWith('x256x256'));
     expect(fp32.at(-1)!.us['1']!).toBeGreaterThan(4 * fp32[0]!.us['1']!);
     // A few µs per node (the unit is µs: in ns it would exceed even the largest probe's per-node time).
     expect(Number.isFinite(probes.profilerUs)).toBe(true);
