@@ -25011,6 +25011,24 @@ var Namer = class {
     return name2;
   }
 };
+function scopedInitializers(model) {
+  const scopes = /* @__PURE__ */ new Map();
+  const walk = (graph, outer) => {
+    const visible = new Map(outer);
+    for (const v2 of graph.input) visible.delete(v2.name);
+    for (const n of graph.node) for (const o of n.output) visible.delete(o);
+    for (const t of graph.initializer) visible.set(t.name, { tensor: t, graph });
+    scopes.set(graph, visible);
+    for (const n of graph.node) {
+      for (const a of n.attribute) {
+        if (a.g) walk(a.g, visible);
+        for (const g2 of a.graphs ?? []) walk(g2, visible);
+      }
+    }
+  };
+  if (model.graph) walk(model.graph, /* @__PURE__ */ new Map());
+  return (graph) => scopes.get(graph) ?? new Map(graph.initializer.map((t) => [t.name, { tensor: t, graph }]));
+}
 function countConsumers(model) {
   const counts = /* @__PURE__ */ new Map();
   forEachNode(model, ({ node: node2, function: fn }) => {
@@ -25087,12 +25105,10 @@ function opsetVersion(model, domain = "") {
   if (!entry) return 0;
   return typeof entry.version === "number" ? entry.version : entry.version.toNumber();
 }
-function floatWeight(graph, index, n, input) {
-  const name2 = n.input[input];
-  if (!name2) return void 0;
-  const t = index.get(name2);
-  if (!t || t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16) return void 0;
-  return { tensor: t, graph };
+function floatWeight(scope, n, input) {
+  const ref = scope.get(n.input[input] ?? "");
+  const type = ref?.tensor.dataType;
+  return type === DataType.FLOAT || type === DataType.FLOAT16 ? ref : void 0;
 }
 function shapeOf(t) {
   return dimsOf(t);
@@ -36359,7 +36375,16 @@ var FP16_MAX = 65504;
 var MIN_ELEMENTS = 64;
 function consumersOf(graph) {
   const map = /* @__PURE__ */ new Map();
-  for (const n of graph.node) for (const i of n.input) if (i) map.set(i, [...map.get(i) ?? [], n]);
+  const visit = (nodes) => {
+    for (const n of nodes) {
+      for (const i of n.input) if (i) map.set(i, [...map.get(i) ?? [], n]);
+      for (const a of n.attribute) {
+        if (a.g) visit(a.g.node);
+        for (const g2 of a.graphs ?? []) visit(g2.node);
+      }
+    }
+  };
+  visit(graph.node);
   return map;
 }
 function convertFp16(ctx, options, select) {
@@ -37950,15 +37975,16 @@ var KernelPool = class {
 
 // src/compress/prune.ts
 var WEIGHT_OPS2 = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv"]);
-function candidates(graphs) {
+function candidates(graphs, scopeOf) {
   const found2 = [];
   const seen = /* @__PURE__ */ new Set();
   for (const graph of graphs) {
-    const index = initializerIndex(graph);
+    const scope = scopeOf(graph);
     for (const n of graph.node) {
       if (!WEIGHT_OPS2.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
-      const weight = index.get(n.input[1] ?? "");
-      if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
+      const ref = scope.get(n.input[1] ?? "");
+      const weight = ref?.tensor;
+      if (!ref || !weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
       const dims = shapeOf(weight);
       if (dims.length < 2) continue;
       seen.add(weight);
@@ -37981,7 +38007,7 @@ function candidates(graphs) {
         weightName: weight.name,
         elements,
         weight,
-        graph,
+        graph: ref.graph,
         reduceLength,
         reduceStride
       });
@@ -38020,7 +38046,7 @@ function prune(ctx, options, select) {
   const outcome = { tensors: [], skipped: [], notes: [] };
   const graphs = [];
   forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
-  const chosen = applySelection(candidates(graphs), select);
+  const chosen = applySelection(candidates(graphs, scopedInitializers(ctx.model.proto)), select);
   if (chosen.length === 0) return outcome;
   let globalThreshold = -1;
   if (options.pattern === "unstructured" && options.scope === "global") {
@@ -38083,13 +38109,12 @@ function prune(ctx, options, select) {
 
 // src/compress/quantize-int4.ts
 init_float16();
-function candidatesIn(graph, outcome) {
-  const index = initializerIndex(graph);
+function candidatesIn(graph, scope, outcome) {
   const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
-    const ref = floatWeight(graph, index, n, 1);
+    const ref = floatWeight(scope, n, 1);
     if (!ref) continue;
     const dims = shapeOf(ref.tensor);
     const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
@@ -38116,6 +38141,7 @@ function candidatesIn(graph, outcome) {
       elements: k2 * nOut,
       node: n,
       weight: ref.tensor,
+      owner: ref.graph,
       transposed,
       k: k2,
       n: nOut
@@ -38130,17 +38156,18 @@ async function quantizeInt4(ctx, options, select) {
   forEachGraph(proto, ({ graph }) => graphs.push(graph));
   const replaced = /* @__PURE__ */ new Set();
   let changed = 0;
+  const scopeOf = scopedInitializers(proto);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, outcome), select)
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select)
   }));
   const jobs = /* @__PURE__ */ new Map();
+  const seen = /* @__PURE__ */ new Set();
   for (const { chosen } of plans) {
-    const seen = /* @__PURE__ */ new Set();
     for (const c of chosen) {
       const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-      if (seen.has(c.weightName) && alpha === 1) continue;
-      if (alpha === 1) seen.add(c.weightName);
+      if (seen.has(c.weight) && alpha === 1) continue;
+      if (alpha === 1) seen.add(c.weight);
       jobs.set(c, {
         kind: "int4",
         source: weightSource(ctx.model, c.weight),
@@ -38159,13 +38186,13 @@ async function quantizeInt4(ctx, options, select) {
   const running = pool.runAll(planned.map(([c, job]) => ({ job, elements: c.elements })));
   const results = new Map(planned.map(([c], i) => [c, running[i]]));
   await ctx.placeOthers?.(new Set(planned.map(([c]) => c.weight)));
+  const done = /* @__PURE__ */ new Map();
   for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = /* @__PURE__ */ new Map();
-    const done = /* @__PURE__ */ new Map();
     for (const c of chosen) {
       const fp16 = c.weight.dataType === DataType.FLOAT16;
-      let names = done.get(c.weightName);
+      let names = done.get(c.weight);
       const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
@@ -38189,11 +38216,11 @@ async function quantizeInt4(ctx, options, select) {
           outputs.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q2.blocks / 2)], q2.zeroPoints));
         }
         for (const t of outputs) {
-          graph.initializer.push(t);
+          c.owner.initializer.push(t);
           ctx.place?.(t);
         }
         pool.release(q2, outputs);
-        if (alpha === 1) done.set(c.weightName, names);
+        if (alpha === 1) done.set(c.weight, names);
         const sqnr = finite(sqnrDb(q2.signal, q2.noise));
         outcome.tensors.push({
           name: c.weightName,
@@ -38204,7 +38231,7 @@ async function quantizeInt4(ctx, options, select) {
           ...sqnr === void 0 ? {} : { sqnrDb: sqnr }
         });
       }
-      replacement.set(c.node, rewrite(ctx, graph, c, names, options));
+      replacement.set(c.node, rewrite(ctx, graph, scopeOf(graph), c, names, options));
       replaced.add(c.weightName);
       if (c.op === "Gemm" && c.node.input[2]) replaced.add(c.node.input[2]);
       changed += 1;
@@ -38220,7 +38247,7 @@ async function quantizeInt4(ctx, options, select) {
   );
   return outcome;
 }
-function rewrite(ctx, graph, c, names, options) {
+function rewrite(ctx, graph, scope, c, names, options) {
   const nodes = [];
   const base = c.nodeName || c.weightName;
   let a = c.node.input[0];
@@ -38252,8 +38279,7 @@ function rewrite(ctx, graph, c, names, options) {
     const beta = floatAttr(c.node, "beta", 1);
     let biasName = bias;
     if (beta !== 1) {
-      const index = initializerIndex(graph);
-      const constant = index.get(bias);
+      const constant = scope.get(bias)?.tensor;
       if (constant && constant.dataType === DataType.FLOAT) {
         const scaled = weightValues(ctx.model, constant).map((v2) => v2 * beta);
         biasName = ctx.namer.unique(`${bias}_beta`);
@@ -38274,20 +38300,24 @@ function rewrite(ctx, graph, c, names, options) {
 init_errors();
 var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
-function floatReader(graph, name2) {
-  return graph.node.find(
-    (n) => n.input.includes(name2) && !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2)
-  );
+function floatReader(graphs, name2) {
+  for (const graph of graphs) {
+    const reader = graph.node.find(
+      (n) => n.input.includes(name2) && !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2)
+    );
+    if (reader) return reader;
+  }
+  return void 0;
 }
-function candidatesIn2(graph, outcome) {
-  const index = initializerIndex(graph);
+function candidatesIn2(graph, scope, graphs, outcome) {
   const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     const kind = n.opType;
     if (!(kind in WEIGHT_INPUT)) continue;
-    const weight = index.get(n.input[WEIGHT_INPUT[kind]] ?? "");
-    if (!weight) continue;
+    const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? "");
+    if (!ref) continue;
+    const weight = ref.tensor;
     if (weight.dataType !== DataType.FLOAT) {
       if (weight.dataType === DataType.FLOAT16)
         outcome.skipped.push({ name: weight.name, reason: "float16 weight (int8 dynamic needs float32)" });
@@ -38305,7 +38335,7 @@ function candidatesIn2(graph, outcome) {
       outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
       continue;
     }
-    const other = kind === "Gather" ? floatReader(graph, weight.name) : void 0;
+    const other = kind === "Gather" ? floatReader(graphs, weight.name) : void 0;
     if (other) {
       outcome.skipped.push({
         name: weight.name,
@@ -38321,6 +38351,7 @@ function candidatesIn2(graph, outcome) {
       elements: dims.reduce((a, b2) => a * b2, 1),
       node: n,
       weight,
+      owner: ref.graph,
       kind
     });
   }
@@ -38381,10 +38412,12 @@ async function quantizeInt8Dynamic(ctx, options, select) {
   forEachGraph(proto, ({ graph }) => graphs.push(graph));
   const replaced = /* @__PURE__ */ new Set();
   const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
+  const scopeOf = scopedInitializers(proto);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn2(graph, outcome), select)
+    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), graphs, outcome), select)
   }));
+  const keyOf2 = (c) => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
   const opset = opsetVersion(proto);
   if (opset < MIN_OPSET && plans.some((p2) => p2.chosen.length > 0)) {
     throw new ConfigurationError(
@@ -38396,12 +38429,12 @@ async function quantizeInt8Dynamic(ctx, options, select) {
     );
   }
   const jobs = /* @__PURE__ */ new Map();
-  plans.forEach(({ chosen }, g2) => {
+  for (const { chosen } of plans) {
     for (const c of chosen) {
-      const key = `${g2}/${jobKey(c)}`;
+      const key = keyOf2(c);
       if (!jobs.has(key)) jobs.set(key, { job: jobOf(ctx, c, options), elements: c.elements });
     }
-  });
+  }
   const planned = [...jobs];
   const elements = planned.reduce((sum, [, j2]) => sum + j2.elements, 0);
   const pool = ctx.kernels(elements);
@@ -38409,25 +38442,25 @@ async function quantizeInt8Dynamic(ctx, options, select) {
   const results = new Map(planned.map(([key], i) => [key, running[i]]));
   const touched = /* @__PURE__ */ new Set();
   for (const { graph, chosen } of plans) {
-    const index = initializerIndex(graph);
+    const scope = scopeOf(graph);
     for (const c of chosen) {
       touched.add(c.weight);
-      const bias = c.kind === "Conv" ? index.get(c.node.input[2] ?? "") : void 0;
+      const bias = c.kind === "Conv" ? scope.get(c.node.input[2] ?? "")?.tensor : void 0;
       if (bias) touched.add(bias);
     }
   }
   await ctx.placeOthers?.(touched);
-  for (const [g2, { graph, chosen }] of plans.entries()) {
+  const stored = /* @__PURE__ */ new Map();
+  for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = /* @__PURE__ */ new Map();
     const activations = /* @__PURE__ */ new Map();
-    const stored = /* @__PURE__ */ new Map();
     const store = async (c, dims, scaleDims, zeroDims = scaleDims, adjust) => {
-      const key = jobKey(c);
+      const key = keyOf2(c);
       const existing = stored.get(key);
       if (existing) return existing;
-      const q2 = await results.get(`${g2}/${key}`);
-      results.delete(`${g2}/${key}`);
+      const q2 = await results.get(key);
+      results.delete(key);
       adjust?.(q2);
       const names = {
         q: ctx.namer.unique(`${c.weightName}_quantized`),
@@ -38440,7 +38473,7 @@ async function quantizeInt8Dynamic(ctx, options, select) {
         tensor(names.zero, DataType.INT8, zeroDims, bytesOf(q2.zeroPoints))
       ];
       for (const t of outputs) {
-        graph.initializer.push(t);
+        c.owner.initializer.push(t);
         ctx.place?.(t);
       }
       pool.release(q2, outputs);
@@ -38526,7 +38559,7 @@ async function quantizeInt8Dynamic(ctx, options, select) {
           node("Mul", [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) })
         );
         if (bias) {
-          const biasTensor = initializerIndex(graph).get(bias);
+          const biasTensor = scopeOf(graph).get(bias)?.tensor;
           let biasName = bias;
           const shape = [m2, ...dims.slice(2).map(() => 1)];
           if (biasTensor) {
@@ -38803,7 +38836,7 @@ async function compressWith(options, ctx, started, closeKernels) {
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged"
+          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged"
         }
       );
     }

@@ -293,7 +293,7 @@ async function compressWith(
         `nothing to compress: recipe "${spec}" finds no weight it can change in this model${why}`,
         {
           subject: options.modelPath,
-          fix: "Check the recipe's selection options (weights read by an If/Loop body from the graph around it are not compressed yet), or pass --allow-noop to write the model unchanged",
+          fix: "Check the recipe's selection options, or pass --allow-noop to write the model unchanged",
         },
       );
     }

@@ -42,9 +42,22 @@ interface Fp16Candidate extends Candidate {
   weight: TensorProto;
 }
 
+/**
+ * The nodes reading each value of `graph`: its own nodes, and those of its subgraphs that read it from around them
+ * (an If branch reading a weight of the main graph; the Cast that replaces the weight keeps its name for them).
+ */
 function consumersOf(graph: GraphProto): Map<string, NodeProto[]> {
   const map = new Map<string, NodeProto[]>();
-  for (const n of graph.node) for (const i of n.input) if (i) map.set(i, [...(map.get(i) ?? []), n]);
+  const visit = (nodes: readonly NodeProto[]): void => {
+    for (const n of nodes) {
+      for (const i of n.input) if (i) map.set(i, [...(map.get(i) ?? []), n]);
+      for (const a of n.attribute) {
+        if (a.g) visit(a.g.node);
+        for (const g of a.graphs ?? []) visit(g.node);
+      }
+    }
+  };
+  visit(graph.node);
   return map;
 }
 

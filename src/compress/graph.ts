@@ -46,10 +46,40 @@ export class Namer {
   }
 }
 
-/** A weight a pass may change: an initializer of the graph the node lives in. */
+/** A weight a pass may change: an initializer of the graph the node lives in, or of a graph around it. */
 export interface ConstantRef {
   tensor: TensorProto;
+  /** The graph that holds the initializer (where the pass puts what replaces it). */
   graph: GraphProto;
+}
+
+/** Initializers a graph's nodes can read, by name, with the graph that holds each. */
+export type InitializerScope = Map<string, ConstantRef>;
+
+/**
+ * The initializers each graph's nodes can read: its own, and for a subgraph of the main graph (an If branch, a Loop
+ * or Scan body) those of the graphs around it that it does not shadow with a value of its own. Optimum's merged
+ * decoders keep every weight in the main graph and read them from both branches of an If. Graphs outside the main
+ * graph's tree (training graphs, subgraphs in function bodies) see their own initializers only.
+ */
+export function scopedInitializers(model: ModelProto): (graph: GraphProto) => InitializerScope {
+  const scopes = new Map<GraphProto, InitializerScope>();
+  const walk = (graph: GraphProto, outer: InitializerScope): void => {
+    const visible = new Map(outer);
+    for (const v of graph.input) visible.delete(v.name);
+    for (const n of graph.node) for (const o of n.output) visible.delete(o);
+    for (const t of graph.initializer) visible.set(t.name, { tensor: t, graph });
+    scopes.set(graph, visible);
+    for (const n of graph.node) {
+      for (const a of n.attribute) {
+        if (a.g) walk(a.g, visible);
+        for (const g of a.graphs ?? []) walk(g, visible);
+      }
+    }
+  };
+  if (model.graph) walk(model.graph, new Map());
+  return (graph) =>
+    scopes.get(graph) ?? new Map(graph.initializer.map((t) => [t.name, { tensor: t, graph }]));
 }
 
 /** Counts how many node inputs (in any graph, functions excluded) read each value name. */
@@ -160,18 +190,11 @@ export function opsetVersion(model: ModelProto, domain = ''): number {
   return typeof entry.version === 'number' ? entry.version : entry.version.toNumber();
 }
 
-/** A float weight of a node: the initializer feeding input `index` in the node's graph, float32 or float16. */
-export function floatWeight(
-  graph: GraphProto,
-  index: Map<string, TensorProto>,
-  n: NodeProto,
-  input: number,
-): ConstantRef | undefined {
-  const name = n.input[input];
-  if (!name) return undefined;
-  const t = index.get(name);
-  if (!t || (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16)) return undefined;
-  return { tensor: t, graph };
+/** A float weight of a node: the initializer feeding input `input` in the node's scope, float32 or float16. */
+export function floatWeight(scope: InitializerScope, n: NodeProto, input: number): ConstantRef | undefined {
+  const ref = scope.get(n.input[input] ?? '');
+  const type = ref?.tensor.dataType;
+  return type === DataType.FLOAT || type === DataType.FLOAT16 ? ref : undefined;
 }
 
 export function shapeOf(t: TensorProto): number[] {

@@ -7,7 +7,14 @@
 import { DataType } from '../onnx/dtypes.ts';
 import type { GraphProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
-import { floatTensor, initializerIndex, intAttr, shapeOf, weightValues } from './graph.ts';
+import {
+  floatTensor,
+  type InitializerScope,
+  intAttr,
+  scopedInitializers,
+  shapeOf,
+  weightValues,
+} from './graph.ts';
 import type { PassContext, PassOutcome } from './pass.ts';
 import type { PruneOptions, Selection } from './recipe-spec.ts';
 import { applySelection, type Candidate } from './select.ts';
@@ -22,15 +29,19 @@ interface PruneCandidate extends Candidate {
 
 const WEIGHT_OPS = new Set(['MatMul', 'Gemm', 'Conv']);
 
-function candidates(graphs: GraphProto[]): PruneCandidate[] {
+function candidates(
+  graphs: GraphProto[],
+  scopeOf: (graph: GraphProto) => InitializerScope,
+): PruneCandidate[] {
   const found: PruneCandidate[] = [];
   const seen = new Set<TensorProto>();
   for (const graph of graphs) {
-    const index = initializerIndex(graph);
+    const scope = scopeOf(graph);
     for (const n of graph.node) {
       if (!WEIGHT_OPS.has(n.opType) || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
-      const weight = index.get(n.input[1] ?? '');
-      if (!weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
+      const ref = scope.get(n.input[1] ?? '');
+      const weight = ref?.tensor;
+      if (!ref || !weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
       const dims = shapeOf(weight);
       if (dims.length < 2) continue;
       seen.add(weight);
@@ -53,7 +64,7 @@ function candidates(graphs: GraphProto[]): PruneCandidate[] {
         weightName: weight.name,
         elements,
         weight,
-        graph,
+        graph: ref.graph,
         reduceLength,
         reduceStride,
       });
@@ -98,7 +109,7 @@ export function prune(ctx: PassContext, options: PruneOptions, select: Selection
   const outcome: PassOutcome = { tensors: [], skipped: [], notes: [] };
   const graphs: GraphProto[] = [];
   forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
-  const chosen = applySelection(candidates(graphs), select);
+  const chosen = applySelection(candidates(graphs, scopedInitializers(ctx.model.proto)), select);
   if (chosen.length === 0) return outcome;
 
   let globalThreshold = -1;

@@ -15,10 +15,11 @@ import {
   floatAttr,
   floatTensor,
   floatWeight,
-  initializerIndex,
+  type InitializerScope,
   intAttr,
   node,
   removeInitializerIfUnused,
+  scopedInitializers,
   shapeOf,
   tensor,
   weightSource,
@@ -32,19 +33,20 @@ import { applySelection, type Candidate } from './select.ts';
 interface Int4Candidate extends Candidate {
   node: NodeProto;
   weight: TensorProto;
+  /** The graph holding the weight: the node's, or one around it. */
+  owner: GraphProto;
   /** Weight stored as [N, K] (Gemm transB=1) rather than [K, N]. */
   transposed: boolean;
   k: number;
   n: number;
 }
 
-function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int4Candidate[] {
-  const index = initializerIndex(graph);
+function candidatesIn(graph: GraphProto, scope: InitializerScope, outcome: PassOutcome): Int4Candidate[] {
   const found: Int4Candidate[] = [];
   for (const n of graph.node) {
     if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
     if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
-    const ref = floatWeight(graph, index, n, 1);
+    const ref = floatWeight(scope, n, 1);
     if (!ref) continue;
     const dims = shapeOf(ref.tensor);
     const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
@@ -71,6 +73,7 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int4Candidate[] 
       elements: k * nOut,
       node: n,
       weight: ref.tensor,
+      owner: ref.graph,
       transposed,
       k,
       n: nOut,
@@ -92,17 +95,20 @@ export async function quantizeInt4(
   let changed = 0;
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
+  const scopeOf = scopedInitializers(proto);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select),
   }));
   const jobs = new Map<Int4Candidate, Int4Job>();
+  // A weight read by several nodes (of one graph, or of the branches around which it is held) is quantized once,
+  // unless a Gemm's alpha ≠ 1 scales its copy.
+  const seen = new Set<TensorProto>();
   for (const { chosen } of plans) {
-    const seen = new Set<string>(); // a weight shared by several nodes is quantized once (unless alpha ≠ 1)
     for (const c of chosen) {
       const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
-      if (seen.has(c.weightName) && alpha === 1) continue;
-      if (alpha === 1) seen.add(c.weightName);
+      if (seen.has(c.weight) && alpha === 1) continue;
+      if (alpha === 1) seen.add(c.weight);
       jobs.set(c, {
         kind: 'int4',
         source: weightSource(ctx.model, c.weight),
@@ -123,13 +129,13 @@ export async function quantizeInt4(
   // While the weights are quantized, copy what this pass leaves alone into the output.
   await ctx.placeOthers?.(new Set(planned.map(([c]) => c.weight)));
 
+  const done = new Map<TensorProto, { q: string; scales: string; zeros?: string }>();
   for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = new Map<NodeProto, NodeProto[]>();
-    const done = new Map<string, { q: string; scales: string; zeros?: string }>();
     for (const c of chosen) {
       const fp16 = c.weight.dataType === DataType.FLOAT16;
-      let names = done.get(c.weightName);
+      let names = done.get(c.weight);
       const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
@@ -155,11 +161,11 @@ export async function quantizeInt4(
           outputs.push(tensor(names.zeros, DataType.UINT8, [c.n, Math.ceil(q.blocks / 2)], q.zeroPoints));
         }
         for (const t of outputs) {
-          graph.initializer.push(t);
+          c.owner.initializer.push(t);
           ctx.place?.(t);
         }
         pool.release(q, outputs);
-        if (alpha === 1) done.set(c.weightName, names);
+        if (alpha === 1) done.set(c.weight, names);
         const sqnr = finite(sqnrDb(q.signal, q.noise));
         outcome.tensors.push({
           name: c.weightName,
@@ -170,7 +176,7 @@ export async function quantizeInt4(
           ...(sqnr === undefined ? {} : { sqnrDb: sqnr }),
         });
       }
-      replacement.set(c.node, rewrite(ctx, graph, c, names, options));
+      replacement.set(c.node, rewrite(ctx, graph, scopeOf(graph), c, names, options));
       replaced.add(c.weightName);
       // A Gemm bias scaled by beta is replaced by its scaled copy: the original goes too once nothing reads it.
       if (c.op === 'Gemm' && c.node.input[2]) replaced.add(c.node.input[2]);
@@ -191,6 +197,7 @@ export async function quantizeInt4(
 function rewrite(
   ctx: PassContext,
   graph: GraphProto,
+  scope: InitializerScope,
   c: Int4Candidate,
   names: { q: string; scales: string; zeros?: string },
   options: Int4Options,
@@ -226,8 +233,7 @@ function rewrite(
     const beta = floatAttr(c.node, 'beta', 1);
     let biasName = bias;
     if (beta !== 1) {
-      const index = initializerIndex(graph);
-      const constant = index.get(bias);
+      const constant = scope.get(bias)?.tensor;
       if (constant && constant.dataType === DataType.FLOAT) {
         const scaled = weightValues(ctx.model, constant).map((v) => v * beta);
         biasName = ctx.namer.unique(`${bias}_beta`);

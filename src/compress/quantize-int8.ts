@@ -15,11 +15,12 @@ import {
   countConsumers,
   floatAttr,
   floatTensor,
-  initializerIndex,
+  type InitializerScope,
   intAttr,
   node,
   opsetVersion,
   removeInitializerIfUnused,
+  scopedInitializers,
   shapeOf,
   tensor,
   weightSource,
@@ -38,33 +39,44 @@ const MIN_OPSET = 11;
 interface Int8Candidate extends Candidate {
   node: NodeProto;
   weight: TensorProto;
+  /** The graph holding the weight: the node's, or one around it. */
+  owner: GraphProto;
   kind: Kind;
 }
 
 const WEIGHT_INPUT: Record<Kind, number> = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 
 /**
- * A node that reads `name` and will not read an int8 copy of it: anything but a Gather of its rows or a MatMul or
- * Gemm taking it as the weight.
+ * A node (of any of `graphs`) that reads `name` and will not read an int8 copy of it: anything but a Gather of its
+ * rows or a MatMul or Gemm taking it as the weight.
  */
-function floatReader(graph: GraphProto, name: string): NodeProto | undefined {
-  return graph.node.find(
-    (n) =>
-      n.input.includes(name) &&
-      !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
-      !((n.opType === 'MatMul' || n.opType === 'Gemm') && n.input[1] === name && n.input[0] !== name),
-  );
+function floatReader(graphs: readonly GraphProto[], name: string): NodeProto | undefined {
+  for (const graph of graphs) {
+    const reader = graph.node.find(
+      (n) =>
+        n.input.includes(name) &&
+        !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
+        !((n.opType === 'MatMul' || n.opType === 'Gemm') && n.input[1] === name && n.input[0] !== name),
+    );
+    if (reader) return reader;
+  }
+  return undefined;
 }
 
-function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] {
-  const index = initializerIndex(graph);
+function candidatesIn(
+  graph: GraphProto,
+  scope: InitializerScope,
+  graphs: readonly GraphProto[],
+  outcome: PassOutcome,
+): Int8Candidate[] {
   const found: Int8Candidate[] = [];
   for (const n of graph.node) {
     if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
     const kind = n.opType as Kind;
     if (!(kind in WEIGHT_INPUT)) continue;
-    const weight = index.get(n.input[WEIGHT_INPUT[kind]] ?? '');
-    if (!weight) continue;
+    const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? '');
+    if (!ref) continue;
+    const weight = ref.tensor;
     if (weight.dataType !== DataType.FLOAT) {
       if (weight.dataType === DataType.FLOAT16)
         outcome.skipped.push({ name: weight.name, reason: 'float16 weight (int8 dynamic needs float32)' });
@@ -82,7 +94,7 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] 
       outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
       continue;
     }
-    const other = kind === 'Gather' ? floatReader(graph, weight.name) : undefined;
+    const other = kind === 'Gather' ? floatReader(graphs, weight.name) : undefined;
     if (other) {
       // Tied embeddings (the table also read through a Transpose, say): an int8 copy would be stored beside it.
       outcome.skipped.push({
@@ -99,6 +111,7 @@ function candidatesIn(graph: GraphProto, outcome: PassOutcome): Int8Candidate[] 
       elements: dims.reduce((a, b) => a * b, 1),
       node: n,
       weight,
+      owner: ref.graph,
       kind,
     });
   }
@@ -179,10 +192,13 @@ export async function quantizeInt8Dynamic(
   const counts: Record<Kind, number> = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
+  const scopeOf = scopedInitializers(proto);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), graphs, outcome), select),
   }));
+  // A weight is quantized once per job key in the graph that holds it, whichever graphs read it.
+  const keyOf = (c: Int8Candidate): string => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
   const opset = opsetVersion(proto);
   if (opset < MIN_OPSET && plans.some((p) => p.chosen.length > 0)) {
     throw new ConfigurationError(
@@ -194,12 +210,12 @@ export async function quantizeInt8Dynamic(
     );
   }
   const jobs = new Map<string, { job: Int8Job; elements: number }>();
-  plans.forEach(({ chosen }, g) => {
+  for (const { chosen } of plans) {
     for (const c of chosen) {
-      const key = `${g}/${jobKey(c)}`;
+      const key = keyOf(c);
       if (!jobs.has(key)) jobs.set(key, { job: jobOf(ctx, c, options), elements: c.elements });
     }
-  });
+  }
   const planned = [...jobs];
   const elements = planned.reduce((sum, [, j]) => sum + j.elements, 0);
   const pool = ctx.kernels(elements);
@@ -209,20 +225,20 @@ export async function quantizeInt8Dynamic(
   // reshapes) into the output.
   const touched = new Set<TensorProto>();
   for (const { graph, chosen } of plans) {
-    const index = initializerIndex(graph);
+    const scope = scopeOf(graph);
     for (const c of chosen) {
       touched.add(c.weight);
-      const bias = c.kind === 'Conv' ? index.get(c.node.input[2] ?? '') : undefined;
+      const bias = c.kind === 'Conv' ? scope.get(c.node.input[2] ?? '')?.tensor : undefined;
       if (bias) touched.add(bias);
     }
   }
   await ctx.placeOthers?.(touched);
 
-  for (const [g, { graph, chosen }] of plans.entries()) {
+  const stored = new Map<string, Stored>();
+  for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = new Map<NodeProto, NodeProto[]>();
     const activations = new Map<string, { q: string; scale: string; zero: string; node: NodeProto }>();
-    const stored = new Map<string, Stored>();
 
     /** The initializers of `c`'s quantized weight (made once per job; `adjust` edits a new result first). */
     const store = async (
@@ -232,11 +248,11 @@ export async function quantizeInt8Dynamic(
       zeroDims: number[] = scaleDims,
       adjust?: (q: Int8Result) => void,
     ): Promise<Stored> => {
-      const key = jobKey(c);
+      const key = keyOf(c);
       const existing = stored.get(key);
       if (existing) return existing;
-      const q = await results.get(`${g}/${key}`)!;
-      results.delete(`${g}/${key}`);
+      const q = await results.get(key)!;
+      results.delete(key);
       adjust?.(q);
       const names = {
         q: ctx.namer.unique(`${c.weightName}_quantized`),
@@ -249,7 +265,7 @@ export async function quantizeInt8Dynamic(
         tensor(names.zero, DataType.INT8, zeroDims, bytesOf(q.zeroPoints)),
       ];
       for (const t of outputs) {
-        graph.initializer.push(t);
+        c.owner.initializer.push(t);
         ctx.place?.(t);
       }
       pool.release(q, outputs);
@@ -346,7 +362,7 @@ export async function quantizeInt8Dynamic(
           node('Mul', [cast, scaleName], [scaled], { name: ctx.namer.unique(`${base}_output_scale_mul`) }),
         );
         if (bias) {
-          const biasTensor = initializerIndex(graph).get(bias);
+          const biasTensor = scopeOf(graph).get(bias)?.tensor;
           let biasName = bias;
           const shape = [m, ...dims.slice(2).map(() => 1)];
           if (biasTensor) {

@@ -1,0 +1,142 @@
+/**
+ * Weights held by the main graph and read by the branches of an If, as optimum's merged decoders keep them (one
+ * decoder for the first step and for steps with a KV cache): every pass compresses them where they are held, once.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { compressModel } from '../../src/compress/compress.ts';
+import { floatTensor, node } from '../../src/compress/graph.ts';
+import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
+import { fillPattern, modelProto, valueInfo } from '../../src/devices/probe-models.ts';
+import { createSession } from '../../src/inference/session.ts';
+import { DataType } from '../../src/onnx/dtypes.ts';
+import { AttributeType, encodeModelProto, type GraphProto, type NodeProto } from '../../src/onnx/proto.ts';
+import { readModel } from '../../src/onnx/read.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+
+const D = 64;
+
+const weight = (name: string, seed: number) =>
+  floatTensor(
+    name,
+    [D, D],
+    fillPattern(new Float32Array(D * D), seed).map((v) => v / Math.sqrt(D)),
+  );
+
+function branch(name: string, nodes: NodeProto[], output: string): GraphProto {
+  return {
+    name,
+    node: nodes,
+    initializer: [],
+    sparseInitializer: [],
+    input: [],
+    output: [valueInfo(output, DataType.FLOAT, [1, D])],
+    valueInfo: [],
+  };
+}
+
+/** y = c ? (x·W1)·W2 : Gemm(x·W1, W3, transB): W1 read by both branches, all three held by the main graph. */
+function mergedDecoderLike(): Uint8Array {
+  const choose = node('If', ['c'], ['y'], { name: 'use_cache_branch' });
+  const gemm = node('Gemm', ['e1', 'W3'], ['else_out'], { name: 'else_gemm', attributes: { transB: 1 } });
+  choose.attribute = [
+    {
+      name: 'then_branch',
+      type: AttributeType.Graph,
+      g: branch(
+        'then',
+        [
+          node('MatMul', ['x', 'W1'], ['t1'], { name: 'then_mm1' }),
+          node('MatMul', ['t1', 'W2'], ['then_out'], { name: 'then_mm2' }),
+        ],
+        'then_out',
+      ),
+    },
+    {
+      name: 'else_branch',
+      type: AttributeType.Graph,
+      g: branch('else', [node('MatMul', ['x', 'W1'], ['e1'], { name: 'else_mm1' }), gemm], 'else_out'),
+    },
+  ] as NodeProto['attribute'];
+  const model = modelProto(
+    'merged',
+    [choose],
+    [valueInfo('x', DataType.FLOAT, [1, D]), valueInfo('c', DataType.BOOL, [])],
+    [valueInfo('y', DataType.FLOAT, [1, D])],
+    [weight('W1', 1), weight('W2', 2), weight('W3', 3)],
+  );
+  return encodeModelProto(model);
+}
+
+async function run(model: Uint8Array | string, c: boolean): Promise<Float32Array> {
+  const session = await createSession(model);
+  try {
+    const out = await session.run({
+      x: { type: 'float32', dims: [1, D], data: fillPattern(new Float32Array(D), 9) },
+      c: { type: 'bool', dims: [], data: new Uint8Array([c ? 1 : 0]) },
+    });
+    return out.y!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+
+describe('compress of weights that If branches read from the main graph', () => {
+  const tmp = tempDir();
+  afterAll(() => tmp.remove());
+  const source = join(tmp.path, 'merged.onnx');
+  writeFileSync(source, mergedDecoderLike());
+
+  it.each([
+    ['int4:block=32', 'MatMulNBits', ['Q4', 'scales'], 0.15],
+    // Reduced range: full-range int8 weights saturate onnxruntime's AVX2 kernels (docs/compress.md).
+    ['int8:reduce-range', 'MatMulInteger', ['quantized', 'scale', 'zero_point'], 0.05],
+    ['fp16', 'MatMul', ['fp16'], 0.002],
+  ] as const)(
+    '%s compresses each weight once, where the main graph holds it, and both branches still compute about what they did',
+    async (recipe, op, suffixes, tolerance) => {
+      const outDir = join(tmp.path, recipe.replace(/[:=]/g, '-'));
+      const { report } = await compressModel({
+        modelPath: source,
+        recipe: parseRecipeSpec(recipe),
+        outDir,
+        fidelity: 'off',
+      });
+      expect(report.passes[0]!.tensors.map((t) => t.name).sort()).toEqual(['W1', 'W2', 'W3']);
+      const variant = readModel(join(outDir, 'model.onnx')).proto;
+      const graph = variant.graph!;
+      // The float32 weights are gone; what replaced them is held by the main graph, once each.
+      expect(graph.initializer.map((t) => t.name)).toEqual(
+        ['W1', 'W2', 'W3'].flatMap((w) => suffixes.map((suffix) => `${w}_${suffix}`)),
+      );
+      const branches = graph.node[graph.node.length - 1]!.attribute.map((a) => a.g!);
+      for (const b of branches) {
+        expect(b.initializer.filter((t) => t.name.startsWith('W'))).toEqual([]);
+        expect(b.node.some((n) => n.opType === op)).toBe(true);
+      }
+      for (const c of [true, false]) {
+        const [before, after] = [await run(source, c), await run(join(outDir, 'model.onnx'), c)];
+        expect(maxDiff(before, after)).toBeLessThan(tolerance * Math.max(...before.map(Math.abs)));
+      }
+    },
+  );
+
+  it('prunes the weights where the main graph holds them', async () => {
+    const outDir = join(tmp.path, 'prune');
+    const { report } = await compressModel({
+      modelPath: source,
+      recipe: parseRecipeSpec('prune:sparsity=0.5'),
+      outDir,
+      fidelity: 'off',
+    });
+    expect(report.passes[0]!.tensors.map((t) => [t.name, t.sparsity])).toEqual([
+      ['W1', 0.5],
+      ['W2', 0.5],
+      ['W3', 0.5],
+    ]);
+    expect(await run(join(outDir, 'model.onnx'), true)).toHaveLength(D);
+  });
+});
