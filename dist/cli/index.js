@@ -42575,7 +42575,7 @@ function inlineLocalFunctions(model) {
     const callBody = (call, fn, shared) => {
       const label = call.name || `${fn.name}_call`;
       const names = /* @__PURE__ */ new Map();
-      fn.input.forEach((formal, i) => names.set(formal, call.input[i] ?? ""));
+      for (const [i, formal] of fn.input.entries()) names.set(formal, call.input[i] ?? "");
       fn.output.forEach((formal, i) => {
         const actual = call.output[i];
         names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));

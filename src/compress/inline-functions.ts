@@ -94,7 +94,7 @@ export function inlineLocalFunctions(model: ModelProto): InlineOutcome {
     const callBody = (call: NodeProto, fn: FunctionProto, shared: Map<number, string>): NodeProto[] => {
       const label = call.name || `${fn.name}_call`;
       const names = new Map<string, string>();
-      fn.input.forEach((formal, i) => names.set(formal, call.input[i] ?? ''));
+      for (const [i, formal] of fn.input.entries()) names.set(formal, call.input[i] ?? '');
       fn.output.forEach((formal, i) => {
         const actual = call.output[i];
         names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));
