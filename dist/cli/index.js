@@ -42508,6 +42508,7 @@ function constantWeight(node2) {
 }
 function hoistConstantWeights(model) {
   let moved = 0;
+  const hoisted = /* @__PURE__ */ new Set();
   forEachGraph(model, ({ graph, scope }) => {
     if (!scope.startsWith("graph")) return;
     const kept = [];
@@ -42517,7 +42518,13 @@ function hoistConstantWeights(model) {
         kept.push(node2);
         continue;
       }
-      graph.initializer.push({ ...weight, name: node2.output[0] });
+      if (hoisted.has(weight)) {
+        graph.initializer.push({ ...weight, name: node2.output[0] });
+      } else {
+        weight.name = node2.output[0];
+        graph.initializer.push(weight);
+        hoisted.add(weight);
+      }
       moved += 1;
     }
     graph.node = kept;
@@ -42544,7 +42551,8 @@ function conflict(model, fn) {
 }
 function inlineLocalFunctions(model) {
   const outcome = { calls: 0, functions: 0, skipped: [] };
-  if (!model.graph || model.functions.length === 0) return outcome;
+  const main = model.graph;
+  if (!main || model.functions.length === 0) return outcome;
   const inlinable = /* @__PURE__ */ new Map();
   for (const fn of model.functions) {
     if (!holdsWeightOps(model, fn)) continue;
@@ -42555,8 +42563,18 @@ function inlineLocalFunctions(model) {
   if (inlinable.size === 0) return outcome;
   const namer = new Namer(model);
   const used = /* @__PURE__ */ new Set();
+  const held = /* @__PURE__ */ new Map();
+  const hold = (tensor2, label) => {
+    let name2 = held.get(tensor2);
+    if (name2 === void 0) {
+      name2 = namer.unique(`${label}/${tensor2.name}`);
+      tensor2.name = name2;
+      main.initializer.push(tensor2);
+      held.set(tensor2, name2);
+    }
+    return name2;
+  };
   const inlineGraph = (graph) => {
-    const constants2 = /* @__PURE__ */ new Map();
     const expand4 = (node2, depth) => {
       const fn = inlinable.get(keyOf(node2.domain || "", node2.opType, node2.overload));
       if (!fn || depth > MAX_DEPTH) {
@@ -42568,46 +42586,28 @@ function inlineLocalFunctions(model) {
       }
       outcome.calls += 1;
       used.add(fn);
-      const shared = constants2.get(fn) ?? /* @__PURE__ */ new Map();
-      constants2.set(fn, shared);
-      return callBody(node2, fn, shared).flatMap((n) => expand4(n, depth + 1));
+      return callBody(node2, fn).flatMap((n) => expand4(n, depth + 1));
     };
-    const callBody = (call, fn, shared) => {
+    const callBody = (call, fn) => {
       const label = call.name || `${fn.name}_call`;
       const names = /* @__PURE__ */ new Map();
       for (const [i, formal] of fn.input.entries()) names.set(formal, call.input[i] ?? "");
-      fn.output.forEach((formal, i) => {
+      for (const [i, formal] of fn.output.entries()) {
         const actual = call.output[i];
         names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));
-      });
-      const nodes = [];
-      fn.node.forEach((bodyNode, index) => {
-        const attributes = resolveAttributes(bodyNode.attribute, call, fn);
-        const constant = sharableConstant(bodyNode, fn);
-        if (constant !== void 0) {
-          const first = shared.get(index);
-          if (first !== void 0) {
-            names.set(constant, first);
-            return;
-          }
-          names.set(constant, namer.unique(`${label}/${constant}`));
-          shared.set(index, names.get(constant));
-        }
-        for (const output of bodyNode.output)
-          if (output && !names.has(output)) names.set(output, namer.unique(`${label}/${output}`));
-        nodes.push({
-          ...bodyNode,
-          name: namer.unique(`${label}/${bodyNode.name || `${bodyNode.opType}_${index}`}`),
-          input: bodyNode.input.map((i) => i ? names.get(i) ?? i : ""),
-          output: bodyNode.output.map((o) => o ? names.get(o) : ""),
-          attribute: attributes.map((a) => renameInAttribute(a, names, namer))
-        });
-      });
-      return nodes;
+      }
+      const body = {
+        label,
+        namer,
+        resolve: (attributes) => resolveAttributes(attributes, call, fn),
+        hold: (tensor2) => hold(tensor2, fn.name),
+        shared: (node2) => !fn.output.includes(node2.output[0] ?? "")
+      };
+      return renameNodes(fn.node, names, body);
     };
     graph.node = graph.node.flatMap((node2) => expand4(node2, 0));
   };
-  inlineGraph(model.graph);
+  inlineGraph(main);
   for (const fn of used) {
     for (const entry of fn.opsetImport) {
       const domain = entry.domain === "ai.onnx" ? "" : entry.domain || "";
@@ -42619,11 +42619,44 @@ function inlineLocalFunctions(model) {
   model.functions = stillCalled(model);
   return outcome;
 }
-function sharableConstant(node2, fn) {
-  if (node2.opType !== "Constant" || node2.domain !== "" && node2.domain !== "ai.onnx") return void 0;
-  const output = node2.output[0];
-  if (node2.output.length !== 1 || !output || fn.output.includes(output)) return void 0;
-  return node2.attribute.some((a) => a.refAttrName) ? void 0 : output;
+function renameNodes(nodes, names, body) {
+  const out = [];
+  nodes.forEach((n, index) => {
+    const weight = constantWeight2(n);
+    if (weight && body.shared(n)) {
+      names.set(n.output[0], body.hold(weight));
+      return;
+    }
+    for (const output of n.output)
+      if (output && !names.has(output)) names.set(output, body.namer.unique(`${body.label}/${output}`));
+    out.push(
+      cloneNode(n, {
+        name: body.namer.unique(`${body.label}/${n.name || `${n.opType}_${index}`}`),
+        input: n.input.map((i) => i ? names.get(i) ?? i : ""),
+        output: n.output.map((o) => o ? names.get(o) : ""),
+        attribute: body.resolve(n.attribute).map((a) => renameInAttribute(a, names, body))
+      })
+    );
+  });
+  return out;
+}
+var isDefaultDomain = (node2) => !node2.domain || node2.domain === "ai.onnx";
+function constantWeight2(node2) {
+  if (node2.opType !== "Constant" || !isDefaultDomain(node2)) return void 0;
+  const value = node2.attribute.length === 1 ? node2.attribute[0] : void 0;
+  if (value?.name !== "value" || value.refAttrName || !value.t || node2.output.length !== 1) return void 0;
+  const type = value.t.dataType;
+  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2 ? value.t : void 0;
+}
+function cloneNode(node2, changes) {
+  return {
+    opType: node2.opType,
+    domain: node2.domain || "",
+    ...node2.overload ? { overload: node2.overload } : {},
+    ...node2.docString ? { docString: node2.docString } : {},
+    ...node2.metadataProps?.length ? { metadataProps: node2.metadataProps } : {},
+    ...changes
+  };
 }
 function resolveAttributes(attributes, call, fn) {
   return attributes.flatMap((a) => {
@@ -42631,41 +42664,40 @@ function resolveAttributes(attributes, call, fn) {
     const value = call.attribute.find((c) => c.name === a.refAttrName) ?? fn.attributeProto.find((d) => d.name === a.refAttrName);
     if (!value) return [];
     const { refAttrName: _reference, ...resolved } = value;
-    return [{ ...resolved, name: a.name }];
+    return [{ ...resolved, type: value.type, name: a.name }];
   });
 }
-function renameInAttribute(attribute2, outer, namer) {
+function renameInAttribute(attribute2, outer, body) {
   if (!attribute2.g && !attribute2.graphs?.length) return attribute2;
   return {
     ...attribute2,
-    ...attribute2.g ? { g: renameGraph(attribute2.g, outer, namer) } : {},
-    ...attribute2.graphs?.length ? { graphs: attribute2.graphs.map((g2) => renameGraph(g2, outer, namer)) } : {}
+    type: attribute2.type,
+    name: attribute2.name,
+    g: attribute2.g ? renameGraph(attribute2.g, outer, body) : null,
+    graphs: (attribute2.graphs ?? []).map((x) => renameGraph(x, outer, body))
   };
 }
-function renameGraph(graph, outer, namer) {
+function renameGraph(graph, outer, body) {
   const names = new Map(outer);
   const fresh = (name2) => {
     if (!name2) return name2;
-    const renamed = namer.unique(`${graph.name || "subgraph"}/${name2}`);
+    const renamed = body.namer.unique(`${body.label}/${graph.name || "subgraph"}/${name2}`);
     names.set(name2, renamed);
     return renamed;
   };
   const input = graph.input.map((v2) => ({ ...v2, name: fresh(v2.name) }));
-  const initializer = graph.initializer.map((t) => ({ ...t, name: fresh(t.name) }));
-  const produced = graph.node.map((n) => n.output.map(fresh));
+  for (const t of graph.initializer) names.set(t.name, body.hold(t));
   const rename5 = (name2) => name2 ? names.get(name2) ?? name2 : name2;
+  const node2 = renameNodes(graph.node, names, body);
   return {
-    ...graph,
+    name: graph.name || "",
+    node: node2,
+    initializer: [],
+    sparseInitializer: graph.sparseInitializer ?? [],
     input,
-    initializer,
-    node: graph.node.map((n, i) => ({
-      ...n,
-      input: n.input.map(rename5),
-      output: produced[i],
-      attribute: n.attribute.map((a) => renameInAttribute(a, names, namer))
-    })),
     output: graph.output.map((v2) => ({ ...v2, name: rename5(v2.name) })),
-    valueInfo: graph.valueInfo.map((v2) => ({ ...v2, name: rename5(v2.name) }))
+    valueInfo: (graph.valueInfo ?? []).map((v2) => ({ ...v2, name: rename5(v2.name) })),
+    ...graph.docString ? { docString: graph.docString } : {}
   };
 }
 function reachable(model, nodes) {
@@ -42689,7 +42721,7 @@ function reachable(model, nodes) {
 }
 function holdsWeightOps(model, fn) {
   const holds = (nodes) => nodes.some(
-    (n) => WEIGHT_OPS.has(n.opType) && (n.domain === "" || n.domain === "ai.onnx") || n.attribute.some((a) => a.g && holds(a.g.node) || (a.graphs ?? []).some((g2) => holds(g2.node)))
+    (n) => WEIGHT_OPS.has(n.opType) && isDefaultDomain(n) || n.attribute.some((a) => a.g && holds(a.g.node) || (a.graphs ?? []).some((g2) => holds(g2.node)))
   );
   return holds(fn.node) || [...reachable(model, fn.node)].some((callee) => holds(callee.node));
 }
@@ -44174,12 +44206,14 @@ async function quantizeInt4(ctx, options, select) {
     chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select)
   }));
   const jobs = /* @__PURE__ */ new Map();
-  const seen = /* @__PURE__ */ new Set();
+  const layoutOf = (c) => `${c.transposed ? "NK" : "KN"}`;
+  const seen = /* @__PURE__ */ new Map();
   for (const { chosen } of plans) {
     for (const c of chosen) {
       const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
-      if (seen.has(c.weight) && alpha === 1) continue;
-      if (alpha === 1) seen.add(c.weight);
+      const layouts = seen.get(c.weight) ?? /* @__PURE__ */ new Set();
+      if (layouts.has(layoutOf(c)) && alpha === 1) continue;
+      if (alpha === 1) seen.set(c.weight, layouts.add(layoutOf(c)));
       jobs.set(c, {
         kind: "int4",
         source: weightSource(ctx.model, c.weight),
@@ -44204,7 +44238,7 @@ async function quantizeInt4(ctx, options, select) {
     const replacement = /* @__PURE__ */ new Map();
     for (const c of chosen) {
       const fp16 = c.weight.dataType === DataType.FLOAT16;
-      let names = done.get(c.weight);
+      let names = done.get(c.weight)?.get(layoutOf(c));
       const alpha = c.op === "Gemm" ? floatAttr(c.node, "alpha", 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
@@ -44232,7 +44266,7 @@ async function quantizeInt4(ctx, options, select) {
           ctx.place?.(t);
         }
         pool.release(q2, outputs);
-        if (alpha === 1) done.set(c.weight, names);
+        if (alpha === 1) done.set(c.weight, (done.get(c.weight) ?? /* @__PURE__ */ new Map()).set(layoutOf(c), names));
         const sqnr = finite(sqnrDb(q2.signal, q2.noise));
         outcome.tensors.push({
           name: c.weightName,

@@ -19,6 +19,7 @@ function constantWeight(node: NodeProto): TensorProto | undefined {
 /** Moves every float matrix held by a `Constant` node of the model's graphs into an initializer; returns how many. */
 export function hoistConstantWeights(model: ModelProto): number {
   let moved = 0;
+  const hoisted = new Set<TensorProto>();
   forEachGraph(model, ({ graph, scope }) => {
     if (!scope.startsWith('graph')) return; // training graphs are left as they are
     const kept: NodeProto[] = [];
@@ -28,7 +29,15 @@ export function hoistConstantWeights(model: ModelProto): number {
         kept.push(node);
         continue;
       }
-      graph.initializer.push({ ...weight, name: node.output[0]! });
+      // The tensor itself, renamed: the model knows where an external tensor's data lives by the tensor object.
+      // Two Constant nodes holding one tensor object get a copy for the second (inline data only, then).
+      if (hoisted.has(weight)) {
+        graph.initializer.push({ ...weight, name: node.output[0]! });
+      } else {
+        weight.name = node.output[0]!;
+        graph.initializer.push(weight);
+        hoisted.add(weight);
+      }
       moved += 1;
     }
     graph.node = kept;

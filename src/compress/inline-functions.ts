@@ -9,9 +9,11 @@
  * call or the function's defaults. Other functions (a normalization block, say) stay functions.
  *
  * A function is left as it is when its body needs an opset version the model imports at another version (its nodes
- * would change meaning in the main graph). A `Constant` of a body called several times from one graph is emitted
- * once and shared, so a weight held in a function is not multiplied by its calls.
+ * would change meaning in the main graph). A weight a body holds (a `Constant` of a float matrix, or an initializer
+ * of a subgraph in the body) becomes one initializer of the main graph, shared by every call, so a weight held in a
+ * function is not multiplied by its calls.
  */
+import { DataType } from '../onnx/dtypes.ts';
 import type {
   AttributeProto,
   FunctionProto,
@@ -19,6 +21,7 @@ import type {
   ModelProto,
   NodeProto,
   OperatorSetIdProto,
+  TensorProto,
 } from '../onnx/proto.ts';
 import { Namer } from './graph.ts';
 
@@ -59,7 +62,8 @@ function conflict(model: ModelProto, fn: FunctionProto): string | undefined {
 /** Inlines every call of a model-local function in the main graph and its subgraphs; see the file comment. */
 export function inlineLocalFunctions(model: ModelProto): InlineOutcome {
   const outcome: InlineOutcome = { calls: 0, functions: 0, skipped: [] };
-  if (!model.graph || model.functions.length === 0) return outcome;
+  const main = model.graph;
+  if (!main || model.functions.length === 0) return outcome;
   const inlinable = new Map<string, FunctionProto>();
   for (const fn of model.functions) {
     if (!holdsWeightOps(model, fn)) continue;
@@ -70,10 +74,21 @@ export function inlineLocalFunctions(model: ModelProto): InlineOutcome {
   if (inlinable.size === 0) return outcome;
   const namer = new Namer(model);
   const used = new Set<FunctionProto>();
+  /** The main-graph initializer each weight of a function body became (made at its first call). */
+  const held = new Map<TensorProto, string>();
+  const hold = (tensor: TensorProto, label: string): string => {
+    let name = held.get(tensor);
+    if (name === undefined) {
+      // The tensor itself, renamed: the model knows where an external tensor's data lives by the tensor object.
+      name = namer.unique(`${label}/${tensor.name}`);
+      tensor.name = name;
+      main.initializer.push(tensor);
+      held.set(tensor, name);
+    }
+    return name;
+  };
 
   const inlineGraph = (graph: GraphProto): void => {
-    /** Per function of this graph: its shared `Constant` outputs, by body node index. */
-    const constants = new Map<FunctionProto, Map<number, string>>();
     const expand = (node: NodeProto, depth: number): NodeProto[] => {
       const fn = inlinable.get(keyOf(node.domain || '', node.opType, node.overload));
       if (!fn || depth > MAX_DEPTH) {
@@ -85,50 +100,32 @@ export function inlineLocalFunctions(model: ModelProto): InlineOutcome {
       }
       outcome.calls += 1;
       used.add(fn);
-      const shared = constants.get(fn) ?? new Map<number, string>();
-      constants.set(fn, shared);
-      return callBody(node, fn, shared).flatMap((n) => expand(n, depth + 1));
+      return callBody(node, fn).flatMap((n) => expand(n, depth + 1));
     };
 
     /** The nodes of one call of `fn`: renamed apart, bound to the call's inputs, outputs and attributes. */
-    const callBody = (call: NodeProto, fn: FunctionProto, shared: Map<number, string>): NodeProto[] => {
+    const callBody = (call: NodeProto, fn: FunctionProto): NodeProto[] => {
       const label = call.name || `${fn.name}_call`;
       const names = new Map<string, string>();
       for (const [i, formal] of fn.input.entries()) names.set(formal, call.input[i] ?? '');
-      fn.output.forEach((formal, i) => {
+      for (const [i, formal] of fn.output.entries()) {
         const actual = call.output[i];
         names.set(formal, actual ? actual : namer.unique(`${label}/${formal}`));
-      });
-      const nodes: NodeProto[] = [];
-      fn.node.forEach((bodyNode, index) => {
-        const attributes = resolveAttributes(bodyNode.attribute, call, fn);
-        const constant = sharableConstant(bodyNode, fn);
-        if (constant !== undefined) {
-          const first = shared.get(index);
-          if (first !== undefined) {
-            names.set(constant, first);
-            return;
-          }
-          names.set(constant, namer.unique(`${label}/${constant}`));
-          shared.set(index, names.get(constant)!);
-        }
-        for (const output of bodyNode.output)
-          if (output && !names.has(output)) names.set(output, namer.unique(`${label}/${output}`));
-        nodes.push({
-          ...bodyNode,
-          name: namer.unique(`${label}/${bodyNode.name || `${bodyNode.opType}_${index}`}`),
-          input: bodyNode.input.map((i) => (i ? (names.get(i) ?? i) : '')),
-          output: bodyNode.output.map((o) => (o ? names.get(o)! : '')),
-          attribute: attributes.map((a) => renameInAttribute(a, names, namer)),
-        });
-      });
-      return nodes;
+      }
+      const body: Body = {
+        label,
+        namer,
+        resolve: (attributes) => resolveAttributes(attributes, call, fn),
+        hold: (tensor) => hold(tensor, fn.name),
+        shared: (node) => !fn.output.includes(node.output[0] ?? ''),
+      };
+      return renameNodes(fn.node, names, body);
     };
 
     graph.node = graph.node.flatMap((node) => expand(node, 0));
   };
 
-  inlineGraph(model.graph);
+  inlineGraph(main);
   for (const fn of used) {
     for (const entry of fn.opsetImport) {
       const domain = entry.domain === 'ai.onnx' ? '' : entry.domain || '';
@@ -141,15 +138,75 @@ export function inlineLocalFunctions(model: ModelProto): InlineOutcome {
   return outcome;
 }
 
+/** What copying one call's share of a function body needs. */
+interface Body {
+  /** Prefix of the call's new names. */
+  label: string;
+  namer: Namer;
+  /** The attributes with each reference to the function's attributes resolved for this call. */
+  resolve: (attributes: readonly AttributeProto[]) => AttributeProto[];
+  /** The name of the main-graph initializer holding a weight of the body, for every call. */
+  hold: (tensor: TensorProto) => string;
+  /** Whether a weight `Constant` of the body may be shared by the calls (its output is not the function's). */
+  shared: (node: NodeProto) => boolean;
+}
+
 /**
- * The output of a body's `Constant` node that every call of the function computes alike (no attribute reference,
- * not a function output), which calls from one graph can share.
+ * Copies of a function body's nodes (or a subgraph's of it) for one call: values renamed apart (`names` already maps
+ * what the call binds), attribute references resolved, subgraphs copied alike. A `Constant` holding a weight becomes
+ * one initializer of the main graph, shared by every call.
  */
-function sharableConstant(node: NodeProto, fn: FunctionProto): string | undefined {
-  if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
-  const output = node.output[0];
-  if (node.output.length !== 1 || !output || fn.output.includes(output)) return undefined;
-  return node.attribute.some((a) => a.refAttrName) ? undefined : output;
+function renameNodes(nodes: readonly NodeProto[], names: Map<string, string>, body: Body): NodeProto[] {
+  const out: NodeProto[] = [];
+  nodes.forEach((n, index) => {
+    const weight = constantWeight(n);
+    if (weight && body.shared(n)) {
+      names.set(n.output[0]!, body.hold(weight));
+      return;
+    }
+    for (const output of n.output)
+      if (output && !names.has(output)) names.set(output, body.namer.unique(`${body.label}/${output}`));
+    out.push(
+      cloneNode(n, {
+        name: body.namer.unique(`${body.label}/${n.name || `${n.opType}_${index}`}`),
+        input: n.input.map((i) => (i ? (names.get(i) ?? i) : '')),
+        output: n.output.map((o) => (o ? names.get(o)! : '')),
+        attribute: body.resolve(n.attribute).map((a) => renameInAttribute(a, names, body)),
+      }),
+    );
+  });
+  return out;
+}
+
+const isDefaultDomain = (node: NodeProto): boolean => !node.domain || node.domain === 'ai.onnx';
+
+/** The weight a node holds: a `Constant` whose `value` is a float matrix, without attribute reference. */
+function constantWeight(node: NodeProto): TensorProto | undefined {
+  if (node.opType !== 'Constant' || !isDefaultDomain(node)) return undefined;
+  const value = node.attribute.length === 1 ? node.attribute[0] : undefined;
+  if (value?.name !== 'value' || value.refAttrName || !value.t || node.output.length !== 1) return undefined;
+  const type = value.t.dataType;
+  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2
+    ? value.t
+    : undefined;
+}
+
+/**
+ * A copy of a node with `changes`. Every field is copied by name: a decoded node holds the fields its file left out
+ * (an empty `domain`, say) on its prototype, where a spread does not see them.
+ */
+function cloneNode(
+  node: NodeProto,
+  changes: Pick<NodeProto, 'name' | 'input' | 'output' | 'attribute'>,
+): NodeProto {
+  return {
+    opType: node.opType,
+    domain: node.domain || '',
+    ...(node.overload ? { overload: node.overload } : {}),
+    ...(node.docString ? { docString: node.docString } : {}),
+    ...(node.metadataProps?.length ? { metadataProps: node.metadataProps } : {}),
+    ...changes,
+  };
 }
 
 /** A body node's attributes with each `ref_attr_name` replaced by the call's value, else the function's default. */
@@ -166,51 +223,52 @@ function resolveAttributes(
     if (!value) return [];
     // Not an empty reference: onnx.proto is proto2, where a present empty ref_attr_name is still a reference.
     const { refAttrName: _reference, ...resolved } = value;
-    return [{ ...resolved, name: a.name }];
+    return [{ ...resolved, type: value.type, name: a.name }];
   });
 }
 
-/** An attribute whose subgraphs read the body's values under their new names; the subgraphs' own are renamed too. */
+/** An attribute whose subgraphs are copied for the call (see `renameGraph`). */
 function renameInAttribute(
   attribute: AttributeProto,
   outer: Map<string, string>,
-  namer: Namer,
+  body: Body,
 ): AttributeProto {
   if (!attribute.g && !attribute.graphs?.length) return attribute;
   return {
     ...attribute,
-    ...(attribute.g ? { g: renameGraph(attribute.g, outer, namer) } : {}),
-    ...(attribute.graphs?.length
-      ? { graphs: attribute.graphs.map((g) => renameGraph(g, outer, namer)) }
-      : {}),
+    type: attribute.type,
+    name: attribute.name,
+    g: attribute.g ? renameGraph(attribute.g, outer, body) : null,
+    graphs: (attribute.graphs ?? []).map((x) => renameGraph(x, outer, body)),
   };
 }
 
-/** A copy of a subgraph of a function body: its own values renamed apart, the body's read under their new names. */
-function renameGraph(graph: GraphProto, outer: Map<string, string>, namer: Namer): GraphProto {
+/**
+ * A copy of a subgraph of a function body for one call: its own values renamed apart, the body's read under their
+ * new names, its nodes' attribute references resolved. Its initializers, like the body's weight `Constant`s, become
+ * initializers of the main graph shared by every call.
+ */
+function renameGraph(graph: GraphProto, outer: Map<string, string>, body: Body): GraphProto {
   const names = new Map(outer);
   const fresh = (name: string): string => {
     if (!name) return name;
-    const renamed = namer.unique(`${graph.name || 'subgraph'}/${name}`);
+    const renamed = body.namer.unique(`${body.label}/${graph.name || 'subgraph'}/${name}`);
     names.set(name, renamed);
     return renamed;
   };
   const input = graph.input.map((v) => ({ ...v, name: fresh(v.name) }));
-  const initializer = graph.initializer.map((t) => ({ ...t, name: fresh(t.name) }));
-  const produced = graph.node.map((n) => n.output.map(fresh));
+  for (const t of graph.initializer) names.set(t.name, body.hold(t));
   const rename = (name: string): string => (name ? (names.get(name) ?? name) : name);
+  const node = renameNodes(graph.node, names, body);
   return {
-    ...graph,
+    name: graph.name || '',
+    node,
+    initializer: [],
+    sparseInitializer: graph.sparseInitializer ?? [],
     input,
-    initializer,
-    node: graph.node.map((n, i) => ({
-      ...n,
-      input: n.input.map(rename),
-      output: produced[i]!,
-      attribute: n.attribute.map((a) => renameInAttribute(a, names, namer)),
-    })),
     output: graph.output.map((v) => ({ ...v, name: rename(v.name) })),
-    valueInfo: graph.valueInfo.map((v) => ({ ...v, name: rename(v.name) })),
+    valueInfo: (graph.valueInfo ?? []).map((v) => ({ ...v, name: rename(v.name) })),
+    ...(graph.docString ? { docString: graph.docString } : {}),
   };
 }
 
@@ -240,7 +298,7 @@ function holdsWeightOps(model: ModelProto, fn: FunctionProto): boolean {
   const holds = (nodes: readonly NodeProto[]): boolean =>
     nodes.some(
       (n) =>
-        (WEIGHT_OPS.has(n.opType) && (n.domain === '' || n.domain === 'ai.onnx')) ||
+        (WEIGHT_OPS.has(n.opType) && isDefaultDomain(n)) ||
         n.attribute.some((a) => (a.g && holds(a.g.node)) || (a.graphs ?? []).some((g) => holds(g.node))),
     );
   return holds(fn.node) || [...reachable(model, fn.node)].some((callee) => holds(callee.node));

@@ -101,14 +101,17 @@ export async function quantizeInt4(
     chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select),
   }));
   const jobs = new Map<Int4Candidate, Int4Job>();
-  // A weight read by several nodes (of one graph, or of the branches around which it is held) is quantized once,
-  // unless a Gemm's alpha ≠ 1 scales its copy.
-  const seen = new Set<TensorProto>();
+  // A weight read by several nodes (of one graph, or of the branches around the graph that holds it) is quantized
+  // once per layout (a MatMul reads [K, N], a Gemm with transB = 1 [N, K]), unless a Gemm's alpha ≠ 1 scales its
+  // copy.
+  const layoutOf = (c: Int4Candidate): string => `${c.transposed ? 'NK' : 'KN'}`;
+  const seen = new Map<TensorProto, Set<string>>();
   for (const { chosen } of plans) {
     for (const c of chosen) {
       const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
-      if (seen.has(c.weight) && alpha === 1) continue;
-      if (alpha === 1) seen.add(c.weight);
+      const layouts = seen.get(c.weight) ?? new Set<string>();
+      if (layouts.has(layoutOf(c)) && alpha === 1) continue;
+      if (alpha === 1) seen.set(c.weight, layouts.add(layoutOf(c)));
       jobs.set(c, {
         kind: 'int4',
         source: weightSource(ctx.model, c.weight),
@@ -129,13 +132,13 @@ export async function quantizeInt4(
   // While the weights are quantized, copy what this pass leaves alone into the output.
   await ctx.placeOthers?.(new Set(planned.map(([c]) => c.weight)));
 
-  const done = new Map<TensorProto, { q: string; scales: string; zeros?: string }>();
+  const done = new Map<TensorProto, Map<string, { q: string; scales: string; zeros?: string }>>();
   for (const { graph, chosen } of plans) {
     if (chosen.length === 0) continue;
     const replacement = new Map<NodeProto, NodeProto[]>();
     for (const c of chosen) {
       const fp16 = c.weight.dataType === DataType.FLOAT16;
-      let names = done.get(c.weight);
+      let names = done.get(c.weight)?.get(layoutOf(c));
       const alpha = c.op === 'Gemm' ? floatAttr(c.node, 'alpha', 1) : 1;
       if (!names || alpha !== 1) {
         ctx.log(`int4: ${c.weightName} [${c.k}×${c.n}]`);
@@ -165,7 +168,7 @@ export async function quantizeInt4(
           ctx.place?.(t);
         }
         pool.release(q, outputs);
-        if (alpha === 1) done.set(c.weight, names);
+        if (alpha === 1) done.set(c.weight, (done.get(c.weight) ?? new Map()).set(layoutOf(c), names));
         const sqnr = finite(sqnrDb(q.signal, q.noise));
         outcome.tensors.push({
           name: c.weightName,

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressModel } from '../../src/compress/compress.ts';
 import { floatTensor, node } from '../../src/compress/graph.ts';
-import { hoistConstantWeights } from '../../src/compress/hoist-constants.ts';
 import { inlineLocalFunctions } from '../../src/compress/inline-functions.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { fillPattern, modelProto, valueInfo } from '../../src/devices/probe-models.ts';
@@ -14,12 +13,12 @@ import {
   decodeModelProto,
   encodeModelProto,
   type FunctionProto,
-  type GraphProto,
   type ModelProto,
   type NodeProto,
 } from '../../src/onnx/proto.ts';
 import { readModel } from '../../src/onnx/read.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
+import { ifNode, subgraph } from '../helpers/graphs.ts';
 
 const D = 32;
 
@@ -74,8 +73,9 @@ const call = (fn: string, inputs: string[], outputs: string[], name: string) =>
 /** A copy through the wire format, as a file would give it. */
 const copy = (model: ModelProto): ModelProto => decodeModelProto(encodeModelProto(model));
 
-async function run(model: ModelProto, extra: Record<string, boolean> = {}): Promise<Float32Array> {
-  const session = await createSession(encodeModelProto(model));
+/** The model's output y on a fixed x (and bool inputs `extra`); a path lets onnxruntime find external data. */
+async function run(model: ModelProto | string, extra: Record<string, boolean> = {}): Promise<Float32Array> {
+  const session = await createSession(typeof model === 'string' ? model : encodeModelProto(model));
   try {
     const feeds: Parameters<typeof session.run>[0] = {
       x: { type: 'float32', dims: [1, D], data: fillPattern(new Float32Array(D), 9) },
@@ -89,11 +89,34 @@ async function run(model: ModelProto, extra: Record<string, boolean> = {}): Prom
   }
 }
 
+/** A node without a `domain` field, as onnx.helper.make_node writes them (the default domain, left out). */
+function bare(n: NodeProto): NodeProto {
+  const { domain: _domain, ...rest } = n;
+  return rest as NodeProto;
+}
+
 const linear = localFunction(
   'Linear',
   ['X', 'W'],
   ['Y'],
-  [node('MatMul', ['X', 'W'], ['T'], { name: 'mm' }), node('Relu', ['T'], ['Y'], { name: 'act' })],
+  [
+    bare(node('MatMul', ['X', 'W'], ['T'], { name: 'mm' })),
+    bare(node('Relu', ['T'], ['Y'], { name: 'act' })),
+  ],
+);
+
+/** A Constant node holding `t` (a weight in a function body). */
+const constant = (output: string, t: ReturnType<typeof weight>): NodeProto => ({
+  ...node('Constant', [], [output], { name: `${output}_const` }),
+  attribute: [{ name: 'value', type: AttributeType.Tensor, t } as NodeProto['attribute'][number]],
+});
+
+/** Proj(X) = X · Wc, its weight held by a Constant of its body. */
+const proj = localFunction(
+  'Proj',
+  ['X'],
+  ['Y'],
+  [constant('Wc', weight('unused', 3)), node('MatMul', ['X', 'Wc'], ['Y'], { name: 'mm' })],
 );
 
 const ops = (model: ModelProto) => model.graph!.node.map((n) => n.opType);
@@ -146,22 +169,7 @@ describe('inlineLocalFunctions', () => {
     expect(await run(inlined)).toEqual(before);
   });
 
-  it('emits a Constant weight of a function called twice once, so hoisting it gives one initializer', async () => {
-    const value = weight('unused', 3);
-    const proj = localFunction(
-      'Proj',
-      ['X'],
-      ['Y'],
-      [
-        {
-          ...node('Constant', [], ['Wc'], { name: 'w' }),
-          attribute: [
-            { name: 'value', type: AttributeType.Tensor, t: value } as NodeProto['attribute'][number],
-          ],
-        },
-        node('MatMul', ['X', 'Wc'], ['Y'], { name: 'mm' }),
-      ],
-    );
+  it('makes a Constant weight of a function called twice one initializer of the main graph', async () => {
     const model = withFunctions(
       [call('Proj', ['x'], ['h'], 'p1'), call('Proj', ['h'], ['y'], 'p2')],
       [proj],
@@ -170,27 +178,29 @@ describe('inlineLocalFunctions', () => {
     const before = await run(model);
     const inlined = copy(model);
     inlineLocalFunctions(inlined);
-    expect(ops(inlined)).toEqual(['Constant', 'MatMul', 'MatMul']);
-    expect(hoistConstantWeights(inlined)).toBe(1);
+    expect(ops(inlined)).toEqual(['MatMul', 'MatMul']);
     expect(inlined.graph!.initializer).toHaveLength(1);
+    const [held] = inlined.graph!.initializer;
+    expect(inlined.graph!.node.map((n) => n.input[1])).toEqual([held!.name, held!.name]);
     expect(await run(inlined)).toEqual(before);
   });
 
+  it('keeps one initializer for a weight of a function called from the main graph and from both branches of an If', async () => {
+    const branch = (name: string) =>
+      subgraph(name, [call('Proj', ['h'], [`${name}_out`], `${name}_call`)], `${name}_out`, [1, D]);
+    const choose = ifNode('choose', 'c', 'y', branch('then'), branch('else'));
+    const model = withFunctions([call('Proj', ['x'], ['h'], 'p0'), choose], [proj], []);
+    model.graph!.input.push(valueInfo('c', DataType.BOOL, []));
+    const inlined = copy(model);
+    expect(inlineLocalFunctions(inlined).calls).toBe(3);
+    expect(inlined.graph!.initializer).toHaveLength(1);
+    for (const c of [true, false]) expect(await run(inlined, { c })).toEqual(await run(model, { c }));
+  });
+
   it('inlines the functions a function calls, and renames the values of its subgraphs apart', async () => {
-    const branch = (name: string, op: string): GraphProto => ({
-      name,
-      node: [node(op, ['T'], [`${name}_out`], { name: `${name}_op` })],
-      initializer: [],
-      sparseInitializer: [],
-      input: [],
-      output: [valueInfo(`${name}_out`, DataType.FLOAT, [1, D])],
-      valueInfo: [],
-    });
-    const choose = node('If', ['C'], ['Y'], { name: 'choose' });
-    choose.attribute = [
-      { name: 'then_branch', type: AttributeType.Graph, g: branch('then', 'Relu') },
-      { name: 'else_branch', type: AttributeType.Graph, g: branch('else', 'Neg') },
-    ] as NodeProto['attribute'];
+    const branch = (name: string, op: string) =>
+      subgraph(name, [node(op, ['T'], [`${name}_out`], { name: `${name}_op` })], `${name}_out`, [1, D]);
+    const choose = ifNode('choose', 'C', 'Y', branch('then', 'Relu'), branch('else', 'Neg'));
     const outer = localFunction(
       'Outer',
       ['X', 'W', 'C'],
@@ -219,6 +229,38 @@ describe('inlineLocalFunctions', () => {
     for (const c of [true, false]) expect(await run(inlined, { c })).toEqual(await run(model, { c }));
   });
 
+  it('resolves attribute references inside the subgraphs of a body, and holds their weights once for every call', async () => {
+    const elu = node('Elu', ['T'], ['then_out'], { name: 'elu' });
+    elu.attribute = [
+      { name: 'alpha', refAttrName: 'a', type: AttributeType.Float } as NodeProto['attribute'][number],
+    ];
+    const then = subgraph(
+      'then',
+      [constant('Wb', weight('unused', 4)), node('MatMul', ['X', 'Wb'], ['T'], { name: 'mm' }), elu],
+      'then_out',
+      [1, D],
+    );
+    const orElse = subgraph('else', [node('Neg', ['X'], ['else_out'])], 'else_out', [1, D]);
+    const choose = ifNode('choose', 'C', 'Y', then, orElse);
+    const branchy = localFunction('Branchy', ['X', 'C'], ['Y'], [choose], { attribute: ['a'] });
+    const site = (input: string, output: string, name: string) => {
+      const n = call('Branchy', [input, 'c'], [output], name);
+      n.attribute = [{ name: 'a', type: AttributeType.Float, f: 3 } as NodeProto['attribute'][number]];
+      return n;
+    };
+    const model = withFunctions([site('x', 'h', 'b1'), site('h', 'y', 'b2')], [branchy], []);
+    model.graph!.input.push(valueInfo('c', DataType.BOOL, []));
+    const inlined = copy(model);
+    inlineLocalFunctions(inlined);
+    const elus = inlined.graph!.node.map((n) => n.attribute[0]!.g!.node.find((x) => x.opType === 'Elu')!);
+    expect(elus.map((e) => [e.attribute[0]!.f, e.attribute[0]!.refAttrName || undefined])).toEqual([
+      [3, undefined],
+      [3, undefined],
+    ]);
+    expect(inlined.graph!.initializer).toHaveLength(1);
+    for (const c of [true, false]) expect(await run(inlined, { c })).toEqual(await run(model, { c }));
+  });
+
   it("leaves a function whose body imports another opset version than the model's, and says why", () => {
     const older = { ...linear, opsetImport: [{ domain: '', version: 13 }] };
     const model = withFunctions([call('Linear', ['x', 'W1'], ['y'], 'l1')], [older]);
@@ -238,6 +280,56 @@ describe('inlineLocalFunctions', () => {
 describe('compress of a model whose products live in a function', () => {
   const tmp = tempDir();
   afterAll(() => tmp.remove());
+
+  /** `weight(name, seed)` with its values moved to `file` (at `offset`), as onnx saves external data. */
+  function external(name: string, seed: number, file: string, offset: number) {
+    const t = weight(name, seed);
+    const bytes = t.rawData;
+    writeFileSync(join(tmp.path, file), bytes, { flag: offset === 0 ? 'w' : 'a' });
+    return {
+      ...t,
+      rawData: new Uint8Array(0),
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: file },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.length) },
+      ],
+    };
+  }
+
+  it('compresses weights held by Constant nodes with external data, in the main graph and in a function body', async () => {
+    const main = external('Wm', 6, 'weights.bin', 0);
+    const proj = localFunction(
+      'Proj',
+      ['X'],
+      ['Y'],
+      [constant('Wf', external('Wf', 5, 'weights.bin', D * D * 4)), node('MatMul', ['X', 'Wf'], ['Y'])],
+    );
+    const model = withFunctions(
+      [
+        constant('Wm', main),
+        node('MatMul', ['x', 'Wm'], ['h'], { name: 'main_mm' }),
+        call('Proj', ['h'], ['y'], 'p1'),
+      ],
+      [proj],
+      [],
+    );
+    const path = join(tmp.path, 'external-constants.onnx');
+    writeFileSync(path, encodeModelProto(model));
+    const { report } = await compressModel({
+      modelPath: path,
+      recipe: parseRecipeSpec('int4:block=32'),
+      outDir: join(tmp.path, 'external-int4'),
+      fidelity: 'off',
+    });
+    expect(report.passes[0]!.tensors).toHaveLength(2);
+    const variantPath = join(tmp.path, 'external-int4', 'model.onnx');
+    expect(ops(readModel(variantPath).proto)).toEqual(['MatMulNBits', 'MatMulNBits']);
+    const [before, after] = [await run(path), await run(variantPath)];
+    const scale = Math.max(...before.map(Math.abs));
+    expect(Math.max(...before.map((v, i) => Math.abs(v - after[i]!)))).toBeLessThan(0.15 * scale);
+  });
 
   it('quantizes the weights the calls pass in, and the variant computes about what the model did', async () => {
     const model = withFunctions(

@@ -11,9 +11,10 @@ import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { fillPattern, modelProto, valueInfo } from '../../src/devices/probe-models.ts';
 import { createSession } from '../../src/inference/session.ts';
 import { DataType } from '../../src/onnx/dtypes.ts';
-import { AttributeType, encodeModelProto, type GraphProto, type NodeProto } from '../../src/onnx/proto.ts';
+import { encodeModelProto } from '../../src/onnx/proto.ts';
 import { readModel } from '../../src/onnx/read.ts';
 import { tempDir } from '../helpers/fixtures.ts';
+import { ifNode, subgraph } from '../helpers/graphs.ts';
 
 const D = 64;
 
@@ -24,41 +25,24 @@ const weight = (name: string, seed: number) =>
     fillPattern(new Float32Array(D * D), seed).map((v) => v / Math.sqrt(D)),
   );
 
-function branch(name: string, nodes: NodeProto[], output: string): GraphProto {
-  return {
-    name,
-    node: nodes,
-    initializer: [],
-    sparseInitializer: [],
-    input: [],
-    output: [valueInfo(output, DataType.FLOAT, [1, D])],
-    valueInfo: [],
-  };
-}
-
 /** y = c ? (x·W1)·W2 : Gemm(x·W1, W3, transB): W1 read by both branches, all three held by the main graph. */
 function mergedDecoderLike(): Uint8Array {
-  const choose = node('If', ['c'], ['y'], { name: 'use_cache_branch' });
   const gemm = node('Gemm', ['e1', 'W3'], ['else_out'], { name: 'else_gemm', attributes: { transB: 1 } });
-  choose.attribute = [
-    {
-      name: 'then_branch',
-      type: AttributeType.Graph,
-      g: branch(
-        'then',
-        [
-          node('MatMul', ['x', 'W1'], ['t1'], { name: 'then_mm1' }),
-          node('MatMul', ['t1', 'W2'], ['then_out'], { name: 'then_mm2' }),
-        ],
-        'then_out',
-      ),
-    },
-    {
-      name: 'else_branch',
-      type: AttributeType.Graph,
-      g: branch('else', [node('MatMul', ['x', 'W1'], ['e1'], { name: 'else_mm1' }), gemm], 'else_out'),
-    },
-  ] as NodeProto['attribute'];
+  const choose = ifNode(
+    'use_cache_branch',
+    'c',
+    'y',
+    subgraph(
+      'then',
+      [
+        node('MatMul', ['x', 'W1'], ['t1'], { name: 'then_mm1' }),
+        node('MatMul', ['t1', 'W2'], ['then_out'], { name: 'then_mm2' }),
+      ],
+      'then_out',
+      [1, D],
+    ),
+    subgraph('else', [node('MatMul', ['x', 'W1'], ['e1'], { name: 'else_mm1' }), gemm], 'else_out', [1, D]),
+  );
   const model = modelProto(
     'merged',
     [choose],
@@ -123,6 +107,50 @@ describe('compress of weights that If branches read from the main graph', () => 
       }
     },
   );
+
+  it('int4 quantizes a weight read by a MatMul and by a Gemm with transB = 1 once per layout', async () => {
+    const path = join(tmp.path, 'two-layouts.onnx');
+    const model = modelProto(
+      'layouts',
+      [
+        node('MatMul', ['x', 'W1'], ['a'], { name: 'mm' }),
+        node('Gemm', ['x', 'W1'], ['b'], { name: 'gemm', attributes: { transB: 1 } }),
+        node('Add', ['a', 'b'], ['y'], { name: 'sum' }),
+      ],
+      [valueInfo('x', DataType.FLOAT, [1, D])],
+      [valueInfo('y', DataType.FLOAT, [1, D])],
+      [weight('W1', 1)],
+    );
+    writeFileSync(path, encodeModelProto(model));
+    const outDir = join(tmp.path, 'two-layouts');
+    await compressModel({
+      modelPath: path,
+      recipe: parseRecipeSpec('int4:block=32'),
+      outDir,
+      fidelity: 'off',
+    });
+    const variant = join(outDir, 'model.onnx');
+    expect(readModel(variant).proto.graph!.initializer.map((t) => t.name)).toEqual([
+      'W1_Q4',
+      'W1_scales',
+      'W1_Q4_1',
+      'W1_scales_1',
+    ]);
+    const x = fillPattern(new Float32Array(D), 9);
+    const outputs = await Promise.all(
+      [path, variant].map(async (p) => {
+        const session = await createSession(p);
+        try {
+          return (await session.run({ x: { type: 'float32', dims: [1, D], data: x } })).y!
+            .data as Float32Array;
+        } finally {
+          await session.release();
+        }
+      }),
+    );
+    const [before, after] = outputs as [Float32Array, Float32Array];
+    expect(maxDiff(before, after)).toBeLessThan(0.15 * Math.max(...before.map(Math.abs)));
+  });
 
   it('prunes the weights where the main graph holds them', async () => {
     const outDir = join(tmp.path, 'prune');
