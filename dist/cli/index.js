@@ -31006,6 +31006,20 @@ function countConsumers(model) {
 function initializerIndex(graph) {
   return new Map(graph.initializer.map((t) => [t.name, t]));
 }
+function readersOf(graphs) {
+  const readers = /* @__PURE__ */ new Map();
+  for (const graph of graphs)
+    for (const n of graph.node)
+      for (const input of n.input) if (input) readers.set(input, [...readers.get(input) ?? [], n]);
+  return readers;
+}
+function readsAsWeight(n, name2) {
+  return (n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2;
+}
+function dtypeSkipReason(t) {
+  if (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16) return void 0;
+  return t.dataType === DataType.BFLOAT16 ? "bfloat16 weight (convert the model to float32 first)" : void 0;
+}
 function removeInitializerIfUnused(graph, name2, consumers) {
   if ((consumers.get(name2) ?? 0) > 0) return false;
   const index = graph.initializer.findIndex((t) => t.name === name2);
@@ -42531,6 +42545,38 @@ function hoistConstantWeights(model) {
   });
   return moved;
 }
+function bypassWeightIdentities(model) {
+  const scopeOf = scopedInitializers(model);
+  let bypassed = 0;
+  const renameReads = (nodes, from, to2) => {
+    for (const n of nodes) {
+      n.input = n.input.map((i) => i === from ? to2 : i);
+      for (const a of n.attribute) {
+        if (a.g) renameReads(a.g.node, from, to2);
+        for (const g2 of a.graphs ?? []) renameReads(g2.node, from, to2);
+      }
+    }
+  };
+  forEachGraph(model, ({ graph, scope }) => {
+    if (!scope.startsWith("graph")) return;
+    const visible = scopeOf(graph);
+    const outputs = new Set(graph.output.map((o) => o.name));
+    const kept = [];
+    const renames = [];
+    for (const node2 of graph.node) {
+      const input = node2.input[0] ?? "";
+      const output = node2.output[0] ?? "";
+      const isDefault = !node2.domain || node2.domain === "ai.onnx";
+      if (node2.opType === "Identity" && isDefault && visible.has(input) && output && !outputs.has(output)) {
+        renames.push([output, input]);
+        bypassed += 1;
+      } else kept.push(node2);
+    }
+    graph.node = kept;
+    for (const [from, to2] of renames) renameReads(graph.node, from, to2);
+  });
+  return bypassed;
+}
 
 // src/compress/inline-functions.ts
 var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv", "Gather"]);
@@ -44153,13 +44199,32 @@ function prune(ctx, options, select) {
 
 // src/compress/quantize-int4.ts
 init_float16();
-function candidatesIn(graph, scope, outcome) {
+function candidatesIn(graph, scope, readers, outcome) {
   const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
+    const held = scope.get(n.input[1] ?? "")?.tensor;
+    const why = held ? dtypeSkipReason(held) : void 0;
+    if (held && why) outcome.skipped.push({ name: held.name, reason: why });
     const ref = floatWeight(scope, n, 1);
-    if (!ref) continue;
+    if (!ref) {
+      const first = scope.get(n.input[0] ?? "")?.tensor;
+      if (n.opType === "MatMul" && first && !held)
+        outcome.skipped.push({
+          name: first.name,
+          reason: "the weight is the first input of its MatMul (W·x), not the second (x·W)"
+        });
+      continue;
+    }
+    const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
+    if (other) {
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: `also read by ${other.opType}${other.name ? ` ${other.name}` : ""}, which keeps it float32 (an int4 copy would add to the file)`
+      });
+      continue;
+    }
     const dims = shapeOf(ref.tensor);
     const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
     if (squeezed.length !== 2) {
@@ -44201,9 +44266,10 @@ async function quantizeInt4(ctx, options, select) {
   const replaced = /* @__PURE__ */ new Set();
   let changed = 0;
   const scopeOf = scopedInitializers(proto);
+  const readers = readersOf(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select)
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select)
   }));
   const jobs = /* @__PURE__ */ new Map();
   const layoutOf = (c) => `${c.transposed ? "NK" : "KN"}`;
@@ -44346,27 +44412,31 @@ function rewrite(ctx, graph, scope, c, names, options) {
 init_errors();
 var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
-function floatReader(graphs, name2) {
-  for (const graph of graphs) {
-    const reader = graph.node.find(
-      (n) => n.input.includes(name2) && !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2)
-    );
-    if (reader) return reader;
-  }
-  return void 0;
+function floatReader(readers, name2) {
+  return (readers.get(name2) ?? []).find(
+    (n) => !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !readsAsWeight(n, name2)
+  );
 }
-function candidatesIn2(graph, scope, graphs, outcome) {
+function candidatesIn2(graph, scope, readers, outcome) {
   const found2 = [];
   for (const n of graph.node) {
     if (n.domain !== "" && n.domain !== "ai.onnx") continue;
     const kind = n.opType;
     if (!(kind in WEIGHT_INPUT)) continue;
     const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? "");
-    if (!ref) continue;
+    if (!ref) {
+      const first = scope.get(n.input[0] ?? "")?.tensor;
+      if (kind === "MatMul" && first)
+        outcome.skipped.push({
+          name: first.name,
+          reason: "the weight is the first input of its MatMul (W·x), not the second (x·W)"
+        });
+      continue;
+    }
     const weight = ref.tensor;
     if (weight.dataType !== DataType.FLOAT) {
-      if (weight.dataType === DataType.FLOAT16)
-        outcome.skipped.push({ name: weight.name, reason: "float16 weight (int8 dynamic needs float32)" });
+      const reason = weight.dataType === DataType.FLOAT16 ? "float16 weight (int8 dynamic needs float32)" : dtypeSkipReason(weight);
+      if (reason) outcome.skipped.push({ name: weight.name, reason });
       continue;
     }
     const dims = shapeOf(weight);
@@ -44381,7 +44451,7 @@ function candidatesIn2(graph, scope, graphs, outcome) {
       outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
       continue;
     }
-    const other = kind === "Gather" ? floatReader(graphs, weight.name) : void 0;
+    const other = kind === "Gather" ? floatReader(readers, weight.name) : void 0;
     if (other) {
       outcome.skipped.push({
         name: weight.name,
@@ -44459,9 +44529,10 @@ async function quantizeInt8Dynamic(ctx, options, select) {
   const replaced = /* @__PURE__ */ new Set();
   const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
   const scopeOf = scopedInitializers(proto);
+  const readers = readersOf(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), graphs, outcome), select)
+    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), readers, outcome), select)
   }));
   const keyOf2 = (c) => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
   const opset = opsetVersion(proto);
@@ -44781,6 +44852,8 @@ async function compressModel(options) {
   const hoisted = hoistConstantWeights(model.proto);
   if (hoisted)
     log2(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
+  const bypassed = bypassWeightIdentities(model.proto);
+  if (bypassed) log2(`${bypassed} Identity nodes of weights bypassed (as onnxruntime does at load)`);
   let pool;
   const kernels = (elements) => {
     const parallel = elements >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS);

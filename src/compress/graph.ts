@@ -99,6 +99,28 @@ export function initializerIndex(graph: GraphProto): Map<string, TensorProto> {
   return new Map(graph.initializer.map((t) => [t.name, t]));
 }
 
+/** The nodes of `graphs` reading each value, by name. */
+export function readersOf(graphs: readonly GraphProto[]): Map<string, NodeProto[]> {
+  const readers = new Map<string, NodeProto[]>();
+  for (const graph of graphs)
+    for (const n of graph.node)
+      for (const input of n.input) if (input) readers.set(input, [...(readers.get(input) ?? []), n]);
+  return readers;
+}
+
+/** Whether a node reads `name` as the weight of a product (input B of a MatMul or Gemm, not also its input A). */
+export function readsAsWeight(n: NodeProto, name: string): boolean {
+  return (n.opType === 'MatMul' || n.opType === 'Gemm') && n.input[1] === name && n.input[0] !== name;
+}
+
+/** Why a weight of this dtype is left alone by a pass that takes float32 (and float16) weights. */
+export function dtypeSkipReason(t: TensorProto): string | undefined {
+  if (t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16) return undefined;
+  return t.dataType === DataType.BFLOAT16
+    ? 'bfloat16 weight (convert the model to float32 first)'
+    : undefined;
+}
+
 /** Removes an initializer (and a same-named graph input, as IR < 4 models list them) when nothing reads it. */
 export function removeInitializerIfUnused(
   graph: GraphProto,

@@ -7,6 +7,7 @@
 import { DataType } from '../onnx/dtypes.ts';
 import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
+import { scopedInitializers } from './graph.ts';
 
 function constantWeight(node: NodeProto): TensorProto | undefined {
   if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
@@ -43,4 +44,42 @@ export function hoistConstantWeights(model: ModelProto): number {
     graph.node = kept;
   });
   return moved;
+}
+
+/**
+ * Bypasses every `Identity` of a weight (an initializer the node's graph can read), as onnxruntime removes them at
+ * load: its readers, in its graph and the subgraphs below, read the weight itself. Exporters route a shared (tied)
+ * weight through an Identity. An Identity whose output is a graph output stays. Returns how many were bypassed.
+ */
+export function bypassWeightIdentities(model: ModelProto): number {
+  const scopeOf = scopedInitializers(model);
+  let bypassed = 0;
+  const renameReads = (nodes: readonly NodeProto[], from: string, to: string): void => {
+    for (const n of nodes) {
+      n.input = n.input.map((i) => (i === from ? to : i));
+      for (const a of n.attribute) {
+        if (a.g) renameReads(a.g.node, from, to);
+        for (const g of a.graphs ?? []) renameReads(g.node, from, to);
+      }
+    }
+  };
+  forEachGraph(model, ({ graph, scope }) => {
+    if (!scope.startsWith('graph')) return;
+    const visible = scopeOf(graph);
+    const outputs = new Set(graph.output.map((o) => o.name));
+    const kept: NodeProto[] = [];
+    const renames: [string, string][] = [];
+    for (const node of graph.node) {
+      const input = node.input[0] ?? '';
+      const output = node.output[0] ?? '';
+      const isDefault = !node.domain || node.domain === 'ai.onnx';
+      if (node.opType === 'Identity' && isDefault && visible.has(input) && output && !outputs.has(output)) {
+        renames.push([output, input]);
+        bypassed += 1;
+      } else kept.push(node);
+    }
+    graph.node = kept;
+    for (const [from, to] of renames) renameReads(graph.node, from, to);
+  });
+  return bypassed;
 }

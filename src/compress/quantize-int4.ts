@@ -11,6 +11,7 @@ import type { GraphProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
 import {
   countConsumers,
+  dtypeSkipReason,
   ensureOpset,
   floatAttr,
   floatTensor,
@@ -18,6 +19,8 @@ import {
   type InitializerScope,
   intAttr,
   node,
+  readersOf,
+  readsAsWeight,
   removeInitializerIfUnused,
   scopedInitializers,
   shapeOf,
@@ -41,13 +44,38 @@ interface Int4Candidate extends Candidate {
   n: number;
 }
 
-function candidatesIn(graph: GraphProto, scope: InitializerScope, outcome: PassOutcome): Int4Candidate[] {
+function candidatesIn(
+  graph: GraphProto,
+  scope: InitializerScope,
+  readers: Map<string, NodeProto[]>,
+  outcome: PassOutcome,
+): Int4Candidate[] {
   const found: Int4Candidate[] = [];
   for (const n of graph.node) {
     if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
     if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
+    const held = scope.get(n.input[1] ?? '')?.tensor;
+    const why = held ? dtypeSkipReason(held) : undefined;
+    if (held && why) outcome.skipped.push({ name: held.name, reason: why });
     const ref = floatWeight(scope, n, 1);
-    if (!ref) continue;
+    if (!ref) {
+      const first = scope.get(n.input[0] ?? '')?.tensor;
+      if (n.opType === 'MatMul' && first && !held)
+        outcome.skipped.push({
+          name: first.name,
+          reason: 'the weight is the first input of its MatMul (W·x), not the second (x·W)',
+        });
+      continue;
+    }
+    const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
+    if (other) {
+      // Tied embeddings (the table also read by a Gather): an int4 copy would be stored beside the float32 one.
+      outcome.skipped.push({
+        name: ref.tensor.name,
+        reason: `also read by ${other.opType}${other.name ? ` ${other.name}` : ''}, which keeps it float32 (an int4 copy would add to the file)`,
+      });
+      continue;
+    }
     const dims = shapeOf(ref.tensor);
     const squeezed = dims.length > 2 && dims.slice(0, -2).every((d) => d === 1) ? dims.slice(-2) : dims;
     if (squeezed.length !== 2) {
@@ -96,9 +124,10 @@ export async function quantizeInt4(
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
+  const readers = readersOf(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select),
   }));
   const jobs = new Map<Int4Candidate, Int4Job>();
   // A weight read by several nodes (of one graph, or of the branches around the graph that holds it) is quantized

@@ -13,12 +13,15 @@ import type { GraphProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
 import {
   countConsumers,
+  dtypeSkipReason,
   floatAttr,
   floatTensor,
   type InitializerScope,
   intAttr,
   node,
   opsetVersion,
+  readersOf,
+  readsAsWeight,
   removeInitializerIfUnused,
   scopedInitializers,
   shapeOf,
@@ -47,26 +50,21 @@ interface Int8Candidate extends Candidate {
 const WEIGHT_INPUT: Record<Kind, number> = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 
 /**
- * A node (of any of `graphs`) that reads `name` and will not read an int8 copy of it: anything but a Gather of its
- * rows or a MatMul or Gemm taking it as the weight.
+ * A node that reads `name` and will not read an int8 copy of it: anything but a Gather of its rows or a MatMul or
+ * Gemm taking it as the weight.
  */
-function floatReader(graphs: readonly GraphProto[], name: string): NodeProto | undefined {
-  for (const graph of graphs) {
-    const reader = graph.node.find(
-      (n) =>
-        n.input.includes(name) &&
-        !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
-        !((n.opType === 'MatMul' || n.opType === 'Gemm') && n.input[1] === name && n.input[0] !== name),
-    );
-    if (reader) return reader;
-  }
-  return undefined;
+function floatReader(readers: Map<string, NodeProto[]>, name: string): NodeProto | undefined {
+  return (readers.get(name) ?? []).find(
+    (n) =>
+      !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
+      !readsAsWeight(n, name),
+  );
 }
 
 function candidatesIn(
   graph: GraphProto,
   scope: InitializerScope,
-  graphs: readonly GraphProto[],
+  readers: Map<string, NodeProto[]>,
   outcome: PassOutcome,
 ): Int8Candidate[] {
   const found: Int8Candidate[] = [];
@@ -75,11 +73,22 @@ function candidatesIn(
     const kind = n.opType as Kind;
     if (!(kind in WEIGHT_INPUT)) continue;
     const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? '');
-    if (!ref) continue;
+    if (!ref) {
+      const first = scope.get(n.input[0] ?? '')?.tensor;
+      if (kind === 'MatMul' && first)
+        outcome.skipped.push({
+          name: first.name,
+          reason: 'the weight is the first input of its MatMul (W·x), not the second (x·W)',
+        });
+      continue;
+    }
     const weight = ref.tensor;
     if (weight.dataType !== DataType.FLOAT) {
-      if (weight.dataType === DataType.FLOAT16)
-        outcome.skipped.push({ name: weight.name, reason: 'float16 weight (int8 dynamic needs float32)' });
+      const reason =
+        weight.dataType === DataType.FLOAT16
+          ? 'float16 weight (int8 dynamic needs float32)'
+          : dtypeSkipReason(weight);
+      if (reason) outcome.skipped.push({ name: weight.name, reason });
       continue;
     }
     const dims = shapeOf(weight);
@@ -94,7 +103,7 @@ function candidatesIn(
       outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
       continue;
     }
-    const other = kind === 'Gather' ? floatReader(graphs, weight.name) : undefined;
+    const other = kind === 'Gather' ? floatReader(readers, weight.name) : undefined;
     if (other) {
       // Tied embeddings (the table also read through a Transpose, say): an int8 copy would be stored beside it.
       outcome.skipped.push({
@@ -193,9 +202,10 @@ export async function quantizeInt8Dynamic(
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
+  const readers = readersOf(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), graphs, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select),
   }));
   // A weight is quantized once per job key in the graph that holds it, whichever graphs read it.
   const keyOf = (c: Int8Candidate): string => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;

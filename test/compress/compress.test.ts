@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressModel } from '../../src/compress/compress.ts';
-import { floatTensor, node } from '../../src/compress/graph.ts';
+import { floatTensor, node, tensor } from '../../src/compress/graph.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { modelProto, valueInfo } from '../../src/devices/probe-models.ts';
@@ -256,6 +256,98 @@ describe('compressModel int8 on tied embeddings', () => {
     });
     expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
     expect(report.output.bytes).toBeLessThan(report.input.bytes);
+  });
+});
+
+describe('compressModel int4 on tied embeddings and weights it cannot take', () => {
+  it('leaves a table that a Gather also reads in float32 (a Gemm head with transB), so the variant is not larger', async () => {
+    const table = Float32Array.from({ length: 128 * 64 }, (_, i) => Math.sin(i) * 0.1);
+    const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
+    const proto = modelProto(
+      'tied-gemm',
+      [
+        node('Gather', ['emb', 'ids'], ['h0']),
+        node('Reshape', ['h0', 'shape'], ['h1']),
+        node('MatMul', ['h1', 'w'], ['h2']),
+        node('Gemm', ['h2', 'emb'], ['logits'], { attributes: { transB: 1 } }),
+      ],
+      [valueInfo('ids', DataType.INT64, [8])],
+      [valueInfo('logits', DataType.FLOAT, [8, 128])],
+      [
+        floatTensor('emb', [128, 64], table),
+        floatTensor('w', [64, 64], w),
+        tensor('shape', DataType.INT64, [2], new Uint8Array(BigInt64Array.of(8n, 64n).buffer)),
+      ],
+    );
+    const logs: string[] = [];
+    const { report } = await compressModel({
+      modelPath: writeModel('tied-gemm', proto),
+      recipe: parseRecipeSpec('int4:block=32'),
+      outDir: join(tmp.path, 'tied-gemm-out'),
+      fidelity: 'off',
+      log: (m) => logs.push(m),
+    });
+    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
+    expect(logs).toContain(
+      'int4: skipped emb: also read by Gather, which keeps it float32 (an int4 copy would add to the file)',
+    );
+    expect(report.output.bytes).toBeLessThan(report.input.bytes);
+  });
+
+  it('says why it leaves a weight that comes first in its MatMul (W·x), or a bfloat16 one', async () => {
+    const w = floatTensor(
+      'w',
+      [64, 64],
+      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)),
+    );
+    const bf16 = tensor('b', DataType.BFLOAT16, [64, 64], new Uint8Array(64 * 64 * 2));
+    const proto = modelProto(
+      'w-first',
+      [node('MatMul', ['w', 'x'], ['h']), node('MatMul', ['h', 'b'], ['y'])],
+      [valueInfo('x', DataType.FLOAT, [64, 4])],
+      [valueInfo('y', DataType.BFLOAT16, [64, 64])],
+      [w, bf16],
+    );
+    for (const recipe of ['int4:block=32', 'int8']) {
+      const attempt = compressModel({
+        modelPath: writeModel(`w-first-${recipe.slice(0, 4)}`, proto),
+        recipe: parseRecipeSpec(recipe),
+        outDir: join(tmp.path, `w-first-${recipe.slice(0, 4)}-out`),
+        fidelity: 'off',
+      });
+      await expect(attempt).rejects.toThrowError(
+        /nothing to compress.*skipped 2, first w: the weight is the first input of its MatMul \(W·x\)/,
+      );
+    }
+  });
+});
+
+describe('compressModel on weights behind an Identity', () => {
+  it('reads the weight itself, as onnxruntime does at load, and quantizes it', async () => {
+    const w = floatTensor(
+      'w',
+      [64, 64],
+      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
+    );
+    const proto = modelProto(
+      'identity-weight',
+      [node('Identity', ['w'], ['w_shared']), node('MatMul', ['x', 'w_shared'], ['y'])],
+      [valueInfo('x', DataType.FLOAT, [1, 64])],
+      [valueInfo('y', DataType.FLOAT, [1, 64])],
+      [w],
+    );
+    const logs: string[] = [];
+    const { report } = await compressModel({
+      modelPath: writeModel('identity-weight', proto),
+      recipe: parseRecipeSpec('int8:reduce-range'),
+      outDir: join(tmp.path, 'identity-weight-out'),
+      fidelity: 'on',
+      fidelityInProcess: true,
+      log: (m) => logs.push(m),
+    });
+    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
+    expect(logs).toContain('1 Identity nodes of weights bypassed (as onnxruntime does at load)');
+    expect(report.fidelity.cosine).toBeGreaterThan(0.99);
   });
 });
 
