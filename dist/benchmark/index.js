@@ -23020,7 +23020,7 @@ function isNumberArray(value) {
 }
 function parseEvalData(text, subject) {
   const records = [];
-  const lines = text.split("\n");
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
   lines.forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === "") return;
@@ -25245,9 +25245,23 @@ async function measureFidelity(spec) {
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
     const a = await runAll(reference, feeds, records, spec.evalData);
-    const b2 = await runAll(candidate, feeds, records, spec.evalData);
+    const candidateRuns = await runAll(candidate, feeds, records, spec.evalData);
     const floatOutputs = reference.outputs.filter((o) => o.type === "float32" || o.type === "float16");
     const primary = floatOutputs[0] ?? reference.outputs[0];
+    const b2 = candidateRuns.map(
+      (r) => Object.fromEntries(
+        reference.outputs.flatMap((o, i) => {
+          const value = r[o.name] ?? r[candidate.outputs[i]?.name ?? ""];
+          return value ? [[o.name, value]] : [];
+        })
+      )
+    );
+    if (!b2[0]?.[primary.name]) {
+      throw new ConfigurationError(
+        `the reference's output "${primary.name}" has no counterpart among the compared model's outputs (${candidate.outputs.map((o) => o.name).join(", ")})`,
+        { subject: spec.candidate, fix: "Compare models that give the same outputs" }
+      );
+    }
     const refValues = concat(a.map((r) => r[primary.name]));
     const candValues = concat(b2.map((r) => r[primary.name]));
     const dims = a[0][primary.name].dims;
@@ -25261,7 +25275,8 @@ async function measureFidelity(spec) {
       cosine: agree.cosine,
       top1Agreement: agree.top1Agreement,
       klDivergence: agree.klDivergence,
-      dtypeChanges
+      dtypeChanges,
+      nonFinite: { reference: countNonFinite(refValues), candidate: countNonFinite(candValues) }
     };
     const logits = records?.[0]?.kind === "tokens" ? logitsOutput(reference.outputs, a[0], records) : void 0;
     if (records && logits) {
@@ -25290,6 +25305,11 @@ async function measureFidelity(spec) {
     await reference.release();
     await candidate.release();
   }
+}
+function countNonFinite(values) {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n += 1;
+  return n;
 }
 function measureFidelityInChild(spec) {
   return runInChild("fidelity", spec);
@@ -35413,7 +35433,7 @@ async function checkVariant(input) {
   const armValues = concat2(arm);
   const x86Values = concat2(x86);
   const width = x86[0]?.dims.at(-1) ?? 1;
-  const nonFinite = countNonFinite(armValues) - countNonFinite(x86Values);
+  const nonFinite = countNonFinite2(armValues) - countNonFinite2(x86Values);
   const same = agreement(x86Values, armValues, width);
   const metrics = qualityOf(samples, arm, x86, reference);
   const refAgreement = reference ? agreement(concat2(reference), armValues, width) : void 0;
@@ -35554,7 +35574,7 @@ function concat2(values) {
   }
   return out;
 }
-function countNonFinite(values) {
+function countNonFinite2(values) {
   let n = 0;
   for (const v2 of values) if (!Number.isFinite(v2)) n += 1;
   return n;
@@ -39033,6 +39053,11 @@ async function checkFidelity(options, candidate, weightBytes, log, intHighOf) {
   }
   try {
     const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    if (m2.nonFinite.candidate > m2.nonFinite.reference) {
+      const reason = `the variant's output "${m2.output}" holds ${m2.nonFinite.candidate} NaN or infinite values over ${m2.samples} samples, the original's ${m2.nonFinite.reference}: the variant is broken for these inputs`;
+      log(`fidelity: failed: ${reason}`);
+      return { measurement: m2, report: { status: "failed", reason } };
+    }
     return {
       measurement: m2,
       report: {
@@ -39214,14 +39239,30 @@ async function quality(head, reference, evalData, threads, inProcess) {
     threads
   };
   const m2 = inProcess ? await measureFidelity(spec) : await runInChild("fidelity", spec);
-  if (!m2.metric) return void 0;
-  return reference ? {
-    metric: m2.metric.name,
-    value: m2.metric.value,
-    reference: m2.metric.reference,
-    delta: m2.metric.value - m2.metric.reference,
-    agreement: m2.top1Agreement
-  } : { metric: m2.metric.name, value: m2.metric.value, reference: null, delta: null, agreement: null };
+  if (m2.nonFinite.candidate > 0) {
+    return {
+      finding: `the model's output "${m2.output}" holds ${m2.nonFinite.candidate} NaN or infinite values on ${evalData}: no quality metric is reported`
+    };
+  }
+  if (!m2.metric) return {};
+  if (!reference) {
+    return {
+      block: { metric: m2.metric.name, value: m2.metric.value, reference: null, delta: null, agreement: null }
+    };
+  }
+  const referenceFinite = m2.nonFinite.reference === 0 && Number.isFinite(m2.metric.reference);
+  return {
+    block: {
+      metric: m2.metric.name,
+      value: m2.metric.value,
+      reference: referenceFinite ? m2.metric.reference : null,
+      delta: referenceFinite ? m2.metric.value - m2.metric.reference : null,
+      agreement: referenceFinite ? m2.top1Agreement : null
+    },
+    ...referenceFinite ? {} : {
+      finding: `the reference's output "${m2.output}" holds ${m2.nonFinite.reference} NaN or infinite values on ${evalData}: the quality is not compared`
+    }
+  };
 }
 var RUNNER_PROFILE_ID = "this-runner";
 function runnerProfile(host) {
@@ -39259,7 +39300,7 @@ async function modelInterface(path7) {
     await session.release();
   }
 }
-function checkDims(inputs, options) {
+function resolveBatch(inputs, options) {
   const symbolic = new Set(
     inputs.flatMap(
       (i) => i.shape.flatMap((d) => typeof d === "string" ? d.split("+").map((part) => part.trim()) : [])
@@ -39272,15 +39313,28 @@ function checkDims(inputs, options) {
       { subject: options.modelPath, fix: "Name one of those dims, or drop the option" }
     );
   }
-  const batchDim = inputs.find((i) => i.shape.length > 0)?.shape[0];
-  const batch = typeof batchDim === "string" ? options.dims?.[batchDim] : void 0;
-  if (batch !== void 0 && options.batch !== void 0 && options.batch !== batch) {
-    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batch} disagree`, {
+  const dims = { ...options.dims ?? {} };
+  const carrier = inputs.find((i) => i.name === "input_ids" && i.shape.length > 0) ?? inputs.find((i) => i.shape.length > 1) ?? inputs.find((i) => i.shape.length > 0);
+  const leading = carrier?.shape[0];
+  if (typeof leading === "number" && leading > 0) {
+    if (options.batch !== void 0 && options.batch !== leading) {
+      throw new ConfigurationError(`--batch ${options.batch}: the model fixes its batch at ${leading}`, {
+        subject: options.modelPath,
+        fix: `Drop --batch (the batch is ${leading}), or export the model with a symbolic batch dim`
+      });
+    }
+    return { batch: leading, dims };
+  }
+  if (typeof leading !== "string" || leading.includes("+")) return { batch: options.batch ?? 1, dims };
+  const given = dims[leading];
+  if (given !== void 0 && options.batch !== void 0 && options.batch !== given) {
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${leading}=${given} disagree`, {
       subject: options.modelPath,
       fix: "Give the batch once"
     });
   }
-  return batch;
+  const batch = given ?? options.batch ?? 1;
+  return { batch, dims: { ...dims, [leading]: batch } };
 }
 async function runBench(options) {
   const base = options.baseline ? resolveBaseline(options.baseline) : void 0;
@@ -39332,15 +39386,15 @@ async function benchModels(options, basePath) {
   ];
   const { inputs, outputs } = await modelInterface(headPath);
   const kind = chooseWorkload(inputs, outputs, options.workload ?? "auto");
-  const batchFromDims = checkDims(inputs, options);
+  const { batch, dims } = resolveBatch(inputs, options);
   const decodeSkipped = kvLayout(inputs, outputs) ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it` : "the model has no KV cache (past_key_values inputs): decode is not measured";
   const records = options.evalData ? readEvalData(options.evalData) : [];
   const tokens = records[0]?.kind === "tokens" ? records[0].inputIds : void 0;
   const workload = {
     kind,
-    batch: options.batch ?? batchFromDims ?? 1,
+    batch,
     sequenceLength: options.sequenceLength ?? 128,
-    dims: options.dims ?? {},
+    dims,
     ...tokens ? { tokens } : {}
   };
   const plans = profiles.map((profile) => {
@@ -39354,8 +39408,10 @@ async function benchModels(options, basePath) {
     measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
   }
   const reference = baseline?.path ?? (headReport && existsSync8(headReport.input.path) ? headReport.input.path : void 0);
-  const qualityBlock = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : void 0;
-  if (options.evalData && !qualityBlock) {
+  const measuredQuality = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : {};
+  const qualityBlock = measuredQuality.block;
+  if (measuredQuality.finding) log(`warning: ${measuredQuality.finding}`);
+  if (options.evalData && !qualityBlock && !measuredQuality.finding) {
     log(
       `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`
     );
@@ -39386,7 +39442,7 @@ async function benchModels(options, basePath) {
     const stats = summarize(samples);
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
-    const findings = [];
+    const findings = measuredQuality.finding ? [measuredQuality.finding] : [];
     if (threads > host.logicalCores) {
       findings.push(
         `ran at ${threads} threads on a host with ${host.logicalCores} logical cores: the threads share cores, so the latency is not what ${threads} cores would give`

@@ -22996,7 +22996,7 @@ function isNumberArray(value) {
 }
 function parseEvalData(text, subject) {
   const records = [];
-  const lines = text.split("\n");
+  const lines = text.replace(/^\uFEFF/, "").split("\n");
   lines.forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === "") return;
@@ -25220,9 +25220,23 @@ async function measureFidelity(spec) {
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
     const a = await runAll(reference, feeds, records, spec.evalData);
-    const b2 = await runAll(candidate, feeds, records, spec.evalData);
+    const candidateRuns = await runAll(candidate, feeds, records, spec.evalData);
     const floatOutputs = reference.outputs.filter((o) => o.type === "float32" || o.type === "float16");
     const primary = floatOutputs[0] ?? reference.outputs[0];
+    const b2 = candidateRuns.map(
+      (r) => Object.fromEntries(
+        reference.outputs.flatMap((o, i) => {
+          const value = r[o.name] ?? r[candidate.outputs[i]?.name ?? ""];
+          return value ? [[o.name, value]] : [];
+        })
+      )
+    );
+    if (!b2[0]?.[primary.name]) {
+      throw new ConfigurationError(
+        `the reference's output "${primary.name}" has no counterpart among the compared model's outputs (${candidate.outputs.map((o) => o.name).join(", ")})`,
+        { subject: spec.candidate, fix: "Compare models that give the same outputs" }
+      );
+    }
     const refValues = concat(a.map((r) => r[primary.name]));
     const candValues = concat(b2.map((r) => r[primary.name]));
     const dims = a[0][primary.name].dims;
@@ -25236,7 +25250,8 @@ async function measureFidelity(spec) {
       cosine: agree.cosine,
       top1Agreement: agree.top1Agreement,
       klDivergence: agree.klDivergence,
-      dtypeChanges
+      dtypeChanges,
+      nonFinite: { reference: countNonFinite(refValues), candidate: countNonFinite(candValues) }
     };
     const logits = records?.[0]?.kind === "tokens" ? logitsOutput(reference.outputs, a[0], records) : void 0;
     if (records && logits) {
@@ -25265,6 +25280,11 @@ async function measureFidelity(spec) {
     await reference.release();
     await candidate.release();
   }
+}
+function countNonFinite(values) {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) n += 1;
+  return n;
 }
 function measureFidelityInChild(spec) {
   return runInChild("fidelity", spec);
@@ -31472,6 +31492,11 @@ async function checkFidelity(options, candidate, weightBytes, log, intHighOf) {
   }
   try {
     const m2 = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    if (m2.nonFinite.candidate > m2.nonFinite.reference) {
+      const reason = `the variant's output "${m2.output}" holds ${m2.nonFinite.candidate} NaN or infinite values over ${m2.samples} samples, the original's ${m2.nonFinite.reference}: the variant is broken for these inputs`;
+      log(`fidelity: failed: ${reason}`);
+      return { measurement: m2, report: { status: "failed", reason } };
+    }
     return {
       measurement: m2,
       report: {

@@ -222,13 +222,14 @@ async function measure(
   };
 }
 
+/** The eval metric of the head (and of the reference), or the finding that says why there is none. */
 async function quality(
   head: string,
   reference: string | undefined,
   evalData: string,
   threads: number,
   inProcess: boolean,
-): Promise<BenchResult['quality']> {
+): Promise<{ block?: BenchResult['quality']; finding?: string }> {
   const spec = {
     reference: reference ?? head,
     candidate: head,
@@ -237,16 +238,32 @@ async function quality(
     threads,
   };
   const m = inProcess ? await measureFidelity(spec) : await runInChild<FidelityMeasurement>('fidelity', spec);
-  if (!m.metric) return undefined;
-  return reference
-    ? {
-        metric: m.metric.name,
-        value: m.metric.value,
-        reference: m.metric.reference,
-        delta: m.metric.value - m.metric.reference,
-        agreement: m.top1Agreement,
-      }
-    : { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null };
+  if (m.nonFinite.candidate > 0) {
+    return {
+      finding: `the model's output "${m.output}" holds ${m.nonFinite.candidate} NaN or infinite values on ${evalData}: no quality metric is reported`,
+    };
+  }
+  if (!m.metric) return {};
+  if (!reference) {
+    return {
+      block: { metric: m.metric.name, value: m.metric.value, reference: null, delta: null, agreement: null },
+    };
+  }
+  const referenceFinite = m.nonFinite.reference === 0 && Number.isFinite(m.metric.reference);
+  return {
+    block: {
+      metric: m.metric.name,
+      value: m.metric.value,
+      reference: referenceFinite ? m.metric.reference : null,
+      delta: referenceFinite ? m.metric.value - m.metric.reference : null,
+      agreement: referenceFinite ? m.top1Agreement : null,
+    },
+    ...(referenceFinite
+      ? {}
+      : {
+          finding: `the reference's output "${m.output}" holds ${m.nonFinite.reference} NaN or infinite values on ${evalData}: the quality is not compared`,
+        }),
+  };
 }
 
 /** "This runner as it is": a profile of the host itself, always measured natively. */
@@ -306,10 +323,16 @@ async function modelInterface(path: string): Promise<Pick<Session, 'inputs' | 'o
 }
 
 /**
- * Checks `--dim` against the model: every name must be a symbolic dim of its inputs. Returns the batch a `--dim`
- * of the batch dim gives (`--dim batch=4` is a batch of 4), refusing a `--batch` that says otherwise.
+ * Checks `--dim` against the model (every name must be a symbolic dim of its inputs) and settles the batch: the
+ * leading dim of `input_ids`, else of the first input of rank 2 or more, whatever its name (`batch`, `N`,
+ * `batch_size`). A symbolic one is
+ * bound to `--batch` or to a `--dim` of it (`--dim N=4` is a batch of 4; the two must agree); a fixed one is the
+ * batch, and a `--batch` that says otherwise is refused. Returns the batch and the dims to bind.
  */
-function checkDims(inputs: readonly IoInfo[], options: BenchOptions): number | undefined {
+export function resolveBatch(
+  inputs: readonly IoInfo[],
+  options: BenchOptions,
+): { batch: number; dims: Record<string, number> } {
   const symbolic = new Set(
     inputs.flatMap((i) =>
       i.shape.flatMap((d) => (typeof d === 'string' ? d.split('+').map((part) => part.trim()) : [])),
@@ -322,15 +345,32 @@ function checkDims(inputs: readonly IoInfo[], options: BenchOptions): number | u
       { subject: options.modelPath, fix: 'Name one of those dims, or drop the option' },
     );
   }
-  const batchDim = inputs.find((i) => i.shape.length > 0)?.shape[0];
-  const batch = typeof batchDim === 'string' ? options.dims?.[batchDim] : undefined;
-  if (batch !== undefined && options.batch !== undefined && options.batch !== batch) {
-    throw new ConfigurationError(`--batch ${options.batch} and --dim ${batchDim}=${batch} disagree`, {
+  const dims = { ...(options.dims ?? {}) };
+  // The batch leads input_ids, else the first input of rank 2 or more (a 1-D cache_position leads with positions).
+  const carrier =
+    inputs.find((i) => i.name === 'input_ids' && i.shape.length > 0) ??
+    inputs.find((i) => i.shape.length > 1) ??
+    inputs.find((i) => i.shape.length > 0);
+  const leading = carrier?.shape[0];
+  if (typeof leading === 'number' && leading > 0) {
+    if (options.batch !== undefined && options.batch !== leading) {
+      throw new ConfigurationError(`--batch ${options.batch}: the model fixes its batch at ${leading}`, {
+        subject: options.modelPath,
+        fix: `Drop --batch (the batch is ${leading}), or export the model with a symbolic batch dim`,
+      });
+    }
+    return { batch: leading, dims };
+  }
+  if (typeof leading !== 'string' || leading.includes('+')) return { batch: options.batch ?? 1, dims };
+  const given = dims[leading];
+  if (given !== undefined && options.batch !== undefined && options.batch !== given) {
+    throw new ConfigurationError(`--batch ${options.batch} and --dim ${leading}=${given} disagree`, {
       subject: options.modelPath,
       fix: 'Give the batch once',
     });
   }
-  return batch;
+  const batch = given ?? options.batch ?? 1;
+  return { batch, dims: { ...dims, [leading]: batch } };
 }
 
 export async function runBench(options: BenchOptions): Promise<BenchOutput[]> {
@@ -388,7 +428,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
 
   const { inputs, outputs } = await modelInterface(headPath);
   const kind = chooseWorkload(inputs, outputs, options.workload ?? 'auto');
-  const batchFromDims = checkDims(inputs, options);
+  const { batch, dims } = resolveBatch(inputs, options);
   const decodeSkipped = kvLayout(inputs, outputs)
     ? `decode was not asked for (workload ${kind}): bench with --workload decode (or auto) to measure it`
     : 'the model has no KV cache (past_key_values inputs): decode is not measured';
@@ -396,9 +436,9 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
   const tokens = records[0]?.kind === 'tokens' ? records[0].inputIds : undefined;
   const workload: WorkloadSpec = {
     kind,
-    batch: options.batch ?? batchFromDims ?? 1,
+    batch,
     sequenceLength: options.sequenceLength ?? 128,
-    dims: options.dims ?? {},
+    dims,
     ...(tokens ? { tokens } : {}),
   };
 
@@ -421,10 +461,12 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
 
   const reference =
     baseline?.path ?? (headReport && existsSync(headReport.input.path) ? headReport.input.path : undefined);
-  const qualityBlock = options.evalData
+  const measuredQuality = options.evalData
     ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess))
-    : undefined;
-  if (options.evalData && !qualityBlock) {
+    : {};
+  const qualityBlock = measuredQuality.block;
+  if (measuredQuality.finding) log(`warning: ${measuredQuality.finding}`);
+  if (options.evalData && !qualityBlock && !measuredQuality.finding) {
     log(
       `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`,
     );
@@ -456,7 +498,7 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     const stats = summarize(samples);
     const ci95 = bootstrapMedianCi(headGroups);
     const perRun = tokensPerRun(workload);
-    const findings: string[] = [];
+    const findings: string[] = measuredQuality.finding ? [measuredQuality.finding] : [];
     if (threads > host.logicalCores) {
       findings.push(
         `ran at ${threads} threads on a host with ${host.logicalCores} logical cores: the threads share cores, so the latency is not what ${threads} cores would give`,

@@ -22,7 +22,7 @@ interface BenchFlags {
   threads?: string;
   workload: string;
   seq: string;
-  batch: string;
+  batch?: string;
   dim: string[];
   mode: string;
   name?: string;
@@ -130,7 +130,7 @@ export function registerBench(program: Command, io: CliIo): void {
     .option('--threads <n>', "intra-op threads (default: the profile's cores, at most this host's)")
     .option('--workload <kind>', 'auto, generic, prefill or decode', 'auto')
     .option('--seq <n>', 'sequence length of prefill, or cache length of a decode step', '128')
-    .option('--batch <n>', 'batch size', '1')
+    .option('--batch <n>', "batch size: the model's leading input dim, whatever its name (default 1)")
     .option('--dim <name=value...>', 'values for other symbolic dims', [])
     .option(
       '--mode <mode>',
@@ -169,7 +169,7 @@ export function registerBench(program: Command, io: CliIo): void {
         ...(flags.threads ? { threads: positiveInt('--threads', flags.threads) } : {}),
         workload: oneOf('--workload', flags.workload, WORKLOADS) as WorkloadKind | 'auto',
         sequenceLength: positiveInt('--seq', flags.seq),
-        batch: positiveInt('--batch', flags.batch),
+        ...(flags.batch ? { batch: positiveInt('--batch', flags.batch) } : {}),
         dims: parseDims(flags.dim),
         mode: oneOf('--mode', flags.mode, MODES) as 'auto' | 'native' | 'emulated',
         ...(flags.name ? { name: flags.name } : {}),

@@ -397,6 +397,11 @@ async function checkFidelity(
   }
   try {
     const m = options.fidelityInProcess ? await measureFidelity(spec) : await measureFidelityInChild(spec);
+    if (m.nonFinite.candidate > m.nonFinite.reference) {
+      const reason = `the variant's output "${m.output}" holds ${m.nonFinite.candidate} NaN or infinite values over ${m.samples} samples, the original's ${m.nonFinite.reference}: the variant is broken for these inputs`;
+      log(`fidelity: failed: ${reason}`);
+      return { measurement: m, report: { status: 'failed', reason } };
+    }
     return {
       measurement: m,
       report: {

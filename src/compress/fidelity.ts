@@ -47,6 +47,8 @@ export interface FidelityMeasurement {
   klDivergence: number;
   /** Float outputs other than the first whose dtype changed (should never happen). */
   dtypeChanges: string[];
+  /** Values of the compared output that are NaN or ±Inf, in the reference's runs and the candidate's. */
+  nonFinite: { reference: number; candidate: number };
   metric?: { name: 'perplexity' | 'accuracy'; value: number; reference: number };
 }
 
@@ -191,9 +193,26 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
         feeds.push(synthesizeInputs(reference.inputs, { seed: i + 1, dims: { seq: 16 }, intHighOf }));
     }
     const a = await runAll(reference, feeds, records, spec.evalData);
-    const b = await runAll(candidate, feeds, records, spec.evalData);
+    const candidateRuns = await runAll(candidate, feeds, records, spec.evalData);
     const floatOutputs = reference.outputs.filter((o) => o.type === 'float32' || o.type === 'float16');
     const primary = floatOutputs[0] ?? reference.outputs[0]!;
+    // A baseline may name its outputs differently (bench checked that both arms take the same inputs, not that they
+    // call their outputs alike): the candidate's outputs are read under the reference's names, by name where they
+    // match, else by place.
+    const b = candidateRuns.map((r) =>
+      Object.fromEntries(
+        reference.outputs.flatMap((o, i) => {
+          const value = r[o.name] ?? r[candidate.outputs[i]?.name ?? ''];
+          return value ? [[o.name, value]] : [];
+        }),
+      ),
+    );
+    if (!b[0]?.[primary.name]) {
+      throw new ConfigurationError(
+        `the reference's output "${primary.name}" has no counterpart among the compared model's outputs (${candidate.outputs.map((o) => o.name).join(', ')})`,
+        { subject: spec.candidate, fix: 'Compare models that give the same outputs' },
+      );
+    }
     const refValues = concat(a.map((r) => r[primary.name]!));
     const candValues = concat(b.map((r) => r[primary.name]!));
     const dims = a[0]![primary.name]!.dims;
@@ -208,6 +227,7 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
       top1Agreement: agree.top1Agreement,
       klDivergence: agree.klDivergence,
       dtypeChanges,
+      nonFinite: { reference: countNonFinite(refValues), candidate: countNonFinite(candValues) },
     };
     const logits =
       records?.[0]?.kind === 'tokens' ? logitsOutput(reference.outputs, a[0]!, records) : undefined;
@@ -237,6 +257,12 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
     await reference.release();
     await candidate.release();
   }
+}
+
+function countNonFinite(values: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) n += 1;
+  return n;
 }
 
 /** Runs `measureFidelity` in a child process of the same entry script. */

@@ -16,7 +16,8 @@ function isNumberArray(value: unknown): value is number[] {
 /** Parses one JSONL document; `subject` names the file in errors, which also give the line and field. */
 export function parseEvalData(text: string, subject: string): EvalRecord[] {
   const records: EvalRecord[] = [];
-  const lines = text.split('\n');
+  // A byte-order mark (Windows editors write one) is not part of the first line's JSON.
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
   lines.forEach((raw, index) => {
     const line = index + 1;
     if (raw.trim() === '') return;

@@ -4,14 +4,18 @@ import { tmpdir } from 'node:os';
 import path, { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkoutGitBaseline, parseGitBaseline, resolveBaseline } from '../../src/bench/baseline.ts';
-import { runBench } from '../../src/bench/run-bench.ts';
+import { resolveBatch, runBench } from '../../src/bench/run-bench.ts';
 import { profileCalibrationBlock } from '../../src/cli/calibrate-command.ts';
 import { compressModel } from '../../src/compress/compress.ts';
+import { floatTensor, node } from '../../src/compress/graph.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { calibrateHost } from '../../src/devices/calibrate.ts';
 import { hostFingerprint } from '../../src/devices/fingerprint.ts';
+import { modelProto, valueInfo } from '../../src/devices/probe-models.ts';
 import { ConfigurationError } from '../../src/errors.ts';
+import { DataType } from '../../src/onnx/dtypes.ts';
+import { encodeModelProto } from '../../src/onnx/proto.ts';
 import { repoRoot } from '../harness/prepare.ts';
 import { harnessContext } from '../harness/run-action.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
@@ -230,6 +234,53 @@ describe('runBench against a baseline', () => {
         ...quick,
       }),
     ).rejects.toThrowError(/--batch 2 and --dim batch=4 disagree/);
+  });
+
+  it('binds the batch to the leading input dim whatever its name, and takes a fixed one as the batch', () => {
+    const io = (shape: (number | string)[]) => [{ name: 'x', isTensor: true, type: 'float32', shape }];
+    const options = { modelPath: 'm.onnx', profiles: [] };
+    expect(resolveBatch(io(['N', 16]), { ...options, batch: 64 })).toEqual({ batch: 64, dims: { N: 64 } });
+    expect(resolveBatch(io(['N', 16]), { ...options, dims: { N: 4 } })).toEqual({ batch: 4, dims: { N: 4 } });
+    expect(resolveBatch(io(['batch_size', 'seq']), options)).toEqual({ batch: 1, dims: { batch_size: 1 } });
+    expect(resolveBatch(io([3, 16]), options)).toEqual({ batch: 3, dims: {} });
+    const decoder = [
+      { name: 'cache_position', isTensor: true, type: 'int64', shape: ['seq'] },
+      { name: 'input_ids', isTensor: true, type: 'int64', shape: ['b', 'seq'] },
+    ];
+    expect(resolveBatch(decoder, { ...options, batch: 2 })).toEqual({ batch: 2, dims: { b: 2 } });
+    expect(() => resolveBatch(io([3, 16]), { ...options, batch: 2 })).toThrowError(
+      /--batch 2: the model fixes its batch at 3/,
+    );
+    expect(() => resolveBatch(io(['N', 16]), { ...options, batch: 2, dims: { N: 4 } })).toThrowError(
+      /--batch 2 and --dim N=4 disagree/,
+    );
+  });
+
+  it('records a model whose outputs are NaN on the eval data as a finding, with no quality, and keeps the timing', async () => {
+    // y = √(−|x| − 1): NaN for every input.
+    const proto = modelProto(
+      'nan-classifier',
+      [
+        node('Abs', ['x'], ['a']),
+        node('Neg', ['a'], ['n']),
+        node('Sub', ['n', 'one'], ['m']),
+        node('Sqrt', ['m'], ['y']),
+      ],
+      [valueInfo('x', DataType.FLOAT, [1, 4])],
+      [valueInfo('y', DataType.FLOAT, [1, 4])],
+      [floatTensor('one', [], Float32Array.of(1))],
+    );
+    const model = join(tmp.path, 'nan-classifier.onnx');
+    writeFileSync(model, encodeModelProto(proto));
+    const evalData = join(tmp.path, 'nan-classifier.jsonl');
+    writeFileSync(evalData, `${JSON.stringify({ input: [1, 2, 3, 4], label: 0 })}\n`);
+    const [out] = await runBench({ modelPath: model, profiles: [], evalData, inProcess: true, ...quick });
+    expect(out!.result.quality).toBeUndefined();
+    expect(out!.result.findings).toContainEqual(
+      `the model's output "y" holds 4 NaN or infinite values on ${evalData}: no quality metric is reported`,
+    );
+    expect(out!.result.latencyMs.p50).toBeGreaterThan(0);
+    expect(() => validateDocument('bench', out!.result, 'r.json')).not.toThrow();
   });
 
   it('says when it ran more threads than the host has cores', async () => {

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { measureFidelity } from '../../src/compress/fidelity.ts';
 import { ConfigurationError } from '../../src/errors.ts';
 import { createSession } from '../../src/inference/session.ts';
+import { decodeModelProto, encodeModelProto } from '../../src/onnx/proto.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
 
 const tmp = tempDir();
@@ -62,6 +63,24 @@ describe('measureFidelity on eval lines', () => {
     expect(metric?.name).toBe('perplexity');
     expect(metric!.reference).toBeCloseTo(await perplexityByHand(rows), 6);
     expect(metric!.value).toBe(metric!.reference);
+  });
+
+  it('reads a compared model whose output is named otherwise by its place', async () => {
+    const proto = decodeModelProto(readFileSync(LM));
+    const logits = proto.graph!.output[0]!.name;
+    proto.graph!.output[0]!.name = 'scores';
+    for (const n of proto.graph!.node) n.output = n.output.map((o) => (o === logits ? 'scores' : o));
+    const renamed = join(tmp.path, 'renamed.onnx');
+    writeFileSync(renamed, encodeModelProto(proto));
+    const { metric, top1Agreement } = await measureFidelity({
+      reference: LM,
+      candidate: renamed,
+      evalData: evalFile('renamed.jsonl', lines.slice(0, 4)),
+      samples: 100,
+      threads: 1,
+    });
+    expect(metric!.value).toBe(metric!.reference);
+    expect(top1Agreement).toBe(1);
   });
 
   it('names the line of a token the model cannot embed', async () => {

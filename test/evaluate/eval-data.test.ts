@@ -11,6 +11,14 @@ describe('eval data', () => {
     expect(digits[0]).toMatchObject({ kind: 'tensor', label: 7, line: 1 });
   });
 
+  it('reads a file that starts with a byte-order mark, and with CRLF line ends', () => {
+    const records = parseEvalData(
+      '\uFEFF{"input": [1, 2], "label": 1}\r\n{"input": [3, 4], "label": 0}\r\n',
+      'bom.jsonl',
+    );
+    expect(records.map((r) => (r.kind === 'tensor' ? r.label : undefined))).toEqual([1, 0]);
+  });
+
   it('names the line and field of a bad record', () => {
     expect(() => parseEvalData('{"input_ids":[1,2]}\n{"input_ids":[1,"a"]}\n', 'e.jsonl')).toThrowError(
       /e\.jsonl: line 2, field "input_ids": must be an array of integer token ids/,
