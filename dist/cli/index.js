@@ -378,6 +378,8 @@ function stepFeeds(inputs, outputs, tokens, options = {}) {
       });
     } else if (options.other) {
       feeds[name2] = options.other(input);
+    } else if (/^(token_type_ids|segment_ids)$/.test(name2)) {
+      feeds[name2] = integerTensor(input, new Array(batch * length).fill(0), [batch, length]);
     } else {
       throw new ConfigurationError(`model input "${name2}" cannot be derived from token ids`, {
         fix: 'Give eval lines as {"inputs": {...}} naming every model input'
@@ -31189,17 +31191,29 @@ async function measureFidelity(spec) {
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : void 0;
-    if (records?.[0]?.kind === "tensor" && tokenInputs(reference.inputs)) {
+    const first = records?.[0];
+    if (first?.kind === "tensor" && "" in first.inputs && tokenInputs(reference.inputs)) {
       throw new ConfigurationError(
-        `line ${records[0].line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs).ids}")`,
+        `line ${first.line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs).ids}")`,
         { subject: spec.evalData, fix: 'Give a language model lines of {"input_ids": [...]}' }
       );
     }
     const feeds = [];
     if (records) {
-      for (let i = 0; i < records.length; i += BATCH) {
+      const lead = reference.inputs.find((i) => i.shape.length > 1)?.shape[0];
+      const batch = typeof lead === "number" && lead > 1 && first?.kind === "tensor" ? lead : BATCH;
+      if (records.length % batch !== 0) {
+        throw new ConfigurationError(
+          `holds ${records.length} lines, and the model fixes its batch at ${batch}: it runs ${batch} lines at a time`,
+          {
+            subject: spec.evalData,
+            fix: `Give a multiple of ${batch} lines, or export the model with a symbolic batch dim`
+          }
+        );
+      }
+      for (let i = 0; i < records.length; i += batch) {
         feeds.push(
-          evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData, reference.outputs)
+          evalFeeds(reference.inputs, records.slice(i, i + batch), spec.evalData, reference.outputs)
         );
       }
     } else {
@@ -45414,11 +45428,6 @@ async function benchModels(options, basePath) {
     const threads = options.threads ?? Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
     return { profile, native, threads };
   });
-  const measurements = /* @__PURE__ */ new Map();
-  for (const threads of [...new Set(plans.map((p2) => p2.threads))]) {
-    const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
-    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log2));
-  }
   const reference = baseline?.path ?? (headReport && existsSync7(headReport.input.path) ? headReport.input.path : void 0);
   const measuredQuality = options.evalData ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess)) : {};
   const qualityBlock = measuredQuality.block;
@@ -45427,6 +45436,11 @@ async function benchModels(options, basePath) {
     log2(
       `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`
     );
+  }
+  const measurements = /* @__PURE__ */ new Map();
+  for (const threads of [...new Set(plans.map((p2) => p2.threads))]) {
+    const needPrediction = plans.some((p2) => p2.threads === threads && !p2.native);
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log2));
   }
   const functional = /* @__PURE__ */ new Map();
   if (options.functional) {

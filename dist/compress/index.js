@@ -378,6 +378,8 @@ function stepFeeds(inputs, outputs, tokens, options = {}) {
       });
     } else if (options.other) {
       feeds[name2] = options.other(input);
+    } else if (/^(token_type_ids|segment_ids)$/.test(name2)) {
+      feeds[name2] = integerTensor(input, new Array(batch * length).fill(0), [batch, length]);
     } else {
       throw new ConfigurationError(`model input "${name2}" cannot be derived from token ids`, {
         fix: 'Give eval lines as {"inputs": {...}} naming every model input'
@@ -25201,17 +25203,29 @@ async function measureFidelity(spec) {
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : void 0;
-    if (records?.[0]?.kind === "tensor" && tokenInputs(reference.inputs)) {
+    const first = records?.[0];
+    if (first?.kind === "tensor" && "" in first.inputs && tokenInputs(reference.inputs)) {
       throw new ConfigurationError(
-        `line ${records[0].line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs).ids}")`,
+        `line ${first.line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs).ids}")`,
         { subject: spec.evalData, fix: 'Give a language model lines of {"input_ids": [...]}' }
       );
     }
     const feeds = [];
     if (records) {
-      for (let i = 0; i < records.length; i += BATCH) {
+      const lead = reference.inputs.find((i) => i.shape.length > 1)?.shape[0];
+      const batch = typeof lead === "number" && lead > 1 && first?.kind === "tensor" ? lead : BATCH;
+      if (records.length % batch !== 0) {
+        throw new ConfigurationError(
+          `holds ${records.length} lines, and the model fixes its batch at ${batch}: it runs ${batch} lines at a time`,
+          {
+            subject: spec.evalData,
+            fix: `Give a multiple of ${batch} lines, or export the model with a symbolic batch dim`
+          }
+        );
+      }
+      for (let i = 0; i < records.length; i += batch) {
         feeds.push(
-          evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData, reference.outputs)
+          evalFeeds(reference.inputs, records.slice(i, i + batch), spec.evalData, reference.outputs)
         );
       }
     } else {

@@ -453,14 +453,9 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
       Math.max(1, Math.min(profileCores(profile), native ? host.logicalCores : host.physicalCores));
     return { profile, native, threads };
   });
-  const measurements = new Map<number, Measured>();
-  for (const threads of [...new Set(plans.map((p) => p.threads))]) {
-    const needPrediction = plans.some((p) => p.threads === threads && !p.native);
-    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
-  }
-
   const reference =
     baseline?.path ?? (headReport && existsSync(headReport.input.path) ? headReport.input.path : undefined);
+  // Quality first: eval data that does not fit the model is said before minutes of timing.
   const measuredQuality = options.evalData
     ? await quality(headPath, reference, options.evalData, plans[0]?.threads ?? 1, Boolean(options.inProcess))
     : {};
@@ -470,6 +465,12 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
     log(
       `${options.evalData}: no quality metric fits this model (perplexity needs logits over every position, accuracy needs labels), so none is reported`,
     );
+  }
+
+  const measurements = new Map<number, Measured>();
+  for (const threads of [...new Set(plans.map((p) => p.threads))]) {
+    const needPrediction = plans.some((p) => p.threads === threads && !p.native);
+    measurements.set(threads, await measure(arms, workload, threads, settings, needPrediction, log));
   }
 
   const functional = new Map<string, Awaited<ReturnType<typeof runFunctionalCheck>>>();

@@ -174,17 +174,31 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
   const candidate = await createSession(spec.candidate, { intraOpThreads: spec.threads });
   try {
     const records = spec.evalData ? readEvalData(spec.evalData).slice(0, spec.samples) : undefined;
-    if (records?.[0]?.kind === 'tensor' && tokenInputs(reference.inputs)) {
+    // A classifier line ({"input": […]}) for a model of token ids; lines naming every input ({"inputs": {…}}) run.
+    const first = records?.[0];
+    if (first?.kind === 'tensor' && '' in first.inputs && tokenInputs(reference.inputs)) {
       throw new ConfigurationError(
-        `line ${records[0].line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs)!.ids}")`,
+        `line ${first.line} is a classifier line ({"input": …}), but the model takes token ids ("${tokenInputs(reference.inputs)!.ids}")`,
         { subject: spec.evalData, fix: 'Give a language model lines of {"input_ids": [...]}' },
       );
     }
     const feeds: Record<string, TensorValue>[] = [];
     if (records) {
-      for (let i = 0; i < records.length; i += BATCH) {
+      // A model that fixes its batch (a leading dim of 3, say) takes that many lines per run.
+      const lead = reference.inputs.find((i) => i.shape.length > 1)?.shape[0];
+      const batch = typeof lead === 'number' && lead > 1 && first?.kind === 'tensor' ? lead : BATCH;
+      if (records.length % batch !== 0) {
+        throw new ConfigurationError(
+          `holds ${records.length} lines, and the model fixes its batch at ${batch}: it runs ${batch} lines at a time`,
+          {
+            subject: spec.evalData,
+            fix: `Give a multiple of ${batch} lines, or export the model with a symbolic batch dim`,
+          },
+        );
+      }
+      for (let i = 0; i < records.length; i += batch) {
         feeds.push(
-          evalFeeds(reference.inputs, records.slice(i, i + BATCH), spec.evalData!, reference.outputs),
+          evalFeeds(reference.inputs, records.slice(i, i + batch), spec.evalData!, reference.outputs),
         );
       }
     } else {

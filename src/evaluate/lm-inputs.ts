@@ -228,6 +228,9 @@ export function stepFeeds(
       });
     } else if (options.other) {
       feeds[name] = options.other(input);
+    } else if (/^(token_type_ids|segment_ids)$/.test(name)) {
+      // An encoder's segment ids: one segment, as a single line of text is.
+      feeds[name] = integerTensor(input, new Array(batch * length).fill(0), [batch, length]);
     } else {
       throw new ConfigurationError(`model input "${name}" cannot be derived from token ids`, {
         fix: 'Give eval lines as {"inputs": {...}} naming every model input',

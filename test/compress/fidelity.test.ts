@@ -2,8 +2,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { measureFidelity } from '../../src/compress/fidelity.ts';
+import { node } from '../../src/compress/graph.ts';
+import { modelProto, valueInfo } from '../../src/devices/probe-models.ts';
 import { ConfigurationError } from '../../src/errors.ts';
 import { createSession } from '../../src/inference/session.ts';
+import { DataType } from '../../src/onnx/dtypes.ts';
 import { decodeModelProto, encodeModelProto } from '../../src/onnx/proto.ts';
 import { fixtureModel, tempDir } from '../helpers/fixtures.ts';
 
@@ -83,6 +86,14 @@ describe('measureFidelity on eval lines', () => {
     expect(top1Agreement).toBe(1);
   });
 
+  it('runs lines that name every input ({"inputs": {…}}) on a model of token ids', async () => {
+    const evalData = join(tmp.path, 'named-inputs.jsonl');
+    writeFileSync(evalData, `${JSON.stringify({ inputs: { input_ids: lines[0]!.slice(0, 16) } })}\n`);
+    const m = await measureFidelity({ reference: LM, candidate: LM, evalData, samples: 100, threads: 1 });
+    expect(m.samples).toBe(1);
+    expect(m.top1Agreement).toBe(1);
+  });
+
   it('names the line of a token the model cannot embed', async () => {
     const evalData = evalFile('oov.jsonl', [lines[0]!, [1, 2, 999, 3]]);
     const error = await measureFidelity({
@@ -105,6 +116,43 @@ describe('measureFidelity on eval lines', () => {
 });
 
 describe('measureFidelity on eval lines that do not fit the model', () => {
+  it('runs a model that fixes its batch that many lines at a time, and says so when the lines do not divide', async () => {
+    const proto = modelProto(
+      'fixed-batch',
+      [node('Relu', ['x'], ['y'])],
+      [valueInfo('x', DataType.FLOAT, [3, 4])],
+      [valueInfo('y', DataType.FLOAT, [3, 4])],
+      [],
+    );
+    const model = join(tmp.path, 'fixed-batch.onnx');
+    writeFileSync(model, encodeModelProto(proto));
+    const write = (name: string, n: number) => {
+      const path = join(tmp.path, name);
+      const rows = Array.from({ length: n }, (_, i) =>
+        JSON.stringify({ input: [0, 0, 0, 0].map((_, j) => (i === j ? 1 : 0)), label: i % 4 }),
+      );
+      writeFileSync(path, `${rows.join('\n')}\n`);
+      return path;
+    };
+    const m = await measureFidelity({
+      reference: model,
+      candidate: model,
+      evalData: write('three.jsonl', 3),
+      samples: 100,
+      threads: 1,
+    });
+    expect(m.metric).toEqual({ name: 'accuracy', value: 1, reference: 1 });
+    await expect(
+      measureFidelity({
+        reference: model,
+        candidate: model,
+        evalData: write('four.jsonl', 4),
+        samples: 100,
+        threads: 1,
+      }),
+    ).rejects.toThrowError(/holds 4 lines, and the model fixes its batch at 3/);
+  });
+
   const DIGITS = fixtureModel('digits-cnn');
   const input = new Array(64).fill(0.5);
 

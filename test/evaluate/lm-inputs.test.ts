@@ -53,6 +53,26 @@ describe('pastSequenceAxis', () => {
 });
 
 describe('stepFeeds', () => {
+  it("gives an encoder's token_type_ids one segment (zeros), and still names an input it cannot derive", () => {
+    const io = (name: string, type = 'int64') => ({ name, isTensor: true, type, shape: ['b', 's'] });
+    const feeds = stepFeeds(
+      [io('input_ids'), io('attention_mask'), io('token_type_ids')],
+      [io('hidden', 'float32')],
+      {
+        rows: [[5, 6, 7]],
+        past: 0,
+      },
+    );
+    expect(feeds.token_type_ids).toMatchObject({ dims: [1, 3] });
+    expect(Array.from(feeds.token_type_ids!.data as BigInt64Array)).toEqual([0n, 0n, 0n]);
+    expect(() =>
+      stepFeeds([io('input_ids'), io('pixel_values', 'float32')], [io('hidden', 'float32')], {
+        rows: [[5]],
+        past: 0,
+      }),
+    ).toThrowError(/model input "pixel_values" cannot be derived from token ids/);
+  });
+
   it('feeds torch-dynamo dims, int32 ids and a float16 cache, whose presents grow by the new tokens', async () => {
     await withDecoder(
       { dims: DYNAMO, ids: 'int32', cache: 'float16', positionIds: true },
