@@ -31262,7 +31262,14 @@ async function measureFidelity(spec) {
         value: perplexity(b2, logits, records, spec.evalData),
         reference: perplexity(a, logits, records, spec.evalData)
       };
-    } else if (records?.every((r) => r.kind === "tensor" && r.label !== void 0)) {
+    } else if (records?.some((r) => r.kind === "tensor" && r.label !== void 0)) {
+      const unlabelled = records.find((r) => r.kind !== "tensor" || r.label === void 0);
+      if (unlabelled) {
+        throw new ConfigurationError(
+          `line ${unlabelled.line} has no "label" where other lines have one: accuracy needs a label on every line`,
+          { subject: spec.evalData, fix: "Label every line (an integer class index), or none" }
+        );
+      }
       const labels = records.map((r) => r.kind === "tensor" ? r.label : 0);
       const outside = records.find((r) => r.kind === "tensor" && (r.label < 0 || r.label >= width));
       if (outside?.kind === "tensor") {

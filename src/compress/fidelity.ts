@@ -251,7 +251,14 @@ export async function measureFidelity(spec: FidelitySpec): Promise<FidelityMeasu
         value: perplexity(b, logits, records, spec.evalData!),
         reference: perplexity(a, logits, records, spec.evalData!),
       };
-    } else if (records?.every((r) => r.kind === 'tensor' && r.label !== undefined)) {
+    } else if (records?.some((r) => r.kind === 'tensor' && r.label !== undefined)) {
+      const unlabelled = records.find((r) => r.kind !== 'tensor' || r.label === undefined);
+      if (unlabelled) {
+        throw new ConfigurationError(
+          `line ${unlabelled.line} has no "label" where other lines have one: accuracy needs a label on every line`,
+          { subject: spec.evalData, fix: 'Label every line (an integer class index), or none' },
+        );
+      }
       const labels = records.map((r) => (r.kind === 'tensor' ? r.label! : 0));
       const outside = records.find((r) => r.kind === 'tensor' && (r.label! < 0 || r.label! >= width));
       if (outside?.kind === 'tensor') {

@@ -156,6 +156,14 @@ describe('measureFidelity on eval lines that do not fit the model', () => {
   const DIGITS = fixtureModel('digits-cnn');
   const input = new Array(64).fill(0.5);
 
+  it('names a line without a label when other lines have one', async () => {
+    const evalData = join(tmp.path, 'some-labels.jsonl');
+    writeFileSync(evalData, `${JSON.stringify({ input, label: 3 })}\n${JSON.stringify({ input })}\n`);
+    await expect(
+      measureFidelity({ reference: DIGITS, candidate: DIGITS, evalData, samples: 100, threads: 1 }),
+    ).rejects.toThrowError(/line 2 has no "label" where other lines have one/);
+  });
+
   it('names a label outside the classes of the model output', async () => {
     const evalData = join(tmp.path, 'labels.jsonl');
     writeFileSync(
