@@ -33,7 +33,7 @@ export function chooseWorkload(
   if (requested === 'decode' && !kvLayout(inputs, outputs)) {
     throw new ConfigurationError(
       'the decode workload needs a KV-cache decoder (past_key_values.* inputs, each with a present.* output), and this model has none',
-      { fix: 'Bench it with --workload prefill (or auto)' },
+      { fix: `Bench it with --workload ${isLanguageModel(inputs) ? 'prefill' : 'generic'} (or auto)` },
     );
   }
   if (requested === 'prefill' && !isLanguageModel(inputs)) {

@@ -160,6 +160,9 @@ describe('workloads', () => {
       );
       expect(chooseWorkload(session.inputs, session.outputs, 'auto')).toBe('prefill');
     });
+    // A classifier: neither decode nor prefill fits, generic does.
+    const image = [{ name: 'pixels', isTensor: true, type: 'float32', shape: ['n', 3, 8, 8] }];
+    expect(() => chooseWorkload(image, [], 'decode')).toThrowError(/--workload generic/);
   });
 });
 
