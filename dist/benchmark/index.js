@@ -23092,6 +23092,7 @@ function readEvalData(path7) {
 
 // src/evaluate/feeds.ts
 init_errors();
+init_float16();
 init_lm_inputs();
 function allocate(type, values, subject) {
   switch (type) {
@@ -23099,6 +23100,17 @@ function allocate(type, values, subject) {
       return Float32Array.from(values);
     case "float64":
       return Float64Array.from(values);
+    case "float16":
+      return Uint16Array.from(values, floatToHalf);
+    // onnxruntime takes float16 as its bits
+    case "int16":
+      return Int16Array.from(values);
+    case "uint16":
+      return Uint16Array.from(values);
+    case "uint32":
+      return Uint32Array.from(values);
+    case "uint64":
+      return BigUint64Array.from(values, (v2) => BigInt(Math.max(0, Math.trunc(v2))));
     case "int64":
       return BigInt64Array.from(values, (v2) => BigInt(Math.trunc(v2)));
     case "int32":
@@ -23109,7 +23121,10 @@ function allocate(type, values, subject) {
     case "int8":
       return Int8Array.from(values);
     default:
-      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+      throw new ConfigurationError(`input type ${type} cannot be fed from eval data`, {
+        subject,
+        fix: "Bench the model without --eval, or give it numeric inputs"
+      });
   }
 }
 function tokenFeeds(inputs, records, subject, outputs = []) {

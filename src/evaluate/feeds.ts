@@ -1,6 +1,7 @@
 /** Turns eval records into model feeds: token windows for language models (KV-cache pasts empty), tensors otherwise. */
 import { ConfigurationError } from '../errors.ts';
 import type { ElementType, IoInfo, TensorData, TensorValue } from '../inference/session.ts';
+import { floatToHalf } from '../onnx/float16.ts';
 import type { EvalRecord } from './eval-data.ts';
 import { stepFeeds } from './lm-inputs.ts';
 
@@ -10,6 +11,16 @@ function allocate(type: ElementType, values: number[], subject: string): TensorD
       return Float32Array.from(values);
     case 'float64':
       return Float64Array.from(values);
+    case 'float16':
+      return Uint16Array.from(values, floatToHalf); // onnxruntime takes float16 as its bits
+    case 'int16':
+      return Int16Array.from(values);
+    case 'uint16':
+      return Uint16Array.from(values);
+    case 'uint32':
+      return Uint32Array.from(values);
+    case 'uint64':
+      return BigUint64Array.from(values, (v) => BigInt(Math.max(0, Math.trunc(v))));
     case 'int64':
       return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)));
     case 'int32':
@@ -20,7 +31,10 @@ function allocate(type: ElementType, values: number[], subject: string): TensorD
     case 'int8':
       return Int8Array.from(values);
     default:
-      throw new ConfigurationError(`input type ${type} cannot be fed from eval data yet`, { subject });
+      throw new ConfigurationError(`input type ${type} cannot be fed from eval data`, {
+        subject,
+        fix: 'Bench the model without --eval, or give it numeric inputs',
+      });
   }
 }
 

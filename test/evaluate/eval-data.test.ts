@@ -41,6 +41,17 @@ describe('eval data', () => {
     expect(feeds.input!.dims).toEqual([3, 1, 8, 8]);
   });
 
+  it('feeds a float16 input as the bits onnxruntime takes', () => {
+    const records = parseEvalData(`${JSON.stringify({ input: [0.5, -2, 1, 0] })}\n`, 'x');
+    const feeds = evalFeeds(
+      [{ name: 'pixels', isTensor: true, type: 'float16', shape: ['n', 2, 2, 1] }],
+      records,
+      'x',
+    );
+    expect(feeds.pixels).toMatchObject({ type: 'float16', dims: [1, 2, 2, 1] });
+    expect(Array.from(feeds.pixels!.data as Uint16Array)).toEqual([0x3800, 0xc000, 0x3c00, 0]);
+  });
+
   it('says which line does not fit the model input', () => {
     const records = parseEvalData(`${JSON.stringify({ input: [1, 2, 3] })}\n`, 'x.jsonl');
     expect(() =>
