@@ -36621,6 +36621,57 @@ function bypassWeightIdentities(model) {
   });
   return bypassed;
 }
+function transposeValues(values, dims, perm) {
+  const rank = dims.length;
+  const outDims = perm.map((p2) => dims[p2]);
+  const inStrides = new Array(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1] * dims[i + 1];
+  const out = new Float32Array(values.length);
+  const index = new Array(rank).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let from = 0;
+    for (let i = 0; i < rank; i++) from += index[i] * inStrides[perm[i]];
+    out[o] = values[from];
+    for (let i = rank - 1; i >= 0; i--) {
+      index[i] += 1;
+      if (index[i] < outDims[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+function foldWeightTransposes(model) {
+  const proto = model.proto;
+  const consumers = countConsumers(proto);
+  let folded = 0;
+  forEachGraph(proto, ({ graph, scope }) => {
+    if (!scope.startsWith("graph")) return;
+    const outputs = new Set(graph.output.map((o) => o.name));
+    const index = new Map(graph.initializer.map((t) => [t.name, t]));
+    graph.node = graph.node.filter((node2) => {
+      const weight = index.get(node2.input[0] ?? "");
+      const output = node2.output[0] ?? "";
+      const isDefault = !node2.domain || node2.domain === "ai.onnx";
+      if (node2.opType !== "Transpose" || !isDefault || !weight || !output || outputs.has(output)) return true;
+      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
+        return true;
+      const dims = weight.dims.map(Number);
+      const permAttribute = node2.attribute.find((a) => a.name === "perm");
+      const perm = permAttribute?.ints?.length ? permAttribute.ints.map(Number) : dims.map((_2, i) => dims.length - 1 - i);
+      const values = transposeValues(model.tensorFloat32(weight), dims, perm);
+      graph.initializer[graph.initializer.indexOf(weight)] = floatTensor(
+        output,
+        perm.map((p2) => dims[p2]),
+        values
+      );
+      const input = graph.input.findIndex((v2) => v2.name === weight.name);
+      if (input >= 0) graph.input.splice(input, 1);
+      folded += 1;
+      return false;
+    });
+  });
+  return folded;
+}
 
 // src/compress/inline-functions.ts
 var WEIGHT_OPS = /* @__PURE__ */ new Set(["MatMul", "Gemm", "Conv", "Gather"]);
@@ -38898,6 +38949,9 @@ async function compressModel(options) {
     log(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
   const bypassed = bypassWeightIdentities(model.proto);
   if (bypassed) log(`${bypassed} Identity nodes of weights bypassed (as onnxruntime does at load)`);
+  const transposed = foldWeightTransposes(model);
+  if (transposed)
+    log(`${transposed} Transpose nodes of weights folded into the weights (as onnxruntime does at load)`);
   let pool;
   const kernels = (elements) => {
     const parallel = elements >= (options.parallelMinElements ?? PARALLEL_MIN_ELEMENTS);

@@ -38,7 +38,7 @@ import {
 } from './fidelity.ts';
 import { convertFp16 } from './fp16.ts';
 import { Namer } from './graph.ts';
-import { bypassWeightIdentities, hoistConstantWeights } from './hoist-constants.ts';
+import { bypassWeightIdentities, foldWeightTransposes, hoistConstantWeights } from './hoist-constants.ts';
 import { inlineLocalFunctions } from './inline-functions.ts';
 import { defaultWorkerCount, KernelPool, PARALLEL_MIN_ELEMENTS } from './kernel-pool.ts';
 import type { PassContext, PassOutcome } from './pass.ts';
@@ -175,6 +175,9 @@ export async function compressModel(options: CompressOptions): Promise<CompressR
     log(`${hoisted} weights held in Constant nodes moved to initializers, where the passes find them`);
   const bypassed = bypassWeightIdentities(model.proto);
   if (bypassed) log(`${bypassed} Identity nodes of weights bypassed (as onnxruntime does at load)`);
+  const transposed = foldWeightTransposes(model);
+  if (transposed)
+    log(`${transposed} Transpose nodes of weights folded into the weights (as onnxruntime does at load)`);
 
   let pool: KernelPool | undefined;
   const kernels = (elements: number): KernelPool => {

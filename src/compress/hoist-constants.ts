@@ -1,13 +1,16 @@
 /**
- * Weights some exporters write as `Constant` nodes rather than initializers (a folded graph, a hand-built one). The
- * passes look for initializers, so before they run, each `Constant` whose `value` is a float matrix (2-D or more)
- * becomes the initializer of the same name, as onnxruntime itself treats it at load. Scalars and vectors stay
- * nodes: they are shapes, axes and thresholds, not weights.
+ * Weights that reach their products through a node: the passes look for products whose weights are initializers,
+ * so before they run, compress does what onnxruntime does at load.
+ * - A `Constant` whose `value` is a float matrix (2-D or more) becomes the initializer of the same name (a folded
+ *   graph, a hand-built one). Scalars and vectors stay nodes: they are shapes, axes and thresholds, not weights.
+ * - An `Identity` of a weight is bypassed (exporters route a shared, tied weight through one).
+ * - A `Transpose` of a float32 weight nothing else reads is folded into a transposed weight.
  */
 import { DataType } from '../onnx/dtypes.ts';
+import type { OnnxModel } from '../onnx/model.ts';
 import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
-import { scopedInitializers } from './graph.ts';
+import { countConsumers, floatTensor, scopedInitializers } from './graph.ts';
 
 function constantWeight(node: NodeProto): TensorProto | undefined {
   if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
@@ -82,4 +85,65 @@ export function bypassWeightIdentities(model: ModelProto): number {
     for (const [from, to] of renames) renameReads(graph.node, from, to);
   });
   return bypassed;
+}
+
+/** `values` of `dims` with their axes in the order `perm` (ONNX Transpose). */
+export function transposeValues(values: Float32Array, dims: number[], perm: number[]): Float32Array {
+  const rank = dims.length;
+  const outDims = perm.map((p) => dims[p]!);
+  const inStrides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) inStrides[i] = inStrides[i + 1]! * dims[i + 1]!;
+  const out = new Float32Array(values.length);
+  const index = new Array<number>(rank).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let from = 0;
+    for (let i = 0; i < rank; i++) from += index[i]! * inStrides[perm[i]!]!;
+    out[o] = values[from]!;
+    for (let i = rank - 1; i >= 0; i--) {
+      index[i]! += 1;
+      if (index[i]! < outDims[i]!) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Folds every `Transpose` of a float32 weight that nothing else reads into a transposed weight, as onnxruntime's
+ * constant folding does at load: the product after it then reads an initializer the passes can take. A weight that
+ * other nodes also read (a tied embedding) is left alone: folding would store it twice. Returns how many were folded.
+ */
+export function foldWeightTransposes(model: OnnxModel): number {
+  const proto = model.proto;
+  const consumers = countConsumers(proto);
+  let folded = 0;
+  forEachGraph(proto, ({ graph, scope }) => {
+    if (!scope.startsWith('graph')) return;
+    const outputs = new Set(graph.output.map((o) => o.name));
+    const index = new Map(graph.initializer.map((t) => [t.name, t]));
+    graph.node = graph.node.filter((node) => {
+      const weight = index.get(node.input[0] ?? '');
+      const output = node.output[0] ?? '';
+      const isDefault = !node.domain || node.domain === 'ai.onnx';
+      if (node.opType !== 'Transpose' || !isDefault || !weight || !output || outputs.has(output)) return true;
+      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
+        return true;
+      const dims = weight.dims.map(Number);
+      const permAttribute = node.attribute.find((a) => a.name === 'perm');
+      const perm = permAttribute?.ints?.length
+        ? permAttribute.ints.map(Number)
+        : dims.map((_, i) => dims.length - 1 - i);
+      const values = transposeValues(model.tensorFloat32(weight), dims, perm);
+      graph.initializer[graph.initializer.indexOf(weight)] = floatTensor(
+        output,
+        perm.map((p) => dims[p]!),
+        values,
+      );
+      const input = graph.input.findIndex((v) => v.name === weight.name);
+      if (input >= 0) graph.input.splice(input, 1);
+      folded += 1;
+      return false;
+    });
+  });
+  return folded;
 }

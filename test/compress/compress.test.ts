@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressModel } from '../../src/compress/compress.ts';
 import { floatTensor, node, tensor } from '../../src/compress/graph.ts';
+import { transposeValues } from '../../src/compress/hoist-constants.ts';
 import { parseRecipeSpec } from '../../src/compress/recipe-spec.ts';
 import { validateDocument } from '../../src/config/load.ts';
 import { modelProto, valueInfo } from '../../src/devices/probe-models.ts';
@@ -322,7 +323,52 @@ describe('compressModel int4 on tied embeddings and weights it cannot take', () 
   });
 });
 
-describe('compressModel on weights behind an Identity', () => {
+describe('transposeValues', () => {
+  it('moves the axes as ONNX Transpose does, for any rank and perm', () => {
+    expect(Array.from(transposeValues(Float32Array.of(0, 1, 2, 3, 4, 5), [2, 3], [1, 0]))).toEqual([
+      0, 3, 1, 4, 2, 5,
+    ]);
+    // [2, 1, 3] → perm [2, 0, 1] → [3, 2, 1]: out[c][a][b] = in[a][b][c].
+    expect(Array.from(transposeValues(Float32Array.of(0, 1, 2, 3, 4, 5), [2, 1, 3], [2, 0, 1]))).toEqual([
+      0, 3, 1, 4, 2, 5,
+    ]);
+  });
+});
+
+describe('compressModel on weights behind an Identity or a Transpose', () => {
+  it('folds a Transpose of a weight nothing else reads, and leaves one of a tied table alone', async () => {
+    // A [64, 64] weight read through a Transpose, and a [32, 64] table read by a Gather and, transposed, by the head.
+    const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i * 0.7) * 0.1);
+    const table = Float32Array.from({ length: 32 * 64 }, (_, i) => Math.cos(i) * 0.1);
+    const proto = modelProto(
+      'transposed-weight',
+      [
+        node('Gather', ['emb', 'ids'], ['h0']),
+        node('Transpose', ['w'], ['w_t'], { attributes: { perm: [1, 0] } }),
+        node('MatMul', ['h0', 'w_t'], ['h1']),
+        node('Transpose', ['emb'], ['emb_t'], { attributes: { perm: [1, 0] } }),
+        node('MatMul', ['h1', 'emb_t'], ['logits']),
+      ],
+      [valueInfo('ids', DataType.INT64, [1, 8])],
+      [valueInfo('logits', DataType.FLOAT, [1, 8, 32])],
+      [floatTensor('w', [64, 64], w), floatTensor('emb', [32, 64], table)],
+    );
+    const logs: string[] = [];
+    const { report } = await compressModel({
+      modelPath: writeModel('transposed-weight', proto),
+      recipe: parseRecipeSpec('int8:reduce-range'),
+      outDir: join(tmp.path, 'transposed-weight-out'),
+      fidelity: 'on',
+      fidelityInProcess: true,
+      log: (m) => logs.push(m),
+    });
+    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w_t']);
+    expect(logs).toContain(
+      '1 Transpose nodes of weights folded into the weights (as onnxruntime does at load)',
+    );
+    expect(report.fidelity.cosine).toBeGreaterThan(0.99);
+  });
+
   it('reads the weight itself, as onnxruntime does at load, and quantizes it', async () => {
     const w = floatTensor(
       'w',
