@@ -31023,6 +31023,9 @@ function countConsumers(model) {
 function initializerIndex(graph) {
   return new Map(graph.initializer.map((t) => [t.name, t]));
 }
+function isDefaultDomain(node2) {
+  return !node2.domain || node2.domain === "ai.onnx";
+}
 function readersOf(graphs) {
   const readers = /* @__PURE__ */ new Map();
   for (const graph of graphs)
@@ -42570,15 +42573,14 @@ function convertFp16(ctx, options, select) {
 
 // src/compress/hoist-constants.ts
 function constantWeight(node2) {
-  if (node2.opType !== "Constant" || node2.domain !== "" && node2.domain !== "ai.onnx") return void 0;
-  if (node2.attribute.length !== 1 || node2.attribute[0].name !== "value" || !node2.output[0]) return void 0;
-  const value = node2.attribute[0].t;
-  if (!value || value.dataType !== DataType.FLOAT && value.dataType !== DataType.FLOAT16) return void 0;
-  return value.dims.length >= 2 ? value : void 0;
+  if (node2.opType !== "Constant" || !isDefaultDomain(node2)) return void 0;
+  const value = node2.attribute.length === 1 ? node2.attribute[0] : void 0;
+  if (value?.name !== "value" || value.refAttrName || !value.t || node2.output.length !== 1) return void 0;
+  const type = value.t.dataType;
+  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2 ? value.t : void 0;
 }
 function hoistConstantWeights(model) {
   let moved = 0;
-  const hoisted = /* @__PURE__ */ new Set();
   forEachGraph(model, ({ graph, scope }) => {
     if (!scope.startsWith("graph")) return;
     const kept = [];
@@ -42588,13 +42590,8 @@ function hoistConstantWeights(model) {
         kept.push(node2);
         continue;
       }
-      if (hoisted.has(weight)) {
-        graph.initializer.push({ ...weight, name: node2.output[0] });
-      } else {
-        weight.name = node2.output[0];
-        graph.initializer.push(weight);
-        hoisted.add(weight);
-      }
+      weight.name = node2.output[0];
+      graph.initializer.push(weight);
       moved += 1;
     }
     graph.node = kept;
@@ -42622,8 +42619,7 @@ function bypassWeightIdentities(model) {
     for (const node2 of graph.node) {
       const input = node2.input[0] ?? "";
       const output = node2.output[0] ?? "";
-      const isDefault = !node2.domain || node2.domain === "ai.onnx";
-      if (node2.opType === "Identity" && isDefault && visible.has(input) && output && !outputs.has(output)) {
+      if (node2.opType === "Identity" && isDefaultDomain(node2) && visible.has(input) && output && !outputs.has(output)) {
         renames.push([output, input]);
         bypassed += 1;
       } else kept.push(node2);
@@ -42663,8 +42659,8 @@ function foldWeightTransposes(model) {
     graph.node = graph.node.filter((node2) => {
       const weight = index.get(node2.input[0] ?? "");
       const output = node2.output[0] ?? "";
-      const isDefault = !node2.domain || node2.domain === "ai.onnx";
-      if (node2.opType !== "Transpose" || !isDefault || !weight || !output || outputs.has(output)) return true;
+      if (node2.opType !== "Transpose" || !isDefaultDomain(node2) || !weight || !output || outputs.has(output))
+        return true;
       if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
         return true;
       const dims = weight.dims.map(Number);
@@ -42775,7 +42771,7 @@ function inlineLocalFunctions(model) {
 function renameNodes(nodes, names, body) {
   const out = [];
   nodes.forEach((n, index) => {
-    const weight = constantWeight2(n);
+    const weight = constantWeight(n);
     if (weight && body.shared(n)) {
       names.set(n.output[0], body.hold(weight));
       return;
@@ -42792,14 +42788,6 @@ function renameNodes(nodes, names, body) {
     );
   });
   return out;
-}
-var isDefaultDomain = (node2) => !node2.domain || node2.domain === "ai.onnx";
-function constantWeight2(node2) {
-  if (node2.opType !== "Constant" || !isDefaultDomain(node2)) return void 0;
-  const value = node2.attribute.length === 1 ? node2.attribute[0] : void 0;
-  if (value?.name !== "value" || value.refAttrName || !value.t || node2.output.length !== 1) return void 0;
-  const type = value.t.dataType;
-  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2 ? value.t : void 0;
 }
 function cloneNode(node2, changes) {
   return {
@@ -44178,7 +44166,7 @@ function candidates(graphs, scopeOf) {
   for (const graph of graphs) {
     const scope = scopeOf(graph);
     for (const n of graph.node) {
-      if (!WEIGHT_OPS2.has(n.opType) || n.domain !== "" && n.domain !== "ai.onnx") continue;
+      if (!WEIGHT_OPS2.has(n.opType) || !isDefaultDomain(n)) continue;
       const ref = scope.get(n.input[1] ?? "");
       const weight = ref?.tensor;
       if (!ref || !weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;
@@ -44309,7 +44297,7 @@ init_float16();
 function candidatesIn(graph, scope, readers, outcome) {
   const found2 = [];
   for (const n of graph.node) {
-    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
+    if (!isDefaultDomain(n)) continue;
     if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
     const held = scope.get(n.input[1] ?? "")?.tensor;
     const why = held ? dtypeSkipReason(held) : void 0;
@@ -44527,7 +44515,7 @@ function floatReader(readers, name2) {
 function candidatesIn2(graph, scope, readers, outcome) {
   const found2 = [];
   for (const n of graph.node) {
-    if (n.domain !== "" && n.domain !== "ai.onnx") continue;
+    if (!isDefaultDomain(n)) continue;
     const kind = n.opType;
     if (!(kind in WEIGHT_INPUT)) continue;
     const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? "");

@@ -99,6 +99,11 @@ export function initializerIndex(graph: GraphProto): Map<string, TensorProto> {
   return new Map(graph.initializer.map((t) => [t.name, t]));
 }
 
+/** Whether a node is of the default ONNX domain (files often leave `domain` out; some write `ai.onnx`). */
+export function isDefaultDomain(node: NodeProto): boolean {
+  return !node.domain || node.domain === 'ai.onnx';
+}
+
 /** The nodes of `graphs` reading each value, by name. */
 export function readersOf(graphs: readonly GraphProto[]): Map<string, NodeProto[]> {
   const readers = new Map<string, NodeProto[]>();

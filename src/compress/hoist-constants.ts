@@ -10,20 +10,22 @@ import { DataType } from '../onnx/dtypes.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import type { ModelProto, NodeProto, TensorProto } from '../onnx/proto.ts';
 import { forEachGraph } from '../onnx/walk.ts';
-import { countConsumers, floatTensor, scopedInitializers } from './graph.ts';
+import { countConsumers, floatTensor, isDefaultDomain, scopedInitializers } from './graph.ts';
 
-function constantWeight(node: NodeProto): TensorProto | undefined {
-  if (node.opType !== 'Constant' || (node.domain !== '' && node.domain !== 'ai.onnx')) return undefined;
-  if (node.attribute.length !== 1 || node.attribute[0]!.name !== 'value' || !node.output[0]) return undefined;
-  const value = node.attribute[0]!.t;
-  if (!value || (value.dataType !== DataType.FLOAT && value.dataType !== DataType.FLOAT16)) return undefined;
-  return value.dims.length >= 2 ? value : undefined;
+/** The weight a node holds: a `Constant` whose `value` is a float matrix, without attribute reference. */
+export function constantWeight(node: NodeProto): TensorProto | undefined {
+  if (node.opType !== 'Constant' || !isDefaultDomain(node)) return undefined;
+  const value = node.attribute.length === 1 ? node.attribute[0] : undefined;
+  if (value?.name !== 'value' || value.refAttrName || !value.t || node.output.length !== 1) return undefined;
+  const type = value.t.dataType;
+  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2
+    ? value.t
+    : undefined;
 }
 
 /** Moves every float matrix held by a `Constant` node of the model's graphs into an initializer; returns how many. */
 export function hoistConstantWeights(model: ModelProto): number {
   let moved = 0;
-  const hoisted = new Set<TensorProto>();
   forEachGraph(model, ({ graph, scope }) => {
     if (!scope.startsWith('graph')) return; // training graphs are left as they are
     const kept: NodeProto[] = [];
@@ -34,14 +36,8 @@ export function hoistConstantWeights(model: ModelProto): number {
         continue;
       }
       // The tensor itself, renamed: the model knows where an external tensor's data lives by the tensor object.
-      // Two Constant nodes holding one tensor object get a copy for the second (inline data only, then).
-      if (hoisted.has(weight)) {
-        graph.initializer.push({ ...weight, name: node.output[0]! });
-      } else {
-        weight.name = node.output[0]!;
-        graph.initializer.push(weight);
-        hoisted.add(weight);
-      }
+      weight.name = node.output[0]!;
+      graph.initializer.push(weight);
       moved += 1;
     }
     graph.node = kept;
@@ -75,8 +71,13 @@ export function bypassWeightIdentities(model: ModelProto): number {
     for (const node of graph.node) {
       const input = node.input[0] ?? '';
       const output = node.output[0] ?? '';
-      const isDefault = !node.domain || node.domain === 'ai.onnx';
-      if (node.opType === 'Identity' && isDefault && visible.has(input) && output && !outputs.has(output)) {
+      if (
+        node.opType === 'Identity' &&
+        isDefaultDomain(node) &&
+        visible.has(input) &&
+        output &&
+        !outputs.has(output)
+      ) {
         renames.push([output, input]);
         bypassed += 1;
       } else kept.push(node);
@@ -124,8 +125,8 @@ export function foldWeightTransposes(model: OnnxModel): number {
     graph.node = graph.node.filter((node) => {
       const weight = index.get(node.input[0] ?? '');
       const output = node.output[0] ?? '';
-      const isDefault = !node.domain || node.domain === 'ai.onnx';
-      if (node.opType !== 'Transpose' || !isDefault || !weight || !output || outputs.has(output)) return true;
+      if (node.opType !== 'Transpose' || !isDefaultDomain(node) || !weight || !output || outputs.has(output))
+        return true;
       if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
         return true;
       const dims = weight.dims.map(Number);

@@ -13,7 +13,6 @@
  * of a subgraph in the body) becomes one initializer of the main graph, shared by every call, so a weight held in a
  * function is not multiplied by its calls.
  */
-import { DataType } from '../onnx/dtypes.ts';
 import type {
   AttributeProto,
   FunctionProto,
@@ -23,7 +22,8 @@ import type {
   OperatorSetIdProto,
   TensorProto,
 } from '../onnx/proto.ts';
-import { Namer } from './graph.ts';
+import { isDefaultDomain, Namer } from './graph.ts';
+import { constantWeight } from './hoist-constants.ts';
 
 export interface InlineOutcome {
   /** Calls replaced by their function's nodes. */
@@ -176,19 +176,6 @@ function renameNodes(nodes: readonly NodeProto[], names: Map<string, string>, bo
     );
   });
   return out;
-}
-
-const isDefaultDomain = (node: NodeProto): boolean => !node.domain || node.domain === 'ai.onnx';
-
-/** The weight a node holds: a `Constant` whose `value` is a float matrix, without attribute reference. */
-function constantWeight(node: NodeProto): TensorProto | undefined {
-  if (node.opType !== 'Constant' || !isDefaultDomain(node)) return undefined;
-  const value = node.attribute.length === 1 ? node.attribute[0] : undefined;
-  if (value?.name !== 'value' || value.refAttrName || !value.t || node.output.length !== 1) return undefined;
-  const type = value.t.dataType;
-  return (type === DataType.FLOAT || type === DataType.FLOAT16) && value.t.dims.length >= 2
-    ? value.t
-    : undefined;
 }
 
 /**

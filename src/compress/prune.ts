@@ -11,6 +11,7 @@ import {
   floatTensor,
   type InitializerScope,
   intAttr,
+  isDefaultDomain,
   scopedInitializers,
   shapeOf,
   weightValues,
@@ -38,7 +39,7 @@ function candidates(
   for (const graph of graphs) {
     const scope = scopeOf(graph);
     for (const n of graph.node) {
-      if (!WEIGHT_OPS.has(n.opType) || (n.domain !== '' && n.domain !== 'ai.onnx')) continue;
+      if (!WEIGHT_OPS.has(n.opType) || !isDefaultDomain(n)) continue;
       const ref = scope.get(n.input[1] ?? '');
       const weight = ref?.tensor;
       if (!ref || !weight || weight.dataType !== DataType.FLOAT || seen.has(weight)) continue;

@@ -18,6 +18,7 @@ import {
   floatWeight,
   type InitializerScope,
   intAttr,
+  isDefaultDomain,
   node,
   readersOf,
   readsAsWeight,
@@ -52,7 +53,7 @@ function candidatesIn(
 ): Int4Candidate[] {
   const found: Int4Candidate[] = [];
   for (const n of graph.node) {
-    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    if (!isDefaultDomain(n)) continue;
     if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
     const held = scope.get(n.input[1] ?? '')?.tensor;
     const why = held ? dtypeSkipReason(held) : undefined;

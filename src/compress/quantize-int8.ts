@@ -18,6 +18,7 @@ import {
   floatTensor,
   type InitializerScope,
   intAttr,
+  isDefaultDomain,
   node,
   opsetVersion,
   readersOf,
@@ -69,7 +70,7 @@ function candidatesIn(
 ): Int8Candidate[] {
   const found: Int8Candidate[] = [];
   for (const n of graph.node) {
-    if (n.domain !== '' && n.domain !== 'ai.onnx') continue;
+    if (!isDefaultDomain(n)) continue;
     const kind = n.opType as Kind;
     if (!(kind in WEIGHT_INPUT)) continue;
     const ref = scope.get(n.input[WEIGHT_INPUT[kind]] ?? '');
