@@ -325,9 +325,9 @@ async function modelInterface(path: string): Promise<Pick<Session, 'inputs' | 'o
 /**
  * Checks `--dim` against the model (every name must be a symbolic dim of its inputs) and settles the batch: the
  * leading dim of `input_ids`, else of the first input of rank 2 or more, whatever its name (`batch`, `N`,
- * `batch_size`). A symbolic one is
- * bound to `--batch` or to a `--dim` of it (`--dim N=4` is a batch of 4; the two must agree); a fixed one is the
- * batch, and a `--batch` that says otherwise is refused. Returns the batch and the dims to bind.
+ * `batch_size`). A symbolic one is bound to `--batch` or to a `--dim` of it (`--dim N=4` is a batch of 4; the two
+ * must agree); a fixed one is the batch, and a `--batch` that says otherwise is refused. Returns the batch and the
+ * dims to bind.
  */
 export function resolveBatch(
   inputs: readonly IoInfo[],
