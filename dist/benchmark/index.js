@@ -38284,6 +38284,7 @@ function prune(ctx, options, select) {
 init_float16();
 function candidatesIn(graph, scope, readers, outcome) {
   const found2 = [];
+  const producers = new Map(graph.node.flatMap((p2) => p2.output.map((o) => [o, p2])));
   for (const n of graph.node) {
     if (!isDefaultDomain(n)) continue;
     if (n.opType !== "MatMul" && n.opType !== "Gemm") continue;
@@ -38293,7 +38294,14 @@ function candidatesIn(graph, scope, readers, outcome) {
     const ref = floatWeight(scope, n, 1);
     if (!ref) {
       const first = scope.get(n.input[0] ?? "")?.tensor;
-      if (n.opType === "MatMul" && first && !held)
+      const through = producers.get(n.input[1] ?? "");
+      const tied = through?.opType === "Transpose" ? scope.get(through.input[0] ?? "")?.tensor : void 0;
+      if (tied)
+        outcome.skipped.push({
+          name: tied.name,
+          reason: "read through a Transpose and by other nodes (a tied table), which keep it float32"
+        });
+      else if (n.opType === "MatMul" && first && !held)
         outcome.skipped.push({
           name: first.name,
           reason: "the weight is the first input of its MatMul (W·x), not the second (x·W)"

@@ -52,6 +52,7 @@ function candidatesIn(
   outcome: PassOutcome,
 ): Int4Candidate[] {
   const found: Int4Candidate[] = [];
+  const producers = new Map(graph.node.flatMap((p) => p.output.map((o) => [o, p] as const)));
   for (const n of graph.node) {
     if (!isDefaultDomain(n)) continue;
     if (n.opType !== 'MatMul' && n.opType !== 'Gemm') continue;
@@ -61,7 +62,15 @@ function candidatesIn(
     const ref = floatWeight(scope, n, 1);
     if (!ref) {
       const first = scope.get(n.input[0] ?? '')?.tensor;
-      if (n.opType === 'MatMul' && first && !held)
+      // A Transpose of a weight left in place (compress folds one that nothing else reads): a tied table.
+      const through = producers.get(n.input[1] ?? '');
+      const tied = through?.opType === 'Transpose' ? scope.get(through.input[0] ?? '')?.tensor : undefined;
+      if (tied)
+        outcome.skipped.push({
+          name: tied.name,
+          reason: 'read through a Transpose and by other nodes (a tied table), which keep it float32',
+        });
+      else if (n.opType === 'MatMul' && first && !held)
         outcome.skipped.push({
           name: first.name,
           reason: 'the weight is the first input of its MatMul (W·x), not the second (x·W)',

@@ -234,7 +234,7 @@ describe('compressModel on inputs it must refuse', () => {
 });
 
 describe('compressModel int8 on tied embeddings', () => {
-  it('leaves a table that a Transpose also reads in float32, so the variant is not larger than the input', async () => {
+  it('leaves a table that a Transpose also reads in float32, int8 and int4 alike, and says why', async () => {
     const table = Float32Array.from({ length: 100 * 64 }, (_, i) => Math.sin(i) * 0.1);
     const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
     const proto = modelProto(
@@ -249,14 +249,20 @@ describe('compressModel int8 on tied embeddings', () => {
       [valueInfo('logits', DataType.FLOAT, [1, 8, 100])],
       [floatTensor('emb', [100, 64], table), floatTensor('w', [64, 64], w)],
     );
-    const { report } = await compressModel({
-      modelPath: writeModel('tied', proto),
-      recipe: parseRecipeSpec('int8'),
-      outDir: join(tmp.path, 'tied-out'),
-      fidelity: 'off',
-    });
-    expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
-    expect(report.output.bytes).toBeLessThan(report.input.bytes);
+    const path = writeModel('tied', proto);
+    for (const recipe of ['int8', 'int4:block=32']) {
+      const logs: string[] = [];
+      const { report } = await compressModel({
+        modelPath: path,
+        recipe: parseRecipeSpec(recipe),
+        outDir: join(tmp.path, `tied-out-${recipe.slice(0, 4)}`),
+        fidelity: 'off',
+        log: (m) => logs.push(m),
+      });
+      expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
+      expect(report.output.bytes).toBeLessThan(report.input.bytes);
+      expect(logs.find((l) => l.includes('skipped emb'))).toMatch(/Transpose.*float32/);
+    }
   });
 });
 
