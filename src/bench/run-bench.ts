@@ -505,6 +505,13 @@ async function benchModels(options: BenchOptions, basePath: string | undefined):
         `ran at ${threads} threads on a host with ${host.logicalCores} logical cores: the threads share cores, so the latency is not what ${threads} cores would give`,
       );
     }
+    const deviceCores = profileCores(profile);
+    if (!native && profile.id !== RUNNER_PROFILE_ID && threads > deviceCores) {
+      findings.push(
+        `ran at ${threads} threads, more than ${profile.id} has cores (${deviceCores}): its prediction is for threads the device does not have; use --threads ${deviceCores} or fewer`,
+      );
+      log(`warning: ${findings.at(-1)}`);
+    }
     // Forced native on a host that is not the device: the figures are this host's under the device's name.
     const notTheDevice = native && profile.id !== RUNNER_PROFILE_ID && !hostMatchesProfile(host, profile);
     if (notTheDevice) {

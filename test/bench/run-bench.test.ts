@@ -283,6 +283,25 @@ describe('runBench against a baseline', () => {
     expect(() => validateDocument('bench', out!.result, 'r.json')).not.toThrow();
   });
 
+  it("says when an emulated run used more threads than the profile's device has cores", async () => {
+    const profile = JSON.parse(readFileSync(join(repoRoot, 'profiles', 'raspberry-pi-4.json'), 'utf8'));
+    const file = join(tmp.path, 'one-core.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ ...profile, id: 'one-core', clusters: [{ ...profile.clusters[0], cores: 1 }] }),
+    );
+    const [out] = await runBench({
+      modelPath: fixtureModel('digits-cnn'),
+      profiles: [file],
+      mode: 'emulated',
+      threads: 2,
+      ...quick,
+    });
+    expect(out!.result.findings).toContainEqual(
+      'ran at 2 threads, more than one-core has cores (1): its prediction is for threads the device does not have; use --threads 1 or fewer',
+    );
+  }, 120_000);
+
   it('says when it ran more threads than the host has cores', async () => {
     const cores = (await hostFingerprint()).logicalCores;
     const [out] = await runBench({
