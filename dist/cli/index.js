@@ -45412,8 +45412,9 @@ function resolveBatch(inputs, options) {
     );
   }
   const dims = { ...options.dims ?? {} };
+  const named = [...symbolic].find((d) => /^(batch|batch_size|batchsize|n_batch|bs)$/i.test(d));
   const carrier = inputs.find((i) => i.name === "input_ids" && i.shape.length > 0) ?? inputs.find((i) => i.shape.length > 1) ?? inputs.find((i) => i.shape.length > 0);
-  const leading = carrier?.shape[0];
+  const leading = named ?? carrier?.shape[0];
   if (typeof leading === "number" && leading > 0) {
     if (options.batch !== void 0 && options.batch !== leading) {
       throw new ConfigurationError(`--batch ${options.batch}: the model fixes its batch at ${leading}`, {

@@ -323,9 +323,9 @@ async function modelInterface(path: string): Promise<Pick<Session, 'inputs' | 'o
 }
 
 /**
- * Checks `--dim` against the model (every name must be a symbolic dim of its inputs) and settles the batch: the
- * leading dim of `input_ids`, else of the first input of rank 2 or more, whatever its name (`batch`, `N`,
- * `batch_size`). A symbolic one is bound to `--batch` or to a `--dim` of it (`--dim N=4` is a batch of 4; the two
+ * Checks `--dim` against the model (every name must be a symbolic dim of its inputs) and settles the batch: a dim
+ * named for it (`batch`, `batch_size`) wherever it sits, else the leading dim of `input_ids`, else of the first input
+ * of rank 2 or more, whatever its name (`N`, `s0`). A symbolic one is bound to `--batch` or to a `--dim` of it (`--dim N=4` is a batch of 4; the two
  * must agree); a fixed one is the batch, and a `--batch` that says otherwise is refused. Returns the batch and the
  * dims to bind.
  */
@@ -346,12 +346,14 @@ export function resolveBatch(
     );
   }
   const dims = { ...(options.dims ?? {}) };
-  // The batch leads input_ids, else the first input of rank 2 or more (a 1-D cache_position leads with positions).
+  // A dim named for the batch wherever it sits ([seq, batch, …] in sequence-first exports), else the dim leading
+  // input_ids, else the first input of rank 2 or more (a 1-D cache_position leads with positions).
+  const named = [...symbolic].find((d) => /^(batch|batch_size|batchsize|n_batch|bs)$/i.test(d));
   const carrier =
     inputs.find((i) => i.name === 'input_ids' && i.shape.length > 0) ??
     inputs.find((i) => i.shape.length > 1) ??
     inputs.find((i) => i.shape.length > 0);
-  const leading = carrier?.shape[0];
+  const leading = named ?? carrier?.shape[0];
   if (typeof leading === 'number' && leading > 0) {
     if (options.batch !== undefined && options.batch !== leading) {
       throw new ConfigurationError(`--batch ${options.batch}: the model fixes its batch at ${leading}`, {

@@ -248,6 +248,11 @@ describe('runBench against a baseline', () => {
       { name: 'input_ids', isTensor: true, type: 'int64', shape: ['b', 'seq'] },
     ];
     expect(resolveBatch(decoder, { ...options, batch: 2 })).toEqual({ batch: 2, dims: { b: 2 } });
+    // A sequence-first export: the dim named for the batch, not the leading one.
+    expect(resolveBatch(io(['seq', 'batch', 16]), { ...options, batch: 3 })).toEqual({
+      batch: 3,
+      dims: { batch: 3 },
+    });
     expect(() => resolveBatch(io([3, 16]), { ...options, batch: 2 })).toThrowError(
       /--batch 2: the model fixes its batch at 3/,
     );
