@@ -42487,6 +42487,15 @@ function convertFp16(ctx, options, select) {
   const graphs = [];
   forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
   let converted = 0;
+  const declarations = /* @__PURE__ */ new Map();
+  for (const graph of graphs) {
+    const names = /* @__PURE__ */ new Set([
+      ...graph.input.map((v2) => v2.name),
+      ...graph.initializer.map((t) => t.name),
+      ...graph.node.flatMap((n) => n.output)
+    ]);
+    for (const name2 of names) declarations.set(name2, (declarations.get(name2) ?? 0) + 1);
+  }
   for (const graph of graphs) {
     const consumers = consumersOf(graph);
     const outputs = new Set(graph.output.map((o) => o.name));
@@ -42496,6 +42505,13 @@ function convertFp16(ctx, options, select) {
       const users = consumers.get(weight.name) ?? [];
       const elements = shapeOf(weight).reduce((a, b2) => a * b2, 1);
       if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
+      if ((declarations.get(weight.name) ?? 0) > 1) {
+        outcome.skipped.push({
+          name: weight.name,
+          reason: "another graph (a subgraph) declares the same name, so a Cast to it would assign it twice"
+        });
+        continue;
+      }
       const block = users.find((u2) => blocked.has(u2.opType));
       if (block) {
         outcome.skipped.push({
@@ -42598,15 +42614,32 @@ function hoistConstantWeights(model) {
   });
   return moved;
 }
+function declaredBelow(nodes) {
+  const names = /* @__PURE__ */ new Set();
+  const visit = (list2) => {
+    for (const n of list2) {
+      for (const a of n.attribute) {
+        for (const g2 of [...a.g ? [a.g] : [], ...a.graphs ?? []]) {
+          for (const v2 of g2.input) names.add(v2.name);
+          for (const t of g2.initializer) names.add(t.name);
+          for (const m2 of g2.node) for (const o of m2.output) names.add(o);
+          visit(g2.node);
+        }
+      }
+    }
+  };
+  visit(nodes);
+  return names;
+}
 function bypassWeightIdentities(model) {
   const scopeOf = scopedInitializers(model);
   let bypassed = 0;
-  const renameReads = (nodes, from, to2) => {
+  const renameReads = (nodes, aliases) => {
     for (const n of nodes) {
-      n.input = n.input.map((i) => i === from ? to2 : i);
+      n.input = n.input.map((i) => aliases.get(i) ?? i);
       for (const a of n.attribute) {
-        if (a.g) renameReads(a.g.node, from, to2);
-        for (const g2 of a.graphs ?? []) renameReads(g2.node, from, to2);
+        if (a.g) renameReads(a.g.node, aliases);
+        for (const g2 of a.graphs ?? []) renameReads(g2.node, aliases);
       }
     }
   };
@@ -42614,18 +42647,20 @@ function bypassWeightIdentities(model) {
     if (!scope.startsWith("graph")) return;
     const visible = scopeOf(graph);
     const outputs = new Set(graph.output.map((o) => o.name));
-    const kept = [];
-    const renames = [];
-    for (const node2 of graph.node) {
+    const below = declaredBelow(graph.node);
+    const aliases = /* @__PURE__ */ new Map();
+    graph.node = graph.node.filter((node2) => {
       const input = node2.input[0] ?? "";
+      const weight = aliases.get(input) ?? (visible.has(input) ? input : void 0);
       const output = node2.output[0] ?? "";
-      if (node2.opType === "Identity" && isDefaultDomain(node2) && visible.has(input) && output && !outputs.has(output)) {
-        renames.push([output, input]);
+      const bypass = node2.opType === "Identity" && isDefaultDomain(node2) && weight !== void 0 && output !== "" && !outputs.has(output) && !below.has(output) && !below.has(weight);
+      if (bypass) {
+        aliases.set(output, weight);
         bypassed += 1;
-      } else kept.push(node2);
-    }
-    graph.node = kept;
-    for (const [from, to2] of renames) renameReads(graph.node, from, to2);
+      }
+      return !bypass;
+    });
+    if (aliases.size) renameReads(graph.node, aliases);
   });
   return bypassed;
 }
@@ -42661,8 +42696,8 @@ function foldWeightTransposes(model) {
       const output = node2.output[0] ?? "";
       if (node2.opType !== "Transpose" || !isDefaultDomain(node2) || !weight || !output || outputs.has(output))
         return true;
-      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
-        return true;
+      const overridable = graph.input.some((v2) => v2.name === weight.name);
+      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || overridable) return true;
       const dims = weight.dims.map(Number);
       const permAttribute = node2.attribute.find((a) => a.name === "perm");
       const perm = permAttribute?.ints?.length ? permAttribute.ints.map(Number) : dims.map((_2, i) => dims.length - 1 - i);
@@ -42672,8 +42707,6 @@ function foldWeightTransposes(model) {
         perm.map((p2) => dims[p2]),
         values
       );
-      const input = graph.input.findIndex((v2) => v2.name === weight.name);
-      if (input >= 0) graph.input.splice(input, 1);
       folded += 1;
       return false;
     });
@@ -44294,7 +44327,7 @@ function prune(ctx, options, select) {
 
 // src/compress/quantize-int4.ts
 init_float16();
-function candidatesIn(graph, scope, readers, outcome) {
+function candidatesIn(graph, scope, readers, graphOutputs, outcome) {
   const found2 = [];
   const producers = new Map(graph.node.flatMap((p2) => p2.output.map((o) => [o, p2])));
   for (const n of graph.node) {
@@ -44307,11 +44340,11 @@ function candidatesIn(graph, scope, readers, outcome) {
     if (!ref) {
       const first = scope.get(n.input[0] ?? "")?.tensor;
       const through = producers.get(n.input[1] ?? "");
-      const tied = through?.opType === "Transpose" ? scope.get(through.input[0] ?? "")?.tensor : void 0;
-      if (tied)
+      const behind = through?.opType === "Transpose" ? scope.get(through.input[0] ?? "")?.tensor : void 0;
+      if (behind)
         outcome.skipped.push({
-          name: tied.name,
-          reason: "read through a Transpose and by other nodes (a tied table), which keep it float32"
+          name: behind.name,
+          reason: "reaches the product through a Transpose that stays (the weight has other readers, is not float32, or lives outside the Transpose's graph)"
         });
       else if (n.opType === "MatMul" && first && !held)
         outcome.skipped.push({
@@ -44321,10 +44354,11 @@ function candidatesIn(graph, scope, readers, outcome) {
       continue;
     }
     const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
-    if (other) {
+    if (other || graphOutputs.has(ref.tensor.name)) {
+      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ""}` : "a graph output";
       outcome.skipped.push({
         name: ref.tensor.name,
-        reason: `also read by ${other.opType}${other.name ? ` ${other.name}` : ""}, which keeps it float32 (an int4 copy would add to the file)`
+        reason: `also ${by}, which keeps it float32 (an int4 copy would add to the file)`
       });
       continue;
     }
@@ -44370,9 +44404,10 @@ async function quantizeInt4(ctx, options, select) {
   let changed = 0;
   const scopeOf = scopedInitializers(proto);
   const readers = readersOf(graphs);
+  const graphOutputs = new Set(graphs.flatMap((g2) => g2.output.map((o) => o.name)));
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select)
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select)
   }));
   const jobs = /* @__PURE__ */ new Map();
   const layoutOf = (c) => `${c.transposed ? "NK" : "KN"}`;
@@ -44517,10 +44552,10 @@ var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 function floatReader(readers, name2) {
   return (readers.get(name2) ?? []).find(
-    (n) => !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !readsAsWeight(n, name2)
+    (n) => !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !(n.opType === "Conv" && n.input[1] === name2 && n.input[0] !== name2) && !readsAsWeight(n, name2)
   );
 }
-function candidatesIn2(graph, scope, readers, outcome) {
+function candidatesIn2(graph, scope, readers, graphOutputs, outcome) {
   const found2 = [];
   for (const n of graph.node) {
     if (!isDefaultDomain(n)) continue;
@@ -44554,11 +44589,12 @@ function candidatesIn2(graph, scope, readers, outcome) {
       outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
       continue;
     }
-    const other = kind === "Gather" ? floatReader(readers, weight.name) : void 0;
-    if (other) {
+    const other = floatReader(readers, weight.name);
+    if (other || graphOutputs.has(weight.name)) {
+      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ""}` : "a graph output";
       outcome.skipped.push({
         name: weight.name,
-        reason: `table also read by ${other.opType}${other.name ? ` ${other.name}` : ""}, which keeps it float32 (an int8 copy would add to the file)`
+        reason: `also ${by}, which keeps it float32 (an int8 copy would add to the file)`
       });
       continue;
     }
@@ -44633,9 +44669,10 @@ async function quantizeInt8Dynamic(ctx, options, select) {
   const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
   const scopeOf = scopedInitializers(proto);
   const readers = readersOf(graphs);
+  const graphOutputs = new Set(graphs.flatMap((g2) => g2.output.map((o) => o.name)));
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), readers, outcome), select)
+    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), readers, graphOutputs, outcome), select)
   }));
   const keyOf2 = (c) => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
   const opset = opsetVersion(proto);

@@ -76,6 +76,17 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
   const graphs: GraphProto[] = [];
   forEachGraph(ctx.model.proto, ({ graph }) => graphs.push(graph));
   let converted = 0;
+  // Graphs declaring each name: a weight whose name another graph declares too (a subgraph shadowing it) is left
+  // float32, as the Cast that replaces it would assign the name a second time.
+  const declarations = new Map<string, number>();
+  for (const graph of graphs) {
+    const names = new Set([
+      ...graph.input.map((v) => v.name),
+      ...graph.initializer.map((t) => t.name),
+      ...graph.node.flatMap((n) => n.output),
+    ]);
+    for (const name of names) declarations.set(name, (declarations.get(name) ?? 0) + 1);
+  }
   for (const graph of graphs) {
     const consumers = consumersOf(graph);
     const outputs = new Set(graph.output.map((o) => o.name));
@@ -85,6 +96,13 @@ export function convertFp16(ctx: PassContext, options: Fp16Options, select: Sele
       const users = consumers.get(weight.name) ?? [];
       const elements = shapeOf(weight).reduce((a, b) => a * b, 1);
       if (elements < MIN_ELEMENTS || users.length === 0 || outputs.has(weight.name)) continue;
+      if ((declarations.get(weight.name) ?? 0) > 1) {
+        outcome.skipped.push({
+          name: weight.name,
+          reason: 'another graph (a subgraph) declares the same name, so a Cast to it would assign it twice',
+        });
+        continue;
+      }
       const block = users.find((u) => blocked.has(u.opType));
       if (block) {
         outcome.skipped.push({

@@ -45,20 +45,41 @@ export function hoistConstantWeights(model: ModelProto): number {
   return moved;
 }
 
+/** The names a subgraph and the subgraphs below it declare: inputs, initializers and node outputs. */
+function declaredBelow(nodes: readonly NodeProto[]): Set<string> {
+  const names = new Set<string>();
+  const visit = (list: readonly NodeProto[]): void => {
+    for (const n of list) {
+      for (const a of n.attribute) {
+        for (const g of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+          for (const v of g.input) names.add(v.name);
+          for (const t of g.initializer) names.add(t.name);
+          for (const m of g.node) for (const o of m.output) names.add(o);
+          visit(g.node);
+        }
+      }
+    }
+  };
+  visit(nodes);
+  return names;
+}
+
 /**
- * Bypasses every `Identity` of a weight (an initializer the node's graph can read), as onnxruntime removes them at
- * load: its readers, in its graph and the subgraphs below, read the weight itself. Exporters route a shared (tied)
- * weight through an Identity. An Identity whose output is a graph output stays. Returns how many were bypassed.
+ * Bypasses every `Identity` of a weight (an initializer the node's graph can read), chains of them included, as
+ * onnxruntime removes them at load: its readers, in its graph and the subgraphs below, read the weight itself.
+ * Exporters route a shared (tied) weight through an Identity. An Identity stays when its output is a graph output,
+ * or when a subgraph below declares its name or the weight's (a rename there would read another value). Returns how
+ * many were bypassed.
  */
 export function bypassWeightIdentities(model: ModelProto): number {
   const scopeOf = scopedInitializers(model);
   let bypassed = 0;
-  const renameReads = (nodes: readonly NodeProto[], from: string, to: string): void => {
+  const renameReads = (nodes: readonly NodeProto[], aliases: Map<string, string>): void => {
     for (const n of nodes) {
-      n.input = n.input.map((i) => (i === from ? to : i));
+      n.input = n.input.map((i) => aliases.get(i) ?? i);
       for (const a of n.attribute) {
-        if (a.g) renameReads(a.g.node, from, to);
-        for (const g of a.graphs ?? []) renameReads(g.node, from, to);
+        if (a.g) renameReads(a.g.node, aliases);
+        for (const g of a.graphs ?? []) renameReads(g.node, aliases);
       }
     }
   };
@@ -66,24 +87,28 @@ export function bypassWeightIdentities(model: ModelProto): number {
     if (!scope.startsWith('graph')) return;
     const visible = scopeOf(graph);
     const outputs = new Set(graph.output.map((o) => o.name));
-    const kept: NodeProto[] = [];
-    const renames: [string, string][] = [];
-    for (const node of graph.node) {
+    const below = declaredBelow(graph.node);
+    /** Identity outputs bypassed so far, to the weight each stands for. */
+    const aliases = new Map<string, string>();
+    graph.node = graph.node.filter((node) => {
       const input = node.input[0] ?? '';
+      const weight = aliases.get(input) ?? (visible.has(input) ? input : undefined);
       const output = node.output[0] ?? '';
-      if (
+      const bypass =
         node.opType === 'Identity' &&
         isDefaultDomain(node) &&
-        visible.has(input) &&
-        output &&
-        !outputs.has(output)
-      ) {
-        renames.push([output, input]);
+        weight !== undefined &&
+        output !== '' &&
+        !outputs.has(output) &&
+        !below.has(output) &&
+        !below.has(weight);
+      if (bypass) {
+        aliases.set(output, weight);
         bypassed += 1;
-      } else kept.push(node);
-    }
-    graph.node = kept;
-    for (const [from, to] of renames) renameReads(graph.node, from, to);
+      }
+      return !bypass;
+    });
+    if (aliases.size) renameReads(graph.node, aliases);
   });
   return bypassed;
 }
@@ -127,8 +152,9 @@ export function foldWeightTransposes(model: OnnxModel): number {
       const output = node.output[0] ?? '';
       if (node.opType !== 'Transpose' || !isDefaultDomain(node) || !weight || !output || outputs.has(output))
         return true;
-      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || outputs.has(weight.name))
-        return true;
+      // Not a weight others read, nor one a caller may override (an initializer also listed as a graph input).
+      const overridable = graph.input.some((v) => v.name === weight.name);
+      if (weight.dataType !== DataType.FLOAT || consumers.get(weight.name) !== 1 || overridable) return true;
       const dims = weight.dims.map(Number);
       const permAttribute = node.attribute.find((a) => a.name === 'perm');
       const perm = permAttribute?.ints?.length
@@ -140,8 +166,6 @@ export function foldWeightTransposes(model: OnnxModel): number {
         perm.map((p) => dims[p]!),
         values,
       );
-      const input = graph.input.findIndex((v) => v.name === weight.name);
-      if (input >= 0) graph.input.splice(input, 1);
       folded += 1;
       return false;
     });

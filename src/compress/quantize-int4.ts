@@ -49,6 +49,7 @@ function candidatesIn(
   graph: GraphProto,
   scope: InitializerScope,
   readers: Map<string, NodeProto[]>,
+  graphOutputs: ReadonlySet<string>,
   outcome: PassOutcome,
 ): Int4Candidate[] {
   const found: Int4Candidate[] = [];
@@ -62,13 +63,14 @@ function candidatesIn(
     const ref = floatWeight(scope, n, 1);
     if (!ref) {
       const first = scope.get(n.input[0] ?? '')?.tensor;
-      // A Transpose of a weight left in place (compress folds one that nothing else reads): a tied table.
+      // A Transpose of a weight that compress left in place (it folds one of a float32 weight nothing else reads).
       const through = producers.get(n.input[1] ?? '');
-      const tied = through?.opType === 'Transpose' ? scope.get(through.input[0] ?? '')?.tensor : undefined;
-      if (tied)
+      const behind = through?.opType === 'Transpose' ? scope.get(through.input[0] ?? '')?.tensor : undefined;
+      if (behind)
         outcome.skipped.push({
-          name: tied.name,
-          reason: 'read through a Transpose and by other nodes (a tied table), which keep it float32',
+          name: behind.name,
+          reason:
+            "reaches the product through a Transpose that stays (the weight has other readers, is not float32, or lives outside the Transpose's graph)",
         });
       else if (n.opType === 'MatMul' && first && !held)
         outcome.skipped.push({
@@ -78,11 +80,13 @@ function candidatesIn(
       continue;
     }
     const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
-    if (other) {
-      // Tied embeddings (the table also read by a Gather): an int4 copy would be stored beside the float32 one.
+    if (other || graphOutputs.has(ref.tensor.name)) {
+      // Tied embeddings (the table also read by a Gather), a weight the model also outputs: an int4 copy would be
+      // stored beside the float32 one.
+      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ''}` : 'a graph output';
       outcome.skipped.push({
         name: ref.tensor.name,
-        reason: `also read by ${other.opType}${other.name ? ` ${other.name}` : ''}, which keeps it float32 (an int4 copy would add to the file)`,
+        reason: `also ${by}, which keeps it float32 (an int4 copy would add to the file)`,
       });
       continue;
     }
@@ -135,9 +139,10 @@ export async function quantizeInt4(
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
   const readers = readersOf(graphs);
+  const graphOutputs = new Set(graphs.flatMap((g) => g.output.map((o) => o.name)));
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select),
   }));
   const jobs = new Map<Int4Candidate, Int4Job>();
   // A weight read by several nodes (of one graph, or of the branches around the graph that holds it) is quantized

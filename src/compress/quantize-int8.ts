@@ -58,6 +58,7 @@ function floatReader(readers: Map<string, NodeProto[]>, name: string): NodeProto
   return (readers.get(name) ?? []).find(
     (n) =>
       !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
+      !(n.opType === 'Conv' && n.input[1] === name && n.input[0] !== name) &&
       !readsAsWeight(n, name),
   );
 }
@@ -66,6 +67,7 @@ function candidatesIn(
   graph: GraphProto,
   scope: InitializerScope,
   readers: Map<string, NodeProto[]>,
+  graphOutputs: ReadonlySet<string>,
   outcome: PassOutcome,
 ): Int8Candidate[] {
   const found: Int8Candidate[] = [];
@@ -104,12 +106,14 @@ function candidatesIn(
       outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
       continue;
     }
-    const other = kind === 'Gather' ? floatReader(readers, weight.name) : undefined;
-    if (other) {
-      // Tied embeddings (the table also read through a Transpose, say): an int8 copy would be stored beside it.
+    const other = floatReader(readers, weight.name);
+    if (other || graphOutputs.has(weight.name)) {
+      // Tied embeddings (the table also read through a Transpose, say), a weight the model also outputs: an int8
+      // copy would be stored beside the float32 one.
+      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ''}` : 'a graph output';
       outcome.skipped.push({
         name: weight.name,
-        reason: `table also read by ${other.opType}${other.name ? ` ${other.name}` : ''}, which keeps it float32 (an int8 copy would add to the file)`,
+        reason: `also ${by}, which keeps it float32 (an int8 copy would add to the file)`,
       });
       continue;
     }
@@ -204,9 +208,10 @@ export async function quantizeInt8Dynamic(
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
   const readers = readersOf(graphs);
+  const graphOutputs = new Set(graphs.flatMap((g) => g.output.map((o) => o.name)));
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select),
   }));
   // A weight is quantized once per job key in the graph that holds it, whichever graphs read it.
   const keyOf = (c: Int8Candidate): string => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;

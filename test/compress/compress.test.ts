@@ -13,6 +13,7 @@ import { encodeModelProto } from '../../src/onnx/proto.ts';
 import { readModel } from '../../src/onnx/read.ts';
 import { sha256File } from '../../src/util/hash.ts';
 import { fixtureModel, sameBytes, tempDir } from '../helpers/fixtures.ts';
+import { ifNode, subgraph } from '../helpers/graphs.ts';
 
 const tmp = tempDir();
 afterAll(() => tmp.remove());
@@ -383,7 +384,11 @@ describe('compressModel on weights behind an Identity or a Transpose', () => {
     );
     const proto = modelProto(
       'identity-weight',
-      [node('Identity', ['w'], ['w_shared']), node('MatMul', ['x', 'w_shared'], ['y'])],
+      [
+        node('Identity', ['w'], ['w_shared']),
+        node('Identity', ['w_shared'], ['w_again']),
+        node('MatMul', ['x', 'w_again'], ['y']),
+      ],
       [valueInfo('x', DataType.FLOAT, [1, 64])],
       [valueInfo('y', DataType.FLOAT, [1, 64])],
       [w],
@@ -398,8 +403,58 @@ describe('compressModel on weights behind an Identity or a Transpose', () => {
       log: (m) => logs.push(m),
     });
     expect(report.passes[0]!.tensors.map((t) => t.name)).toEqual(['w']);
-    expect(logs).toContain('1 Identity nodes of weights bypassed (as onnxruntime does at load)');
+    expect(logs).toContain('2 Identity nodes of weights bypassed (as onnxruntime does at load)');
     expect(report.fidelity.cosine).toBeGreaterThan(0.99);
+  });
+
+  it('leaves an Identity whose name a subgraph below declares, and a weight the model also outputs, and says why', async () => {
+    const w = floatTensor(
+      'w',
+      [64, 64],
+      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
+    );
+    const v = floatTensor(
+      'v',
+      [64, 64],
+      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1),
+    );
+    // The If's then-branch declares its own `w_shared`: bypassing the outer Identity would rename its reads.
+    const then = subgraph(
+      'then',
+      [node('Neg', ['x'], ['w_shared']), node('Add', ['w_shared', 'x'], ['t'])],
+      't',
+      [1, 64],
+    );
+    const orElse = subgraph('else', [node('Relu', ['x'], ['e'])], 'e', [1, 64]);
+    const proto = modelProto(
+      'identity-shadowed',
+      [
+        node('Identity', ['w'], ['w_shared']),
+        node('MatMul', ['x', 'w_shared'], ['h']),
+        ifNode('choose', 'c', 'b', then, orElse),
+        node('MatMul', ['h', 'v'], ['y']),
+      ],
+      [valueInfo('x', DataType.FLOAT, [1, 64]), valueInfo('c', DataType.BOOL, [])],
+      [
+        valueInfo('y', DataType.FLOAT, [1, 64]),
+        valueInfo('b', DataType.FLOAT, [1, 64]),
+        valueInfo('v', DataType.FLOAT, [64, 64]),
+      ],
+      [w, v],
+    );
+    const logs: string[] = [];
+    const attempt = compressModel({
+      modelPath: writeModel('identity-shadowed', proto),
+      recipe: parseRecipeSpec('int8:reduce-range'),
+      outDir: join(tmp.path, 'identity-shadowed-out'),
+      fidelity: 'off',
+      log: (m) => logs.push(m),
+    });
+    await expect(attempt).rejects.toThrowError(/nothing to compress/);
+    expect(logs.some((l) => l.includes('Identity nodes of weights bypassed'))).toBe(false);
+    expect(logs).toContain(
+      'int8: skipped v: also a graph output, which keeps it float32 (an int8 copy would add to the file)',
+    );
   });
 });
 

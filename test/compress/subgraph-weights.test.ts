@@ -152,6 +152,39 @@ describe('compress of weights that If branches read from the main graph', () => 
     expect(maxDiff(before, after)).toBeLessThan(0.15 * Math.max(...before.map(Math.abs)));
   });
 
+  it('fp16 leaves a weight whose name a subgraph declares too, as a Cast to it would assign the name twice', async () => {
+    const then = subgraph('then', [node('MatMul', ['x', 'W1'], ['t'])], 't', [1, D]);
+    then.initializer.push(weight('W1', 7)); // shadows the main graph's W1
+    const path = join(tmp.path, 'shadowed.onnx');
+    writeFileSync(
+      path,
+      encodeModelProto(
+        modelProto(
+          'shadowed',
+          [
+            node('MatMul', ['x', 'W1'], ['h']),
+            ifNode('choose', 'c', 'y', then, subgraph('else', [node('Relu', ['h'], ['e'])], 'e', [1, D])),
+          ],
+          [valueInfo('x', DataType.FLOAT, [1, D]), valueInfo('c', DataType.BOOL, [])],
+          [valueInfo('y', DataType.FLOAT, [1, D])],
+          [weight('W1', 1)],
+        ),
+      ),
+    );
+    const logs: string[] = [];
+    const attempt = compressModel({
+      modelPath: path,
+      recipe: parseRecipeSpec('fp16'),
+      outDir: join(tmp.path, 'shadowed-fp16'),
+      fidelity: 'off',
+      log: (m) => logs.push(m),
+    });
+    await expect(attempt).rejects.toThrowError(/nothing to compress/);
+    expect(logs).toContain(
+      'fp16: skipped W1: another graph (a subgraph) declares the same name, so a Cast to it would assign it twice',
+    );
+  });
+
   it('prunes the weights where the main graph holds them', async () => {
     const outDir = join(tmp.path, 'prune');
     const { report } = await compressModel({
