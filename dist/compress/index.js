@@ -25045,6 +25045,18 @@ function readersOf(graphs) {
       for (const input of n.input) if (input) readers.set(input, [...readers.get(input) ?? [], n]);
   return readers;
 }
+function valueUses(graphs) {
+  return {
+    readers: readersOf(graphs),
+    graphOutputs: new Set(graphs.flatMap((g2) => g2.output.map((o) => o.name)))
+  };
+}
+function keptFloat32(uses, name2, takesCopy, kind) {
+  const other = (uses.readers.get(name2) ?? []).find((r) => !takesCopy(r));
+  if (!other && !uses.graphOutputs.has(name2)) return void 0;
+  const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ""}` : "a graph output";
+  return `also ${by}, which keeps it float32 (an ${kind} copy would add to the file)`;
+}
 function readsAsWeight(n, name2) {
   return (n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] === name2 && n.input[0] !== name2;
 }
@@ -30754,7 +30766,7 @@ function prune(ctx, options, select) {
 
 // src/compress/quantize-int4.ts
 init_float16();
-function candidatesIn(graph, scope, readers, graphOutputs, outcome) {
+function candidatesIn(graph, scope, uses, outcome) {
   const found = [];
   const producers = new Map(graph.node.flatMap((p2) => p2.output.map((o) => [o, p2])));
   for (const n of graph.node) {
@@ -30780,13 +30792,9 @@ function candidatesIn(graph, scope, readers, graphOutputs, outcome) {
         });
       continue;
     }
-    const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
-    if (other || graphOutputs.has(ref.tensor.name)) {
-      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ""}` : "a graph output";
-      outcome.skipped.push({
-        name: ref.tensor.name,
-        reason: `also ${by}, which keeps it float32 (an int4 copy would add to the file)`
-      });
+    const kept = keptFloat32(uses, ref.tensor.name, (r) => readsAsWeight(r, ref.tensor.name), "int4");
+    if (kept) {
+      outcome.skipped.push({ name: ref.tensor.name, reason: kept });
       continue;
     }
     const dims = shapeOf(ref.tensor);
@@ -30830,11 +30838,10 @@ async function quantizeInt4(ctx, options, select) {
   const replaced = /* @__PURE__ */ new Set();
   let changed = 0;
   const scopeOf = scopedInitializers(proto);
-  const readers = readersOf(graphs);
-  const graphOutputs = new Set(graphs.flatMap((g2) => g2.output.map((o) => o.name)));
+  const uses = valueUses(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select)
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), uses, outcome), select)
   }));
   const jobs = /* @__PURE__ */ new Map();
   const layoutOf = (c) => `${c.transposed ? "NK" : "KN"}`;
@@ -30977,12 +30984,10 @@ function rewrite(ctx, graph, scope, c, names, options) {
 init_errors();
 var MIN_OPSET = 11;
 var WEIGHT_INPUT = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
-function floatReader(readers, name2) {
-  return (readers.get(name2) ?? []).find(
-    (n) => !(n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0) && !(n.opType === "Conv" && n.input[1] === name2 && n.input[0] !== name2) && !readsAsWeight(n, name2)
-  );
+function takesInt8Copy(n, name2) {
+  return n.opType === "Gather" && n.input[0] === name2 && intAttr(n, "axis", 0) === 0 || n.opType === "Conv" && n.input[1] === name2 && n.input[0] !== name2 || readsAsWeight(n, name2);
 }
-function candidatesIn2(graph, scope, readers, graphOutputs, outcome) {
+function candidatesIn2(graph, scope, uses, outcome) {
   const found = [];
   for (const n of graph.node) {
     if (!isDefaultDomain(n)) continue;
@@ -31016,13 +31021,9 @@ function candidatesIn2(graph, scope, readers, graphOutputs, outcome) {
       outcome.skipped.push({ name: weight.name, reason: "Gather along an axis other than 0" });
       continue;
     }
-    const other = floatReader(readers, weight.name);
-    if (other || graphOutputs.has(weight.name)) {
-      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ""}` : "a graph output";
-      outcome.skipped.push({
-        name: weight.name,
-        reason: `also ${by}, which keeps it float32 (an int8 copy would add to the file)`
-      });
+    const kept = keptFloat32(uses, weight.name, (r) => takesInt8Copy(r, weight.name), "int8");
+    if (kept) {
+      outcome.skipped.push({ name: weight.name, reason: kept });
       continue;
     }
     if (kind === "Conv" && dims.length < 3) continue;
@@ -31095,11 +31096,10 @@ async function quantizeInt8Dynamic(ctx, options, select) {
   const replaced = /* @__PURE__ */ new Set();
   const counts = { MatMul: 0, Gemm: 0, Conv: 0, Gather: 0 };
   const scopeOf = scopedInitializers(proto);
-  const readers = readersOf(graphs);
-  const graphOutputs = new Set(graphs.flatMap((g2) => g2.output.map((o) => o.name)));
+  const uses = valueUses(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), readers, graphOutputs, outcome), select)
+    chosen: applySelection(candidatesIn2(graph, scopeOf(graph), uses, outcome), select)
   }));
   const keyOf2 = (c) => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
   const opset = opsetVersion(proto);

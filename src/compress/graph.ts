@@ -105,12 +105,42 @@ export function isDefaultDomain(node: NodeProto): boolean {
 }
 
 /** The nodes of `graphs` reading each value, by name. */
-export function readersOf(graphs: readonly GraphProto[]): Map<string, NodeProto[]> {
+function readersOf(graphs: readonly GraphProto[]): Map<string, NodeProto[]> {
   const readers = new Map<string, NodeProto[]>();
   for (const graph of graphs)
     for (const n of graph.node)
       for (const input of n.input) if (input) readers.set(input, [...(readers.get(input) ?? []), n]);
   return readers;
+}
+
+/** How the values of a model's graphs are used: each value's readers, and the graph outputs. */
+export interface ValueUses {
+  readers: Map<string, NodeProto[]>;
+  graphOutputs: ReadonlySet<string>;
+}
+
+export function valueUses(graphs: readonly GraphProto[]): ValueUses {
+  return {
+    readers: readersOf(graphs),
+    graphOutputs: new Set(graphs.flatMap((g) => g.output.map((o) => o.name))),
+  };
+}
+
+/**
+ * Why a pass's `kind` copy of weight `name` would sit beside the float32 one: a node that reads it and will not read
+ * the copy (`takesCopy` says which do), or a graph output. Tied embeddings are the usual case. Undefined when every
+ * use takes the copy.
+ */
+export function keptFloat32(
+  uses: ValueUses,
+  name: string,
+  takesCopy: (reader: NodeProto) => boolean,
+  kind: string,
+): string | undefined {
+  const other = (uses.readers.get(name) ?? []).find((r) => !takesCopy(r));
+  if (!other && !uses.graphOutputs.has(name)) return undefined;
+  const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ''}` : 'a graph output';
+  return `also ${by}, which keeps it float32 (an ${kind} copy would add to the file)`;
 }
 
 /** Whether a node reads `name` as the weight of a product (input B of a MatMul or Gemm, not also its input A). */

@@ -19,13 +19,15 @@ import {
   type InitializerScope,
   intAttr,
   isDefaultDomain,
+  keptFloat32,
   node,
-  readersOf,
   readsAsWeight,
   removeInitializerIfUnused,
   scopedInitializers,
   shapeOf,
   tensor,
+  type ValueUses,
+  valueUses,
   weightSource,
   weightValues,
 } from './graph.ts';
@@ -48,8 +50,7 @@ interface Int4Candidate extends Candidate {
 function candidatesIn(
   graph: GraphProto,
   scope: InitializerScope,
-  readers: Map<string, NodeProto[]>,
-  graphOutputs: ReadonlySet<string>,
+  uses: ValueUses,
   outcome: PassOutcome,
 ): Int4Candidate[] {
   const found: Int4Candidate[] = [];
@@ -79,15 +80,9 @@ function candidatesIn(
         });
       continue;
     }
-    const other = (readers.get(ref.tensor.name) ?? []).find((r) => !readsAsWeight(r, ref.tensor.name));
-    if (other || graphOutputs.has(ref.tensor.name)) {
-      // Tied embeddings (the table also read by a Gather), a weight the model also outputs: an int4 copy would be
-      // stored beside the float32 one.
-      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ''}` : 'a graph output';
-      outcome.skipped.push({
-        name: ref.tensor.name,
-        reason: `also ${by}, which keeps it float32 (an int4 copy would add to the file)`,
-      });
+    const kept = keptFloat32(uses, ref.tensor.name, (r) => readsAsWeight(r, ref.tensor.name), 'int4');
+    if (kept) {
+      outcome.skipped.push({ name: ref.tensor.name, reason: kept });
       continue;
     }
     const dims = shapeOf(ref.tensor);
@@ -138,11 +133,10 @@ export async function quantizeInt4(
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
-  const readers = readersOf(graphs);
-  const graphOutputs = new Set(graphs.flatMap((g) => g.output.map((o) => o.name)));
+  const uses = valueUses(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), uses, outcome), select),
   }));
   const jobs = new Map<Int4Candidate, Int4Job>();
   // A weight read by several nodes (of one graph, or of the branches around the graph that holds it) is quantized

@@ -19,14 +19,16 @@ import {
   type InitializerScope,
   intAttr,
   isDefaultDomain,
+  keptFloat32,
   node,
   opsetVersion,
-  readersOf,
   readsAsWeight,
   removeInitializerIfUnused,
   scopedInitializers,
   shapeOf,
   tensor,
+  type ValueUses,
+  valueUses,
   weightSource,
   weightValues,
 } from './graph.ts';
@@ -50,24 +52,19 @@ interface Int8Candidate extends Candidate {
 
 const WEIGHT_INPUT: Record<Kind, number> = { MatMul: 1, Gemm: 1, Conv: 1, Gather: 0 };
 
-/**
- * A node that reads `name` and will not read an int8 copy of it: anything but a Gather of its rows or a MatMul or
- * Gemm taking it as the weight.
- */
-function floatReader(readers: Map<string, NodeProto[]>, name: string): NodeProto | undefined {
-  return (readers.get(name) ?? []).find(
-    (n) =>
-      !(n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) &&
-      !(n.opType === 'Conv' && n.input[1] === name && n.input[0] !== name) &&
-      !readsAsWeight(n, name),
+/** Whether a node reads `name` as the int8 passes rewrite it: a Gather of its rows, or the weight of a product. */
+function takesInt8Copy(n: NodeProto, name: string): boolean {
+  return (
+    (n.opType === 'Gather' && n.input[0] === name && intAttr(n, 'axis', 0) === 0) ||
+    (n.opType === 'Conv' && n.input[1] === name && n.input[0] !== name) ||
+    readsAsWeight(n, name)
   );
 }
 
 function candidatesIn(
   graph: GraphProto,
   scope: InitializerScope,
-  readers: Map<string, NodeProto[]>,
-  graphOutputs: ReadonlySet<string>,
+  uses: ValueUses,
   outcome: PassOutcome,
 ): Int8Candidate[] {
   const found: Int8Candidate[] = [];
@@ -106,15 +103,9 @@ function candidatesIn(
       outcome.skipped.push({ name: weight.name, reason: 'Gather along an axis other than 0' });
       continue;
     }
-    const other = floatReader(readers, weight.name);
-    if (other || graphOutputs.has(weight.name)) {
-      // Tied embeddings (the table also read through a Transpose, say), a weight the model also outputs: an int8
-      // copy would be stored beside the float32 one.
-      const by = other ? `read by ${other.opType}${other.name ? ` ${other.name}` : ''}` : 'a graph output';
-      outcome.skipped.push({
-        name: weight.name,
-        reason: `also ${by}, which keeps it float32 (an int8 copy would add to the file)`,
-      });
+    const kept = keptFloat32(uses, weight.name, (r) => takesInt8Copy(r, weight.name), 'int8');
+    if (kept) {
+      outcome.skipped.push({ name: weight.name, reason: kept });
       continue;
     }
     if (kind === 'Conv' && dims.length < 3) continue;
@@ -207,11 +198,10 @@ export async function quantizeInt8Dynamic(
 
   // Choose first, then quantize every weight concurrently; the graph is edited in order as results arrive.
   const scopeOf = scopedInitializers(proto);
-  const readers = readersOf(graphs);
-  const graphOutputs = new Set(graphs.flatMap((g) => g.output.map((o) => o.name)));
+  const uses = valueUses(graphs);
   const plans = graphs.map((graph) => ({
     graph,
-    chosen: applySelection(candidatesIn(graph, scopeOf(graph), readers, graphOutputs, outcome), select),
+    chosen: applySelection(candidatesIn(graph, scopeOf(graph), uses, outcome), select),
   }));
   // A weight is quantized once per job key in the graph that holds it, whichever graphs read it.
   const keyOf = (c: Int8Candidate): string => `${graphs.indexOf(c.owner)}/${jobKey(c)}`;
