@@ -234,10 +234,18 @@ describe('compressModel on inputs it must refuse', () => {
   });
 });
 
+/** A [64, 64] float weight of `f` over its element indices, times `scale`. */
+function wave(name: string, f: (i: number) => number, scale = 0.1) {
+  return floatTensor(
+    name,
+    [64, 64],
+    Float32Array.from({ length: 64 * 64 }, (_, i) => f(i) * scale),
+  );
+}
+
 describe('compressModel int8 on tied embeddings', () => {
   it('leaves a table that a Transpose also reads in float32, int8 and int4 alike, and says why', async () => {
     const table = Float32Array.from({ length: 100 * 64 }, (_, i) => Math.sin(i) * 0.1);
-    const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
     const proto = modelProto(
       'tied',
       [
@@ -248,7 +256,7 @@ describe('compressModel int8 on tied embeddings', () => {
       ],
       [valueInfo('ids', DataType.INT64, [1, 8])],
       [valueInfo('logits', DataType.FLOAT, [1, 8, 100])],
-      [floatTensor('emb', [100, 64], table), floatTensor('w', [64, 64], w)],
+      [floatTensor('emb', [100, 64], table), wave('w', Math.cos)],
     );
     const path = writeModel('tied', proto);
     for (const recipe of ['int8', 'int4:block=32']) {
@@ -270,7 +278,6 @@ describe('compressModel int8 on tied embeddings', () => {
 describe('compressModel int4 on tied embeddings and weights it cannot take', () => {
   it('leaves a table that a Gather also reads in float32 (a Gemm head with transB), so the variant is not larger', async () => {
     const table = Float32Array.from({ length: 128 * 64 }, (_, i) => Math.sin(i) * 0.1);
-    const w = Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1);
     const proto = modelProto(
       'tied-gemm',
       [
@@ -283,7 +290,7 @@ describe('compressModel int4 on tied embeddings and weights it cannot take', () 
       [valueInfo('logits', DataType.FLOAT, [8, 128])],
       [
         floatTensor('emb', [128, 64], table),
-        floatTensor('w', [64, 64], w),
+        wave('w', Math.cos),
         tensor('shape', DataType.INT64, [2], new Uint8Array(BigInt64Array.of(8n, 64n).buffer)),
       ],
     );
@@ -303,11 +310,7 @@ describe('compressModel int4 on tied embeddings and weights it cannot take', () 
   });
 
   it('says why it leaves a weight that comes first in its MatMul (W·x), or a bfloat16 one', async () => {
-    const w = floatTensor(
-      'w',
-      [64, 64],
-      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i)),
-    );
+    const w = wave('w', Math.sin, 1);
     const bf16 = tensor('b', DataType.BFLOAT16, [64, 64], new Uint8Array(64 * 64 * 2));
     const proto = modelProto(
       'w-first',
@@ -377,11 +380,7 @@ describe('compressModel on weights behind an Identity or a Transpose', () => {
   });
 
   it('reads the weight itself, as onnxruntime does at load, and quantizes it', async () => {
-    const w = floatTensor(
-      'w',
-      [64, 64],
-      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
-    );
+    const w = wave('w', Math.sin);
     const proto = modelProto(
       'identity-weight',
       [
@@ -408,16 +407,8 @@ describe('compressModel on weights behind an Identity or a Transpose', () => {
   });
 
   it('leaves an Identity whose name a subgraph below declares, and a weight the model also outputs, and says why', async () => {
-    const w = floatTensor(
-      'w',
-      [64, 64],
-      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
-    );
-    const v = floatTensor(
-      'v',
-      [64, 64],
-      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.cos(i) * 0.1),
-    );
+    const w = wave('w', Math.sin);
+    const v = wave('v', Math.cos);
     // The If's then-branch declares its own `w_shared`: bypassing the outer Identity would rename its reads.
     const then = subgraph(
       'then',
@@ -460,11 +451,7 @@ describe('compressModel on weights behind an Identity or a Transpose', () => {
 
 describe('compressModel on weights held in Constant nodes', () => {
   it('finds them as initializers and quantizes them, and the variant still runs', async () => {
-    const w = floatTensor(
-      '',
-      [64, 64],
-      Float32Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i) * 0.1),
-    );
+    const w = wave('', Math.sin);
     const proto = modelProto(
       'constant-weight',
       [node('Constant', [], ['w'], { attributes: { value: w } }), node('MatMul', ['x', 'w'], ['y'])],
